@@ -1,0 +1,23 @@
+# tandem_add_subdirs(): add every immediate subdirectory that has a CMakeLists.txt.
+# Lets each module own its own build file without a central list to keep in sync.
+function(tandem_add_subdirs)
+  file(GLOB children RELATIVE ${CMAKE_CURRENT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR}/*)
+  list(SORT children)
+  foreach(child ${children})
+    if(IS_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/${child} AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${child}/CMakeLists.txt)
+      add_subdirectory(${child})
+    endif()
+  endforeach()
+endfunction()
+
+# tandem_add_test(NAME name SOURCES ... LIBS ... [LABELS ...])
+# One gtest executable registered with CTest. Tests find the repo root, the
+# shared data folder and the model cache through environment variables that
+# scripts/test.sh sets (TANDEM_ROOT, TANDEM_SHARED, TANDEM_MODEL_DIR).
+function(tandem_add_test)
+  cmake_parse_arguments(T "" "NAME" "SOURCES;LIBS;LABELS" ${ARGN})
+  add_executable(${T_NAME} ${T_SOURCES})
+  target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock GTest::gtest_main)
+  target_compile_definitions(${T_NAME} PRIVATE TANDEM_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+  gtest_discover_tests(${T_NAME} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${T_LABELS}")
+endfunction()

