@@ -1,0 +1,145 @@
+#include "runtime/backend/cpu/attention_kernels.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "kernels/cpu/fp16.h"
+
+namespace tandem::runtime::cpu {
+namespace {
+
+constexpr int kMaxPageTokens = 256;
+constexpr int kMaxHeadDim = 256;
+
+bool HasAvx2() {
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                          __builtin_cpu_supports("f16c");
+  return has;
+}
+
+// Rescales the running accumulator for a new running maximum and returns the
+// factor, the shared step of both variants' online softmax.
+inline float Rescale(float old_max, float new_max) {
+  return old_max == -std::numeric_limits<float>::infinity() ? 0.0f : std::exp(old_max - new_max);
+}
+
+__attribute__((target("avx2,fma,f16c"))) inline float Hsum(__m256 v) {
+  __m128 lo = _mm256_castps256_ps128(v);
+  __m128 hi = _mm256_extractf128_ps(v, 1);
+  lo = _mm_add_ps(lo, hi);
+  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+  lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+  return _mm_cvtss_f32(lo);
+}
+
+__attribute__((target("avx2,fma,f16c")))
+void AttendHeadAvx2(const float* q, int head_dim, float scale, const HeadKv& kv, float* out) {
+  float acc[kMaxHeadDim];
+  float s[kMaxPageTokens];
+  const int nv = head_dim / 8;
+  __m256 qv[kMaxHeadDim / 8];
+  for (int j = 0; j < nv; ++j) qv[j] = _mm256_mul_ps(_mm256_loadu_ps(q + 8 * j), _mm256_set1_ps(scale));
+  for (int j = 0; j < head_dim; ++j) acc[j] = 0.0f;
+  float m = -std::numeric_limits<float>::infinity();
+  float l = 0.0f;
+  for (int t0 = 0, p = 0; t0 < kv.n_ctx; t0 += kv.page_tokens, ++p) {
+    const int n = std::min(kv.page_tokens, kv.n_ctx - t0);
+    const uint16_t* page = kv.kv_base + static_cast<size_t>(kv.pages[p]) * kv.page_elems;
+    const uint16_t* k = page + kv.k_offset;
+    float tile_max = -std::numeric_limits<float>::infinity();
+    for (int t = 0; t < n; ++t, k += kv.kv_dim) {
+      __m256 d = _mm256_setzero_ps();
+      for (int j = 0; j < nv; ++j) {
+        __m256 kf = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(k + 8 * j)));
+        d = _mm256_fmadd_ps(qv[j], kf, d);
+      }
+      s[t] = Hsum(d);
+      tile_max = std::max(tile_max, s[t]);
+    }
+    const float new_m = std::max(m, tile_max);
+    const float c = Rescale(m, new_m);
+    if (c != 1.0f) {
+      const __m256 cv = _mm256_set1_ps(c);
+      for (int j = 0; j < nv; ++j) _mm256_storeu_ps(acc + 8 * j, _mm256_mul_ps(_mm256_loadu_ps(acc + 8 * j), cv));
+      l *= c;
+    }
+    m = new_m;
+    const uint16_t* v = page + kv.v_offset;
+    for (int t = 0; t < n; ++t, v += kv.kv_dim) {
+      const float w = std::exp(s[t] - m);
+      l += w;
+      const __m256 wv = _mm256_set1_ps(w);
+      for (int j = 0; j < nv; ++j) {
+        __m256 vf = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v + 8 * j)));
+        _mm256_storeu_ps(acc + 8 * j, _mm256_fmadd_ps(wv, vf, _mm256_loadu_ps(acc + 8 * j)));
+      }
+    }
+  }
+  const float inv = 1.0f / l;
+  for (int j = 0; j < head_dim; ++j) out[j] = acc[j] * inv;
+}
+
+__attribute__((target("avx2,fma,f16c"))) void StoreFp16Avx2(const float* src, uint16_t* dst, int n) {
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), h);
+  }
+  for (; i < n; ++i) dst[i] = kernels::Fp32ToFp16(src[i]);
+}
+
+}  // namespace
+
+void AttendHeadScalar(const float* q, int head_dim, float scale, const HeadKv& kv, float* out) {
+  float acc[kMaxHeadDim];
+  float s[kMaxPageTokens];
+  for (int j = 0; j < head_dim; ++j) acc[j] = 0.0f;
+  float m = -std::numeric_limits<float>::infinity();
+  float l = 0.0f;
+  for (int t0 = 0, p = 0; t0 < kv.n_ctx; t0 += kv.page_tokens, ++p) {
+    const int n = std::min(kv.page_tokens, kv.n_ctx - t0);
+    const uint16_t* page = kv.kv_base + static_cast<size_t>(kv.pages[p]) * kv.page_elems;
+    const uint16_t* k = page + kv.k_offset;
+    float tile_max = -std::numeric_limits<float>::infinity();
+    for (int t = 0; t < n; ++t, k += kv.kv_dim) {
+      float d = 0.0f;
+      for (int j = 0; j < head_dim; ++j) d += q[j] * kernels::Fp16ToFp32(k[j]);
+      s[t] = d * scale;
+      tile_max = std::max(tile_max, s[t]);
+    }
+    const float new_m = std::max(m, tile_max);
+    const float c = Rescale(m, new_m);
+    for (int j = 0; j < head_dim; ++j) acc[j] *= c;
+    l *= c;
+    m = new_m;
+    const uint16_t* v = page + kv.v_offset;
+    for (int t = 0; t < n; ++t, v += kv.kv_dim) {
+      const float w = std::exp(s[t] - m);
+      l += w;
+      for (int j = 0; j < head_dim; ++j) acc[j] += w * kernels::Fp16ToFp32(v[j]);
+    }
+  }
+  const float inv = 1.0f / l;
+  for (int j = 0; j < head_dim; ++j) out[j] = acc[j] * inv;
+}
+
+void AttendHead(const float* q, int head_dim, float scale, const HeadKv& kv, float* out) {
+  if (HasAvx2() && head_dim % 8 == 0 && head_dim <= kMaxHeadDim && kv.page_tokens <= kMaxPageTokens) {
+    AttendHeadAvx2(q, head_dim, scale, kv, out);
+  } else {
+    AttendHeadScalar(q, head_dim, scale, kv, out);
+  }
+}
+
+void StoreFp16(const float* src, uint16_t* dst, int n) {
+  if (HasAvx2()) {
+    StoreFp16Avx2(src, dst, n);
+  } else {
+    for (int i = 0; i < n; ++i) dst[i] = kernels::Fp32ToFp16(src[i]);
+  }
+}
+
+}  // namespace tandem::runtime::cpu

@@ -1,0 +1,33 @@
+// Attention inner loops over fp16 KV pages, with an AVX2/F16C/FMA variant
+// chosen at run time and a portable scalar fallback (the reference).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace tandem::runtime::cpu {
+
+// Where one head's keys and values live: token t of the session is slot
+// t % page_tokens of page pages[t / page_tokens]; its key is at
+// kv_base + page * page_elems + k_offset + slot * kv_dim (head_dim halves),
+// its value at the same place with v_offset.
+struct HeadKv {
+  const uint16_t* kv_base;
+  size_t page_elems;
+  size_t k_offset;
+  size_t v_offset;
+  int kv_dim;
+  int page_tokens;
+  const int32_t* pages;
+  int n_ctx;
+};
+
+// out[head_dim] = softmax(scale * q . K^T) V, streaming over pages with an
+// online softmax so no score buffer is needed. n_ctx >= 1.
+void AttendHead(const float* q, int head_dim, float scale, const HeadKv& kv, float* out);
+void AttendHeadScalar(const float* q, int head_dim, float scale, const HeadKv& kv, float* out);
+
+// dst[i] = fp16(src[i]), round to nearest even.
+void StoreFp16(const float* src, uint16_t* dst, int n);
+
+}  // namespace tandem::runtime::cpu

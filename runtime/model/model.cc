@@ -1,0 +1,344 @@
+#include "runtime/model/model.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace tandem::runtime {
+namespace {
+
+// Tokens per KV page: small enough that a short session wastes little, large
+// enough that the attention loop runs long tiles.
+constexpr int kPageTokens = 64;
+// Rows per forward pass; longer batches are split into several passes so the
+// activation scratch stays bounded (a 512 x 4864 fp32 matrix is 10 MB).
+constexpr int64_t kMaxPassRows = 512;
+// Logit rows computed per output-projection chunk (bounds the vocab-wide scratch).
+constexpr int64_t kLogitChunkRows = 32;
+
+std::string ShapeString(const std::vector<int64_t>& dims) {
+  return absl::StrCat("[", absl::StrJoin(dims, ", "), "]");
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- Session --
+
+Session::Session(const Model* model, std::unique_ptr<KvSequence> kv)
+    : model_(model), kv_(std::move(kv)) {}
+
+Session::~Session() = default;
+
+absl::Status Session::Truncate(int64_t n) {
+  if (n < 0 || n > length()) {
+    return absl::OutOfRangeError(absl::StrCat("cannot truncate a session of ", length(),
+                                              " tokens to ", n));
+  }
+  kv_->Truncate(n);
+  tokens_.resize(static_cast<size_t>(n));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Session>> Session::Fork() const {
+  std::unique_ptr<Session> s(new Session(model_, kv_->Fork()));
+  s->tokens_.reserve(tokens_.capacity());
+  s->tokens_ = tokens_;
+  return s;
+}
+
+// ------------------------------------------------------------------ Model --
+
+Model::~Model() = default;
+
+absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& gguf_path,
+                                                   const ModelOptions& options) {
+  std::unique_ptr<Model> m(new Model());
+  absl::StatusOr<std::unique_ptr<gguf::GgufFile>> file = gguf::GgufFile::Open(gguf_path);
+  if (!file.ok()) return file.status();
+  m->file_ = std::move(*file);
+  absl::StatusOr<ModelConfig> config = ReadModelConfig(*m->file_);
+  if (!config.ok()) return config.status();
+  m->config_ = *config;
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tok = Tokenizer::FromGguf(*m->file_);
+  if (!tok.ok()) {
+    return absl::Status(tok.status().code(), absl::StrCat("tokenizer: ", tok.status().message()));
+  }
+  m->tokenizer_ = std::move(*tok);
+  if (options.n_threads < 0) return absl::InvalidArgumentError("n_threads must be >= 0");
+  m->backend_ = MakeCpuBackend(options.n_threads);
+  if (absl::Status s = m->LoadWeights(); !s.ok()) return s;
+
+  const ModelConfig& c = m->config_;
+  m->max_context_ = options.max_context > 0 ? options.max_context : c.context_length;
+
+  // Rotary frequencies: theta_i = base^(-2i/rot_dim), divided by the Llama 3
+  // per-frequency factors when the file carries them.
+  RopeConfig rope;
+  rope.style = c.rope_style;
+  rope.head_dim = c.head_dim;
+  rope.rot_dim = c.rope_dim;
+  rope.position_scale = 1.0f / c.rope_linear_factor;
+  rope.inv_freq.resize(c.rope_dim / 2);
+  for (int i = 0; i < c.rope_dim / 2; ++i) {
+    rope.inv_freq[i] = static_cast<float>(std::pow(static_cast<double>(c.rope_base),
+                                                   -2.0 * i / static_cast<double>(c.rope_dim)));
+  }
+  if (const gguf::TensorInfo* ff = m->file_->FindTensor("rope_freqs.weight"); ff != nullptr) {
+    if (ff->type != kernels::GgmlType::kF32 || ff->num_elements() != c.rope_dim / 2) {
+      return absl::InvalidArgumentError(absl::StrCat("tensor rope_freqs.weight: expected ", c.rope_dim / 2,
+                                                     " f32 values, got shape ", ShapeString(ff->dims)));
+    }
+    const float* factors = reinterpret_cast<const float*>(ff->data);
+    for (int i = 0; i < c.rope_dim / 2; ++i) rope.inv_freq[i] /= factors[i];
+  }
+  m->backend_->SetRope(rope);
+
+  KvLayout layout{c.n_layers, c.n_head_kv * c.head_dim, kPageTokens};
+  const size_t page_bytes = static_cast<size_t>(layout.n_layers) * 2 * layout.page_tokens *
+                            layout.kv_dim * sizeof(uint16_t);
+  const int64_t max_pages = static_cast<int64_t>(options.kv_budget_bytes / page_bytes);
+  if (max_pages < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("kv_budget_bytes ", options.kv_budget_bytes,
+                                                   " is below one KV page (", page_bytes, " bytes)"));
+  }
+  if (absl::Status s = m->backend_->InitKvPool(layout, max_pages); !s.ok()) return s;
+  m->kv_pool_ = std::make_unique<KvPool>(*m->backend_, kPageTokens, max_pages, m->backend_->KvPageBytes());
+
+  Backend& b = *m->backend_;
+  for (auto [a, cols] : {std::pair{&m->x_, c.n_embd}, {&m->h_, c.n_embd}, {&m->q_, c.n_head * c.head_dim},
+                         {&m->k_, c.n_head_kv * c.head_dim}, {&m->v_, c.n_head_kv * c.head_dim},
+                         {&m->attn_, c.n_head * c.head_dim}, {&m->gate_, c.n_ff}, {&m->up_, c.n_ff},
+                         {&m->lx_, c.n_embd}, {&m->lh_, c.n_embd}, {&m->logits_, c.vocab_size}}) {
+    absl::StatusOr<Activation> act = b.NewActivation(cols);
+    if (!act.ok()) return act.status();
+    *a = *act;
+  }
+  if (absl::Status s = b.ReserveScratch(kMaxPassRows); !s.ok()) return s;
+  return m;
+}
+
+absl::Status Model::LoadWeights() {
+  const ModelConfig& c = config_;
+  Backend& b = *backend_;
+  // Finds a tensor, checks its shape (ggml order: {cols} or {cols, rows}) and
+  // registers it with the backend.
+  auto get = [&](const std::string& name, std::vector<int64_t> shape, bool for_matmul,
+                 bool optional = false) -> absl::StatusOr<WeightHandle> {
+    const gguf::TensorInfo* t = file_->FindTensor(name);
+    if (t == nullptr) {
+      if (optional) return WeightHandle{};
+      return absl::NotFoundError(absl::StrCat("missing tensor ", name));
+    }
+    if (t->dims != shape) {
+      return absl::InvalidArgumentError(absl::StrCat("tensor ", name, ": expected shape ",
+                                                     ShapeString(shape), ", got ", ShapeString(t->dims)));
+    }
+    const int64_t cols = shape[0];
+    const int64_t rows = shape.size() > 1 ? shape[1] : 1;
+    return b.AddWeight(name, t->type, t->data, rows, cols, for_matmul);
+  };
+#define TANDEM_WEIGHT(dst, ...)        \
+  {                                    \
+    auto w_ = get(__VA_ARGS__);        \
+    if (!w_.ok()) return w_.status();  \
+    dst = *w_;                         \
+  }
+  const gguf::TensorInfo* embd = file_->FindTensor("token_embd.weight");
+  if (embd == nullptr) return absl::NotFoundError("missing tensor token_embd.weight");
+  if (embd->dims.size() != 2 || embd->dims[0] != c.n_embd || embd->dims[1] <= 0 ||
+      embd->dims[1] > (int64_t{1} << 31)) {
+    return absl::InvalidArgumentError(absl::StrCat("tensor token_embd.weight: expected shape [",
+                                                   c.n_embd, ", vocab], got ", ShapeString(embd->dims)));
+  }
+  config_.vocab_size = static_cast<int>(embd->dims[1]);
+  const int64_t V = c.vocab_size, E = c.n_embd, F = c.n_ff;
+  const int64_t QD = int64_t{c.n_head} * c.head_dim, KD = int64_t{c.n_head_kv} * c.head_dim;
+  if (tokenizer_->vocab_size() > V) {
+    return absl::InvalidArgumentError(absl::StrCat("tokenizer has ", tokenizer_->vocab_size(),
+                                                   " tokens but token_embd.weight only ", V, " rows"));
+  }
+  TANDEM_WEIGHT(tok_embd_, "token_embd.weight", {E, V}, true);
+  TANDEM_WEIGHT(output_norm_, "output_norm.weight", {E}, false);
+  TANDEM_WEIGHT(output_, "output.weight", {E, V}, true, true);
+  config_.tied_embeddings = !output_.valid();
+  if (config_.tied_embeddings) output_ = tok_embd_;
+
+  layers_.resize(c.n_layers);
+  for (int l = 0; l < c.n_layers; ++l) {
+    const std::string p = absl::StrCat("blk.", l, ".");
+    Layer& L = layers_[l];
+    TANDEM_WEIGHT(L.attn_norm, p + "attn_norm.weight", {E}, false);
+    TANDEM_WEIGHT(L.wq, p + "attn_q.weight", {E, QD}, true);
+    TANDEM_WEIGHT(L.wk, p + "attn_k.weight", {E, KD}, true);
+    TANDEM_WEIGHT(L.wv, p + "attn_v.weight", {E, KD}, true);
+    TANDEM_WEIGHT(L.wo, p + "attn_output.weight", {QD, E}, true);
+    // qwen2 always has Q/K/V biases; a llama file may carry them too.
+    const bool need_bias = c.has_qkv_bias;
+    TANDEM_WEIGHT(L.bq, p + "attn_q.bias", {QD}, false, !need_bias);
+    TANDEM_WEIGHT(L.bk, p + "attn_k.bias", {KD}, false, !need_bias);
+    TANDEM_WEIGHT(L.bv, p + "attn_v.bias", {KD}, false, !need_bias);
+    TANDEM_WEIGHT(L.ffn_norm, p + "ffn_norm.weight", {E}, false);
+    TANDEM_WEIGHT(L.w_gate, p + "ffn_gate.weight", {E, F}, true);
+    TANDEM_WEIGHT(L.w_up, p + "ffn_up.weight", {E, F}, true);
+    TANDEM_WEIGHT(L.w_down, p + "ffn_down.weight", {F, E}, true);
+  }
+#undef TANDEM_WEIGHT
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Session>> Model::NewSession() {
+  return std::unique_ptr<Session>(new Session(this, std::make_unique<KvSequence>(kv_pool_.get())));
+}
+
+absl::Status Model::Forward(std::span<ForwardItem> batch) {
+  // Validate everything before touching any session.
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const ForwardItem& it = batch[i];
+    if (it.session == nullptr) return absl::InvalidArgumentError(absl::StrCat("batch item ", i, ": no session"));
+    if (it.session->model_ != this) {
+      return absl::InvalidArgumentError(absl::StrCat("batch item ", i, ": session belongs to another model"));
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (batch[j].session == it.session) {
+        return absl::InvalidArgumentError(absl::StrCat("batch items ", j, " and ", i, " share a session"));
+      }
+    }
+    if (it.tokens.empty()) return absl::InvalidArgumentError(absl::StrCat("batch item ", i, ": no tokens"));
+    for (int32_t t : it.tokens) {
+      if (t < 0 || t >= config_.vocab_size) {
+        return absl::InvalidArgumentError(absl::StrCat("batch item ", i, ": token id ", t,
+                                                       " outside the vocabulary [0, ", config_.vocab_size, ")"));
+      }
+    }
+    const int64_t want = it.session->length() + static_cast<int64_t>(it.tokens.size());
+    if (want > max_context_) {
+      return absl::OutOfRangeError(absl::StrCat("batch item ", i, ": ", want,
+                                                " tokens exceed the context length ", max_context_));
+    }
+  }
+  // Reserve KV pages for all items; undo on the first failure.
+  start_lengths_.clear();
+  for (size_t i = 0; i < batch.size(); ++i) {
+    KvSequence& kv = *batch[i].session->kv_;
+    start_lengths_.push_back(kv.length());
+    absl::Status s = kv.Reserve(static_cast<int64_t>(batch[i].tokens.size()));
+    if (!s.ok()) {
+      for (size_t j = 0; j <= i; ++j) batch[j].session->kv_->Truncate(start_lengths_[j]);
+      return s;
+    }
+  }
+  for (ForwardItem& it : batch) {
+    if (it.logits != nullptr) {
+      const size_t rows = it.all_logits ? it.tokens.size() : 1;
+      it.logits->resize(rows * static_cast<size_t>(config_.vocab_size));
+    }
+  }
+  // Split the rows into passes of at most kMaxPassRows.
+  int64_t in_pass = 0;
+  segments_.clear();
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const int64_t n = static_cast<int64_t>(batch[i].tokens.size());
+    for (int64_t begin = 0; begin < n;) {
+      const int64_t take = std::min(n - begin, kMaxPassRows - in_pass);
+      segments_.push_back(Segment{static_cast<int32_t>(i), begin, take});
+      begin += take;
+      in_pass += take;
+      if (in_pass == kMaxPassRows) {
+        absl::Status s = RunPass(batch, segments_, start_lengths_);
+        segments_.clear();
+        in_pass = 0;
+        if (!s.ok()) {
+          for (size_t j = 0; j < batch.size(); ++j) batch[j].session->kv_->Truncate(start_lengths_[j]);
+          return s;
+        }
+      }
+    }
+  }
+  if (!segments_.empty()) {
+    absl::Status s = RunPass(batch, segments_, start_lengths_);
+    segments_.clear();
+    if (!s.ok()) {
+      for (size_t j = 0; j < batch.size(); ++j) batch[j].session->kv_->Truncate(start_lengths_[j]);
+      return s;
+    }
+  }
+  for (ForwardItem& it : batch) {
+    it.session->kv_->Commit(static_cast<int64_t>(it.tokens.size()));
+    it.session->tokens_.insert(it.session->tokens_.end(), it.tokens.begin(), it.tokens.end());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Model::RunPass(std::span<ForwardItem> batch, std::span<const Segment> segments,
+                            std::span<const int64_t> start_lengths) {
+  const ModelConfig& c = config_;
+  Backend& b = *backend_;
+  const size_t vocab = static_cast<size_t>(c.vocab_size);
+  ids_.clear();
+  positions_.clear();
+  slots_.clear();
+  attn_rows_.clear();
+  logit_rows_.clear();
+  logit_dst_.clear();
+  for (const Segment& seg : segments) {
+    ForwardItem& it = batch[seg.item];
+    const KvSequence& kv = *it.session->kv_;
+    const int64_t n_item = static_cast<int64_t>(it.tokens.size());
+    for (int64_t t = seg.begin; t < seg.begin + seg.count; ++t) {
+      const int64_t pos = start_lengths[seg.item] + t;
+      const int32_t row = static_cast<int32_t>(ids_.size());
+      ids_.push_back(it.tokens[t]);
+      positions_.push_back(static_cast<int32_t>(pos));
+      slots_.push_back(kv.SlotOf(pos));
+      attn_rows_.push_back(AttentionRow{kv.pages().data(), static_cast<int32_t>(pos + 1)});
+      if (it.logits != nullptr && (it.all_logits || t == n_item - 1)) {
+        logit_rows_.push_back(row);
+        logit_dst_.push_back(it.logits->data() + (it.all_logits ? t : 0) * vocab);
+      }
+    }
+  }
+  const int64_t R = static_cast<int64_t>(ids_.size());
+  for (Activation* a : {&x_, &h_, &q_, &k_, &v_, &attn_, &gate_, &up_}) {
+    if (absl::Status s = b.EnsureRows(*a, R); !s.ok()) return s;
+  }
+  const AttentionShape shape{c.n_head, c.n_head_kv, c.head_dim,
+                             static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)))};
+  b.SetPositions(positions_);
+  b.Embed(tok_embd_, ids_, x_);
+  for (int l = 0; l < c.n_layers; ++l) {
+    const Layer& L = layers_[l];
+    b.RmsNorm(x_, L.attn_norm, c.norm_eps, h_);
+    if (absl::Status s = b.MatMul(L.wq, L.bq.valid() ? &L.bq : nullptr, h_, q_); !s.ok()) return s;
+    if (absl::Status s = b.MatMul(L.wk, L.bk.valid() ? &L.bk : nullptr, h_, k_); !s.ok()) return s;
+    if (absl::Status s = b.MatMul(L.wv, L.bv.valid() ? &L.bv : nullptr, h_, v_); !s.ok()) return s;
+    b.Rope(q_, c.n_head);
+    b.Rope(k_, c.n_head_kv);
+    b.StoreKv(l, k_, v_, slots_);
+    b.Attention(l, q_, attn_rows_, shape, attn_);
+    if (absl::Status s = b.MatMul(L.wo, nullptr, attn_, h_); !s.ok()) return s;
+    b.Add(x_, h_);
+    b.RmsNorm(x_, L.ffn_norm, c.norm_eps, h_);
+    if (absl::Status s = b.MatMul(L.w_gate, nullptr, h_, gate_); !s.ok()) return s;
+    if (absl::Status s = b.MatMul(L.w_up, nullptr, h_, up_); !s.ok()) return s;
+    b.SiluMul(gate_, up_, gate_);
+    if (absl::Status s = b.MatMul(L.w_down, nullptr, gate_, h_); !s.ok()) return s;
+    b.Add(x_, h_);
+  }
+  // Output head, in chunks of rows so the vocab-wide scratch stays small.
+  const int64_t n_logits = static_cast<int64_t>(logit_rows_.size());
+  for (int64_t c0 = 0; c0 < n_logits; c0 += kLogitChunkRows) {
+    const int64_t n = std::min(kLogitChunkRows, n_logits - c0);
+    for (Activation* a : {&lx_, &lh_, &logits_}) {
+      if (absl::Status s = b.EnsureRows(*a, n); !s.ok()) return s;
+    }
+    b.GatherRows(x_, std::span<const int32_t>(logit_rows_).subspan(c0, n), lx_);
+    b.RmsNorm(lx_, output_norm_, c.norm_eps, lh_);
+    if (absl::Status s = b.MatMul(output_, nullptr, lh_, logits_); !s.ok()) return s;
+    for (int64_t r = 0; r < n; ++r) b.ReadRows(logits_, r, 1, logit_dst_[c0 + r]);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace tandem::runtime
