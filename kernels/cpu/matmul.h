@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/cpu/ggml_types.h"
+#include "kernels/cpu/isa.h"
 #include "kernels/cpu/thread_pool.h"
 
 namespace tandem::kernels {
@@ -41,9 +42,20 @@ size_t MatMulWorkspaceBytes(const WeightView& w, int64_t m);
 
 // y[m x rows] = x[m x cols] * W^T. x and y are row-major fp32 with the given
 // leading dimensions (in elements). Threads split the weight rows.
-// Returns false (and leaves y untouched) if the type has no kernel.
+// Returns false (and leaves y untouched) if the type has no kernel or the
+// shapes are inconsistent (cols not a multiple of the block size, row_bytes
+// too small, ldx < cols, ldy < rows). Types without a dedicated kernel but
+// with a dequantizer (Q2_K, Q3_K, ...) run through a slower
+// dequantize-then-dot fallback with fp32 activations.
+// The workspace grows on first use if it is smaller than
+// MatMulWorkspaceBytes(w, m); Reserve it up front to keep calls allocation-free.
 bool MatMul(const WeightView& w, const float* x, int64_t m, int64_t ldx,
             float* y, int64_t ldy, MatMulWorkspace& ws, ThreadPool& pool);
+
+// The same with the kernel level pinned (tests, benchmarks); a level the CPU
+// lacks falls back to the best one below it.
+bool MatMul(const WeightView& w, const float* x, int64_t m, int64_t ldx,
+            float* y, int64_t ldy, MatMulWorkspace& ws, ThreadPool& pool, Isa isa);
 
 // Which instruction set the dispatcher chose ("avx512vnni", "avx2", "scalar").
 const char* MatMulIsaName();

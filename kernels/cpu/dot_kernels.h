@@ -1,0 +1,77 @@
+// The per-ISA table of row kernels behind MatMul: activation quantizers and
+// "one weight row times up to kMaxNx activation rows" dot products. Exposed
+// (rather than hidden in matmul.cc) so tests can hold every fast kernel
+// against the scalar reference, and benchmarks can pin a level.
+//
+// Activation formats (what a quantizer writes, one row at a time):
+//  * Q8A, for the 32-element weight blocks (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0):
+//      int8  qs[n]       q = round(x / d), |q| <= 127 (symmetric, so the
+//                        sign trick of the Q8_0 kernel cannot overflow)
+//      float d[n/32]     per-block scale
+//      int32 corr[n/32]  -K * sum(qs of the block); K is the offset of the
+//                        weight type's unsigned codes (8 for Q4_0, 16 for
+//                        Q5_0, else 0), so the kernels can multiply unsigned
+//                        weight codes and start the integer accumulator at
+//                        corr: exact integer results, no extra work per row
+//      float s[n/32]     d * sum(qs): the term that carries Q4_1/Q5_1's min
+//    Equivalent to ggml's Q8_0 / Q8_1 pair, with fp32 rather than fp16 scales.
+//  * Q8K, for the K-quants: BlockQ8_K[n/256] (d, qs[256], bsums[16]), with
+//    symmetric 127 quantization.
+//  * F32, for F32/F16/BF16 weights and the dequantize fallback: the fp32
+//    activation rows themselves.
+// Row strides are rounded up to 64 bytes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/cpu/ggml_types.h"
+#include "kernels/cpu/isa.h"
+
+namespace tandem::kernels {
+
+inline constexpr int kMaxNx = 4;         // activation rows per dot call
+inline constexpr int kNumTypeIds = 31;   // GgmlType ids are < 31
+
+enum class ActFormat { kF32, kQ8A, kQ8K };
+
+// The activation format a weight type's kernel consumes.
+ActFormat ActFormatFor(GgmlType type);
+// The corr multiplier K described above for a weight type.
+int32_t Q8ACorrK(GgmlType type);
+
+inline size_t AlignUp64(size_t v) { return (v + 63) & ~static_cast<size_t>(63); }
+inline size_t Q8ARowBytes(int64_t n) { return AlignUp64(static_cast<size_t>(n) + 12 * static_cast<size_t>(n / 32)); }
+inline size_t Q8KRowBytes(int64_t n) { return AlignUp64(static_cast<size_t>(n / 256) * sizeof(BlockQ8_K)); }
+
+// Quantizes one fp32 row of n elements (n a multiple of the block size).
+using QuantizeRowFn = void (*)(const float* x, uint8_t* out, int64_t n, int32_t corr_k);
+
+// out[j] = dot(weight row w, activation row j) for j < nx (1 <= nx <= kMaxNx);
+// activation row j starts at x + j * x_stride. n is the row length in
+// elements. The weight row is decoded once and reused for all nx rows.
+using RowDotFn = void (*)(int64_t n, const void* w, const uint8_t* x, size_t x_stride, int nx,
+                          float* out);
+
+struct CpuKernels {
+  Isa isa = Isa::kScalar;
+  QuantizeRowFn quantize_q8a = nullptr;
+  QuantizeRowFn quantize_q8k = nullptr;
+  RowDotFn dot[kNumTypeIds] = {};  // by type id; nullptr: no kernel at this level
+};
+
+const CpuKernels& ScalarKernels();
+// nullptr when the binary was built without that level; callers must also
+// check IsaSupported before running them.
+const CpuKernels* Avx2Kernels();
+const CpuKernels* Avx512Kernels();
+
+// The table for a level, falling back to the best lower level the CPU runs.
+const CpuKernels& KernelsFor(Isa isa);
+
+// Dot of a weight row of any dequantizable type with an fp32 row, through
+// DequantizeRow in 256-element pieces (types without a dedicated kernel).
+void DotDequantFallback(GgmlType type, int64_t n, const void* w, const uint8_t* x,
+                        size_t x_stride, int nx, float* out);
+
+}  // namespace tandem::kernels

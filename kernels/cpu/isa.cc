@@ -1,0 +1,65 @@
+#include "kernels/cpu/isa.h"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace tandem::kernels {
+
+bool IsaSupported(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar:
+      return true;
+    case Isa::kAvx2:
+#if defined(__x86_64__)
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+             __builtin_cpu_supports("f16c");
+#else
+      return false;
+#endif
+    case Isa::kAvx512:
+#if defined(__x86_64__)
+      return IsaSupported(Isa::kAvx2) && __builtin_cpu_supports("avx512f") &&
+             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni");
+#else
+      return false;
+#endif
+  }
+  return false;
+}
+
+namespace {
+
+Isa DecideIsa() {
+  Isa best = Isa::kScalar;
+  if (IsaSupported(Isa::kAvx512)) {
+    best = Isa::kAvx512;
+  } else if (IsaSupported(Isa::kAvx2)) {
+    best = Isa::kAvx2;
+  }
+  const char* env = std::getenv("TANDEM_ISA");
+  if (env == nullptr) return best;
+  Isa cap = best;
+  if (std::strcmp(env, "scalar") == 0) cap = Isa::kScalar;
+  if (std::strcmp(env, "avx2") == 0) cap = Isa::kAvx2;
+  if (std::strcmp(env, "avx512") == 0) cap = Isa::kAvx512;
+  return static_cast<int>(cap) < static_cast<int>(best) ? cap : best;
+}
+
+}  // namespace
+
+Isa ActiveIsa() {
+  static const Isa isa = DecideIsa();
+  return isa;
+}
+
+const char* IsaName(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar: return "scalar";
+    case Isa::kAvx2: return "avx2";
+    case Isa::kAvx512: return "avx512vnni";
+  }
+  return "unknown";
+}
+
+}  // namespace tandem::kernels

@@ -1,0 +1,20 @@
+// Instruction-set levels the CPU kernels are built for, and the run-time
+// choice between them. The env var TANDEM_ISA=scalar|avx2|avx512 caps the
+// level (for tests and benchmarks); a level the CPU lacks is never chosen.
+#pragma once
+
+namespace tandem::kernels {
+
+enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+
+// Whether this CPU can run kernels of that level (AVX2 means AVX2+FMA+F16C;
+// AVX512 means F/BW/VL/DQ + VNNI).
+bool IsaSupported(Isa isa);
+
+// The level used by default: the best supported one, capped by TANDEM_ISA.
+// Decided once per process (read-only afterwards).
+Isa ActiveIsa();
+
+const char* IsaName(Isa isa);
+
+}  // namespace tandem::kernels
