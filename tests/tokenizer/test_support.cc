@@ -1,0 +1,147 @@
+#include "tests/tokenizer/test_support.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace tandem::tokenizer::testing {
+namespace {
+
+std::string ReadFile(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string Env(const char* name, const std::string& dflt) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::string(v) : dflt;
+}
+
+}  // namespace
+
+std::string Hex(const std::string& bytes) {
+  static const char* kDigits = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 15]);
+  }
+  return out;
+}
+
+std::string FromHex(const std::string& hex) {
+  std::string out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+    out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  }
+  return out;
+}
+
+std::vector<std::string> LoadCorpus() {
+  const std::string text =
+      ReadFile(std::filesystem::path(TANDEM_SOURCE_DIR) / "tests/tokenizer/data/corpus.txt");
+  std::vector<std::string> records =
+      absl::StrSplit(text, "\n----8<----\n");
+  if (!records.empty() && !records.back().empty() && records.back().back() == '\n') {
+    records.back().pop_back();
+  }
+  // Variants: CRLF line endings, and everything joined (whitespace and
+  // special tokens meeting ordinary text across record boundaries).
+  std::string all;
+  const size_t n = records.size();
+  for (size_t i = 0; i < n; ++i) {
+    all += records[i];
+    all += i % 2 ? "\n" : " ";
+    std::string crlf;
+    for (char c : records[i]) {
+      if (c == '\n') crlf += '\r';
+      crlf += c;
+    }
+    if (crlf != records[i]) records.push_back(crlf);
+  }
+  records.push_back(all);
+  return records;
+}
+
+absl::StatusOr<std::vector<std::string>> LoadSharedTexts(int max_files, int max_lines) {
+  const std::filesystem::path shared =
+      Env("TANDEM_SHARED", std::string(TANDEM_SOURCE_DIR) + "/../shared");
+  const auto essays = shared / "data/essays";
+  const auto gsm = shared / "data/gsm8k/test.jsonl";
+  if (!std::filesystem::is_directory(essays) || !std::filesystem::exists(gsm)) {
+    return absl::NotFoundError(absl::StrCat("shared data not found under ", shared.string(),
+                                            " (set TANDEM_SHARED)"));
+  }
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::directory_iterator(essays)) {
+    if (e.path().extension() == ".txt" && e.path().filename().string().rfind("LICENSE", 0) != 0) {
+      files.push_back(e.path());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  std::vector<std::string> out;
+  for (int i = 0; i < max_files && i < static_cast<int>(files.size()); ++i) {
+    out.push_back(ReadFile(files[i]));
+  }
+  std::ifstream in(gsm);
+  std::string line;
+  for (int i = 0; i < max_lines && std::getline(in, line); ++i) out.push_back(line);
+  return out;
+}
+
+absl::StatusOr<std::string> ModelPath(const std::string& name) {
+  const std::string dir =
+      Env("TANDEM_MODEL_DIR", Env("HOME", "/root") + "/.cache/tandem/models");
+  const std::string path = dir + "/" + name + ".gguf";
+  if (!std::filesystem::exists(path)) {
+    return absl::NotFoundError(absl::StrCat("model ", path,
+                                            " is missing: run scripts/setup.sh --models ", name));
+  }
+  return path;
+}
+
+absl::StatusOr<std::vector<std::string>> RunOracle(const std::vector<OracleRequest>& requests,
+                                                   const std::string& gguf_path) {
+  const std::string python =
+      Env("TANDEM_PYTHON", std::string(TANDEM_SOURCE_DIR) + "/.venv/bin/python");
+  const auto dir = std::filesystem::temp_directory_path();
+  const std::string stem = absl::StrCat("tandem_tok_oracle_", getpid(), "_",
+                                        reinterpret_cast<uintptr_t>(&requests));
+  const std::string in_path = (dir / (stem + ".in")).string();
+  const std::string out_path = (dir / (stem + ".out")).string();
+  {
+    std::ofstream in(in_path, std::ios::binary);
+    for (const OracleRequest& r : requests) in << r.op << ' ' << Hex(r.text) << '\n';
+  }
+  std::string cmd = absl::StrCat("'", python, "' '", TANDEM_SOURCE_DIR,
+                                 "/tests/tokenizer/hf_oracle.py' --input '", in_path,
+                                 "' --output '", out_path, "'");
+  if (!gguf_path.empty()) absl::StrAppend(&cmd, " --gguf '", gguf_path, "'");
+  const int rc = std::system(cmd.c_str());
+  std::filesystem::remove(in_path);
+  if (rc != 0) {
+    std::filesystem::remove(out_path);
+    return absl::InternalError(absl::StrCat(
+        "oracle failed (exit ", rc, "): ", cmd,
+        " -- does the venv have the packages of scripts/requirements.txt?"));
+  }
+  std::vector<std::string> lines = absl::StrSplit(ReadFile(out_path), '\n');
+  std::filesystem::remove(out_path);
+  if (!lines.empty() && lines.back().empty()) lines.pop_back();
+  if (lines.size() != requests.size()) {
+    return absl::InternalError(absl::StrCat("oracle returned ", lines.size(), " lines for ",
+                                            requests.size(), " requests"));
+  }
+  return lines;
+}
+
+}  // namespace tandem::tokenizer::testing
