@@ -27,17 +27,32 @@ enum class ValueType : uint32_t {
 
 std::string_view ValueTypeName(ValueType type);
 
-// One metadata value. Strings are views into the mapped file. Arrays hold
-// their elements as Values (nested arrays allowed by the format).
+// One metadata value. Strings are views into the mapped file.
+//
+// Arrays are stored by element kind so that a corrupt or huge array can never
+// cost much more memory than the bytes it occupies in the file: arrays of
+// numbers/bools stay a zero-copy view of their packed little-endian bytes
+// (array_data, decoded with ScalarAt), arrays of strings are a vector of views
+// (array_strings), and only nested arrays become Values (array).
 struct Value {
   ValueType type = ValueType::kUint8;
-  // Exactly one of these is meaningful, chosen by `type`.
+  // For scalars exactly one of these is meaningful, chosen by `type`.
   uint64_t u = 0;          // unsigned integers and bool
   int64_t i = 0;           // signed integers
   double f = 0;            // float32 / float64
   std::string_view s;      // string
-  ValueType array_type = ValueType::kUint8;  // element type when type == kArray
-  std::vector<Value> array;                  // elements when type == kArray
+
+  // type == kArray:
+  ValueType array_type = ValueType::kUint8;  // element type
+  uint64_t array_size = 0;                   // element count, whatever the kind
+  std::span<const uint8_t> array_data;       // scalar elements, packed, from the file
+  std::vector<std::string_view> array_strings;  // array_type == kString
+  std::vector<Value> array;                     // array_type == kArray (nested arrays)
+
+  bool is_integer() const;  // any of the eight integer types (not bool)
+  // Element `index` of an array of scalars, as a scalar Value of array_type.
+  // Precondition: type == kArray, array_type is a scalar type, index < array_size.
+  Value ScalarAt(uint64_t index) const;
 };
 
 struct TensorInfo {
@@ -45,12 +60,14 @@ struct TensorInfo {
   kernels::GgmlType type;
   std::vector<int64_t> dims;   // ggml order: dims[0] is the contiguous (row) length
   uint64_t offset = 0;         // relative to the data section
-  size_t size_bytes = 0;
+  size_t size_bytes = 0;       // whole tensor
+  size_t row_bytes = 0;        // one row of dims[0] elements
   const uint8_t* data = nullptr;  // into the mapping, already bounds-checked
 
   int64_t num_elements() const;
   int64_t row_length() const { return dims.empty() ? 1 : dims[0]; }
   int64_t num_rows() const;    // product of dims[1..]
+  const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_bytes; }
 };
 
 class GgufFile {
@@ -67,6 +84,9 @@ class GgufFile {
   uint32_t version() const { return version_; }
   size_t alignment() const { return alignment_; }
   const std::string& path() const { return path_; }
+  // Byte offset of the tensor data section (tensor offsets are relative to it).
+  size_t data_offset() const { return data_offset_; }
+  size_t file_size() const { return size_; }
 
   // Metadata, in file order.
   const std::vector<std::pair<std::string_view, Value>>& metadata() const { return metadata_; }
@@ -97,6 +117,7 @@ class GgufFile {
   bool mapped_ = false;  // munmap in the destructor
   uint32_t version_ = 0;
   size_t alignment_ = 32;
+  size_t data_offset_ = 0;     // start of the tensor data section
   std::vector<std::pair<std::string_view, Value>> metadata_;
   absl::flat_hash_map<std::string_view, size_t> metadata_index_;
   std::vector<TensorInfo> tensors_;
