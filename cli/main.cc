@@ -1,0 +1,44 @@
+// The `tandem` command line: one binary, one subcommand per job.
+#include <cstdio>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "cli/generate_command.h"
+#include "cli/perplexity_command.h"
+#include "cli/run_context.h"
+#include "runtime/model_store/model_store.h"
+
+int main(int argc, char** argv) {
+  using namespace tandem::cli;
+  CLI::App app{"tandem: speculative and reward-guided LLM decoding"};
+  app.require_subcommand(1);
+
+  GenerateOptions generate;
+  CLI::App* generate_cmd = AddGenerateCommand(app, generate);
+  PerplexityOptions perplexity;
+  CLI::App* perplexity_cmd = AddPerplexityCommand(app, perplexity);
+  CLI::App* models_cmd = app.add_subcommand("models", "List the bundled models and where they are cached");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // One line, not the whole usage text: scripts read the first line.
+    std::fprintf(stderr, "tandem: error: %s (see --help)\n", e.what());
+    return kExitUsage;
+  }
+
+  if (generate_cmd->parsed()) return RunGenerate(generate);
+  if (perplexity_cmd->parsed()) return RunPerplexity(perplexity);
+  if (models_cmd->parsed()) {
+    for (const std::string& name : tandem::runtime::BundledModelNames()) {
+      auto path = tandem::runtime::ResolveModelPath(name);
+      std::printf("%-22s %s\n", name.c_str(), path.ok() ? path->c_str() : "(not fetched)");
+    }
+    return kExitOk;
+  }
+  return kExitUsage;
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Sets up the machine (idempotent) and runs every test tandem has:
+#   1. optimized build of everything, all CTest tests (unit + real-model integration)
+#   2. ASan+UBSan build of the unit tests (the untrusted-input and kernel paths)
+#   3. compile-only check of the CUDA backend when nvcc is present
+# Usage: scripts/test.sh [--no-setup] [--no-asan]
+# Env: JOBS (build parallelism, default nproc), TANDEM_MODEL_DIR (model cache).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+SETUP=1; ASAN=1
+for a in "$@"; do
+  case "$a" in
+    --no-setup) SETUP=0 ;;
+    --no-asan) ASAN=0 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    *) echo "test.sh: unknown argument '$a' (see --help)" >&2; exit 2 ;;
+  esac
+done
+JOBS="${JOBS:-$(nproc)}"
+export TANDEM_PYTHON="$ROOT/.venv/bin/python"
+export TANDEM_SHARED="${TANDEM_SHARED:-$ROOT/../shared}"
+
+step() { echo; echo "=== [test] $* ($(date -u +%H:%M:%S))"; }
+
+if [[ $SETUP -eq 1 ]]; then
+  step "setup"
+  scripts/setup.sh --models smollm2-135m qwen2.5-coder-0.5b
+fi
+
+step "optimized build"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+ninja -C build -j "$JOBS"
+step "tests (optimized build)"
+ctest --test-dir build --output-on-failure -j "$JOBS"
+
+if [[ $ASAN -eq 1 ]]; then
+  step "ASan+UBSan build of the unit tests"
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTANDEM_SANITIZE=ON \
+    -DTANDEM_BUILD_SERVICES=OFF >/dev/null
+  ninja -C build-asan -j "$JOBS"
+  step "unit tests under ASan+UBSan"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir build-asan -L unit --output-on-failure -j "$JOBS"
+fi
+
+if command -v nvcc >/dev/null 2>&1 || [[ -x /usr/local/cuda/bin/nvcc ]]; then
+  if grep -q "TANDEM_CUDA" kernels/CMakeLists.txt kernels/*/CMakeLists.txt 2>/dev/null; then
+    step "CUDA compile check (no GPU here: build only)"
+    cmake -S . -B build-cuda -G Ninja -DTANDEM_CUDA=ON -DTANDEM_BUILD_TESTS=OFF \
+      -DTANDEM_BUILD_SERVICES=OFF -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc >/dev/null
+    ninja -C build-cuda -j "$JOBS"
+  fi
+fi
+step "all tests passed"
