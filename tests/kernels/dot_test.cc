@@ -1,0 +1,299 @@
+// Fast row kernels and activation quantizers against the scalar reference.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/dequantize.h"
+#include "kernels/cpu/dot_kernels.h"
+#include "kernels/cpu/fp16.h"
+#include "tests/kernels/random_weights.h"
+
+namespace tandem::kernels {
+namespace {
+
+using testing::RandomWeights;
+
+std::vector<const CpuKernels*> FastTables() {
+  std::vector<const CpuKernels*> v;
+  if (IsaSupported(Isa::kAvx2) && Avx2Kernels() != nullptr) v.push_back(Avx2Kernels());
+  if (IsaSupported(Isa::kAvx512) && Avx512Kernels() != nullptr) v.push_back(Avx512Kernels());
+  return v;
+}
+
+// Activation rows with the awkward cases a quantizer must agree on: zero
+// blocks, round-half ties, huge and tiny magnitudes, negative maxima.
+std::vector<float> NastyActivations(int64_t n, std::mt19937& rng) {
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> x(n);
+  for (auto& v : x) v = nd(rng);
+  const int64_t nb = n / 32;
+  for (int64_t b = 0; b < nb; ++b) {
+    float* xb = x.data() + 32 * b;
+    switch (b % 6) {
+      case 0: for (int j = 0; j < 32; ++j) xb[j] = 0.0f; break;
+      case 1:  // d == 1 exactly: x * id lands on .5 ties
+        for (int j = 0; j < 32; ++j) xb[j] = static_cast<float>(j) - 15.5f;
+        xb[7] = -127.0f;
+        break;
+      case 2: for (int j = 0; j < 32; ++j) xb[j] *= 1e30f; break;
+      case 3: for (int j = 0; j < 32; ++j) xb[j] *= 1e-30f; break;
+      case 4: xb[3] = -1000.0f; break;
+      default: break;
+    }
+  }
+  return x;
+}
+
+TEST(Quantize, Q8AFastEqualsScalarBytewise) {
+  std::mt19937 rng(1);
+  for (const CpuKernels* fast : FastTables()) {
+    for (int64_t n : {32, 96, 576, 1536}) {
+      const std::vector<float> x = NastyActivations(n, rng);
+      for (int32_t k : {0, 8, 16}) {
+        const size_t used = static_cast<size_t>(n) + 12 * static_cast<size_t>(n / 32);
+        std::vector<uint8_t> a(Q8ARowBytes(n), 0xAA), b(Q8ARowBytes(n), 0xAA);
+        ScalarKernels().quantize_q8a(x.data(), a.data(), n, k);
+        fast->quantize_q8a(x.data(), b.data(), n, k);
+        ASSERT_EQ(0, std::memcmp(a.data(), b.data(), used)) << IsaName(fast->isa) << " n=" << n;
+      }
+    }
+  }
+}
+
+TEST(Quantize, Q8AValues) {
+  // The ties block: d = 1, codes are round-half-even of j - 15.5.
+  std::vector<float> x(32);
+  for (int j = 0; j < 32; ++j) x[j] = static_cast<float>(j) - 15.5f;
+  x[0] = -127.0f;
+  std::vector<uint8_t> q(Q8ARowBytes(32));
+  ScalarKernels().quantize_q8a(x.data(), q.data(), 32, 8);
+  const auto* qs = reinterpret_cast<const int8_t*>(q.data());
+  float d;
+  int32_t corr;
+  std::memcpy(&d, q.data() + 32, 4);
+  std::memcpy(&corr, q.data() + 36, 4);
+  EXPECT_EQ(d, 1.0f);
+  EXPECT_EQ(qs[0], -127);
+  EXPECT_EQ(qs[1], -14);  // -14.5 -> -14 (even)
+  EXPECT_EQ(qs[2], -14);  // -13.5 -> -14 (even)
+  EXPECT_EQ(qs[31], 16);  // 15.5 -> 16
+  int sum = 0;
+  for (int j = 0; j < 32; ++j) sum += qs[j];
+  EXPECT_EQ(corr, -8 * sum);
+}
+
+TEST(Quantize, Q8KFastEqualsScalarBytewise) {
+  std::mt19937 rng(2);
+  for (const CpuKernels* fast : FastTables()) {
+    for (int64_t n : {256, 1536}) {
+      const std::vector<float> x = NastyActivations(n, rng);
+      std::vector<uint8_t> a(Q8KRowBytes(n), 0xAA), b(Q8KRowBytes(n), 0xAA);
+      ScalarKernels().quantize_q8k(x.data(), a.data(), n, 0);
+      fast->quantize_q8k(x.data(), b.data(), n, 0);
+      ASSERT_EQ(0, std::memcmp(a.data(), b.data(), (n / 256) * sizeof(BlockQ8_K))) << IsaName(fast->isa);
+      const auto* blk = reinterpret_cast<const BlockQ8_K*>(a.data());
+      for (int g = 0; g < 16; ++g) {  // bsums are the group sums
+        int s = 0;
+        for (int j = 0; j < 16; ++j) s += blk->qs[16 * g + j];
+        EXPECT_EQ(blk->bsums[g], s);
+      }
+    }
+  }
+}
+
+struct TypeCase {
+  GgmlType type;
+  std::vector<int64_t> ns;
+};
+
+const std::vector<TypeCase>& Cases() {
+  static const std::vector<TypeCase> c = {
+      {GgmlType::kQ4_0, {32, 96, 512}}, {GgmlType::kQ4_1, {32, 96, 512}},
+      {GgmlType::kQ5_0, {32, 96, 512}}, {GgmlType::kQ5_1, {32, 96, 512}},
+      {GgmlType::kQ8_0, {32, 96, 512}}, {GgmlType::kQ4_K, {256, 768}},
+      {GgmlType::kQ5_K, {256, 768}},    {GgmlType::kQ6_K, {256, 768}},
+      {GgmlType::kF32, {1, 7, 16, 100, 512}}, {GgmlType::kF16, {1, 7, 16, 100, 512}},
+      {GgmlType::kBF16, {1, 7, 16, 100, 512}},
+  };
+  return c;
+}
+
+// Quantized activations for up to kMaxNx rows plus their dequantized values.
+struct Acts {
+  std::vector<uint8_t> bytes;
+  size_t stride = 0;
+  std::vector<std::vector<float>> deq;
+};
+
+Acts MakeActs(GgmlType type, int64_t n, int nx, const std::vector<std::vector<float>>& rows) {
+  Acts a;
+  const ActFormat fmt = ActFormatFor(type);
+  a.stride = fmt == ActFormat::kQ8A ? Q8ARowBytes(n) : fmt == ActFormat::kQ8K ? Q8KRowBytes(n) : AlignUp64(4 * n);
+  a.bytes.assign(a.stride * nx, 0);
+  for (int j = 0; j < nx; ++j) {
+    uint8_t* dst = a.bytes.data() + j * a.stride;
+    std::vector<float> deq(n);
+    if (fmt == ActFormat::kQ8A) {
+      ScalarKernels().quantize_q8a(rows[j].data(), dst, n, Q8ACorrK(type));
+      for (int64_t i = 0; i < n; ++i) {
+        float d;
+        std::memcpy(&d, dst + n + 4 * (i / 32), 4);
+        deq[i] = static_cast<float>(reinterpret_cast<const int8_t*>(dst)[i]) * d;
+      }
+    } else if (fmt == ActFormat::kQ8K) {
+      ScalarKernels().quantize_q8k(rows[j].data(), dst, n, 0);
+      const auto* blk = reinterpret_cast<const BlockQ8_K*>(dst);
+      for (int64_t i = 0; i < n; ++i) deq[i] = blk[i / 256].qs[i % 256] * blk[i / 256].d;
+    } else {
+      std::memcpy(dst, rows[j].data(), 4 * n);
+      deq = rows[j];
+    }
+    a.deq.push_back(std::move(deq));
+  }
+  return a;
+}
+
+TEST(Dot, FastMatchesScalarOnRandomBlocks) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (const CpuKernels* fast : FastTables()) {
+    for (const TypeCase& tc : Cases()) {
+      const int t = static_cast<int>(tc.type);
+      ASSERT_NE(fast->dot[t], nullptr);
+      for (int64_t n : tc.ns) {
+        for (int rep = 0; rep < 20; ++rep) {
+          const std::vector<uint8_t> w = RandomWeights(tc.type, 1, n, rng);
+          std::vector<float> wd(n);
+          ASSERT_TRUE(DequantizeRow(tc.type, w.data(), wd.data(), n));
+          const int64_t be = FindTypeTraits(t)->block_elems;
+          std::vector<std::vector<float>> rows(kMaxNx, std::vector<float>(n));
+          for (auto& r : rows) for (auto& v : r) v = nd(rng);
+          if (rep == 0) rows[1].assign(n, 0.0f);
+          const Acts a = MakeActs(tc.type, n, kMaxNx, rows);
+          for (int nx = 1; nx <= kMaxNx; ++nx) {
+            float ref[kMaxNx], got[kMaxNx];
+            ScalarKernels().dot[t](n, w.data(), a.bytes.data(), a.stride, nx, ref);
+            fast->dot[t](n, w.data(), a.bytes.data(), a.stride, nx, got);
+            for (int j = 0; j < nx; ++j) {
+              // Both sum the same exact integer block products in a different
+              // order: the difference is bounded by a few ulps of the sum of
+              // term magnitudes. Block-min terms (Q4_1, K-quants) can exceed
+              // |w|, hence the block maximum M in the bound.
+              double mag = 0.0;
+              for (int64_t b0 = 0; b0 < n; b0 += be) {
+                double m = 0.0;
+                for (int64_t i = b0; i < b0 + be; ++i) m = std::max(m, std::fabs((double)wd[i]));
+                for (int64_t i = b0; i < b0 + be; ++i) mag += (std::fabs(wd[i]) + 2 * m) * std::fabs(a.deq[j][i]);
+              }
+              ASSERT_NEAR(got[j], ref[j], 1e-5 * mag + 1e-30)
+                  << IsaName(fast->isa) << " " << FindTypeTraits(t)->name << " n=" << n << " nx=" << nx << " j=" << j;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// With every scale 1 (weights and activations) the results are integers below
+// 2^24, so any float summation order is exact: the fast kernels must equal the
+// scalar ones bit for bit, which checks their integer arithmetic exactly.
+TEST(Dot, IntegerPartsExact) {
+  std::mt19937 rng(4);
+  const uint16_t one = Fp32ToFp16(1.0f);
+  for (const CpuKernels* fast : FastTables()) {
+    for (const TypeCase& tc : Cases()) {
+      const int t = static_cast<int>(tc.type);
+      if (tc.type == GgmlType::kF32 || tc.type == GgmlType::kF16 || tc.type == GgmlType::kBF16) continue;
+      for (int64_t n : tc.ns) {
+        for (int rep = 0; rep < 20; ++rep) {
+          std::vector<uint8_t> w = RandomWeights(tc.type, 1, n, rng);
+          const size_t bb = FindTypeTraits(t)->block_bytes;
+          for (size_t off = 0; off < w.size(); off += bb) {
+            uint8_t* blk = w.data() + off;
+            switch (tc.type) {
+              case GgmlType::kQ4_1: case GgmlType::kQ5_1: {
+                std::memcpy(blk, &one, 2);
+                const uint16_t m = Fp32ToFp16(static_cast<float>(static_cast<int>(rng() % 17) - 8));
+                std::memcpy(blk + 2, &m, 2);
+                break;
+              }
+              case GgmlType::kQ4_K: case GgmlType::kQ5_K:
+                std::memcpy(blk, &one, 2);
+                std::memcpy(blk + 2, &one, 2);
+                for (int s = 0; s < kKScaleSize; ++s) blk[4 + s] &= 0x03;  // scales, mins <= 3
+                break;
+              case GgmlType::kQ6_K: {
+                auto* b6 = reinterpret_cast<BlockQ6_K*>(blk);
+                std::memcpy(&b6->d, &one, 2);
+                for (int s = 0; s < 16; ++s) b6->scales[s] = static_cast<int8_t>(static_cast<int>(rng() % 9) - 4);
+                break;
+              }
+              default:
+                std::memcpy(blk, &one, 2);
+                break;
+            }
+          }
+          // Integer activations with one +-127 per quantization block: d = 1.
+          const int64_t qb = ActFormatFor(tc.type) == ActFormat::kQ8K ? 256 : 32;
+          std::vector<std::vector<float>> rows(kMaxNx, std::vector<float>(n));
+          for (auto& r : rows) {
+            for (int64_t i = 0; i < n; ++i) r[i] = static_cast<float>(static_cast<int>(rng() % 15) - 7);
+            for (int64_t b0 = 0; b0 < n; b0 += qb) r[b0 + rng() % qb] = (rng() & 1) ? 127.0f : -127.0f;
+          }
+          const Acts a = MakeActs(tc.type, n, kMaxNx, rows);
+          for (int nx = 1; nx <= kMaxNx; ++nx) {
+            float ref[kMaxNx], got[kMaxNx];
+            ScalarKernels().dot[t](n, w.data(), a.bytes.data(), a.stride, nx, ref);
+            fast->dot[t](n, w.data(), a.bytes.data(), a.stride, nx, got);
+            for (int j = 0; j < nx; ++j) {
+              double exact = 0.0;
+              std::vector<float> wd(n);
+              ASSERT_TRUE(DequantizeRow(tc.type, w.data(), wd.data(), n));
+              for (int64_t i = 0; i < n; ++i) exact += static_cast<double>(wd[i]) * rows[j][i];
+              ASSERT_LT(std::fabs(exact), 1 << 24);
+              ASSERT_EQ(ref[j], exact) << FindTypeTraits(t)->name;
+              ASSERT_EQ(got[j], ref[j]) << IsaName(fast->isa) << " " << FindTypeTraits(t)->name << " n=" << n;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(Dot, FallbackMatchesDequantizedDot) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (GgmlType type : {GgmlType::kQ2_K, GgmlType::kQ3_K, GgmlType::kQ4_1}) {
+    const int64_t n = 512;
+    const std::vector<uint8_t> w = RandomWeights(type, 1, n, rng);
+    std::vector<float> wd(n);
+    ASSERT_TRUE(DequantizeRow(type, w.data(), wd.data(), n));
+    std::vector<float> x(2 * n);
+    for (auto& v : x) v = nd(rng);
+    float out[2];
+    DotDequantFallback(type, n, w.data(), reinterpret_cast<const uint8_t*>(x.data()), 4 * n, 2, out);
+    for (int j = 0; j < 2; ++j) {
+      double ref = 0.0, mag = 0.0;
+      for (int64_t i = 0; i < n; ++i) {
+        ref += static_cast<double>(wd[i]) * x[j * n + i];
+        mag += std::fabs(static_cast<double>(wd[i]) * x[j * n + i]);
+      }
+      EXPECT_NEAR(out[j], ref, 1e-5 * mag);
+    }
+  }
+}
+
+TEST(Dispatch, ActiveLevelIsSupported) {
+  EXPECT_TRUE(IsaSupported(ActiveIsa()));
+  EXPECT_TRUE(IsaSupported(Isa::kScalar));
+  EXPECT_EQ(KernelsFor(Isa::kScalar).isa, Isa::kScalar);
+}
+
+}  // namespace
+}  // namespace tandem::kernels
