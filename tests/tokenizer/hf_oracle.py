@@ -2,7 +2,7 @@
 """Independent reference for the tokenizer tests, run once per test binary.
 
 Builds a Hugging Face `tokenizers` BPE tokenizer from the vocabulary, merges
-and token types stored in a GGUF file (read with the `gguf` package), with the
+and token types stored in a GGUF file (read by a small metadata reader in this file), with the
 pre-tokenizer the model was trained with, and renders chat templates with
 jinja2 the way transformers' apply_chat_template does.
 
@@ -73,29 +73,90 @@ def pieces(kind, text, cache={}):
     return " ".join(out)
 
 
+_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?",
+            10: "<Q", 11: "<q", 12: "<d"}
+
+
+def read_gguf_metadata(path):
+    """The metadata key/values of a GGUF v2/v3 file. A small reader of our own:
+    gguf.GGUFReader also indexes every array element and takes ~15 s on a
+    150K-token vocabulary; this one reads only the metadata, in ~1 s."""
+    import mmap
+    import struct
+    with open(path, "rb") as f:
+        buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    pos = 0
+
+    def take(fmt):
+        nonlocal pos
+        v = struct.unpack_from(fmt, buf, pos)[0]
+        pos += struct.calcsize(fmt)
+        return v
+
+    def string():
+        nonlocal pos
+        n = take("<Q")
+        v = bytes(buf[pos:pos + n]).decode("utf-8")
+        pos += n
+        return v
+
+    def value(vtype):
+        if vtype == 8:
+            return string()
+        if vtype == 9:
+            etype, count = take("<I"), take("<Q")
+            return [value(etype) for _ in range(count)]
+        return take(_SCALARS[vtype])
+
+    if bytes(buf[0:4]) != b"GGUF":
+        raise SystemExit(f"hf_oracle: {path} is not a GGUF file")
+    pos = 4
+    version = take("<I")
+    if version < 2:
+        raise SystemExit(f"hf_oracle: GGUF v{version} not supported")
+    take("<Q")  # tensor count
+    kv_count = take("<Q")
+    meta = {}
+    for _ in range(kv_count):
+        key = string()
+        meta[key] = value(take("<I"))
+    return meta
+
+
 class GgufModel:
+    """Builds the reference tokenizer lazily: template requests do not need it."""
+
     def __init__(self, path):
-        import gguf
-        r = gguf.GGUFReader(path)
+        self.meta = read_gguf_metadata(path)
+        self._tok = None
+        self.template = self.scalar("tokenizer.chat_template")
+        bos, eos = self.scalar("tokenizer.ggml.bos_token_id"), self.scalar("tokenizer.ggml.eos_token_id")
+        tokens = self.meta["tokenizer.ggml.tokens"]
+        self.bos = tokens[bos] if bos is not None else ""
+        self.eos = tokens[eos] if eos is not None else ""
 
-        def field(name):
-            return r.fields.get(name)
+    def scalar(self, name):
+        return self.meta.get(name)
 
-        def strings(name):
-            f = field(name)
-            return [bytes(f.parts[i]).decode("utf-8") for i in f.data]
+    def strings(self, name):
+        return self.meta[name]
 
-        def scalar(name):
-            f = field(name)
-            return None if f is None else f.contents()
+    @property
+    def tok(self):
+        if self._tok is None:
+            self._tok = self.build_tokenizer()
+        return self._tok
 
-        tokens = strings("tokenizer.ggml.tokens")
-        tt = field("tokenizer.ggml.token_type")
-        types = [int(tt.parts[i][0]) for i in tt.data] if tt else [1] * len(tokens)
-        merges = [tuple(m.split(" ", 1)) for m in strings("tokenizer.ggml.merges")]
-        pre = scalar("tokenizer.ggml.pre") or "default"
+    def build_tokenizer(self):
+        tokens = self.strings("tokenizer.ggml.tokens")
+        types = self.meta.get("tokenizer.ggml.token_type") or [1] * len(tokens)
+        merges = [tuple(m.split(" ", 1)) for m in self.strings("tokenizer.ggml.merges")]
+        pre = self.scalar("tokenizer.ggml.pre") or "default"
         vocab = {t: i for i, t in enumerate(tokens)}
-        bpe = models.BPE(vocab=vocab, merges=merges, ignore_merges=(pre == "llama-bpe"))
+        # Bytes missing from the vocabulary become the GGUF's unknown token.
+        unk = self.scalar("tokenizer.ggml.unknown_token_id")
+        bpe = models.BPE(vocab=vocab, merges=merges, ignore_merges=(pre == "llama-bpe"),
+                         unk_token=tokens[unk] if unk is not None else None)
         tok = Tokenizer(bpe)
         tok.pre_tokenizer = full_pre_tokenizer(pre)
         tok.decoder = decoders.ByteLevel()
@@ -105,12 +166,7 @@ class GgufModel:
                                 for t, ty in zip(tokens, types) if ty in (2, 3)])
         tok.add_tokens([AddedToken(t, special=False, normalized=False)
                         for t, ty in zip(tokens, types) if ty == 4])
-        self.tok = tok
-        self.template = scalar("tokenizer.chat_template")
-        bos, eos = scalar("tokenizer.ggml.bos_token_id"), scalar("tokenizer.ggml.eos_token_id")
-        self.bos = tokens[bos] if bos is not None else ""
-        self.eos = tokens[eos] if eos is not None else ""
-        self._compiled = None
+        return tok
 
     def encode(self, text, parse_special):
         self.tok.encode_special_tokens = not parse_special
