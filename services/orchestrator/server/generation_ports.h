@@ -1,0 +1,57 @@
+// Everything a strategy needs from a deployment, behind the ports: the target
+// (Verifier), the available drafters, the target's vocabulary and, for text
+// prompts, its tokenizer. The in-process factory (all-in-one) and the remote
+// factory (Draft/Target over gRPC) both produce this object, and the strategy
+// code that consumes it is the same for both.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/tokenizer/tokenizer.h"
+#include "services/orchestrator/ports/drafter.h"
+#include "services/orchestrator/ports/verifier.h"
+#include "services/orchestrator/ports/vocabulary.h"
+
+namespace tandem::orchestrator::server {
+
+struct ModelDescription {
+  std::string name;  // what clients put in GenerateRequest.model
+  std::string arch;
+  int32_t vocab_size = 0;
+  int64_t context_length = 0;
+  int32_t eos_token_id = -1;
+  std::string role;  // "target", "draft", or "" in process
+};
+
+struct GenerationPorts {
+  Verifier* verifier = nullptr;                 // the target; required
+  std::map<std::string, Drafter*> drafters;     // by name: "ngram", "model"
+  std::string default_drafter;                  // configured drafter, "" = none
+  const Vocabulary* vocabulary = nullptr;       // the target's; required
+  const tokenizer::Tokenizer* tokenizer = nullptr;  // null: text prompts are rejected
+  ModelDescription target;
+  std::vector<ModelDescription> drafts;
+  std::string mode;  // "all-in-one" or "remote"
+
+  // Owns whatever the pointers above point into (models, adapters, clients),
+  // released in reverse order of insertion.
+  std::vector<std::shared_ptr<void>> owned;
+
+  GenerationPorts() = default;
+  GenerationPorts(const GenerationPorts&) = delete;
+  GenerationPorts& operator=(const GenerationPorts&) = delete;
+  ~GenerationPorts() {
+    while (!owned.empty()) owned.pop_back();
+  }
+
+  Drafter* FindDrafter(const std::string& name) const {
+    auto it = drafters.find(name);
+    return it == drafters.end() ? nullptr : it->second;
+  }
+};
+
+}  // namespace tandem::orchestrator::server

@@ -1,0 +1,102 @@
+#include "services/orchestrator/server/inprocess_ports.h"
+
+#include "absl/strings/str_cat.h"
+#include "runtime/model/model.h"
+#include "runtime/model_store/model_store.h"
+#include "services/orchestrator/drafters/ngram_drafter.h"
+#include "services/orchestrator/local/model_drafter.h"
+#include "services/orchestrator/local/model_verifier.h"
+#include "services/orchestrator/local/runtime_language_model.h"
+
+namespace tandem::orchestrator::server {
+namespace {
+
+struct LoadedModel {
+  std::unique_ptr<runtime::Model> model;
+  std::unique_ptr<LanguageModel> lm;
+};
+
+absl::StatusOr<std::shared_ptr<LoadedModel>> Load(const std::string& name,
+                                                  const InProcessPortsOptions& o) {
+  auto path = runtime::ResolveModelPath(name);
+  if (!path.ok()) return path.status();
+  runtime::ModelOptions mo;
+  mo.n_threads = o.threads;
+  mo.kv_budget_bytes = o.kv_budget_bytes;
+  mo.max_context = o.max_context;
+  auto model = runtime::Model::Load(*path, mo);
+  if (!model.ok()) return model.status();
+  auto loaded = std::make_shared<LoadedModel>();
+  loaded->model = std::move(*model);
+  // One adapter per model: drafter and verifier sharing a model share it.
+  loaded->lm = std::make_unique<RuntimeLanguageModel>(*loaded->model);
+  return loaded;
+}
+
+ModelDescription Describe(const runtime::Model& m, const std::string& name) {
+  ModelDescription d;
+  d.name = name;
+  d.arch = m.config().arch;
+  d.vocab_size = m.config().vocab_size;
+  d.context_length = m.max_context();
+  d.eos_token_id = m.tokenizer().eos_id();
+  return d;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildInProcessPorts(const InProcessPortsOptions& o) {
+  if (o.default_drafter != "" && o.default_drafter != "ngram" && o.default_drafter != "model") {
+    return absl::InvalidArgumentError(absl::StrCat("drafter: unknown drafter '", o.default_drafter, "'"));
+  }
+  if (o.default_drafter == "model" && o.draft_model.empty()) {
+    return absl::InvalidArgumentError("drafter: 'model' needs a draft model");
+  }
+  auto ports = std::make_unique<GenerationPorts>();
+  ports->mode = "all-in-one";
+
+  auto target = Load(o.target_model, o);
+  if (!target.ok()) return target.status();
+  ports->owned.push_back(*target);
+  runtime::Model& tm = *(*target)->model;
+  ports->target = Describe(tm, o.target_name.empty() ? o.target_model : o.target_name);
+
+  auto vocab = std::make_shared<TokenizerVocabulary>(tm.tokenizer());
+  ports->owned.push_back(vocab);
+  ports->vocabulary = vocab.get();
+  ports->tokenizer = &tm.tokenizer();
+  auto verifier = std::make_shared<ModelVerifier>(*(*target)->lm);
+  ports->owned.push_back(verifier);
+  ports->verifier = verifier.get();
+
+  auto is_eos = [&tok = tm.tokenizer()](int32_t t) { return tok.IsEndOfGeneration(t); };
+  NgramDrafterOptions ngram_options;
+  ngram_options.vocab_size = tm.config().vocab_size;
+  ngram_options.is_end_of_generation = is_eos;
+  auto ngram = std::make_shared<NgramDrafter>(ngram_options);
+  ports->owned.push_back(ngram);
+  ports->drafters["ngram"] = ngram.get();
+
+  if (!o.draft_model.empty()) {
+    std::shared_ptr<LoadedModel> draft = *target;
+    if (o.draft_model != o.target_model) {
+      auto loaded = Load(o.draft_model, o);
+      if (!loaded.ok()) return loaded.status();
+      draft = *loaded;
+      ports->owned.push_back(draft);
+      if (draft->model->config().vocab_size != tm.config().vocab_size) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "draft_model: vocabulary of ", draft->model->config().vocab_size,
+            " tokens differs from the target's ", tm.config().vocab_size));
+      }
+    }
+    ports->drafts.push_back(Describe(*draft->model, o.draft_name.empty() ? o.draft_model : o.draft_name));
+    auto model_drafter = std::make_shared<ModelDrafter>(*draft->lm, is_eos);
+    ports->owned.push_back(model_drafter);
+    ports->drafters["model"] = model_drafter.get();
+  }
+  ports->default_drafter = o.default_drafter;
+  return ports;
+}
+
+}  // namespace tandem::orchestrator::server

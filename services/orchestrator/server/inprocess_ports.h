@@ -1,0 +1,33 @@
+// All-in-one wiring: the target (and optionally a draft model) loaded in this
+// process, behind the same ports the remote wiring implements over gRPC.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "services/orchestrator/server/generation_ports.h"
+
+namespace tandem::orchestrator::server {
+
+struct InProcessPortsOptions {
+  // Bundled model name or GGUF path of the target (runtime::ResolveModelPath).
+  std::string target_model = "smollm2-135m";
+  // Draft model for the "model" drafter: empty = no model drafter; equal to
+  // target_model = share the target's weights and batcher (a valid drafter
+  // with ~100 % acceptance, the easiest correctness check).
+  std::string draft_model;
+  // The deployment's drafter: "ngram", "model" or "" (none). The n-gram
+  // drafter is always available to requests that ask for it.
+  std::string default_drafter;
+  int threads = 0;  // 0 = all cores
+  size_t kv_budget_bytes = 512u << 20;
+  int64_t max_context = 0;  // 0 = the model's trained length
+  // Display names (ListModels); default: target_model / draft_model.
+  std::string target_name, draft_name;
+};
+
+absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildInProcessPorts(const InProcessPortsOptions& options);
+
+}  // namespace tandem::orchestrator::server

@@ -1,0 +1,127 @@
+#include "services/orchestrator/server/strategy_catalog.h"
+
+#include <charconv>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace tandem::orchestrator::server {
+namespace {
+
+std::vector<StrategySpec> BuildCatalog() {
+  std::vector<StrategySpec> c;
+  c.push_back({"target_only", "Every token from the target model alone (the baseline).", {}, true});
+  c.push_back(
+      {"speculative",
+       "Lossless speculative decoding: a drafter proposes gamma tokens, the target verifies "
+       "them in one pass (rejection sampling keeps the target's distribution exactly).",
+       {{"gamma", "Draft length per round, 1..32 (the starting value with adaptive_gamma).", "4"},
+        {"adaptive_gamma", "true/false: adapt gamma to the recent acceptance rate.", "false"},
+        {"min_gamma", "Lower bound of adaptive gamma, 1..32.", "1"},
+        {"max_gamma", "Upper bound of adaptive gamma, 1..32.", "12"},
+        {"drafter", "Drafter: 'ngram' (prompt lookup, no model) or 'model' (the draft model).",
+         "the deployment's drafter, else ngram"}},
+       true});
+  const char* later[][2] = {
+      {"draft_only", "Every token from the draft model alone."},
+      {"rapid", "Retrieval-augmented drafting from the request context."},
+      {"rsd", "Reward-guided speculative decoding."},
+      {"cards", "Reward-guided segment-level rejection sampling."},
+      {"best_of_n", "N samples ranked by a reward model."},
+      {"args", "Reward-guided search at each step."}};
+  for (const auto& l : later) c.push_back({l[0], l[1], {}, false});
+  return c;
+}
+
+absl::Status BadParam(const std::string& key, std::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat("params.", key, ": ", absl::string_view(what.data(), what.size())));
+}
+
+absl::Status ParseInt(const std::string& key, const std::string& value, int lo, int hi, int* out) {
+  int v = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+  if (ec != std::errc() || end != value.data() + value.size() || value.empty()) {
+    return BadParam(key, absl::StrCat("'", value, "' is not an integer"));
+  }
+  if (v < lo || v > hi) return BadParam(key, absl::StrCat("must be in [", lo, ", ", hi, "], got ", v));
+  *out = v;
+  return absl::OkStatus();
+}
+
+absl::Status ParseBool(const std::string& key, const std::string& value, bool* out) {
+  if (value == "true" || value == "1") {
+    *out = true;
+  } else if (value == "false" || value == "0") {
+    *out = false;
+  } else {
+    return BadParam(key, absl::StrCat("'", value, "' is not true/false"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+const std::vector<StrategySpec>& StrategyCatalog() {
+  // Immutable after first use (function-local static, thread-safe init).
+  static const std::vector<StrategySpec> catalog = BuildCatalog();
+  return catalog;
+}
+
+const StrategySpec* FindStrategy(std::string_view name) {
+  for (const StrategySpec& s : StrategyCatalog()) {
+    if (s.name == name) return &s;
+  }
+  return nullptr;
+}
+
+std::string StrategyNames() {
+  std::vector<std::string> names;
+  for (const StrategySpec& s : StrategyCatalog()) names.push_back(s.name);
+  return absl::StrJoin(names, ", ");
+}
+
+absl::Status ApplyStrategyParams(const std::map<std::string, std::string>& params,
+                                 StrategyChoice* choice) {
+  const StrategySpec* spec = FindStrategy(choice->strategy);
+  if (spec == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("strategy: unknown strategy '", choice->strategy,
+                                                   "' (known: ", StrategyNames(), ")"));
+  }
+  std::vector<std::string> unknown;
+  for (const auto& [key, value] : params) {
+    bool known = false;
+    for (const ParamSpec& p : spec->params) known = known || p.name == key;
+    if (!known) unknown.push_back(key);
+  }
+  if (!unknown.empty()) {
+    std::vector<std::string> documented;
+    for (const ParamSpec& p : spec->params) documented.push_back(p.name);
+    return absl::InvalidArgumentError(absl::StrCat(
+        "params: unknown parameter(s) ", absl::StrJoin(unknown, ", "), " for strategy '", spec->name,
+        "' (documented: ", documented.empty() ? "none" : absl::StrJoin(documented, ", "), ")"));
+  }
+  for (const auto& [key, value] : params) {
+    absl::Status s;
+    if (key == "gamma") {
+      s = ParseInt(key, value, 1, kMaxGamma, &choice->gamma.gamma);
+    } else if (key == "adaptive_gamma") {
+      s = ParseBool(key, value, &choice->gamma.adaptive);
+    } else if (key == "min_gamma") {
+      s = ParseInt(key, value, 1, kMaxGamma, &choice->gamma.min_gamma);
+    } else if (key == "max_gamma") {
+      s = ParseInt(key, value, 1, kMaxGamma, &choice->gamma.max_gamma);
+    } else if (key == "drafter") {
+      if (value != "ngram" && value != "model") {
+        s = BadParam(key, absl::StrCat("'", value, "' is not a drafter (ngram, model)"));
+      }
+      choice->drafter = value;
+    }
+    if (!s.ok()) return s;
+  }
+  if (choice->gamma.min_gamma > choice->gamma.max_gamma) {
+    return BadParam("min_gamma", absl::StrCat("must be <= max_gamma (", choice->gamma.max_gamma, ")"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace tandem::orchestrator::server
