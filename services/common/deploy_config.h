@@ -1,0 +1,89 @@
+// Deployment config: one YAML file describes every service of a deployment
+// (`tandem up CONFIG` starts them; each service binary reads its own entry).
+//
+//   name: local                      # deployment name (required)
+//   model_dir: ~/.cache/tandem/models  # optional; default $TANDEM_MODEL_DIR or that
+//   log_dir: /tmp/tandem-local       # optional; where `tandem up` writes logs
+//   services:
+//     - name: target                 # unique, [a-z0-9_-]{1,64}
+//       role: target                 # draft | target | orchestrator | reward | retrieval
+//       model: smollm2-135m          # catalog name (scripts/models.tsv); or model_path
+//       model_path: /path/to.gguf    # optional explicit file, wins over model
+//       host: 127.0.0.1              # default 127.0.0.1
+//       grpc_port: 50052             # required, 1..65535
+//       metrics_port: 9102           # 0/absent = no /metrics endpoint, else 1..65535
+//       threads: 2                   # compute threads, 0 = all cores (default)
+//       kv_budget_mb: 512            # KV memory for all sessions, default 512
+//       session_idle_timeout_s: 300  # idle sessions are closed after this, default 300
+//       max_sessions: 256            # default 256
+//     - name: orchestrator
+//       role: orchestrator
+//       drafter: ngram               # model | ngram | none (orchestrator only, default none)
+//       draft: draft                 # draft service: a name in this file or host:port (drafter: model)
+//       target: target               # target service: a name in this file or host:port (required)
+//       default_strategy: speculative  # default: speculative with a drafter, else target_only
+//       grpc_port: 50051
+//
+// Unknown keys are errors (a typo must not silently fall back to a default).
+// Every error names the source, line and field: "local.yaml:7: services[0].grpc_port: ...".
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace tandem::services {
+
+enum class ServiceRole { kDraft, kTarget, kOrchestrator, kReward, kRetrieval };
+enum class DrafterKind { kNone, kModel, kNgram };
+
+std::string_view ServiceRoleName(ServiceRole role);
+std::string_view DrafterKindName(DrafterKind kind);
+
+struct ServiceConfig {
+  std::string name;
+  ServiceRole role = ServiceRole::kTarget;
+  std::string model;       // catalog name; empty for the orchestrator
+  std::string model_path;  // explicit GGUF path; empty = resolve `model` in model_dir
+  std::string host = "127.0.0.1";
+  int grpc_port = 0;
+  int metrics_port = 0;  // 0 = no metrics endpoint
+  int threads = 0;       // 0 = all cores
+  int64_t kv_budget_mb = 512;
+  int64_t session_idle_timeout_s = 300;
+  int64_t max_sessions = 256;
+  // Orchestrator only.
+  DrafterKind drafter = DrafterKind::kNone;
+  std::string draft;   // as written: service name or host:port
+  std::string target;  // as written: service name or host:port
+  std::string default_strategy;
+  int line = 0;  // 1-based line of this entry in the file
+
+  std::string grpc_address() const;     // host:grpc_port
+  std::string metrics_address() const;  // host:metrics_port, empty when disabled
+};
+
+struct DeploymentConfig {
+  std::string name;
+  std::string model_dir;
+  std::string log_dir;
+  std::vector<ServiceConfig> services;
+
+  // nullptr if absent.
+  const ServiceConfig* Find(std::string_view service_name) const;
+  // A `draft`/`target` reference: a service name of this config becomes its
+  // host:grpc_port; anything with a ':' is already an address.
+  absl::StatusOr<std::string> ResolveAddress(std::string_view reference) const;
+};
+
+// Parses and validates. `source` names the file in error messages.
+absl::StatusOr<DeploymentConfig> ParseDeploymentConfig(std::string_view yaml_text,
+                                                       std::string_view source = "<config>");
+// Reads `path` and parses it (NOT_FOUND if unreadable).
+absl::StatusOr<DeploymentConfig> LoadDeploymentConfig(const std::string& path);
+
+}  // namespace tandem::services

@@ -1,0 +1,166 @@
+#include "services/common/metrics.h"
+
+#include <exception>
+#include <vector>
+
+#include <prometheus/exposer.h>
+#include <prometheus/text_serializer.h>
+
+#include "absl/strings/str_cat.h"
+#include "services/common/status_convert.h"
+
+namespace tandem::services {
+namespace {
+
+using prometheus::Histogram;
+
+// Buckets in seconds, roughly vLLM's, extended down to the sub-millisecond
+// range where loopback RPCs and small-model steps live.
+const Histogram::BucketBoundaries kTtftBuckets = {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1,
+                                                   0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+                                                   20.0, 40.0, 80.0};
+const Histogram::BucketBoundaries kItlBuckets = {0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.025,
+                                                  0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3,
+                                                  0.4, 0.5, 0.75, 1.0, 2.5};
+const Histogram::BucketBoundaries kE2eBuckets = {0.05, 0.1, 0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5,
+                                                  5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 60.0, 120.0};
+const Histogram::BucketBoundaries kRpcBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005,
+                                                  0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0};
+
+std::string Label(std::string_view v, std::string_view fallback) {
+  return v.empty() ? std::string(fallback) : std::string(v);
+}
+
+}  // namespace
+
+std::string_view FinishReasonLabel(tandem::v1::FinishReason reason) {
+  switch (reason) {
+    case tandem::v1::FINISH_REASON_STOP: return "stop";
+    case tandem::v1::FINISH_REASON_LENGTH: return "length";
+    case tandem::v1::FINISH_REASON_STOP_STRING: return "stop_string";
+    case tandem::v1::FINISH_REASON_CONTEXT_LENGTH: return "context_length";
+    case tandem::v1::FINISH_REASON_ABORTED: return "abort";
+    case tandem::v1::FINISH_REASON_ERROR: return "error";
+    default: return "unspecified";
+  }
+}
+
+ServiceMetrics::ServiceMetrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  auto& r = *registry_;
+  auto counter = [&r](const char* name, const char* help) {
+    return &prometheus::BuildCounter().Name(name).Help(help).Register(r);
+  };
+  auto histogram = [&r](const char* name, const char* help) {
+    return &prometheus::BuildHistogram().Name(name).Help(help).Register(r);
+  };
+  num_drafts_ = counter("tandem:spec_decode_num_drafts_total",
+                        "Speculation rounds that drafted at least one token.");
+  num_draft_tokens_ = counter("tandem:spec_decode_num_draft_tokens_total", "Tokens proposed by the drafter.");
+  num_accepted_tokens_ = counter("tandem:spec_decode_num_accepted_tokens_total",
+                                 "Drafted tokens accepted by the target.");
+  accepted_per_pos_ = counter("tandem:spec_decode_num_accepted_tokens_per_pos_total",
+                              "Accepted drafted tokens by position in the draft (0-based).");
+  draft_calls_ = counter("tandem:draft_calls_total", "Calls into the drafter.");
+  target_calls_ = counter("tandem:target_calls_total", "Calls into the target model.");
+  draft_time_ = counter("tandem:draft_time_seconds_total", "Time spent waiting for the drafter.");
+  target_time_ = counter("tandem:target_time_seconds_total", "Time spent waiting for the target.");
+  request_success_ = counter("tandem:request_success_total",
+                             "Requests that completed their stream, by finish reason.");
+  request_failure_ = counter("tandem:request_failure_total",
+                             "Requests that ended with an error status, by gRPC code.");
+  prompt_tokens_ = counter("tandem:prompt_tokens_total", "Prompt tokens of finished requests.");
+  generation_tokens_ = counter("tandem:generation_tokens_total", "Tokens generated for finished requests.");
+  ttft_ = histogram("tandem:time_to_first_token_seconds", "Time from request arrival to the first token.");
+  itl_ = histogram("tandem:inter_token_latency_seconds", "Time between consecutive streamed tokens.");
+  e2e_ = histogram("tandem:e2e_request_latency_seconds", "Time from request arrival to its final message.");
+  draft_rpc_ = histogram("tandem:draft_rpc_latency_seconds", "Latency of one drafter call (RPC or in-process).");
+  target_verify_ = histogram("tandem:target_verify_latency_seconds", "Latency of one target verification call.");
+  active_sessions_ = &prometheus::BuildGauge()
+                          .Name("tandem:active_sessions")
+                          .Help("Open sessions (requests on the orchestrator, KV sessions on draft/target).")
+                          .Register(r)
+                          .Add({});
+  kv_cache_bytes_ = &prometheus::BuildGauge()
+                         .Name("tandem:kv_cache_bytes")
+                         .Help("KV cache memory in use, in bytes.")
+                         .Register(r)
+                         .Add({});
+}
+
+ServiceMetrics::~ServiceMetrics() = default;
+
+absl::StatusOr<std::unique_ptr<ServiceMetrics>> ServiceMetrics::Create(const MetricsOptions& options) {
+  std::unique_ptr<ServiceMetrics> m(new ServiceMetrics());
+  if (options.listen_address.empty()) return m;
+  try {
+    m->exposer_ = std::make_unique<prometheus::Exposer>(options.listen_address, options.http_threads);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(
+        absl::StrCat("metrics: cannot listen on ", options.listen_address, ": ", e.what()));
+  }
+  m->exposer_->RegisterCollectable(m->registry_);
+  const std::vector<int> ports = m->exposer_->GetListeningPorts();
+  if (ports.empty()) return absl::UnavailableError("metrics: exposer reports no listening port");
+  m->port_ = ports.front();
+  const std::string& a = options.listen_address;
+  const size_t colon = a.rfind(':');
+  std::string host = colon == std::string::npos ? a : a.substr(0, colon);
+  if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
+  m->url_ = absl::StrCat("http://", host, ":", m->port_, "/metrics");
+  return m;
+}
+
+std::string ServiceMetrics::Serialize() const {
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+void ServiceMetrics::RecordFinishedRequest(const tandem::v1::Stats& stats,
+                                           tandem::v1::FinishReason reason) {
+  const std::string strategy = Label(stats.strategy(), "unknown");
+  const std::string drafter = Label(stats.drafter(), kNoDrafter);
+  const prometheus::Labels sd{{"strategy", strategy}, {"drafter", drafter}};
+  request_success_->Add({{"strategy", strategy}, {"finished_reason", std::string(FinishReasonLabel(reason))}})
+      .Increment();
+  prompt_tokens_->Add({{"strategy", strategy}}).Increment(static_cast<double>(stats.prompt_tokens()));
+  generation_tokens_->Add({{"strategy", strategy}}).Increment(static_cast<double>(stats.generated_tokens()));
+  num_drafts_->Add(sd).Increment(static_cast<double>(stats.num_drafts()));
+  num_draft_tokens_->Add(sd).Increment(static_cast<double>(stats.drafted_tokens()));
+  num_accepted_tokens_->Add(sd).Increment(static_cast<double>(stats.accepted_tokens()));
+  for (int i = 0; i < stats.accepted_per_position_size(); ++i) {
+    accepted_per_pos_->Add({{"strategy", strategy}, {"drafter", drafter}, {"position", absl::StrCat(i)}})
+        .Increment(static_cast<double>(stats.accepted_per_position(i)));
+  }
+  draft_calls_->Add(sd).Increment(static_cast<double>(stats.draft_calls()));
+  target_calls_->Add(sd).Increment(static_cast<double>(stats.target_calls()));
+  draft_time_->Add(sd).Increment(stats.draft_time_ms() / 1000.0);
+  target_time_->Add(sd).Increment(stats.target_time_ms() / 1000.0);
+  if (stats.generated_tokens() > 0) {
+    ttft_->Add({{"strategy", strategy}}, kTtftBuckets).Observe(stats.time_to_first_token_ms() / 1000.0);
+  }
+  e2e_->Add({{"strategy", strategy}}, kE2eBuckets).Observe(stats.e2e_latency_ms() / 1000.0);
+}
+
+void ServiceMetrics::RecordFailedRequest(std::string_view strategy, absl::StatusCode code) {
+  request_failure_->Add({{"strategy", Label(strategy, "unknown")}, {"code", StatusCodeName(code)}})
+      .Increment();
+}
+
+void ServiceMetrics::ObserveInterTokenLatency(std::string_view strategy, double seconds) {
+  itl_->Add({{"strategy", Label(strategy, "unknown")}}, kItlBuckets).Observe(seconds);
+}
+
+void ServiceMetrics::ObserveDraftRpcLatency(std::string_view drafter, double seconds) {
+  draft_rpc_->Add({{"drafter", Label(drafter, kNoDrafter)}}, kRpcBuckets).Observe(seconds);
+}
+
+void ServiceMetrics::ObserveTargetVerifyLatency(double seconds) {
+  target_verify_->Add({}, kRpcBuckets).Observe(seconds);
+}
+
+void ServiceMetrics::SetActiveSessions(int64_t sessions) {
+  active_sessions_->Set(static_cast<double>(sessions));
+}
+
+void ServiceMetrics::SetKvCacheBytes(int64_t bytes) { kv_cache_bytes_->Set(static_cast<double>(bytes)); }
+
+}  // namespace tandem::services

@@ -1,0 +1,125 @@
+#include "services/common/deploy_config.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace tandem::services {
+namespace {
+
+constexpr char kGood[] = R"(name: demo
+services:
+  - name: t
+    role: target
+    model: smollm2-135m
+    grpc_port: 7001
+    metrics_port: 7101
+  - name: d
+    role: draft
+    model_path: /models/d.gguf
+    host: 10.0.0.5
+    grpc_port: 7002
+  - name: o
+    role: orchestrator
+    grpc_port: 7000
+    drafter: model
+    draft: d
+    target: t
+)";
+
+TEST(DeployConfigTest, ParsesGoodConfig) {
+  auto c = ParseDeploymentConfig(kGood, "good.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->name, "demo");
+  ASSERT_EQ(c->services.size(), 3u);
+  const ServiceConfig& t = c->services[0];
+  EXPECT_EQ(t.role, ServiceRole::kTarget);
+  EXPECT_EQ(t.model, "smollm2-135m");
+  EXPECT_EQ(t.host, "127.0.0.1");  // default
+  EXPECT_EQ(t.grpc_address(), "127.0.0.1:7001");
+  EXPECT_EQ(t.metrics_address(), "127.0.0.1:7101");
+  EXPECT_EQ(t.kv_budget_mb, 512);  // default
+  EXPECT_EQ(t.line, 3);
+  EXPECT_EQ(c->services[1].metrics_address(), "");
+  const ServiceConfig* o = c->Find("o");
+  ASSERT_NE(o, nullptr);
+  EXPECT_EQ(o->drafter, DrafterKind::kModel);
+  EXPECT_EQ(o->default_strategy, "speculative");  // default with a drafter
+  EXPECT_EQ(*c->ResolveAddress(o->draft), "10.0.0.5:7002");
+  EXPECT_EQ(*c->ResolveAddress(o->target), "127.0.0.1:7001");
+  EXPECT_EQ(*c->ResolveAddress("remote:1234"), "remote:1234");
+  EXPECT_EQ(c->ResolveAddress("nope").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(DeployConfigTest, BundledExamplesAreValid) {
+  for (const char* file : {"deploy/local.yaml", "deploy/local-ngram.yaml"}) {
+    auto c = LoadDeploymentConfig(std::string(TANDEM_SOURCE_DIR) + "/" + file);
+    ASSERT_TRUE(c.ok()) << file << ": " << c.status();
+    const ServiceConfig* target = c->Find("target");
+    ASSERT_NE(target, nullptr) << file;
+    EXPECT_EQ(target->model, "smollm2-135m");
+    const ServiceConfig* orch = c->Find("orchestrator");
+    ASSERT_NE(orch, nullptr) << file;
+    EXPECT_NE(orch->drafter, DrafterKind::kNone);
+  }
+  EXPECT_EQ(LoadDeploymentConfig("/nonexistent/x.yaml").status().code(), absl::StatusCode::kNotFound);
+}
+
+// Each bad config must fail with INVALID_ARGUMENT whose message names the
+// line and the field.
+struct BadCase {
+  const char* yaml;
+  const char* expected;  // substring of the error
+};
+
+TEST(DeployConfigTest, RejectsBadConfigsNamingLineAndField) {
+  const std::string head = "name: demo\nservices:\n";
+  const BadCase cases[] = {
+      {"", "empty"},
+      {"name: demo\n", "services: is required"},
+      {"name: demo\nservices: []\n", "services: must be a non-empty list"},
+      {"name: demo\nservices:\n  - name: t\n    role: target\n    model: m\n    grpc_port: 70000\n",
+       "x.yaml:6: services[0].grpc_port: must be in [1, 65535], got 70000"},
+      {"name: demo\nservices:\n  - name: t\n    role: target\n    model: m\n    grpc_port: abc\n",
+       "x.yaml:6: services[0].grpc_port: must be an integer"},
+      {"name: demo\nservices:\n  - name: t\n    role: boss\n    model: m\n    grpc_port: 1\n",
+       "x.yaml:4: services[0].role: unknown role 'boss'"},
+      {"name: demo\nservices:\n  - name: t\n    role: target\n    model: m\n    grpc_prot: 1\n",
+       "x.yaml:6: services[0].grpc_prot: unknown key"},
+      {"name: demo\nservices:\n  - name: t\n    role: target\n    grpc_port: 1\n",
+       "services[0].model: role target needs model or model_path"},
+      {"name: demo\nservices:\n  - name: t\n    role: target\n    model: m\n    grpc_port: 1\n"
+       "  - name: t\n    role: draft\n    model: m\n    grpc_port: 2\n",
+       "x.yaml:7: services[1].name: duplicate service name 't'"},
+      {"name: demo\nservices:\n  - name: t\n    role: target\n    model: m\n    grpc_port: 1\n"
+       "  - name: d\n    role: draft\n    model: m\n    grpc_port: 1\n",
+       "x.yaml:10: services[1].grpc_port: port 1 on 127.0.0.1 is already used"},
+      {"name: demo\nservices:\n  - name: o\n    role: orchestrator\n    grpc_port: 1\n    drafter: model\n    target: t\n",
+       "services[0].draft: is required with drafter: model"},
+      {"name: demo\nservices:\n  - name: o\n    role: orchestrator\n    grpc_port: 1\n    drafter: ngram\n    target: t\n",
+       "x.yaml:7: services[0].target: no service named 't'"},
+      {"name: demo\nservices:\n  - name: d\n    role: draft\n    model: m\n    grpc_port: 2\n"
+       "  - name: o\n    role: orchestrator\n    grpc_port: 1\n    drafter: ngram\n    target: d\n",
+       "services[1].target: service 'd' has role draft, expected target"},
+      {"name: demo\nservices:\n  - name: o\n    role: orchestrator\n    grpc_port: 1\n    target: h:1\n"
+       "    default_strategy: speculative\n",
+       "x.yaml:7: services[0].default_strategy: 'speculative' needs a drafter"},
+      {"name: demo\nservices:\n  - name: o\n    role: orchestrator\n    grpc_port: 1\n    target: h:1\n"
+       "    default_strategy: magic\n",
+       "services[0].default_strategy: unknown strategy 'magic'"},
+      {"name: demo\nservices:\n  - name: t\n    role: target\n    model: m\n    grpc_port: 1\n    drafter: ngram\n",
+       "x.yaml:7: services[0].drafter: is only valid for role: orchestrator"},
+      {"name: demo\nservices:\n  - name: t\n    role: target\n   model: [unclosed\n", "x.yaml:"},
+      {"name: Bad Name\nservices:\n  - name: t\n", "x.yaml:1: name: must be 1..64 characters"},
+  };
+  for (const BadCase& c : cases) {
+    auto r = ParseDeploymentConfig(c.yaml, "x.yaml");
+    ASSERT_FALSE(r.ok()) << "accepted:\n" << c.yaml;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+    EXPECT_NE(std::string(r.status().message()).find(c.expected), std::string::npos)
+        << "got: " << r.status().message() << "\nwanted: " << c.expected << "\nfor:\n" << c.yaml;
+  }
+}
+
+}  // namespace
+}  // namespace tandem::services
