@@ -9,7 +9,7 @@ namespace {
 // A decoded view of the text: one entry per character, so the matchers can
 // look ahead and back up cheaply.
 struct Char {
-  uint32_t offset;  // byte offset in the text
+  size_t offset;    // byte offset in the text
   uint32_t cp;      // code point, or the raw byte if malformed
   CodepointClass cls;
 };
@@ -20,12 +20,12 @@ void DecodeAll(std::string_view text, std::vector<Char>* chars) {
   size_t pos = 0;
   while (pos < text.size()) {
     const Utf8Char c = DecodeUtf8(text, pos);
-    chars->push_back({static_cast<uint32_t>(pos), c.cp,
+    chars->push_back({pos, c.cp,
                       c.valid ? ClassifyCodepoint(c.cp) : kOther});
     pos += c.len;
   }
   // Sentinel so that chars[n].offset is the end of the text.
-  chars->push_back({static_cast<uint32_t>(text.size()), 0, kOther});
+  chars->push_back({text.size(), 0, kOther});
 }
 
 bool IsCrLf(uint32_t cp) { return cp == '\r' || cp == '\n'; }

@@ -221,37 +221,38 @@ void Tokenizer::EncodePieceUncached(std::string_view piece, std::vector<int32_t>
   // Symbols start as single bytes and live in a doubly linked list; merges
   // are applied lowest rank first, ties to the leftmost pair, which is what
   // the reference BPE does.
-  const int n = static_cast<int>(piece.size());
+  // Indices are ptrdiff_t: a piece can be as long as the input (a run of spaces).
+  const ptrdiff_t n = static_cast<ptrdiff_t>(piece.size());
   std::vector<int32_t> ids(n);
-  std::vector<int> prev(n), next(n);
-  for (int i = 0; i < n; ++i) {
+  std::vector<ptrdiff_t> prev(n), next(n);
+  for (ptrdiff_t i = 0; i < n; ++i) {
     ids[i] = byte_id_[static_cast<uint8_t>(piece[i])];
     prev[i] = i - 1;
     next[i] = i + 1 < n ? i + 1 : -1;
   }
   struct Candidate {
     int32_t rank;
-    int pos;
+    ptrdiff_t pos;
     int32_t left, right;
     bool operator>(const Candidate& o) const {
       return rank != o.rank ? rank > o.rank : pos > o.pos;
     }
   };
   std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> heap;
-  auto push_pair = [&](int pos) {
+  auto push_pair = [&](ptrdiff_t pos) {
     if (pos < 0 || next[pos] < 0) return;
     const int32_t a = ids[pos], b = ids[next[pos]];
     if (a < 0 || b < 0) return;
     auto it = merges_.find(PairKey(a, b));
     if (it != merges_.end()) heap.push({it->second.rank, pos, a, b});
   };
-  for (int i = 0; i + 1 < n; ++i) push_pair(i);
+  for (ptrdiff_t i = 0; i + 1 < n; ++i) push_pair(i);
   while (!heap.empty()) {
     const Candidate c = heap.top();
     heap.pop();
     // Stale if either symbol has changed since the candidate was pushed.
     if (ids[c.pos] != c.left || next[c.pos] < 0 || ids[next[c.pos]] != c.right) continue;
-    const int right = next[c.pos];
+    const ptrdiff_t right = next[c.pos];
     ids[c.pos] = merges_.find(PairKey(c.left, c.right))->second.id;
     ids[right] = -2;  // removed
     next[c.pos] = next[right];
@@ -259,7 +260,7 @@ void Tokenizer::EncodePieceUncached(std::string_view piece, std::vector<int32_t>
     push_pair(prev[c.pos]);
     push_pair(c.pos);
   }
-  for (int i = 0; i >= 0 && i < n; i = next[i]) {
+  for (ptrdiff_t i = 0; i >= 0 && i < n; i = next[i]) {
     if (ids[i] >= 0) {
       out->push_back(ids[i]);
     } else if (unk_id_ >= 0) {
