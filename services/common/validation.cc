@@ -116,6 +116,9 @@ absl::Status ValidateSamplingParams(const tandem::v1::SamplingParams& params, in
   if (auto s = ValidateRange(params.top_p(), 0.0, 1.0, absl::StrCat(AbslView(field), ".top_p")); !s.ok()) return s;
   if (auto s = ValidateRange(params.min_p(), 0.0, 1.0, absl::StrCat(AbslView(field), ".min_p")); !s.ok()) return s;
   if (auto s = ValidateRange(params.repetition_penalty(), 0.0, 10.0, absl::StrCat(AbslView(field), ".repetition_penalty")); !s.ok()) return s;
+  if (params.has_repetition_window()) {
+    if (auto s = ValidateRange(int64_t{params.repetition_window()}, 0, 1 << 20, absl::StrCat(AbslView(field), ".repetition_window")); !s.ok()) return s;
+  }
   return absl::OkStatus();
 }
 

@@ -1,0 +1,112 @@
+// runtime::Distribution and SamplingParams survive the wire exactly.
+#include "services/common/runtime_convert.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <vector>
+
+namespace tandem::services {
+namespace {
+
+constexpr int32_t kVocab = 512;
+
+runtime::Distribution Cross(const runtime::Distribution& d) {
+  tandem::v1::TokenDistribution wire;
+  DistributionToProto(d, &wire);
+  tandem::v1::TokenDistribution parsed;
+  EXPECT_TRUE(parsed.ParseFromString(wire.SerializeAsString()));
+  runtime::Distribution back;
+  EXPECT_TRUE(DistributionFromProto(parsed, kVocab, &back, "q").ok());
+  EXPECT_TRUE(back.Validate().ok());
+  return back;
+}
+
+void ExpectSameProbs(const runtime::Distribution& a, const runtime::Distribution& b) {
+  for (int32_t id = 0; id < kVocab; ++id) ASSERT_EQ(a.Prob(id), b.Prob(id)) << "id " << id;
+}
+
+TEST(RuntimeConvertTest, SparseDistributionRoundTrip) {
+  runtime::Distribution d;
+  const std::vector<int32_t> ids = {3, 17, 200, 511};
+  const std::vector<float> probs = {0.4f, 0.3f, 0.2f, 0.1f};
+  d.AssignSparse(kVocab, ids, probs);
+  const auto back = Cross(d);
+  EXPECT_FALSE(back.dense());
+  EXPECT_EQ(back.size(), 4u);
+  ExpectSameProbs(d, back);
+}
+
+TEST(RuntimeConvertTest, DenseDistributionRoundTrip) {
+  std::mt19937 rng(7);
+  std::vector<float> p(kVocab);
+  double sum = 0;
+  for (float& x : p) sum += (x = std::uniform_real_distribution<float>(0.1f, 1.0f)(rng));
+  for (float& x : p) x = static_cast<float>(x / sum);
+  runtime::Distribution d;
+  d.AssignDense(p);
+  const auto back = Cross(d);
+  EXPECT_TRUE(back.dense());
+  ExpectSameProbs(d, back);
+  // A dense distribution that is mostly zeros travels sparse and still
+  // answers the same probabilities.
+  runtime::Distribution onehot;
+  onehot.AssignOneHot(kVocab, 42);
+  ExpectSameProbs(onehot, Cross(onehot));
+}
+
+TEST(RuntimeConvertTest, UnsortedSparseFromPeerIsSortedAndBadOnesRejected) {
+  tandem::v1::TokenDistribution wire;
+  auto* sp = wire.mutable_sparse();
+  for (auto [id, p] : std::vector<std::pair<int, float>>{{90, 0.25f}, {5, 0.5f}, {40, 0.25f}}) {
+    sp->add_token_ids(id);
+    sp->add_probs(p);
+  }
+  runtime::Distribution d;
+  ASSERT_TRUE(DistributionFromProto(wire, kVocab, &d, "q").ok());
+  ASSERT_TRUE(d.Validate().ok());  // ascending ids
+  EXPECT_EQ(d.Prob(5), 0.5f);
+  EXPECT_EQ(d.Prob(90), 0.25f);
+  sp->set_token_ids(0, 5);  // now a repeated id
+  auto s = DistributionFromProto(wire, kVocab, &d, "draft_distributions[0]");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("draft_distributions[0]"), std::string::npos) << s;
+}
+
+TEST(RuntimeConvertTest, SamplingParams) {
+  tandem::v1::SamplingParams wire;  // all defaults: greedy, filters off
+  runtime::SamplingParams p;
+  ASSERT_TRUE(SamplingFromProto(wire, kVocab, 99, &p).ok());
+  EXPECT_TRUE(p.greedy());
+  EXPECT_EQ(p.top_p, 1.0f);
+  EXPECT_EQ(p.repetition_penalty, 1.0f);
+  EXPECT_EQ(p.repetition_window, 64);
+  EXPECT_EQ(p.seed, 99u);  // fallback
+
+  runtime::SamplingParams q;
+  q.temperature = 0.8f;
+  q.top_k = 40;
+  q.top_p = 0.95f;
+  q.min_p = 0.05f;
+  q.repetition_penalty = 1.1f;
+  q.repetition_window = 0;
+  q.seed = 1234;
+  SamplingToProto(q, &wire);
+  runtime::SamplingParams r;
+  ASSERT_TRUE(SamplingFromProto(wire, kVocab, 99, &r).ok());
+  EXPECT_EQ(r.temperature, q.temperature);
+  EXPECT_EQ(r.top_k, q.top_k);
+  EXPECT_EQ(r.top_p, q.top_p);
+  EXPECT_EQ(r.min_p, q.min_p);
+  EXPECT_EQ(r.repetition_penalty, q.repetition_penalty);
+  EXPECT_EQ(r.repetition_window, 0);
+  EXPECT_EQ(r.seed, 1234u);
+
+  wire.set_top_k(kVocab + 1);
+  auto s = SamplingFromProto(wire, kVocab, 0, &r);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("sampling.top_k"), std::string::npos) << s;
+}
+
+}  // namespace
+}  // namespace tandem::services
