@@ -1,0 +1,129 @@
+// Helpers shared by the model tests: running the Python oracles (tiny model
+// writer, float64 reference forward) and comparing logits.
+#pragma once
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace tandem::testing_util {
+
+inline std::string PythonPath() {
+  if (const char* p = std::getenv("TANDEM_PYTHON"); p != nullptr && *p != '\0') return p;
+  return std::string(TANDEM_SOURCE_DIR) + "/.venv/bin/python";
+}
+
+inline std::string ToolPath(const std::string& name) {
+  return std::string(TANDEM_SOURCE_DIR) + "/tests/tools/" + name;
+}
+
+// A per-process scratch folder for generated files.
+inline std::string ScratchDir() {
+  const std::string dir = (std::filesystem::temp_directory_path() /
+                           ("tandem_model_test_" + std::to_string(getpid())))
+                              .string();
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+inline int RunCommand(const std::string& cmd) { return std::system(cmd.c_str()); }
+
+inline std::string ModelDir() {
+  if (const char* d = std::getenv("TANDEM_MODEL_DIR"); d != nullptr && *d != '\0') return d;
+  const char* home = std::getenv("HOME");
+  return std::string(home != nullptr ? home : "/root") + "/.cache/tandem/models";
+}
+
+struct RefLogits {
+  int64_t rows = 0, vocab = 0;
+  std::vector<double> data;
+  const double* row(int64_t i) const { return data.data() + i * vocab; }
+};
+
+// Runs reference_forward.py on `tokens`; fails the test on error.
+inline RefLogits ReferenceLogits(const std::string& model, const std::vector<int32_t>& tokens) {
+  RefLogits ref;
+  std::string list;
+  for (int32_t t : tokens) list += std::to_string(t) + ",";
+  static int counter = 0;
+  const std::string out = ScratchDir() + "/ref_" + std::to_string(counter++) + ".bin";
+  const std::string cmd = PythonPath() + " " + ToolPath("reference_forward.py") + " " + model + " " +
+                          list + " " + out;
+  if (RunCommand(cmd) != 0) {
+    ADD_FAILURE() << "reference forward failed: " << cmd;
+    return ref;
+  }
+  std::ifstream f(out, std::ios::binary);
+  int64_t shape[2] = {0, 0};
+  f.read(reinterpret_cast<char*>(shape), sizeof shape);
+  ref.rows = shape[0];
+  ref.vocab = shape[1];
+  ref.data.resize(static_cast<size_t>(ref.rows * ref.vocab));
+  f.read(reinterpret_cast<char*>(ref.data.data()), static_cast<std::streamsize>(ref.data.size() * sizeof(double)));
+  if (!f) ADD_FAILURE() << "short reference output " << out;
+  std::filesystem::remove(out);
+  return ref;
+}
+
+template <typename T>
+int64_t ArgMax(const T* v, int64_t n) {
+  int64_t best = 0;
+  for (int64_t i = 1; i < n; ++i) {
+    if (v[i] > v[best]) best = i;
+  }
+  return best;
+}
+
+// Row-wise relative error max|a - b| / max|b|.
+inline double RowRelError(const float* a, const double* b, int64_t n) {
+  double diff = 0, scale = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    diff = std::max(diff, std::fabs(static_cast<double>(a[i]) - b[i]));
+    scale = std::max(scale, std::fabs(b[i]));
+  }
+  return scale > 0 ? diff / scale : diff;
+}
+
+inline double MaxAbsDiff(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return INFINITY;
+  double d = 0;
+  for (size_t i = 0; i < a.size(); ++i) d = std::max(d, std::fabs(static_cast<double>(a[i]) - b[i]));
+  return d;
+}
+
+// Compares engine logits [rows x vocab] with the reference. Top-1 must agree
+// at every position unless the reference has a near-tie: the engine's choice
+// then must score within tie_tol * (row scale) of the reference's top logit.
+// (Quantizing activations to 8 bits, as ggml-style kernels do, alone moves
+// SmolLM2's logits by 2-5% of the row scale in the float64 reference.)
+struct Comparison {
+  double max_rel_error = 0;
+  int near_ties = 0;
+};
+inline Comparison CompareToReference(const std::vector<float>& logits, const RefLogits& ref, double tie_tol) {
+  Comparison c;
+  for (int64_t i = 0; i < ref.rows; ++i) {
+    const float* row = logits.data() + i * ref.vocab;
+    const double* r = ref.row(i);
+    c.max_rel_error = std::max(c.max_rel_error, RowRelError(row, r, ref.vocab));
+    const int64_t got = ArgMax(row, ref.vocab), want = ArgMax(r, ref.vocab);
+    double scale = 0;
+    for (int64_t v = 0; v < ref.vocab; ++v) scale = std::max(scale, std::fabs(r[v]));
+    EXPECT_GE(r[got], r[want] - tie_tol * scale)
+        << "position " << i << ": engine top-1 " << got << " (reference logit " << r[got]
+        << "), reference top-1 " << want << " (" << r[want] << ")";
+    if (got != want) ++c.near_ties;
+  }
+  return c;
+}
+
+}  // namespace tandem::testing_util
