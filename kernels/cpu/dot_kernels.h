@@ -7,13 +7,14 @@
 //  * Q8A, for the 32-element weight blocks (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0):
 //      int8  qs[n]       q = round(x / d), |q| <= 127 (symmetric, so the
 //                        sign trick of the Q8_0 kernel cannot overflow)
-//      float d[n/32]     per-block scale
+//      float ds[n/32][2] per block (d, s): the scale d, and s = d * sum(qs),
+//                        the term that carries Q4_1/Q5_1's min (interleaved
+//                        so one 16-byte load feeds two blocks)
 //      int32 corr[n/32]  -K * sum(qs of the block); K is the offset of the
 //                        weight type's unsigned codes (8 for Q4_0, 16 for
 //                        Q5_0, else 0), so the kernels can multiply unsigned
 //                        weight codes and start the integer accumulator at
 //                        corr: exact integer results, no extra work per row
-//      float s[n/32]     d * sum(qs): the term that carries Q4_1/Q5_1's min
 //    Equivalent to ggml's Q8_0 / Q8_1 pair, with fp32 rather than fp16 scales.
 //  * Q8K, for the K-quants: BlockQ8_K[n/256] (d, qs[256], bsums[16]), with
 //    symmetric 127 quantization.
@@ -53,11 +54,21 @@ using QuantizeRowFn = void (*)(const float* x, uint8_t* out, int64_t n, int32_t 
 using RowDotFn = void (*)(int64_t n, const void* w, const uint8_t* x, size_t x_stride, int nx,
                           float* out);
 
+// The matrix-vector form: out[r] = dot(weight row r, activation row x) for
+// r < nr (1 <= nr <= kMaxNr), weight row r at w + r * w_stride. Several rows
+// per call share the activation loads and amortize the per-row call and
+// reduction overhead, which is a sixth of the time for 576-wide rows.
+inline constexpr int kMaxNr = 4;
+using MultiRowDotFn = void (*)(int64_t n, const void* w, size_t w_stride, int nr, const uint8_t* x,
+                               float* out);
+
 struct CpuKernels {
   Isa isa = Isa::kScalar;
   QuantizeRowFn quantize_q8a = nullptr;
   QuantizeRowFn quantize_q8k = nullptr;
   RowDotFn dot[kNumTypeIds] = {};  // by type id; nullptr: no kernel at this level
+  // Optional (nullptr: MatMul calls dot row by row); same numerics as dot.
+  MultiRowDotFn dot_rows[kNumTypeIds] = {};
 };
 
 const CpuKernels& ScalarKernels();

@@ -39,7 +39,7 @@ namespace {
 
 struct Q8ARow {
   const int8_t* qs;
-  const float* d;
+  const float* d;  // (d, s) pairs: the scale of block b is d[2 * b]
   Q8ARow(const uint8_t* x, int64_t n)
       : qs(reinterpret_cast<const int8_t*>(x)), d(reinterpret_cast<const float*>(x + n)) {}
 };
@@ -49,9 +49,8 @@ inline int NearestInt(float v) { return static_cast<int>(std::nearbyint(v)); }
 void QuantizeQ8AScalar(const float* x, uint8_t* out, int64_t n, int32_t corr_k) {
   const int64_t nb = n / 32;
   int8_t* qs = reinterpret_cast<int8_t*>(out);
-  float* d = reinterpret_cast<float*>(out + n);
-  int32_t* corr = reinterpret_cast<int32_t*>(out + n + 4 * nb);
-  float* s = reinterpret_cast<float*>(out + n + 8 * nb);
+  float* ds = reinterpret_cast<float*>(out + n);
+  int32_t* corr = reinterpret_cast<int32_t*>(out + n + 8 * nb);
   for (int64_t b = 0; b < nb; ++b) {
     const float* xb = x + b * 32;
     float amax = 0.0f;
@@ -64,9 +63,9 @@ void QuantizeQ8AScalar(const float* x, uint8_t* out, int64_t n, int32_t corr_k) 
       qs[b * 32 + j] = static_cast<int8_t>(q);
       sum += q;
     }
-    d[b] = db;
+    ds[2 * b] = db;
+    ds[2 * b + 1] = db * static_cast<float>(sum);
     corr[b] = -corr_k * sum;
-    s[b] = db * static_cast<float>(sum);
   }
 }
 
@@ -102,7 +101,7 @@ float DotQ4_0Row(int64_t n, const BlockQ4_0* w, Q8ARow x) {
       isum += ((w[b].qs[j] & 0x0F) - 8) * xq[j];
       isum += ((w[b].qs[j] >> 4) - 8) * xq[j + 16];
     }
-    sum += Fp16ToFp32(w[b].d) * x.d[b] * static_cast<float>(isum);
+    sum += Fp16ToFp32(w[b].d) * x.d[2 * b] * static_cast<float>(isum);
   }
   return sum;
 }
@@ -116,8 +115,8 @@ float DotQ4_1Row(int64_t n, const BlockQ4_1* w, Q8ARow x) {
       isum += (w[b].qs[j] & 0x0F) * xq[j] + (w[b].qs[j] >> 4) * xq[j + 16];
       xsum += xq[j] + xq[j + 16];
     }
-    sum += Fp16ToFp32(w[b].d) * x.d[b] * static_cast<float>(isum) +
-           Fp16ToFp32(w[b].m) * (x.d[b] * static_cast<float>(xsum));
+    sum += Fp16ToFp32(w[b].d) * x.d[2 * b] * static_cast<float>(isum) +
+           Fp16ToFp32(w[b].m) * (x.d[2 * b] * static_cast<float>(xsum));
   }
   return sum;
 }
@@ -139,7 +138,7 @@ float DotQ5_0Row(int64_t n, const BlockQ5_0* w, Q8ARow x) {
       const int q1 = ((w[b].qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16;
       isum += q0 * xq[j] + q1 * xq[j + 16];
     }
-    sum += Fp16ToFp32(w[b].d) * x.d[b] * static_cast<float>(isum);
+    sum += Fp16ToFp32(w[b].d) * x.d[2 * b] * static_cast<float>(isum);
   }
   return sum;
 }
@@ -156,8 +155,8 @@ float DotQ5_1Row(int64_t n, const BlockQ5_1* w, Q8ARow x) {
       isum += q0 * xq[j] + q1 * xq[j + 16];
       xsum += xq[j] + xq[j + 16];
     }
-    sum += Fp16ToFp32(w[b].d) * x.d[b] * static_cast<float>(isum) +
-           Fp16ToFp32(w[b].m) * (x.d[b] * static_cast<float>(xsum));
+    sum += Fp16ToFp32(w[b].d) * x.d[2 * b] * static_cast<float>(isum) +
+           Fp16ToFp32(w[b].m) * (x.d[2 * b] * static_cast<float>(xsum));
   }
   return sum;
 }
@@ -168,7 +167,7 @@ float DotQ8_0Row(int64_t n, const BlockQ8_0* w, Q8ARow x) {
     const int8_t* xq = x.qs + b * 32;
     int isum = 0;
     for (int j = 0; j < 32; ++j) isum += w[b].qs[j] * xq[j];
-    sum += Fp16ToFp32(w[b].d) * x.d[b] * static_cast<float>(isum);
+    sum += Fp16ToFp32(w[b].d) * x.d[2 * b] * static_cast<float>(isum);
   }
   return sum;
 }

@@ -51,6 +51,7 @@ void QuantizeTask(void* p, int t, int nt) {
 
 struct MatMulCtx {
   RowDotFn dot;         // null: dequantize fallback
+  MultiRowDotFn dot_rows;  // null: none for this type
   GgmlType type;
   const uint8_t* w;
   size_t w_stride;
@@ -82,7 +83,14 @@ void MatMulTask(void* p, int /*t*/, int /*nt*/) {
     const int64_t r0 = chunk * c->chunk_rows;
     const int64_t r1 = std::min(c->rows, r0 + c->chunk_rows);
     if (c->m == 1) {
-      for (int64_t r = r0; r < r1; ++r) RunDot(*c, c->w + r * c->w_stride, c->x, 1, c->y + r);
+      if (c->dot_rows != nullptr) {
+        for (int64_t r = r0; r < r1; r += kMaxNr) {
+          const int nr = static_cast<int>(std::min<int64_t>(kMaxNr, r1 - r));
+          c->dot_rows(c->cols, c->w + r * c->w_stride, c->w_stride, nr, c->x, c->y + r);
+        }
+      } else {
+        for (int64_t r = r0; r < r1; ++r) RunDot(*c, c->w + r * c->w_stride, c->x, 1, c->y + r);
+      }
       continue;
     }
     for (int64_t i0 = 0; i0 < c->m; i0 += kActTile) {
@@ -145,6 +153,7 @@ bool MatMul(const WeightView& w, const float* x, int64_t m, int64_t ldx, float* 
 
   MatMulCtx c;
   c.dot = dot;
+  c.dot_rows = dot == nullptr ? nullptr : k.dot_rows[static_cast<int>(w.type)];
   c.type = w.type;
   c.w = static_cast<const uint8_t*>(w.data);
   c.w_stride = w.row_bytes;

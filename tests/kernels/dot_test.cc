@@ -72,10 +72,11 @@ TEST(Quantize, Q8AValues) {
   std::vector<uint8_t> q(Q8ARowBytes(32));
   ScalarKernels().quantize_q8a(x.data(), q.data(), 32, 8);
   const auto* qs = reinterpret_cast<const int8_t*>(q.data());
-  float d;
+  float d, s;
   int32_t corr;
   std::memcpy(&d, q.data() + 32, 4);
-  std::memcpy(&corr, q.data() + 36, 4);
+  std::memcpy(&s, q.data() + 36, 4);
+  std::memcpy(&corr, q.data() + 40, 4);
   EXPECT_EQ(d, 1.0f);
   EXPECT_EQ(qs[0], -127);
   EXPECT_EQ(qs[1], -14);  // -14.5 -> -14 (even)
@@ -84,6 +85,7 @@ TEST(Quantize, Q8AValues) {
   int sum = 0;
   for (int j = 0; j < 32; ++j) sum += qs[j];
   EXPECT_EQ(corr, -8 * sum);
+  EXPECT_EQ(s, static_cast<float>(sum));
 }
 
 TEST(Quantize, Q8KFastEqualsScalarBytewise) {
@@ -141,7 +143,7 @@ Acts MakeActs(GgmlType type, int64_t n, int nx, const std::vector<std::vector<fl
       ScalarKernels().quantize_q8a(rows[j].data(), dst, n, Q8ACorrK(type));
       for (int64_t i = 0; i < n; ++i) {
         float d;
-        std::memcpy(&d, dst + n + 4 * (i / 32), 4);
+        std::memcpy(&d, dst + n + 8 * (i / 32), 4);
         deq[i] = static_cast<float>(reinterpret_cast<const int8_t*>(dst)[i]) * d;
       }
     } else if (fmt == ActFormat::kQ8K) {
