@@ -16,6 +16,7 @@
 #include <string>
 
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "services/common/health_client.h"
 #include "tandem/v1/draft.grpc.pb.h"
 
 namespace tandem::services {
@@ -99,9 +100,18 @@ TEST(GrpcServerTest, HealthReflectionAndSignalShutdown) {
   EXPECT_EQ(st, HealthCheckResponse::SERVING);
   EXPECT_EQ(Check(*health, "tandem.v1.Nope", &st).error_code(), grpc::StatusCode::NOT_FOUND);
 
+  // The same through the helper `tandem up` uses.
+  const std::string addr = (*server)->address();
+  EXPECT_TRUE(CheckServing(addr, "tandem.v1.Draft").ok());
+  EXPECT_TRUE(WaitUntilServing(addr, "", absl::Seconds(20)).ok());
+  EXPECT_EQ(CheckServing(addr, "tandem.v1.Nope").code(), absl::StatusCode::kNotFound);
+
   (*server)->SetServing(false);
   ASSERT_TRUE(Check(*health, "tandem.v1.Draft", &st).ok());
   EXPECT_EQ(st, HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(CheckServing(addr, "tandem.v1.Draft").code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(WaitUntilServing(addr, "tandem.v1.Draft", absl::Milliseconds(200), absl::Milliseconds(50)).code(),
+            absl::StatusCode::kDeadlineExceeded);
   (*server)->SetServing(true);
 
   // The registered service answers (its methods are unimplemented here).
@@ -124,6 +134,7 @@ TEST(GrpcServerTest, HealthReflectionAndSignalShutdown) {
   HealthCheckRequest hreq;
   HealthCheckResponse hresp;
   EXPECT_FALSE(health->Check(&after, hreq, &hresp).ok());
+  EXPECT_EQ(CheckServing(addr, "", absl::Milliseconds(500)).code(), absl::StatusCode::kUnavailable);
 }
 
 TEST(GrpcServerTest, TriggerAndBindFailure) {
