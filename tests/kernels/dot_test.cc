@@ -168,9 +168,9 @@ TEST(Dot, FastMatchesScalarOnRandomBlocks) {
       ASSERT_NE(fast->dot[t], nullptr);
       for (int64_t n : tc.ns) {
         for (int rep = 0; rep < 20; ++rep) {
-          const std::vector<uint8_t> w = RandomWeights(tc.type, 1, n, rng);
-          std::vector<float> wd(n);
-          ASSERT_TRUE(DequantizeRow(tc.type, w.data(), wd.data(), n));
+          const std::vector<uint8_t> w = RandomWeights(tc.type, kMaxNr, n, rng);  // row 0 for dot
+          std::vector<float> wd(n * kMaxNr);
+          ASSERT_TRUE(DequantizeRow(tc.type, w.data(), wd.data(), n * kMaxNr));
           const int64_t be = FindTypeTraits(t)->block_elems;
           std::vector<std::vector<float>> rows(kMaxNx, std::vector<float>(n));
           for (auto& r : rows) for (auto& v : r) v = nd(rng);
@@ -195,6 +195,26 @@ TEST(Dot, FastMatchesScalarOnRandomBlocks) {
                   << IsaName(fast->isa) << " " << FindTypeTraits(t)->name << " n=" << n << " nx=" << nx << " j=" << j;
             }
           }
+          if (fast->dot_rows[t] != nullptr) {  // the matvec form against activation row 0
+            const size_t rb = RowBytes(tc.type, n);
+            for (int nr = 1; nr <= kMaxNr; ++nr) {
+              float got[kMaxNr];
+              fast->dot_rows[t](n, w.data(), rb, nr, a.bytes.data(), got);
+              for (int r = 0; r < nr; ++r) {
+                float ref;
+                ScalarKernels().dot[t](n, w.data() + r * rb, a.bytes.data(), a.stride, 1, &ref);
+                double mag = 0.0;
+                const float* wr = wd.data() + r * n;
+                for (int64_t b0 = 0; b0 < n; b0 += be) {
+                  double m = 0.0;
+                  for (int64_t i = b0; i < b0 + be; ++i) m = std::max(m, std::fabs((double)wr[i]));
+                  for (int64_t i = b0; i < b0 + be; ++i) mag += (std::fabs(wr[i]) + 2 * m) * std::fabs(a.deq[0][i]);
+                }
+                ASSERT_NEAR(got[r], ref, 1e-5 * mag + 1e-30)
+                    << IsaName(fast->isa) << " rows " << FindTypeTraits(t)->name << " n=" << n << " nr=" << nr;
+              }
+            }
+          }
         }
       }
     }
@@ -213,7 +233,7 @@ TEST(Dot, IntegerPartsExact) {
       if (tc.type == GgmlType::kF32 || tc.type == GgmlType::kF16 || tc.type == GgmlType::kBF16) continue;
       for (int64_t n : tc.ns) {
         for (int rep = 0; rep < 20; ++rep) {
-          std::vector<uint8_t> w = RandomWeights(tc.type, 1, n, rng);
+          std::vector<uint8_t> w = RandomWeights(tc.type, kMaxNr, n, rng);  // row 0 for dot
           const size_t bb = FindTypeTraits(t)->block_bytes;
           for (size_t off = 0; off < w.size(); off += bb) {
             uint8_t* blk = w.data() + off;
@@ -260,6 +280,19 @@ TEST(Dot, IntegerPartsExact) {
               ASSERT_LT(std::fabs(exact), 1 << 24);
               ASSERT_EQ(ref[j], exact) << FindTypeTraits(t)->name;
               ASSERT_EQ(got[j], ref[j]) << IsaName(fast->isa) << " " << FindTypeTraits(t)->name << " n=" << n;
+            }
+          }
+          if (fast->dot_rows[t] != nullptr) {  // the matvec form, all kMaxNr rows
+            const size_t rb = RowBytes(tc.type, n);
+            for (int nr = 1; nr <= kMaxNr; ++nr) {
+              float got[kMaxNr];
+              fast->dot_rows[t](n, w.data(), rb, nr, a.bytes.data(), got);
+              for (int r = 0; r < nr; ++r) {
+                float ref;
+                ScalarKernels().dot[t](n, w.data() + r * rb, a.bytes.data(), a.stride, 1, &ref);
+                ASSERT_EQ(got[r], ref) << IsaName(fast->isa) << " rows " << FindTypeTraits(t)->name << " n=" << n
+                                       << " nr=" << nr << " r=" << r;
+              }
             }
           }
         }
