@@ -28,6 +28,8 @@ TEST(PreTokenizerOracleTest, AllKindsMatchReferenceRegexes) {
   ASSERT_TRUE(shared.ok()) << shared.status();
   std::vector<std::string> texts = corpus;
   texts.insert(texts.end(), shared->begin(), shared->end());
+  const std::vector<std::string> random = testing::RandomTexts(3000, 20261126);
+  texts.insert(texts.end(), random.begin(), random.end());
 
   const std::pair<const char*, PreTokenizerKind> kinds[] = {
       {"gpt2", PreTokenizerKind::kGpt2},

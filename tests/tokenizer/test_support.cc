@@ -5,10 +5,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "runtime/tokenizer/unicode.h"
 
 namespace tandem::tokenizer::testing {
 namespace {
@@ -70,6 +72,39 @@ std::vector<std::string> LoadCorpus() {
   }
   records.push_back(all);
   return records;
+}
+
+std::vector<std::string> RandomTexts(int count, uint32_t seed) {
+  static const char* const kFragments[] = {
+      "a", "Z", "word", " the", "Hello", "x", "0", "7", "42", "1234", "3.14", " 9",
+      " ", "  ", "   ", "\t", "\n", "\n\n", "\r\n", "\r", " \n", "\u000b", "\f",
+      "'", "'s", "'S", "'t", "'re", "'RE", "'Re", "'ve", "'m", "'M", "'ll", "'LL", "'d", "'D",
+      "!", "?", ".", ",", "...", "-", "_", "(", ")", "{", "}", "<", ">", "\"", "#", "$", "%",
+      "\u00e9", "\u00df", "na\u00efve", "\u4e2d\u6587", "\u65e5\u672c", "\ud55c",
+      "\U0001F600", "\U0001F44D\U0001F3FD", "\u200d", "\u0301", "\u00a0", "\u3000",
+      "\u2028", "\u0085", "\u2003", "\u0661\u0662", "\u00bd", "\u216b", "\uff11",
+      "\u017f", "\u212a", "\u001c", "\u001f", "\x7f", "\u0645\u0631\u062d\u0628\u0627",
+      "<|im_start|>", "<|im_end|>", "<|endoftext|>", "<tool_call>", "<|im_start", "|>",
+  };
+  constexpr size_t kNumFragments = sizeof(kFragments) / sizeof(kFragments[0]);
+  std::mt19937 rng(seed);
+  std::vector<std::string> out;
+  for (int i = 0; i < count; ++i) {
+    std::string s;
+    const int parts = 1 + rng() % 24;
+    for (int k = 0; k < parts; ++k) {
+      if (rng() % 8 == 0) {
+        // A random assigned-or-not code point (no surrogates), BMP mostly.
+        uint32_t cp = rng() % 8 ? rng() % 0x10000 : 0x10000 + rng() % 0x100000;
+        if (cp >= 0xD800 && cp <= 0xDFFF) cp = 'q';
+        AppendUtf8(cp, &s);
+      } else {
+        s += kFragments[rng() % kNumFragments];
+      }
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
 absl::StatusOr<std::vector<std::string>> LoadSharedTexts(int max_files, int max_lines) {

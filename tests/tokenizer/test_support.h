@@ -13,6 +13,12 @@ namespace tandem::tokenizer::testing {
 // Records of tests/tokenizer/data/corpus.txt plus derived variants.
 std::vector<std::string> LoadCorpus();
 
+// `count` deterministic random valid-UTF-8 strings built from the fragments
+// that stress pre-tokenizers: contractions in any case, whitespace of every
+// kind, digits of several scripts, CJK, emoji, combining marks, special
+// tokens, and random code points.
+std::vector<std::string> RandomTexts(int count, uint32_t seed);
+
 // Up to `max_files` whole essays and `max_lines` GSM8K lines from the shared
 // data folder (env TANDEM_SHARED, default <source>/../shared). Error if absent.
 absl::StatusOr<std::vector<std::string>> LoadSharedTexts(int max_files, int max_lines);

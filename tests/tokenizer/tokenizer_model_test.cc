@@ -65,6 +65,8 @@ std::vector<std::string> AllTexts() {
   absl::StatusOr<std::vector<std::string>> shared = testing::LoadSharedTexts(1000, 200);
   EXPECT_TRUE(shared.ok()) << shared.status();
   if (shared.ok()) texts.insert(texts.end(), shared->begin(), shared->end());
+  const std::vector<std::string> random = testing::RandomTexts(2000, 7);
+  texts.insert(texts.end(), random.begin(), random.end());
   return texts;
 }
 
@@ -127,7 +129,7 @@ TEST_P(ModelTokenizerTest, IdsMatchReferenceAndRoundTrip) {
     }
   }
   EXPECT_EQ(mismatches, 0u) << "of " << requests.size() << " encodings";
-  EXPECT_GT(round_trips, requests.size() * 9 / 10);
+  EXPECT_GT(round_trips, requests.size() * 3 / 4);
   std::printf("[%s] %zu encodings, %zu tokens compared with the reference; %zu round trips\n",
               GetParam().c_str(), requests.size(), total_tokens, round_trips);
 }
