@@ -1,0 +1,63 @@
+// Helpers for the batching / draft / target / remote-port tests: locating the
+// real models, generating the tiny synthetic GGUF, polling for conditions.
+#pragma once
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "gtest/gtest.h"
+
+namespace tandem::dt_test {
+
+inline std::string ModelDir() {
+  if (const char* d = std::getenv("TANDEM_MODEL_DIR"); d != nullptr && *d != '\0') return d;
+  const char* home = std::getenv("HOME");
+  return std::string(home != nullptr ? home : "/root") + "/.cache/tandem/models";
+}
+
+// Path of a cached real model; fails the test (not skip) when missing.
+inline std::string RealModelPath(const std::string& name) {
+  const std::string path = ModelDir() + "/" + name + ".gguf";
+  if (!std::filesystem::exists(path)) {
+    ADD_FAILURE() << "model " << path << " is missing: run scripts/fetch_models.py " << name
+                  << " (or set TANDEM_MODEL_DIR)";
+  }
+  return path;
+}
+
+inline std::string PythonPath() {
+  if (const char* p = std::getenv("TANDEM_PYTHON"); p != nullptr && *p != '\0') return p;
+  return std::string(TANDEM_SOURCE_DIR) + "/.venv/bin/python";
+}
+
+// Writes the tiny random llama GGUF of tests/tools/make_tiny_model.py.
+inline std::string MakeTinyModel() {
+  const std::string dir = (std::filesystem::temp_directory_path() /
+                           ("tandem_dt_test_" + std::to_string(getpid())))
+                              .string();
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/tiny_llama.gguf";
+  const std::string cmd = PythonPath() + " " + std::string(TANDEM_SOURCE_DIR) +
+                          "/tests/tools/make_tiny_model.py --arch llama --out " + path;
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  return path;
+}
+
+// Polls `cond` until it holds or `limit` passes (a generous bound: tests
+// assert the condition, never the time it took).
+inline bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds limit = std::chrono::seconds(30)) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (!cond()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+}  // namespace tandem::dt_test
