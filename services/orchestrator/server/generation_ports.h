@@ -6,11 +6,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "runtime/tokenizer/tokenizer.h"
 #include "services/orchestrator/ports/drafter.h"
 #include "services/orchestrator/ports/verifier.h"
@@ -27,6 +29,18 @@ struct ModelDescription {
   std::string role;  // "target", "draft", or "" in process
 };
 
+// Port objects for one request. Remote ports bind every RPC of a request to a
+// scope that Cancel() aborts at once (Abort RPC, client disconnect), instead
+// of waiting for the call in flight to return.
+class RequestPorts {
+ public:
+  virtual ~RequestPorts() = default;
+  // Thread-safe; idempotent.
+  virtual void Cancel() {}
+  Verifier* verifier = nullptr;
+  std::map<std::string, Drafter*> drafters;
+};
+
 struct GenerationPorts {
   Verifier* verifier = nullptr;                 // the target; required
   std::map<std::string, Drafter*> drafters;     // by name: "ngram", "model"
@@ -36,6 +50,10 @@ struct GenerationPorts {
   ModelDescription target;
   std::vector<ModelDescription> drafts;
   std::string mode;  // "all-in-one" or "remote"
+
+  // Optional: makes per-request port objects (replacing verifier/drafters
+  // for that request). Null: the shared ones above serve every request.
+  std::function<absl::StatusOr<std::unique_ptr<RequestPorts>>()> per_request;
 
   // Owns whatever the pointers above point into (models, adapters, clients),
   // released in reverse order of insertion.

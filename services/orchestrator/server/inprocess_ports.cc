@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "runtime/model/model.h"
 #include "runtime/model_store/model_store.h"
+#include "services/batching/batched_model.h"
 #include "services/orchestrator/drafters/ngram_drafter.h"
 #include "services/orchestrator/local/model_drafter.h"
 #include "services/orchestrator/local/model_verifier.h"
@@ -11,9 +12,12 @@
 namespace tandem::orchestrator::server {
 namespace {
 
+// The model behind a BatchingLanguageModel, so that concurrent requests
+// (and a drafter sharing the target's weights) merge into one forward pass.
 struct LoadedModel {
-  std::unique_ptr<runtime::Model> model;
-  std::unique_ptr<LanguageModel> lm;
+  std::unique_ptr<batching::BatchedModel> batched;
+  runtime::Model* model = nullptr;
+  LanguageModel* lm = nullptr;
 };
 
 absl::StatusOr<std::shared_ptr<LoadedModel>> Load(const std::string& name,
@@ -24,12 +28,12 @@ absl::StatusOr<std::shared_ptr<LoadedModel>> Load(const std::string& name,
   mo.n_threads = o.threads;
   mo.kv_budget_bytes = o.kv_budget_bytes;
   mo.max_context = o.max_context;
-  auto model = runtime::Model::Load(*path, mo);
-  if (!model.ok()) return model.status();
+  auto batched = batching::BatchedModel::Load(*path, mo);
+  if (!batched.ok()) return batched.status();
   auto loaded = std::make_shared<LoadedModel>();
-  loaded->model = std::move(*model);
-  // One adapter per model: drafter and verifier sharing a model share it.
-  loaded->lm = std::make_unique<RuntimeLanguageModel>(*loaded->model);
+  loaded->batched = std::move(*batched);
+  loaded->model = &loaded->batched->model();
+  loaded->lm = &loaded->batched->lm();
   return loaded;
 }
 

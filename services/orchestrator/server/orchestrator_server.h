@@ -1,0 +1,50 @@
+// A running orchestrator: GenerationService + gRPC server (health,
+// reflection) + /metrics, and the process entry point behind
+// `tandem serve --role orchestrator|all-in-one`.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "services/common/deploy_config.h"
+#include "services/common/grpc_server.h"
+#include "services/common/metrics.h"
+#include "services/common/shutdown_signal.h"
+#include "services/orchestrator/server/generation_service.h"
+
+namespace tandem::orchestrator::server {
+
+struct OrchestratorServerOptions {
+  std::string grpc_address = "127.0.0.1:0";  // port 0 = any free port
+  std::string metrics_address;               // empty = no /metrics endpoint
+  std::string default_strategy;              // empty: see GenerationServiceOptions
+};
+
+class OrchestratorServer {
+ public:
+  // Serves `ports` (not owned; must outlive the server).
+  static absl::StatusOr<std::unique_ptr<OrchestratorServer>> Start(GenerationPorts& ports,
+                                                                  OrchestratorServerOptions options);
+  ~OrchestratorServer();
+  const std::string& address() const { return grpc_->address(); }
+  services::ServiceMetrics& metrics() { return *metrics_; }
+  GenerationService& service() { return *service_; }
+  services::GrpcServer& grpc() { return *grpc_; }
+
+ private:
+  OrchestratorServer() = default;
+  std::unique_ptr<services::ServiceMetrics> metrics_;
+  std::unique_ptr<GenerationService> service_;
+  std::unique_ptr<services::GrpcServer> grpc_;  // stops first
+};
+
+// Builds the ports of `service` (remote, or in process with all_in_one),
+// serves until `signal` fires, then shuts down gracefully. Prints one line to
+// stderr once SERVING.
+absl::Status RunOrchestratorService(const services::ServiceConfig& service,
+                                    const services::DeploymentConfig& deployment, bool all_in_one,
+                                    services::ShutdownSignal& signal);
+
+}  // namespace tandem::orchestrator::server
