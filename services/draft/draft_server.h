@@ -1,0 +1,53 @@
+// A running tandem-draft: DraftService + gRPC server (health, reflection) +
+// /metrics, and the process entry point `tandem serve --role draft` calls.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "services/common/deploy_config.h"
+#include "services/common/grpc_server.h"
+#include "services/common/metrics.h"
+#include "services/common/shutdown_signal.h"
+#include "services/draft/draft_service.h"
+
+namespace tandem::services {
+
+struct DraftServerOptions {
+  std::string grpc_address = "127.0.0.1:0";  // port 0 = any free port
+  std::string metrics_address;               // empty = no /metrics endpoint
+  DraftServiceOptions service;
+};
+
+class DraftServer {
+ public:
+  // Serves `drafter` (not owned; must outlive the server).
+  static absl::StatusOr<std::unique_ptr<DraftServer>> Start(orchestrator::Drafter& drafter,
+                                                           DraftServerOptions options,
+                                                           std::function<int64_t()> kv_bytes = nullptr);
+  ~DraftServer();
+
+  const std::string& address() const { return grpc_->address(); }
+  ServiceMetrics& metrics() { return *metrics_; }
+  DraftService& service() { return *service_; }
+  GrpcServer& grpc() { return *grpc_; }
+
+ private:
+  DraftServer() = default;
+  std::unique_ptr<ServiceMetrics> metrics_;
+  std::unique_ptr<DraftService> service_;
+  std::unique_ptr<GrpcServer> grpc_;  // stops first
+};
+
+// Loads `service`'s model, serves a ModelDrafter over a BatchingLanguageModel
+// on service.grpc_address() (metrics on service.metrics_address() when set)
+// until `signal` fires, then shuts down gracefully. Prints one line to
+// stderr once SERVING.
+absl::Status RunDraftService(const ServiceConfig& service, const DeploymentConfig& deployment,
+                             ShutdownSignal& signal);
+
+}  // namespace tandem::services

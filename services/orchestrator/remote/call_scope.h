@@ -1,0 +1,59 @@
+// CallScope: the RPCs made on behalf of one generation request, so that
+// aborting the request (Abort RPC, client disconnect) cancels whatever draft
+// or target call is in flight right now instead of waiting for it.
+//
+// Remote ports register the grpc::ClientContext of every call in the scope
+// they were given; Cancel() runs ClientContext::TryCancel on each and makes
+// every later call fail fast with CANCELLED. CloseSession calls are not
+// scoped: freeing the session must still happen after a cancellation.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include <grpcpp/client_context.h>
+
+#include "absl/time/time.h"
+
+namespace tandem::orchestrator {
+
+class CallScope {
+ public:
+  // Thread-safe; idempotent.
+  void Cancel();
+  bool cancelled() const;
+
+  // Registers `ctx` for the duration of a call; false (do not start the
+  // call) once the scope is cancelled.
+  bool Register(grpc::ClientContext* ctx);
+  void Unregister(grpc::ClientContext* ctx);
+
+ private:
+  mutable std::mutex mu_;
+  bool cancelled_ = false;
+  std::vector<grpc::ClientContext*> live_;
+};
+
+// One RPC's context: deadline set, registered in `scope` (may be null) while
+// it lives.
+class ScopedCall {
+ public:
+  ScopedCall(CallScope* scope, absl::Duration timeout);
+  ~ScopedCall();
+  ScopedCall(const ScopedCall&) = delete;
+  ScopedCall& operator=(const ScopedCall&) = delete;
+
+  grpc::ClientContext* context() { return &ctx_; }
+  // False when the scope was cancelled before the call could start, or
+  // while it ran.
+  bool live() const { return registered_ && !(scope_ && scope_->cancelled()); }
+
+ private:
+  grpc::ClientContext ctx_;
+  CallScope* scope_;
+  bool registered_ = true;
+};
+
+}  // namespace tandem::orchestrator

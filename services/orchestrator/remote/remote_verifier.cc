@@ -1,0 +1,129 @@
+#include "services/orchestrator/remote/remote_verifier.h"
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "services/common/runtime_convert.h"
+#include "services/common/status_convert.h"
+
+namespace tandem::orchestrator {
+namespace {
+
+absl::Status RpcError(const char* method, const grpc::Status& status) {
+  absl::Status s = services::FromGrpcStatus(status);
+  return absl::Status(s.code(), absl::StrCat("target service ", method, ": ", s.message()));
+}
+
+absl::Status Cancelled() { return absl::CancelledError("target service: request cancelled"); }
+
+class RemoteVerifySession : public VerifySession {
+ public:
+  RemoteVerifySession(std::shared_ptr<tandem::v1::Target::StubInterface> stub, const RemoteOptions& options,
+                      std::string id, int64_t committed, bool greedy)
+      : stub_(std::move(stub)), options_(options), id_(std::move(id)), committed_(committed), greedy_(greedy) {}
+  ~RemoteVerifySession() override { (void)Close(); }
+
+  absl::Status Verify(std::span<const int32_t> draft, std::span<const runtime::Distribution> q,
+                      VerifyResult* out) override {
+    if (closed_) return absl::FailedPreconditionError("verify session is closed");
+    req_.Clear();
+    req_.set_session_id(id_);
+    req_.mutable_draft_tokens()->Add(draft.begin(), draft.end());
+    req_.set_greedy(greedy_);
+    if (!greedy_) {
+      if (q.size() != draft.size()) {
+        return absl::InvalidArgumentError(absl::StrCat("verifier: ", draft.size(),
+                                                       " drafted tokens need as many q rows, got ", q.size()));
+      }
+      for (const runtime::Distribution& d : q) services::DistributionToProto(d, req_.add_draft_distributions());
+    }
+    tandem::v1::VerifyResponse resp;
+    ScopedCall call(options_.scope.get(), options_.call_timeout);
+    if (!call.live()) return Cancelled();
+    grpc::Status status = stub_->Verify(call.context(), req_, &resp);
+    if (!call.live()) return Cancelled();
+    if (!status.ok()) return RpcError("Verify", status);
+    if (resp.accepted_count() > draft.size()) {
+      return absl::InternalError(absl::StrCat("target service Verify: accepted ", resp.accepted_count(),
+                                              " of ", draft.size(), " drafted tokens"));
+    }
+    out->accepted = static_cast<int>(resp.accepted_count());
+    out->next_token = resp.next_token();
+    out->committed_length = static_cast<int64_t>(resp.committed_length());
+    out->p.clear();
+    committed_ = out->committed_length;
+    return absl::OkStatus();
+  }
+
+  int64_t committed_length() const override { return committed_; }
+
+  absl::Status Close() override {
+    if (closed_) return absl::OkStatus();
+    closed_ = true;
+    ScopedCall call(nullptr, options_.close_timeout);  // not scoped: must run after a cancel
+    tandem::v1::CloseSessionRequest req;
+    req.set_session_id(id_);
+    tandem::v1::CloseSessionResponse resp;
+    grpc::Status status = stub_->CloseSession(call.context(), req, &resp);
+    return status.ok() ? absl::OkStatus() : RpcError("CloseSession", status);
+  }
+
+ private:
+  std::shared_ptr<tandem::v1::Target::StubInterface> stub_;
+  const RemoteOptions options_;
+  const std::string id_;
+  int64_t committed_;
+  const bool greedy_;
+  bool closed_ = false;
+  tandem::v1::VerifyRequest req_;  // reused: q rows keep their capacity
+};
+
+}  // namespace
+
+RemoteVerifier::RemoteVerifier(std::shared_ptr<tandem::v1::Target::StubInterface> stub, tandem::v1::ModelInfo info,
+                               RemoteOptions options)
+    : stub_(std::move(stub)), info_(std::move(info)), options_(std::move(options)) {}
+
+absl::StatusOr<std::unique_ptr<RemoteVerifier>> RemoteVerifier::Connect(const std::string& address,
+                                                                       RemoteOptions options) {
+  std::shared_ptr<tandem::v1::Target::StubInterface> stub = tandem::v1::Target::NewStub(MakeServiceChannel(address));
+  ScopedCall call(nullptr, options.open_timeout);
+  call.context()->set_wait_for_ready(true);
+  tandem::v1::ModelInfo info;
+  grpc::Status status = stub->GetModelInfo(call.context(), tandem::v1::GetModelInfoRequest(), &info);
+  if (!status.ok()) return RpcError("GetModelInfo", status);
+  return std::make_unique<RemoteVerifier>(std::move(stub), std::move(info), std::move(options));
+}
+
+std::unique_ptr<RemoteVerifier> RemoteVerifier::WithScope(std::shared_ptr<CallScope> scope) const {
+  RemoteOptions options = options_;
+  options.scope = std::move(scope);
+  return std::make_unique<RemoteVerifier>(stub_, info_, std::move(options));
+}
+
+absl::StatusOr<std::unique_ptr<VerifySession>> RemoteVerifier::Open(std::span<const int32_t> prompt,
+                                                                   const runtime::SamplingParams& params,
+                                                                   const VerifyOptions& options) {
+  if (options.return_distributions) {
+    return absl::UnimplementedError("remote verifier: p distributions stay on the target service");
+  }
+  tandem::v1::TargetOpenSessionRequest req;
+  req.mutable_prompt_tokens()->Add(prompt.begin(), prompt.end());
+  services::SamplingToProto(params, req.mutable_sampling());
+  req.set_model(options_.model);
+  tandem::v1::TargetOpenSessionResponse resp;
+  {
+    ScopedCall call(options_.scope.get(), options_.open_timeout);
+    if (!call.live()) return Cancelled();
+    grpc::Status status = stub_->OpenSession(call.context(), req, &resp);
+    if (!status.ok()) return RpcError("OpenSession", status);
+    if (!call.live()) {
+      RemoteVerifySession(stub_, options_, resp.session_id(), 0, params.greedy());  // closes it
+      return Cancelled();
+    }
+  }
+  return std::make_unique<RemoteVerifySession>(stub_, options_, resp.session_id(),
+                                               static_cast<int64_t>(prompt.size()), params.greedy());
+}
+
+}  // namespace tandem::orchestrator

@@ -1,0 +1,271 @@
+#include "services/target/target_service.h"
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "services/batching/batching_language_model.h"
+#include "services/common/status_convert.h"
+#include "services/common/validation.h"
+#include "services/orchestrator/local/model_verifier.h"
+#include "services/common/runtime_convert.h"
+
+namespace tandem::services {
+namespace {
+
+constexpr int kMaxDraftTokens = 64;
+constexpr int kMaxStepTokens = 64;
+
+// Hands out sequences of the shared model and remembers the one it created,
+// so that the service can read the batch size that served a call.
+class CapturingLm : public orchestrator::LanguageModel {
+ public:
+  explicit CapturingLm(orchestrator::LanguageModel& base) : base_(base) {}
+  int32_t vocab_size() const override { return base_.vocab_size(); }
+  absl::StatusOr<std::unique_ptr<orchestrator::LmSequence>> NewSequence() override {
+    auto seq = base_.NewSequence();
+    if (seq.ok()) created_ = seq->get();
+    return seq;
+  }
+  orchestrator::LmSequence* created() const { return created_; }
+
+ private:
+  orchestrator::LanguageModel& base_;
+  orchestrator::LmSequence* created_ = nullptr;
+};
+
+// One call at a time per session (the protocol says overlapping calls are
+// FAILED_PRECONDITION rather than queued).
+class BusyGuard {
+ public:
+  explicit BusyGuard(std::atomic<bool>& flag) : flag_(flag), acquired_(!flag.exchange(true)) {}
+  ~BusyGuard() {
+    if (acquired_) flag_.store(false);
+  }
+  bool acquired() const { return acquired_; }
+
+ private:
+  std::atomic<bool>& flag_;
+  bool acquired_;
+};
+
+double MsSince(absl::Time start) { return absl::ToDoubleMilliseconds(absl::Now() - start); }
+
+// A request without a seed gets a fresh one (the protocol says runs are then
+// not reproducible).
+uint64_t RandomSeed() {
+  std::random_device rd;
+  return (static_cast<uint64_t>(rd()) << 32) ^ rd();
+}
+
+}  // namespace
+
+struct TargetService::Session {
+  std::unique_ptr<CapturingLm> lm;  // outlives `verifier` (declared first)
+  std::unique_ptr<orchestrator::VerifySession> verifier;
+  const batching::BatchingSequence* batching = nullptr;  // null for other models
+  bool greedy = true;
+  std::atomic<bool> busy{false};
+
+  ~Session() {
+    if (verifier) (void)verifier->Close();
+  }
+  int batch_size() const { return batching ? std::max(1, batching->last_batch_items()) : 1; }
+};
+
+TargetService::TargetService(orchestrator::LanguageModel& lm, TargetServiceOptions options,
+                             ServiceMetrics* metrics, std::function<int64_t()> kv_bytes)
+    : lm_(lm), options_(std::move(options)), metrics_(metrics), kv_bytes_(std::move(kv_bytes)) {
+  sessions_ = std::make_unique<SessionRegistry<Session>>(
+      options_.sessions, [this](const std::string&, std::shared_ptr<Session> session) {
+        session.reset();  // frees the KV cache
+        UpdateGauges();
+      });
+}
+
+TargetService::~TargetService() { sessions_.reset(); }
+
+void TargetService::UpdateGauges() {
+  if (metrics_ == nullptr) return;
+  metrics_->SetActiveSessions(static_cast<int64_t>(sessions_->size()));
+  if (kv_bytes_) metrics_->SetKvCacheBytes(kv_bytes_());
+}
+
+absl::Status TargetService::DoOpen(const tandem::v1::TargetOpenSessionRequest& req,
+                                   tandem::v1::TargetOpenSessionResponse* resp) {
+  const absl::Time start = absl::Now();
+  const int32_t vocab = options_.info.vocab_size();
+  if (auto s = ValidateId(req.session_id(), "session_id", /*allow_empty=*/true); !s.ok()) return s;
+  if (auto s = ValidateTokenIds(req.prompt_tokens(), vocab, "prompt_tokens", 1,
+                                static_cast<size_t>(options_.info.context_length()));
+      !s.ok()) {
+    return s;
+  }
+  if (auto s = ValidateSamplingParams(req.sampling(), vocab, "sampling"); !s.ok()) return s;
+  if (!req.model().empty() && req.model() != options_.info.name()) {
+    return absl::InvalidArgumentError(absl::StrCat("model: unknown model '", req.model(),
+                                                   "' (this target serves '", options_.info.name(), "')"));
+  }
+  runtime::SamplingParams sampling;
+  if (auto s = SamplingFromProto(req.sampling(), vocab, RandomSeed(), &sampling, "sampling"); !s.ok()) return s;
+  const runtime::SamplingParams* params = &sampling;
+
+  auto session = std::make_shared<Session>();
+  session->lm = std::make_unique<CapturingLm>(lm_);
+  session->greedy = params->greedy();
+  orchestrator::ModelVerifier verifier(*session->lm, options_.accept);
+  orchestrator::VerifyOptions verify_options;
+  // p rows come back with every verdict so that logprobs can be served
+  // without a second forward pass.
+  verify_options.return_distributions = true;
+  auto opened = verifier.Open(std::span<const int32_t>(req.prompt_tokens().data(), req.prompt_tokens_size()),
+                              *params, verify_options);
+  if (!opened.ok()) return opened.status();
+  session->verifier = std::move(*opened);
+  session->batching = dynamic_cast<const batching::BatchingSequence*>(session->lm->created());
+
+  const std::string id = req.session_id().empty() ? sessions_->NewId("t-") : req.session_id();
+  if (auto s = sessions_->Insert(id, std::move(session)); !s.ok()) {
+    UpdateGauges();
+    return s;
+  }
+  resp->set_session_id(id);
+  resp->set_prompt_tokens(static_cast<uint64_t>(req.prompt_tokens_size()));
+  resp->set_idle_timeout_ms(static_cast<uint64_t>(absl::ToInt64Milliseconds(sessions_->idle_timeout())));
+  resp->set_prefill_time_ms(MsSince(start));
+  UpdateGauges();
+  return absl::OkStatus();
+}
+
+absl::Status TargetService::DoVerify(const tandem::v1::VerifyRequest& req, tandem::v1::VerifyResponse* resp) {
+  const absl::Time start = absl::Now();
+  const int32_t vocab = options_.info.vocab_size();
+  if (auto s = ValidateId(req.session_id(), "session_id", /*allow_empty=*/false); !s.ok()) return s;
+  if (auto s = ValidateTokenIds(req.draft_tokens(), vocab, "draft_tokens", 0, kMaxDraftTokens); !s.ok()) return s;
+  auto lease = sessions_->Acquire(req.session_id());
+  if (!lease.ok()) return lease.status();
+  Session& session = **lease;
+  BusyGuard busy(session.busy);
+  if (!busy.acquired()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("session_id: '", req.session_id(), "' has another call in progress"));
+  }
+  if (session.greedy != req.greedy()) {
+    return absl::InvalidArgumentError(
+        session.greedy ? "greedy: must be true for a session opened with temperature 0"
+                       : "greedy: must be false for a session opened with temperature > 0 "
+                         "(send draft_distributions for lossless verification)");
+  }
+  const std::span<const int32_t> draft(req.draft_tokens().data(), req.draft_tokens_size());
+  std::vector<runtime::Distribution> q;
+  if (!session.greedy) {
+    if (req.draft_distributions_size() != req.draft_tokens_size()) {
+      return absl::InvalidArgumentError(absl::StrCat("draft_distributions: has ", req.draft_distributions_size(),
+                                                     " entries, draft_tokens has ", req.draft_tokens_size()));
+    }
+    q.resize(draft.size());
+    for (size_t i = 0; i < draft.size(); ++i) {
+      const std::string field = absl::StrCat("draft_distributions[", i, "]");
+      if (auto s = DistributionFromProto(req.draft_distributions(static_cast<int>(i)), vocab, &q[i], field);
+          !s.ok()) {
+        return s;
+      }
+      // d_i cannot have been sampled from q_i otherwise.
+      if (q[i].Prob(draft[i]) <= 0.0f) {
+        return absl::InvalidArgumentError(absl::StrCat(field, ": gives probability 0 to draft_tokens[", i,
+                                                       "] = ", draft[i]));
+      }
+    }
+  }
+  orchestrator::VerifyResult result;
+  if (auto s = session.verifier->Verify(draft, q, &result); !s.ok()) return s;
+
+  resp->set_accepted_count(static_cast<uint32_t>(result.accepted));
+  resp->set_next_token(result.next_token);
+  resp->set_committed_length(static_cast<uint64_t>(result.committed_length));
+  resp->set_batch_size(static_cast<uint32_t>(session.batch_size()));
+  if (req.return_logprobs() && result.p.size() == static_cast<size_t>(result.accepted) + 1) {
+    for (int i = 0; i <= result.accepted; ++i) {
+      const int32_t token = i < result.accepted ? draft[i] : result.next_token;
+      resp->add_logprobs(std::log(result.p[i].Prob(token)));
+    }
+  }
+  const double ms = MsSince(start);
+  resp->set_verify_time_ms(ms);
+  if (metrics_ != nullptr) metrics_->ObserveTargetVerifyLatency(ms / 1000.0);
+  return absl::OkStatus();
+}
+
+absl::Status TargetService::DoStep(const tandem::v1::StepRequest& req, tandem::v1::StepResponse* resp) {
+  const absl::Time start = absl::Now();
+  if (auto s = ValidateId(req.session_id(), "session_id", /*allow_empty=*/false); !s.ok()) return s;
+  const int64_t n = req.num_tokens() == 0 ? 1 : static_cast<int64_t>(req.num_tokens());
+  if (auto s = ValidateRange(n, 1, kMaxStepTokens, "num_tokens"); !s.ok()) return s;
+  auto lease = sessions_->Acquire(req.session_id());
+  if (!lease.ok()) return lease.status();
+  Session& session = **lease;
+  BusyGuard busy(session.busy);
+  if (!busy.acquired()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("session_id: '", req.session_id(), "' has another call in progress"));
+  }
+  int batch = 1;
+  orchestrator::VerifyResult result;
+  for (int64_t i = 0; i < n; ++i) {
+    if (auto s = session.verifier->Verify({}, {}, &result); !s.ok()) {
+      if (i > 0 && s.code() == absl::StatusCode::kOutOfRange) break;  // context full: return what we have
+      return s;
+    }
+    batch = std::max(batch, session.batch_size());
+    resp->add_token_ids(result.next_token);
+    if (req.return_logprobs() && !result.p.empty()) {
+      resp->add_logprobs(std::log(result.p[0].Prob(result.next_token)));
+    }
+    resp->set_committed_length(static_cast<uint64_t>(result.committed_length));
+    if (!req.ignore_eos() && options_.is_end_of_generation && options_.is_end_of_generation(result.next_token)) {
+      break;
+    }
+  }
+  resp->set_batch_size(static_cast<uint32_t>(batch));
+  resp->set_step_time_ms(MsSince(start));
+  return absl::OkStatus();
+}
+
+grpc::Status TargetService::OpenSession(grpc::ServerContext*, const tandem::v1::TargetOpenSessionRequest* req,
+                                        tandem::v1::TargetOpenSessionResponse* resp) {
+  return ToGrpcStatus(DoOpen(*req, resp));
+}
+
+grpc::Status TargetService::Verify(grpc::ServerContext*, const tandem::v1::VerifyRequest* req,
+                                   tandem::v1::VerifyResponse* resp) {
+  return ToGrpcStatus(DoVerify(*req, resp));
+}
+
+grpc::Status TargetService::Step(grpc::ServerContext*, const tandem::v1::StepRequest* req,
+                                 tandem::v1::StepResponse* resp) {
+  return ToGrpcStatus(DoStep(*req, resp));
+}
+
+grpc::Status TargetService::CloseSession(grpc::ServerContext*, const tandem::v1::CloseSessionRequest* req,
+                                         tandem::v1::CloseSessionResponse* resp) {
+  if (auto s = ValidateId(req->session_id(), "session_id", /*allow_empty=*/false); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
+  std::shared_ptr<Session> session = sessions_->Remove(req->session_id());
+  resp->set_found(session != nullptr);
+  session.reset();  // frees KV now unless a call still holds a lease
+  UpdateGauges();
+  return grpc::Status::OK;
+}
+
+grpc::Status TargetService::GetModelInfo(grpc::ServerContext*, const tandem::v1::GetModelInfoRequest*,
+                                         tandem::v1::ModelInfo* resp) {
+  *resp = options_.info;
+  resp->set_role("target");
+  return grpc::Status::OK;
+}
+
+}  // namespace tandem::services
