@@ -3,7 +3,8 @@
 // maddubs/madd/add chains and mask moves for the Q5 fifth bits.
 #include "kernels/cpu/dot_kernels.h"
 
-#if defined(__x86_64__) && defined(__AVX512VL__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+#if defined(__x86_64__) && defined(__AVX512VL__) && defined(__AVX512BW__) && defined(__AVX512VNNI__) && \
+    defined(__AVX512VBMI__)
 #define TANDEM_SIMD_NS avx512_impl
 #define TANDEM_SIMD_ISA Isa::kAvx512
 #define TANDEM_VNNI 1

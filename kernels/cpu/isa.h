@@ -8,7 +8,7 @@ namespace tandem::kernels {
 enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
 
 // Whether this CPU can run kernels of that level (AVX2 means AVX2+FMA+F16C;
-// AVX512 means F/BW/VL/DQ + VNNI).
+// AVX512 means F/BW/VL/DQ + VNNI + VBMI: Ice Lake, Zen 4 and later).
 bool IsaSupported(Isa isa);
 
 // The level used by default: the best supported one, capped by TANDEM_ISA.
