@@ -73,22 +73,25 @@ TEST(RealModel, SmolLM2Perplexity) {
   if (path.empty()) return;
   auto m = Model::Load(path, ModelOptions{});
   ASSERT_TRUE(m.ok()) << m.status();
-  std::ifstream f(std::string(TANDEM_SOURCE_DIR) + "/../shared/data/essays/addiction.txt");
+  // The fixed text: essays/addiction.txt followed by essays/aord.txt, first 2048 tokens.
+  const char* shared_env = std::getenv("TANDEM_SHARED");
+  const std::string shared = shared_env != nullptr && *shared_env != '\0'
+                                 ? shared_env
+                                 : std::string(TANDEM_SOURCE_DIR) + "/../shared";
   std::string text;
-  if (!f) {
-    const char* shared = std::getenv("TANDEM_SHARED");
-    f.open(std::string(shared != nullptr ? shared : "/work/shared") + "/data/essays/addiction.txt");
+  for (const char* name : {"addiction.txt", "aord.txt"}) {
+    std::ifstream f(shared + "/data/essays/" + name);
+    ASSERT_TRUE(static_cast<bool>(f)) << shared << "/data/essays/" << name << " not found (set TANDEM_SHARED)";
+    std::stringstream ss;
+    ss << f.rdbuf();
+    text += ss.str() + "\n\n";
   }
-  ASSERT_TRUE(static_cast<bool>(f)) << "essays/addiction.txt not found (set TANDEM_SHARED)";
-  std::stringstream ss;
-  ss << f.rdbuf();
-  text = ss.str();
   std::vector<int32_t> tokens = (*m)->tokenizer().Encode(text, false, false);
   if (tokens.size() > 2048) tokens.resize(2048);
-  ASSERT_GE(tokens.size(), 1024u);
+  ASSERT_EQ(tokens.size(), 2048u);
   auto r = ComputePerplexity(**m, tokens, 512);
   ASSERT_TRUE(r.ok()) << r.status();
-  std::printf("[ smollm2-135m ] perplexity on the first %zu tokens of essays/addiction.txt, window 512: %.4f "
+  std::printf("[ smollm2-135m ] perplexity on the first %zu tokens of essays/addiction.txt+aord.txt, window 512: %.4f "
               "(%lld tokens scored, %lld windows)\n",
               tokens.size(), r->perplexity, static_cast<long long>(r->tokens_scored),
               static_cast<long long>(r->windows));

@@ -36,18 +36,15 @@ std::vector<int32_t> RandomTokens(int n, int vocab, uint32_t seed) {
 }
 
 // Runs tokens through a fresh session in one call; returns all logits.
-std::vector<float> Prefill(Model& m, const std::vector<int32_t>& tokens, Session** keep = nullptr) {
-  static std::vector<std::unique_ptr<Session>> kept;
+std::vector<float> Prefill(Model& m, const std::vector<int32_t>& tokens,
+                           std::unique_ptr<Session>* keep = nullptr) {
   auto s = m.NewSession();
   EXPECT_TRUE(s.ok());
   std::vector<float> logits;
   ForwardItem it{s->get(), tokens, true, &logits};
   absl::Status st = m.Forward(std::span<ForwardItem>(&it, 1));
   EXPECT_TRUE(st.ok()) << st;
-  if (keep != nullptr) {
-    *keep = s->get();
-    kept.push_back(std::move(*s));
-  }
+  if (keep != nullptr) *keep = std::move(*s);
   return logits;
 }
 
@@ -175,8 +172,9 @@ TEST_P(TinyModelTest, TruncateThenReforwardEqualsFresh) {
 TEST_P(TinyModelTest, ForkIsIndependent) {
   const std::vector<int32_t> prefix = RandomTokens(70, vocab_, 31);
   const std::vector<int32_t> x = RandomTokens(4, vocab_, 32), y = RandomTokens(6, vocab_, 33);
-  Session* parent = nullptr;
-  Prefill(*model_, prefix, &parent);
+  std::unique_ptr<Session> parent_session;
+  Prefill(*model_, prefix, &parent_session);
+  Session* parent = parent_session.get();
   const size_t used = model_->kv_bytes_in_use();
   auto child = parent->Fork();
   ASSERT_TRUE(child.ok());
