@@ -7,6 +7,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <random>
@@ -27,16 +28,32 @@ struct Shape {
   int64_t rows, cols;
 };
 
-// Weights with random codes and small sane scales (the values do not change
-// the speed, but NaNs could).
+// Weights with random codes and sane scales. The values matter for speed
+// only through denormals (microcode assists on Intel), so every float field
+// holds a normal number.
 std::vector<uint8_t> MakeWeights(tk::GgmlType type, int64_t rows, int64_t cols) {
   const size_t row_bytes = tk::RowBytes(type, cols);
   std::vector<uint8_t> w(row_bytes * rows);
   std::mt19937 rng(42);
-  for (auto& b : w) b = static_cast<uint8_t>(rng() & 0x3f);  // small: finite as f16/bf16/f32 too
+  // Bytes 0x30..0x3f: as fp16 scale fields (byte pairs) they are normal
+  // numbers around 0.1-1.
+  for (auto& b : w) b = static_cast<uint8_t>(0x30 | (rng() & 0x0f));
+  const int64_t n = rows * cols;
+  auto value = [&rng] { return static_cast<float>(static_cast<int>(rng() % 200) - 100) * 0.01f + 0.005f; };
   if (type == tk::GgmlType::kF32) {
     auto* f = reinterpret_cast<float*>(w.data());
-    for (int64_t i = 0; i < rows * cols; ++i) f[i] = static_cast<float>(rng() % 100) * 0.01f;
+    for (int64_t i = 0; i < n; ++i) f[i] = value();
+  } else if (type == tk::GgmlType::kF16) {
+    auto* h = reinterpret_cast<uint16_t*>(w.data());
+    for (int64_t i = 0; i < n; ++i) h[i] = tk::Fp32ToFp16(value());
+  } else if (type == tk::GgmlType::kBF16) {
+    auto* h = reinterpret_cast<uint16_t*>(w.data());
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = value();
+      uint32_t bits;
+      std::memcpy(&bits, &v, 4);
+      h[i] = static_cast<uint16_t>(bits >> 16);
+    }
   }
   return w;
 }

@@ -166,8 +166,10 @@ bool MatMul(const WeightView& w, const float* x, int64_t m, int64_t ldx, float* 
   c.ldy = ldy;
   const int nt = pool.size();
   if (m == 1) {
-    // ~8 chunks per thread balances load without measurable counter traffic.
+    // ~8 chunks per thread balances load without measurable counter traffic;
+    // a multiple of kMaxNr keeps every matvec call at full width.
     c.chunk_rows = std::max<int64_t>(16, (w.rows + 8 * nt - 1) / (8 * nt));
+    c.chunk_rows = (c.chunk_rows + kMaxNr - 1) / kMaxNr * kMaxNr;
   } else {
     c.chunk_rows = 16;
   }

@@ -22,9 +22,10 @@
 namespace tandem::kernels {
 namespace {
 
-// Roughly 50-100 microseconds of spinning before a thread goes to sleep: long
-// enough to bridge the gaps between the parallel loops of one decode step,
-// short enough not to burn a shared core when the model is idle.
+// A few hundred microseconds of spinning (pause is ~10-140 cycles depending on
+// the core) before a thread goes to sleep: long enough to bridge the gaps
+// between the parallel loops of one decode step, short enough not to burn a
+// shared core for long when the model is idle.
 constexpr int kSpinIterations = 1 << 14;
 
 inline void CpuRelax() {
