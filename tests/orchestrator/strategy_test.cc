@@ -447,6 +447,29 @@ TEST(Speculative, AdaptiveGammaFollowsAcceptance) {
 }
 
 // --- Output handling ---------------------------------------------------------
+TEST(Strategies, ContextLimitEndsLikeTargetOnly) {
+  // The target (and the twin drafter) can hold 12 tokens: the prompt is 4.
+  auto no_eos = [](std::span<const int32_t> c, std::span<float> out) {
+    testing::TargetLogits(c, out);
+    out[0] = -100;
+  };
+  FakeLm target(kVocab, no_eos, 12), twin(kVocab, no_eos, 12);
+  FakeVocabulary vocab(kVocab);
+  ModelVerifier verifier(target);
+  ModelDrafter drafter(twin, IsEos);
+  NgramDrafter ngram({.vocab_size = kVocab});
+  GenerationRequest req{.prompt = {1, 2, 3, 4}, .max_tokens = 50, .gamma = {.gamma = 3}};
+  req.sampling.temperature = 0;
+  GenerationResult base = Generate(req, verifier, nullptr, vocab);
+  EXPECT_EQ(base.finish_reason, FinishReason::kContextLength);
+  EXPECT_EQ(base.tokens.size(), 12u - 4u + 1u);  // the last token needs no cache slot
+  for (Drafter* d : std::initializer_list<Drafter*>{&drafter, &ngram}) {
+    GenerationResult spec = Generate(req, verifier, d, vocab);
+    EXPECT_EQ(spec.tokens, base.tokens) << d->name();
+    EXPECT_EQ(spec.finish_reason, FinishReason::kContextLength);
+  }
+}
+
 
 TEST(Strategies, StopStringCutsTextAndStreamsConsistently) {
   Models m;

@@ -63,8 +63,12 @@ class ModelDraftSession : public DraftSession {
     pending_.assign(committed_.begin() + common, committed_.end());
     for (int i = 0; i < gamma; ++i) {
       if (absl::Status s = seq_->Append(pending_, /*all_logits=*/false, &logits_); !s.ok()) {
-        // Out of context or memory: propose what we have.
-        if (i > 0) break;
+        // Out of context or KV memory: propose what we have (possibly
+        // nothing); the target decides whether generation can go on.
+        if (s.code() == absl::StatusCode::kOutOfRange ||
+            s.code() == absl::StatusCode::kResourceExhausted) {
+          break;
+        }
         return s;
       }
       Distribution* q = &scratch_q_;

@@ -42,7 +42,9 @@ class VerifySession {
   // Destroying a session closes it (best effort) if Close() was not called.
   virtual ~VerifySession() = default;
   // `q` must have one entry per drafted token unless the session is greedy
-  // (temperature 0), where it may be empty.
+  // (temperature 0), where it may be empty. On error the session is
+  // unchanged; OutOfRange / ResourceExhausted mean the context window / KV
+  // budget cannot take the drafted tokens (a shorter call may still fit).
   virtual absl::Status Verify(std::span<const int32_t> draft,
                               std::span<const runtime::Distribution> q, VerifyResult* out) = 0;
   virtual int64_t committed_length() const = 0;

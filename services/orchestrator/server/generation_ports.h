@@ -50,6 +50,7 @@ struct GenerationPorts {
   ModelDescription target;
   std::vector<ModelDescription> drafts;
   std::string mode;  // "all-in-one" or "remote"
+  int target_threads = 0;  // compute threads of an in-process target, 0 = remote
 
   // Optional: makes per-request port objects (replacing verifier/drafters
   // for that request). Null: the shared ones above serve every request.

@@ -63,6 +63,7 @@ absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildInProcessPorts(const InPro
   if (!target.ok()) return target.status();
   ports->owned.push_back(*target);
   runtime::Model& tm = *(*target)->model;
+  ports->target_threads = tm.n_threads();
   ports->target = Describe(tm, o.target_name.empty() ? o.target_model : o.target_name);
 
   auto vocab = std::make_shared<TokenizerVocabulary>(tm.tokenizer());

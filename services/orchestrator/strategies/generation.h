@@ -15,7 +15,14 @@
 
 namespace tandem::orchestrator {
 
-enum class FinishReason { kNone, kEndOfGeneration, kLength, kStopString, kAborted };
+enum class FinishReason {
+  kNone,
+  kEndOfGeneration,
+  kLength,
+  kStopString,
+  kContextLength,  // the target's context window or KV budget is full
+  kAborted,
+};
 
 const char* FinishReasonName(FinishReason reason);
 

@@ -12,6 +12,7 @@ const char* FinishReasonName(FinishReason reason) {
     case FinishReason::kEndOfGeneration: return "stop";
     case FinishReason::kLength: return "length";
     case FinishReason::kStopString: return "stop_string";
+    case FinishReason::kContextLength: return "context_length";
     case FinishReason::kAborted: return "aborted";
   }
   return "unknown";
@@ -112,6 +113,15 @@ absl::Status Output::FlushChunk() {
   flushed_text_ = text.size();
   if (chunk.tokens.empty() && chunk.text.empty()) return absl::OkStatus();
   return on_chunk_ ? on_chunk_(chunk) : absl::OkStatus();
+}
+
+bool Output::EndsAtContextLimit(const absl::Status& status) {
+  if (status.code() != absl::StatusCode::kOutOfRange &&
+      status.code() != absl::StatusCode::kResourceExhausted) {
+    return false;
+  }
+  Finish(FinishReason::kContextLength);
+  return true;
 }
 
 void Output::Close() { result_->stats.e2e_latency_ms = ElapsedMs(); }

@@ -29,7 +29,11 @@ class Output {
   // Streams the tokens and text committed since the last flush; on the final
   // flush also releases held-back text.
   absl::Status FlushChunk();
-  // Marks the request aborted (cancellation) and flushes.
+  // A target that is out of context (OutOfRange) or KV memory
+  // (ResourceExhausted) ends the generation normally with kContextLength:
+  // returns true and finishes; any other status is left to the caller.
+  bool EndsAtContextLimit(const absl::Status& status);
+  // Marks the request aborted (cancellation).
   void Abort() { Finish(FinishReason::kAborted); }
   bool cancelled() const;
 

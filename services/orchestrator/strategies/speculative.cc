@@ -71,9 +71,22 @@ absl::Status RunSpeculative(const GenerationRequest& request, Drafter& drafter, 
     //      (residual sample or bonus token), target KV rolled back.
     t0 = out.ElapsedMs();
     status = (*target)->Verify(x, q, &verdict);
-    stats.target_time_ms += out.ElapsedMs() - t0;
     ++stats.target_calls;
-    if (!status.ok()) break;
+    if (!x.empty() && (status.code() == absl::StatusCode::kOutOfRange ||
+                       status.code() == absl::StatusCode::kResourceExhausted)) {
+      // The drafts do not fit the target's context: take the one token that
+      // target-only decoding would still get (a failed Verify changes nothing).
+      n = 0;
+      x = {};
+      q = {};
+      status = (*target)->Verify(x, q, &verdict);
+      ++stats.target_calls;
+    }
+    stats.target_time_ms += out.ElapsedMs() - t0;
+    if (!status.ok()) {
+      if (out.EndsAtContextLimit(status)) status = absl::OkStatus();
+      break;
+    }
     const int k = verdict.accepted;
     stats.RecordRound(static_cast<int>(n), k);
     gamma.Observe(static_cast<int>(n), k);

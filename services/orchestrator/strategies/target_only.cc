@@ -28,7 +28,10 @@ absl::Status RunTargetOnly(const GenerationRequest& request, Verifier& verifier,
     status = (*target)->Verify({}, {}, &step);  // no drafts: t ~ p_1
     result->stats.target_time_ms += out.ElapsedMs() - t0;
     ++result->stats.target_calls;
-    if (!status.ok()) break;
+    if (!status.ok()) {
+      if (out.EndsAtContextLimit(status)) status = absl::OkStatus();
+      break;
+    }
     out.Push(step.next_token);
     status = out.FlushChunk();
     if (!status.ok()) break;
