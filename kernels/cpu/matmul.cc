@@ -42,11 +42,18 @@ struct QuantizeCtx {
   int64_t cols;
   int64_t m;
   int32_t corr_k;
+  alignas(64) std::atomic<int64_t> next_row{0};
 };
 
-void QuantizeTask(void* p, int t, int nt) {
-  const auto* c = static_cast<const QuantizeCtx*>(p);
-  for (int64_t i = t; i < c->m; i += nt) c->fn(c->x + i * c->ldx, c->out + i * c->out_stride, c->cols, c->corr_k);
+// Rows are claimed one at a time from a counter (the pool's RunDynamic may
+// run this on any subset of threads).
+void QuantizeTask(void* p, int /*t*/, int /*nt*/) {
+  auto* c = static_cast<QuantizeCtx*>(p);
+  for (;;) {
+    const int64_t i = c->next_row.fetch_add(1, std::memory_order_relaxed);
+    if (i >= c->m) return;
+    c->fn(c->x + i * c->ldx, c->out + i * c->out_stride, c->cols, c->corr_k);
+  }
 }
 
 struct MatMulCtx {
@@ -140,13 +147,20 @@ bool MatMul(const WeightView& w, const float* x, int64_t m, int64_t ldx, float* 
     uint8_t* base = ws.data();
     base += (kAlign - reinterpret_cast<uintptr_t>(base) % kAlign) % kAlign;
     x_stride = ActRowBytes(fmt, w.cols);
-    QuantizeCtx q{fmt == ActFormat::kQ8A ? k.quantize_q8a : k.quantize_q8k, x, ldx, base, x_stride,
-                  w.cols, m, Q8ACorrK(w.type)};
-    // One short row is not worth waking the workers for.
+    QuantizeCtx q;
+    q.fn = fmt == ActFormat::kQ8A ? k.quantize_q8a : k.quantize_q8k;
+    q.x = x;
+    q.ldx = ldx;
+    q.out = base;
+    q.out_stride = x_stride;
+    q.cols = w.cols;
+    q.m = m;
+    q.corr_k = Q8ACorrK(w.type);
+    // A few short rows are not worth waking the workers for.
     if (m * w.cols < 8192) {
       QuantizeTask(&q, 0, 1);
     } else {
-      pool.Run(QuantizeTask, &q);
+      pool.RunDynamic(QuantizeTask, &q);
     }
     xa = base;
   }
@@ -177,7 +191,7 @@ bool MatMul(const WeightView& w, const float* x, int64_t m, int64_t ldx, float* 
   if (nt == 1 || c.n_chunks == 1) {
     MatMulTask(&c, 0, 1);
   } else {
-    pool.Run(MatMulTask, &c);
+    pool.RunDynamic(MatMulTask, &c);
   }
   return true;
 }

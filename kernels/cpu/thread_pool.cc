@@ -1,9 +1,15 @@
 // Low-latency fork/join pool. One Run() is: publish (fn, ctx), bump a
-// generation counter, do share 0 on the caller, wait for a pending counter to
-// reach zero. Workers spin on the generation for a while (a decode step issues
-// the next Run within microseconds) and only then sleep on a futex, so the
-// common case costs two cache-line transfers and no system call. Sleepers are
-// counted so that the wake-up syscall is made only when someone sleeps.
+// generation counter, do share 0 on the caller, wait for the workers. Workers
+// spin on the generation for a while (a decode step issues the next Run within
+// microseconds) and only then sleep on a futex, so the common case costs a few
+// cache-line transfers and no system call. Sleepers are counted so that the
+// wake-up syscall is made only when someone sleeps.
+//
+// Job fields are published seqlock-style: the caller writes them (relaxed
+// atomics) and then bumps the generation; a worker reads the generation, the
+// fields, and the generation again, retrying if it moved. That lets a worker
+// that lagged behind a RunDynamic job (which does not wait for it) pick up
+// whatever job is current when it finally runs, and never a torn one.
 #include "kernels/cpu/thread_pool.h"
 
 #include <linux/futex.h>
@@ -56,61 +62,97 @@ struct ThreadPool::Impl {
   int n_threads = 1;
   std::vector<std::thread> workers;
 
-  // Written by the caller before the generation bump (release), read by
-  // workers after observing it (acquire).
-  Fn fn = nullptr;
-  void* ctx = nullptr;
-  bool stop = false;
+  // The current job (see the seqlock note above).
+  std::atomic<Fn> fn{nullptr};
+  std::atomic<void*> ctx{nullptr};
+  std::atomic<bool> dynamic{false};
+  std::atomic<bool> stop{false};
 
   alignas(64) std::atomic<uint32_t> generation{0};
-  alignas(64) std::atomic<uint32_t> pending{0};
+  alignas(64) std::atomic<uint32_t> pending{0};      // static jobs: workers still to finish
+  alignas(64) std::atomic<uint32_t> active{0};       // dynamic jobs: workers inside fn
+  std::atomic<uint32_t> closed_generation{0};        // dynamic job no longer open to join
   alignas(64) std::atomic<uint32_t> sleeping_workers{0};
   std::atomic<uint32_t> caller_sleeping{0};
+
+  // Waits until the generation differs from `seen`; returns it.
+  uint32_t AwaitGeneration(uint32_t seen) {
+    uint32_t g = generation.load(std::memory_order_acquire);
+    for (int i = 0; g == seen && i < kSpinIterations; ++i) {
+      CpuRelax();
+      g = generation.load(std::memory_order_acquire);
+    }
+    while (g == seen) {
+      sleeping_workers.fetch_add(1, std::memory_order_seq_cst);
+      // Re-check after announcing: a caller that bumped the generation before
+      // seeing our announcement will not wake us.
+      if (generation.load(std::memory_order_seq_cst) == seen) FutexWait(&generation, seen);
+      sleeping_workers.fetch_sub(1, std::memory_order_seq_cst);
+      g = generation.load(std::memory_order_acquire);
+    }
+    return g;
+  }
+
+  void WakeCaller(std::atomic<uint32_t>* counter) {
+    if (caller_sleeping.load(std::memory_order_seq_cst) != 0) FutexWakeAll(counter);
+  }
 
   void WorkerLoop(int index) {
     uint32_t seen = 0;
     for (;;) {
-      uint32_t g = generation.load(std::memory_order_acquire);
-      for (int i = 0; g == seen && i < kSpinIterations; ++i) {
-        CpuRelax();
-        g = generation.load(std::memory_order_acquire);
-      }
-      while (g == seen) {
-        sleeping_workers.fetch_add(1, std::memory_order_seq_cst);
-        // Re-check after announcing: a caller that bumped the generation
-        // before seeing our announcement will not wake us.
-        if (generation.load(std::memory_order_seq_cst) == seen) FutexWait(&generation, seen);
-        sleeping_workers.fetch_sub(1, std::memory_order_seq_cst);
-        g = generation.load(std::memory_order_acquire);
+      uint32_t g = AwaitGeneration(seen);
+      Fn f;
+      void* c;
+      bool dyn, quit;
+      for (;;) {  // consistent snapshot of the job of generation g
+        f = fn.load(std::memory_order_relaxed);
+        c = ctx.load(std::memory_order_relaxed);
+        dyn = dynamic.load(std::memory_order_relaxed);
+        quit = stop.load(std::memory_order_relaxed);
+        const uint32_t again = generation.load(std::memory_order_seq_cst);
+        if (again == g) break;
+        g = again;
       }
       seen = g;
-      if (stop) return;
-      fn(ctx, index, n_threads);
-      if (pending.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
-          caller_sleeping.load(std::memory_order_seq_cst) != 0) {
-        FutexWakeAll(&pending);
+      if (quit) return;
+      if (!dyn) {
+        // Static jobs wait for every worker, so the job cannot change under us.
+        f(c, index, n_threads);
+        if (pending.fetch_sub(1, std::memory_order_seq_cst) == 1) WakeCaller(&pending);
+        continue;
       }
+      // Dynamic: join only while the job is still open. Announce first, then
+      // check, so the caller either sees us (and waits) or we see it closed.
+      active.fetch_add(1, std::memory_order_seq_cst);
+      if (closed_generation.load(std::memory_order_seq_cst) != g &&
+          generation.load(std::memory_order_seq_cst) == g) {
+        f(c, index, n_threads);
+      }
+      if (active.fetch_sub(1, std::memory_order_seq_cst) == 1) WakeCaller(&active);
     }
   }
 
-  void Publish() {
-    pending.store(static_cast<uint32_t>(n_threads - 1), std::memory_order_relaxed);
+  void Publish(Fn f, void* c, bool dyn) {
+    fn.store(f, std::memory_order_relaxed);
+    ctx.store(c, std::memory_order_relaxed);
+    dynamic.store(dyn, std::memory_order_relaxed);
+    if (!dyn) pending.store(static_cast<uint32_t>(n_threads - 1), std::memory_order_relaxed);
     generation.fetch_add(1, std::memory_order_seq_cst);
     if (sleeping_workers.load(std::memory_order_seq_cst) != 0) FutexWakeAll(&generation);
   }
 
-  void WaitWorkers() {
-    uint32_t p = pending.load(std::memory_order_acquire);
+  void WaitZero(std::atomic<uint32_t>* counter) {
+    uint32_t p = counter->load(std::memory_order_acquire);
     for (int i = 0; p != 0 && i < kSpinIterations; ++i) {
       CpuRelax();
-      p = pending.load(std::memory_order_acquire);
+      p = counter->load(std::memory_order_acquire);
     }
     while (p != 0) {
       caller_sleeping.store(1, std::memory_order_seq_cst);
-      p = pending.load(std::memory_order_seq_cst);
-      if (p != 0) FutexWait(&pending, p);
+      p = counter->load(std::memory_order_seq_cst);
+      if (p != 0) FutexWait(counter, p);
       caller_sleeping.store(0, std::memory_order_seq_cst);
-      p = pending.load(std::memory_order_acquire);
+      p = counter->load(std::memory_order_acquire);
     }
   }
 };
@@ -125,8 +167,8 @@ ThreadPool::ThreadPool(int n_threads) : impl_(new Impl) {
 
 ThreadPool::~ThreadPool() {
   if (impl_->n_threads > 1) {
-    impl_->stop = true;
-    impl_->Publish();
+    impl_->stop.store(true, std::memory_order_relaxed);
+    impl_->Publish(nullptr, nullptr, true);
     for (std::thread& t : impl_->workers) t.join();
   }
   delete impl_;
@@ -139,11 +181,21 @@ void ThreadPool::Run(Fn fn, void* ctx) {
     fn(ctx, 0, 1);
     return;
   }
-  impl_->fn = fn;
-  impl_->ctx = ctx;
-  impl_->Publish();
+  impl_->Publish(fn, ctx, false);
   fn(ctx, 0, impl_->n_threads);
-  impl_->WaitWorkers();
+  impl_->WaitZero(&impl_->pending);
+}
+
+void ThreadPool::RunDynamic(Fn fn, void* ctx) {
+  if (impl_->n_threads == 1) {
+    fn(ctx, 0, 1);
+    return;
+  }
+  impl_->Publish(fn, ctx, true);
+  fn(ctx, 0, impl_->n_threads);
+  impl_->closed_generation.store(impl_->generation.load(std::memory_order_relaxed),
+                                 std::memory_order_seq_cst);
+  impl_->WaitZero(&impl_->active);
 }
 
 }  // namespace tandem::kernels

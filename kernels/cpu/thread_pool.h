@@ -24,6 +24,14 @@ class ThreadPool {
   using Fn = void (*)(void* ctx, int thread_index, int n_threads);
   void Run(Fn fn, void* ctx);
 
+  // Like Run, but fn is only guaranteed to run on the calling thread: a
+  // worker that has not started by the time the caller's own fn(...) returns
+  // is skipped instead of waited for. For loops that claim work from a shared
+  // atomic counter (MatMul does): on a loaded machine a descheduled worker then
+  // costs nothing instead of a scheduler time slice. Returns when every call
+  // of fn that started has returned. thread_index values are distinct.
+  void RunDynamic(Fn fn, void* ctx);
+
   // Convenience: splits [0, n) into contiguous chunks, one per thread.
   template <typename F>
   void ParallelFor(int64_t n, F&& f) {

@@ -68,5 +68,50 @@ TEST(ThreadPool, ResultsVisibleToCallerAfterRun) {
   }
 }
 
+TEST(ThreadPool, RunDynamicClaimsEveryItemOnceAndCallerAlwaysRuns) {
+  for (int n : {1, 2, 3}) {
+    ThreadPool pool(n);
+    struct Ctx {
+      std::atomic<int64_t> next{0};
+      int64_t total = 0;
+      std::vector<std::atomic<int>> hits;
+      std::atomic<int> caller_runs{0};
+      std::atomic<int> bad_index{0};
+      int n;
+    };
+    Ctx ctx;
+    ctx.total = 97;
+    ctx.hits = std::vector<std::atomic<int>>(ctx.total);
+    ctx.n = n;
+    const int runs = 3000;
+    for (int r = 0; r < runs; ++r) {
+      ctx.next = 0;
+      pool.RunDynamic([](void* p, int t, int nt) {
+                        auto* c = static_cast<Ctx*>(p);
+                        if (t < 0 || t >= c->n || nt != c->n) c->bad_index++;
+                        if (t == 0) c->caller_runs++;
+                        for (int64_t i; (i = c->next.fetch_add(1)) < c->total;) c->hits[i]++;
+                      }, &ctx);
+      // Everything claimed has finished when RunDynamic returns.
+      for (int64_t i = 0; i < ctx.total; ++i) ASSERT_EQ(ctx.hits[i].load(), r + 1) << "n=" << n << " i=" << i;
+    }
+    EXPECT_EQ(ctx.caller_runs.load(), runs);
+    EXPECT_EQ(ctx.bad_index.load(), 0);
+  }
+}
+
+TEST(ThreadPool, StaticAndDynamicRunsInterleave) {
+  // A worker that missed a dynamic job must join the next static one exactly once.
+  ThreadPool pool(3);
+  std::atomic<int> static_hits{0}, dynamic_calls{0};
+  for (int r = 0; r < 3000; ++r) {
+    pool.RunDynamic([](void* p, int, int) { static_cast<std::atomic<int>*>(p)->fetch_add(1); }, &dynamic_calls);
+    pool.Run([](void* p, int, int) { static_cast<std::atomic<int>*>(p)->fetch_add(1); }, &static_hits);
+    ASSERT_EQ(static_hits.load(), 3 * (r + 1));
+  }
+  EXPECT_GE(dynamic_calls.load(), 3000);
+  EXPECT_LE(dynamic_calls.load(), 3 * 3000);
+}
+
 }  // namespace
 }  // namespace tandem::kernels
