@@ -1,116 +1,118 @@
 #include "cli/generate_command.h"
 
-#include <chrono>
 #include <cstdio>
-#include <vector>
+#include <fstream>
+#include <map>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "cli/generate_result.h"
 #include "cli/run_context.h"
-#include "nlohmann/json.hpp"
-#include "runtime/model/model.h"
-#include "runtime/model_store/model_store.h"
-#include "runtime/sampling/distribution.h"
-#include "runtime/sampling/rng.h"
-#include "runtime/sampling/sampler.h"
-#include "runtime/tokenizer/streaming_detokenizer.h"
+#include "services/orchestrator/server/inprocess_ports.h"
+#include "services/orchestrator/server/strategy_catalog.h"
+#include "services/orchestrator/server/strategy_runner.h"
+#ifdef TANDEM_CLI_SERVICES
+#include "cli/remote_generate.h"
+#endif
 
 namespace tandem::cli {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+namespace server = orchestrator::server;
 
-double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-struct GenerateResult {
-  std::string text;
-  std::vector<int32_t> token_ids;
-  int64_t prompt_tokens = 0;
-  double prefill_seconds = 0;
-  double decode_seconds = 0;
-  int64_t decode_forwards = 0;  // one-token forward passes after the prefill
-  std::string finish_reason;
-};
-
-absl::StatusOr<std::vector<int32_t>> EncodePrompt(const runtime::Model& model,
-                                                  const GenerateOptions& options) {
-  const auto& tok = model.tokenizer();
-  std::string text = options.prompt;
-  if (options.chat) {
-    std::vector<tokenizer::ChatMessage> messages = {{"user", options.prompt}};
-    auto rendered = tok.ApplyChatTemplate(messages, /*add_generation_prompt=*/true);
-    if (!rendered.ok()) return rendered.status();
-    text = *std::move(rendered);
-  }
-  // Special tokens are parsed only in text we rendered from the template;
-  // a raw prompt is the user's text and must not smuggle in control tokens.
-  std::vector<int32_t> ids = tok.Encode(text, /*add_special=*/true, /*parse_special=*/options.chat);
-  if (ids.empty()) return absl::InvalidArgumentError("--prompt: encodes to zero tokens");
-  return ids;
+void Write(std::string_view text) {
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
 }
 
-absl::StatusOr<GenerateResult> Generate(runtime::Model& model, const GenerateOptions& options) {
-  GenerateResult result;
-  auto prompt = EncodePrompt(model, options);
-  if (!prompt.ok()) return prompt.status();
-  result.prompt_tokens = static_cast<int64_t>(prompt->size());
-  if (result.prompt_tokens + options.max_tokens > model.max_context()) {
-    return absl::OutOfRangeError(absl::StrCat("prompt (", result.prompt_tokens,
-                                              " tokens) + --max-tokens (", options.max_tokens,
-                                              ") exceeds the context length ",
-                                              model.max_context()));
+absl::StatusOr<std::string> ReadContextFile(const std::string& path) {
+  if (path.empty()) return std::string();
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("--context-file: cannot read '", path, "'"));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int RunInProcess(const GenerateOptions& o) {
+  auto params = ParseParams(o.params);
+  if (!params.ok()) return ReportError(params.status());
+  server::StrategyChoice choice;
+  choice.strategy = o.strategy.empty() ? "target_only" : o.strategy;
+  if (absl::Status s = server::ApplyStrategyParams({params->begin(), params->end()}, &choice); !s.ok()) {
+    return ReportError(s);
   }
-  auto session = model.NewSession();
-  if (!session.ok()) return session.status();
-
-  runtime::Sampler sampler(options.sampling);
-  runtime::Rng rng(options.sampling.seed);
-  runtime::Distribution dist;
-  tokenizer::StreamingDetokenizer detok(model.tokenizer());
-  std::vector<float> logits;
-  std::vector<int32_t> history = *prompt;
-
-  const auto t0 = Clock::now();
-  runtime::ForwardItem item{session->get(), *prompt, /*all_logits=*/false, &logits};
-  if (absl::Status s = model.Forward({&item, 1}); !s.ok()) return s;
-  const auto t1 = Clock::now();
-  result.prefill_seconds = Seconds(t1 - t0);
-
-  result.finish_reason = "length";
-  int32_t token = 0;
-  for (int i = 0; i < options.max_tokens; ++i) {
-    if (i > 0) {
-      item = runtime::ForwardItem{session->get(), {&token, 1}, false, &logits};
-      if (absl::Status s = model.Forward({&item, 1}); !s.ok()) return s;
-      ++result.decode_forwards;
-    }
-    if (absl::Status s = sampler.Process(logits, history, &dist); !s.ok()) return s;
-    token = runtime::Sampler::Sample(dist, rng);
-    if (model.tokenizer().IsEndOfGeneration(token)) {
-      result.finish_reason = "stop";
-      break;
-    }
-    result.token_ids.push_back(token);
-    history.push_back(token);
-    std::string piece = detok.Push(token);
-    if (!options.json && !piece.empty()) {
-      std::fwrite(piece.data(), 1, piece.size(), stdout);
-      std::fflush(stdout);
-    }
-    result.text += piece;
+  if (o.gamma > 0) choice.gamma.gamma = o.gamma;
+  if (o.adaptive_gamma) choice.gamma.adaptive = true;
+  const server::StrategySpec* spec = server::FindStrategy(choice.strategy);
+  if (spec != nullptr && !spec->implemented) {
+    return ReportError(absl::UnimplementedError(absl::StrCat("--strategy: '", choice.strategy, "' is not implemented yet")));
   }
-  std::string tail = detok.Flush();
-  if (!options.json) std::fwrite(tail.data(), 1, tail.size(), stdout);
-  result.text += tail;
-  result.decode_seconds = Seconds(Clock::now() - t1);
-  return result;
+  if (auto ctx = ReadContextFile(o.context_file); !ctx.ok()) return ReportError(ctx.status());
+
+  server::InProcessPortsOptions po;
+  const std::string model = o.model.empty() ? "smollm2-135m" : o.model;
+  po.target_model = model;
+  po.threads = o.threads;
+  // Load a draft model only when this request will use it.
+  if (choice.strategy == "speculative" && choice.drafter == "model") {
+    po.draft_model = o.draft_model.empty() ? model : o.draft_model;
+  }
+  if (!o.json) Progress(absl::StrCat("loading ", model));
+  auto ports = server::BuildInProcessPorts(po);
+  if (!ports.ok()) return ReportError(ports.status());
+
+  orchestrator::GenerationRequest request;
+  absl::StatusOr<std::vector<int32_t>> prompt =
+      o.chat ? server::EncodeChat(*(*ports)->tokenizer, {{"user", o.prompt}}, "--prompt")
+             : server::EncodePrompt(*(*ports)->tokenizer, o.prompt, "--prompt");
+  if (!prompt.ok()) return ReportError(prompt.status());
+  request.prompt = std::move(*prompt);
+  const int64_t ctx = (*ports)->target.context_length;
+  if (static_cast<int64_t>(request.prompt.size()) + o.max_tokens > ctx) {
+    return ReportError(absl::OutOfRangeError(absl::StrCat("prompt (", request.prompt.size(), " tokens) + --max-tokens (",
+                                                          o.max_tokens, ") exceeds the context length ", ctx)));
+  }
+  request.sampling = o.sampling;
+  request.max_tokens = o.max_tokens;
+  request.stop_strings = o.stop;
+
+  orchestrator::GenerationResult result;
+  orchestrator::StreamCallback on_chunk = [&](const orchestrator::StreamChunk& chunk) {
+    if (!o.json) Write(chunk.text);
+    return absl::OkStatus();
+  };
+  absl::Status status = server::RunStrategy(choice, request, **ports, o.ignore_eos, on_chunk, &result);
+  if (!status.ok()) return ReportError(status);
+
+  GenerateOutcome outcome;
+  outcome.text = result.text;
+  outcome.token_ids = result.tokens;
+  outcome.finish_reason = orchestrator::FinishReasonName(result.finish_reason);
+  outcome.model = model;
+  outcome.threads = (*ports)->target_threads;
+  outcome.stats = result.stats;
+  if (o.json) {
+    std::printf("%s\n", OutcomeJson(outcome).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  } else {
+    Write("\n");
+    Progress(OutcomeSummary(outcome));
+  }
+  return kExitOk;
 }
 
 }  // namespace
 
 CLI::App* AddGenerateCommand(CLI::App& app, GenerateOptions& o) {
-  CLI::App* cmd = app.add_subcommand("generate", "Generate text from a prompt (streams to stdout)");
-  cmd->add_option("--model", o.model, "Bundled model name or path to a GGUF file")->capture_default_str();
-  cmd->add_option("--prompt", o.prompt, "Prompt text")->required();
+  CLI::App* cmd = app.add_subcommand(
+      "generate",
+      "Generate text from a prompt (streams to stdout). In process by default; with --server, "
+      "through a running orchestrator");
+  cmd->add_option("prompt", o.prompt, "Prompt text (or use --prompt)");
+  cmd->add_option("--prompt", o.prompt, "Prompt text");
+  cmd->add_option("--model", o.model,
+                  "In process: bundled model name or GGUF path of the target (default smollm2-135m). "
+                  "With --server: the model name to request (default: the server's)");
   cmd->add_flag("--chat", o.chat, "Wrap the prompt as a user message in the model's chat template");
   cmd->add_option("--max-tokens", o.max_tokens, "Most tokens to generate")
       ->check(CLI::Range(1, 1 << 20))->capture_default_str();
@@ -123,48 +125,47 @@ CLI::App* AddGenerateCommand(CLI::App& app, GenerateOptions& o) {
   cmd->add_option("--repetition-penalty", o.sampling.repetition_penalty, "CTRL repetition penalty; 1 = off")
       ->capture_default_str();
   cmd->add_option("--seed", o.sampling.seed, "Sampling seed")->capture_default_str();
-  cmd->add_option("--threads", o.threads, "Compute threads; 0 = all cores")
+  cmd->add_option("--threads", o.threads, "Compute threads (in process); 0 = all cores")
       ->check(CLI::Range(0, 1024))->capture_default_str();
-  cmd->add_flag("--json", o.json, "Print one JSON object with the text, token ids and speeds at the end");
+  cmd->add_option("--server", o.server, "HOST:PORT of an orchestrator (tandem up / tandem serve); empty = in process");
+  cmd->add_option("--strategy", o.strategy,
+                  "Decoding strategy: target_only or speculative (default: target_only in process, the "
+                  "server's default with --server)");
+  cmd->add_option("--param", o.params,
+                  "Strategy parameter KEY=VALUE by its documented name (repeatable), e.g. gamma=5, "
+                  "adaptive_gamma=true, min_gamma=1, max_gamma=12, drafter=ngram|model")
+      ->allow_extra_args(false);
+  cmd->add_option("--gamma", o.gamma, "Draft length per speculation round, 1..32 (wins over --param gamma)")
+      ->check(CLI::Range(1, 32));
+  cmd->add_flag("--adaptive-gamma", o.adaptive_gamma, "Adapt gamma to the recent acceptance rate");
+  cmd->add_option("--draft-model", o.draft_model,
+                  "In process, drafter=model: bundled name or GGUF path of the draft (default: --model)");
+  cmd->add_option("--context-file", o.context_file,
+                  "A document sent as the request's context (for retrieval-backed strategies)");
+  cmd->add_option("--stop", o.stop, "Stop string (repeatable): generation ends before it")
+      ->allow_extra_args(false);
+  cmd->add_flag("--ignore-eos", o.ignore_eos, "Keep generating past end-of-generation tokens (benchmarks)");
+  cmd->add_option("--request-id", o.request_id, "Request id (with --server; used by Abort and logs)");
+  cmd->add_option("--timeout", o.timeout_s, "With --server: give up after this many seconds; 0 = never")
+      ->check(CLI::Range(0.0, 1e6));
+  cmd->add_flag("--json", o.json,
+                "Print one JSON object at the end: text, token_ids, prompt_tokens, completion_tokens, "
+                "finish_reason, speeds, and stats (drafted/accepted tokens, acceptance per position, "
+                "target calls, ...)");
   return cmd;
 }
 
 int RunGenerate(const GenerateOptions& options) {
+  if (options.prompt.empty()) return ReportError(absl::InvalidArgumentError("--prompt: a prompt is required"));
   if (absl::Status s = options.sampling.Validate(); !s.ok()) return ReportError(s);
-  auto path = runtime::ResolveModelPath(options.model);
-  if (!path.ok()) return ReportError(path.status());
-  runtime::ModelOptions model_options;
-  model_options.n_threads = options.threads;
-  if (!options.json) Progress(absl::StrCat("loading ", *path));
-  auto model = runtime::Model::Load(*path, model_options);
-  if (!model.ok()) return ReportError(model.status());
-  auto result = Generate(**model, options);
-  if (!result.ok()) return ReportError(result.status());
-
-  const double prefill_tps = result->prefill_seconds > 0 ? result->prompt_tokens / result->prefill_seconds : 0;
-  // The first generated token comes from the prefill pass; each later one
-  // costs one single-token forward pass (sampling time included).
-  const double decode_tps = result->decode_seconds > 0 && result->decode_forwards > 0
-                                ? result->decode_forwards / result->decode_seconds : 0;
-  if (options.json) {
-    nlohmann::json j;
-    j["text"] = result->text;
-    j["token_ids"] = result->token_ids;
-    j["prompt_tokens"] = result->prompt_tokens;
-    j["completion_tokens"] = result->token_ids.size();
-    j["finish_reason"] = result->finish_reason;
-    j["prefill_tokens_per_s"] = prefill_tps;
-    j["decode_tokens_per_s"] = decode_tps;
-    j["model"] = options.model;
-    j["threads"] = (*model)->n_threads();
-    std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
-  } else {
-    std::printf("\n");
-    Progress(absl::StrCat(result->prompt_tokens, " prompt tokens at ", static_cast<int>(prefill_tps),
-                          " tok/s; ", result->token_ids.size(), " generated at ",
-                          static_cast<int>(decode_tps), " tok/s (", result->finish_reason, ")"));
+  if (!options.server.empty()) {
+#ifdef TANDEM_CLI_SERVICES
+    return RunRemoteGenerate(options);
+#else
+    return ReportError(absl::FailedPreconditionError("--server: this tandem was built without services (TANDEM_BUILD_SERVICES=OFF)"));
+#endif
   }
-  return kExitOk;
+  return RunInProcess(options);
 }
 
 }  // namespace tandem::cli

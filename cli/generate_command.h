@@ -1,8 +1,12 @@
-// `tandem generate`: stream a completion from a model in this process.
+// `tandem generate`: stream a completion. Without --server the strategy runs
+// in this process (all-in-one ports over models loaded here); with
+// --server HOST:PORT this is a client of the orchestrator's Generation
+// service. Both paths run the same strategy code and print the same result.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "runtime/sampling/sampling_params.h"
@@ -10,13 +14,25 @@
 namespace tandem::cli {
 
 struct GenerateOptions {
-  std::string model = "smollm2-135m";
+  std::string model;  // empty: smollm2-135m in process, the server's default remotely
   std::string prompt;
   bool chat = false;
   int max_tokens = 128;
   runtime::SamplingParams sampling;
   int threads = 0;
   bool json = false;
+  // Strategy selection.
+  std::string server;                   // HOST:PORT; empty = in process
+  std::string strategy;                 // empty: target_only in process, the server's default remotely
+  std::vector<std::string> params;      // KEY=VALUE
+  int gamma = 0;                        // 0 = the strategy's default
+  bool adaptive_gamma = false;
+  std::string draft_model;              // in process, drafter=model; empty = --model
+  std::string context_file;
+  std::vector<std::string> stop;
+  bool ignore_eos = false;
+  std::string request_id;
+  double timeout_s = 0;                 // remote only; 0 = none
 };
 
 // Registers the subcommand's flags on `app`, bound to `options`.

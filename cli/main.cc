@@ -7,6 +7,10 @@
 #include "cli/perplexity_command.h"
 #include "cli/run_context.h"
 #include "runtime/model_store/model_store.h"
+#ifdef TANDEM_CLI_SERVICES
+#include "cli/deploy_command.h"
+#include "cli/serve_command.h"
+#endif
 
 int main(int argc, char** argv) {
   using namespace tandem::cli;
@@ -18,6 +22,14 @@ int main(int argc, char** argv) {
   PerplexityOptions perplexity;
   CLI::App* perplexity_cmd = AddPerplexityCommand(app, perplexity);
   CLI::App* models_cmd = app.add_subcommand("models", "List the bundled models and where they are cached");
+#ifdef TANDEM_CLI_SERVICES
+  ServeOptions serve;
+  CLI::App* serve_cmd = AddServeCommand(app, serve);
+  UpOptions up;
+  CLI::App* up_cmd = AddUpCommand(app, up);
+  DownOptions down;
+  CLI::App* down_cmd = AddDownCommand(app, down);
+#endif
 
   try {
     app.parse(argc, argv);
@@ -33,6 +45,11 @@ int main(int argc, char** argv) {
 
   if (generate_cmd->parsed()) return RunGenerate(generate);
   if (perplexity_cmd->parsed()) return RunPerplexity(perplexity);
+#ifdef TANDEM_CLI_SERVICES
+  if (serve_cmd->parsed()) return RunServe(serve);
+  if (up_cmd->parsed()) return RunUp(up);
+  if (down_cmd->parsed()) return RunDown(down);
+#endif
   if (models_cmd->parsed()) {
     for (const std::string& name : tandem::runtime::BundledModelNames()) {
       auto path = tandem::runtime::ResolveModelPath(name);

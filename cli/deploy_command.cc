@@ -1,0 +1,283 @@
+#include "cli/deploy_command.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "cli/run_context.h"
+#include "services/common/deploy_config.h"
+#include "services/common/health_client.h"
+
+namespace tandem::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using services::ServiceRole;
+
+std::string RunDir(const services::DeploymentConfig& d) {
+  return d.log_dir.empty() ? absl::StrCat("/tmp/tandem-", d.name) : d.log_dir;
+}
+
+fs::path StateFile() {
+  const char* dir = std::getenv("TANDEM_STATE_DIR");
+  if (dir != nullptr && *dir != '\0') return fs::path(dir) / "last-deployment";
+  const char* home = std::getenv("HOME");
+  return fs::path(home != nullptr ? home : "/tmp") / ".cache" / "tandem" / "last-deployment";
+}
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The last `lines` lines of a log, for failure reports.
+std::string Tail(const fs::path& p, int lines) {
+  std::string text = ReadFile(p);
+  size_t pos = text.size();
+  for (int i = 0; i <= lines && pos != std::string::npos && pos > 0; ++i) pos = text.rfind('\n', pos - 1);
+  return pos == std::string::npos ? text : text.substr(pos + 1);
+}
+
+// A pid from a pid file that still runs `tandem serve` (guards against pid reuse).
+bool IsOurServer(pid_t pid) {
+  if (pid <= 0 || kill(pid, 0) != 0) return false;
+  std::string cmdline = ReadFile(fs::path("/proc") / std::to_string(pid) / "cmdline");
+  return cmdline.find("serve") != std::string::npos;
+}
+
+pid_t ReadPid(const fs::path& p) {
+  try {
+    return static_cast<pid_t>(std::stol(ReadFile(p)));
+  } catch (...) {
+    return -1;
+  }
+}
+
+std::string SelfExe() {
+  std::error_code ec;
+  fs::path p = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string("tandem") : p.string();
+}
+
+// Starts `tandem serve` for one service, detached (own session), output to
+// `log`. Returns the child's pid.
+absl::StatusOr<pid_t> Spawn(const std::string& exe, const std::string& role, const std::string& config,
+                            const std::string& service, const fs::path& log) {
+  const int log_fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (log_fd < 0) return absl::PermissionDeniedError(absl::StrCat("cannot write ", log.string()));
+  const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  std::vector<std::string> args = {exe, "serve", "--role", role, "--config", config, "--service", service};
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) {
+    close(log_fd);
+    if (null_fd >= 0) close(null_fd);
+    return absl::InternalError("fork failed");
+  }
+  if (pid == 0) {
+    // Child: only async-signal-safe calls until exec.
+    setsid();
+    if (null_fd >= 0) dup2(null_fd, 0);
+    dup2(log_fd, 1);
+    dup2(log_fd, 2);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(log_fd);
+  if (null_fd >= 0) close(null_fd);
+  return pid;
+}
+
+// SIGTERM to every pid, SIGKILL to those still alive after `grace`.
+void Stop(const std::vector<pid_t>& pids, double grace_s) {
+  for (pid_t pid : pids) kill(pid, SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(grace_s);
+  for (;;) {
+    bool any = false;
+    for (pid_t pid : pids) {
+      waitpid(pid, nullptr, WNOHANG);  // reap our own children (no-op for others)
+      any = any || kill(pid, 0) == 0;
+    }
+    if (!any) return;
+    if (std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  for (pid_t pid : pids) {
+    if (kill(pid, 0) == 0) {
+      Progress(absl::StrCat("pid ", pid, " ignored SIGTERM for ", grace_s, " s: SIGKILL"));
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+  }
+}
+
+const char* RoleArg(ServiceRole role) {
+  switch (role) {
+    case ServiceRole::kDraft: return "draft";
+    case ServiceRole::kTarget: return "target";
+    case ServiceRole::kOrchestrator: return "orchestrator";
+    default: return nullptr;
+  }
+}
+
+}  // namespace
+
+CLI::App* AddUpCommand(CLI::App& app, UpOptions& o) {
+  CLI::App* cmd = app.add_subcommand(
+      "up", "Start every service of a deployment config as local background processes and wait until all are SERVING");
+  cmd->add_option("config", o.config, "Deployment config (YAML), e.g. deploy/local.yaml")->required();
+  cmd->add_option("--timeout", o.timeout_s, "Seconds to wait for all services to report SERVING")
+      ->check(CLI::Range(1.0, 86400.0))->capture_default_str();
+  return cmd;
+}
+
+CLI::App* AddDownCommand(CLI::App& app, DownOptions& o) {
+  CLI::App* cmd = app.add_subcommand("down", "Stop the services started by `tandem up` and remove their pid files");
+  cmd->add_option("config", o.config, "Deployment config (default: the one of the last `tandem up`)");
+  cmd->add_option("--grace", o.grace_s, "Seconds between SIGTERM and SIGKILL")
+      ->check(CLI::Range(0.0, 3600.0))->capture_default_str();
+  return cmd;
+}
+
+int RunUp(const UpOptions& o) {
+  auto config = services::LoadDeploymentConfig(o.config);
+  if (!config.ok()) return ReportError(config.status());
+  const std::string config_path = fs::absolute(o.config).string();
+  const fs::path run_dir = RunDir(*config);
+  std::error_code ec;
+  fs::create_directories(run_dir, ec);
+  if (ec) return ReportError(absl::PermissionDeniedError(absl::StrCat("cannot create ", run_dir.string(), ": ", ec.message())));
+
+  for (const services::ServiceConfig& s : config->services) {
+    if (RoleArg(s.role) == nullptr) {
+      return ReportError(absl::UnimplementedError(absl::StrCat("services.", s.name, ": role ",
+                                                               std::string(services::ServiceRoleName(s.role)),
+                                                               " cannot be served yet")));
+    }
+    const fs::path pid_file = run_dir / (s.name + ".pid");
+    if (fs::exists(pid_file)) {
+      const pid_t pid = ReadPid(pid_file);
+      if (IsOurServer(pid)) {
+        return ReportError(absl::AlreadyExistsError(absl::StrCat(
+            s.name, " is already running (pid ", pid, ", ", pid_file.string(), "); run `tandem down ", o.config, "` first")));
+      }
+      fs::remove(pid_file, ec);  // stale
+    }
+  }
+
+  const std::string exe = SelfExe();
+  struct Started {
+    const services::ServiceConfig* service;
+    pid_t pid;
+    fs::path log, pid_file;
+  };
+  std::vector<Started> started;
+  auto abort_all = [&](const absl::Status& why) {
+    std::vector<pid_t> pids;
+    for (const Started& s : started) pids.push_back(s.pid);
+    Stop(pids, 5);
+    for (const Started& s : started) fs::remove(s.pid_file, ec);
+    return ReportError(why);
+  };
+  for (const services::ServiceConfig& s : config->services) {
+    Started st{&s, -1, run_dir / (s.name + ".log"), run_dir / (s.name + ".pid")};
+    auto pid = Spawn(exe, RoleArg(s.role), config_path, s.name, st.log);
+    if (!pid.ok()) return abort_all(pid.status());
+    st.pid = *pid;
+    std::ofstream(st.pid_file) << st.pid << "\n";
+    started.push_back(st);
+    Progress(absl::StrCat("started ", s.name, " (", RoleArg(s.role), ", pid ", st.pid, "), log ", st.log.string()));
+  }
+
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(o.timeout_s);
+  for (const Started& st : started) {
+    const std::string address = st.service->grpc_address();
+    for (;;) {
+      int wstatus = 0;
+      if (waitpid(st.pid, &wstatus, WNOHANG) == st.pid) {
+        return abort_all(absl::UnavailableError(absl::StrCat(
+            st.service->name, " exited during start-up (", WIFEXITED(wstatus) ? absl::StrCat("exit code ", WEXITSTATUS(wstatus)) : std::string("killed by a signal"),
+            "); last lines of ", st.log.string(), ":\n", Tail(st.log, 15))));
+      }
+      if (services::CheckServing(address, "", absl::Seconds(1)).ok()) break;
+      if (std::chrono::steady_clock::now() > deadline) {
+        return abort_all(absl::DeadlineExceededError(absl::StrCat(
+            st.service->name, " at ", address, " not SERVING after ", o.timeout_s, " s; last lines of ",
+            st.log.string(), ":\n", Tail(st.log, 15))));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+
+  fs::create_directories(StateFile().parent_path(), ec);
+  std::ofstream(StateFile()) << run_dir.string() << "\n";
+  std::printf("deployment %s is up (run folder %s)\n", config->name.c_str(), run_dir.c_str());
+  std::printf("%-14s %-13s %-22s %-36s %s\n", "SERVICE", "ROLE", "GRPC", "METRICS", "LOG");
+  for (const Started& st : started) {
+    const std::string metrics = st.service->metrics_port > 0
+                                    ? absl::StrCat("http://", st.service->metrics_address(), "/metrics")
+                                    : std::string("-");
+    std::printf("%-14s %-13s %-22s %-36s %s\n", st.service->name.c_str(), RoleArg(st.service->role),
+                st.service->grpc_address().c_str(), metrics.c_str(), st.log.c_str());
+  }
+  std::fflush(stdout);
+  return kExitOk;
+}
+
+int RunDown(const DownOptions& o) {
+  fs::path run_dir;
+  if (!o.config.empty()) {
+    auto config = services::LoadDeploymentConfig(o.config);
+    if (!config.ok()) return ReportError(config.status());
+    run_dir = RunDir(*config);
+  } else {
+    std::string recorded = ReadFile(StateFile());
+    while (!recorded.empty() && (recorded.back() == '\n' || recorded.back() == ' ')) recorded.pop_back();
+    if (recorded.empty()) {
+      return ReportError(absl::NotFoundError(absl::StrCat(
+          "no CONFIG given and no deployment recorded in ", StateFile().string(), " (see tandem down --help)")));
+    }
+    run_dir = recorded;
+  }
+  std::error_code ec;
+  std::vector<pid_t> pids;
+  std::vector<std::string> names;
+  std::vector<fs::path> pid_files;
+  for (const auto& entry : fs::directory_iterator(run_dir, ec)) {
+    if (entry.path().extension() != ".pid") continue;
+    pid_files.push_back(entry.path());
+    const pid_t pid = ReadPid(entry.path());
+    if (IsOurServer(pid)) {
+      pids.push_back(pid);
+      names.push_back(absl::StrCat(entry.path().stem().string(), " (pid ", pid, ")"));
+    }
+  }
+  Stop(pids, o.grace_s);
+  for (const fs::path& p : pid_files) fs::remove(p, ec);
+  if (names.empty()) {
+    std::printf("nothing running in %s\n", run_dir.c_str());
+  } else {
+    std::printf("stopped %s\n", absl::StrJoin(names, ", ").c_str());
+  }
+  if (StateFile().has_filename() && ReadFile(StateFile()).find(run_dir.string()) == 0) fs::remove(StateFile(), ec);
+  return kExitOk;
+}
+
+}  // namespace tandem::cli

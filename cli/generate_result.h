@@ -1,0 +1,35 @@
+// The result `tandem generate` prints, the same for the in-process and the
+// remote path: text, ids, speeds and the per-request statistics.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
+#include "services/orchestrator/spec/request_stats.h"
+
+namespace tandem::cli {
+
+struct GenerateOutcome {
+  std::string text;
+  std::vector<int32_t> token_ids;
+  std::string finish_reason;  // stop | length | stop_string | aborted | error
+  std::string model;
+  int threads = 0;            // 0 = unknown (remote)
+  orchestrator::spec::RequestStats stats;
+};
+
+// One JSON object: text, token_ids, prompt_tokens, completion_tokens,
+// finish_reason, prefill_tokens_per_s, decode_tokens_per_s, model, threads,
+// strategy, stats{...}.
+nlohmann::json OutcomeJson(const GenerateOutcome& outcome);
+// The statistics line(s) printed to stderr after a streamed generation.
+std::string OutcomeSummary(const GenerateOutcome& outcome);
+
+// "gamma=5" pairs -> map; INVALID_ARGUMENT naming the flag on a bad pair.
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ParseParams(
+    const std::vector<std::string>& params);
+
+}  // namespace tandem::cli

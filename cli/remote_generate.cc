@@ -1,0 +1,116 @@
+#include "cli/remote_generate.h"
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "cli/generate_result.h"
+#include "cli/run_context.h"
+#include "services/common/status_convert.h"
+#include "services/orchestrator/remote/remote_options.h"
+#include "services/orchestrator/server/generation_service.h"
+#include "tandem/v1/generation.grpc.pb.h"
+
+namespace tandem::cli {
+namespace {
+
+const char* FinishName(tandem::v1::FinishReason r) {
+  switch (r) {
+    case tandem::v1::FINISH_REASON_STOP: return "stop";
+    case tandem::v1::FINISH_REASON_LENGTH: return "length";
+    case tandem::v1::FINISH_REASON_STOP_STRING: return "stop_string";
+    case tandem::v1::FINISH_REASON_CONTEXT_LENGTH: return "context_length";
+    case tandem::v1::FINISH_REASON_ABORTED: return "aborted";
+    case tandem::v1::FINISH_REASON_ERROR: return "error";
+    default: return "unspecified";
+  }
+}
+
+}  // namespace
+
+int RunRemoteGenerate(const GenerateOptions& o) {
+  auto params = ParseParams(o.params);
+  if (!params.ok()) return ReportError(params.status());
+  tandem::v1::GenerateRequest req;
+  req.set_request_id(o.request_id);
+  if (o.chat) {
+    auto* m = req.mutable_messages()->add_messages();
+    m->set_role("user");
+    m->set_content(o.prompt);
+  } else {
+    req.set_prompt(o.prompt);
+  }
+  req.set_model(o.model);  // empty = the server's default
+  req.set_strategy(o.strategy);
+  for (const auto& [k, v] : *params) (*req.mutable_params())[k] = v;
+  if (o.gamma > 0) req.set_gamma(o.gamma);
+  req.set_adaptive_gamma(o.adaptive_gamma);
+  req.set_max_tokens(o.max_tokens);
+  for (const std::string& s : o.stop) req.add_stop(s);
+  auto* sp = req.mutable_sampling();
+  sp->set_temperature(o.sampling.temperature);
+  sp->set_top_k(o.sampling.top_k);
+  sp->set_top_p(o.sampling.top_p);
+  sp->set_min_p(o.sampling.min_p);
+  sp->set_repetition_penalty(o.sampling.repetition_penalty);
+  sp->set_seed(o.sampling.seed);
+  if (!o.context_file.empty()) {
+    std::ifstream in(o.context_file, std::ios::binary);
+    if (!in) return ReportError(absl::NotFoundError(absl::StrCat("--context-file: cannot read '", o.context_file, "'")));
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    req.set_context(ss.str());
+  }
+  req.set_ignore_eos(o.ignore_eos);
+
+  auto stub = tandem::v1::Generation::NewStub(orchestrator::MakeServiceChannel(o.server));
+  grpc::ClientContext ctx;
+  if (o.timeout_s > 0) {
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::milliseconds(static_cast<int64_t>(o.timeout_s * 1000)));
+  }
+  GenerateOutcome outcome;
+  outcome.model = o.model;
+  auto reader = stub->Generate(&ctx, req);
+  tandem::v1::GenerateResponse resp;
+  bool complete = false;
+  while (reader->Read(&resp)) {
+    if (resp.has_chunk()) {
+      outcome.token_ids.insert(outcome.token_ids.end(), resp.chunk().token_ids().begin(), resp.chunk().token_ids().end());
+      outcome.text += resp.chunk().text();
+      if (!o.json) {
+        std::fwrite(resp.chunk().text().data(), 1, resp.chunk().text().size(), stdout);
+        std::fflush(stdout);
+      }
+    } else if (resp.has_complete()) {
+      complete = true;
+      outcome.text += resp.complete().text_tail();
+      if (!o.json) std::fwrite(resp.complete().text_tail().data(), 1, resp.complete().text_tail().size(), stdout);
+      outcome.finish_reason = FinishName(resp.complete().finish_reason());
+      outcome.stats = orchestrator::server::StatsFromProto(resp.complete().stats());
+    }
+  }
+  grpc::Status status = reader->Finish();
+  if (!status.ok()) {
+    if (!o.json) std::printf("\n");
+    absl::Status s = services::FromGrpcStatus(status);
+    if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+      s = absl::UnavailableError(absl::StrCat("--server ", o.server, ": ", status.error_message()));
+    }
+    return ReportError(s);
+  }
+  if (!complete) return ReportError(absl::InternalError("stream ended without a final message"));
+  if (o.json) {
+    std::printf("%s\n", OutcomeJson(outcome).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  } else {
+    std::printf("\n");
+    Progress(OutcomeSummary(outcome));
+  }
+  return kExitOk;
+}
+
+}  // namespace tandem::cli

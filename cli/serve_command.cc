@@ -1,0 +1,78 @@
+#include "cli/serve_command.h"
+
+#include "absl/strings/str_cat.h"
+#include "cli/run_context.h"
+#include "services/common/deploy_config.h"
+#include "services/common/shutdown_signal.h"
+#include "services/draft/draft_server.h"
+#include "services/orchestrator/server/orchestrator_server.h"
+#include "services/target/target_server.h"
+
+namespace tandem::cli {
+namespace {
+
+using services::ServiceRole;
+
+absl::StatusOr<const services::ServiceConfig*> PickService(const services::DeploymentConfig& d,
+                                                           ServiceRole role, const std::string& name) {
+  const std::string role_name(services::ServiceRoleName(role));
+  if (!name.empty()) {
+    const services::ServiceConfig* s = d.Find(name);
+    if (s == nullptr) return absl::NotFoundError(absl::StrCat("--service: no service '", name, "' in the config"));
+    if (s->role != role) {
+      return absl::InvalidArgumentError(absl::StrCat("--service: '", name, "' has role ",
+                                                     std::string(services::ServiceRoleName(s->role)),
+                                                     ", not ", role_name));
+    }
+    return s;
+  }
+  for (const services::ServiceConfig& s : d.services) {
+    if (s.role == role) return &s;
+  }
+  return absl::NotFoundError(absl::StrCat("--config: no service with role ", role_name));
+}
+
+}  // namespace
+
+CLI::App* AddServeCommand(CLI::App& app, ServeOptions& o) {
+  CLI::App* cmd = app.add_subcommand("serve", "Run one service of a deployment config until SIGTERM/SIGINT");
+  cmd->add_option("--role", o.role,
+                  "draft | target | orchestrator (Draft/Target over gRPC) | all-in-one (the Generation "
+                  "API with the models loaded in this process)")
+      ->required()
+      ->check(CLI::IsMember({"draft", "target", "orchestrator", "all-in-one"}));
+  cmd->add_option("--config", o.config, "Deployment config (YAML), e.g. deploy/local.yaml")->required();
+  cmd->add_option("--service", o.service,
+                  "Entry of the config to serve (default: the first of the role; all-in-one uses an "
+                  "orchestrator entry)");
+  return cmd;
+}
+
+int RunServe(const ServeOptions& o) {
+  auto config = services::LoadDeploymentConfig(o.config);
+  if (!config.ok()) return ReportError(config.status());
+  const bool all_in_one = o.role == "all-in-one";
+  ServiceRole role = ServiceRole::kOrchestrator;
+  if (o.role == "draft") role = ServiceRole::kDraft;
+  if (o.role == "target") role = ServiceRole::kTarget;
+  auto service = PickService(*config, role, o.service);
+  if (!service.ok()) return ReportError(service.status());
+  auto signal = services::ShutdownSignal::Install();
+  if (!signal.ok()) return ReportError(signal.status());
+  absl::Status status;
+  switch (role) {
+    case ServiceRole::kDraft:
+      status = services::RunDraftService(**service, *config, **signal);
+      break;
+    case ServiceRole::kTarget:
+      status = services::RunTargetService(**service, *config, **signal);
+      break;
+    default:
+      status = orchestrator::server::RunOrchestratorService(**service, *config, all_in_one, **signal);
+      break;
+  }
+  if (!status.ok()) return ReportError(status);
+  return kExitOk;
+}
+
+}  // namespace tandem::cli

@@ -1,0 +1,23 @@
+// `tandem serve --role draft|target|orchestrator|all-in-one --config FILE
+// [--service NAME]`: runs one service of a deployment config in this process
+// until SIGTERM/SIGINT. all-in-one serves the Generation API with the
+// draft/target models loaded in process (the same strategy code as the
+// remote wiring).
+#pragma once
+
+#include <string>
+
+#include "CLI/CLI.hpp"
+
+namespace tandem::cli {
+
+struct ServeOptions {
+  std::string role;
+  std::string config;
+  std::string service;  // empty = the config's first entry of the role
+};
+
+CLI::App* AddServeCommand(CLI::App& app, ServeOptions& options);
+int RunServe(const ServeOptions& options);
+
+}  // namespace tandem::cli
