@@ -41,6 +41,8 @@ struct DraftOptions {
   bool return_distributions = true;
 };
 
+// One request drives a session; sessions are not thread-safe, different
+// sessions may run concurrently.
 class DraftSession {
  public:
   // Destroying a session closes it (best effort) if Close() was not called.

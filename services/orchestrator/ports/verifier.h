@@ -37,6 +37,8 @@ struct VerifyOptions {
   bool return_distributions = false;
 };
 
+// One request drives a session; sessions are not thread-safe, different
+// sessions may run concurrently.
 class VerifySession {
  public:
   // Destroying a session closes it (best effort) if Close() was not called.
