@@ -79,6 +79,13 @@ struct TargetService::Session {
 TargetService::TargetService(orchestrator::LanguageModel& lm, TargetServiceOptions options,
                              ServiceMetrics* metrics, std::function<int64_t()> kv_bytes)
     : lm_(lm), options_(std::move(options)), metrics_(metrics), kv_bytes_(std::move(kv_bytes)) {
+  if (metrics_ != nullptr) {
+    batch_size_ = &prometheus::BuildHistogram()
+                       .Name("tandem:target_batch_size")
+                       .Help("Sessions in the batched forward pass that served a Verify or Step call")
+                       .Register(metrics_->registry())
+                       .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64});
+  }
   sessions_ = std::make_unique<SessionRegistry<Session>>(
       options_.sessions, [this](const std::string&, std::shared_ptr<Session> session) {
         session.reset();  // frees the KV cache
@@ -187,6 +194,7 @@ absl::Status TargetService::DoVerify(const tandem::v1::VerifyRequest& req, tande
   resp->set_next_token(result.next_token);
   resp->set_committed_length(static_cast<uint64_t>(result.committed_length));
   resp->set_batch_size(static_cast<uint32_t>(session.batch_size()));
+  if (batch_size_ != nullptr) batch_size_->Observe(session.batch_size());
   if (req.return_logprobs() && result.p.size() == static_cast<size_t>(result.accepted) + 1) {
     for (int i = 0; i <= result.accepted; ++i) {
       const int32_t token = i < result.accepted ? draft[i] : result.next_token;
@@ -230,6 +238,7 @@ absl::Status TargetService::DoStep(const tandem::v1::StepRequest& req, tandem::v
     }
   }
   resp->set_batch_size(static_cast<uint32_t>(batch));
+  if (batch_size_ != nullptr) batch_size_->Observe(batch);
   resp->set_step_time_ms(MsSince(start));
   return absl::OkStatus();
 }

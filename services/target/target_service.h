@@ -75,6 +75,10 @@ class TargetService final : public tandem::v1::Target::Service {
   orchestrator::LanguageModel& lm_;
   const TargetServiceOptions options_;
   ServiceMetrics* const metrics_;
+  // tandem:target_batch_size: sessions in the forward pass that served each
+  // Verify/Step (how much continuous batching is happening). Null without
+  // metrics.
+  prometheus::Histogram* batch_size_ = nullptr;
   const std::function<int64_t()> kv_bytes_;
   // Last member: destroyed first, stopping the reaper before the rest goes.
   std::unique_ptr<SessionRegistry<Session>> sessions_;

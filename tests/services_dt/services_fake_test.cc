@@ -111,6 +111,13 @@ TEST_F(FakeServicesTest, GreedyRemoteSpeculativeEqualsTargetOnly) {
   EXPECT_EQ(target_->service().active_sessions(), 0u) << "sessions must be closed when generations end";
   EXPECT_EQ(draft_->service().active_sessions(), 0u);
   EXPECT_EQ(ngram_->service().active_sessions(), 0u);
+  EXPECT_NE(draft_->metrics().Serialize().find("tandem:draft_rpc_latency_seconds_count{drafter=\"model\"}"),
+            std::string::npos);
+  EXPECT_NE(ngram_->metrics().Serialize().find("tandem:draft_rpc_latency_seconds_count{drafter=\"ngram\"}"),
+            std::string::npos);
+  const std::string target_metrics = target_->metrics().Serialize();
+  EXPECT_NE(target_metrics.find("tandem:target_verify_latency_seconds_count"), std::string::npos);
+  EXPECT_NE(target_metrics.find("tandem:target_batch_size_count"), std::string::npos);
 }
 
 TEST_F(FakeServicesTest, SampledRemoteEqualsInProcessTokenForToken) {

@@ -106,7 +106,7 @@ class ModelServicesTest : public ::testing::Test {
     req.sampling.temperature = temperature;
     req.sampling.top_k = temperature > 0 ? 20 : 0;
     req.sampling.seed = 77;
-    req.max_tokens = 24;
+    req.max_tokens = 16;
     req.gamma.gamma = gamma;
     return req;
   }
@@ -129,11 +129,13 @@ TEST_F(ModelServicesTest, GreedyThroughServicesEqualsTargetOnlyInProcess) {
   for (const std::string& prompt : kPrompts) {
     const auto reference = Generate(Request(prompt, 0.0f, 1), local, nullptr, *vocab_);
     ASSERT_GE(reference.tokens.size(), 8u) << prompt;
-    for (int gamma : {1, 3, 5}) {
+    for (int gamma : {2, 5}) {
       const auto with_model = Generate(Request(prompt, 0.0f, gamma), *remote_verifier_, remote_drafter_.get(), *vocab_);
       EXPECT_EQ(with_model.tokens, reference.tokens) << "model drafter, gamma " << gamma << ": " << prompt;
       // Same model on both sides: every greedy draft is accepted.
       EXPECT_EQ(with_model.stats.accepted_tokens, with_model.stats.drafted_tokens);
+    }
+    for (int gamma : {1, 4}) {
       const auto with_ngram = Generate(Request(prompt, 0.0f, gamma), *remote_verifier_, remote_ngram_.get(), *vocab_);
       EXPECT_EQ(with_ngram.tokens, reference.tokens) << "ngram drafter, gamma " << gamma << ": " << prompt;
     }
@@ -148,9 +150,9 @@ TEST_F(ModelServicesTest, SampledThroughServicesEqualsInProcess) {
   // Same seed, same code path: the remote run must draw exactly what the
   // in-process run draws (q crosses the wire exactly, p stays exact).
   orchestrator::ModelVerifier local_verifier(*ref_lm_);
-  orchestrator::RuntimeLanguageModel draft_ref_lm(*ref_model_);  // sequential use only
+  // Drafter and verifier share the reference adapter (it serialises Forward).
   orchestrator::ModelDrafter local_drafter(*ref_lm_, is_eos_);
-  for (const std::string& prompt : kPrompts) {
+  for (const std::string& prompt : {kPrompts[0], kPrompts[2]}) {
     const auto req = Request(prompt, 0.8f, 4);
     const auto local = Generate(req, local_verifier, &local_drafter, *vocab_);
     const auto remote = Generate(req, *remote_verifier_, remote_drafter_.get(), *vocab_);
@@ -243,6 +245,7 @@ TEST_F(ModelServicesTest, InvalidRequestsKvReleaseHealthAndMetrics) {
   const std::string metrics = target_->metrics().Serialize();
   EXPECT_NE(metrics.find("tandem:target_verify_latency_seconds_count 1"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("tandem:active_sessions 1"), std::string::npos);
+  EXPECT_NE(metrics.find("tandem:target_batch_size_count 2"), std::string::npos) << "one Step + one Verify";
   EXPECT_EQ(metrics.find("tandem:kv_cache_bytes 0\n"), std::string::npos) << "KV gauge should be non-zero";
   {
     grpc::ClientContext ctx;
