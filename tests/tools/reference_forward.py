@@ -55,11 +55,22 @@ def unpermute(w, n_head):
 Q8_ACT = os.environ.get("TANDEM_REF_Q8_ACTIVATIONS") == "1"
 
 
-def act(x):
+def act(x, block=32):
+    """Symmetric 8-bit rounding per block: Q8_0 (32) for the 32-element weight
+    types, Q8_K (256) for the K-quants, as ggml-style kernels do."""
     if not Q8_ACT:
         return x
-    q = quants.quantize(np.ascontiguousarray(x, dtype=np.float32), gguf.GGMLQuantizationType.Q8_0)
-    return np.asarray(quants.dequantize(q, gguf.GGMLQuantizationType.Q8_0), dtype=np.float64).reshape(x.shape)
+    xb = x.reshape(-1, block)
+    d = np.abs(xb).max(axis=1, keepdims=True) / 127.0
+    d[d == 0] = 1.0
+    if block == 32:  # Q8_0 stores its scale as fp16
+        d = d.astype(np.float16).astype(np.float64)
+    return (np.clip(np.round(xb / d), -127, 127) * d).reshape(x.shape)
+
+
+def block_of(W, name):
+    t = W.t[name]
+    return 256 if t.tensor_type.name.endswith("_K") else 32
 
 
 def rms_norm(x, w, eps):
@@ -110,7 +121,7 @@ def forward(path, tokens):
         if arch == "llama":
             wq, bq = unpermute(wq, n_head), unpermute(bq, n_head)
             wk, bk = unpermute(wk, n_head_kv), unpermute(bk, n_head_kv)
-        ha = act(h)
+        ha = act(h, block_of(W, b + "attn_q.weight"))
         q = (ha @ wq.T + bq).reshape(n, n_head, head_dim)
         k = (ha @ wk.T + bk).reshape(n, n_head_kv, head_dim)
         v = (ha @ wv.T + bv).reshape(n, n_head_kv, head_dim)
@@ -126,14 +137,15 @@ def forward(path, tokens):
             s = np.exp(s - s.max(axis=-1, keepdims=True))
             s /= s.sum(axis=-1, keepdims=True)
             out[:, hh, :] = s @ v[:, g, :]
-        x = x + act(out.reshape(n, -1)) @ W.get(b + "attn_output.weight").T
+        x = x + act(out.reshape(n, -1), block_of(W, b + "attn_output.weight")) @ W.get(b + "attn_output.weight").T
         h = rms_norm(x, W.get(b + "ffn_norm.weight"), eps)
-        ha = act(h)
+        ha = act(h, block_of(W, b + "ffn_gate.weight"))
         gate = ha @ W.get(b + "ffn_gate.weight").T
         up = ha @ W.get(b + "ffn_up.weight").T
-        x = x + act(gate / (1.0 + np.exp(-gate)) * up) @ W.get(b + "ffn_down.weight").T
+        x = x + act(gate / (1.0 + np.exp(-gate)) * up, block_of(W, b + "ffn_down.weight")) @ W.get(b + "ffn_down.weight").T
 
-    h = act(rms_norm(x, W.get("output_norm.weight"), eps))
+    out_name = "output.weight" if W.has("output.weight") else "token_embd.weight"
+    h = act(rms_norm(x, W.get("output_norm.weight"), eps), block_of(W, out_name))
     out_t = W.t["output.weight"] if W.has("output.weight") else emb_t
     rows = int(out_t.shape[1])
     logits = np.empty((n, rows))
