@@ -75,6 +75,12 @@ int RunRemoteGenerate(const GenerateOptions& o) {
   }
   GenerateOutcome outcome;
   outcome.model = o.model;
+  if (outcome.model.empty()) {  // name the model the server's default resolved to
+    grpc::ClientContext info_ctx;
+    info_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    tandem::v1::GetInfoResponse info;
+    if (stub->GetInfo(&info_ctx, {}, &info).ok()) outcome.model = info.default_model();
+  }
   auto reader = stub->Generate(&ctx, req);
   tandem::v1::GenerateResponse resp;
   bool complete = false;

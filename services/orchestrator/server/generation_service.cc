@@ -100,6 +100,7 @@ tandem::v1::FinishReason FinishReasonToProto(FinishReason reason) {
     case FinishReason::kLength: return tandem::v1::FINISH_REASON_LENGTH;
     case FinishReason::kStopString: return tandem::v1::FINISH_REASON_STOP_STRING;
     case FinishReason::kAborted: return tandem::v1::FINISH_REASON_ABORTED;
+    case FinishReason::kContextLength: return tandem::v1::FINISH_REASON_CONTEXT_LENGTH;
     case FinishReason::kNone: break;
   }
   return tandem::v1::FINISH_REASON_UNSPECIFIED;

@@ -1,0 +1,174 @@
+// `tandem up` / `tandem generate --server` / `tandem down` end to end, as a
+// user runs them: a generated config with free loopback ports (target, draft
+// and orchestrator processes over the real SmolLM2-135M), health-checked
+// start-up, a speculative generation with statistics, the /metrics counters,
+// and a clean stop that leaves no process and no pid file behind.
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+struct ShellRun {
+  int code;
+  std::string out;
+};
+
+// Runs a shell command, stdout captured (stderr passes through to the log).
+ShellRun Sh(const std::string& cmd) {
+  ShellRun r{-1, ""};
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+// GET http://127.0.0.1:port/metrics, body only.
+std::string HttpGetMetrics(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return "";
+  }
+  const std::string req = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  (void)!write(fd, req.data(), req.size());
+  std::string resp;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) resp.append(buf, n);
+  close(fd);
+  const size_t body = resp.find("\r\n\r\n");
+  return body == std::string::npos ? "" : resp.substr(body + 4);
+}
+
+double Sample(const std::string& text, const std::string& family, const std::string& label) {
+  std::istringstream in(text);
+  std::string line;
+  double sum = 0;
+  while (std::getline(in, line)) {
+    if (absl::StartsWith(line, family + "{") && absl::StrContains(line, label)) {
+      sum += std::stod(line.substr(line.rfind(' ') + 1));
+    }
+  }
+  return sum;
+}
+
+pid_t ReadPid(const fs::path& p) {
+  std::ifstream in(p);
+  long pid = -1;
+  in >> pid;
+  return static_cast<pid_t>(pid);
+}
+
+TEST(TandemUpDown, StartsServesAndStopsALocalDeployment) {
+  const char* env_dir = std::getenv("TANDEM_MODEL_DIR");
+  const std::string model_dir =
+      env_dir != nullptr && *env_dir ? env_dir : std::string(std::getenv("HOME")) + "/.cache/tandem/models";
+  const fs::path model = fs::path(model_dir) / "smollm2-135m.gguf";
+  ASSERT_TRUE(fs::exists(model)) << "missing " << model << ": run scripts/setup.sh (or set TANDEM_MODEL_DIR)";
+
+  const fs::path dir = fs::temp_directory_path() / absl::StrCat("tandem-updown-", getpid());
+  fs::remove_all(dir);
+  fs::create_directories(dir / "state");
+  const int t_port = FreePort(), d_port = FreePort(), o_port = FreePort(), o_metrics = FreePort();
+  const fs::path config = dir / "deploy.yaml";
+  std::ofstream(config) << "name: updown-test\n"
+                        << "log_dir: " << (dir / "run").string() << "\n"
+                        << "services:\n"
+                        << "  - {name: target, role: target, model_path: " << model.string()
+                        << ", grpc_port: " << t_port << ", threads: 1, kv_budget_mb: 64}\n"
+                        << "  - {name: draft, role: draft, model_path: " << model.string()
+                        << ", grpc_port: " << d_port << ", threads: 1, kv_budget_mb: 64}\n"
+                        << "  - {name: orchestrator, role: orchestrator, model_path: " << model.string()
+                        << ", grpc_port: " << o_port << ", metrics_port: " << o_metrics
+                        << ", drafter: model, draft: draft, target: target}\n";
+  const std::string env = absl::StrCat("TANDEM_STATE_DIR=", (dir / "state").string(), " ");
+  const std::string tandem = TANDEM_CLI_BINARY;
+
+  ShellRun up = Sh(absl::StrCat(env, tandem, " up ", config.string(), " --timeout 240"));
+  ASSERT_EQ(up.code, 0) << up.out;
+  for (int port : {t_port, d_port, o_port}) EXPECT_TRUE(absl::StrContains(up.out, absl::StrCat("127.0.0.1:", port))) << up.out;
+  EXPECT_TRUE(absl::StrContains(up.out, absl::StrCat("http://127.0.0.1:", o_metrics, "/metrics"))) << up.out;
+  EXPECT_TRUE(absl::StrContains(up.out, (dir / "run" / "orchestrator.log").string())) << up.out;
+  std::vector<pid_t> pids;
+  for (const char* name : {"target", "draft", "orchestrator"}) {
+    const fs::path pid_file = dir / "run" / absl::StrCat(name, ".pid");
+    ASSERT_TRUE(fs::exists(pid_file)) << pid_file;
+    pids.push_back(ReadPid(pid_file));
+    EXPECT_EQ(kill(pids.back(), 0), 0) << name << " is not running";
+  }
+
+  // A second `up` of a running deployment is refused.
+  ShellRun again = Sh(absl::StrCat(env, tandem, " up ", config.string(), " 2>&1"));
+  EXPECT_NE(again.code, 0);
+  EXPECT_TRUE(absl::StrContains(again.out, "already running")) << again.out;
+
+  ShellRun gen = Sh(absl::StrCat(tandem, " generate --server 127.0.0.1:", o_port,
+                            " --strategy speculative --param gamma=3 --temperature 0 --max-tokens 12 --json",
+                            " 'The capital of France is'"));
+  ASSERT_EQ(gen.code, 0) << gen.out;
+  nlohmann::json j = nlohmann::json::parse(gen.out);
+  EXPECT_GT(j["completion_tokens"].get<int>(), 0);
+  EXPECT_EQ(j["stats"]["strategy"], "speculative");
+  EXPECT_EQ(j["stats"]["drafter"], "model");
+  EXPECT_GT(j["stats"]["drafted_tokens"].get<int>(), 0);
+  EXPECT_GT(j["stats"]["target_calls"].get<int>(), 0);
+  EXPECT_EQ(j["stats"]["accepted_per_position"].size(), j["stats"]["drafted_per_position"].size());
+
+  const std::string metrics = HttpGetMetrics(o_metrics);
+  EXPECT_EQ(Sample(metrics, "tandem:spec_decode_num_draft_tokens_total", "drafter=\"model\""),
+            j["stats"]["drafted_tokens"].get<double>())
+      << metrics;
+  EXPECT_EQ(Sample(metrics, "tandem:spec_decode_num_accepted_tokens_total", "drafter=\"model\""),
+            j["stats"]["accepted_tokens"].get<double>());
+
+  // `down` without a config stops the last deployment `up` recorded.
+  ShellRun down = Sh(absl::StrCat(env, tandem, " down"));
+  ASSERT_EQ(down.code, 0) << down.out;
+  EXPECT_TRUE(absl::StrContains(down.out, "stopped")) << down.out;
+  for (pid_t pid : pids) EXPECT_NE(kill(pid, 0), 0) << "pid " << pid << " still running";
+  for (const char* name : {"target", "draft", "orchestrator"}) {
+    EXPECT_FALSE(fs::exists(dir / "run" / absl::StrCat(name, ".pid")));
+    EXPECT_TRUE(fs::exists(dir / "run" / absl::StrCat(name, ".log")));
+  }
+  fs::remove_all(dir);
+}
+
+}  // namespace
