@@ -114,6 +114,7 @@ int RunRemoteGenerate(const GenerateOptions& o) {
     std::printf("%s\n", OutcomeJson(outcome).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     std::printf("\n");
+    std::fflush(stdout);
     Progress(OutcomeSummary(outcome));
   }
   return kExitOk;
