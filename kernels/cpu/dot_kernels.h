@@ -62,6 +62,15 @@ inline constexpr int kMaxNr = 4;
 using MultiRowDotFn = void (*)(int64_t n, const void* w, size_t w_stride, int nr, const uint8_t* x,
                                float* out);
 
+// The matrix-matrix form: a tile of nr weight rows (1 <= nr <= kTileRows)
+// times nx activation rows (1 <= nx <= kMaxNx); out[j * ldo + r] receives
+// dot(weight row r, activation row j), so a caller can write straight into
+// y. Each weight block is decoded once per tile and each activation block
+// loaded once per tile (prefill and multi-token verification).
+inline constexpr int kTileRows = 2;
+using TileDotFn = void (*)(int64_t n, const void* w, size_t w_stride, int nr, const uint8_t* x,
+                           size_t x_stride, int nx, float* out, size_t ldo);
+
 struct CpuKernels {
   Isa isa = Isa::kScalar;
   QuantizeRowFn quantize_q8a = nullptr;
@@ -69,6 +78,8 @@ struct CpuKernels {
   RowDotFn dot[kNumTypeIds] = {};  // by type id; nullptr: no kernel at this level
   // Optional (nullptr: MatMul calls dot row by row); same numerics as dot.
   MultiRowDotFn dot_rows[kNumTypeIds] = {};
+  // Optional (nullptr: MatMul calls dot per weight row); same numerics as dot.
+  TileDotFn dot_tile[kNumTypeIds] = {};
 };
 
 const CpuKernels& ScalarKernels();

@@ -59,6 +59,7 @@ void QuantizeTask(void* p, int /*t*/, int /*nt*/) {
 struct MatMulCtx {
   RowDotFn dot;         // null: dequantize fallback
   MultiRowDotFn dot_rows;  // null: none for this type
+  TileDotFn dot_tile;      // null: none for this type
   GgmlType type;
   const uint8_t* w;
   size_t w_stride;
@@ -102,6 +103,17 @@ void MatMulTask(void* p, int /*t*/, int /*nt*/) {
     }
     for (int64_t i0 = 0; i0 < c->m; i0 += kActTile) {
       const int64_t i1 = std::min(c->m, i0 + kActTile);
+      if (c->dot_tile != nullptr) {
+        for (int64_t r = r0; r < r1; r += kTileRows) {
+          const int nr = static_cast<int>(std::min<int64_t>(kTileRows, r1 - r));
+          for (int64_t i = i0; i < i1; i += kMaxNx) {
+            const int nx = static_cast<int>(std::min<int64_t>(kMaxNx, i1 - i));
+            c->dot_tile(c->cols, c->w + r * c->w_stride, c->w_stride, nr, c->x + i * c->x_stride, c->x_stride,
+                        nx, c->y + i * c->ldy + r, static_cast<size_t>(c->ldy));
+          }
+        }
+        continue;
+      }
       for (int64_t r = r0; r < r1; ++r) {
         const uint8_t* wrow = c->w + r * c->w_stride;
         for (int64_t i = i0; i < i1; i += kMaxNx) {
@@ -168,6 +180,7 @@ bool MatMul(const WeightView& w, const float* x, int64_t m, int64_t ldx, float* 
   MatMulCtx c;
   c.dot = dot;
   c.dot_rows = dot == nullptr ? nullptr : k.dot_rows[static_cast<int>(w.type)];
+  c.dot_tile = dot == nullptr ? nullptr : k.dot_tile[static_cast<int>(w.type)];
   c.type = w.type;
   c.w = static_cast<const uint8_t*>(w.data);
   c.w_stride = w.row_bytes;

@@ -215,6 +215,31 @@ TEST(Dot, FastMatchesScalarOnRandomBlocks) {
               }
             }
           }
+          if (fast->dot_tile[t] != nullptr) {  // the matmul tile form
+            const size_t rb = RowBytes(tc.type, n);
+            for (int nr = 1; nr <= kTileRows; ++nr) {
+              for (int nx = 1; nx <= kMaxNx; ++nx) {
+                float got[kMaxNx * kTileRows];
+                fast->dot_tile[t](n, w.data(), rb, nr, a.bytes.data(), a.stride, nx, got, kTileRows);
+                for (int r = 0; r < nr; ++r) {
+                  const float* wr = wd.data() + r * n;
+                  for (int j = 0; j < nx; ++j) {
+                    float ref;
+                    ScalarKernels().dot[t](n, w.data() + r * rb, a.bytes.data() + j * a.stride, a.stride, 1, &ref);
+                    double mag = 0.0;
+                    for (int64_t b0 = 0; b0 < n; b0 += be) {
+                      double m = 0.0;
+                      for (int64_t i = b0; i < b0 + be; ++i) m = std::max(m, std::fabs((double)wr[i]));
+                      for (int64_t i = b0; i < b0 + be; ++i) mag += (std::fabs(wr[i]) + 2 * m) * std::fabs(a.deq[j][i]);
+                    }
+                    ASSERT_NEAR(got[j * kTileRows + r], ref, 1e-5 * mag + 1e-30)
+                        << IsaName(fast->isa) << " tile " << FindTypeTraits(t)->name << " n=" << n << " nr=" << nr
+                        << " nx=" << nx;
+                  }
+                }
+              }
+            }
+          }
         }
       }
     }
@@ -292,6 +317,23 @@ TEST(Dot, IntegerPartsExact) {
                 ScalarKernels().dot[t](n, w.data() + r * rb, a.bytes.data(), a.stride, 1, &ref);
                 ASSERT_EQ(got[r], ref) << IsaName(fast->isa) << " rows " << FindTypeTraits(t)->name << " n=" << n
                                        << " nr=" << nr << " r=" << r;
+              }
+            }
+          }
+          if (fast->dot_tile[t] != nullptr) {  // the matmul tile form
+            const size_t rb = RowBytes(tc.type, n);
+            for (int nr = 1; nr <= kTileRows; ++nr) {
+              for (int nx = 1; nx <= kMaxNx; ++nx) {
+                float got[kMaxNx * kTileRows];
+                fast->dot_tile[t](n, w.data(), rb, nr, a.bytes.data(), a.stride, nx, got, kTileRows);
+                for (int r = 0; r < nr; ++r) {
+                  for (int j = 0; j < nx; ++j) {
+                    float ref;
+                    ScalarKernels().dot[t](n, w.data() + r * rb, a.bytes.data() + j * a.stride, a.stride, 1, &ref);
+                    ASSERT_EQ(got[j * kTileRows + r], ref) << IsaName(fast->isa) << " tile " << FindTypeTraits(t)->name
+                                                           << " n=" << n << " nr=" << nr << " nx=" << nx;
+                  }
+                }
               }
             }
           }
