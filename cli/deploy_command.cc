@@ -196,33 +196,42 @@ int RunUp(const UpOptions& o) {
     for (const Started& s : started) fs::remove(s.pid_file, ec);
     return ReportError(why);
   };
-  for (const services::ServiceConfig& s : config->services) {
-    Started st{&s, -1, run_dir / (s.name + ".log"), run_dir / (s.name + ".pid")};
-    auto pid = Spawn(exe, RoleArg(s.role), config_path, s.name, st.log);
-    if (!pid.ok()) return abort_all(pid.status());
-    st.pid = *pid;
-    std::ofstream(st.pid_file) << st.pid << "\n";
-    started.push_back(st);
-    Progress(absl::StrCat("started ", s.name, " (", RoleArg(s.role), ", pid ", st.pid, "), log ", st.log.string()));
-  }
-
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(o.timeout_s);
-  for (const Started& st : started) {
+  auto wait_serving = [&](const Started& st) -> absl::Status {
     const std::string address = st.service->grpc_address();
     for (;;) {
       int wstatus = 0;
       if (waitpid(st.pid, &wstatus, WNOHANG) == st.pid) {
-        return abort_all(absl::UnavailableError(absl::StrCat(
-            st.service->name, " exited during start-up (", WIFEXITED(wstatus) ? absl::StrCat("exit code ", WEXITSTATUS(wstatus)) : std::string("killed by a signal"),
-            "); last lines of ", st.log.string(), ":\n", Tail(st.log, 15))));
+        return absl::UnavailableError(absl::StrCat(
+            st.service->name, " exited during start-up (",
+            WIFEXITED(wstatus) ? absl::StrCat("exit code ", WEXITSTATUS(wstatus)) : std::string("killed by a signal"),
+            "); last lines of ", st.log.string(), ":\n", Tail(st.log, 15)));
       }
-      if (services::CheckServing(address, "", absl::Seconds(1)).ok()) break;
+      if (services::CheckServing(address, "", absl::Seconds(1)).ok()) return absl::OkStatus();
       if (std::chrono::steady_clock::now() > deadline) {
-        return abort_all(absl::DeadlineExceededError(absl::StrCat(
-            st.service->name, " at ", address, " not SERVING after ", o.timeout_s, " s; last lines of ",
-            st.log.string(), ":\n", Tail(st.log, 15))));
+        return absl::DeadlineExceededError(absl::StrCat(st.service->name, " at ", address, " not SERVING after ",
+                                                        o.timeout_s, " s; last lines of ", st.log.string(), ":\n",
+                                                        Tail(st.log, 15)));
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  };
+  // Two phases: model services first, then the orchestrators that connect
+  // to them (an orchestrator fails fast if its target does not answer).
+  for (bool orchestrators : {false, true}) {
+    const size_t first = started.size();
+    for (const services::ServiceConfig& s : config->services) {
+      if ((s.role == ServiceRole::kOrchestrator) != orchestrators) continue;
+      Started st{&s, -1, run_dir / (s.name + ".log"), run_dir / (s.name + ".pid")};
+      auto pid = Spawn(exe, RoleArg(s.role), config_path, s.name, st.log);
+      if (!pid.ok()) return abort_all(pid.status());
+      st.pid = *pid;
+      std::ofstream(st.pid_file) << st.pid << "\n";
+      started.push_back(st);
+      Progress(absl::StrCat("started ", s.name, " (", RoleArg(s.role), ", pid ", st.pid, "), log ", st.log.string()));
+    }
+    for (size_t i = first; i < started.size(); ++i) {
+      if (absl::Status s = wait_serving(started[i]); !s.ok()) return abort_all(s);
     }
   }
 

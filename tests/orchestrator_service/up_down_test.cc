@@ -171,4 +171,27 @@ TEST(TandemUpDown, StartsServesAndStopsALocalDeployment) {
   fs::remove_all(dir);
 }
 
+TEST(TandemUpDown, AFailingServiceStopsTheOthersAndReportsItsLog) {
+  const fs::path dir = fs::temp_directory_path() / absl::StrCat("tandem-upfail-", getpid());
+  fs::remove_all(dir);
+  fs::create_directories(dir / "state");
+  const fs::path config = dir / "deploy.yaml";
+  std::ofstream(config) << "name: upfail-test\n"
+                        << "log_dir: " << (dir / "run").string() << "\n"
+                        << "services:\n"
+                        << "  - {name: target, role: target, model_path: " << (dir / "missing.gguf").string()
+                        << ", grpc_port: " << FreePort() << "}\n"
+                        << "  - {name: orchestrator, role: orchestrator, grpc_port: " << FreePort()
+                        << ", drafter: ngram, target: target}\n";
+  const std::string env = absl::StrCat("TANDEM_STATE_DIR=", (dir / "state").string(), " ");
+  ShellRun up = Sh(absl::StrCat(env, TANDEM_CLI_BINARY, " up ", config.string(), " --timeout 60 2>&1"));
+  EXPECT_NE(up.code, 0);
+  EXPECT_TRUE(absl::StrContains(up.out, "target exited during start-up")) << up.out;
+  EXPECT_TRUE(absl::StrContains(up.out, "missing.gguf")) << up.out;  // the log's tail names the problem
+  EXPECT_FALSE(fs::exists(dir / "run" / "target.pid"));
+  EXPECT_FALSE(fs::exists(dir / "run" / "orchestrator.pid"));
+  EXPECT_FALSE(fs::exists(dir / "state" / "last-deployment"));
+  fs::remove_all(dir);
+}
+
 }  // namespace
