@@ -16,9 +16,13 @@ namespace tandem::runtime {
 namespace {
 
 using testing_util::ArgMax;
-using testing_util::MaxAbsDiff;
+using testing_util::MaxRowRelDiff;
 using testing_util::ReferenceLogits;
 using testing_util::RowRelError;
+
+// Logits of the same tokens computed along different paths (batched, one by
+// one, after truncate or fork) must agree to this row-relative tolerance.
+constexpr double kSame = 2e-2;
 
 std::string MakeTiny(const std::string& arch, const std::string& extra = "", const std::string& tag = "") {
   const std::string path = testing_util::ScratchDir() + "/tiny_" + arch + tag + ".gguf";
@@ -104,7 +108,7 @@ TEST_P(TinyModelTest, BatchedEqualsEachAlone) {
     batch.push_back(ForwardItem{sessions.back().get(), prompts[i], true, &out[i]});
   }
   ASSERT_TRUE(model_->Forward(batch).ok());
-  for (int i = 0; i < 3; ++i) EXPECT_LT(MaxAbsDiff(out[i], alone[i]), 1e-4) << "item " << i;
+  for (int i = 0; i < 3; ++i) EXPECT_LT(MaxRowRelDiff(out[i], alone[i], vocab_), kSame) << "item " << i;
 
   // A decode step for all three at once equals each continuing alone.
   const int32_t next[3] = {10, 20, 30};
@@ -117,7 +121,7 @@ TEST_P(TinyModelTest, BatchedEqualsEachAlone) {
     full.push_back(next[i]);
     std::vector<float> ref = Prefill(*model_, full);
     std::vector<float> last(ref.end() - vocab_, ref.end());
-    EXPECT_LT(MaxAbsDiff(step[i], last), 1e-4) << "item " << i;
+    EXPECT_LT(MaxRowRelDiff(step[i], last, vocab_), kSame) << "item " << i;
     EXPECT_EQ(sessions[i]->length(), static_cast<int64_t>(full.size()));
   }
 }
@@ -131,7 +135,7 @@ TEST_P(TinyModelTest, PrefillEqualsTokenByToken) {
     ForwardItem it{s.get(), {&tokens[i], 1}, true, &one};
     ASSERT_TRUE(model_->Forward(std::span<ForwardItem>(&it, 1)).ok());
     std::vector<float> expect(all.begin() + i * vocab_, all.begin() + (i + 1) * vocab_);
-    ASSERT_LT(MaxAbsDiff(one, expect), 1e-4) << "position " << i;
+    ASSERT_LT(MaxRowRelDiff(one, expect, vocab_), kSame) << "position " << i;
   }
   EXPECT_EQ(s->length(), 70);
   EXPECT_EQ(std::vector<int32_t>(s->tokens().begin(), s->tokens().end()), tokens);
@@ -145,7 +149,7 @@ TEST_P(TinyModelTest, LastLogitsOnly) {
   ForwardItem it{s.get(), tokens, false, &last};
   ASSERT_TRUE(model_->Forward(std::span<ForwardItem>(&it, 1)).ok());
   ASSERT_EQ(last.size(), static_cast<size_t>(vocab_));
-  EXPECT_LT(MaxAbsDiff(last, std::vector<float>(all.end() - vocab_, all.end())), 1e-4);
+  EXPECT_LT(MaxRowRelDiff(last, std::vector<float>(all.end() - vocab_, all.end()), vocab_), kSame);
 }
 
 TEST_P(TinyModelTest, TruncateThenReforwardEqualsFresh) {
@@ -166,7 +170,7 @@ TEST_P(TinyModelTest, TruncateThenReforwardEqualsFresh) {
   EXPECT_FALSE(s->Truncate(61).ok());
   ForwardItem it2{s.get(), tail, true, &logits};
   ASSERT_TRUE(model_->Forward(std::span<ForwardItem>(&it2, 1)).ok());
-  EXPECT_LT(MaxAbsDiff(logits, std::vector<float>(fresh.end() - 15 * vocab_, fresh.end())), 1e-4);
+  EXPECT_LT(MaxRowRelDiff(logits, std::vector<float>(fresh.end() - 15 * vocab_, fresh.end()), vocab_), kSame);
 }
 
 TEST_P(TinyModelTest, ForkIsIndependent) {
@@ -188,8 +192,8 @@ TEST_P(TinyModelTest, ForkIsIndependent) {
   px.insert(px.end(), x.begin(), x.end());
   py.insert(py.end(), y.begin(), y.end());
   const std::vector<float> rx = Prefill(*model_, px), ry = Prefill(*model_, py);
-  EXPECT_LT(MaxAbsDiff(lx, std::vector<float>(rx.end() - 4 * vocab_, rx.end())), 1e-4);
-  EXPECT_LT(MaxAbsDiff(ly, std::vector<float>(ry.end() - 6 * vocab_, ry.end())), 1e-4);
+  EXPECT_LT(MaxRowRelDiff(lx, std::vector<float>(rx.end() - 4 * vocab_, rx.end()), vocab_), kSame);
+  EXPECT_LT(MaxRowRelDiff(ly, std::vector<float>(ry.end() - 6 * vocab_, ry.end()), vocab_), kSame);
 
   // Destroying the fork leaves the parent intact.
   child->reset();
@@ -199,7 +203,7 @@ TEST_P(TinyModelTest, ForkIsIndependent) {
   ASSERT_TRUE(model_->Forward(std::span<ForwardItem>(&it, 1)).ok());
   px.push_back(z);
   const std::vector<float> rz = Prefill(*model_, px);
-  EXPECT_LT(MaxAbsDiff(lz, std::vector<float>(rz.end() - vocab_, rz.end())), 1e-4);
+  EXPECT_LT(MaxRowRelDiff(lz, std::vector<float>(rz.end() - vocab_, rz.end()), vocab_), kSame);
 }
 
 TEST_P(TinyModelTest, LongBatchSplitsIntoPasses) {
@@ -211,8 +215,8 @@ TEST_P(TinyModelTest, LongBatchSplitsIntoPasses) {
   std::vector<float> la, lb;
   std::vector<ForwardItem> batch = {{sa.get(), a, true, &la}, {sb.get(), b, false, &lb}};
   ASSERT_TRUE(model_->Forward(batch).ok());
-  EXPECT_LT(MaxAbsDiff(la, ra), 1e-4);
-  EXPECT_LT(MaxAbsDiff(lb, std::vector<float>(rb.end() - vocab_, rb.end())), 1e-4);
+  EXPECT_LT(MaxRowRelDiff(la, ra, vocab_), kSame);
+  EXPECT_LT(MaxRowRelDiff(lb, std::vector<float>(rb.end() - vocab_, rb.end()), vocab_), kSame);
 }
 
 TEST_P(TinyModelTest, BadInputsLeaveSessionsUnchanged) {
