@@ -337,6 +337,17 @@ TEST_F(GenerationServiceTest, InfoAndModels) {
   EXPECT_FALSE(r.request_id.empty());
 }
 
+TEST_F(GenerationServiceTest, TokensOnlySkipsTheText) {
+  GenerateRequest req = TokenRequest({3, 5, 7}, "speculative", 12);
+  StreamResult with_text = Stream(*stub_, req);
+  req.set_tokens_only(true);
+  StreamResult ids_only = Stream(*stub_, req);
+  ASSERT_TRUE(ids_only.status.ok());
+  EXPECT_FALSE(with_text.text.empty());
+  EXPECT_TRUE(ids_only.text.empty());
+  EXPECT_EQ(ids_only.tokens, with_text.tokens);
+}
+
 TEST_F(GenerationServiceTest, StopStringsCutTheOutput) {
   StreamResult base = Stream(*stub_, TokenRequest({3, 5, 7}, "target_only", 30));
   ASSERT_GE(base.text.size(), 6u);

@@ -159,6 +159,19 @@ TEST(TandemUpDown, StartsServesAndStopsALocalDeployment) {
   EXPECT_EQ(Sample(metrics, "tandem:spec_decode_num_accepted_tokens_total", "drafter=\"model\""),
             j["stats"]["accepted_tokens"].get<double>());
 
+  // The same command without --server runs the strategy in process and
+  // prints the same JSON shape.
+  ShellRun local = Sh(absl::StrCat(tandem, " generate --model ", model.string(), " --threads 1",
+                                   " --strategy speculative --param drafter=ngram --gamma 3 --temperature 0",
+                                   " --max-tokens 12 --json '1, 2, 3, 4, 5, 6,'"));
+  ASSERT_EQ(local.code, 0) << local.out;
+  nlohmann::json lj = nlohmann::json::parse(local.out);
+  EXPECT_EQ(lj["stats"]["strategy"], "speculative");
+  EXPECT_EQ(lj["stats"]["drafter"], "ngram");
+  EXPECT_EQ(lj["stats"]["generated_tokens"], lj["completion_tokens"]);
+  for (const auto& [key, value] : j.items()) EXPECT_TRUE(lj.contains(key)) << key;
+  for (const auto& [key, value] : j["stats"].items()) EXPECT_TRUE(lj["stats"].contains(key)) << key;
+
   // `down` without a config stops the last deployment `up` recorded.
   ShellRun down = Sh(absl::StrCat(env, tandem, " down"));
   ASSERT_EQ(down.code, 0) << down.out;
