@@ -27,7 +27,9 @@ inline float HMax(__m256 v) {
 }
 
 inline __m256 Exp(__m256 x) {
-  // Clamp so 2^k stays a normal float; exp(-87.3) ~ 1e-38, exp(88.3) ~ 2e38.
+  // Below -87.3 the result is flushed to 0 (so masked -inf logits give exactly
+  // 0 after softmax); otherwise clamp so 2^k stays a normal float.
+  const __m256 underflow = _mm256_cmp_ps(x, _mm256_set1_ps(-87.3f), _CMP_LT_OQ);
   x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
   const __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -42,7 +44,7 @@ inline __m256 Exp(__m256 x) {
   p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
   p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
   const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+  return _mm256_andnot_ps(underflow, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
 }
 
 inline float ExpOne(float x) { return _mm256_cvtss_f32(Exp(_mm256_set1_ps(x))); }

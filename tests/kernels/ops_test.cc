@@ -71,7 +71,7 @@ TEST(Ops, FastMatchesScalar) {
     ASSERT_EQ(r1, r2);
 
     auto logits = Rand(n, rng, 10.0f);
-    if (n > 1) logits[n - 1] = -1e30f;  // masked position
+    if (n > 1) logits[n - 1] = -INFINITY;  // masked position
     r1 = logits; r2 = logits;
     s.softmax(r1.data(), n);
     f->softmax(r2.data(), n);
@@ -81,6 +81,7 @@ TEST(Ops, FastMatchesScalar) {
       total += r2[i];
     }
     ASSERT_NEAR(total, 1.0, 1e-5);
+    if (n > 1) ASSERT_EQ(r2[n - 1], 0.0f) << "masked logit must get exactly 0";
 
     double mag = 0.0;
     for (int64_t i = 0; i < n; ++i) mag += std::fabs(a[i] * b[i]);
