@@ -1,9 +1,12 @@
 // Matrix products against weights stored in their GGUF type (zero-copy from
 // the mapping). The activations are quantized once per call to the weight
-// type's "dot type" (Q8_0 for the 32-blocks, Q8_K for the K-quants) and the
-// products run as integer dot products with fused dequantization, the same
-// numerics as ggml. Dispatch picks the best kernel for the running CPU
-// (AVX-512 VNNI, AVX2+FMA+F16C, or the scalar reference).
+// type's "dot type" (Q8 blocks of 32 with fp32 scales and block sums for the
+// 32-blocks, Q8_K for the K-quants; symmetric 127 quantization) and the
+// products run as integer dot products with fused dequantization: ggml's
+// numerics up to the fp32 (rather than fp16) activation scales. F32/F16/BF16
+// weights use the fp32 activations directly. Dispatch picks the best kernel
+// for the running CPU (AVX-512 VNNI+VBMI, AVX2+FMA+F16C, or the scalar
+// reference; TANDEM_ISA caps it, see isa.h).
 #pragma once
 
 #include <cstddef>
