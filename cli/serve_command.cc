@@ -39,8 +39,8 @@ CLI::App* AddServeCommand(CLI::App& app, ServeOptions& o) {
   cmd->add_option("--role", o.role,
                   "draft | target | orchestrator (Draft/Target over gRPC) | all-in-one (the Generation "
                   "API with the models loaded in this process)")
-      ->required()
       ->check(CLI::IsMember({"draft", "target", "orchestrator", "all-in-one"}));
+  cmd->add_flag("--all-in-one", o.all_in_one, "Same as --role all-in-one");
   cmd->add_option("--config", o.config, "Deployment config (YAML), e.g. deploy/local.yaml")->required();
   cmd->add_option("--service", o.service,
                   "Entry of the config to serve (default: the first of the role; all-in-one uses an "
@@ -48,7 +48,15 @@ CLI::App* AddServeCommand(CLI::App& app, ServeOptions& o) {
   return cmd;
 }
 
-int RunServe(const ServeOptions& o) {
+int RunServe(const ServeOptions& options) {
+  ServeOptions o = options;
+  if (o.all_in_one) {
+    if (!o.role.empty() && o.role != "all-in-one") {
+      return ReportError(absl::InvalidArgumentError("--all-in-one: conflicts with --role " + o.role));
+    }
+    o.role = "all-in-one";
+  }
+  if (o.role.empty()) return ReportError(absl::InvalidArgumentError("--role: required (or --all-in-one)"));
   auto config = services::LoadDeploymentConfig(o.config);
   if (!config.ok()) return ReportError(config.status());
   const bool all_in_one = o.role == "all-in-one";

@@ -1,5 +1,5 @@
 // `tandem serve --role draft|target|orchestrator|all-in-one --config FILE
-// [--service NAME]`: runs one service of a deployment config in this process
+// [--service NAME]` (`--all-in-one` = `--role all-in-one`): runs one service of a deployment config in this process
 // until SIGTERM/SIGINT. all-in-one serves the Generation API with the
 // draft/target models loaded in process (the same strategy code as the
 // remote wiring).
@@ -13,6 +13,7 @@ namespace tandem::cli {
 
 struct ServeOptions {
   std::string role;
+  bool all_in_one = false;  // --all-in-one, same as --role all-in-one
   std::string config;
   std::string service;  // empty = the config's first entry of the role
 };
