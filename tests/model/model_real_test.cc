@@ -18,6 +18,9 @@
 namespace tandem::runtime {
 namespace {
 
+[[maybe_unused]] ::testing::Environment* const kScratchCleanup =
+    ::testing::AddGlobalTestEnvironment(new testing_util::ScratchCleanup);
+
 std::string RequireModel(const std::string& file) {
   const std::string path = testing_util::ModelDir() + "/" + file;
   if (!std::filesystem::exists(path)) {

@@ -35,6 +35,15 @@ inline std::string ScratchDir() {
   return dir;
 }
 
+// Removes the scratch folder when the test program ends.
+class ScratchCleanup : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(ScratchDir(), ec);
+  }
+};
+
 inline int RunCommand(const std::string& cmd) { return std::system(cmd.c_str()); }
 
 inline std::string ModelDir() {

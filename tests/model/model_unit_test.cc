@@ -15,6 +15,9 @@
 namespace tandem::runtime {
 namespace {
 
+[[maybe_unused]] ::testing::Environment* const kScratchCleanup =
+    ::testing::AddGlobalTestEnvironment(new testing_util::ScratchCleanup);
+
 using testing_util::ArgMax;
 using testing_util::MaxRowRelDiff;
 using testing_util::ReferenceLogits;
