@@ -216,6 +216,21 @@ TEST_F(GenerationServiceTest, InvalidRequestsAreRejectedNamingTheField) {
          m->set_role("wizard");
          m->set_content("hi");
        }, grpc::StatusCode::INVALID_ARGUMENT, "messages.messages[0].role"},
+      // Client text fields are proto bytes, so invalid UTF-8 reaches the
+      // service's validation over the wire and is answered naming the field.
+      {"prompt not UTF-8", [](GenerateRequest* r) { r->set_prompt(std::string("a\xff", 2)); },
+       grpc::StatusCode::INVALID_ARGUMENT, "prompt"},
+      {"context not UTF-8", [](GenerateRequest* r) { r->set_context(std::string("\xc0\x80", 2)); },
+       grpc::StatusCode::INVALID_ARGUMENT, "context"},
+      {"stop not UTF-8", [](GenerateRequest* r) { r->add_stop(std::string("\xed\xa0\x80", 3)); },
+       grpc::StatusCode::INVALID_ARGUMENT, "stop[0]"},
+      {"param value not UTF-8", [](GenerateRequest* r) { (*r->mutable_params())["gamma"] = std::string("\xff"); },
+       grpc::StatusCode::INVALID_ARGUMENT, "params.gamma"},
+      {"chat content not UTF-8", [](GenerateRequest* r) {
+         auto* m = r->mutable_messages()->add_messages();
+         m->set_role("user");
+         m->set_content(std::string("\xff", 1));
+       }, grpc::StatusCode::INVALID_ARGUMENT, "messages.messages[0].content"},
   };
   for (const BadCase& c : cases) {
     GenerateRequest req = TokenRequest({1, 2, 3}, "speculative", 8);
@@ -229,9 +244,7 @@ TEST_F(GenerationServiceTest, InvalidRequestsAreRejectedNamingTheField) {
   EXPECT_EQ(dep_.open_sessions(), 0);
 }
 
-// Invalid UTF-8 in a proto3 string never reaches the handler over gRPC
-// (protobuf's parser refuses it), so the service's own UTF-8 checks are
-// exercised on the translation step directly.
+// The translation step on its own (the same checks run over gRPC above).
 TEST(TranslateRequestTest, InvalidUtf8IsRejectedNamingTheField) {
   FakeDeployment dep;
   struct Case {

@@ -33,9 +33,9 @@ def main():
     assert list(back.sparse.token_ids) == [5, 9, 1000]
     assert list(back.sparse.probs) == probs
 
-    req = generation_pb2.GenerateRequest(request_id="r1", strategy="speculative", gamma=5)
+    req = generation_pb2.GenerateRequest(request_id=b"r1", strategy=b"speculative", gamma=5)
     req.prompt_tokens.ids.extend([1, 2, 3])
-    req.params["gamma"] = "5"
+    req.params["gamma"] = b"5"
     req.sampling.temperature = 0.7
     req.sampling.seed = 42
     back = generation_pb2.GenerateRequest.FromString(req.SerializeToString())
