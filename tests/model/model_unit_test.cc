@@ -19,13 +19,9 @@ namespace {
     ::testing::AddGlobalTestEnvironment(new testing_util::ScratchCleanup);
 
 using testing_util::ArgMax;
-using testing_util::MaxRowRelDiff;
+using testing_util::CountBitDiffs;
 using testing_util::ReferenceLogits;
 using testing_util::RowRelError;
-
-// Logits of the same tokens computed along different paths (batched, one by
-// one, after truncate or fork) must agree to this row-relative tolerance.
-constexpr double kSame = 2e-2;
 
 std::string MakeTiny(const std::string& arch, const std::string& extra = "", const std::string& tag = "") {
   const std::string path = testing_util::ScratchDir() + "/tiny_" + arch + tag + ".gguf";
@@ -111,7 +107,7 @@ TEST_P(TinyModelTest, BatchedEqualsEachAlone) {
     batch.push_back(ForwardItem{sessions.back().get(), prompts[i], true, &out[i]});
   }
   ASSERT_TRUE(model_->Forward(batch).ok());
-  for (int i = 0; i < 3; ++i) EXPECT_LT(MaxRowRelDiff(out[i], alone[i], vocab_), kSame) << "item " << i;
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(CountBitDiffs(out[i], alone[i]), 0u) << "item " << i;
 
   // A decode step for all three at once equals each continuing alone.
   const int32_t next[3] = {10, 20, 30};
@@ -124,7 +120,7 @@ TEST_P(TinyModelTest, BatchedEqualsEachAlone) {
     full.push_back(next[i]);
     std::vector<float> ref = Prefill(*model_, full);
     std::vector<float> last(ref.end() - vocab_, ref.end());
-    EXPECT_LT(MaxRowRelDiff(step[i], last, vocab_), kSame) << "item " << i;
+    EXPECT_EQ(CountBitDiffs(step[i], last), 0u) << "item " << i;
     EXPECT_EQ(sessions[i]->length(), static_cast<int64_t>(full.size()));
   }
 }
@@ -138,7 +134,7 @@ TEST_P(TinyModelTest, PrefillEqualsTokenByToken) {
     ForwardItem it{s.get(), {&tokens[i], 1}, true, &one};
     ASSERT_TRUE(model_->Forward(std::span<ForwardItem>(&it, 1)).ok());
     std::vector<float> expect(all.begin() + i * vocab_, all.begin() + (i + 1) * vocab_);
-    ASSERT_LT(MaxRowRelDiff(one, expect, vocab_), kSame) << "position " << i;
+    ASSERT_EQ(CountBitDiffs(one, expect), 0u) << "position " << i;
   }
   EXPECT_EQ(s->length(), 70);
   EXPECT_EQ(std::vector<int32_t>(s->tokens().begin(), s->tokens().end()), tokens);
@@ -152,7 +148,7 @@ TEST_P(TinyModelTest, LastLogitsOnly) {
   ForwardItem it{s.get(), tokens, false, &last};
   ASSERT_TRUE(model_->Forward(std::span<ForwardItem>(&it, 1)).ok());
   ASSERT_EQ(last.size(), static_cast<size_t>(vocab_));
-  EXPECT_LT(MaxRowRelDiff(last, std::vector<float>(all.end() - vocab_, all.end()), vocab_), kSame);
+  EXPECT_EQ(CountBitDiffs(last, std::vector<float>(all.end() - vocab_, all.end())), 0u);
 }
 
 TEST_P(TinyModelTest, TruncateThenReforwardEqualsFresh) {
@@ -173,7 +169,7 @@ TEST_P(TinyModelTest, TruncateThenReforwardEqualsFresh) {
   EXPECT_FALSE(s->Truncate(61).ok());
   ForwardItem it2{s.get(), tail, true, &logits};
   ASSERT_TRUE(model_->Forward(std::span<ForwardItem>(&it2, 1)).ok());
-  EXPECT_LT(MaxRowRelDiff(logits, std::vector<float>(fresh.end() - 15 * vocab_, fresh.end()), vocab_), kSame);
+  EXPECT_EQ(CountBitDiffs(logits, std::vector<float>(fresh.end() - 15 * vocab_, fresh.end())), 0u);
 }
 
 TEST_P(TinyModelTest, ForkIsIndependent) {
@@ -195,8 +191,8 @@ TEST_P(TinyModelTest, ForkIsIndependent) {
   px.insert(px.end(), x.begin(), x.end());
   py.insert(py.end(), y.begin(), y.end());
   const std::vector<float> rx = Prefill(*model_, px), ry = Prefill(*model_, py);
-  EXPECT_LT(MaxRowRelDiff(lx, std::vector<float>(rx.end() - 4 * vocab_, rx.end()), vocab_), kSame);
-  EXPECT_LT(MaxRowRelDiff(ly, std::vector<float>(ry.end() - 6 * vocab_, ry.end()), vocab_), kSame);
+  EXPECT_EQ(CountBitDiffs(lx, std::vector<float>(rx.end() - 4 * vocab_, rx.end())), 0u);
+  EXPECT_EQ(CountBitDiffs(ly, std::vector<float>(ry.end() - 6 * vocab_, ry.end())), 0u);
 
   // Destroying the fork leaves the parent intact.
   child->reset();
@@ -206,7 +202,7 @@ TEST_P(TinyModelTest, ForkIsIndependent) {
   ASSERT_TRUE(model_->Forward(std::span<ForwardItem>(&it, 1)).ok());
   px.push_back(z);
   const std::vector<float> rz = Prefill(*model_, px);
-  EXPECT_LT(MaxRowRelDiff(lz, std::vector<float>(rz.end() - vocab_, rz.end()), vocab_), kSame);
+  EXPECT_EQ(CountBitDiffs(lz, std::vector<float>(rz.end() - vocab_, rz.end())), 0u);
 }
 
 TEST_P(TinyModelTest, LongBatchSplitsIntoPasses) {
@@ -218,8 +214,8 @@ TEST_P(TinyModelTest, LongBatchSplitsIntoPasses) {
   std::vector<float> la, lb;
   std::vector<ForwardItem> batch = {{sa.get(), a, true, &la}, {sb.get(), b, false, &lb}};
   ASSERT_TRUE(model_->Forward(batch).ok());
-  EXPECT_LT(MaxRowRelDiff(la, ra, vocab_), kSame);
-  EXPECT_LT(MaxRowRelDiff(lb, std::vector<float>(rb.end() - vocab_, rb.end()), vocab_), kSame);
+  EXPECT_EQ(CountBitDiffs(la, ra), 0u);
+  EXPECT_EQ(CountBitDiffs(lb, std::vector<float>(rb.end() - vocab_, rb.end())), 0u);
 }
 
 TEST_P(TinyModelTest, BadInputsLeaveSessionsUnchanged) {
