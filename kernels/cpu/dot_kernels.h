@@ -76,9 +76,11 @@ struct CpuKernels {
   QuantizeRowFn quantize_q8a = nullptr;
   QuantizeRowFn quantize_q8k = nullptr;
   RowDotFn dot[kNumTypeIds] = {};  // by type id; nullptr: no kernel at this level
-  // Optional (nullptr: MatMul calls dot row by row); same numerics as dot.
+  // Optional (nullptr: MatMul calls dot row by row); bitwise the same
+  // result as dot for every output, whatever nr and the row's position.
   MultiRowDotFn dot_rows[kNumTypeIds] = {};
-  // Optional (nullptr: MatMul calls dot per weight row); same numerics as dot.
+  // Optional (nullptr: MatMul calls dot per weight row); bitwise the same
+  // result as dot for every output, whatever nr, nx and the position.
   TileDotFn dot_tile[kNumTypeIds] = {};
 };
 

@@ -7,6 +7,16 @@
 // weights use the fp32 activations directly. Dispatch picks the best kernel
 // for the running CPU (AVX-512 VNNI+VBMI, AVX2+FMA+F16C, or the scalar
 // reference; TANDEM_ISA caps it, see isa.h).
+//
+// Batch invariance: at a given kernel level, row i of y is a function of row
+// i of x and W only, bit for bit: it does not depend on m, on the row's
+// position among the m rows, on the thread count or on which weight rows a
+// thread or tile happens to get. Every kernel variant (row, 4-row matvec,
+// 2-row tile, K-quant multi-row) computes each output with one canonical
+// float order per weight type (see dot_simd.inc), and the activation
+// quantizers are per row. The model's one-token decode and multi-token
+// verification, and sessions batched into one pass, rely on this
+// (tests/kernels/matmul_invariance_test.cc).
 #pragma once
 
 #include <cstddef>
