@@ -1,5 +1,5 @@
 // BatchingLanguageModel on the tiny synthetic GGUF: batched == alone (same
-// tokens, logits equal to float rounding, with chunked prefill), error
+// tokens, bitwise equal logits, with chunked prefill), error
 // isolation inside a batch, KV accounting.
 #include <thread>
 
