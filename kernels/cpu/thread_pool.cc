@@ -10,6 +10,17 @@
 // fields, and the generation again, retrying if it moved. That lets a worker
 // that lagged behind a RunDynamic job (which does not wait for it) pick up
 // whatever job is current when it finally runs, and never a torn one.
+//
+// The fields live in two slots indexed by generation parity, so publishing
+// job g+1 never writes the slot a worker may still be reading for job g. With
+// a single slot, a worker lagging behind a finished RunDynamic job g could
+// read job g+1's fields while the caller was still writing them (before the
+// generation bump), pass the generation re-check, and run a torn job: e.g.
+// g's fn and dead ctx as a static job, or g+1's static job twice (releasing
+// the caller while another worker was still inside it). Job g+2 may write g's
+// slot, but only after the generation has moved to g+1, and the release/acquire
+// fences below make a worker that saw any of those writes also see the moved
+// generation, so it retries.
 #include "kernels/cpu/thread_pool.h"
 
 #include <linux/futex.h>
@@ -62,10 +73,13 @@ struct ThreadPool::Impl {
   int n_threads = 1;
   std::vector<std::thread> workers;
 
-  // The current job (see the seqlock note above).
-  std::atomic<Fn> fn{nullptr};
-  std::atomic<void*> ctx{nullptr};
-  std::atomic<bool> dynamic{false};
+  // The job of generation g is in jobs[g & 1] (see the seqlock note above).
+  struct Job {
+    std::atomic<Fn> fn{nullptr};
+    std::atomic<void*> ctx{nullptr};
+    std::atomic<bool> dynamic{false};
+  };
+  Job jobs[2];
   std::atomic<bool> stop{false};
 
   alignas(64) std::atomic<uint32_t> generation{0};
@@ -105,10 +119,14 @@ struct ThreadPool::Impl {
       void* c;
       bool dyn, quit;
       for (;;) {  // consistent snapshot of the job of generation g
-        f = fn.load(std::memory_order_relaxed);
-        c = ctx.load(std::memory_order_relaxed);
-        dyn = dynamic.load(std::memory_order_relaxed);
+        const Job& job = jobs[g & 1];
+        f = job.fn.load(std::memory_order_relaxed);
+        c = job.ctx.load(std::memory_order_relaxed);
+        dyn = job.dynamic.load(std::memory_order_relaxed);
         quit = stop.load(std::memory_order_relaxed);
+        // Pairs with Publish's release fence: if any load above saw a later
+        // job's write to this slot, the re-check below sees the moved generation.
+        std::atomic_thread_fence(std::memory_order_acquire);
         const uint32_t again = generation.load(std::memory_order_seq_cst);
         if (again == g) break;
         g = again;
@@ -133,19 +151,25 @@ struct ThreadPool::Impl {
   }
 
   void Publish(Fn f, void* c, bool dyn) {
-    fn.store(f, std::memory_order_relaxed);
-    ctx.store(c, std::memory_order_relaxed);
-    dynamic.store(dyn, std::memory_order_relaxed);
+    // Only the caller writes the generation, so this is the job's number.
+    Job& job = jobs[(generation.load(std::memory_order_relaxed) + 1) & 1];
+    // Orders the previous generation bump before the slot writes (see WorkerLoop).
+    std::atomic_thread_fence(std::memory_order_release);
+    job.fn.store(f, std::memory_order_relaxed);
+    job.ctx.store(c, std::memory_order_relaxed);
+    job.dynamic.store(dyn, std::memory_order_relaxed);
     if (!dyn) pending.store(static_cast<uint32_t>(n_threads - 1), std::memory_order_relaxed);
     generation.fetch_add(1, std::memory_order_seq_cst);
     if (sleeping_workers.load(std::memory_order_seq_cst) != 0) FutexWakeAll(&generation);
   }
 
   void WaitZero(std::atomic<uint32_t>* counter) {
-    uint32_t p = counter->load(std::memory_order_acquire);
+    // seq_cst: for a dynamic job this load must not pass the caller's
+    // closed_generation store (a worker announces in `active`, then reads it).
+    uint32_t p = counter->load(std::memory_order_seq_cst);
     for (int i = 0; p != 0 && i < kSpinIterations; ++i) {
       CpuRelax();
-      p = counter->load(std::memory_order_acquire);
+      p = counter->load(std::memory_order_seq_cst);
     }
     while (p != 0) {
       caller_sleeping.store(1, std::memory_order_seq_cst);
