@@ -55,6 +55,8 @@ inline Trace Decode(orchestrator::LanguageModel& lm, const std::vector<int32_t>&
   }
   // Roll back half the continuation and redo one step: Truncate goes
   // through the batching model's lock too.
+  // A failed append above ended the loop early; don't index past the trace.
+  if (steps <= 0 || static_cast<int>(trace.tokens.size()) != steps) return trace;
   const int64_t keep = static_cast<int64_t>(prompt.size()) + steps / 2;
   EXPECT_TRUE((*seq)->Truncate(keep).ok());
   std::vector<float> logits;
