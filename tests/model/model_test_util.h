@@ -59,29 +59,57 @@ struct RefLogits {
   const double* row(int64_t i) const { return data.data() + i * vocab; }
 };
 
-// Runs reference_forward.py on `tokens`; fails the test on error.
-inline RefLogits ReferenceLogits(const std::string& model, const std::vector<int32_t>& tokens) {
-  RefLogits ref;
+// Reads the per-sequence blocks reference_forward.py writes.
+inline std::vector<RefLogits> ReadRefLogits(const std::string& file, size_t count) {
+  std::vector<RefLogits> out;
+  std::ifstream f(file, std::ios::binary);
+  for (size_t i = 0; i < count; ++i) {
+    RefLogits ref;
+    int64_t shape[2] = {0, 0};
+    f.read(reinterpret_cast<char*>(shape), sizeof shape);
+    if (!f || shape[0] <= 0 || shape[1] <= 0) {
+      ADD_FAILURE() << "bad reference output " << file;
+      return out;
+    }
+    ref.rows = shape[0];
+    ref.vocab = shape[1];
+    ref.data.resize(static_cast<size_t>(ref.rows * ref.vocab));
+    f.read(reinterpret_cast<char*>(ref.data.data()), static_cast<std::streamsize>(ref.data.size() * sizeof(double)));
+    if (!f) ADD_FAILURE() << "short reference output " << file;
+    out.push_back(std::move(ref));
+  }
+  std::filesystem::remove(file);
+  return out;
+}
+
+// Runs reference_forward.py on each token sequence in one process (weights
+// dequantized once). `q8` (optional): also the run with the engine's
+// activation quantization simulated. Fails the test on error.
+inline std::vector<RefLogits> ReferenceLogitsMany(const std::string& model,
+                                                  const std::vector<std::vector<int32_t>>& sequences,
+                                                  std::vector<RefLogits>* q8 = nullptr) {
   std::string list;
-  for (int32_t t : tokens) list += std::to_string(t) + ",";
+  for (const auto& tokens : sequences) {
+    for (int32_t t : tokens) list += std::to_string(t) + ",";
+    list += ";";
+  }
   static int counter = 0;
-  const std::string out = ScratchDir() + "/ref_" + std::to_string(counter++) + ".bin";
-  const std::string cmd = PythonPath() + " " + ToolPath("reference_forward.py") + " " + model + " " +
-                          list + " " + out;
+  const std::string base = ScratchDir() + "/ref_" + std::to_string(counter++);
+  std::string cmd = PythonPath() + " " + ToolPath("reference_forward.py") + " " + model + " '" + list + "' " +
+                    base + ".bin";
+  if (q8 != nullptr) cmd += " " + base + "_q8.bin";
   if (RunCommand(cmd) != 0) {
     ADD_FAILURE() << "reference forward failed: " << cmd;
-    return ref;
+    return {};
   }
-  std::ifstream f(out, std::ios::binary);
-  int64_t shape[2] = {0, 0};
-  f.read(reinterpret_cast<char*>(shape), sizeof shape);
-  ref.rows = shape[0];
-  ref.vocab = shape[1];
-  ref.data.resize(static_cast<size_t>(ref.rows * ref.vocab));
-  f.read(reinterpret_cast<char*>(ref.data.data()), static_cast<std::streamsize>(ref.data.size() * sizeof(double)));
-  if (!f) ADD_FAILURE() << "short reference output " << out;
-  std::filesystem::remove(out);
-  return ref;
+  if (q8 != nullptr) *q8 = ReadRefLogits(base + "_q8.bin", sequences.size());
+  return ReadRefLogits(base + ".bin", sequences.size());
+}
+
+// Runs reference_forward.py on `tokens`; fails the test on error.
+inline RefLogits ReferenceLogits(const std::string& model, const std::vector<int32_t>& tokens) {
+  std::vector<RefLogits> r = ReferenceLogitsMany(model, {tokens});
+  return r.empty() ? RefLogits{} : std::move(r[0]);
 }
 
 template <typename T>
