@@ -56,21 +56,29 @@ void QuantizeTask(void* p, int /*t*/, int /*nt*/) {
   }
 }
 
+// One weight matrix of a MatMul job: its rows are split into chunks numbered
+// from first_chunk within the job's global chunk count.
+struct MatMulPart {
+  const uint8_t* w;
+  size_t w_stride;
+  int64_t rows;
+  float* y;
+  int64_t ldy;
+  int64_t chunk_rows;
+  int64_t first_chunk;
+};
+
 struct MatMulCtx {
   RowDotFn dot;         // null: dequantize fallback
   MultiRowDotFn dot_rows;  // null: none for this type
   TileDotFn dot_tile;      // null: none for this type
   GgmlType type;
-  const uint8_t* w;
-  size_t w_stride;
-  int64_t rows;
   int64_t cols;
   const uint8_t* x;     // activation rows (quantized or fp32)
   size_t x_stride;
   int64_t m;
-  float* y;
-  int64_t ldy;
-  int64_t chunk_rows;
+  int n_parts;
+  MatMulPart parts[kMaxMatMulParts];
   int64_t n_chunks;
   alignas(64) std::atomic<int64_t> next_chunk{0};
 };
@@ -83,47 +91,57 @@ void RunDot(const MatMulCtx& c, const uint8_t* wrow, const uint8_t* x, int nx, f
   }
 }
 
+// Rows [r0, r1) of one part. The kernels compute every output with the same
+// float order whatever the chunking, so which part or chunk a row lands in
+// never changes its value.
+void RunChunk(const MatMulCtx* c, const MatMulPart& p, int64_t r0, int64_t r1) {
+  if (c->m == 1) {
+    if (c->dot_rows != nullptr) {
+      for (int64_t r = r0; r < r1; r += kMaxNr) {
+        const int nr = static_cast<int>(std::min<int64_t>(kMaxNr, r1 - r));
+        c->dot_rows(c->cols, p.w + r * p.w_stride, p.w_stride, nr, c->x, p.y + r);
+      }
+    } else {
+      for (int64_t r = r0; r < r1; ++r) RunDot(*c, p.w + r * p.w_stride, c->x, 1, p.y + r);
+    }
+    return;
+  }
+  for (int64_t i0 = 0; i0 < c->m; i0 += kActTile) {
+    const int64_t i1 = std::min(c->m, i0 + kActTile);
+    if (c->dot_tile != nullptr) {
+      for (int64_t r = r0; r < r1; r += kTileRows) {
+        const int nr = static_cast<int>(std::min<int64_t>(kTileRows, r1 - r));
+        for (int64_t i = i0; i < i1; i += kMaxNx) {
+          const int nx = static_cast<int>(std::min<int64_t>(kMaxNx, i1 - i));
+          c->dot_tile(c->cols, p.w + r * p.w_stride, p.w_stride, nr, c->x + i * c->x_stride, c->x_stride,
+                      nx, p.y + i * p.ldy + r, static_cast<size_t>(p.ldy));
+        }
+      }
+      continue;
+    }
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint8_t* wrow = p.w + r * p.w_stride;
+      for (int64_t i = i0; i < i1; i += kMaxNx) {
+        const int nx = static_cast<int>(std::min<int64_t>(kMaxNx, i1 - i));
+        float out[kMaxNx];
+        RunDot(*c, wrow, c->x + i * c->x_stride, nx, out);
+        for (int j = 0; j < nx; ++j) p.y[(i + j) * p.ldy + r] = out[j];
+      }
+    }
+  }
+}
+
 void MatMulTask(void* p, int /*t*/, int /*nt*/) {
   auto* c = static_cast<MatMulCtx*>(p);
   for (;;) {
     const int64_t chunk = c->next_chunk.fetch_add(1, std::memory_order_relaxed);
     if (chunk >= c->n_chunks) return;
-    const int64_t r0 = chunk * c->chunk_rows;
-    const int64_t r1 = std::min(c->rows, r0 + c->chunk_rows);
-    if (c->m == 1) {
-      if (c->dot_rows != nullptr) {
-        for (int64_t r = r0; r < r1; r += kMaxNr) {
-          const int nr = static_cast<int>(std::min<int64_t>(kMaxNr, r1 - r));
-          c->dot_rows(c->cols, c->w + r * c->w_stride, c->w_stride, nr, c->x, c->y + r);
-        }
-      } else {
-        for (int64_t r = r0; r < r1; ++r) RunDot(*c, c->w + r * c->w_stride, c->x, 1, c->y + r);
-      }
-      continue;
-    }
-    for (int64_t i0 = 0; i0 < c->m; i0 += kActTile) {
-      const int64_t i1 = std::min(c->m, i0 + kActTile);
-      if (c->dot_tile != nullptr) {
-        for (int64_t r = r0; r < r1; r += kTileRows) {
-          const int nr = static_cast<int>(std::min<int64_t>(kTileRows, r1 - r));
-          for (int64_t i = i0; i < i1; i += kMaxNx) {
-            const int nx = static_cast<int>(std::min<int64_t>(kMaxNx, i1 - i));
-            c->dot_tile(c->cols, c->w + r * c->w_stride, c->w_stride, nr, c->x + i * c->x_stride, c->x_stride,
-                        nx, c->y + i * c->ldy + r, static_cast<size_t>(c->ldy));
-          }
-        }
-        continue;
-      }
-      for (int64_t r = r0; r < r1; ++r) {
-        const uint8_t* wrow = c->w + r * c->w_stride;
-        for (int64_t i = i0; i < i1; i += kMaxNx) {
-          const int nx = static_cast<int>(std::min<int64_t>(kMaxNx, i1 - i));
-          float out[kMaxNx];
-          RunDot(*c, wrow, c->x + i * c->x_stride, nx, out);
-          for (int j = 0; j < nx; ++j) c->y[(i + j) * c->ldy + r] = out[j];
-        }
-      }
-    }
+    int j = c->n_parts - 1;
+    while (c->parts[j].first_chunk > chunk) --j;
+    const MatMulPart& part = c->parts[j];
+    const int64_t r0 = (chunk - part.first_chunk) * part.chunk_rows;
+    const int64_t r1 = std::min(part.rows, r0 + part.chunk_rows);
+    RunChunk(c, part, r0, r1);
   }
 }
 
@@ -140,16 +158,29 @@ size_t MatMulWorkspaceBytes(const WeightView& w, int64_t m) {
   return row == 0 ? 0 : row * static_cast<size_t>(m) + kAlign;
 }
 
-bool MatMul(const WeightView& w, const float* x, int64_t m, int64_t ldx, float* y, int64_t ldy,
-            MatMulWorkspace& ws, ThreadPool& pool, Isa isa) {
-  if (!ShapeOk(w, m) || x == nullptr || y == nullptr || ldx < w.cols || ldy < w.rows) return false;
+bool MatMulMulti(std::span<const WeightView> ws_in, const float* x, int64_t m, int64_t ldx,
+                 std::span<float* const> ys, std::span<const int64_t> ldys, MatMulWorkspace& ws,
+                 ThreadPool& pool, Isa isa) {
+  const int n_parts = static_cast<int>(ws_in.size());
+  if (n_parts < 1 || n_parts > kMaxMatMulParts || ys.size() != ws_in.size() || ldys.size() != ws_in.size() ||
+      x == nullptr) {
+    return false;
+  }
+  const WeightView& w = ws_in[0];
+  for (int j = 0; j < n_parts; ++j) {
+    const WeightView& wj = ws_in[j];
+    if (!ShapeOk(wj, m) || wj.type != w.type || wj.cols != w.cols || ys[j] == nullptr || ldx < wj.cols ||
+        ldys[j] < wj.rows) {
+      return false;
+    }
+  }
   const CpuKernels& k = KernelsFor(isa);
   const RowDotFn dot = k.dot[static_cast<int>(w.type) < kNumTypeIds ? static_cast<int>(w.type) : 0];
   if (dot == nullptr) {
     const TypeTraits* traits = FindTypeTraits(static_cast<uint32_t>(w.type));
     if (traits == nullptr || !traits->can_dequantize) return false;
   }
-  if (m == 0 || w.rows == 0) return true;
+  if (m == 0) return true;
 
   const ActFormat fmt = dot == nullptr ? ActFormat::kF32 : ActFormatFor(w.type);
   const uint8_t* xa = reinterpret_cast<const uint8_t*>(x);
@@ -182,31 +213,56 @@ bool MatMul(const WeightView& w, const float* x, int64_t m, int64_t ldx, float* 
   c.dot_rows = dot == nullptr ? nullptr : k.dot_rows[static_cast<int>(w.type)];
   c.dot_tile = dot == nullptr ? nullptr : k.dot_tile[static_cast<int>(w.type)];
   c.type = w.type;
-  c.w = static_cast<const uint8_t*>(w.data);
-  c.w_stride = w.row_bytes;
-  c.rows = w.rows;
   c.cols = w.cols;
   c.x = xa;
   c.x_stride = x_stride;
   c.m = m;
-  c.y = y;
-  c.ldy = ldy;
+  c.n_parts = n_parts;
   const int nt = pool.size();
-  if (m == 1) {
-    // ~8 chunks per thread balances load without measurable counter traffic;
-    // a multiple of kMaxNr keeps every matvec call at full width.
-    c.chunk_rows = std::max<int64_t>(16, (w.rows + 8 * nt - 1) / (8 * nt));
-    c.chunk_rows = (c.chunk_rows + kMaxNr - 1) / kMaxNr * kMaxNr;
-  } else {
-    c.chunk_rows = 16;
+  int64_t total_rows = 0;
+  for (const WeightView& wj : ws_in) total_rows += wj.rows;
+  int64_t n_chunks = 0;
+  for (int j = 0; j < n_parts; ++j) {
+    const WeightView& wj = ws_in[j];
+    MatMulPart& p = c.parts[j];
+    p.w = static_cast<const uint8_t*>(wj.data);
+    p.w_stride = wj.row_bytes;
+    p.rows = wj.rows;
+    p.y = ys[j];
+    p.ldy = ldys[j];
+    if (m == 1) {
+      // ~8 chunks per thread over all parts balances load without
+      // measurable counter traffic; a multiple of kMaxNr keeps every matvec
+      // call at full width.
+      p.chunk_rows = std::max<int64_t>(16, (total_rows + 8 * nt - 1) / (8 * nt));
+      p.chunk_rows = (p.chunk_rows + kMaxNr - 1) / kMaxNr * kMaxNr;
+    } else {
+      p.chunk_rows = 16;
+    }
+    p.first_chunk = n_chunks;
+    n_chunks += (wj.rows + p.chunk_rows - 1) / p.chunk_rows;
   }
-  c.n_chunks = (w.rows + c.chunk_rows - 1) / c.chunk_rows;
+  c.n_chunks = n_chunks;
+  if (n_chunks == 0) return true;
   if (nt == 1 || c.n_chunks == 1) {
     MatMulTask(&c, 0, 1);
   } else {
     pool.RunDynamic(MatMulTask, &c);
   }
   return true;
+}
+
+bool MatMulMulti(std::span<const WeightView> w, const float* x, int64_t m, int64_t ldx,
+                 std::span<float* const> ys, std::span<const int64_t> ldys, MatMulWorkspace& ws,
+                 ThreadPool& pool) {
+  return MatMulMulti(w, x, m, ldx, ys, ldys, ws, pool, ActiveIsa());
+}
+
+bool MatMul(const WeightView& w, const float* x, int64_t m, int64_t ldx, float* y, int64_t ldy,
+            MatMulWorkspace& ws, ThreadPool& pool, Isa isa) {
+  float* ys[1] = {y};
+  const int64_t ldys[1] = {ldy};
+  return MatMulMulti(std::span<const WeightView>(&w, 1), x, m, ldx, ys, ldys, ws, pool, isa);
 }
 
 bool MatMul(const WeightView& w, const float* x, int64_t m, int64_t ldx, float* y, int64_t ldy,

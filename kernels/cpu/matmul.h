@@ -21,6 +21,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "kernels/cpu/ggml_types.h"
@@ -69,6 +70,25 @@ bool MatMul(const WeightView& w, const float* x, int64_t m, int64_t ldx,
 // lacks falls back to the best one below it.
 bool MatMul(const WeightView& w, const float* x, int64_t m, int64_t ldx,
             float* y, int64_t ldy, MatMulWorkspace& ws, ThreadPool& pool, Isa isa);
+
+// Most weights one MatMulMulti call takes.
+inline constexpr int kMaxMatMulParts = 4;
+
+// Several weights of the same type and width applied to the same input
+// (Q, K, V; gate, up): ys[j][m x w[j].rows] = x * w[j]^T. The activations are
+// quantized once and the rows of all weights run in one thread-pool job, so
+// a decode step wakes the workers once instead of once per weight. Each
+// ys[j] is bitwise what MatMul(w[j], x, ...) writes (the same kernels and
+// float order per output; only the split of rows among threads differs,
+// which never changes a result). Returns false (nothing written) if w is
+// empty or longer than kMaxMatMulParts, the weights differ in type or cols,
+// or any shape check of MatMul fails.
+bool MatMulMulti(std::span<const WeightView> w, const float* x, int64_t m, int64_t ldx,
+                 std::span<float* const> ys, std::span<const int64_t> ldys, MatMulWorkspace& ws,
+                 ThreadPool& pool);
+bool MatMulMulti(std::span<const WeightView> w, const float* x, int64_t m, int64_t ldx,
+                 std::span<float* const> ys, std::span<const int64_t> ldys, MatMulWorkspace& ws,
+                 ThreadPool& pool, Isa isa);
 
 // Which instruction set the dispatcher chose ("avx512vnni", "avx2", "scalar").
 const char* MatMulIsaName();

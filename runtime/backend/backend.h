@@ -122,6 +122,18 @@ class Backend {
   // out[rows x w.rows] = x[rows x w.cols] * W^T (+ bias row-broadcast).
   virtual absl::Status MatMul(const WeightHandle& w, const WeightHandle* bias, const Activation& x,
                               Activation& out) = 0;
+  // outs[j] = x * ws[j]^T (+ biases[j] when not null) for several weights
+  // sharing the input x (Q, K, V; gate, up). Bitwise the same as separate
+  // MatMul calls; a backend may fuse them (one activation quantization, one
+  // parallel dispatch). ws, biases and outs have the same length.
+  virtual absl::Status MatMulMulti(std::span<const WeightHandle* const> ws,
+                                   std::span<const WeightHandle* const> biases, const Activation& x,
+                                   std::span<Activation* const> outs) {
+    for (size_t j = 0; j < ws.size(); ++j) {
+      if (absl::Status s = MatMul(*ws[j], biases[j], x, *outs[j]); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
   // Sets the positions of the rows of this pass (used by Rope).
   virtual void SetPositions(std::span<const int32_t> positions) = 0;
   // Rotates the first rot_dim dims of each of the n_heads heads of every row.

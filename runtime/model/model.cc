@@ -310,9 +310,14 @@ absl::Status Model::RunPass(std::span<ForwardItem> batch, std::span<const Segmen
   for (int l = 0; l < c.n_layers; ++l) {
     const Layer& L = layers_[l];
     b.RmsNorm(x_, L.attn_norm, c.norm_eps, h_);
-    if (absl::Status s = b.MatMul(L.wq, L.bq.valid() ? &L.bq : nullptr, h_, q_); !s.ok()) return s;
-    if (absl::Status s = b.MatMul(L.wk, L.bk.valid() ? &L.bk : nullptr, h_, k_); !s.ok()) return s;
-    if (absl::Status s = b.MatMul(L.wv, L.bv.valid() ? &L.bv : nullptr, h_, v_); !s.ok()) return s;
+    {
+      // Q, K and V share their input: one fused product (bitwise equal to three).
+      const WeightHandle* qkv[3] = {&L.wq, &L.wk, &L.wv};
+      const WeightHandle* bias[3] = {L.bq.valid() ? &L.bq : nullptr, L.bk.valid() ? &L.bk : nullptr,
+                                     L.bv.valid() ? &L.bv : nullptr};
+      Activation* out[3] = {&q_, &k_, &v_};
+      if (absl::Status s = b.MatMulMulti(qkv, bias, h_, out); !s.ok()) return s;
+    }
     b.Rope(q_, c.n_head);
     b.Rope(k_, c.n_head_kv);
     b.StoreKv(l, k_, v_, slots_);
@@ -320,8 +325,12 @@ absl::Status Model::RunPass(std::span<ForwardItem> batch, std::span<const Segmen
     if (absl::Status s = b.MatMul(L.wo, nullptr, attn_, h_); !s.ok()) return s;
     b.Add(x_, h_);
     b.RmsNorm(x_, L.ffn_norm, c.norm_eps, h_);
-    if (absl::Status s = b.MatMul(L.w_gate, nullptr, h_, gate_); !s.ok()) return s;
-    if (absl::Status s = b.MatMul(L.w_up, nullptr, h_, up_); !s.ok()) return s;
+    {
+      const WeightHandle* gu[2] = {&L.w_gate, &L.w_up};
+      const WeightHandle* no_bias[2] = {nullptr, nullptr};
+      Activation* out[2] = {&gate_, &up_};
+      if (absl::Status s = b.MatMulMulti(gu, no_bias, h_, out); !s.ok()) return s;
+    }
     b.SiluMul(gate_, up_, gate_);
     if (absl::Status s = b.MatMul(L.w_down, nullptr, gate_, h_); !s.ok()) return s;
     b.Add(x_, h_);

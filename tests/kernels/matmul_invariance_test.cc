@@ -139,6 +139,62 @@ TEST_P(MatMulInvarianceTest, WeightRowOffsetDoesNotMatter) {
   }
 }
 
+// MatMulMulti (several weights, one input, one job) writes exactly the bits
+// of separate MatMul calls, at any thread count; mismatched weights are
+// refused without writing.
+TEST_P(MatMulInvarianceTest, MultiEqualsSeparateCallsBitwise) {
+  const Isa isa = GetParam();
+  std::mt19937 rng(13);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  const int64_t rows[3] = {45, 16, 7};  // unequal parts, none a multiple of every tile size
+  ThreadPool pool1(1), pool2(2);
+  MatMulWorkspace ws;
+  for (const Shape& s : Shapes()) {
+    const int64_t cols = s.cols;
+    std::vector<uint8_t> w[3];
+    WeightView views[3];
+    for (int j = 0; j < 3; ++j) {
+      w[j] = testing::RandomWeights(s.type, rows[j], cols, rng);
+      views[j] = WeightView{s.type, w[j].data(), rows[j], cols, RowBytes(s.type, cols)};
+    }
+    for (int64_t m : {1, 3, 17}) {
+      const int64_t ldx = cols + 1;
+      std::vector<float> x(m * ldx);
+      for (auto& v : x) v = nd(rng);
+      for (ThreadPool* pool : {&pool1, &pool2}) {
+        const std::string where = "type " + TypeName(s.type) + " cols " + std::to_string(cols) + " m " +
+                                  std::to_string(m) + " threads " + std::to_string(pool->size());
+        std::vector<float> sep[3], multi[3];
+        float* ys[3];
+        int64_t ldys[3];
+        for (int j = 0; j < 3; ++j) {
+          ldys[j] = rows[j] + 2;
+          sep[j].assign(m * ldys[j], -1.0f);
+          multi[j].assign(m * ldys[j], -1.0f);
+          ys[j] = multi[j].data();
+          ASSERT_TRUE(MatMul(views[j], x.data(), m, ldx, sep[j].data(), ldys[j], ws, *pool, isa)) << where;
+        }
+        ASSERT_TRUE(MatMulMulti(views, x.data(), m, ldx, ys, ldys, ws, *pool, isa)) << where;
+        for (int j = 0; j < 3; ++j) {
+          EXPECT_TRUE(SameBits(sep[j].data(), multi[j].data(), m * ldys[j])) << where << ": weight " << j;
+        }
+      }
+    }
+  }
+  // Different widths cannot share one quantized input.
+  const std::vector<uint8_t> a = testing::RandomWeights(GgmlType::kQ4_1, 8, 64, rng);
+  const std::vector<uint8_t> b = testing::RandomWeights(GgmlType::kQ4_1, 8, 128, rng);
+  const WeightView mixed[2] = {{GgmlType::kQ4_1, a.data(), 8, 64, RowBytes(GgmlType::kQ4_1, 64)},
+                               {GgmlType::kQ4_1, b.data(), 8, 128, RowBytes(GgmlType::kQ4_1, 128)}};
+  std::vector<float> x(128, 1.0f), y0(8, -5.0f), y1(8, -5.0f);
+  float* ys[2] = {y0.data(), y1.data()};
+  const int64_t ldys[2] = {8, 8};
+  EXPECT_FALSE(MatMulMulti(mixed, x.data(), 1, 128, ys, ldys, ws, pool1, isa));
+  EXPECT_EQ(y0[0], -5.0f);
+  EXPECT_FALSE(MatMulMulti(std::span<const WeightView>(), x.data(), 1, 128, std::span<float* const>(),
+                           std::span<const int64_t>(), ws, pool1, isa));
+}
+
 std::vector<Isa> Levels() {
   std::vector<Isa> v{Isa::kScalar};
   if (IsaSupported(Isa::kAvx2) && Avx2Kernels() != nullptr) v.push_back(Isa::kAvx2);

@@ -162,6 +162,38 @@ void CpuBackend::RmsNorm(const Activation& x, const WeightHandle& w, float eps, 
   });
 }
 
+absl::Status CpuBackend::MatMulMulti(std::span<const WeightHandle* const> ws,
+                                     std::span<const WeightHandle* const> biases, const Activation& x,
+                                     std::span<Activation* const> outs) {
+  const size_t n = ws.size();
+  bool fusable = n >= 1 && n <= static_cast<size_t>(kernels::kMaxMatMulParts) && biases.size() == n &&
+                 outs.size() == n;
+  kernels::WeightView views[kernels::kMaxMatMulParts];
+  float* ys[kernels::kMaxMatMulParts];
+  int64_t ldys[kernels::kMaxMatMulParts];
+  for (size_t j = 0; fusable && j < n; ++j) {
+    views[j] = weights_[ws[j]->id].view;
+    ys[j] = Data(*outs[j]);
+    ldys[j] = outs[j]->cols;
+    fusable = views[j].type == views[0].type && views[j].cols == views[0].cols;
+  }
+  if (!fusable) return Backend::MatMulMulti(ws, biases, x, outs);
+  if (!kernels::MatMulMulti(std::span<const kernels::WeightView>(views, n), Data(x), x.rows, x.cols,
+                            std::span<float* const>(ys, n), std::span<const int64_t>(ldys, n), ws_, pool_)) {
+    return absl::UnimplementedError(absl::StrCat("no matmul kernel for weight type ",
+                                                 static_cast<int>(views[0].type)));
+  }
+  for (size_t j = 0; j < n; ++j) {
+    if (biases[j] == nullptr) continue;
+    const float* bv = WeightF32(*biases[j]);
+    for (int64_t r = 0; r < x.rows; ++r) {
+      float* yr = ys[j] + r * outs[j]->cols;
+      for (int64_t c = 0; c < outs[j]->cols; ++c) yr[c] += bv[c];
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CpuBackend::MatMul(const WeightHandle& w, const WeightHandle* bias, const Activation& x,
                                 Activation& out) {
   const kernels::WeightView& view = weights_[w.id].view;

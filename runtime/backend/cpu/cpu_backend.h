@@ -37,6 +37,8 @@ class CpuBackend final : public Backend {
   void RmsNorm(const Activation& x, const WeightHandle& w, float eps, Activation& out) override;
   absl::Status MatMul(const WeightHandle& w, const WeightHandle* bias, const Activation& x,
                       Activation& out) override;
+  absl::Status MatMulMulti(std::span<const WeightHandle* const> ws, std::span<const WeightHandle* const> biases,
+                           const Activation& x, std::span<Activation* const> outs) override;
   void SetPositions(std::span<const int32_t> positions) override;
   void Rope(Activation& x, int n_heads) override;
   void StoreKv(int layer, const Activation& k, const Activation& v,
