@@ -12,7 +12,7 @@
 //                        so one 16-byte load feeds two blocks)
 //      int32 corr[n/32]  -K * sum(qs of the block); K is the offset of the
 //                        weight type's unsigned codes (8 for Q4_0, 16 for
-//                        Q5_0, else 0), so the kernels can multiply unsigned
+//                        Q5_0, 128 for Q8_0 in the AVX-512 kernels, else 0), so the kernels can multiply unsigned
 //                        weight codes and start the integer accumulator at
 //                        corr: exact integer results, no extra work per row
 //    Equivalent to ggml's Q8_0 / Q8_1 pair, with fp32 rather than fp16 scales.

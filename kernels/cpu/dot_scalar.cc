@@ -32,6 +32,8 @@ ActFormat ActFormatFor(GgmlType type) {
 int32_t Q8ACorrK(GgmlType type) {
   if (type == GgmlType::kQ4_0) return 8;
   if (type == GgmlType::kQ5_0) return 16;
+  // The AVX-512 Q8_0 kernels multiply w + 128 (see Pair<DecQ8_0>).
+  if (type == GgmlType::kQ8_0) return 128;
   return 0;
 }
 
