@@ -58,7 +58,7 @@ def gsm8k_prompts(n):
 def run(binary, args):
     p = subprocess.run([binary, "generate"] + args + ["--json"], capture_output=True, text=True)
     if p.returncode != 0:
-        raise SystemExit(f"tandem generate failed: {p.stderr.strip()}")
+        raise SystemExit(f"tandem generate failed (exit {p.returncode}): {p.stderr.strip()} args={args}")
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
