@@ -35,14 +35,22 @@ __attribute__((target("avx2,fma,f16c"))) inline float Hsum(__m256 v) {
   return _mm_cvtss_f32(lo);
 }
 
+// kNv > 0: head_dim == 8 * kNv known at compile time, so the value
+// accumulator lives in registers instead of going through memory (a
+// store-to-load chain per key) for every key. The arithmetic per element is
+// the same sequence of operations in both instantiations (bitwise equal).
+template <int kNv>
 __attribute__((target("avx2,fma,f16c")))
-void AttendHeadAvx2(const float* q, int head_dim, float scale, const HeadKv& kv, float* out) {
-  float acc[kMaxHeadDim];
+void AttendHeadAvx2T(const float* q, int head_dim, float scale, const HeadKv& kv, float* out) {
   float s[kMaxPageTokens];
-  const int nv = head_dim / 8;
-  __m256 qv[kMaxHeadDim / 8];
-  for (int j = 0; j < nv; ++j) qv[j] = _mm256_mul_ps(_mm256_loadu_ps(q + 8 * j), _mm256_set1_ps(scale));
-  for (int j = 0; j < head_dim; ++j) acc[j] = 0.0f;
+  const int nv = kNv > 0 ? kNv : head_dim / 8;
+  constexpr int kRegs = kNv > 0 ? kNv : kMaxHeadDim / 8;
+  __m256 qv[kRegs];
+  __m256 acc[kRegs];
+  for (int j = 0; j < nv; ++j) {
+    qv[j] = _mm256_mul_ps(_mm256_loadu_ps(q + 8 * j), _mm256_set1_ps(scale));
+    acc[j] = _mm256_setzero_ps();
+  }
   float m = -std::numeric_limits<float>::infinity();
   float l = 0.0f;
   for (int t0 = 0, p = 0; t0 < kv.n_ctx; t0 += kv.page_tokens, ++p) {
@@ -63,7 +71,7 @@ void AttendHeadAvx2(const float* q, int head_dim, float scale, const HeadKv& kv,
     const float c = Rescale(m, new_m);
     if (c != 1.0f) {
       const __m256 cv = _mm256_set1_ps(c);
-      for (int j = 0; j < nv; ++j) _mm256_storeu_ps(acc + 8 * j, _mm256_mul_ps(_mm256_loadu_ps(acc + 8 * j), cv));
+      for (int j = 0; j < nv; ++j) acc[j] = _mm256_mul_ps(acc[j], cv);
       l *= c;
     }
     m = new_m;
@@ -74,12 +82,20 @@ void AttendHeadAvx2(const float* q, int head_dim, float scale, const HeadKv& kv,
       const __m256 wv = _mm256_set1_ps(w);
       for (int j = 0; j < nv; ++j) {
         __m256 vf = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v + 8 * j)));
-        _mm256_storeu_ps(acc + 8 * j, _mm256_fmadd_ps(wv, vf, _mm256_loadu_ps(acc + 8 * j)));
+        acc[j] = _mm256_fmadd_ps(wv, vf, acc[j]);
       }
     }
   }
-  const float inv = 1.0f / l;
-  for (int j = 0; j < head_dim; ++j) out[j] = acc[j] * inv;
+  const __m256 inv = _mm256_set1_ps(1.0f / l);
+  for (int j = 0; j < nv; ++j) _mm256_storeu_ps(out + 8 * j, _mm256_mul_ps(acc[j], inv));
+}
+
+void AttendHeadAvx2(const float* q, int head_dim, float scale, const HeadKv& kv, float* out) {
+  switch (head_dim) {
+    case 64: AttendHeadAvx2T<8>(q, head_dim, scale, kv, out); break;
+    case 128: AttendHeadAvx2T<16>(q, head_dim, scale, kv, out); break;
+    default: AttendHeadAvx2T<0>(q, head_dim, scale, kv, out); break;
+  }
 }
 
 __attribute__((target("avx2,fma,f16c"))) void StoreFp16Avx2(const float* src, uint16_t* dst, int n) {
