@@ -1,6 +1,7 @@
 #include "services/draft/draft_service.h"
 
-#include <random>
+#include "services/common/open_session.h"
+
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -15,13 +16,6 @@ namespace {
 constexpr int64_t kMaxGamma = 64;
 
 double MsSince(absl::Time start) { return absl::ToDoubleMilliseconds(absl::Now() - start); }
-
-// A request without a seed gets a fresh one (the protocol says runs are then
-// not reproducible).
-uint64_t RandomSeed() {
-  std::random_device rd;
-  return (static_cast<uint64_t>(rd()) << 32) ^ rd();
-}
 
 }  // namespace
 
@@ -56,25 +50,14 @@ void DraftService::UpdateGauges() {
 absl::Status DraftService::DoOpen(const tandem::v1::DraftOpenSessionRequest& req,
                                   tandem::v1::DraftOpenSessionResponse* resp) {
   const absl::Time start = absl::Now();
-  const int32_t vocab = options_.info.vocab_size();
-  if (auto s = ValidateId(req.session_id(), "session_id", /*allow_empty=*/true); !s.ok()) return s;
-  if (auto s = ValidateTokenIds(req.prompt_tokens(), vocab, "prompt_tokens", 1,
-                                static_cast<size_t>(options_.info.context_length()));
-      !s.ok()) {
-    return s;
-  }
-  if (auto s = ValidateSamplingParams(req.sampling(), vocab, "sampling"); !s.ok()) return s;
-  if (!req.model().empty() && req.model() != options_.info.name()) {
-    return absl::InvalidArgumentError(absl::StrCat("model: unknown model '", req.model(),
-                                                   "' (this draft serves '", options_.info.name(), "')"));
-  }
-  runtime::SamplingParams sampling;
-  if (auto s = SamplingFromProto(req.sampling(), vocab, RandomSeed(), &sampling, "sampling"); !s.ok()) return s;
-  const runtime::SamplingParams* params = &sampling;
+  auto validated = ValidateOpenSession(options_.info, "draft", req.session_id(), req.prompt_tokens(),
+                                       req.sampling(), req.model());
+  if (!validated.ok()) return validated.status();
+  const runtime::SamplingParams& sampling = *validated;
   orchestrator::DraftOptions draft_options;
   draft_options.return_distributions = req.return_distributions();
   auto opened = drafter_.Open(std::span<const int32_t>(req.prompt_tokens().data(), req.prompt_tokens_size()),
-                              *params, draft_options);
+                              sampling, draft_options);
   if (!opened.ok()) return opened.status();
   auto session = std::make_shared<Session>();
   session->drafter = std::move(*opened);

@@ -1,7 +1,8 @@
 #include "services/target/target_service.h"
 
+#include "services/common/open_session.h"
+
 #include <cmath>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -54,13 +55,6 @@ class BusyGuard {
 
 double MsSince(absl::Time start) { return absl::ToDoubleMilliseconds(absl::Now() - start); }
 
-// A request without a seed gets a fresh one (the protocol says runs are then
-// not reproducible).
-uint64_t RandomSeed() {
-  std::random_device rd;
-  return (static_cast<uint64_t>(rd()) << 32) ^ rd();
-}
-
 }  // namespace
 
 struct TargetService::Session {
@@ -104,32 +98,21 @@ void TargetService::UpdateGauges() {
 absl::Status TargetService::DoOpen(const tandem::v1::TargetOpenSessionRequest& req,
                                    tandem::v1::TargetOpenSessionResponse* resp) {
   const absl::Time start = absl::Now();
-  const int32_t vocab = options_.info.vocab_size();
-  if (auto s = ValidateId(req.session_id(), "session_id", /*allow_empty=*/true); !s.ok()) return s;
-  if (auto s = ValidateTokenIds(req.prompt_tokens(), vocab, "prompt_tokens", 1,
-                                static_cast<size_t>(options_.info.context_length()));
-      !s.ok()) {
-    return s;
-  }
-  if (auto s = ValidateSamplingParams(req.sampling(), vocab, "sampling"); !s.ok()) return s;
-  if (!req.model().empty() && req.model() != options_.info.name()) {
-    return absl::InvalidArgumentError(absl::StrCat("model: unknown model '", req.model(),
-                                                   "' (this target serves '", options_.info.name(), "')"));
-  }
-  runtime::SamplingParams sampling;
-  if (auto s = SamplingFromProto(req.sampling(), vocab, RandomSeed(), &sampling, "sampling"); !s.ok()) return s;
-  const runtime::SamplingParams* params = &sampling;
+  auto validated = ValidateOpenSession(options_.info, "target", req.session_id(), req.prompt_tokens(),
+                                       req.sampling(), req.model());
+  if (!validated.ok()) return validated.status();
+  const runtime::SamplingParams& sampling = *validated;
 
   auto session = std::make_shared<Session>();
   session->lm = std::make_unique<CapturingLm>(lm_);
-  session->greedy = params->greedy();
+  session->greedy = sampling.greedy();
   orchestrator::ModelVerifier verifier(*session->lm, options_.accept);
   orchestrator::VerifyOptions verify_options;
   // p rows come back with every verdict so that logprobs can be served
   // without a second forward pass.
   verify_options.return_distributions = true;
   auto opened = verifier.Open(std::span<const int32_t>(req.prompt_tokens().data(), req.prompt_tokens_size()),
-                              *params, verify_options);
+                              sampling, verify_options);
   if (!opened.ok()) return opened.status();
   session->verifier = std::move(*opened);
   session->batching = dynamic_cast<const batching::BatchingSequence*>(session->lm->created());
