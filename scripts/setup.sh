@@ -27,7 +27,7 @@ APT_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto libabsl-dev
   prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev libhnswlib-dev
   libfaiss-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
-  python3 python3-venv python3-pip python3-grpcio python3-protobuf prometheus
+  python3 python3-venv python3-pip python3-grpcio python3-protobuf prometheus ccache
 )
 
 step() { echo "[setup] $*"; }
