@@ -5,7 +5,7 @@
 //
 // Sequence bookkeeping: the session's committed sequence S starts as the
 // prompt. Propose(delta, gamma) first sets
-//   S := S + last_proposal[0 : delta.accepted] + [delta.next_token]
+//   S := S + last_proposal[0 : delta.accepted] + [delta.next_token] + delta.append
 // (next_token only if set), then drafts up to gamma tokens after S.
 #pragma once
 
@@ -27,6 +27,9 @@ namespace tandem::orchestrator {
 struct DraftDelta {
   int accepted = 0;                    // how many of the last proposal were kept
   std::optional<int32_t> next_token;   // correction or bonus token; unset on the first call
+  // Appended after next_token: text the draft did not write (RSD: a step the
+  // target generated after the draft's step was rejected).
+  std::vector<int32_t> append;
 };
 
 struct DraftProposal {

@@ -37,6 +37,14 @@ struct VerifyOptions {
   bool return_distributions = false;
 };
 
+// What the target would do next at the end of S, without committing anything
+// (CARDS: entropy for segmentation and top-k for sampling; ARGS: top-k logits).
+struct NextTokenInfo {
+  float entropy = 0;                 // nats, softmax of the raw logits (T = 1), full vocabulary
+  std::vector<int32_t> top_tokens;   // the top_k ids by raw logit, best first
+  std::vector<float> top_logits;     // their raw logits (before temperature)
+};
+
 // One request drives a session; sessions are not thread-safe, different
 // sessions may run concurrently.
 class VerifySession {
@@ -51,6 +59,24 @@ class VerifySession {
                               std::span<const runtime::Distribution> q, VerifyResult* out) = 0;
   virtual int64_t committed_length() const = 0;
   virtual absl::Status Close() = 0;
+
+  // Teacher forcing: S := S + tokens without sampling (text another model
+  // wrote, a candidate the strategy chose). With `next` non-null, also
+  // reports the next-token info after the new S for its top_k (>= 1) ids.
+  // tokens may be empty (only report). One target forward at most.
+  virtual absl::Status Append(std::span<const int32_t> tokens, int top_k, NextTokenInfo* next) {
+    return absl::UnimplementedError("this verifier does not support Append");
+  }
+  // Rollback: keeps the first `length` tokens of S (1 <= length <= |S|);
+  // the KV cache is cropped, never recomputed beyond the last kept token.
+  virtual absl::Status Truncate(int64_t length) {
+    return absl::UnimplementedError("this verifier does not support Truncate");
+  }
+  // A new session whose S equals this one's, sharing its KV cache
+  // (copy-on-write) and sampling with its own RNG stream from `seed`.
+  virtual absl::StatusOr<std::unique_ptr<VerifySession>> Fork(uint64_t seed) {
+    return absl::UnimplementedError("this verifier does not support Fork");
+  }
 };
 
 class Verifier {
