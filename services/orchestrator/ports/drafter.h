@@ -42,6 +42,12 @@ struct DraftProposal {
 
 struct DraftOptions {
   bool return_distributions = true;
+  // RAPID's c_conf: stop a proposal right after a drafted token whose
+  // processed probability q(x) is below this (that token is kept), so a
+  // round does not spend draft steps past a point the drafter itself doubts.
+  // Greedy sessions (q one-hot) test the temperature-1 probability instead.
+  // 0 = off; range [0, 1]. Drafters without probabilities (n-gram) ignore it.
+  float stop_below_probability = 0.0f;
 };
 
 // One request drives a session; sessions are not thread-safe, different

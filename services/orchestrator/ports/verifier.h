@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "runtime/sampling/distribution.h"
 #include "runtime/sampling/sampling_params.h"
+#include "services/orchestrator/spec/knowledge_transfer.h"
 
 namespace tandem::orchestrator {
 
@@ -35,6 +36,10 @@ struct VerifyResult {
 
 struct VerifyOptions {
   bool return_distributions = false;
+  // RAPID's knowledge transfer (spec/knowledge_transfer.h): accept against
+  // p^ leaning toward q instead of p. eta = 0 (the default) is lossless
+  // speculative sampling. The returned p rows stay the unadjusted p.
+  spec::KnowledgeTransfer knowledge_transfer;
 };
 
 // What the target would do next at the end of S, without committing anything
