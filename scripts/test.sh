@@ -26,7 +26,7 @@ step() { echo; echo "=== [test] $* ($(date -u +%H:%M:%S))"; }
 
 if [[ $SETUP -eq 1 ]]; then
   step "setup"
-  scripts/setup.sh --models smollm2-135m qwen2.5-coder-0.5b
+  scripts/setup.sh --models smollm2-135m qwen2.5-coder-0.5b all-minilm-l6-v2
 fi
 
 step "optimized build"
