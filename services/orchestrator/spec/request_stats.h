@@ -26,6 +26,28 @@ struct RequestStats {
   double target_time_ms = 0;
   int final_gamma = 0;
 
+  // RAPID (retrieval-augmented drafting); 0 for other strategies.
+  int64_t context_tokens = 0;       // L: tokens of the request's long context
+  int64_t retrieved_chunks = 0;     // chunks in the drafter's context (after theta)
+  int64_t retrieved_tokens = 0;     // tokens of those chunks
+  int64_t draft_prompt_tokens = 0;  // the drafter's prompt: template + retrieved chunks
+  double retrieval_ms = 0;          // chunking + embedding + search, as the retriever reports
+
+  // Reward-guided strategies (cards, best_of_n, args). target_calls counts
+  // their LLM forward calls (Verify / Append), prefill excluded.
+  int64_t reward_calls = 0;         // calls into the reward scorer
+  int64_t reward_items = 0;         // (prompt, response) pairs scored over those calls
+  double reward_time_ms = 0;        // time spent waiting for the reward scorer
+  int64_t segments_proposed = 0;    // cards: candidate segments sampled
+  int64_t segments_accepted = 0;    // cards: segments committed (forced ones included)
+  int64_t segments_rejected = 0;    // cards: candidates rolled back
+  int64_t segments_forced = 0;      // cards: accepted as best-of after max_rejections
+  std::vector<int64_t> rejections_per_segment;  // cards: [i] = rejections before segment i
+  bool has_final_reward = false;
+  double final_reward = 0;          // reward of the returned response
+  bool has_r_star = false;
+  double r_star = 0;                // cards: the target reward used (after calibration)
+
   // Records one verification round.
   void RecordRound(int drafted, int accepted) {
     if (drafted <= 0) return;

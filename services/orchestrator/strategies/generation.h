@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "runtime/sampling/sampling_params.h"
 #include "services/orchestrator/spec/gamma_controller.h"
 #include "services/orchestrator/spec/request_stats.h"
+#include "services/orchestrator/strategies/long_context.h"
 
 namespace tandem::orchestrator {
 
@@ -28,10 +30,17 @@ const char* FinishReasonName(FinishReason reason);
 
 struct GenerationRequest {
   std::vector<int32_t> prompt;          // non-empty
+  // The prompt as text for text-based scorers (reward models): the raw
+  // prompt or the user message, without chat markup. Empty: strategies that
+  // need it decode `prompt`.
+  std::string prompt_text;
   runtime::SamplingParams sampling;
   int max_tokens = 256;                 // >= 1
   std::vector<std::string> stop_strings;  // need a Vocabulary with a decoder
   spec::GammaOptions gamma;             // speculative only
+  // Long-context strategies (rapid): the document and how to render prompts
+  // around it. Null for other strategies.
+  std::shared_ptr<const LongContextInput> long_context;
   // Polled between rounds; set it to abort (e.g. client disconnect).
   const std::atomic<bool>* cancelled = nullptr;
 };

@@ -1,0 +1,29 @@
+// Best-of-N baseline: N complete responses sampled from the target with the
+// request's sampling parameters, each in a fork of the prompt's session
+// (the prompt is prefilled once, its KV shared copy-on-write), all N scored
+// in one reward call, the highest-scoring one returned. Nothing streams
+// until the choice is made: the chosen response arrives as one chunk.
+#pragma once
+
+#include "absl/status/status.h"
+#include "services/orchestrator/ports/reward_scorer.h"
+#include "services/orchestrator/ports/verifier.h"
+#include "services/orchestrator/ports/vocabulary.h"
+#include "services/orchestrator/strategies/generation.h"
+
+namespace tandem::orchestrator {
+
+struct BestOfNOptions {
+  RewardSpec reward;
+  int n = 4;  // responses sampled, 1..64
+
+  absl::Status Validate() const;
+};
+
+// Sample i uses the fork seed i of the request seed's fork stream, so the N
+// responses differ and a request is reproducible. Ties go to the lowest i.
+absl::Status RunBestOfN(const GenerationRequest& request, const BestOfNOptions& options, Verifier& verifier,
+                        RewardScorer& reward, const Vocabulary& vocab, const StreamCallback& on_chunk,
+                        GenerationResult* result);
+
+}  // namespace tandem::orchestrator

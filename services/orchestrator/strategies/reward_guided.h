@@ -1,0 +1,93 @@
+// Pieces shared by the reward-guided strategies (cards, best_of_n, args):
+// turning token sequences into the (prompt, response) text the reward port
+// scores, one counted and checked reward call, and sampling among a verifier's
+// top-k candidates exactly as runtime::Sampler samples the full vocabulary.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "runtime/sampling/rng.h"
+#include "services/orchestrator/ports/reward_scorer.h"
+#include "services/orchestrator/ports/verifier.h"
+#include "services/orchestrator/ports/vocabulary.h"
+#include "services/orchestrator/spec/request_stats.h"
+#include "services/orchestrator/strategies/generation.h"
+
+namespace tandem::orchestrator {
+
+// Random stream ids split from the request seed. Proposals have their own
+// stream so that accept/reject draws never shift which tokens are sampled
+// (hard CARDS with r* = -inf then samples exactly like the sampler alone).
+inline constexpr uint64_t kProposalRngStream = 0x70726f706fULL;  // "propo"
+inline constexpr uint64_t kAcceptRngStream = 0x6163636570ULL;    // "accep"
+inline constexpr uint64_t kForkSeedStream = 0x666f726b73ULL;     // "forks"
+
+// A vocabulary with end-of-generation switched off (CARDS stop_at_eos =
+// false: end-of-generation tokens are ordinary tokens, as in the reference).
+class EosFreeVocabulary : public Vocabulary {
+ public:
+  explicit EosFreeVocabulary(const Vocabulary& base) : base_(base) {}
+  int32_t vocab_size() const override { return base_.vocab_size(); }
+  bool IsEndOfGeneration(int32_t) const override { return false; }
+  std::unique_ptr<TokenDecoder> NewDecoder() const override { return base_.NewDecoder(); }
+
+ private:
+  const Vocabulary& base_;
+};
+
+// Text of `tokens` for the reward model: end-of-generation tokens are left
+// out (they are not text the client sees). FailedPrecondition when the
+// vocabulary has no decoder.
+absl::StatusOr<std::string> ResponseText(const Vocabulary& vocab, std::span<const int32_t> tokens);
+
+// The prompt as the reward model should see it: request.prompt_text when
+// the caller supplied it, else the prompt tokens decoded.
+absl::StatusOr<std::string> PromptText(const GenerationRequest& request, const Vocabulary& vocab);
+
+// Scores responses for one prompt in one reward call (the backend can batch
+// them), counts the call in `stats` and rejects a wrong count or a
+// non-finite score (Internal, naming the backend).
+class RewardClient {
+ public:
+  RewardClient(RewardScorer& scorer, RewardSpec spec, std::string prompt, const Vocabulary& vocab,
+               spec::RequestStats* stats)
+      : scorer_(scorer), spec_(std::move(spec)), prompt_(std::move(prompt)), vocab_(vocab), stats_(stats) {}
+
+  absl::StatusOr<std::vector<float>> ScoreTokens(std::span<const std::vector<int32_t>> responses);
+  absl::StatusOr<std::vector<float>> ScoreTexts(std::span<const std::string> responses);
+
+ private:
+  RewardScorer& scorer_;
+  const RewardSpec spec_;
+  const std::string prompt_;
+  const Vocabulary& vocab_;
+  spec::RequestStats* stats_;
+};
+
+// Checks what a verifier returned for a next-token query: matching sizes,
+// ids inside the vocabulary, at least one candidate, finite entropy.
+absl::Status ValidateNextTokenInfo(const NextTokenInfo& info, int32_t vocab_size);
+
+// Draws one of `tokens` with probability softmax(logits / temperature) over
+// those candidates only (temperature > 0). The arithmetic is runtime::Sampler's
+// with the candidates in ascending id order, so when `tokens` is the top-k of
+// a row this equals Sampler{temperature, top_k = k} on the whole row followed
+// by Sampler::Sample with the same Rng (one Uniform() per draw).
+absl::StatusOr<int32_t> SampleAmong(std::span<const int32_t> tokens, std::span<const float> logits,
+                                    float temperature, runtime::Rng& rng);
+
+// Index of the largest value; ties go to the candidate with the lowest token id.
+size_t ArgmaxAmong(std::span<const int32_t> tokens, std::span<const float> values);
+
+// Teacher-forces `tokens` (may be empty) and reads the next-token info:
+// one target call, counted and timed in `stats`, the answer validated.
+absl::Status AppendAndQuery(VerifySession& session, std::span<const int32_t> tokens, int top_k,
+                            int32_t vocab_size, NextTokenInfo* info, spec::RequestStats* stats);
+
+}  // namespace tandem::orchestrator
