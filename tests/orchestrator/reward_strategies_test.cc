@@ -1,0 +1,493 @@
+// CARDS, best_of_n and ARGS against a table verifier and a scripted reward
+// (tests/orchestrator/reward_fakes.h): the reference-sampler equivalence of
+// hard CARDS with r* = -inf, segmentation boundaries, the threshold ramp,
+// the best-of fallback, rollback to the accepted prefix, calibration, and
+// the baselines' choices.
+#include <cmath>
+#include <limits>
+#include <set>
+
+#include "gtest/gtest.h"
+#include "runtime/sampling/sampler.h"
+#include "services/orchestrator/strategies/args.h"
+#include "services/orchestrator/strategies/best_of_n.h"
+#include "services/orchestrator/strategies/cards.h"
+#include "services/orchestrator/strategies/reward_guided.h"
+#include "tests/orchestrator/fake_lm.h"
+#include "tests/orchestrator/reward_fakes.h"
+
+namespace tandem::orchestrator {
+namespace {
+
+using testing::FakeVocabulary;
+using testing::ScriptedReward;
+using testing::TableVerifier;
+
+constexpr int32_t kVocab = 32;
+constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+const std::vector<int32_t> kPrompt = {3, 7, 11};
+
+// Low entropy (about 1 nat) everywhere except at the response positions in
+// `high`, where the row is flat over the 31 non-EOS tokens (ln 31 = 3.43 nats).
+// EOS (0) is never likely.
+testing::TableLogitsFn SegmentedLogits(std::set<size_t> high) {
+  return [high](std::span<const int32_t> ctx, std::span<float> out) {
+    const size_t rel = ctx.size() - kPrompt.size();
+    for (size_t v = 0; v < out.size(); ++v) out[v] = high.count(rel) ? 0.0f : -5.0f;
+    out[0] = -30.0f;
+    if (!high.count(rel)) {
+      const int a = 1 + static_cast<int>((ctx.size() * 7 + ctx.back()) % 31);
+      out[a] = 2.0f;
+      out[1 + a % 31] = 1.5f;
+      out[1 + (a + 5) % 31] = 1.0f;
+    }
+  };
+}
+
+GenerationRequest Request(int max_tokens, uint64_t seed = 1) {
+  GenerationRequest r;
+  r.prompt = kPrompt;
+  r.prompt_text = "question";
+  r.max_tokens = max_tokens;
+  r.sampling.seed = seed;
+  return r;
+}
+
+// The plain sampler: Sampler{temperature, top_k} on every full row, one draw
+// per token from the proposal stream, until EOS or max_tokens.
+std::vector<int32_t> ReferenceTopK(const TableVerifier& v, const GenerationRequest& r, float temperature,
+                                   int top_k) {
+  runtime::SamplingParams p;
+  p.temperature = temperature;
+  p.top_k = top_k;
+  runtime::Sampler sampler(p);
+  runtime::Rng rng = runtime::Rng(r.sampling.seed).Split(kProposalRngStream);
+  std::vector<int32_t> ctx = r.prompt, out;
+  std::vector<float> row;
+  runtime::Distribution d;
+  while (static_cast<int>(out.size()) < r.max_tokens) {
+    v.Row(ctx, &row);
+    EXPECT_TRUE(sampler.Process(row, {}, &d).ok());
+    const int32_t t = runtime::Sampler::Sample(d, rng);
+    if (t == 0) break;
+    out.push_back(t);
+    ctx.push_back(t);
+  }
+  return out;
+}
+
+// Response lengths (one letter per token) of every scored candidate, in order.
+std::vector<size_t> ScoredLengths(const ScriptedReward& reward) {
+  std::vector<size_t> lengths;
+  for (const auto& call : reward.calls) {
+    for (const std::string& r : call) lengths.push_back(r.size());
+  }
+  return lengths;
+}
+
+TEST(CardsTest, HardWithMinusInfinityIsPlainTopKSampling) {
+  struct Case {
+    testing::TableLogitsFn fn;
+    int top_k;
+  };
+  const Case cases[] = {{testing::TargetLogits, 40}, {testing::TargetLogits, 5},
+                        {SegmentedLogits({6, 7, 20, 31}), 3}, {SegmentedLogits({}), 40}};
+  FakeVocabulary vocab(kVocab);
+  for (const Case& c : cases) {
+    for (uint64_t seed : {1, 2, 3, 99}) {
+      TableVerifier verifier(kVocab, c.fn);
+      ScriptedReward reward([](const std::string&, const std::string& r) { return -static_cast<float>(r.size()); });
+      CardsOptions o;
+      o.hard = true;
+      o.r_star = kNegInf;
+      o.top_k = c.top_k;
+      GenerationResult result;
+      GenerationRequest request = Request(48, seed);
+      ASSERT_TRUE(RunCards(request, o, verifier, reward, vocab, {}, &result).ok());
+      EXPECT_EQ(result.tokens, ReferenceTopK(verifier, request, 0.7f, c.top_k)) << "seed " << seed;
+      EXPECT_EQ(result.stats.segments_rejected, 0);
+      EXPECT_EQ(result.stats.segments_accepted, result.stats.segments_proposed);
+      EXPECT_EQ(result.stats.reward_calls, result.stats.segments_proposed);  // no R(x) with r* = -inf
+    }
+  }
+}
+
+TEST(CardsTest, SegmentsEndBeforeTheHighEntropyTokenWithinMinAndMaxLength) {
+  FakeVocabulary vocab(kVocab);
+  // Response positions 2, 9, 10, 11 are high entropy but inside the minimum
+  // length; 30 ends a segment (the token at 30 starts the next one).
+  TableVerifier verifier(kVocab, SegmentedLogits({2, 9, 10, 11, 30}));
+  ScriptedReward reward([](const std::string&, const std::string&) { return 0.0f; });
+  CardsOptions o;
+  o.hard = true;
+  o.r_star = kNegInf;
+  o.min_segment = 4;
+  o.max_segment = 8;
+  GenerationResult result;
+  ASSERT_TRUE(RunCards(Request(40), o, verifier, reward, vocab, {}, &result).ok());
+  EXPECT_EQ(ScoredLengths(reward), (std::vector<size_t>{8, 16, 24, 30, 38, 40}));
+  EXPECT_EQ(result.tokens.size(), 40u);
+  EXPECT_EQ(result.finish_reason, FinishReason::kLength);
+
+  // A high-entropy run right at the start: the first segment has exactly
+  // min_segment tokens.
+  TableVerifier early(kVocab, SegmentedLogits({1, 2, 3, 4}));
+  ScriptedReward reward2([](const std::string&, const std::string&) { return 0.0f; });
+  ASSERT_TRUE(RunCards(Request(12), o, early, reward2, vocab, {}, &result).ok());
+  EXPECT_EQ(ScoredLengths(reward2), (std::vector<size_t>{4, 12}));
+}
+
+TEST(CardsTest, ThresholdRampAndInitialReward) {
+  EXPECT_DOUBLE_EQ(CardsThreshold(0, 10, 0, 100), 0);
+  EXPECT_DOUBLE_EQ(CardsThreshold(0, 10, 50, 100), 5);
+  EXPECT_DOUBLE_EQ(CardsThreshold(2, 10, 25, 100), 4);
+  EXPECT_DOUBLE_EQ(CardsThreshold(0, 10, 150, 100), 10);  // capped at r*
+  EXPECT_EQ(CardsThreshold(kNegInf, kNegInf, 5, 100), kNegInf);
+  EXPECT_DOUBLE_EQ(CardsInitialReward(2, 10, 0.5), 6);
+  EXPECT_DOUBLE_EQ(CardsInitialReward(2, 10, 0), 2);
+  EXPECT_DOUBLE_EQ(CardsInitialReward(2, kNegInf, 0), 2);  // no 0 * inf
+  EXPECT_EQ(CardsInitialReward(2, kNegInf, 0.5), kNegInf);
+  EXPECT_DOUBLE_EQ(Quantile({3, 1, 2}, 0.5), 2);
+  EXPECT_DOUBLE_EQ(Quantile({1, 2}, 0.25), 1.25);
+  EXPECT_DOUBLE_EQ(Quantile({4}, 0.9), 4);
+}
+
+TEST(CardsTest, RampAcceptsEarlySegmentsAndFallsBackAfterMaxRejections) {
+  FakeVocabulary vocab(kVocab);
+  TableVerifier verifier(kVocab, SegmentedLogits({2, 9, 10, 11, 30}));
+  // R(x) = 55 (empty response), r = 75 + |y + c|; r* = 105, alpha = 0.5:
+  // r0 = 80, tau(L) = 80 + L * 25 / 40 (L_max = 40). Hard acceptance:
+  // 75 + L >= 80 + 0.625 L  <=>  L >= 13.3.
+  ScriptedReward reward([](const std::string&, const std::string& r) { return 75.0f + r.size() - (r.empty() ? 20 : 0); });
+  CardsOptions o;
+  o.hard = true;
+  o.r_star = 105;
+  o.alpha = 0.5;
+  o.min_segment = 4;
+  o.max_segment = 8;
+  GenerationResult result;
+  ASSERT_TRUE(RunCards(Request(40), o, verifier, reward, vocab, {}, &result).ok());
+  // Segments end at 8, 16, 24, 30, 38, 40: the first (L = 8) is rejected 20
+  // times and forced; the others pass at once.
+  EXPECT_EQ(result.stats.rejections_per_segment, (std::vector<int64_t>{20, 0, 0, 0, 0, 0}));
+  EXPECT_EQ(result.stats.segments_forced, 1);
+  EXPECT_EQ(result.stats.segments_rejected, 20);
+  EXPECT_EQ(result.stats.segments_proposed, 26);
+  EXPECT_EQ(result.stats.reward_calls, 27);  // R(x) + one per candidate
+  EXPECT_EQ(result.tokens.size(), 40u);
+  EXPECT_DOUBLE_EQ(result.stats.final_reward, 115);
+}
+
+TEST(CardsTest, FallbackTakesTheBestCandidateAndTheSessionHoldsIt) {
+  FakeVocabulary vocab(kVocab);
+  TableVerifier verifier(kVocab, SegmentedLogits({}));
+  // Nothing reaches r*: every segment is the best of 1 + max_rejections.
+  auto score = [](const std::string&, const std::string& r) {
+    float h = 0;
+    for (char ch : r) h = std::fmod(h * 31 + ch, 997.0f);
+    return h;
+  };
+  ScriptedReward reward(score);
+  CardsOptions o;
+  o.hard = true;
+  o.r_star = 5000;
+  o.min_segment = 4;
+  o.max_segment = 4;
+  o.max_rejections = 5;
+  GenerationResult result;
+  GenerationRequest request = Request(13);
+  ASSERT_TRUE(RunCards(request, o, verifier, reward, vocab, {}, &result).ok());
+  ASSERT_EQ(result.stats.rejections_per_segment, (std::vector<int64_t>{5, 5, 5, 5}));
+  ASSERT_EQ(reward.calls.size(), 1u + 4 * 6);
+  std::string prefix;
+  for (int seg = 0; seg < 4; ++seg) {
+    std::string best;
+    float best_r = -1;
+    for (int c = 0; c < 6; ++c) {
+      const std::string& cand = reward.calls[1 + seg * 6 + c][0];
+      ASSERT_EQ(cand.substr(0, prefix.size()), prefix);
+      if (score("", cand) > best_r) {
+        best_r = score("", cand);
+        best = cand;
+      }
+    }
+    prefix = best;
+  }
+  EXPECT_EQ(result.text, prefix);
+  EXPECT_EQ(result.stats.final_reward, score("", prefix));
+  // The session ends holding the committed response (its last token, which
+  // finished the response, is never fed).
+  ASSERT_EQ(verifier.log.closed.size(), 1u);
+  std::vector<int32_t> expected = kPrompt;
+  expected.insert(expected.end(), result.tokens.begin(), result.tokens.end() - 1);
+  EXPECT_EQ(verifier.log.closed[0], expected);
+}
+
+TEST(CardsTest, RejectionRollsBackToTheAcceptedPrefixWithoutRecomputingIt) {
+  FakeVocabulary vocab(kVocab);
+  TableVerifier verifier(kVocab, SegmentedLogits({5, 13, 14, 22}));
+  ScriptedReward reward([](const std::string&, const std::string& r) {
+    float h = 0;
+    for (char ch : r) h = std::fmod(h * 17 + ch, 101.0f);
+    return h / 10;
+  });
+  CardsOptions o;  // soft acceptance, r* comparable to the scores
+  o.r_star = 8;
+  o.min_segment = 4;
+  o.max_segment = 6;
+  GenerationResult result;
+  ASSERT_TRUE(RunCards(Request(30, 5), o, verifier, reward, vocab, {}, &result).ok());
+  ASSERT_GT(result.stats.segments_rejected, 0);
+  // Every truncation lands on prompt + an accepted prefix: replay the scored
+  // candidates to find where each accepted segment ended.
+  std::set<int64_t> boundaries = {static_cast<int64_t>(kPrompt.size())};
+  {
+    int64_t len = static_cast<int64_t>(kPrompt.size());
+    size_t c = 1;
+    for (int64_t rejections : result.stats.rejections_per_segment) {
+      c += rejections;  // the accepted candidate is the next one (no forced fallback here)
+      ASSERT_LE(c, reward.calls.size() - 1);
+      len = static_cast<int64_t>(kPrompt.size() + reward.calls[c][0].size());
+      boundaries.insert(len);
+      ++c;
+    }
+  }
+  ASSERT_EQ(static_cast<int64_t>(verifier.log.truncations.size()), result.stats.segments_rejected);
+  for (int64_t t : verifier.log.truncations) EXPECT_TRUE(boundaries.count(t)) << t;
+  // No position is computed twice except the rolled-back candidates': the
+  // positions computed are the prompt (once) plus one per appended token,
+  // plus the pending-token query at the start.
+  EXPECT_EQ(verifier.log.computed_positions,
+            static_cast<int64_t>(kPrompt.size()) - 1 + 1 + verifier.log.appended_tokens);
+}
+
+TEST(CardsTest, SoftAcceptanceProbabilityMatchesExp) {
+  FakeVocabulary vocab(kVocab);
+  // alpha = 1: tau = r* everywhere; r = r* - beta ln 2 accepts w.p. 1/2.
+  const double beta = 0.7;
+  const float r = static_cast<float>(10 - beta * std::log(2.0));
+  int64_t proposed = 0, accepted = 0, forced = 0;
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    TableVerifier verifier(kVocab, SegmentedLogits({}));
+    ScriptedReward reward([r](const std::string&, const std::string&) { return r; });
+    CardsOptions o;
+    o.r_star = 10;
+    o.alpha = 1;
+    o.beta = beta;
+    o.min_segment = 4;
+    o.max_segment = 4;
+    GenerationResult result;
+    ASSERT_TRUE(RunCards(Request(40, seed), o, verifier, reward, vocab, {}, &result).ok());
+    proposed += result.stats.segments_proposed;
+    accepted += result.stats.segments_accepted;
+    forced += result.stats.segments_forced;
+  }
+  EXPECT_EQ(forced, 0);
+  const double rate = static_cast<double>(accepted) / proposed;
+  // 200 accepted segments, ~400 draws: sd of the rate ~0.025.
+  EXPECT_NEAR(rate, 0.5, 0.1) << accepted << "/" << proposed;
+}
+
+TEST(CardsTest, CalibratedRStarIsTheQuantileOfOwnSamples) {
+  FakeVocabulary vocab(kVocab);
+  TableVerifier verifier(kVocab, SegmentedLogits({3, 9}));
+  ScriptedReward reward([](const std::string&, const std::string& r) {
+    float h = 0;
+    for (char ch : r) h = std::fmod(h * 13 + ch, 89.0f);
+    return h;
+  });
+  CardsOptions o;
+  o.r_star_quantile = 0.5;
+  o.calibration_samples = 3;
+  GenerationResult result;
+  ASSERT_TRUE(RunCards(Request(10), o, verifier, reward, vocab, {}, &result).ok());
+  ASSERT_GE(reward.calls.size(), 2u);
+  ASSERT_EQ(reward.calls[0].size(), 3u);  // one call for the three samples
+  std::vector<float> scores;
+  for (const std::string& s : reward.calls[0]) {
+    EXPECT_EQ(s.size(), 10u);  // full responses (no EOS in this table)
+    float h = 0;
+    for (char ch : s) h = std::fmod(h * 13 + ch, 89.0f);
+    scores.push_back(h);
+  }
+  EXPECT_TRUE(result.stats.has_r_star);
+  EXPECT_DOUBLE_EQ(result.stats.r_star, Quantile(scores, 0.5));
+  EXPECT_EQ(verifier.log.forks, 3);
+  // The prompt was prefilled once: forks share it.
+  EXPECT_EQ(verifier.log.computed_positions, static_cast<int64_t>(kPrompt.size()) - 1 + 1 +
+                                                 verifier.log.appended_tokens);
+}
+
+TEST(CardsTest, StopsAtEosUnlessDisabled) {
+  FakeVocabulary vocab(kVocab);
+  // EOS is the only likely token after 6 response tokens.
+  auto fn = [](std::span<const int32_t> ctx, std::span<float> out) {
+    for (size_t v = 0; v < out.size(); ++v) out[v] = static_cast<float>(v % 3);
+    out[0] = ctx.size() - kPrompt.size() >= 6 ? 50.0f : -50.0f;
+  };
+  CardsOptions o;
+  o.hard = true;
+  o.r_star = kNegInf;
+  {
+    TableVerifier verifier(kVocab, fn);
+    ScriptedReward reward([](const std::string&, const std::string&) { return 0.0f; });
+    GenerationResult result;
+    ASSERT_TRUE(RunCards(Request(20), o, verifier, reward, vocab, {}, &result).ok());
+    EXPECT_EQ(result.finish_reason, FinishReason::kEndOfGeneration);
+    EXPECT_EQ(result.tokens.size(), 6u);
+  }
+  {
+    o.stop_at_eos = false;  // the reference: runs to L_max, EOS is a token
+    TableVerifier verifier(kVocab, fn);
+    ScriptedReward reward([](const std::string&, const std::string&) { return 0.0f; });
+    GenerationResult result;
+    ASSERT_TRUE(RunCards(Request(20), o, verifier, reward, vocab, {}, &result).ok());
+    EXPECT_EQ(result.finish_reason, FinishReason::kLength);
+    EXPECT_EQ(result.tokens.size(), 20u);
+    EXPECT_EQ(result.tokens[6], 0);
+  }
+}
+
+TEST(CardsTest, BadOptionsAndBadRewardsAreErrors) {
+  FakeVocabulary vocab(kVocab);
+  TableVerifier verifier(kVocab, SegmentedLogits({}));
+  ScriptedReward reward([](const std::string&, const std::string&) { return 1.0f; });
+  GenerationResult result;
+  CardsOptions o;
+  o.alpha = 1.5;
+  absl::Status s = RunCards(Request(8), o, verifier, reward, vocab, {}, &result);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("params.alpha"), std::string::npos) << s;
+  o = {};
+  o.min_segment = 9;
+  o.max_segment = 8;
+  s = RunCards(Request(8), o, verifier, reward, vocab, {}, &result);
+  EXPECT_NE(s.message().find("params.min_segment"), std::string::npos) << s;
+
+  ScriptedReward nan([](const std::string&, const std::string&) { return std::nanf(""); });
+  s = RunCards(Request(8), CardsOptions{}, verifier, nan, vocab, {}, &result);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << s;
+  reward.drop_one = true;
+  s = RunCards(Request(8), CardsOptions{}, verifier, reward, vocab, {}, &result);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << s;
+
+  FakeVocabulary no_text(kVocab, /*with_text=*/false);
+  GenerationRequest tokens_only = Request(8);
+  tokens_only.prompt_text.clear();
+  s = RunCards(tokens_only, CardsOptions{}, verifier, reward, no_text, {}, &result);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+}
+
+TEST(BestOfNTest, PicksTheHighestRewardAndForksShareThePrompt) {
+  FakeVocabulary vocab(kVocab);
+  TableVerifier verifier(kVocab, testing::TargetLogits);
+  auto score = [](const std::string&, const std::string& r) {
+    return static_cast<float>(std::count(r.begin(), r.end(), 'c')) - 0.01f * r.size();
+  };
+  ScriptedReward reward(score);
+  BestOfNOptions o;
+  o.n = 6;
+  o.reward.backend = "scripted";
+  GenerationRequest request = Request(24, 4);
+  request.sampling.temperature = 1.0f;
+  GenerationResult result;
+  std::string streamed;
+  ASSERT_TRUE(RunBestOfN(request, o, verifier, reward, vocab,
+                         [&](const StreamChunk& c) {
+                           streamed += std::string(c.text);
+                           return absl::OkStatus();
+                         },
+                         &result)
+                  .ok());
+  ASSERT_EQ(reward.calls.size(), 1u);
+  ASSERT_EQ(reward.calls[0].size(), 6u);
+  EXPECT_EQ(reward.specs[0].backend, "scripted");
+  float best = -1e9f;
+  std::set<std::string> distinct;
+  for (const std::string& r : reward.calls[0]) {
+    best = std::max(best, score("", r));
+    distinct.insert(r);
+  }
+  EXPECT_GT(distinct.size(), 1u);  // distinct fork seeds
+  EXPECT_EQ(score("", result.text), best);
+  EXPECT_FLOAT_EQ(static_cast<float>(result.stats.final_reward), best);
+  EXPECT_EQ(streamed, result.text);
+  EXPECT_EQ(verifier.log.forks, 6);
+  // One prefill (prompt minus its pending last token), then one position per
+  // sampled token in each fork: the prompt was never prefilled again.
+  EXPECT_EQ(verifier.log.computed_positions,
+            static_cast<int64_t>(kPrompt.size()) - 1 + result.stats.target_calls);
+  EXPECT_EQ(verifier.log.forwards, 1 + result.stats.target_calls);
+}
+
+TEST(ArgsTest, GreedyPicksArgmaxOfLogitPlusWeightedReward) {
+  FakeVocabulary vocab(kVocab);
+  TableVerifier verifier(kVocab, testing::TargetLogits);
+  auto score = [](const std::string&, const std::string& r) {
+    return r.empty() ? 0.0f : static_cast<float>((r.back() * 7 + r.size()) % 5) * 0.6f;
+  };
+  ScriptedReward reward(score);
+  ArgsOptions o;
+  o.top_k = 4;
+  o.w = 1.5;
+  GenerationResult result;
+  ASSERT_TRUE(RunArgs(Request(16), o, verifier, reward, vocab, {}, &result).ok());
+  // Independent replay: top-4 raw logits, s = z + 1.5 R, argmax.
+  std::vector<int32_t> ctx = kPrompt, expected;
+  std::string text;
+  std::vector<float> row;
+  bool differs_from_greedy = false;
+  while (expected.size() < 16) {
+    verifier.Row(ctx, &row);
+    NextTokenInfo info = testing::InfoFromRow(row, 4);
+    int32_t best = -1;
+    float best_s = -1e30f;
+    for (size_t i = 0; i < 4; ++i) {
+      std::string cand = text;
+      if (info.top_tokens[i] != 0) cand += static_cast<char>('a' + info.top_tokens[i]);
+      const float s = info.top_logits[i] + 1.5f * score("", cand);
+      if (s > best_s) {
+        best_s = s;
+        best = info.top_tokens[i];
+      }
+    }
+    differs_from_greedy |= best != info.top_tokens[0];
+    if (best == 0) break;
+    expected.push_back(best);
+    ctx.push_back(best);
+    text += static_cast<char>('a' + best);
+  }
+  EXPECT_TRUE(differs_from_greedy);  // the reward mattered
+  EXPECT_EQ(result.tokens, expected);
+  const int64_t steps = static_cast<int64_t>(reward.calls.size());
+  EXPECT_EQ(result.stats.reward_calls, steps);
+  EXPECT_EQ(result.stats.reward_items, 4 * steps);
+  EXPECT_EQ(result.stats.final_reward, score("", result.text));
+}
+
+TEST(ArgsTest, SampledModeIsSeededAndStaysInTopK) {
+  FakeVocabulary vocab(kVocab);
+  ArgsOptions o;
+  o.top_k = 3;
+  o.greedy = false;
+  std::vector<int32_t> first;
+  for (int run = 0; run < 2; ++run) {
+    TableVerifier verifier(kVocab, testing::TargetLogits);
+    ScriptedReward reward([](const std::string&, const std::string& r) { return 0.1f * r.size(); });
+    GenerationResult result;
+    ASSERT_TRUE(RunArgs(Request(12, 8), o, verifier, reward, vocab, {}, &result).ok());
+    std::vector<int32_t> ctx = kPrompt;
+    std::vector<float> row;
+    for (int32_t t : result.tokens) {
+      verifier.Row(ctx, &row);
+      NextTokenInfo info = testing::InfoFromRow(row, 3);
+      EXPECT_NE(std::find(info.top_tokens.begin(), info.top_tokens.end(), t), info.top_tokens.end());
+      ctx.push_back(t);
+    }
+    if (run == 0) first = result.tokens;
+    else EXPECT_EQ(result.tokens, first);
+  }
+}
+
+}  // namespace
+}  // namespace tandem::orchestrator
