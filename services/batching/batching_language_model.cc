@@ -64,6 +64,15 @@ absl::Status BatchingLanguageModel::TruncateSession(runtime::Session& session, i
   return s;
 }
 
+absl::StatusOr<std::unique_ptr<BatchingSequence>> BatchingLanguageModel::ForkSession(
+    const runtime::Session& session) {
+  std::lock_guard<std::mutex> lock(model_mu_);
+  auto fork = session.Fork();
+  if (!fork.ok()) return fork.status();
+  UpdateKvBytesLocked();
+  return std::unique_ptr<BatchingSequence>(new BatchingSequence(*this, std::move(*fork)));
+}
+
 void BatchingLanguageModel::DestroySession(std::unique_ptr<runtime::Session> session) {
   std::lock_guard<std::mutex> lock(model_mu_);
   session.reset();
@@ -176,6 +185,12 @@ void BatchingLanguageModel::SchedulerLoop() {
 BatchingSequence::~BatchingSequence() { owner_.DestroySession(std::move(session_)); }
 
 absl::Status BatchingSequence::Truncate(int64_t n) { return owner_.TruncateSession(*session_, n); }
+
+absl::StatusOr<std::unique_ptr<orchestrator::LmSequence>> BatchingSequence::Fork() const {
+  auto fork = owner_.ForkSession(*session_);
+  if (!fork.ok()) return fork.status();
+  return std::unique_ptr<orchestrator::LmSequence>(std::move(*fork));
+}
 
 absl::Status BatchingSequence::Append(std::span<const int32_t> tokens, bool all_logits,
                                       std::vector<float>* logits) {

@@ -21,7 +21,7 @@
 // when one item is bad (context full, KV budget exhausted); the scheduler
 // then re-runs the items one by one so that only the offending append fails.
 //
-// Thread safety: Append, Truncate, NewSequence and sequence destruction may
+// Thread safety: Append, Truncate, Fork, NewSequence and sequence destruction may
 // be called from any thread. One sequence must not be used by two threads at
 // once (as with any LmSequence). Sequences must be destroyed before the
 // BatchingLanguageModel.
@@ -110,6 +110,7 @@ class BatchingLanguageModel : public orchestrator::LanguageModel {
 
   absl::Status Submit(Request& request);
   absl::Status TruncateSession(runtime::Session& session, int64_t n);
+  absl::StatusOr<std::unique_ptr<BatchingSequence>> ForkSession(const runtime::Session& session);
   void DestroySession(std::unique_ptr<runtime::Session> session);
   void SchedulerLoop();
   // Picks this round's items from queue_ (mu_ held).
@@ -148,6 +149,9 @@ class BatchingSequence : public orchestrator::LmSequence {
   absl::Status Truncate(int64_t n) override;
   absl::Status Append(std::span<const int32_t> tokens, bool all_logits,
                       std::vector<float>* logits) override;
+  // Copy-on-write fork of the KV cache (runtime::Session::Fork), under the
+  // model's KV lock like every other change to the page pool.
+  absl::StatusOr<std::unique_ptr<orchestrator::LmSequence>> Fork() const override;
 
   // Number of sequences in the largest forward pass that served the last
   // Append (1 = it ran alone), for VerifyResponse.batch_size and metrics.

@@ -83,6 +83,11 @@ absl::Status DraftService::DoPropose(const tandem::v1::ProposeRequest& req, tand
   if (req.has_next_token()) {
     if (auto s = ValidateRange(int64_t{req.next_token()}, 0, vocab - 1, "next_token"); !s.ok()) return s;
   }
+  if (auto s = ValidateTokenIds(req.append_tokens(), vocab, "append_tokens", 0,
+                                static_cast<size_t>(options_.info.context_length()));
+      !s.ok()) {
+    return s;
+  }
   auto lease = sessions_->Acquire(req.session_id());
   if (!lease.ok()) return lease.status();
   Session& session = **lease;
@@ -102,6 +107,7 @@ absl::Status DraftService::DoPropose(const tandem::v1::ProposeRequest& req, tand
   orchestrator::DraftDelta delta;
   delta.accepted = static_cast<int>(req.accepted_count());
   if (req.has_next_token()) delta.next_token = req.next_token();
+  delta.append.assign(req.append_tokens().begin(), req.append_tokens().end());
   orchestrator::DraftProposal proposal;
   if (auto s = session.drafter->Propose(delta, static_cast<int>(req.gamma()), &proposal); !s.ok()) return s;
   session.last_proposal = proposal.tokens.size();

@@ -58,7 +58,10 @@ double MsSince(absl::Time start) { return absl::ToDoubleMilliseconds(absl::Now()
 }  // namespace
 
 struct TargetService::Session {
-  std::unique_ptr<CapturingLm> lm;  // outlives `verifier` (declared first)
+  // Outlives `verifier` (declared first). Null for a forked session, whose
+  // sequence comes from the parent's (LmSequence::Fork), not from an
+  // adapter; such a session reports batch_size 1.
+  std::unique_ptr<CapturingLm> lm;
   std::unique_ptr<orchestrator::VerifySession> verifier;
   const batching::BatchingSequence* batching = nullptr;  // null for other models
   bool greedy = true;
@@ -224,6 +227,109 @@ absl::Status TargetService::DoStep(const tandem::v1::StepRequest& req, tandem::v
   if (batch_size_ != nullptr) batch_size_->Observe(batch);
   resp->set_step_time_ms(MsSince(start));
   return absl::OkStatus();
+}
+
+absl::Status TargetService::DoAppend(const tandem::v1::AppendRequest& req, tandem::v1::AppendResponse* resp) {
+  const absl::Time start = absl::Now();
+  const int32_t vocab = options_.info.vocab_size();
+  if (auto s = ValidateId(req.session_id(), "session_id", /*allow_empty=*/false); !s.ok()) return s;
+  if (auto s = ValidateTokenIds(req.tokens(), vocab, "tokens", 0,
+                                static_cast<size_t>(options_.info.context_length()));
+      !s.ok()) {
+    return s;
+  }
+  if (auto s = ValidateRange(int64_t{req.top_k()}, 0, vocab, "top_k"); !s.ok()) return s;
+  auto lease = sessions_->Acquire(req.session_id());
+  if (!lease.ok()) return lease.status();
+  Session& session = **lease;
+  BusyGuard busy(session.busy);
+  if (!busy.acquired()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("session_id: '", req.session_id(), "' has another call in progress"));
+  }
+  orchestrator::NextTokenInfo next;
+  const bool want_next = req.top_k() > 0;
+  if (auto s = session.verifier->Append(std::span<const int32_t>(req.tokens().data(), req.tokens_size()),
+                                        static_cast<int>(req.top_k()), want_next ? &next : nullptr);
+      !s.ok()) {
+    return s;
+  }
+  resp->set_committed_length(static_cast<uint64_t>(session.verifier->committed_length()));
+  if (want_next) {
+    tandem::v1::NextTokenInfo* info = resp->mutable_next();
+    info->set_entropy(next.entropy);
+    info->mutable_top_tokens()->Add(next.top_tokens.begin(), next.top_tokens.end());
+    info->mutable_top_logits()->Add(next.top_logits.begin(), next.top_logits.end());
+  }
+  resp->set_append_time_ms(MsSince(start));
+  if (metrics_ != nullptr && kv_bytes_) metrics_->SetKvCacheBytes(kv_bytes_());
+  return absl::OkStatus();
+}
+
+absl::Status TargetService::DoTruncate(const tandem::v1::TruncateRequest& req,
+                                       tandem::v1::TruncateResponse* resp) {
+  if (auto s = ValidateId(req.session_id(), "session_id", /*allow_empty=*/false); !s.ok()) return s;
+  auto lease = sessions_->Acquire(req.session_id());
+  if (!lease.ok()) return lease.status();
+  Session& session = **lease;
+  BusyGuard busy(session.busy);
+  if (!busy.acquired()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("session_id: '", req.session_id(), "' has another call in progress"));
+  }
+  const int64_t committed = session.verifier->committed_length();
+  if (req.length() < 1 || req.length() > static_cast<uint64_t>(committed)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("length: ", req.length(), " outside [1, ", committed, "] (the session's length)"));
+  }
+  if (auto s = session.verifier->Truncate(static_cast<int64_t>(req.length())); !s.ok()) return s;
+  resp->set_committed_length(static_cast<uint64_t>(session.verifier->committed_length()));
+  UpdateGauges();
+  return absl::OkStatus();
+}
+
+absl::Status TargetService::DoFork(const tandem::v1::ForkRequest& req, tandem::v1::ForkResponse* resp) {
+  if (auto s = ValidateId(req.session_id(), "session_id", /*allow_empty=*/false); !s.ok()) return s;
+  if (auto s = ValidateId(req.new_session_id(), "new_session_id", /*allow_empty=*/true); !s.ok()) return s;
+  auto lease = sessions_->Acquire(req.session_id());
+  if (!lease.ok()) return lease.status();
+  Session& parent = **lease;
+  BusyGuard busy(parent.busy);
+  if (!busy.acquired()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("session_id: '", req.session_id(), "' has another call in progress"));
+  }
+  auto forked = parent.verifier->Fork(req.seed());
+  if (!forked.ok()) return forked.status();
+  auto session = std::make_shared<Session>();
+  session->greedy = parent.greedy;
+  session->verifier = std::move(*forked);
+  const int64_t committed = session->verifier->committed_length();
+  const std::string id = req.new_session_id().empty() ? sessions_->NewId("t-") : req.new_session_id();
+  if (auto s = sessions_->Insert(id, std::move(session)); !s.ok()) {
+    UpdateGauges();
+    return s;
+  }
+  resp->set_session_id(id);
+  resp->set_committed_length(static_cast<uint64_t>(committed));
+  resp->set_idle_timeout_ms(static_cast<uint64_t>(absl::ToInt64Milliseconds(sessions_->idle_timeout())));
+  UpdateGauges();
+  return absl::OkStatus();
+}
+
+grpc::Status TargetService::Append(grpc::ServerContext*, const tandem::v1::AppendRequest* req,
+                                   tandem::v1::AppendResponse* resp) {
+  return ToGrpcStatus(DoAppend(*req, resp));
+}
+
+grpc::Status TargetService::Truncate(grpc::ServerContext*, const tandem::v1::TruncateRequest* req,
+                                     tandem::v1::TruncateResponse* resp) {
+  return ToGrpcStatus(DoTruncate(*req, resp));
+}
+
+grpc::Status TargetService::Fork(grpc::ServerContext*, const tandem::v1::ForkRequest* req,
+                                 tandem::v1::ForkResponse* resp) {
+  return ToGrpcStatus(DoFork(*req, resp));
 }
 
 grpc::Status TargetService::OpenSession(grpc::ServerContext*, const tandem::v1::TargetOpenSessionRequest* req,

@@ -58,6 +58,12 @@ class TargetService final : public tandem::v1::Target::Service {
                             tandem::v1::CloseSessionResponse* resp) override;
   grpc::Status GetModelInfo(grpc::ServerContext* ctx, const tandem::v1::GetModelInfoRequest* req,
                             tandem::v1::ModelInfo* resp) override;
+  grpc::Status Append(grpc::ServerContext* ctx, const tandem::v1::AppendRequest* req,
+                      tandem::v1::AppendResponse* resp) override;
+  grpc::Status Truncate(grpc::ServerContext* ctx, const tandem::v1::TruncateRequest* req,
+                        tandem::v1::TruncateResponse* resp) override;
+  grpc::Status Fork(grpc::ServerContext* ctx, const tandem::v1::ForkRequest* req,
+                    tandem::v1::ForkResponse* resp) override;
 
   size_t active_sessions() const { return sessions_->size(); }
   // Closes idle sessions now (the reaper does it periodically).
@@ -70,6 +76,9 @@ class TargetService final : public tandem::v1::Target::Service {
                       tandem::v1::TargetOpenSessionResponse* resp);
   absl::Status DoVerify(const tandem::v1::VerifyRequest& req, tandem::v1::VerifyResponse* resp);
   absl::Status DoStep(const tandem::v1::StepRequest& req, tandem::v1::StepResponse* resp);
+  absl::Status DoAppend(const tandem::v1::AppendRequest& req, tandem::v1::AppendResponse* resp);
+  absl::Status DoTruncate(const tandem::v1::TruncateRequest& req, tandem::v1::TruncateResponse* resp);
+  absl::Status DoFork(const tandem::v1::ForkRequest& req, tandem::v1::ForkResponse* resp);
   void UpdateGauges();
 
   orchestrator::LanguageModel& lm_;

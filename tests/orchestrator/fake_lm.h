@@ -29,6 +29,7 @@ class FakeLm : public LanguageModel {
 
   int64_t appends = 0;          // Append calls (forward passes)
   int64_t appended_tokens = 0;  // positions computed
+  int64_t forks = 0;            // LmSequence::Fork calls
 
  private:
   int32_t vocab_;
@@ -69,6 +70,13 @@ class FakeSequence : public LmSequence {
       }
     }
     return absl::OkStatus();
+  }
+  // No real KV to share: the copy's tokens are the whole state.
+  absl::StatusOr<std::unique_ptr<LmSequence>> Fork() const override {
+    auto fork = std::make_unique<FakeSequence>(lm_);
+    fork->tokens_ = tokens_;
+    ++lm_.forks;
+    return std::unique_ptr<LmSequence>(std::move(fork));
   }
 
  private:

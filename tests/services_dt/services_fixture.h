@@ -50,6 +50,12 @@ class LockedLm : public orchestrator::LanguageModel {
       std::lock_guard<std::mutex> lock(owner_.mu_);
       return base_->Append(tokens, all_logits, logits);
     }
+    absl::StatusOr<std::unique_ptr<orchestrator::LmSequence>> Fork() const override {
+      std::lock_guard<std::mutex> lock(owner_.mu_);
+      auto fork = base_->Fork();
+      if (!fork.ok()) return fork.status();
+      return std::unique_ptr<orchestrator::LmSequence>(new Seq(owner_, std::move(*fork)));
+    }
 
    private:
     LockedLm& owner_;

@@ -27,10 +27,17 @@ class NgramSession : public DraftSession {
       return absl::InvalidArgumentError(absl::StrCat("next_token ", *delta.next_token,
                                                      " outside vocabulary"));
     }
+    for (size_t i = 0; i < delta.append.size(); ++i) {
+      if (delta.append[i] < 0 || delta.append[i] >= options_.vocab_size) {
+        return absl::InvalidArgumentError(absl::StrCat("append[", i, "] = ", delta.append[i],
+                                                       " outside vocabulary"));
+      }
+    }
     if (gamma < 0) return absl::InvalidArgumentError("gamma must be >= 0");
     sequence_.insert(sequence_.end(), last_proposal_.begin(),
                      last_proposal_.begin() + delta.accepted);
     if (delta.next_token.has_value()) sequence_.push_back(*delta.next_token);
+    sequence_.insert(sequence_.end(), delta.append.begin(), delta.append.end());
 
     auto found = NgramDrafter::Lookup(sequence_, gamma, options_.max_ngram, options_.min_ngram,
                                       options_.max_search);

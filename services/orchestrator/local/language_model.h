@@ -27,6 +27,12 @@ class LmSequence {
   // after tokens[i]) when all_logits, else only the last row.
   virtual absl::Status Append(std::span<const int32_t> tokens, bool all_logits,
                               std::vector<float>* logits) = 0;
+  // An independent sequence with the same tokens whose KV cache shares this
+  // one's copy-on-write (no KV memory until one of them writes into a shared
+  // page). Wrappers that cannot fork keep the default.
+  virtual absl::StatusOr<std::unique_ptr<LmSequence>> Fork() const {
+    return absl::UnimplementedError("this language model cannot fork sequences");
+  }
 };
 
 class LanguageModel {

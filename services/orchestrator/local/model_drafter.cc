@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "runtime/sampling/sampler.h"
 #include "services/orchestrator/local/model_verifier.h"
+#include "services/orchestrator/spec/knowledge_transfer.h"
 
 namespace tandem::orchestrator {
 namespace {
@@ -19,6 +20,8 @@ class ModelDraftSession : public DraftSession {
       : vocab_(model.vocab_size()),
         seq_(std::move(seq)),
         sampler_(params),
+        soft_sampler_(spec::TemperatureOneParams(params)),
+        stop_below_(options.stop_below_probability),
         rng_(runtime::Rng(params.seed).Split(kDraftRngStream)),
         greedy_(params.greedy()),
         return_q_(options.return_distributions),
@@ -42,10 +45,19 @@ class ModelDraftSession : public DraftSession {
       return absl::InvalidArgumentError(absl::StrCat("next_token ", *delta.next_token,
                                                      " outside vocabulary of ", vocab_));
     }
+    for (size_t i = 0; i < delta.append.size(); ++i) {
+      if (delta.append[i] < 0 || delta.append[i] >= vocab_) {
+        return absl::InvalidArgumentError(absl::StrCat("append[", i, "] = ", delta.append[i],
+                                                       " outside vocabulary of ", vocab_));
+      }
+    }
     if (gamma < 0) return absl::InvalidArgumentError("gamma must be >= 0");
     committed_.insert(committed_.end(), last_proposal_.begin(),
                       last_proposal_.begin() + delta.accepted);
     if (delta.next_token.has_value()) committed_.push_back(*delta.next_token);
+    // Text the draft did not write is only prefilled lazily, with the next
+    // drafting forward (the cache catch-up below), not here.
+    committed_.insert(committed_.end(), delta.append.begin(), delta.append.end());
     last_proposal_.clear();
     out->tokens.clear();
     out->q.clear();
@@ -78,10 +90,21 @@ class ModelDraftSession : public DraftSession {
       }
       if (absl::Status s = sampler_.Process(logits_, history_, q); !s.ok()) return s;
       const int32_t x = greedy_ ? q->Argmax() : runtime::Sampler::Sample(*q, rng_);
+      // c_conf (RAPID): a token the drafter itself doubts ends the proposal
+      // after it. Greedy q is one-hot, so its confidence is read at T = 1.
+      bool doubtful = false;
+      if (stop_below_ > 0.0f) {
+        float confidence = q->Prob(x);
+        if (greedy_) {
+          if (absl::Status s = soft_sampler_.Process(logits_, history_, &soft_q_); !s.ok()) return s;
+          confidence = soft_q_.Prob(x);
+        }
+        doubtful = confidence < stop_below_;
+      }
       out->tokens.push_back(x);
       history_.push_back(x);
       pending_.assign(1, x);
-      if (is_eos_ && is_eos_(x)) break;
+      if ((is_eos_ && is_eos_(x)) || doubtful) break;
     }
     last_proposal_ = out->tokens;
     return absl::OkStatus();
@@ -98,6 +121,8 @@ class ModelDraftSession : public DraftSession {
   const int32_t vocab_;
   std::unique_ptr<LmSequence> seq_;
   runtime::Sampler sampler_;
+  runtime::Sampler soft_sampler_;  // greedy c_conf: temperature-1 confidence
+  const float stop_below_;         // c_conf; 0 = off
   runtime::Rng rng_;
   const bool greedy_;
   const bool return_q_;
@@ -105,7 +130,7 @@ class ModelDraftSession : public DraftSession {
   std::vector<int32_t> committed_;  // S
   std::vector<int32_t> last_proposal_, history_, pending_;
   std::vector<float> logits_;
-  Distribution scratch_q_;
+  Distribution scratch_q_, soft_q_;
 };
 
 }  // namespace
@@ -119,6 +144,10 @@ absl::StatusOr<std::unique_ptr<DraftSession>> ModelDrafter::Open(
     if (t < 0 || t >= model_.vocab_size()) {
       return absl::InvalidArgumentError(absl::StrCat("prompt token ", t, " outside vocabulary"));
     }
+  }
+  if (!(options.stop_below_probability >= 0.0f && options.stop_below_probability <= 1.0f)) {
+    return absl::InvalidArgumentError(absl::StrCat("stop_below_probability must be in [0, 1], got ",
+                                                   options.stop_below_probability));
   }
   auto seq = model_.NewSequence();
   if (!seq.ok()) return seq.status();

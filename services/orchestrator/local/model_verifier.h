@@ -6,6 +6,10 @@
 // the rows p_1..p_{n+1} (row i = distribution after s_last, d_1..d_i). After
 // the verdict the cache is truncated to S + d_1..d_k, and the new S ends with
 // the (not yet cached) next token. No position is ever computed twice.
+// Append (teacher forcing) keeps that invariant unless it reports next-token
+// info: then the whole S is cached and the last logits row is kept, so the
+// following Verify/Append starts from it instead of recomputing it. Truncate
+// crops the cache only; Fork shares it copy-on-write (LmSequence::Fork).
 #pragma once
 
 #include <memory>
@@ -32,6 +36,11 @@ class ModelVerifier : public Verifier {
   LanguageModel& model_;
   spec::AcceptFn accept_;
 };
+
+// Next-token info from one raw logits row (exposed for the tests and the
+// target service): entropy of softmax(logits) in nats, and the top_k ids by
+// logit, best first (ties: lower id first).
+NextTokenInfo NextTokenFromLogits(std::span<const float> logits, int top_k);
 
 // Random stream ids: the target's and the drafter's generators are split
 // from the request seed so that they are independent and reproducible.

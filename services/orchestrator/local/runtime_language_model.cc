@@ -10,7 +10,23 @@ class RuntimeSequence : public LmSequence {
       : owner_(owner), session_(std::move(session)) {}
 
   std::span<const int32_t> tokens() const override { return session_->tokens(); }
-  absl::Status Truncate(int64_t n) override { return session_->Truncate(n); }
+  // Truncate and destruction release KV pages into the pool Forward and Fork
+  // use (pages may be shared with forks), so they take the same lock.
+  ~RuntimeSequence() override {
+    absl::MutexLock lock(&owner_.forward_mu_);
+    session_.reset();
+  }
+  absl::Status Truncate(int64_t n) override {
+    absl::MutexLock lock(&owner_.forward_mu_);
+    return session_->Truncate(n);
+  }
+  absl::StatusOr<std::unique_ptr<LmSequence>> Fork() const override {
+    // The fork touches the shared KV page pool, as Forward does.
+    absl::MutexLock lock(&owner_.forward_mu_);
+    auto fork = session_->Fork();
+    if (!fork.ok()) return fork.status();
+    return std::unique_ptr<LmSequence>(new RuntimeSequence(owner_, std::move(*fork)));
+  }
 
   absl::Status Append(std::span<const int32_t> tokens, bool all_logits,
                       std::vector<float>* logits) override {

@@ -30,6 +30,7 @@ class RemoteDraftSession : public DraftSession {
     req.set_session_id(id_);
     req.set_accepted_count(static_cast<uint32_t>(std::max(0, delta.accepted)));
     if (delta.next_token.has_value()) req.set_next_token(*delta.next_token);
+    req.mutable_append_tokens()->Add(delta.append.begin(), delta.append.end());
     req.set_gamma(static_cast<uint32_t>(std::max(0, gamma)));
     tandem::v1::ProposeResponse resp;
     ScopedCall call(options_.scope.get(), options_.call_timeout);

@@ -57,6 +57,70 @@ class RemoteVerifySession : public VerifySession {
 
   int64_t committed_length() const override { return committed_; }
 
+  absl::Status Append(std::span<const int32_t> tokens, int top_k, NextTokenInfo* next) override {
+    if (closed_) return absl::FailedPreconditionError("verify session is closed");
+    if (next != nullptr && top_k < 1) {
+      return absl::InvalidArgumentError(absl::StrCat("verifier: top_k must be >= 1, got ", top_k));
+    }
+    tandem::v1::AppendRequest req;
+    req.set_session_id(id_);
+    req.mutable_tokens()->Add(tokens.begin(), tokens.end());
+    if (next != nullptr) req.set_top_k(static_cast<uint32_t>(top_k));
+    tandem::v1::AppendResponse resp;
+    ScopedCall call(options_.scope.get(), options_.call_timeout);
+    if (!call.live()) return Cancelled();
+    grpc::Status status = stub_->Append(call.context(), req, &resp);
+    if (!call.live()) return Cancelled();
+    if (!status.ok()) return RpcError("Append", status);
+    if (next != nullptr) {
+      const tandem::v1::NextTokenInfo& info = resp.next();
+      if (info.top_tokens_size() != info.top_logits_size() || info.top_tokens_size() > top_k) {
+        return absl::InternalError(absl::StrCat("target service Append: ", info.top_tokens_size(), " top tokens, ",
+                                                info.top_logits_size(), " logits for top_k ", top_k));
+      }
+      next->entropy = info.entropy();
+      next->top_tokens.assign(info.top_tokens().begin(), info.top_tokens().end());
+      next->top_logits.assign(info.top_logits().begin(), info.top_logits().end());
+    }
+    committed_ = static_cast<int64_t>(resp.committed_length());
+    return absl::OkStatus();
+  }
+
+  absl::Status Truncate(int64_t length) override {
+    if (closed_) return absl::FailedPreconditionError("verify session is closed");
+    if (length < 1 || length > committed_) {
+      return absl::InvalidArgumentError(absl::StrCat("verifier: truncate length ", length,
+                                                     " outside [1, ", committed_, "]"));
+    }
+    tandem::v1::TruncateRequest req;
+    req.set_session_id(id_);
+    req.set_length(static_cast<uint64_t>(length));
+    tandem::v1::TruncateResponse resp;
+    ScopedCall call(options_.scope.get(), options_.call_timeout);
+    if (!call.live()) return Cancelled();
+    grpc::Status status = stub_->Truncate(call.context(), req, &resp);
+    if (!call.live()) return Cancelled();
+    if (!status.ok()) return RpcError("Truncate", status);
+    committed_ = static_cast<int64_t>(resp.committed_length());
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::unique_ptr<VerifySession>> Fork(uint64_t seed) override {
+    if (closed_) return absl::FailedPreconditionError("verify session is closed");
+    tandem::v1::ForkRequest req;
+    req.set_session_id(id_);
+    req.set_seed(seed);
+    tandem::v1::ForkResponse resp;
+    ScopedCall call(options_.scope.get(), options_.open_timeout);
+    if (!call.live()) return Cancelled();
+    grpc::Status status = stub_->Fork(call.context(), req, &resp);
+    if (!status.ok()) return RpcError("Fork", status);
+    auto fork = std::make_unique<RemoteVerifySession>(stub_, options_, resp.session_id(),
+                                                      static_cast<int64_t>(resp.committed_length()), greedy_);
+    if (!call.live()) return Cancelled();  // `fork` closes the new session on the way out
+    return fork;
+  }
+
   absl::Status Close() override {
     if (closed_) return absl::OkStatus();
     closed_ = true;

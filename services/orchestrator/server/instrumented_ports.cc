@@ -41,6 +41,18 @@ class TimedVerifySession : public VerifySession {
   }
   int64_t committed_length() const override { return inner_->committed_length(); }
   absl::Status Close() override { return inner_->Close(); }
+  absl::Status Append(std::span<const int32_t> tokens, int top_k, NextTokenInfo* next) override {
+    const auto t0 = std::chrono::steady_clock::now();
+    absl::Status s = inner_->Append(tokens, top_k, next);
+    metrics_.ObserveTargetVerifyLatency(SecondsSince(t0));
+    return s;
+  }
+  absl::Status Truncate(int64_t length) override { return inner_->Truncate(length); }
+  absl::StatusOr<std::unique_ptr<VerifySession>> Fork(uint64_t seed) override {
+    auto fork = inner_->Fork(seed);
+    if (!fork.ok()) return fork.status();
+    return std::unique_ptr<VerifySession>(new TimedVerifySession(std::move(*fork), metrics_));
+  }
 
  private:
   std::unique_ptr<VerifySession> inner_;
