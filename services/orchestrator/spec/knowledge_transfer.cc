@@ -155,8 +155,8 @@ absl::StatusOr<AcceptResult> KnowledgeTransferAccept(std::span<const int32_t> dr
                                                      std::span<const Distribution> q,
                                                      std::span<const Distribution> p,
                                                      const KnowledgeTransfer& kt, runtime::Rng& rng) {
-  if (!kt.enabled()) return SpeculativeAccept(draft, q, p, rng);
   if (absl::Status s = ValidateKnowledgeTransfer(kt, "knowledge_transfer"); !s.ok()) return s;
+  if (!kt.enabled()) return SpeculativeAccept(draft, q, p, rng);
   if (absl::Status s = CheckRows(draft, p); !s.ok()) return s;
   if (q.size() != draft.size()) {
     return absl::InvalidArgumentError(
@@ -191,8 +191,8 @@ absl::StatusOr<AcceptResult> GreedyKnowledgeTransferAccept(std::span<const int32
                                                            std::span<const Distribution> p_greedy,
                                                            std::span<const Distribution> p_soft,
                                                            const KnowledgeTransfer& kt) {
-  if (!kt.enabled()) return GreedyAccept(draft, p_greedy);
   if (absl::Status s = ValidateKnowledgeTransfer(kt, "knowledge_transfer"); !s.ok()) return s;
+  if (!kt.enabled()) return GreedyAccept(draft, p_greedy);
   if (absl::Status s = CheckRows(draft, p_greedy); !s.ok()) return s;
   if (absl::Status s = CheckRows(draft, p_soft); !s.ok()) return s;
   AcceptResult result;
@@ -218,6 +218,15 @@ absl::StatusOr<AcceptResult> GreedyKnowledgeTransferAccept(std::span<const int32
   }
   result.next_token = p_greedy[draft.size()].Argmax();
   return result;
+}
+
+runtime::SamplingParams TemperatureOneParams(const runtime::SamplingParams& params) {
+  runtime::SamplingParams soft = params;
+  soft.temperature = 1.0f;
+  soft.top_k = 0;
+  soft.top_p = 1.0f;
+  soft.min_p = 0.0f;
+  return soft;
 }
 
 std::vector<double> TransferOutputDistribution(const Distribution& p, const Distribution& q,

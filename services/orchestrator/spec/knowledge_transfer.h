@@ -31,6 +31,7 @@
 #include "absl/status/statusor.h"
 #include "runtime/sampling/distribution.h"
 #include "runtime/sampling/rng.h"
+#include "runtime/sampling/sampling_params.h"
 #include "services/orchestrator/spec/acceptance.h"
 
 namespace tandem::orchestrator::spec {
@@ -75,6 +76,11 @@ absl::StatusOr<AcceptResult> GreedyKnowledgeTransferAccept(std::span<const int32
                                                            std::span<const runtime::Distribution> p_greedy,
                                                            std::span<const runtime::Distribution> p_soft,
                                                            const KnowledgeTransfer& kt);
+
+// The processing that the greedy variants score with: temperature 1, no
+// truncation, the same repetition penalty (a greedy session's processed
+// distribution is one-hot, which carries no confidence).
+runtime::SamplingParams TemperatureOneParams(const runtime::SamplingParams& params);
 
 // Closed form of the per-position output distribution (dense, vocab_size
 // entries, in double) for tests and documentation.
