@@ -230,10 +230,9 @@ absl::Status Model::Forward(std::span<ForwardItem> batch) {
     }
   }
   for (ForwardItem& it : batch) {
-    if (it.logits != nullptr) {
-      const size_t rows = it.all_logits ? it.tokens.size() : 1;
-      it.logits->resize(rows * static_cast<size_t>(config_.vocab_size));
-    }
+    const size_t rows = it.all_logits ? it.tokens.size() : 1;
+    if (it.logits != nullptr) it.logits->resize(rows * static_cast<size_t>(config_.vocab_size));
+    if (it.hidden != nullptr) it.hidden->resize(rows * static_cast<size_t>(config_.n_embd));
   }
   // Split the rows into passes of at most kMaxPassRows.
   int64_t in_pass = 0;
@@ -282,6 +281,8 @@ absl::Status Model::RunPass(std::span<ForwardItem> batch, std::span<const Segmen
   attn_rows_.clear();
   logit_rows_.clear();
   logit_dst_.clear();
+  hidden_dst_.clear();
+  const size_t embd = static_cast<size_t>(c.n_embd);
   for (const Segment& seg : segments) {
     ForwardItem& it = batch[seg.item];
     const KvSequence& kv = *it.session->kv_;
@@ -293,9 +294,11 @@ absl::Status Model::RunPass(std::span<ForwardItem> batch, std::span<const Segmen
       positions_.push_back(static_cast<int32_t>(pos));
       slots_.push_back(kv.SlotOf(pos));
       attn_rows_.push_back(AttentionRow{kv.pages().data(), static_cast<int32_t>(pos + 1)});
-      if (it.logits != nullptr && (it.all_logits || t == n_item - 1)) {
+      if ((it.logits != nullptr || it.hidden != nullptr) && (it.all_logits || t == n_item - 1)) {
+        const size_t out_row = static_cast<size_t>(it.all_logits ? t : 0);
         logit_rows_.push_back(row);
-        logit_dst_.push_back(it.logits->data() + (it.all_logits ? t : 0) * vocab);
+        logit_dst_.push_back(it.logits != nullptr ? it.logits->data() + out_row * vocab : nullptr);
+        hidden_dst_.push_back(it.hidden != nullptr ? it.hidden->data() + out_row * embd : nullptr);
       }
     }
   }
@@ -344,8 +347,17 @@ absl::Status Model::RunPass(std::span<ForwardItem> batch, std::span<const Segmen
     }
     b.GatherRows(x_, std::span<const int32_t>(logit_rows_).subspan(c0, n), lx_);
     b.RmsNorm(lx_, output_norm_, c.norm_eps, lh_);
+    bool any_logits = false;
+    for (int64_t r = 0; r < n; ++r) {
+      if (hidden_dst_[c0 + r] != nullptr) b.ReadRows(lh_, r, 1, hidden_dst_[c0 + r]);
+      any_logits = any_logits || logit_dst_[c0 + r] != nullptr;
+    }
+    // Hidden-state-only chunks (score heads) skip the vocabulary projection.
+    if (!any_logits) continue;
     if (absl::Status s = b.MatMul(output_, nullptr, lh_, logits_); !s.ok()) return s;
-    for (int64_t r = 0; r < n; ++r) b.ReadRows(logits_, r, 1, logit_dst_[c0 + r]);
+    for (int64_t r = 0; r < n; ++r) {
+      if (logit_dst_[c0 + r] != nullptr) b.ReadRows(logits_, r, 1, logit_dst_[c0 + r]);
+    }
   }
   return absl::OkStatus();
 }

@@ -67,6 +67,11 @@ struct ForwardItem {
   std::span<const int32_t> tokens;       // new tokens appended to the session
   bool all_logits = true;                // false: only the last new position's logits
   std::vector<float>* logits = nullptr;  // out: rows x vocab_size (rows = tokens.size() or 1); may be null
+  // out: the same rows of the final normalized hidden state (after
+  // output_norm, before the output projection), rows x n_embd; may be null.
+  // Score heads (reward models, classifiers) read it. With logits == null the
+  // vocabulary projection is skipped for these rows.
+  std::vector<float>* hidden = nullptr;
 };
 
 class Model {
@@ -129,7 +134,8 @@ class Model {
   std::vector<int32_t> ids_, positions_, logit_rows_;
   std::vector<KvSlot> slots_;
   std::vector<AttentionRow> attn_rows_;
-  std::vector<float*> logit_dst_;
+  std::vector<float*> logit_dst_;   // per output row; null = no logits wanted
+  std::vector<float*> hidden_dst_;  // per output row; null = no hidden state wanted
   std::vector<int64_t> start_lengths_;
   std::vector<Segment> segments_;
 };

@@ -1,0 +1,162 @@
+#include "services/reward/reward_registry.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "services/reward/judge_backend.h"
+#include "services/reward/options.h"
+
+namespace tandem::reward {
+namespace {
+
+absl::Status CheckUtf8(std::string_view text, const std::string& field) {
+  if (!IsValidUtf8(text)) return absl::InvalidArgumentError(field + ": invalid UTF-8");
+  return absl::OkStatus();
+}
+
+absl::Status CheckOptionsUtf8(const Options& options) {
+  for (const auto& [key, value] : options) {
+    if (!IsValidUtf8(key)) return absl::InvalidArgumentError("options: a key is invalid UTF-8");
+    if (absl::Status s = CheckUtf8(value, "options." + key); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+RewardRegistry::RewardRegistry(RewardRegistryOptions options) : options_(std::move(options)) {
+  auto add = [&](const std::string& name, Factory f) {
+    auto slot = std::make_unique<Slot>();
+    slot->factory = std::move(f);
+    slots_[name] = std::move(slot);
+  };
+  auto model_options = [this](const std::string& model) {
+    ModelBackendOptions m;
+    m.model = model;
+    m.threads = options_.threads;
+    m.kv_budget_bytes = options_.kv_budget_bytes;
+    m.max_context = options_.max_context;
+    m.prefix_cache_entries = options_.prefix_cache_entries;
+    return m;
+  };
+  add("math", [] { return absl::StatusOr<std::unique_ptr<RewardBackend>>(MakeMathBackend()); });
+  add("regex", [] { return absl::StatusOr<std::unique_ptr<RewardBackend>>(MakeRegexBackend()); });
+  add("keyword", [] { return absl::StatusOr<std::unique_ptr<RewardBackend>>(MakeKeywordBackend()); });
+  add("length", [] { return absl::StatusOr<std::unique_ptr<RewardBackend>>(MakeLengthBackend()); });
+  if (options_.embedder) {
+    add("similarity", [f = options_.embedder] {
+      return absl::StatusOr<std::unique_ptr<RewardBackend>>(MakeSimilarityBackend(f));
+    });
+  }
+  if (!options_.judge_model.empty()) {
+    add("judge", [m = model_options(options_.judge_model)] { return MakeJudgeBackend(m); });
+  }
+  for (auto& [name, factory] : options_.extra) add(name, factory);
+}
+
+RewardRegistry::~RewardRegistry() = default;
+
+std::vector<std::string> RewardRegistry::Backends() const {
+  std::vector<std::string> names;
+  for (const auto& [name, slot] : slots_) names.push_back(name);
+  return names;
+}
+
+absl::StatusOr<RewardBackend*> RewardRegistry::Resolve(const RewardSpec& spec, bool steps, std::string* name) {
+  *name = spec.backend.empty() ? options_.default_backend : spec.backend;
+  auto it = slots_.find(*name);
+  if (it == slots_.end()) {
+    return absl::InvalidArgumentError(absl::StrCat("backend: unknown reward backend '", *name, "' (known: ",
+                                                   absl::StrJoin(Backends(), ", "), ")"));
+  }
+  if (absl::Status s = CheckOptionsUtf8(spec.options); !s.ok()) return s;
+  Slot& slot = *it->second;
+  RewardBackend* backend = nullptr;
+  {
+    absl::MutexLock lock(&slot.create_mu);
+    if (slot.backend == nullptr) {
+      auto made = slot.factory();
+      if (!made.ok()) return made.status();
+      slot.backend = std::move(*made);
+    }
+    backend = slot.backend.get();
+  }
+  const std::vector<std::string> known = backend->OptionNames();
+  if (absl::Status s = CheckOptionNames(spec.options, known, *name); !s.ok()) return s;
+  if (steps && !backend->SupportsSteps()) {
+    return absl::InvalidArgumentError(absl::StrCat("backend: '", *name, "' has no process (step) mode; ",
+                                                   "use judge or gguf for ScoreSteps"));
+  }
+  return backend;
+}
+
+absl::StatusOr<bool> RewardRegistry::SupportsSteps(const std::string& backend) {
+  RewardSpec spec;
+  spec.backend = backend;
+  std::string name;
+  auto b = Resolve(spec, false, &name);
+  if (!b.ok()) return b.status();
+  return (*b)->SupportsSteps();
+}
+
+void RewardRegistry::Record(const std::string& name, int64_t items, bool ok) {
+  absl::MutexLock lock(&stats_mu_);
+  BackendStats& s = slots_.at(name)->stats;
+  ++s.calls;
+  s.items += items;
+  if (!ok) ++s.errors;
+}
+
+absl::StatusOr<std::vector<float>> RewardRegistry::Score(const RewardSpec& spec, std::span<const RewardItem> items) {
+  if (items.empty()) return absl::InvalidArgumentError("items: empty batch (nothing to score)");
+  for (size_t i = 0; i < items.size(); ++i) {
+    const std::string field = absl::StrCat("items[", i, "].");
+    if (absl::Status s = CheckUtf8(items[i].prompt, field + "prompt"); !s.ok()) return s;
+    if (absl::Status s = CheckUtf8(items[i].response, field + "response"); !s.ok()) return s;
+    if (absl::Status s = CheckUtf8(items[i].reference, field + "reference"); !s.ok()) return s;
+  }
+  std::string name;
+  auto backend = Resolve(spec, false, &name);
+  if (!backend.ok()) return backend.status();
+  auto scores = (*backend)->Score(spec.options, items);
+  Record(name, static_cast<int64_t>(items.size()), scores.ok());
+  if (scores.ok() && scores->size() != items.size()) {
+    return absl::InternalError(absl::StrCat("backend ", name, " returned ", scores->size(), " scores for ",
+                                            items.size(), " items"));
+  }
+  return scores;
+}
+
+absl::StatusOr<std::vector<float>> RewardRegistry::ScoreSteps(const RewardSpec& spec, std::string_view prompt,
+                                                              std::span<const std::string> steps) {
+  if (steps.empty()) return absl::InvalidArgumentError("steps: empty (nothing to score)");
+  if (absl::Status s = CheckUtf8(prompt, "prompt"); !s.ok()) return s;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    if (absl::Status s = CheckUtf8(steps[i], absl::StrCat("steps[", i, "]")); !s.ok()) return s;
+  }
+  std::string name;
+  auto backend = Resolve(spec, true, &name);
+  if (!backend.ok()) return backend.status();
+  auto scores = (*backend)->ScoreSteps(spec.options, prompt, steps);
+  Record(name, static_cast<int64_t>(steps.size()), scores.ok());
+  if (scores.ok() && scores->size() != steps.size()) {
+    return absl::InternalError(absl::StrCat("backend ", name, " returned ", scores->size(), " scores for ",
+                                            steps.size(), " steps"));
+  }
+  return scores;
+}
+
+std::map<std::string, BackendStats> RewardRegistry::Stats() const {
+  std::map<std::string, BackendStats> out;
+  absl::MutexLock lock(&stats_mu_);
+  for (const auto& [name, slot] : slots_) {
+    BackendStats s = slot->stats;
+    // The backend pointer is written once under create_mu; reading it here
+    // without that lock would race with creation, so take it.
+    absl::MutexLock create(&slot->create_mu);
+    if (slot->backend != nullptr) s.eval = slot->backend->stats();
+    out[name] = s;
+  }
+  return out;
+}
+
+}  // namespace tandem::reward
