@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "runtime/tokenizer/tokenizer.h"
 #include "services/orchestrator/ports/drafter.h"
+#include "services/orchestrator/ports/reward_scorer.h"
 #include "services/orchestrator/ports/verifier.h"
 #include "services/orchestrator/ports/vocabulary.h"
 
@@ -39,6 +40,7 @@ class RequestPorts {
   virtual void Cancel() {}
   Verifier* verifier = nullptr;
   std::map<std::string, Drafter*> drafters;
+  RewardScorer* reward = nullptr;  // null: the shared GenerationPorts::reward
 };
 
 struct GenerationPorts {
@@ -47,6 +49,9 @@ struct GenerationPorts {
   std::string default_drafter;                  // configured drafter, "" = none
   const Vocabulary* vocabulary = nullptr;       // the target's; required
   const tokenizer::Tokenizer* tokenizer = nullptr;  // null: text prompts are rejected
+  // Reward models (services/reward's registry in process, the Reward service
+  // remotely); null: reward-guided strategies answer FAILED_PRECONDITION.
+  RewardScorer* reward = nullptr;
   ModelDescription target;
   std::vector<ModelDescription> drafts;
   std::string mode;  // "all-in-one" or "remote"

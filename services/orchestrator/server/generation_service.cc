@@ -127,12 +127,14 @@ absl::Status GenerationService::MakeRequestView(Running& running, std::unique_pt
   view->default_drafter = ports_.default_drafter;
   view->verifier = ports_.verifier;
   view->drafters = ports_.drafters;
+  view->reward = ports_.reward;
   if (ports_.per_request) {
     auto made = ports_.per_request();
     if (!made.ok()) return made.status();
     *rp = std::move(*made);
     view->verifier = (*rp)->verifier;
     view->drafters = (*rp)->drafters;
+    if ((*rp)->reward != nullptr) view->reward = (*rp)->reward;
     std::lock_guard<std::mutex> lock(running.mu);
     running.request_ports = rp->get();
     if (running.cancelled.load()) (*rp)->Cancel();

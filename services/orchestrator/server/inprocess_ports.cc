@@ -8,6 +8,7 @@
 #include "services/orchestrator/local/model_drafter.h"
 #include "services/orchestrator/local/model_verifier.h"
 #include "services/orchestrator/local/runtime_language_model.h"
+#include "services/reward/reward_registry.h"
 
 namespace tandem::orchestrator::server {
 namespace {
@@ -101,6 +102,13 @@ absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildInProcessPorts(const InPro
     ports->drafters["model"] = model_drafter.get();
   }
   ports->default_drafter = o.default_drafter;
+  reward::RewardRegistryOptions ro;
+  ro.judge_model = o.reward_judge_model.empty() ? o.target_model : o.reward_judge_model;
+  ro.reward_model = o.reward_model;
+  ro.threads = o.threads;
+  auto scorer = std::make_shared<reward::RewardRegistry>(std::move(ro));
+  ports->owned.push_back(scorer);
+  ports->reward = scorer.get();
   return ports;
 }
 

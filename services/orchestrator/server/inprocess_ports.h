@@ -24,6 +24,11 @@ struct InProcessPortsOptions {
   int threads = 0;  // 0 = all cores
   size_t kv_budget_bytes = 512u << 20;
   int64_t max_context = 0;  // 0 = the model's trained length
+  // Reward scorer (services/reward's registry; backends load on first use):
+  // the judge model (bundled name or GGUF path; empty = target_model) and an
+  // optional GGUF reward model with a score head (the `gguf` backend).
+  std::string reward_judge_model;
+  std::string reward_model;
   // Display names (ListModels); default: target_model / draft_model.
   std::string target_name, draft_name;
 };
