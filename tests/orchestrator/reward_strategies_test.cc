@@ -9,6 +9,7 @@
 
 #include "gtest/gtest.h"
 #include "runtime/sampling/sampler.h"
+#include "services/orchestrator/local/model_verifier.h"
 #include "services/orchestrator/strategies/args.h"
 #include "services/orchestrator/strategies/best_of_n.h"
 #include "services/orchestrator/strategies/cards.h"
@@ -55,7 +56,7 @@ GenerationRequest Request(int max_tokens, uint64_t seed = 1) {
 
 // The plain sampler: Sampler{temperature, top_k} on every full row, one draw
 // per token from the proposal stream, until EOS or max_tokens.
-std::vector<int32_t> ReferenceTopK(const TableVerifier& v, const GenerationRequest& r, float temperature,
+std::vector<int32_t> ReferenceTopK(const testing::TableLogitsFn& fn, const GenerationRequest& r, float temperature,
                                    int top_k) {
   runtime::SamplingParams p;
   p.temperature = temperature;
@@ -66,7 +67,8 @@ std::vector<int32_t> ReferenceTopK(const TableVerifier& v, const GenerationReque
   std::vector<float> row;
   runtime::Distribution d;
   while (static_cast<int>(out.size()) < r.max_tokens) {
-    v.Row(ctx, &row);
+    row.assign(kVocab, 0.0f);
+    fn(ctx, row);
     EXPECT_TRUE(sampler.Process(row, {}, &d).ok());
     const int32_t t = runtime::Sampler::Sample(d, rng);
     if (t == 0) break;
@@ -104,7 +106,7 @@ TEST(CardsTest, HardWithMinusInfinityIsPlainTopKSampling) {
       GenerationResult result;
       GenerationRequest request = Request(48, seed);
       ASSERT_TRUE(RunCards(request, o, verifier, reward, vocab, {}, &result).ok());
-      EXPECT_EQ(result.tokens, ReferenceTopK(verifier, request, 0.7f, c.top_k)) << "seed " << seed;
+      EXPECT_EQ(result.tokens, ReferenceTopK(c.fn, request, 0.7f, c.top_k)) << "seed " << seed;
       EXPECT_EQ(result.stats.segments_rejected, 0);
       EXPECT_EQ(result.stats.segments_accepted, result.stats.segments_proposed);
       EXPECT_EQ(result.stats.reward_calls, result.stats.segments_proposed);  // no R(x) with r* = -inf
@@ -487,6 +489,68 @@ TEST(ArgsTest, SampledModeIsSeededAndStaysInTopK) {
     if (run == 0) first = result.tokens;
     else EXPECT_EQ(result.tokens, first);
   }
+}
+
+// The same strategies on the real in-process verifier (ModelVerifier over a
+// synthetic LanguageModel that counts the positions it computes).
+TEST(RewardStrategiesOnModelVerifierTest, HardCardsWithMinusInfinityIsPlainTopKSampling) {
+  FakeVocabulary vocab(kVocab);
+  for (uint64_t seed : {1, 5, 11}) {
+    testing::FakeLm lm(kVocab, testing::TargetLogits);
+    ModelVerifier verifier(lm);
+    ScriptedReward reward([](const std::string&, const std::string&) { return 0.0f; });
+    CardsOptions o;
+    o.hard = true;
+    o.r_star = kNegInf;
+    o.top_k = 6;
+    GenerationResult result;
+    GenerationRequest request = Request(40, seed);
+    ASSERT_TRUE(RunCards(request, o, verifier, reward, vocab, {}, &result).ok());
+    EXPECT_EQ(result.tokens, ReferenceTopK(testing::TargetLogits, request, 0.7f, 6)) << "seed " << seed;
+  }
+}
+
+TEST(RewardStrategiesOnModelVerifierTest, CardsRejectionsNeverRecomputeTheLongPrompt) {
+  FakeVocabulary vocab(kVocab);
+  testing::FakeLm lm(kVocab, testing::TargetLogits);
+  ModelVerifier verifier(lm);
+  ScriptedReward reward([](const std::string&, const std::string& r) {
+    float h = 0;
+    for (char ch : r) h = std::fmod(h * 17 + ch, 101.0f);
+    return h / 100;
+  });
+  CardsOptions o;  // hard, tau = r* = 0.8 throughout, scores in [0, 1]: many rejections
+  o.hard = true;
+  o.alpha = 1;
+  o.max_rejections = 3;
+  GenerationRequest request = Request(30, 2);
+  request.prompt.clear();
+  for (int i = 0; i < 200; ++i) request.prompt.push_back(1 + (i * 7) % (kVocab - 1));
+  GenerationResult result;
+  ASSERT_TRUE(RunCards(request, o, verifier, reward, vocab, {}, &result).ok());
+  const auto& st = result.stats;
+  ASSERT_GT(st.segments_rejected, 3);
+  // The prompt once, then one position per Append call, one more after each
+  // rollback (the verifier re-feeds the last kept token), and a whole
+  // segment for each forced fallback to an earlier candidate.
+  EXPECT_LE(lm.appended_tokens, 200 + st.target_calls + st.segments_rejected + st.segments_forced * o.max_segment);
+  EXPECT_EQ(result.tokens.size(), 30u);
+}
+
+TEST(RewardStrategiesOnModelVerifierTest, BestOfNForksDoNotPrefillAgain) {
+  FakeVocabulary vocab(kVocab);
+  testing::FakeLm lm(kVocab, testing::TargetLogits);
+  ModelVerifier verifier(lm);
+  ScriptedReward reward([](const std::string&, const std::string& r) { return static_cast<float>(r.size()); });
+  BestOfNOptions o;
+  o.n = 5;
+  GenerationRequest request = Request(12, 3);
+  request.prompt.assign(100, 5);
+  GenerationResult result;
+  ASSERT_TRUE(RunBestOfN(request, o, verifier, reward, vocab, {}, &result).ok());
+  EXPECT_EQ(lm.forks, 5);
+  EXPECT_EQ(lm.appended_tokens, 99 + result.stats.target_calls);
+  EXPECT_EQ(result.stats.reward_calls, 1);
 }
 
 }  // namespace
