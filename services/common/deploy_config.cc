@@ -111,7 +111,7 @@ absl::Status ParseService(const Parser& p, const YAML::Node& node, const std::st
                                      {"name", "role", "model", "model_path", "host", "grpc_port",
                                       "metrics_port", "threads", "kv_budget_mb",
                                       "session_idle_timeout_s", "max_sessions", "drafter", "draft",
-                                      "target", "default_strategy"}));
+                                      "target", "default_strategy", "retrieval", "embedder", "data_dir"}));
   s->line = node.Mark().line + 1;
   if (!node["name"]) return p.Error(node, f + ".name", "is required");
   TANDEM_RETURN_IF_ERROR(p.String(node, "name", f + ".name", &s->name));
@@ -146,8 +146,19 @@ absl::Status ParseService(const Parser& p, const YAML::Node& node, const std::st
                                    &s->session_idle_timeout_s));
   TANDEM_RETURN_IF_ERROR(p.Integer(node, "max_sessions", f + ".max_sessions", 1, 1000000, &s->max_sessions));
 
+  const bool retrieval = s->role == ServiceRole::kRetrieval;
+  for (const char* key : {"embedder", "data_dir"}) {
+    if (!retrieval && node[key]) {
+      return p.Error(node[key], absl::StrCat(f, ".", key), "is only valid for role: retrieval");
+    }
+  }
+  TANDEM_RETURN_IF_ERROR(p.String(node, "embedder", f + ".embedder", &s->embedder));
+  s->embedder = ExpandHome(s->embedder);
+  TANDEM_RETURN_IF_ERROR(p.String(node, "data_dir", f + ".data_dir", &s->data_dir));
+  s->data_dir = ExpandHome(s->data_dir);
+
   const bool orchestrator = s->role == ServiceRole::kOrchestrator;
-  for (const char* key : {"drafter", "draft", "target", "default_strategy"}) {
+  for (const char* key : {"drafter", "draft", "target", "default_strategy", "retrieval"}) {
     if (!orchestrator && node[key]) {
       return p.Error(node[key], absl::StrCat(f, ".", key), "is only valid for role: orchestrator");
     }
@@ -170,6 +181,7 @@ absl::Status ParseService(const Parser& p, const YAML::Node& node, const std::st
   }
   TANDEM_RETURN_IF_ERROR(p.String(node, "draft", f + ".draft", &s->draft));
   TANDEM_RETURN_IF_ERROR(p.String(node, "target", f + ".target", &s->target));
+  TANDEM_RETURN_IF_ERROR(p.String(node, "retrieval", f + ".retrieval", &s->retrieval));
   if (s->target.empty()) return p.Error(node, f + ".target", "is required for role: orchestrator");
   if (s->drafter == DrafterKind::kModel && s->draft.empty()) {
     return p.Error(node, f + ".draft", "is required with drafter: model");
@@ -223,9 +235,11 @@ absl::Status CheckDeployment(const Parser& p, const YAML::Node& services, const 
     const YAML::Node node = services[i];
     const std::string f = absl::StrCat("services[", i, "]");
     const std::pair<const char*, ServiceRole> refs[] = {{"target", ServiceRole::kTarget},
-                                                       {"draft", ServiceRole::kDraft}};
+                                                       {"draft", ServiceRole::kDraft},
+                                                       {"retrieval", ServiceRole::kRetrieval}};
     for (const auto& [key, role] : refs) {
-      const std::string& ref = key == std::string_view("target") ? s.target : s.draft;
+      const std::string_view k = key;
+      const std::string& ref = k == "target" ? s.target : k == "draft" ? s.draft : s.retrieval;
       if (ref.empty() || absl::StrContains(ref, ':')) continue;  // explicit address
       const ServiceConfig* other = c.Find(ref);
       if (other == nullptr) {

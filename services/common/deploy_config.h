@@ -22,7 +22,14 @@
 //       draft: draft                 # draft service: a name in this file or host:port (drafter: model)
 //       target: target               # target service: a name in this file or host:port (required)
 //       default_strategy: speculative  # default: speculative with a drafter, else target_only
+//       retrieval: retrieval         # retrieval service: a name in this file or host:port (optional)
 //       grpc_port: 50051
+//     - name: retrieval
+//       role: retrieval
+//       model: smollm2-135m          # the target model: its tokenizer sizes the chunks
+//       embedder: all-minilm-l6-v2   # sentence embedder: bundled name or model folder (default)
+//       data_dir: /var/lib/tandem/retrieval  # collections; absent = in memory only
+//       grpc_port: 50054
 //
 // Unknown keys are errors (a typo must not silently fall back to a default).
 // Every error names the source, line and field: "local.yaml:7: services[0].grpc_port: ...".
@@ -61,6 +68,10 @@ struct ServiceConfig {
   std::string draft;   // as written: service name or host:port
   std::string target;  // as written: service name or host:port
   std::string default_strategy;
+  std::string retrieval;  // as written: service name or host:port; empty = none
+  // Retrieval only.
+  std::string embedder;   // bundled embedder name or folder; empty = the default
+  std::string data_dir;   // empty = collections in memory only
   int line = 0;  // 1-based line of this entry in the file
 
   std::string grpc_address() const;     // host:grpc_port
