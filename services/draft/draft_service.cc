@@ -56,6 +56,11 @@ absl::Status DraftService::DoOpen(const tandem::v1::DraftOpenSessionRequest& req
   const runtime::SamplingParams& sampling = *validated;
   orchestrator::DraftOptions draft_options;
   draft_options.return_distributions = req.return_distributions();
+  if (!(req.stop_below_probability() >= 0.0f && req.stop_below_probability() <= 1.0f)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("stop_below_probability: must be in [0, 1], got ", req.stop_below_probability()));
+  }
+  draft_options.stop_below_probability = req.stop_below_probability();
   auto opened = drafter_.Open(std::span<const int32_t>(req.prompt_tokens().data(), req.prompt_tokens_size()),
                               sampling, draft_options);
   if (!opened.ok()) return opened.status();

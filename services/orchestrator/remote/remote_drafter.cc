@@ -111,6 +111,7 @@ absl::StatusOr<std::unique_ptr<DraftSession>> RemoteDrafter::Open(std::span<cons
   services::SamplingToProto(params, req.mutable_sampling());
   req.set_model(options_.model);
   req.set_return_distributions(options.return_distributions);
+  req.set_stop_below_probability(options.stop_below_probability);
   tandem::v1::DraftOpenSessionResponse resp;
   {
     ScopedCall call(options_.scope.get(), options_.open_timeout);

@@ -175,6 +175,10 @@ absl::StatusOr<std::unique_ptr<VerifySession>> RemoteVerifier::Open(std::span<co
   req.mutable_prompt_tokens()->Add(prompt.begin(), prompt.end());
   services::SamplingToProto(params, req.mutable_sampling());
   req.set_model(options_.model);
+  if (options.knowledge_transfer.enabled()) {
+    req.mutable_knowledge_transfer()->set_eta(options.knowledge_transfer.eta);
+    req.mutable_knowledge_transfer()->set_alpha_m(options.knowledge_transfer.alpha_m);
+  }
   tandem::v1::TargetOpenSessionResponse resp;
   {
     ScopedCall call(options_.scope.get(), options_.open_timeout);
