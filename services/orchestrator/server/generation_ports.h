@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "runtime/tokenizer/tokenizer.h"
 #include "services/orchestrator/ports/drafter.h"
+#include "services/orchestrator/ports/retriever.h"
 #include "services/orchestrator/ports/reward_scorer.h"
 #include "services/orchestrator/ports/verifier.h"
 #include "services/orchestrator/ports/vocabulary.h"
@@ -41,6 +42,7 @@ class RequestPorts {
   Verifier* verifier = nullptr;
   std::map<std::string, Drafter*> drafters;
   RewardScorer* reward = nullptr;  // null: the shared GenerationPorts::reward
+  Retriever* retriever = nullptr;  // null: the shared GenerationPorts::retriever
 };
 
 struct GenerationPorts {
@@ -52,6 +54,10 @@ struct GenerationPorts {
   // Reward models (services/reward's registry in process, the Reward service
   // remotely); null: reward-guided strategies answer FAILED_PRECONDITION.
   RewardScorer* reward = nullptr;
+  // Retrieval over a request's long context or a stored collection
+  // (services/retrieval's engine in process, the Retrieval service
+  // remotely); null: retrieval-backed strategies answer FAILED_PRECONDITION.
+  Retriever* retriever = nullptr;
   ModelDescription target;
   std::vector<ModelDescription> drafts;
   std::string mode;  // "all-in-one" or "remote"
