@@ -189,7 +189,8 @@ bool AnswersMatch(std::string_view a, std::string_view b) {
   const std::string na = NormalizeAnswer(a), nb = NormalizeAnswer(b);
   auto x = ParseNumber(na);
   auto y = ParseNumber(nb);
-  if (x && y) return std::fabs(*x - *y) <= 1e-6 * std::max(1.0, std::fabs(*y));
+  // Tight enough that 1450001 != 1450000, loose enough for 0.75 == 3/4.
+  if (x && y) return std::fabs(*x - *y) <= 1e-9 * std::max(1.0, std::fabs(*y));
   auto fold = [](const std::string& s) {
     std::string out;
     for (char c : s) {

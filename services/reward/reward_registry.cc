@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "services/reward/gguf_reward_backend.h"
 #include "services/reward/judge_backend.h"
 #include "services/reward/options.h"
 
@@ -49,6 +50,9 @@ RewardRegistry::RewardRegistry(RewardRegistryOptions options) : options_(std::mo
   }
   if (!options_.judge_model.empty()) {
     add("judge", [m = model_options(options_.judge_model)] { return MakeJudgeBackend(m); });
+  }
+  if (!options_.reward_model.empty()) {
+    add("gguf", [m = model_options(options_.reward_model)] { return MakeGgufRewardBackend(m); });
   }
   for (auto& [name, factory] : options_.extra) add(name, factory);
 }

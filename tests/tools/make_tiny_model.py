@@ -8,7 +8,12 @@ ties the output head to a Q8_0 token_embd (like SmolLM2) and carries a Llama 3
 style rope_freqs.weight; the qwen2 variant has Q/K/V biases and an F16 output.
 
 usage: make_tiny_model.py --arch llama|qwen2 --out PATH [--seed N] [--drop TENSOR]
+                          [--reward-head score|dense] [--labels N] [--pooling N]
   --drop leaves one tensor out (to test the loader's error).
+  --reward-head adds a llama.cpp classifier/reranker score head: "score" =
+    cls.output.weight [n_embd -> labels] (F16) + cls.output.bias; "dense" also
+    cls.weight [n_embd -> n_embd] (Q8_0) + cls.bias before it (tanh between).
+  --pooling writes <arch>.pooling_type (3 = last, 4 = rank) with a head.
 """
 import argparse
 
@@ -40,6 +45,9 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--drop", default="")
+    ap.add_argument("--reward-head", choices=["none", "score", "dense"], default="none")
+    ap.add_argument("--labels", type=int, default=1)
+    ap.add_argument("--pooling", type=int, default=-1)
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
 
@@ -110,6 +118,17 @@ def main():
             vec(p + "attn_q.bias", n_head * head_dim, 0.0, 0.5)
             vec(p + "attn_k.bias", n_head_kv * head_dim, 0.0, 0.5)
             vec(p + "attn_v.bias", n_head_kv * head_dim, 0.0, 0.5)
+
+    # Drawn after every backbone tensor so that the backbone of a model with
+    # a head is bit-identical to the one without (same seed).
+    if args.reward_head != "none":
+        if args.pooling >= 0:
+            w.add_uint32(f"{arch}.pooling_type", args.pooling)
+        if args.reward_head == "dense":
+            mat("cls.weight", n_embd, n_embd, T.Q8_0)
+            vec("cls.bias", n_embd, 0.0, 0.1)
+        mat("cls.output.weight", args.labels, n_embd, T.F16)
+        vec("cls.output.bias", args.labels, 0.0, 0.5)
 
     w.write_header_to_file()
     w.write_kv_data_to_file()

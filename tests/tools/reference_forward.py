@@ -93,7 +93,7 @@ def rotate_half(x):
     return np.concatenate([-x[..., h:], x[..., :h]], axis=-1)
 
 
-def forward(path, sequences, modes):
+def forward(path, sequences, modes, return_hidden=False):
     """Logits [n_i x vocab] of every token sequence, for every mode (False:
     pure float64, True: with the engine's activation rounding simulated).
     All runs go through the layers in lock step so each weight is
@@ -182,6 +182,10 @@ def forward(path, sequences, modes):
         wo = wo.reshape(r1 - r0, n_embd)
         for h, lg in zip(hs, logits):
             lg[:, r0:r1] = h @ wo.T
+    if return_hidden:
+        # The final normalized hidden state (what score heads read), before
+        # the output projection's activation quantization.
+        return logits, [rms_norm(run[2], onorm, eps) for run in runs]
     return logits  # sequence-major, then mode
 
 
