@@ -68,6 +68,7 @@ int RunInProcess(const GenerateOptions& o) {
              : server::EncodePrompt(*(*ports)->tokenizer, o.prompt, "--prompt");
   if (!prompt.ok()) return ReportError(prompt.status());
   request.prompt = std::move(*prompt);
+  request.prompt_text = o.prompt;  // what reward models score against (no chat markup)
   const int64_t ctx = (*ports)->target.context_length;
   if (static_cast<int64_t>(request.prompt.size()) + o.max_tokens > ctx) {
     return ReportError(absl::OutOfRangeError(absl::StrCat("prompt (", request.prompt.size(), " tokens) + --max-tokens (",

@@ -49,6 +49,17 @@ nlohmann::json OutcomeJson(const GenerateOutcome& o) {
   st["draft_time_ms"] = s.draft_time_ms;
   st["target_time_ms"] = s.target_time_ms;
   st["final_gamma"] = s.final_gamma;
+  // Reward-guided strategies (cards, best_of_n, args).
+  st["reward_calls"] = s.reward_calls;
+  st["reward_items"] = s.reward_items;
+  st["reward_time_ms"] = s.reward_time_ms;
+  st["segments_proposed"] = s.segments_proposed;
+  st["segments_accepted"] = s.segments_accepted;
+  st["segments_rejected"] = s.segments_rejected;
+  st["segments_forced"] = s.segments_forced;
+  st["rejections_per_segment"] = s.rejections_per_segment;
+  st["final_reward"] = s.has_final_reward ? nlohmann::json(s.final_reward) : nlohmann::json(nullptr);
+  st["r_star"] = s.has_r_star ? nlohmann::json(s.r_star) : nlohmann::json(nullptr);
   j["stats"] = st;
   return j;
 }
@@ -68,6 +79,17 @@ std::string OutcomeSummary(const GenerateOutcome& o) {
         "\nacceptance per position: [%s]",
         s.drafter, s.drafted_tokens, s.accepted_tokens, 100.0 * s.acceptance_rate(),
         s.mean_acceptance_length(), s.final_gamma, absl::StrJoin(per_pos, ", ")));
+  }
+  if (s.reward_calls > 0) {
+    absl::StrAppend(&line, absl::StrFormat("\nreward: %d calls, %d responses scored, %.0f ms", s.reward_calls,
+                                           s.reward_items, s.reward_time_ms));
+    if (s.has_final_reward) absl::StrAppend(&line, absl::StrFormat(", final reward %.4f", s.final_reward));
+    if (s.segments_proposed > 0) {
+      absl::StrAppend(&line, absl::StrFormat("\nsegments: %d proposed, %d accepted (%d forced), %d rejected",
+                                             s.segments_proposed, s.segments_accepted, s.segments_forced,
+                                             s.segments_rejected));
+      if (s.has_r_star) absl::StrAppend(&line, absl::StrFormat(", r* %.4f", s.r_star));
+    }
   }
   return line;
 }

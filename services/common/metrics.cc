@@ -27,6 +27,10 @@ const Histogram::BucketBoundaries kE2eBuckets = {0.05, 0.1, 0.3, 0.5, 0.8, 1.0, 
 const Histogram::BucketBoundaries kRpcBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005,
                                                   0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0};
 
+// Rewards: the judge's P(yes) in [0, 1] finely, other scales coarsely.
+const Histogram::BucketBoundaries kRewardBuckets = {-10, -5, -2, -1, 0, 0.1, 0.2, 0.3, 0.4, 0.5,
+                                                     0.6, 0.7, 0.8, 0.9, 1.0, 2, 5, 10};
+
 std::string Label(std::string_view v, std::string_view fallback) {
   return v.empty() ? std::string(fallback) : std::string(v);
 }
@@ -75,6 +79,12 @@ ServiceMetrics::ServiceMetrics() : registry_(std::make_shared<prometheus::Regist
   e2e_ = histogram("tandem:e2e_request_latency_seconds", "Time from request arrival to its final message.");
   draft_rpc_ = histogram("tandem:draft_rpc_latency_seconds", "Latency of one drafter call (RPC or in-process).");
   target_verify_ = histogram("tandem:target_verify_latency_seconds", "Latency of one target verification call.");
+  reward_calls_ = counter("tandem:reward_calls_total", "Calls into the reward scorer (cards, best_of_n, args).");
+  reward_items_ = counter("tandem:reward_items_total", "Responses scored by the reward scorer.");
+  reward_time_ = counter("tandem:reward_time_seconds_total", "Time spent waiting for the reward scorer.");
+  segments_ = counter("tandem:cards_segments_total",
+                      "CARDS candidate segments by outcome (proposed, accepted, rejected, forced).");
+  final_reward_ = histogram("tandem:final_reward", "Reward of the returned response (cards, best_of_n, args).");
   active_sessions_ = &prometheus::BuildGauge()
                           .Name("tandem:active_sessions")
                           .Help("Open sessions (requests on the orchestrator, KV sessions on draft/target).")
@@ -138,6 +148,20 @@ void ServiceMetrics::RecordFinishedRequest(const tandem::v1::Stats& stats,
     ttft_->Add({{"strategy", strategy}}, kTtftBuckets).Observe(stats.time_to_first_token_ms() / 1000.0);
   }
   e2e_->Add({{"strategy", strategy}}, kE2eBuckets).Observe(stats.e2e_latency_ms() / 1000.0);
+  if (stats.reward_calls() > 0) {
+    reward_calls_->Add({{"strategy", strategy}}).Increment(static_cast<double>(stats.reward_calls()));
+    reward_items_->Add({{"strategy", strategy}}).Increment(static_cast<double>(stats.reward_items()));
+    reward_time_->Add({{"strategy", strategy}}).Increment(stats.reward_time_ms() / 1000.0);
+  }
+  if (stats.segments_proposed() > 0) {
+    segments_->Add({{"outcome", "proposed"}}).Increment(static_cast<double>(stats.segments_proposed()));
+    segments_->Add({{"outcome", "accepted"}}).Increment(static_cast<double>(stats.segments_accepted()));
+    segments_->Add({{"outcome", "rejected"}}).Increment(static_cast<double>(stats.segments_rejected()));
+    segments_->Add({{"outcome", "forced"}}).Increment(static_cast<double>(stats.segments_forced()));
+  }
+  if (stats.has_final_reward()) {
+    final_reward_->Add({{"strategy", strategy}}, kRewardBuckets).Observe(stats.final_reward());
+  }
 }
 
 void ServiceMetrics::RecordFailedRequest(std::string_view strategy, absl::StatusCode code) {

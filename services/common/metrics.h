@@ -110,6 +110,12 @@ class ServiceMetrics {
   prometheus::Family<prometheus::Histogram>* e2e_;
   prometheus::Family<prometheus::Histogram>* draft_rpc_;
   prometheus::Family<prometheus::Histogram>* target_verify_;
+  // Reward-guided strategies (cards, best_of_n, args).
+  prometheus::Family<prometheus::Counter>* reward_calls_;
+  prometheus::Family<prometheus::Counter>* reward_items_;
+  prometheus::Family<prometheus::Counter>* reward_time_;
+  prometheus::Family<prometheus::Counter>* segments_;
+  prometheus::Family<prometheus::Histogram>* final_reward_;
   prometheus::Gauge* active_sessions_;
   prometheus::Gauge* kv_cache_bytes_;
 

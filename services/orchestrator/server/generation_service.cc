@@ -71,6 +71,17 @@ void StatsToProto(const spec::RequestStats& s, tandem::v1::Stats* out) {
   out->set_acceptance_rate(s.acceptance_rate());
   out->set_mean_acceptance_length(s.mean_acceptance_length());
   out->set_final_gamma(s.final_gamma);
+  out->set_reward_calls(s.reward_calls);
+  out->set_reward_items(s.reward_items);
+  out->set_reward_time_ms(s.reward_time_ms);
+  out->set_segments_proposed(s.segments_proposed);
+  out->set_segments_accepted(s.segments_accepted);
+  out->set_segments_rejected(s.segments_rejected);
+  out->set_segments_forced(s.segments_forced);
+  out->clear_rejections_per_segment();
+  for (int64_t v : s.rejections_per_segment) out->add_rejections_per_segment(v);
+  if (s.has_final_reward) out->set_final_reward(s.final_reward);
+  if (s.has_r_star) out->set_r_star(s.r_star);
 }
 
 spec::RequestStats StatsFromProto(const tandem::v1::Stats& p) {
@@ -91,6 +102,18 @@ spec::RequestStats StatsFromProto(const tandem::v1::Stats& p) {
   s.draft_time_ms = p.draft_time_ms();
   s.target_time_ms = p.target_time_ms();
   s.final_gamma = static_cast<int>(p.final_gamma());
+  s.reward_calls = p.reward_calls();
+  s.reward_items = p.reward_items();
+  s.reward_time_ms = p.reward_time_ms();
+  s.segments_proposed = p.segments_proposed();
+  s.segments_accepted = p.segments_accepted();
+  s.segments_rejected = p.segments_rejected();
+  s.segments_forced = p.segments_forced();
+  s.rejections_per_segment.assign(p.rejections_per_segment().begin(), p.rejections_per_segment().end());
+  s.has_final_reward = p.has_final_reward();
+  s.final_reward = p.final_reward();
+  s.has_r_star = p.has_r_star();
+  s.r_star = p.r_star();
   return s;
 }
 

@@ -67,6 +67,25 @@ absl::StatusOr<std::vector<int32_t>> Tokenize(const tandem::v1::GenerateRequest&
   return Invalid("input", "one of prompt, prompt_tokens or messages must be set");
 }
 
+// The prompt as text for reward models: the raw prompt, the only non-system
+// message, or the conversation as "Role: content" paragraphs; empty for
+// token prompts (strategies then decode the tokens).
+std::string PromptText(const tandem::v1::GenerateRequest& r) {
+  if (r.input_case() == tandem::v1::GenerateRequest::kPrompt) return r.prompt();
+  if (r.input_case() != tandem::v1::GenerateRequest::kMessages) return {};
+  std::vector<const tandem::v1::ChatMessage*> turns;
+  for (const auto& m : r.messages().messages()) {
+    if (m.role() != "system") turns.push_back(&m);
+  }
+  if (turns.size() == 1) return turns[0]->content();
+  std::string text;
+  for (const auto* m : turns) {
+    absl::StrAppend(&text, text.empty() ? "" : "\n\n", m->role() == "user" ? "User: " : "Assistant: ",
+                    m->content());
+  }
+  return text;
+}
+
 }  // namespace
 
 absl::StatusOr<TranslatedRequest> TranslateRequest(const tandem::v1::GenerateRequest& r,
@@ -139,6 +158,7 @@ absl::StatusOr<TranslatedRequest> TranslateRequest(const tandem::v1::GenerateReq
   auto prompt = Tokenize(r, ports);
   if (!prompt.ok()) return prompt.status();
   out.generation.prompt = std::move(*prompt);
+  out.generation.prompt_text = PromptText(r);
   const int64_t ctx = ports.target.context_length;
   const int64_t room = ctx > 0 ? ctx - static_cast<int64_t>(out.generation.prompt.size()) : (int64_t{1} << 30);
   if (room < 1) {

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "services/orchestrator/server/reward_strategies.h"
 
 namespace tandem::orchestrator::server {
 namespace {
@@ -22,13 +23,11 @@ std::vector<StrategySpec> BuildCatalog() {
         {"drafter", "Drafter: 'ngram' (prompt lookup, no model) or 'model' (the draft model).",
          "the deployment's drafter, else ngram"}},
        true});
+  for (StrategySpec& s : RewardGuidedStrategies()) c.push_back(std::move(s));
   const char* later[][2] = {
       {"draft_only", "Every token from the draft model alone."},
       {"rapid", "Retrieval-augmented drafting from the request context."},
-      {"rsd", "Reward-guided speculative decoding."},
-      {"cards", "Reward-guided segment-level rejection sampling."},
-      {"best_of_n", "N samples ranked by a reward model."},
-      {"args", "Reward-guided search at each step."}};
+      {"rsd", "Reward-guided speculative decoding."}};
   for (const auto& l : later) c.push_back({l[0], l[1], {}, false});
   return c;
 }
@@ -102,7 +101,9 @@ absl::Status ApplyStrategyParams(const std::map<std::string, std::string>& param
   }
   for (const auto& [key, value] : params) {
     absl::Status s;
-    if (key == "gamma") {
+    if (IsRewardGuided(choice->strategy)) {
+      s = ApplyRewardGuidedParam(key, value, choice);
+    } else if (key == "gamma") {
       s = ParseInt(key, value, 1, kMaxGamma, &choice->gamma.gamma);
     } else if (key == "adaptive_gamma") {
       s = ParseBool(key, value, &choice->gamma.adaptive);

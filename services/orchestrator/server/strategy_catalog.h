@@ -11,6 +11,9 @@
 
 #include "absl/status/status.h"
 #include "services/orchestrator/spec/gamma_controller.h"
+#include "services/orchestrator/strategies/args.h"
+#include "services/orchestrator/strategies/best_of_n.h"
+#include "services/orchestrator/strategies/cards.h"
 
 namespace tandem::orchestrator::server {
 
@@ -40,6 +43,10 @@ struct StrategyChoice {
   // Speculative only: "ngram" or "model"; empty = the deployment's default.
   std::string drafter;
   spec::GammaOptions gamma;
+  // Reward-guided strategies (server/reward_strategies.h).
+  CardsOptions cards;
+  BestOfNOptions best_of_n;
+  ArgsOptions args;
 };
 
 // Applies `params` (documented names of choice->strategy's parameters) onto

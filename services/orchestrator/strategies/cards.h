@@ -34,7 +34,7 @@ struct CardsOptions {
   RewardSpec reward;
   // Target reward r*, on the reward backend's scale; -inf disables
   // rejection in hard mode (every segment is accepted).
-  double r_star = 0.0;
+  double r_star = 0.8;  // the judge backend scores P(yes) in [0, 1]
   // When set: r* is calibrated per request as this quantile (0..1) of the
   // rewards of `calibration_samples` responses the policy samples itself
   // (same proposal distribution, up to max_tokens each, sharing the prompt's

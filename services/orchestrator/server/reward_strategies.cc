@@ -1,0 +1,221 @@
+#include "services/orchestrator/server/reward_strategies.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace tandem::orchestrator::server {
+namespace {
+
+absl::Status Bad(const std::string& key, const std::string& what) {
+  return absl::InvalidArgumentError(absl::StrCat("params.", key, ": ", what));
+}
+
+absl::Status Int(const std::string& key, const std::string& value, int lo, int hi, int* out) {
+  int v = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+  if (value.empty() || ec != std::errc() || end != value.data() + value.size()) {
+    return Bad(key, absl::StrCat("'", value, "' is not an integer"));
+  }
+  if (v < lo || v > hi) return Bad(key, absl::StrCat("must be in [", lo, ", ", hi, "], got ", v));
+  *out = v;
+  return absl::OkStatus();
+}
+
+// A finite number (strtod: the C locale's decimal point; tandem never
+// calls setlocale), within [lo, hi].
+absl::Status Real(const std::string& key, const std::string& value, double lo, double hi, double* out) {
+  char* end = nullptr;
+  const double v = value.empty() ? 0 : std::strtod(value.c_str(), &end);
+  if (value.empty() || end != value.c_str() + value.size() || !std::isfinite(v)) {
+    return Bad(key, absl::StrCat("'", value, "' is not a finite number"));
+  }
+  if (v < lo || v > hi) return Bad(key, absl::StrCat("must be in [", lo, ", ", hi, "], got ", value));
+  *out = v;
+  return absl::OkStatus();
+}
+
+absl::Status Bool(const std::string& key, const std::string& value, bool* out) {
+  if (value == "true" || value == "1") {
+    *out = true;
+  } else if (value == "false" || value == "0") {
+    *out = false;
+  } else {
+    return Bad(key, absl::StrCat("'", value, "' is not true/false"));
+  }
+  return absl::OkStatus();
+}
+
+// r_star: a number, "-inf" (hard mode then accepts everything) or
+// "auto:<q>" (per-request calibration at quantile q).
+absl::Status RStar(const std::string& key, const std::string& value, CardsOptions* o) {
+  constexpr std::string_view kAuto = "auto:";
+  if (value == "-inf") {
+    o->r_star = -std::numeric_limits<double>::infinity();
+    o->r_star_quantile.reset();
+    return absl::OkStatus();
+  }
+  if (value.compare(0, kAuto.size(), kAuto) == 0) {
+    double q = 0;
+    if (absl::Status s = Real(key, value.substr(kAuto.size()), 0, 1, &q); !s.ok()) {
+      return Bad(key, absl::StrCat("'", value, "': auto:<q> needs a quantile q in [0, 1]"));
+    }
+    o->r_star_quantile = q;
+    return absl::OkStatus();
+  }
+  o->r_star_quantile.reset();
+  return Real(key, value, -1e30, 1e30, &o->r_star);
+}
+
+const ParamSpec kRewardBackend{
+    "reward", "Reward backend name (services/reward/README.md: judge, gguf, similarity, length, ...).",
+    "the reward scorer's default (judge)"};
+const ParamSpec kRewardOptions{"reward_options",
+                               "Options of the reward backend as 'key=value;key=value' (backend-specific).", ""};
+
+}  // namespace
+
+std::vector<StrategySpec> RewardGuidedStrategies() {
+  std::vector<StrategySpec> out;
+  out.push_back(
+      {"cards",
+       "CARDS: segment-level rejection sampling guided by a reward model (segments end before a "
+       "high-entropy token; each is accepted against a reward threshold that ramps to r_star, "
+       "rejected ones are rolled back).",
+       {kRewardBackend,
+        kRewardOptions,
+        {"r_star", "Target reward on the backend's scale: a number, -inf (hard mode then accepts every "
+                   "segment), or auto:<q> = the q-quantile of the rewards of calibration_samples responses "
+                   "the policy samples for this prompt (costs up to calibration_samples * max_tokens target "
+                   "calls and one reward call).",
+         "0.8 (judge: P(yes) in [0, 1])"},
+        {"calibration_samples", "Responses sampled for r_star=auto:<q>, 1..64.", "4"},
+        {"alpha", "Weight of r_star in the initial threshold r0 = (1-alpha) R(prompt) + alpha r_star, [0, 1].",
+         "0.5"},
+        {"beta", "Proposal temperature (top_k of softmax(z/beta)) and soft-acceptance temperature, (0, 100].",
+         "0.7"},
+        {"tau_u", "Segment boundary: next-token entropy in nats (temperature 1, full vocabulary).", "3.0"},
+        {"top_k", "Proposal candidates per token, 1..1024.", "40"},
+        {"min_segment", "Minimum segment length in tokens, 1..max_segment.", "4"},
+        {"max_segment", "Maximum segment length in tokens, <= 4096.", "64"},
+        {"max_rejections", "Rejections after which the best candidate so far is accepted, 0..1000.", "20"},
+        {"acceptance", "'soft': accept with probability min(1, exp((r - tau)/beta)); 'hard': accept iff r >= tau.",
+         "soft"},
+        {"stop_at_eos", "true/false: an end-of-generation token ends the response (the reference runs to "
+                        "max_tokens and treats it as text).",
+         "true"}},
+       true});
+  out.push_back({"best_of_n",
+                 "Best-of-N: N responses sampled with the request's sampling parameters (forks of one "
+                 "prompt prefill), scored in one reward call; the best is returned (streamed at the end).",
+                 {kRewardBackend, kRewardOptions, {"n", "Responses sampled, 1..64.", "4"}},
+                 true});
+  out.push_back({"args",
+                 "ARGS: per token, the target's top_k tokens are scored by the reward model (one call) "
+                 "and the token maximizing logit + w * reward is taken (or sampled).",
+                 {kRewardBackend,
+                  kRewardOptions,
+                  {"top_k", "Candidates per token, 1..256.", "10"},
+                  {"w", "Reward weight.", "1.0"},
+                  {"mode", "'greedy' (argmax) or 'sample' (softmax(s / tau) over the candidates).", "greedy"},
+                  {"tau", "Sampling temperature of mode=sample, (0, 100].", "0.7"}},
+                 true});
+  return out;
+}
+
+absl::Status ParseRewardOptions(const std::string& value, std::map<std::string, std::string>* out) {
+  out->clear();
+  for (absl::string_view part : absl::StrSplit(value, ';', absl::SkipWhitespace())) {
+    const size_t eq = part.find('=');
+    if (eq == absl::string_view::npos || eq == 0) {
+      return Bad("reward_options", absl::StrCat("expected key=value, got '", part, "'"));
+    }
+    std::string k(part.substr(0, eq));
+    if (!out->emplace(k, std::string(part.substr(eq + 1))).second) {
+      return Bad("reward_options", absl::StrCat("option '", k, "' given twice"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ApplyRewardGuidedParam(const std::string& key, const std::string& value, StrategyChoice* choice) {
+  const std::string& name = choice->strategy;
+  RewardSpec* reward = name == "cards" ? &choice->cards.reward
+                       : name == "best_of_n" ? &choice->best_of_n.reward
+                                             : &choice->args.reward;
+  if (key == "reward") {
+    reward->backend = value;
+    return absl::OkStatus();
+  }
+  if (key == "reward_options") return ParseRewardOptions(value, &reward->options);
+  if (name == "best_of_n") {
+    if (key == "n") return Int(key, value, 1, 64, &choice->best_of_n.n);
+  } else if (name == "args") {
+    ArgsOptions& a = choice->args;
+    if (key == "top_k") return Int(key, value, 1, 256, &a.top_k);
+    if (key == "w") return Real(key, value, -1e6, 1e6, &a.w);
+    if (key == "tau") {
+      if (absl::Status s = Real(key, value, 0, 100, &a.tau); !s.ok()) return s;
+      return a.tau > 0 ? absl::OkStatus() : Bad(key, "must be > 0");
+    }
+    if (key == "mode") {
+      if (value != "greedy" && value != "sample") {
+        return Bad(key, absl::StrCat("'", value, "' is not a mode (greedy, sample)"));
+      }
+      a.greedy = value == "greedy";
+      return absl::OkStatus();
+    }
+  } else if (name == "cards") {
+    CardsOptions& c = choice->cards;
+    if (key == "r_star") return RStar(key, value, &c);
+    if (key == "calibration_samples") return Int(key, value, 1, 64, &c.calibration_samples);
+    if (key == "alpha") return Real(key, value, 0, 1, &c.alpha);
+    if (key == "beta") {
+      if (absl::Status s = Real(key, value, 0, 100, &c.beta); !s.ok()) return s;
+      return c.beta > 0 ? absl::OkStatus() : Bad(key, "must be > 0");
+    }
+    if (key == "tau_u") return Real(key, value, 0, 1e6, &c.tau_u);
+    if (key == "top_k") return Int(key, value, 1, 1024, &c.top_k);
+    if (key == "min_segment") return Int(key, value, 1, 4096, &c.min_segment);
+    if (key == "max_segment") return Int(key, value, 1, 4096, &c.max_segment);
+    if (key == "max_rejections") return Int(key, value, 0, 1000, &c.max_rejections);
+    if (key == "stop_at_eos") return Bool(key, value, &c.stop_at_eos);
+    if (key == "acceptance") {
+      if (value != "soft" && value != "hard") {
+        return Bad(key, absl::StrCat("'", value, "' is not soft or hard"));
+      }
+      c.hard = value == "hard";
+      return absl::OkStatus();
+    }
+  }
+  return Bad(key, absl::StrCat("not a parameter of '", name, "'"));
+}
+
+bool IsRewardGuided(const std::string& strategy) {
+  return strategy == "cards" || strategy == "best_of_n" || strategy == "args";
+}
+
+absl::Status RunRewardGuided(const StrategyChoice& choice, const GenerationRequest& request,
+                             const GenerationPorts& ports, const Vocabulary& vocab,
+                             const StreamCallback& on_chunk, GenerationResult* result) {
+  if (ports.reward == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat("strategy '", choice.strategy,
+                                                      "' needs a reward scorer, which this deployment lacks"));
+  }
+  if (choice.strategy == "cards") {
+    return RunCards(request, choice.cards, *ports.verifier, *ports.reward, vocab, on_chunk, result);
+  }
+  if (choice.strategy == "best_of_n") {
+    return RunBestOfN(request, choice.best_of_n, *ports.verifier, *ports.reward, vocab, on_chunk, result);
+  }
+  if (choice.strategy == "args") {
+    return RunArgs(request, choice.args, *ports.verifier, *ports.reward, vocab, on_chunk, result);
+  }
+  return absl::InvalidArgumentError(absl::StrCat("strategy: '", choice.strategy, "' is not reward-guided"));
+}
+
+}  // namespace tandem::orchestrator::server
