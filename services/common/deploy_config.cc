@@ -111,7 +111,8 @@ absl::Status ParseService(const Parser& p, const YAML::Node& node, const std::st
                                      {"name", "role", "model", "model_path", "host", "grpc_port",
                                       "metrics_port", "threads", "kv_budget_mb",
                                       "session_idle_timeout_s", "max_sessions", "drafter", "draft",
-                                      "target", "default_strategy", "retrieval", "embedder", "data_dir"}));
+                                      "target", "default_strategy", "retrieval", "embedder", "data_dir",
+                                      "reward", "reward_model"}));
   s->line = node.Mark().line + 1;
   if (!node["name"]) return p.Error(node, f + ".name", "is required");
   TANDEM_RETURN_IF_ERROR(p.String(node, "name", f + ".name", &s->name));
@@ -157,8 +158,14 @@ absl::Status ParseService(const Parser& p, const YAML::Node& node, const std::st
   TANDEM_RETURN_IF_ERROR(p.String(node, "data_dir", f + ".data_dir", &s->data_dir));
   s->data_dir = ExpandHome(s->data_dir);
 
+  if (s->role != ServiceRole::kReward && node["reward_model"]) {
+    return p.Error(node["reward_model"], f + ".reward_model", "is only valid for role: reward");
+  }
+  TANDEM_RETURN_IF_ERROR(p.String(node, "reward_model", f + ".reward_model", &s->reward_model));
+  s->reward_model = ExpandHome(s->reward_model);
+
   const bool orchestrator = s->role == ServiceRole::kOrchestrator;
-  for (const char* key : {"drafter", "draft", "target", "default_strategy", "retrieval"}) {
+  for (const char* key : {"drafter", "draft", "target", "default_strategy", "retrieval", "reward"}) {
     if (!orchestrator && node[key]) {
       return p.Error(node[key], absl::StrCat(f, ".", key), "is only valid for role: orchestrator");
     }
@@ -182,6 +189,7 @@ absl::Status ParseService(const Parser& p, const YAML::Node& node, const std::st
   TANDEM_RETURN_IF_ERROR(p.String(node, "draft", f + ".draft", &s->draft));
   TANDEM_RETURN_IF_ERROR(p.String(node, "target", f + ".target", &s->target));
   TANDEM_RETURN_IF_ERROR(p.String(node, "retrieval", f + ".retrieval", &s->retrieval));
+  TANDEM_RETURN_IF_ERROR(p.String(node, "reward", f + ".reward", &s->reward));
   if (s->target.empty()) return p.Error(node, f + ".target", "is required for role: orchestrator");
   if (s->drafter == DrafterKind::kModel && s->draft.empty()) {
     return p.Error(node, f + ".draft", "is required with drafter: model");
@@ -236,10 +244,14 @@ absl::Status CheckDeployment(const Parser& p, const YAML::Node& services, const 
     const std::string f = absl::StrCat("services[", i, "]");
     const std::pair<const char*, ServiceRole> refs[] = {{"target", ServiceRole::kTarget},
                                                        {"draft", ServiceRole::kDraft},
-                                                       {"retrieval", ServiceRole::kRetrieval}};
+                                                       {"retrieval", ServiceRole::kRetrieval},
+                                                       {"reward", ServiceRole::kReward}};
     for (const auto& [key, role] : refs) {
       const std::string_view k = key;
-      const std::string& ref = k == "target" ? s.target : k == "draft" ? s.draft : s.retrieval;
+      const std::string& ref = k == "target"      ? s.target
+                               : k == "draft"     ? s.draft
+                               : k == "retrieval" ? s.retrieval
+                                                  : s.reward;
       if (ref.empty() || absl::StrContains(ref, ':')) continue;  // explicit address
       const ServiceConfig* other = c.Find(ref);
       if (other == nullptr) {

@@ -23,6 +23,7 @@
 //       target: target               # target service: a name in this file or host:port (required)
 //       default_strategy: speculative  # default: speculative with a drafter, else target_only
 //       retrieval: retrieval         # retrieval service: a name in this file or host:port (optional)
+//       reward: reward               # reward service: a name in this file or host:port (optional)
 //       grpc_port: 50051
 //     - name: retrieval
 //       role: retrieval
@@ -30,6 +31,11 @@
 //       embedder: all-minilm-l6-v2   # sentence embedder: bundled name or model folder (default)
 //       data_dir: /var/lib/tandem/retrieval  # collections; absent = in memory only
 //       grpc_port: 50054
+//     - name: reward
+//       role: reward
+//       model: smollm2-135m          # the judge model (backend judge)
+//       reward_model: /path/rm.gguf  # optional GGUF reward model with a score head (backend gguf)
+//       grpc_port: 50055
 //
 // Unknown keys are errors (a typo must not silently fall back to a default).
 // Every error names the source, line and field: "local.yaml:7: services[0].grpc_port: ...".
@@ -69,9 +75,12 @@ struct ServiceConfig {
   std::string target;  // as written: service name or host:port
   std::string default_strategy;
   std::string retrieval;  // as written: service name or host:port; empty = none
+  std::string reward;     // as written: service name or host:port; empty = none
   // Retrieval only.
   std::string embedder;   // bundled embedder name or folder; empty = the default
   std::string data_dir;   // empty = collections in memory only
+  // Reward only.
+  std::string reward_model;  // GGUF reward model path; empty = no gguf backend
   int line = 0;  // 1-based line of this entry in the file
 
   std::string grpc_address() const;     // host:grpc_port

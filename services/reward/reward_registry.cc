@@ -149,6 +149,14 @@ absl::StatusOr<std::vector<float>> RewardRegistry::ScoreSteps(const RewardSpec& 
   return scores;
 }
 
+bool RewardRegistry::HasStepMode(const std::string& backend) const {
+  auto it = slots_.find(backend);
+  if (it == slots_.end()) return false;
+  if (!options_.extra.contains(backend) && (backend == "judge" || backend == "gguf")) return true;
+  absl::MutexLock lock(&it->second->create_mu);
+  return it->second->backend != nullptr && it->second->backend->SupportsSteps();
+}
+
 std::map<std::string, BackendStats> RewardRegistry::Stats() const {
   std::map<std::string, BackendStats> out;
   absl::MutexLock lock(&stats_mu_);

@@ -61,6 +61,9 @@ class RewardRegistry final : public orchestrator::RewardScorer {
   const std::string& default_backend() const { return options_.default_backend; }
   // Whether a backend has a process mode (loads the backend if needed).
   absl::StatusOr<bool> SupportsSteps(const std::string& backend);
+  // Whether ScoreSteps works for `backend`, without loading it (built-in
+  // model backends: yes; extra backends: once loaded, what they say).
+  bool HasStepMode(const std::string& backend) const;
   // Counters of every backend created so far.
   std::map<std::string, BackendStats> Stats() const;
 
