@@ -9,6 +9,7 @@
 #include "cli/generate_result.h"
 #include "cli/run_context.h"
 #include "services/orchestrator/server/inprocess_ports.h"
+#include "services/orchestrator/server/rapid_strategy.h"
 #include "services/orchestrator/server/strategy_catalog.h"
 #include "services/orchestrator/server/strategy_runner.h"
 #ifdef TANDEM_CLI_SERVICES
@@ -44,18 +45,22 @@ int RunInProcess(const GenerateOptions& o) {
   }
   if (o.gamma > 0) choice.gamma.gamma = o.gamma;
   if (o.adaptive_gamma) choice.gamma.adaptive = true;
+  if (choice.strategy == "rapid" && o.gamma > 0) choice.rapid.gamma = o.gamma;
   const server::StrategySpec* spec = server::FindStrategy(choice.strategy);
   if (spec != nullptr && !spec->implemented) {
     return ReportError(absl::UnimplementedError(absl::StrCat("--strategy: '", choice.strategy, "' is not implemented yet")));
   }
-  if (auto ctx = ReadContextFile(o.context_file); !ctx.ok()) return ReportError(ctx.status());
+  auto context = ReadContextFile(o.context_file);
+  if (!context.ok()) return ReportError(context.status());
 
   server::InProcessPortsOptions po;
   const std::string model = o.model.empty() ? "smollm2-135m" : o.model;
   po.target_model = model;
   po.threads = o.threads;
   // Load a draft model only when this request will use it.
-  if (choice.strategy == "speculative" && choice.drafter == "model") {
+  // rapid drafts with the draft model on the retrieved context: the
+  // target's own weights (self-speculation) unless --draft-model says otherwise.
+  if ((choice.strategy == "speculative" && choice.drafter == "model") || choice.strategy == "rapid") {
     po.draft_model = o.draft_model.empty() ? model : o.draft_model;
   }
   if (!o.json) Progress(absl::StrCat("loading ", model));
@@ -77,6 +82,18 @@ int RunInProcess(const GenerateOptions& o) {
   request.sampling = o.sampling;
   request.max_tokens = o.max_tokens;
   request.stop_strings = o.stop;
+  if (choice.strategy == "rapid") {
+    server::QuestionInput question;
+    if (o.chat) {
+      question.messages = {{"user", o.prompt}};
+    } else {
+      question.prompt = o.prompt;
+    }
+    auto input = server::MakeLongContextInput(*(*ports)->tokenizer, std::move(question), *std::move(context),
+                                              (*ports)->target.context_length);
+    if (!input.ok()) return ReportError(input.status());
+    request.long_context = *std::move(input);
+  }
 
   orchestrator::GenerationResult result;
   orchestrator::StreamCallback on_chunk = [&](const orchestrator::StreamChunk& chunk) {

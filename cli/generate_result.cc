@@ -49,6 +49,13 @@ nlohmann::json OutcomeJson(const GenerateOutcome& o) {
   st["draft_time_ms"] = s.draft_time_ms;
   st["target_time_ms"] = s.target_time_ms;
   st["final_gamma"] = s.final_gamma;
+  if (s.context_tokens > 0) {  // rapid
+    st["context_tokens"] = s.context_tokens;
+    st["retrieved_chunks"] = s.retrieved_chunks;
+    st["retrieved_tokens"] = s.retrieved_tokens;
+    st["draft_prompt_tokens"] = s.draft_prompt_tokens;
+    st["retrieval_ms"] = s.retrieval_ms;
+  }
   // Reward-guided strategies (cards, best_of_n, args).
   st["reward_calls"] = s.reward_calls;
   st["reward_items"] = s.reward_items;
@@ -71,6 +78,12 @@ std::string OutcomeSummary(const GenerateOutcome& o) {
       "%s: %d prompt tokens, %d generated (%s); TTFT %.0f ms, %.1f tok/s decode, %d target calls",
       s.strategy, s.prompt_tokens, o.token_ids.size(), o.finish_reason, s.time_to_first_token_ms,
       j["decode_tokens_per_s"].get<double>(), s.target_calls);
+  if (s.context_tokens > 0) {
+    absl::StrAppend(&line, absl::StrFormat("\nretrieval: %d of %d context tokens in %d chunks (%.0f ms); "
+                                           "drafter prompt %d tokens",
+                                           s.retrieved_tokens, s.context_tokens, s.retrieved_chunks,
+                                           s.retrieval_ms, s.draft_prompt_tokens));
+  }
   if (s.num_drafts > 0) {
     std::vector<std::string> per_pos;
     for (double r : j["stats"]["acceptance_per_position"]) per_pos.push_back(absl::StrFormat("%.2f", r));

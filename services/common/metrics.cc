@@ -31,6 +31,13 @@ const Histogram::BucketBoundaries kRpcBuckets = {0.0001, 0.00025, 0.0005, 0.001,
 const Histogram::BucketBoundaries kRewardBuckets = {-10, -5, -2, -1, 0, 0.1, 0.2, 0.3, 0.4, 0.5,
                                                      0.6, 0.7, 0.8, 0.9, 1.0, 2, 5, 10};
 
+// RAPID retrieval: latency (an embedding pass over the context dominates)
+// and the drafter context it produced, in tokens.
+const Histogram::BucketBoundaries kRetrievalBuckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                                                        2.5, 5.0, 10.0, 30.0};
+const Histogram::BucketBoundaries kRetrievedTokenBuckets = {256, 512, 1024, 2048, 4096, 8192, 16384,
+                                                            32768, 65536};
+
 std::string Label(std::string_view v, std::string_view fallback) {
   return v.empty() ? std::string(fallback) : std::string(v);
 }
@@ -79,6 +86,9 @@ ServiceMetrics::ServiceMetrics() : registry_(std::make_shared<prometheus::Regist
   e2e_ = histogram("tandem:e2e_request_latency_seconds", "Time from request arrival to its final message.");
   draft_rpc_ = histogram("tandem:draft_rpc_latency_seconds", "Latency of one drafter call (RPC or in-process).");
   target_verify_ = histogram("tandem:target_verify_latency_seconds", "Latency of one target verification call.");
+  retrieval_latency_ = histogram("tandem:retrieval_latency_seconds",
+                                 "RAPID: retrieval time per request (chunking, embedding, search).");
+  retrieved_tokens_ = histogram("tandem:retrieved_tokens", "RAPID: tokens of the retrieved chunks the drafter reads.");
   reward_calls_ = counter("tandem:reward_calls_total", "Calls into the reward scorer (cards, best_of_n, args).");
   reward_items_ = counter("tandem:reward_items_total", "Responses scored by the reward scorer.");
   reward_time_ = counter("tandem:reward_time_seconds_total", "Time spent waiting for the reward scorer.");
@@ -148,6 +158,11 @@ void ServiceMetrics::RecordFinishedRequest(const tandem::v1::Stats& stats,
     ttft_->Add({{"strategy", strategy}}, kTtftBuckets).Observe(stats.time_to_first_token_ms() / 1000.0);
   }
   e2e_->Add({{"strategy", strategy}}, kE2eBuckets).Observe(stats.e2e_latency_ms() / 1000.0);
+  if (stats.context_tokens() > 0) {  // rapid
+    retrieval_latency_->Add({{"strategy", strategy}}, kRetrievalBuckets).Observe(stats.retrieval_ms() / 1000.0);
+    retrieved_tokens_->Add({{"strategy", strategy}}, kRetrievedTokenBuckets)
+        .Observe(static_cast<double>(stats.retrieved_tokens()));
+  }
   if (stats.reward_calls() > 0) {
     reward_calls_->Add({{"strategy", strategy}}).Increment(static_cast<double>(stats.reward_calls()));
     reward_items_->Add({{"strategy", strategy}}).Increment(static_cast<double>(stats.reward_items()));

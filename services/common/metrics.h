@@ -110,6 +110,9 @@ class ServiceMetrics {
   prometheus::Family<prometheus::Histogram>* e2e_;
   prometheus::Family<prometheus::Histogram>* draft_rpc_;
   prometheus::Family<prometheus::Histogram>* target_verify_;
+  // RAPID: tandem:retrieval_latency_seconds{strategy}, tandem:retrieved_tokens{strategy}.
+  prometheus::Family<prometheus::Histogram>* retrieval_latency_;
+  prometheus::Family<prometheus::Histogram>* retrieved_tokens_;
   // Reward-guided strategies (cards, best_of_n, args).
   prometheus::Family<prometheus::Counter>* reward_calls_;
   prometheus::Family<prometheus::Counter>* reward_items_;

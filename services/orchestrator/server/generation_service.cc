@@ -71,6 +71,11 @@ void StatsToProto(const spec::RequestStats& s, tandem::v1::Stats* out) {
   out->set_acceptance_rate(s.acceptance_rate());
   out->set_mean_acceptance_length(s.mean_acceptance_length());
   out->set_final_gamma(s.final_gamma);
+  out->set_context_tokens(s.context_tokens);
+  out->set_retrieved_chunks(s.retrieved_chunks);
+  out->set_retrieved_tokens(s.retrieved_tokens);
+  out->set_draft_prompt_tokens(s.draft_prompt_tokens);
+  out->set_retrieval_ms(s.retrieval_ms);
   out->set_reward_calls(s.reward_calls);
   out->set_reward_items(s.reward_items);
   out->set_reward_time_ms(s.reward_time_ms);
@@ -102,6 +107,11 @@ spec::RequestStats StatsFromProto(const tandem::v1::Stats& p) {
   s.draft_time_ms = p.draft_time_ms();
   s.target_time_ms = p.target_time_ms();
   s.final_gamma = static_cast<int>(p.final_gamma());
+  s.context_tokens = static_cast<int64_t>(p.context_tokens());
+  s.retrieved_chunks = static_cast<int64_t>(p.retrieved_chunks());
+  s.retrieved_tokens = static_cast<int64_t>(p.retrieved_tokens());
+  s.draft_prompt_tokens = static_cast<int64_t>(p.draft_prompt_tokens());
+  s.retrieval_ms = p.retrieval_ms();
   s.reward_calls = p.reward_calls();
   s.reward_items = p.reward_items();
   s.reward_time_ms = p.reward_time_ms();

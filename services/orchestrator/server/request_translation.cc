@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "services/common/validation.h"
+#include "services/orchestrator/server/rapid_strategy.h"
 #include "services/orchestrator/server/strategy_runner.h"
 
 namespace tandem::orchestrator::server {
@@ -84,6 +85,32 @@ std::string PromptText(const tandem::v1::GenerateRequest& r) {
                     m->content());
   }
   return text;
+}
+
+// rapid: the typed gamma / collection fields, and the prompt renderer that
+// puts the request's context around its text question.
+absl::Status AttachRapidInput(const tandem::v1::GenerateRequest& r, const GenerationPorts& ports,
+                              TranslatedRequest* out) {
+  if (r.has_gamma()) out->choice.rapid.gamma = static_cast<int>(r.gamma());
+  if (!r.collection().empty()) {
+    if (auto s = ValidateUtf8Field(r.collection(), "collection", 128, 1); !s.ok()) return s;
+    out->choice.rapid.collection = r.collection();
+  }
+  if (ports.tokenizer == nullptr) {
+    return Invalid("strategy", "rapid renders prompts with the target's tokenizer, which this deployment lacks");
+  }
+  QuestionInput question;
+  if (r.input_case() == tandem::v1::GenerateRequest::kPrompt) {
+    question.prompt = r.prompt();
+  } else if (r.input_case() == tandem::v1::GenerateRequest::kMessages) {
+    for (const auto& m : r.messages().messages()) question.messages.push_back({m.role(), m.content()});
+  } else {
+    return Invalid("prompt_tokens", "rapid puts the context around a text question: send prompt or messages");
+  }
+  auto input = MakeLongContextInput(*ports.tokenizer, std::move(question), r.context(), ports.target.context_length);
+  if (!input.ok()) return input.status();
+  out->generation.long_context = *std::move(input);
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -169,6 +196,9 @@ absl::StatusOr<TranslatedRequest> TranslateRequest(const tandem::v1::GenerateReq
     out.generation.max_tokens = static_cast<int>(r.max_tokens());
   } else {
     out.generation.max_tokens = static_cast<int>(std::min<int64_t>(kDefaultMaxTokens, room));
+  }
+  if (out.choice.strategy == "rapid") {
+    if (auto s = AttachRapidInput(r, ports, &out); !s.ok()) return s;
   }
   out.ignore_eos = r.ignore_eos();
   out.tokens_only = r.tokens_only();

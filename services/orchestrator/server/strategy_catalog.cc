@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "services/orchestrator/server/rapid_strategy.h"
 #include "services/orchestrator/server/reward_strategies.h"
 
 namespace tandem::orchestrator::server {
@@ -24,9 +25,9 @@ std::vector<StrategySpec> BuildCatalog() {
          "the deployment's drafter, else ngram"}},
        true});
   for (StrategySpec& s : RewardGuidedStrategies()) c.push_back(std::move(s));
+  c.push_back(RapidStrategySpec());
   const char* later[][2] = {
       {"draft_only", "Every token from the draft model alone."},
-      {"rapid", "Retrieval-augmented drafting from the request context."},
       {"rsd", "Reward-guided speculative decoding."}};
   for (const auto& l : later) c.push_back({l[0], l[1], {}, false});
   return c;
@@ -98,6 +99,12 @@ absl::Status ApplyStrategyParams(const std::map<std::string, std::string>& param
     return absl::InvalidArgumentError(absl::StrCat(
         "params: unknown parameter(s) ", absl::StrJoin(unknown, ", "), " for strategy '", spec->name,
         "' (documented: ", documented.empty() ? "none" : absl::StrJoin(documented, ", "), ")"));
+  }
+  if (choice->strategy == "rapid") {
+    for (const auto& [key, value] : params) {
+      if (absl::Status s = ApplyRapidParam(key, value, choice); !s.ok()) return s;
+    }
+    return absl::OkStatus();
   }
   for (const auto& [key, value] : params) {
     absl::Status s;

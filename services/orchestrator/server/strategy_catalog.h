@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "services/orchestrator/spec/gamma_controller.h"
+#include "services/orchestrator/strategies/rapid.h"
 #include "services/orchestrator/strategies/args.h"
 #include "services/orchestrator/strategies/best_of_n.h"
 #include "services/orchestrator/strategies/cards.h"
@@ -43,6 +44,8 @@ struct StrategyChoice {
   // Speculative only: "ngram" or "model"; empty = the deployment's default.
   std::string drafter;
   spec::GammaOptions gamma;
+  // rapid (server/rapid_strategy.h).
+  RapidOptions rapid;
   // Reward-guided strategies (server/reward_strategies.h).
   CardsOptions cards;
   BestOfNOptions best_of_n;

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "services/orchestrator/server/reward_strategies.h"
+#include "services/orchestrator/server/rapid_strategy.h"
 #include "services/orchestrator/strategies/speculative.h"
 #include "services/orchestrator/strategies/target_only.h"
 
@@ -59,6 +60,7 @@ absl::Status RunStrategy(const StrategyChoice& choice, const GenerationRequest& 
   if (choice.strategy == "target_only") {
     return RunTargetOnly(request, *ports.verifier, vocab, on_chunk, result);
   }
+  if (choice.strategy == "rapid") return RunRapidStrategy(choice, request, ports, vocab, on_chunk, result);
   if (IsRewardGuided(choice.strategy)) return RunRewardGuided(choice, request, ports, vocab, on_chunk, result);
   auto drafter = ResolveDrafter(choice, ports);
   if (!drafter.ok()) return drafter.status();
