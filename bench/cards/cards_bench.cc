@@ -10,7 +10,7 @@
 // Usage: tandem_cards_bench --prompts FILE.jsonl --out FILE.jsonl
 //          [--policy NAME] [--judge NAME] [--strategies a,b,c] [--max-tokens N]
 //          [--temperature T] [--top-k K] [--seed S] [--threads N]
-//          [--param STRATEGY.KEY=VALUE ...]
+//          [--param STRATEGY.KEY=VALUE ...] [--tag LABEL]
 // Prompt lines: {"id": ..., "messages": [{"role": .., "content": ..}], "prompt_text": ".."}.
 #include <chrono>
 #include <cstdio>
@@ -34,7 +34,7 @@ namespace orch = tandem::orchestrator;
 namespace server = tandem::orchestrator::server;
 
 struct Args {
-  std::string prompts, out, policy = "smollm2-135m", judge;
+  std::string prompts, out, policy = "smollm2-135m", judge, tag;
   std::vector<std::string> strategies = {"target_only", "best_of_n", "cards", "args"};
   int max_tokens = 128, top_k = 40, threads = 0;
   float temperature = 0.7f;
@@ -60,6 +60,7 @@ bool ParseArgs(int argc, char** argv, Args* a, std::string* error) {
       else if (flag == "--out") a->out = v;
       else if (flag == "--policy") a->policy = v;
       else if (flag == "--judge") a->judge = v;
+      else if (flag == "--tag") a->tag = v;
       else if (flag == "--strategies") a->strategies = absl::StrSplit(v, ',', absl::SkipEmpty());
       else if (flag == "--max-tokens") a->max_tokens = std::stoi(v);
       else if (flag == "--top-k") a->top_k = std::stoi(v);
@@ -156,6 +157,7 @@ int main(int argc, char** argv) {
       nlohmann::json j;
       j["id"] = p.value("id", nlohmann::json());
       j["strategy"] = strategy;
+      j["tag"] = args.tag;
       j["final_reward"] = reward;
       j["reward_scored_after_run"] = scored_after;
       j["wall_ms"] = wall_ms;

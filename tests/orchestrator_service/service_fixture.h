@@ -54,6 +54,12 @@ class LockedSeq : public LmSequence {
     std::lock_guard<std::mutex> lock(lm_.mu_);
     return inner_->Append(tokens, all_logits, logits);
   }
+  absl::StatusOr<std::unique_ptr<LmSequence>> Fork() const override {
+    std::lock_guard<std::mutex> lock(lm_.mu_);
+    auto fork = inner_->Fork();
+    if (!fork.ok()) return fork.status();
+    return std::unique_ptr<LmSequence>(std::make_unique<LockedSeq>(lm_, std::move(*fork)));
+  }
 
  private:
   LockedLm& lm_;

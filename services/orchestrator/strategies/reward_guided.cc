@@ -125,6 +125,9 @@ size_t ArgmaxAmong(std::span<const int32_t> tokens, std::span<const float> value
 
 absl::Status AppendAndQuery(VerifySession& session, std::span<const int32_t> tokens, int top_k,
                             int32_t vocab_size, NextTokenInfo* info, spec::RequestStats* stats) {
+  // The target service rejects top_k above its vocabulary (in process it is
+  // clipped): never ask for more candidates than exist.
+  top_k = std::min(top_k, vocab_size);
   const auto t0 = std::chrono::steady_clock::now();
   absl::Status s = session.Append(tokens, top_k, info);
   stats->target_time_ms += MsSince(t0);
