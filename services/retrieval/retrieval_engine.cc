@@ -130,7 +130,7 @@ absl::StatusOr<std::unique_ptr<RetrievalEngine>> RetrievalEngine::Open(
   std::unique_ptr<RetrievalEngine> engine(
       new RetrievalEngine(std::move(tokenizer), std::move(embedder), std::move(options)));
   if (!engine->options_.data_dir.empty()) {
-    auto store = CollectionStore::Open(engine->options_.data_dir);
+    auto store = CollectionStore::Open(engine->options_.data_dir, engine->options_.read_only);
     if (!store.ok()) return store.status();
     engine->store_ = std::move(*store);
     auto names = engine->store_->List();

@@ -35,6 +35,9 @@ inline constexpr size_t kMaxDocumentIdBytes = 256;
 struct RetrievalEngineOptions {
   // Where collections live; empty = in memory only (lost at exit).
   std::string data_dir;
+  // Open data_dir without writing to it (another process serves it): the
+  // collections are searchable, create/delete/ingest fail.
+  bool read_only = false;
   int default_chunk_tokens = 512;
   // Dense scoring granularity: each chunk is embedded as windows of this
   // many target tokens (cut like chunks) and scores as its best window. Why:

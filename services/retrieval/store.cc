@@ -296,12 +296,16 @@ absl::Status ValidateCollectionName(std::string_view name, std::string_view fiel
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<CollectionStore>> CollectionStore::Open(std::string data_dir) {
+absl::StatusOr<std::unique_ptr<CollectionStore>> CollectionStore::Open(std::string data_dir, bool read_only) {
   if (data_dir.empty()) return absl::InvalidArgumentError("data_dir: must not be empty");
   std::error_code ec;
+  if (read_only) {
+    if (!fs::is_directory(data_dir, ec)) return absl::NotFoundError(absl::StrCat("data_dir: no folder ", data_dir));
+    return std::unique_ptr<CollectionStore>(new CollectionStore(std::move(data_dir), true));
+  }
   fs::create_directories(data_dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("data_dir: cannot create ", data_dir, ": ", ec.message()));
-  std::unique_ptr<CollectionStore> store(new CollectionStore(std::move(data_dir)));
+  std::unique_ptr<CollectionStore> store(new CollectionStore(std::move(data_dir), false));
   for (const fs::directory_entry& e : fs::directory_iterator(store->dir_, ec)) {
     const std::string name = e.path().filename().string();
     if (absl::StartsWith(name, ".tmp-") || absl::StartsWith(name, ".deleted-")) {
@@ -333,6 +337,12 @@ absl::Status CollectionStore::CleanCollection(const std::string& name) const {
   return ec ? absl::InternalError(absl::StrCat("cannot list ", dir, ": ", ec.message())) : absl::OkStatus();
 }
 
+absl::Status CollectionStore::CheckWritable() const {
+  if (!read_only_) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat("collections in ", dir_, " are read-only here (the retrieval "
+                                                    "service owns them)"));
+}
+
 std::string CollectionStore::TempName(std::string_view prefix) {
   return absl::StrCat(AbslView(prefix), ::getpid(), "-", temp_counter_.fetch_add(1));
 }
@@ -352,6 +362,7 @@ absl::StatusOr<std::vector<std::string>> CollectionStore::List() const {
 }
 
 absl::Status CollectionStore::Create(const CollectionData& empty) {
+  if (absl::Status s = CheckWritable(); !s.ok()) return s;
   const std::string final_dir = dir_ + "/" + empty.name;
   if (fs::exists(final_dir)) {
     return absl::AlreadyExistsError(absl::StrCat("name: collection '", empty.name, "' already exists"));
@@ -373,6 +384,7 @@ absl::Status CollectionStore::Create(const CollectionData& empty) {
 }
 
 absl::Status CollectionStore::Commit(CollectionData& data) {
+  if (absl::Status s = CheckWritable(); !s.ok()) return s;
   const std::string dir = dir_ + "/" + data.name;
   uint64_t current = 0;
   auto current_name = ReadCurrent(dir, &current);
@@ -451,6 +463,7 @@ absl::StatusOr<std::shared_ptr<CollectionData>> CollectionStore::Load(const std:
 }
 
 absl::Status CollectionStore::Remove(const std::string& name) {
+  if (absl::Status s = CheckWritable(); !s.ok()) return s;
   const std::string dir = dir_ + "/" + name;
   const std::string doomed = dir_ + "/" + TempName(".deleted-");
   if (::rename(dir.c_str(), doomed.c_str()) != 0) {

@@ -41,8 +41,10 @@ absl::Status ValidateCollectionName(std::string_view name, std::string_view fiel
 class CollectionStore {
  public:
   // Creates data_dir if needed and removes the leftovers of interrupted
-  // creates, deletes and commits.
-  static absl::StatusOr<std::unique_ptr<CollectionStore>> Open(std::string data_dir);
+  // creates, deletes and commits. read_only: another process (the retrieval
+  // service) owns the folder; nothing is removed or written, and Create,
+  // Commit and Remove answer FAILED_PRECONDITION.
+  static absl::StatusOr<std::unique_ptr<CollectionStore>> Open(std::string data_dir, bool read_only = false);
 
   // Names of the stored collections, sorted.
   absl::StatusOr<std::vector<std::string>> List() const;
@@ -60,11 +62,13 @@ class CollectionStore {
   const std::string& data_dir() const { return dir_; }
 
  private:
-  explicit CollectionStore(std::string dir) : dir_(std::move(dir)) {}
+  CollectionStore(std::string dir, bool read_only) : dir_(std::move(dir)), read_only_(read_only) {}
+  absl::Status CheckWritable() const;
   absl::Status CleanCollection(const std::string& name) const;
   std::string TempName(std::string_view prefix);
 
   std::string dir_;
+  bool read_only_ = false;
   std::atomic<uint64_t> temp_counter_{0};  // unique temp names within this process
 };
 

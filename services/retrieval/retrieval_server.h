@@ -1,0 +1,53 @@
+// A running tandem-retrieval: RetrievalService + gRPC server (health,
+// reflection) + /metrics, and the process entry point that
+// `tandem serve --role retrieval` calls.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "services/common/deploy_config.h"
+#include "services/common/grpc_server.h"
+#include "services/common/metrics.h"
+#include "services/common/shutdown_signal.h"
+#include "services/retrieval/retrieval_engine.h"
+#include "services/retrieval/retrieval_metrics.h"
+#include "services/retrieval/retrieval_service.h"
+
+namespace tandem::retrieval {
+
+struct RetrievalServerOptions {
+  std::string grpc_address = "127.0.0.1:0";  // port 0 = any free port
+  std::string metrics_address;               // empty = no /metrics endpoint
+};
+
+class RetrievalServer {
+ public:
+  // Serves `engine` (not owned; must outlive the server).
+  static absl::StatusOr<std::unique_ptr<RetrievalServer>> Start(RetrievalEngine& engine,
+                                                               const RetrievalServerOptions& options);
+  ~RetrievalServer();
+
+  const std::string& address() const { return grpc_->address(); }
+  services::ServiceMetrics& metrics() { return *metrics_; }
+  services::GrpcServer& grpc() { return *grpc_; }
+
+ private:
+  RetrievalServer() = default;
+  std::unique_ptr<services::ServiceMetrics> metrics_;
+  std::unique_ptr<RetrievalMetrics> retrieval_metrics_;
+  std::unique_ptr<RetrievalService> service_;
+  std::unique_ptr<services::GrpcServer> grpc_;  // stops first
+};
+
+// Loads the tokenizer of `service.model` (only the tokenizer: no weights are
+// read) and the sentence embedder (`service.embedder`, default the bundled
+// all-minilm-l6-v2; `service.threads` compute threads), opens the
+// collections under `service.data_dir` (in memory when empty), serves on
+// service.grpc_address() until `signal` fires.
+absl::Status RunRetrievalService(const services::ServiceConfig& service,
+                                 const services::DeploymentConfig& deployment, services::ShutdownSignal& signal);
+
+}  // namespace tandem::retrieval
