@@ -133,6 +133,7 @@ const char* RoleArg(ServiceRole role) {
     case ServiceRole::kDraft: return "draft";
     case ServiceRole::kTarget: return "target";
     case ServiceRole::kOrchestrator: return "orchestrator";
+    case ServiceRole::kReward: return "reward";
     default: return nullptr;
   }
 }

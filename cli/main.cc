@@ -9,6 +9,7 @@
 #include "runtime/model_store/model_store.h"
 #ifdef TANDEM_CLI_SERVICES
 #include "cli/deploy_command.h"
+#include "cli/score_command.h"
 #include "cli/serve_command.h"
 #endif
 
@@ -29,6 +30,8 @@ int main(int argc, char** argv) {
   CLI::App* up_cmd = AddUpCommand(app, up);
   DownOptions down;
   CLI::App* down_cmd = AddDownCommand(app, down);
+  ScoreOptions score;
+  CLI::App* score_cmd = AddScoreCommand(app, score);
 #endif
 
   try {
@@ -49,6 +52,7 @@ int main(int argc, char** argv) {
   if (serve_cmd->parsed()) return RunServe(serve);
   if (up_cmd->parsed()) return RunUp(up);
   if (down_cmd->parsed()) return RunDown(down);
+  if (score_cmd->parsed()) return RunScore(score);
 #endif
   if (models_cmd->parsed()) {
     for (const std::string& name : tandem::runtime::BundledModelNames()) {

@@ -7,6 +7,7 @@
 #include "services/orchestrator/drafters/ngram_drafter.h"
 #include "services/orchestrator/local/runtime_language_model.h"
 #include "services/orchestrator/remote/remote_drafter.h"
+#include "services/orchestrator/remote/remote_reward_scorer.h"
 #include "services/orchestrator/remote/remote_verifier.h"
 #include "services/orchestrator/remote/remote_vocabulary.h"
 #include "services/orchestrator/server/inprocess_ports.h"
@@ -108,6 +109,15 @@ absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildRemotePorts(const RemotePo
     ports->drafters["model"] = draft.get();
     ports->drafts.push_back(Describe(draft->info()));
   }
+  if (!o.reward_address.empty()) {
+    // Shared by all requests: reward calls end at their deadline, not with
+    // the request's CallScope.
+    auto connected = RemoteRewardScorer::Connect(o.reward_address);
+    if (!connected.ok()) return connected.status();
+    std::shared_ptr<RemoteRewardScorer> reward = std::move(*connected);
+    ports->owned.push_back(reward);
+    ports->reward = reward.get();
+  }
   ports->default_drafter = o.default_drafter;
   ports->per_request = [verifier, draft, ngram = ngram.get()]() -> absl::StatusOr<std::unique_ptr<RequestPorts>> {
     return std::make_unique<RemoteRequestPorts>(*verifier, draft.get(), ngram);
@@ -135,6 +145,11 @@ absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildPortsFromConfig(
       o.tokenizer_model = *path;
     }
     o.default_drafter = default_drafter;
+    if (!orch.reward.empty()) {
+      auto reward = d.ResolveAddress(orch.reward);
+      if (!reward.ok()) return reward.status();
+      o.reward_address = *reward;
+    }
     return BuildRemotePorts(o);
   }
 
@@ -158,6 +173,14 @@ absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildPortsFromConfig(
     o.draft_name = draft->model.empty() ? *draft_path : draft->model;
   }
   o.default_drafter = default_drafter;
+  // All-in-one reward scoring loads the referenced reward entry's judge and
+  // reward model in this process (else the judge is the target model).
+  if (const services::ServiceConfig* reward = Referenced(d, orch.reward); reward != nullptr) {
+    auto judge = services::ResolveServiceModelPath(*reward, d);
+    if (!judge.ok()) return judge.status();
+    o.reward_judge_model = *judge;
+    o.reward_model = reward->reward_model;
+  }
   return BuildInProcessPorts(o);
 }
 

@@ -23,6 +23,7 @@ struct RemotePortsOptions {
   // token-id prompts only.
   std::string tokenizer_model;
   std::string default_drafter;  // "model", "ngram" or ""
+  std::string reward_address;   // host:port of a Reward service; empty = no reward scorer
 };
 
 // Connects to the services (UNAVAILABLE if one does not answer) and checks

@@ -1,0 +1,29 @@
+// `tandem score`: score a prompt/response (or a list of steps) with a reward
+// backend, in this process (services/reward's registry) or through a running
+// Reward service (--server).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+
+namespace tandem::cli {
+
+struct ScoreOptions {
+  std::string backend;                 // "" = the scorer's default
+  std::vector<std::string> options;    // KEY=VALUE backend options
+  std::string prompt, reference;
+  std::vector<std::string> responses;  // one score each
+  std::vector<std::string> steps;      // process mode: one score per step
+  std::string server;                  // host:port of a Reward service; empty = in process
+  std::string judge_model = "smollm2-135m";
+  std::string reward_model;
+  int threads = 0;
+  bool json = false;
+};
+
+CLI::App* AddScoreCommand(CLI::App& app, ScoreOptions& options);
+int RunScore(const ScoreOptions& options);
+
+}  // namespace tandem::cli
