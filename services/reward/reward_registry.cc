@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "runtime/embedding/bert_embedder.h"
 #include "services/reward/gguf_reward_backend.h"
 #include "services/reward/judge_backend.h"
 #include "services/reward/options.h"
@@ -43,8 +44,19 @@ RewardRegistry::RewardRegistry(RewardRegistryOptions options) : options_(std::mo
   add("regex", [] { return absl::StatusOr<std::unique_ptr<RewardBackend>>(MakeRegexBackend()); });
   add("keyword", [] { return absl::StatusOr<std::unique_ptr<RewardBackend>>(MakeKeywordBackend()); });
   add("length", [] { return absl::StatusOr<std::unique_ptr<RewardBackend>>(MakeLengthBackend()); });
-  if (options_.embedder) {
-    add("similarity", [f = options_.embedder] {
+  EmbedderFactory embedder = options_.embedder;
+  if (!embedder && !options_.similarity_embedder.empty()) {
+    embedder = [name = options_.similarity_embedder,
+                threads = options_.threads]() -> absl::StatusOr<std::unique_ptr<embedding::Embedder>> {
+      auto dir = embedding::ResolveEmbedderModelDir(name);
+      if (!dir.ok()) return dir.status();
+      embedding::BertEmbedderOptions eo;
+      eo.threads = threads;
+      return embedding::LoadBertEmbedder(*dir, eo);
+    };
+  }
+  if (embedder) {
+    add("similarity", [f = std::move(embedder)] {
       return absl::StatusOr<std::unique_ptr<RewardBackend>>(MakeSimilarityBackend(f));
     });
   }

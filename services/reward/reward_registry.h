@@ -32,7 +32,10 @@ struct RewardRegistryOptions {
   size_t kv_budget_bytes = 256u << 20;   // per model
   int64_t max_context = 0;               // per model, 0 = trained length
   size_t prefix_cache_entries = 64;      // per model, 0 = no prefix reuse
-  // `similarity` backend's embedder, made on first use; null = no backend.
+  // `similarity` backend's sentence embedder (runtime/embedding's BERT
+  // encoder: a bundled name or a model folder), loaded on first use; empty =
+  // no similarity backend. `embedder`, when set, is used instead (tests).
+  std::string similarity_embedder = "all-minilm-l6-v2";
   EmbedderFactory embedder;
   // Backend of requests that name none.
   std::string default_backend = "judge";

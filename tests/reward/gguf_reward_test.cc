@@ -79,6 +79,7 @@ std::vector<std::vector<std::vector<double>>> Reference(const std::string& model
 RewardRegistryOptions WithRewardModel(const std::string& path) {
   RewardRegistryOptions o;
   o.judge_model = "";
+  o.similarity_embedder = "";
   o.reward_model = path;
   o.default_backend = "gguf";
   o.threads = 2;

@@ -109,6 +109,19 @@ TEST_F(JudgeTest, GradedVariantIsAProbabilityWeightedGrade) {
   EXPECT_LE((*scores)[0], 1.0f);
 }
 
+TEST_F(JudgeTest, SimilarityWithTheBundledSentenceEmbedder) {
+  // all-minilm-l6-v2 from the model cache, loaded on this first use.
+  RewardSpec spec;
+  spec.backend = "similarity";
+  std::vector<RewardItem> items = {{"", "The cat sat on the mat.", "A cat was sitting on the mat."},
+                                   {"", "The cat sat on the mat.", "Quarterly revenue grew by four percent."}};
+  auto scores = registry_->Score(spec, items);
+  ASSERT_TRUE(scores.ok()) << scores.status();
+  std::printf("similarity: paraphrase %.4f unrelated %.4f\n", (*scores)[0], (*scores)[1]);
+  EXPECT_GT((*scores)[0], 0.7f);
+  EXPECT_LT((*scores)[1], 0.3f);
+}
+
 TEST_F(JudgeTest, TooLongForTheContextIsInvalidArgument) {
   RewardSpec spec;
   spec.backend = "judge";

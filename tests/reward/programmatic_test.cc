@@ -16,6 +16,7 @@ namespace {
 RewardRegistryOptions NoModels() {
   RewardRegistryOptions o;
   o.judge_model = "";
+  o.similarity_embedder = "";
   o.default_backend = "math";
   return o;
 }

@@ -18,6 +18,7 @@ class RewardServiceTest : public ::testing::Test {
     RewardServerOptions o;
     o.metrics_address = "";  // Serialize() only
     o.registry.judge_model = "";
+    o.registry.similarity_embedder = "";
     o.registry.default_backend = "math";
     auto s = RewardServer::Start(std::move(o));
     ASSERT_TRUE(s.ok()) << s.status();
@@ -93,6 +94,36 @@ TEST_F(RewardServiceTest, ListBackendsNamesTheDefault) {
     EXPECT_FALSE(b.supports_steps()) << b.name();
   }
   EXPECT_TRUE(saw_default);
+}
+
+TEST(RewardDeployConfig, RewardEntriesAndReferences) {
+  constexpr char kYaml[] = R"(name: r
+services:
+  - {name: t, role: target, model_path: /m/t.gguf, grpc_port: 7001}
+  - {name: rw, role: reward, model_path: /m/judge.gguf, reward_model: /m/rm.gguf, grpc_port: 7005, threads: 3, kv_budget_mb: 64}
+  - {name: o, role: orchestrator, grpc_port: 7000, target: t, reward: rw}
+)";
+  auto c = ParseDeploymentConfig(kYaml, "r.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const ServiceConfig* o = c->Find("o");
+  ASSERT_NE(o, nullptr);
+  EXPECT_EQ(*c->ResolveAddress(o->reward), "127.0.0.1:7005");
+  auto ro = RewardOptionsFromConfig(*c->Find("rw"), *c);
+  ASSERT_TRUE(ro.ok()) << ro.status();
+  EXPECT_EQ(ro->judge_model, "/m/judge.gguf");
+  EXPECT_EQ(ro->reward_model, "/m/rm.gguf");
+  EXPECT_EQ(ro->threads, 3);
+  EXPECT_EQ(ro->kv_budget_bytes, size_t{64} << 20);
+
+  // reward_model only on reward entries; `reward` must name a reward service.
+  for (const char* bad : {"  - {name: x, role: target, model: m, grpc_port: 7009, reward_model: /a.gguf}\n",
+                          "  - {name: x, role: orchestrator, grpc_port: 7009, target: t, reward: t}\n",
+                          "  - {name: x, role: target, model: m, grpc_port: 7009, reward: rw}\n"}) {
+    auto b = ParseDeploymentConfig(std::string(kYaml) + bad, "r.yaml");
+    ASSERT_FALSE(b.ok()) << bad;
+    EXPECT_EQ(b.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(b.status().message().find("reward"), std::string::npos) << b.status();
+  }
 }
 
 }  // namespace
