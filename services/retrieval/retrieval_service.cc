@@ -84,6 +84,7 @@ absl::Status RetrievalService::DoAddDocuments(
   bool pending = false;
   std::string pending_id, pending_text;
   uint64_t message = 0;
+  bool commit = false;
   while (stream->Read(&req)) {
     if (message == 0) {
       if (req.collection().empty()) return absl::InvalidArgumentError("collection: required in the first message");
@@ -113,17 +114,27 @@ absl::Status RetrievalService::DoAddDocuments(
       if (absl::Status s = ingestion->Add(pending_id, pending_text); !s.ok()) return s;
       pending_text.clear();
     }
+    ++message;
+    if (req.commit()) {
+      commit = true;
+      break;  // the last message: nothing is read after it
+    }
     tandem::v1::AddDocumentsResponse progress;
     progress.set_documents(ingestion->documents());
     progress.set_chunks(ingestion->chunks());
     progress.set_tokens(ingestion->tokens());
     if (!stream->Write(progress)) return absl::CancelledError("client went away before the commit");
-    ++message;
   }
   if (message == 0) return absl::InvalidArgumentError("collection: required in the first message (empty stream)");
   if (pending) {
     return absl::InvalidArgumentError(absl::StrCat("documents.partial: the stream ended inside document '",
                                                    pending_id, "'"));
+  }
+  // Read() also returns false when a message fails to parse or the call
+  // breaks, so the end of the stream alone is no proof that the client sent
+  // everything: only an explicit commit publishes.
+  if (!commit) {
+    return absl::AbortedError("commit: the stream ended without a message with commit = true; nothing was committed");
   }
   if (ctx->IsCancelled()) return absl::CancelledError("AddDocuments cancelled before the commit");
   auto info = ingestion->Commit();
