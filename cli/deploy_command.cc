@@ -134,6 +134,7 @@ const char* RoleArg(ServiceRole role) {
     case ServiceRole::kTarget: return "target";
     case ServiceRole::kOrchestrator: return "orchestrator";
     case ServiceRole::kReward: return "reward";
+    case ServiceRole::kRetrieval: return "retrieval";
     default: return nullptr;
   }
 }

@@ -7,6 +7,7 @@
 #include "services/draft/draft_server.h"
 #include "services/orchestrator/server/orchestrator_server.h"
 #include "services/reward/reward_server.h"
+#include "services/retrieval/retrieval_server.h"
 #include "services/target/target_server.h"
 
 namespace tandem::cli {
@@ -39,8 +40,8 @@ CLI::App* AddServeCommand(CLI::App& app, ServeOptions& o) {
   CLI::App* cmd = app.add_subcommand("serve", "Run one service of a deployment config until SIGTERM/SIGINT");
   cmd->add_option("--role", o.role,
                   "draft | target | orchestrator (Draft/Target over gRPC) | all-in-one (the Generation "
-                  "API with the models loaded in this process) | reward")
-      ->check(CLI::IsMember({"draft", "target", "orchestrator", "all-in-one", "reward"}));
+                  "API with the models loaded in this process) | reward | retrieval")
+      ->check(CLI::IsMember({"draft", "target", "orchestrator", "all-in-one", "retrieval", "reward"}));
   cmd->add_flag("--all-in-one", o.all_in_one, "Same as --role all-in-one");
   cmd->add_option("--config", o.config, "Deployment config (YAML), e.g. deploy/local.yaml")->required();
   cmd->add_option("--service", o.service,
@@ -65,6 +66,7 @@ int RunServe(const ServeOptions& options) {
   if (o.role == "draft") role = ServiceRole::kDraft;
   if (o.role == "target") role = ServiceRole::kTarget;
   if (o.role == "reward") role = ServiceRole::kReward;
+  if (o.role == "retrieval") role = ServiceRole::kRetrieval;
   auto service = PickService(*config, role, o.service);
   if (!service.ok()) return ReportError(service.status());
   auto signal = services::ShutdownSignal::Install();
@@ -79,6 +81,9 @@ int RunServe(const ServeOptions& options) {
       break;
     case ServiceRole::kReward:
       status = services::RunRewardService(**service, *config, **signal);
+      break;
+    case ServiceRole::kRetrieval:
+      status = retrieval::RunRetrievalService(**service, *config, **signal);
       break;
     default:
       status = orchestrator::server::RunOrchestratorService(**service, *config, all_in_one, **signal);

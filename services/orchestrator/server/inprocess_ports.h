@@ -29,6 +29,13 @@ struct InProcessPortsOptions {
   // optional GGUF reward model with a score head (the `gguf` backend).
   std::string reward_judge_model;
   std::string reward_model;
+  // Retriever (services/retrieval's engine over the target's tokenizer,
+  // loaded on the first search): the sentence embedder, a bundled name or a
+  // model folder (empty = all-minilm-l6-v2), and optionally a retrieval
+  // service's data_dir whose collections are then searchable read-only
+  // (empty = inline contexts only).
+  std::string retrieval_embedder;
+  std::string retrieval_data_dir;
   // Display names (ListModels); default: target_model / draft_model.
   std::string target_name, draft_name;
 };

@@ -24,6 +24,7 @@ struct RemotePortsOptions {
   std::string tokenizer_model;
   std::string default_drafter;  // "model", "ngram" or ""
   std::string reward_address;   // host:port of a Reward service; empty = no reward scorer
+  std::string retrieval_address;  // host:port of a Retrieval service; empty = no retriever
 };
 
 // Connects to the services (UNAVAILABLE if one does not answer) and checks
