@@ -1,7 +1,6 @@
 #include "runtime/embedding/bert_model.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <utility>
@@ -10,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "kernels/cpu/ops.h"
+#include "runtime/embedding/parallel_tasks.h"
 
 namespace tandem::embedding {
 namespace {
@@ -32,28 +32,6 @@ void LayerNorm(const float* x, const float* w, const float* b, float* y, int64_t
 
 // The exact (erf) GELU BERT was trained with, not the tanh approximation.
 float Gelu(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f)); }
-
-void AddBias(float* y, const float* bias, int64_t rows, int64_t n, int64_t ld) {
-  for (int64_t r = 0; r < rows; ++r) kernels::Add(y + r * ld, bias, y + r * ld, n);
-}
-
-// Runs fn(task) for task in [0, n) on the pool's threads, each thread
-// claiming the next task from a shared counter (tasks of uneven cost, e.g.
-// attention over sequences of different lengths, balance themselves).
-template <typename Fn>
-void ParallelTasks(kernels::ThreadPool& pool, int64_t n, Fn&& fn) {
-  struct Ctx {
-    Fn* fn;
-    int64_t n;
-    std::atomic<int64_t> next{0};
-  } ctx{&fn, n};
-  pool.RunDynamic(
-      [](void* p, int, int) {
-        auto* c = static_cast<Ctx*>(p);
-        for (int64_t t; (t = c->next.fetch_add(1, std::memory_order_relaxed)) < c->n;) (*c->fn)(t);
-      },
-      &ctx);
-}
 
 }  // namespace
 
@@ -80,10 +58,21 @@ absl::StatusOr<const float*> BertModel::Bind(const std::string& name, std::vecto
   return copy.data();
 }
 
-absl::StatusOr<kernels::WeightView> BertModel::BindMatrix(const std::string& name, int64_t rows, int64_t cols) {
-  absl::StatusOr<const float*> p = Bind(name, {rows, cols});
-  if (!p.ok()) return p.status();
-  return kernels::WeightView{kernels::GgmlType::kF32, *p, rows, cols, static_cast<size_t>(cols) * sizeof(float)};
+absl::StatusOr<PackedWeights> BertModel::PackLinear(const std::string& prefix,
+                                                    std::initializer_list<const char*> names, int64_t rows,
+                                                    int64_t cols) {
+  std::vector<float> w, b;
+  w.reserve(names.size() * static_cast<size_t>(rows * cols));
+  for (const char* name : names) {
+    absl::StatusOr<const float*> wp = Bind(absl::StrCat(prefix, name, ".weight"), {rows, cols});
+    if (!wp.ok()) return wp.status();
+    absl::StatusOr<const float*> bp = Bind(absl::StrCat(prefix, name, ".bias"), {rows});
+    if (!bp.ok()) return bp.status();
+    w.insert(w.end(), *wp, *wp + rows * cols);
+    b.insert(b.end(), *bp, *bp + rows);
+  }
+  const int64_t n = static_cast<int64_t>(names.size()) * rows;
+  return PackedWeights(w.data(), cols, b.data(), n, cols);
 }
 
 absl::StatusOr<std::unique_ptr<BertModel>> BertModel::Load(const std::string& safetensors_path,
@@ -113,23 +102,15 @@ absl::StatusOr<std::unique_ptr<BertModel>> BertModel::Load(const std::string& sa
   for (int l = 0; l < config.num_hidden_layers; ++l) {
     const std::string p = absl::StrCat("encoder.layer.", l, ".");
     Layer L;
-    TANDEM_BIND(L.q, m->BindMatrix(p + "attention.self.query.weight", h, h));
-    TANDEM_BIND(L.k, m->BindMatrix(p + "attention.self.key.weight", h, h));
-    TANDEM_BIND(L.v, m->BindMatrix(p + "attention.self.value.weight", h, h));
-    TANDEM_BIND(L.o, m->BindMatrix(p + "attention.output.dense.weight", h, h));
-    TANDEM_BIND(L.inter, m->BindMatrix(p + "intermediate.dense.weight", inter, h));
-    TANDEM_BIND(L.out, m->BindMatrix(p + "output.dense.weight", h, inter));
-    TANDEM_BIND(L.q_b, m->Bind(p + "attention.self.query.bias", {h}));
-    TANDEM_BIND(L.k_b, m->Bind(p + "attention.self.key.bias", {h}));
-    TANDEM_BIND(L.v_b, m->Bind(p + "attention.self.value.bias", {h}));
-    TANDEM_BIND(L.o_b, m->Bind(p + "attention.output.dense.bias", {h}));
-    TANDEM_BIND(L.inter_b, m->Bind(p + "intermediate.dense.bias", {inter}));
-    TANDEM_BIND(L.out_b, m->Bind(p + "output.dense.bias", {h}));
+    TANDEM_BIND(L.qkv, m->PackLinear(p, {"attention.self.query", "attention.self.key", "attention.self.value"}, h, h));
+    TANDEM_BIND(L.o, m->PackLinear(p, {"attention.output.dense"}, h, h));
+    TANDEM_BIND(L.inter, m->PackLinear(p, {"intermediate.dense"}, inter, h));
+    TANDEM_BIND(L.out, m->PackLinear(p, {"output.dense"}, h, inter));
     TANDEM_BIND(L.attn_ln_w, m->Bind(p + "attention.output.LayerNorm.weight", {h}));
     TANDEM_BIND(L.attn_ln_b, m->Bind(p + "attention.output.LayerNorm.bias", {h}));
     TANDEM_BIND(L.out_ln_w, m->Bind(p + "output.LayerNorm.weight", {h}));
     TANDEM_BIND(L.out_ln_b, m->Bind(p + "output.LayerNorm.bias", {h}));
-    m->layers_.push_back(L);
+    m->layers_.push_back(std::move(L));
   }
 #undef TANDEM_BIND
   return m;
@@ -158,10 +139,9 @@ absl::Status BertModel::Embed(std::span<const std::vector<int32_t>> sequences, k
   const int64_t T = start.back();
   if (T == 0) return absl::OkStatus();
 
-  std::vector<float> x(static_cast<size_t>(T * H)), x1(x.size()), tmp(x.size());
-  std::vector<float> q(x.size()), k(x.size()), v(x.size()), ctx(x.size());
+  std::vector<float> x(static_cast<size_t>(T * H)), x1(x.size()), tmp(x.size()), ctx(x.size());
+  std::vector<float> qkv(static_cast<size_t>(T * 3 * H));  // row: q | k | v
   std::vector<float> inter(static_cast<size_t>(T * I));
-  kernels::MatMulWorkspace ws;
 
   // Embeddings: word + position + token type 0, then LayerNorm.
   ParallelTasks(pool, static_cast<int64_t>(sequences.size()), [&](int64_t s) {
@@ -176,66 +156,56 @@ absl::Status BertModel::Embed(std::span<const std::vector<int32_t>> sequences, k
   });
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
-  const auto fail = [](const char* what) { return absl::InternalError(absl::StrCat("bert: matmul failed: ", what)); };
+  const int64_t ld_qkv = 3 * H;
   for (const Layer& L : layers_) {
-    const kernels::WeightView qkv[3] = {L.q, L.k, L.v};
-    float* const ys[3] = {q.data(), k.data(), v.data()};
-    const int64_t lds[3] = {H, H, H};
-    if (!kernels::MatMulMulti(qkv, x.data(), T, H, ys, lds, ws, pool)) return fail("qkv");
-    AddBias(q.data(), L.q_b, T, H, H);
-    AddBias(k.data(), L.k_b, T, H, H);
-    AddBias(v.data(), L.v_b, T, H, H);
+    GemmF32(L.qkv, x.data(), T, H, qkv.data(), ld_qkv, pool);
 
-    // Attention per (sequence, head): scores = softmax(Q K^T / sqrt(d)),
-    // ctx = scores V, each product a single-threaded MatMul on the task's
-    // own thread.
-    std::atomic<bool> attn_failed{false};
+    // Attention per (sequence, head) on the task's own thread:
+    // scores = softmax(Q K^T / sqrt(d)), ctx = scores V, both products
+    // through GemmF32 with this head's K and V^T packed as the "weights".
     ParallelTasks(pool, static_cast<int64_t>(sequences.size()) * heads, [&](int64_t task) {
       const int64_t s = task / heads, hd = task % heads;
       const int64_t r0 = start[static_cast<size_t>(s)], n = start[static_cast<size_t>(s) + 1] - r0;
       kernels::ThreadPool inline_pool(1);
-      kernels::MatMulWorkspace local_ws;
-      std::vector<float> scores(static_cast<size_t>(n * n)), vt(static_cast<size_t>(D * n));
-      const kernels::WeightView keys{kernels::GgmlType::kF32, k.data() + r0 * H + hd * D, n, D,
-                                     static_cast<size_t>(H) * sizeof(float)};
-      bool ok = kernels::MatMul(keys, q.data() + r0 * H + hd * D, n, H, scores.data(), n, local_ws, inline_pool);
+      const float* q = qkv.data() + r0 * ld_qkv + hd * D;
+      const float* k = q + H;
+      const float* v = q + 2 * H;
+      const PackedWeights keys(k, ld_qkv, nullptr, n, D);
+      std::vector<float> scores(static_cast<size_t>(n * n));
+      GemmF32(keys, q, n, ld_qkv, scores.data(), n, inline_pool);
       for (int64_t i = 0; i < n; ++i) {
         kernels::Scale(scores.data() + i * n, scale, n);
         kernels::Softmax(scores.data() + i * n, n);
       }
+      std::vector<float> vt(static_cast<size_t>(D * n));
       for (int64_t j = 0; j < n; ++j) {
-        for (int64_t d = 0; d < D; ++d) vt[static_cast<size_t>(d * n + j)] = v[static_cast<size_t>((r0 + j) * H + hd * D + d)];
+        for (int64_t d = 0; d < D; ++d) vt[static_cast<size_t>(d * n + j)] = v[j * ld_qkv + d];
       }
-      const kernels::WeightView values{kernels::GgmlType::kF32, vt.data(), D, n, static_cast<size_t>(n) * sizeof(float)};
-      ok = ok && kernels::MatMul(values, scores.data(), n, n, ctx.data() + r0 * H + hd * D, H, local_ws, inline_pool);
-      if (!ok) attn_failed.store(true, std::memory_order_relaxed);
+      const PackedWeights values(vt.data(), n, nullptr, D, n);
+      GemmF32(values, scores.data(), n, n, ctx.data() + r0 * H + hd * D, H, inline_pool);
     });
-    if (attn_failed.load()) return fail("attention");
 
-    if (!kernels::MatMul(L.o, ctx.data(), T, H, tmp.data(), H, ws, pool)) return fail("attention output");
+    GemmF32(L.o, ctx.data(), T, H, tmp.data(), H, pool);
     pool.ParallelFor(T, [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {
         float* row = tmp.data() + r * H;
-        kernels::Add(row, L.o_b, row, H);
         kernels::Add(row, x.data() + r * H, row, H);
         LayerNorm(row, L.attn_ln_w, L.attn_ln_b, x1.data() + r * H, H, eps);
       }
     });
 
-    if (!kernels::MatMul(L.inter, x1.data(), T, H, inter.data(), I, ws, pool)) return fail("intermediate");
+    GemmF32(L.inter, x1.data(), T, H, inter.data(), I, pool);
     pool.ParallelFor(T, [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {
         float* row = inter.data() + r * I;
-        kernels::Add(row, L.inter_b, row, I);
         for (int64_t i = 0; i < I; ++i) row[i] = Gelu(row[i]);
       }
     });
 
-    if (!kernels::MatMul(L.out, inter.data(), T, I, tmp.data(), H, ws, pool)) return fail("output");
+    GemmF32(L.out, inter.data(), T, I, tmp.data(), H, pool);
     pool.ParallelFor(T, [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {
         float* row = tmp.data() + r * H;
-        kernels::Add(row, L.out_b, row, H);
         kernels::Add(row, x1.data() + r * H, row, H);
         LayerNorm(row, L.out_ln_w, L.out_ln_b, x.data() + r * H, H, eps);
       }

@@ -7,22 +7,23 @@
 // one [tokens x hidden] matrix for the linear layers, and attention runs per
 // sequence over its own tokens only. That is exactly what padding plus an
 // attention mask computes for the real tokens, without the padded rows'
-// work. The matrix products use tandem's kernels (kernels/cpu/matmul.h),
-// whose results per row do not depend on the other rows, so a text's
-// embedding is bitwise the same alone or in any batch.
+// work. All matrix products go through GemmF32 (gemm_f32.h), whose result
+// per row does not depend on the other rows, so a text's embedding is
+// bitwise the same alone or in any batch, with any thread count.
 #pragma once
 
 #include <cstdint>
 #include <deque>
+#include <initializer_list>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "kernels/cpu/matmul.h"
 #include "kernels/cpu/thread_pool.h"
 #include "runtime/embedding/bert_config.h"
+#include "runtime/embedding/gemm_f32.h"
 #include "runtime/embedding/safetensors.h"
 
 namespace tandem::embedding {
@@ -31,7 +32,9 @@ class BertModel {
  public:
   // Maps model.safetensors and binds every weight the config implies
   // (Hugging Face BertModel names, with or without a "bert." prefix), each
-  // checked for dtype F32 and its exact shape. The pooler is not used.
+  // checked for dtype F32 and its exact shape, and packs the linear layers
+  // for GemmF32 (Q, K and V as one [3 x hidden, hidden] product). The pooler
+  // is not used.
   static absl::StatusOr<std::unique_ptr<BertModel>> Load(const std::string& safetensors_path,
                                                          const BertConfig& config);
 
@@ -46,14 +49,15 @@ class BertModel {
 
  private:
   struct Layer {
-    kernels::WeightView q, k, v, o, inter, out;
-    const float *q_b, *k_b, *v_b, *o_b, *inter_b, *out_b;
+    PackedWeights qkv, o, inter, out;  // biases packed with them
     const float *attn_ln_w, *attn_ln_b, *out_ln_w, *out_ln_b;
   };
 
   BertModel() = default;
   absl::StatusOr<const float*> Bind(const std::string& name, std::vector<int64_t> shape);
-  absl::StatusOr<kernels::WeightView> BindMatrix(const std::string& name, int64_t rows, int64_t cols);
+  // Packs the Linear layers `names` (stacked in order) with their biases.
+  absl::StatusOr<PackedWeights> PackLinear(const std::string& prefix, std::initializer_list<const char*> names,
+                                           int64_t rows, int64_t cols);
 
   BertConfig config_;
   std::unique_ptr<SafetensorsFile> file_;

@@ -1,0 +1,125 @@
+// Sentence embedder throughput (not a test). Two workloads, each embedded in
+// one Embed() call per repetition and reported as the best of --reps runs
+// (the build machine is shared; the best run is the least disturbed):
+//   sentences  --sentences short texts (the essays' sentences, 8-40 words)
+//   chunks     --chunks texts that each fill the 512-token window (essay
+//              passages, truncated by the embedder as any long text is)
+// For each --threads value (comma-separated) one line of JSON.
+//
+// usage: tandem_embedding_bench [MODEL_DIR] [--threads 1,2] [--sentences 256]
+//                               [--chunks 16] [--reps 3] [--essays DIR]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "runtime/embedding/bert_embedder.h"
+
+namespace {
+
+double Now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+int Fail(const std::string& msg) {
+  std::fprintf(stderr, "error: %s\n", msg.c_str());
+  return 1;
+}
+
+std::string EssayText(const std::string& dir) {
+  std::vector<std::filesystem::path> files;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    if (e.path().extension() == ".txt" && e.path().filename().string().rfind("LICENSE", 0) != 0) {
+      files.push_back(e.path());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  std::string text;
+  for (const auto& f : files) {
+    std::ifstream in(f);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text += ss.str() + "\n";
+  }
+  return text;
+}
+
+// Sentences of 8..40 words, split at ". ".
+std::vector<std::string> Sentences(const std::string& text, int n) {
+  std::vector<std::string> out;
+  for (absl::string_view s : absl::StrSplit(text, absl::ByAnyChar(".?!\n"))) {
+    const std::string sent(s.data(), s.size());
+    const size_t words = static_cast<size_t>(std::count(sent.begin(), sent.end(), ' '));
+    if (words >= 8 && words <= 40) out.push_back(sent);
+    if (static_cast<int>(out.size()) == n) break;
+  }
+  return out;
+}
+
+// Consecutive 4,000-character passages: each is > 512 tokens.
+std::vector<std::string> Chunks(const std::string& text, int n) {
+  std::vector<std::string> out;
+  for (size_t pos = 0; pos + 4000 <= text.size() && static_cast<int>(out.size()) < n; pos += 4000) {
+    out.push_back(text.substr(pos, 4000));
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string model = "all-minilm-l6-v2";
+  std::string threads_list = "1,2";
+  std::string essays;
+  if (const char* s = std::getenv("TANDEM_SHARED"); s != nullptr && *s != '\0') essays = std::string(s) + "/data/essays";
+  else essays = "/work/shared/data/essays";
+  int n_sent = 256, n_chunks = 16, reps = 3;
+  int i = 1;
+  if (argc > 1 && argv[1][0] != '-') model = argv[i++];
+  for (; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i], v = argv[i + 1];
+    if (flag == "--threads") threads_list = v;
+    else if (flag == "--sentences") n_sent = std::atoi(v.c_str());
+    else if (flag == "--chunks") n_chunks = std::atoi(v.c_str());
+    else if (flag == "--reps") reps = std::atoi(v.c_str());
+    else if (flag == "--essays") essays = v;
+    else return Fail("unknown flag " + flag);
+  }
+  auto dir = tandem::embedding::ResolveEmbedderModelDir(model);
+  if (!dir.ok()) return Fail(std::string(dir.status().message()));
+  const std::string text = EssayText(essays);
+  if (text.empty()) return Fail("no essays in " + essays);
+  const std::vector<std::string> sentences = Sentences(text, n_sent);
+  const std::vector<std::string> chunks = Chunks(text, n_chunks);
+
+  for (absl::string_view t : absl::StrSplit(threads_list, ',')) {
+    int threads = 0;
+    if (!absl::SimpleAtoi(t, &threads) || threads < 1) return Fail("bad --threads value");
+    auto e = tandem::embedding::LoadBertEmbedder(*dir, {.threads = threads});
+    if (!e.ok()) return Fail(std::string(e.status().message()));
+    double best_s = 1e30, best_c = 1e30;
+    (void)(*e)->Embed(std::vector<std::string>(sentences.begin(), sentences.begin() + std::min<size_t>(8, sentences.size())));  // warm-up
+    for (int r = 0; r < reps; ++r) {
+      double t0 = Now();
+      auto a = (*e)->Embed(sentences);
+      if (!a.ok()) return Fail(std::string(a.status().message()));
+      best_s = std::min(best_s, Now() - t0);
+      t0 = Now();
+      auto b = (*e)->Embed(chunks);
+      if (!b.ok()) return Fail(std::string(b.status().message()));
+      best_c = std::min(best_c, Now() - t0);
+    }
+    std::printf("{\"threads\": %d, \"sentences\": %zu, \"sentences_per_s\": %.1f, \"chunks_512\": %zu, "
+                "\"chunks_per_s\": %.2f, \"reps\": %d}\n",
+                threads, sentences.size(), sentences.size() / best_s, chunks.size(), chunks.size() / best_c, reps);
+    std::fflush(stdout);
+  }
+  return 0;
+}
