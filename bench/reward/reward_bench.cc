@@ -1,0 +1,219 @@
+// Judge scoring benchmark (not a test): latency and throughput of the
+// `judge` backend on GSM8K problems, with and without prefix reuse, in the
+// three patterns the strategies produce:
+//   batch  - best-of-N: N complete candidate answers of one question in one
+//            Score call (they share the prompt)
+//   grow   - CARDS/ARGS: one answer scored after every segment (successive
+//            prefixes of the same response, one Score call each)
+//   steps  - RSD: ScoreSteps with the solution's steps growing by one per call
+// Each pattern runs once with options cache=false (everything forwarded) and
+// once with the prefix cache; the scores must agree exactly (checked). One
+// JSON line per (pattern, cache) with items, calls, seconds, items/s, mean
+// call latency, tokens forwarded and reused.
+//
+// Usage: tandem_reward_bench [--judge NAME|PATH] [--threads N] [--problems N]
+//          [--data FILE.jsonl] [--candidates N] [--segment-words N]
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_split.h"
+#include "services/reward/reward_registry.h"
+
+namespace {
+
+using tandem::reward::EvalStats;
+using tandem::reward::RewardItem;
+using tandem::reward::RewardRegistry;
+using tandem::reward::RewardSpec;
+
+struct Problem {
+  std::string question;
+  std::vector<std::string> steps;  // solution lines without the <<calc>> annotations
+  std::string answer;              // the steps joined as one response
+};
+
+std::string StripCalc(std::string s) {
+  for (size_t a; (a = s.find("<<")) != std::string::npos;) {
+    const size_t b = s.find(">>", a);
+    if (b == std::string::npos) break;
+    s.erase(a, b + 2 - a);
+  }
+  return s;
+}
+
+std::vector<Problem> LoadProblems(const std::string& path, int n) {
+  std::vector<Problem> out;
+  std::ifstream in(path);
+  std::string line;
+  while (static_cast<int>(out.size()) < n && std::getline(in, line)) {
+    const auto j = nlohmann::json::parse(line);
+    Problem p;
+    p.question = j.at("question").get<std::string>();
+    for (absl::string_view l : absl::StrSplit(j.at("answer").get<std::string>(), '\n', absl::SkipEmpty())) {
+      std::string step = StripCalc(std::string(l));
+      if (step.rfind("####", 0) == 0) step = "The answer is" + step.substr(4) + ".";
+      p.steps.push_back(step);
+    }
+    for (size_t i = 0; i < p.steps.size(); ++i) p.answer += (i ? "\n" : "") + p.steps[i];
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+struct Run {
+  int64_t items = 0, calls = 0;
+  double seconds = 0;
+  std::vector<float> scores;
+};
+
+EvalStats Judge(const RewardRegistry& r) { return r.Stats().at("judge").eval; }
+
+void Report(const char* pattern, bool cache, const Run& run, const EvalStats& before, const EvalStats& after) {
+  nlohmann::json j;
+  j["pattern"] = pattern;
+  j["cache"] = cache;
+  j["items"] = run.items;
+  j["calls"] = run.calls;
+  j["seconds"] = run.seconds;
+  j["items_per_s"] = run.items / run.seconds;
+  j["mean_call_ms"] = 1000.0 * run.seconds / static_cast<double>(run.calls);
+  j["tokens_forwarded"] = after.tokens_forwarded - before.tokens_forwarded;
+  j["tokens_reused"] = after.tokens_reused - before.tokens_reused;
+  std::printf("%s\n", j.dump().c_str());
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string judge = "smollm2-135m";
+  std::string data = std::string(std::getenv("TANDEM_SHARED") ? std::getenv("TANDEM_SHARED") : "/work/shared") +
+                     "/data/gsm8k/test.jsonl";
+  int threads = 0, problems = 8, candidates = 4, segment_words = 8;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string k = argv[i], v = argv[i + 1];
+    if (k == "--judge") judge = v;
+    else if (k == "--threads") threads = std::atoi(v.c_str());
+    else if (k == "--problems") problems = std::atoi(v.c_str());
+    else if (k == "--data") data = v;
+    else if (k == "--candidates") candidates = std::atoi(v.c_str());
+    else if (k == "--segment-words") segment_words = std::atoi(v.c_str());
+    else {
+      std::fprintf(stderr, "unknown flag %s\n", k.c_str());
+      return 2;
+    }
+  }
+  const std::vector<Problem> ps = LoadProblems(data, problems);
+  if (ps.empty()) {
+    std::fprintf(stderr, "no problems read from %s\n", data.c_str());
+    return 1;
+  }
+  tandem::reward::RewardRegistryOptions o;
+  o.judge_model = judge;
+  o.threads = threads;
+  o.similarity_embedder = "";
+  RewardRegistry r(o);
+  // Load the model outside the timed runs.
+  {
+    std::vector<RewardItem> warm = {{"warm up", "ok", ""}};
+    auto s = r.Score(RewardSpec{"judge", {{"cache", "false"}}}, warm);
+    if (!s.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(s.status().message()).c_str());
+      return 1;
+    }
+  }
+  auto timed = [](auto&& fn) {
+    const auto t0 = std::chrono::steady_clock::now();
+    fn();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  int mismatches = 0;
+  auto compare = [&](const Run& a, const Run& b) {
+    for (size_t i = 0; i < a.scores.size(); ++i) mismatches += a.scores[i] != b.scores[i] ? 1 : 0;
+  };
+
+  // batch: N candidates per problem (the solution truncated to 1..N lines).
+  {
+    Run runs[2];
+    for (bool cache : {false, true}) {
+      Run& run = runs[cache];
+      RewardSpec spec{"judge", {{"cache", cache ? "true" : "false"}}};
+      const EvalStats before = Judge(r);
+      run.seconds = timed([&] {
+        for (const Problem& p : ps) {
+          std::vector<RewardItem> items;
+          for (int c = 0; c < candidates; ++c) {
+            const size_t n = std::max<size_t>(1, p.steps.size() * static_cast<size_t>(c + 1) / static_cast<size_t>(candidates));
+            std::string resp;
+            for (size_t i = 0; i < n; ++i) resp += (i ? "\n" : "") + p.steps[i];
+            items.push_back({p.question, resp, ""});
+          }
+          auto s = r.Score(spec, items);
+          if (!s.ok()) std::abort();
+          run.scores.insert(run.scores.end(), s->begin(), s->end());
+          run.items += static_cast<int64_t>(items.size());
+          ++run.calls;
+        }
+      });
+      Report("batch", cache, run, before, Judge(r));
+    }
+    compare(runs[0], runs[1]);
+  }
+  // grow: the answer scored after every segment of segment_words words.
+  {
+    Run runs[2];
+    for (bool cache : {false, true}) {
+      Run& run = runs[cache];
+      RewardSpec spec{"judge", {{"cache", cache ? "true" : "false"}}};
+      const EvalStats before = Judge(r);
+      run.seconds = timed([&] {
+        for (const Problem& p : ps) {
+          std::vector<std::string> words = absl::StrSplit(p.answer, ' ');
+          std::string prefix;
+          for (size_t w = 0; w < words.size(); ++w) {
+            prefix += (w ? " " : "") + words[w];
+            if ((w + 1) % static_cast<size_t>(segment_words) != 0 && w + 1 != words.size()) continue;
+            std::vector<RewardItem> items = {{p.question, prefix, ""}};
+            auto s = r.Score(spec, items);
+            if (!s.ok()) std::abort();
+            run.scores.push_back((*s)[0]);
+            ++run.items;
+            ++run.calls;
+          }
+        }
+      });
+      Report("grow", cache, run, before, Judge(r));
+    }
+    compare(runs[0], runs[1]);
+  }
+  // steps: ScoreSteps with 1..K steps (RSD); items = newly scored steps.
+  {
+    Run runs[2];
+    for (bool cache : {false, true}) {
+      Run& run = runs[cache];
+      RewardSpec spec{"judge", {{"cache", cache ? "true" : "false"}}};
+      const EvalStats before = Judge(r);
+      run.seconds = timed([&] {
+        for (const Problem& p : ps) {
+          for (size_t k = 1; k <= p.steps.size(); ++k) {
+            auto s = r.ScoreSteps(spec, p.question, std::span<const std::string>(p.steps.data(), k));
+            if (!s.ok()) std::abort();
+            run.scores.push_back(s->back());
+            ++run.items;
+            ++run.calls;
+          }
+        }
+      });
+      Report("steps", cache, run, before, Judge(r));
+    }
+    compare(runs[0], runs[1]);
+  }
+  std::fprintf(stderr, "score mismatches between cache and no cache: %d\n", mismatches);
+  return mismatches == 0 ? 0 : 1;
+}
