@@ -20,9 +20,9 @@ RewardService::RewardService(reward::RewardRegistry& registry, ServiceMetrics* m
     : registry_(registry), metrics_(metrics) {
   if (metrics_ == nullptr) return;
   prometheus::Registry& r = metrics_->registry();
-  calls_ = &prometheus::BuildCounter().Name("tandem:reward_calls_total").Help("Reward RPCs by method, backend and status code").Register(r);
-  items_ = &prometheus::BuildCounter().Name("tandem:reward_items_total").Help("Items (Score) or steps (ScoreSteps) scored").Register(r);
-  latency_ = &prometheus::BuildHistogram().Name("tandem:reward_latency_seconds").Help("Reward RPC latency").Register(r);
+  calls_ = &prometheus::BuildCounter().Name("tandem:reward_service_calls_total").Help("Reward RPCs by method, backend and status code").Register(r);
+  items_ = &prometheus::BuildCounter().Name("tandem:reward_service_items_total").Help("Items (Score) or steps (ScoreSteps) scored").Register(r);
+  latency_ = &prometheus::BuildHistogram().Name("tandem:reward_service_latency_seconds").Help("Reward RPC latency").Register(r);
   forwarded_ = &prometheus::BuildCounter().Name("tandem:prefix_tokens_forwarded_total").Help("Tokens the reward model ran a forward over").Register(r);
   reused_ = &prometheus::BuildCounter().Name("tandem:prefix_tokens_reused_total").Help("Tokens whose KV came from the reward model's prefix cache").Register(r);
 }

@@ -1,7 +1,9 @@
-// tandem.v1.Reward over a RewardRegistry, with Prometheus metrics:
-//   tandem:reward_calls_total{method,backend,code}
-//   tandem:reward_items_total{method,backend}          (items or steps scored)
-//   tandem:reward_latency_seconds{method,backend}       (histogram)
+// tandem.v1.Reward over a RewardRegistry, with Prometheus metrics (named
+// reward_service_* so they do not mix with the orchestrator's client-side
+// tandem:reward_calls_total of the reward-guided strategies):
+//   tandem:reward_service_calls_total{method,backend,code}
+//   tandem:reward_service_items_total{method,backend}          (items or steps scored)
+//   tandem:reward_service_latency_seconds{method,backend}       (histogram)
 //   tandem:prefix_tokens_forwarded_total{backend}       (tokens the model ran)
 //   tandem:prefix_tokens_reused_total{backend}          (tokens served from the
 //                                                        prefix KV cache)

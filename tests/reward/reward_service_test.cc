@@ -44,10 +44,10 @@ TEST_F(RewardServiceTest, ScoresThroughTheRemotePort) {
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(*s, (std::vector<float>{1, 0}));
   const std::string metrics = server_->metrics().Serialize();
-  EXPECT_NE(metrics.find("tandem:reward_calls_total{backend=\"math\",code=\"OK\",method=\"Score\"} 1"), std::string::npos)
+  EXPECT_NE(metrics.find("tandem:reward_service_calls_total{backend=\"math\",code=\"OK\",method=\"Score\"} 1"), std::string::npos)
       << metrics;
-  EXPECT_NE(metrics.find("tandem:reward_items_total{backend=\"keyword\",method=\"Score\"} 2"), std::string::npos);
-  EXPECT_NE(metrics.find("tandem:reward_latency_seconds_count"), std::string::npos);
+  EXPECT_NE(metrics.find("tandem:reward_service_items_total{backend=\"keyword\",method=\"Score\"} 2"), std::string::npos);
+  EXPECT_NE(metrics.find("tandem:reward_service_latency_seconds_count"), std::string::npos);
 }
 
 TEST_F(RewardServiceTest, BadRequestsAreInvalidArgumentOverTheWire) {
