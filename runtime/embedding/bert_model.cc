@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "kernels/cpu/ops.h"
+#include "runtime/embedding/gelu.h"
 #include "runtime/embedding/parallel_tasks.h"
 
 namespace tandem::embedding {
@@ -29,9 +30,6 @@ void LayerNorm(const float* x, const float* w, const float* b, float* y, int64_t
   const float m = static_cast<float>(mean);
   for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - m) * inv * w[i] + b[i];
 }
-
-// The exact (erf) GELU BERT was trained with, not the tanh approximation.
-float Gelu(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f)); }
 
 }  // namespace
 
@@ -197,8 +195,7 @@ absl::Status BertModel::Embed(std::span<const std::vector<int32_t>> sequences, k
     GemmF32(L.inter, x1.data(), T, H, inter.data(), I, pool);
     pool.ParallelFor(T, [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {
-        float* row = inter.data() + r * I;
-        for (int64_t i = 0; i < I; ++i) row[i] = Gelu(row[i]);
+        GeluInPlace(inter.data() + r * I, I);
       }
     });
 
