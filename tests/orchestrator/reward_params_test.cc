@@ -26,7 +26,9 @@ TEST(RewardParamsTest, CatalogDocumentsEveryParameterWithADefault) {
     EXPECT_TRUE(spec->implemented) << name;
     for (const ParamSpec& p : spec->params) {
       EXPECT_FALSE(p.description.empty()) << name << "." << p.name;
-      if (p.name != "reward_options") EXPECT_FALSE(p.default_value.empty()) << name << "." << p.name;
+      if (p.name != "reward_options") {
+        EXPECT_FALSE(p.default_value.empty()) << name << "." << p.name;
+      }
     }
   }
   // The catalogued defaults are the option structs' defaults.
