@@ -38,6 +38,7 @@ TEST(RewardParamsTest, CatalogDocumentsEveryParameterWithADefault) {
   EXPECT_EQ(c.max_rejections, 20);
   EXPECT_FALSE(c.hard);
   EXPECT_TRUE(c.stop_at_eos);
+  EXPECT_TRUE(c.eos_threshold_r_star);
   EXPECT_EQ(BestOfNOptions{}.n, 4);
   EXPECT_EQ(ArgsOptions{}.top_k, 10);
   EXPECT_TRUE(ArgsOptions{}.greedy);
@@ -56,6 +57,7 @@ TEST(RewardParamsTest, CardsParametersApply) {
                            {"max_rejections", "5"},
                            {"acceptance", "hard"},
                            {"stop_at_eos", "false"},
+                           {"eos_threshold", "ramp"},
                            {"calibration_samples", "6"}});
   ASSERT_TRUE(c.ok()) << c.status();
   const CardsOptions& o = c->cards;
@@ -72,6 +74,7 @@ TEST(RewardParamsTest, CardsParametersApply) {
   EXPECT_EQ(o.max_rejections, 5);
   EXPECT_TRUE(o.hard);
   EXPECT_FALSE(o.stop_at_eos);
+  EXPECT_FALSE(o.eos_threshold_r_star);
   EXPECT_EQ(o.calibration_samples, 6);
 
   auto inf = Apply("cards", {{"r_star", "-inf"}});
@@ -102,6 +105,7 @@ TEST(RewardParamsTest, BadValuesNameTheParameter) {
       {"cards", {{"r_star", "high"}}},          {"cards", {{"alpha", "2"}}},
       {"cards", {{"beta", "0"}}},               {"cards", {{"top_k", "0"}}},
       {"cards", {{"acceptance", "maybe"}}},     {"cards", {{"stop_at_eos", "yes"}}},
+      {"cards", {{"eos_threshold", "never"}}},
       {"cards", {{"max_rejections", "-1"}}},    {"cards", {{"reward_options", "novalue"}}},
       {"cards", {{"reward_options", "a=1;a=2"}}}, {"best_of_n", {{"n", "0"}}},
       {"best_of_n", {{"n", "65"}}},             {"args", {{"mode", "beam"}}},

@@ -350,6 +350,35 @@ TEST(CardsTest, StopsAtEosUnlessDisabled) {
   }
 }
 
+TEST(CardsTest, ACompletedResponseMustReachRStarUnlessTheRampIsAsked) {
+  FakeVocabulary vocab(kVocab);
+  // EOS is certain after 6 tokens: segments [4 tokens], [2 tokens + EOS].
+  auto fn = [](std::span<const int32_t> ctx, std::span<float> out) {
+    for (size_t v = 0; v < out.size(); ++v) out[v] = static_cast<float>(v % 3);
+    out[0] = ctx.size() - kPrompt.size() >= 6 ? 50.0f : -50.0f;
+  };
+  // r = 0.5 + 0.05 |text|; alpha = 0: r0 = R(x) = 0.5; tau(L) = 0.5 + L * 0.5 / 20.
+  // The first segment (r 0.7 >= tau(4) 0.6) passes; the finished response
+  // (r 0.8) passes the ramp at L = 7 (0.675) but not r* = 1.
+  auto score = [](const std::string&, const std::string& r) { return 0.5f + 0.05f * r.size(); };
+  CardsOptions o;
+  o.hard = true;
+  o.r_star = 1.0;
+  o.alpha = 0;
+  o.max_rejections = 2;
+  for (bool at_r_star : {true, false}) {
+    o.eos_threshold_r_star = at_r_star;
+    TableVerifier verifier(kVocab, fn);
+    ScriptedReward reward(score);
+    GenerationResult result;
+    ASSERT_TRUE(RunCards(Request(20), o, verifier, reward, vocab, {}, &result).ok());
+    EXPECT_EQ(result.finish_reason, FinishReason::kEndOfGeneration);
+    EXPECT_EQ(result.tokens.size(), 6u);
+    EXPECT_EQ(result.stats.rejections_per_segment,
+              (at_r_star ? std::vector<int64_t>{0, 2} : std::vector<int64_t>{0, 0}));
+  }
+}
+
 TEST(CardsTest, BadOptionsAndBadRewardsAreErrors) {
   FakeVocabulary vocab(kVocab);
   TableVerifier verifier(kVocab, SegmentedLogits({}));

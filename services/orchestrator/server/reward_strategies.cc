@@ -107,7 +107,10 @@ std::vector<StrategySpec> RewardGuidedStrategies() {
          "soft"},
         {"stop_at_eos", "true/false: an end-of-generation token ends the response (the reference runs to "
                         "max_tokens and treats it as text).",
-         "true"}},
+         "true"},
+        {"eos_threshold", "'r_star': a segment that ends the response (end-of-generation) must reach r_star "
+                          "itself; 'ramp': the length ramp applies to it too (the spec read literally).",
+         "r_star"}},
        true});
   out.push_back({"best_of_n",
                  "Best-of-N: N responses sampled with the request's sampling parameters (forks of one "
@@ -184,6 +187,13 @@ absl::Status ApplyRewardGuidedParam(const std::string& key, const std::string& v
     if (key == "max_segment") return Int(key, value, 1, 4096, &c.max_segment);
     if (key == "max_rejections") return Int(key, value, 0, 1000, &c.max_rejections);
     if (key == "stop_at_eos") return Bool(key, value, &c.stop_at_eos);
+    if (key == "eos_threshold") {
+      if (value != "r_star" && value != "ramp") {
+        return Bad(key, absl::StrCat("'", value, "' is not r_star or ramp"));
+      }
+      c.eos_threshold_r_star = value == "r_star";
+      return absl::OkStatus();
+    }
     if (key == "acceptance") {
       if (value != "soft" && value != "hard") {
         return Bad(key, absl::StrCat("'", value, "' is not soft or hard"));

@@ -223,7 +223,15 @@ absl::Status RunCards(const GenerationRequest& request, const CardsOptions& opti
         candidates.push_back(std::move(c));
         const Candidate& last = candidates.back();
         if (last.reward > candidates[best].reward) best = candidates.size() - 1;
-        const double tau = CardsThreshold(r0, r_star, static_cast<int64_t>(y.size() + last.tokens.size()), l_max);
+        // A candidate that ends the response with end-of-generation is a
+        // complete response: with eos_threshold_r_star it must meet r*
+        // itself (the ramp's value at L_max) rather than the lower threshold
+        // meant for a partial response of its length.
+        const bool completes = !last.tokens.empty() && vocab.IsEndOfGeneration(last.tokens.back());
+        const int64_t length = completes && options.eos_threshold_r_star
+                                   ? l_max
+                                   : static_cast<int64_t>(y.size() + last.tokens.size());
+        const double tau = CardsThreshold(r0, r_star, length, l_max);
         if (rejections >= options.max_rejections) {
           forced = true;
           break;

@@ -16,7 +16,9 @@
 // stop and always runs to L_max. Here a segment ends at an end-of-generation
 // token and an accepted segment that ends with one finishes the response
 // (stop_at_eos = true, the default); stop_at_eos = false reproduces the
-// reference (end-of-generation tokens are then emitted like any other).
+// reference (end-of-generation tokens are then emitted like any other). A
+// segment that completes the response must reach r* itself
+// (eos_threshold_r_star, see below).
 #pragma once
 
 #include <limits>
@@ -51,6 +53,13 @@ struct CardsOptions {
   int max_rejections = 20;
   bool hard = false;          // hard acceptance r >= tau instead of soft
   bool stop_at_eos = true;
+  // With stop_at_eos: a segment that ends the response with an
+  // end-of-generation token is held to r* (the threshold at L_max) instead of
+  // the ramp's value at its length. The ramp's low early thresholds are meant
+  // for partial responses, whose rewards are still growing; without this a
+  // short, finished, low-reward response passes them. false = the ramp for
+  // every segment (the spec read literally).
+  bool eos_threshold_r_star = true;
 
   // InvalidArgument naming the parameter (params.<name>).
   absl::Status Validate() const;
