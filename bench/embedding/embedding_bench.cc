@@ -22,6 +22,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "runtime/embedding/bert_embedder.h"
+#include "runtime/embedding/wordpiece.h"
 
 namespace {
 
@@ -51,7 +52,7 @@ std::string EssayText(const std::string& dir) {
   return text;
 }
 
-// Sentences of 8..40 words, split at ". ".
+// Sentences of 8..40 words (split at . ? ! and line ends).
 std::vector<std::string> Sentences(const std::string& text, int n) {
   std::vector<std::string> out;
   for (absl::string_view s : absl::StrSplit(text, absl::ByAnyChar(".?!\n"))) {
@@ -98,6 +99,15 @@ int main(int argc, char** argv) {
   if (text.empty()) return Fail("no essays in " + essays);
   const std::vector<std::string> sentences = Sentences(text, n_sent);
   const std::vector<std::string> chunks = Chunks(text, n_chunks);
+  // Token counts (as the embedder sees them: [CLS] + pieces + [SEP], <= 512).
+  auto tok = tandem::embedding::WordPieceTokenizer::FromVocabFile(*dir + "/vocab.txt");
+  if (!tok.ok()) return Fail(std::string(tok.status().message()));
+  size_t sent_tokens = 0;
+  for (const std::string& s : sentences) {
+    auto ids = (*tok)->Encode(s, 512);
+    if (!ids.ok()) return Fail(std::string(ids.status().message()));
+    sent_tokens += ids->size();
+  }
 
   for (absl::string_view t : absl::StrSplit(threads_list, ',')) {
     int threads = 0;
@@ -116,9 +126,12 @@ int main(int argc, char** argv) {
       if (!b.ok()) return Fail(std::string(b.status().message()));
       best_c = std::min(best_c, Now() - t0);
     }
-    std::printf("{\"threads\": %d, \"sentences\": %zu, \"sentences_per_s\": %.1f, \"chunks_512\": %zu, "
-                "\"chunks_per_s\": %.2f, \"reps\": %d}\n",
-                threads, sentences.size(), sentences.size() / best_s, chunks.size(), chunks.size() / best_c, reps);
+    std::printf("{\"threads\": %d, \"sentences\": %zu, \"mean_sentence_tokens\": %.1f, \"sentences_per_s\": %.1f, "
+                "\"sentence_tokens_per_s\": %.0f, \"chunks_512\": %zu, \"chunks_per_s\": %.2f, "
+                "\"chunk_tokens_per_s\": %.0f, \"reps\": %d}\n",
+                threads, sentences.size(), static_cast<double>(sent_tokens) / sentences.size(),
+                sentences.size() / best_s, sent_tokens / best_s, chunks.size(), chunks.size() / best_c,
+                chunks.size() * 512 / best_c, reps);
     std::fflush(stdout);
   }
   return 0;
