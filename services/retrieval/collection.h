@@ -29,7 +29,7 @@ std::string_view SearchModeName(SearchMode mode);
 
 struct CollectionConfig {
   int chunk_tokens = 512;        // S
-  int embed_window_tokens = 128; // dense: each chunk embedded as windows of this many tokens (0 = whole chunk)
+  int embed_window_tokens = 64;  // dense: each chunk embedded as windows of this many tokens (0 = whole chunk)
   std::string embedder;          // Embedder::name() of the vectors
   int dim = 0;
 };
