@@ -1,5 +1,7 @@
 #include "cli/generate_result.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -67,6 +69,31 @@ nlohmann::json OutcomeJson(const GenerateOutcome& o) {
   st["rejections_per_segment"] = s.rejections_per_segment;
   st["final_reward"] = s.has_final_reward ? nlohmann::json(s.final_reward) : nlohmann::json(nullptr);
   st["r_star"] = s.has_r_star ? nlohmann::json(s.r_star) : nlohmann::json(nullptr);
+  // RSD (and the compute estimate of every strategy that fills it).
+  st["rsd_steps"] = s.rsd_steps;
+  st["rsd_steps_drafted"] = s.rsd_steps_drafted;
+  st["rsd_steps_accepted"] = s.rsd_steps_accepted;
+  st["rsd_steps_target"] = s.rsd_steps_target;
+  st["rsd_draft_tokens_accepted"] = s.rsd_draft_tokens_accepted;
+  st["rsd_draft_tokens_discarded"] = s.rsd_draft_tokens_discarded;
+  st["rsd_target_tokens"] = s.rsd_target_tokens;
+  st["rsd_step_rewards"] = s.rsd_step_rewards;
+  if (!s.rsd_step_rewards.empty()) {
+    double lo = s.rsd_step_rewards[0], hi = lo, sum = 0;
+    for (double r : s.rsd_step_rewards) {
+      lo = std::min(lo, r);
+      hi = std::max(hi, r);
+      sum += r;
+    }
+    st["rsd_reward"] = {{"min", lo}, {"mean", sum / s.rsd_step_rewards.size()}, {"max", hi}};
+  } else {
+    st["rsd_reward"] = nullptr;
+  }
+  st["target_step_fraction"] = s.target_step_fraction;
+  st["flops"] = s.flops();
+  st["flops_draft"] = s.flops_draft;
+  st["flops_target"] = s.flops_target;
+  st["flops_prm"] = s.flops_prm;
   j["stats"] = st;
   return j;
 }
@@ -92,6 +119,14 @@ std::string OutcomeSummary(const GenerateOutcome& o) {
         "\nacceptance per position: [%s]",
         s.drafter, s.drafted_tokens, s.accepted_tokens, 100.0 * s.acceptance_rate(),
         s.mean_acceptance_length(), s.final_gamma, absl::StrJoin(per_pos, ", ")));
+  }
+  if (s.rsd_steps > 0) {
+    absl::StrAppend(&line, absl::StrFormat(
+        "\nrsd: %d steps, %d drafted, %d kept, %d by the target (fraction %.2f); draft tokens %d kept, %d "
+        "discarded; FLOPs %.3g (draft %.3g, target %.3g, prm %.3g)",
+        s.rsd_steps, s.rsd_steps_drafted, s.rsd_steps_accepted, s.rsd_steps_target, s.target_step_fraction,
+        s.rsd_draft_tokens_accepted, s.rsd_draft_tokens_discarded, s.flops(), s.flops_draft, s.flops_target,
+        s.flops_prm));
   }
   if (s.reward_calls > 0) {
     absl::StrAppend(&line, absl::StrFormat("\nreward: %d calls, %d responses scored, %.0f ms", s.reward_calls,

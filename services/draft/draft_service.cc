@@ -2,6 +2,8 @@
 
 #include "services/common/open_session.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -113,6 +115,16 @@ absl::Status DraftService::DoPropose(const tandem::v1::ProposeRequest& req, tand
   delta.accepted = static_cast<int>(req.accepted_count());
   if (req.has_next_token()) delta.next_token = req.next_token();
   delta.append.assign(req.append_tokens().begin(), req.append_tokens().end());
+  if (req.has_truncate_to()) {
+    // Bounded here so the int64 conversion cannot wrap; the drafter checks
+    // it against |S|.
+    if (auto s = ValidateRange(static_cast<int64_t>(std::min<uint64_t>(req.truncate_to(), INT64_MAX)), 1,
+                               options_.info.context_length(), "truncate_to");
+        !s.ok()) {
+      return s;
+    }
+    delta.truncate_to = static_cast<int64_t>(req.truncate_to());
+  }
   orchestrator::DraftProposal proposal;
   if (auto s = session.drafter->Propose(delta, static_cast<int>(req.gamma()), &proposal); !s.ok()) return s;
   session.last_proposal = proposal.tokens.size();

@@ -34,6 +34,10 @@ class NgramSession : public DraftSession {
       }
     }
     if (gamma < 0) return absl::InvalidArgumentError("gamma must be >= 0");
+    if (delta.truncate_to.has_value()) {
+      if (absl::Status s = ValidateTruncate(delta, sequence_.size()); !s.ok()) return s;
+      sequence_.resize(static_cast<size_t>(*delta.truncate_to));
+    }
     sequence_.insert(sequence_.end(), last_proposal_.begin(),
                      last_proposal_.begin() + delta.accepted);
     if (delta.next_token.has_value()) sequence_.push_back(*delta.next_token);

@@ -52,6 +52,11 @@ class ModelDraftSession : public DraftSession {
       }
     }
     if (gamma < 0) return absl::InvalidArgumentError("gamma must be >= 0");
+    if (delta.truncate_to.has_value()) {
+      if (absl::Status s = ValidateTruncate(delta, committed_.size()); !s.ok()) return s;
+      // The cache catch-up below crops the KV cache to the common prefix.
+      committed_.resize(static_cast<size_t>(*delta.truncate_to));
+    }
     committed_.insert(committed_.end(), last_proposal_.begin(),
                       last_proposal_.begin() + delta.accepted);
     if (delta.next_token.has_value()) committed_.push_back(*delta.next_token);

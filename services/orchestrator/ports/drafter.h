@@ -5,6 +5,7 @@
 //
 // Sequence bookkeeping: the session's committed sequence S starts as the
 // prompt. Propose(delta, gamma) first sets
+//   S := S[0 : delta.truncate_to]                              (only if set)
 //   S := S + last_proposal[0 : delta.accepted] + [delta.next_token] + delta.append
 // (next_token only if set), then drafts up to gamma tokens after S.
 #pragma once
@@ -13,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -30,7 +32,25 @@ struct DraftDelta {
   // Appended after next_token: text the draft did not write (RSD: a step the
   // target generated after the draft's step was rejected).
   std::vector<int32_t> append;
+  // Applied before everything else: keep only the first truncate_to tokens
+  // of S (1 <= truncate_to <= |S|); the last proposal is dropped, so accepted
+  // must be 0. RSD: a rejected draft step whose tokens were committed by the
+  // Propose calls that drafted it in chunks.
+  std::optional<int64_t> truncate_to;
 };
+
+// Checks delta.truncate_to against |S| = committed (shared by the drafters).
+inline absl::Status ValidateTruncate(const DraftDelta& delta, size_t committed) {
+  if (!delta.truncate_to.has_value()) return absl::OkStatus();
+  if (*delta.truncate_to < 1 || static_cast<size_t>(*delta.truncate_to) > committed) {
+    return absl::InvalidArgumentError("truncate_to " + std::to_string(*delta.truncate_to) + " outside [1, " +
+                                      std::to_string(committed) + "]");
+  }
+  if (delta.accepted != 0) {
+    return absl::InvalidArgumentError("accepted_count must be 0 with truncate_to (the last proposal is dropped)");
+  }
+  return absl::OkStatus();
+}
 
 struct DraftProposal {
   std::vector<int32_t> tokens;

@@ -31,6 +31,7 @@ class RemoteDraftSession : public DraftSession {
     req.set_accepted_count(static_cast<uint32_t>(std::max(0, delta.accepted)));
     if (delta.next_token.has_value()) req.set_next_token(*delta.next_token);
     req.mutable_append_tokens()->Add(delta.append.begin(), delta.append.end());
+    if (delta.truncate_to.has_value()) req.set_truncate_to(static_cast<uint64_t>(std::max<int64_t>(0, *delta.truncate_to)));
     req.set_gamma(static_cast<uint32_t>(std::max(0, gamma)));
     tandem::v1::ProposeResponse resp;
     ScopedCall call(options_.scope.get(), options_.call_timeout);

@@ -29,6 +29,7 @@ struct ModelDescription {
   int64_t context_length = 0;
   int32_t eos_token_id = -1;
   std::string role;  // "target", "draft", or "" in process
+  int64_t parameters = 0;  // weights (GGUF tensor elements), for FLOPs estimates; 0 = unknown
 };
 
 // Port objects for one request. Remote ports bind every RPC of a request to a

@@ -87,6 +87,21 @@ void StatsToProto(const spec::RequestStats& s, tandem::v1::Stats* out) {
   for (int64_t v : s.rejections_per_segment) out->add_rejections_per_segment(v);
   if (s.has_final_reward) out->set_final_reward(s.final_reward);
   if (s.has_r_star) out->set_r_star(s.r_star);
+  out->set_rsd_steps(s.rsd_steps);
+  out->set_rsd_steps_drafted(s.rsd_steps_drafted);
+  out->set_rsd_steps_accepted(s.rsd_steps_accepted);
+  out->set_rsd_steps_target(s.rsd_steps_target);
+  out->set_rsd_draft_tokens_accepted(s.rsd_draft_tokens_accepted);
+  out->set_rsd_draft_tokens_discarded(s.rsd_draft_tokens_discarded);
+  out->set_rsd_target_tokens(s.rsd_target_tokens);
+  out->clear_rsd_step_rewards();
+  for (double r : s.rsd_step_rewards) out->add_rsd_step_rewards(r);
+  out->set_target_step_fraction(s.target_step_fraction);
+  tandem::v1::FlopsEstimate* flops = out->mutable_flops();
+  flops->set_draft(s.flops_draft);
+  flops->set_target(s.flops_target);
+  flops->set_prm(s.flops_prm);
+  flops->set_total(s.flops());
 }
 
 spec::RequestStats StatsFromProto(const tandem::v1::Stats& p) {
@@ -124,6 +139,18 @@ spec::RequestStats StatsFromProto(const tandem::v1::Stats& p) {
   s.final_reward = p.final_reward();
   s.has_r_star = p.has_r_star();
   s.r_star = p.r_star();
+  s.rsd_steps = static_cast<int64_t>(p.rsd_steps());
+  s.rsd_steps_drafted = static_cast<int64_t>(p.rsd_steps_drafted());
+  s.rsd_steps_accepted = static_cast<int64_t>(p.rsd_steps_accepted());
+  s.rsd_steps_target = static_cast<int64_t>(p.rsd_steps_target());
+  s.rsd_draft_tokens_accepted = static_cast<int64_t>(p.rsd_draft_tokens_accepted());
+  s.rsd_draft_tokens_discarded = static_cast<int64_t>(p.rsd_draft_tokens_discarded());
+  s.rsd_target_tokens = static_cast<int64_t>(p.rsd_target_tokens());
+  s.rsd_step_rewards.assign(p.rsd_step_rewards().begin(), p.rsd_step_rewards().end());
+  s.target_step_fraction = p.target_step_fraction();
+  s.flops_draft = p.flops().draft();
+  s.flops_target = p.flops().target();
+  s.flops_prm = p.flops().prm();
   return s;
 }
 

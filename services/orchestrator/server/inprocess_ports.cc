@@ -47,6 +47,9 @@ ModelDescription Describe(const runtime::Model& m, const std::string& name) {
   d.eos_token_id = m.tokenizer().eos_id();
   return d;
 }
+  // Every weight counts, embeddings included (FLOPs estimates use 2 x this
+  // per token).
+  for (const auto& t : m.gguf().tensors()) d.parameters += t.num_elements();
 
 }  // namespace
 

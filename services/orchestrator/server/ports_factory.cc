@@ -24,6 +24,7 @@ ModelDescription Describe(const tandem::v1::ModelInfo& info) {
   d.eos_token_id = info.eos_token_id();
   d.role = info.role();
   return d;
+  d.parameters = static_cast<int64_t>(info.parameters());
 }
 
 // Per-request clients: the same channels, bound to one cancellable scope.

@@ -6,6 +6,7 @@
 #include "absl/strings/str_join.h"
 #include "services/orchestrator/server/rapid_strategy.h"
 #include "services/orchestrator/server/reward_strategies.h"
+#include "services/orchestrator/server/rsd_strategy.h"
 
 namespace tandem::orchestrator::server {
 namespace {
@@ -26,10 +27,7 @@ std::vector<StrategySpec> BuildCatalog() {
        true});
   for (StrategySpec& s : RewardGuidedStrategies()) c.push_back(std::move(s));
   c.push_back(RapidStrategySpec());
-  const char* later[][2] = {
-      {"draft_only", "Every token from the draft model alone."},
-      {"rsd", "Reward-guided speculative decoding."}};
-  for (const auto& l : later) c.push_back({l[0], l[1], {}, false});
+  for (StrategySpec& s : RsdStrategies()) c.push_back(std::move(s));
   return c;
 }
 
@@ -99,6 +97,12 @@ absl::Status ApplyStrategyParams(const std::map<std::string, std::string>& param
     return absl::InvalidArgumentError(absl::StrCat(
         "params: unknown parameter(s) ", absl::StrJoin(unknown, ", "), " for strategy '", spec->name,
         "' (documented: ", documented.empty() ? "none" : absl::StrJoin(documented, ", "), ")"));
+  }
+  if (IsRsdFamily(choice->strategy)) {
+    for (const auto& [key, value] : params) {
+      if (absl::Status s = ApplyRsdParam(key, value, choice); !s.ok()) return s;
+    }
+    return absl::OkStatus();
   }
   if (choice->strategy == "rapid") {
     for (const auto& [key, value] : params) {

@@ -15,6 +15,8 @@
 #include "services/orchestrator/strategies/args.h"
 #include "services/orchestrator/strategies/best_of_n.h"
 #include "services/orchestrator/strategies/cards.h"
+#include "services/orchestrator/strategies/draft_only.h"
+#include "services/orchestrator/strategies/rsd.h"
 
 namespace tandem::orchestrator::server {
 
@@ -50,6 +52,9 @@ struct StrategyChoice {
   CardsOptions cards;
   BestOfNOptions best_of_n;
   ArgsOptions args;
+  // rsd / draft_only (server/rsd_strategy.h).
+  RsdOptions rsd;
+  DraftOnlyOptions draft_only;
 };
 
 // Applies `params` (documented names of choice->strategy's parameters) onto

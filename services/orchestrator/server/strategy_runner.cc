@@ -4,6 +4,7 @@
 #include "absl/strings/str_join.h"
 #include "services/orchestrator/server/reward_strategies.h"
 #include "services/orchestrator/server/rapid_strategy.h"
+#include "services/orchestrator/server/rsd_strategy.h"
 #include "services/orchestrator/strategies/speculative.h"
 #include "services/orchestrator/strategies/target_only.h"
 
@@ -62,6 +63,7 @@ absl::Status RunStrategy(const StrategyChoice& choice, const GenerationRequest& 
   }
   if (choice.strategy == "rapid") return RunRapidStrategy(choice, request, ports, vocab, on_chunk, result);
   if (IsRewardGuided(choice.strategy)) return RunRewardGuided(choice, request, ports, vocab, on_chunk, result);
+  if (IsRsdFamily(choice.strategy)) return RunRsdFamily(choice, request, ports, vocab, on_chunk, result);
   auto drafter = ResolveDrafter(choice, ports);
   if (!drafter.ok()) return drafter.status();
   GenerationRequest with_gamma = request;
