@@ -60,8 +60,7 @@ int RunInProcess(const GenerateOptions& o) {
   // Load a draft model only when this request will use it.
   // rapid drafts with the draft model on the retrieved context: the
   // target's own weights (self-speculation) unless --draft-model says otherwise.
-  if ((choice.strategy == "speculative" && choice.drafter == "model") || choice.strategy == "rapid" ||
-      choice.strategy == "draft_only" || choice.strategy == "rsd") {
+  if ((choice.strategy == "speculative" && choice.drafter == "model") || choice.strategy == "rapid") {
     po.draft_model = o.draft_model.empty() ? model : o.draft_model;
   }
   if (!o.json) Progress(absl::StrCat("loading ", model));
@@ -148,11 +147,12 @@ CLI::App* AddGenerateCommand(CLI::App& app, GenerateOptions& o) {
       ->check(CLI::Range(0, 1024))->capture_default_str();
   cmd->add_option("--server", o.server, "HOST:PORT of an orchestrator (tandem up / tandem serve); empty = in process");
   cmd->add_option("--strategy", o.strategy,
-                  "Decoding strategy: target_only or speculative (default: target_only in process, the "
-                  "server's default with --server)");
+                  "Decoding strategy: target_only, speculative, cards, best_of_n, args, ... (README; default: "
+                  "target_only in process, the server's default with --server)");
   cmd->add_option("--param", o.params,
                   "Strategy parameter KEY=VALUE by its documented name (repeatable), e.g. gamma=5, "
-                  "adaptive_gamma=true, min_gamma=1, max_gamma=12, drafter=ngram|model")
+                  "adaptive_gamma=true, min_gamma=1, max_gamma=12, drafter=ngram|model; cards: r_star=0.5|auto:0.8, "
+                  "acceptance=soft|hard, reward=judge, ...")
       ->allow_extra_args(false);
   cmd->add_option("--gamma", o.gamma, "Draft length per speculation round, 1..32 (wins over --param gamma)")
       ->check(CLI::Range(1, 32));
