@@ -60,7 +60,8 @@ int RunInProcess(const GenerateOptions& o) {
   // Load a draft model only when this request will use it.
   // rapid drafts with the draft model on the retrieved context: the
   // target's own weights (self-speculation) unless --draft-model says otherwise.
-  if ((choice.strategy == "speculative" && choice.drafter == "model") || choice.strategy == "rapid") {
+  if ((choice.strategy == "speculative" && choice.drafter == "model") || choice.strategy == "rapid" ||
+      choice.strategy == "draft_only" || choice.strategy == "rsd") {
     po.draft_model = o.draft_model.empty() ? model : o.draft_model;
   }
   if (!o.json) Progress(absl::StrCat("loading ", model));
