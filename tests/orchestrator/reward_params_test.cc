@@ -50,6 +50,7 @@ TEST(RewardParamsTest, CardsParametersApply) {
                            {"r_star", "1.5"},
                            {"alpha", "0.25"},
                            {"beta", "0.5"},
+                           {"accept_beta", "0.05"},
                            {"tau_u", "2.5"},
                            {"top_k", "20"},
                            {"min_segment", "2"},
@@ -67,6 +68,8 @@ TEST(RewardParamsTest, CardsParametersApply) {
   EXPECT_FALSE(o.r_star_quantile.has_value());
   EXPECT_DOUBLE_EQ(o.alpha, 0.25);
   EXPECT_DOUBLE_EQ(o.beta, 0.5);
+  EXPECT_DOUBLE_EQ(o.acceptance_beta(), 0.05);
+  EXPECT_DOUBLE_EQ(CardsOptions{}.acceptance_beta(), 0.7);
   EXPECT_DOUBLE_EQ(o.tau_u, 2.5);
   EXPECT_EQ(o.top_k, 20);
   EXPECT_EQ(o.min_segment, 2);
@@ -103,7 +106,7 @@ TEST(RewardParamsTest, BadValuesNameTheParameter) {
   const std::pair<std::string, std::map<std::string, std::string>> bad[] = {
       {"cards", {{"r_star", "auto:1.5"}}},      {"cards", {{"r_star", "inf"}}},
       {"cards", {{"r_star", "high"}}},          {"cards", {{"alpha", "2"}}},
-      {"cards", {{"beta", "0"}}},               {"cards", {{"top_k", "0"}}},
+      {"cards", {{"beta", "0"}}},               {"cards", {{"accept_beta", "0"}}},               {"cards", {{"top_k", "0"}}},
       {"cards", {{"acceptance", "maybe"}}},     {"cards", {{"stop_at_eos", "yes"}}},
       {"cards", {{"eos_threshold", "never"}}},
       {"cards", {{"max_rejections", "-1"}}},    {"cards", {{"reward_options", "novalue"}}},

@@ -290,6 +290,31 @@ TEST(CardsTest, SoftAcceptanceProbabilityMatchesExp) {
   EXPECT_NEAR(rate, 0.5, 0.1) << accepted << "/" << proposed;
 }
 
+TEST(CardsTest, AcceptBetaSetsTheSoftAcceptanceTemperatureOnly) {
+  FakeVocabulary vocab(kVocab);
+  // tau = r* = 10 (alpha = 1), r = 10 - 0.1 ln 4: with accept_beta = 0.1 a
+  // candidate is accepted w.p. 1/4; the proposals keep beta = 0.7.
+  const float r = static_cast<float>(10 - 0.1 * std::log(4.0));
+  int64_t proposed = 0, accepted = 0;
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    TableVerifier verifier(kVocab, SegmentedLogits({}));
+    ScriptedReward reward([r](const std::string&, const std::string&) { return r; });
+    CardsOptions o;
+    o.r_star = 10;
+    o.alpha = 1;
+    o.accept_beta = 0.1;
+    o.min_segment = 4;
+    o.max_segment = 4;
+    o.max_rejections = 100;
+    GenerationResult result;
+    ASSERT_TRUE(RunCards(Request(40, seed), o, verifier, reward, vocab, {}, &result).ok());
+    proposed += result.stats.segments_proposed;
+    accepted += result.stats.segments_accepted - result.stats.segments_forced;
+  }
+  // 200 accepted of ~800 draws: sd of the rate ~0.015.
+  EXPECT_NEAR(static_cast<double>(accepted) / proposed, 0.25, 0.06) << accepted << "/" << proposed;
+}
+
 TEST(CardsTest, CalibratedRStarIsTheQuantileOfOwnSamples) {
   FakeVocabulary vocab(kVocab);
   TableVerifier verifier(kVocab, SegmentedLogits({3, 9}));

@@ -98,6 +98,9 @@ std::vector<StrategySpec> RewardGuidedStrategies() {
          "0.5"},
         {"beta", "Proposal temperature (top_k of softmax(z/beta)) and soft-acceptance temperature, (0, 100].",
          "0.7"},
+        {"accept_beta", "Soft-acceptance temperature when it should differ from beta (rewards on a small "
+                        "scale such as the judge's [0, 1] need a smaller one), (0, 100].",
+         "beta"},
         {"tau_u", "Segment boundary: next-token entropy in nats (temperature 1, full vocabulary).", "3.0"},
         {"top_k", "Proposal candidates per token, 1..1024.", "40"},
         {"min_segment", "Minimum segment length in tokens, 1..max_segment.", "4"},
@@ -180,6 +183,13 @@ absl::Status ApplyRewardGuidedParam(const std::string& key, const std::string& v
     if (key == "beta") {
       if (absl::Status s = Real(key, value, 0, 100, &c.beta); !s.ok()) return s;
       return c.beta > 0 ? absl::OkStatus() : Bad(key, "must be > 0");
+    }
+    if (key == "accept_beta") {
+      double v = 0;
+      if (absl::Status s = Real(key, value, 0, 100, &v); !s.ok()) return s;
+      if (!(v > 0)) return Bad(key, "must be > 0");
+      c.accept_beta = v;
+      return absl::OkStatus();
     }
     if (key == "tau_u") return Real(key, value, 0, 1e6, &c.tau_u);
     if (key == "top_k") return Int(key, value, 1, 1024, &c.top_k);

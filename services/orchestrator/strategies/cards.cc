@@ -111,6 +111,9 @@ absl::Status CardsOptions::Validate() const {
   }
   if (!(alpha >= 0 && alpha <= 1)) return BadParam("alpha", absl::StrCat("must be in [0, 1], got ", alpha));
   if (!(beta > 0 && beta <= 100)) return BadParam("beta", absl::StrCat("must be in (0, 100], got ", beta));
+  if (accept_beta.has_value() && !(*accept_beta > 0 && *accept_beta <= 100)) {
+    return BadParam("accept_beta", absl::StrCat("must be in (0, 100], got ", *accept_beta));
+  }
   if (!(tau_u >= 0 && std::isfinite(tau_u))) {
     return BadParam("tau_u", absl::StrCat("must be a finite number >= 0, got ", tau_u));
   }
@@ -240,7 +243,7 @@ absl::Status RunCards(const GenerationRequest& request, const CardsOptions& opti
         if (options.hard) {
           accept = last.reward >= tau;
         } else {
-          const double p = std::min(1.0, std::exp((last.reward - tau) / options.beta));
+          const double p = std::min(1.0, std::exp((last.reward - tau) / options.acceptance_beta()));
           accept = accept_rng.UniformOpenClosed() <= p;
         }
         if (accept) {

@@ -46,6 +46,12 @@ struct CardsOptions {
   int calibration_samples = 4;
   double alpha = 0.5;         // weight of r* in r0
   double beta = 0.7;          // proposal temperature and soft-acceptance temperature
+  // Soft-acceptance temperature when it must differ from beta: beta is
+  // calibrated for a reward model whose scores spread over several units
+  // (the paper's); on a [0, 1] reward exp((r - tau) / 0.7) accepts almost
+  // everything. Unset = beta (the spec).
+  std::optional<double> accept_beta;
+  double acceptance_beta() const { return accept_beta.value_or(beta); }
   double tau_u = 3.0;         // segment boundary entropy, nats
   int top_k = 40;             // proposal candidates per token
   int min_segment = 4;
