@@ -31,6 +31,16 @@ void LayerNorm(const float* x, const float* w, const float* b, float* y, int64_t
   for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - m) * inv * w[i] + b[i];
 }
 
+// fn(begin, end) over [0, rows) in blocks of 16 rows, claimed dynamically
+// (ParallelTasks): on a loaded machine a descheduled worker does not hold
+// up the row-wise steps the way a static split would.
+template <typename Fn>
+void ForRows(kernels::ThreadPool& pool, int64_t rows, Fn&& fn) {
+  constexpr int64_t kBlock = 16;
+  ParallelTasks(pool, (rows + kBlock - 1) / kBlock,
+                [&](int64_t t) { fn(t * kBlock, std::min(rows, (t + 1) * kBlock)); });
+}
+
 }  // namespace
 
 absl::StatusOr<const float*> BertModel::Bind(const std::string& name, std::vector<int64_t> shape) {
@@ -184,7 +194,7 @@ absl::Status BertModel::Embed(std::span<const std::vector<int32_t>> sequences, k
     });
 
     GemmF32(L.o, ctx.data(), T, H, tmp.data(), H, pool);
-    pool.ParallelFor(T, [&](int64_t b, int64_t e) {
+    ForRows(pool, T, [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {
         float* row = tmp.data() + r * H;
         kernels::Add(row, x.data() + r * H, row, H);
@@ -193,14 +203,14 @@ absl::Status BertModel::Embed(std::span<const std::vector<int32_t>> sequences, k
     });
 
     GemmF32(L.inter, x1.data(), T, H, inter.data(), I, pool);
-    pool.ParallelFor(T, [&](int64_t b, int64_t e) {
+    ForRows(pool, T, [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {
         GeluInPlace(inter.data() + r * I, I);
       }
     });
 
     GemmF32(L.out, inter.data(), T, I, tmp.data(), H, pool);
-    pool.ParallelFor(T, [&](int64_t b, int64_t e) {
+    ForRows(pool, T, [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {
         float* row = tmp.data() + r * H;
         kernels::Add(row, x1.data() + r * H, row, H);
