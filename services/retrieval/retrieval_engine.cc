@@ -1,5 +1,6 @@
 #include "services/retrieval/retrieval_engine.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <utility>
@@ -302,6 +303,32 @@ absl::StatusOr<SearchResult> RetrievalEngine::SearchCollection(const std::string
   return result;
 }
 
+std::shared_ptr<const CollectionData> RetrievalEngine::FindContext(std::string_view text, int chunk_tokens) const {
+  absl::MutexLock lock(&cache_mu_);
+  for (size_t i = context_cache_.size(); i-- > 0;) {
+    CachedContext& c = context_cache_[i];
+    if (c.chunk_tokens != chunk_tokens || c.text != text) continue;
+    std::shared_ptr<const CollectionData> data = c.data;
+    std::rotate(context_cache_.begin() + static_cast<std::ptrdiff_t>(i),
+                context_cache_.begin() + static_cast<std::ptrdiff_t>(i) + 1, context_cache_.end());
+    return data;
+  }
+  return nullptr;
+}
+
+void RetrievalEngine::RememberContext(std::string_view text, int chunk_tokens,
+                                      std::shared_ptr<const CollectionData> data) const {
+  if (options_.context_cache_entries <= 0) return;
+  absl::MutexLock lock(&cache_mu_);
+  for (const CachedContext& c : context_cache_) {
+    if (c.chunk_tokens == chunk_tokens && c.text == text) return;  // a concurrent request got there first
+  }
+  if (static_cast<int>(context_cache_.size()) >= options_.context_cache_entries) {
+    context_cache_.erase(context_cache_.begin());
+  }
+  context_cache_.push_back(CachedContext{std::string(text), chunk_tokens, std::move(data)});
+}
+
 absl::StatusOr<SearchResult> RetrievalEngine::SearchText(std::string_view context, int chunk_tokens,
                                                          const SearchParams& params) const {
   const auto t0 = std::chrono::steady_clock::now();
@@ -309,37 +336,43 @@ absl::StatusOr<SearchResult> RetrievalEngine::SearchText(std::string_view contex
   if (absl::Status s = ValidateChunkTokens(chunk_tokens, "context.chunk_tokens"); !s.ok()) return s;
   if (absl::Status s = ValidateSearchParams(params); !s.ok()) return s;
   const CollectionConfig config = NewConfig(chunk_tokens);
-  CollectionData data;
-  data.name = "<context>";
-  data.config = config;
-  if (params.mode == SearchMode::kBm25) {
-    // Lexical only: no embedding work at all.
+  std::shared_ptr<const CollectionData> data = FindContext(context, config.chunk_tokens);
+  const bool cached = data != nullptr;
+  if (data == nullptr && params.mode == SearchMode::kBm25) {
+    // Lexical only: no embedding work at all (and nothing worth caching).
+    auto lexical = std::make_shared<CollectionData>();
+    lexical->name = "<context>";
+    lexical->config = config;
     auto starts = TokenizeBoundaries(*tokenizer_, context);
     if (!starts.ok()) return starts.status();
     const int64_t n = static_cast<int64_t>(starts->size()) - 1;
-    data.tokens = n;
-    data.documents.push_back(DocumentRecord{"", n, static_cast<int64_t>(context.size()), 0, 0});
+    lexical->tokens = n;
+    lexical->documents.push_back(DocumentRecord{"", n, static_cast<int64_t>(context.size()), 0, 0});
     for (const TextChunk& tc : ChunkTokenRange(context, *starts, 0, n, config.chunk_tokens)) {
       ChunkRecord rec;
       rec.token_offset = tc.token_offset;
       rec.token_count = tc.token_count;
       rec.text = std::string(context.substr(static_cast<size_t>(tc.byte_offset), static_cast<size_t>(tc.byte_length)));
-      data.bm25.Add(rec.text);
-      data.chunks.push_back(std::move(rec));
+      lexical->bm25.Add(rec.text);
+      lexical->chunks.push_back(std::move(rec));
     }
-  } else {
+    data = std::move(lexical);
+  } else if (data == nullptr) {
     auto doc = PrepareDocument(*tokenizer_, *embedder_, config, "", context);
     if (!doc.ok()) return doc.status();
-    auto built = ExtendCollection(nullptr, data.name, config, std::span<PreparedDocument>(&*doc, 1), DenseIndexOptions{});
+    auto built = ExtendCollection(nullptr, "<context>", config, std::span<PreparedDocument>(&*doc, 1),
+                                  DenseIndexOptions{});
     if (!built.ok()) return built.status();
-    data = std::move(**built);
+    data = *built;
+    RememberContext(context, config.chunk_tokens, data);
   }
-  auto hits = SearchCollectionData(data, *embedder_, params);
+  auto hits = SearchCollectionData(*data, *embedder_, params);
   if (!hits.ok()) return hits.status();
   SearchResult result;
-  for (const SearchHit& h : *hits) result.chunks.push_back(MakeChunk(data, h, /*with_document=*/false));
-  result.total_chunks = static_cast<int64_t>(data.chunks.size());
-  result.context_tokens = data.tokens;
+  for (const SearchHit& h : *hits) result.chunks.push_back(MakeChunk(*data, h, /*with_document=*/false));
+  result.total_chunks = static_cast<int64_t>(data->chunks.size());
+  result.context_tokens = data->tokens;
+  result.context_cached = cached;
   result.elapsed_ms = MillisSince(t0);
   return result;
 }

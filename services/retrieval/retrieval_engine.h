@@ -49,6 +49,12 @@ struct RetrievalEngineOptions {
   // vectors). 0 = one vector per chunk.
   int embed_window_tokens = 64;
   DenseIndexOptions index;
+  // Inline contexts whose chunks and embeddings are kept for reuse (least
+  // recently used evicted; 0 = none). Why: embedding dominates an inline
+  // search (a 32K-token context takes ~26 s on a loaded 2-core CPU) and
+  // RAPID clients often ask several questions about the same document.
+  // Keyed by the exact text and chunk size; a 32K-token context costs ~1 MB.
+  int context_cache_entries = 8;
 };
 
 struct CollectionInfo {
@@ -76,6 +82,7 @@ struct SearchResult {
   int64_t total_chunks = 0;
   int64_t context_tokens = 0;          // inline context only
   double elapsed_ms = 0;
+  bool context_cached = false;         // inline context found in the cache (not embedded again)
 };
 
 class RetrievalEngine;
@@ -153,7 +160,19 @@ class RetrievalEngine {
   std::shared_ptr<const tokenizer::Tokenizer> tokenizer_;
   std::shared_ptr<embedding::Embedder> embedder_;
   RetrievalEngineOptions options_;
+  // An embedded inline context: its chunks/vectors/indexes and the text
+  // they were built from (compared in full on lookup: no hash collisions).
+  struct CachedContext {
+    std::string text;
+    int chunk_tokens = 0;
+    std::shared_ptr<const CollectionData> data;
+  };
+  std::shared_ptr<const CollectionData> FindContext(std::string_view text, int chunk_tokens) const;
+  void RememberContext(std::string_view text, int chunk_tokens, std::shared_ptr<const CollectionData> data) const;
+
   std::unique_ptr<CollectionStore> store_;  // null: in memory
+  mutable absl::Mutex cache_mu_;
+  mutable std::vector<CachedContext> context_cache_ ABSL_GUARDED_BY(cache_mu_);  // most recent last
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<Slot>> collections_ ABSL_GUARDED_BY(mu_);
 };

@@ -193,6 +193,7 @@ absl::Status RetrievalService::DoSearch(const tandem::v1::SearchRequest& req, ta
   resp->set_total_chunks(result->total_chunks);
   resp->set_context_tokens(result->context_tokens);
   resp->set_elapsed_ms(result->elapsed_ms);
+  resp->set_context_cached(result->context_cached);
   if (metrics_ != nullptr) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     metrics_->ObserveSearch(SearchModeName(params.mode), source, seconds,

@@ -154,12 +154,56 @@ TEST(RetrievalEngineTest, SearchTextChunksEmbedsAndSearchesWithoutStoring) {
     EXPECT_EQ(r->context_tokens, static_cast<int64_t>(context.size()));
     EXPECT_TRUE(r->chunks[0].document_id.empty());
   }
-  // BM25 alone never calls the embedder.
-  const int calls = emb->calls();
-  ASSERT_TRUE(engine->SearchText(context, 32, Query("whale", SearchMode::kBm25)).ok());
+  // The context was embedded once (first dense search) and cached: later
+  // searches of the same text and chunk size embed only the query; BM25
+  // embeds nothing at all.
+  int calls = emb->calls();
+  auto again = engine->SearchText(context, 32, Query("blue whale heart", SearchMode::kDense, 2));
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->context_cached);
+  EXPECT_EQ(emb->calls(), calls + 1);
+  calls = emb->calls();
+  auto lexical = engine->SearchText(context, 32, Query("whale", SearchMode::kBm25));
+  ASSERT_TRUE(lexical.ok());
   EXPECT_EQ(emb->calls(), calls);
+  auto uncached = engine->SearchText(context + " more", 32, Query("whale", SearchMode::kBm25));
+  ASSERT_TRUE(uncached.ok());
+  EXPECT_FALSE(uncached->context_cached);
+  EXPECT_EQ(emb->calls(), calls);
+  // Another chunk size is another entry.
+  auto other = engine->SearchText(context, 16, Query("blue whale heart", SearchMode::kDense, 2));
+  ASSERT_TRUE(other.ok());
+  EXPECT_FALSE(other->context_cached);
   EXPECT_TRUE(engine->ListCollections().empty());
   EXPECT_TRUE(fs::is_empty(dir.path()));
+}
+
+TEST(RetrievalEngineTest, ContextCacheEvictsTheLeastRecentlyUsed) {
+  auto emb = std::make_shared<testing::ToyEmbedder>();
+  RetrievalEngineOptions options;
+  options.context_cache_entries = 2;
+  auto engine = RetrievalEngine::Open(testing::ByteTokenizer(), emb, options);
+  ASSERT_TRUE(engine.ok());
+  auto search = [&](const std::string& ctx) {
+    auto r = (*engine)->SearchText(ctx, 16, Query("word", SearchMode::kDense, 1));
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() && r->context_cached;
+  };
+  EXPECT_FALSE(search("alpha words here"));
+  EXPECT_FALSE(search("beta words here"));
+  EXPECT_TRUE(search("alpha words here"));   // alpha is now the most recent
+  EXPECT_FALSE(search("gamma words here"));  // evicts beta
+  EXPECT_TRUE(search("alpha words here"));
+  EXPECT_FALSE(search("beta words here"));
+  RetrievalEngineOptions none;
+  none.context_cache_entries = 0;
+  auto uncached = RetrievalEngine::Open(testing::ByteTokenizer(), emb, none);
+  ASSERT_TRUE(uncached.ok());
+  for (int i = 0; i < 2; ++i) {
+    auto r = (*uncached)->SearchText("alpha words here", 16, Query("word", SearchMode::kDense, 1));
+    ASSERT_TRUE(r.ok());
+    EXPECT_FALSE(r->context_cached);
+  }
 }
 
 TEST(RetrievalEngineTest, PersistsAcrossRestart) {
