@@ -1,0 +1,128 @@
+// RAPID on the real bundled model through the in-process ports (the wiring
+// `tandem generate --strategy rapid` uses): SmolLM2-135M drafts for itself on
+// the chunks all-MiniLM-L6-v2 retrieves from an essay with a needle fact, and
+// verifies on the whole essay. Greedy with eta = 0 must be token-identical to
+// target-only greedy on the full prompt (batch-invariant kernels make that
+// exact); the default (eta > 0) run must draft from a context shorter than
+// the target's and report consistent statistics.
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "services/orchestrator/server/inprocess_ports.h"
+#include "services/orchestrator/server/rapid_strategy.h"
+#include "services/orchestrator/server/strategy_runner.h"
+#include "services/orchestrator/strategies/target_only.h"
+
+namespace tandem::orchestrator {
+namespace {
+
+std::string SharedDir() {
+  if (const char* d = std::getenv("TANDEM_SHARED"); d != nullptr && *d != '\0') return d;
+  return "/work/shared";
+}
+
+// ~750 tokens of an essay with one invented fact in the middle.
+std::string EssayWithNeedle() {
+  std::ifstream in(SharedDir() + "/data/essays/philosophy.txt");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str().substr(0, 3200);
+  const size_t middle = text.find("\n\n", text.size() / 2);
+  text.insert(middle == std::string::npos ? text.size() / 2 : middle,
+              "\n\nThe secret code of the old lighthouse is 48213.");
+  return text;
+}
+
+class RapidModel : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    server::InProcessPortsOptions o;
+    o.target_model = "smollm2-135m";
+    o.draft_model = "smollm2-135m";  // self-speculation: shares the target's weights
+    o.threads = 2;
+    auto ports = server::BuildInProcessPorts(o);
+    if (ports.ok()) {
+      ports_ = ports->release();
+    } else {
+      error_ = new std::string(ports.status().ToString());
+    }
+  }
+  static void TearDownTestSuite() {
+    delete ports_;
+    ports_ = nullptr;
+  }
+  void SetUp() override {
+    ASSERT_NE(ports_, nullptr) << "in-process ports (smollm2-135m, all-minilm-l6-v2) failed: "
+                               << (error_ ? *error_ : std::string("?")) << " (run scripts/setup.sh)";
+    context_ = EssayWithNeedle();
+    ASSERT_GT(context_.size(), 3000u) << "essay not found under " << SharedDir() << " (set TANDEM_SHARED)";
+  }
+
+  server::StrategyChoice Choice(float eta) const {
+    server::StrategyChoice c;
+    c.strategy = "rapid";
+    c.rapid.knowledge_transfer.eta = eta;
+    c.rapid.chunk_tokens = 64;
+    c.rapid.l_min = 128;  // a short context: keep the drafter's much shorter still
+    c.rapid.theta = 0.0f;
+    return c;
+  }
+  GenerationRequest Request(float temperature) const {
+    GenerationRequest r;
+    server::QuestionInput q;
+    q.messages = {{"user", "What is the secret code of the old lighthouse?"}};
+    auto in = server::MakeLongContextInput(*ports_->tokenizer, q, context_, ports_->target.context_length);
+    EXPECT_TRUE(in.ok()) << in.status();
+    r.long_context = *in;
+    r.prompt = {1};  // rapid renders its own prompts
+    r.sampling.temperature = temperature;
+    r.sampling.seed = 7;
+    r.max_tokens = 16;
+    return r;
+  }
+
+  static server::GenerationPorts* ports_;
+  static std::string* error_;
+  std::string context_;
+};
+server::GenerationPorts* RapidModel::ports_ = nullptr;
+std::string* RapidModel::error_ = nullptr;
+
+TEST_F(RapidModel, GreedyEtaZeroEqualsTargetOnlyOnTheFullContext) {
+  const GenerationRequest req = Request(0.0f);
+  GenerationResult rapid;
+  absl::Status s = server::RunStrategy(Choice(0.0f), req, *ports_, /*ignore_eos=*/false, nullptr, &rapid);
+  ASSERT_TRUE(s.ok()) << s;
+
+  GenerationRequest plain = req;
+  plain.prompt = *req.long_context->render(context_, /*retrieved=*/false);
+  GenerationResult target;
+  ASSERT_TRUE(RunTargetOnly(plain, *ports_->verifier, *ports_->vocabulary, nullptr, &target).ok());
+  EXPECT_EQ(rapid.tokens, target.tokens) << "rapid: " << rapid.text << "\ntarget: " << target.text;
+  EXPECT_EQ(rapid.stats.prompt_tokens, static_cast<int64_t>(plain.prompt.size()));
+  EXPECT_GT(rapid.stats.context_tokens, 600);
+  EXPECT_GE(rapid.stats.retrieved_chunks, 1);
+  EXPECT_LT(rapid.stats.retrieved_tokens, rapid.stats.context_tokens / 2);
+  EXPECT_LT(rapid.stats.draft_prompt_tokens, rapid.stats.prompt_tokens / 2);
+  EXPECT_GT(rapid.stats.drafted_tokens, 0);
+  EXPECT_GT(rapid.stats.accepted_tokens, 0);
+}
+
+TEST_F(RapidModel, DefaultKnowledgeTransferSampledRunIsConsistent) {
+  GenerationResult r;
+  absl::Status s = server::RunStrategy(Choice(5.0f), Request(0.7f), *ports_, false, nullptr, &r);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(r.stats.strategy, "rapid");
+  EXPECT_EQ(r.stats.drafter, "model");
+  EXPECT_GT(r.stats.drafted_tokens, 0);
+  EXPECT_LE(r.stats.accepted_tokens, r.stats.drafted_tokens);
+  EXPECT_GE(r.stats.target_calls, r.stats.num_drafts);
+  EXPECT_TRUE(r.finish_reason == FinishReason::kLength || r.finish_reason == FinishReason::kEndOfGeneration);
+  EXPECT_FALSE(r.tokens.empty());
+}
+
+}  // namespace
+}  // namespace tandem::orchestrator
