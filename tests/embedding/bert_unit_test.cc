@@ -74,14 +74,14 @@ std::vector<F32Tensor> RandomWeights(uint32_t seed) {
 
 // Writes a complete model folder and returns its path.
 std::string WriteModel(const std::string& name, const std::vector<F32Tensor>& weights,
-                       const std::string& config = ConfigJson()) {
+                       const std::string& config = ConfigJson(), bool misalign = false) {
   const std::string dir = absl::StrCat(testing::ScratchDir(), "/", name);
   std::filesystem::create_directories(dir);
   std::string vocab;
   for (const char* t : kVocab) absl::StrAppend(&vocab, t, "\n");
   testing::WriteFile(dir + "/vocab.txt", vocab);
   testing::WriteFile(dir + "/config.json", config);
-  testing::WriteFile(dir + "/model.safetensors", testing::F32Safetensors(weights));
+  testing::WriteFile(dir + "/model.safetensors", testing::F32Safetensors(weights, misalign));
   return dir;
 }
 
@@ -149,6 +149,17 @@ TEST(BertEmbedder, BatchSplitAndThreadCountDoNotChangeABit) {
   auto none = batched->Embed(std::vector<std::string>{});
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none->empty());
+}
+
+TEST(BertEmbedder, MisalignedTensorDataLoadsTheSameModel) {
+  auto aligned = Load(TinyModel(), {.threads = 1});
+  auto shifted = Load(WriteModel("misaligned", RandomWeights(7), ConfigJson(), /*misalign=*/true), {.threads = 1});
+  ASSERT_NE(aligned, nullptr);
+  ASSERT_NE(shifted, nullptr);
+  auto a = aligned->Embed(kTexts);
+  auto b = shifted->Embed(kTexts);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(*a, *b);
 }
 
 TEST(BertEmbedder, ConcurrentCallersGetTheSameResults) {

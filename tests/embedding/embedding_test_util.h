@@ -92,7 +92,9 @@ struct F32Tensor {
   std::vector<int64_t> shape;
   std::vector<float> values;
 };
-inline std::string F32Safetensors(const std::vector<F32Tensor>& tensors) {
+// misalign: pad the header so that the data starts 1 byte past a 4-byte
+// boundary (legal in the format; readers must not load floats through it).
+inline std::string F32Safetensors(const std::vector<F32Tensor>& tensors, bool misalign = false) {
   std::string header = "{";
   std::string data;
   for (size_t i = 0; i < tensors.size(); ++i) {
@@ -110,7 +112,7 @@ inline std::string F32Safetensors(const std::vector<F32Tensor>& tensors) {
     header.append(std::to_string(data.size())).append("]}");
   }
   header += "}";
-  while ((8 + header.size()) % 8 != 0) header += ' ';  // keep the data 8-byte aligned, as writers do
+  while ((8 + header.size()) % 8 != (misalign ? 1u : 0u)) header += ' ';  // writers keep the data 8-byte aligned
   return SafetensorsImage(header, data);
 }
 
