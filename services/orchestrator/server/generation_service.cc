@@ -188,6 +188,7 @@ absl::Status GenerationService::MakeRequestView(Running& running, std::unique_pt
   view->verifier = ports_.verifier;
   view->drafters = ports_.drafters;
   view->reward = ports_.reward;
+  view->retriever = ports_.retriever;
   if (ports_.per_request) {
     auto made = ports_.per_request();
     if (!made.ok()) return made.status();
@@ -195,6 +196,7 @@ absl::Status GenerationService::MakeRequestView(Running& running, std::unique_pt
     view->verifier = (*rp)->verifier;
     view->drafters = (*rp)->drafters;
     if ((*rp)->reward != nullptr) view->reward = (*rp)->reward;
+    if ((*rp)->retriever != nullptr) view->retriever = (*rp)->retriever;
     std::lock_guard<std::mutex> lock(running.mu);
     running.request_ports = rp->get();
     if (running.cancelled.load()) (*rp)->Cancel();

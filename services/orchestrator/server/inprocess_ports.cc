@@ -1,10 +1,12 @@
 #include "services/orchestrator/server/inprocess_ports.h"
 
 #include "absl/strings/str_cat.h"
+#include "runtime/embedding/bert_embedder.h"
 #include "runtime/model/model.h"
 #include "runtime/model_store/model_store.h"
 #include "services/batching/batched_model.h"
 #include "services/orchestrator/drafters/ngram_drafter.h"
+#include "services/orchestrator/local/local_retriever.h"
 #include "services/orchestrator/local/model_drafter.h"
 #include "services/orchestrator/local/model_verifier.h"
 #include "services/orchestrator/local/runtime_language_model.h"
@@ -45,11 +47,11 @@ ModelDescription Describe(const runtime::Model& m, const std::string& name) {
   d.vocab_size = m.config().vocab_size;
   d.context_length = m.max_context();
   d.eos_token_id = m.tokenizer().eos_id();
-  return d;
-}
   // Every weight counts, embeddings included (FLOPs estimates use 2 x this
   // per token).
   for (const auto& t : m.gguf().tensors()) d.parameters += t.num_elements();
+  return d;
+}
 
 }  // namespace
 
@@ -112,6 +114,28 @@ absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildInProcessPorts(const InPro
   auto scorer = std::make_shared<reward::RewardRegistry>(std::move(ro));
   ports->owned.push_back(scorer);
   ports->reward = scorer.get();
+
+  // The target's tokenizer, kept alive by the loaded model it belongs to.
+  std::shared_ptr<const tokenizer::Tokenizer> target_tokenizer(*target, &tm.tokenizer());
+  auto retriever = std::make_shared<LocalRetriever>(
+      [target_tokenizer, o]() -> absl::StatusOr<std::shared_ptr<retrieval::RetrievalEngine>> {
+        auto dir = embedding::ResolveEmbedderModelDir(
+            o.retrieval_embedder.empty() ? std::string(embedding::kDefaultEmbedderModel) : o.retrieval_embedder);
+        if (!dir.ok()) return dir.status();
+        embedding::BertEmbedderOptions eo;
+        eo.threads = o.threads;
+        auto embedder = embedding::LoadBertEmbedder(*dir, eo);
+        if (!embedder.ok()) return embedder.status();
+        retrieval::RetrievalEngineOptions ro;
+        ro.data_dir = o.retrieval_data_dir;
+        ro.read_only = true;
+        auto engine = retrieval::RetrievalEngine::Open(
+            target_tokenizer, std::shared_ptr<embedding::Embedder>(std::move(*embedder)), ro);
+        if (!engine.ok()) return engine.status();
+        return std::shared_ptr<retrieval::RetrievalEngine>(std::move(*engine));
+      });
+  ports->owned.push_back(retriever);
+  ports->retriever = retriever.get();
   return ports;
 }
 

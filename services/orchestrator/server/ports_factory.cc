@@ -8,6 +8,7 @@
 #include "services/orchestrator/local/runtime_language_model.h"
 #include "services/orchestrator/remote/remote_drafter.h"
 #include "services/orchestrator/remote/remote_reward_scorer.h"
+#include "services/orchestrator/remote/remote_retriever.h"
 #include "services/orchestrator/remote/remote_verifier.h"
 #include "services/orchestrator/remote/remote_vocabulary.h"
 #include "services/orchestrator/server/inprocess_ports.h"
@@ -23,15 +24,20 @@ ModelDescription Describe(const tandem::v1::ModelInfo& info) {
   d.context_length = info.context_length();
   d.eos_token_id = info.eos_token_id();
   d.role = info.role();
-  return d;
   d.parameters = static_cast<int64_t>(info.parameters());
+  return d;
 }
 
 // Per-request clients: the same channels, bound to one cancellable scope.
 class RemoteRequestPorts : public RequestPorts {
  public:
-  RemoteRequestPorts(const RemoteVerifier& target, const RemoteDrafter* draft, Drafter* ngram)
+  RemoteRequestPorts(const RemoteVerifier& target, const RemoteDrafter* draft, Drafter* ngram,
+                     const RemoteRetriever* retrieval)
       : scope_(std::make_shared<CallScope>()) {
+    if (retrieval != nullptr) {
+      retriever_ = retrieval->WithScope(scope_);
+      retriever = retriever_.get();
+    }
     target_ = target.WithScope(scope_);
     verifier = target_.get();
     if (draft != nullptr) {
@@ -46,6 +52,7 @@ class RemoteRequestPorts : public RequestPorts {
   std::shared_ptr<CallScope> scope_;
   std::unique_ptr<RemoteVerifier> target_;
   std::unique_ptr<RemoteDrafter> draft_;
+  std::unique_ptr<RemoteRetriever> retriever_;
 };
 
 // Where an orchestrator's `target`/`draft` reference points inside the
@@ -110,6 +117,14 @@ absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildRemotePorts(const RemotePo
     ports->drafters["model"] = draft.get();
     ports->drafts.push_back(Describe(draft->info()));
   }
+  std::shared_ptr<RemoteRetriever> retrieval;
+  if (!o.retrieval_address.empty()) {
+    auto connected = RemoteRetriever::Connect(o.retrieval_address);
+    if (!connected.ok()) return connected.status();
+    retrieval = std::move(*connected);
+    ports->owned.push_back(retrieval);
+    ports->retriever = retrieval.get();
+  }
   if (!o.reward_address.empty()) {
     // Shared by all requests: reward calls end at their deadline, not with
     // the request's CallScope.
@@ -120,8 +135,9 @@ absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildRemotePorts(const RemotePo
     ports->reward = reward.get();
   }
   ports->default_drafter = o.default_drafter;
-  ports->per_request = [verifier, draft, ngram = ngram.get()]() -> absl::StatusOr<std::unique_ptr<RequestPorts>> {
-    return std::make_unique<RemoteRequestPorts>(*verifier, draft.get(), ngram);
+  ports->per_request = [verifier, draft, ngram = ngram.get(),
+                        retrieval]() -> absl::StatusOr<std::unique_ptr<RequestPorts>> {
+    return std::make_unique<RemoteRequestPorts>(*verifier, draft.get(), ngram, retrieval.get());
   };
   return ports;
 }
@@ -150,6 +166,11 @@ absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildPortsFromConfig(
       auto reward = d.ResolveAddress(orch.reward);
       if (!reward.ok()) return reward.status();
       o.reward_address = *reward;
+    }
+    if (!orch.retrieval.empty()) {
+      auto retrieval = d.ResolveAddress(orch.retrieval);
+      if (!retrieval.ok()) return retrieval.status();
+      o.retrieval_address = *retrieval;
     }
     return BuildRemotePorts(o);
   }
@@ -181,6 +202,12 @@ absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildPortsFromConfig(
     if (!judge.ok()) return judge.status();
     o.reward_judge_model = *judge;
     o.reward_model = reward->reward_model;
+  }
+  // All-in-one retrieval runs in this process with the referenced retrieval
+  // entry's embedder, and searches its collections read-only.
+  if (const services::ServiceConfig* retrieval = Referenced(d, orch.retrieval); retrieval != nullptr) {
+    o.retrieval_embedder = retrieval->embedder;
+    o.retrieval_data_dir = retrieval->data_dir;
   }
   return BuildInProcessPorts(o);
 }
