@@ -93,6 +93,7 @@ absl::StatusOr<RewardBackend*> RewardRegistry::Resolve(const RewardSpec& spec, b
       auto made = slot.factory();
       if (!made.ok()) return made.status();
       slot.backend = std::move(*made);
+      slot.ready.store(slot.backend.get(), std::memory_order_release);
     }
     backend = slot.backend.get();
   }
@@ -165,20 +166,18 @@ bool RewardRegistry::HasStepMode(const std::string& backend) const {
   auto it = slots_.find(backend);
   if (it == slots_.end()) return false;
   if (!options_.extra.contains(backend) && (backend == "judge" || backend == "gguf")) return true;
-  absl::MutexLock lock(&it->second->create_mu);
-  return it->second->backend != nullptr && it->second->backend->SupportsSteps();
+  RewardBackend* b = it->second->ready.load(std::memory_order_acquire);
+  return b != nullptr && b->SupportsSteps();
 }
 
 std::map<std::string, BackendStats> RewardRegistry::Stats() const {
   std::map<std::string, BackendStats> out;
-  absl::MutexLock lock(&stats_mu_);
+  {
+    absl::MutexLock lock(&stats_mu_);
+    for (const auto& [name, slot] : slots_) out[name] = slot->stats;
+  }
   for (const auto& [name, slot] : slots_) {
-    BackendStats s = slot->stats;
-    // The backend pointer is written once under create_mu; reading it here
-    // without that lock would race with creation, so take it.
-    absl::MutexLock create(&slot->create_mu);
-    if (slot->backend != nullptr) s.eval = slot->backend->stats();
-    out[name] = s;
+    if (RewardBackend* b = slot->ready.load(std::memory_order_acquire); b != nullptr) out[name].eval = b->stats();
   }
   return out;
 }

@@ -6,6 +6,7 @@
 // per-backend counters for metrics. Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -74,8 +75,11 @@ class RewardRegistry final : public orchestrator::RewardScorer {
   using Factory = std::function<absl::StatusOr<std::unique_ptr<RewardBackend>>()>;
   struct Slot {
     Factory factory;
-    std::unique_ptr<RewardBackend> backend;  // created once, then shared
+    std::unique_ptr<RewardBackend> backend;  // created once under create_mu, then shared
     absl::Mutex create_mu;                   // one creation at a time per backend
+    // backend.get() once created: lets Stats() read it without waiting for
+    // a model load in progress under create_mu.
+    std::atomic<RewardBackend*> ready{nullptr};
     BackendStats stats;                      // guarded by RewardRegistry::stats_mu_
   };
 
