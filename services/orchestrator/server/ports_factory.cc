@@ -32,8 +32,12 @@ ModelDescription Describe(const tandem::v1::ModelInfo& info) {
 class RemoteRequestPorts : public RequestPorts {
  public:
   RemoteRequestPorts(const RemoteVerifier& target, const RemoteDrafter* draft, Drafter* ngram,
-                     const RemoteRetriever* retrieval)
+                     const RemoteRetriever* retrieval, const RemoteRewardScorer* scorer)
       : scope_(std::make_shared<CallScope>()) {
+    if (scorer != nullptr) {
+      reward_ = scorer->WithScope(scope_);
+      reward = reward_.get();
+    }
     if (retrieval != nullptr) {
       retriever_ = retrieval->WithScope(scope_);
       retriever = retriever_.get();
@@ -53,6 +57,7 @@ class RemoteRequestPorts : public RequestPorts {
   std::unique_ptr<RemoteVerifier> target_;
   std::unique_ptr<RemoteDrafter> draft_;
   std::unique_ptr<RemoteRetriever> retriever_;
+  std::unique_ptr<RemoteRewardScorer> reward_;
 };
 
 // Where an orchestrator's `target`/`draft` reference points inside the
@@ -125,19 +130,18 @@ absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildRemotePorts(const RemotePo
     ports->owned.push_back(retrieval);
     ports->retriever = retrieval.get();
   }
+  std::shared_ptr<RemoteRewardScorer> reward;
   if (!o.reward_address.empty()) {
-    // Shared by all requests: reward calls end at their deadline, not with
-    // the request's CallScope.
     auto connected = RemoteRewardScorer::Connect(o.reward_address);
     if (!connected.ok()) return connected.status();
-    std::shared_ptr<RemoteRewardScorer> reward = std::move(*connected);
+    reward = std::move(*connected);
     ports->owned.push_back(reward);
     ports->reward = reward.get();
   }
   ports->default_drafter = o.default_drafter;
-  ports->per_request = [verifier, draft, ngram = ngram.get(),
-                        retrieval]() -> absl::StatusOr<std::unique_ptr<RequestPorts>> {
-    return std::make_unique<RemoteRequestPorts>(*verifier, draft.get(), ngram, retrieval.get());
+  ports->per_request = [verifier, draft, ngram = ngram.get(), retrieval,
+                        reward]() -> absl::StatusOr<std::unique_ptr<RequestPorts>> {
+    return std::make_unique<RemoteRequestPorts>(*verifier, draft.get(), ngram, retrieval.get(), reward.get());
   };
   return ports;
 }
