@@ -64,10 +64,11 @@ TEST(DenseIndexTest, FlatIsExact) {
 }
 
 TEST(DenseIndexTest, HnswRecallAgainstBruteForce) {
-  const auto rows = RandomUnitRows(3000, kDim, 3);
+  const auto rows = RandomUnitRows(2000, kDim, 3);
   const auto queries = RandomUnitRows(30, kDim, 4);
   DenseIndexOptions options;
   options.hnsw_min_vectors = 1000;
+  options.hnsw_ef_construction = 80;  // keeps the build quick under ASan; search breadth stays the default
   auto index = DenseIndex::Build(kDim, rows, options);
   ASSERT_TRUE(index.ok()) << index.status();
   EXPECT_FALSE((*index)->exact());

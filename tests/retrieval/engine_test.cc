@@ -248,6 +248,54 @@ TEST(RetrievalEngineTest, PersistsAcrossRestart) {
   EXPECT_EQ(v->chunks[0].document_id, "doc-4");
 }
 
+TEST(RetrievalEngineTest, HnswCollectionsPersistAndGrow) {
+  // A tiny threshold puts the collection on HNSW from the first commit: the
+  // index is saved, loaded, and extended (not rebuilt) by a later commit.
+  TempDir dir;
+  RetrievalEngineOptions options;
+  options.data_dir = dir.str();
+  options.default_chunk_tokens = 32;
+  options.embed_window_tokens = 16;
+  options.index.hnsw_min_vectors = 10;
+  auto open = [&] {
+    auto e = RetrievalEngine::Open(testing::ByteTokenizer(), std::make_shared<testing::ToyEmbedder>(), options);
+    EXPECT_TRUE(e.ok()) << e.status();
+    return e.ok() ? std::move(*e) : nullptr;
+  };
+  {
+    auto engine = open();
+    ASSERT_TRUE(engine->CreateCollection("notes", 0).ok());
+    Ingest(*engine, "notes");
+    auto info = engine->GetCollectionInfo("notes");
+    ASSERT_TRUE(info.ok());
+    EXPECT_EQ(info->index_type, "hnsw");
+    EXPECT_GE(info->vectors, 10u);
+  }
+  auto engine = open();
+  ASSERT_NE(engine, nullptr);
+  auto r = engine->SearchCollection("notes", Query("qubits superposition", SearchMode::kDense));
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_FALSE(r->chunks.empty());
+  EXPECT_EQ(r->chunks[0].document_id, "quantum");
+  auto ing = engine->BeginIngestion("notes");
+  ASSERT_TRUE(ing.ok());
+  ASSERT_TRUE((*ing)->Add("volcano", "Volcanoes erupt lava and ash over the island.").ok());
+  auto info = (*ing)->Commit();
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->index_type, "hnsw");
+  auto v = engine->SearchCollection("notes", Query("volcanoes lava ash", SearchMode::kDense, 1));
+  ASSERT_TRUE(v.ok());
+  ASSERT_EQ(v->chunks.size(), 1u);
+  EXPECT_EQ(v->chunks[0].document_id, "volcano");
+  engine.reset();
+  engine = open();
+  ASSERT_NE(engine, nullptr);
+  auto after = engine->GetCollectionInfo("notes");
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->vectors, info->vectors);
+  EXPECT_EQ(after->generation, 2u);
+}
+
 TEST(RetrievalEngineTest, CrashDuringIngestionKeepsTheCommittedState) {
   TempDir dir;
   {
