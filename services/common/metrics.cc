@@ -95,6 +95,16 @@ ServiceMetrics::ServiceMetrics() : registry_(std::make_shared<prometheus::Regist
   segments_ = counter("tandem:cards_segments_total",
                       "CARDS candidate segments by outcome (proposed, accepted, rejected, forced).");
   final_reward_ = histogram("tandem:final_reward", "Reward of the returned response (cards, best_of_n, args).");
+  rsd_steps_ = counter("tandem:rsd_steps_total",
+                       "RSD steps by outcome: drafted (scored by the PRM), accepted (draft kept), target "
+                       "(written by the target after a rejection).");
+  rsd_draft_tokens_ = counter("tandem:rsd_draft_tokens_total",
+                              "RSD draft tokens by outcome: accepted, discarded (rejected steps and tokens "
+                              "drafted past a step's end).");
+  rsd_step_reward_ = histogram("tandem:rsd_step_reward", "PRM reward of each scored RSD draft step.");
+  flops_ = counter("tandem:estimated_flops_total",
+                   "Compute estimate (2 x parameters x tokens forwarded) by strategy and model "
+                   "(draft, target, prm), where the strategy reports it.");
   active_sessions_ = &prometheus::BuildGauge()
                           .Name("tandem:active_sessions")
                           .Help("Open sessions (requests on the orchestrator, KV sessions on draft/target).")
@@ -176,6 +186,21 @@ void ServiceMetrics::RecordFinishedRequest(const tandem::v1::Stats& stats,
   }
   if (stats.has_final_reward()) {
     final_reward_->Add({{"strategy", strategy}}, kRewardBuckets).Observe(stats.final_reward());
+  }
+  if (stats.rsd_steps() > 0) {
+    rsd_steps_->Add({{"outcome", "drafted"}}).Increment(static_cast<double>(stats.rsd_steps_drafted()));
+    rsd_steps_->Add({{"outcome", "accepted"}}).Increment(static_cast<double>(stats.rsd_steps_accepted()));
+    rsd_steps_->Add({{"outcome", "target"}}).Increment(static_cast<double>(stats.rsd_steps_target()));
+    rsd_draft_tokens_->Add({{"outcome", "accepted"}})
+        .Increment(static_cast<double>(stats.rsd_draft_tokens_accepted()));
+    rsd_draft_tokens_->Add({{"outcome", "discarded"}})
+        .Increment(static_cast<double>(stats.rsd_draft_tokens_discarded()));
+    for (double r : stats.rsd_step_rewards()) rsd_step_reward_->Add({}, kRewardBuckets).Observe(r);
+  }
+  const std::pair<const char*, double> flops[] = {
+      {"draft", stats.flops().draft()}, {"target", stats.flops().target()}, {"prm", stats.flops().prm()}};
+  for (const auto& [model, value] : flops) {
+    if (value > 0) flops_->Add({{"strategy", strategy}, {"model", model}}).Increment(value);
   }
 }
 

@@ -119,6 +119,11 @@ class ServiceMetrics {
   prometheus::Family<prometheus::Counter>* reward_time_;
   prometheus::Family<prometheus::Counter>* segments_;
   prometheus::Family<prometheus::Histogram>* final_reward_;
+  // RSD.
+  prometheus::Family<prometheus::Counter>* rsd_steps_;
+  prometheus::Family<prometheus::Counter>* rsd_draft_tokens_;
+  prometheus::Family<prometheus::Histogram>* rsd_step_reward_;
+  prometheus::Family<prometheus::Counter>* flops_;
   prometheus::Gauge* active_sessions_;
   prometheus::Gauge* kv_cache_bytes_;
 

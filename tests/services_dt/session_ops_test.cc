@@ -4,6 +4,7 @@
 // and the Target / Draft services over gRPC on loopback (the remote ports give
 // the same answers as the in-process ports on the same synthetic model, and
 // the new request fields are validated).
+#include <cmath>
 #include <memory>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "services/draft/draft_server.h"
 #include "services/orchestrator/local/model_drafter.h"
 #include "services/orchestrator/local/model_verifier.h"
+#include "services/orchestrator/strategies/rsd.h"
 #include "services/target/target_server.h"
 #include "tests/orchestrator/fake_lm.h"
 #include "tests/services_dt/dt_test_util.h"
@@ -143,10 +145,23 @@ class SessionOpsServicesTest : public ::testing::Test {
     remote_drafter_ = std::move(*rd);
   }
 
-  FakeLm target_lm_{kVocab, orchestrator::testing::TargetLogits};
-  FakeLm draft_lm_{kVocab, orchestrator::testing::DraftLogits};
-  FakeLm target_ref_{kVocab, orchestrator::testing::TargetLogits};
-  FakeLm draft_ref_{kVocab, orchestrator::testing::DraftLogits};
+
+  // A draft whose next token depends on the length and the last two tokens
+  // (DraftLogits looks at the last token only, which would hide a draft
+  // session holding the wrong history).
+  static void Draft(std::span<const int32_t> ctx, std::span<float> out) {
+    orchestrator::testing::TargetLogits(ctx, out);
+    for (size_t v = 0; v < out.size(); ++v) out[v] += 1.3f * std::cos(2.1f * v + 0.7f * ctx.size());
+  }
+  // The target with its end-of-generation damped, so RSD runs last several steps.
+  static void Target(std::span<const int32_t> ctx, std::span<float> out) {
+    orchestrator::testing::TargetLogits(ctx, out);
+    out[0] -= 2.0f;
+  }
+  FakeLm draft_lm_{kVocab, Draft};
+  FakeLm target_lm_{kVocab, Target};
+  FakeLm target_ref_{kVocab, Target};
+  FakeLm draft_ref_{kVocab, Draft};
   LockedLm locked_target_{target_lm_};
   LockedLm locked_draft_{draft_lm_};
   orchestrator::ModelDrafter model_drafter_{locked_draft_};
@@ -285,6 +300,59 @@ TEST_F(SessionOpsServicesTest, DraftServiceAppliesAppendedTokens) {
   absl::Status bad = (*remote)->Propose(delta, 1, &rp);
   EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(bad.message()), ::testing::HasSubstr("append_tokens"));
+}
+
+// RSD through the services: the draft rolls rejected steps back with
+// truncate_to and takes the target's via append_tokens, the target gets kept
+// steps with Append. Same tokens, steps and rewards as in process.
+class AlternatingPrm : public orchestrator::RewardScorer {
+ public:
+  absl::StatusOr<std::vector<float>> Score(const orchestrator::RewardSpec&,
+                                           std::span<const orchestrator::RewardItem>) override {
+    return absl::UnimplementedError("ScoreSteps only");
+  }
+  absl::StatusOr<std::vector<float>> ScoreSteps(const orchestrator::RewardSpec&, std::string_view,
+                                                std::span<const std::string> steps) override {
+    std::vector<float> out(steps.size(), 0.0f);
+    out.back() = (calls++ % 3 == 1) ? 0.25f : 0.75f;  // every third step is rejected
+    return out;
+  }
+  std::vector<std::string> Backends() const override { return {"alternating"}; }
+  int calls = 0;
+};
+
+TEST_F(SessionOpsServicesTest, RsdThroughServicesEqualsInProcess) {
+  orchestrator::ModelVerifier local_verifier(target_ref_);
+  orchestrator::ModelDrafter local_drafter(draft_ref_);
+  orchestrator::testing::FakeVocabulary vocab(kVocab);
+  orchestrator::RsdOptions o;
+  o.delimiter = "d";       // token 3
+  o.step_max_tokens = 4;  // and steps of at most 4 tokens, so that there are many
+  o.draft_chunk = 3;
+  int64_t target_steps = 0, kept_steps = 0;
+  for (const V& prompt : {V{5, 7, 2, 9}, V{1, 2, 3}, V{11, 4, 4, 8, 6}, V{3}}) {
+    orchestrator::GenerationRequest req;
+    req.prompt = prompt;
+    req.prompt_text = "q";
+    req.sampling.temperature = 0;
+    req.max_tokens = 40;
+    AlternatingPrm remote_prm, local_prm;
+    orchestrator::GenerationResult remote, local;
+    ASSERT_TRUE(orchestrator::RunRsd(req, o, *remote_drafter_, *remote_verifier_, remote_prm, vocab, nullptr,
+                                     &remote)
+                    .ok());
+    ASSERT_TRUE(orchestrator::RunRsd(req, o, local_drafter, local_verifier, local_prm, vocab, nullptr, &local).ok());
+    EXPECT_EQ(remote.tokens, local.tokens) << Str(prompt);
+    EXPECT_EQ(remote.finish_reason, local.finish_reason);
+    EXPECT_EQ(remote.stats.rsd_steps_target, local.stats.rsd_steps_target);
+    EXPECT_EQ(remote.stats.rsd_step_rewards, local.stats.rsd_step_rewards);
+    target_steps += remote.stats.rsd_steps_target;
+    kept_steps += remote.stats.rsd_steps_accepted;
+  }
+  EXPECT_GT(target_steps, 1);
+  EXPECT_GT(kept_steps, 1);
+  // Every session was closed.
+  EXPECT_EQ(target_->service().active_sessions(), 0u);
 }
 
 }  // namespace
