@@ -12,7 +12,14 @@
 // call latency, tokens forwarded and reused.
 //
 // Usage: tandem_reward_bench [--judge NAME|PATH] [--threads N] [--problems N]
-//          [--data FILE.jsonl] [--candidates N] [--segment-words N]
+//          [--data FILE.jsonl] [--candidates N] [--segment-words N] [--quality 1]
+//
+// --quality 1 measures the judge instead of the cache: for each problem, the
+// reference solution vs the same solution with its final number changed
+// (every "N" of the last line becomes N+1), scored as a whole (Score) and
+// as steps (ScoreSteps, the last step's score); reports how often the
+// correct one scores higher (ties count half) and the mean scores.
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -89,13 +96,60 @@ void Report(const char* pattern, bool cache, const Run& run, const EvalStats& be
   std::fflush(stdout);
 }
 
+// The last line with its final number replaced by number + 1.
+std::string Corrupt(const std::string& last) {
+  size_t end = last.find_last_of("0123456789");
+  if (end == std::string::npos) return last + " 1";
+  size_t begin = end;
+  while (begin > 0 && std::isdigit(static_cast<unsigned char>(last[begin - 1]))) --begin;
+  const long long n = std::atoll(last.substr(begin, end - begin + 1).c_str());
+  return last.substr(0, begin) + std::to_string(n + 1) + last.substr(end + 1);
+}
+
+int Quality(RewardRegistry& r, const std::vector<Problem>& ps, const std::string& judge) {
+  double wins_whole = 0, wins_steps = 0;
+  double sum_good = 0, sum_bad = 0, sum_good_step = 0, sum_bad_step = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (const Problem& p : ps) {
+    std::vector<std::string> bad_steps = p.steps;
+    bad_steps.back() = Corrupt(bad_steps.back());
+    std::string bad;
+    for (size_t i = 0; i < bad_steps.size(); ++i) bad += (i ? "\n" : "") + bad_steps[i];
+    std::vector<RewardItem> items = {{p.question, p.answer, ""}, {p.question, bad, ""}};
+    auto whole = r.Score(RewardSpec{"judge", {}}, items);
+    auto good_steps = r.ScoreSteps(RewardSpec{"judge", {}}, p.question, p.steps);
+    auto bad_steps_scores = r.ScoreSteps(RewardSpec{"judge", {}}, p.question, bad_steps);
+    if (!whole.ok() || !good_steps.ok() || !bad_steps_scores.ok()) return 1;
+    const float g = (*whole)[0], b = (*whole)[1], gs = good_steps->back(), bs = bad_steps_scores->back();
+    wins_whole += g > b ? 1 : g == b ? 0.5 : 0;
+    wins_steps += gs > bs ? 1 : gs == bs ? 0.5 : 0;
+    sum_good += g;
+    sum_bad += b;
+    sum_good_step += gs;
+    sum_bad_step += bs;
+  }
+  const double n = static_cast<double>(ps.size());
+  nlohmann::json j;
+  j["judge"] = judge;
+  j["problems"] = ps.size();
+  j["whole_correct_ranked_higher"] = wins_whole / n;
+  j["last_step_correct_ranked_higher"] = wins_steps / n;
+  j["mean_whole_correct"] = sum_good / n;
+  j["mean_whole_corrupted"] = sum_bad / n;
+  j["mean_last_step_correct"] = sum_good_step / n;
+  j["mean_last_step_corrupted"] = sum_bad_step / n;
+  j["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("%s\n", j.dump().c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string judge = "smollm2-135m";
   std::string data = std::string(std::getenv("TANDEM_SHARED") ? std::getenv("TANDEM_SHARED") : "/work/shared") +
                      "/data/gsm8k/test.jsonl";
-  int threads = 0, problems = 8, candidates = 4, segment_words = 8;
+  int threads = 0, problems = 8, candidates = 4, segment_words = 8, quality = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--judge") judge = v;
@@ -104,6 +158,7 @@ int main(int argc, char** argv) {
     else if (k == "--data") data = v;
     else if (k == "--candidates") candidates = std::atoi(v.c_str());
     else if (k == "--segment-words") segment_words = std::atoi(v.c_str());
+    else if (k == "--quality") quality = std::atoi(v.c_str());
     else {
       std::fprintf(stderr, "unknown flag %s\n", k.c_str());
       return 2;
@@ -128,6 +183,7 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  if (quality) return Quality(r, ps, judge);
   auto timed = [](auto&& fn) {
     const auto t0 = std::chrono::steady_clock::now();
     fn();
