@@ -96,6 +96,25 @@ TEST_F(JudgeTest, StepScoresEqualWithAndWithoutPrefixReuse) {
   // Each call after the first forwards only its new step, delimiter and the
   // judging question: far fewer tokens than the whole sequence.
   EXPECT_EQ(after.cache_hits - before.cache_hits, 0 + 1 + 2);
+  // One forward pass per call: the new step, its delimiter and the question.
+  EXPECT_EQ(after.forward_passes - before.forward_passes, 3);
+}
+
+TEST_F(JudgeTest, SeveralNewStepsShareOneSpineForward) {
+  const std::string question = "A shop sells pens at 2 dollars each. How much do 4 pens cost?";
+  const std::vector<std::string> steps = {"Each pen costs 2 dollars.", "4 pens cost 4 * 2 = 8 dollars.",
+                                          "The answer is 8."};
+  RewardSpec fresh{"judge", {{"cache", "false"}}};
+  auto expected = registry_->ScoreSteps(fresh, question, steps);
+  ASSERT_TRUE(expected.ok()) << expected.status();
+  const EvalStats before = registry_->Stats().at("judge").eval;
+  auto got = registry_->ScoreSteps(RewardSpec{"judge", {}}, question, steps);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, *expected);
+  const EvalStats after = registry_->Stats().at("judge").eval;
+  // The steps once (the spine), then the three judging questions on forks
+  // of it in one batched pass.
+  EXPECT_EQ(after.forward_passes - before.forward_passes, 2);
 }
 
 TEST_F(JudgeTest, GradedVariantIsAProbabilityWeightedGrade) {
