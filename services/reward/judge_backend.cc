@@ -159,6 +159,9 @@ class JudgeBackend final : public RewardBackend {
                                          : (steps ? kJudgeStepQuestion : kJudgeQuestion);
     const std::string question = StringOption(options, "question", fallback);
     if (question.empty()) return absl::InvalidArgumentError("options.question: must not be empty");
+    if (system.find('\x01') != std::string::npos) {
+      return absl::InvalidArgumentError("options.system: must not contain control character U+0001");
+    }
     const tokenizer::Tokenizer& tok = model_->tokenizer();
     std::vector<tokenizer::ChatMessage> messages;
     if (!system.empty()) messages.push_back({"system", system});
