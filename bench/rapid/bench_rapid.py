@@ -22,6 +22,7 @@ Configurations (all greedy, in process, `tandem generate --json`):
                      theta 0.3, L_min 4096, lambda 24)
   rapid_eta0         rapid, eta 0 (lossless: same output as target_only)
   rapid_short        rapid, L_min --short-lmin (a drafter context well below the target's)
+  rapid_short_g4     rapid_short with gamma 4 (verification of many rows is not free on a CPU)
 
 Decode throughput = the engine's own measure (tokens after the first / time after the first
 token), so prefill and retrieval are excluded; summed over tasks as in bench_speculative.py.
@@ -46,7 +47,7 @@ THINGS = ["old lighthouse", "harbor vault", "blue observatory", "north tower", "
 INTRO = "Please read the following text and answer the question below."
 CHARS_PER_TOKEN = 4.1  # SmolLM2 / Qwen2.5 tokenizers on these essays, measured; the run reports the truth
 
-ALL_CONFIGS = ["target_only", "spec_ngram", "spec_self", "rapid", "rapid_eta0", "rapid_short"]
+ALL_CONFIGS = ["target_only", "spec_ngram", "spec_self", "rapid", "rapid_eta0", "rapid_short", "rapid_short_g4"]
 
 
 def essays():
@@ -68,15 +69,14 @@ def make_task(texts, length_tokens, index, rng):
         used += len(t) + 2
         i += 1
     context = "\n\n".join(parts)[:budget]
-    context = context[:context.rfind("\n\n")] if context.rfind("\n\n") > budget // 2 else context
+    context = context[:context.rfind("\n") if context.rfind("\n") > budget * 9 // 10 else context.rfind(" ")]
     thing = THINGS[index % len(THINGS)]
     answer = str(rng.randint(10000, 99999))
     needle = f"The secret code of the {thing} is {answer}."
     depth = [0.3, 0.6, 0.45, 0.75, 0.15, 0.9][index % 6]
-    at = context.find("\n\n", int(len(context) * depth))
-    if at < 0:
-        at = int(len(context) * depth)
-    context = context[:at] + "\n\n" + needle + context[at:]
+    at = context.find(". ", int(len(context) * depth))  # after a sentence (the essays are hard-wrapped)
+    at = at + 2 if at >= 0 else int(len(context) * depth)
+    context = context[:at] + needle + " " + context[at:]
     question = f"What is the secret code of the {thing}?"
     return dict(context=context, question=question, answer=answer, depth=depth, needle=needle)
 
@@ -118,6 +118,8 @@ def config_args(name, args, task, ctx_file):
         return rapid + ["--param", "eta=0"]
     if name == "rapid_short":
         return rapid + ["--param", f"l_min={args.short_lmin}"]
+    if name == "rapid_short_g4":
+        return rapid + ["--param", f"l_min={args.short_lmin}", "--param", "gamma=4"]
     raise SystemExit(f"unknown config {name}")
 
 
@@ -182,11 +184,21 @@ def main():
                 runs.append(dict(config=c, length=length, task=t, answer=task["answer"], depth=task["depth"],
                                  correct=r["correct"], text=r["text"][:200], prompt_tokens=r["prompt_tokens"],
                                  decode_tps=r["decode_tokens_per_s"], wall_s=r["wall_s"], stats=r["stats"]))
+                st = r["stats"]
                 print(json.dumps(dict(length=length, task=t, config=c, correct=r["correct"],
                                       decode_tps=round(r["decode_tokens_per_s"], 2),
-                                      acceptance=round(r["stats"].get("acceptance_rate", 0), 3),
+                                      acceptance=round(st.get("acceptance_rate", 0), 3),
+                                      mean_len=round(st.get("mean_acceptance_length", 0), 2),
+                                      target_calls=st.get("target_calls", 0),
+                                      draft_prompt_tokens=st.get("draft_prompt_tokens", 0),
+                                      retrieved_chunks=st.get("retrieved_chunks", 0),
+                                      retrieval_ms=round(st.get("retrieval_ms", 0)),
+                                      ttft_s=round(st.get("time_to_first_token_ms", 0) / 1000, 1),
                                       prompt_tokens=r["prompt_tokens"], wall_s=round(r["wall_s"], 1),
-                                      text=r["text"][:80])), file=sys.stderr, flush=True)
+                                      load=os.getloadavg()[0], text=r["text"][:80])), file=sys.stderr, flush=True)
+                if args.out:  # after every run: a long benchmark interrupted keeps what it measured
+                    with open(args.out, "w") as f:
+                        json.dump(dict(runs=runs), f, indent=1)
             if len(prompt_tokens) != 1:
                 print(f"WARNING: prompt token counts differ across configs: {sorted(prompt_tokens)}", file=sys.stderr)
         base = aggregate(per_config["target_only"])["decode_tps"] if "target_only" in per_config else 0
