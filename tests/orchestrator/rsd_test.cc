@@ -3,6 +3,7 @@
 // is exactly target-only), step splitting on text including tokens that carry
 // text past the delimiter, the stop rules, the ω variants, lazy and
 // never-repeated prefills, and the statistics.
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <map>
@@ -486,6 +487,22 @@ TEST(Rsd, ExplicitPrmDelimiterOptionWins) {
   ASSERT_EQ(m.prm.specs.size(), 1u);
   EXPECT_EQ(m.prm.specs[0].backend, "judge");
   EXPECT_EQ(m.prm.specs[0].options.at("delimiter"), "<sep>");
+}
+
+TEST(Rsd, CancellationAbortsBetweenAndInsideSteps) {
+  for (float reward : {0.75f, 0.25f}) {  // cancelled before a kept step / inside a target step
+    Pair m(Scripted({kW, kW, kW, kW, kW, kW, kW, kW, kW, kDelim}, 2), Scripted(kDraftScript, 2));
+    std::atomic<bool> cancelled{false};
+    m.prm.reward = [&](const std::vector<std::string>& steps) {
+      if (steps.size() == 2) cancelled = true;
+      return reward;
+    };
+    GenerationRequest req = Request({8, 9}, 100);
+    req.cancelled = &cancelled;
+    const GenerationResult r = m.Rsd(req, {});
+    EXPECT_EQ(r.finish_reason, FinishReason::kAborted);
+    EXPECT_LE(r.stats.rsd_steps, 2);
+  }
 }
 
 TEST(DraftOnly, ContextFullEndsWithContextLength) {

@@ -165,7 +165,7 @@ absl::Status RunRsd(const GenerationRequest& request, const RsdOptions& options,
     StepText draft_text(vocab, options.delimiter, carry);
     StepEnd end = StepEnd::kCap;
     bool ended = false;
-    while (!ended) {
+    while (!ended && !out.cancelled()) {  // a long step still notices a cancel (checked below)
       const int g = std::min(options.draft_chunk, budget - static_cast<int>(step.size()));
       t0 = out.ElapsedMs();
       status = (*draft)->Propose(delta, g, &proposal);
@@ -198,6 +198,10 @@ absl::Status RunRsd(const GenerationRequest& request, const RsdOptions& options,
       stats.rsd_draft_tokens_discarded += static_cast<int64_t>(proposal.tokens.size() - used);
     }
     if (!status.ok()) break;
+    if (out.cancelled()) {
+      out.Abort();
+      break;
+    }
     if (step.empty()) {  // nothing fits any more
       out.EndsAtContextLimit(absl::OutOfRangeError("draft context full"));
       break;
@@ -262,7 +266,7 @@ absl::Status RunRsd(const GenerationRequest& request, const RsdOptions& options,
       StepText target_text(vocab, options.delimiter, carry);
       end = StepEnd::kCap;
       VerifyResult next;
-      while (static_cast<int>(step.size()) < budget) {
+      while (static_cast<int>(step.size()) < budget && !out.cancelled()) {
         status = target->Verify({}, {}, &next);
         ++stats.target_calls;
         if (!status.ok()) break;
@@ -278,6 +282,10 @@ absl::Status RunRsd(const GenerationRequest& request, const RsdOptions& options,
         }
       }
       stats.target_time_ms += out.ElapsedMs() - t0;
+      if (out.cancelled()) {
+        out.Abort();
+        break;
+      }
       if (!status.ok()) {
         if (!out.EndsAtContextLimit(status)) break;
         status = absl::OkStatus();
