@@ -103,7 +103,9 @@ absl::Status RunSpeculative(const GenerationRequest& request, Drafter& drafter, 
     //    round without drafting happens only when one token remained, so
     //    generation is over and the drafter needs no catching up.
     if (g > 0) {
-      delta = {k, verdict.next_token};
+      delta = {};  // field by field: DraftDelta also has append / truncate_to
+      delta.accepted = k;
+      delta.next_token = verdict.next_token;
     } else if (!out.done()) {
       status = absl::InternalError("speculative: drafter skipped before the last round");
       break;
