@@ -51,9 +51,10 @@ int RetrievalBudget(int64_t context_tokens, int chunk_tokens, int64_t l_min, dou
 std::string JoinRetrievedChunks(std::vector<RetrievedChunk> chunks, float theta, int64_t* kept_chunks,
                                 int64_t* kept_tokens) {
   std::erase_if(chunks, [theta](const RetrievedChunk& c) { return !(c.score >= theta); });
-  // Document order: by document, then by position within it.
+  // Document order: position is the chunk's index in the context, or in the
+  // collection's ingestion order (so several documents keep their order).
   std::stable_sort(chunks.begin(), chunks.end(), [](const RetrievedChunk& a, const RetrievedChunk& b) {
-    return std::tie(a.document_id, a.position) < std::tie(b.document_id, b.position);
+    return std::tie(a.position, a.document_id) < std::tie(b.position, b.document_id);
   });
   chunks.erase(std::unique(chunks.begin(), chunks.end(),
                            [](const RetrievedChunk& a, const RetrievedChunk& b) {

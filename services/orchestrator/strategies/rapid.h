@@ -48,7 +48,8 @@ absl::Status ValidateRapidOptions(const RapidOptions& options);
 int RetrievalBudget(int64_t context_tokens, int chunk_tokens, int64_t l_min, double lambda);
 
 // Keeps chunks scoring >= theta, drops repeated (document, position) pairs,
-// restores document order and joins them with "\n\n": C^S.
+// restores document order (by position: the chunk index in the context or in
+// the collection) and joins them with "\n\n": C^S.
 std::string JoinRetrievedChunks(std::vector<RetrievedChunk> chunks, float theta, int64_t* kept_chunks,
                                 int64_t* kept_tokens);
 
