@@ -39,6 +39,9 @@ class DenseIndex {
   static absl::StatusOr<std::unique_ptr<DenseIndex>> Build(int dim, std::span<const float> vectors,
                                                            const DenseIndexOptions& options);
   // FAISS's own serialization (what Serialize wrote); checks dim and count.
+  // Pass verified bytes (the store checks size and checksum first):
+  // faiss::read_index (1.7.3) leaks the half-built index when it throws on
+  // truncated input.
   static absl::StatusOr<std::unique_ptr<DenseIndex>> Deserialize(std::string_view bytes, int dim,
                                                                  int64_t expected_vectors,
                                                                  const DenseIndexOptions& options);

@@ -156,9 +156,11 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> Encode(const Co
     chunks.Put<int32_t>(c.token_count);
     chunks.PutString(c.text);
   }
-  vectors.str().assign(reinterpret_cast<const char*>(data.vectors.data()), data.vectors.size() * sizeof(float));
-  vector_chunks.str().assign(reinterpret_cast<const char*>(data.vector_chunk.data()),
-                             data.vector_chunk.size() * sizeof(int32_t));
+  if (!data.vectors.empty()) {
+    vectors.str().assign(reinterpret_cast<const char*>(data.vectors.data()), data.vectors.size() * sizeof(float));
+    vector_chunks.str().assign(reinterpret_cast<const char*>(data.vector_chunk.data()),
+                               data.vector_chunk.size() * sizeof(int32_t));
+  }
   std::string index;
   if (data.index != nullptr) {
     auto s = data.index->Serialize();
@@ -270,9 +272,11 @@ absl::Status Decode(const std::string& gen_dir, const nlohmann::json& manifest,
     return absl::DataLossError(absl::StrCat(gen_dir, ": vector files do not hold ", n_vectors, " rows of dim ", dim));
   }
   data->vectors.resize(n_vectors * static_cast<size_t>(dim));
-  std::memcpy(data->vectors.data(), files[2].data(), files[2].size());
   data->vector_chunk.resize(n_vectors);
-  std::memcpy(data->vector_chunk.data(), files[3].data(), files[3].size());
+  if (n_vectors > 0) {  // memcpy from/to an empty vector's null data() is undefined
+    std::memcpy(data->vectors.data(), files[2].data(), files[2].size());
+    std::memcpy(data->vector_chunk.data(), files[3].data(), files[3].size());
+  }
   for (int32_t c : data->vector_chunk) {
     if (c < 0 || static_cast<size_t>(c) >= n_chunks) {
       return absl::DataLossError(absl::StrCat(gen_dir, "/vector_chunks.i32: chunk ", c, " out of range"));
