@@ -19,7 +19,12 @@ def main():
     from tandem.v1 import draft_pb2
     assert methods(generation_pb2, "Generation") == {"Generate", "Abort", "ListModels", "GetInfo"}
     assert methods(draft_pb2, "Draft") == {"OpenSession", "Propose", "CloseSession", "GetModelInfo"}
-    assert methods(target_pb2, "Target") == {"OpenSession", "Verify", "Step", "CloseSession", "GetModelInfo"}
+    assert methods(target_pb2, "Target") == {"OpenSession", "Verify", "Step", "CloseSession", "GetModelInfo",
+                                             "Append", "Truncate", "Fork"}
+    from tandem.v1 import retrieval_pb2, reward_pb2
+    assert methods(reward_pb2, "Reward") == {"Score", "ScoreSteps", "ListBackends"}
+    assert methods(retrieval_pb2, "Retrieval") == {"CreateCollection", "DeleteCollection", "AddDocuments",
+                                                   "Search", "GetCollectionStats", "ListCollections"}
     assert hasattr(generation_pb2_grpc, "GenerationStub")
     assert hasattr(draft_pb2_grpc, "DraftStub")
 
