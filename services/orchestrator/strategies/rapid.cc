@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "services/orchestrator/spec/acceptance.h"
 #include "services/orchestrator/strategies/output.h"
+#include "services/orchestrator/strategies/speculative_rounds.h"
 
 namespace tandem::orchestrator {
 namespace {
@@ -138,7 +139,6 @@ absl::Status RunRapid(const GenerationRequest& base_request, const RapidOptions&
   // retrieval; the Generation service measures from request arrival.)
   Output out(request, vocab, on_chunk, result);
   const bool greedy = request.sampling.greedy();
-  auto is_eos = [&vocab](int32_t t) { return vocab.IsEndOfGeneration(t); };
 
   // 5. Prefill both (separate KV caches, different lengths).
   double t0 = out.ElapsedMs();
@@ -158,86 +158,11 @@ absl::Status RunRapid(const GenerationRequest& base_request, const RapidOptions&
   }
   stats.draft_time_ms += out.ElapsedMs() - t0;
 
-  // 6. Draft up to gamma on [C^S; y], verify on [C; y] with knowledge transfer.
-  DraftDelta delta;
-  DraftProposal proposal;
-  VerifyResult verdict;
-  absl::Status status;
+  // 6. Draft up to gamma (constant) on [C^S; y], verify on [C; y] with
+  //    knowledge transfer (configured in the target session).
+  spec::GammaController gamma(spec::GammaOptions{.gamma = options.gamma, .adaptive = false});
   stats.final_gamma = options.gamma;
-  while (!out.done()) {
-    if (out.cancelled()) {
-      out.Abort();
-      break;
-    }
-    // A round emits at most g + 1 tokens: never draft what max_tokens cannot use.
-    const int g = std::clamp(out.remaining() - 1, 0, options.gamma);
-    proposal.tokens.clear();
-    proposal.q.clear();
-    if (g > 0) {
-      t0 = out.ElapsedMs();
-      status = (*draft)->Propose(delta, g, &proposal);
-      stats.draft_time_ms += out.ElapsedMs() - t0;
-      ++stats.draft_calls;
-      if (!status.ok()) break;
-      delta = {};
-    }
-    size_t n = std::min<size_t>(proposal.tokens.size(), g);
-    n = spec::DraftLengthUpToEos(std::span<const int32_t>(proposal.tokens).first(n), is_eos);
-    std::span<const int32_t> x = std::span<const int32_t>(proposal.tokens).first(n);
-    std::span<const runtime::Distribution> q;
-    if (!greedy) {
-      if (proposal.q.size() < n) {
-        status = absl::InternalError("drafter returned fewer q rows than tokens");
-        break;
-      }
-      q = std::span<const runtime::Distribution>(proposal.q).first(n);
-    }
-
-    t0 = out.ElapsedMs();
-    status = (*target)->Verify(x, q, &verdict);
-    ++stats.target_calls;
-    if (!x.empty() && (status.code() == absl::StatusCode::kOutOfRange ||
-                       status.code() == absl::StatusCode::kResourceExhausted)) {
-      // The drafts do not fit the target's window: take the one token
-      // target-only decoding would still get (a failed Verify changes nothing).
-      n = 0;
-      x = {};
-      q = {};
-      status = (*target)->Verify(x, q, &verdict);
-      ++stats.target_calls;
-    }
-    stats.target_time_ms += out.ElapsedMs() - t0;
-    if (!status.ok()) {
-      if (out.EndsAtContextLimit(status)) status = absl::OkStatus();
-      break;
-    }
-    const int k = verdict.accepted;
-    stats.RecordRound(static_cast<int>(n), k);
-
-    // Emit x_1..x_k, t. A draft that ended on end-of-generation and was fully
-    // accepted finishes the output at that token; t is then ignored.
-    bool more = true;
-    for (int i = 0; i < k && more; ++i) more = out.Push(x[i]);
-    if (more) out.Push(verdict.next_token);
-    status = out.FlushChunk();
-    if (!status.ok()) break;
-
-    // The drafter crops its short cache to the same accepted prefix next call.
-    if (g > 0) {
-      delta = {};
-      delta.accepted = k;
-      delta.next_token = verdict.next_token;
-    } else if (!out.done()) {
-      status = absl::InternalError("rapid: drafter skipped before the last round");
-      break;
-    }
-  }
-  if (status.ok()) status = out.FlushChunk();
-  absl::Status closed_target = (*target)->Close();
-  absl::Status closed_draft = (*draft)->Close();
-  out.Close();
-  if (!status.ok()) return status;
-  return closed_target.ok() ? closed_draft : closed_target;
+  return RunSpeculativeRounds("rapid", **draft, **target, gamma, greedy, vocab, out, stats);
 }
 
 }  // namespace tandem::orchestrator
