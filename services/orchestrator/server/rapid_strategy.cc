@@ -1,39 +1,11 @@
 #include "services/orchestrator/server/rapid_strategy.h"
 
-#include <charconv>
-#include <cmath>
-
 #include "absl/strings/str_cat.h"
+#include "services/orchestrator/server/strategy_params.h"
 #include "services/orchestrator/server/strategy_runner.h"
 
 namespace tandem::orchestrator::server {
 namespace {
-
-absl::Status BadParam(const std::string& key, const std::string& what) {
-  return absl::InvalidArgumentError(absl::StrCat("params.", key, ": ", what));
-}
-
-absl::Status ParseInt(const std::string& key, const std::string& value, int64_t lo, int64_t hi, int64_t* out) {
-  int64_t v = 0;
-  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
-  if (value.empty() || ec != std::errc() || end != value.data() + value.size()) {
-    return BadParam(key, absl::StrCat("'", value, "' is not an integer"));
-  }
-  if (v < lo || v > hi) return BadParam(key, absl::StrCat("must be in [", lo, ", ", hi, "], got ", v));
-  *out = v;
-  return absl::OkStatus();
-}
-
-absl::Status ParseNumber(const std::string& key, const std::string& value, double lo, double hi, double* out) {
-  double v = 0;
-  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
-  if (value.empty() || ec != std::errc() || end != value.data() + value.size() || !std::isfinite(v)) {
-    return BadParam(key, absl::StrCat("'", value, "' is not a number"));
-  }
-  if (v < lo || v > hi) return BadParam(key, absl::StrCat("must be in [", lo, ", ", hi, "], got ", value));
-  *out = v;
-  return absl::OkStatus();
-}
 
 constexpr char kTargetIntro[] = "Please read the following text and answer the question below.";
 constexpr char kDrafterIntro[] = "Please read the following retrieved text chunks and answer the question below.";
@@ -70,25 +42,24 @@ StrategySpec RapidStrategySpec() {
 
 absl::Status ApplyRapidParam(const std::string& key, const std::string& value, StrategyChoice* choice) {
   RapidOptions& o = choice->rapid;
-  int64_t i = 0;
-  double x = 0;
+  double x = 0;  // the float options parse through it
   absl::Status s;
   if (key == "gamma") {
-    if ((s = ParseInt(key, value, 1, kMaxGamma, &i)).ok()) o.gamma = static_cast<int>(i);
+    s = ParseIntParam(key, value, 1, kMaxGamma, &o.gamma);
   } else if (key == "eta") {
-    if ((s = ParseNumber(key, value, 0, 100, &x)).ok()) o.knowledge_transfer.eta = static_cast<float>(x);
+    if ((s = ParseRealParam(key, value, 0, 100, &x)).ok()) o.knowledge_transfer.eta = static_cast<float>(x);
   } else if (key == "alpha_m") {
-    if ((s = ParseNumber(key, value, 0, 1, &x)).ok()) o.knowledge_transfer.alpha_m = static_cast<float>(x);
+    if ((s = ParseRealParam(key, value, 0, 1, &x)).ok()) o.knowledge_transfer.alpha_m = static_cast<float>(x);
   } else if (key == "c_conf") {
-    if ((s = ParseNumber(key, value, 0, 1, &x)).ok()) o.c_conf = static_cast<float>(x);
+    if ((s = ParseRealParam(key, value, 0, 1, &x)).ok()) o.c_conf = static_cast<float>(x);
   } else if (key == "chunk_tokens") {
-    if ((s = ParseInt(key, value, 16, 8192, &i)).ok()) o.chunk_tokens = static_cast<int>(i);
+    s = ParseIntParam(key, value, 16, 8192, &o.chunk_tokens);
   } else if (key == "theta") {
-    if ((s = ParseNumber(key, value, -1, 1, &x)).ok()) o.theta = static_cast<float>(x);
+    if ((s = ParseRealParam(key, value, -1, 1, &x)).ok()) o.theta = static_cast<float>(x);
   } else if (key == "l_min") {
-    if ((s = ParseInt(key, value, 0, int64_t{1} << 24, &i)).ok()) o.l_min = i;
+    s = ParseInt64Param(key, value, 0, int64_t{1} << 24, &o.l_min);
   } else if (key == "lambda") {
-    if ((s = ParseNumber(key, value, 1, 1024, &x)).ok()) o.lambda = x;
+    s = ParseRealParam(key, value, 1, 1024, &o.lambda);
   } else if (key == "retrieval") {
     if (value == "dense") {
       o.mode = RetrievalMode::kDense;

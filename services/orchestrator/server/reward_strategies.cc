@@ -1,54 +1,13 @@
 #include "services/orchestrator/server/reward_strategies.h"
 
-#include <charconv>
-#include <cmath>
-#include <cstdlib>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "services/orchestrator/server/strategy_params.h"
 
 namespace tandem::orchestrator::server {
 namespace {
-
-absl::Status Bad(const std::string& key, const std::string& what) {
-  return absl::InvalidArgumentError(absl::StrCat("params.", key, ": ", what));
-}
-
-absl::Status Int(const std::string& key, const std::string& value, int lo, int hi, int* out) {
-  int v = 0;
-  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
-  if (value.empty() || ec != std::errc() || end != value.data() + value.size()) {
-    return Bad(key, absl::StrCat("'", value, "' is not an integer"));
-  }
-  if (v < lo || v > hi) return Bad(key, absl::StrCat("must be in [", lo, ", ", hi, "], got ", v));
-  *out = v;
-  return absl::OkStatus();
-}
-
-// A finite number (strtod: the C locale's decimal point; tandem never
-// calls setlocale), within [lo, hi].
-absl::Status Real(const std::string& key, const std::string& value, double lo, double hi, double* out) {
-  char* end = nullptr;
-  const double v = value.empty() ? 0 : std::strtod(value.c_str(), &end);
-  if (value.empty() || end != value.c_str() + value.size() || !std::isfinite(v)) {
-    return Bad(key, absl::StrCat("'", value, "' is not a finite number"));
-  }
-  if (v < lo || v > hi) return Bad(key, absl::StrCat("must be in [", lo, ", ", hi, "], got ", value));
-  *out = v;
-  return absl::OkStatus();
-}
-
-absl::Status Bool(const std::string& key, const std::string& value, bool* out) {
-  if (value == "true" || value == "1") {
-    *out = true;
-  } else if (value == "false" || value == "0") {
-    *out = false;
-  } else {
-    return Bad(key, absl::StrCat("'", value, "' is not true/false"));
-  }
-  return absl::OkStatus();
-}
 
 // r_star: a number, "-inf" (hard mode then accepts everything) or
 // "auto:<q>" (per-request calibration at quantile q).
@@ -61,14 +20,14 @@ absl::Status RStar(const std::string& key, const std::string& value, CardsOption
   }
   if (value.compare(0, kAuto.size(), kAuto) == 0) {
     double q = 0;
-    if (absl::Status s = Real(key, value.substr(kAuto.size()), 0, 1, &q); !s.ok()) {
-      return Bad(key, absl::StrCat("'", value, "': auto:<q> needs a quantile q in [0, 1]"));
+    if (absl::Status s = ParseRealParam(key, value.substr(kAuto.size()), 0, 1, &q); !s.ok()) {
+      return BadParam(key, absl::StrCat("'", value, "': auto:<q> needs a quantile q in [0, 1]"));
     }
     o->r_star_quantile = q;
     return absl::OkStatus();
   }
   o->r_star_quantile.reset();
-  return Real(key, value, -1e30, 1e30, &o->r_star);
+  return ParseRealParam(key, value, -1e30, 1e30, &o->r_star);
 }
 
 const ParamSpec kRewardBackend{
@@ -138,11 +97,11 @@ absl::Status ParseRewardOptions(const std::string& value, std::map<std::string, 
   for (absl::string_view part : absl::StrSplit(value, ';', absl::SkipWhitespace())) {
     const size_t eq = part.find('=');
     if (eq == absl::string_view::npos || eq == 0) {
-      return Bad("reward_options", absl::StrCat("expected key=value, got '", part, "'"));
+      return BadParam("reward_options", absl::StrCat("expected key=value, got '", part, "'"));
     }
     std::string k(part.substr(0, eq));
     if (!out->emplace(k, std::string(part.substr(eq + 1))).second) {
-      return Bad("reward_options", absl::StrCat("option '", k, "' given twice"));
+      return BadParam("reward_options", absl::StrCat("option '", k, "' given twice"));
     }
   }
   return absl::OkStatus();
@@ -159,18 +118,15 @@ absl::Status ApplyRewardGuidedParam(const std::string& key, const std::string& v
   }
   if (key == "reward_options") return ParseRewardOptions(value, &reward->options);
   if (name == "best_of_n") {
-    if (key == "n") return Int(key, value, 1, 64, &choice->best_of_n.n);
+    if (key == "n") return ParseIntParam(key, value, 1, 64, &choice->best_of_n.n);
   } else if (name == "args") {
     ArgsOptions& a = choice->args;
-    if (key == "top_k") return Int(key, value, 1, 256, &a.top_k);
-    if (key == "w") return Real(key, value, -1e6, 1e6, &a.w);
-    if (key == "tau") {
-      if (absl::Status s = Real(key, value, 0, 100, &a.tau); !s.ok()) return s;
-      return a.tau > 0 ? absl::OkStatus() : Bad(key, "must be > 0");
-    }
+    if (key == "top_k") return ParseIntParam(key, value, 1, 256, &a.top_k);
+    if (key == "w") return ParseRealParam(key, value, -1e6, 1e6, &a.w);
+    if (key == "tau") return ParsePositiveRealParam(key, value, 100, &a.tau);
     if (key == "mode") {
       if (value != "greedy" && value != "sample") {
-        return Bad(key, absl::StrCat("'", value, "' is not a mode (greedy, sample)"));
+        return BadParam(key, absl::StrCat("'", value, "' is not a mode (greedy, sample)"));
       }
       a.greedy = value == "greedy";
       return absl::OkStatus();
@@ -178,41 +134,37 @@ absl::Status ApplyRewardGuidedParam(const std::string& key, const std::string& v
   } else if (name == "cards") {
     CardsOptions& c = choice->cards;
     if (key == "r_star") return RStar(key, value, &c);
-    if (key == "calibration_samples") return Int(key, value, 1, 64, &c.calibration_samples);
-    if (key == "alpha") return Real(key, value, 0, 1, &c.alpha);
-    if (key == "beta") {
-      if (absl::Status s = Real(key, value, 0, 100, &c.beta); !s.ok()) return s;
-      return c.beta > 0 ? absl::OkStatus() : Bad(key, "must be > 0");
-    }
+    if (key == "calibration_samples") return ParseIntParam(key, value, 1, 64, &c.calibration_samples);
+    if (key == "alpha") return ParseRealParam(key, value, 0, 1, &c.alpha);
+    if (key == "beta") return ParsePositiveRealParam(key, value, 100, &c.beta);
     if (key == "accept_beta") {
       double v = 0;
-      if (absl::Status s = Real(key, value, 0, 100, &v); !s.ok()) return s;
-      if (!(v > 0)) return Bad(key, "must be > 0");
+      if (absl::Status s = ParsePositiveRealParam(key, value, 100, &v); !s.ok()) return s;
       c.accept_beta = v;
       return absl::OkStatus();
     }
-    if (key == "tau_u") return Real(key, value, 0, 1e6, &c.tau_u);
-    if (key == "top_k") return Int(key, value, 1, 1024, &c.top_k);
-    if (key == "min_segment") return Int(key, value, 1, 4096, &c.min_segment);
-    if (key == "max_segment") return Int(key, value, 1, 4096, &c.max_segment);
-    if (key == "max_rejections") return Int(key, value, 0, 1000, &c.max_rejections);
-    if (key == "stop_at_eos") return Bool(key, value, &c.stop_at_eos);
+    if (key == "tau_u") return ParseRealParam(key, value, 0, 1e6, &c.tau_u);
+    if (key == "top_k") return ParseIntParam(key, value, 1, 1024, &c.top_k);
+    if (key == "min_segment") return ParseIntParam(key, value, 1, 4096, &c.min_segment);
+    if (key == "max_segment") return ParseIntParam(key, value, 1, 4096, &c.max_segment);
+    if (key == "max_rejections") return ParseIntParam(key, value, 0, 1000, &c.max_rejections);
+    if (key == "stop_at_eos") return ParseBoolParam(key, value, &c.stop_at_eos);
     if (key == "eos_threshold") {
       if (value != "r_star" && value != "ramp") {
-        return Bad(key, absl::StrCat("'", value, "' is not r_star or ramp"));
+        return BadParam(key, absl::StrCat("'", value, "' is not r_star or ramp"));
       }
       c.eos_threshold_r_star = value == "r_star";
       return absl::OkStatus();
     }
     if (key == "acceptance") {
       if (value != "soft" && value != "hard") {
-        return Bad(key, absl::StrCat("'", value, "' is not soft or hard"));
+        return BadParam(key, absl::StrCat("'", value, "' is not soft or hard"));
       }
       c.hard = value == "hard";
       return absl::OkStatus();
     }
   }
-  return Bad(key, absl::StrCat("not a parameter of '", name, "'"));
+  return BadParam(key, absl::StrCat("not a parameter of '", name, "'"));
 }
 
 bool IsRewardGuided(const std::string& strategy) {

@@ -1,52 +1,11 @@
 #include "services/orchestrator/server/rsd_strategy.h"
 
-#include <charconv>
-#include <cmath>
-#include <cstdlib>
-
 #include "absl/strings/str_cat.h"
 #include "services/orchestrator/server/reward_strategies.h"
+#include "services/orchestrator/server/strategy_params.h"
 
 namespace tandem::orchestrator::server {
 namespace {
-
-absl::Status Bad(const std::string& key, const std::string& what) {
-  return absl::InvalidArgumentError(absl::StrCat("params.", key, ": ", what));
-}
-
-absl::Status Int(const std::string& key, const std::string& value, int lo, int hi, int* out) {
-  int v = 0;
-  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
-  if (value.empty() || ec != std::errc() || end != value.data() + value.size()) {
-    return Bad(key, absl::StrCat("'", value, "' is not an integer"));
-  }
-  if (v < lo || v > hi) return Bad(key, absl::StrCat("must be in [", lo, ", ", hi, "], got ", v));
-  *out = v;
-  return absl::OkStatus();
-}
-
-// strtod in the C locale (tandem never calls setlocale).
-absl::Status Real(const std::string& key, const std::string& value, double lo, double hi, double* out) {
-  char* end = nullptr;
-  const double v = value.empty() ? 0 : std::strtod(value.c_str(), &end);
-  if (value.empty() || end != value.c_str() + value.size() || !std::isfinite(v)) {
-    return Bad(key, absl::StrCat("'", value, "' is not a finite number"));
-  }
-  if (v < lo || v > hi) return Bad(key, absl::StrCat("must be in [", lo, ", ", hi, "], got ", value));
-  *out = v;
-  return absl::OkStatus();
-}
-
-absl::Status Bool(const std::string& key, const std::string& value, bool* out) {
-  if (value == "true" || value == "1") {
-    *out = true;
-  } else if (value == "false" || value == "0") {
-    *out = false;
-  } else {
-    return Bad(key, absl::StrCat("'", value, "' is not true/false"));
-  }
-  return absl::OkStatus();
-}
 
 Drafter* FindModelDrafter(const GenerationPorts& ports, const std::string& strategy, absl::Status* error) {
   Drafter* drafter = ports.FindDrafter("model");
@@ -104,7 +63,7 @@ absl::Status UnescapeParam(const std::string& key, const std::string& value, std
       out->push_back(value[i]);
       continue;
     }
-    if (i + 1 == value.size()) return Bad(key, "ends with a lone backslash");
+    if (i + 1 == value.size()) return BadParam(key, "ends with a lone backslash");
     const char c = value[++i];
     if (c == 'n') {
       out->push_back('\n');
@@ -113,7 +72,7 @@ absl::Status UnescapeParam(const std::string& key, const std::string& value, std
     } else if (c == '\\') {
       out->push_back('\\');
     } else {
-      return Bad(key, absl::StrCat("unknown escape '\\", std::string(1, c), "' (\\n, \\t, \\\\)"));
+      return BadParam(key, absl::StrCat("unknown escape '\\", std::string(1, c), "' (\\n, \\t, \\\\)"));
     }
   }
   return absl::OkStatus();
@@ -121,21 +80,18 @@ absl::Status UnescapeParam(const std::string& key, const std::string& value, std
 
 absl::Status ApplyRsdParam(const std::string& key, const std::string& value, StrategyChoice* choice) {
   if (choice->strategy == "draft_only") {
-    if (key == "chunk") return Int(key, value, 1, 64, &choice->draft_only.chunk);
-    return Bad(key, "not a parameter of 'draft_only'");
+    if (key == "chunk") return ParseIntParam(key, value, 1, 64, &choice->draft_only.chunk);
+    return BadParam(key, "not a parameter of 'draft_only'");
   }
   RsdOptions& o = choice->rsd;
-  if (key == "delta") return Real(key, value, -1e6, 1e6, &o.delta);
+  if (key == "delta") return ParseRealParam(key, value, -1e6, 1e6, &o.delta);
   if (key == "omega") {
     absl::Status s = ParseRsdOmega(value, &o.omega);
-    return s.ok() ? s : Bad(key, std::string(s.message()));
+    return s.ok() ? s : BadParam(key, std::string(s.message()));
   }
-  if (key == "omega_constant") return Real(key, value, 0, 1, &o.omega_constant);
-  if (key == "logistic_alpha") {
-    if (absl::Status s = Real(key, value, 0, 1e6, &o.logistic_alpha); !s.ok()) return s;
-    return o.logistic_alpha > 0 ? absl::OkStatus() : Bad(key, "must be > 0");
-  }
-  if (key == "stochastic") return Bool(key, value, &o.stochastic);
+  if (key == "omega_constant") return ParseRealParam(key, value, 0, 1, &o.omega_constant);
+  if (key == "logistic_alpha") return ParsePositiveRealParam(key, value, 1e6, &o.logistic_alpha);
+  if (key == "stochastic") return ParseBoolParam(key, value, &o.stochastic);
   if (key == "prm") {
     o.prm.backend = value;
     return absl::OkStatus();
@@ -143,13 +99,13 @@ absl::Status ApplyRsdParam(const std::string& key, const std::string& value, Str
   if (key == "prm_options") return ParseRewardOptions(value, &o.prm.options);
   if (key == "delimiter") {
     if (absl::Status s = UnescapeParam(key, value, &o.delimiter); !s.ok()) return s;
-    return o.delimiter.empty() ? Bad(key, "must not be empty") : absl::OkStatus();
+    return o.delimiter.empty() ? BadParam(key, "must not be empty") : absl::OkStatus();
   }
-  if (key == "max_steps") return Int(key, value, 1, 100000, &o.max_steps);
-  if (key == "step_max_tokens") return Int(key, value, 1, 4096, &o.step_max_tokens);
-  if (key == "draft_chunk") return Int(key, value, 1, 64, &o.draft_chunk);
-  if (key == "prm_parameters") return Real(key, value, 0, 1e15, &o.prm_parameters);
-  return Bad(key, "not a parameter of 'rsd'");
+  if (key == "max_steps") return ParseIntParam(key, value, 1, 100000, &o.max_steps);
+  if (key == "step_max_tokens") return ParseIntParam(key, value, 1, 4096, &o.step_max_tokens);
+  if (key == "draft_chunk") return ParseIntParam(key, value, 1, 64, &o.draft_chunk);
+  if (key == "prm_parameters") return ParseRealParam(key, value, 0, 1e15, &o.prm_parameters);
+  return BadParam(key, "not a parameter of 'rsd'");
 }
 
 absl::Status RunRsdFamily(const StrategyChoice& choice, const GenerationRequest& request,

@@ -1,12 +1,11 @@
 #include "services/orchestrator/server/strategy_catalog.h"
 
-#include <charconv>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "services/orchestrator/server/rapid_strategy.h"
 #include "services/orchestrator/server/reward_strategies.h"
 #include "services/orchestrator/server/rsd_strategy.h"
+#include "services/orchestrator/server/strategy_params.h"
 
 namespace tandem::orchestrator::server {
 namespace {
@@ -29,32 +28,6 @@ std::vector<StrategySpec> BuildCatalog() {
   c.push_back(RapidStrategySpec());
   for (StrategySpec& s : RsdStrategies()) c.push_back(std::move(s));
   return c;
-}
-
-absl::Status BadParam(const std::string& key, std::string_view what) {
-  return absl::InvalidArgumentError(absl::StrCat("params.", key, ": ", absl::string_view(what.data(), what.size())));
-}
-
-absl::Status ParseInt(const std::string& key, const std::string& value, int lo, int hi, int* out) {
-  int v = 0;
-  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
-  if (ec != std::errc() || end != value.data() + value.size() || value.empty()) {
-    return BadParam(key, absl::StrCat("'", value, "' is not an integer"));
-  }
-  if (v < lo || v > hi) return BadParam(key, absl::StrCat("must be in [", lo, ", ", hi, "], got ", v));
-  *out = v;
-  return absl::OkStatus();
-}
-
-absl::Status ParseBool(const std::string& key, const std::string& value, bool* out) {
-  if (value == "true" || value == "1") {
-    *out = true;
-  } else if (value == "false" || value == "0") {
-    *out = false;
-  } else {
-    return BadParam(key, absl::StrCat("'", value, "' is not true/false"));
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -115,13 +88,13 @@ absl::Status ApplyStrategyParams(const std::map<std::string, std::string>& param
     if (IsRewardGuided(choice->strategy)) {
       s = ApplyRewardGuidedParam(key, value, choice);
     } else if (key == "gamma") {
-      s = ParseInt(key, value, 1, kMaxGamma, &choice->gamma.gamma);
+      s = ParseIntParam(key, value, 1, kMaxGamma, &choice->gamma.gamma);
     } else if (key == "adaptive_gamma") {
-      s = ParseBool(key, value, &choice->gamma.adaptive);
+      s = ParseBoolParam(key, value, &choice->gamma.adaptive);
     } else if (key == "min_gamma") {
-      s = ParseInt(key, value, 1, kMaxGamma, &choice->gamma.min_gamma);
+      s = ParseIntParam(key, value, 1, kMaxGamma, &choice->gamma.min_gamma);
     } else if (key == "max_gamma") {
-      s = ParseInt(key, value, 1, kMaxGamma, &choice->gamma.max_gamma);
+      s = ParseIntParam(key, value, 1, kMaxGamma, &choice->gamma.max_gamma);
     } else if (key == "drafter") {
       if (value != "ngram" && value != "model") {
         s = BadParam(key, absl::StrCat("'", value, "' is not a drafter (ngram, model)"));
