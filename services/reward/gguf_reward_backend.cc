@@ -6,7 +6,6 @@
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/dequantize.h"
 #include "runtime/model/model.h"
-#include "runtime/model_store/model_store.h"
 #include "services/common/absl_compat.h"
 #include "services/reward/options.h"
 #include "services/reward/prefix_evaluator.h"
@@ -239,16 +238,8 @@ class GgufRewardBackend final : public RewardBackend {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<RewardBackend>> MakeGgufRewardBackend(const ModelBackendOptions& options) {
-  auto path = runtime::ResolveModelPath(options.model);
-  if (!path.ok()) return path.status();
-  runtime::ModelOptions mo;
-  mo.n_threads = options.threads;
-  mo.kv_budget_bytes = options.kv_budget_bytes;
-  mo.max_context = options.max_context;
-  auto model = runtime::Model::Load(*path, mo);
-  if (!model.ok()) {
-    return absl::Status(model.status().code(), absl::StrCat("gguf reward: loading ", *path, ": ", model.status().message()));
-  }
+  auto model = LoadBackendModel(options, "gguf reward");
+  if (!model.ok()) return model.status();
   auto backend = std::make_unique<GgufRewardBackend>(std::move(*model), options.prefix_cache_entries);
   if (absl::Status s = backend->Init(); !s.ok()) return s;
   return backend;
