@@ -78,6 +78,15 @@ Utf8Char DecodeUtf8(std::string_view text, size_t pos) {
   return {cp, static_cast<uint8_t>(len), true};
 }
 
+bool IsValidUtf8(std::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    const int n = Utf8SequenceLength(text, i);
+    if (n <= 0) return false;
+    i += static_cast<size_t>(n);
+  }
+  return true;
+}
+
 void AppendUtf8(uint32_t cp, std::string* out) {
   if (cp < 0x80) {
     out->push_back(static_cast<char>(cp));

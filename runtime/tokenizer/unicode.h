@@ -37,4 +37,8 @@ void AppendUtf8(uint32_t cp, std::string* out);
 // there are malformed, or -1 if they are a valid but incomplete prefix.
 int Utf8SequenceLength(std::string_view text, size_t pos);
 
+// Well-formed UTF-8 throughout (no overlongs, surrogates, stray continuation
+// bytes or truncated sequences).
+bool IsValidUtf8(std::string_view text);
+
 }  // namespace tandem::tokenizer

@@ -20,15 +20,6 @@ double MillisSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
-bool IsValidUtf8(std::string_view text) {
-  for (size_t i = 0; i < text.size();) {
-    const tokenizer::Utf8Char c = tokenizer::DecodeUtf8(text, i);
-    if (!c.valid) return false;
-    i += c.len;
-  }
-  return true;
-}
-
 RetrievedChunk MakeChunk(const CollectionData& data, const SearchHit& hit, bool with_document) {
   const ChunkRecord& c = data.chunks[static_cast<size_t>(hit.chunk)];
   RetrievedChunk out;
@@ -48,7 +39,7 @@ absl::Status ValidateText(std::string_view text, std::string_view field, size_t 
   if (text.size() > max_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(AbslView(field), ": ", text.size(), " bytes, at most ", max_bytes));
   }
-  if (!IsValidUtf8(text)) return absl::InvalidArgumentError(absl::StrCat(AbslView(field), ": invalid UTF-8"));
+  if (!tokenizer::IsValidUtf8(text)) return absl::InvalidArgumentError(absl::StrCat(AbslView(field), ": invalid UTF-8"));
   return absl::OkStatus();
 }
 

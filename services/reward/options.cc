@@ -7,7 +7,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "runtime/tokenizer/unicode.h"
 #include "services/common/absl_compat.h"
 
 namespace tandem::reward {
@@ -91,15 +90,6 @@ std::vector<std::string> ListOption(const Options& options, const std::string& k
     if (!t.empty()) out.emplace_back(t);
   }
   return out;
-}
-
-bool IsValidUtf8(std::string_view text) {
-  for (size_t i = 0; i < text.size();) {
-    const int n = tokenizer::Utf8SequenceLength(text, i);
-    if (n <= 0) return false;
-    i += static_cast<size_t>(n);
-  }
-  return true;
 }
 
 }  // namespace tandem::reward

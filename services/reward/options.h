@@ -30,7 +30,4 @@ absl::StatusOr<std::string> EnumOption(const Options& options, const std::string
 // A comma-separated list; items are trimmed, empty ones dropped.
 std::vector<std::string> ListOption(const Options& options, const std::string& key);
 
-// Well-formed UTF-8 (no overlongs, surrogates or truncated sequences).
-bool IsValidUtf8(std::string_view text);
-
 }  // namespace tandem::reward

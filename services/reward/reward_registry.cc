@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "runtime/embedding/bert_embedder.h"
+#include "runtime/tokenizer/unicode.h"
 #include "services/reward/gguf_reward_backend.h"
 #include "services/reward/judge_backend.h"
 #include "services/reward/options.h"
@@ -11,13 +12,13 @@ namespace tandem::reward {
 namespace {
 
 absl::Status CheckUtf8(std::string_view text, const std::string& field) {
-  if (!IsValidUtf8(text)) return absl::InvalidArgumentError(field + ": invalid UTF-8");
+  if (!tokenizer::IsValidUtf8(text)) return absl::InvalidArgumentError(field + ": invalid UTF-8");
   return absl::OkStatus();
 }
 
 absl::Status CheckOptionsUtf8(const Options& options) {
   for (const auto& [key, value] : options) {
-    if (!IsValidUtf8(key)) return absl::InvalidArgumentError("options: a key is invalid UTF-8");
+    if (!tokenizer::IsValidUtf8(key)) return absl::InvalidArgumentError("options: a key is invalid UTF-8");
     if (absl::Status s = CheckUtf8(value, "options." + key); !s.ok()) return s;
   }
   return absl::OkStatus();
