@@ -82,15 +82,7 @@ absl::Status RunArgs(const GenerationRequest& request, const ArgsOptions& option
     }
     return absl::OkStatus();
   }();
-  if (status.ok()) status = out.FlushChunk();
-  if (status.ok() && result->finish_reason == FinishReason::kStopString && stats.has_final_reward) {
-    auto r = reward.ScoreTexts({&result->text, 1});
-    status = r.status();
-    if (r.ok()) stats.final_reward = (*r)[0];
-  }
-  absl::Status closed = session.Close();
-  out.Close();
-  return status.ok() ? closed : status;
+  return FinishRewardGuided(std::move(status), reward, out, session, result);
 }
 
 }  // namespace tandem::orchestrator

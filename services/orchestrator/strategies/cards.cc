@@ -283,17 +283,7 @@ absl::Status RunCards(const GenerationRequest& request, const CardsOptions& opti
     }
     return absl::OkStatus();
   }();
-  if (status.ok()) status = out.FlushChunk();
-  // A stop string cut the response short of the scored tokens: score what
-  // the client actually gets.
-  if (status.ok() && result->finish_reason == FinishReason::kStopString && stats.has_final_reward) {
-    auto r = reward.ScoreTexts({&result->text, 1});
-    status = r.status();
-    if (r.ok()) stats.final_reward = (*r)[0];
-  }
-  absl::Status closed = session.Close();
-  out.Close();
-  return status.ok() ? closed : status;
+  return FinishRewardGuided(std::move(status), reward, out, session, result);
 }
 
 }  // namespace tandem::orchestrator

@@ -136,4 +136,17 @@ absl::Status AppendAndQuery(VerifySession& session, std::span<const int32_t> tok
   return ValidateNextTokenInfo(*info, vocab_size);
 }
 
+absl::Status FinishRewardGuided(absl::Status status, RewardClient& reward, Output& out,
+                                VerifySession& session, GenerationResult* result) {
+  if (status.ok()) status = out.FlushChunk();
+  if (status.ok() && result->finish_reason == FinishReason::kStopString && result->stats.has_final_reward) {
+    auto r = reward.ScoreTexts({&result->text, 1});
+    status = r.status();
+    if (r.ok()) result->stats.final_reward = (*r)[0];
+  }
+  absl::Status closed = session.Close();
+  out.Close();
+  return status.ok() ? closed : status;
+}
+
 }  // namespace tandem::orchestrator

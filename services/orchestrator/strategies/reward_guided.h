@@ -18,6 +18,7 @@
 #include "services/orchestrator/ports/vocabulary.h"
 #include "services/orchestrator/spec/request_stats.h"
 #include "services/orchestrator/strategies/generation.h"
+#include "services/orchestrator/strategies/output.h"
 
 namespace tandem::orchestrator {
 
@@ -89,5 +90,12 @@ size_t ArgmaxAmong(std::span<const int32_t> tokens, std::span<const float> value
 // one target call, counted and timed in `stats`, the answer validated.
 absl::Status AppendAndQuery(VerifySession& session, std::span<const int32_t> tokens, int top_k,
                             int32_t vocab_size, NextTokenInfo* info, spec::RequestStats* stats);
+
+// The common end of a token-level reward-guided run (cards, args): flushes
+// the output; when a stop string cut the response short of the tokens last
+// scored, re-scores the text the client actually gets; closes the session
+// and the output. Returns the first error: `status`, the re-score, Close.
+absl::Status FinishRewardGuided(absl::Status status, RewardClient& reward, Output& out,
+                                VerifySession& session, GenerationResult* result);
 
 }  // namespace tandem::orchestrator
