@@ -90,6 +90,26 @@ class SessionRegistry {
     std::shared_ptr<Entry> entry_;
   };
 
+  // A Lease that also holds the session's one-call-at-a-time flag, for
+  // services whose protocol makes overlapping calls on one session
+  // FAILED_PRECONDITION rather than queueing them. T must have a
+  // `std::atomic<bool> busy`; the flag is cleared before the lease is released.
+  class ExclusiveLease {
+   public:
+    ExclusiveLease(ExclusiveLease&&) noexcept = default;  // a moved-from Lease is empty
+    ExclusiveLease& operator=(ExclusiveLease&&) = delete;
+    ~ExclusiveLease() {
+      if (lease_) lease_->busy.store(false);
+    }
+    T* operator->() const { return lease_.get(); }
+    T& operator*() const { return *lease_; }
+
+   private:
+    friend class SessionRegistry;
+    explicit ExclusiveLease(Lease lease) : lease_(std::move(lease)) {}
+    Lease lease_;
+  };
+
   explicit SessionRegistry(SessionRegistryOptions options, ExpiryCallback on_expire = nullptr)
       : options_(std::move(options)), on_expire_(std::move(on_expire)) {
     if (!options_.clock) options_.clock = [] { return absl::Now(); };
@@ -152,6 +172,17 @@ class SessionRegistry {
     ++e.leases;
     e.last_used = options_.clock();
     return Lease(this, it->second);
+  }
+
+  // Acquire, then claims the session's busy flag: FAILED_PRECONDITION while
+  // another ExclusiveLease holds it.
+  absl::StatusOr<ExclusiveLease> AcquireExclusive(const std::string& id) {
+    auto lease = Acquire(id);
+    if (!lease.ok()) return lease.status();
+    if ((*lease)->busy.exchange(true)) {
+      return absl::FailedPreconditionError(absl::StrCat("session_id: '", id, "' has another call in progress"));
+    }
+    return ExclusiveLease(std::move(*lease));
   }
 
   // Removes a session and returns it (nullptr if unknown). Existing leases

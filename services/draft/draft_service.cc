@@ -95,17 +95,9 @@ absl::Status DraftService::DoPropose(const tandem::v1::ProposeRequest& req, tand
       !s.ok()) {
     return s;
   }
-  auto lease = sessions_->Acquire(req.session_id());
+  auto lease = sessions_->AcquireExclusive(req.session_id());
   if (!lease.ok()) return lease.status();
   Session& session = **lease;
-  if (session.busy.exchange(true)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("session_id: '", req.session_id(), "' has another call in progress"));
-  }
-  struct Release {
-    std::atomic<bool>& flag;
-    ~Release() { flag.store(false); }
-  } release{session.busy};
   if (req.accepted_count() > session.last_proposal) {
     return absl::InvalidArgumentError(absl::StrCat("accepted_count: ", req.accepted_count(),
                                                    " exceeds the previous proposal's ", session.last_proposal,

@@ -38,21 +38,6 @@ class CapturingLm : public orchestrator::LanguageModel {
   orchestrator::LmSequence* created_ = nullptr;
 };
 
-// One call at a time per session (the protocol says overlapping calls are
-// FAILED_PRECONDITION rather than queued).
-class BusyGuard {
- public:
-  explicit BusyGuard(std::atomic<bool>& flag) : flag_(flag), acquired_(!flag.exchange(true)) {}
-  ~BusyGuard() {
-    if (acquired_) flag_.store(false);
-  }
-  bool acquired() const { return acquired_; }
-
- private:
-  std::atomic<bool>& flag_;
-  bool acquired_;
-};
-
 double MsSince(absl::Time start) { return absl::ToDoubleMilliseconds(absl::Now() - start); }
 
 }  // namespace
@@ -147,14 +132,9 @@ absl::Status TargetService::DoVerify(const tandem::v1::VerifyRequest& req, tande
   const int32_t vocab = options_.info.vocab_size();
   if (auto s = ValidateId(req.session_id(), "session_id", /*allow_empty=*/false); !s.ok()) return s;
   if (auto s = ValidateTokenIds(req.draft_tokens(), vocab, "draft_tokens", 0, kMaxDraftTokens); !s.ok()) return s;
-  auto lease = sessions_->Acquire(req.session_id());
+  auto lease = sessions_->AcquireExclusive(req.session_id());
   if (!lease.ok()) return lease.status();
   Session& session = **lease;
-  BusyGuard busy(session.busy);
-  if (!busy.acquired()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("session_id: '", req.session_id(), "' has another call in progress"));
-  }
   if (session.greedy != req.greedy()) {
     return absl::InvalidArgumentError(
         session.greedy ? "greedy: must be true for a session opened with temperature 0"
@@ -207,14 +187,9 @@ absl::Status TargetService::DoStep(const tandem::v1::StepRequest& req, tandem::v
   if (auto s = ValidateId(req.session_id(), "session_id", /*allow_empty=*/false); !s.ok()) return s;
   const int64_t n = req.num_tokens() == 0 ? 1 : static_cast<int64_t>(req.num_tokens());
   if (auto s = ValidateRange(n, 1, kMaxStepTokens, "num_tokens"); !s.ok()) return s;
-  auto lease = sessions_->Acquire(req.session_id());
+  auto lease = sessions_->AcquireExclusive(req.session_id());
   if (!lease.ok()) return lease.status();
   Session& session = **lease;
-  BusyGuard busy(session.busy);
-  if (!busy.acquired()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("session_id: '", req.session_id(), "' has another call in progress"));
-  }
   int batch = 1;
   orchestrator::VerifyResult result;
   for (int64_t i = 0; i < n; ++i) {
@@ -248,14 +223,9 @@ absl::Status TargetService::DoAppend(const tandem::v1::AppendRequest& req, tande
     return s;
   }
   if (auto s = ValidateRange(int64_t{req.top_k()}, 0, vocab, "top_k"); !s.ok()) return s;
-  auto lease = sessions_->Acquire(req.session_id());
+  auto lease = sessions_->AcquireExclusive(req.session_id());
   if (!lease.ok()) return lease.status();
   Session& session = **lease;
-  BusyGuard busy(session.busy);
-  if (!busy.acquired()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("session_id: '", req.session_id(), "' has another call in progress"));
-  }
   orchestrator::NextTokenInfo next;
   const bool want_next = req.top_k() > 0;
   if (auto s = session.verifier->Append(std::span<const int32_t>(req.tokens().data(), req.tokens_size()),
@@ -278,14 +248,9 @@ absl::Status TargetService::DoAppend(const tandem::v1::AppendRequest& req, tande
 absl::Status TargetService::DoTruncate(const tandem::v1::TruncateRequest& req,
                                        tandem::v1::TruncateResponse* resp) {
   if (auto s = ValidateId(req.session_id(), "session_id", /*allow_empty=*/false); !s.ok()) return s;
-  auto lease = sessions_->Acquire(req.session_id());
+  auto lease = sessions_->AcquireExclusive(req.session_id());
   if (!lease.ok()) return lease.status();
   Session& session = **lease;
-  BusyGuard busy(session.busy);
-  if (!busy.acquired()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("session_id: '", req.session_id(), "' has another call in progress"));
-  }
   const int64_t committed = session.verifier->committed_length();
   if (req.length() < 1 || req.length() > static_cast<uint64_t>(committed)) {
     return absl::InvalidArgumentError(
@@ -300,14 +265,9 @@ absl::Status TargetService::DoTruncate(const tandem::v1::TruncateRequest& req,
 absl::Status TargetService::DoFork(const tandem::v1::ForkRequest& req, tandem::v1::ForkResponse* resp) {
   if (auto s = ValidateId(req.session_id(), "session_id", /*allow_empty=*/false); !s.ok()) return s;
   if (auto s = ValidateId(req.new_session_id(), "new_session_id", /*allow_empty=*/true); !s.ok()) return s;
-  auto lease = sessions_->Acquire(req.session_id());
+  auto lease = sessions_->AcquireExclusive(req.session_id());
   if (!lease.ok()) return lease.status();
   Session& parent = **lease;
-  BusyGuard busy(parent.busy);
-  if (!busy.acquired()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("session_id: '", req.session_id(), "' has another call in progress"));
-  }
   auto forked = parent.verifier->Fork(req.seed());
   if (!forked.ok()) return forked.status();
   auto session = std::make_shared<Session>();
