@@ -1,14 +1,13 @@
 #include "services/orchestrator/spec/acceptance.h"
 
 #include "absl/strings/str_cat.h"
-#include "runtime/sampling/sampler.h"
 
 namespace tandem::orchestrator::spec {
-namespace {
 
 using runtime::Distribution;
 
-absl::Status CheckRows(std::span<const int32_t> draft, std::span<const Distribution> p) {
+
+absl::Status CheckTargetRows(std::span<const int32_t> draft, std::span<const Distribution> p) {
   if (p.size() != draft.size() + 1) {
     return absl::InvalidArgumentError(absl::StrCat("acceptance: need ", draft.size() + 1,
                                                    " target rows, got ", p.size()));
@@ -29,34 +28,15 @@ absl::Status CheckRows(std::span<const int32_t> draft, std::span<const Distribut
   return absl::OkStatus();
 }
 
-}  // namespace
-
 int32_t SampleResidual(const Distribution& p, const Distribution& q, runtime::Rng& rng) {
-  float total = 0.0f;
-  for (size_t i = 0; i < p.size(); ++i) {
-    const float r = p.probs()[i] - q.Prob(p.id_at(i));
-    if (r > 0.0f) total += r;
-  }
-  if (!(total > 0.0f)) return runtime::Sampler::Sample(p, rng);
-  const float target = static_cast<float>(rng.Uniform()) * total;
-  float cum = 0.0f;
-  int32_t last = -1;
-  for (size_t i = 0; i < p.size(); ++i) {
-    const int32_t id = p.id_at(i);
-    const float r = p.probs()[i] - q.Prob(id);
-    if (r <= 0.0f) continue;
-    cum += r;
-    last = id;
-    if (cum > target) return id;
-  }
-  return last;  // rounding left the target at the very top
+  return SamplePositivePart(p, [&](size_t i) { return p.probs()[i] - q.Prob(p.id_at(i)); }, rng);
 }
 
 absl::StatusOr<AcceptResult> SpeculativeAccept(std::span<const int32_t> draft,
                                                std::span<const Distribution> q,
                                                std::span<const Distribution> p,
                                                runtime::Rng& rng) {
-  if (absl::Status s = CheckRows(draft, p); !s.ok()) return s;
+  if (absl::Status s = CheckTargetRows(draft, p); !s.ok()) return s;
   if (q.size() != draft.size()) {
     return absl::InvalidArgumentError(absl::StrCat("acceptance: ", draft.size(),
                                                    " drafted tokens but ", q.size(), " q rows"));
@@ -86,7 +66,7 @@ absl::StatusOr<AcceptResult> SpeculativeAccept(std::span<const int32_t> draft,
 
 absl::StatusOr<AcceptResult> GreedyAccept(std::span<const int32_t> draft,
                                           std::span<const Distribution> p) {
-  if (absl::Status s = CheckRows(draft, p); !s.ok()) return s;
+  if (absl::Status s = CheckTargetRows(draft, p); !s.ok()) return s;
   AcceptResult result;
   for (size_t i = 0; i < draft.size(); ++i) {
     const int32_t best = p[i].Argmax();

@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "runtime/sampling/distribution.h"
 #include "runtime/sampling/rng.h"
+#include "runtime/sampling/sampler.h"
 
 namespace tandem::orchestrator::spec {
 
@@ -45,6 +46,35 @@ absl::StatusOr<AcceptResult> GreedyAccept(std::span<const int32_t> draft,
 // fp32 precision, so a rejection was a rounding artefact), falls back to p.
 int32_t SampleResidual(const runtime::Distribution& p, const runtime::Distribution& q,
                        runtime::Rng& rng);
+
+// Draws an id of p's support with probability proportional to
+// max(0, weight(i)) for stored entry i (two passes, fp32 sums, one Uniform());
+// falls back to sampling p when no weight is positive. The residual rules
+// (SampleResidual and RAPID's transfer residual) differ only in weight().
+template <typename Weight>
+int32_t SamplePositivePart(const runtime::Distribution& p, Weight&& weight, runtime::Rng& rng) {
+  float total = 0.0f;
+  for (size_t i = 0; i < p.size(); ++i) {
+    const float r = weight(i);
+    if (r > 0.0f) total += r;
+  }
+  if (!(total > 0.0f)) return runtime::Sampler::Sample(p, rng);
+  const float target = static_cast<float>(rng.Uniform()) * total;
+  float cum = 0.0f;
+  int32_t last = -1;
+  for (size_t i = 0; i < p.size(); ++i) {
+    const float r = weight(i);
+    if (r <= 0.0f) continue;
+    cum += r;
+    last = p.id_at(i);
+    if (cum > target) return last;
+  }
+  return last;  // rounding left the target at the very top
+}
+
+// Checks the target rows of one verification: draft.size() + 1 non-empty
+// rows of one vocabulary, draft ids inside it (InvalidArgument otherwise).
+absl::Status CheckTargetRows(std::span<const int32_t> draft, std::span<const runtime::Distribution> p);
 
 // Number of leading draft tokens to verify: up to and including the first
 // end-of-generation token (nothing after it may be drafted or verified).

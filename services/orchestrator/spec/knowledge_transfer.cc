@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/sampling/sampler.h"
+#include "services/orchestrator/spec/acceptance.h"
 
 namespace tandem::orchestrator::spec {
 namespace {
@@ -45,53 +46,18 @@ class TransferRow {
   double inv_z_ = 0.0;
 };
 
-absl::Status CheckRows(std::span<const int32_t> draft, std::span<const Distribution> p) {
-  if (p.size() != draft.size() + 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("acceptance: need ", draft.size() + 1, " target rows, got ", p.size()));
-  }
-  const int32_t vocab = p[0].vocab_size();
-  for (const Distribution& row : p) {
-    if (row.empty() || row.vocab_size() != vocab) {
-      return absl::InvalidArgumentError("acceptance: target rows are empty or differ in vocabulary");
-    }
-  }
-  for (size_t i = 0; i < draft.size(); ++i) {
-    if (draft[i] < 0 || draft[i] >= vocab) {
-      return absl::InvalidArgumentError(absl::StrCat("acceptance: draft token ", draft[i], " at position ",
-                                                     i, " outside vocabulary of ", vocab));
-    }
-  }
-  return absl::OkStatus();
-}
-
 int32_t SampleResidualOfRow(const Distribution& p, const Distribution& q, const TransferRow& row,
                             runtime::Rng& rng) {
   // [p - min(q, p^)]_+ = [max(p - q, p - p^)]_+, evaluated in fp32 like
   // SampleResidual so that equal inputs round the same way.
-  auto residual = [&](size_t i) {
-    const float pv = p.probs()[i];
-    const float qv = q.Prob(p.id_at(i));
-    const float hat = static_cast<float>(row.Hat(pv, qv));
-    return pv - std::min(qv, hat);
-  };
-  float total = 0.0f;
-  for (size_t i = 0; i < p.size(); ++i) {
-    const float r = residual(i);
-    if (r > 0.0f) total += r;
-  }
-  if (!(total > 0.0f)) return runtime::Sampler::Sample(p, rng);
-  const float target = static_cast<float>(rng.Uniform()) * total;
-  float cum = 0.0f;
-  int32_t last = -1;
-  for (size_t i = 0; i < p.size(); ++i) {
-    const float r = residual(i);
-    if (r <= 0.0f) continue;
-    cum += r;
-    last = p.id_at(i);
-    if (cum > target) return last;
-  }
-  return last;
+  return SamplePositivePart(
+      p,
+      [&](size_t i) {
+        const float pv = p.probs()[i];
+        const float qv = q.Prob(p.id_at(i));
+        return pv - std::min(qv, static_cast<float>(row.Hat(pv, qv)));
+      },
+      rng);
 }
 
 }  // namespace
@@ -130,25 +96,13 @@ absl::Status AdjustTowardDraft(const Distribution& p, const Distribution& q, con
 
 int32_t SampleTransferResidual(const Distribution& p, const Distribution& q, const Distribution& p_hat,
                                runtime::Rng& rng) {
-  float total = 0.0f;
-  for (size_t i = 0; i < p.size(); ++i) {
-    const int32_t id = p.id_at(i);
-    const float r = p.probs()[i] - std::min(q.Prob(id), p_hat.Prob(id));
-    if (r > 0.0f) total += r;
-  }
-  if (!(total > 0.0f)) return runtime::Sampler::Sample(p, rng);
-  const float target = static_cast<float>(rng.Uniform()) * total;
-  float cum = 0.0f;
-  int32_t last = -1;
-  for (size_t i = 0; i < p.size(); ++i) {
-    const int32_t id = p.id_at(i);
-    const float r = p.probs()[i] - std::min(q.Prob(id), p_hat.Prob(id));
-    if (r <= 0.0f) continue;
-    cum += r;
-    last = id;
-    if (cum > target) return id;
-  }
-  return last;
+  return SamplePositivePart(
+      p,
+      [&](size_t i) {
+        const int32_t id = p.id_at(i);
+        return p.probs()[i] - std::min(q.Prob(id), p_hat.Prob(id));
+      },
+      rng);
 }
 
 absl::StatusOr<AcceptResult> KnowledgeTransferAccept(std::span<const int32_t> draft,
@@ -157,7 +111,7 @@ absl::StatusOr<AcceptResult> KnowledgeTransferAccept(std::span<const int32_t> dr
                                                      const KnowledgeTransfer& kt, runtime::Rng& rng) {
   if (absl::Status s = ValidateKnowledgeTransfer(kt, "knowledge_transfer"); !s.ok()) return s;
   if (!kt.enabled()) return SpeculativeAccept(draft, q, p, rng);
-  if (absl::Status s = CheckRows(draft, p); !s.ok()) return s;
+  if (absl::Status s = CheckTargetRows(draft, p); !s.ok()) return s;
   if (q.size() != draft.size()) {
     return absl::InvalidArgumentError(
         absl::StrCat("acceptance: ", draft.size(), " drafted tokens but ", q.size(), " q rows"));
@@ -193,8 +147,8 @@ absl::StatusOr<AcceptResult> GreedyKnowledgeTransferAccept(std::span<const int32
                                                            const KnowledgeTransfer& kt) {
   if (absl::Status s = ValidateKnowledgeTransfer(kt, "knowledge_transfer"); !s.ok()) return s;
   if (!kt.enabled()) return GreedyAccept(draft, p_greedy);
-  if (absl::Status s = CheckRows(draft, p_greedy); !s.ok()) return s;
-  if (absl::Status s = CheckRows(draft, p_soft); !s.ok()) return s;
+  if (absl::Status s = CheckTargetRows(draft, p_greedy); !s.ok()) return s;
+  if (absl::Status s = CheckTargetRows(draft, p_soft); !s.ok()) return s;
   AcceptResult result;
   Distribution q;
   for (size_t i = 0; i < draft.size(); ++i) {
