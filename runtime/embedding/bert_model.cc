@@ -165,6 +165,17 @@ absl::Status BertModel::Embed(std::span<const std::vector<int32_t>> sequences, k
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
   const int64_t ld_qkv = 3 * H;
+  // Post-LN residual of both sublayers: dst = LayerNorm(tmp + residual) * w + b
+  // (tmp holds the sublayer's output and is overwritten).
+  auto add_norm = [&](const float* residual, const float* w, const float* b, float* dst) {
+    ForRows(pool, T, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        float* row = tmp.data() + r * H;
+        kernels::Add(row, residual + r * H, row, H);
+        LayerNorm(row, w, b, dst + r * H, H, eps);
+      }
+    });
+  };
   for (const Layer& L : layers_) {
     GemmF32(L.qkv, x.data(), T, H, qkv.data(), ld_qkv, pool);
 
@@ -194,13 +205,7 @@ absl::Status BertModel::Embed(std::span<const std::vector<int32_t>> sequences, k
     });
 
     GemmF32(L.o, ctx.data(), T, H, tmp.data(), H, pool);
-    ForRows(pool, T, [&](int64_t b, int64_t e) {
-      for (int64_t r = b; r < e; ++r) {
-        float* row = tmp.data() + r * H;
-        kernels::Add(row, x.data() + r * H, row, H);
-        LayerNorm(row, L.attn_ln_w, L.attn_ln_b, x1.data() + r * H, H, eps);
-      }
-    });
+    add_norm(x.data(), L.attn_ln_w, L.attn_ln_b, x1.data());
 
     GemmF32(L.inter, x1.data(), T, H, inter.data(), I, pool);
     ForRows(pool, T, [&](int64_t b, int64_t e) {
@@ -210,13 +215,7 @@ absl::Status BertModel::Embed(std::span<const std::vector<int32_t>> sequences, k
     });
 
     GemmF32(L.out, inter.data(), T, I, tmp.data(), H, pool);
-    ForRows(pool, T, [&](int64_t b, int64_t e) {
-      for (int64_t r = b; r < e; ++r) {
-        float* row = tmp.data() + r * H;
-        kernels::Add(row, x1.data() + r * H, row, H);
-        LayerNorm(row, L.out_ln_w, L.out_ln_b, x.data() + r * H, H, eps);
-      }
-    });
+    add_norm(x1.data(), L.out_ln_w, L.out_ln_b, x.data());
   }
 
   // Mean over each sequence's tokens ([CLS] and [SEP] included, as the
