@@ -114,12 +114,8 @@ absl::StatusOr<std::unique_ptr<WordPieceTokenizer>> WordPieceTokenizer::FromVoca
     while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t' || tok.back() == '\r' || tok.back() == '\n')) {
       tok.pop_back();
     }
-    for (size_t pos = 0; pos < tok.size();) {
-      const tokenizer::Utf8Char c = tokenizer::DecodeUtf8(tok, pos);
-      if (!c.valid) {
-        return absl::InvalidArgumentError(absl::StrCat("wordpiece: vocabulary line ", id + 1, " is not valid UTF-8"));
-      }
-      pos += c.len;
+    if (!tokenizer::IsValidUtf8(tok)) {
+      return absl::InvalidArgumentError(absl::StrCat("wordpiece: vocabulary line ", id + 1, " is not valid UTF-8"));
     }
     const int32_t i = static_cast<int32_t>(id);
     t->initial_.insert_or_assign(tok, i);
