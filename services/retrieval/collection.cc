@@ -76,7 +76,7 @@ std::string_view SearchModeName(SearchMode mode) {
   return "unknown";
 }
 
-absl::StatusOr<PreparedDocument> PrepareDocument(const tokenizer::Tokenizer& tok, embedding::Embedder& embedder,
+absl::StatusOr<PreparedDocument> PrepareDocument(const tokenizer::Tokenizer& tok, embedding::Embedder* embedder,
                                                  const CollectionConfig& config, std::string id,
                                                  std::string_view text) {
   auto starts = TokenizeBoundaries(tok, text);
@@ -98,19 +98,21 @@ absl::StatusOr<PreparedDocument> PrepareDocument(const tokenizer::Tokenizer& tok
     rec.token_count = tc.token_count;
     rec.text = std::string(text.substr(static_cast<size_t>(tc.byte_offset), static_cast<size_t>(tc.byte_length)));
     doc.chunks.push_back(std::move(rec));
+    if (embedder == nullptr) continue;
     for (const TextChunk& w : ChunkTokenRange(text, *starts, tc.token_offset, tc.token_offset + tc.token_count,
                                               window)) {
       window_texts.emplace_back(text.substr(static_cast<size_t>(w.byte_offset), static_cast<size_t>(w.byte_length)));
       doc.vector_chunk.push_back(static_cast<int32_t>(c));
     }
   }
+  if (embedder == nullptr) return doc;
   doc.vectors.reserve(window_texts.size() * static_cast<size_t>(config.dim));
   for (size_t b = 0; b < window_texts.size(); b += kEmbedBatch) {
     const size_t e = std::min(window_texts.size(), b + kEmbedBatch);
-    auto emb = embedder.Embed(std::span<const std::string>(window_texts.data() + b, e - b));
+    auto emb = embedder->Embed(std::span<const std::string>(window_texts.data() + b, e - b));
     if (!emb.ok()) return emb.status();
     if (emb->size() != (e - b) * static_cast<size_t>(config.dim)) {
-      return absl::InternalError(absl::StrCat("embedder ", services::AbslView(embedder.name()), " returned ", emb->size(),
+      return absl::InternalError(absl::StrCat("embedder ", services::AbslView(embedder->name()), " returned ", emb->size(),
                                               " floats for ", e - b, " texts of dim ", config.dim));
     }
     doc.vectors.insert(doc.vectors.end(), emb->begin(), emb->end());

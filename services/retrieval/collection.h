@@ -73,8 +73,10 @@ struct PreparedDocument {
   std::vector<int32_t> vector_chunk; // relative to this document's chunks
 };
 
-// Chunks `text` with the target tokenizer and embeds its windows.
-absl::StatusOr<PreparedDocument> PrepareDocument(const tokenizer::Tokenizer& tok, embedding::Embedder& embedder,
+// Chunks `text` with the target tokenizer and, when `embedder` is not null,
+// embeds its windows (null: chunks only, vectors and vector_chunk empty, for
+// a lexical-only search).
+absl::StatusOr<PreparedDocument> PrepareDocument(const tokenizer::Tokenizer& tok, embedding::Embedder* embedder,
                                                  const CollectionConfig& config, std::string id,
                                                  std::string_view text);
 

@@ -92,7 +92,7 @@ absl::Status Ingestion::Add(std::string id, std::string_view text) {
     }
   }
   if (absl::Status s = ValidateText(text, absl::StrCat("documents[", docs_.size(), "].text")); !s.ok()) return s;
-  auto doc = PrepareDocument(engine_.tokenizer(), engine_.embedder(), config_, std::move(id), text);
+  auto doc = PrepareDocument(engine_.tokenizer(), &engine_.embedder(), config_, std::move(id), text);
   if (!doc.ok()) return doc.status();
   chunks_ += doc->chunks.size();
   tokens_ += static_cast<uint64_t>(doc->record.tokens);
@@ -331,25 +331,20 @@ absl::StatusOr<SearchResult> RetrievalEngine::SearchText(std::string_view contex
   const bool cached = data != nullptr;
   if (data == nullptr && params.mode == SearchMode::kBm25) {
     // Lexical only: no embedding work at all (and nothing worth caching).
+    auto doc = PrepareDocument(*tokenizer_, /*embedder=*/nullptr, config, "", context);
+    if (!doc.ok()) return doc.status();
     auto lexical = std::make_shared<CollectionData>();
     lexical->name = "<context>";
     lexical->config = config;
-    auto starts = TokenizeBoundaries(*tokenizer_, context);
-    if (!starts.ok()) return starts.status();
-    const int64_t n = static_cast<int64_t>(starts->size()) - 1;
-    lexical->tokens = n;
-    lexical->documents.push_back(DocumentRecord{"", n, static_cast<int64_t>(context.size()), 0, 0});
-    for (const TextChunk& tc : ChunkTokenRange(context, *starts, 0, n, config.chunk_tokens)) {
-      ChunkRecord rec;
-      rec.token_offset = tc.token_offset;
-      rec.token_count = tc.token_count;
-      rec.text = std::string(context.substr(static_cast<size_t>(tc.byte_offset), static_cast<size_t>(tc.byte_length)));
-      lexical->bm25.Add(rec.text);
-      lexical->chunks.push_back(std::move(rec));
+    lexical->tokens = doc->record.tokens;
+    lexical->documents.push_back(std::move(doc->record));
+    for (ChunkRecord& c : doc->chunks) {
+      lexical->bm25.Add(c.text);
+      lexical->chunks.push_back(std::move(c));
     }
     data = std::move(lexical);
   } else if (data == nullptr) {
-    auto doc = PrepareDocument(*tokenizer_, *embedder_, config, "", context);
+    auto doc = PrepareDocument(*tokenizer_, embedder_.get(), config, "", context);
     if (!doc.ok()) return doc.status();
     auto built = ExtendCollection(nullptr, "<context>", config, std::span<PreparedDocument>(&*doc, 1),
                                   DenseIndexOptions{});
