@@ -4,17 +4,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "services/common/runtime_convert.h"
-#include "services/common/status_convert.h"
+#include "services/orchestrator/remote/remote_call.h"
 
 namespace tandem::orchestrator {
 namespace {
 
-absl::Status RpcError(const char* method, const grpc::Status& status) {
-  absl::Status s = services::FromGrpcStatus(status);
-  return absl::Status(s.code(), absl::StrCat("draft service ", method, ": ", s.message()));
-}
-
-absl::Status Cancelled() { return absl::CancelledError("draft service: request cancelled"); }
+constexpr RemoteService kDraft("draft service");
 
 class RemoteDraftSession : public DraftSession {
  public:
@@ -34,11 +29,9 @@ class RemoteDraftSession : public DraftSession {
     if (delta.truncate_to.has_value()) req.set_truncate_to(static_cast<uint64_t>(std::max<int64_t>(0, *delta.truncate_to)));
     req.set_gamma(static_cast<uint32_t>(std::max(0, gamma)));
     tandem::v1::ProposeResponse resp;
-    ScopedCall call(options_.scope.get(), options_.call_timeout);
-    if (!call.live()) return Cancelled();
-    grpc::Status status = stub_->Propose(call.context(), req, &resp);
-    if (!call.live()) return Cancelled();
-    if (!status.ok()) return RpcError("Propose", status);
+    absl::Status rpc = kDraft.Call("Propose", options_.scope.get(), options_.call_timeout,
+                                   [&](grpc::ClientContext* ctx) { return stub_->Propose(ctx, req, &resp); });
+    if (!rpc.ok()) return rpc;
     out->tokens.assign(resp.token_ids().begin(), resp.token_ids().end());
     out->q.clear();
     if (return_q_) {
@@ -68,7 +61,7 @@ class RemoteDraftSession : public DraftSession {
     req.set_session_id(id_);
     tandem::v1::CloseSessionResponse resp;
     grpc::Status status = stub_->CloseSession(call.context(), req, &resp);
-    return status.ok() ? absl::OkStatus() : RpcError("CloseSession", status);
+    return status.ok() ? absl::OkStatus() : kDraft.Error("CloseSession", status);
   }
 
  private:
@@ -94,7 +87,7 @@ absl::StatusOr<std::unique_ptr<RemoteDrafter>> RemoteDrafter::Connect(const std:
   call.context()->set_wait_for_ready(true);  // the service may still be starting
   tandem::v1::ModelInfo info;
   grpc::Status status = stub->GetModelInfo(call.context(), tandem::v1::GetModelInfoRequest(), &info);
-  if (!status.ok()) return RpcError("GetModelInfo", status);
+  if (!status.ok()) return kDraft.Error("GetModelInfo", status);
   return std::make_unique<RemoteDrafter>(std::move(stub), std::move(info), std::move(options));
 }
 
@@ -116,13 +109,13 @@ absl::StatusOr<std::unique_ptr<DraftSession>> RemoteDrafter::Open(std::span<cons
   tandem::v1::DraftOpenSessionResponse resp;
   {
     ScopedCall call(options_.scope.get(), options_.open_timeout);
-    if (!call.live()) return Cancelled();
+    if (!call.live()) return kDraft.Cancelled();
     grpc::Status status = stub_->OpenSession(call.context(), req, &resp);
-    if (!status.ok()) return RpcError("OpenSession", status);
+    if (!status.ok()) return kDraft.Error("OpenSession", status);
     if (!call.live()) {
       // Opened, but the request is gone: free the session right away.
       RemoteDraftSession(stub_, options_, info_.vocab_size(), resp.session_id(), 0, false);
-      return Cancelled();
+      return kDraft.Cancelled();
     }
   }
   return std::make_unique<RemoteDraftSession>(stub_, options_, info_.vocab_size(), resp.session_id(),

@@ -1,16 +1,13 @@
 #include "services/orchestrator/remote/remote_retriever.h"
 
 #include "absl/strings/str_cat.h"
-#include "services/common/status_convert.h"
+#include "services/orchestrator/remote/remote_call.h"
 #include "services/orchestrator/remote/remote_options.h"
 
 namespace tandem::orchestrator {
 namespace {
 
-absl::Status RpcError(const char* method, const grpc::Status& status) {
-  absl::Status s = services::FromGrpcStatus(status);
-  return absl::Status(s.code(), absl::StrCat("retrieval service ", method, ": ", s.message()));
-}
+constexpr RemoteService kRetrieval("retrieval service");
 
 void FillQuery(const RetrievalQuery& query, tandem::v1::SearchRequest* req) {
   req->set_query(query.query);
@@ -33,7 +30,7 @@ absl::StatusOr<std::unique_ptr<RemoteRetriever>> RemoteRetriever::Connect(const 
   call.context()->set_wait_for_ready(true);
   tandem::v1::ListCollectionsResponse resp;
   grpc::Status status = stub->ListCollections(call.context(), tandem::v1::ListCollectionsRequest(), &resp);
-  if (!status.ok()) return RpcError("ListCollections", status);
+  if (!status.ok()) return kRetrieval.Error("ListCollections", status);
   return std::make_unique<RemoteRetriever>(std::move(stub));
 }
 
@@ -62,11 +59,9 @@ absl::StatusOr<RetrievalResult> RemoteRetriever::SearchCollection(std::string_vi
 
 absl::StatusOr<RetrievalResult> RemoteRetriever::Call(const tandem::v1::SearchRequest& req) {
   tandem::v1::SearchResponse resp;
-  ScopedCall call(options_.scope.get(), options_.search_timeout);
-  if (!call.live()) return absl::CancelledError("retrieval service: request cancelled");
-  grpc::Status status = stub_->Search(call.context(), req, &resp);
-  if (!call.live()) return absl::CancelledError("retrieval service: request cancelled");
-  if (!status.ok()) return RpcError("Search", status);
+  absl::Status rpc = kRetrieval.Call("Search", options_.scope.get(), options_.search_timeout,
+                                     [&](grpc::ClientContext* ctx) { return stub_->Search(ctx, req, &resp); });
+  if (!rpc.ok()) return rpc;
   RetrievalResult out;
   out.chunks.reserve(static_cast<size_t>(resp.chunks_size()));
   for (tandem::v1::RetrievedChunk& c : *resp.mutable_chunks()) {

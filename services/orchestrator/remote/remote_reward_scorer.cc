@@ -1,18 +1,13 @@
 #include "services/orchestrator/remote/remote_reward_scorer.h"
 
 #include "absl/strings/str_cat.h"
-#include "services/common/status_convert.h"
 #include "services/common/validation.h"
+#include "services/orchestrator/remote/remote_call.h"
 
 namespace tandem::orchestrator {
 namespace {
 
-absl::Status RpcError(const char* method, const grpc::Status& status) {
-  absl::Status s = services::FromGrpcStatus(status);
-  return absl::Status(s.code(), absl::StrCat("reward service ", method, ": ", s.message()));
-}
-
-absl::Status Cancelled() { return absl::CancelledError("reward service: request cancelled"); }
+constexpr RemoteService kReward("reward service");
 
 // proto3 strings must be UTF-8: the client library would refuse to send the
 // request (INTERNAL), so say which field is wrong instead.
@@ -39,7 +34,7 @@ absl::StatusOr<std::unique_ptr<RemoteRewardScorer>> RemoteRewardScorer::Connect(
   call.context()->set_wait_for_ready(true);
   tandem::v1::ListBackendsResponse resp;
   grpc::Status status = stub->ListBackends(call.context(), tandem::v1::ListBackendsRequest(), &resp);
-  if (!status.ok()) return RpcError("ListBackends", status);
+  if (!status.ok()) return kReward.Error("ListBackends", status);
   std::vector<std::string> names;
   for (const auto& b : resp.backends()) names.push_back(b.name());
   return std::make_unique<RemoteRewardScorer>(std::move(stub), std::move(names), std::move(options));
@@ -72,10 +67,9 @@ absl::StatusOr<std::vector<float>> RemoteRewardScorer::Score(const RewardSpec& s
     p->set_reference(it.reference);
   }
   tandem::v1::ScoreResponse resp;
-  ScopedCall call(options_.scope.get(), options_.call_timeout);
-  if (!call.live()) return Cancelled();
-  grpc::Status status = stub_->Score(call.context(), req, &resp);
-  if (!status.ok()) return call.live() ? RpcError("Score", status) : Cancelled();
+  absl::Status rpc = kReward.Call("Score", options_.scope.get(), options_.call_timeout,
+                                  [&](grpc::ClientContext* ctx) { return stub_->Score(ctx, req, &resp); });
+  if (!rpc.ok()) return rpc;
   if (static_cast<size_t>(resp.scores_size()) != items.size()) {
     return absl::InternalError(absl::StrCat("reward service Score: ", resp.scores_size(), " scores for ",
                                             items.size(), " items"));
@@ -97,10 +91,9 @@ absl::StatusOr<std::vector<float>> RemoteRewardScorer::ScoreSteps(const RewardSp
   req.set_prompt(std::string(prompt));
   for (const std::string& s : steps) req.add_steps(s);
   tandem::v1::ScoreStepsResponse resp;
-  ScopedCall call(options_.scope.get(), options_.call_timeout);
-  if (!call.live()) return Cancelled();
-  grpc::Status status = stub_->ScoreSteps(call.context(), req, &resp);
-  if (!status.ok()) return call.live() ? RpcError("ScoreSteps", status) : Cancelled();
+  absl::Status rpc = kReward.Call("ScoreSteps", options_.scope.get(), options_.call_timeout,
+                                  [&](grpc::ClientContext* ctx) { return stub_->ScoreSteps(ctx, req, &resp); });
+  if (!rpc.ok()) return rpc;
   if (static_cast<size_t>(resp.scores_size()) != steps.size()) {
     return absl::InternalError(absl::StrCat("reward service ScoreSteps: ", resp.scores_size(), " scores for ",
                                             steps.size(), " steps"));

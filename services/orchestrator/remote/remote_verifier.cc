@@ -4,17 +4,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "services/common/runtime_convert.h"
-#include "services/common/status_convert.h"
+#include "services/orchestrator/remote/remote_call.h"
 
 namespace tandem::orchestrator {
 namespace {
 
-absl::Status RpcError(const char* method, const grpc::Status& status) {
-  absl::Status s = services::FromGrpcStatus(status);
-  return absl::Status(s.code(), absl::StrCat("target service ", method, ": ", s.message()));
-}
-
-absl::Status Cancelled() { return absl::CancelledError("target service: request cancelled"); }
+constexpr RemoteService kTarget("target service");
 
 class RemoteVerifySession : public VerifySession {
  public:
@@ -38,11 +33,9 @@ class RemoteVerifySession : public VerifySession {
       for (const runtime::Distribution& d : q) services::DistributionToProto(d, req_.add_draft_distributions());
     }
     tandem::v1::VerifyResponse resp;
-    ScopedCall call(options_.scope.get(), options_.call_timeout);
-    if (!call.live()) return Cancelled();
-    grpc::Status status = stub_->Verify(call.context(), req_, &resp);
-    if (!call.live()) return Cancelled();
-    if (!status.ok()) return RpcError("Verify", status);
+    absl::Status rpc = kTarget.Call("Verify", options_.scope.get(), options_.call_timeout,
+                                    [&](grpc::ClientContext* ctx) { return stub_->Verify(ctx, req_, &resp); });
+    if (!rpc.ok()) return rpc;
     if (resp.accepted_count() > draft.size()) {
       return absl::InternalError(absl::StrCat("target service Verify: accepted ", resp.accepted_count(),
                                               " of ", draft.size(), " drafted tokens"));
@@ -67,11 +60,9 @@ class RemoteVerifySession : public VerifySession {
     req.mutable_tokens()->Add(tokens.begin(), tokens.end());
     if (next != nullptr) req.set_top_k(static_cast<uint32_t>(top_k));
     tandem::v1::AppendResponse resp;
-    ScopedCall call(options_.scope.get(), options_.call_timeout);
-    if (!call.live()) return Cancelled();
-    grpc::Status status = stub_->Append(call.context(), req, &resp);
-    if (!call.live()) return Cancelled();
-    if (!status.ok()) return RpcError("Append", status);
+    absl::Status rpc = kTarget.Call("Append", options_.scope.get(), options_.call_timeout,
+                                    [&](grpc::ClientContext* ctx) { return stub_->Append(ctx, req, &resp); });
+    if (!rpc.ok()) return rpc;
     if (next != nullptr) {
       const tandem::v1::NextTokenInfo& info = resp.next();
       if (info.top_tokens_size() != info.top_logits_size() || info.top_tokens_size() > top_k) {
@@ -96,11 +87,9 @@ class RemoteVerifySession : public VerifySession {
     req.set_session_id(id_);
     req.set_length(static_cast<uint64_t>(length));
     tandem::v1::TruncateResponse resp;
-    ScopedCall call(options_.scope.get(), options_.call_timeout);
-    if (!call.live()) return Cancelled();
-    grpc::Status status = stub_->Truncate(call.context(), req, &resp);
-    if (!call.live()) return Cancelled();
-    if (!status.ok()) return RpcError("Truncate", status);
+    absl::Status rpc = kTarget.Call("Truncate", options_.scope.get(), options_.call_timeout,
+                                    [&](grpc::ClientContext* ctx) { return stub_->Truncate(ctx, req, &resp); });
+    if (!rpc.ok()) return rpc;
     committed_ = static_cast<int64_t>(resp.committed_length());
     return absl::OkStatus();
   }
@@ -112,12 +101,12 @@ class RemoteVerifySession : public VerifySession {
     req.set_seed(seed);
     tandem::v1::ForkResponse resp;
     ScopedCall call(options_.scope.get(), options_.open_timeout);
-    if (!call.live()) return Cancelled();
+    if (!call.live()) return kTarget.Cancelled();
     grpc::Status status = stub_->Fork(call.context(), req, &resp);
-    if (!status.ok()) return RpcError("Fork", status);
+    if (!status.ok()) return kTarget.Error("Fork", status);
     auto fork = std::make_unique<RemoteVerifySession>(stub_, options_, resp.session_id(),
                                                       static_cast<int64_t>(resp.committed_length()), greedy_);
-    if (!call.live()) return Cancelled();  // `fork` closes the new session on the way out
+    if (!call.live()) return kTarget.Cancelled();  // `fork` closes the new session on the way out
     return fork;
   }
 
@@ -129,7 +118,7 @@ class RemoteVerifySession : public VerifySession {
     req.set_session_id(id_);
     tandem::v1::CloseSessionResponse resp;
     grpc::Status status = stub_->CloseSession(call.context(), req, &resp);
-    return status.ok() ? absl::OkStatus() : RpcError("CloseSession", status);
+    return status.ok() ? absl::OkStatus() : kTarget.Error("CloseSession", status);
   }
 
  private:
@@ -155,7 +144,7 @@ absl::StatusOr<std::unique_ptr<RemoteVerifier>> RemoteVerifier::Connect(const st
   call.context()->set_wait_for_ready(true);
   tandem::v1::ModelInfo info;
   grpc::Status status = stub->GetModelInfo(call.context(), tandem::v1::GetModelInfoRequest(), &info);
-  if (!status.ok()) return RpcError("GetModelInfo", status);
+  if (!status.ok()) return kTarget.Error("GetModelInfo", status);
   return std::make_unique<RemoteVerifier>(std::move(stub), std::move(info), std::move(options));
 }
 
@@ -182,12 +171,12 @@ absl::StatusOr<std::unique_ptr<VerifySession>> RemoteVerifier::Open(std::span<co
   tandem::v1::TargetOpenSessionResponse resp;
   {
     ScopedCall call(options_.scope.get(), options_.open_timeout);
-    if (!call.live()) return Cancelled();
+    if (!call.live()) return kTarget.Cancelled();
     grpc::Status status = stub_->OpenSession(call.context(), req, &resp);
-    if (!status.ok()) return RpcError("OpenSession", status);
+    if (!status.ok()) return kTarget.Error("OpenSession", status);
     if (!call.live()) {
       RemoteVerifySession(stub_, options_, resp.session_id(), 0, params.greedy());  // closes it
-      return Cancelled();
+      return kTarget.Cancelled();
     }
   }
   return std::make_unique<RemoteVerifySession>(stub_, options_, resp.session_id(),

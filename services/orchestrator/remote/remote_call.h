@@ -1,0 +1,45 @@
+// What every remote port (draft, target, reward, retrieval) does around a
+// stub call: errors name the service and method, and a call of a cancelled
+// generation request ends in CANCELLED whatever the service answered.
+#pragma once
+
+#include <string_view>
+#include <utility>
+
+#include <grpcpp/client_context.h>
+#include <grpcpp/support/status.h>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "services/orchestrator/remote/call_scope.h"
+
+namespace tandem::orchestrator {
+
+class RemoteService {
+ public:
+  // `name` as errors show it, e.g. "target service"; must outlive this.
+  explicit constexpr RemoteService(std::string_view name) : name_(name) {}
+
+  // The RPC's status with "<name> <method>: " before its message.
+  absl::Status Error(std::string_view method, const grpc::Status& status) const;
+  // CANCELLED "<name>: request cancelled".
+  absl::Status Cancelled() const;
+
+  // Runs rpc(grpc::ClientContext*) -> grpc::Status as one call registered in
+  // `scope` (may be null) with `timeout`: CANCELLED without calling when the
+  // scope is already cancelled, and when it was cancelled while the call
+  // ran; otherwise Error(method, status) or OK.
+  template <typename Rpc>
+  absl::Status Call(std::string_view method, CallScope* scope, absl::Duration timeout, Rpc&& rpc) const {
+    ScopedCall call(scope, timeout);
+    if (!call.live()) return Cancelled();
+    const grpc::Status status = std::forward<Rpc>(rpc)(call.context());
+    if (!call.live()) return Cancelled();
+    return status.ok() ? absl::OkStatus() : Error(method, status);
+  }
+
+ private:
+  std::string_view name_;
+};
+
+}  // namespace tandem::orchestrator
