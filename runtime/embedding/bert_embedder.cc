@@ -137,4 +137,11 @@ absl::StatusOr<std::string> ResolveEmbedderModelDir(std::string_view name_or_dir
                                           A(kDefaultEmbedderModel), "'"));
 }
 
+absl::StatusOr<std::unique_ptr<Embedder>> LoadNamedBertEmbedder(std::string_view name_or_dir,
+                                                                const BertEmbedderOptions& options) {
+  auto dir = ResolveEmbedderModelDir(name_or_dir.empty() ? kDefaultEmbedderModel : name_or_dir);
+  if (!dir.ok()) return dir.status();
+  return LoadBertEmbedder(*dir, options);
+}
+
 }  // namespace tandem::embedding

@@ -42,4 +42,10 @@ absl::StatusOr<std::unique_ptr<Embedder>> LoadBertEmbedder(const std::string& di
 // runtime/model_store). NotFound with the fetch command otherwise.
 absl::StatusOr<std::string> ResolveEmbedderModelDir(std::string_view name_or_dir = kDefaultEmbedderModel);
 
+// ResolveEmbedderModelDir then LoadBertEmbedder, what a service does with
+// the embedder named in its configuration; an empty name (unset in the
+// configuration) means kDefaultEmbedderModel.
+absl::StatusOr<std::unique_ptr<Embedder>> LoadNamedBertEmbedder(std::string_view name_or_dir,
+                                                                const BertEmbedderOptions& options = {});
+
 }  // namespace tandem::embedding

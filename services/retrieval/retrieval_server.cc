@@ -46,12 +46,9 @@ absl::Status RunRetrievalService(const services::ServiceConfig& service,
     if (!loaded.ok()) return loaded.status();
     tok = std::move(*loaded);
   }
-  auto embedder_dir = embedding::ResolveEmbedderModelDir(
-      service.embedder.empty() ? std::string(embedding::kDefaultEmbedderModel) : service.embedder);
-  if (!embedder_dir.ok()) return embedder_dir.status();
   embedding::BertEmbedderOptions embedder_options;
   embedder_options.threads = service.threads;
-  auto embedder = embedding::LoadBertEmbedder(*embedder_dir, embedder_options);
+  auto embedder = embedding::LoadNamedBertEmbedder(service.embedder, embedder_options);
   if (!embedder.ok()) return embedder.status();
   RetrievalEngineOptions options;
   options.data_dir = service.data_dir;

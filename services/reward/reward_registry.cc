@@ -49,11 +49,9 @@ RewardRegistry::RewardRegistry(RewardRegistryOptions options) : options_(std::mo
   if (!embedder && !options_.similarity_embedder.empty()) {
     embedder = [name = options_.similarity_embedder,
                 threads = options_.threads]() -> absl::StatusOr<std::unique_ptr<embedding::Embedder>> {
-      auto dir = embedding::ResolveEmbedderModelDir(name);
-      if (!dir.ok()) return dir.status();
       embedding::BertEmbedderOptions eo;
       eo.threads = threads;
-      return embedding::LoadBertEmbedder(*dir, eo);
+      return embedding::LoadNamedBertEmbedder(name, eo);
     };
   }
   if (embedder) {
