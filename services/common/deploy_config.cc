@@ -242,16 +242,17 @@ absl::Status CheckDeployment(const Parser& p, const YAML::Node& services, const 
     if (s.role != ServiceRole::kOrchestrator) continue;
     const YAML::Node node = services[i];
     const std::string f = absl::StrCat("services[", i, "]");
-    const std::pair<const char*, ServiceRole> refs[] = {{"target", ServiceRole::kTarget},
-                                                       {"draft", ServiceRole::kDraft},
-                                                       {"retrieval", ServiceRole::kRetrieval},
-                                                       {"reward", ServiceRole::kReward}};
-    for (const auto& [key, role] : refs) {
-      const std::string_view k = key;
-      const std::string& ref = k == "target"      ? s.target
-                               : k == "draft"     ? s.draft
-                               : k == "retrieval" ? s.retrieval
-                                                  : s.reward;
+    struct Reference {
+      const char* key;
+      std::string ServiceConfig::*field;
+      ServiceRole role;
+    };
+    const Reference refs[] = {{"target", &ServiceConfig::target, ServiceRole::kTarget},
+                              {"draft", &ServiceConfig::draft, ServiceRole::kDraft},
+                              {"retrieval", &ServiceConfig::retrieval, ServiceRole::kRetrieval},
+                              {"reward", &ServiceConfig::reward, ServiceRole::kReward}};
+    for (const auto& [key, field, role] : refs) {
+      const std::string& ref = s.*field;
       if (ref.empty() || absl::StrContains(ref, ':')) continue;  // explicit address
       const ServiceConfig* other = c.Find(ref);
       if (other == nullptr) {
