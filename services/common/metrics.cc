@@ -195,7 +195,8 @@ void ServiceMetrics::RecordFinishedRequest(const tandem::v1::Stats& stats,
         .Increment(static_cast<double>(stats.rsd_draft_tokens_accepted()));
     rsd_draft_tokens_->Add({{"outcome", "discarded"}})
         .Increment(static_cast<double>(stats.rsd_draft_tokens_discarded()));
-    for (double r : stats.rsd_step_rewards()) rsd_step_reward_->Add({}, kRewardBuckets).Observe(r);
+    prometheus::Histogram& step_reward = rsd_step_reward_->Add({}, kRewardBuckets);
+    for (double r : stats.rsd_step_rewards()) step_reward.Observe(r);
   }
   const std::pair<const char*, double> flops[] = {
       {"draft", stats.flops().draft()}, {"target", stats.flops().target()}, {"prm", stats.flops().prm()}};
