@@ -68,12 +68,18 @@ def stripped(cp):
     return [ord(c) for c in unicodedata.normalize("NFD", chr(cp)) if unicodedata.category(c) != "Mn"]
 
 
-def emit_ranges(name, rs):
-    print(f"const CodepointSpan {name}[{len(rs)}] = {{")
-    for i in range(0, len(rs), 4):
-        print("    " + " ".join(f"{{0x{a:X}, 0x{b:X}}}," for a, b in rs[i:i + 4]))
+def emit_table(ctype, name, rows, per_line, fmt, with_size=True):
+    """A C array of `rows` (fmt(row) each, per_line to a line) and, unless told not to, its <name>Size."""
+    print(f"const {ctype} {name}[{max(len(rows), 1)}] = {{")
+    for i in range(0, len(rows), per_line):
+        print("    " + " ".join(fmt(r) for r in rows[i:i + per_line]))
     print("};")
-    print(f"const size_t {name}Size = {len(rs)};")
+    if with_size:
+        print(f"const size_t {name}Size = {len(rows)};")
+
+
+def emit_ranges(name, rs):
+    emit_table("CodepointSpan", name, rs, 4, lambda r: f"{{0x{r[0]:X}, 0x{r[1]:X}}},")
     print()
 
 
@@ -109,21 +115,10 @@ def main():
     emit_ranges("kBertControl", ranges(is_control))
     emit_ranges("kBertPunctuation", ranges(is_punct))
     emit_ranges("kBertNonspacingMarks", ranges(is_mark))
-    print(f"const Decomposition kBertDecompositions[{len(decomp)}] = {{")
-    for i in range(0, len(decomp), 4):
-        print("    " + " ".join(f"{{0x{c:X}, {o}, {n}}}," for c, o, n in decomp[i:i + 4]))
-    print("};")
-    print(f"const size_t kBertDecompositionsSize = {len(decomp)};")
-    print(f"const uint32_t kBertDecompositionPool[{max(len(pool), 1)}] = {{")
-    for i in range(0, len(pool), 8):
-        print("    " + " ".join(f"0x{c:X}," for c in pool[i:i + 8]))
-    print("};")
+    emit_table("Decomposition", "kBertDecompositions", decomp, 4, lambda d: f"{{0x{d[0]:X}, {d[1]}, {d[2]}}},")
+    emit_table("uint32_t", "kBertDecompositionPool", pool, 8, lambda c: f"0x{c:X},", with_size=False)
     print()
-    print(f"const CaseMapping kBertLowercase[{len(lower)}] = {{")
-    for i in range(0, len(lower), 4):
-        print("    " + " ".join(f"{{0x{a:X}, 0x{b:X}}}," for a, b in lower[i:i + 4]))
-    print("};")
-    print(f"const size_t kBertLowercaseSize = {len(lower)};")
+    emit_table("CaseMapping", "kBertLowercase", lower, 4, lambda r: f"{{0x{r[0]:X}, 0x{r[1]:X}}},")
     print()
     print("}  // namespace tandem::embedding::internal")
 
