@@ -128,16 +128,8 @@ void Stop(const std::vector<pid_t>& pids, double grace_s) {
   }
 }
 
-const char* RoleArg(ServiceRole role) {
-  switch (role) {
-    case ServiceRole::kDraft: return "draft";
-    case ServiceRole::kTarget: return "target";
-    case ServiceRole::kOrchestrator: return "orchestrator";
-    case ServiceRole::kReward: return "reward";
-    case ServiceRole::kRetrieval: return "retrieval";
-    default: return nullptr;
-  }
-}
+// `tandem serve --role` takes every role by its config name.
+std::string RoleArg(ServiceRole role) { return std::string(services::ServiceRoleName(role)); }
 
 }  // namespace
 
@@ -168,11 +160,6 @@ int RunUp(const UpOptions& o) {
   if (ec) return ReportError(absl::PermissionDeniedError(absl::StrCat("cannot create ", run_dir.string(), ": ", ec.message())));
 
   for (const services::ServiceConfig& s : config->services) {
-    if (RoleArg(s.role) == nullptr) {
-      return ReportError(absl::UnimplementedError(absl::StrCat("services.", s.name, ": role ",
-                                                               std::string(services::ServiceRoleName(s.role)),
-                                                               " cannot be served yet")));
-    }
     const fs::path pid_file = run_dir / (s.name + ".pid");
     if (fs::exists(pid_file)) {
       const pid_t pid = ReadPid(pid_file);
@@ -245,7 +232,7 @@ int RunUp(const UpOptions& o) {
     const std::string metrics = st.service->metrics_port > 0
                                     ? absl::StrCat("http://", st.service->metrics_address(), "/metrics")
                                     : std::string("-");
-    std::printf("%-14s %-13s %-22s %-36s %s\n", st.service->name.c_str(), RoleArg(st.service->role),
+    std::printf("%-14s %-13s %-22s %-36s %s\n", st.service->name.c_str(), RoleArg(st.service->role).c_str(),
                 st.service->grpc_address().c_str(), metrics.c_str(), st.log.c_str());
   }
   std::fflush(stdout);
