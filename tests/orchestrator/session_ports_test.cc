@@ -12,12 +12,16 @@
 #include "services/orchestrator/local/model_drafter.h"
 #include "services/orchestrator/local/model_verifier.h"
 #include "tests/orchestrator/fake_lm.h"
+#include "tests/orchestrator/session_steps.h"
 
 namespace tandem::orchestrator {
 namespace {
 
 using runtime::SamplingParams;
+using testing::Continue;
 using testing::FakeLm;
+using testing::Greedy;
+using testing::Open;
 using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
 
@@ -40,36 +44,11 @@ class TrackingLm : public LanguageModel {
   FakeLm& inner_;
 };
 
-SamplingParams Greedy() {
-  SamplingParams p;
-  p.temperature = 0;
-  return p;
-}
-
 SamplingParams Sampled(uint64_t seed) {
   SamplingParams p;
   p.temperature = 0.9f;
   p.seed = seed;
   return p;
-}
-
-std::unique_ptr<VerifySession> Open(Verifier& v, std::vector<int32_t> prompt, const SamplingParams& params) {
-  auto s = v.Open(prompt, params, {});
-  EXPECT_TRUE(s.ok()) << s.status();
-  return s.ok() ? std::move(*s) : nullptr;
-}
-
-// n target-only steps (Verify with no draft).
-std::vector<int32_t> Continue(VerifySession& s, int n) {
-  std::vector<int32_t> out;
-  for (int i = 0; i < n; ++i) {
-    VerifyResult r;
-    absl::Status st = s.Verify({}, {}, &r);
-    EXPECT_TRUE(st.ok()) << st;
-    if (!st.ok()) break;
-    out.push_back(r.next_token);
-  }
-  return out;
 }
 
 const std::vector<int32_t> kPrompt = {3, 1, 4, 1, 5};

@@ -17,6 +17,7 @@
 #include "services/orchestrator/strategies/rsd.h"
 #include "services/target/target_server.h"
 #include "tests/orchestrator/fake_lm.h"
+#include "tests/orchestrator/session_steps.h"
 #include "tests/services_dt/dt_test_util.h"
 #include "tests/services_dt/services_fixture.h"
 
@@ -26,32 +27,11 @@ namespace {
 using orchestrator::NextTokenInfo;
 using orchestrator::VerifyResult;
 using orchestrator::VerifySession;
+using orchestrator::testing::Continue;
 using orchestrator::testing::FakeLm;
+using orchestrator::testing::Greedy;
+using orchestrator::testing::Open;
 using V = std::vector<int32_t>;
-
-runtime::SamplingParams Greedy() {
-  runtime::SamplingParams p;
-  p.temperature = 0;
-  return p;
-}
-
-std::unique_ptr<VerifySession> Open(orchestrator::Verifier& v, const V& prompt) {
-  auto s = v.Open(prompt, Greedy(), {});
-  EXPECT_TRUE(s.ok()) << s.status();
-  return s.ok() ? std::move(*s) : nullptr;
-}
-
-V Continue(VerifySession& s, int n) {
-  V out;
-  for (int i = 0; i < n; ++i) {
-    VerifyResult r;
-    absl::Status st = s.Verify({}, {}, &r);
-    EXPECT_TRUE(st.ok()) << st;
-    if (!st.ok()) break;
-    out.push_back(r.next_token);
-  }
-  return out;
-}
 
 V Concat(V a, const V& b) {
   a.insert(a.end(), b.begin(), b.end());
