@@ -40,6 +40,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "bench", "speculative"))
+import bench_speculative  # noqa: E402  (shares its aggregate())
 SHARED = os.environ.get("TANDEM_SHARED", os.path.join(ROOT, "..", "shared"))
 
 THINGS = ["old lighthouse", "harbor vault", "blue observatory", "north tower", "glass library",
@@ -124,24 +126,18 @@ def config_args(name, args, task, ctx_file):
 
 
 def aggregate(results):
-    toks = sum(r["completion_tokens"] for r in results)
-    secs = sum((r["completion_tokens"] - 1) / r["decode_tokens_per_s"] for r in results
-               if r["decode_tokens_per_s"] > 0 and r["completion_tokens"] > 1)
-    n = len([r for r in results if r["completion_tokens"] > 1])
+    # Decode throughput, acceptance, mean acceptance length and target calls as
+    # bench_speculative.py computes them, plus the long-context measures.
+    out = bench_speculative.aggregate(results)
+    del out["tokens"]
     st = [r.get("stats", {}) for r in results]
-    drafted = sum(s.get("drafted_tokens", 0) for s in st)
-    accepted = sum(s.get("accepted_tokens", 0) for s in st)
-    drafts = sum(s.get("num_drafts", 0) for s in st)
-    return dict(decode_tps=(toks - n) / secs if secs > 0 else 0,
-                acceptance=accepted / drafted if drafted else 0,
-                mean_len=1 + accepted / drafts if drafts else 0,
-                target_calls=sum(s.get("target_calls", 0) for s in st),
-                prompt_tokens=sum(r["prompt_tokens"] for r in results) / len(results),
-                context_tokens=sum(s.get("context_tokens", 0) for s in st) / len(results),
-                retrieved_tokens=sum(s.get("retrieved_tokens", 0) for s in st) / len(results),
-                draft_prompt_tokens=sum(s.get("draft_prompt_tokens", 0) for s in st) / len(results),
-                retrieval_ms=sum(s.get("retrieval_ms", 0) for s in st) / len(results),
-                ttft_s=sum(s.get("time_to_first_token_ms", 0) for s in st) / len(results) / 1000)
+    out.update(prompt_tokens=sum(r["prompt_tokens"] for r in results) / len(results),
+               context_tokens=sum(s.get("context_tokens", 0) for s in st) / len(results),
+               retrieved_tokens=sum(s.get("retrieved_tokens", 0) for s in st) / len(results),
+               draft_prompt_tokens=sum(s.get("draft_prompt_tokens", 0) for s in st) / len(results),
+               retrieval_ms=sum(s.get("retrieval_ms", 0) for s in st) / len(results),
+               ttft_s=sum(s.get("time_to_first_token_ms", 0) for s in st) / len(results) / 1000)
+    return out
 
 
 def main():

@@ -184,92 +184,69 @@ int main(int argc, char** argv) {
     }
   }
   if (quality) return Quality(r, ps, judge);
-  auto timed = [](auto&& fn) {
-    const auto t0 = std::chrono::steady_clock::now();
-    fn();
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  };
+  // Runs `body(spec, run)` over all problems once without and once with
+  // prefix reuse, reports both, and counts the scores they disagree on.
   int mismatches = 0;
-  auto compare = [&](const Run& a, const Run& b) {
-    for (size_t i = 0; i < a.scores.size(); ++i) mismatches += a.scores[i] != b.scores[i] ? 1 : 0;
+  auto without_and_with_cache = [&](const char* pattern, auto&& body) {
+    Run runs[2];
+    for (bool cache : {false, true}) {
+      Run& run = runs[cache];
+      const RewardSpec spec{"judge", {{"cache", cache ? "true" : "false"}}};
+      const EvalStats before = Judge(r);
+      const auto t0 = std::chrono::steady_clock::now();
+      body(spec, run);
+      run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      Report(pattern, cache, run, before, Judge(r));
+    }
+    for (size_t i = 0; i < runs[0].scores.size(); ++i) mismatches += runs[0].scores[i] != runs[1].scores[i] ? 1 : 0;
   };
 
   // batch: N candidates per problem (the solution truncated to 1..N lines).
-  {
-    Run runs[2];
-    for (bool cache : {false, true}) {
-      Run& run = runs[cache];
-      RewardSpec spec{"judge", {{"cache", cache ? "true" : "false"}}};
-      const EvalStats before = Judge(r);
-      run.seconds = timed([&] {
-        for (const Problem& p : ps) {
-          std::vector<RewardItem> items;
-          for (int c = 0; c < candidates; ++c) {
-            const size_t n = std::max<size_t>(1, p.steps.size() * static_cast<size_t>(c + 1) / static_cast<size_t>(candidates));
-            std::string resp;
-            for (size_t i = 0; i < n; ++i) resp += (i ? "\n" : "") + p.steps[i];
-            items.push_back({p.question, resp, ""});
-          }
-          auto s = r.Score(spec, items);
-          if (!s.ok()) std::abort();
-          run.scores.insert(run.scores.end(), s->begin(), s->end());
-          run.items += static_cast<int64_t>(items.size());
-          ++run.calls;
-        }
-      });
-      Report("batch", cache, run, before, Judge(r));
+  without_and_with_cache("batch", [&](const RewardSpec& spec, Run& run) {
+    for (const Problem& p : ps) {
+      std::vector<RewardItem> items;
+      for (int c = 0; c < candidates; ++c) {
+        const size_t n = std::max<size_t>(1, p.steps.size() * static_cast<size_t>(c + 1) / static_cast<size_t>(candidates));
+        std::string resp;
+        for (size_t i = 0; i < n; ++i) resp += (i ? "\n" : "") + p.steps[i];
+        items.push_back({p.question, resp, ""});
+      }
+      auto s = r.Score(spec, items);
+      if (!s.ok()) std::abort();
+      run.scores.insert(run.scores.end(), s->begin(), s->end());
+      run.items += static_cast<int64_t>(items.size());
+      ++run.calls;
     }
-    compare(runs[0], runs[1]);
-  }
+  });
   // grow: the answer scored after every segment of segment_words words.
-  {
-    Run runs[2];
-    for (bool cache : {false, true}) {
-      Run& run = runs[cache];
-      RewardSpec spec{"judge", {{"cache", cache ? "true" : "false"}}};
-      const EvalStats before = Judge(r);
-      run.seconds = timed([&] {
-        for (const Problem& p : ps) {
-          std::vector<std::string> words = absl::StrSplit(p.answer, ' ');
-          std::string prefix;
-          for (size_t w = 0; w < words.size(); ++w) {
-            prefix += (w ? " " : "") + words[w];
-            if ((w + 1) % static_cast<size_t>(segment_words) != 0 && w + 1 != words.size()) continue;
-            std::vector<RewardItem> items = {{p.question, prefix, ""}};
-            auto s = r.Score(spec, items);
-            if (!s.ok()) std::abort();
-            run.scores.push_back((*s)[0]);
-            ++run.items;
-            ++run.calls;
-          }
-        }
-      });
-      Report("grow", cache, run, before, Judge(r));
+  without_and_with_cache("grow", [&](const RewardSpec& spec, Run& run) {
+    for (const Problem& p : ps) {
+      std::vector<std::string> words = absl::StrSplit(p.answer, ' ');
+      std::string prefix;
+      for (size_t w = 0; w < words.size(); ++w) {
+        prefix += (w ? " " : "") + words[w];
+        if ((w + 1) % static_cast<size_t>(segment_words) != 0 && w + 1 != words.size()) continue;
+        std::vector<RewardItem> items = {{p.question, prefix, ""}};
+        auto s = r.Score(spec, items);
+        if (!s.ok()) std::abort();
+        run.scores.push_back((*s)[0]);
+        ++run.items;
+        ++run.calls;
+      }
     }
-    compare(runs[0], runs[1]);
-  }
+  });
   // steps: ScoreSteps with 1..K steps (RSD); items = newly scored steps.
-  {
-    Run runs[2];
-    for (bool cache : {false, true}) {
-      Run& run = runs[cache];
-      RewardSpec spec{"judge", {{"cache", cache ? "true" : "false"}}};
-      const EvalStats before = Judge(r);
-      run.seconds = timed([&] {
-        for (const Problem& p : ps) {
-          for (size_t k = 1; k <= p.steps.size(); ++k) {
-            auto s = r.ScoreSteps(spec, p.question, std::span<const std::string>(p.steps.data(), k));
-            if (!s.ok()) std::abort();
-            run.scores.push_back(s->back());
-            ++run.items;
-            ++run.calls;
-          }
-        }
-      });
-      Report("steps", cache, run, before, Judge(r));
+  without_and_with_cache("steps", [&](const RewardSpec& spec, Run& run) {
+    for (const Problem& p : ps) {
+      for (size_t k = 1; k <= p.steps.size(); ++k) {
+        auto s = r.ScoreSteps(spec, p.question, std::span<const std::string>(p.steps.data(), k));
+        if (!s.ok()) std::abort();
+        run.scores.push_back(s->back());
+        ++run.items;
+        ++run.calls;
+      }
     }
-    compare(runs[0], runs[1]);
-  }
+  });
   std::fprintf(stderr, "score mismatches between cache and no cache: %d\n", mismatches);
   return mismatches == 0 ? 0 : 1;
 }
