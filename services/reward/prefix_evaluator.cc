@@ -61,6 +61,14 @@ int64_t PrefixEvaluator::Reusable(const EvalQuery& query, const std::string& red
   return PlanQuery(query, reducer_key, true).reuse;
 }
 
+absl::StatusOr<std::unique_ptr<runtime::Session>> PrefixEvaluator::StartSession(const Plan& plan) {
+  absl::StatusOr<std::unique_ptr<runtime::Session>> session =
+      plan.base != entries_.end() ? plan.base->session->Fork() : model_.NewSession();
+  if (!session.ok()) return session.status();
+  if (absl::Status s = (*session)->Truncate(plan.reuse); !s.ok()) return s;
+  return session;
+}
+
 absl::Status PrefixEvaluator::ForwardWithEviction(std::vector<runtime::ForwardItem>& items) {
   for (;;) {
     absl::Status s = model_.Forward(items);
@@ -135,10 +143,8 @@ absl::StatusOr<std::vector<std::vector<float>>> PrefixEvaluator::Run(std::span<c
       if (shared >= max_reuse + kMinSharedPrefix) {
         EvalQuery prefix{std::vector<int32_t>(first.begin(), first.begin() + shared), {}};
         const Plan p = PlanQuery(prefix, reducer_key, true);
-        absl::StatusOr<std::unique_ptr<runtime::Session>> session =
-            p.base != entries_.end() ? p.base->session->Fork() : model_.NewSession();
+        auto session = StartSession(p);
         if (!session.ok()) return session.status();
-        if (absl::Status s = (*session)->Truncate(p.reuse); !s.ok()) return s;
         std::vector<runtime::ForwardItem> items(1);
         items[0].session = session->get();
         items[0].tokens = std::span<const int32_t>(prefix.tokens).subspan(static_cast<size_t>(p.reuse));
@@ -177,10 +183,8 @@ absl::StatusOr<std::vector<std::vector<float>>> PrefixEvaluator::Run(std::span<c
       for (int64_t pos : q.read_positions) results[i].push_back(inherited.at(pos));
       continue;
     }
-    absl::StatusOr<std::unique_ptr<runtime::Session>> session =
-        p.base != entries_.end() ? p.base->session->Fork() : model_.NewSession();
+    auto session = StartSession(p);
     if (!session.ok()) return session.status();
-    if (absl::Status s = (*session)->Truncate(p.reuse); !s.ok()) return s;
     bool all_rows = false;
     for (int64_t pos : q.read_positions) all_rows = all_rows || (pos >= p.reuse && pos < n - 1);
     work.push_back(Work{i, p.reuse, all_rows, std::move(*session), std::move(inherited), {}});

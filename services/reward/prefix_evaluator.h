@@ -77,6 +77,9 @@ class PrefixEvaluator {
   };
 
   Plan PlanQuery(const EvalQuery& q, const std::string& key, bool use_cache);
+  // A session holding the plan's first `reuse` tokens: a copy-on-write fork
+  // of the plan's cached base truncated to them, or a new empty session.
+  absl::StatusOr<std::unique_ptr<runtime::Session>> StartSession(const Plan& plan);
   absl::Status ForwardWithEviction(std::vector<runtime::ForwardItem>& items);
   void Insert(Entry entry);
 
