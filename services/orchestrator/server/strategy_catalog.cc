@@ -30,6 +30,22 @@ std::vector<StrategySpec> BuildCatalog() {
   return c;
 }
 
+// speculative's documented parameters (target_only has none).
+absl::Status ApplySpeculativeParam(const std::string& key, const std::string& value, StrategyChoice* choice) {
+  if (key == "gamma") return ParseIntParam(key, value, 1, kMaxGamma, &choice->gamma.gamma);
+  if (key == "adaptive_gamma") return ParseBoolParam(key, value, &choice->gamma.adaptive);
+  if (key == "min_gamma") return ParseIntParam(key, value, 1, kMaxGamma, &choice->gamma.min_gamma);
+  if (key == "max_gamma") return ParseIntParam(key, value, 1, kMaxGamma, &choice->gamma.max_gamma);
+  if (key == "drafter") {
+    if (value != "ngram" && value != "model") {
+      return BadParam(key, absl::StrCat("'", value, "' is not a drafter (ngram, model)"));
+    }
+    choice->drafter = value;
+    return absl::OkStatus();
+  }
+  return BadParam(key, "not a parameter of 'speculative'");
+}
+
 }  // namespace
 
 const std::vector<StrategySpec>& StrategyCatalog() {
@@ -71,37 +87,15 @@ absl::Status ApplyStrategyParams(const std::map<std::string, std::string>& param
         "params: unknown parameter(s) ", absl::StrJoin(unknown, ", "), " for strategy '", spec->name,
         "' (documented: ", documented.empty() ? "none" : absl::StrJoin(documented, ", "), ")"));
   }
-  if (IsRsdFamily(choice->strategy)) {
-    for (const auto& [key, value] : params) {
-      if (absl::Status s = ApplyRsdParam(key, value, choice); !s.ok()) return s;
-    }
-    return absl::OkStatus();
-  }
-  if (choice->strategy == "rapid") {
-    for (const auto& [key, value] : params) {
-      if (absl::Status s = ApplyRapidParam(key, value, choice); !s.ok()) return s;
-    }
-    return absl::OkStatus();
-  }
+  // Each family parses its own parameters (rsd_strategy.h, rapid_strategy.h,
+  // reward_strategies.h); speculative's are here.
+  using ApplyParam = absl::Status (*)(const std::string&, const std::string&, StrategyChoice*);
+  const ApplyParam apply = IsRsdFamily(choice->strategy)     ? ApplyRsdParam
+                           : choice->strategy == "rapid"     ? ApplyRapidParam
+                           : IsRewardGuided(choice->strategy) ? ApplyRewardGuidedParam
+                                                              : ApplySpeculativeParam;
   for (const auto& [key, value] : params) {
-    absl::Status s;
-    if (IsRewardGuided(choice->strategy)) {
-      s = ApplyRewardGuidedParam(key, value, choice);
-    } else if (key == "gamma") {
-      s = ParseIntParam(key, value, 1, kMaxGamma, &choice->gamma.gamma);
-    } else if (key == "adaptive_gamma") {
-      s = ParseBoolParam(key, value, &choice->gamma.adaptive);
-    } else if (key == "min_gamma") {
-      s = ParseIntParam(key, value, 1, kMaxGamma, &choice->gamma.min_gamma);
-    } else if (key == "max_gamma") {
-      s = ParseIntParam(key, value, 1, kMaxGamma, &choice->gamma.max_gamma);
-    } else if (key == "drafter") {
-      if (value != "ngram" && value != "model") {
-        s = BadParam(key, absl::StrCat("'", value, "' is not a drafter (ngram, model)"));
-      }
-      choice->drafter = value;
-    }
-    if (!s.ok()) return s;
+    if (absl::Status s = apply(key, value, choice); !s.ok()) return s;
   }
   if (choice->gamma.min_gamma > choice->gamma.max_gamma) {
     return BadParam("min_gamma", absl::StrCat("must be <= max_gamma (", choice->gamma.max_gamma, ")"));
