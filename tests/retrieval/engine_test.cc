@@ -4,6 +4,7 @@
 // error codes of bad input.
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -101,17 +102,28 @@ TEST(RetrievalEngineTest, IngestAndSearchEveryMode) {
     EXPECT_EQ(r->total_chunks, static_cast<int64_t>(info->chunks));
     for (size_t i = 1; i < r->chunks.size(); ++i) EXPECT_GE(r->chunks[i - 1].score, r->chunks[i].score);
   }
-  // Positions restore document order: the chunks of one document are
-  // consecutive positions and their texts concatenate to the document.
+  // A top_k above the collection's size is accepted and returns at most
+  // every chunk. (That the chunks restore the documents in position order
+  // is ChunksRoundTripTheDocuments.)
   SearchParams all = Query("the", SearchMode::kBm25, 1000);
   auto r = engine->SearchCollection("notes", all);
   ASSERT_TRUE(r.ok());
-  // min_score drops low scores.
-  SearchParams strict = Query("qubits superposition", SearchMode::kDense, 10);
+  EXPECT_LE(r->chunks.size(), info->chunks);
+  // min_score drops exactly the chunks that score below it: compared with
+  // the same search without it, which must have some to drop (otherwise
+  // the filter is untested).
+  SearchParams loose = Query("qubits superposition", SearchMode::kDense, 10);
+  auto unfiltered = engine->SearchCollection("notes", loose);
+  ASSERT_TRUE(unfiltered.ok());
+  SearchParams strict = loose;
   strict.min_score = 0.99f;
   auto s = engine->SearchCollection("notes", strict);
   ASSERT_TRUE(s.ok());
   for (const auto& c : s->chunks) EXPECT_GE(c.score, 0.99f);
+  const auto kept = std::count_if(unfiltered->chunks.begin(), unfiltered->chunks.end(),
+                                  [](const auto& c) { return c.score >= 0.99f; });
+  EXPECT_LT(kept, static_cast<int64_t>(unfiltered->chunks.size()));
+  EXPECT_EQ(static_cast<int64_t>(s->chunks.size()), kept);
 }
 
 TEST(RetrievalEngineTest, ChunksRoundTripTheDocuments) {
