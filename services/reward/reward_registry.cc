@@ -77,7 +77,7 @@ std::vector<std::string> RewardRegistry::Backends() const {
 }
 
 absl::StatusOr<RewardBackend*> RewardRegistry::Resolve(const RewardSpec& spec, bool steps, std::string* name) {
-  *name = spec.backend.empty() ? options_.default_backend : spec.backend;
+  *name = BackendName(spec);
   auto it = slots_.find(*name);
   if (it == slots_.end()) {
     return absl::InvalidArgumentError(absl::StrCat("backend: unknown reward backend '", *name, "' (known: ",

@@ -63,6 +63,10 @@ class RewardRegistry final : public orchestrator::RewardScorer {
   std::vector<std::string> Backends() const override;
 
   const std::string& default_backend() const { return options_.default_backend; }
+  // The backend a request runs on: spec.backend, or the default when empty.
+  const std::string& BackendName(const RewardSpec& spec) const {
+    return spec.backend.empty() ? options_.default_backend : spec.backend;
+  }
   // Whether a backend has a process mode (loads the backend if needed).
   absl::StatusOr<bool> SupportsSteps(const std::string& backend);
   // Whether ScoreSteps works for `backend`, without loading it (built-in

@@ -59,7 +59,7 @@ grpc::Status RewardService::Score(grpc::ServerContext*, const tandem::v1::ScoreR
   std::vector<orchestrator::RewardItem> items;
   items.reserve(static_cast<size_t>(req->items_size()));
   for (const auto& it : req->items()) items.push_back({it.prompt(), it.response(), it.reference()});
-  const std::string backend = spec.backend.empty() ? registry_.default_backend() : spec.backend;
+  const std::string& backend = registry_.BackendName(spec);
   auto scores = registry_.Score(spec, items);
   Observe("Score", backend, scores.status(), static_cast<int64_t>(items.size()),
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
@@ -74,7 +74,7 @@ grpc::Status RewardService::ScoreSteps(grpc::ServerContext*, const tandem::v1::S
   const auto start = std::chrono::steady_clock::now();
   const orchestrator::RewardSpec spec = SpecOf(req->spec());
   std::vector<std::string> steps(req->steps().begin(), req->steps().end());
-  const std::string backend = spec.backend.empty() ? registry_.default_backend() : spec.backend;
+  const std::string& backend = registry_.BackendName(spec);
   auto scores = registry_.ScoreSteps(spec, req->prompt(), steps);
   Observe("ScoreSteps", backend, scores.status(), static_cast<int64_t>(steps.size()),
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
