@@ -7,10 +7,10 @@
 namespace tandem::orchestrator::server {
 namespace {
 
-Drafter* FindModelDrafter(const GenerationPorts& ports, const std::string& strategy, absl::Status* error) {
+absl::StatusOr<Drafter*> FindModelDrafter(const GenerationPorts& ports, const std::string& strategy) {
   Drafter* drafter = ports.FindDrafter("model");
   if (drafter == nullptr) {
-    *error = absl::FailedPreconditionError(absl::StrCat(
+    return absl::FailedPreconditionError(absl::StrCat(
         strategy, ": this deployment has no draft model (drafter 'model'); configure one, e.g. "
                   "`tandem generate --draft-model NAME` or a draft service"));
   }
@@ -111,13 +111,12 @@ absl::Status ApplyRsdParam(const std::string& key, const std::string& value, Str
 absl::Status RunRsdFamily(const StrategyChoice& choice, const GenerationRequest& request,
                           const GenerationPorts& ports, const Vocabulary& vocab, const StreamCallback& on_chunk,
                           GenerationResult* result) {
-  absl::Status error;
-  Drafter* drafter = FindModelDrafter(ports, choice.strategy, &error);
-  if (drafter == nullptr) return error;
+  auto drafter = FindModelDrafter(ports, choice.strategy);
+  if (!drafter.ok()) return drafter.status();
   if (choice.strategy == "draft_only") {
     DraftOnlyOptions o = choice.draft_only;
     o.draft_parameters = DraftParameters(ports);
-    return RunDraftOnly(request, o, *drafter, vocab, on_chunk, result);
+    return RunDraftOnly(request, o, **drafter, vocab, on_chunk, result);
   }
   if (choice.strategy != "rsd") {
     return absl::InvalidArgumentError(absl::StrCat("strategy: '", choice.strategy, "' is not rsd or draft_only"));
@@ -128,7 +127,7 @@ absl::Status RunRsdFamily(const StrategyChoice& choice, const GenerationRequest&
   RsdOptions o = choice.rsd;
   o.draft_parameters = DraftParameters(ports);
   o.target_parameters = static_cast<double>(ports.target.parameters);
-  return RunRsd(request, o, *drafter, *ports.verifier, *ports.reward, vocab, on_chunk, result);
+  return RunRsd(request, o, **drafter, *ports.verifier, *ports.reward, vocab, on_chunk, result);
 }
 
 }  // namespace tandem::orchestrator::server
