@@ -18,26 +18,13 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/common/test_paths.h"
 
 namespace tandem::embedding::testing {
 
-inline std::string PythonPath() {
-  if (const char* p = std::getenv("TANDEM_PYTHON"); p != nullptr && *p != '\0') return p;
-  return std::string(TANDEM_SOURCE_DIR) + "/.venv/bin/python";
-}
-
-inline std::string ToolPath(const std::string& name) { return std::string(TANDEM_SOURCE_DIR) + "/tests/tools/" + name; }
-
-inline std::string ModelCache() {
-  if (const char* d = std::getenv("TANDEM_MODEL_DIR"); d != nullptr && *d != '\0') return d;
-  const char* home = std::getenv("HOME");
-  return std::string(home != nullptr ? home : "/root") + "/.cache/tandem/models";
-}
-
-inline std::string SharedDir() {
-  if (const char* d = std::getenv("TANDEM_SHARED"); d != nullptr && *d != '\0') return d;
-  return std::string(TANDEM_SOURCE_DIR) + "/../shared";
-}
+using test_paths::PythonPath;
+using test_paths::SharedDir;
+using test_paths::ToolPath;
 
 // A per-process scratch folder, removed by ScratchCleanup at exit.
 inline std::string ScratchDir() {

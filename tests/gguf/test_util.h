@@ -5,24 +5,16 @@
 #include <filesystem>
 #include <string>
 
+#include "tests/common/test_paths.h"
+
 namespace tandem::gguf::testing {
 
 // The project's virtualenv Python (env TANDEM_PYTHON overrides), which has the
 // `gguf` package the oracles use.
-inline std::string PythonPath() {
-  if (const char* p = std::getenv("TANDEM_PYTHON"); p != nullptr && *p != '\0') return p;
-  return std::string(TANDEM_SOURCE_DIR) + "/.venv/bin/python";
-}
+using test_paths::PythonPath;
+using test_paths::ToolPath;
 
-inline std::string ToolPath(const std::string& name) {
-  return std::string(TANDEM_SOURCE_DIR) + "/tests/tools/" + name;
-}
-
-inline std::filesystem::path ModelDir() {
-  if (const char* p = std::getenv("TANDEM_MODEL_DIR"); p != nullptr && *p != '\0') return p;
-  const char* home = std::getenv("HOME");
-  return std::filesystem::path(home != nullptr ? home : "/root") / ".cache/tandem/models";
-}
+inline std::filesystem::path ModelDir() { return test_paths::ModelDir(); }
 
 // Single-quotes a string for /bin/sh.
 inline std::string ShellQuote(const std::string& s) {

@@ -262,10 +262,7 @@ TEST(RealModel, SmolLM2Perplexity) {
   auto m = Model::Load(path, ModelOptions{});
   ASSERT_TRUE(m.ok()) << m.status();
   // The fixed text: essays/addiction.txt followed by essays/aord.txt, first 2048 tokens.
-  const char* shared_env = std::getenv("TANDEM_SHARED");
-  const std::string shared = shared_env != nullptr && *shared_env != '\0'
-                                 ? shared_env
-                                 : std::string(TANDEM_SOURCE_DIR) + "/../shared";
+  const std::string shared = test_paths::SharedDir();
   std::string text;
   for (const char* name : {"addiction.txt", "aord.txt"}) {
     std::ifstream f(shared + "/data/essays/" + name);

@@ -15,17 +15,13 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/common/test_paths.h"
 
 namespace tandem::testing_util {
 
-inline std::string PythonPath() {
-  if (const char* p = std::getenv("TANDEM_PYTHON"); p != nullptr && *p != '\0') return p;
-  return std::string(TANDEM_SOURCE_DIR) + "/.venv/bin/python";
-}
-
-inline std::string ToolPath(const std::string& name) {
-  return std::string(TANDEM_SOURCE_DIR) + "/tests/tools/" + name;
-}
+using test_paths::ModelDir;
+using test_paths::PythonPath;
+using test_paths::ToolPath;
 
 // A per-process scratch folder for generated files.
 inline std::string ScratchDir() {
@@ -46,12 +42,6 @@ class ScratchCleanup : public ::testing::Environment {
 };
 
 inline int RunCommand(const std::string& cmd) { return std::system(cmd.c_str()); }
-
-inline std::string ModelDir() {
-  if (const char* d = std::getenv("TANDEM_MODEL_DIR"); d != nullptr && *d != '\0') return d;
-  const char* home = std::getenv("HOME");
-  return std::string(home != nullptr ? home : "/root") + "/.cache/tandem/models";
-}
 
 struct RefLogits {
   int64_t rows = 0, vocab = 0;

@@ -18,20 +18,12 @@
 #include "services/orchestrator/local/runtime_language_model.h"
 #include "services/orchestrator/strategies/speculative.h"
 #include "services/orchestrator/strategies/target_only.h"
+#include "tests/common/test_paths.h"
 
 namespace tandem::orchestrator {
 namespace {
 
-std::string ModelPath(const std::string& file) {
-  std::string dir;
-  if (const char* d = std::getenv("TANDEM_MODEL_DIR"); d != nullptr && *d != '\0') {
-    dir = d;
-  } else {
-    const char* home = std::getenv("HOME");
-    dir = std::string(home != nullptr ? home : "/root") + "/.cache/tandem/models";
-  }
-  return dir + "/" + file;
-}
+std::string ModelPath(const std::string& file) { return test_paths::ModelDir() + "/" + file; }
 
 class SmolLm : public ::testing::Test {
  protected:

@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/common/test_paths.h"
 
 namespace {
 
@@ -98,10 +99,7 @@ pid_t ReadPid(const fs::path& p) {
 }
 
 TEST(TandemUpDown, StartsServesAndStopsALocalDeployment) {
-  const char* env_dir = std::getenv("TANDEM_MODEL_DIR");
-  const std::string model_dir =
-      env_dir != nullptr && *env_dir ? env_dir : std::string(std::getenv("HOME")) + "/.cache/tandem/models";
-  const fs::path model = fs::path(model_dir) / "smollm2-135m.gguf";
+  const fs::path model = fs::path(tandem::test_paths::ModelDir()) / "smollm2-135m.gguf";
   ASSERT_TRUE(fs::exists(model)) << "missing " << model << ": run scripts/setup.sh (or set TANDEM_MODEL_DIR)";
 
   const fs::path dir = fs::temp_directory_path() / absl::StrCat("tandem-updown-", getpid());

@@ -15,14 +15,12 @@
 #include "services/orchestrator/server/rapid_strategy.h"
 #include "services/orchestrator/server/strategy_runner.h"
 #include "services/orchestrator/strategies/target_only.h"
+#include "tests/common/test_paths.h"
 
 namespace tandem::orchestrator {
 namespace {
 
-std::string SharedDir() {
-  if (const char* d = std::getenv("TANDEM_SHARED"); d != nullptr && *d != '\0') return d;
-  return "/work/shared";
-}
+using test_paths::SharedDir;
 
 // ~750 tokens of an essay with one invented fact in the middle.
 std::string EssayWithNeedle() {

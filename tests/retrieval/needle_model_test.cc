@@ -23,6 +23,7 @@
 #include "runtime/tokenizer/tokenizer.h"
 #include "services/retrieval/chunker.h"
 #include "services/retrieval/retrieval_engine.h"
+#include "tests/common/test_paths.h"
 
 namespace tandem::retrieval {
 namespace {
@@ -63,16 +64,8 @@ const Needle kNeedles[] = {
     {"Yusuf Adeyemi won the regional spelling bee with the word 'chiaroscuro'.", "Which word won Yusuf Adeyemi the regional spelling bee?"},
 };
 
-std::string ModelDir() {
-  if (const char* d = std::getenv("TANDEM_MODEL_DIR"); d != nullptr && *d != '\0') return d;
-  const char* home = std::getenv("HOME");
-  return std::string(home != nullptr ? home : "/root") + "/.cache/tandem/models";
-}
-
-std::string SharedDir() {
-  const char* d = std::getenv("TANDEM_SHARED");
-  return d != nullptr && *d != '\0' ? d : "/work/shared";
-}
+using test_paths::ModelDir;
+using test_paths::SharedDir;
 
 std::shared_ptr<const tokenizer::Tokenizer> SmolTokenizer() {
   const std::string path = ModelDir() + "/smollm2-135m.gguf";

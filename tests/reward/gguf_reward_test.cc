@@ -18,14 +18,10 @@
 #include "services/reward/gguf_reward_backend.h"
 #include "services/reward/prefix_evaluator.h"
 #include "services/reward/reward_registry.h"
+#include "tests/common/test_paths.h"
 
 namespace tandem::reward {
 namespace {
-
-std::string Python() {
-  if (const char* p = std::getenv("TANDEM_PYTHON"); p != nullptr && *p != '\0') return p;
-  return std::string(TANDEM_SOURCE_DIR) + "/.venv/bin/python";
-}
 
 std::string Scratch() {
   const auto dir = std::filesystem::temp_directory_path() / ("tandem_reward_test_" + std::to_string(getpid()));
@@ -36,7 +32,7 @@ std::string Scratch() {
 std::string MakeModel(const std::string& name, const std::string& args) {
   const std::string path = Scratch() + "/" + name + ".gguf";
   if (!std::filesystem::exists(path)) {
-    const std::string cmd = Python() + " " + TANDEM_SOURCE_DIR + "/tests/tools/make_tiny_model.py --out " + path + " " + args;
+    const std::string cmd = test_paths::PythonPath() + " " + test_paths::ToolPath("make_tiny_model.py") + " --out " + path + " " + args;
     EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
   }
   return path;
@@ -58,7 +54,7 @@ std::vector<std::vector<std::vector<double>>> Reference(const std::string& model
   std::vector<std::string> parts;
   for (const auto& s : seqs) parts.push_back(absl::StrJoin(s, ","));
   const std::string out = Scratch() + "/ref.bin";
-  const std::string cmd = Python() + " " + TANDEM_SOURCE_DIR + "/tests/tools/reward_head_reference.py " + model +
+  const std::string cmd = test_paths::PythonPath() + " " + test_paths::ToolPath("reward_head_reference.py") + " " + model +
                           " '" + absl::StrJoin(parts, ";") + "' " + out;
   EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
   std::ifstream f(out, std::ios::binary);

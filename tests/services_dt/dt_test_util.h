@@ -12,29 +12,13 @@
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "tests/common/test_paths.h"
 
 namespace tandem::dt_test {
 
-inline std::string ModelDir() {
-  if (const char* d = std::getenv("TANDEM_MODEL_DIR"); d != nullptr && *d != '\0') return d;
-  const char* home = std::getenv("HOME");
-  return std::string(home != nullptr ? home : "/root") + "/.cache/tandem/models";
-}
-
-// Path of a cached real model; fails the test (not skip) when missing.
-inline std::string RealModelPath(const std::string& name) {
-  const std::string path = ModelDir() + "/" + name + ".gguf";
-  if (!std::filesystem::exists(path)) {
-    ADD_FAILURE() << "model " << path << " is missing: run scripts/fetch_models.py " << name
-                  << " (or set TANDEM_MODEL_DIR)";
-  }
-  return path;
-}
-
-inline std::string PythonPath() {
-  if (const char* p = std::getenv("TANDEM_PYTHON"); p != nullptr && *p != '\0') return p;
-  return std::string(TANDEM_SOURCE_DIR) + "/.venv/bin/python";
-}
+using test_paths::ModelDir;
+using test_paths::PythonPath;
+using test_paths::RealModelPath;
 
 // Writes the tiny random llama GGUF of tests/tools/make_tiny_model.py.
 inline std::string MakeTinyModel() {

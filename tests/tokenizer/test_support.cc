@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "runtime/tokenizer/unicode.h"
+#include "tests/common/test_paths.h"
 
 namespace tandem::tokenizer::testing {
 namespace {
@@ -20,11 +21,6 @@ std::string ReadFile(const std::filesystem::path& p) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-std::string Env(const char* name, const std::string& dflt) {
-  const char* v = std::getenv(name);
-  return v && *v ? std::string(v) : dflt;
 }
 
 }  // namespace
@@ -108,8 +104,7 @@ std::vector<std::string> RandomTexts(int count, uint32_t seed) {
 }
 
 absl::StatusOr<std::vector<std::string>> LoadSharedTexts(int max_files, int max_lines) {
-  const std::filesystem::path shared =
-      Env("TANDEM_SHARED", std::string(TANDEM_SOURCE_DIR) + "/../shared");
+  const std::filesystem::path shared = test_paths::SharedDir();
   const auto essays = shared / "data/essays";
   const auto gsm = shared / "data/gsm8k/test.jsonl";
   if (!std::filesystem::is_directory(essays) || !std::filesystem::exists(gsm)) {
@@ -134,9 +129,7 @@ absl::StatusOr<std::vector<std::string>> LoadSharedTexts(int max_files, int max_
 }
 
 absl::StatusOr<std::string> ModelPath(const std::string& name) {
-  const std::string dir =
-      Env("TANDEM_MODEL_DIR", Env("HOME", "/root") + "/.cache/tandem/models");
-  const std::string path = dir + "/" + name + ".gguf";
+  const std::string path = test_paths::ModelDir() + "/" + name + ".gguf";
   if (!std::filesystem::exists(path)) {
     return absl::NotFoundError(absl::StrCat("model ", path,
                                             " is missing: run scripts/setup.sh --models ", name));
@@ -146,8 +139,7 @@ absl::StatusOr<std::string> ModelPath(const std::string& name) {
 
 absl::StatusOr<std::vector<std::string>> RunOracle(const std::vector<OracleRequest>& requests,
                                                    const std::string& gguf_path) {
-  const std::string python =
-      Env("TANDEM_PYTHON", std::string(TANDEM_SOURCE_DIR) + "/.venv/bin/python");
+  const std::string python = test_paths::PythonPath();
   const auto dir = std::filesystem::temp_directory_path();
   const std::string stem = absl::StrCat("tandem_tok_oracle_", getpid(), "_",
                                         reinterpret_cast<uintptr_t>(&requests));
