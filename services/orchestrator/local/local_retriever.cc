@@ -6,7 +6,9 @@
 #include "absl/strings/str_cat.h"
 
 namespace tandem::orchestrator {
+namespace {
 
+// Port <-> engine conversions.
 retrieval::SearchParams ToSearchParams(const RetrievalQuery& query) {
   retrieval::SearchParams p;
   p.query = query.query;
@@ -39,6 +41,8 @@ RetrievalResult FromSearchResult(retrieval::SearchResult result) {
   out.elapsed_ms = result.elapsed_ms;
   return out;
 }
+
+}  // namespace
 
 absl::StatusOr<retrieval::RetrievalEngine*> LocalRetriever::engine() {
   absl::MutexLock lock(&mu_);

@@ -35,8 +35,4 @@ class LocalRetriever : public Retriever {
   absl::Status load_error_ ABSL_GUARDED_BY(mu_);
 };
 
-// Port <-> engine conversions (shared with tests).
-retrieval::SearchParams ToSearchParams(const RetrievalQuery& query);
-RetrievalResult FromSearchResult(retrieval::SearchResult result);
-
 }  // namespace tandem::orchestrator
