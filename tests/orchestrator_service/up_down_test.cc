@@ -8,7 +8,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -20,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/common/shell.h"
 #include "tests/common/test_paths.h"
 
 namespace {
@@ -39,23 +39,9 @@ int FreePort() {
   return ntohs(addr.sin_port);
 }
 
-struct ShellRun {
-  int code;
-  std::string out;
-};
-
+using tandem::test_shell::ShellRun;
 // Runs a shell command, stdout captured (stderr passes through to the log).
-ShellRun Sh(const std::string& cmd) {
-  ShellRun r{-1, ""};
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+ShellRun Sh(const std::string& cmd) { return tandem::test_shell::RunShell(cmd); }
 
 // GET http://127.0.0.1:port/metrics, body only.
 std::string HttpGetMetrics(int port) {

@@ -1,35 +1,23 @@
 // `tandem score`: in process and against a Reward service (--server), the
 // JSON output, and the usage exit code for bad arguments.
-#include <array>
-#include <cstdio>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "gtest/gtest.h"
 #include "services/reward/reward_server.h"
+#include "tests/common/shell.h"
 
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out;
-};
+using tandem::test_shell::ShellRun;
 
-Result Tandem(const std::string& args) {
-  Result r;
-  FILE* p = popen((std::string(TANDEM_CLI_BINARY) + " " + args + " 2>&1").c_str(), "r");
-  if (p == nullptr) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+ShellRun Tandem(const std::string& args) {
+  return tandem::test_shell::RunShell(std::string(TANDEM_CLI_BINARY) + " " + args + " 2>&1");
 }
 
 TEST(ScoreCli, InProcessAndAgainstAServer) {
-  Result r = Tandem("score --backend math --prompt q --response 'The answer is 18.' --response '\\boxed{17}' "
+  ShellRun r = Tandem("score --backend math --prompt q --response 'The answer is 18.' --response '\\boxed{17}' "
                  "--reference '#### 18' --json");
   ASSERT_EQ(r.code, 0) << r.out;
   auto j = nlohmann::json::parse(r.out);
