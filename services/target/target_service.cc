@@ -100,13 +100,9 @@ absl::Status TargetService::DoOpen(const tandem::v1::TargetOpenSessionRequest& r
   // without a second forward pass.
   verify_options.return_distributions = true;
   if (req.has_knowledge_transfer()) {  // RAPID; unset = lossless (eta 0)
+    // ModelVerifier::Open validates it ("knowledge_transfer.eta: ...").
     verify_options.knowledge_transfer.eta = req.knowledge_transfer().eta();
     verify_options.knowledge_transfer.alpha_m = req.knowledge_transfer().alpha_m();
-    if (auto s = orchestrator::spec::ValidateKnowledgeTransfer(verify_options.knowledge_transfer,
-                                                               "knowledge_transfer");
-        !s.ok()) {
-      return s;
-    }
   }
   auto opened = verifier.Open(std::span<const int32_t>(req.prompt_tokens().data(), req.prompt_tokens_size()),
                               sampling, verify_options);
