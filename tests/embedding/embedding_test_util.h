@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/common/scratch.h"
 #include "tests/common/test_paths.h"
 
 namespace tandem::embedding::testing {
@@ -27,20 +28,8 @@ using test_paths::SharedDir;
 using test_paths::ToolPath;
 
 // A per-process scratch folder, removed by ScratchCleanup at exit.
-inline std::string ScratchDir() {
-  const std::string dir =
-      (std::filesystem::temp_directory_path() / ("tandem_embedding_test_" + std::to_string(getpid()))).string();
-  std::filesystem::create_directories(dir);
-  return dir;
-}
-
-class ScratchCleanup : public ::testing::Environment {
- public:
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(ScratchDir(), ec);
-  }
-};
+using test_scratch::ScratchCleanup;
+using test_scratch::ScratchDir;
 
 inline void WriteFile(const std::string& path, const std::string& bytes) {
   std::ofstream f(path, std::ios::binary);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/common/scratch.h"
 #include "tests/common/test_paths.h"
 
 namespace tandem::testing_util {
@@ -23,23 +24,10 @@ using test_paths::ModelDir;
 using test_paths::PythonPath;
 using test_paths::ToolPath;
 
-// A per-process scratch folder for generated files.
-inline std::string ScratchDir() {
-  const std::string dir = (std::filesystem::temp_directory_path() /
-                           ("tandem_model_test_" + std::to_string(getpid())))
-                              .string();
-  std::filesystem::create_directories(dir);
-  return dir;
-}
-
-// Removes the scratch folder when the test program ends.
-class ScratchCleanup : public ::testing::Environment {
- public:
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(ScratchDir(), ec);
-  }
-};
+// A per-process scratch folder for generated files; ScratchCleanup removes
+// it when the test program ends.
+using test_scratch::ScratchCleanup;
+using test_scratch::ScratchDir;
 
 inline int RunCommand(const std::string& cmd) { return std::system(cmd.c_str()); }
 

@@ -18,19 +18,16 @@
 #include "services/reward/gguf_reward_backend.h"
 #include "services/reward/prefix_evaluator.h"
 #include "services/reward/reward_registry.h"
+#include "tests/common/scratch.h"
 #include "tests/common/test_paths.h"
 
 namespace tandem::reward {
 namespace {
 
-std::string Scratch() {
-  const auto dir = std::filesystem::temp_directory_path() / ("tandem_reward_test_" + std::to_string(getpid()));
-  std::filesystem::create_directories(dir);
-  return dir.string();
-}
+using test_scratch::ScratchDir;
 
 std::string MakeModel(const std::string& name, const std::string& args) {
-  const std::string path = Scratch() + "/" + name + ".gguf";
+  const std::string path = ScratchDir() + "/" + name + ".gguf";
   if (!std::filesystem::exists(path)) {
     const std::string cmd = test_paths::PythonPath() + " " + test_paths::ToolPath("make_tiny_model.py") + " --out " + path + " " + args;
     EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
@@ -38,14 +35,7 @@ std::string MakeModel(const std::string& name, const std::string& args) {
   return path;
 }
 
-class Cleanup : public ::testing::Environment {
- public:
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(Scratch(), ec);
-  }
-};
-const auto* const kCleanup = ::testing::AddGlobalTestEnvironment(new Cleanup);
+const auto* const kCleanup = ::testing::AddGlobalTestEnvironment(new test_scratch::ScratchCleanup);
 
 // Reference scores: [mode][sequence][label], mode 0 = float64, 1 = with the
 // engine's activation quantization simulated.
@@ -53,7 +43,7 @@ std::vector<std::vector<std::vector<double>>> Reference(const std::string& model
                                                         const std::vector<std::vector<int32_t>>& seqs) {
   std::vector<std::string> parts;
   for (const auto& s : seqs) parts.push_back(absl::StrJoin(s, ","));
-  const std::string out = Scratch() + "/ref.bin";
+  const std::string out = ScratchDir() + "/ref.bin";
   const std::string cmd = test_paths::PythonPath() + " " + test_paths::ToolPath("reward_head_reference.py") + " " + model +
                           " '" + absl::StrJoin(parts, ";") + "' " + out;
   EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "tests/common/scratch.h"
 #include "tests/common/test_paths.h"
 
 namespace tandem::dt_test {
@@ -20,15 +21,11 @@ using test_paths::ModelDir;
 using test_paths::PythonPath;
 using test_paths::RealModelPath;
 
-// Writes the tiny random llama GGUF of tests/tools/make_tiny_model.py.
+// Writes the tiny random llama GGUF of tests/tools/make_tiny_model.py into
+// the per-process scratch folder.
 inline std::string MakeTinyModel() {
-  const std::string dir = (std::filesystem::temp_directory_path() /
-                           ("tandem_dt_test_" + std::to_string(getpid())))
-                              .string();
-  std::filesystem::create_directories(dir);
-  const std::string path = dir + "/tiny_llama.gguf";
-  const std::string cmd = PythonPath() + " " + std::string(TANDEM_SOURCE_DIR) +
-                          "/tests/tools/make_tiny_model.py --arch llama --out " + path;
+  const std::string path = test_scratch::ScratchDir() + "/tiny_llama.gguf";
+  const std::string cmd = PythonPath() + " " + test_paths::ToolPath("make_tiny_model.py") + " --arch llama --out " + path;
   EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
   return path;
 }
