@@ -245,7 +245,9 @@ TEST_F(SessionOpsServicesTest, TargetValidatesTheNewCalls) {
     tandem::v1::ForkResponse resp;
     grpc::ClientContext ctx;
     grpc::Status st = stub->Fork(&ctx, req, &resp);
-    if (st.ok()) EXPECT_EQ(resp.committed_length(), 2u);
+    if (st.ok()) {
+      EXPECT_EQ(resp.committed_length(), 2u);
+    }
     return st;
   };
   EXPECT_TRUE(fork("s2").ok());
