@@ -20,58 +20,25 @@
 #include "services/orchestrator/server/generation_ports.h"
 #include "tandem/v1/generation.grpc.pb.h"
 #include "tests/orchestrator/fake_lm.h"
+#include "tests/orchestrator/serialized_lm.h"
 
 namespace tandem::orchestrator::testing {
 
 inline constexpr int32_t kVocab = 24;
 
+namespace detail {
+struct OwnsFakeLm {
+  FakeLm fake;
+};
+}  // namespace detail
+
 // FakeLm is not thread-safe (it counts calls); the services run requests
-// concurrently, so every call goes through one mutex here.
-class LockedLm : public LanguageModel {
+// concurrently, so every call goes through one mutex here (and delay_ms
+// slows each forward so that a stream can be cancelled mid-way).
+class LockedLm : private detail::OwnsFakeLm, public SerializedLm {
  public:
-  explicit LockedLm(LogitsFn fn) : inner_(kVocab, std::move(fn)) {}
-  int32_t vocab_size() const override { return kVocab; }
-  absl::StatusOr<std::unique_ptr<LmSequence>> NewSequence() override;
-  // Sleep per Append, so a stream lasts long enough to cancel it.
-  std::atomic<int> delay_ms{0};
-
- private:
-  friend class LockedSeq;
-  FakeLm inner_;
-  std::mutex mu_;
+  explicit LockedLm(LogitsFn fn) : detail::OwnsFakeLm{FakeLm(kVocab, std::move(fn))}, SerializedLm(fake) {}
 };
-
-class LockedSeq : public LmSequence {
- public:
-  LockedSeq(LockedLm& lm, std::unique_ptr<LmSequence> inner) : lm_(lm), inner_(std::move(inner)) {}
-  std::span<const int32_t> tokens() const override { return inner_->tokens(); }
-  absl::Status Truncate(int64_t n) override {
-    std::lock_guard<std::mutex> lock(lm_.mu_);
-    return inner_->Truncate(n);
-  }
-  absl::Status Append(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits) override {
-    if (int d = lm_.delay_ms.load(); d > 0) std::this_thread::sleep_for(std::chrono::milliseconds(d));
-    std::lock_guard<std::mutex> lock(lm_.mu_);
-    return inner_->Append(tokens, all_logits, logits);
-  }
-  absl::StatusOr<std::unique_ptr<LmSequence>> Fork() const override {
-    std::lock_guard<std::mutex> lock(lm_.mu_);
-    auto fork = inner_->Fork();
-    if (!fork.ok()) return fork.status();
-    return std::unique_ptr<LmSequence>(std::make_unique<LockedSeq>(lm_, std::move(*fork)));
-  }
-
- private:
-  LockedLm& lm_;
-  std::unique_ptr<LmSequence> inner_;
-};
-
-inline absl::StatusOr<std::unique_ptr<LmSequence>> LockedLm::NewSequence() {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto s = inner_.NewSequence();
-  if (!s.ok()) return s.status();
-  return std::make_unique<LockedSeq>(*this, std::move(*s));
-}
 
 // Open-session counters around a port (the in-process analogue of a
 // service's active_sessions()).

@@ -17,53 +17,13 @@
 #include "services/orchestrator/strategies/target_only.h"
 #include "tandem/v1/draft.grpc.pb.h"
 #include "tandem/v1/target.grpc.pb.h"
+#include "tests/orchestrator/serialized_lm.h"
 
 namespace tandem::dt_test {
 
 // Serialises every call into a LanguageModel that is not thread-safe, so the
 // services' gRPC threads can share it.
-class LockedLm : public orchestrator::LanguageModel {
- public:
-  explicit LockedLm(orchestrator::LanguageModel& base) : base_(base) {}
-  int32_t vocab_size() const override { return base_.vocab_size(); }
-  absl::StatusOr<std::unique_ptr<orchestrator::LmSequence>> NewSequence() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto seq = base_.NewSequence();
-    if (!seq.ok()) return seq.status();
-    return std::unique_ptr<orchestrator::LmSequence>(new Seq(*this, std::move(*seq)));
-  }
-
- private:
-  class Seq : public orchestrator::LmSequence {
-   public:
-    Seq(LockedLm& owner, std::unique_ptr<orchestrator::LmSequence> base) : owner_(owner), base_(std::move(base)) {}
-    ~Seq() override {
-      std::lock_guard<std::mutex> lock(owner_.mu_);
-      base_.reset();
-    }
-    std::span<const int32_t> tokens() const override { return base_->tokens(); }
-    absl::Status Truncate(int64_t n) override {
-      std::lock_guard<std::mutex> lock(owner_.mu_);
-      return base_->Truncate(n);
-    }
-    absl::Status Append(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits) override {
-      std::lock_guard<std::mutex> lock(owner_.mu_);
-      return base_->Append(tokens, all_logits, logits);
-    }
-    absl::StatusOr<std::unique_ptr<orchestrator::LmSequence>> Fork() const override {
-      std::lock_guard<std::mutex> lock(owner_.mu_);
-      auto fork = base_->Fork();
-      if (!fork.ok()) return fork.status();
-      return std::unique_ptr<orchestrator::LmSequence>(new Seq(owner_, std::move(*fork)));
-    }
-
-   private:
-    LockedLm& owner_;
-    std::unique_ptr<orchestrator::LmSequence> base_;
-  };
-  orchestrator::LanguageModel& base_;
-  std::mutex mu_;
-};
+using LockedLm = orchestrator::testing::SerializedLm;
 
 inline std::unique_ptr<tandem::v1::Target::Stub> TargetStub(const std::string& address) {
   return tandem::v1::Target::NewStub(orchestrator::MakeServiceChannel(address));
