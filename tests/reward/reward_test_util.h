@@ -5,7 +5,6 @@
 
 namespace tandem::reward_test {
 
-using test_paths::ModelDir;
 using test_paths::RealModelPath;
 using test_paths::SharedDir;
 

@@ -17,7 +17,6 @@
 
 namespace tandem::dt_test {
 
-using test_paths::ModelDir;
 using test_paths::PythonPath;
 using test_paths::RealModelPath;
 
