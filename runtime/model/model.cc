@@ -362,4 +362,10 @@ absl::Status Model::RunPass(std::span<ForwardItem> batch, std::span<const Segmen
   return absl::OkStatus();
 }
 
+int64_t Model::parameter_count() const {
+  int64_t n = 0;
+  for (const auto& t : file_->tensors()) n += t.num_elements();
+  return n;
+}
+
 }  // namespace tandem::runtime

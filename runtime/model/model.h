@@ -87,6 +87,9 @@ class Model {
   const gguf::GgufFile& gguf() const { return *file_; }
   // Longest session this model accepts (options.max_context or the trained length).
   int64_t max_context() const { return max_context_; }
+  // Elements of every weight tensor, embeddings included (what FLOPs
+  // estimates charge as 2 x this per forwarded token).
+  int64_t parameter_count() const;
   int n_threads() const { return backend_->n_threads(); }
 
   absl::StatusOr<std::unique_ptr<Session>> NewSession();

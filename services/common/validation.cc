@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/tokenizer/unicode.h"
 #include "services/common/absl_compat.h"
 
 namespace tandem::services {
@@ -15,40 +16,9 @@ absl::Status Invalid(std::string_view field, std::string_view what) {
 }  // namespace
 
 bool IsValidUtf8(std::string_view text) {
-  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-  const size_t n = text.size();
-  size_t i = 0;
-  while (i < n) {
-    const unsigned char c = s[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len;
-    uint32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return false;  // continuation byte as lead, 0xC0/0xC1 overlong leads, or > 0xF4
-    }
-    if (i + len > n) return false;
-    for (size_t k = 1; k < len; ++k) {
-      if ((s[i + k] & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (s[i + k] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)) return false;  // overlong
-    if (cp >= 0xD800 && cp <= 0xDFFF) return false;                             // surrogate
-    if (cp > 0x10FFFF) return false;
-    i += len;
-  }
-  return true;
+  // One UTF-8 validator in the project (strict: no overlong forms,
+  // surrogates or code points above U+10FFFF).
+  return tokenizer::IsValidUtf8(text);
 }
 
 absl::Status ValidateUtf8Field(std::string_view value, std::string_view field, size_t max_bytes,

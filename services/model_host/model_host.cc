@@ -38,9 +38,7 @@ tandem::v1::ModelInfo ModelInfoOf(const runtime::Model& model, const std::string
   info.set_context_length(model.max_context());
   info.set_role(role);
   info.set_eos_token_id(model.tokenizer().eos_id());
-  int64_t parameters = 0;  // every weight, embeddings included
-  for (const auto& t : model.gguf().tensors()) parameters += t.num_elements();
-  info.set_parameters(static_cast<uint64_t>(parameters));
+  info.set_parameters(static_cast<uint64_t>(model.parameter_count()));
   return info;
 }
 

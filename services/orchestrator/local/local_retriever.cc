@@ -13,8 +13,7 @@ retrieval::SearchParams ToSearchParams(const RetrievalQuery& query) {
   retrieval::SearchParams p;
   p.query = query.query;
   p.top_k = query.top_k;
-  // The port's default (-1e30) means "keep everything".
-  if (query.min_score > -1e29f) p.min_score = query.min_score;
+  if (query.min_score > kKeepAllScores) p.min_score = query.min_score;
   switch (query.mode) {
     case RetrievalMode::kDense: p.mode = retrieval::SearchMode::kDense; break;
     case RetrievalMode::kLexical: p.mode = retrieval::SearchMode::kBm25; break;

@@ -20,10 +20,13 @@ struct ChunkingOptions {
   int chunk_tokens = 512;  // S: chunk length in target-tokenizer tokens (no overlap)
 };
 
+// RetrievalQuery::min_score at or below this keeps every chunk (no theta).
+inline constexpr float kKeepAllScores = -1e30f;
+
 struct RetrievalQuery {
   std::string query;        // the question sentence only (not the whole prompt)
   int top_k = 8;            // >= 1
-  float min_score = -1e30f; // theta: chunks scoring below are dropped (dense: cosine)
+  float min_score = kKeepAllScores; // theta: chunks scoring below are dropped (dense: cosine)
   RetrievalMode mode = RetrievalMode::kDense;
 };
 

@@ -31,4 +31,18 @@ class Vocabulary {
   virtual std::unique_ptr<TokenDecoder> NewDecoder() const = 0;
 };
 
+// A vocabulary with end-of-generation switched off: the strategies then
+// treat end-of-generation tokens as ordinary tokens (ignore_eos requests,
+// CARDS with stop_at_eos = false as in its reference code).
+class EosFreeVocabulary : public Vocabulary {
+ public:
+  explicit EosFreeVocabulary(const Vocabulary& base) : base_(base) {}
+  int32_t vocab_size() const override { return base_.vocab_size(); }
+  bool IsEndOfGeneration(int32_t) const override { return false; }
+  std::unique_ptr<TokenDecoder> NewDecoder() const override { return base_.NewDecoder(); }
+
+ private:
+  const Vocabulary& base_;
+};
+
 }  // namespace tandem::orchestrator

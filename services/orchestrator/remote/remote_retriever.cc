@@ -12,7 +12,7 @@ constexpr RemoteService kRetrieval("retrieval service");
 void FillQuery(const RetrievalQuery& query, tandem::v1::SearchRequest* req) {
   req->set_query(query.query);
   req->set_top_k(query.top_k);
-  if (query.min_score > -1e29f) req->set_min_score(query.min_score);  // the port's default = keep all
+  if (query.min_score > kKeepAllScores) req->set_min_score(query.min_score);
   switch (query.mode) {
     case RetrievalMode::kDense: req->set_mode(tandem::v1::SEARCH_MODE_DENSE); break;
     case RetrievalMode::kLexical: req->set_mode(tandem::v1::SEARCH_MODE_BM25); break;

@@ -47,9 +47,7 @@ ModelDescription Describe(const runtime::Model& m, const std::string& name) {
   d.vocab_size = m.config().vocab_size;
   d.context_length = m.max_context();
   d.eos_token_id = m.tokenizer().eos_id();
-  // Every weight counts, embeddings included (FLOPs estimates use 2 x this
-  // per token).
-  for (const auto& t : m.gguf().tensors()) d.parameters += t.num_elements();
+  d.parameters = m.parameter_count();
   return d;
 }
 
@@ -119,12 +117,9 @@ absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildInProcessPorts(const InPro
   std::shared_ptr<const tokenizer::Tokenizer> target_tokenizer(*target, &tm.tokenizer());
   auto retriever = std::make_shared<LocalRetriever>(
       [target_tokenizer, o]() -> absl::StatusOr<std::shared_ptr<retrieval::RetrievalEngine>> {
-        auto dir = embedding::ResolveEmbedderModelDir(
-            o.retrieval_embedder.empty() ? std::string(embedding::kDefaultEmbedderModel) : o.retrieval_embedder);
-        if (!dir.ok()) return dir.status();
         embedding::BertEmbedderOptions eo;
         eo.threads = o.threads;
-        auto embedder = embedding::LoadBertEmbedder(*dir, eo);
+        auto embedder = embedding::LoadNamedBertEmbedder(o.retrieval_embedder, eo);
         if (!embedder.ok()) return embedder.status();
         retrieval::RetrievalEngineOptions ro;
         ro.data_dir = o.retrieval_data_dir;

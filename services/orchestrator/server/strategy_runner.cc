@@ -13,18 +13,6 @@ namespace {
 
 absl::string_view View(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
-// The target's vocabulary with end-of-generation switched off.
-class IgnoreEosVocabulary : public Vocabulary {
- public:
-  explicit IgnoreEosVocabulary(const Vocabulary& base) : base_(base) {}
-  int32_t vocab_size() const override { return base_.vocab_size(); }
-  bool IsEndOfGeneration(int32_t) const override { return false; }
-  std::unique_ptr<TokenDecoder> NewDecoder() const override { return base_.NewDecoder(); }
-
- private:
-  const Vocabulary& base_;
-};
-
 }  // namespace
 
 absl::StatusOr<Drafter*> ResolveDrafter(const StrategyChoice& choice, const GenerationPorts& ports) {
@@ -56,7 +44,7 @@ absl::Status RunStrategy(const StrategyChoice& choice, const GenerationRequest& 
   if (ports.verifier == nullptr || ports.vocabulary == nullptr) {
     return absl::FailedPreconditionError("deployment has no target configured");
   }
-  IgnoreEosVocabulary no_eos(*ports.vocabulary);
+  EosFreeVocabulary no_eos(*ports.vocabulary);
   const Vocabulary& vocab = ignore_eos ? static_cast<const Vocabulary&>(no_eos) : *ports.vocabulary;
   if (choice.strategy == "target_only") {
     return RunTargetOnly(request, *ports.verifier, vocab, on_chunk, result);

@@ -29,19 +29,6 @@ inline constexpr uint64_t kProposalRngStream = 0x70726f706fULL;  // "propo"
 inline constexpr uint64_t kAcceptRngStream = 0x6163636570ULL;    // "accep"
 inline constexpr uint64_t kForkSeedStream = 0x666f726b73ULL;     // "forks"
 
-// A vocabulary with end-of-generation switched off (CARDS stop_at_eos =
-// false: end-of-generation tokens are ordinary tokens, as in the reference).
-class EosFreeVocabulary : public Vocabulary {
- public:
-  explicit EosFreeVocabulary(const Vocabulary& base) : base_(base) {}
-  int32_t vocab_size() const override { return base_.vocab_size(); }
-  bool IsEndOfGeneration(int32_t) const override { return false; }
-  std::unique_ptr<TokenDecoder> NewDecoder() const override { return base_.NewDecoder(); }
-
- private:
-  const Vocabulary& base_;
-};
-
 // Text of `tokens` for the reward model: end-of-generation tokens are left
 // out (they are not text the client sees). FailedPrecondition when the
 // vocabulary has no decoder.
