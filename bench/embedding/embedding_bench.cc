@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/common/shared_dir.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "runtime/embedding/bert_embedder.h"
@@ -78,9 +79,7 @@ std::vector<std::string> Chunks(const std::string& text, int n) {
 int main(int argc, char** argv) {
   std::string model = "all-minilm-l6-v2";
   std::string threads_list = "1,2";
-  std::string essays;
-  if (const char* s = std::getenv("TANDEM_SHARED"); s != nullptr && *s != '\0') essays = std::string(s) + "/data/essays";
-  else essays = "/work/shared/data/essays";
+  std::string essays = tandem::bench::SharedDir() + "/data/essays";
   int n_sent = 256, n_chunks = 16, reps = 3;
   int i = 1;
   if (argc > 1 && argv[1][0] != '-') model = argv[i++];

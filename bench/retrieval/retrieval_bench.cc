@@ -29,6 +29,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "bench/common/shared_dir.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "runtime/embedding/bert_embedder.h"
@@ -74,8 +75,7 @@ Stats Summarize(std::vector<double> ms) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string model = "smollm2-135m", embedder_dir, essays = "/work/shared/data/essays";
-  if (const char* s = std::getenv("TANDEM_SHARED"); s != nullptr && *s != '\0') essays = std::string(s) + "/data/essays";
+  std::string model = "smollm2-135m", embedder_dir, essays = tandem::bench::SharedDir() + "/data/essays";
   int threads = 0, queries = 50, chunk = 512;
   std::vector<int64_t> contexts = {4096, 8192, 16384, 32768};
   for (int i = 1; i < argc; ++i) {

@@ -14,8 +14,10 @@ relative to target_only.
 import argparse
 import collections
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 
 def summarize(path):
@@ -64,7 +66,8 @@ def main():
     ap.add_argument("--bench", help="path of tandem_rsd_bench (omit to only summarize)")
     ap.add_argument("--summarize", help="JSON lines to summarize")
     ap.add_argument("--out", default="rsd_results.jsonl")
-    ap.add_argument("--data", default="/work/shared/data/gsm8k/test.jsonl")
+    shared = os.environ.get("TANDEM_SHARED") or str(Path(__file__).resolve().parents[2].parent / "shared")
+    ap.add_argument("--data", default=f"{shared}/data/gsm8k/test.jsonl")
     ap.add_argument("--offset", type=int, default=0)
     ap.add_argument("--count", type=int, default=20)
     ap.add_argument("--max-tokens", type=int, default=320)
