@@ -4,17 +4,29 @@
 // (problem, run): correctness by the reward service's math checker against
 // the GSM8K reference, the RSD statistics, and the FLOPs estimate (2 x
 // parameters x tokens forwarded per model; target_only / draft_only from
-// their prompt + generated tokens, rsd as strategies/rsd.h documents).
+// their prompt + generated tokens, rsd as strategies/rsd.h documents,
+// best_of_n from its sampled tokens and one judge pass per response).
 // bench/rsd/run_rsd_bench.py drives it and summarizes.
+//
+// Three run parameters belong to the bench, not the strategy:
+//   policy=target|draft  the model the strategy samples from (default target).
+//                        policy=draft runs it on a second in-process deployment
+//                        whose target is the draft model (built on first use),
+//                        so best_of_n can sample the small model as the RSD
+//                        paper's best-of-N baseline does.
+//   temperature=T, seed=S  sampling (default greedy, seed 0): best_of_n needs T > 0.
 //
 // Usage: tandem_rsd_bench --data gsm8k/test.jsonl --out FILE.jsonl [--offset I] [--count N]
 //          [--target NAME] [--draft NAME] [--judge NAME] [--max-tokens N] [--threads N]
 //          [--run LABEL:STRATEGY[:key=value,key=value]]...
 // e.g. --run target:target_only --run draft:draft_only --run rsd07:rsd:delta=0.7
+//      --run bon4:best_of_n:n=4,policy=draft,temperature=0.7
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -41,7 +53,10 @@ constexpr char kInstruction[] =
 
 struct Run {
   std::string label, strategy;
-  std::map<std::string, std::string> params;
+  std::map<std::string, std::string> params;  // the strategy's
+  bool draft_policy = false;                  // policy=draft
+  float temperature = 0;
+  uint64_t seed = 0;
 };
 
 struct Args {
@@ -64,7 +79,18 @@ bool ParseRun(const std::string& v, Run* run) {
     for (absl::string_view kv : absl::StrSplit(parts[2], ',', absl::SkipEmpty())) {
       const size_t eq = kv.find('=');
       if (eq == absl::string_view::npos) return false;
-      run->params[std::string(kv.substr(0, eq))] = std::string(kv.substr(eq + 1));
+      const std::string key(kv.substr(0, eq)), value(kv.substr(eq + 1));
+      if (key == "policy") {
+        if (value != "target" && value != "draft") return false;
+        run->draft_policy = value == "draft";
+      } else if (key == "temperature") {
+        run->temperature = std::stof(value);
+        if (!(run->temperature >= 0)) return false;
+      } else if (key == "seed") {
+        run->seed = std::stoull(value);
+      } else {
+        run->params[key] = value;
+      }
     }
   }
   return true;
@@ -91,7 +117,8 @@ bool ParseArgs(int argc, char** argv, Args* a, std::string* error) {
       else if (flag == "--run") {
         Run run;
         if (!ParseRun(v, &run)) {
-          *error = absl::StrCat("--run: expected LABEL:STRATEGY[:k=v,...], got '", v, "'");
+          *error = absl::StrCat("--run: expected LABEL:STRATEGY[:k=v,...] (policy target|draft, temperature >= 0), "
+                                "got '", v, "'");
           return false;
         }
         a->runs.push_back(std::move(run));
@@ -157,6 +184,22 @@ int main(int argc, char** argv) {
   if (!judge_parameters.ok()) return Fail(std::string(judge_parameters.status().message()));
   const double target_parameters = static_cast<double>((*ports)->target.parameters);
   const double draft_parameters = static_cast<double>((*ports)->drafts.at(0).parameters);
+  // policy=draft runs: the draft model as a deployment's target, scored by the
+  // main deployment's reward scorer (one judge in memory).
+  std::unique_ptr<server::GenerationPorts> draft_ports;
+  auto PortsFor = [&](const Run& run) -> absl::StatusOr<server::GenerationPorts*> {
+    if (!run.draft_policy) return ports->get();
+    if (draft_ports == nullptr) {
+      server::InProcessPortsOptions dpo;
+      dpo.target_model = args.draft;
+      dpo.threads = args.threads;
+      auto built = server::BuildInProcessPorts(dpo);
+      if (!built.ok()) return built.status();
+      draft_ports = std::move(*built);
+      draft_ports->reward = (*ports)->reward;
+    }
+    return draft_ports.get();
+  };
 
   std::ofstream out(args.out, std::ios::app);
   if (!out) return Fail(absl::StrCat("cannot write ", args.out));
@@ -172,14 +215,17 @@ int main(int argc, char** argv) {
       if (absl::Status s = server::ApplyStrategyParams(params, &choice); !s.ok()) {
         return Fail(absl::StrCat(run.label, ": ", s.message()));
       }
+      auto run_ports = PortsFor(run);
+      if (!run_ports.ok()) return Fail(absl::StrCat(run.label, ": ", run_ports.status().message()));
       orch::GenerationRequest request;
       request.prompt = *ids;
       request.prompt_text = question;  // the PRM judges the raw question
       request.max_tokens = args.max_tokens;
-      request.sampling.temperature = 0;
+      request.sampling.temperature = run.temperature;
+      request.sampling.seed = run.seed;
       orch::GenerationResult result;
       const auto t0 = std::chrono::steady_clock::now();
-      absl::Status status = server::RunStrategy(choice, request, **ports, /*ignore_eos=*/false, {}, &result);
+      absl::Status status = server::RunStrategy(choice, request, **run_ports, /*ignore_eos=*/false, {}, &result);
       const double wall_ms =
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       if (!status.ok()) return Fail(absl::StrCat(run.label, ": ", status.message()));
@@ -188,7 +234,19 @@ int main(int argc, char** argv) {
       // their one model (the EOS that ended it was computed too).
       const double forwarded = static_cast<double>(request.prompt.size() + result.tokens.size()) +
                                (result.finish_reason == orch::FinishReason::kEndOfGeneration ? 1 : 0);
-      if (run.strategy == "target_only") st.flops_target = 2.0 * target_parameters * forwarded;
+      const double policy_parameters = run.draft_policy ? draft_parameters : target_parameters;
+      double* policy_flops = run.draft_policy ? &st.flops_draft : &st.flops_target;
+      if (run.strategy == "target_only") *policy_flops = 2.0 * policy_parameters * forwarded;
+      if (run.strategy == "best_of_n") {
+        // One prompt prefill (the samples fork it) plus one forward per
+        // sampled token (target_calls: one Verify each); the judge reads the
+        // prompt and a response per sample (its template tokens not counted,
+        // as in the RSD accounting).
+        const double sampled = static_cast<double>(st.target_calls);
+        const double n = static_cast<double>(choice.best_of_n.n);
+        *policy_flops = 2.0 * policy_parameters * (static_cast<double>(request.prompt.size()) + sampled);
+        st.flops_prm = 2.0 * *judge_parameters * (n * static_cast<double>(request.prompt.size()) + sampled);
+      }
       orch::RewardItem item{question, result.text, p["answer"].get<std::string>()};
       auto correct = (*ports)->reward->Score({.backend = "math"}, {&item, 1});
       if (!correct.ok()) return Fail(std::string(correct.status().message()));
@@ -197,6 +255,11 @@ int main(int argc, char** argv) {
       j["run"] = run.label;
       j["strategy"] = run.strategy;
       j["params"] = run.params;
+      if (run.draft_policy) j["params"]["policy"] = "draft";
+      if (run.temperature > 0) {
+        j["params"]["temperature"] = absl::StrCat(run.temperature);
+        j["params"]["seed"] = absl::StrCat(run.seed);
+      }
       j["correct"] = (*correct)[0] > 0.5f;
       j["wall_ms"] = wall_ms;
       j["prompt_tokens"] = request.prompt.size();

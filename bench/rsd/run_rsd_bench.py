@@ -20,6 +20,12 @@ import sys
 from pathlib import Path
 
 
+def target_only_frac(r):
+    """Fraction of steps the target wrote, for the single-model runs."""
+    on_target = r["strategy"] in ("target_only", "best_of_n") and r["params"].get("policy") != "draft"
+    return 1.0 if on_target else 0.0
+
+
 def summarize(path):
     rows = [json.loads(line) for line in open(path) if line.strip()]
     by_run = collections.defaultdict(dict)
@@ -50,7 +56,7 @@ def summarize(path):
                  else ("0" if base_target else "n/a"))
         params = ",".join(f"{k}={v}" for k, v in sorted(r0.items())) if (r0 := rs[0]["params"]) else ""
         print(f"| {label} | {rs[0]['strategy']} | {params} | {acc}/{n} = {acc / n:.2f} | "
-              f"{(sum(frac) / len(frac)) if frac else (1.0 if rs[0]['strategy'] == 'target_only' else 0.0):.2f} | "
+              f"{(sum(frac) / len(frac)) if frac else target_only_frac(rs[0]):.2f} | "
               f"{total:.0f} | {g('flops_draft'):.0f} | {g('flops_target'):.0f} | {g('flops_prm'):.0f} | {ratio} | "
               f"{sum(r['generated_tokens'] for r in rs) / n:.0f} | {sum(r['wall_ms'] for r in rs) / n / 1000:.0f} |")
     rewards = [x for label in labels for i in problems for x in by_run[label][i]["rsd_step_rewards"]]
