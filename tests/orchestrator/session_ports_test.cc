@@ -3,7 +3,10 @@
 // (rollback) and Fork (copy-on-write), and DraftDelta::append, checked
 // against fresh sessions on the equivalent prompt and against the exact
 // number of positions the model computed.
+#include <algorithm>
 #include <cmath>
+#include <numeric>
+#include <random>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -68,6 +71,27 @@ TEST(NextTokenFromLogits, EntropyAndTopK) {
   NextTokenInfo uniform = NextTokenFromLogits(std::vector<float>(7, 0.25f), 50);
   EXPECT_EQ(uniform.top_tokens.size(), 7u);
   EXPECT_NEAR(uniform.entropy, std::log(7.0), 1e-5);
+}
+
+// The top-k selection equals a full stable sort (logit descending, id
+// ascending) on rows with many ties, for k from 0 to past the row length.
+TEST(NextTokenFromLogits, TopKEqualsFullSortWithTies) {
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> level(0, 12);  // few distinct values: many ties
+  for (int trial = 0; trial < 50; ++trial) {
+    std::vector<float> logits(1 + trial * 7);
+    for (float& l : logits) l = 0.5f * static_cast<float>(level(rng)) - 3.0f;
+    std::vector<int32_t> order(logits.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+    for (int k : {0, 1, 2, 5, 40, 400}) {
+      NextTokenInfo info = NextTokenFromLogits(logits, k);
+      const size_t want = std::min(static_cast<size_t>(k), logits.size());
+      ASSERT_THAT(info.top_tokens, ElementsAreArray(order.begin(), order.begin() + want)) << trial << " " << k;
+      ASSERT_EQ(info.top_logits.size(), want);
+      for (size_t i = 0; i < want; ++i) EXPECT_EQ(info.top_logits[i], logits[order[i]]);
+    }
+  }
 }
 
 TEST(VerifySessionAppend, ThenVerifyEqualsVerifyOnTheLongerPrompt) {
