@@ -146,5 +146,47 @@ TEST(SessionRegistryTest, ReaperThreadExpiresOnItsOwn) {
   EXPECT_EQ(reg.size(), 0u);
 }
 
+
+struct BusySession {
+  std::atomic<bool> busy{false};
+};
+
+// One exclusive call at a time: a second AcquireExclusive fails with
+// FAILED_PRECONDITION without clearing the holder's flag or keeping a lease
+// (the session still expires once the holder is done); after release the
+// next one succeeds.
+TEST(SessionRegistryTest, AcquireExclusiveRefusesOverlappingCalls) {
+  FakeClock clock;
+  SessionRegistry<BusySession> reg(ManualOptions(&clock));
+  ASSERT_TRUE(reg.Insert("a", std::make_shared<BusySession>()).ok());
+  {
+    auto first = reg.AcquireExclusive("a");
+    ASSERT_TRUE(first.ok());
+    auto second = reg.AcquireExclusive("a");
+    EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_NE(second.status().message().find("another call in progress"), std::string::npos);
+    EXPECT_TRUE((**first).busy.load());  // the refused caller did not clear it
+    EXPECT_TRUE(reg.Acquire("a").ok());  // plain leases are not exclusive
+    clock.Advance(absl::Seconds(60));
+    EXPECT_EQ(reg.ReapExpired(), 0u);  // leased: never reaped under a call
+  }
+  auto again = reg.AcquireExclusive("a");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(reg.AcquireExclusive("zzz").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(SessionRegistryTest, RefusedExclusiveCallKeepsNoLease) {
+  FakeClock clock;
+  SessionRegistry<BusySession> reg(ManualOptions(&clock));
+  ASSERT_TRUE(reg.Insert("a", std::make_shared<BusySession>()).ok());
+  {
+    auto first = reg.AcquireExclusive("a");
+    ASSERT_TRUE(first.ok());
+    for (int i = 0; i < 3; ++i) EXPECT_FALSE(reg.AcquireExclusive("a").ok());
+  }
+  clock.Advance(absl::Seconds(60));
+  EXPECT_EQ(reg.ReapExpired(), 1u);
+}
+
 }  // namespace
 }  // namespace tandem::services
