@@ -62,6 +62,15 @@ TEST(DeployConfigTest, BundledExamplesAreValid) {
     ASSERT_NE(orch, nullptr) << file;
     EXPECT_NE(orch->drafter, DrafterKind::kNone);
   }
+  // local.yaml wires every service: reward and retrieval resolve by name.
+  auto local = LoadDeploymentConfig(std::string(TANDEM_SOURCE_DIR) + "/deploy/local.yaml");
+  ASSERT_TRUE(local.ok()) << local.status();
+  const ServiceConfig* orch = local->Find("orchestrator");
+  ASSERT_NE(orch, nullptr);
+  EXPECT_EQ(*local->ResolveAddress(orch->reward), "127.0.0.1:50055");
+  EXPECT_EQ(*local->ResolveAddress(orch->retrieval), "127.0.0.1:50054");
+  ASSERT_NE(local->Find("retrieval"), nullptr);
+  EXPECT_EQ(local->Find("retrieval")->embedder, "all-minilm-l6-v2");
   EXPECT_EQ(LoadDeploymentConfig("/nonexistent/x.yaml").status().code(), absl::StatusCode::kNotFound);
 }
 
@@ -109,6 +118,26 @@ TEST(DeployConfigTest, RejectsBadConfigsNamingLineAndField) {
        "services[0].default_strategy: unknown strategy 'magic'"},
       {"name: demo\nservices:\n  - name: t\n    role: target\n    model: m\n    grpc_port: 1\n    drafter: ngram\n",
        "x.yaml:7: services[0].drafter: is only valid for role: orchestrator"},
+      // The orchestrator's reward and retrieval references, like target/draft.
+      {"name: demo\nservices:\n  - name: o\n    role: orchestrator\n    grpc_port: 1\n    target: h:1\n"
+       "    reward: judge\n",
+       "x.yaml:7: services[0].reward: no service named 'judge'"},
+      {"name: demo\nservices:\n  - name: t\n    role: target\n    model: m\n    grpc_port: 2\n"
+       "  - name: o\n    role: orchestrator\n    grpc_port: 1\n    target: t\n    reward: t\n",
+       "x.yaml:11: services[1].reward: service 't' has role target, expected reward"},
+      {"name: demo\nservices:\n  - name: o\n    role: orchestrator\n    grpc_port: 1\n    target: h:1\n"
+       "    retrieval: docs\n",
+       "x.yaml:7: services[0].retrieval: no service named 'docs'"},
+      {"name: demo\nservices:\n  - name: r\n    role: reward\n    model: m\n    grpc_port: 2\n"
+       "  - name: o\n    role: orchestrator\n    grpc_port: 1\n    target: h:1\n    retrieval: r\n",
+       "services[1].retrieval: service 'r' has role reward, expected retrieval"},
+      {"name: demo\nservices:\n  - name: r\n    role: reward\n    model: m\n    grpc_port: 2\n    embedder: e\n",
+       "x.yaml:7: services[0].embedder: is only valid for role: retrieval"},
+      {"name: demo\nservices:\n  - name: r\n    role: retrieval\n    model: m\n    grpc_port: 2\n"
+       "    reward_model: rm.gguf\n",
+       "x.yaml:7: services[0].reward_model: is only valid for role: reward"},
+      {"name: demo\nservices:\n  - name: r\n    role: reward\n    model: m\n    grpc_port: 2\n    reward: r\n",
+       "x.yaml:7: services[0].reward: is only valid for role: orchestrator"},
       {"name: demo\nservices:\n  - name: t\n    role: target\n   model: [unclosed\n", "x.yaml:"},
       {"name: Bad Name\nservices:\n  - name: t\n", "x.yaml:1: name: must be 1..64 characters"},
   };
