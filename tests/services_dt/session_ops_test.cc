@@ -256,6 +256,38 @@ TEST_F(SessionOpsServicesTest, TargetValidatesTheNewCalls) {
   EXPECT_EQ(target_->service().active_sessions(), 2u);
 }
 
+// RAPID's knowledge transfer arrives with OpenSession: out-of-range or NaN
+// eta / alpha_m are INVALID_ARGUMENT naming the field, and open no session.
+TEST_F(SessionOpsServicesTest, TargetRejectsBadKnowledgeTransfer) {
+  auto stub = TargetStub(target_->address());
+  auto open = [&](float eta, float alpha_m) {
+    tandem::v1::TargetOpenSessionRequest req;
+    for (int32_t t : {1, 2, 3}) req.add_prompt_tokens(t);
+    req.mutable_sampling()->set_temperature(0.8f);
+    req.mutable_knowledge_transfer()->set_eta(eta);
+    req.mutable_knowledge_transfer()->set_alpha_m(alpha_m);
+    tandem::v1::TargetOpenSessionResponse resp;
+    grpc::ClientContext ctx;
+    return stub->OpenSession(&ctx, req, &resp);
+  };
+  const struct {
+    float eta, alpha_m;
+    const char* field;
+  } bad[] = {{-1.0f, 0.1f, "knowledge_transfer.eta"},
+             {101.0f, 0.1f, "knowledge_transfer.eta"},
+             {std::nanf(""), 0.1f, "knowledge_transfer.eta"},
+             {5.0f, 1.5f, "knowledge_transfer.alpha_m"},
+             {5.0f, -0.1f, "knowledge_transfer.alpha_m"}};
+  for (const auto& b : bad) {
+    grpc::Status st = open(b.eta, b.alpha_m);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << b.eta << " " << b.alpha_m;
+    EXPECT_THAT(st.error_message(), ::testing::HasSubstr(b.field));
+  }
+  EXPECT_EQ(target_->service().active_sessions(), 0u);
+  EXPECT_TRUE(open(5.0f, 0.1f).ok());
+  EXPECT_EQ(target_->service().active_sessions(), 1u);
+}
+
 TEST_F(SessionOpsServicesTest, DraftServiceAppliesAppendedTokens) {
   orchestrator::ModelDrafter local(draft_ref_);
   orchestrator::DraftOptions options;
