@@ -3,6 +3,7 @@
 // position (no real KV cache, but the same Append/Truncate contract).
 #pragma once
 
+#include <atomic>
 #include <cmath>
 #include <functional>
 #include <memory>
@@ -27,9 +28,11 @@ class FakeLm : public LanguageModel {
   absl::StatusOr<std::unique_ptr<LmSequence>> NewSequence() override;
   void Logits(std::span<const int32_t> context, std::span<float> out) const { fn_(context, out); }
 
-  int64_t appends = 0;          // Append calls (forward passes)
-  int64_t appended_tokens = 0;  // positions computed
-  int64_t forks = 0;            // LmSequence::Fork calls
+  // Atomic: different sequences may run on different threads (best_of_n
+  // samples its forks concurrently).
+  std::atomic<int64_t> appends = 0;          // Append calls (forward passes)
+  std::atomic<int64_t> appended_tokens = 0;  // positions computed
+  std::atomic<int64_t> forks = 0;            // LmSequence::Fork calls
 
  private:
   int32_t vocab_;

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -63,6 +64,9 @@ class TableVerifier : public Verifier {
                                                       const runtime::SamplingParams& params,
                                                       const VerifyOptions&) override;
   TableLog log;
+  // Guards log: sessions of one verifier may run on different threads
+  // (best_of_n samples its forks concurrently).
+  std::mutex log_mu;
   int32_t vocab() const { return vocab_; }
   void Row(std::span<const int32_t> ctx, std::vector<float>* out) const {
     out->assign(vocab_, 0.0f);
@@ -99,6 +103,7 @@ class TableSession : public VerifySession {
   }
   int64_t committed_length() const override { return static_cast<int64_t>(s_.size()); }
   absl::Status Close() override {
+    std::lock_guard<std::mutex> lock(v_.log_mu);
     if (!closed_) v_.log.closed.push_back(s_);
     closed_ = true;
     return absl::OkStatus();
@@ -109,7 +114,10 @@ class TableSession : public VerifySession {
       if (t < 0 || t >= v_.vocab()) return absl::InvalidArgumentError("fake: token");
     }
     s_.insert(s_.end(), tokens.begin(), tokens.end());
-    v_.log.appended_tokens += static_cast<int64_t>(tokens.size());
+    {
+      std::lock_guard<std::mutex> lock(v_.log_mu);
+      v_.log.appended_tokens += static_cast<int64_t>(tokens.size());
+    }
     if (next != nullptr) {
       std::vector<float> row;
       Forward(&row);
@@ -119,13 +127,19 @@ class TableSession : public VerifySession {
   }
   absl::Status Truncate(int64_t length) override {
     if (length < 1 || length > committed_length()) return absl::OutOfRangeError("fake: truncate");
-    v_.log.truncations.push_back(length);
+    {
+      std::lock_guard<std::mutex> lock(v_.log_mu);
+      v_.log.truncations.push_back(length);
+    }
     s_.resize(length);
     cached_ = std::min(cached_, length);
     return absl::OkStatus();
   }
   absl::StatusOr<std::unique_ptr<VerifySession>> Fork(uint64_t seed) override {
-    ++v_.log.forks;
+    {
+      std::lock_guard<std::mutex> lock(v_.log_mu);
+      ++v_.log.forks;
+    }
     return std::unique_ptr<VerifySession>(
         std::make_unique<TableSession>(v_, s_, cached_, sampler_.params(), seed));
   }
@@ -133,8 +147,11 @@ class TableSession : public VerifySession {
 
  private:
   void Forward(std::vector<float>* row) {
-    ++v_.log.forwards;
-    v_.log.computed_positions += committed_length() - cached_;
+    {
+      std::lock_guard<std::mutex> lock(v_.log_mu);
+      ++v_.log.forwards;
+      v_.log.computed_positions += committed_length() - cached_;
+    }
     cached_ = committed_length();
     v_.Row(s_, row);
   }
@@ -151,6 +168,7 @@ inline absl::StatusOr<std::unique_ptr<VerifySession>> TableVerifier::Open(std::s
                                                                          const runtime::SamplingParams& params,
                                                                          const VerifyOptions&) {
   if (prompt.empty()) return absl::InvalidArgumentError("fake: empty prompt");
+  std::lock_guard<std::mutex> lock(log_mu);
   log.forwards += prompt.size() > 1 ? 1 : 0;
   log.computed_positions += static_cast<int64_t>(prompt.size()) - 1;
   return std::unique_ptr<VerifySession>(std::make_unique<TableSession>(

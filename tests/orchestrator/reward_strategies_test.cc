@@ -3,8 +3,11 @@
 // hard CARDS with r* = -inf, segmentation boundaries, the threshold ramp,
 // the best-of fallback, rollback to the accepted prefix, calibration, and
 // the baselines' choices.
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <limits>
+#include <mutex>
 #include <set>
 
 #include "gtest/gtest.h"
@@ -474,6 +477,109 @@ TEST(BestOfNTest, PicksTheHighestRewardAndForksShareThePrompt) {
   EXPECT_EQ(verifier.log.computed_positions,
             static_cast<int64_t>(kPrompt.size()) - 1 + result.stats.target_calls);
   EXPECT_EQ(verifier.log.forwards, 1 + result.stats.target_calls);
+}
+
+// Wraps a verifier's forks: counts how many Verify calls are in flight at
+// once (the first call waits up to a second for a second caller, so
+// concurrent sampling shows as 2+ and sequential sampling as 1), and
+// makes the fork numbered `fail_fork` fail at its `fail_at`-th Verify.
+class ConcurrencyProbe : public Verifier {
+ public:
+  explicit ConcurrencyProbe(Verifier& inner) : inner_(inner) {}
+  absl::StatusOr<std::unique_ptr<VerifySession>> Open(std::span<const int32_t> prompt,
+                                                      const runtime::SamplingParams& params,
+                                                      const VerifyOptions& options) override {
+    auto opened = inner_.Open(prompt, params, options);
+    if (!opened.ok()) return opened.status();
+    return std::unique_ptr<VerifySession>(std::make_unique<Session>(*this, std::move(*opened), -1));
+  }
+  int max_in_flight = 0;
+  int fail_fork = -1, fail_at = 0;
+
+ private:
+  class Session : public VerifySession {
+   public:
+    Session(ConcurrencyProbe& probe, std::unique_ptr<VerifySession> inner, int index)
+        : probe_(probe), inner_(std::move(inner)), index_(index) {}
+    absl::Status Verify(std::span<const int32_t> draft, std::span<const runtime::Distribution> q,
+                        VerifyResult* out) override {
+      {
+        std::unique_lock<std::mutex> lock(probe_.mu_);
+        ++probe_.in_flight_;
+        probe_.max_in_flight = std::max(probe_.max_in_flight, probe_.in_flight_);
+        probe_.cv_.notify_all();
+        if (!probe_.waited_) {  // only the first call waits: a sequential run costs one second
+          probe_.waited_ = true;
+          probe_.cv_.wait_for(lock, std::chrono::seconds(1), [&] { return probe_.max_in_flight >= 2; });
+        }
+        --probe_.in_flight_;
+      }
+      if (index_ == probe_.fail_fork && ++calls_ == probe_.fail_at) return absl::UnavailableError("fork lost");
+      return inner_->Verify(draft, q, out);
+    }
+    int64_t committed_length() const override { return inner_->committed_length(); }
+    absl::Status Close() override { return inner_->Close(); }
+    absl::StatusOr<std::unique_ptr<VerifySession>> Fork(uint64_t seed) override {
+      auto fork = inner_->Fork(seed);
+      if (!fork.ok()) return fork.status();
+      return std::unique_ptr<VerifySession>(std::make_unique<Session>(probe_, std::move(*fork), forks_++));
+    }
+
+   private:
+    ConcurrencyProbe& probe_;
+    std::unique_ptr<VerifySession> inner_;
+    const int index_;
+    int calls_ = 0, forks_ = 0;
+  };
+  Verifier& inner_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int in_flight_ = 0;
+  bool waited_ = false;
+};
+
+TEST(BestOfNTest, SamplesTheForksConcurrentlyWithTheSameResult) {
+  FakeVocabulary vocab(kVocab);
+  auto score = [](const std::string&, const std::string& r) { return static_cast<float>(r.size() % 7); };
+  GenerationRequest request = Request(20, 9);
+  request.sampling.temperature = 1.0f;
+  BestOfNOptions o;
+  o.n = 4;
+  TableVerifier plain(kVocab, testing::TargetLogits);
+  ConcurrencyProbe probe(plain);
+  ScriptedReward reward(score);
+  GenerationResult result;
+  ASSERT_TRUE(RunBestOfN(request, o, probe, reward, vocab, {}, &result).ok());
+  EXPECT_GE(probe.max_in_flight, 2);
+  // Each fork's draws depend only on its seed: the same request gives the
+  // same candidates and choice however the threads interleave.
+  for (int run = 0; run < 3; ++run) {
+    TableVerifier again(kVocab, testing::TargetLogits);
+    ScriptedReward reward_again(score);
+    GenerationResult r;
+    ASSERT_TRUE(RunBestOfN(request, o, again, reward_again, vocab, {}, &r).ok());
+    EXPECT_EQ(reward_again.calls, reward.calls);
+    EXPECT_EQ(r.tokens, result.tokens);
+    EXPECT_EQ(r.stats.target_calls, result.stats.target_calls);
+  }
+}
+
+TEST(BestOfNTest, AForkErrorFailsTheRequestAndClosesEveryFork) {
+  FakeVocabulary vocab(kVocab);
+  TableVerifier table(kVocab, testing::TargetLogits);
+  ConcurrencyProbe probe(table);
+  probe.fail_fork = 2;
+  probe.fail_at = 3;
+  ScriptedReward reward([](const std::string&, const std::string&) { return 0.0f; });
+  BestOfNOptions o;
+  o.n = 5;
+  GenerationRequest request = Request(30, 2);
+  request.sampling.temperature = 1.0f;
+  GenerationResult result;
+  absl::Status s = RunBestOfN(request, o, probe, reward, vocab, {}, &result);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_TRUE(reward.calls.empty());  // nothing scored
+  EXPECT_EQ(table.log.closed.size(), 6u);  // five forks and the prompt's session
 }
 
 TEST(ArgsTest, GreedyPicksArgmaxOfLogitPlusWeightedReward) {

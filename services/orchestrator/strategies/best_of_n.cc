@@ -1,5 +1,9 @@
 #include "services/orchestrator/strategies/best_of_n.h"
 
+#include <algorithm>
+#include <atomic>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "runtime/sampling/rng.h"
 #include "services/orchestrator/strategies/output.h"
@@ -8,26 +12,36 @@
 namespace tandem::orchestrator {
 namespace {
 
+// Samples decode concurrently, one thread per fork up to this many: a
+// batching target (the in-process BatchedModel, the target service) merges
+// their steps into one forward pass of up to this many rows, which costs far
+// less than as many single-row passes. Batching is bit-exact, so the result
+// does not depend on the interleaving.
+constexpr int kMaxConcurrentSamples = 16;
+
 struct Sample {
+  std::unique_ptr<VerifySession> fork;
   std::vector<int32_t> emitted;  // every token the target produced, the finishing one included
   GenerationResult result;       // after the stop conditions (what a client would get)
+  int64_t target_calls = 0;
+  absl::Status status;
 };
 
 // One response in `session` (a fork), with the request's stop conditions.
+// Stops early (the sample is then discarded) once `failed` is set by another
+// sample's error.
 absl::Status SampleOne(VerifySession& session, const GenerationRequest& request, const Vocabulary& vocab,
-                       spec::RequestStats* stats, Sample* sample) {
+                       const std::atomic<bool>& failed, Sample* sample) {
   const StreamCallback no_stream;
   Output out(request, vocab, no_stream, &sample->result);
   VerifyResult step;
   while (!out.done()) {
-    if (out.cancelled()) {
+    if (out.cancelled() || failed.load(std::memory_order_relaxed)) {
       out.Abort();
       break;
     }
-    double t0 = out.ElapsedMs();
     absl::Status s = session.Verify({}, {}, &step);
-    stats->target_time_ms += out.ElapsedMs() - t0;
-    ++stats->target_calls;
+    ++sample->target_calls;
     if (!s.ok()) {
       if (out.EndsAtContextLimit(s)) break;
       return s;
@@ -65,22 +79,38 @@ absl::Status RunBestOfN(const GenerationRequest& request, const BestOfNOptions& 
 
   absl::Status status = [&]() -> absl::Status {
     runtime::Rng fork_seeds = runtime::Rng(request.sampling.seed).Split(kForkSeedStream);
+    // Forks are made one by one (the parent session is not thread-safe);
+    // then each fork is sampled on its own thread.
     std::vector<Sample> samples(options.n);
     for (Sample& sample : samples) {
-      if (out.cancelled()) {
-        out.Abort();
-        return absl::OkStatus();
-      }
       auto fork = (*opened)->Fork(fork_seeds.NextU64());
       if (!fork.ok()) return fork.status();
-      absl::Status s = SampleOne(**fork, request, vocab, &stats, &sample);
-      absl::Status closed = (*fork)->Close();
-      if (!s.ok()) return s;
-      if (!closed.ok()) return closed;
-      if (sample.result.finish_reason == FinishReason::kAborted) {
-        out.Abort();
-        return absl::OkStatus();
+      sample.fork = std::move(*fork);
+    }
+    t0 = out.ElapsedMs();
+    std::atomic<int> next{0};
+    std::atomic<bool> failed{false};
+    auto worker = [&] {
+      for (int i; (i = next.fetch_add(1)) < options.n;) {
+        Sample& sample = samples[i];
+        sample.status = SampleOne(*sample.fork, request, vocab, failed, &sample);
+        absl::Status closed = sample.fork->Close();
+        if (sample.status.ok()) sample.status = closed;
+        if (!sample.status.ok()) failed.store(true);
       }
+    };
+    std::vector<std::thread> threads;
+    for (int t = 1; t < std::min(options.n, kMaxConcurrentSamples); ++t) threads.emplace_back(worker);
+    worker();
+    for (std::thread& t : threads) t.join();
+    stats.target_time_ms += out.ElapsedMs() - t0;  // wall time of the concurrent sampling
+    for (const Sample& sample : samples) stats.target_calls += sample.target_calls;
+    for (const Sample& sample : samples) {
+      if (!sample.status.ok()) return sample.status;
+    }
+    if (out.cancelled()) {
+      out.Abort();
+      return absl::OkStatus();
     }
     std::vector<std::string> texts;
     for (const Sample& sample : samples) texts.push_back(sample.result.text);

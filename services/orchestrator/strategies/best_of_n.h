@@ -1,7 +1,9 @@
 // Best-of-N baseline: N complete responses sampled from the target with the
 // request's sampling parameters, each in a fork of the prompt's session
-// (the prompt is prefilled once, its KV shared copy-on-write), all N scored
-// in one reward call, the highest-scoring one returned. Nothing streams
+// (the prompt is prefilled once, its KV shared copy-on-write) on its own
+// thread (up to 16 at once, so a batching target decodes them in shared
+// forward passes), all N scored in one reward call, the highest-scoring one
+// returned. Nothing streams
 // until the choice is made: the chosen response arrives as one chunk.
 #pragma once
 
