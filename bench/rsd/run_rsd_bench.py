@@ -59,12 +59,18 @@ def summarize(path):
               f"{(sum(frac) / len(frac)) if frac else target_only_frac(rs[0]):.2f} | "
               f"{total:.0f} | {g('flops_draft'):.0f} | {g('flops_target'):.0f} | {g('flops_prm'):.0f} | {ratio} | "
               f"{sum(r['generated_tokens'] for r in rs) / n:.0f} | {sum(r['wall_ms'] for r in rs) / n / 1000:.0f} |")
-    rewards = [x for label in labels for i in problems for x in by_run[label][i]["rsd_step_rewards"]]
-    if rewards:
-        rewards.sort()
+    # Per run: the judge (and so the reward scale) may differ between runs.
+    first = True
+    for label in labels:
+        rewards = sorted(x for i in problems for x in by_run[label][i]["rsd_step_rewards"])
+        if not rewards:
+            continue
+        if first:
+            print("\nPRM step rewards per rsd run (every scored draft step):")
+            first = False
         q = lambda p: rewards[min(len(rewards) - 1, int(p * len(rewards)))]
-        print(f"\nPRM step rewards over all rsd runs: n={len(rewards)}, min {rewards[0]:.3f}, "
-              f"p10 {q(0.1):.3f}, median {q(0.5):.3f}, p90 {q(0.9):.3f}, max {rewards[-1]:.3f}")
+        print(f"- {label}: n={len(rewards)}, min {rewards[0]:.3f}, p10 {q(0.1):.3f}, median {q(0.5):.3f}, "
+              f"p90 {q(0.9):.3f}, max {rewards[-1]:.3f}")
 
 
 def main():
