@@ -40,6 +40,7 @@ TEST(RewardParamsTest, CatalogDocumentsEveryParameterWithADefault) {
   EXPECT_TRUE(c.stop_at_eos);
   EXPECT_TRUE(c.eos_threshold_r_star);
   EXPECT_EQ(BestOfNOptions{}.n, 4);
+  EXPECT_EQ(BestOfNOptions{}.parallel, 16);
   EXPECT_EQ(ArgsOptions{}.top_k, 10);
   EXPECT_TRUE(ArgsOptions{}.greedy);
 }
@@ -90,9 +91,11 @@ TEST(RewardParamsTest, CardsParametersApply) {
 }
 
 TEST(RewardParamsTest, BaselineParametersApply) {
-  auto b = Apply("best_of_n", {{"n", "8"}, {"reward", "keyword"}, {"reward_options", "required=a,b"}});
+  auto b = Apply("best_of_n",
+                 {{"n", "8"}, {"parallel", "3"}, {"reward", "keyword"}, {"reward_options", "required=a,b"}});
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_EQ(b->best_of_n.n, 8);
+  EXPECT_EQ(b->best_of_n.parallel, 3);
   EXPECT_EQ(b->best_of_n.reward.options.at("required"), "a,b");
   auto a = Apply("args", {{"top_k", "5"}, {"w", "1.5"}, {"mode", "sample"}, {"tau", "0.9"}});
   ASSERT_TRUE(a.ok()) << a.status();
@@ -111,7 +114,8 @@ TEST(RewardParamsTest, BadValuesNameTheParameter) {
       {"cards", {{"eos_threshold", "never"}}},
       {"cards", {{"max_rejections", "-1"}}},    {"cards", {{"reward_options", "novalue"}}},
       {"cards", {{"reward_options", "a=1;a=2"}}}, {"best_of_n", {{"n", "0"}}},
-      {"best_of_n", {{"n", "65"}}},             {"args", {{"mode", "beam"}}},
+      {"best_of_n", {{"n", "65"}}},             {"best_of_n", {{"parallel", "0"}}},
+      {"best_of_n", {{"parallel", "17"}}},      {"args", {{"mode", "beam"}}},
       {"args", {{"tau", "0"}}},                 {"args", {{"w", "nan"}}},
   };
   for (const auto& [strategy, params] : bad) {

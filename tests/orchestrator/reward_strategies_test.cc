@@ -552,15 +552,20 @@ TEST(BestOfNTest, SamplesTheForksConcurrentlyWithTheSameResult) {
   ASSERT_TRUE(RunBestOfN(request, o, probe, reward, vocab, {}, &result).ok());
   EXPECT_GE(probe.max_in_flight, 2);
   // Each fork's draws depend only on its seed: the same request gives the
-  // same candidates and choice however the threads interleave.
-  for (int run = 0; run < 3; ++run) {
+  // same candidates and choice however the threads interleave, and
+  // parallel = 1 (one fork after another) gives them too.
+  for (int parallel : {4, 2, 1, 16}) {
+    BestOfNOptions p = o;
+    p.parallel = parallel;
     TableVerifier again(kVocab, testing::TargetLogits);
+    ConcurrencyProbe again_probe(again);
     ScriptedReward reward_again(score);
     GenerationResult r;
-    ASSERT_TRUE(RunBestOfN(request, o, again, reward_again, vocab, {}, &r).ok());
-    EXPECT_EQ(reward_again.calls, reward.calls);
-    EXPECT_EQ(r.tokens, result.tokens);
-    EXPECT_EQ(r.stats.target_calls, result.stats.target_calls);
+    ASSERT_TRUE(RunBestOfN(request, p, again_probe, reward_again, vocab, {}, &r).ok());
+    EXPECT_EQ(reward_again.calls, reward.calls) << parallel;
+    EXPECT_EQ(r.tokens, result.tokens) << parallel;
+    EXPECT_EQ(r.stats.target_calls, result.stats.target_calls) << parallel;
+    if (parallel == 1) EXPECT_EQ(again_probe.max_in_flight, 1);
   }
 }
 

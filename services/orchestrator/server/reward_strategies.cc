@@ -77,7 +77,13 @@ std::vector<StrategySpec> RewardGuidedStrategies() {
   out.push_back({"best_of_n",
                  "Best-of-N: N responses sampled with the request's sampling parameters (forks of one "
                  "prompt prefill), scored in one reward call; the best is returned (streamed at the end).",
-                 {kRewardBackend, kRewardOptions, {"n", "Responses sampled, 1..64.", "4"}},
+                 {kRewardBackend,
+                  kRewardOptions,
+                  {"n", "Responses sampled, 1..64.", "4"},
+                  {"parallel", "Responses sampled at once, 1..16, each on its own thread (a batching target "
+                               "decodes them in shared forward passes); 1 = one after another. Same result "
+                               "either way.",
+                   "16"}},
                  true});
   out.push_back({"args",
                  "ARGS: per token, the target's top_k tokens are scored by the reward model (one call) "
@@ -119,6 +125,9 @@ absl::Status ApplyRewardGuidedParam(const std::string& key, const std::string& v
   if (key == "reward_options") return ParseRewardOptions(value, &reward->options);
   if (name == "best_of_n") {
     if (key == "n") return ParseIntParam(key, value, 1, 64, &choice->best_of_n.n);
+    if (key == "parallel") {
+      return ParseIntParam(key, value, 1, BestOfNOptions::kMaxParallel, &choice->best_of_n.parallel);
+    }
   } else if (name == "args") {
     ArgsOptions& a = choice->args;
     if (key == "top_k") return ParseIntParam(key, value, 1, 256, &a.top_k);

@@ -12,13 +12,6 @@
 namespace tandem::orchestrator {
 namespace {
 
-// Samples decode concurrently, one thread per fork up to this many: a
-// batching target (the in-process BatchedModel, the target service) merges
-// their steps into one forward pass of up to this many rows, which costs far
-// less than as many single-row passes. Batching is bit-exact, so the result
-// does not depend on the interleaving.
-constexpr int kMaxConcurrentSamples = 16;
-
 struct Sample {
   std::unique_ptr<VerifySession> fork;
   std::vector<int32_t> emitted;  // every token the target produced, the finishing one included
@@ -56,6 +49,10 @@ absl::Status SampleOne(VerifySession& session, const GenerationRequest& request,
 
 absl::Status BestOfNOptions::Validate() const {
   if (n < 1 || n > 64) return absl::InvalidArgumentError(absl::StrCat("params.n: must be in [1, 64], got ", n));
+  if (parallel < 1 || parallel > kMaxParallel) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("params.parallel: must be in [1, ", kMaxParallel, "], got ", parallel));
+  }
   return absl::OkStatus();
 }
 
@@ -80,7 +77,11 @@ absl::Status RunBestOfN(const GenerationRequest& request, const BestOfNOptions& 
   absl::Status status = [&]() -> absl::Status {
     runtime::Rng fork_seeds = runtime::Rng(request.sampling.seed).Split(kForkSeedStream);
     // Forks are made one by one (the parent session is not thread-safe);
-    // then each fork is sampled on its own thread.
+    // then up to `parallel` of them are sampled at once, each on its own
+    // thread: a batching target (the in-process BatchedModel, the target
+    // service) merges their steps into one forward pass of that many rows,
+    // far cheaper than as many single-row passes. Batching is bit-exact, so
+    // the result does not depend on the interleaving.
     std::vector<Sample> samples(options.n);
     for (Sample& sample : samples) {
       auto fork = (*opened)->Fork(fork_seeds.NextU64());
@@ -100,7 +101,7 @@ absl::Status RunBestOfN(const GenerationRequest& request, const BestOfNOptions& 
       }
     };
     std::vector<std::thread> threads;
-    for (int t = 1; t < std::min(options.n, kMaxConcurrentSamples); ++t) threads.emplace_back(worker);
+    for (int t = 1; t < std::min(options.n, options.parallel); ++t) threads.emplace_back(worker);
     worker();
     for (std::thread& t : threads) t.join();
     stats.target_time_ms += out.ElapsedMs() - t0;  // wall time of the concurrent sampling

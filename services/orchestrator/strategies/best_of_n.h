@@ -1,7 +1,7 @@
 // Best-of-N baseline: N complete responses sampled from the target with the
 // request's sampling parameters, each in a fork of the prompt's session
 // (the prompt is prefilled once, its KV shared copy-on-write) on its own
-// thread (up to 16 at once, so a batching target decodes them in shared
+// thread (`parallel` at once, so a batching target decodes them in shared
 // forward passes), all N scored in one reward call, the highest-scoring one
 // returned. Nothing streams
 // until the choice is made: the chosen response arrives as one chunk.
@@ -18,6 +18,11 @@ namespace tandem::orchestrator {
 struct BestOfNOptions {
   RewardSpec reward;
   int n = 4;  // responses sampled, 1..64
+  // Forks sampled at once, 1..kMaxParallel: each on its own thread, so a
+  // batching target decodes them in shared forward passes. 1 = one after
+  // another. The result does not depend on it (batching is bit-exact).
+  int parallel = 16;
+  static constexpr int kMaxParallel = 16;
 
   absl::Status Validate() const;
 };
