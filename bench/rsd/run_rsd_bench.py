@@ -26,6 +26,13 @@ def target_only_frac(r):
     return 1.0 if on_target else 0.0
 
 
+def target_written(r):
+    """Tokens the target generated itself (the spec's "the target for its tokens")."""
+    if r["strategy"] == "rsd":
+        return r["rsd_target_tokens"]
+    return r["generated_tokens"] if target_only_frac(r) == 1.0 else 0
+
+
 def summarize(path):
     rows = [json.loads(line) for line in open(path) if line.strip()]
     by_run = collections.defaultdict(dict)
@@ -39,9 +46,11 @@ def summarize(path):
     problems = sorted(common)
     base = by_run.get("target")
     base_target = sum(base[i]["flops_target"] for i in problems) if base else 0
+    base_written = sum(target_written(base[i]) for i in problems) if base else 0
     print(f"problems: {len(problems)} (GSM8K test indices {problems[0]}..{problems[-1]})")
     hdr = ("run", "strategy", "params", "accuracy", "target step frac", "GFLOPs/problem total",
-           "draft", "target", "prm", "target FLOPs vs target_only", "mean tokens", "mean wall s")
+           "draft", "target", "prm", "target FLOPs vs target_only", "target-written tokens vs target_only",
+           "mean tokens", "mean wall s")
     print("| " + " | ".join(hdr) + " |")
     print("|" + "---|" * len(hdr))
     for label in labels:
@@ -54,10 +63,13 @@ def summarize(path):
         tsum = sum(r["flops_target"] for r in rs)
         ratio = (f"{tsum / base_target:.2f} ({base_target / tsum:.1f}x fewer)" if tsum > 0 and base_target
                  else ("0" if base_target else "n/a"))
+        wsum = sum(target_written(r) for r in rs)
+        written = (f"{wsum / base_written:.2f}" + (f" ({base_written / wsum:.1f}x fewer)" if wsum else "")
+                   if base_written else "n/a")
         params = ",".join(f"{k}={v}" for k, v in sorted(r0.items())) if (r0 := rs[0]["params"]) else ""
         print(f"| {label} | {rs[0]['strategy']} | {params} | {acc}/{n} = {acc / n:.2f} | "
               f"{(sum(frac) / len(frac)) if frac else target_only_frac(rs[0]):.2f} | "
-              f"{total:.0f} | {g('flops_draft'):.0f} | {g('flops_target'):.0f} | {g('flops_prm'):.0f} | {ratio} | "
+              f"{total:.0f} | {g('flops_draft'):.0f} | {g('flops_target'):.0f} | {g('flops_prm'):.0f} | {ratio} | {written} | "
               f"{sum(r['generated_tokens'] for r in rs) / n:.0f} | {sum(r['wall_ms'] for r in rs) / n / 1000:.0f} |")
     # Per run: the judge (and so the reward scale) may differ between runs.
     first = True
