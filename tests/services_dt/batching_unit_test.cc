@@ -9,6 +9,10 @@
 namespace tandem::dt_test {
 namespace {
 
+// The tiny model lives in this process's scratch folder; remove it at exit.
+[[maybe_unused]] ::testing::Environment* const kScratchCleanup =
+    ::testing::AddGlobalTestEnvironment(new test_scratch::ScratchCleanup);
+
 std::unique_ptr<runtime::Model> LoadTiny(int64_t max_context = 0) {
   static const std::string path = MakeTinyModel();
   runtime::ModelOptions options;

@@ -24,6 +24,10 @@
 namespace tandem::dt_test {
 namespace {
 
+// The tiny model lives in this process's scratch folder; remove it at exit.
+[[maybe_unused]] ::testing::Environment* const kScratchCleanup =
+    ::testing::AddGlobalTestEnvironment(new test_scratch::ScratchCleanup);
+
 using orchestrator::NextTokenInfo;
 using orchestrator::VerifyResult;
 using orchestrator::VerifySession;
