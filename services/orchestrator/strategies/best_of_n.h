@@ -3,8 +3,8 @@
 // (the prompt is prefilled once, its KV shared copy-on-write) on its own
 // thread (`parallel` at once, so a batching target decodes them in shared
 // forward passes), all N scored in one reward call, the highest-scoring one
-// returned. Nothing streams
-// until the choice is made: the chosen response arrives as one chunk.
+// returned. Nothing streams until the choice is made: the chosen response
+// arrives as one chunk.
 #pragma once
 
 #include "absl/status/status.h"
