@@ -51,7 +51,12 @@ if [[ ! -x .venv/bin/python ]]; then
   /usr/bin/python3 -m venv --system-site-packages .venv
 fi
 step "installing Python requirements into .venv"
-.venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements.txt
+# requirements.txt plus one requirements-AREA.txt per test area (deploy, sdk, ...);
+# requirements-bench.txt is opt-in (--bench) because it builds llama.cpp.
+for req in scripts/requirements.txt scripts/requirements-*.txt; do
+  [[ "$req" == scripts/requirements-bench.txt ]] && continue
+  .venv/bin/pip install -q --disable-pip-version-check -r "$req"
+done
 if [[ $BENCH -eq 1 ]]; then
   step "installing benchmark tools (llama-cpp-python builds llama.cpp from source: several minutes)"
   .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements-bench.txt

@@ -35,6 +35,14 @@ ninja -C build -j "$JOBS"
 step "tests (optimized build)"
 ctest --test-dir build --output-on-failure -j "$JOBS"
 
+# Test areas outside CTest (Helm chart, dashboards, SDKs, gateway): each owns
+# scripts/test-AREA.sh, which gets the optimized build folder as its argument.
+for area in scripts/test-*.sh; do
+  [[ -e "$area" ]] || continue
+  step "tests: $(basename "$area" .sh | sed 's/^test-//')"
+  bash "$area" "$ROOT/build"
+done
+
 if [[ $ASAN -eq 1 ]]; then
   step "ASan+UBSan build of the unit tests"
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTANDEM_SANITIZE=ON \
