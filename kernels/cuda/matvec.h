@@ -1,0 +1,54 @@
+// Matrix products against GGUF weights resident in device memory, for the
+// decode / verify shapes (a few activation rows), with the dequantization
+// fused into the product, plus the dequantizer the prefill GEMM path and the
+// embedding lookup use.
+//
+// Numerics and batch invariance: output (r, o) is computed by one warp as
+//   sum over lanes L (fixed butterfly tree) of
+//     sum over units u = L, L + 32, ... (in order) of
+//       sum over i < 32 (in order, fused multiply-add) of w[o][32u + i] * x[r][32u + i]
+// with w dequantized exactly as kernels/cpu/dequantize.cc does. Nothing in
+// that order depends on how many activation rows the call has or where row r
+// sits among them, so a row's result is bitwise the same for m = 1 (decode),
+// m = 5 (verify) or any batch. Activations stay fp32 (no activation
+// quantization), so the GPU is closer to the exact product than the CPU
+// kernels, which quantize activations to 8 bits; the two agree within the
+// bound tests/kernels/cuda states, not bitwise.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "kernels/cpu/ggml_types.h"
+
+namespace tandem::kernels::cuda {
+
+// A weight matrix in device memory: rows x cols in ggml layout.
+struct DeviceWeight {
+  GgmlType type = GgmlType::kF32;
+  const void* data = nullptr;  // device pointer
+  int64_t rows = 0;
+  int64_t cols = 0;
+  size_t row_bytes = 0;
+};
+
+// True for the types with device kernels: Q4_0, Q4_1, Q5_0, Q8_0, Q4_K,
+// Q5_K, Q6_K, F16, BF16, F32.
+bool HasDeviceKernel(GgmlType type);
+
+// y[r][o] = sum_c x[r][c] * W[o][c] (+ bias[o]) for r < m, o < w.rows.
+// x, y, bias are device fp32; ldx / ldy are row strides in elements. Any m;
+// rows are processed in chunks of 16 with the per-row order above.
+// InvalidArgument for a type without kernels or inconsistent shapes.
+absl::Status MatVec(const DeviceWeight& w, const float* x, int64_t m, int64_t ldx, float* y, int64_t ldy,
+                    const float* bias, cudaStream_t stream);
+
+// out[i][:] = dequantized row (row_ids ? row_ids[i] : i) of w, for i < n;
+// ld_out in elements. row_ids is a device pointer (embedding lookup).
+absl::Status DequantizeRows(const DeviceWeight& w, const int32_t* row_ids, int64_t n, float* out,
+                            int64_t ld_out, cudaStream_t stream);
+
+}  // namespace tandem::kernels::cuda

@@ -1,0 +1,219 @@
+// Device-side dequantization of one 32-element "unit" of a ggml weight row.
+// A unit is the granule the matrix-vector kernels hand to a lane: one block
+// of the 32-element types, one sub-block of 32 of the 256-element K-quants,
+// or 32 consecutive elements of F16/BF16/F32. Every formula is the one of
+// kernels/cpu/dequantize.cc with the same operations in the same order
+// (compiled with --fmad=false), so a unit's values equal DequantizeRow's bit
+// for bit; tests/kernels/cuda holds them to that.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+#include "kernels/cpu/ggml_types.h"
+
+namespace tandem::kernels::cuda {
+
+__device__ __forceinline__ float HalfAt(const uint8_t* p) {
+  const uint16_t bits = static_cast<uint16_t>(p[0] | (p[1] << 8));
+  return __half2float(__ushort_as_half(bits));
+}
+
+__device__ __forceinline__ float Bf16Bits(uint16_t b) { return __uint_as_float(static_cast<uint32_t>(b) << 16); }
+
+// Units per row of `cols` elements (cols is a multiple of the block size).
+__host__ __device__ constexpr int64_t UnitsPerRow(int64_t cols) { return cols / 32; }
+
+template <GgmlType T>
+struct Unit;
+
+// Q4_0: element j < 16 is the low nibble of qs[j], j + 16 the high nibble; d * (q - 8).
+template <>
+struct Unit<GgmlType::kQ4_0> {
+  __device__ static void Load(const uint8_t* row, int64_t u, float* y) {
+    const uint8_t* b = row + u * sizeof(BlockQ4_0);
+    const float d = HalfAt(b);
+    const uint8_t* qs = b + 2;
+#pragma unroll
+    for (int j = 0; j < 16; ++j) {
+      y[j] = d * static_cast<float>((qs[j] & 0x0f) - 8);
+      y[j + 16] = d * static_cast<float>((qs[j] >> 4) - 8);
+    }
+  }
+};
+
+// Q4_1: d * q + m.
+template <>
+struct Unit<GgmlType::kQ4_1> {
+  __device__ static void Load(const uint8_t* row, int64_t u, float* y) {
+    const uint8_t* b = row + u * sizeof(BlockQ4_1);
+    const float d = HalfAt(b), m = HalfAt(b + 2);
+    const uint8_t* qs = b + 4;
+#pragma unroll
+    for (int j = 0; j < 16; ++j) {
+      y[j] = d * static_cast<float>(qs[j] & 0x0f) + m;
+      y[j + 16] = d * static_cast<float>(qs[j] >> 4) + m;
+    }
+  }
+};
+
+// Q5_0: Q4_0's nibbles plus bit j of the little-endian qh; d * (q - 16).
+template <>
+struct Unit<GgmlType::kQ5_0> {
+  __device__ static void Load(const uint8_t* row, int64_t u, float* y) {
+    const uint8_t* b = row + u * sizeof(BlockQ5_0);
+    const float d = HalfAt(b);
+    const uint32_t qh = static_cast<uint32_t>(b[2]) | static_cast<uint32_t>(b[3]) << 8 |
+                        static_cast<uint32_t>(b[4]) << 16 | static_cast<uint32_t>(b[5]) << 24;
+    const uint8_t* qs = b + 6;
+#pragma unroll
+    for (int j = 0; j < 16; ++j) {
+      const int lo = (qs[j] & 0x0f) | static_cast<int>((qh >> j) & 1u) << 4;
+      const int hi = (qs[j] >> 4) | static_cast<int>((qh >> (j + 16)) & 1u) << 4;
+      y[j] = d * static_cast<float>(lo - 16);
+      y[j + 16] = d * static_cast<float>(hi - 16);
+    }
+  }
+};
+
+// Q8_0: d * qs[j].
+template <>
+struct Unit<GgmlType::kQ8_0> {
+  __device__ static void Load(const uint8_t* row, int64_t u, float* y) {
+    const uint8_t* b = row + u * sizeof(BlockQ8_0);
+    const float d = HalfAt(b);
+    const int8_t* qs = reinterpret_cast<const int8_t*>(b + 2);
+#pragma unroll
+    for (int j = 0; j < 32; ++j) y[j] = d * static_cast<float>(qs[j]);
+  }
+};
+
+// The 6-bit scale and min of sub-block j of Q4_K/Q5_K (see ScaleMinK4 in
+// kernels/cpu/dequantize.cc).
+__device__ __forceinline__ void ScaleMinK4(int j, const uint8_t* q, int* scale, int* min) {
+  if (j < 4) {
+    *scale = q[j] & 63;
+    *min = q[j + 4] & 63;
+  } else {
+    *scale = (q[j + 4] & 0x0f) | (q[j - 4] >> 6) << 4;
+    *min = (q[j + 4] >> 4) | (q[j] >> 6) << 4;
+  }
+}
+
+// Q4_K sub-block j = u % 8 of block u / 8: nibble j % 2 of qs[32 * (j / 2) + l].
+template <>
+struct Unit<GgmlType::kQ4_K> {
+  __device__ static void Load(const uint8_t* row, int64_t u, float* y) {
+    const uint8_t* b = row + (u / 8) * sizeof(BlockQ4_K);
+    const int j = static_cast<int>(u % 8);
+    const float d = HalfAt(b), dmin = HalfAt(b + 2);
+    int sc, m;
+    ScaleMinK4(j, b + 4, &sc, &m);
+    const float dl = d * static_cast<float>(sc);
+    const float ml = dmin * static_cast<float>(m);
+    const uint8_t* qs = b + 4 + kKScaleSize + 32 * (j / 2);
+    const int shift = 4 * (j % 2);
+#pragma unroll
+    for (int l = 0; l < 32; ++l) y[l] = dl * static_cast<float>((qs[l] >> shift) & 0x0f) - ml;
+  }
+};
+
+// Q5_K: Q4_K plus bit j of qh[l].
+template <>
+struct Unit<GgmlType::kQ5_K> {
+  __device__ static void Load(const uint8_t* row, int64_t u, float* y) {
+    const uint8_t* b = row + (u / 8) * sizeof(BlockQ5_K);
+    const int j = static_cast<int>(u % 8);
+    const float d = HalfAt(b), dmin = HalfAt(b + 2);
+    int sc, m;
+    ScaleMinK4(j, b + 4, &sc, &m);
+    const float dl = d * static_cast<float>(sc);
+    const float ml = dmin * static_cast<float>(m);
+    const uint8_t* qh = b + 4 + kKScaleSize;
+    const uint8_t* qs = qh + kQK_K / 8 + 32 * (j / 2);
+    const int shift = 4 * (j % 2);
+#pragma unroll
+    for (int l = 0; l < 32; ++l) {
+      const int low = (qs[l] >> shift) & 0x0f;
+      const int high = (qh[l] >> j) & 1;
+      y[l] = dl * static_cast<float>(low | high << 4) - ml;
+    }
+  }
+};
+
+// Q6_K: element e = 128 c + r takes nibble r / 64 of ql[64 c + r % 64] and
+// bits 2 (r / 32).. of qh[32 c + r % 32]; (d * scales[e / 16]) * (q - 32).
+template <>
+struct Unit<GgmlType::kQ6_K> {
+  __device__ static void Load(const uint8_t* row, int64_t u, float* y) {
+    const uint8_t* b = row + (u / 8) * sizeof(BlockQ6_K);
+    const int k = static_cast<int>(u % 8);
+    const uint8_t* ql = b;
+    const uint8_t* qh = b + kQK_K / 2;
+    const int8_t* scales = reinterpret_cast<const int8_t*>(b + kQK_K / 2 + kQK_K / 4);
+    const float d = HalfAt(b + kQK_K / 2 + kQK_K / 4 + kQK_K / 16);
+#pragma unroll
+    for (int i = 0; i < 32; ++i) {
+      const int e = 32 * k + i;
+      const int c = e / 128, r = e % 128;
+      const int low = (ql[64 * c + r % 64] >> (4 * (r / 64))) & 0x0f;
+      const int high = (qh[32 * c + r % 32] >> (2 * (r / 32))) & 0x03;
+      const float dl = d * static_cast<float>(scales[e / 16]);
+      y[i] = dl * static_cast<float>((low | high << 4) - 32);
+    }
+  }
+};
+
+template <>
+struct Unit<GgmlType::kF16> {
+  __device__ static void Load(const uint8_t* row, int64_t u, float* y) {
+    const uint8_t* p = row + u * 64;
+#pragma unroll
+    for (int i = 0; i < 32; ++i) y[i] = HalfAt(p + 2 * i);
+  }
+};
+
+template <>
+struct Unit<GgmlType::kBF16> {
+  __device__ static void Load(const uint8_t* row, int64_t u, float* y) {
+    const uint8_t* p = row + u * 64;
+#pragma unroll
+    for (int i = 0; i < 32; ++i) y[i] = Bf16Bits(static_cast<uint16_t>(p[2 * i] | (p[2 * i + 1] << 8)));
+  }
+};
+
+template <>
+struct Unit<GgmlType::kF32> {
+  __device__ static void Load(const uint8_t* row, int64_t u, float* y) {
+    const uint8_t* p = row + u * 128;
+#pragma unroll
+    for (int i = 0; i < 32; ++i) {
+      const uint32_t bits = static_cast<uint32_t>(p[4 * i]) | static_cast<uint32_t>(p[4 * i + 1]) << 8 |
+                            static_cast<uint32_t>(p[4 * i + 2]) << 16 | static_cast<uint32_t>(p[4 * i + 3]) << 24;
+      y[i] = __uint_as_float(bits);
+    }
+  }
+};
+
+// Calls f.template operator()<T>() for the runtime type; false for a type
+// without device kernels.
+template <typename F>
+bool DispatchType(GgmlType type, F&& f) {
+  switch (type) {
+    case GgmlType::kQ4_0: f.template operator()<GgmlType::kQ4_0>(); return true;
+    case GgmlType::kQ4_1: f.template operator()<GgmlType::kQ4_1>(); return true;
+    case GgmlType::kQ5_0: f.template operator()<GgmlType::kQ5_0>(); return true;
+    case GgmlType::kQ8_0: f.template operator()<GgmlType::kQ8_0>(); return true;
+    case GgmlType::kQ4_K: f.template operator()<GgmlType::kQ4_K>(); return true;
+    case GgmlType::kQ5_K: f.template operator()<GgmlType::kQ5_K>(); return true;
+    case GgmlType::kQ6_K: f.template operator()<GgmlType::kQ6_K>(); return true;
+    case GgmlType::kF16: f.template operator()<GgmlType::kF16>(); return true;
+    case GgmlType::kBF16: f.template operator()<GgmlType::kBF16>(); return true;
+    case GgmlType::kF32: f.template operator()<GgmlType::kF32>(); return true;
+    default: return false;
+  }
+}
+
+}  // namespace tandem::kernels::cuda
