@@ -1,0 +1,221 @@
+"""Plain result types of the SDK (dataclasses, independent of the generated stubs)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
+
+
+@dataclass(frozen=True)
+class Message:
+    """One chat message: ``role`` is "system", "user" or "assistant"."""
+    role: str
+    content: str
+
+
+#: What ``chat()`` accepts per message: a Message, ``{"role": ..., "content": ...}`` or ``(role, content)``.
+MessageLike = Union[Message, Mapping[str, str], Tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of streamed output: new token ids and their text (may be empty while bytes of a
+    multi-byte character are held back)."""
+    text: str
+    token_ids: Tuple[int, ...]
+    request_id: str
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Per-request statistics.
+
+    The typed attributes are the fields every strategy reports. ``fields`` holds every field the
+    server sent, by its proto name, as plain Python values (fields of nested messages are also
+    lifted to the top level, so a regrouped message keeps its names reachable); strategy-specific
+    numbers (RAPID's ``retrieved_chunks``, CARDS' ``final_reward``, RSD's ``rsd_steps``, ...) are
+    read from there or with :meth:`get`. ``raw`` is the message in protobuf's JSON mapping
+    (``MessageToDict``; 64-bit integers are strings there).
+    """
+    strategy: str = ""
+    drafter: str = ""
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+    num_drafts: int = 0
+    drafted_tokens: int = 0
+    accepted_tokens: int = 0
+    accepted_per_position: Tuple[int, ...] = ()
+    drafted_per_position: Tuple[int, ...] = ()
+    target_calls: int = 0
+    draft_calls: int = 0
+    time_to_first_token_ms: float = 0.0
+    e2e_latency_ms: float = 0.0
+    draft_time_ms: float = 0.0
+    target_time_ms: float = 0.0
+    acceptance_rate: float = 0.0
+    mean_acceptance_length: float = 0.0
+    final_gamma: int = 0
+    fields: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """A statistic by its proto field name, e.g. ``stats.get("final_reward")``."""
+        return self.fields.get(name, default)
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """The whole output of one generation.
+
+    ``finish_reason`` is "stop" (end-of-generation token), "length" (max_tokens), "stop_string",
+    "context_length", "aborted", "error" or "unspecified".
+    """
+    text: str
+    token_ids: Tuple[int, ...]
+    finish_reason: str
+    stats: Stats
+    request_id: str
+    matched_stop: str = ""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model the deployment serves."""
+    name: str = ""
+    arch: str = ""
+    vocab_size: int = 0
+    context_length: int = 0
+    role: str = ""
+    eos_token_id: int = -1
+    parameters: int = 0
+
+
+@dataclass(frozen=True)
+class ModelList:
+    """Target models (names for ``model=``) and, informationally, the draft models."""
+    models: Tuple[ModelInfo, ...]
+    draft_models: Tuple[ModelInfo, ...]
+
+
+@dataclass(frozen=True)
+class StrategyParam:
+    """A documented strategy parameter (a key of ``params``)."""
+    name: str = ""
+    description: str = ""
+    default_value: str = ""
+
+
+@dataclass(frozen=True)
+class StrategyInfo:
+    """A decoding strategy and its parameters."""
+    name: str = ""
+    description: str = ""
+    params: Tuple[StrategyParam, ...] = ()
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """The orchestrator's version, strategy catalog and defaults."""
+    version: str = ""
+    strategies: Tuple[StrategyInfo, ...] = ()
+    default_strategy: str = ""
+    default_model: str = ""
+    drafter: str = ""
+    mode: str = ""
+
+    def strategy(self, name: str) -> StrategyInfo:
+        """The catalog entry of one strategy (KeyError if the deployment does not serve it)."""
+        for s in self.strategies:
+            if s.name == name:
+                return s
+        raise KeyError(f"strategy '{name}' is not served here; served: {', '.join(s.name for s in self.strategies)}")
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """Rewards, one per response (or per step), and the backend that computed them."""
+    scores: Tuple[float, ...]
+    backend: str
+
+
+@dataclass(frozen=True)
+class RewardBackend:
+    """A reward backend of the Reward service."""
+    name: str = ""
+    supports_steps: bool = False
+    is_default: bool = False
+
+
+@dataclass(frozen=True)
+class Document:
+    """A document to ingest; an empty ``id`` lets the server assign ``doc-<n>``."""
+    text: str
+    id: str = ""
+
+
+#: What ``ingest()`` accepts per document: a Document, its text, or ``(id, text)``.
+DocumentLike = Union[Document, str, Tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class CollectionStats:
+    """A retrieval collection's size and index."""
+    name: str = ""
+    documents: int = 0
+    chunks: int = 0
+    tokens: int = 0
+    vectors: int = 0
+    chunk_tokens: int = 0
+    embed_window_tokens: int = 0
+    embedder: str = ""
+    dim: int = 0
+    index_type: str = ""
+    generation: int = 0
+    disk_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class IngestProgress:
+    """Totals of an ingest stream so far; the last one has ``committed`` and the collection's ``stats``."""
+    documents: int = 0
+    chunks: int = 0
+    tokens: int = 0
+    committed: bool = False
+    stats: Optional[CollectionStats] = None
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """A retrieved chunk; ``position`` is its index in collection (or context) order."""
+    text: str = ""
+    position: int = 0
+    token_offset: int = 0
+    token_count: int = 0
+    score: float = 0.0
+    document_id: str = ""
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Search hits, best first, and what the server searched."""
+    hits: Tuple[SearchHit, ...]
+    total_chunks: int = 0
+    context_tokens: int = 0
+    elapsed_ms: float = 0.0
+    context_cached: bool = False
+
+
+def from_fields(cls: type, values: Mapping[str, Any]) -> Any:
+    """Builds dataclass ``cls`` from the entries of ``values`` that name its fields.
+
+    Entries the dataclass does not know are ignored, and missing ones keep their defaults, so
+    results keep working when the server adds or drops fields. Lists become tuples (the
+    dataclasses are frozen).
+    """
+    kwargs: Dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name in values:
+            value = values[f.name]
+            kwargs[f.name] = tuple(value) if isinstance(value, list) else value
+    return cls(**kwargs)
