@@ -67,7 +67,9 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& gguf_path,
   }
   m->tokenizer_ = std::move(*tok);
   if (options.n_threads < 0) return absl::InvalidArgumentError("n_threads must be >= 0");
-  m->backend_ = MakeCpuBackend(options.n_threads);
+  absl::StatusOr<std::unique_ptr<Backend>> backend = CreateBackend(options.device, options.n_threads);
+  if (!backend.ok()) return backend.status();
+  m->backend_ = std::move(*backend);
   if (absl::Status s = m->LoadWeights(); !s.ok()) return s;
 
   const ModelConfig& c = m->config_;

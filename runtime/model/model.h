@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "runtime/backend/backend.h"
+#include "runtime/backend/backend_factory.h"
 #include "runtime/gguf/gguf_file.h"
 #include "runtime/kv/kv_cache.h"
 #include "runtime/model/model_config.h"
@@ -30,6 +31,7 @@ struct ModelOptions {
   int n_threads = 0;                     // 0 = all cores
   size_t kv_budget_bytes = 512u << 20;   // total KV memory for all sessions of this model
   int64_t max_context = 0;               // 0 = the model's trained context length
+  DeviceKind device = DeviceKind::kCpu;  // compute backend (runtime/backend/backend_factory.h)
 };
 
 class Model;
