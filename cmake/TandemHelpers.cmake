@@ -11,9 +11,11 @@ function(tandem_add_subdirs)
 endfunction()
 
 # tandem_add_test(NAME name SOURCES ... LIBS ... [LABELS ...])
-# One gtest executable registered with CTest. Tests find the repo root, the
-# shared data folder and the model cache through environment variables that
-# scripts/test.sh sets (TANDEM_ROOT, TANDEM_SHARED, TANDEM_MODEL_DIR).
+# One gtest executable registered with CTest. TANDEM_SOURCE_DIR lets tests find
+# the repository (its test data in tests/data, the oracles in tests/tools);
+# the model cache and the Python come from environment variables that
+# scripts/test.sh may set (TANDEM_MODEL_DIR, TANDEM_PYTHON;
+# tests/common/test_paths.h).
 function(tandem_add_test)
   cmake_parse_arguments(T "" "NAME" "SOURCES;LIBS;LABELS" ${ARGN})
   add_executable(${T_NAME} ${T_SOURCES})

@@ -1,13 +1,16 @@
-// Where tests find what lives outside the build: the model cache, the shared
-// data folder, the project's Python and its oracles in tests/tools. One place
-// for the environment overrides scripts/test.sh sets (TANDEM_MODEL_DIR,
-// TANDEM_SHARED, TANDEM_PYTHON), so every test resolves them the same way.
+// Where tests find what lives outside the build: the model cache, the test
+// data shipped in tests/data, the project's Python and its oracles in
+// tests/tools. One place for the environment overrides scripts/test.sh sets
+// (TANDEM_MODEL_DIR, TANDEM_PYTHON), so every test resolves them the same way.
 // Header-only; needs the TANDEM_SOURCE_DIR definition tandem_add_test gives.
 #pragma once
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <system_error>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -24,8 +27,27 @@ inline std::string ModelDir() {
   return EnvOr("TANDEM_MODEL_DIR", EnvOr("HOME", "/root") + "/.cache/tandem/models");
 }
 
-// The shared data folder (data/essays, data/gsm8k, ...): $TANDEM_SHARED,
-// else the checkout's sibling shared/.
+// The test data in the repository (gsm8k/, hh-rlhf/, long_text/; sources,
+// licenses and how each subset was made in tests/data/README.md). No
+// override: the tests' expectations are written against exactly these files.
+inline std::string DataDir() { return std::string(TANDEM_SOURCE_DIR) + "/tests/data"; }
+
+// The long-text files (long_text/*.txt) in name order: tens of thousands of
+// tokens of English prose for perplexity, tokenizer, embedding and needle
+// tests. Empty when the folder is missing.
+inline std::vector<std::string> LongTextFiles() {
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(DataDir() + "/long_text", ec)) {
+    if (e.path().extension() == ".txt") files.push_back(e.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+// Transitional: only tests/rapid/rapid_model_test.cc still reads the sibling
+// shared/ folder; it is being moved by the decoding-layer restructuring and
+// switches to LongTextFiles() there, after which this goes.
 inline std::string SharedDir() { return EnvOr("TANDEM_SHARED", std::string(TANDEM_SOURCE_DIR) + "/../shared"); }
 
 // The project's virtualenv Python (has gguf, numpy, tokenizers).

@@ -1,13 +1,12 @@
 // The real all-MiniLM-L6-v2 (model cache, scripts/fetch_models.py
 // all-minilm-l6-v2): token ids equal Hugging Face tokenizers'
-// BertWordPieceTokenizer(vocab.txt, lowercase=True) on ~300 essay lines and
+// BertWordPieceTokenizer(vocab.txt, lowercase=True) on ~320 lines of prose and
 // tricky strings; embeddings within 1e-4 (max abs) and cosine > 0.99999 of
 // the float64 numpy reference (tests/tools/bert_reference.py); a text's
 // embedding alone equals its embedding in a batch bit for bit; and retrieval
 // sanity: a query is closer to a relevant passage than to an unrelated one.
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -33,28 +32,22 @@ std::string ModelDir() {
   return *dir;
 }
 
-std::vector<std::string> EssayFiles() {
-  std::vector<std::string> files;
-  const std::string dir = testing::SharedDir() + "/data/essays";
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-    const std::string name = e.path().filename().string();
-    if (e.path().extension() == ".txt" && name.rfind("LICENSE", 0) != 0) files.push_back(e.path().string());
-  }
-  std::sort(files.begin(), files.end());
-  EXPECT_FALSE(files.empty()) << "no essays in " << dir << " (set TANDEM_SHARED)";
+// tests/data/long_text: ~3,800 hard-wrapped lines of English prose.
+std::vector<std::string> ProseFiles() {
+  std::vector<std::string> files = testing::LongTextFiles();
+  EXPECT_FALSE(files.empty()) << "no .txt files in " << testing::DataDir() << "/long_text";
   return files;
 }
 
-// Every 20th non-empty line of the essays (~330 lines, deterministic).
-std::vector<std::string> EssayLines() {
+// Every 12th non-empty line of the long text (~320 lines, deterministic).
+std::vector<std::string> ProseLines() {
   std::vector<std::string> lines;
   int n = 0;
-  for (const std::string& f : EssayFiles()) {
+  for (const std::string& f : ProseFiles()) {
     std::ifstream in(f);
     for (std::string line; std::getline(in, line);) {
       if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      if (n++ % 20 == 0) lines.push_back(line);
+      if (n++ % 12 == 0) lines.push_back(line);
     }
   }
   return lines;
@@ -89,8 +82,9 @@ const std::vector<std::string>& TrickyStrings() {
 }
 
 std::string LongText() {
-  // Two whole essays: far more than 512 tokens, so truncation is exercised.
-  const std::vector<std::string> files = EssayFiles();
+  // Two whole long-text files: far more than 512 tokens, so truncation is
+  // exercised.
+  const std::vector<std::string> files = ProseFiles();
   std::string text;
   for (size_t i = 0; i < std::min<size_t>(2, files.size()); ++i) text += testing::ReadFile(files[i]);
   return text;
@@ -101,9 +95,9 @@ TEST(EmbeddingModel, TokenIdsEqualHuggingFace) {
   ASSERT_FALSE(dir.empty());
   auto tok = WordPieceTokenizer::FromVocabFile(dir + "/vocab.txt");
   ASSERT_TRUE(tok.ok()) << tok.status();
-  std::vector<std::string> texts = EssayLines();
+  std::vector<std::string> texts = ProseLines();
   ASSERT_GT(texts.size(), 250u);
-  const size_t essay_lines = texts.size();
+  const size_t prose_lines = texts.size();
   for (const std::string& t : TrickyStrings()) texts.push_back(t);
   texts.push_back(LongText());
   const std::vector<std::vector<int32_t>> want = testing::OracleIds(dir + "/vocab.txt", texts, 512);
@@ -119,7 +113,7 @@ TEST(EmbeddingModel, TokenIdsEqualHuggingFace) {
       std::string g, w;
       for (int32_t id : *got) absl::StrAppend(&g, (*tok)->token(id), " ");
       for (int32_t id : want[i]) absl::StrAppend(&w, (*tok)->token(id), " ");
-      ADD_FAILURE() << (i < essay_lines ? "essay line" : "tricky string") << " " << i << ": '" << texts[i]
+      ADD_FAILURE() << (i < prose_lines ? "prose line" : "tricky string") << " " << i << ": '" << texts[i]
                     << "'\n ours: " << g << "\n  hf:  " << w;
     }
   }

@@ -24,7 +24,8 @@
 namespace tandem::embedding::testing {
 
 using test_paths::PythonPath;
-using test_paths::SharedDir;
+using test_paths::DataDir;
+using test_paths::LongTextFiles;
 using test_paths::ToolPath;
 
 // A per-process scratch folder, removed by ScratchCleanup at exit.

@@ -261,24 +261,23 @@ TEST(RealModel, SmolLM2Perplexity) {
   if (path.empty()) return;
   auto m = Model::Load(path, ModelOptions{});
   ASSERT_TRUE(m.ok()) << m.status();
-  // The fixed text: essays/addiction.txt followed by essays/aord.txt, first 2048 tokens.
-  const std::string shared = test_paths::SharedDir();
-  std::string text;
-  for (const char* name : {"addiction.txt", "aord.txt"}) {
-    std::ifstream f(shared + "/data/essays/" + name);
-    ASSERT_TRUE(static_cast<bool>(f)) << shared << "/data/essays/" << name << " not found (set TANDEM_SHARED)";
-    std::stringstream ss;
-    ss << f.rdbuf();
-    text += ss.str() + "\n\n";
-  }
+  // The fixed text: the first 2048 tokens of the repository's long English
+  // prose (tests/data/long_text, GSM8K questions; see tests/data/README.md).
+  const std::vector<std::string> files = test_paths::LongTextFiles();
+  ASSERT_FALSE(files.empty()) << test_paths::DataDir() << "/long_text has no .txt files";
+  std::ifstream f(files[0]);
+  ASSERT_TRUE(static_cast<bool>(f)) << files[0];
+  std::stringstream ss;
+  ss << f.rdbuf();
+  const std::string text = ss.str();
   std::vector<int32_t> tokens = (*m)->tokenizer().Encode(text, false, false);
   if (tokens.size() > 2048) tokens.resize(2048);
   ASSERT_EQ(tokens.size(), 2048u);
   auto r = ComputePerplexity(**m, tokens, 512);
   ASSERT_TRUE(r.ok()) << r.status();
-  std::printf("[ smollm2-135m ] perplexity on the first %zu tokens of essays/addiction.txt+aord.txt, window 512: %.4f "
+  std::printf("[ smollm2-135m ] perplexity on the first %zu tokens of %s, window 512: %.4f "
               "(%lld tokens scored, %lld windows)\n",
-              tokens.size(), r->perplexity, static_cast<long long>(r->tokens_scored),
+              tokens.size(), std::filesystem::path(files[0]).filename().c_str(), r->perplexity, static_cast<long long>(r->tokens_scored),
               static_cast<long long>(r->windows));
   // A working 135M model sits well below this on plain English prose; a
   // broken rope or attention lands in the hundreds or thousands.

@@ -1,6 +1,7 @@
 // Retrieval with the real models: the SmolLM2 tokenizer (chunk sizes in
 // target tokens) and the all-MiniLM-L6-v2 embedder. Facts inserted at random
-// depths into a haystack of the shared essays must come back in the top K
+// depths into a haystack of English prose (tests/data/long_text: GSM8K
+// questions, hard-wrapped paragraphs) must come back in the top K
 // for >= 90 % of the questions, K and S as RAPID would use them (S = 512,
 // K = 8 for a 16K-token context: ceil(max(L/(S*24), min(4096/S, L/S)))).
 // Also: the chunker on the real tokenizer (sizes, round trip) and the inline
@@ -9,7 +10,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -28,14 +28,12 @@
 namespace tandem::retrieval {
 namespace {
 
-namespace fs = std::filesystem;
-
 struct Needle {
   const char* fact;
   const char* question;
 };
 
-// Facts that appear nowhere in the essays, each with the question a user
+// Facts that appear nowhere in the haystack, each with the question a user
 // would ask (not a copy of the fact's wording).
 const Needle kNeedles[] = {
     {"Marisol Quenby's favourite fruit has always been the mangosteen.", "What is Marisol Quenby's favourite fruit?"},
@@ -65,7 +63,7 @@ const Needle kNeedles[] = {
 };
 
 using test_paths::ModelDir;
-using test_paths::SharedDir;
+using test_paths::LongTextFiles;
 
 std::shared_ptr<const tokenizer::Tokenizer> SmolTokenizer() {
   const std::string path = ModelDir() + "/smollm2-135m.gguf";
@@ -98,15 +96,12 @@ std::shared_ptr<embedding::Embedder> MiniLm() {
   return std::shared_ptr<embedding::Embedder>(std::move(*e));
 }
 
-// The essays in name order, joined by blank lines.
-std::string Essays() {
-  std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(SharedDir() + "/data/essays")) {
-    if (e.path().extension() == ".txt" && e.path().filename() != "LICENSE-collection.txt") files.push_back(e.path());
-  }
-  std::sort(files.begin(), files.end());
+// The long-text files in name order, joined by blank lines.
+std::string LongText() {
+  const std::vector<std::string> files = LongTextFiles();
+  EXPECT_FALSE(files.empty()) << "no tests/data/long_text/*.txt";
   std::string all;
-  for (const fs::path& p : files) {
+  for (const std::string& p : files) {
     std::ifstream in(p, std::ios::binary);
     std::stringstream s;
     s << in.rdbuf();
@@ -115,15 +110,15 @@ std::string Essays() {
   return all;
 }
 
-// The first `tokens` target tokens of the essays, with every needle inserted
-// as its own line at a random depth (the essays are hard-wrapped lines
-// without blank lines between paragraphs; a needle goes after a line break).
+// The first `tokens` target tokens of the long text, with every needle
+// inserted as its own line at a random depth (the text is hard-wrapped
+// paragraphs; a needle goes after a line break, inside or between them).
 std::string Haystack(const tokenizer::Tokenizer& tok, int64_t tokens, uint32_t seed) {
-  const std::string essays = Essays();
-  auto starts = TokenizeBoundaries(tok, essays);
+  const std::string text = LongText();
+  auto starts = TokenizeBoundaries(tok, text);
   EXPECT_TRUE(starts.ok());
   const int64_t n = std::min<int64_t>(tokens, static_cast<int64_t>(starts->size()) - 1);
-  std::string hay = essays.substr(0, static_cast<size_t>((*starts)[static_cast<size_t>(n)]));
+  std::string hay = text.substr(0, static_cast<size_t>((*starts)[static_cast<size_t>(n)]));
   std::vector<size_t> breaks;  // line starts
   for (size_t p = hay.find('\n'); p != std::string::npos; p = hay.find('\n', p + 1)) breaks.push_back(p + 1);
   std::mt19937 rng(seed);
@@ -140,7 +135,7 @@ std::string Haystack(const tokenizer::Tokenizer& tok, int64_t tokens, uint32_t s
 TEST(RetrievalModelTest, ChunkerOnTheRealTokenizer) {
   auto tok = SmolTokenizer();
   ASSERT_NE(tok, nullptr);
-  const std::string text = Essays().substr(0, 60000);
+  const std::string text = LongText().substr(0, 60000);
   auto starts = TokenizeBoundaries(*tok, text);
   ASSERT_TRUE(starts.ok()) << starts.status();
   const int64_t n = static_cast<int64_t>(starts->size()) - 1;
@@ -167,15 +162,15 @@ TEST(RetrievalModelTest, ChunkerOnTheRealTokenizer) {
   }
   EXPECT_EQ(joined, text);
   EXPECT_EQ(next, n);
-  // The essays are hard-wrapped (no blank lines): every window of 512
-  // tokens holds line breaks, so every cut is at one ("\n" is the best
-  // separator available).
+  // The text is paragraphs of a few hard-wrapped lines: every window of 512
+  // tokens holds paragraph breaks, so every cut is at one ("\n\n" is the
+  // best separator available).
   EXPECT_EQ(line_cuts, static_cast<int64_t>(chunks.size()) - 1);
   std::printf("chunker: %lld tokens -> %zu chunks of <= 512 (mean %.0f)\n", static_cast<long long>(n), chunks.size(),
               static_cast<double>(n) / chunks.size());
 }
 
-TEST(RetrievalModelTest, NeedlesInTheEssaysAreFoundInTheTopK) {
+TEST(RetrievalModelTest, NeedlesInTheLongTextAreFoundInTheTopK) {
   auto tok = SmolTokenizer();
   auto embedder = MiniLm();
   ASSERT_NE(tok, nullptr);
@@ -191,7 +186,7 @@ TEST(RetrievalModelTest, NeedlesInTheEssaysAreFoundInTheTopK) {
   ASSERT_TRUE((*engine)->CreateCollection("hay", 512).ok());
   auto ing = (*engine)->BeginIngestion("hay");
   ASSERT_TRUE(ing.ok());
-  ASSERT_TRUE((*ing)->Add("essays", hay).ok());
+  ASSERT_TRUE((*ing)->Add("long_text", hay).ok());
   auto info = (*ing)->Commit();
   ASSERT_TRUE(info.ok()) << info.status();
   const int64_t L = static_cast<int64_t>(info->tokens);

@@ -6,6 +6,6 @@
 namespace tandem::reward_test {
 
 using test_paths::RealModelPath;
-using test_paths::SharedDir;
+using test_paths::DataDir;
 
 }  // namespace tandem::reward_test

@@ -24,10 +24,10 @@ std::string OurPieces(PreTokenizerKind kind, const std::string& text) {
 
 TEST(PreTokenizerOracleTest, AllKindsMatchReferenceRegexes) {
   const std::vector<std::string> corpus = testing::LoadCorpus();
-  absl::StatusOr<std::vector<std::string>> shared = testing::LoadSharedTexts(3, 50);
-  ASSERT_TRUE(shared.ok()) << shared.status();
+  absl::StatusOr<std::vector<std::string>> data = testing::LoadDataTexts(3, 50);
+  ASSERT_TRUE(data.ok()) << data.status();
   std::vector<std::string> texts = corpus;
-  texts.insert(texts.end(), shared->begin(), shared->end());
+  texts.insert(texts.end(), data->begin(), data->end());
   const std::vector<std::string> random = testing::RandomTexts(3000, 20261126);
   texts.insert(texts.end(), random.begin(), random.end());
 

@@ -103,21 +103,13 @@ std::vector<std::string> RandomTexts(int count, uint32_t seed) {
   return out;
 }
 
-absl::StatusOr<std::vector<std::string>> LoadSharedTexts(int max_files, int max_lines) {
-  const std::filesystem::path shared = test_paths::SharedDir();
-  const auto essays = shared / "data/essays";
-  const auto gsm = shared / "data/gsm8k/test.jsonl";
-  if (!std::filesystem::is_directory(essays) || !std::filesystem::exists(gsm)) {
-    return absl::NotFoundError(absl::StrCat("shared data not found under ", shared.string(),
-                                            " (set TANDEM_SHARED)"));
+absl::StatusOr<std::vector<std::string>> LoadDataTexts(int max_files, int max_lines) {
+  const std::vector<std::string> files = test_paths::LongTextFiles();
+  const std::filesystem::path gsm = std::filesystem::path(test_paths::DataDir()) / "gsm8k/test.jsonl";
+  if (files.empty() || !std::filesystem::exists(gsm)) {
+    return absl::NotFoundError(absl::StrCat("test data not found under ", test_paths::DataDir(),
+                                            " (long_text/*.txt and gsm8k/test.jsonl)"));
   }
-  std::vector<std::filesystem::path> files;
-  for (const auto& e : std::filesystem::directory_iterator(essays)) {
-    if (e.path().extension() == ".txt" && e.path().filename().string().rfind("LICENSE", 0) != 0) {
-      files.push_back(e.path());
-    }
-  }
-  std::sort(files.begin(), files.end());
   std::vector<std::string> out;
   for (int i = 0; i < max_files && i < static_cast<int>(files.size()); ++i) {
     out.push_back(ReadFile(files[i]));

@@ -19,9 +19,10 @@ std::vector<std::string> LoadCorpus();
 // tokens, and random code points.
 std::vector<std::string> RandomTexts(int count, uint32_t seed);
 
-// Up to `max_files` whole essays and `max_lines` GSM8K lines from the shared
-// data folder (env TANDEM_SHARED, default <source>/../shared). Error if absent.
-absl::StatusOr<std::vector<std::string>> LoadSharedTexts(int max_files, int max_lines);
+// Up to `max_files` whole long-text files (English prose) and `max_lines`
+// GSM8K JSON lines from the repository's test data (tests/data). Error if
+// absent.
+absl::StatusOr<std::vector<std::string>> LoadDataTexts(int max_files, int max_lines);
 
 // Path of a model in the cache (env TANDEM_MODEL_DIR, default
 // $HOME/.cache/tandem/models), or an error saying how to fetch it.

@@ -1,6 +1,7 @@
 // Tokenizers of the real models: token ids identical to an independent
 // implementation (Hugging Face `tokenizers` built from the same GGUF, see
-// hf_oracle.py) on a varied corpus and the shared essays/GSM8K data; round
+// hf_oracle.py) on a varied corpus and the repository's test data
+// (tests/data: long English prose and GSM8K lines); round
 // trips; chat templates rendered exactly as jinja2 renders the model's own
 // template; streaming detokenization of real tokens.
 #include <chrono>
@@ -62,9 +63,9 @@ const Loaded* Load(const std::string& name) {
 
 std::vector<std::string> AllTexts() {
   std::vector<std::string> texts = testing::LoadCorpus();
-  absl::StatusOr<std::vector<std::string>> shared = testing::LoadSharedTexts(1000, 200);
-  EXPECT_TRUE(shared.ok()) << shared.status();
-  if (shared.ok()) texts.insert(texts.end(), shared->begin(), shared->end());
+  absl::StatusOr<std::vector<std::string>> data = testing::LoadDataTexts(1000, 200);
+  EXPECT_TRUE(data.ok()) << data.status();
+  if (data.ok()) texts.insert(texts.end(), data->begin(), data->end());
   const std::vector<std::string> random = testing::RandomTexts(2000, 7);
   texts.insert(texts.end(), random.begin(), random.end());
   return texts;
@@ -250,21 +251,21 @@ TEST_P(ModelTokenizerTest, StreamingDetokenizerOnRealTokens) {
   EXPECT_TRUE(held_back) << "expected some character split across tokens";
 }
 
-TEST_P(ModelTokenizerTest, EssayEncodingSpeed) {
+TEST_P(ModelTokenizerTest, LongTextEncodingSpeed) {
   const Loaded* m = Load(GetParam());
   ASSERT_NE(m, nullptr);
-  absl::StatusOr<std::vector<std::string>> shared = testing::LoadSharedTexts(1000, 0);
-  ASSERT_TRUE(shared.ok()) << shared.status();
-  const std::string essays = absl::StrJoin(*shared, "\n\n");
+  absl::StatusOr<std::vector<std::string>> data = testing::LoadDataTexts(1000, 0);
+  ASSERT_TRUE(data.ok()) << data.status();
+  const std::string prose = absl::StrJoin(*data, "\n\n");
   // A fresh tokenizer so that the first pass runs with a cold piece cache.
   absl::StatusOr<std::unique_ptr<Tokenizer>> fresh = Tokenizer::FromGguf(*m->file);
   ASSERT_TRUE(fresh.ok());
   for (const char* pass : {"cold", "warm"}) {
     const auto t0 = std::chrono::steady_clock::now();
-    const std::vector<int32_t> ids = (*fresh)->Encode(essays, false, false);
+    const std::vector<int32_t> ids = (*fresh)->Encode(prose, false, false);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::printf("[%s] encode %zu bytes -> %zu tokens (%s cache): %.1f ms, %.0f tokens/s\n",
-                GetParam().c_str(), essays.size(), ids.size(), pass, s * 1e3, ids.size() / s);
+                GetParam().c_str(), prose.size(), ids.size(), pass, s * 1e3, ids.size() / s);
     EXPECT_GT(ids.size(), 50000u);
   }
 }
