@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """CARDS vs best-of-N vs ARGS vs plain sampling on HH-RLHF prompts (docs/benchmarks.md).
 
-Takes the first N single-turn prompts of ../shared/data/hh-rlhf/harmless-base-test.jsonl.gz
+Takes the first N single-turn prompts of tests/data/hh-rlhf/harmless-base-test.jsonl.gz
 (the human turn of each dialogue whose "chosen" text has exactly one "Human:" turn, as the
 user message of the policy's chat template; the judge sees the human text as the question),
 runs build*/bench/cards/tandem_cards_bench once per strategy group, and prints a markdown
@@ -26,11 +26,11 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SHARED = os.environ.get("TANDEM_SHARED", os.path.join(ROOT, "..", "shared"))
+DATA = os.path.join(ROOT, "tests", "data")  # gsm8k/, hh-rlhf/, long_text/ (tests/data/README.md)
 
 
 def single_turn_prompts(n):
-    path = os.path.join(SHARED, "data", "hh-rlhf", "harmless-base-test.jsonl.gz")
+    path = os.path.join(DATA, "hh-rlhf", "harmless-base-test.jsonl.gz")
     out = []
     with gzip.open(path, "rt", encoding="utf-8") as f:
         for i, line in enumerate(f):

@@ -1,13 +1,14 @@
 // Sentence embedder throughput (not a test). Two workloads, each embedded in
 // one Embed() call per repetition and reported as the best of --reps runs
 // (the build machine is shared; the best run is the least disturbed):
-//   sentences  --sentences short texts (the essays' sentences, 8-40 words)
-//   chunks     --chunks texts that each fill the 512-token window (essay
-//              passages, truncated by the embedder as any long text is)
+//   sentences  --sentences short texts (the long text's sentences, 8-40 words)
+//   chunks     --chunks texts that each fill the 512-token window (passages
+//              of the long text, truncated by the embedder as any long text is)
 // For each --threads value (comma-separated) one line of JSON.
 //
 // usage: tandem_embedding_bench [MODEL_DIR] [--threads 1,2] [--sentences 256]
-//                               [--chunks 16] [--reps 3] [--essays DIR]
+//                               [--chunks 16] [--reps 3] [--texts DIR]
+// The text: every .txt file of --texts (default tests/data/long_text).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -19,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "bench/common/shared_dir.h"
+#include "bench/common/data_dir.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "runtime/embedding/bert_embedder.h"
@@ -34,13 +35,11 @@ int Fail(const std::string& msg) {
   return 1;
 }
 
-std::string EssayText(const std::string& dir) {
+std::string ReadTexts(const std::string& dir) {
   std::vector<std::filesystem::path> files;
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-    if (e.path().extension() == ".txt" && e.path().filename().string().rfind("LICENSE", 0) != 0) {
-      files.push_back(e.path());
-    }
+    if (e.path().extension() == ".txt") files.push_back(e.path());
   }
   std::sort(files.begin(), files.end());
   std::string text;
@@ -79,7 +78,7 @@ std::vector<std::string> Chunks(const std::string& text, int n) {
 int main(int argc, char** argv) {
   std::string model = "all-minilm-l6-v2";
   std::string threads_list = "1,2";
-  std::string essays = tandem::bench::SharedDir() + "/data/essays";
+  std::string texts = tandem::bench::DataDir() + "/long_text";
   int n_sent = 256, n_chunks = 16, reps = 3;
   int i = 1;
   if (argc > 1 && argv[1][0] != '-') model = argv[i++];
@@ -89,13 +88,13 @@ int main(int argc, char** argv) {
     else if (flag == "--sentences") n_sent = std::atoi(v.c_str());
     else if (flag == "--chunks") n_chunks = std::atoi(v.c_str());
     else if (flag == "--reps") reps = std::atoi(v.c_str());
-    else if (flag == "--essays") essays = v;
+    else if (flag == "--texts") texts = v;
     else return Fail("unknown flag " + flag);
   }
   auto dir = tandem::embedding::ResolveEmbedderModelDir(model);
   if (!dir.ok()) return Fail(std::string(dir.status().message()));
-  const std::string text = EssayText(essays);
-  if (text.empty()) return Fail("no essays in " + essays);
+  const std::string text = ReadTexts(texts);
+  if (text.empty()) return Fail("no .txt files in " + texts);
   const std::vector<std::string> sentences = Sentences(text, n_sent);
   const std::vector<std::string> chunks = Chunks(text, n_chunks);
   // Token counts (as the embedder sees them: [CLS] + pieces + [SEP], <= 512).

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """RAPID vs target-only vs plain speculative decoding on long-context needle tasks.
 
-Tasks: the essays of ../shared/data/essays/ concatenated (sorted by file name, starting at a
-per-task offset) up to about --lengths tokens, with one invented fact ("The secret code of the
+Tasks: the long English text of tests/data/long_text/ (GSM8K questions as prose paragraphs;
+tests/data/README.md) concatenated (sorted by file name, starting at a per-task offset) up to
+about --lengths tokens, with one invented fact ("The secret code of the
 <thing> is <5 digits>.") inserted at a paragraph boundary at a per-task depth, and the question
 "What is the secret code of the <thing>?". A run is correct when the 5-digit answer appears in
 its output (up to the first end-of-turn marker).
@@ -42,21 +43,21 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "bench", "speculative"))
 import bench_speculative  # noqa: E402  (shares its aggregate())
-SHARED = os.environ.get("TANDEM_SHARED", os.path.join(ROOT, "..", "shared"))
+DATA = os.path.join(ROOT, "tests", "data")  # long_text/ (tests/data/README.md)
 
 THINGS = ["old lighthouse", "harbor vault", "blue observatory", "north tower", "glass library",
           "river mill", "copper gate", "winter garden"]
 INTRO = "Please read the following text and answer the question below."
-CHARS_PER_TOKEN = 4.1  # SmolLM2 / Qwen2.5 tokenizers on these essays, measured; the run reports the truth
+CHARS_PER_TOKEN = 3.6  # SmolLM2 on tests/data/long_text (3.8 for Qwen2.5), measured; the run reports the truth
 
 ALL_CONFIGS = ["target_only", "spec_ngram", "spec_self", "rapid", "rapid_eta0", "rapid_short", "rapid_short_g4"]
 
 
-def essays():
-    d = os.path.join(SHARED, "data", "essays")
+def long_texts():
+    d = os.path.join(DATA, "long_text")
     texts = []
     for name in sorted(os.listdir(d)):
-        if name.endswith(".txt") and not name.startswith("LICENSE"):
+        if name.endswith(".txt"):
             with open(os.path.join(d, name), encoding="utf-8") as f:
                 texts.append(f.read().strip())
     return texts
@@ -76,7 +77,7 @@ def make_task(texts, length_tokens, index, rng):
     answer = str(rng.randint(10000, 99999))
     needle = f"The secret code of the {thing} is {answer}."
     depth = [0.3, 0.6, 0.45, 0.75, 0.15, 0.9][index % 6]
-    at = context.find(". ", int(len(context) * depth))  # after a sentence (the essays are hard-wrapped)
+    at = context.find(". ", int(len(context) * depth))  # after a sentence (the text is hard-wrapped)
     at = at + 2 if at >= 0 else int(len(context) * depth)
     context = context[:at] + needle + " " + context[at:]
     question = f"What is the secret code of the {thing}?"
@@ -160,7 +161,7 @@ def main():
     args = ap.parse_args()
     configs = list(args.configs) + (["spec_self"] if args.with_self and "spec_self" not in args.configs else [])
 
-    texts = essays()
+    texts = long_texts()
     rng = random.Random(args.seed)
     tmp = tempfile.mkdtemp(prefix="tandem-rapid-bench-")
     rows, runs = [], []

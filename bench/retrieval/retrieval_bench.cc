@@ -1,9 +1,10 @@
-// Retrieval benchmark (not a test), on the shared essays with the real
+// Retrieval benchmark (not a test), on the repository's long English text
+// (tests/data/long_text, one document per file) with the real
 // tokenizer (the target's GGUF) and the real embedder:
-//   ingest    one document per essay into a persisted collection: chunk +
+//   ingest    one document per text file into a persisted collection: chunk +
 //             embed time (Ingestion::Add) and commit time (index + fsync'd
 //             files), tokens/s
-//   search    --queries questions (essay sentences) per mode against the
+//   search    --queries questions (sentences of the text) per mode against the
 //             collection, in process and through the gRPC service on
 //             loopback: mean / p50 / p95 latency
 //   context   RAPID's path: SearchText over an inline context of 4K..32K
@@ -12,7 +13,7 @@
 // (the build machine is shared).
 //
 // usage: tandem_retrieval_bench [--model GGUF] [--embedder DIR] [--threads N]
-//                               [--essays DIR] [--queries 50] [--chunk 512]
+//                               [--texts DIR] [--queries 50] [--chunk 512]
 //                               [--contexts 4096,8192,16384,32768]
 #include <stdlib.h>
 #include <unistd.h>
@@ -29,7 +30,7 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "bench/common/shared_dir.h"
+#include "bench/common/data_dir.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "runtime/embedding/bert_embedder.h"
@@ -75,7 +76,7 @@ Stats Summarize(std::vector<double> ms) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string model = "smollm2-135m", embedder_dir, essays = tandem::bench::SharedDir() + "/data/essays";
+  std::string model = "smollm2-135m", embedder_dir, texts = tandem::bench::DataDir() + "/long_text";
   int threads = 0, queries = 50, chunk = 512;
   std::vector<int64_t> contexts = {4096, 8192, 16384, 32768};
   for (int i = 1; i < argc; ++i) {
@@ -83,7 +84,7 @@ int main(int argc, char** argv) {
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
     if (a == "--model") model = next();
     else if (a == "--embedder") embedder_dir = next();
-    else if (a == "--essays") essays = next();
+    else if (a == "--texts") texts = next();
     else if (a == "--threads") threads = std::atoi(next().c_str());
     else if (a == "--queries") queries = std::atoi(next().c_str());
     else if (a == "--chunk") chunk = std::atoi(next().c_str());
@@ -116,7 +117,7 @@ int main(int argc, char** argv) {
 
   std::vector<std::pair<std::string, std::string>> docs;
   std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(essays)) {
+  for (const auto& e : fs::directory_iterator(texts)) {
     if (e.path().extension() == ".txt" && e.path().filename().string().rfind("LICENSE", 0) != 0) files.push_back(e.path());
   }
   std::sort(files.begin(), files.end());
@@ -128,7 +129,7 @@ int main(int argc, char** argv) {
     docs.emplace_back(f.stem().string(), ss.str());
     all += ss.str() + "\n";
   }
-  if (docs.empty()) return Fail("no essays in " + essays);
+  if (docs.empty()) return Fail("no .txt files in " + texts);
 
   const fs::path data_dir = fs::temp_directory_path() / ("tandem-retrieval-bench-" + std::to_string(::getpid()));
   retrieval::RetrievalEngineOptions options;
@@ -137,10 +138,10 @@ int main(int argc, char** argv) {
   auto engine_or = retrieval::RetrievalEngine::Open(tok, embedder, options);
   if (!engine_or.ok()) return Fail(std::string(engine_or.status().message()));
   retrieval::RetrievalEngine& engine = **engine_or;
-  if (auto c = engine.CreateCollection("essays", chunk); !c.ok()) return Fail(std::string(c.status().message()));
+  if (auto c = engine.CreateCollection("texts", chunk); !c.ok()) return Fail(std::string(c.status().message()));
 
   // Ingestion.
-  auto ing = engine.BeginIngestion("essays");
+  auto ing = engine.BeginIngestion("texts");
   if (!ing.ok()) return Fail(std::string(ing.status().message()));
   const double t0 = Now();
   for (const auto& [id, text] : docs) {
@@ -160,7 +161,7 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(info->disk_bytes), threads);
   std::fflush(stdout);
 
-  // Queries: essay sentences of 8..30 words, spread over the text.
+  // Queries: sentences of 8..30 words, spread over the text.
   std::vector<std::string> qs;
   std::vector<std::string> sentences;
   for (absl::string_view s : absl::StrSplit(all, absl::ByAnyChar(".?!"))) {
@@ -187,11 +188,11 @@ int main(int argc, char** argv) {
       p.top_k = 8;
       p.mode = mode;
       const double a = Now();
-      auto r = engine.SearchCollection("essays", p);
+      auto r = engine.SearchCollection("texts", p);
       if (!r.ok()) return Fail(std::string(r.status().message()));
       local_ms.push_back(1e3 * (Now() - a));
       tandem::v1::SearchRequest req;
-      req.set_collection("essays");
+      req.set_collection("texts");
       req.set_query(q);
       req.set_top_k(8);
       req.set_mode(proto_mode);
@@ -211,13 +212,13 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
 
-  // RAPID's inline contexts: the first N tokens of the essays.
+  // RAPID's inline contexts: the first N tokens of the text.
   auto starts = retrieval::TokenizeBoundaries(*tok, all);
   if (!starts.ok()) return Fail(std::string(starts.status().message()));
   const int64_t total = static_cast<int64_t>(starts->size()) - 1;
   for (int64_t n : contexts) {
     if (n > total) {
-      std::printf("{\"bench\":\"context\",\"tokens\":%lld,\"skipped\":\"the essays have %lld tokens\"}\n",
+      std::printf("{\"bench\":\"context\",\"tokens\":%lld,\"skipped\":\"the text has %lld tokens\"}\n",
                   static_cast<long long>(n), static_cast<long long>(total));
       continue;
     }

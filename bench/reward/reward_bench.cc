@@ -29,7 +29,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "bench/common/shared_dir.h"
+#include "bench/common/data_dir.h"
 #include "absl/strings/str_split.h"
 #include "services/reward/reward_registry.h"
 
@@ -148,7 +148,7 @@ int Quality(RewardRegistry& r, const std::vector<Problem>& ps, const std::string
 
 int main(int argc, char** argv) {
   std::string judge = "smollm2-135m";
-  std::string data = tandem::bench::SharedDir() + "/data/gsm8k/test.jsonl";
+  std::string data = tandem::bench::DataDir() + "/gsm8k/test.jsonl";
   int threads = 0, problems = 8, candidates = 4, segment_words = 8, quality = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];

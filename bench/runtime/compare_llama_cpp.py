@@ -25,11 +25,11 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SHARED = os.environ.get("TANDEM_SHARED", os.path.join(ROOT, "..", "shared"))
+DATA = os.path.join(ROOT, "tests", "data")  # gsm8k/, hh-rlhf/, long_text/ (tests/data/README.md)
 
 
-def essay_text(n_chars):
-    d = os.path.join(SHARED, "data", "essays")
+def long_text(n_chars):
+    d = os.path.join(DATA, "long_text")
     text = ""
     for name in sorted(os.listdir(d)):
         if name.endswith(".txt"):
@@ -120,7 +120,7 @@ def main():
 
     from llama_cpp import Llama
     path = model_path(args.model)
-    text = essay_text(args.prompt_tokens * 8)
+    text = long_text(args.prompt_tokens * 8)
     rows = []
     for t in args.threads:
         llm = Llama(model_path=path, n_ctx=args.prompt_tokens + args.gen_tokens + 8, n_batch=512,
@@ -149,7 +149,7 @@ def main():
                          greedy_common_prefix=same))
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
 
-    ppl_text = essay_text(args.ppl_tokens * 6)
+    ppl_text = long_text(args.ppl_tokens * 6)
     with open("/tmp/tandem_ppl.txt", "w", encoding="utf-8") as f:
         f.write(ppl_text)
     td = tandem(args.binary, ["perplexity", "--model", path, "--file", "/tmp/tandem_ppl.txt",
@@ -171,7 +171,7 @@ def main():
                   f"{r['tandem_decode'] / r['llama_decode']:.2f}x / {r['tandem_decode'] / r['llama_decode_internal']:.2f}x | "
                   f"{r['greedy_common_prefix']}/{args.gen_tokens} |")
         p = result["perplexity"]
-        print(f"\nPerplexity ({args.ppl_tokens} tokens of essays, windows of {args.ppl_window}): "
+        print(f"\nPerplexity ({args.ppl_tokens} tokens of tests/data/long_text, windows of {args.ppl_window}): "
               f"tandem {p['tandem']:.4f} ({p['tandem_scored']} scored), llama.cpp {p['llama']:.4f} "
               f"({p['llama_scored']} scored)")
     print(json.dumps(result, indent=1))

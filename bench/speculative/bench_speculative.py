@@ -25,7 +25,7 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SHARED = os.environ.get("TANDEM_SHARED", os.path.join(ROOT, "..", "shared"))
+DATA = os.path.join(ROOT, "tests", "data")  # gsm8k/, hh-rlhf/, long_text/ (tests/data/README.md)
 
 CONFIGS = {
     # name: (target, drafter kind, draft model or None)
@@ -47,7 +47,7 @@ CODE_PROMPTS = [
 
 def gsm8k_prompts(n):
     out = []
-    with open(os.path.join(SHARED, "data", "gsm8k", "test.jsonl"), encoding="utf-8") as f:
+    with open(os.path.join(DATA, "gsm8k", "test.jsonl"), encoding="utf-8") as f:
         for line in f:
             out.append(json.loads(line)["question"] + "\nSolve it step by step.")
             if len(out) >= n:
