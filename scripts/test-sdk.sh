@@ -18,6 +18,22 @@ echo "[test-sdk] fresh virtualenv in $WORK/venv"
 rm -rf "$ROOT/sdk/python/build" "$ROOT"/sdk/python/src/*.egg-info
 "$WORK/venv/bin/pip" install -q --disable-pip-version-check "$ROOT/sdk/python" -r "$ROOT/scripts/requirements-sdk.txt"
 
+echo "[test-sdk] the sdist carries the .proto files and builds outside the repository"
+# The build requirements come from pyproject.toml and go into this venv once (--no-isolation),
+# which saves two isolated build environments; `build` unpacks the sdist into a temporary folder
+# where ../../proto does not exist, so the wheel can only come from the sdist's own copy.
+"$WORK/venv/bin/python" -c 'import sys, tomllib; print("\n".join(tomllib.load(open(sys.argv[1], "rb"))["build-system"]["requires"]))' \
+  "$ROOT/sdk/python/pyproject.toml" > "$WORK/build-requirements.txt"
+"$WORK/venv/bin/pip" install -q --disable-pip-version-check -r "$WORK/build-requirements.txt"
+"$WORK/venv/bin/python" -m build -q --no-isolation -o "$WORK/dist" "$ROOT/sdk/python" >/dev/null
+"$WORK/venv/bin/python" - "$WORK"/dist/*.whl <<'PY'
+import sys, zipfile
+names = zipfile.ZipFile(sys.argv[1]).namelist()
+stubs = [n for n in names if n.startswith("tandem/_proto/tandem/v1/") and n.endswith("_pb2_grpc.py")]
+assert "tandem/_proto/tandem/v1/generation_pb2_grpc.py" in stubs, f"no generated stubs in the wheel: {names}"
+print(f"[test-sdk] wheel built from the sdist: {len(stubs)} stub modules")
+PY
+
 BIN="$BUILD/cli/tandem"
 if [[ -x "$BIN" ]]; then
   echo "[test-sdk] live tests use $BIN"
