@@ -2,9 +2,10 @@
 // (tests/tools/reference_forward.py), with and without the engine's
 // activation quantization simulated (see CheckAgainstReference for the
 // bounds); engine paths bitwise equal to each other; plus the perplexity of
-// SmolLM2 on a fixed essay excerpt (printed for the record, bounded so that
-// a broken model fails). Models come from TANDEM_MODEL_DIR (default
-// ~/.cache/tandem/models); a missing model fails with a clear message.
+// SmolLM2 on a fixed prose excerpt from tests/data/long_text (printed for
+// the record, bounded so that a broken model fails). Models come from
+// TANDEM_MODEL_DIR (default ~/.cache/tandem/models); a missing model fails
+// with a clear message.
 #include <cmath>
 #include <filesystem>
 #include <fstream>
