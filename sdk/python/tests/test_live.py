@@ -3,6 +3,7 @@ orchestrator on SmolLM2-135M). Skipped without a tandem binary (--tandem-bin / T
 
 import asyncio
 import os
+import subprocess
 import time
 import uuid
 
@@ -10,6 +11,7 @@ import pytest
 
 import tandem
 from live_deployment import Deployment
+from test_examples import STRATEGIES, example_args
 
 pytestmark = pytest.mark.live
 
@@ -137,3 +139,11 @@ def test_collection_round_trip(live):
     live.delete_collection(name)
     with pytest.raises(tandem.NotFound):
         live.collection_stats(name)
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_example_against_the_deployment(deployment, name):
+    run = subprocess.run(example_args(name, deployment.addresses["orchestrator"], deployment.addresses["retrieval"]),
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip()
