@@ -77,20 +77,21 @@ def build_request(
     type mistakes are caught here.
     """
     req = generation_pb2.GenerateRequest()
-    if (prompt is None) == (messages is None):
-        raise TypeError("give exactly one of prompt and messages")
-    if messages is not None:
+    if messages is not None and prompt is None:
         for m in messages:
             msg = to_message(m)
             req.messages.messages.add(role=msg.role.encode("utf-8"), content=msg.content.encode("utf-8"))
         if not req.messages.messages:
             raise TypeError("messages: at least one message is needed")
-    elif isinstance(prompt, str):
-        req.prompt = prompt.encode("utf-8")
-    elif isinstance(prompt, bytes):
-        req.prompt = prompt
+    elif prompt is not None and messages is None:
+        if isinstance(prompt, str):
+            req.prompt = prompt.encode("utf-8")
+        elif isinstance(prompt, bytes):
+            req.prompt = prompt
+        else:
+            req.prompt_tokens.ids.extend(int(t) for t in prompt)
     else:
-        req.prompt_tokens.ids.extend(int(t) for t in prompt)
+        raise TypeError("give exactly one of prompt and messages")
     if request_id:
         req.request_id = request_id.encode("utf-8")
     if model:

@@ -41,16 +41,16 @@ def score_steps_request(prompt: str, steps: Sequence[str], backend: Optional[str
 
 def search_request(query: str, *, collection: Optional[str], context: Optional[str], top_k: int, mode: str,
                    min_score: Optional[float], chunk_tokens: Optional[int]) -> retrieval_pb2.SearchRequest:
-    if (collection is None) == (context is None):
-        raise TypeError("search: give exactly one of collection and context")
     if mode not in _SEARCH_MODES:
         raise ValueError(f"search: mode must be one of {', '.join(_SEARCH_MODES)}, got '{mode}'")
     req = retrieval_pb2.SearchRequest(query=query.encode("utf-8"), top_k=top_k, mode=_SEARCH_MODES[mode])
-    if collection is not None:
+    if collection is not None and context is None:
         req.collection = collection
-    else:
+    elif context is not None and collection is None:
         req.context.text = context.encode("utf-8")
         req.context.chunk_tokens = chunk_tokens or 0
+    else:
+        raise TypeError("search: give exactly one of collection and context")
     if min_score is not None:
         req.min_score = min_score
     return req

@@ -100,7 +100,7 @@ class AsyncClient:
                 self._channels[addr] = _channel.make_channel(addr, tls, retry, aio=True)
             return self._channels[addr]
 
-        self._stubs = {
+        self._stubs: Dict[str, Any] = {
             "Generation": generation_pb2_grpc.GenerationStub(channel(address)),
             "Reward": reward_pb2_grpc.RewardStub(channel(reward_address or address)),
             "Retrieval": retrieval_pb2_grpc.RetrievalStub(channel(retrieval_address or address)),

@@ -114,7 +114,7 @@ class Client:
         self._generation = generation_pb2_grpc.GenerationStub(channel(address))
         self._reward = reward_pb2_grpc.RewardStub(channel(reward_address or address))
         self._retrieval = retrieval_pb2_grpc.RetrievalStub(channel(retrieval_address or address))
-        self._stubs = {"Generation": self._generation, "Reward": self._reward, "Retrieval": self._retrieval}
+        self._stubs: Dict[str, Any] = {"Generation": self._generation, "Reward": self._reward, "Retrieval": self._retrieval}
 
     def close(self) -> None:
         """Closes the channels; running calls are cancelled."""
