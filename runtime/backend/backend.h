@@ -153,6 +153,11 @@ class Backend {
   virtual void GatherRows(const Activation& x, std::span<const int32_t> rows, Activation& out) = 0;
   // Copies rows [row_begin, row_begin + n) of x to host memory (n * x.cols floats).
   virtual void ReadRows(const Activation& x, int64_t row_begin, int64_t n, float* dst) = 0;
+  // The memory behind x's rows (host memory for the CPU backend, device
+  // memory for CUDA), after every queued op that writes x. For collectives
+  // that work in place on activations (tensor parallelism, runtime/parallel);
+  // valid until x's capacity grows.
+  virtual float* RowData(const Activation& x) = 0;
 };
 
 // The CPU backend (runtime/backend/cpu/): kernels from kernels/cpu, weights

@@ -49,6 +49,7 @@ class CpuBackend final : public Backend {
   void Add(Activation& x, const Activation& y) override;
   void GatherRows(const Activation& x, std::span<const int32_t> rows, Activation& out) override;
   void ReadRows(const Activation& x, int64_t row_begin, int64_t n, float* dst) override;
+  float* RowData(const Activation& x) override { return Data(x); }
 
  private:
   struct Weight {

@@ -83,6 +83,10 @@ class CudaBackend final : public Backend {
   void Add(Activation& x, const Activation& y) override;
   void GatherRows(const Activation& x, std::span<const int32_t> rows, Activation& out) override;
   void ReadRows(const Activation& x, int64_t row_begin, int64_t n, float* dst) override;
+  float* RowData(const Activation& x) override {
+    FlushAdd();  // the pending residual add may write x
+    return DeviceData(x);
+  }
 
  private:
   friend absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(const CudaBackendOptions& options);
