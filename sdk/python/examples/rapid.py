@@ -11,8 +11,9 @@ import pathlib
 
 import tandem
 
-# A stand-in document when --document is not given: filler with one fact to find.
-FILLER = "The committee met again to discuss the budget, and nothing was decided. " * 150
+# A stand-in document when --document is not given: filler with one fact to find, kept short
+# (about 700 tokens) so that a CPU deployment answers in seconds; RAPID pays off on long documents.
+FILLER = "The committee met again to discuss the budget, and nothing was decided. " * 25
 DEFAULT_DOCUMENT = FILLER + "\n\nThe secret code for the vault is 7319.\n\n" + FILLER
 
 
