@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# One-command GPU check (docs/gpu.md): builds tandem with -DTANDEM_CUDA=ON,
+# runs the GPU tests against the CPU reference, times decode / verify in real
+# model shapes against the HBM roofline and prints a markdown table for
+# docs/benchmarks.md. Needs only the working tree, the CUDA toolkit and the
+# build dependencies (no network, no model files: weights are generated on
+# the GPU). Budget: under 8 minutes on one H200.
+#
+# Usage: scripts/gpu-check.sh [--quick] [--hbm-gbps N] [--build DIR]
+#   --quick      skip the Llama-3-8B shapes (bench only the 1.5B shapes)
+#   --hbm-gbps   the roofline bandwidth in GB/s (default 4800, H200 HBM3e)
+#   --build      build folder (default build-gpu)
+# Env: JOBS (default nproc), CUDA_ARCH (default: the GPU's, from nvidia-smi; 90 otherwise).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+QUICK=0; HBM=4800; BUILD=build-gpu
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --quick) QUICK=1; shift ;;
+    --hbm-gbps) HBM="$2"; shift 2 ;;
+    --build) BUILD="$2"; shift 2 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "gpu-check: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+JOBS="${JOBS:-$(nproc)}"
+START=$(date +%s)
+step() { echo; echo "=== [gpu-check] $* (+$(( $(date +%s) - START ))s)"; }
+fail() { echo "gpu-check: FAILED: $*" >&2; exit 1; }
+
+step "device"
+export PATH="/usr/local/cuda/bin:$PATH"
+command -v nvcc >/dev/null || fail "nvcc not found (CUDA toolkit missing)"
+command -v nvidia-smi >/dev/null || fail "nvidia-smi not found: no NVIDIA driver on this machine"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || fail "nvidia-smi cannot see a GPU"
+GPU_NAME="$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
+if [[ -z "${CUDA_ARCH:-}" ]]; then
+  CC="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d ' .')"
+  CUDA_ARCH="${CC:-90}"
+fi
+nvcc --version | tail -2
+
+step "build (TANDEM_CUDA=ON, sm_${CUDA_ARCH})"
+TARGETS=(gpu_matvec_test gpu_backend_test gpu_spec_invariance_test gpu_decode_bench backend_factory_test
+         spec_invariance_test parallel_tp_model_test)
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTANDEM_CUDA=ON -DTANDEM_BUILD_SERVICES=OFF \
+  -DCMAKE_CUDA_COMPILER="$(command -v nvcc)" -DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCH" >/dev/null
+ninja -C "$BUILD" -j "$JOBS" "${TARGETS[@]}"
+
+# A skipped GPU test on a GPU machine means the device was not usable: fail.
+run_test() {
+  local bin="$1" log
+  log="$(mktemp)"
+  echo "--- $bin"
+  if ! timeout 300 "$BUILD/$bin" --gtest_brief=1 >"$log" 2>&1; then cat "$log"; fail "$bin"; fi
+  tail -3 "$log"
+  if grep -q "SKIPPED" "$log"; then cat "$log"; fail "$bin skipped tests on a GPU machine"; fi
+  rm -f "$log"
+}
+
+step "GPU tests against the CPU reference"
+run_test tests/kernels/cuda/backend_factory_test
+run_test tests/kernels/cuda/gpu_matvec_test
+run_test tests/kernels/cuda/gpu_backend_test
+run_test tests/kernels/cuda/gpu_spec_invariance_test
+
+step "decode / verify timing (weights generated on the GPU)"
+BENCH="$BUILD/tests/kernels/cuda/gpu_decode_bench"
+TABLE="$(mktemp)"
+EXTRA="$(mktemp)"
+bench() {
+  timeout 240 "$BENCH" --hbm-gbps "$HBM" --ctx 512 --iters 40 "$@" | tee -a /dev/stderr | while read -r line; do
+    if [[ "$line" == "|"* ]]; then echo "$line" >>"$TABLE"; else echo "$line" >>"$EXTRA"; fi
+  done
+}
+if [[ $QUICK -eq 0 ]]; then
+  bench --model llama3-8b --type f16
+  bench --model llama3-8b --type q4_k --draft qwen2.5-0.5b:q8_0
+fi
+bench --model qwen2.5-1.5b --type f16
+bench --model qwen2.5-1.5b --type q4_k --draft qwen2.5-0.5b:q8_0
+
+step "summary ($GPU_NAME, roofline ${HBM} GB/s, $(( $(date +%s) - START ))s)"
+echo
+echo "GPU: $GPU_NAME; command: scripts/gpu-check.sh; tandem $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo
+echo "| model shape | weights | rows | ctx | ms/step | GB/step | GB/s | % of HBM roofline |"
+echo "|---|---|---|---|---|---|---|---|"
+cat "$TABLE"
+echo
+cat "$EXTRA"
+rm -f "$TABLE" "$EXTRA"
+echo
+echo "gpu-check: all GPU tests passed"
