@@ -43,4 +43,4 @@ else
 fi
 # From the tests folder, so that only the installed package (not sdk/python/src) is importable.
 cd "$ROOT/sdk/python"
-"$WORK/venv/bin/python" -m pytest -q -p no:cacheprovider --tandem-bin "$BIN" -rs tests
+"$WORK/venv/bin/python" -m pytest -q -p no:cacheprovider --tandem-bin="$BIN" -rs tests
