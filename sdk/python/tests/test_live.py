@@ -95,6 +95,17 @@ def test_closing_a_stream_cancels_the_request(live):
     assert result.token_ids and time.monotonic() - start < 60
 
 
+def test_abort_by_request_id(live):
+    request_id = f"sdk-abort-{uuid.uuid4().hex[:8]}"
+    stream = live.generate(PROMPT, strategy="target_only", max_tokens=1000, ignore_eos=True, request_id=request_id)
+    next(stream)
+    assert stream.request_id == request_id
+    assert live.abort(request_id) is True
+    result = stream.result()
+    assert result.finish_reason == "aborted" and len(result.token_ids) < 1000
+    assert live.abort(request_id) is False  # no longer running
+
+
 def test_async_client_matches(live, deployment):
     reference = live.generate(PROMPT, strategy="target_only", max_tokens=12, temperature=0, stream=False)
 
