@@ -8,7 +8,7 @@ from typing import (Any, Callable, Dict, Iterable, Iterator, List, Literal, Mapp
 import grpc
 
 from tandem import _channel, _convert, _generation, _requests, types
-from tandem._channel import TLS, RetryPolicy, TLSArg
+from tandem._channel import RetryPolicy, TLSArg
 from tandem._proto.tandem.v1 import (generation_pb2, generation_pb2_grpc, retrieval_pb2, retrieval_pb2_grpc,
                                      reward_pb2, reward_pb2_grpc)
 from tandem.errors import TandemError, from_rpc_error
