@@ -16,6 +16,10 @@ class LocalCommunicator final : public Communicator {
   // buffers into its own scratch (reading only); once all have read, each
   // copies its scratch back into its own buffer (nobody reads it any more).
   absl::Status AllReduceSum(float* data, size_t count) override {
+    // One rank: the sum is the data itself. Returning before touching it also
+    // lets a single-rank TensorParallelModel run on a device backend, whose
+    // activations this host-memory communicator cannot read.
+    if (group_->world_ == 1) return absl::OkStatus();
     group_->posted_[rank_] = data;
     if (absl::Status s = group_->Barrier(); !s.ok()) return s;
     scratch_.resize(count);

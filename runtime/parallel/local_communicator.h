@@ -3,9 +3,10 @@
 // CPU tensor parallelism across sockets.
 //
 // Determinism: AllReduceSum adds the ranks' values in rank order,
-// ((r0 + r1) + r2) + ..., starting from rank 0's value (so world size 1 is
-// the identity, bit for bit), and every rank computes that same sum, so all
-// ranks hold identical results.
+// ((r0 + r1) + r2) + ..., starting from rank 0's value, and every rank
+// computes that same sum, so all ranks hold identical results. At world size
+// 1 AllReduceSum is the identity and does not touch the buffer (so one rank
+// works with any backend, device memory included).
 #pragma once
 
 #include <condition_variable>
