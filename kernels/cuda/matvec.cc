@@ -20,6 +20,13 @@ absl::Status CheckWeight(const DeviceWeight& w) {
       w.row_bytes < RowBytes(w.type, w.cols) || w.data == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("bad device weight shape ", w.rows, " x ", w.cols));
   }
+  // The kernels read F16/BF16/F32 units and K-quant code bytes with 16-byte
+  // loads: the base and the row stride must keep them aligned.
+  const bool wide_loads = w.type == GgmlType::kF16 || w.type == GgmlType::kBF16 || w.type == GgmlType::kF32 ||
+                          w.type == GgmlType::kQ4_K || w.type == GgmlType::kQ5_K;
+  if (reinterpret_cast<uintptr_t>(w.data) % 16 != 0 || (wide_loads && w.row_bytes % 16 != 0)) {
+    return absl::InvalidArgumentError("device weight not 16-byte aligned (base or row stride)");
+  }
   return absl::OkStatus();
 }
 

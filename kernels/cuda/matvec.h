@@ -26,7 +26,9 @@
 
 namespace tandem::kernels::cuda {
 
-// A weight matrix in device memory: rows x cols in ggml layout.
+// A weight matrix in device memory: rows x cols in ggml layout. data must be
+// 16-byte aligned (cudaMalloc's is); for F16/BF16/F32/Q4_K/Q5_K so must
+// row_bytes be (always true for whole rows of 32-element multiples).
 struct DeviceWeight {
   GgmlType type = GgmlType::kF32;
   const void* data = nullptr;  // device pointer

@@ -23,6 +23,16 @@ __device__ __forceinline__ float HalfAt(const uint8_t* p) {
 
 __device__ __forceinline__ float Bf16Bits(uint16_t b) { return __uint_as_float(static_cast<uint32_t>(b) << 16); }
 
+// A 16-byte aligned load of four little-endian words (see the callers for why
+// each address is aligned).
+__device__ __forceinline__ void Load16(const uint8_t* p, uint32_t* words) {
+  const uint4 v = __ldg(reinterpret_cast<const uint4*>(p));
+  words[0] = v.x;
+  words[1] = v.y;
+  words[2] = v.z;
+  words[3] = v.w;
+}
+
 // Units per row of `cols` elements (cols is a multiple of the block size).
 __host__ __device__ constexpr int64_t UnitsPerRow(int64_t cols) { return cols / 32; }
 
@@ -113,10 +123,16 @@ struct Unit<GgmlType::kQ4_K> {
     ScaleMinK4(j, b + 4, &sc, &m);
     const float dl = d * static_cast<float>(sc);
     const float ml = dmin * static_cast<float>(m);
-    const uint8_t* qs = b + 4 + kKScaleSize + 32 * (j / 2);
+    // qs sits at offset 16 of a 144-byte block: 16-byte loads (aligned base).
+    uint32_t w[8];
+    Load16(b + 4 + kKScaleSize + 32 * (j / 2), w);
+    Load16(b + 4 + kKScaleSize + 32 * (j / 2) + 16, w + 4);
     const int shift = 4 * (j % 2);
 #pragma unroll
-    for (int l = 0; l < 32; ++l) y[l] = dl * static_cast<float>((qs[l] >> shift) & 0x0f) - ml;
+    for (int l = 0; l < 32; ++l) {
+      const int q = static_cast<int>((w[l / 4] >> (8 * (l % 4) + shift)) & 0x0fu);
+      y[l] = dl * static_cast<float>(q) - ml;
+    }
   }
 };
 
@@ -131,13 +147,17 @@ struct Unit<GgmlType::kQ5_K> {
     ScaleMinK4(j, b + 4, &sc, &m);
     const float dl = d * static_cast<float>(sc);
     const float ml = dmin * static_cast<float>(m);
-    const uint8_t* qh = b + 4 + kKScaleSize;
-    const uint8_t* qs = qh + kQK_K / 8 + 32 * (j / 2);
+    // qh at offset 16 and qs at 48 of a 176-byte block: 16-byte loads.
+    uint32_t h[8], w[8];
+    Load16(b + 16, h);
+    Load16(b + 32, h + 4);
+    Load16(b + 48 + 32 * (j / 2), w);
+    Load16(b + 48 + 32 * (j / 2) + 16, w + 4);
     const int shift = 4 * (j % 2);
 #pragma unroll
     for (int l = 0; l < 32; ++l) {
-      const int low = (qs[l] >> shift) & 0x0f;
-      const int high = (qh[l] >> j) & 1;
+      const int low = static_cast<int>((w[l / 4] >> (8 * (l % 4) + shift)) & 0x0fu);
+      const int high = static_cast<int>((h[l / 4] >> (8 * (l % 4) + j)) & 1u);
       y[l] = dl * static_cast<float>(low | high << 4) - ml;
     }
   }
@@ -166,34 +186,46 @@ struct Unit<GgmlType::kQ6_K> {
   }
 };
 
+// The plain types read a unit with 16-byte loads: a unit of F16/BF16 is 64
+// bytes and of F32 128 bytes, so with a 16-byte aligned weight base (MatVec
+// checks it) every unit is 16-byte aligned.
+
 template <>
 struct Unit<GgmlType::kF16> {
   __device__ static void Load(const uint8_t* row, int64_t u, float* y) {
-    const uint8_t* p = row + u * 64;
+    uint32_t w[16];
 #pragma unroll
-    for (int i = 0; i < 32; ++i) y[i] = HalfAt(p + 2 * i);
+    for (int q = 0; q < 4; ++q) Load16(row + u * 64 + 16 * q, w + 4 * q);
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+      y[2 * i] = __half2float(__ushort_as_half(static_cast<uint16_t>(w[i] & 0xffffu)));
+      y[2 * i + 1] = __half2float(__ushort_as_half(static_cast<uint16_t>(w[i] >> 16)));
+    }
   }
 };
 
 template <>
 struct Unit<GgmlType::kBF16> {
   __device__ static void Load(const uint8_t* row, int64_t u, float* y) {
-    const uint8_t* p = row + u * 64;
+    uint32_t w[16];
 #pragma unroll
-    for (int i = 0; i < 32; ++i) y[i] = Bf16Bits(static_cast<uint16_t>(p[2 * i] | (p[2 * i + 1] << 8)));
+    for (int q = 0; q < 4; ++q) Load16(row + u * 64 + 16 * q, w + 4 * q);
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+      y[2 * i] = Bf16Bits(static_cast<uint16_t>(w[i] & 0xffffu));
+      y[2 * i + 1] = Bf16Bits(static_cast<uint16_t>(w[i] >> 16));
+    }
   }
 };
 
 template <>
 struct Unit<GgmlType::kF32> {
   __device__ static void Load(const uint8_t* row, int64_t u, float* y) {
-    const uint8_t* p = row + u * 128;
+    uint32_t w[32];
 #pragma unroll
-    for (int i = 0; i < 32; ++i) {
-      const uint32_t bits = static_cast<uint32_t>(p[4 * i]) | static_cast<uint32_t>(p[4 * i + 1]) << 8 |
-                            static_cast<uint32_t>(p[4 * i + 2]) << 16 | static_cast<uint32_t>(p[4 * i + 3]) << 24;
-      y[i] = __uint_as_float(bits);
-    }
+    for (int q = 0; q < 8; ++q) Load16(row + u * 128 + 16 * q, w + 4 * q);
+#pragma unroll
+    for (int i = 0; i < 32; ++i) y[i] = __uint_as_float(w[i]);
   }
 };
 
