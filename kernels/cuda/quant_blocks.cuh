@@ -4,33 +4,59 @@
 // or 32 consecutive elements of F16/BF16/F32. Every formula is the one of
 // kernels/cpu/dequantize.cc with the same operations in the same order
 // (compiled with --fmad=false), so a unit's values equal DequantizeRow's bit
-// for bit; tests/kernels/cuda holds them to that.
+// for bit; tests/kernels/cuda holds them to that. The loaders are also host
+// functions (host_dequantize.h), so CPU-only CI checks these formulas
+// against the CPU dequantizers without a GPU.
 #pragma once
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/cpu/ggml_types.h"
 
 namespace tandem::kernels::cuda {
 
-__device__ __forceinline__ float HalfAt(const uint8_t* p) {
+#define TANDEM_HD __host__ __device__ __forceinline__
+// Unrolled on the device; the host compiler (which sees the same loops in
+// host_dequantize.cu) does not know the pragma.
+#if defined(__CUDA_ARCH__)
+#define TANDEM_UNROLL _Pragma("unroll")
+#else
+#define TANDEM_UNROLL
+#endif
+
+TANDEM_HD float BitsToFloat(uint32_t bits) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(bits);
+#else
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+#endif
+}
+
+TANDEM_HD float HalfAt(const uint8_t* p) {
   const uint16_t bits = static_cast<uint16_t>(p[0] | (p[1] << 8));
   return __half2float(__ushort_as_half(bits));
 }
 
-__device__ __forceinline__ float Bf16Bits(uint16_t b) { return __uint_as_float(static_cast<uint32_t>(b) << 16); }
+TANDEM_HD float Bf16Bits(uint16_t b) { return BitsToFloat(static_cast<uint32_t>(b) << 16); }
 
 // A 16-byte aligned load of four little-endian words (see the callers for why
-// each address is aligned).
-__device__ __forceinline__ void Load16(const uint8_t* p, uint32_t* words) {
+// each address is aligned; the host path does not need it).
+TANDEM_HD void Load16(const uint8_t* p, uint32_t* words) {
+#if defined(__CUDA_ARCH__)
   const uint4 v = __ldg(reinterpret_cast<const uint4*>(p));
   words[0] = v.x;
   words[1] = v.y;
   words[2] = v.z;
   words[3] = v.w;
+#else
+  std::memcpy(words, p, 16);
+#endif
 }
 
 // Units per row of `cols` elements (cols is a multiple of the block size).
@@ -42,11 +68,11 @@ struct Unit;
 // Q4_0: element j < 16 is the low nibble of qs[j], j + 16 the high nibble; d * (q - 8).
 template <>
 struct Unit<GgmlType::kQ4_0> {
-  __device__ static void Load(const uint8_t* row, int64_t u, float* y) {
+  TANDEM_HD static void Load(const uint8_t* row, int64_t u, float* y) {
     const uint8_t* b = row + u * sizeof(BlockQ4_0);
     const float d = HalfAt(b);
     const uint8_t* qs = b + 2;
-#pragma unroll
+TANDEM_UNROLL
     for (int j = 0; j < 16; ++j) {
       y[j] = d * static_cast<float>((qs[j] & 0x0f) - 8);
       y[j + 16] = d * static_cast<float>((qs[j] >> 4) - 8);
@@ -57,11 +83,11 @@ struct Unit<GgmlType::kQ4_0> {
 // Q4_1: d * q + m.
 template <>
 struct Unit<GgmlType::kQ4_1> {
-  __device__ static void Load(const uint8_t* row, int64_t u, float* y) {
+  TANDEM_HD static void Load(const uint8_t* row, int64_t u, float* y) {
     const uint8_t* b = row + u * sizeof(BlockQ4_1);
     const float d = HalfAt(b), m = HalfAt(b + 2);
     const uint8_t* qs = b + 4;
-#pragma unroll
+TANDEM_UNROLL
     for (int j = 0; j < 16; ++j) {
       y[j] = d * static_cast<float>(qs[j] & 0x0f) + m;
       y[j + 16] = d * static_cast<float>(qs[j] >> 4) + m;
@@ -72,13 +98,13 @@ struct Unit<GgmlType::kQ4_1> {
 // Q5_0: Q4_0's nibbles plus bit j of the little-endian qh; d * (q - 16).
 template <>
 struct Unit<GgmlType::kQ5_0> {
-  __device__ static void Load(const uint8_t* row, int64_t u, float* y) {
+  TANDEM_HD static void Load(const uint8_t* row, int64_t u, float* y) {
     const uint8_t* b = row + u * sizeof(BlockQ5_0);
     const float d = HalfAt(b);
     const uint32_t qh = static_cast<uint32_t>(b[2]) | static_cast<uint32_t>(b[3]) << 8 |
                         static_cast<uint32_t>(b[4]) << 16 | static_cast<uint32_t>(b[5]) << 24;
     const uint8_t* qs = b + 6;
-#pragma unroll
+TANDEM_UNROLL
     for (int j = 0; j < 16; ++j) {
       const int lo = (qs[j] & 0x0f) | static_cast<int>((qh >> j) & 1u) << 4;
       const int hi = (qs[j] >> 4) | static_cast<int>((qh >> (j + 16)) & 1u) << 4;
@@ -91,18 +117,18 @@ struct Unit<GgmlType::kQ5_0> {
 // Q8_0: d * qs[j].
 template <>
 struct Unit<GgmlType::kQ8_0> {
-  __device__ static void Load(const uint8_t* row, int64_t u, float* y) {
+  TANDEM_HD static void Load(const uint8_t* row, int64_t u, float* y) {
     const uint8_t* b = row + u * sizeof(BlockQ8_0);
     const float d = HalfAt(b);
     const int8_t* qs = reinterpret_cast<const int8_t*>(b + 2);
-#pragma unroll
+TANDEM_UNROLL
     for (int j = 0; j < 32; ++j) y[j] = d * static_cast<float>(qs[j]);
   }
 };
 
 // The 6-bit scale and min of sub-block j of Q4_K/Q5_K (see ScaleMinK4 in
 // kernels/cpu/dequantize.cc).
-__device__ __forceinline__ void ScaleMinK4(int j, const uint8_t* q, int* scale, int* min) {
+TANDEM_HD void ScaleMinK4(int j, const uint8_t* q, int* scale, int* min) {
   if (j < 4) {
     *scale = q[j] & 63;
     *min = q[j + 4] & 63;
@@ -115,7 +141,7 @@ __device__ __forceinline__ void ScaleMinK4(int j, const uint8_t* q, int* scale, 
 // Q4_K sub-block j = u % 8 of block u / 8: nibble j % 2 of qs[32 * (j / 2) + l].
 template <>
 struct Unit<GgmlType::kQ4_K> {
-  __device__ static void Load(const uint8_t* row, int64_t u, float* y) {
+  TANDEM_HD static void Load(const uint8_t* row, int64_t u, float* y) {
     const uint8_t* b = row + (u / 8) * sizeof(BlockQ4_K);
     const int j = static_cast<int>(u % 8);
     const float d = HalfAt(b), dmin = HalfAt(b + 2);
@@ -128,7 +154,7 @@ struct Unit<GgmlType::kQ4_K> {
     Load16(b + 4 + kKScaleSize + 32 * (j / 2), w);
     Load16(b + 4 + kKScaleSize + 32 * (j / 2) + 16, w + 4);
     const int shift = 4 * (j % 2);
-#pragma unroll
+TANDEM_UNROLL
     for (int l = 0; l < 32; ++l) {
       const int q = static_cast<int>((w[l / 4] >> (8 * (l % 4) + shift)) & 0x0fu);
       y[l] = dl * static_cast<float>(q) - ml;
@@ -139,7 +165,7 @@ struct Unit<GgmlType::kQ4_K> {
 // Q5_K: Q4_K plus bit j of qh[l].
 template <>
 struct Unit<GgmlType::kQ5_K> {
-  __device__ static void Load(const uint8_t* row, int64_t u, float* y) {
+  TANDEM_HD static void Load(const uint8_t* row, int64_t u, float* y) {
     const uint8_t* b = row + (u / 8) * sizeof(BlockQ5_K);
     const int j = static_cast<int>(u % 8);
     const float d = HalfAt(b), dmin = HalfAt(b + 2);
@@ -154,7 +180,7 @@ struct Unit<GgmlType::kQ5_K> {
     Load16(b + 48 + 32 * (j / 2), w);
     Load16(b + 48 + 32 * (j / 2) + 16, w + 4);
     const int shift = 4 * (j % 2);
-#pragma unroll
+TANDEM_UNROLL
     for (int l = 0; l < 32; ++l) {
       const int low = static_cast<int>((w[l / 4] >> (8 * (l % 4) + shift)) & 0x0fu);
       const int high = static_cast<int>((h[l / 4] >> (8 * (l % 4) + j)) & 1u);
@@ -167,14 +193,14 @@ struct Unit<GgmlType::kQ5_K> {
 // bits 2 (r / 32).. of qh[32 c + r % 32]; (d * scales[e / 16]) * (q - 32).
 template <>
 struct Unit<GgmlType::kQ6_K> {
-  __device__ static void Load(const uint8_t* row, int64_t u, float* y) {
+  TANDEM_HD static void Load(const uint8_t* row, int64_t u, float* y) {
     const uint8_t* b = row + (u / 8) * sizeof(BlockQ6_K);
     const int k = static_cast<int>(u % 8);
     const uint8_t* ql = b;
     const uint8_t* qh = b + kQK_K / 2;
     const int8_t* scales = reinterpret_cast<const int8_t*>(b + kQK_K / 2 + kQK_K / 4);
     const float d = HalfAt(b + kQK_K / 2 + kQK_K / 4 + kQK_K / 16);
-#pragma unroll
+TANDEM_UNROLL
     for (int i = 0; i < 32; ++i) {
       const int e = 32 * k + i;
       const int c = e / 128, r = e % 128;
@@ -192,11 +218,11 @@ struct Unit<GgmlType::kQ6_K> {
 
 template <>
 struct Unit<GgmlType::kF16> {
-  __device__ static void Load(const uint8_t* row, int64_t u, float* y) {
+  TANDEM_HD static void Load(const uint8_t* row, int64_t u, float* y) {
     uint32_t w[16];
-#pragma unroll
+TANDEM_UNROLL
     for (int q = 0; q < 4; ++q) Load16(row + u * 64 + 16 * q, w + 4 * q);
-#pragma unroll
+TANDEM_UNROLL
     for (int i = 0; i < 16; ++i) {
       y[2 * i] = __half2float(__ushort_as_half(static_cast<uint16_t>(w[i] & 0xffffu)));
       y[2 * i + 1] = __half2float(__ushort_as_half(static_cast<uint16_t>(w[i] >> 16)));
@@ -206,11 +232,11 @@ struct Unit<GgmlType::kF16> {
 
 template <>
 struct Unit<GgmlType::kBF16> {
-  __device__ static void Load(const uint8_t* row, int64_t u, float* y) {
+  TANDEM_HD static void Load(const uint8_t* row, int64_t u, float* y) {
     uint32_t w[16];
-#pragma unroll
+TANDEM_UNROLL
     for (int q = 0; q < 4; ++q) Load16(row + u * 64 + 16 * q, w + 4 * q);
-#pragma unroll
+TANDEM_UNROLL
     for (int i = 0; i < 16; ++i) {
       y[2 * i] = Bf16Bits(static_cast<uint16_t>(w[i] & 0xffffu));
       y[2 * i + 1] = Bf16Bits(static_cast<uint16_t>(w[i] >> 16));
@@ -220,12 +246,12 @@ struct Unit<GgmlType::kBF16> {
 
 template <>
 struct Unit<GgmlType::kF32> {
-  __device__ static void Load(const uint8_t* row, int64_t u, float* y) {
+  TANDEM_HD static void Load(const uint8_t* row, int64_t u, float* y) {
     uint32_t w[32];
-#pragma unroll
+TANDEM_UNROLL
     for (int q = 0; q < 8; ++q) Load16(row + u * 128 + 16 * q, w + 4 * q);
-#pragma unroll
-    for (int i = 0; i < 32; ++i) y[i] = __uint_as_float(w[i]);
+TANDEM_UNROLL
+    for (int i = 0; i < 32; ++i) y[i] = BitsToFloat(w[i]);
   }
 };
 
