@@ -43,7 +43,8 @@ fi
 nvcc --version | tail -2
 
 step "build (TANDEM_CUDA=ON, sm_${CUDA_ARCH})"
-TARGETS=(gpu_matvec_test gpu_backend_test gpu_spec_invariance_test gpu_decode_bench backend_factory_test)
+TARGETS=(gpu_matvec_test gpu_backend_test gpu_spec_invariance_test gpu_decode_bench backend_factory_test
+         device_dequant_host_test)
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTANDEM_CUDA=ON -DTANDEM_BUILD_SERVICES=OFF \
   -DCMAKE_CUDA_COMPILER="$(command -v nvcc)" -DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCH" >/dev/null
 ninja -C "$BUILD" -j "$JOBS" "${TARGETS[@]}"
@@ -60,6 +61,7 @@ run_test() {
 }
 
 step "GPU tests against the CPU reference"
+run_test tests/kernels/cuda/device_dequant_host_test
 run_test tests/kernels/cuda/backend_factory_test
 run_test tests/kernels/cuda/gpu_matvec_test
 run_test tests/kernels/cuda/gpu_backend_test
