@@ -134,7 +134,8 @@ void RegisterAll() {
   };
   for (const Entry& e : entries) {
     for (const Shape& s : *e.shapes) {
-      for (int64_t m : {1, 32}) {
+      // m = 5: a verify block of gamma + 1 = 5 tokens (one decode per tile).
+      for (int64_t m : {1, 5, 32}) {
         for (int t : {1, 2}) reg(e.name, e.type, s, m, t);
       }
     }

@@ -1,10 +1,19 @@
-// Prefill and decode throughput of one model (not a test). Prefill: one
-// Forward over --prompt tokens (last logits only). Decode: --decode single-
-// token Forwards, greedy, logits for each. Each measurement repeats --reps
-// times on fresh sessions and reports the best, because the build machine is
-// shared and the best run is the least disturbed.
+// Prefill, decode and verify throughput of one model (not a test).
+//   Prefill: one Forward over --prompt tokens (last logits only).
+//   Decode:  --decode single-token Forwards after the prompt, greedy, logits
+//            for each (llama-bench's tg when --prompt 1).
+//   Verify:  with --verify N, the cost of one Forward of N tokens with logits
+//            for all N (speculative verification of gamma = N - 1 drafted
+//            tokens) against one single-token Forward, both at the same
+//            context (--prompt tokens), each rolled back after it is timed,
+//            alternating so both see the same machine load.
+// Each measurement repeats --reps times on fresh sessions and reports the
+// best (the build machine is shared; the best run is the least disturbed)
+// and, for verify, also the median.
 //
-// usage: tandem_model_bench MODEL.gguf [--threads N] [--prompt P] [--decode D] [--reps R] [--batch B]
+// usage: tandem_model_bench MODEL.gguf [--threads N] [--prompt P] [--decode D] [--reps R]
+//                           [--batch B] [--verify N] [--json]
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/matmul.h"
 #include "runtime/model/model.h"
 
 using tandem::runtime::ForwardItem;
@@ -30,22 +40,46 @@ int Fail(const absl::Status& s) {
   return 1;
 }
 
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s MODEL.gguf [--threads N] [--prompt P] [--decode D] [--reps R] [--batch B]\n", argv[0]);
+    std::fprintf(stderr,
+                 "usage: %s MODEL.gguf [--threads N] [--prompt P] [--decode D] [--reps R] [--batch B] "
+                 "[--verify N] [--json]\n",
+                 argv[0]);
     return 2;
   }
-  int threads = 0, prompt = 128, decode = 64, reps = 3, batch = 1;
-  for (int i = 2; i + 1 < argc; i += 2) {
-    const int v = std::atoi(argv[i + 1]);
-    if (!std::strcmp(argv[i], "--threads")) threads = v;
-    else if (!std::strcmp(argv[i], "--prompt")) prompt = v;
-    else if (!std::strcmp(argv[i], "--decode")) decode = v;
-    else if (!std::strcmp(argv[i], "--reps")) reps = v;
-    else if (!std::strcmp(argv[i], "--batch")) batch = v;
-    else { std::fprintf(stderr, "unknown flag %s\n", argv[i]); return 2; }
+  int threads = 0, prompt = 128, decode = 64, reps = 3, batch = 1, verify = 0;
+  bool json = false;
+  for (int i = 2; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--json")) {
+      json = true;
+      continue;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "flag %s needs a value\n", argv[i]);
+      return 2;
+    }
+    const int v = std::atoi(argv[++i]);
+    if (!std::strcmp(argv[i - 1], "--threads")) threads = v;
+    else if (!std::strcmp(argv[i - 1], "--prompt")) prompt = v;
+    else if (!std::strcmp(argv[i - 1], "--decode")) decode = v;
+    else if (!std::strcmp(argv[i - 1], "--reps")) reps = v;
+    else if (!std::strcmp(argv[i - 1], "--batch")) batch = v;
+    else if (!std::strcmp(argv[i - 1], "--verify")) verify = v;
+    else { std::fprintf(stderr, "unknown flag %s\n", argv[i - 1]); return 2; }
+  }
+  if (prompt < 1 || decode < 0 || reps < 1 || batch < 1 || verify < 0) {
+    std::fprintf(stderr, "need --prompt >= 1, --decode >= 0, --reps >= 1, --batch >= 1, --verify >= 0\n");
+    return 2;
   }
   ModelOptions opt;
   opt.n_threads = threads;
@@ -57,7 +91,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < prompt; ++i) tokens[i] = (i * 7919 + 13) % vocab;
 
   double best_prefill = 1e30, best_decode = 1e30;
-  std::vector<float> logits;
+  std::vector<double> t_verify, t_one;
   for (int r = 0; r < reps; ++r) {
     std::vector<std::unique_ptr<Session>> sessions;
     std::vector<ForwardItem> items;
@@ -72,6 +106,26 @@ int main(int argc, char** argv) {
     if (absl::Status s = model.Forward(items); !s.ok()) return Fail(s);
     best_prefill = std::min(best_prefill, Now() - t0);
 
+    if (verify > 0) {
+      // Session 0 only: one N-token forward vs one 1-token forward at the
+      // same context, alternating, each rolled back.
+      Session& s0 = *sessions[0];
+      const int64_t base = s0.length();
+      std::vector<int32_t> block(verify);
+      for (int i = 0; i < verify; ++i) block[i] = (base * 31 + i * 104729 + 7) % vocab;
+      std::vector<float> lv;
+      for (int k = 0; k < 3; ++k) {
+        for (int n : {1, verify}) {
+          ForwardItem it{&s0, std::span<const int32_t>(block.data(), n), true, &lv};
+          t0 = Now();
+          if (absl::Status s = model.Forward(std::span<ForwardItem>(&it, 1)); !s.ok()) return Fail(s);
+          (n == 1 ? t_one : t_verify).push_back(Now() - t0);
+          if (absl::Status s = s0.Truncate(base); !s.ok()) return Fail(s);
+        }
+      }
+    }
+
+    if (decode == 0) continue;
     std::vector<int32_t> next(batch);
     t0 = Now();
     for (int d = 0; d < decode; ++d) {
@@ -89,9 +143,33 @@ int main(int argc, char** argv) {
     }
     best_decode = std::min(best_decode, Now() - t0);
   }
-  std::printf("model=%s threads=%d batch=%d prompt=%d decode=%d\n", argv[1], model.n_threads(), batch, prompt,
-              decode);
-  std::printf("prefill_tokens_per_s=%.1f decode_tokens_per_s=%.1f\n", batch * prompt / best_prefill,
-              batch * decode / best_decode);
+  const double prefill_tps = batch * prompt / best_prefill;
+  const double decode_tps = decode > 0 ? batch * decode / best_decode : 0.0;
+  const double v_best = t_verify.empty() ? 0 : *std::min_element(t_verify.begin(), t_verify.end());
+  const double o_best = t_one.empty() ? 0 : *std::min_element(t_one.begin(), t_one.end());
+  if (json) {
+    std::printf(
+        "{\"model\": \"%s\", \"threads\": %d, \"batch\": %d, \"prompt\": %d, \"decode\": %d, \"reps\": %d, "
+        "\"isa\": \"%s\", \"prefill_tokens_per_s\": %.3f, \"decode_tokens_per_s\": %.3f",
+        argv[1], model.n_threads(), batch, prompt, decode, reps, tandem::kernels::MatMulIsaName(), prefill_tps,
+        decode_tps);
+    if (verify > 0) {
+      std::printf(
+          ", \"verify\": %d, \"verify_ms_best\": %.3f, \"one_ms_best\": %.3f, \"verify_ms_median\": %.3f, "
+          "\"one_ms_median\": %.3f, \"verify_over_one_best\": %.4f, \"verify_over_one_median\": %.4f",
+          verify, 1e3 * v_best, 1e3 * o_best, 1e3 * Median(t_verify), 1e3 * Median(t_one), v_best / o_best,
+          Median(t_verify) / Median(t_one));
+    }
+    std::printf("}\n");
+    return 0;
+  }
+  std::printf("model=%s threads=%d batch=%d prompt=%d decode=%d isa=%s\n", argv[1], model.n_threads(), batch,
+              prompt, decode, tandem::kernels::MatMulIsaName());
+  std::printf("prefill_tokens_per_s=%.1f decode_tokens_per_s=%.1f\n", prefill_tps, decode_tps);
+  if (verify > 0) {
+    std::printf("verify_%d_ms best=%.2f median=%.2f one_token_ms best=%.2f median=%.2f ratio best=%.3f median=%.3f\n",
+                verify, 1e3 * v_best, 1e3 * Median(t_verify), 1e3 * o_best, 1e3 * Median(t_one), v_best / o_best,
+                Median(t_verify) / Median(t_one));
+  }
   return 0;
 }

@@ -63,11 +63,14 @@ using MultiRowDotFn = void (*)(int64_t n, const void* w, size_t w_stride, int nr
                                float* out);
 
 // The matrix-matrix form: a tile of nr weight rows (1 <= nr <= kTileRows)
-// times nx activation rows (1 <= nx <= kMaxNx); out[j * ldo + r] receives
-// dot(weight row r, activation row j), so a caller can write straight into
-// y. Each weight block is decoded once per tile and each activation block
-// loaded once per tile (prefill and multi-token verification).
+// times nx activation rows (1 <= nx <= kMaxTileNx); out[j * ldo + r]
+// receives dot(weight row r, activation row j), so a caller can write
+// straight into y. Each weight block is decoded once per tile and each
+// activation block loaded once per tile (prefill and multi-token
+// verification). kMaxTileNx is 8 so that a verify block of gamma + 1 <= 8
+// tokens, or up to 8 batched sessions, decode every weight row once.
 inline constexpr int kTileRows = 2;
+inline constexpr int kMaxTileNx = 8;
 using TileDotFn = void (*)(int64_t n, const void* w, size_t w_stride, int nr, const uint8_t* x,
                            size_t x_stride, int nx, float* out, size_t ldo);
 

@@ -3,7 +3,8 @@
 // delayed by another process on a shared core does not hold the others up).
 // For m > 1 the work is tiled so a chunk of weight rows stays in L1/L2 while
 // a tile of activation rows is swept across it, and every weight row is
-// decoded once per kMaxNx activation rows.
+// decoded once per kMaxTileNx (tile kernels) or kMaxNx (row kernels)
+// activation rows.
 #include "kernels/cpu/matmul.h"
 
 #include <algorithm>
@@ -111,8 +112,8 @@ void RunChunk(const MatMulCtx* c, const MatMulPart& p, int64_t r0, int64_t r1) {
     if (c->dot_tile != nullptr) {
       for (int64_t r = r0; r < r1; r += kTileRows) {
         const int nr = static_cast<int>(std::min<int64_t>(kTileRows, r1 - r));
-        for (int64_t i = i0; i < i1; i += kMaxNx) {
-          const int nx = static_cast<int>(std::min<int64_t>(kMaxNx, i1 - i));
+        for (int64_t i = i0; i < i1; i += kMaxTileNx) {
+          const int nx = static_cast<int>(std::min<int64_t>(kMaxTileNx, i1 - i));
           c->dot_tile(c->cols, p.w + r * p.w_stride, p.w_stride, nr, c->x + i * c->x_stride, c->x_stride,
                       nx, p.y + i * p.ldy + r, static_cast<size_t>(p.ldy));
         }

@@ -1,6 +1,7 @@
 // Fast row kernels and activation quantizers against the scalar reference.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -124,7 +125,7 @@ const std::vector<TypeCase>& Cases() {
   return c;
 }
 
-// Quantized activations for up to kMaxNx rows plus their dequantized values.
+// Quantized activations for up to kMaxTileNx rows plus their dequantized values.
 struct Acts {
   std::vector<uint8_t> bytes;
   size_t stride = 0;
@@ -172,10 +173,10 @@ TEST(Dot, FastMatchesScalarOnRandomBlocks) {
           std::vector<float> wd(n * kMaxNr);
           ASSERT_TRUE(DequantizeRow(tc.type, w.data(), wd.data(), n * kMaxNr));
           const int64_t be = FindTypeTraits(t)->block_elems;
-          std::vector<std::vector<float>> rows(kMaxNx, std::vector<float>(n));
+          std::vector<std::vector<float>> rows(kMaxTileNx, std::vector<float>(n));
           for (auto& r : rows) for (auto& v : r) v = nd(rng);
           if (rep == 0) rows[1].assign(n, 0.0f);
-          const Acts a = MakeActs(tc.type, n, kMaxNx, rows);
+          const Acts a = MakeActs(tc.type, n, kMaxTileNx, rows);
           for (int nx = 1; nx <= kMaxNx; ++nx) {
             float ref[kMaxNx], got[kMaxNx];
             ScalarKernels().dot[t](n, w.data(), a.bytes.data(), a.stride, nx, ref);
@@ -218,8 +219,8 @@ TEST(Dot, FastMatchesScalarOnRandomBlocks) {
           if (fast->dot_tile[t] != nullptr) {  // the matmul tile form
             const size_t rb = RowBytes(tc.type, n);
             for (int nr = 1; nr <= kTileRows; ++nr) {
-              for (int nx = 1; nx <= kMaxNx; ++nx) {
-                float got[kMaxNx * kTileRows];
+              for (int nx = 1; nx <= kMaxTileNx; ++nx) {
+                float got[kMaxTileNx * kTileRows];
                 fast->dot_tile[t](n, w.data(), rb, nr, a.bytes.data(), a.stride, nx, got, kTileRows);
                 for (int r = 0; r < nr; ++r) {
                   const float* wr = wd.data() + r * n;
@@ -287,12 +288,12 @@ TEST(Dot, IntegerPartsExact) {
           }
           // Integer activations with one +-127 per quantization block: d = 1.
           const int64_t qb = ActFormatFor(tc.type) == ActFormat::kQ8K ? 256 : 32;
-          std::vector<std::vector<float>> rows(kMaxNx, std::vector<float>(n));
+          std::vector<std::vector<float>> rows(kMaxTileNx, std::vector<float>(n));
           for (auto& r : rows) {
             for (int64_t i = 0; i < n; ++i) r[i] = static_cast<float>(static_cast<int>(rng() % 15) - 7);
             for (int64_t b0 = 0; b0 < n; b0 += qb) r[b0 + rng() % qb] = (rng() & 1) ? 127.0f : -127.0f;
           }
-          const Acts a = MakeActs(tc.type, n, kMaxNx, rows);
+          const Acts a = MakeActs(tc.type, n, kMaxTileNx, rows);
           for (int nx = 1; nx <= kMaxNx; ++nx) {
             float ref[kMaxNx], got[kMaxNx];
             ScalarKernels().dot[t](n, w.data(), a.bytes.data(), a.stride, nx, ref);
@@ -323,8 +324,8 @@ TEST(Dot, IntegerPartsExact) {
           if (fast->dot_tile[t] != nullptr) {  // the matmul tile form
             const size_t rb = RowBytes(tc.type, n);
             for (int nr = 1; nr <= kTileRows; ++nr) {
-              for (int nx = 1; nx <= kMaxNx; ++nx) {
-                float got[kMaxNx * kTileRows];
+              for (int nx = 1; nx <= kMaxTileNx; ++nx) {
+                float got[kMaxTileNx * kTileRows];
                 fast->dot_tile[t](n, w.data(), rb, nr, a.bytes.data(), a.stride, nx, got, kTileRows);
                 for (int r = 0; r < nr; ++r) {
                   for (int j = 0; j < nx; ++j) {
@@ -341,6 +342,79 @@ TEST(Dot, IntegerPartsExact) {
       }
     }
   }
+}
+
+// Within one level the matvec and tile forms must give the row form's bits
+// for every output, whatever nr, nx and the output's position (MatMul picks
+// the form by m, so this is what makes decode == verify and a session's rows
+// independent of the batch; tests/kernels/matmul_invariance_test.cc checks
+// the same through MatMul). Random scales and activations, so any change of
+// float order shows in the last bits.
+TEST(Dot, MultiRowFormsEqualRowFormBitwise) {
+  std::mt19937 rng(6);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::uniform_real_distribution<float> mag(0.01f, 30.0f);
+  int checked = 0;
+  for (const CpuKernels* fast : FastTables()) {
+    for (const TypeCase& tc : Cases()) {
+      const int t = static_cast<int>(tc.type);
+      if (fast->dot_rows[t] == nullptr && fast->dot_tile[t] == nullptr) continue;
+      for (int64_t n : tc.ns) {
+        for (int rep = 0; rep < 5; ++rep) {
+          const int nw = std::max(kMaxNr, kTileRows);
+          const std::vector<uint8_t> w = RandomWeights(tc.type, nw, n, rng);
+          const size_t rb = RowBytes(tc.type, n);
+          std::vector<std::vector<float>> rows(kMaxTileNx, std::vector<float>(n));
+          for (auto& r : rows) {
+            const float s = mag(rng);
+            for (auto& v : r) v = s * nd(rng);
+          }
+          const Acts a = MakeActs(tc.type, n, kMaxTileNx, rows);
+          // ref[j][r]: the row form, one weight row and one activation row.
+          std::vector<std::vector<float>> ref(kMaxTileNx, std::vector<float>(nw));
+          for (int j = 0; j < kMaxTileNx; ++j) {
+            for (int r = 0; r < nw; ++r) {
+              fast->dot[t](n, w.data() + r * rb, a.bytes.data() + j * a.stride, a.stride, 1, &ref[j][r]);
+            }
+          }
+          const std::string where = std::string(IsaName(fast->isa)) + " " + FindTypeTraits(t)->name +
+                                    " n=" + std::to_string(n);
+          if (fast->dot_rows[t] != nullptr) {
+            for (int nr = 1; nr <= kMaxNr; ++nr) {
+              for (int j : {0, kMaxTileNx - 1}) {
+                float got[kMaxNr];
+                fast->dot_rows[t](n, w.data(), rb, nr, a.bytes.data() + j * a.stride, got);
+                for (int r = 0; r < nr; ++r) {
+                  ASSERT_EQ(0, std::memcmp(&got[r], &ref[j][r], sizeof(float)))
+                      << where << " rows nr=" << nr << " r=" << r << ": " << got[r] << " vs " << ref[j][r];
+                  ++checked;
+                }
+              }
+            }
+          }
+          if (fast->dot_tile[t] != nullptr) {
+            for (int nr = 1; nr <= kTileRows; ++nr) {
+              for (int nx = 1; nx <= kMaxTileNx; ++nx) {
+                // Start at activation row kMaxTileNx - nx, so each row is
+                // seen at several positions within the tile.
+                const int j0 = kMaxTileNx - nx;
+                float got[kMaxTileNx * kTileRows];
+                fast->dot_tile[t](n, w.data(), rb, nr, a.bytes.data() + j0 * a.stride, a.stride, nx, got, kTileRows);
+                for (int r = 0; r < nr; ++r) {
+                  for (int j = 0; j < nx; ++j) {
+                    ASSERT_EQ(0, std::memcmp(&got[j * kTileRows + r], &ref[j0 + j][r], sizeof(float)))
+                        << where << " tile nr=" << nr << " nx=" << nx << " r=" << r << " j=" << j;
+                    ++checked;
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  if (!FastTables().empty()) EXPECT_GT(checked, 0);
 }
 
 TEST(Dot, FallbackMatchesDequantizedDot) {
