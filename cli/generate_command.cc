@@ -6,12 +6,14 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "runtime/util/absl_compat.h"
 #include "cli/generate_result.h"
 #include "cli/run_context.h"
 #include "services/orchestrator/server/inprocess_ports.h"
-#include "services/orchestrator/server/rapid_strategy.h"
-#include "services/orchestrator/server/strategy_catalog.h"
-#include "services/orchestrator/server/strategy_runner.h"
+#include "decoding/registry/strategy_registry.h"
+#include "decoding/request/request_translation.h"
+#include "decoding/registry/strategy_runner.h"
 #ifdef TANDEM_CLI_SERVICES
 #include "cli/remote_generate.h"
 #endif
@@ -35,79 +37,66 @@ absl::StatusOr<std::string> ReadContextFile(const std::string& path) {
   return ss.str();
 }
 
+// The request as any front end would send it; the shared translation
+// (decoding/request) turns it into what the strategy runs.
+decoding::DecodeRequest ToDecodeRequest(const GenerateOptions& o,
+                                        const std::vector<std::pair<std::string, std::string>>& params,
+                                        std::string context) {
+  decoding::DecodeRequest d;
+  if (o.chat) {
+    d.messages = std::vector<tokenizer::ChatMessage>{{"user", o.prompt}};
+  } else {
+    d.prompt = o.prompt;
+  }
+  d.strategy = o.strategy.empty() ? "target_only" : o.strategy;
+  d.params.insert(params.begin(), params.end());
+  if (o.gamma > 0) d.gamma = o.gamma;
+  d.adaptive_gamma = o.adaptive_gamma;
+  d.context = std::move(context);
+  d.stop = o.stop;
+  d.sampling = o.sampling;
+  d.seed = o.sampling.seed;
+  d.max_tokens = o.max_tokens;
+  d.ignore_eos = o.ignore_eos;
+  return d;
+}
+
 int RunInProcess(const GenerateOptions& o) {
   auto params = ParseParams(o.params);
   if (!params.ok()) return ReportError(params.status());
-  server::StrategyChoice choice;
-  choice.strategy = o.strategy.empty() ? "target_only" : o.strategy;
-  if (absl::Status s = server::ApplyStrategyParams({params->begin(), params->end()}, &choice); !s.ok()) {
-    return ReportError(s);
-  }
-  if (o.gamma > 0) choice.gamma.gamma = o.gamma;
-  if (o.adaptive_gamma) choice.gamma.adaptive = true;
-  if (choice.strategy == "rapid" && o.gamma > 0) choice.rapid.gamma = o.gamma;
-  const server::StrategySpec* spec = server::FindStrategy(choice.strategy);
-  if (spec != nullptr && !spec->implemented) {
-    return ReportError(absl::UnimplementedError(absl::StrCat("--strategy: '", choice.strategy, "' is not implemented yet")));
-  }
   auto context = ReadContextFile(o.context_file);
   if (!context.ok()) return ReportError(context.status());
+  const decoding::DecodeRequest request = ToDecodeRequest(o, *params, *std::move(context));
+  auto strategy = decoding::ResolveStrategy(request, "target_only");
+  if (!strategy.ok()) return ReportError(strategy.status());
 
   server::InProcessPortsOptions po;
   const std::string model = o.model.empty() ? "smollm2-135m" : o.model;
   po.target_model = model;
   po.threads = o.threads;
-  // Load a draft model only when this request will use it.
-  // rapid drafts with the draft model on the retrieved context: the
-  // target's own weights (self-speculation) unless --draft-model says otherwise.
-  if ((choice.strategy == "speculative" && choice.drafter == "model") || choice.strategy == "rapid" ||
-      choice.strategy == "draft_only" || choice.strategy == "rsd") {
-    po.draft_model = o.draft_model.empty() ? model : o.draft_model;
-  }
+  // Load a draft model only when this request will use it (rapid drafts on
+  // the retrieved context with the target's own weights unless
+  // --draft-model says otherwise).
+  if (strategy->needs().draft_model) po.draft_model = o.draft_model.empty() ? model : o.draft_model;
   if (!o.json) Progress(absl::StrCat("loading ", model));
   auto ports = server::BuildInProcessPorts(po);
   if (!ports.ok()) return ReportError(ports.status());
+  auto prepared = decoding::PrepareRequest(request, *std::move(strategy), **ports, decoding::TranslationDefaults{});
+  if (!prepared.ok()) return ReportError(prepared.status());
 
-  orchestrator::GenerationRequest request;
-  absl::StatusOr<std::vector<int32_t>> prompt =
-      o.chat ? server::EncodeChat(*(*ports)->tokenizer, {{"user", o.prompt}}, "--prompt")
-             : server::EncodePrompt(*(*ports)->tokenizer, o.prompt, "--prompt");
-  if (!prompt.ok()) return ReportError(prompt.status());
-  request.prompt = std::move(*prompt);
-  request.prompt_text = o.prompt;  // what reward models score against (no chat markup)
-  const int64_t ctx = (*ports)->target.context_length;
-  if (static_cast<int64_t>(request.prompt.size()) + o.max_tokens > ctx) {
-    return ReportError(absl::OutOfRangeError(absl::StrCat("prompt (", request.prompt.size(), " tokens) + --max-tokens (",
-                                                          o.max_tokens, ") exceeds the context length ", ctx)));
-  }
-  request.sampling = o.sampling;
-  request.max_tokens = o.max_tokens;
-  request.stop_strings = o.stop;
-  if (choice.strategy == "rapid") {
-    server::QuestionInput question;
-    if (o.chat) {
-      question.messages = {{"user", o.prompt}};
-    } else {
-      question.prompt = o.prompt;
-    }
-    auto input = server::MakeLongContextInput(*(*ports)->tokenizer, std::move(question), *std::move(context),
-                                              (*ports)->target.context_length);
-    if (!input.ok()) return ReportError(input.status());
-    request.long_context = *std::move(input);
-  }
-
-  orchestrator::GenerationResult result;
-  orchestrator::StreamCallback on_chunk = [&](const orchestrator::StreamChunk& chunk) {
+  decoding::GenerationResult result;
+  decoding::StreamCallback on_chunk = [&](const decoding::StreamChunk& chunk) {
     if (!o.json) Write(chunk.text);
     return absl::OkStatus();
   };
-  absl::Status status = server::RunStrategy(choice, request, **ports, o.ignore_eos, on_chunk, &result);
+  absl::Status status =
+      decoding::RunStrategy(prepared->strategy, prepared->generation, **ports, prepared->ignore_eos, on_chunk, &result);
   if (!status.ok()) return ReportError(status);
 
   GenerateOutcome outcome;
   outcome.text = result.text;
   outcome.token_ids = result.tokens;
-  outcome.finish_reason = orchestrator::FinishReasonName(result.finish_reason);
+  outcome.finish_reason = decoding::FinishReasonName(result.finish_reason);
   outcome.model = model;
   outcome.threads = (*ports)->target_threads;
   outcome.stats = result.stats;
@@ -118,6 +107,19 @@ int RunInProcess(const GenerateOptions& o) {
     Progress(OutcomeSummary(outcome));
   }
   return kExitOk;
+}
+
+// --param's help, from the strategy registry's parameter tables.
+std::string StrategyParamsHelp() {
+  std::string help = "Strategy parameter KEY=VALUE by its documented name (repeatable; unknown names are rejected):";
+  for (const decoding::StrategyDefinition* s : decoding::Strategies()) {
+    std::vector<std::string> params;
+    for (const decoding::ParamInfo& p : s->params()) {
+      params.push_back(absl::StrCat(p.name, "=", p.range.empty() ? p.type : p.range));
+    }
+    if (!params.empty()) absl::StrAppend(&help, "\n  ", AbslView(s->name()), ": ", absl::StrJoin(params, ", "));
+  }
+  return help;
 }
 
 }  // namespace
@@ -148,12 +150,9 @@ CLI::App* AddGenerateCommand(CLI::App& app, GenerateOptions& o) {
       ->check(CLI::Range(0, 1024))->capture_default_str();
   cmd->add_option("--server", o.server, "HOST:PORT of an orchestrator (tandem up / tandem serve); empty = in process");
   cmd->add_option("--strategy", o.strategy,
-                  "Decoding strategy: target_only, speculative, cards, best_of_n, args, ... (README; default: "
-                  "target_only in process, the server's default with --server)");
-  cmd->add_option("--param", o.params,
-                  "Strategy parameter KEY=VALUE by its documented name (repeatable), e.g. gamma=5, "
-                  "adaptive_gamma=true, min_gamma=1, max_gamma=12, drafter=ngram|model; cards: r_star=0.5|auto:0.8, "
-                  "acceptance=soft|hard, reward=judge, ...")
+                  absl::StrCat("Decoding strategy: ", decoding::StrategyNames(),
+                               " (default: target_only in process, the server's default with --server)"));
+  cmd->add_option("--param", o.params, StrategyParamsHelp())
       ->allow_extra_args(false);
   cmd->add_option("--gamma", o.gamma, "Draft length per speculation round, 1..32 (wins over --param gamma)")
       ->check(CLI::Range(1, 32));

@@ -8,7 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
-#include "services/orchestrator/spec/request_stats.h"
+#include "decoding/spec/request_stats.h"
 
 namespace tandem::cli {
 
@@ -18,7 +18,7 @@ struct GenerateOutcome {
   std::string finish_reason;  // stop | length | stop_string | aborted | error
   std::string model;
   int threads = 0;            // 0 = unknown (remote)
-  orchestrator::spec::RequestStats stats;
+  decoding::spec::RequestStats stats;
 };
 
 // One JSON object: text, token_ids, prompt_tokens, completion_tokens,

@@ -33,7 +33,7 @@ int RunScore(const ScoreOptions& o) {
   if (o.responses.empty() == o.steps.empty()) {
     return ReportError(absl::InvalidArgumentError("--response / --step: give one or more responses, or steps"));
   }
-  orchestrator::RewardSpec spec;
+  decoding::RewardSpec spec;
   spec.backend = o.backend;
   for (const std::string& kv : o.options) {
     const size_t eq = kv.find('=');
@@ -42,7 +42,7 @@ int RunScore(const ScoreOptions& o) {
     }
     spec.options[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
-  std::unique_ptr<orchestrator::RewardScorer> scorer;
+  std::unique_ptr<decoding::RewardScorer> scorer;
   if (!o.server.empty()) {
     auto remote = orchestrator::RemoteRewardScorer::Connect(o.server);
     if (!remote.ok()) return ReportError(remote.status());
@@ -59,7 +59,7 @@ int RunScore(const ScoreOptions& o) {
   if (!o.steps.empty()) {
     scores = scorer->ScoreSteps(spec, o.prompt, o.steps);
   } else {
-    std::vector<orchestrator::RewardItem> items;
+    std::vector<decoding::RewardItem> items;
     for (const std::string& r : o.responses) items.push_back({o.prompt, r, o.reference});
     scores = scorer->Score(spec, items);
   }

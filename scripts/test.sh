@@ -20,7 +20,6 @@ for a in "$@"; do
 done
 JOBS="${JOBS:-$(nproc)}"
 export TANDEM_PYTHON="$ROOT/.venv/bin/python"
-export TANDEM_SHARED="${TANDEM_SHARED:-$ROOT/../shared}"
 
 step() { echo; echo "=== [test] $* ($(date -u +%H:%M:%S))"; }
 

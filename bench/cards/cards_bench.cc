@@ -25,12 +25,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "services/orchestrator/server/inprocess_ports.h"
-#include "services/orchestrator/server/strategy_catalog.h"
-#include "services/orchestrator/server/strategy_runner.h"
+#include "decoding/strategies/cards/cards.h"
+#include "decoding/request/prompt_encoding.h"
+#include "decoding/registry/strategy_registry.h"
+#include "decoding/registry/strategy_registry.h"
+#include "decoding/registry/strategy_runner.h"
 
 namespace {
 
-namespace orch = tandem::orchestrator;
+namespace orch = tandem::decoding;
+namespace decoding = tandem::decoding;
 namespace server = tandem::orchestrator::server;
 
 struct Args {
@@ -123,14 +127,11 @@ int main(int argc, char** argv) {
   for (const nlohmann::json& p : prompts) {
     std::vector<tandem::tokenizer::ChatMessage> messages;
     for (const auto& m : p["messages"]) messages.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
-    auto ids = server::EncodeChat(*(*ports)->tokenizer, messages, "messages");
+    auto ids = decoding::EncodeChat(*(*ports)->tokenizer, messages, "messages");
     if (!ids.ok()) return Fail(std::string(ids.status().message()));
     for (const std::string& strategy : args.strategies) {
-      server::StrategyChoice choice;
-      choice.strategy = strategy;
-      if (absl::Status s = server::ApplyStrategyParams(args.params[strategy], &choice); !s.ok()) {
-        return Fail(std::string(s.message()));
-      }
+      auto choice = decoding::PrepareStrategy(strategy, args.params[strategy]);
+      if (!choice.ok()) return Fail(std::string(choice.status().message()));
       orch::GenerationRequest request;
       request.prompt = *ids;
       request.prompt_text = p.value("prompt_text", "");
@@ -140,7 +141,7 @@ int main(int argc, char** argv) {
       request.sampling.seed = args.seed;
       orch::GenerationResult result;
       const auto t0 = std::chrono::steady_clock::now();
-      absl::Status status = server::RunStrategy(choice, request, **ports, /*ignore_eos=*/false, {}, &result);
+      absl::Status status = decoding::RunStrategy(*choice, request, **ports, /*ignore_eos=*/false, {}, &result);
       const double wall_ms =
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       if (!status.ok()) return Fail(absl::StrCat(strategy, ": ", status.message()));
@@ -149,7 +150,7 @@ int main(int argc, char** argv) {
       bool scored_after = false;
       if (!st.has_final_reward) {
         orch::RewardItem item{request.prompt_text, result.text, ""};
-        auto r = (*ports)->reward->Score(choice.cards.reward, {&item, 1});
+        auto r = (*ports)->reward->Score(choice->options<decoding::CardsOptions>().reward, {&item, 1});
         if (!r.ok()) return Fail(std::string(r.status().message()));
         reward = (*r)[0];
         scored_after = true;

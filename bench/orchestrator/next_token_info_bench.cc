@@ -14,7 +14,7 @@
 #include <random>
 #include <vector>
 
-#include "services/orchestrator/local/model_verifier.h"
+#include "decoding/local/model_verifier.h"
 
 namespace {
 
@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
   std::printf("| top_k | index array + partial_sort (us) | k-heap selection (us) | selection ratio | entropy pass (us) | whole call (us) |\n");
   std::printf("|---|---|---|---|---|---|\n");
   const double entropy = MicrosPerCall(iterations, [&] {
-    sink = static_cast<int32_t>(tandem::orchestrator::NextTokenFromLogits(logits, 0).top_tokens.size());
+    sink = static_cast<int32_t>(tandem::decoding::NextTokenFromLogits(logits, 0).top_tokens.size());
   });
   for (int k : {10, 40}) {
     const double old_selection = MicrosPerCall(iterations, [&] {
@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
       sink = ids[0];
     });
     const double whole = MicrosPerCall(iterations, [&] {
-      sink = tandem::orchestrator::NextTokenFromLogits(logits, k).top_tokens[0];
+      sink = tandem::decoding::NextTokenFromLogits(logits, k).top_tokens[0];
     });
     const double selection = whole - entropy;
     std::printf("| %d | %.0f | %.0f | %.2fx | %.0f | %.0f |\n", k, old_selection, selection,

@@ -37,12 +37,16 @@
 #include "runtime/gguf/gguf_file.h"
 #include "runtime/model_store/model_store.h"
 #include "services/orchestrator/server/inprocess_ports.h"
-#include "services/orchestrator/server/strategy_catalog.h"
-#include "services/orchestrator/server/strategy_runner.h"
+#include "decoding/strategies/best_of_n/best_of_n.h"
+#include "decoding/request/prompt_encoding.h"
+#include "decoding/registry/strategy_registry.h"
+#include "decoding/registry/strategy_registry.h"
+#include "decoding/registry/strategy_runner.h"
 
 namespace {
 
-namespace orch = tandem::orchestrator;
+namespace orch = tandem::decoding;
+namespace decoding = tandem::decoding;
 namespace server = tandem::orchestrator::server;
 
 // The instruction asks for blank-line separated steps (RSD's delimiter) and a
@@ -186,8 +190,8 @@ int main(int argc, char** argv) {
   const double draft_parameters = static_cast<double>((*ports)->drafts.at(0).parameters);
   // policy=draft runs: the draft model as a deployment's target, scored by the
   // main deployment's reward scorer (one judge in memory).
-  std::unique_ptr<server::GenerationPorts> draft_ports;
-  auto PortsFor = [&](const Run& run) -> absl::StatusOr<server::GenerationPorts*> {
+  std::unique_ptr<decoding::GenerationPorts> draft_ports;
+  auto PortsFor = [&](const Run& run) -> absl::StatusOr<decoding::GenerationPorts*> {
     if (!run.draft_policy) return ports->get();
     if (draft_ports == nullptr) {
       server::InProcessPortsOptions dpo;
@@ -205,16 +209,15 @@ int main(int argc, char** argv) {
   if (!out) return Fail(absl::StrCat("cannot write ", args.out));
   for (const nlohmann::json& p : problems) {
     const std::string question = p["question"].get<std::string>();
-    auto ids = server::EncodeChat(*(*ports)->tokenizer, {{"user", kInstruction + question}}, "question");
+    auto ids = decoding::EncodeChat(*(*ports)->tokenizer, {{"user", kInstruction + question}}, "question");
     if (!ids.ok()) return Fail(std::string(ids.status().message()));
     for (const Run& run : args.runs) {
-      server::StrategyChoice choice;
-      choice.strategy = run.strategy;
       std::map<std::string, std::string> params = run.params;
-      if (run.strategy == "rsd") params.emplace("prm_parameters", absl::StrCat(*judge_parameters));
-      if (absl::Status s = server::ApplyStrategyParams(params, &choice); !s.ok()) {
-        return Fail(absl::StrCat(run.label, ": ", s.message()));
+      if (decoding::FindStrategy(run.strategy) != nullptr && decoding::FindStrategy(run.strategy)->HasParam("prm_parameters")) {
+        params.emplace("prm_parameters", absl::StrCat(*judge_parameters));
       }
+      auto choice = decoding::PrepareStrategy(run.strategy, params);
+      if (!choice.ok()) return Fail(absl::StrCat(run.label, ": ", choice.status().message()));
       auto run_ports = PortsFor(run);
       if (!run_ports.ok()) return Fail(absl::StrCat(run.label, ": ", run_ports.status().message()));
       orch::GenerationRequest request;
@@ -225,7 +228,7 @@ int main(int argc, char** argv) {
       request.sampling.seed = run.seed;
       orch::GenerationResult result;
       const auto t0 = std::chrono::steady_clock::now();
-      absl::Status status = server::RunStrategy(choice, request, **run_ports, /*ignore_eos=*/false, {}, &result);
+      absl::Status status = decoding::RunStrategy(*choice, request, **run_ports, /*ignore_eos=*/false, {}, &result);
       const double wall_ms =
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       if (!status.ok()) return Fail(absl::StrCat(run.label, ": ", status.message()));
@@ -243,7 +246,7 @@ int main(int argc, char** argv) {
         // prompt and a response per sample (its template tokens not counted,
         // as in the RSD accounting).
         const double sampled = static_cast<double>(st.target_calls);
-        const double n = static_cast<double>(choice.best_of_n.n);
+        const double n = static_cast<double>(choice->options<decoding::BestOfNOptions>().n);
         *policy_flops = 2.0 * policy_parameters * (static_cast<double>(request.prompt.size()) + sampled);
         st.flops_prm = 2.0 * *judge_parameters * (n * static_cast<double>(request.prompt.size()) + sampled);
       }

@@ -13,7 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "services/common/absl_compat.h"
+#include "runtime/util/absl_compat.h"
 
 namespace tandem::services {
 namespace {

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "services/common/absl_compat.h"
+#include "runtime/util/absl_compat.h"
 
 namespace tandem::services {
 namespace {

@@ -7,27 +7,18 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "decoding/request/field_validation.h"
 #include "google/protobuf/repeated_field.h"
 #include "tandem/v1/common.pb.h"
 
 namespace tandem::services {
 
-// True when `text` is well-formed UTF-8 (no overlongs, no surrogates, nothing
-// above U+10FFFF).
-bool IsValidUtf8(std::string_view text);
-
-// `value` must be valid UTF-8 of at most max_bytes bytes (and at least
-// min_bytes).
-absl::Status ValidateUtf8Field(std::string_view value, std::string_view field, size_t max_bytes,
-                               size_t min_bytes = 0);
-
-// Inclusive range checks. Doubles also reject NaN/inf.
-absl::Status ValidateRange(int64_t value, int64_t lo, int64_t hi, std::string_view field);
-absl::Status ValidateRange(double value, double lo, double hi, std::string_view field);
-
-// Request/session ids: 1..128 printable ASCII bytes (0x21..0x7e). Empty is
-// allowed when allow_empty (the server assigns one then).
-absl::Status ValidateId(std::string_view id, std::string_view field, bool allow_empty);
+// The protobuf-free field checks (decoding/request/field_validation.h),
+// named here too so service code keeps one validation vocabulary.
+using decoding::IsValidUtf8;
+using decoding::ValidateId;
+using decoding::ValidateRange;
+using decoding::ValidateUtf8Field;
 
 // Token ids: count in [min_count, max_count], each in [0, vocab_size).
 absl::Status ValidateTokenIds(const google::protobuf::RepeatedField<int32_t>& ids,

@@ -3,11 +3,11 @@
 #include <cstdio>
 
 #include "services/model_host/model_host.h"
-#include "services/orchestrator/local/model_drafter.h"
+#include "decoding/local/model_drafter.h"
 
 namespace tandem::services {
 
-absl::StatusOr<std::unique_ptr<DraftServer>> DraftServer::Start(orchestrator::Drafter& drafter,
+absl::StatusOr<std::unique_ptr<DraftServer>> DraftServer::Start(decoding::Drafter& drafter,
                                                                DraftServerOptions options,
                                                                std::function<int64_t()> kv_bytes) {
   if (options.service.info.vocab_size() <= 0 || options.service.info.context_length() <= 0) {
@@ -42,7 +42,7 @@ absl::Status RunDraftService(const ServiceConfig& service, const DeploymentConfi
   if (!model.ok()) return model.status();
   batching::BatchedModel& bm = **model;
   const runtime::Tokenizer& tokenizer = bm.model().tokenizer();
-  orchestrator::ModelDrafter drafter(bm.lm(), [&tokenizer](int32_t t) { return tokenizer.IsEndOfGeneration(t); });
+  decoding::ModelDrafter drafter(bm.lm(), [&tokenizer](int32_t t) { return tokenizer.IsEndOfGeneration(t); });
   const std::string name = service.model.empty() ? service.name : service.model;
   DraftServerOptions options;
   options.grpc_address = service.grpc_address();

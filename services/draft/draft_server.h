@@ -26,7 +26,7 @@ struct DraftServerOptions {
 class DraftServer {
  public:
   // Serves `drafter` (not owned; must outlive the server).
-  static absl::StatusOr<std::unique_ptr<DraftServer>> Start(orchestrator::Drafter& drafter,
+  static absl::StatusOr<std::unique_ptr<DraftServer>> Start(decoding::Drafter& drafter,
                                                            DraftServerOptions options,
                                                            std::function<int64_t()> kv_bytes = nullptr);
   ~DraftServer();

@@ -22,7 +22,7 @@ double MsSince(absl::Time start) { return absl::ToDoubleMilliseconds(absl::Now()
 }  // namespace
 
 struct DraftService::Session {
-  std::unique_ptr<orchestrator::DraftSession> drafter;
+  std::unique_ptr<decoding::DraftSession> drafter;
   size_t last_proposal = 0;  // bounds the next accepted_count
   std::atomic<bool> busy{false};
 
@@ -31,7 +31,7 @@ struct DraftService::Session {
   }
 };
 
-DraftService::DraftService(orchestrator::Drafter& drafter, DraftServiceOptions options,
+DraftService::DraftService(decoding::Drafter& drafter, DraftServiceOptions options,
                            ServiceMetrics* metrics, std::function<int64_t()> kv_bytes)
     : drafter_(drafter), options_(std::move(options)), metrics_(metrics), kv_bytes_(std::move(kv_bytes)) {
   sessions_ = std::make_unique<SessionRegistry<Session>>(
@@ -56,7 +56,7 @@ absl::Status DraftService::DoOpen(const tandem::v1::DraftOpenSessionRequest& req
                                        req.sampling(), req.model());
   if (!validated.ok()) return validated.status();
   const runtime::SamplingParams& sampling = *validated;
-  orchestrator::DraftOptions draft_options;
+  decoding::DraftOptions draft_options;
   draft_options.return_distributions = req.return_distributions();
   if (!(req.stop_below_probability() >= 0.0f && req.stop_below_probability() <= 1.0f)) {
     return absl::InvalidArgumentError(
@@ -103,7 +103,7 @@ absl::Status DraftService::DoPropose(const tandem::v1::ProposeRequest& req, tand
                                                    " exceeds the previous proposal's ", session.last_proposal,
                                                    " tokens"));
   }
-  orchestrator::DraftDelta delta;
+  decoding::DraftDelta delta;
   delta.accepted = static_cast<int>(req.accepted_count());
   if (req.has_next_token()) delta.next_token = req.next_token();
   delta.append.assign(req.append_tokens().begin(), req.append_tokens().end());
@@ -117,7 +117,7 @@ absl::Status DraftService::DoPropose(const tandem::v1::ProposeRequest& req, tand
     }
     delta.truncate_to = static_cast<int64_t>(req.truncate_to());
   }
-  orchestrator::DraftProposal proposal;
+  decoding::DraftProposal proposal;
   if (auto s = session.drafter->Propose(delta, static_cast<int>(req.gamma()), &proposal); !s.ok()) return s;
   session.last_proposal = proposal.tokens.size();
 

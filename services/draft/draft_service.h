@@ -17,7 +17,7 @@
 
 #include "services/common/metrics.h"
 #include "services/common/session_registry.h"
-#include "services/orchestrator/ports/drafter.h"
+#include "decoding/ports/drafter.h"
 #include "tandem/v1/draft.grpc.pb.h"
 
 namespace tandem::services {
@@ -33,7 +33,7 @@ class DraftService final : public tandem::v1::Draft::Service {
  public:
   // `drafter` and `metrics` (optional) must outlive the service. `kv_bytes`
   // (optional) reports the KV memory in use for the gauge.
-  DraftService(orchestrator::Drafter& drafter, DraftServiceOptions options,
+  DraftService(decoding::Drafter& drafter, DraftServiceOptions options,
                ServiceMetrics* metrics = nullptr, std::function<int64_t()> kv_bytes = nullptr);
   ~DraftService() override;
 
@@ -56,7 +56,7 @@ class DraftService final : public tandem::v1::Draft::Service {
   absl::Status DoPropose(const tandem::v1::ProposeRequest& req, tandem::v1::ProposeResponse* resp);
   void UpdateGauges();
 
-  orchestrator::Drafter& drafter_;
+  decoding::Drafter& drafter_;
   const DraftServiceOptions options_;
   ServiceMetrics* const metrics_;
   const std::function<int64_t()> kv_bytes_;

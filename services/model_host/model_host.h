@@ -6,7 +6,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "services/batching/batched_model.h"
+#include "decoding/batching/batched_model.h"
 #include "services/common/deploy_config.h"
 #include "tandem/v1/common.pb.h"
 

@@ -6,7 +6,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "services/common/absl_compat.h"
+#include "runtime/util/absl_compat.h"
 #include "services/retrieval/chunker.h"
 
 namespace tandem::retrieval {
@@ -112,7 +112,7 @@ absl::StatusOr<PreparedDocument> PrepareDocument(const tokenizer::Tokenizer& tok
     auto emb = embedder->Embed(std::span<const std::string>(window_texts.data() + b, e - b));
     if (!emb.ok()) return emb.status();
     if (emb->size() != (e - b) * static_cast<size_t>(config.dim)) {
-      return absl::InternalError(absl::StrCat("embedder ", services::AbslView(embedder->name()), " returned ", emb->size(),
+      return absl::InternalError(absl::StrCat("embedder ", AbslView(embedder->name()), " returned ", emb->size(),
                                               " floats for ", e - b, " texts of dim ", config.dim));
     }
     doc.vectors.insert(doc.vectors.end(), emb->begin(), emb->end());
@@ -199,7 +199,7 @@ absl::StatusOr<std::vector<SearchHit>> SearchCollectionData(const CollectionData
     if (data.config.embedder != embedder.name() || data.config.dim != embedder.dim()) {
       return absl::FailedPreconditionError(
           absl::StrCat("collection '", data.name, "' was embedded by ", data.config.embedder, " (dim ",
-                       data.config.dim, "), this server runs ", services::AbslView(embedder.name()), " (dim ", embedder.dim(),
+                       data.config.dim, "), this server runs ", AbslView(embedder.name()), " (dim ", embedder.dim(),
                        "): dense search is unavailable, use mode bm25"));
     }
     const std::string query[] = {params.query};

@@ -8,11 +8,10 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/tokenizer/unicode.h"
-#include "services/common/absl_compat.h"
+#include "runtime/util/absl_compat.h"
 #include "services/retrieval/chunker.h"
 
 namespace tandem::retrieval {
-using services::AbslView;
 
 namespace {
 

@@ -17,10 +17,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "services/common/absl_compat.h"
+#include "runtime/util/absl_compat.h"
 
 namespace tandem::retrieval {
-using services::AbslView;
 
 namespace {
 

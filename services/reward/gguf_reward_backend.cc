@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/dequantize.h"
 #include "runtime/model/model.h"
-#include "services/common/absl_compat.h"
+#include "runtime/util/absl_compat.h"
 #include "services/reward/options.h"
 #include "services/reward/prefix_evaluator.h"
 

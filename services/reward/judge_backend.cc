@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/model/model.h"
-#include "services/common/absl_compat.h"
+#include "runtime/util/absl_compat.h"
 #include "services/reward/options.h"
 #include "services/reward/prefix_evaluator.h"
 
@@ -96,7 +96,7 @@ class JudgeBackend final : public RewardBackend {
     // The spine: template head, question, then step_i + delimiter, each
     // tokenized on its own. ends[i] = spine length after step i's delimiter.
     std::vector<int32_t> spine = setup->head;
-    Append(spine, tok.Encode(absl::StrCat("Question:\n", services::AbslView(prompt), "\n\nSolution:\n\n"), false, false));
+    Append(spine, tok.Encode(absl::StrCat("Question:\n", AbslView(prompt), "\n\nSolution:\n\n"), false, false));
     std::vector<size_t> ends;
     for (const std::string& step : steps) {
       Append(spine, tok.Encode(step, false, false));

@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/model_store/model_store.h"
-#include "services/common/absl_compat.h"
+#include "runtime/util/absl_compat.h"
 
 namespace tandem::reward {
 
@@ -16,7 +16,7 @@ absl::StatusOr<std::unique_ptr<runtime::Model>> LoadBackendModel(const ModelBack
   mo.max_context = options.max_context;
   auto model = runtime::Model::Load(*path, mo);
   if (!model.ok()) {
-    return absl::Status(model.status().code(), absl::StrCat(services::AbslView(backend), ": loading ", *path, ": ",
+    return absl::Status(model.status().code(), absl::StrCat(AbslView(backend), ": loading ", *path, ": ",
                                                             model.status().message()));
   }
   return model;

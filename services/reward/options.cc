@@ -7,11 +7,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "services/common/absl_compat.h"
+#include "runtime/util/absl_compat.h"
 
 namespace tandem::reward {
 
-using services::AbslView;
 
 absl::Status CheckOptionNames(const Options& options, std::span<const std::string> known,
                               std::string_view backend) {

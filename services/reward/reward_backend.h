@@ -13,11 +13,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "services/orchestrator/ports/reward_scorer.h"
+#include "decoding/ports/reward_scorer.h"
 
 namespace tandem::reward {
 
-using orchestrator::RewardItem;
+using decoding::RewardItem;
 using Options = std::map<std::string, std::string>;
 
 // Work counters of the model-backed backends (zero for programmatic ones).

@@ -15,14 +15,14 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "services/orchestrator/ports/reward_scorer.h"
+#include "decoding/ports/reward_scorer.h"
 #include "services/reward/model_backend_options.h"
 #include "services/reward/programmatic_backends.h"
 #include "services/reward/reward_backend.h"
 
 namespace tandem::reward {
 
-using orchestrator::RewardSpec;
+using decoding::RewardSpec;
 
 struct RewardRegistryOptions {
   // LLM judge model (bundled name or GGUF path); empty = no `judge` backend.
@@ -52,7 +52,7 @@ struct BackendStats {
   EvalStats eval;      // model work (judge, gguf)
 };
 
-class RewardRegistry final : public orchestrator::RewardScorer {
+class RewardRegistry final : public decoding::RewardScorer {
  public:
   explicit RewardRegistry(RewardRegistryOptions options);
   ~RewardRegistry() override;

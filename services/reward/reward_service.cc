@@ -7,8 +7,8 @@
 namespace tandem::services {
 namespace {
 
-orchestrator::RewardSpec SpecOf(const tandem::v1::RewardSpec& p) {
-  orchestrator::RewardSpec spec;
+decoding::RewardSpec SpecOf(const tandem::v1::RewardSpec& p) {
+  decoding::RewardSpec spec;
   spec.backend = p.backend();
   for (const auto& [k, v] : p.options()) spec.options[k] = v;
   return spec;
@@ -55,8 +55,8 @@ void RewardService::Observe(const std::string& method, const std::string& backen
 grpc::Status RewardService::Score(grpc::ServerContext*, const tandem::v1::ScoreRequest* req,
                                   tandem::v1::ScoreResponse* resp) {
   const auto start = std::chrono::steady_clock::now();
-  const orchestrator::RewardSpec spec = SpecOf(req->spec());
-  std::vector<orchestrator::RewardItem> items;
+  const decoding::RewardSpec spec = SpecOf(req->spec());
+  std::vector<decoding::RewardItem> items;
   items.reserve(static_cast<size_t>(req->items_size()));
   for (const auto& it : req->items()) items.push_back({it.prompt(), it.response(), it.reference()});
   const std::string& backend = registry_.BackendName(spec);
@@ -72,7 +72,7 @@ grpc::Status RewardService::Score(grpc::ServerContext*, const tandem::v1::ScoreR
 grpc::Status RewardService::ScoreSteps(grpc::ServerContext*, const tandem::v1::ScoreStepsRequest* req,
                                        tandem::v1::ScoreStepsResponse* resp) {
   const auto start = std::chrono::steady_clock::now();
-  const orchestrator::RewardSpec spec = SpecOf(req->spec());
+  const decoding::RewardSpec spec = SpecOf(req->spec());
   std::vector<std::string> steps(req->steps().begin(), req->steps().end());
   const std::string& backend = registry_.BackendName(spec);
   auto scores = registry_.ScoreSteps(spec, req->prompt(), steps);

@@ -6,7 +6,7 @@
 
 namespace tandem::services {
 
-absl::StatusOr<std::unique_ptr<TargetServer>> TargetServer::Start(orchestrator::LanguageModel& lm,
+absl::StatusOr<std::unique_ptr<TargetServer>> TargetServer::Start(decoding::LanguageModel& lm,
                                                                  TargetServerOptions options,
                                                                  std::function<int64_t()> kv_bytes) {
   if (options.service.info.vocab_size() <= 0 || options.service.info.context_length() <= 0) {

@@ -27,7 +27,7 @@ class TargetServer {
  public:
   // Serves `lm` (not owned; must outlive the server). Pass a
   // batching::BatchingLanguageModel to batch concurrent sessions.
-  static absl::StatusOr<std::unique_ptr<TargetServer>> Start(orchestrator::LanguageModel& lm,
+  static absl::StatusOr<std::unique_ptr<TargetServer>> Start(decoding::LanguageModel& lm,
                                                             TargetServerOptions options,
                                                             std::function<int64_t()> kv_bytes = nullptr);
   ~TargetServer();

@@ -8,10 +8,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "services/batching/batching_language_model.h"
+#include "decoding/batching/batching_language_model.h"
 #include "services/common/status_convert.h"
 #include "services/common/validation.h"
-#include "services/orchestrator/local/model_verifier.h"
+#include "decoding/local/model_verifier.h"
 #include "services/common/runtime_convert.h"
 
 namespace tandem::services {
@@ -22,20 +22,20 @@ constexpr int kMaxStepTokens = 64;
 
 // Hands out sequences of the shared model and remembers the one it created,
 // so that the service can read the batch size that served a call.
-class CapturingLm : public orchestrator::LanguageModel {
+class CapturingLm : public decoding::LanguageModel {
  public:
-  explicit CapturingLm(orchestrator::LanguageModel& base) : base_(base) {}
+  explicit CapturingLm(decoding::LanguageModel& base) : base_(base) {}
   int32_t vocab_size() const override { return base_.vocab_size(); }
-  absl::StatusOr<std::unique_ptr<orchestrator::LmSequence>> NewSequence() override {
+  absl::StatusOr<std::unique_ptr<decoding::LmSequence>> NewSequence() override {
     auto seq = base_.NewSequence();
     if (seq.ok()) created_ = seq->get();
     return seq;
   }
-  orchestrator::LmSequence* created() const { return created_; }
+  decoding::LmSequence* created() const { return created_; }
 
  private:
-  orchestrator::LanguageModel& base_;
-  orchestrator::LmSequence* created_ = nullptr;
+  decoding::LanguageModel& base_;
+  decoding::LmSequence* created_ = nullptr;
 };
 
 double MsSince(absl::Time start) { return absl::ToDoubleMilliseconds(absl::Now() - start); }
@@ -47,7 +47,7 @@ struct TargetService::Session {
   // sequence comes from the parent's (LmSequence::Fork), not from an
   // adapter; such a session reports batch_size 1.
   std::unique_ptr<CapturingLm> lm;
-  std::unique_ptr<orchestrator::VerifySession> verifier;
+  std::unique_ptr<decoding::VerifySession> verifier;
   const batching::BatchingSequence* batching = nullptr;  // null for other models
   bool greedy = true;
   std::atomic<bool> busy{false};
@@ -58,7 +58,7 @@ struct TargetService::Session {
   int batch_size() const { return batching ? std::max(1, batching->last_batch_items()) : 1; }
 };
 
-TargetService::TargetService(orchestrator::LanguageModel& lm, TargetServiceOptions options,
+TargetService::TargetService(decoding::LanguageModel& lm, TargetServiceOptions options,
                              ServiceMetrics* metrics, std::function<int64_t()> kv_bytes)
     : lm_(lm), options_(std::move(options)), metrics_(metrics), kv_bytes_(std::move(kv_bytes)) {
   if (metrics_ != nullptr) {
@@ -94,8 +94,8 @@ absl::Status TargetService::DoOpen(const tandem::v1::TargetOpenSessionRequest& r
   auto session = std::make_shared<Session>();
   session->lm = std::make_unique<CapturingLm>(lm_);
   session->greedy = sampling.greedy();
-  orchestrator::ModelVerifier verifier(*session->lm, options_.accept);
-  orchestrator::VerifyOptions verify_options;
+  decoding::ModelVerifier verifier(*session->lm, options_.accept);
+  decoding::VerifyOptions verify_options;
   // p rows come back with every verdict so that logprobs can be served
   // without a second forward pass.
   verify_options.return_distributions = true;
@@ -158,7 +158,7 @@ absl::Status TargetService::DoVerify(const tandem::v1::VerifyRequest& req, tande
       }
     }
   }
-  orchestrator::VerifyResult result;
+  decoding::VerifyResult result;
   if (auto s = session.verifier->Verify(draft, q, &result); !s.ok()) return s;
 
   resp->set_accepted_count(static_cast<uint32_t>(result.accepted));
@@ -187,7 +187,7 @@ absl::Status TargetService::DoStep(const tandem::v1::StepRequest& req, tandem::v
   if (!lease.ok()) return lease.status();
   Session& session = **lease;
   int batch = 1;
-  orchestrator::VerifyResult result;
+  decoding::VerifyResult result;
   for (int64_t i = 0; i < n; ++i) {
     if (auto s = session.verifier->Verify({}, {}, &result); !s.ok()) {
       if (i > 0 && s.code() == absl::StatusCode::kOutOfRange) break;  // context full: return what we have
@@ -222,7 +222,7 @@ absl::Status TargetService::DoAppend(const tandem::v1::AppendRequest& req, tande
   auto lease = sessions_->AcquireExclusive(req.session_id());
   if (!lease.ok()) return lease.status();
   Session& session = **lease;
-  orchestrator::NextTokenInfo next;
+  decoding::NextTokenInfo next;
   const bool want_next = req.top_k() > 0;
   if (auto s = session.verifier->Append(std::span<const int32_t>(req.tokens().data(), req.tokens_size()),
                                         static_cast<int>(req.top_k()), want_next ? &next : nullptr);

@@ -21,9 +21,9 @@
 
 #include "services/common/metrics.h"
 #include "services/common/session_registry.h"
-#include "services/orchestrator/local/language_model.h"
-#include "services/orchestrator/ports/verifier.h"
-#include "services/orchestrator/spec/acceptance.h"
+#include "decoding/local/language_model.h"
+#include "decoding/ports/verifier.h"
+#include "decoding/spec/acceptance.h"
 #include "tandem/v1/target.grpc.pb.h"
 
 namespace tandem::services {
@@ -37,14 +37,14 @@ struct TargetServiceOptions {
   // Idle timeout, reaper interval, session limit.
   SessionRegistryOptions sessions;
   // The lossless rule for temperature > 0 (tests may inject another).
-  orchestrator::spec::AcceptFn accept = orchestrator::spec::SpeculativeAccept;
+  decoding::spec::AcceptFn accept = decoding::spec::SpeculativeAccept;
 };
 
 class TargetService final : public tandem::v1::Target::Service {
  public:
   // `lm` and `metrics` (optional) must outlive the service. `kv_bytes`
   // (optional) reports the KV memory in use for the gauge.
-  TargetService(orchestrator::LanguageModel& lm, TargetServiceOptions options,
+  TargetService(decoding::LanguageModel& lm, TargetServiceOptions options,
                 ServiceMetrics* metrics = nullptr, std::function<int64_t()> kv_bytes = nullptr);
   ~TargetService() override;
 
@@ -81,7 +81,7 @@ class TargetService final : public tandem::v1::Target::Service {
   absl::Status DoFork(const tandem::v1::ForkRequest& req, tandem::v1::ForkResponse* resp);
   void UpdateGauges();
 
-  orchestrator::LanguageModel& lm_;
+  decoding::LanguageModel& lm_;
   const TargetServiceOptions options_;
   ServiceMetrics* const metrics_;
   // tandem:target_batch_size: sessions in the forward pass that served each

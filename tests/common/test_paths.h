@@ -45,11 +45,6 @@ inline std::vector<std::string> LongTextFiles() {
   return files;
 }
 
-// Transitional: only tests/rapid/rapid_model_test.cc still reads the sibling
-// shared/ folder; it is being moved by the decoding-layer restructuring and
-// switches to LongTextFiles() there, after which this goes.
-inline std::string SharedDir() { return EnvOr("TANDEM_SHARED", std::string(TANDEM_SOURCE_DIR) + "/../shared"); }
-
 // The project's virtualenv Python (has gguf, numpy, tokenizers).
 inline std::string PythonPath() { return EnvOr("TANDEM_PYTHON", std::string(TANDEM_SOURCE_DIR) + "/.venv/bin/python"); }
 

@@ -12,10 +12,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "services/orchestrator/local/language_model.h"
-#include "services/orchestrator/ports/vocabulary.h"
+#include "decoding/local/language_model.h"
+#include "decoding/ports/vocabulary.h"
 
-namespace tandem::orchestrator::testing {
+namespace tandem::decoding::testing {
 
 // Writes the logits of the token that follows `context` into `out`.
 using LogitsFn = std::function<void(std::span<const int32_t> context, std::span<float> out)>;
@@ -131,4 +131,4 @@ inline void DraftLogits(std::span<const int32_t> ctx, std::span<float> out) {
   }
 }
 
-}  // namespace tandem::orchestrator::testing
+}  // namespace tandem::decoding::testing

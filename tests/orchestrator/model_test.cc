@@ -12,15 +12,15 @@
 
 #include "gtest/gtest.h"
 #include "runtime/model/model.h"
-#include "services/orchestrator/drafters/ngram_drafter.h"
-#include "services/orchestrator/local/model_drafter.h"
-#include "services/orchestrator/local/model_verifier.h"
-#include "services/orchestrator/local/runtime_language_model.h"
-#include "services/orchestrator/strategies/speculative.h"
-#include "services/orchestrator/strategies/target_only.h"
+#include "decoding/drafters/ngram_drafter.h"
+#include "decoding/local/model_drafter.h"
+#include "decoding/local/model_verifier.h"
+#include "decoding/local/runtime_language_model.h"
+#include "decoding/strategies/speculative/speculative.h"
+#include "decoding/strategies/target_only/target_only.h"
 #include "tests/common/test_paths.h"
 
-namespace tandem::orchestrator {
+namespace tandem::decoding {
 namespace {
 
 std::string ModelPath(const std::string& file) { return test_paths::ModelDir() + "/" + file; }
@@ -120,9 +120,9 @@ TEST_F(SmolLm, SamplingRunsAndIsReproducible) {
 }
 
 }  // namespace
-}  // namespace tandem::orchestrator
+}  // namespace tandem::decoding
 
-namespace tandem::orchestrator {
+namespace tandem::decoding {
 namespace {
 
 // Greedy equality above rests on one property of the engine: the logits of a
@@ -194,4 +194,4 @@ TEST_F(SmolLm, VerificationRowsMatchSequentialDecode) {
 }
 
 }  // namespace
-}  // namespace tandem::orchestrator
+}  // namespace tandem::decoding

@@ -17,10 +17,10 @@
 #include "absl/strings/str_cat.h"
 #include "runtime/sampling/rng.h"
 #include "runtime/sampling/sampler.h"
-#include "services/orchestrator/ports/reward_scorer.h"
-#include "services/orchestrator/ports/verifier.h"
+#include "decoding/ports/reward_scorer.h"
+#include "decoding/ports/verifier.h"
 
-namespace tandem::orchestrator::testing {
+namespace tandem::decoding::testing {
 
 using TableLogitsFn = std::function<void(std::span<const int32_t> context, std::span<float> out)>;
 
@@ -206,4 +206,4 @@ class ScriptedReward : public RewardScorer {
   Fn fn_;
 };
 
-}  // namespace tandem::orchestrator::testing
+}  // namespace tandem::decoding::testing

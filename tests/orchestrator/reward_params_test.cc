@@ -5,27 +5,25 @@
 #include <cmath>
 
 #include "gtest/gtest.h"
-#include "services/orchestrator/server/reward_strategies.h"
-#include "services/orchestrator/server/strategy_catalog.h"
+#include "decoding/strategies/reward_guided/reward_params.h"
+#include "decoding/registry/strategy_registry.h"
+#include "decoding/strategies/args/args.h"
+#include "decoding/strategies/best_of_n/best_of_n.h"
+#include "decoding/strategies/cards/cards.h"
 
-namespace tandem::orchestrator::server {
+namespace tandem::decoding::server {
 namespace {
 
-absl::StatusOr<StrategyChoice> Apply(const std::string& strategy, const std::map<std::string, std::string>& params) {
-  StrategyChoice c;
-  c.strategy = strategy;
-  absl::Status s = ApplyStrategyParams(params, &c);
-  if (!s.ok()) return s;
-  return c;
+absl::StatusOr<PreparedStrategy> Apply(const std::string& strategy, const std::map<std::string, std::string>& params) {
+  return PrepareStrategy(strategy, params);
 }
 
 TEST(RewardParamsTest, CatalogDocumentsEveryParameterWithADefault) {
   for (const char* name : {"cards", "best_of_n", "args"}) {
-    const StrategySpec* spec = FindStrategy(name);
+    const StrategyDefinition* spec = FindStrategy(name);
     ASSERT_NE(spec, nullptr) << name;
-    EXPECT_TRUE(spec->implemented) << name;
-    for (const ParamSpec& p : spec->params) {
-      EXPECT_FALSE(p.description.empty()) << name << "." << p.name;
+    for (const ParamInfo& p : spec->params()) {
+      EXPECT_FALSE(p.doc.empty()) << name << "." << p.name;
       if (p.name != "reward_options") {
         EXPECT_FALSE(p.default_value.empty()) << name << "." << p.name;
       }
@@ -62,7 +60,7 @@ TEST(RewardParamsTest, CardsParametersApply) {
                            {"eos_threshold", "ramp"},
                            {"calibration_samples", "6"}});
   ASSERT_TRUE(c.ok()) << c.status();
-  const CardsOptions& o = c->cards;
+  const CardsOptions& o = c->options<CardsOptions>();
   EXPECT_EQ(o.reward.backend, "judge");
   EXPECT_EQ(o.reward.options, (std::map<std::string, std::string>{{"graded", "true"}, {"question", "Is it safe?"}}));
   EXPECT_DOUBLE_EQ(o.r_star, 1.5);
@@ -83,26 +81,26 @@ TEST(RewardParamsTest, CardsParametersApply) {
 
   auto inf = Apply("cards", {{"r_star", "-inf"}});
   ASSERT_TRUE(inf.ok());
-  EXPECT_TRUE(std::isinf(inf->cards.r_star) && inf->cards.r_star < 0);
+  EXPECT_TRUE(std::isinf(inf->options<CardsOptions>().r_star) && inf->options<CardsOptions>().r_star < 0);
   auto autoq = Apply("cards", {{"r_star", "auto:0.9"}});
   ASSERT_TRUE(autoq.ok());
-  ASSERT_TRUE(autoq->cards.r_star_quantile.has_value());
-  EXPECT_DOUBLE_EQ(*autoq->cards.r_star_quantile, 0.9);
+  ASSERT_TRUE(autoq->options<CardsOptions>().r_star_quantile.has_value());
+  EXPECT_DOUBLE_EQ(*autoq->options<CardsOptions>().r_star_quantile, 0.9);
 }
 
 TEST(RewardParamsTest, BaselineParametersApply) {
   auto b = Apply("best_of_n",
                  {{"n", "8"}, {"parallel", "3"}, {"reward", "keyword"}, {"reward_options", "required=a,b"}});
   ASSERT_TRUE(b.ok()) << b.status();
-  EXPECT_EQ(b->best_of_n.n, 8);
-  EXPECT_EQ(b->best_of_n.parallel, 3);
-  EXPECT_EQ(b->best_of_n.reward.options.at("required"), "a,b");
+  EXPECT_EQ(b->options<BestOfNOptions>().n, 8);
+  EXPECT_EQ(b->options<BestOfNOptions>().parallel, 3);
+  EXPECT_EQ(b->options<BestOfNOptions>().reward.options.at("required"), "a,b");
   auto a = Apply("args", {{"top_k", "5"}, {"w", "1.5"}, {"mode", "sample"}, {"tau", "0.9"}});
   ASSERT_TRUE(a.ok()) << a.status();
-  EXPECT_EQ(a->args.top_k, 5);
-  EXPECT_DOUBLE_EQ(a->args.w, 1.5);
-  EXPECT_FALSE(a->args.greedy);
-  EXPECT_FLOAT_EQ(static_cast<float>(a->args.tau), 0.9f);
+  EXPECT_EQ(a->options<ArgsOptions>().top_k, 5);
+  EXPECT_DOUBLE_EQ(a->options<ArgsOptions>().w, 1.5);
+  EXPECT_FALSE(a->options<ArgsOptions>().greedy);
+  EXPECT_FLOAT_EQ(static_cast<float>(a->options<ArgsOptions>().tau), 0.9f);
 }
 
 TEST(RewardParamsTest, BadValuesNameTheParameter) {
@@ -131,4 +129,4 @@ TEST(RewardParamsTest, BadValuesNameTheParameter) {
 }
 
 }  // namespace
-}  // namespace tandem::orchestrator::server
+}  // namespace tandem::decoding::server

@@ -9,12 +9,14 @@
 #include "gtest/gtest.h"
 #include "runtime/sampling/sampler.h"
 #include "services/orchestrator/server/inprocess_ports.h"
-#include "services/orchestrator/server/strategy_catalog.h"
-#include "services/orchestrator/server/strategy_runner.h"
-#include "services/orchestrator/strategies/reward_guided.h"
+#include "decoding/request/prompt_encoding.h"
+#include "decoding/registry/strategy_registry.h"
+#include "decoding/registry/strategy_registry.h"
+#include "decoding/registry/strategy_runner.h"
+#include "decoding/strategies/reward_guided/reward_guided.h"
 #include "tests/services_dt/dt_test_util.h"
 
-namespace tandem::orchestrator {
+namespace tandem::decoding {
 namespace {
 
 constexpr char kQuestion[] = "What will happen if I drive my car into the water?";
@@ -22,11 +24,11 @@ constexpr char kQuestion[] = "What will happen if I drive my car into the water?
 class RewardStrategiesModelTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    server::InProcessPortsOptions o;
+    orchestrator::server::InProcessPortsOptions o;
     o.target_model = dt_test::RealModelPath("smollm2-135m");
     o.reward_judge_model = o.target_model;
     o.threads = 2;
-    auto ports = server::BuildInProcessPorts(o);
+    auto ports = orchestrator::server::BuildInProcessPorts(o);
     ASSERT_TRUE(ports.ok()) << ports.status();
     ports_ = std::move(*ports).release();
   }
@@ -37,7 +39,7 @@ class RewardStrategiesModelTest : public ::testing::Test {
 
   GenerationRequest Request(int max_tokens, uint64_t seed) {
     GenerationRequest r;
-    auto ids = server::EncodeChat(*ports_->tokenizer, {{"user", kQuestion}}, "messages");
+    auto ids = decoding::EncodeChat(*ports_->tokenizer, {{"user", kQuestion}}, "messages");
     EXPECT_TRUE(ids.ok());
     r.prompt = *ids;
     r.prompt_text = kQuestion;
@@ -49,11 +51,10 @@ class RewardStrategiesModelTest : public ::testing::Test {
 
   GenerationResult Run(const std::string& strategy, const std::map<std::string, std::string>& params,
                        const GenerationRequest& request) {
-    server::StrategyChoice choice;
-    choice.strategy = strategy;
-    EXPECT_TRUE(server::ApplyStrategyParams(params, &choice).ok());
+    auto choice = decoding::PrepareStrategy(strategy, params);
+    EXPECT_TRUE(choice.ok()) << choice.status();
     GenerationResult result;
-    absl::Status s = server::RunStrategy(choice, request, *ports_, false, {}, &result);
+    absl::Status s = decoding::RunStrategy(*choice, request, *ports_, false, {}, &result);
     EXPECT_TRUE(s.ok()) << strategy << ": " << s;
     return result;
   }
@@ -65,10 +66,10 @@ class RewardStrategiesModelTest : public ::testing::Test {
     return r.ok() ? (*r)[0] : std::nanf("");
   }
 
-  static server::GenerationPorts* ports_;
+  static decoding::GenerationPorts* ports_;
 };
 
-server::GenerationPorts* RewardStrategiesModelTest::ports_ = nullptr;
+decoding::GenerationPorts* RewardStrategiesModelTest::ports_ = nullptr;
 
 TEST_F(RewardStrategiesModelTest, HardCardsWithMinusInfinityIsTheTopKSamplerOnRealLogits) {
   const GenerationRequest request = Request(40, 3);
@@ -139,4 +140,4 @@ TEST_F(RewardStrategiesModelTest, CardsWithTheJudgeBackend) {
 }
 
 }  // namespace
-}  // namespace tandem::orchestrator
+}  // namespace tandem::decoding

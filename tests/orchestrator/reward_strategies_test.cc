@@ -12,15 +12,15 @@
 
 #include "gtest/gtest.h"
 #include "runtime/sampling/sampler.h"
-#include "services/orchestrator/local/model_verifier.h"
-#include "services/orchestrator/strategies/args.h"
-#include "services/orchestrator/strategies/best_of_n.h"
-#include "services/orchestrator/strategies/cards.h"
-#include "services/orchestrator/strategies/reward_guided.h"
+#include "decoding/local/model_verifier.h"
+#include "decoding/strategies/args/args.h"
+#include "decoding/strategies/best_of_n/best_of_n.h"
+#include "decoding/strategies/cards/cards.h"
+#include "decoding/strategies/reward_guided/reward_guided.h"
 #include "tests/orchestrator/fake_lm.h"
 #include "tests/orchestrator/reward_fakes.h"
 
-namespace tandem::orchestrator {
+namespace tandem::decoding {
 namespace {
 
 using testing::FakeVocabulary;
@@ -719,4 +719,4 @@ TEST(RewardStrategiesOnModelVerifierTest, BestOfNForksDoNotPrefillAgain) {
 }
 
 }  // namespace
-}  // namespace tandem::orchestrator
+}  // namespace tandem::decoding

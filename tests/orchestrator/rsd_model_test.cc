@@ -15,11 +15,13 @@
 
 #include "gtest/gtest.h"
 #include "services/orchestrator/server/inprocess_ports.h"
-#include "services/orchestrator/server/strategy_catalog.h"
-#include "services/orchestrator/server/strategy_runner.h"
+#include "decoding/request/prompt_encoding.h"
+#include "decoding/registry/strategy_registry.h"
+#include "decoding/registry/strategy_registry.h"
+#include "decoding/registry/strategy_runner.h"
 #include "tests/common/test_paths.h"
 
-namespace tandem::orchestrator {
+namespace tandem::decoding {
 namespace {
 
 std::string ModelPath(const std::string& file) { return test_paths::ModelDir() + "/" + file; }
@@ -27,12 +29,12 @@ std::string ModelPath(const std::string& file) { return test_paths::ModelDir() +
 class RsdModelTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    server::InProcessPortsOptions o;
+    orchestrator::server::InProcessPortsOptions o;
     o.target_model = ModelPath("smollm2-135m.gguf");
     o.draft_model = o.target_model;  // shares the target's weights and batcher
     o.reward_judge_model = o.target_model;
     o.threads = 2;
-    auto ports = server::BuildInProcessPorts(o);
+    auto ports = orchestrator::server::BuildInProcessPorts(o);
     ASSERT_TRUE(ports.ok()) << ports.status();
     ports_ = std::move(*ports).release();
   }
@@ -42,14 +44,13 @@ class RsdModelTest : public ::testing::Test {
   }
 
   GenerationResult Run(const std::string& strategy, std::map<std::string, std::string> params) {
-    server::StrategyChoice choice;
-    choice.strategy = strategy;
-    absl::Status s = server::ApplyStrategyParams(params, &choice);
-    EXPECT_TRUE(s.ok()) << s;
+    auto choice = decoding::PrepareStrategy(strategy, params);
+    EXPECT_TRUE(choice.ok()) << choice.status();
+    absl::Status s;
     const std::string question =
         "Tom has 3 apples and buys 5 more. Then he gives 2 to Ann. How many apples does he have?";
     GenerationRequest request;
-    auto ids = server::EncodeChat(*ports_->tokenizer,
+    auto ids = decoding::EncodeChat(*ports_->tokenizer,
                                   {{"user", "Solve step by step, one step per paragraph.\n\n" + question}}, "q");
     EXPECT_TRUE(ids.ok()) << ids.status();
     request.prompt = *ids;
@@ -57,15 +58,15 @@ class RsdModelTest : public ::testing::Test {
     request.max_tokens = 64;
     request.sampling.temperature = 0;
     GenerationResult result;
-    s = server::RunStrategy(choice, request, *ports_, /*ignore_eos=*/false, {}, &result);
+    s = decoding::RunStrategy(*choice, request, *ports_, /*ignore_eos=*/false, {}, &result);
     EXPECT_TRUE(s.ok()) << strategy << ": " << s;
     return result;
   }
 
-  static server::GenerationPorts* ports_;
+  static decoding::GenerationPorts* ports_;
 };
 
-server::GenerationPorts* RsdModelTest::ports_ = nullptr;
+decoding::GenerationPorts* RsdModelTest::ports_ = nullptr;
 
 TEST_F(RsdModelTest, SameModelRsdEqualsTargetOnlyAndDeltaEndsAreExact) {
   ASSERT_NE(ports_, nullptr);
@@ -110,4 +111,4 @@ TEST_F(RsdModelTest, SameModelRsdEqualsTargetOnlyAndDeltaEndsAreExact) {
 }
 
 }  // namespace
-}  // namespace tandem::orchestrator
+}  // namespace tandem::decoding

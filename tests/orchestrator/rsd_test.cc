@@ -12,14 +12,14 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "services/orchestrator/local/model_drafter.h"
-#include "services/orchestrator/local/model_verifier.h"
-#include "services/orchestrator/strategies/draft_only.h"
-#include "services/orchestrator/strategies/rsd.h"
-#include "services/orchestrator/strategies/target_only.h"
+#include "decoding/local/model_drafter.h"
+#include "decoding/local/model_verifier.h"
+#include "decoding/strategies/draft_only/draft_only.h"
+#include "decoding/strategies/rsd/rsd.h"
+#include "decoding/strategies/target_only/target_only.h"
 #include "tests/orchestrator/fake_lm.h"
 
-namespace tandem::orchestrator {
+namespace tandem::decoding {
 namespace {
 
 using runtime::SamplingParams;
@@ -525,4 +525,4 @@ TEST(DraftOnly, ContextFullEndsWithContextLength) {
 }
 
 }  // namespace
-}  // namespace tandem::orchestrator
+}  // namespace tandem::decoding

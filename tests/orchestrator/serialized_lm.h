@@ -12,9 +12,9 @@
 #include <thread>
 #include <vector>
 
-#include "services/orchestrator/local/language_model.h"
+#include "decoding/local/language_model.h"
 
-namespace tandem::orchestrator::testing {
+namespace tandem::decoding::testing {
 
 class SerializedLm : public LanguageModel {
  public:
@@ -63,4 +63,4 @@ class SerializedLm : public LanguageModel {
   std::mutex mu_;
 };
 
-}  // namespace tandem::orchestrator::testing
+}  // namespace tandem::decoding::testing

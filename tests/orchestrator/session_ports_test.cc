@@ -11,13 +11,13 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "services/orchestrator/drafters/ngram_drafter.h"
-#include "services/orchestrator/local/model_drafter.h"
-#include "services/orchestrator/local/model_verifier.h"
+#include "decoding/drafters/ngram_drafter.h"
+#include "decoding/local/model_drafter.h"
+#include "decoding/local/model_verifier.h"
 #include "tests/orchestrator/fake_lm.h"
 #include "tests/orchestrator/session_steps.h"
 
-namespace tandem::orchestrator {
+namespace tandem::decoding {
 namespace {
 
 using runtime::SamplingParams;
@@ -330,4 +330,4 @@ TEST(DraftDeltaAppend, NgramDrafterSeesTheAppendedTokens) {
 }
 
 }  // namespace
-}  // namespace tandem::orchestrator
+}  // namespace tandem::decoding

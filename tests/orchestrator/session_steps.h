@@ -10,9 +10,9 @@
 
 #include "gtest/gtest.h"
 #include "runtime/sampling/sampling_params.h"
-#include "services/orchestrator/ports/verifier.h"
+#include "decoding/ports/verifier.h"
 
-namespace tandem::orchestrator::testing {
+namespace tandem::decoding::testing {
 
 inline runtime::SamplingParams Greedy() {
   runtime::SamplingParams p;
@@ -41,4 +41,4 @@ inline std::vector<int32_t> Continue(VerifySession& s, int n) {
   return out;
 }
 
-}  // namespace tandem::orchestrator::testing
+}  // namespace tandem::decoding::testing

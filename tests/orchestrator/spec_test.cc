@@ -7,14 +7,14 @@
 #include "runtime/sampling/distribution.h"
 #include "runtime/sampling/rng.h"
 #include "runtime/sampling/sampler.h"
-#include "services/orchestrator/drafters/ngram_drafter.h"
-#include "services/orchestrator/spec/acceptance.h"
-#include "services/orchestrator/spec/gamma_controller.h"
-#include "services/orchestrator/spec/request_stats.h"
-#include "services/orchestrator/strategies/stop_matcher.h"
+#include "decoding/drafters/ngram_drafter.h"
+#include "decoding/spec/acceptance.h"
+#include "decoding/spec/gamma_controller.h"
+#include "decoding/spec/request_stats.h"
+#include "decoding/generation/stop_matcher.h"
 #include "tests/sampling/chi_square.h"
 
-namespace tandem::orchestrator {
+namespace tandem::decoding {
 namespace {
 
 using runtime::Distribution;
@@ -259,4 +259,4 @@ TEST(NgramDrafter, SessionAppliesDeltasAndStopsAtEos) {
 }
 
 }  // namespace
-}  // namespace tandem::orchestrator
+}  // namespace tandem::decoding

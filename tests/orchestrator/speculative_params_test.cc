@@ -9,20 +9,23 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "services/orchestrator/server/strategy_catalog.h"
+#include "decoding/registry/strategy_registry.h"
+#include "decoding/strategies/speculative/speculative_strategy.h"
 
-namespace tandem::orchestrator::server {
+namespace tandem::decoding::server {
 namespace {
 
 using ::testing::HasSubstr;
 
-absl::Status Apply(const std::map<std::string, std::string>& params, StrategyChoice* choice) {
-  choice->strategy = "speculative";
-  return ApplyStrategyParams(params, choice);
+absl::Status Apply(const std::map<std::string, std::string>& params, SpeculativeOptions* out) {
+  auto prepared = PrepareStrategy("speculative", params);
+  if (!prepared.ok()) return prepared.status();
+  *out = prepared->options<SpeculativeOptions>();
+  return absl::OkStatus();
 }
 
 TEST(SpeculativeParams, EachParameterApplies) {
-  StrategyChoice c;
+  SpeculativeOptions c;
   ASSERT_TRUE(Apply({{"gamma", "6"}, {"adaptive_gamma", "true"}, {"min_gamma", "2"}, {"max_gamma", "9"},
                      {"drafter", "model"}},
                     &c)
@@ -32,18 +35,18 @@ TEST(SpeculativeParams, EachParameterApplies) {
   EXPECT_EQ(c.gamma.min_gamma, 2);
   EXPECT_EQ(c.gamma.max_gamma, 9);
   EXPECT_EQ(c.drafter, "model");
-  StrategyChoice equal;
+  SpeculativeOptions equal;
   EXPECT_TRUE(Apply({{"min_gamma", "5"}, {"max_gamma", "5"}}, &equal).ok());
 }
 
 TEST(SpeculativeParams, MinGammaAboveMaxGammaIsRejected) {
-  StrategyChoice c;
+  SpeculativeOptions c;
   absl::Status s = Apply({{"min_gamma", "8"}, {"max_gamma", "3"}}, &c);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(s.message(), HasSubstr("params.min_gamma"));
   EXPECT_THAT(s.message(), HasSubstr("max_gamma (3)"));
   // Against the default max_gamma (12) too.
-  StrategyChoice d;
+  SpeculativeOptions d;
   EXPECT_THAT(Apply({{"min_gamma", "13"}}, &d).message(), HasSubstr("params.min_gamma"));
 }
 
@@ -54,12 +57,12 @@ TEST(SpeculativeParams, BadValuesNameTheParameter) {
                                                                       {"max_gamma", "-1"},
                                                                       {"adaptive_gamma", "maybe"},
                                                                       {"drafter", "oracle"}}) {
-    StrategyChoice c;
+    SpeculativeOptions c;
     absl::Status s = Apply({{key, value}}, &c);
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << key << "=" << value;
     EXPECT_THAT(s.message(), HasSubstr("params." + key)) << s.message();
   }
-  StrategyChoice c;
+  SpeculativeOptions c;
   absl::Status unknown = Apply({{"gama", "4"}}, &c);
   EXPECT_EQ(unknown.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(unknown.message(), HasSubstr("gama"));
@@ -67,4 +70,4 @@ TEST(SpeculativeParams, BadValuesNameTheParameter) {
 }
 
 }  // namespace
-}  // namespace tandem::orchestrator::server
+}  // namespace tandem::decoding::server

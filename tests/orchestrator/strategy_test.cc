@@ -10,15 +10,15 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runtime/sampling/sampler.h"
-#include "services/orchestrator/drafters/ngram_drafter.h"
-#include "services/orchestrator/local/model_drafter.h"
-#include "services/orchestrator/local/model_verifier.h"
-#include "services/orchestrator/strategies/speculative.h"
-#include "services/orchestrator/strategies/target_only.h"
+#include "decoding/drafters/ngram_drafter.h"
+#include "decoding/local/model_drafter.h"
+#include "decoding/local/model_verifier.h"
+#include "decoding/strategies/speculative/speculative.h"
+#include "decoding/strategies/target_only/target_only.h"
 #include "tests/orchestrator/fake_lm.h"
 #include "tests/sampling/chi_square.h"
 
-namespace tandem::orchestrator {
+namespace tandem::decoding {
 namespace {
 
 using runtime::Distribution;
@@ -563,4 +563,4 @@ TEST(ModelVerifier, ReturnsTargetDistributionsAndRejectsBadDrafts) {
 }
 
 }  // namespace
-}  // namespace tandem::orchestrator
+}  // namespace tandem::decoding

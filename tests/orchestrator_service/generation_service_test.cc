@@ -16,10 +16,10 @@
 #include "services/orchestrator/server/request_translation.h"
 #include "tests/orchestrator_service/service_fixture.h"
 
-namespace tandem::orchestrator::testing {
+namespace tandem::decoding::testing {
 namespace {
 
-using server::OrchestratorServer;
+using orchestrator::server::OrchestratorServer;
 using tandem::v1::GenerateRequest;
 
 class GenerationServiceTest : public ::testing::Test {
@@ -28,7 +28,7 @@ class GenerationServiceTest : public ::testing::Test {
     auto s = OrchestratorServer::Start(dep_.ports, {});
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = std::move(*s);
-    stub_ = tandem::v1::Generation::NewStub(MakeServiceChannel(server_->address()));
+    stub_ = tandem::v1::Generation::NewStub(orchestrator::MakeServiceChannel(server_->address()));
   }
 
   FakeDeployment dep_;
@@ -260,7 +260,7 @@ TEST(TranslateRequestTest, InvalidUtf8IsRejectedNamingTheField) {
   for (const Case& c : cases) {
     GenerateRequest req = TokenRequest({1, 2, 3}, "speculative", 8);
     c.mutate(&req);
-    auto t = server::TranslateRequest(req, dep.ports, "speculative", 1);
+    auto t = orchestrator::server::TranslateRequest(req, dep.ports, "speculative", 1);
     ASSERT_FALSE(t.ok()) << c.field;
     EXPECT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_TRUE(absl::StartsWith(t.status().message(), c.field)) << t.status();
@@ -380,4 +380,4 @@ TEST_F(GenerationServiceTest, StopStringsCutTheOutput) {
 }
 
 }  // namespace
-}  // namespace tandem::orchestrator::testing
+}  // namespace tandem::decoding::testing

@@ -1,5 +1,5 @@
 // The remote wiring end to end on loopback: real Target and Draft services
-// (over synthetic models) <- RemoteVerifier/RemoteDrafter <- the Generation
+// (over synthetic models) <- orchestrator::RemoteVerifier/orchestrator::RemoteDrafter <- the Generation
 // service <- a gRPC client. Same strategy code as in process, so greedy
 // output must equal the in-process target-only run; a client that cancels
 // mid-stream must leave no session open on any service.
@@ -8,11 +8,11 @@
 #include "services/orchestrator/remote/remote_options.h"
 #include "services/orchestrator/server/orchestrator_server.h"
 #include "services/orchestrator/server/ports_factory.h"
-#include "services/orchestrator/strategies/target_only.h"
+#include "decoding/strategies/target_only/target_only.h"
 #include "services/target/target_server.h"
 #include "tests/orchestrator_service/service_fixture.h"
 
-namespace tandem::orchestrator::testing {
+namespace tandem::decoding::testing {
 namespace {
 
 tandem::v1::ModelInfo Info(const std::string& name) {
@@ -40,17 +40,17 @@ class RemoteDeploymentTest : public ::testing::Test {
     ASSERT_TRUE(draft.ok()) << draft.status();
     draft_ = std::move(*draft);
 
-    server::RemotePortsOptions ro;
+    orchestrator::server::RemotePortsOptions ro;
     ro.target_address = target_->address();
     ro.draft_address = draft_->address();
     ro.default_drafter = "model";
-    auto ports = server::BuildRemotePorts(ro);
+    auto ports = orchestrator::server::BuildRemotePorts(ro);
     ASSERT_TRUE(ports.ok()) << ports.status();
     ports_ = std::move(*ports);
-    auto orch = server::OrchestratorServer::Start(*ports_, {});
+    auto orch = orchestrator::server::OrchestratorServer::Start(*ports_, {});
     ASSERT_TRUE(orch.ok()) << orch.status();
     orch_ = std::move(*orch);
-    stub_ = tandem::v1::Generation::NewStub(MakeServiceChannel(orch_->address()));
+    stub_ = tandem::v1::Generation::NewStub(orchestrator::MakeServiceChannel(orch_->address()));
   }
 
   size_t OpenSessions() const {
@@ -62,8 +62,8 @@ class RemoteDeploymentTest : public ::testing::Test {
   ModelDrafter model_drafter_{draft_lm_, [](int32_t t) { return t == 0; }};
   std::unique_ptr<services::TargetServer> target_;
   std::unique_ptr<services::DraftServer> draft_;
-  std::unique_ptr<server::GenerationPorts> ports_;
-  std::unique_ptr<server::OrchestratorServer> orch_;
+  std::unique_ptr<decoding::GenerationPorts> ports_;
+  std::unique_ptr<orchestrator::server::OrchestratorServer> orch_;
   std::unique_ptr<tandem::v1::Generation::Stub> stub_;
 };
 
@@ -144,4 +144,4 @@ TEST_F(RemoteDeploymentTest, ConcurrentRemoteStreamsMatchSequential) {
 }
 
 }  // namespace
-}  // namespace tandem::orchestrator::testing
+}  // namespace tandem::decoding::testing

@@ -1,5 +1,5 @@
 // Speculative sampling through the services: the strategy drives a
-// RemoteDrafter and a RemoteVerifier over real gRPC on loopback, against real
+// orchestrator::RemoteDrafter and a orchestrator::RemoteVerifier over real gRPC on loopback, against real
 // Draft and Target services on synthetic models whose distributions differ
 // on purpose. The draft ships q with every proposal, the target service runs
 // the acceptance math next to p; the emitted sequences must follow exactly
@@ -15,12 +15,12 @@
 #include "runtime/sampling/sampler.h"
 #include "services/draft/draft_server.h"
 #include "services/orchestrator/server/ports_factory.h"
-#include "services/orchestrator/strategies/speculative.h"
+#include "decoding/strategies/speculative/speculative.h"
 #include "services/target/target_server.h"
 #include "tests/orchestrator_service/service_fixture.h"
 #include "tests/sampling/chi_square.h"
 
-namespace tandem::orchestrator::testing {
+namespace tandem::decoding::testing {
 namespace {
 
 using Sequence = std::vector<int32_t>;  // emitted tokens, then 0 if it ended with EOS
@@ -111,11 +111,11 @@ class RemoteDistributionTest : public ::testing::Test {
     auto draft = services::DraftServer::Start(model_drafter_, dopt);
     ASSERT_TRUE(draft.ok()) << draft.status();
     draft_ = std::move(*draft);
-    server::RemotePortsOptions ro;
+    orchestrator::server::RemotePortsOptions ro;
     ro.target_address = target_->address();
     ro.draft_address = draft_->address();
     ro.default_drafter = "model";
-    auto ports = server::BuildRemotePorts(ro);
+    auto ports = orchestrator::server::BuildRemotePorts(ro);
     ASSERT_TRUE(ports.ok()) << ports.status();
     ports_ = std::move(*ports);
     ASSERT_EQ(ports_->mode, "remote");
@@ -169,7 +169,7 @@ class RemoteDistributionTest : public ::testing::Test {
   ModelDrafter model_drafter_{draft_lm_, IsEos};
   std::unique_ptr<services::TargetServer> target_;
   std::unique_ptr<services::DraftServer> draft_;
-  std::unique_ptr<server::GenerationPorts> ports_;
+  std::unique_ptr<decoding::GenerationPorts> ports_;
 };
 
 // Fixed seeds make every p-value deterministic; 1e-4 leaves a correct
@@ -203,4 +203,4 @@ TEST_F(RemoteDistributionTest, WrongShippedQIsDetected) {
 }
 
 }  // namespace
-}  // namespace tandem::orchestrator::testing
+}  // namespace tandem::decoding::testing

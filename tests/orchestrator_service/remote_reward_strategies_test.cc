@@ -1,5 +1,5 @@
 // cards, best_of_n and args through the remote ports: the strategies drive a
-// RemoteVerifier (Append / Truncate / Fork RPCs) against a real Target
+// orchestrator::RemoteVerifier (Append / Truncate / Fork RPCs) against a real Target
 // service on a synthetic model, with a scripted reward. Each must return
 // exactly what it returns on the in-process ModelVerifier over the same
 // model and seed (same tokens, same number of segments, rejections and
@@ -8,16 +8,16 @@
 #include <string>
 
 #include "gtest/gtest.h"
-#include "services/orchestrator/local/model_verifier.h"
+#include "decoding/local/model_verifier.h"
 #include "services/orchestrator/server/ports_factory.h"
-#include "services/orchestrator/strategies/args.h"
-#include "services/orchestrator/strategies/best_of_n.h"
-#include "services/orchestrator/strategies/cards.h"
+#include "decoding/strategies/args/args.h"
+#include "decoding/strategies/best_of_n/best_of_n.h"
+#include "decoding/strategies/cards/cards.h"
 #include "services/target/target_server.h"
 #include "tests/orchestrator/reward_fakes.h"
 #include "tests/orchestrator_service/service_fixture.h"
 
-namespace tandem::orchestrator::testing {
+namespace tandem::decoding::testing {
 namespace {
 
 float Score(const std::string&, const std::string& r) {
@@ -39,9 +39,9 @@ class RemoteRewardStrategiesTest : public ::testing::Test {
     auto target = services::TargetServer::Start(remote_lm_, to);
     ASSERT_TRUE(target.ok()) << target.status();
     target_ = std::move(*target);
-    server::RemotePortsOptions ro;
+    orchestrator::server::RemotePortsOptions ro;
     ro.target_address = target_->address();
-    auto ports = server::BuildRemotePorts(ro);
+    auto ports = orchestrator::server::BuildRemotePorts(ro);
     ASSERT_TRUE(ports.ok()) << ports.status();
     ports_ = std::move(*ports);
   }
@@ -58,7 +58,7 @@ class RemoteRewardStrategiesTest : public ::testing::Test {
 
   LockedLm remote_lm_{TargetLogits};
   std::unique_ptr<services::TargetServer> target_;
-  std::unique_ptr<server::GenerationPorts> ports_;
+  std::unique_ptr<decoding::GenerationPorts> ports_;
 };
 
 TEST_F(RemoteRewardStrategiesTest, SameResultsAsInProcess) {
@@ -112,4 +112,4 @@ TEST_F(RemoteRewardStrategiesTest, SameResultsAsInProcess) {
 }
 
 }  // namespace
-}  // namespace tandem::orchestrator::testing
+}  // namespace tandem::decoding::testing

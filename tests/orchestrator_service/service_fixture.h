@@ -14,15 +14,15 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "services/orchestrator/drafters/ngram_drafter.h"
-#include "services/orchestrator/local/model_drafter.h"
-#include "services/orchestrator/local/model_verifier.h"
-#include "services/orchestrator/server/generation_ports.h"
+#include "decoding/drafters/ngram_drafter.h"
+#include "decoding/local/model_drafter.h"
+#include "decoding/local/model_verifier.h"
+#include "decoding/ports/generation_ports.h"
 #include "tandem/v1/generation.grpc.pb.h"
 #include "tests/orchestrator/fake_lm.h"
 #include "tests/orchestrator/serialized_lm.h"
 
-namespace tandem::orchestrator::testing {
+namespace tandem::decoding::testing {
 
 inline constexpr int32_t kVocab = 24;
 
@@ -114,7 +114,7 @@ struct FakeDeployment {
   CountingVerifier counting_verifier{verifier};
   CountingDrafter counting_model{model_drafter};
   CountingDrafter counting_ngram{ngram};
-  server::GenerationPorts ports;
+  decoding::GenerationPorts ports;
 
   FakeDeployment() {
     ports.verifier = &counting_verifier;
@@ -186,4 +186,4 @@ bool Eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::mill
   return pred();
 }
 
-}  // namespace tandem::orchestrator::testing
+}  // namespace tandem::decoding::testing

@@ -12,19 +12,21 @@
 
 #include "gtest/gtest.h"
 #include "services/orchestrator/server/inprocess_ports.h"
-#include "services/orchestrator/server/rapid_strategy.h"
-#include "services/orchestrator/server/strategy_runner.h"
-#include "services/orchestrator/strategies/target_only.h"
+#include "decoding/request/prompt_encoding.h"
+#include "decoding/registry/strategy_registry.h"
+#include "decoding/strategies/rapid/rapid_strategy.h"
+#include "decoding/registry/strategy_runner.h"
+#include "decoding/strategies/target_only/target_only.h"
 #include "tests/common/test_paths.h"
 
-namespace tandem::orchestrator {
+namespace tandem::decoding {
 namespace {
 
-using test_paths::SharedDir;
-
-// ~750 tokens of an essay with one invented fact in the middle.
+// ~750 tokens of the repository's long text with one invented fact in the middle.
 std::string EssayWithNeedle() {
-  std::ifstream in(SharedDir() + "/data/essays/philosophy.txt");
+  const std::vector<std::string> files = test_paths::LongTextFiles();
+  if (files.empty()) return {};
+  std::ifstream in(files.front());
   std::stringstream ss;
   ss << in.rdbuf();
   std::string text = ss.str().substr(0, 3200);
@@ -37,11 +39,11 @@ std::string EssayWithNeedle() {
 class RapidModel : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    server::InProcessPortsOptions o;
+    orchestrator::server::InProcessPortsOptions o;
     o.target_model = "smollm2-135m";
     o.draft_model = "smollm2-135m";  // self-speculation: shares the target's weights
     o.threads = 2;
-    auto ports = server::BuildInProcessPorts(o);
+    auto ports = orchestrator::server::BuildInProcessPorts(o);
     if (ports.ok()) {
       ports_ = ports->release();
     } else {
@@ -56,23 +58,21 @@ class RapidModel : public ::testing::Test {
     ASSERT_NE(ports_, nullptr) << "in-process ports (smollm2-135m, all-minilm-l6-v2) failed: "
                                << (error_ ? *error_ : std::string("?")) << " (run scripts/setup.sh)";
     context_ = EssayWithNeedle();
-    ASSERT_GT(context_.size(), 3000u) << "essay not found under " << SharedDir() << " (set TANDEM_SHARED)";
+    ASSERT_GT(context_.size(), 3000u) << "long text not found under " << test_paths::DataDir() << "/long_text";
   }
 
-  server::StrategyChoice Choice(float eta) const {
-    server::StrategyChoice c;
-    c.strategy = "rapid";
-    c.rapid.knowledge_transfer.eta = eta;
-    c.rapid.chunk_tokens = 64;
-    c.rapid.l_min = 128;  // a short context: keep the drafter's much shorter still
-    c.rapid.theta = 0.0f;
-    return c;
+  decoding::PreparedStrategy Choice(float eta) const {
+    // A short context: keep the drafter's much shorter still.
+    auto c = decoding::PrepareStrategy(
+        "rapid", {{"eta", absl::StrCat(eta)}, {"chunk_tokens", "64"}, {"l_min", "128"}, {"theta", "0"}});
+    EXPECT_TRUE(c.ok()) << c.status();
+    return *c;
   }
   GenerationRequest Request(float temperature) const {
     GenerationRequest r;
-    server::QuestionInput q;
+    decoding::QuestionInput q;
     q.messages = {{"user", "What is the secret code of the old lighthouse?"}};
-    auto in = server::MakeLongContextInput(*ports_->tokenizer, q, context_, ports_->target.context_length);
+    auto in = decoding::MakeLongContextInput(*ports_->tokenizer, q, context_, ports_->target.context_length);
     EXPECT_TRUE(in.ok()) << in.status();
     r.long_context = *in;
     r.prompt = {1};  // rapid renders its own prompts
@@ -82,17 +82,17 @@ class RapidModel : public ::testing::Test {
     return r;
   }
 
-  static server::GenerationPorts* ports_;
+  static decoding::GenerationPorts* ports_;
   static std::string* error_;
   std::string context_;
 };
-server::GenerationPorts* RapidModel::ports_ = nullptr;
+decoding::GenerationPorts* RapidModel::ports_ = nullptr;
 std::string* RapidModel::error_ = nullptr;
 
 TEST_F(RapidModel, GreedyEtaZeroEqualsTargetOnlyOnTheFullContext) {
   const GenerationRequest req = Request(0.0f);
   GenerationResult rapid;
-  absl::Status s = server::RunStrategy(Choice(0.0f), req, *ports_, /*ignore_eos=*/false, nullptr, &rapid);
+  absl::Status s = decoding::RunStrategy(Choice(0.0f), req, *ports_, /*ignore_eos=*/false, nullptr, &rapid);
   ASSERT_TRUE(s.ok()) << s;
 
   GenerationRequest plain = req;
@@ -111,7 +111,7 @@ TEST_F(RapidModel, GreedyEtaZeroEqualsTargetOnlyOnTheFullContext) {
 
 TEST_F(RapidModel, DefaultKnowledgeTransferSampledRunIsConsistent) {
   GenerationResult r;
-  absl::Status s = server::RunStrategy(Choice(5.0f), Request(0.7f), *ports_, false, nullptr, &r);
+  absl::Status s = decoding::RunStrategy(Choice(5.0f), Request(0.7f), *ports_, false, nullptr, &r);
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(r.stats.strategy, "rapid");
   EXPECT_EQ(r.stats.drafter, "model");
@@ -123,4 +123,4 @@ TEST_F(RapidModel, DefaultKnowledgeTransferSampledRunIsConsistent) {
 }
 
 }  // namespace
-}  // namespace tandem::orchestrator
+}  // namespace tandem::decoding

@@ -5,65 +5,67 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "services/orchestrator/server/rapid_strategy.h"
-#include "services/orchestrator/server/strategy_catalog.h"
+#include "decoding/strategies/rapid/rapid_strategy.h"
+#include "decoding/registry/strategy_registry.h"
+#include "decoding/strategies/rapid/rapid.h"
 
-namespace tandem::orchestrator::server {
+namespace tandem::decoding::server {
 namespace {
 
 using ::testing::HasSubstr;
 
-absl::Status Apply(std::map<std::string, std::string> params, StrategyChoice* choice) {
-  choice->strategy = "rapid";
-  return ApplyStrategyParams(params, choice);
+absl::Status Apply(std::map<std::string, std::string> params, RapidOptions* out) {
+  auto prepared = PrepareStrategy("rapid", params);
+  if (!prepared.ok()) return prepared.status();
+  *out = prepared->options<RapidOptions>();
+  return absl::OkStatus();
 }
 
 TEST(RapidParams, CatalogListsEveryParameterWithTheOptionDefaults) {
-  const StrategySpec* spec = FindStrategy("rapid");
+  const StrategyDefinition* spec = FindStrategy("rapid");
   ASSERT_NE(spec, nullptr);
-  EXPECT_TRUE(spec->implemented);
   std::map<std::string, std::string> defaults;
-  for (const ParamSpec& p : spec->params) defaults[p.name] = p.default_value;
+  for (const ParamInfo& p : spec->params()) defaults[p.name] = p.default_value;
   // Applying every documented default leaves the options at their defaults.
   std::map<std::string, std::string> documented;
   for (const auto& [k, v] : defaults) {
     if (!v.empty()) documented[k] = v;
   }
-  StrategyChoice choice;
+  RapidOptions choice;
   ASSERT_TRUE(Apply(documented, &choice).ok());
   const RapidOptions d;
-  EXPECT_EQ(choice.rapid.gamma, d.gamma);
-  EXPECT_FLOAT_EQ(choice.rapid.knowledge_transfer.eta, d.knowledge_transfer.eta);
-  EXPECT_FLOAT_EQ(choice.rapid.knowledge_transfer.alpha_m, d.knowledge_transfer.alpha_m);
-  EXPECT_FLOAT_EQ(choice.rapid.c_conf, d.c_conf);
-  EXPECT_EQ(choice.rapid.chunk_tokens, d.chunk_tokens);
-  EXPECT_FLOAT_EQ(choice.rapid.theta, d.theta);
-  EXPECT_EQ(choice.rapid.l_min, d.l_min);
-  EXPECT_DOUBLE_EQ(choice.rapid.lambda, d.lambda);
-  EXPECT_EQ(choice.rapid.mode, RetrievalMode::kDense);
+  EXPECT_EQ(choice.gamma, d.gamma);
+  EXPECT_FLOAT_EQ(choice.knowledge_transfer.eta, d.knowledge_transfer.eta);
+  EXPECT_FLOAT_EQ(choice.knowledge_transfer.alpha_m, d.knowledge_transfer.alpha_m);
+  EXPECT_FLOAT_EQ(choice.c_conf, d.c_conf);
+  EXPECT_EQ(choice.chunk_tokens, d.chunk_tokens);
+  EXPECT_FLOAT_EQ(choice.theta, d.theta);
+  EXPECT_EQ(choice.l_min, d.l_min);
+  EXPECT_DOUBLE_EQ(choice.lambda, d.lambda);
+  EXPECT_EQ(choice.mode, RetrievalMode::kDense);
   EXPECT_THAT(defaults, ::testing::Contains(::testing::Key("collection")));
   EXPECT_EQ(defaults.size(), 10u);
 }
 
 TEST(RapidParams, EachParameterApplies) {
-  StrategyChoice c;
+  RapidOptions c;
   ASSERT_TRUE(Apply({{"gamma", "7"}, {"eta", "12.5"}, {"alpha_m", "0"}, {"c_conf", "0.4"}, {"chunk_tokens", "256"},
                      {"theta", "-0.2"}, {"l_min", "1024"}, {"lambda", "32"}, {"retrieval", "hybrid"},
                      {"collection", "essays"}},
                     &c)
                   .ok());
-  EXPECT_EQ(c.rapid.gamma, 7);
-  EXPECT_FLOAT_EQ(c.rapid.knowledge_transfer.eta, 12.5f);
-  EXPECT_FLOAT_EQ(c.rapid.knowledge_transfer.alpha_m, 0.0f);
-  EXPECT_FLOAT_EQ(c.rapid.c_conf, 0.4f);
-  EXPECT_EQ(c.rapid.chunk_tokens, 256);
-  EXPECT_FLOAT_EQ(c.rapid.theta, -0.2f);
-  EXPECT_EQ(c.rapid.l_min, 1024);
-  EXPECT_DOUBLE_EQ(c.rapid.lambda, 32.0);
-  EXPECT_EQ(c.rapid.mode, RetrievalMode::kHybrid);
-  EXPECT_EQ(c.rapid.collection, "essays");
+  EXPECT_EQ(c.gamma, 7);
+  EXPECT_FLOAT_EQ(c.knowledge_transfer.eta, 12.5f);
+  EXPECT_FLOAT_EQ(c.knowledge_transfer.alpha_m, 0.0f);
+  EXPECT_FLOAT_EQ(c.c_conf, 0.4f);
+  EXPECT_EQ(c.chunk_tokens, 256);
+  EXPECT_FLOAT_EQ(c.theta, -0.2f);
+  EXPECT_EQ(c.l_min, 1024);
+  EXPECT_DOUBLE_EQ(c.lambda, 32.0);
+  EXPECT_EQ(c.mode, RetrievalMode::kHybrid);
+  EXPECT_EQ(c.collection, "essays");
   ASSERT_TRUE(Apply({{"retrieval", "lexical"}}, &c).ok());
-  EXPECT_EQ(c.rapid.mode, RetrievalMode::kLexical);
+  EXPECT_EQ(c.mode, RetrievalMode::kLexical);
 }
 
 TEST(RapidParams, BadValuesNameTheParameter) {
@@ -73,12 +75,12 @@ TEST(RapidParams, BadValuesNameTheParameter) {
       {{"theta", "2"}},      {{"l_min", "-1"}},        {{"lambda", "0.5"}},   {{"retrieval", "fuzzy"}},
       {{"chunk_tokens", "12x"}}};
   for (const auto& params : bad) {
-    StrategyChoice c;
+    RapidOptions c;
     absl::Status s = Apply(params, &c);
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << params.begin()->first << "=" << params.begin()->second;
     EXPECT_THAT(std::string(s.message()), HasSubstr("params." + params.begin()->first));
   }
-  StrategyChoice c;
+  RapidOptions c;
   absl::Status s = Apply({{"drafter", "ngram"}}, &c);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(s.message()), HasSubstr("drafter"));
@@ -93,4 +95,4 @@ TEST(RapidParams, TemplateNamesTheRetrievedChunksForTheDrafter) {
 }
 
 }  // namespace
-}  // namespace tandem::orchestrator::server
+}  // namespace tandem::decoding::server

@@ -12,17 +12,17 @@
 #include "runtime/sampling/distribution.h"
 #include "runtime/sampling/rng.h"
 #include "runtime/sampling/sampler.h"
-#include "services/orchestrator/local/model_drafter.h"
-#include "services/orchestrator/local/model_verifier.h"
-#include "services/orchestrator/spec/acceptance.h"
-#include "services/orchestrator/spec/knowledge_transfer.h"
-#include "services/orchestrator/strategies/rapid.h"
-#include "services/orchestrator/strategies/speculative.h"
-#include "services/orchestrator/strategies/target_only.h"
+#include "decoding/local/model_drafter.h"
+#include "decoding/local/model_verifier.h"
+#include "decoding/spec/acceptance.h"
+#include "decoding/spec/knowledge_transfer.h"
+#include "decoding/strategies/rapid/rapid.h"
+#include "decoding/strategies/speculative/speculative.h"
+#include "decoding/strategies/target_only/target_only.h"
 #include "tests/orchestrator/fake_lm.h"
 #include "tests/sampling/chi_square.h"
 
-namespace tandem::orchestrator {
+namespace tandem::decoding {
 namespace {
 
 using runtime::Distribution;
@@ -656,4 +656,4 @@ TEST(KnowledgeTransferVerifier, RejectsOutOfRangeOptions) {
 }
 
 }  // namespace
-}  // namespace tandem::orchestrator
+}  // namespace tandem::decoding

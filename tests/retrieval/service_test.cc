@@ -15,7 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "services/common/health_client.h"
-#include "services/orchestrator/local/local_retriever.h"
+#include "services/retrieval/local_retriever.h"
 #include "services/orchestrator/remote/remote_retriever.h"
 #include "services/retrieval/retrieval_server.h"
 #include "tests/retrieval/test_util.h"
@@ -334,16 +334,16 @@ TEST_F(RetrievalServiceTest, RetrieverPortsRemoteAndLocalAgree) {
   options.embed_window_tokens = 32;
   auto local_engine = RetrievalEngine::Open(testing::ByteTokenizer(), std::make_shared<testing::ToyEmbedder>(), options);
   ASSERT_TRUE(local_engine.ok());
-  orchestrator::LocalRetriever local(std::shared_ptr<RetrievalEngine>(std::move(*local_engine)));
+  retrieval::LocalRetriever local(std::shared_ptr<RetrievalEngine>(std::move(*local_engine)));
   std::string context;
   for (const auto& [id, text] : kDocs) context += text + "\n\n";
-  for (auto mode : {orchestrator::RetrievalMode::kDense, orchestrator::RetrievalMode::kLexical,
-                    orchestrator::RetrievalMode::kHybrid}) {
-    orchestrator::RetrievalQuery q;
+  for (auto mode : {decoding::RetrievalMode::kDense, decoding::RetrievalMode::kLexical,
+                    decoding::RetrievalMode::kHybrid}) {
+    decoding::RetrievalQuery q;
     q.query = "blue tower lighthouse";
     q.top_k = 3;
     q.mode = mode;
-    orchestrator::ChunkingOptions chunking;
+    decoding::ChunkingOptions chunking;
     chunking.chunk_tokens = 48;
     auto a = (*remote)->SearchText(context, q, chunking);
     auto b = local.SearchText(context, q, chunking);
@@ -359,7 +359,7 @@ TEST_F(RetrievalServiceTest, RetrieverPortsRemoteAndLocalAgree) {
     EXPECT_NE(a->chunks[0].text.find("lighthouse"), std::string::npos);
     EXPECT_EQ(a->context_tokens, static_cast<int64_t>(context.size()));
   }
-  orchestrator::RetrievalQuery q;
+  decoding::RetrievalQuery q;
   q.query = "qubits";
   q.top_k = 1;
   auto c = (*remote)->SearchCollection("notes", q);
@@ -377,7 +377,7 @@ TEST_F(RetrievalServiceTest, RetrieverPortsRemoteAndLocalAgree) {
   q.top_k = 1;
   EXPECT_EQ(scoped->SearchText(context, q, {}).status().code(), absl::StatusCode::kCancelled);
   // A local retriever whose engine fails to load reports it on every call.
-  orchestrator::LocalRetriever broken([]() -> absl::StatusOr<std::shared_ptr<RetrievalEngine>> {
+  retrieval::LocalRetriever broken([]() -> absl::StatusOr<std::shared_ptr<RetrievalEngine>> {
     return absl::NotFoundError("no embedder here");
   });
   EXPECT_EQ(broken.SearchText(context, q, {}).status().code(), absl::StatusCode::kNotFound);

@@ -7,14 +7,14 @@
 #include "services/orchestrator/server/inprocess_ports.h"
 #include "tests/reward/reward_test_util.h"
 
-namespace tandem::orchestrator::server {
+namespace tandem::decoding::server {
 namespace {
 
 TEST(InProcessReward, PortsCarryARegistryWithTheTargetAsJudge) {
-  InProcessPortsOptions o;
+  orchestrator::server::InProcessPortsOptions o;
   o.target_model = reward_test::RealModelPath("smollm2-135m");
   o.threads = 2;
-  auto ports = BuildInProcessPorts(o);
+  auto ports = orchestrator::server::BuildInProcessPorts(o);
   ASSERT_TRUE(ports.ok()) << ports.status();
   RewardScorer* reward = (*ports)->reward;
   ASSERT_NE(reward, nullptr);
@@ -32,4 +32,4 @@ TEST(InProcessReward, PortsCarryARegistryWithTheTargetAsJudge) {
 }
 
 }  // namespace
-}  // namespace tandem::orchestrator::server
+}  // namespace tandem::decoding::server

@@ -36,11 +36,11 @@ TEST_F(RewardServiceTest, ScoresThroughTheRemotePort) {
   auto scorer = orchestrator::RemoteRewardScorer::Connect(server_->address());
   ASSERT_TRUE(scorer.ok()) << scorer.status();
   EXPECT_EQ((*scorer)->Backends(), (std::vector<std::string>{"keyword", "length", "math", "regex"}));
-  std::vector<orchestrator::RewardItem> items = {{"q", "The answer is 18.", "#### 18"}, {"q", "\\boxed{3}", "4"}};
-  auto s = (*scorer)->Score(orchestrator::RewardSpec{"", {}}, items);
+  std::vector<decoding::RewardItem> items = {{"q", "The answer is 18.", "#### 18"}, {"q", "\\boxed{3}", "4"}};
+  auto s = (*scorer)->Score(decoding::RewardSpec{"", {}}, items);
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(*s, (std::vector<float>{1, 0}));
-  s = (*scorer)->Score(orchestrator::RewardSpec{"keyword", {{"required", "answer"}}}, items);
+  s = (*scorer)->Score(decoding::RewardSpec{"keyword", {{"required", "answer"}}}, items);
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(*s, (std::vector<float>{1, 0}));
   const std::string metrics = server_->metrics().Serialize();
@@ -53,20 +53,20 @@ TEST_F(RewardServiceTest, ScoresThroughTheRemotePort) {
 TEST_F(RewardServiceTest, BadRequestsAreInvalidArgumentOverTheWire) {
   auto scorer = orchestrator::RemoteRewardScorer::Connect(server_->address());
   ASSERT_TRUE(scorer.ok()) << scorer.status();
-  std::vector<orchestrator::RewardItem> none;
-  auto s = (*scorer)->Score(orchestrator::RewardSpec{"math", {}}, none);
+  std::vector<decoding::RewardItem> none;
+  auto s = (*scorer)->Score(decoding::RewardSpec{"math", {}}, none);
   EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument) << s.status();
-  std::vector<orchestrator::RewardItem> items = {{"q", "a", "1"}};
-  s = (*scorer)->Score(orchestrator::RewardSpec{"judge", {}}, items);
+  std::vector<decoding::RewardItem> items = {{"q", "a", "1"}};
+  s = (*scorer)->Score(decoding::RewardSpec{"judge", {}}, items);
   EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.status().message().find("known: keyword, length, math, regex"), std::string::npos) << s.status();
-  s = (*scorer)->Score(orchestrator::RewardSpec{"length", {{"max", "-3"}}}, items);
+  s = (*scorer)->Score(decoding::RewardSpec{"length", {{"max", "-3"}}}, items);
   EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
-  std::vector<orchestrator::RewardItem> bad_utf8 = {{"q", "\xed\xa0\x80", "1"}};  // a surrogate
-  s = (*scorer)->Score(orchestrator::RewardSpec{"math", {}}, bad_utf8);
+  std::vector<decoding::RewardItem> bad_utf8 = {{"q", "\xed\xa0\x80", "1"}};  // a surrogate
+  s = (*scorer)->Score(decoding::RewardSpec{"math", {}}, bad_utf8);
   EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
   std::vector<std::string> steps = {"a", "b"};
-  s = (*scorer)->ScoreSteps(orchestrator::RewardSpec{"math", {}}, "q", steps);
+  s = (*scorer)->ScoreSteps(decoding::RewardSpec{"math", {}}, "q", steps);
   EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(server_->metrics().Serialize().find("code=\"INVALID_ARGUMENT\""), std::string::npos);
 }
@@ -77,8 +77,8 @@ TEST_F(RewardServiceTest, CancelledScopeFailsFast) {
   auto scope = std::make_shared<orchestrator::CallScope>();
   auto scoped = (*scorer)->WithScope(scope);
   scope->Cancel();
-  std::vector<orchestrator::RewardItem> items = {{"q", "1", "1"}};
-  EXPECT_EQ(scoped->Score(orchestrator::RewardSpec{"math", {}}, items).status().code(), absl::StatusCode::kCancelled);
+  std::vector<decoding::RewardItem> items = {{"q", "1", "1"}};
+  EXPECT_EQ(scoped->Score(decoding::RewardSpec{"math", {}}, items).status().code(), absl::StatusCode::kCancelled);
 }
 
 TEST_F(RewardServiceTest, ListBackendsNamesTheDefault) {

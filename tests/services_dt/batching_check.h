@@ -12,8 +12,8 @@
 
 #include "gtest/gtest.h"
 #include "runtime/model/model.h"
-#include "services/batching/batching_language_model.h"
-#include "services/orchestrator/local/runtime_language_model.h"
+#include "decoding/batching/batching_language_model.h"
+#include "decoding/local/runtime_language_model.h"
 #include "tests/services_dt/dt_test_util.h"
 
 namespace tandem::dt_test {
@@ -33,7 +33,7 @@ inline int32_t Argmax(const std::vector<float>& v) {
 
 // Prefill `prompt` (no logits, so it may be chunked), then `steps` greedy
 // one-token appends; the first step re-feeds the prompt's last token.
-inline Trace Decode(orchestrator::LanguageModel& lm, const std::vector<int32_t>& prompt, int steps) {
+inline Trace Decode(decoding::LanguageModel& lm, const std::vector<int32_t>& prompt, int steps) {
   Trace trace;
   auto seq = lm.NewSequence();
   EXPECT_TRUE(seq.ok()) << seq.status();
@@ -70,7 +70,7 @@ inline void CheckBatchedEqualsAlone(runtime::Model& model, const std::vector<std
                                     int steps, const batching::BatchingOptions& options) {
   std::vector<Trace> alone;
   {
-    orchestrator::RuntimeLanguageModel plain(model);
+    decoding::RuntimeLanguageModel plain(model);
     for (const auto& p : prompts) alone.push_back(Decode(plain, p, steps));
   }
   batching::BatchingLanguageModel lm(model, options);

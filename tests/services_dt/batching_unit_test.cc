@@ -67,7 +67,7 @@ TEST(BatchingUnitTest, BadItemFailsAloneOthersSucceed) {
   EXPECT_EQ(good_logits.size(), ok_tokens.size() * vocab);
 
   // The good rows equal an unbatched run.
-  orchestrator::RuntimeLanguageModel plain(*model);
+  decoding::RuntimeLanguageModel plain(*model);
   auto ref = plain.NewSequence();
   ASSERT_TRUE(ref.ok());
   std::vector<float> ref_logits;

@@ -7,9 +7,9 @@
 
 #include "gtest/gtest.h"
 #include "services/draft/draft_server.h"
-#include "services/orchestrator/drafters/ngram_drafter.h"
-#include "services/orchestrator/local/model_drafter.h"
-#include "services/orchestrator/local/model_verifier.h"
+#include "decoding/drafters/ngram_drafter.h"
+#include "decoding/local/model_drafter.h"
+#include "decoding/local/model_verifier.h"
 #include "services/target/target_server.h"
 #include "tests/orchestrator/fake_lm.h"
 #include "tests/services_dt/dt_test_util.h"
@@ -18,10 +18,10 @@
 namespace tandem::dt_test {
 namespace {
 
-using orchestrator::testing::DraftLogits;
-using orchestrator::testing::FakeLm;
-using orchestrator::testing::FakeVocabulary;
-using orchestrator::testing::TargetLogits;
+using decoding::testing::DraftLogits;
+using decoding::testing::FakeLm;
+using decoding::testing::FakeVocabulary;
+using decoding::testing::TargetLogits;
 
 constexpr int32_t kVocab = 12;
 
@@ -65,9 +65,9 @@ class FakeServicesTest : public ::testing::Test {
     remote_ngram_ = std::move(*rn);
   }
 
-  orchestrator::GenerationRequest Request(std::vector<int32_t> prompt, float temperature, int gamma,
+  decoding::GenerationRequest Request(std::vector<int32_t> prompt, float temperature, int gamma,
                                           int top_k = 0) {
-    orchestrator::GenerationRequest req;
+    decoding::GenerationRequest req;
     req.prompt = std::move(prompt);
     req.sampling.temperature = temperature;
     req.sampling.top_k = top_k;
@@ -83,8 +83,8 @@ class FakeServicesTest : public ::testing::Test {
   FakeLm draft_lm_ref_{kVocab, DraftLogits};
   LockedLm locked_target_{target_lm_};
   LockedLm locked_draft_{draft_lm_};
-  orchestrator::ModelDrafter model_drafter_{locked_draft_, [](int32_t t) { return t == 0; }};
-  orchestrator::NgramDrafter ngram_drafter_{orchestrator::NgramDrafterOptions{.vocab_size = kVocab}};
+  decoding::ModelDrafter model_drafter_{locked_draft_, [](int32_t t) { return t == 0; }};
+  decoding::NgramDrafter ngram_drafter_{decoding::NgramDrafterOptions{.vocab_size = kVocab}};
   FakeVocabulary vocab_{kVocab};
   std::unique_ptr<services::TargetServer> target_;
   std::unique_ptr<services::DraftServer> draft_, ngram_;
@@ -95,13 +95,13 @@ class FakeServicesTest : public ::testing::Test {
 const std::vector<std::vector<int32_t>> kPrompts = {{3}, {5, 7, 2, 9}, {1, 2, 3, 1, 2, 3, 1, 2}, {11, 4, 4, 8, 6}};
 
 TEST_F(FakeServicesTest, GreedyRemoteSpeculativeEqualsTargetOnly) {
-  orchestrator::ModelVerifier local_verifier(target_lm_ref_);
+  decoding::ModelVerifier local_verifier(target_lm_ref_);
   for (const auto& prompt : kPrompts) {
     const auto reference = Generate(Request(prompt, 0.0f, 1), local_verifier, nullptr, vocab_);
     ASSERT_FALSE(reference.tokens.empty());
     for (int gamma : {1, 2, 4, 7}) {
-      for (orchestrator::Drafter* drafter : {static_cast<orchestrator::Drafter*>(remote_drafter_.get()),
-                                             static_cast<orchestrator::Drafter*>(remote_ngram_.get())}) {
+      for (decoding::Drafter* drafter : {static_cast<decoding::Drafter*>(remote_drafter_.get()),
+                                             static_cast<decoding::Drafter*>(remote_ngram_.get())}) {
         const auto remote = Generate(Request(prompt, 0.0f, gamma), *remote_verifier_, drafter, vocab_);
         EXPECT_EQ(remote.tokens, reference.tokens) << "gamma " << gamma << " prompt " << Str(prompt);
         EXPECT_GT(remote.stats.drafted_tokens, 0);
@@ -121,9 +121,9 @@ TEST_F(FakeServicesTest, GreedyRemoteSpeculativeEqualsTargetOnly) {
 }
 
 TEST_F(FakeServicesTest, SampledRemoteEqualsInProcessTokenForToken) {
-  orchestrator::ModelVerifier local_verifier(target_lm_ref_);
-  orchestrator::ModelDrafter local_drafter(draft_lm_ref_, [](int32_t t) { return t == 0; });
-  orchestrator::NgramDrafter local_ngram(orchestrator::NgramDrafterOptions{.vocab_size = kVocab});
+  decoding::ModelVerifier local_verifier(target_lm_ref_);
+  decoding::ModelDrafter local_drafter(draft_lm_ref_, [](int32_t t) { return t == 0; });
+  decoding::NgramDrafter local_ngram(decoding::NgramDrafterOptions{.vocab_size = kVocab});
   for (const auto& prompt : kPrompts) {
     for (int top_k : {0, 4}) {  // dense and sparse q on the wire
       const auto req = Request(prompt, 0.9f, 3, top_k);
@@ -140,11 +140,11 @@ TEST_F(FakeServicesTest, SampledRemoteEqualsInProcessTokenForToken) {
 }
 
 TEST_F(FakeServicesTest, ConcurrentGenerationsEqualSequential) {
-  std::vector<orchestrator::GenerationResult> sequential;
+  std::vector<decoding::GenerationResult> sequential;
   for (const auto& prompt : kPrompts) {
     sequential.push_back(Generate(Request(prompt, 0.8f, 3, 5), *remote_verifier_, remote_drafter_.get(), vocab_));
   }
-  std::vector<orchestrator::GenerationResult> concurrent(kPrompts.size());
+  std::vector<decoding::GenerationResult> concurrent(kPrompts.size());
   std::vector<std::thread> threads;
   for (size_t i = 0; i < kPrompts.size(); ++i) {
     threads.emplace_back([&, i] {
@@ -340,9 +340,9 @@ TEST_F(FakeServicesTest, CancelledScopeFailsFastAndSessionsClose) {
   EXPECT_EQ(target_->service().active_sessions(), 1u);
   EXPECT_EQ(draft_->service().active_sessions(), 1u);
   scope->Cancel();
-  orchestrator::VerifyResult result;
+  decoding::VerifyResult result;
   EXPECT_EQ((*vs)->Verify({}, {}, &result).code(), absl::StatusCode::kCancelled);
-  orchestrator::DraftProposal proposal;
+  decoding::DraftProposal proposal;
   EXPECT_EQ((*ds)->Propose({}, 2, &proposal).code(), absl::StatusCode::kCancelled);
   vs->reset();  // destruction closes the sessions even after a cancel
   ds->reset();

@@ -10,11 +10,11 @@
 #include <grpcpp/grpcpp.h>
 
 #include "gtest/gtest.h"
-#include "services/orchestrator/local/language_model.h"
+#include "decoding/local/language_model.h"
 #include "services/orchestrator/remote/remote_drafter.h"
 #include "services/orchestrator/remote/remote_verifier.h"
-#include "services/orchestrator/strategies/speculative.h"
-#include "services/orchestrator/strategies/target_only.h"
+#include "decoding/strategies/speculative/speculative.h"
+#include "decoding/strategies/target_only/target_only.h"
 #include "tandem/v1/draft.grpc.pb.h"
 #include "tandem/v1/target.grpc.pb.h"
 #include "tests/orchestrator/serialized_lm.h"
@@ -23,7 +23,7 @@ namespace tandem::dt_test {
 
 // Serialises every call into a LanguageModel that is not thread-safe, so the
 // services' gRPC threads can share it.
-using LockedLm = orchestrator::testing::SerializedLm;
+using LockedLm = decoding::testing::SerializedLm;
 
 inline std::unique_ptr<tandem::v1::Target::Stub> TargetStub(const std::string& address) {
   return tandem::v1::Target::NewStub(orchestrator::MakeServiceChannel(address));
@@ -33,13 +33,13 @@ inline std::unique_ptr<tandem::v1::Draft::Stub> DraftStub(const std::string& add
 }
 
 // Runs a strategy; speculative when `drafter` is set.
-inline orchestrator::GenerationResult Generate(const orchestrator::GenerationRequest& req,
-                                               orchestrator::Verifier& verifier, orchestrator::Drafter* drafter,
-                                               const orchestrator::Vocabulary& vocab) {
-  orchestrator::GenerationResult result;
-  auto cb = [](const orchestrator::StreamChunk&) { return absl::OkStatus(); };
-  absl::Status s = drafter == nullptr ? orchestrator::RunTargetOnly(req, verifier, vocab, cb, &result)
-                                      : orchestrator::RunSpeculative(req, *drafter, verifier, vocab, cb, &result);
+inline decoding::GenerationResult Generate(const decoding::GenerationRequest& req,
+                                               decoding::Verifier& verifier, decoding::Drafter* drafter,
+                                               const decoding::Vocabulary& vocab) {
+  decoding::GenerationResult result;
+  auto cb = [](const decoding::StreamChunk&) { return absl::OkStatus(); };
+  absl::Status s = drafter == nullptr ? decoding::RunTargetOnly(req, verifier, vocab, cb, &result)
+                                      : decoding::RunSpeculative(req, *drafter, verifier, vocab, cb, &result);
   EXPECT_TRUE(s.ok()) << s;
   return result;
 }

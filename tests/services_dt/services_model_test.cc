@@ -11,13 +11,13 @@
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
-#include "services/batching/batched_model.h"
+#include "decoding/batching/batched_model.h"
 #include "services/draft/draft_server.h"
 #include "services/model_host/model_host.h"
-#include "services/orchestrator/drafters/ngram_drafter.h"
-#include "services/orchestrator/local/model_drafter.h"
-#include "services/orchestrator/local/model_verifier.h"
-#include "services/orchestrator/local/runtime_language_model.h"
+#include "decoding/drafters/ngram_drafter.h"
+#include "decoding/local/model_drafter.h"
+#include "decoding/local/model_verifier.h"
+#include "decoding/local/runtime_language_model.h"
 #include "services/orchestrator/remote/remote_vocabulary.h"
 #include "services/target/target_server.h"
 #include "tests/services_dt/dt_test_util.h"
@@ -55,8 +55,8 @@ class ModelServicesTest : public ::testing::Test {
     auto ref = runtime::Model::Load(RealModelPath(kModel), options);
     ASSERT_TRUE(ref.ok()) << ref.status();
     ref_model_ = std::move(*ref);
-    ref_lm_ = std::make_unique<orchestrator::RuntimeLanguageModel>(*ref_model_);
-    vocab_ = std::make_unique<orchestrator::TokenizerVocabulary>(ref_model_->tokenizer());
+    ref_lm_ = std::make_unique<decoding::RuntimeLanguageModel>(*ref_model_);
+    vocab_ = std::make_unique<decoding::TokenizerVocabulary>(ref_model_->tokenizer());
     const runtime::Tokenizer* tok = &ref_model_->tokenizer();
     is_eos_ = [tok](int32_t t) { return tok->IsEndOfGeneration(t); };
 
@@ -69,14 +69,14 @@ class ModelServicesTest : public ::testing::Test {
     ASSERT_TRUE(target.ok()) << target.status();
     target_ = std::move(*target);
 
-    model_drafter_ = std::make_unique<orchestrator::ModelDrafter>(draft_model_->lm(), is_eos_);
+    model_drafter_ = std::make_unique<decoding::ModelDrafter>(draft_model_->lm(), is_eos_);
     services::DraftServerOptions draft_options;
     draft_options.service.info = services::ModelInfoOf(draft_model_->model(), kModel, "draft");
     batching::BatchingLanguageModel* dlm = &draft_model_->lm();
     auto draft = services::DraftServer::Start(*model_drafter_, draft_options, [dlm] { return dlm->kv_bytes_in_use(); });
     ASSERT_TRUE(draft.ok()) << draft.status();
     draft_ = std::move(*draft);
-    ngram_drafter_ = std::make_unique<orchestrator::NgramDrafter>(orchestrator::NgramDrafterOptions{
+    ngram_drafter_ = std::make_unique<decoding::NgramDrafter>(decoding::NgramDrafterOptions{
         .vocab_size = draft_options.service.info.vocab_size(), .is_end_of_generation = is_eos_});
     auto ngram = services::DraftServer::Start(*ngram_drafter_, draft_options);
     ASSERT_TRUE(ngram.ok()) << ngram.status();
@@ -100,8 +100,8 @@ class ModelServicesTest : public ::testing::Test {
     target_.reset();
   }
 
-  orchestrator::GenerationRequest Request(const std::string& text, float temperature, int gamma) {
-    orchestrator::GenerationRequest req;
+  decoding::GenerationRequest Request(const std::string& text, float temperature, int gamma) {
+    decoding::GenerationRequest req;
     req.prompt = ref_model_->tokenizer().Encode(text, /*add_special=*/true, /*parse_special=*/false);
     req.sampling.temperature = temperature;
     req.sampling.top_k = temperature > 0 ? 20 : 0;
@@ -113,11 +113,11 @@ class ModelServicesTest : public ::testing::Test {
 
   std::unique_ptr<batching::BatchedModel> target_model_, draft_model_;
   std::unique_ptr<runtime::Model> ref_model_;
-  std::unique_ptr<orchestrator::RuntimeLanguageModel> ref_lm_;
-  std::unique_ptr<orchestrator::TokenizerVocabulary> vocab_;
+  std::unique_ptr<decoding::RuntimeLanguageModel> ref_lm_;
+  std::unique_ptr<decoding::TokenizerVocabulary> vocab_;
   std::function<bool(int32_t)> is_eos_;
-  std::unique_ptr<orchestrator::ModelDrafter> model_drafter_;
-  std::unique_ptr<orchestrator::NgramDrafter> ngram_drafter_;
+  std::unique_ptr<decoding::ModelDrafter> model_drafter_;
+  std::unique_ptr<decoding::NgramDrafter> ngram_drafter_;
   std::unique_ptr<services::TargetServer> target_;
   std::unique_ptr<services::DraftServer> draft_, ngram_;
   std::unique_ptr<orchestrator::RemoteVerifier> remote_verifier_;
@@ -125,7 +125,7 @@ class ModelServicesTest : public ::testing::Test {
 };
 
 TEST_F(ModelServicesTest, GreedyThroughServicesEqualsTargetOnlyInProcess) {
-  orchestrator::ModelVerifier local(*ref_lm_);
+  decoding::ModelVerifier local(*ref_lm_);
   for (const std::string& prompt : kPrompts) {
     const auto reference = Generate(Request(prompt, 0.0f, 1), local, nullptr, *vocab_);
     ASSERT_GE(reference.tokens.size(), 8u) << prompt;
@@ -149,9 +149,9 @@ TEST_F(ModelServicesTest, GreedyThroughServicesEqualsTargetOnlyInProcess) {
 TEST_F(ModelServicesTest, SampledThroughServicesEqualsInProcess) {
   // Same seed, same code path: the remote run must draw exactly what the
   // in-process run draws (q crosses the wire exactly, p stays exact).
-  orchestrator::ModelVerifier local_verifier(*ref_lm_);
+  decoding::ModelVerifier local_verifier(*ref_lm_);
   // Drafter and verifier share the reference adapter (it serialises Forward).
-  orchestrator::ModelDrafter local_drafter(*ref_lm_, is_eos_);
+  decoding::ModelDrafter local_drafter(*ref_lm_, is_eos_);
   for (const std::string& prompt : {kPrompts[0], kPrompts[2]}) {
     const auto req = Request(prompt, 0.8f, 4);
     const auto local = Generate(req, local_verifier, &local_drafter, *vocab_);
@@ -164,12 +164,12 @@ TEST_F(ModelServicesTest, SampledThroughServicesEqualsInProcess) {
 TEST_F(ModelServicesTest, FourSimultaneousSessionsEqualSequential) {
   std::vector<std::string> prompts = kPrompts;
   prompts.push_back("Water boils at");
-  std::vector<orchestrator::GenerationResult> sequential;
+  std::vector<decoding::GenerationResult> sequential;
   for (const auto& p : prompts) {
     sequential.push_back(Generate(Request(p, 0.0f, 3), *remote_verifier_, remote_drafter_.get(), *vocab_));
   }
   const batching::BatchingStats before = target_model_->lm().stats();
-  std::vector<orchestrator::GenerationResult> concurrent(prompts.size());
+  std::vector<decoding::GenerationResult> concurrent(prompts.size());
   std::vector<std::thread> threads;
   for (size_t i = 0; i < prompts.size(); ++i) {
     threads.emplace_back([&, i] {
@@ -293,7 +293,7 @@ TEST_F(ModelServicesTest, IdleSessionsExpireAndFreeKv) {
   EXPECT_GT(lm->kv_bytes_in_use(), 0);
   EXPECT_TRUE(WaitFor([&] { return (*server)->service().active_sessions() == 0; }));
   EXPECT_EQ(lm->kv_bytes_in_use(), 0);
-  orchestrator::VerifyResult result;
+  decoding::VerifyResult result;
   EXPECT_EQ((*session)->Verify({}, {}, &result).code(), absl::StatusCode::kNotFound);
 }
 

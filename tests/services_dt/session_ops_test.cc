@@ -10,11 +10,11 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "services/batching/batching_language_model.h"
+#include "decoding/batching/batching_language_model.h"
 #include "services/draft/draft_server.h"
-#include "services/orchestrator/local/model_drafter.h"
-#include "services/orchestrator/local/model_verifier.h"
-#include "services/orchestrator/strategies/rsd.h"
+#include "decoding/local/model_drafter.h"
+#include "decoding/local/model_verifier.h"
+#include "decoding/strategies/rsd/rsd.h"
 #include "services/target/target_server.h"
 #include "tests/orchestrator/fake_lm.h"
 #include "tests/orchestrator/session_steps.h"
@@ -28,13 +28,13 @@ namespace {
 [[maybe_unused]] ::testing::Environment* const kScratchCleanup =
     ::testing::AddGlobalTestEnvironment(new test_scratch::ScratchCleanup);
 
-using orchestrator::NextTokenInfo;
-using orchestrator::VerifyResult;
-using orchestrator::VerifySession;
-using orchestrator::testing::Continue;
-using orchestrator::testing::FakeLm;
-using orchestrator::testing::Greedy;
-using orchestrator::testing::Open;
+using decoding::NextTokenInfo;
+using decoding::VerifyResult;
+using decoding::VerifySession;
+using decoding::testing::Continue;
+using decoding::testing::FakeLm;
+using decoding::testing::Greedy;
+using decoding::testing::Open;
 using V = std::vector<int32_t>;
 
 V Concat(V a, const V& b) {
@@ -57,7 +57,7 @@ TEST(BatchingSessionOps, ForkSharesPagesAndDivergesLikeFreshSessions) {
   auto model = runtime::Model::Load(path, options);
   ASSERT_TRUE(model.ok()) << model.status();
   batching::BatchingLanguageModel lm(**model);
-  orchestrator::ModelVerifier verifier(lm);
+  decoding::ModelVerifier verifier(lm);
   const int vocab = lm.vocab_size();
   const V prompt = Tokens(150, 3, vocab);  // more than two 64-token pages
 
@@ -134,12 +134,12 @@ class SessionOpsServicesTest : public ::testing::Test {
   // (DraftLogits looks at the last token only, which would hide a draft
   // session holding the wrong history).
   static void Draft(std::span<const int32_t> ctx, std::span<float> out) {
-    orchestrator::testing::TargetLogits(ctx, out);
+    decoding::testing::TargetLogits(ctx, out);
     for (size_t v = 0; v < out.size(); ++v) out[v] += 1.3f * std::cos(2.1f * v + 0.7f * ctx.size());
   }
   // The target with its end-of-generation damped, so RSD runs last several steps.
   static void Target(std::span<const int32_t> ctx, std::span<float> out) {
-    orchestrator::testing::TargetLogits(ctx, out);
+    decoding::testing::TargetLogits(ctx, out);
     out[0] -= 2.0f;
   }
   FakeLm draft_lm_{kVocab, Draft};
@@ -148,7 +148,7 @@ class SessionOpsServicesTest : public ::testing::Test {
   FakeLm draft_ref_{kVocab, Draft};
   LockedLm locked_target_{target_lm_};
   LockedLm locked_draft_{draft_lm_};
-  orchestrator::ModelDrafter model_drafter_{locked_draft_};
+  decoding::ModelDrafter model_drafter_{locked_draft_};
   std::unique_ptr<services::TargetServer> target_;
   std::unique_ptr<services::DraftServer> draft_;
   std::unique_ptr<orchestrator::RemoteVerifier> remote_verifier_;
@@ -158,7 +158,7 @@ class SessionOpsServicesTest : public ::testing::Test {
 // The same script of Append / Verify / Truncate / Fork on a remote and a
 // local session: every answer must agree.
 TEST_F(SessionOpsServicesTest, RemoteSessionOpsEqualInProcess) {
-  orchestrator::ModelVerifier local_verifier(target_ref_);
+  decoding::ModelVerifier local_verifier(target_ref_);
   const V prompt = {5, 7, 2, 9};
   auto remote = Open(*remote_verifier_, prompt);
   auto local = Open(local_verifier, prompt);
@@ -293,19 +293,19 @@ TEST_F(SessionOpsServicesTest, TargetRejectsBadKnowledgeTransfer) {
 }
 
 TEST_F(SessionOpsServicesTest, DraftServiceAppliesAppendedTokens) {
-  orchestrator::ModelDrafter local(draft_ref_);
-  orchestrator::DraftOptions options;
+  decoding::ModelDrafter local(draft_ref_);
+  decoding::DraftOptions options;
   options.return_distributions = false;
   const V prompt = {4, 4, 1};
   auto remote = remote_drafter_->Open(prompt, Greedy(), options);
   auto ref = local.Open(prompt, Greedy(), options);
   ASSERT_TRUE(remote.ok()) << remote.status();
   ASSERT_TRUE(ref.ok());
-  orchestrator::DraftProposal rp, lp;
+  decoding::DraftProposal rp, lp;
   ASSERT_TRUE((*remote)->Propose({}, 3, &rp).ok());
   ASSERT_TRUE((*ref)->Propose({}, 3, &lp).ok());
   EXPECT_EQ(rp.tokens, lp.tokens);
-  orchestrator::DraftDelta delta;
+  decoding::DraftDelta delta;
   delta.accepted = 1;
   delta.next_token = 2;
   delta.append = {7, 7, 3};
@@ -323,13 +323,13 @@ TEST_F(SessionOpsServicesTest, DraftServiceAppliesAppendedTokens) {
 // RSD through the services: the draft rolls rejected steps back with
 // truncate_to and takes the target's via append_tokens, the target gets kept
 // steps with Append. Same tokens, steps and rewards as in process.
-class AlternatingPrm : public orchestrator::RewardScorer {
+class AlternatingPrm : public decoding::RewardScorer {
  public:
-  absl::StatusOr<std::vector<float>> Score(const orchestrator::RewardSpec&,
-                                           std::span<const orchestrator::RewardItem>) override {
+  absl::StatusOr<std::vector<float>> Score(const decoding::RewardSpec&,
+                                           std::span<const decoding::RewardItem>) override {
     return absl::UnimplementedError("ScoreSteps only");
   }
-  absl::StatusOr<std::vector<float>> ScoreSteps(const orchestrator::RewardSpec&, std::string_view,
+  absl::StatusOr<std::vector<float>> ScoreSteps(const decoding::RewardSpec&, std::string_view,
                                                 std::span<const std::string> steps) override {
     std::vector<float> out(steps.size(), 0.0f);
     out.back() = (calls++ % 3 == 1) ? 0.25f : 0.75f;  // every third step is rejected
@@ -340,26 +340,26 @@ class AlternatingPrm : public orchestrator::RewardScorer {
 };
 
 TEST_F(SessionOpsServicesTest, RsdThroughServicesEqualsInProcess) {
-  orchestrator::ModelVerifier local_verifier(target_ref_);
-  orchestrator::ModelDrafter local_drafter(draft_ref_);
-  orchestrator::testing::FakeVocabulary vocab(kVocab);
-  orchestrator::RsdOptions o;
+  decoding::ModelVerifier local_verifier(target_ref_);
+  decoding::ModelDrafter local_drafter(draft_ref_);
+  decoding::testing::FakeVocabulary vocab(kVocab);
+  decoding::RsdOptions o;
   o.delimiter = "d";       // token 3
   o.step_max_tokens = 4;  // and steps of at most 4 tokens, so that there are many
   o.draft_chunk = 3;
   int64_t target_steps = 0, kept_steps = 0;
   for (const V& prompt : {V{5, 7, 2, 9}, V{1, 2, 3}, V{11, 4, 4, 8, 6}, V{3}}) {
-    orchestrator::GenerationRequest req;
+    decoding::GenerationRequest req;
     req.prompt = prompt;
     req.prompt_text = "q";
     req.sampling.temperature = 0;
     req.max_tokens = 40;
     AlternatingPrm remote_prm, local_prm;
-    orchestrator::GenerationResult remote, local;
-    ASSERT_TRUE(orchestrator::RunRsd(req, o, *remote_drafter_, *remote_verifier_, remote_prm, vocab, nullptr,
+    decoding::GenerationResult remote, local;
+    ASSERT_TRUE(decoding::RunRsd(req, o, *remote_drafter_, *remote_verifier_, remote_prm, vocab, nullptr,
                                      &remote)
                     .ok());
-    ASSERT_TRUE(orchestrator::RunRsd(req, o, local_drafter, local_verifier, local_prm, vocab, nullptr, &local).ok());
+    ASSERT_TRUE(decoding::RunRsd(req, o, local_drafter, local_verifier, local_prm, vocab, nullptr, &local).ok());
     EXPECT_EQ(remote.tokens, local.tokens) << Str(prompt);
     EXPECT_EQ(remote.finish_reason, local.finish_reason);
     EXPECT_EQ(remote.stats.rsd_steps_target, local.stats.rsd_steps_target);

@@ -1,4 +1,5 @@
 #include "services/orchestrator/remote/call_scope.h"
+#include "services/orchestrator/decoding_names.h"
 
 #include <algorithm>
 

@@ -16,6 +16,7 @@
 #include <grpcpp/client_context.h>
 
 #include "absl/time/time.h"
+#include "services/orchestrator/decoding_names.h"
 
 namespace tandem::orchestrator {
 

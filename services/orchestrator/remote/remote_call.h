@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "services/orchestrator/remote/call_scope.h"
+#include "services/orchestrator/decoding_names.h"
 
 namespace tandem::orchestrator {
 

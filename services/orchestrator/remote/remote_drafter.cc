@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "services/common/runtime_convert.h"
 #include "services/orchestrator/remote/remote_call.h"
+#include "services/orchestrator/decoding_names.h"
 
 namespace tandem::orchestrator {
 namespace {

@@ -7,9 +7,10 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "services/orchestrator/ports/drafter.h"
+#include "decoding/ports/drafter.h"
 #include "services/orchestrator/remote/remote_options.h"
 #include "tandem/v1/draft.grpc.pb.h"
+#include "services/orchestrator/decoding_names.h"
 
 namespace tandem::orchestrator {
 

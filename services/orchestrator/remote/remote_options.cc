@@ -1,4 +1,5 @@
 #include "services/orchestrator/remote/remote_options.h"
+#include "services/orchestrator/decoding_names.h"
 
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>

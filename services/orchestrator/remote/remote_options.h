@@ -8,6 +8,7 @@
 
 #include "absl/time/time.h"
 #include "services/orchestrator/remote/call_scope.h"
+#include "services/orchestrator/decoding_names.h"
 
 namespace tandem::orchestrator {
 

@@ -9,9 +9,10 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "services/orchestrator/ports/retriever.h"
+#include "decoding/ports/retriever.h"
 #include "services/orchestrator/remote/call_scope.h"
 #include "tandem/v1/retrieval.grpc.pb.h"
+#include "services/orchestrator/decoding_names.h"
 
 namespace tandem::orchestrator {
 

@@ -9,9 +9,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "services/orchestrator/ports/reward_scorer.h"
+#include "decoding/ports/reward_scorer.h"
 #include "services/orchestrator/remote/remote_options.h"
 #include "tandem/v1/reward.grpc.pb.h"
+#include "services/orchestrator/decoding_names.h"
 
 namespace tandem::orchestrator {
 

@@ -11,9 +11,10 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "services/orchestrator/ports/verifier.h"
+#include "decoding/ports/verifier.h"
 #include "services/orchestrator/remote/remote_options.h"
 #include "tandem/v1/target.grpc.pb.h"
+#include "services/orchestrator/decoding_names.h"
 
 namespace tandem::orchestrator {
 

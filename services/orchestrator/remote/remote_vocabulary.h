@@ -10,9 +10,10 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
-#include "services/orchestrator/ports/vocabulary.h"
+#include "decoding/ports/vocabulary.h"
 #include "services/orchestrator/remote/remote_options.h"
 #include "tandem/v1/common.pb.h"
+#include "services/orchestrator/decoding_names.h"
 
 namespace tandem::orchestrator {
 

@@ -10,8 +10,9 @@
 #include "services/common/validation.h"
 #include "services/orchestrator/server/instrumented_ports.h"
 #include "services/orchestrator/server/request_translation.h"
-#include "services/orchestrator/server/strategy_catalog.h"
-#include "services/orchestrator/server/strategy_runner.h"
+#include "decoding/registry/strategy_registry.h"
+#include "decoding/registry/strategy_runner.h"
+#include "services/orchestrator/decoding_names.h"
 
 namespace tandem::orchestrator::server {
 namespace {
@@ -249,7 +250,7 @@ grpc::Status GenerationService::Generate(grpc::ServerContext* context,
   const std::string strategy_label = request->strategy().empty() ? default_strategy_ : request->strategy();
   auto fail = [&](const absl::Status& s) {
     if (options_.metrics != nullptr) {
-      options_.metrics->RecordFailedRequest(FindStrategy(strategy_label) ? strategy_label : "unknown", s.code());
+      options_.metrics->RecordFailedRequest(decoding::FindStrategy(strategy_label) ? strategy_label : "unknown", s.code());
     }
     return services::ToGrpcStatus(s);
   };
@@ -260,7 +261,7 @@ grpc::Status GenerationService::Generate(grpc::ServerContext* context,
   auto running = Register(&request_id);
   if (!running.ok()) return fail(running.status());
   Running& run = **running;
-  GenerationRequest& gen = translated->generation;
+  GenerationRequest& gen = translated->prepared.generation;
   gen.cancelled = &run.cancelled;
   std::unique_ptr<RequestPorts> request_ports;
   GenerationPorts view;
@@ -294,7 +295,7 @@ grpc::Status GenerationService::Generate(grpc::ServerContext* context,
   double ttft_ms = 0;
   tandem::v1::GenerateResponse response;
   const bool tokens_only = translated->tokens_only;
-  const std::string& strategy = translated->choice.strategy;
+  const std::string strategy(translated->prepared.strategy.name());
   StreamCallback on_chunk = [&](const StreamChunk& chunk) -> absl::Status {
     const Clock::time_point now = Clock::now();
     if (!chunk.tokens.empty()) {
@@ -325,7 +326,7 @@ grpc::Status GenerationService::Generate(grpc::ServerContext* context,
   };
 
   GenerationResult result;
-  absl::Status status = RunStrategy(translated->choice, gen, view, translated->ignore_eos, on_chunk, &result);
+  absl::Status status = decoding::RunStrategy(translated->prepared.strategy, gen, view, translated->prepared.ignore_eos, on_chunk, &result);
   {
     std::lock_guard<std::mutex> lock(watch_mu);
     finished = true;
@@ -395,16 +396,17 @@ grpc::Status GenerationService::ListModels(grpc::ServerContext*, const tandem::v
 grpc::Status GenerationService::GetInfo(grpc::ServerContext*, const tandem::v1::GetInfoRequest*,
                                         tandem::v1::GetInfoResponse* response) {
   response->set_version(options_.version);
-  for (const StrategySpec& s : StrategyCatalog()) {
-    if (!s.implemented) continue;
+  for (const decoding::StrategyDefinition* s : decoding::Strategies()) {
     auto* info = response->add_strategies();
-    info->set_name(s.name);
-    info->set_description(s.description);
-    for (const ParamSpec& p : s.params) {
+    info->set_name(std::string(s->name()));
+    info->set_description(std::string(s->description()));
+    for (const decoding::ParamInfo& p : s->params()) {
       auto* param = info->add_params();
       param->set_name(p.name);
-      param->set_description(p.description);
+      param->set_description(p.doc);
       param->set_default_value(p.default_value);
+      param->set_type(p.type);
+      param->set_range(p.range);
     }
   }
   response->set_default_strategy(default_strategy_);

@@ -14,10 +14,11 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "services/common/metrics.h"
-#include "services/orchestrator/server/generation_ports.h"
-#include "services/orchestrator/spec/request_stats.h"
-#include "services/orchestrator/strategies/generation.h"
+#include "decoding/ports/generation_ports.h"
+#include "decoding/spec/request_stats.h"
+#include "decoding/generation/generation.h"
 #include "tandem/v1/generation.grpc.pb.h"
+#include "services/orchestrator/decoding_names.h"
 
 namespace tandem::orchestrator::server {
 

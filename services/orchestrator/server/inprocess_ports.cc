@@ -4,13 +4,14 @@
 #include "runtime/embedding/bert_embedder.h"
 #include "runtime/model/model.h"
 #include "runtime/model_store/model_store.h"
-#include "services/batching/batched_model.h"
-#include "services/orchestrator/drafters/ngram_drafter.h"
-#include "services/orchestrator/local/local_retriever.h"
-#include "services/orchestrator/local/model_drafter.h"
-#include "services/orchestrator/local/model_verifier.h"
-#include "services/orchestrator/local/runtime_language_model.h"
+#include "decoding/batching/batched_model.h"
+#include "decoding/drafters/ngram_drafter.h"
+#include "services/retrieval/local_retriever.h"
+#include "decoding/local/model_drafter.h"
+#include "decoding/local/model_verifier.h"
+#include "decoding/local/runtime_language_model.h"
 #include "services/reward/reward_registry.h"
+#include "services/orchestrator/decoding_names.h"
 
 namespace tandem::orchestrator::server {
 namespace {
@@ -20,7 +21,7 @@ namespace {
 struct LoadedModel {
   std::unique_ptr<batching::BatchedModel> batched;
   runtime::Model* model = nullptr;
-  LanguageModel* lm = nullptr;
+  decoding::LanguageModel* lm = nullptr;
 };
 
 absl::StatusOr<std::shared_ptr<LoadedModel>> Load(const std::string& name,
@@ -70,19 +71,19 @@ absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildInProcessPorts(const InPro
   ports->target_threads = tm.n_threads();
   ports->target = Describe(tm, o.target_name.empty() ? o.target_model : o.target_name);
 
-  auto vocab = std::make_shared<TokenizerVocabulary>(tm.tokenizer());
+  auto vocab = std::make_shared<decoding::TokenizerVocabulary>(tm.tokenizer());
   ports->owned.push_back(vocab);
   ports->vocabulary = vocab.get();
   ports->tokenizer = &tm.tokenizer();
-  auto verifier = std::make_shared<ModelVerifier>(*(*target)->lm);
+  auto verifier = std::make_shared<decoding::ModelVerifier>(*(*target)->lm);
   ports->owned.push_back(verifier);
   ports->verifier = verifier.get();
 
   auto is_eos = [&tok = tm.tokenizer()](int32_t t) { return tok.IsEndOfGeneration(t); };
-  NgramDrafterOptions ngram_options;
+  decoding::NgramDrafterOptions ngram_options;
   ngram_options.vocab_size = tm.config().vocab_size;
   ngram_options.is_end_of_generation = is_eos;
-  auto ngram = std::make_shared<NgramDrafter>(ngram_options);
+  auto ngram = std::make_shared<decoding::NgramDrafter>(ngram_options);
   ports->owned.push_back(ngram);
   ports->drafters["ngram"] = ngram.get();
 
@@ -100,7 +101,7 @@ absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildInProcessPorts(const InPro
       }
     }
     ports->drafts.push_back(Describe(*draft->model, o.draft_name.empty() ? o.draft_model : o.draft_name));
-    auto model_drafter = std::make_shared<ModelDrafter>(*draft->lm, is_eos);
+    auto model_drafter = std::make_shared<decoding::ModelDrafter>(*draft->lm, is_eos);
     ports->owned.push_back(model_drafter);
     ports->drafters["model"] = model_drafter.get();
   }
@@ -115,7 +116,7 @@ absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildInProcessPorts(const InPro
 
   // The target's tokenizer, kept alive by the loaded model it belongs to.
   std::shared_ptr<const tokenizer::Tokenizer> target_tokenizer(*target, &tm.tokenizer());
-  auto retriever = std::make_shared<LocalRetriever>(
+  auto retriever = std::make_shared<retrieval::LocalRetriever>(
       [target_tokenizer, o]() -> absl::StatusOr<std::shared_ptr<retrieval::RetrievalEngine>> {
         embedding::BertEmbedderOptions eo;
         eo.threads = o.threads;

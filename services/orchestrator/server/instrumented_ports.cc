@@ -1,4 +1,5 @@
 #include "services/orchestrator/server/instrumented_ports.h"
+#include "services/orchestrator/decoding_names.h"
 
 #include <chrono>
 

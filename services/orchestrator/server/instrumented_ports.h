@@ -7,8 +7,9 @@
 #include <string>
 
 #include "services/common/metrics.h"
-#include "services/orchestrator/ports/drafter.h"
-#include "services/orchestrator/ports/verifier.h"
+#include "decoding/ports/drafter.h"
+#include "decoding/ports/verifier.h"
+#include "services/orchestrator/decoding_names.h"
 
 namespace tandem::orchestrator::server {
 

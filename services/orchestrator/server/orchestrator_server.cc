@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "services/orchestrator/server/ports_factory.h"
+#include "services/orchestrator/decoding_names.h"
 
 namespace tandem::orchestrator::server {
 

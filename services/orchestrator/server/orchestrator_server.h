@@ -13,6 +13,7 @@
 #include "services/common/metrics.h"
 #include "services/common/shutdown_signal.h"
 #include "services/orchestrator/server/generation_service.h"
+#include "services/orchestrator/decoding_names.h"
 
 namespace tandem::orchestrator::server {
 

@@ -4,14 +4,15 @@
 #include "runtime/gguf/gguf_file.h"
 #include "runtime/model_store/model_store.h"
 #include "services/model_host/model_host.h"
-#include "services/orchestrator/drafters/ngram_drafter.h"
-#include "services/orchestrator/local/runtime_language_model.h"
+#include "decoding/drafters/ngram_drafter.h"
+#include "decoding/local/runtime_language_model.h"
 #include "services/orchestrator/remote/remote_drafter.h"
 #include "services/orchestrator/remote/remote_reward_scorer.h"
 #include "services/orchestrator/remote/remote_retriever.h"
 #include "services/orchestrator/remote/remote_verifier.h"
 #include "services/orchestrator/remote/remote_vocabulary.h"
 #include "services/orchestrator/server/inprocess_ports.h"
+#include "services/orchestrator/decoding_names.h"
 
 namespace tandem::orchestrator::server {
 namespace {
@@ -96,16 +97,16 @@ absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildRemotePorts(const RemotePo
     std::shared_ptr<tokenizer::Tokenizer> shared_tok = std::move(*tok);
     ports->owned.push_back(shared_tok);
     ports->tokenizer = shared_tok.get();
-    text = std::make_shared<TokenizerVocabulary>(*shared_tok);
+    text = std::make_shared<decoding::TokenizerVocabulary>(*shared_tok);
   }
   auto vocab = std::make_shared<RemoteVocabulary>(verifier->info(), text);
   ports->owned.push_back(vocab);
   ports->vocabulary = vocab.get();
 
-  NgramDrafterOptions ngram_options;
+  decoding::NgramDrafterOptions ngram_options;
   ngram_options.vocab_size = ports->target.vocab_size;
   ngram_options.is_end_of_generation = [v = vocab.get()](int32_t t) { return v->IsEndOfGeneration(t); };
-  auto ngram = std::make_shared<NgramDrafter>(ngram_options);
+  auto ngram = std::make_shared<decoding::NgramDrafter>(ngram_options);
   ports->owned.push_back(ngram);
   ports->drafters["ngram"] = ngram.get();
 

@@ -11,7 +11,8 @@
 
 #include "absl/status/statusor.h"
 #include "services/common/deploy_config.h"
-#include "services/orchestrator/server/generation_ports.h"
+#include "decoding/ports/generation_ports.h"
+#include "services/orchestrator/decoding_names.h"
 
 namespace tandem::orchestrator::server {
 

@@ -1,32 +1,21 @@
-// tandem.v1.GenerateRequest -> the strategy-level GenerationRequest, with
-// every field validated. Errors are INVALID_ARGUMENT whose message starts
-// with the offending field ("sampling.top_p: ..."), UNIMPLEMENTED for a
-// reserved strategy that does not exist yet.
+// tandem.v1.GenerateRequest -> the decoding layer's DecodeRequest (a field
+// copy plus the checks only the wire format needs: sampling ranges as the
+// proto documents them, request id), then the shared PrepareRequest. Errors
+// are INVALID_ARGUMENT whose message starts with the offending field.
 #pragma once
 
 #include <string>
 #include <string_view>
 
 #include "absl/status/statusor.h"
-#include "services/orchestrator/server/generation_ports.h"
-#include "services/orchestrator/server/strategy_catalog.h"
-#include "services/orchestrator/strategies/generation.h"
+#include "decoding/request/request_translation.h"
 #include "tandem/v1/generation.pb.h"
+#include "services/orchestrator/decoding_names.h"
 
 namespace tandem::orchestrator::server {
 
-// Limits from generation.proto.
-inline constexpr size_t kMaxPromptBytes = 1 << 20;
-inline constexpr size_t kMaxContextBytes = 4 << 20;
-inline constexpr int kMaxMessages = 1024;
-inline constexpr int kMaxParams = 64;
-inline constexpr int kMaxStops = 16;
-inline constexpr int kDefaultMaxTokens = 256;
-
 struct TranslatedRequest {
-  StrategyChoice choice;
-  GenerationRequest generation;  // `cancelled` is left for the caller to set
-  bool ignore_eos = false;
+  decoding::PreparedRequest prepared;
   bool tokens_only = false;
 };
 

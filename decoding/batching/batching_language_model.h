@@ -1,0 +1,169 @@
+// BatchingLanguageModel: the LanguageModel interface over one runtime::Model
+// with continuous batching across sessions.
+//
+// Why: a CPU forward pass streams every weight from memory once, whatever the
+// number of rows, so the verification steps of N concurrent sessions cost
+// about as much as one if they share a pass. runtime::Model::Forward already
+// takes a batch; what is missing is someone who collects the batch. Here a
+// scheduler thread owns the model: LmSequence::Append (from any thread)
+// enqueues its tokens and blocks; each scheduling round the scheduler takes
+// every pending append of distinct sequences, runs ONE Model::Forward over
+// all of them, and wakes each caller with its own logits.
+//
+// Fairness: rounds are FIFO. A long append that needs no per-row logits (a
+// prefill) is cut into chunks of `prefill_chunk_tokens`, one chunk per round,
+// so a long prompt delays other sessions' decode steps by at most one chunk
+// per round instead of its whole length. Chunk boundaries depend only on the
+// append itself, never on what else is queued, so results do not depend on
+// the interleaving with other sessions.
+//
+// Errors: Model::Forward rejects a whole batch without changing any session
+// when one item is bad (context full, KV budget exhausted); the scheduler
+// then re-runs the items one by one so that only the offending append fails.
+//
+// Thread safety: Append, Truncate, Fork, NewSequence and sequence destruction may
+// be called from any thread. One sequence must not be used by two threads at
+// once (as with any LmSequence). Sequences must be destroyed before the
+// BatchingLanguageModel.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "runtime/model/model.h"
+#include "decoding/local/language_model.h"
+
+namespace tandem::batching {
+
+struct BatchingOptions {
+  // Tokens forwarded per round over all sequences. The first queued append
+  // always runs, so a single item larger than this is not starved.
+  int64_t max_round_tokens = 512;
+  // Prefill chunk size (appends without per-row logits). >= 1.
+  int64_t prefill_chunk_tokens = 128;
+};
+
+// Monotonic counters since construction.
+struct BatchingStats {
+  int64_t forward_passes = 0;      // scheduling rounds (Model::Forward over the merged batch)
+  int64_t items = 0;               // (sequence, chunk) items over all rounds
+  int64_t tokens = 0;              // tokens forwarded
+  int64_t appends = 0;             // Append calls completed (ok or not)
+  int64_t max_items_per_pass = 0;  // largest batch seen
+};
+
+class BatchingSequence;
+
+class BatchingLanguageModel : public decoding::LanguageModel {
+ public:
+  // `model` must outlive this object; nobody else may call its Forward.
+  explicit BatchingLanguageModel(runtime::Model& model, BatchingOptions options = {});
+  // Stops the scheduler; appends still queued fail with CANCELLED.
+  ~BatchingLanguageModel() override;
+  BatchingLanguageModel(const BatchingLanguageModel&) = delete;
+  BatchingLanguageModel& operator=(const BatchingLanguageModel&) = delete;
+
+  int32_t vocab_size() const override { return model_.config().vocab_size; }
+  absl::StatusOr<std::unique_ptr<decoding::LmSequence>> NewSequence() override;
+  // Same, with the concrete type (exposes last_batch_items()).
+  absl::StatusOr<std::unique_ptr<BatchingSequence>> NewBatchingSequence();
+
+  BatchingStats stats() const;
+  // Appends waiting (or being forwarded) right now.
+  size_t queued() const;
+  // While paused the scheduler starts no new round; appends queue up. Lets
+  // tests build a known batch, and an operator drain the model.
+  void SetPaused(bool paused);
+  // KV bytes of all live sequences (updated after every change; lock-free).
+  int64_t kv_bytes_in_use() const { return kv_bytes_.load(std::memory_order_relaxed); }
+  runtime::Model& model() { return model_; }
+  int64_t max_context() const { return model_.max_context(); }
+
+ private:
+  friend class BatchingSequence;
+
+  // One blocked Append. Lives on the caller's stack until `done`.
+  struct Request {
+    runtime::Session* session = nullptr;
+    std::span<const int32_t> tokens;
+    bool all_logits = false;
+    std::vector<float>* logits = nullptr;
+    size_t offset = 0;      // tokens already forwarded (chunked prefill)
+    int batch_items = 0;    // largest batch that served this append
+    absl::Status status;
+    bool done = false;
+    std::condition_variable cv;  // waits on mu_
+  };
+  struct Slot {
+    Request* request;
+    size_t count;  // tokens of the request in this round
+  };
+
+  absl::Status Submit(Request& request);
+  absl::Status TruncateSession(runtime::Session& session, int64_t n);
+  absl::StatusOr<std::unique_ptr<BatchingSequence>> ForkSession(const runtime::Session& session);
+  void DestroySession(std::unique_ptr<runtime::Session> session);
+  void SchedulerLoop();
+  // Picks this round's items from queue_ (mu_ held).
+  void PickRound();
+  // Runs round_ on the model, filling statuses_ (model_mu_ taken inside).
+  void RunRound();
+  void UpdateKvBytesLocked();  // model_mu_ held
+
+  runtime::Model& model_;
+  const BatchingOptions options_;
+
+  mutable std::mutex mu_;  // queue_, stopping_, counters, request completion
+  std::condition_variable work_cv_;
+  std::deque<Request*> queue_;
+  bool stopping_ = false;
+  bool paused_ = false;
+  BatchingStats stats_;
+
+  // Held around everything that touches the model's KV pool: Forward,
+  // Truncate, session creation and destruction.
+  std::mutex model_mu_;
+  std::atomic<int64_t> kv_bytes_{0};
+
+  // Scheduler-thread scratch (capacity reused across rounds).
+  std::vector<Slot> round_;
+  std::vector<runtime::ForwardItem> items_;
+  std::vector<absl::Status> statuses_;
+
+  std::thread scheduler_;  // last: starts after everything above exists
+};
+
+class BatchingSequence : public decoding::LmSequence {
+ public:
+  ~BatchingSequence() override;
+  std::span<const int32_t> tokens() const override { return session_->tokens(); }
+  absl::Status Truncate(int64_t n) override;
+  absl::Status Append(std::span<const int32_t> tokens, bool all_logits,
+                      std::vector<float>* logits) override;
+  // Copy-on-write fork of the KV cache (runtime::Session::Fork), under the
+  // model's KV lock like every other change to the page pool.
+  absl::StatusOr<std::unique_ptr<decoding::LmSequence>> Fork() const override;
+
+  // Number of sequences in the largest forward pass that served the last
+  // Append (1 = it ran alone), for VerifyResponse.batch_size and metrics.
+  int last_batch_items() const { return last_batch_items_.load(std::memory_order_relaxed); }
+
+ private:
+  friend class BatchingLanguageModel;
+  BatchingSequence(BatchingLanguageModel& owner, std::unique_ptr<runtime::Session> session)
+      : owner_(owner), session_(std::move(session)) {}
+  BatchingLanguageModel& owner_;
+  std::unique_ptr<runtime::Session> session_;
+  std::atomic<int> last_batch_items_{0};
+};
+
+}  // namespace tandem::batching

@@ -1,0 +1,64 @@
+// Request, streamed chunk and result types shared by all strategies.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "runtime/sampling/sampling_params.h"
+#include "decoding/spec/gamma_controller.h"
+#include "decoding/spec/request_stats.h"
+#include "decoding/generation/long_context.h"
+
+namespace tandem::decoding {
+
+enum class FinishReason {
+  kNone,
+  kEndOfGeneration,
+  kLength,
+  kStopString,
+  kContextLength,  // the target's context window or KV budget is full
+  kAborted,
+};
+
+const char* FinishReasonName(FinishReason reason);
+
+struct GenerationRequest {
+  std::vector<int32_t> prompt;          // non-empty
+  // The prompt as text for text-based scorers (reward models): the raw
+  // prompt or the user message, without chat markup. Empty: strategies that
+  // need it decode `prompt`.
+  std::string prompt_text;
+  runtime::SamplingParams sampling;
+  int max_tokens = 256;                 // >= 1
+  std::vector<std::string> stop_strings;  // need a Vocabulary with a decoder
+  spec::GammaOptions gamma;             // speculative only
+  // Long-context strategies (rapid): the document and how to render prompts
+  // around it. Null for other strategies.
+  std::shared_ptr<const LongContextInput> long_context;
+  // Polled between rounds; set it to abort (e.g. client disconnect).
+  const std::atomic<bool>* cancelled = nullptr;
+};
+
+// One streamed piece: the tokens committed in one round and the text that is
+// safe to show (stop-string prefixes are held back until they resolve).
+struct StreamChunk {
+  std::span<const int32_t> tokens;
+  std::string_view text;
+};
+// A non-OK return aborts the generation with that status.
+using StreamCallback = std::function<absl::Status(const StreamChunk&)>;
+
+struct GenerationResult {
+  std::vector<int32_t> tokens;  // emitted tokens (end-of-generation token excluded)
+  std::string text;
+  FinishReason finish_reason = FinishReason::kNone;
+  spec::RequestStats stats;
+};
+
+}  // namespace tandem::decoding

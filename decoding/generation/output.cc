@@ -1,0 +1,129 @@
+#include "decoding/generation/output.h"
+
+#include <span>
+
+#include "absl/strings/str_cat.h"
+
+namespace tandem::decoding {
+
+const char* FinishReasonName(FinishReason reason) {
+  switch (reason) {
+    case FinishReason::kNone: return "none";
+    case FinishReason::kEndOfGeneration: return "stop";
+    case FinishReason::kLength: return "length";
+    case FinishReason::kStopString: return "stop_string";
+    case FinishReason::kContextLength: return "context_length";
+    case FinishReason::kAborted: return "aborted";
+  }
+  return "unknown";
+}
+
+absl::Status Output::ValidateRequest(const GenerationRequest& request, const Vocabulary& vocab) {
+  if (request.prompt.empty()) return absl::InvalidArgumentError("prompt must not be empty");
+  for (size_t i = 0; i < request.prompt.size(); ++i) {
+    if (request.prompt[i] < 0 || request.prompt[i] >= vocab.vocab_size()) {
+      return absl::InvalidArgumentError(absl::StrCat("prompt token ", i, " (", request.prompt[i],
+                                                     ") outside vocabulary of ", vocab.vocab_size()));
+    }
+  }
+  if (request.max_tokens < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("max_tokens must be >= 1, got ", request.max_tokens));
+  }
+  if (absl::Status s = request.sampling.Validate(); !s.ok()) return s;
+  if (request.gamma.gamma < 0 || request.gamma.gamma > 64) {
+    return absl::InvalidArgumentError(absl::StrCat("gamma must be in [0, 64], got ", request.gamma.gamma));
+  }
+  if (request.gamma.adaptive &&
+      (request.gamma.min_gamma < 1 || request.gamma.max_gamma > 64 ||
+       request.gamma.min_gamma > request.gamma.max_gamma)) {
+    return absl::InvalidArgumentError("gamma bounds must satisfy 1 <= min_gamma <= max_gamma <= 64");
+  }
+  if (!request.stop_strings.empty() && vocab.NewDecoder() == nullptr) {
+    return absl::InvalidArgumentError("stop_strings need detokenized text, which is unavailable");
+  }
+  return absl::OkStatus();
+}
+
+Output::Output(const GenerationRequest& request, const Vocabulary& vocab,
+               const StreamCallback& on_chunk, GenerationResult* result)
+    : request_(request),
+      vocab_(vocab),
+      on_chunk_(on_chunk),
+      result_(result),
+      decoder_(vocab.NewDecoder()),
+      stops_(request.stop_strings),
+      start_(std::chrono::steady_clock::now()) {
+  result_->stats.prompt_tokens = static_cast<int64_t>(request.prompt.size());
+}
+
+bool Output::cancelled() const {
+  return request_.cancelled != nullptr && request_.cancelled->load(std::memory_order_relaxed);
+}
+
+int Output::remaining() const {
+  return request_.max_tokens - static_cast<int>(result_->tokens.size());
+}
+
+double Output::ElapsedMs() const {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
+}
+
+void Output::Finish(FinishReason reason) {
+  if (!done()) result_->finish_reason = reason;
+}
+
+bool Output::Push(int32_t token) {
+  if (done()) return false;
+  if (result_->tokens.empty() && result_->stats.time_to_first_token_ms == 0) {
+    result_->stats.time_to_first_token_ms = ElapsedMs();
+  }
+  if (vocab_.IsEndOfGeneration(token)) {
+    Finish(FinishReason::kEndOfGeneration);
+    return false;
+  }
+  result_->tokens.push_back(token);
+  result_->stats.generated_tokens = static_cast<int64_t>(result_->tokens.size());
+  if (decoder_ != nullptr) {
+    result_->text += stops_.Push(decoder_->Push(token));
+    if (stops_.stopped()) {
+      Finish(FinishReason::kStopString);
+      return false;
+    }
+  }
+  if (remaining() <= 0) {
+    Finish(FinishReason::kLength);
+    return false;
+  }
+  return true;
+}
+
+absl::Status Output::FlushChunk() {
+  if (final_flushed_) return absl::OkStatus();
+  if (done()) {
+    final_flushed_ = true;
+    if (decoder_ != nullptr && !stops_.stopped()) {
+      result_->text += stops_.Push(decoder_->Flush());
+      result_->text += stops_.Flush();
+    }
+  }
+  std::span<const int32_t> tokens(result_->tokens);
+  std::string_view text(result_->text);
+  StreamChunk chunk{tokens.subspan(flushed_tokens_), text.substr(flushed_text_)};
+  flushed_tokens_ = tokens.size();
+  flushed_text_ = text.size();
+  if (chunk.tokens.empty() && chunk.text.empty()) return absl::OkStatus();
+  return on_chunk_ ? on_chunk_(chunk) : absl::OkStatus();
+}
+
+bool Output::EndsAtContextLimit(const absl::Status& status) {
+  if (status.code() != absl::StatusCode::kOutOfRange &&
+      status.code() != absl::StatusCode::kResourceExhausted) {
+    return false;
+  }
+  Finish(FinishReason::kContextLength);
+  return true;
+}
+
+void Output::Close() { result_->stats.e2e_latency_ms = ElapsedMs(); }
+
+}  // namespace tandem::decoding

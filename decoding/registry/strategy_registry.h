@@ -1,0 +1,33 @@
+// The strategies tandem serves, by name. The list lives in
+// strategy_registry.cc, one line per strategy; everything else (request
+// translation, the Generation service's catalog, the CLI's flags and help)
+// goes through these functions, so adding a strategy is one new folder under
+// strategies/ and one line there.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "decoding/registry/strategy_definition.h"
+
+namespace tandem::decoding {
+
+// Every strategy, in the order the catalog lists them.
+const std::vector<const StrategyDefinition*>& Strategies();
+
+// nullptr for an unknown name.
+const StrategyDefinition* FindStrategy(std::string_view name);
+
+// "target_only, speculative, ..." for error messages and help text.
+std::string StrategyNames();
+
+// The named strategy with `params` applied: INVALID_ARGUMENT
+// "strategy: unknown strategy ..." for an unknown name, "params...: ..." for
+// a bad parameter.
+absl::StatusOr<PreparedStrategy> PrepareStrategy(std::string_view name,
+                                                 const std::map<std::string, std::string>& params);
+
+}  // namespace tandem::decoding

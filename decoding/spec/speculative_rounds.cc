@@ -1,0 +1,105 @@
+#include "decoding/spec/speculative_rounds.h"
+
+#include <algorithm>
+#include <span>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "decoding/spec/acceptance.h"
+
+namespace tandem::decoding {
+
+absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession& draft, VerifySession& target,
+                                  spec::GammaController& gamma, bool greedy, const Vocabulary& vocab,
+                                  Output& out, spec::RequestStats& stats) {
+  auto is_eos = [&vocab](int32_t t) { return vocab.IsEndOfGeneration(t); };
+  DraftDelta delta;  // outcome of the previous round, sent with the next proposal
+  DraftProposal proposal;
+  VerifyResult verdict;
+  absl::Status status;
+  double t0 = 0;
+  while (!out.done()) {
+    if (out.cancelled()) {
+      out.Abort();
+      break;
+    }
+    // 1. Draft x_1..x_g ~ q. A round emits at most g + 1 tokens, so never
+    //    draft beyond what max_tokens can still use.
+    const int g = std::clamp(out.remaining() - 1, 0, gamma.gamma());
+    proposal.tokens.clear();
+    proposal.q.clear();
+    if (g > 0) {
+      t0 = out.ElapsedMs();
+      status = draft.Propose(delta, g, &proposal);
+      stats.draft_time_ms += out.ElapsedMs() - t0;
+      ++stats.draft_calls;
+      if (!status.ok()) break;
+      delta = {};
+    }
+    // Nothing after an end-of-generation token is verified.
+    size_t n = std::min<size_t>(proposal.tokens.size(), g);
+    n = spec::DraftLengthUpToEos(std::span<const int32_t>(proposal.tokens).first(n), is_eos);
+    std::span<const int32_t> x = std::span<const int32_t>(proposal.tokens).first(n);
+    std::span<const runtime::Distribution> q;
+    if (!greedy) {
+      if (proposal.q.size() < n) {
+        status = absl::InternalError("drafter returned fewer q rows than tokens");
+        break;
+      }
+      q = std::span<const runtime::Distribution>(proposal.q).first(n);
+    }
+
+    // 2-4. One target pass over x: accept a prefix x_1..x_k, next token t
+    //      (residual sample or bonus token), target KV rolled back.
+    t0 = out.ElapsedMs();
+    status = target.Verify(x, q, &verdict);
+    ++stats.target_calls;
+    if (!x.empty() && (status.code() == absl::StatusCode::kOutOfRange ||
+                       status.code() == absl::StatusCode::kResourceExhausted)) {
+      // The drafts do not fit the target's context: take the one token that
+      // target-only decoding would still get (a failed Verify changes nothing).
+      n = 0;
+      x = {};
+      q = {};
+      status = target.Verify(x, q, &verdict);
+      ++stats.target_calls;
+    }
+    stats.target_time_ms += out.ElapsedMs() - t0;
+    if (!status.ok()) {
+      if (out.EndsAtContextLimit(status)) status = absl::OkStatus();
+      break;
+    }
+    const int k = verdict.accepted;
+    stats.RecordRound(static_cast<int>(n), k);
+    gamma.Observe(static_cast<int>(n), k);
+    stats.final_gamma = gamma.gamma();  // where the controller is, not a capped last round
+
+    // Emit x_1..x_k, t. A draft that ended on end-of-generation and was fully
+    // accepted finishes the output at that token; t is then ignored.
+    bool more = true;
+    for (int i = 0; i < k && more; ++i) more = out.Push(x[i]);
+    if (more) out.Push(verdict.next_token);
+    status = out.FlushChunk();
+    if (!status.ok()) break;
+
+    // 5. The drafter rolls back to the same prefix with its next call. A
+    //    round without drafting happens only when one token remained, so
+    //    generation is over and the drafter needs no catching up.
+    if (g > 0) {
+      delta = {};
+      delta.accepted = k;
+      delta.next_token = verdict.next_token;
+    } else if (!out.done()) {
+      status = absl::InternalError(absl::StrCat(std::string(strategy), ": drafter skipped before the last round"));
+      break;
+    }
+  }
+  if (status.ok()) status = out.FlushChunk();
+  absl::Status closed_target = target.Close();
+  absl::Status closed_draft = draft.Close();
+  out.Close();
+  if (!status.ok()) return status;
+  return closed_target.ok() ? closed_draft : closed_target;
+}
+
+}  // namespace tandem::decoding

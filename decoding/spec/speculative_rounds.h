@@ -1,0 +1,27 @@
+// The draft/verify round loop of speculative decoding (algorithms.md section
+// 0, steps 1-5), shared by `speculative` (both sessions over the same prompt)
+// and `rapid` (the drafter over the retrieved context, the target over the
+// long one, knowledge transfer configured in the target session). The
+// acceptance rule itself lives in the verify session, so this loop is the
+// same for both.
+#pragma once
+
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "decoding/ports/drafter.h"
+#include "decoding/ports/verifier.h"
+#include "decoding/ports/vocabulary.h"
+#include "decoding/spec/gamma_controller.h"
+#include "decoding/generation/output.h"
+
+namespace tandem::decoding {
+
+// Runs rounds until `out` is done (or cancelled / failed), then closes both
+// sessions and `out`. `strategy` names the caller in internal errors. The
+// first error wins: a failed round, else a failed Close.
+absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession& draft, VerifySession& target,
+                                  spec::GammaController& gamma, bool greedy, const Vocabulary& vocab,
+                                  Output& out, spec::RequestStats& stats);
+
+}  // namespace tandem::decoding

@@ -1,0 +1,34 @@
+#include "decoding/strategies/speculative/speculative.h"
+
+#include "decoding/spec/gamma_controller.h"
+#include "decoding/generation/output.h"
+#include "decoding/spec/speculative_rounds.h"
+
+namespace tandem::decoding {
+
+absl::Status RunSpeculative(const GenerationRequest& request, Drafter& drafter, Verifier& verifier,
+                            const Vocabulary& vocab, const StreamCallback& on_chunk,
+                            GenerationResult* result) {
+  if (absl::Status s = Output::ValidateRequest(request, vocab); !s.ok()) return s;
+  if (request.gamma.gamma < 1) return absl::InvalidArgumentError("gamma must be >= 1 for speculative");
+  *result = {};
+  result->stats.strategy = "speculative";
+  result->stats.drafter = std::string(drafter.name());
+  Output out(request, vocab, on_chunk, result);
+  auto& stats = result->stats;
+  const bool greedy = request.sampling.greedy();
+
+  double t0 = out.ElapsedMs();
+  auto target = verifier.Open(request.prompt, request.sampling, {});
+  if (!target.ok()) return target.status();
+  stats.target_time_ms += out.ElapsedMs() - t0;
+  t0 = out.ElapsedMs();
+  auto draft = drafter.Open(request.prompt, request.sampling, {.return_distributions = !greedy});
+  if (!draft.ok()) return draft.status();
+  stats.draft_time_ms += out.ElapsedMs() - t0;
+
+  spec::GammaController gamma(request.gamma);
+  return RunSpeculativeRounds("speculative", **draft, **target, gamma, greedy, vocab, out, stats);
+}
+
+}  // namespace tandem::decoding

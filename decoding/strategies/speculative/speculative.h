@@ -1,0 +1,17 @@
+// Lossless speculative sampling (algorithms.md section 0) against the
+// Drafter and Verifier ports; the same code runs in process and over gRPC.
+#pragma once
+
+#include "absl/status/status.h"
+#include "decoding/ports/drafter.h"
+#include "decoding/ports/verifier.h"
+#include "decoding/ports/vocabulary.h"
+#include "decoding/generation/generation.h"
+
+namespace tandem::decoding {
+
+absl::Status RunSpeculative(const GenerationRequest& request, Drafter& drafter, Verifier& verifier,
+                            const Vocabulary& vocab, const StreamCallback& on_chunk,
+                            GenerationResult* result);
+
+}  // namespace tandem::decoding

@@ -1,0 +1,64 @@
+#include "decoding/strategies/speculative/speculative_strategy.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "decoding/strategies/speculative/speculative.h"
+
+namespace tandem::decoding {
+
+absl::StatusOr<Drafter*> ResolveDrafter(const SpeculativeOptions& options, const GenerationPorts& ports) {
+  std::string name = options.drafter;
+  if (name.empty()) name = ports.default_drafter.empty() ? "ngram" : ports.default_drafter;
+  Drafter* drafter = ports.FindDrafter(name);
+  if (drafter == nullptr) {
+    std::vector<std::string> available;
+    for (const auto& [n, d] : ports.drafters) available.push_back(n);
+    return absl::InvalidArgumentError(
+        absl::StrCat("params.drafter: drafter '", name, "' is not configured in this deployment (available: ",
+                     available.empty() ? "none" : absl::StrJoin(available, ", "), ")"));
+  }
+  return drafter;
+}
+
+const StrategyDefinition& SpeculativeStrategy() {
+  using O = SpeculativeOptions;
+  static const StrategyDefinition& definition = DefineStrategy<O>({
+      .name = "speculative",
+      .description = "Lossless speculative decoding: a drafter proposes gamma tokens, the target verifies "
+                     "them in one pass (rejection sampling keeps the target's distribution exactly).",
+      .params = ParamTable<O>()
+                    .Int("gamma", 1, spec::kMaxGamma, [](O& o) -> int& { return o.gamma.gamma; },
+                         "Draft length per round (the starting value with adaptive_gamma).")
+                    .Bool("adaptive_gamma", [](O& o) -> bool& { return o.gamma.adaptive; },
+                          "Adapt gamma to the recent acceptance rate.")
+                    .Int("min_gamma", 1, spec::kMaxGamma, [](O& o) -> int& { return o.gamma.min_gamma; },
+                         "Lower bound of adaptive gamma.")
+                    .Int("max_gamma", 1, spec::kMaxGamma, [](O& o) -> int& { return o.gamma.max_gamma; },
+                         "Upper bound of adaptive gamma.")
+                    .Choice("drafter", {"ngram", "model"}, "the deployment's drafter, else ngram",
+                            [](const std::string& v, O& o) { o.drafter = v; },
+                            "'ngram' (prompt lookup, no model) or 'model' (the draft model)."),
+      .finish = [](O& o) -> absl::Status {
+        if (o.gamma.min_gamma > o.gamma.max_gamma) {
+          return BadParam("min_gamma", absl::StrCat("must be <= max_gamma (", o.gamma.max_gamma, ")"));
+        }
+        // An adaptive run starts inside its bounds.
+        if (o.gamma.adaptive) o.gamma.gamma = std::clamp(o.gamma.gamma, o.gamma.min_gamma, o.gamma.max_gamma);
+        return absl::OkStatus();
+      },
+      .needs = [](const O& o) { return PortNeeds{.draft_model = o.drafter == "model"}; },
+      .run = [](const O& o, const StrategyCall& c) -> absl::Status {
+        auto drafter = ResolveDrafter(o, c.ports);
+        if (!drafter.ok()) return drafter.status();
+        GenerationRequest with_gamma = c.request;
+        with_gamma.gamma = o.gamma;
+        return RunSpeculative(with_gamma, **drafter, *c.ports.verifier, c.vocab, c.on_chunk, c.result);
+      },
+  });
+  return definition;
+}
+
+}  // namespace tandem::decoding
