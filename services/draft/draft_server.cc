@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "absl/strings/str_cat.h"
 #include "services/model_host/model_host.h"
 #include "decoding/local/model_drafter.h"
 
@@ -14,26 +15,21 @@ absl::StatusOr<std::unique_ptr<DraftServer>> DraftServer::Start(decoding::Drafte
     return absl::InvalidArgumentError("draft server: model info needs vocab_size and context_length");
   }
   std::unique_ptr<DraftServer> server(new DraftServer());
-  MetricsOptions metrics_options;
-  metrics_options.listen_address = options.metrics_address;
-  auto metrics = ServiceMetrics::Create(metrics_options);
-  if (!metrics.ok()) return metrics.status();
-  server->metrics_ = std::move(*metrics);
-  server->service_ = std::make_unique<DraftService>(drafter, std::move(options.service), server->metrics_.get(),
+  auto host = ServiceHost::Create(options.metrics_address);
+  if (!host.ok()) return host.status();
+  server->host_ = std::move(*host);
+  server->service_ = std::make_unique<DraftService>(drafter, std::move(options.service), &server->host_->metrics(),
                                                     std::move(kv_bytes));
-  GrpcServerOptions grpc_options;
-  grpc_options.address = options.grpc_address;
-  grpc_options.health_service_names = {std::string(tandem::v1::Draft::service_full_name())};
-  grpc::Service* services[] = {server->service_.get()};
-  auto grpc = GrpcServer::Start(grpc_options, services);
-  if (!grpc.ok()) return grpc.status();
-  server->grpc_ = std::move(*grpc);
+  if (absl::Status s = server->host_->Serve(options.grpc_address, *server->service_,
+                                            tandem::v1::Draft::service_full_name());
+      !s.ok()) {
+    return s;
+  }
   return server;
 }
 
 DraftServer::~DraftServer() {
-  if (grpc_) grpc_->Shutdown(absl::Seconds(5));
-  grpc_.reset();
+  if (host_) host_->Shutdown();
 }
 
 absl::Status RunDraftService(const ServiceConfig& service, const DeploymentConfig& deployment,
@@ -53,11 +49,7 @@ absl::Status RunDraftService(const ServiceConfig& service, const DeploymentConfi
   batching::BatchingLanguageModel* lm = &bm.lm();
   auto server = DraftServer::Start(drafter, std::move(options), [lm] { return lm->kv_bytes_in_use(); });
   if (!server.ok()) return server.status();
-  std::fprintf(stderr, "tandem-draft %s: serving %s on %s%s%s\n", service.name.c_str(),
-               name.c_str(),
-               (*server)->address().c_str(), (*server)->metrics().url().empty() ? "" : ", metrics ",
-               (*server)->metrics().url().c_str());
-  ServeUntilSignal((*server)->grpc(), signal);
+  AnnounceAndServe((*server)->host(), "draft", service.name, absl::StrCat("serving ", name), signal);
   return absl::OkStatus();
 }
 

@@ -10,8 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "services/common/deploy_config.h"
-#include "services/common/grpc_server.h"
-#include "services/common/metrics.h"
+#include "services/common/service_host.h"
 #include "services/common/shutdown_signal.h"
 #include "services/draft/draft_service.h"
 
@@ -31,16 +30,16 @@ class DraftServer {
                                                            std::function<int64_t()> kv_bytes = nullptr);
   ~DraftServer();
 
-  const std::string& address() const { return grpc_->address(); }
-  ServiceMetrics& metrics() { return *metrics_; }
+  const std::string& address() const { return host_->address(); }
+  ServiceMetrics& metrics() { return host_->metrics(); }
   DraftService& service() { return *service_; }
-  GrpcServer& grpc() { return *grpc_; }
+  GrpcServer& grpc() { return host_->grpc(); }
+  ServiceHost& host() { return *host_; }
 
  private:
   DraftServer() = default;
-  std::unique_ptr<ServiceMetrics> metrics_;
+  std::unique_ptr<ServiceHost> host_;  // metrics outlive the service; gRPC drains first
   std::unique_ptr<DraftService> service_;
-  std::unique_ptr<GrpcServer> grpc_;  // stops first
 };
 
 // Loads `service`'s model, serves a ModelDrafter over a BatchingLanguageModel

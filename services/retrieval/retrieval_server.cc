@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/util/absl_compat.h"
 #include "runtime/embedding/bert_embedder.h"
 #include "runtime/gguf/gguf_file.h"
 #include "services/model_host/model_host.h"
@@ -12,26 +13,21 @@ namespace tandem::retrieval {
 absl::StatusOr<std::unique_ptr<RetrievalServer>> RetrievalServer::Start(RetrievalEngine& engine,
                                                                        const RetrievalServerOptions& options) {
   std::unique_ptr<RetrievalServer> server(new RetrievalServer());
-  services::MetricsOptions metrics_options;
-  metrics_options.listen_address = options.metrics_address;
-  auto metrics = services::ServiceMetrics::Create(metrics_options);
-  if (!metrics.ok()) return metrics.status();
-  server->metrics_ = std::move(*metrics);
-  server->retrieval_metrics_ = std::make_unique<RetrievalMetrics>(server->metrics_->registry());
+  auto host = services::ServiceHost::Create(options.metrics_address);
+  if (!host.ok()) return host.status();
+  server->host_ = std::move(*host);
+  server->retrieval_metrics_ = std::make_unique<RetrievalMetrics>(server->host_->metrics().registry());
   server->service_ = std::make_unique<RetrievalService>(engine, server->retrieval_metrics_.get());
-  services::GrpcServerOptions grpc_options;
-  grpc_options.address = options.grpc_address;
-  grpc_options.health_service_names = {std::string(tandem::v1::Retrieval::service_full_name())};
-  grpc::Service* services[] = {server->service_.get()};
-  auto grpc = services::GrpcServer::Start(grpc_options, services);
-  if (!grpc.ok()) return grpc.status();
-  server->grpc_ = std::move(*grpc);
+  if (absl::Status s = server->host_->Serve(options.grpc_address, *server->service_,
+                                            tandem::v1::Retrieval::service_full_name());
+      !s.ok()) {
+    return s;
+  }
   return server;
 }
 
 RetrievalServer::~RetrievalServer() {
-  if (grpc_) grpc_->Shutdown(absl::Seconds(5));
-  grpc_.reset();
+  if (host_) host_->Shutdown();
 }
 
 absl::Status RunRetrievalService(const services::ServiceConfig& service,
@@ -59,12 +55,11 @@ absl::Status RunRetrievalService(const services::ServiceConfig& service,
   server_options.metrics_address = service.metrics_address();
   auto server = RetrievalServer::Start(**engine, server_options);
   if (!server.ok()) return server.status();
-  std::fprintf(stderr, "tandem-retrieval %s: %zu collections in %s, tokenizer of %s, embedder %s, serving on %s%s%s\n",
-               service.name.c_str(), (*engine)->ListCollections().size(),
-               service.data_dir.empty() ? "memory (no data_dir)" : service.data_dir.c_str(), model_path->c_str(),
-               std::string((*engine)->embedder().name()).c_str(), (*server)->address().c_str(),
-               (*server)->metrics().url().empty() ? "" : ", metrics ", (*server)->metrics().url().c_str());
-  services::ServeUntilSignal((*server)->grpc(), signal);
+  const std::string detail = absl::StrCat((*engine)->ListCollections().size(), " collections in ",
+                                          service.data_dir.empty() ? "memory (no data_dir)" : service.data_dir,
+                                          ", tokenizer of ", *model_path, ", embedder ",
+                                          AbslView((*engine)->embedder().name()), ", serving");
+  services::AnnounceAndServe((*server)->host(), "retrieval", service.name, detail, signal);
   return absl::OkStatus();
 }
 

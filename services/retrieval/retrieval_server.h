@@ -9,8 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "services/common/deploy_config.h"
-#include "services/common/grpc_server.h"
-#include "services/common/metrics.h"
+#include "services/common/service_host.h"
 #include "services/common/shutdown_signal.h"
 #include "services/retrieval/retrieval_engine.h"
 #include "services/retrieval/retrieval_metrics.h"
@@ -30,16 +29,16 @@ class RetrievalServer {
                                                                const RetrievalServerOptions& options);
   ~RetrievalServer();
 
-  const std::string& address() const { return grpc_->address(); }
-  services::ServiceMetrics& metrics() { return *metrics_; }
-  services::GrpcServer& grpc() { return *grpc_; }
+  const std::string& address() const { return host_->address(); }
+  services::ServiceMetrics& metrics() { return host_->metrics(); }
+  services::GrpcServer& grpc() { return host_->grpc(); }
+  services::ServiceHost& host() { return *host_; }
 
  private:
   RetrievalServer() = default;
-  std::unique_ptr<services::ServiceMetrics> metrics_;
+  std::unique_ptr<services::ServiceHost> host_;  // metrics outlive the service; gRPC drains first
   std::unique_ptr<RetrievalMetrics> retrieval_metrics_;
   std::unique_ptr<RetrievalService> service_;
-  std::unique_ptr<services::GrpcServer> grpc_;  // stops first
 };
 
 // Loads the tokenizer of `service.model` (only the tokenizer: no weights are

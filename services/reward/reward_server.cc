@@ -8,26 +8,21 @@ namespace tandem::services {
 
 absl::StatusOr<std::unique_ptr<RewardServer>> RewardServer::Start(RewardServerOptions options) {
   std::unique_ptr<RewardServer> server(new RewardServer());
-  MetricsOptions metrics_options;
-  metrics_options.listen_address = options.metrics_address;
-  auto metrics = ServiceMetrics::Create(metrics_options);
-  if (!metrics.ok()) return metrics.status();
-  server->metrics_ = std::move(*metrics);
+  auto host = ServiceHost::Create(options.metrics_address);
+  if (!host.ok()) return host.status();
+  server->host_ = std::move(*host);
   server->registry_ = std::make_unique<reward::RewardRegistry>(std::move(options.registry));
-  server->service_ = std::make_unique<RewardService>(*server->registry_, server->metrics_.get());
-  GrpcServerOptions grpc_options;
-  grpc_options.address = options.grpc_address;
-  grpc_options.health_service_names = {std::string(tandem::v1::Reward::service_full_name())};
-  grpc::Service* services[] = {server->service_.get()};
-  auto grpc = GrpcServer::Start(grpc_options, services);
-  if (!grpc.ok()) return grpc.status();
-  server->grpc_ = std::move(*grpc);
+  server->service_ = std::make_unique<RewardService>(*server->registry_, &server->host_->metrics());
+  if (absl::Status s = server->host_->Serve(options.grpc_address, *server->service_,
+                                            tandem::v1::Reward::service_full_name());
+      !s.ok()) {
+    return s;
+  }
   return server;
 }
 
 RewardServer::~RewardServer() {
-  if (grpc_) grpc_->Shutdown(absl::Seconds(5));
-  grpc_.reset();
+  if (host_) host_->Shutdown();
 }
 
 absl::StatusOr<reward::RewardRegistryOptions> RewardOptionsFromConfig(const ServiceConfig& service,
@@ -52,10 +47,7 @@ absl::Status RunRewardService(const ServiceConfig& service, const DeploymentConf
   options.registry = std::move(*registry);
   auto server = RewardServer::Start(std::move(options));
   if (!server.ok()) return server.status();
-  std::fprintf(stderr, "tandem-reward %s: serving backends on %s%s%s\n", service.name.c_str(),
-               (*server)->address().c_str(), (*server)->metrics().url().empty() ? "" : ", metrics ",
-               (*server)->metrics().url().c_str());
-  ServeUntilSignal((*server)->grpc(), signal);
+  AnnounceAndServe((*server)->host(), "reward", service.name, "serving backends", signal);
   return absl::OkStatus();
 }
 

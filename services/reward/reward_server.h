@@ -7,8 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "services/common/deploy_config.h"
-#include "services/common/grpc_server.h"
-#include "services/common/metrics.h"
+#include "services/common/service_host.h"
 #include "services/common/shutdown_signal.h"
 #include "services/reward/reward_registry.h"
 #include "services/reward/reward_service.h"
@@ -26,17 +25,17 @@ class RewardServer {
   static absl::StatusOr<std::unique_ptr<RewardServer>> Start(RewardServerOptions options);
   ~RewardServer();
 
-  const std::string& address() const { return grpc_->address(); }
-  ServiceMetrics& metrics() { return *metrics_; }
+  const std::string& address() const { return host_->address(); }
+  ServiceMetrics& metrics() { return host_->metrics(); }
   reward::RewardRegistry& registry() { return *registry_; }
-  GrpcServer& grpc() { return *grpc_; }
+  GrpcServer& grpc() { return host_->grpc(); }
+  ServiceHost& host() { return *host_; }
 
  private:
   RewardServer() = default;
-  std::unique_ptr<ServiceMetrics> metrics_;
+  std::unique_ptr<ServiceHost> host_;  // metrics outlive the service; gRPC drains first
   std::unique_ptr<reward::RewardRegistry> registry_;
   std::unique_ptr<RewardService> service_;
-  std::unique_ptr<GrpcServer> grpc_;  // stops first
 };
 
 // The registry options of a `role: reward` entry: its model is the judge,

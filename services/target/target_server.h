@@ -10,8 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "services/common/deploy_config.h"
-#include "services/common/grpc_server.h"
-#include "services/common/metrics.h"
+#include "services/common/service_host.h"
 #include "services/common/shutdown_signal.h"
 #include "services/target/target_service.h"
 
@@ -32,16 +31,16 @@ class TargetServer {
                                                             std::function<int64_t()> kv_bytes = nullptr);
   ~TargetServer();
 
-  const std::string& address() const { return grpc_->address(); }
-  ServiceMetrics& metrics() { return *metrics_; }
+  const std::string& address() const { return host_->address(); }
+  ServiceMetrics& metrics() { return host_->metrics(); }
   TargetService& service() { return *service_; }
-  GrpcServer& grpc() { return *grpc_; }
+  GrpcServer& grpc() { return host_->grpc(); }
+  ServiceHost& host() { return *host_; }
 
  private:
   TargetServer() = default;
-  std::unique_ptr<ServiceMetrics> metrics_;
+  std::unique_ptr<ServiceHost> host_;  // metrics outlive the service; gRPC drains first
   std::unique_ptr<TargetService> service_;
-  std::unique_ptr<GrpcServer> grpc_;  // stops first
 };
 
 // Loads `service`'s model behind a BatchingLanguageModel and serves it on

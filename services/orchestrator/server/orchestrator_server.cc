@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "absl/strings/str_cat.h"
 #include "services/orchestrator/server/ports_factory.h"
 #include "services/orchestrator/decoding_names.h"
 
@@ -10,27 +11,23 @@ namespace tandem::orchestrator::server {
 absl::StatusOr<std::unique_ptr<OrchestratorServer>> OrchestratorServer::Start(GenerationPorts& ports,
                                                                              OrchestratorServerOptions options) {
   std::unique_ptr<OrchestratorServer> s(new OrchestratorServer());
-  services::MetricsOptions mo;
-  mo.listen_address = options.metrics_address;
-  auto metrics = services::ServiceMetrics::Create(mo);
-  if (!metrics.ok()) return metrics.status();
-  s->metrics_ = std::move(*metrics);
+  auto host = services::ServiceHost::Create(options.metrics_address);
+  if (!host.ok()) return host.status();
+  s->host_ = std::move(*host);
   GenerationServiceOptions so;
   so.default_strategy = options.default_strategy;
-  so.metrics = s->metrics_.get();
+  so.metrics = &s->host_->metrics();
   s->service_ = std::make_unique<GenerationService>(ports, so);
-  services::GrpcServerOptions go;
-  go.address = options.grpc_address;
-  go.health_service_names = {std::string(tandem::v1::Generation::service_full_name())};
-  grpc::Service* services[] = {s->service_.get()};
-  auto grpc = services::GrpcServer::Start(go, services);
-  if (!grpc.ok()) return grpc.status();
-  s->grpc_ = std::move(*grpc);
+  if (absl::Status st = s->host_->Serve(options.grpc_address, *s->service_,
+                                        tandem::v1::Generation::service_full_name());
+      !st.ok()) {
+    return st;
+  }
   return s;
 }
 
 OrchestratorServer::~OrchestratorServer() {
-  if (grpc_ != nullptr) grpc_->Shutdown(absl::Seconds(5));
+  if (host_ != nullptr) host_->Shutdown();
 }
 
 absl::Status RunOrchestratorService(const services::ServiceConfig& service,
@@ -44,11 +41,8 @@ absl::Status RunOrchestratorService(const services::ServiceConfig& service,
   o.default_strategy = service.default_strategy;
   auto server = OrchestratorServer::Start(**ports, o);
   if (!server.ok()) return server.status();
-  std::fprintf(stderr, "[tandem] %s (%s, %s) SERVING on %s, metrics %s\n", service.name.c_str(),
-               all_in_one ? "all-in-one" : "orchestrator", (*ports)->mode.c_str(), (*server)->address().c_str(),
-               (*server)->metrics().url().empty() ? "off" : (*server)->metrics().url().c_str());
-  std::fflush(stderr);
-  services::ServeUntilSignal((*server)->grpc(), signal);
+  services::AnnounceAndServe((*server)->host(), all_in_one ? "all-in-one" : "orchestrator", service.name,
+                             absl::StrCat("serving the Generation API (", (*ports)->mode, " ports)"), signal);
   server->reset();
   return absl::OkStatus();
 }

@@ -9,8 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "services/common/deploy_config.h"
-#include "services/common/grpc_server.h"
-#include "services/common/metrics.h"
+#include "services/common/service_host.h"
 #include "services/common/shutdown_signal.h"
 #include "services/orchestrator/server/generation_service.h"
 #include "services/orchestrator/decoding_names.h"
@@ -29,16 +28,16 @@ class OrchestratorServer {
   static absl::StatusOr<std::unique_ptr<OrchestratorServer>> Start(GenerationPorts& ports,
                                                                   OrchestratorServerOptions options);
   ~OrchestratorServer();
-  const std::string& address() const { return grpc_->address(); }
-  services::ServiceMetrics& metrics() { return *metrics_; }
+  const std::string& address() const { return host_->address(); }
+  services::ServiceMetrics& metrics() { return host_->metrics(); }
   GenerationService& service() { return *service_; }
-  services::GrpcServer& grpc() { return *grpc_; }
+  services::GrpcServer& grpc() { return host_->grpc(); }
+  services::ServiceHost& host() { return *host_; }
 
  private:
   OrchestratorServer() = default;
-  std::unique_ptr<services::ServiceMetrics> metrics_;
+  std::unique_ptr<services::ServiceHost> host_;  // metrics outlive the service; gRPC drains first
   std::unique_ptr<GenerationService> service_;
-  std::unique_ptr<services::GrpcServer> grpc_;  // stops first
 };
 
 // Builds the ports of `service` (remote, or in process with all_in_one),
