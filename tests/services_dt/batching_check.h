@@ -115,8 +115,10 @@ inline void CheckBatchedEqualsAlone(runtime::Model& model, const std::vector<std
   int64_t appends = 0;
   for (const auto& p : prompts) appends += (p.size() > 1 ? 1 : 0) + steps + 1;  // prefill, steps, redo
   EXPECT_EQ(stats.appends, appends);
-  EXPECT_EQ(stats.max_items_per_pass, static_cast<int64_t>(prompts.size()));
-  EXPECT_LT(stats.forward_passes, stats.appends) << "no batching happened";
+  // The paused first round batches every sequence (deterministic). How many
+  // later rounds overlap depends on thread scheduling, so the pass count is
+  // not asserted: on a loaded 2-core machine each append may run alone.
+  EXPECT_EQ(stats.max_items_per_pass, static_cast<int64_t>(prompts.size())) << "no batching happened";
   EXPECT_EQ(lm.kv_bytes_in_use(), 0) << "sequences were destroyed; KV must be free";
 }
 
