@@ -3,9 +3,11 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <thread>
+#include <type_traits>
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/dequantize.h"
@@ -24,12 +26,39 @@ int ResolveThreads(int n) {
   return hw == 0 ? 1 : static_cast<int>(hw);
 }
 
+// f(begin, end) over [0, n) in pieces of `grain` items claimed from an
+// atomic counter through RunDynamic: on a shared machine a worker that the
+// scheduler has not run yet is skipped instead of waited for (a static split
+// makes every decode step wait a time slice for it, once per layer). Every
+// item is computed by the same code whichever thread claims it, so results do
+// not depend on the split.
+template <typename F>
+void ParallelForDynamic(kernels::ThreadPool& pool, int64_t n, int64_t grain, F&& f) {
+  struct Ctx {
+    std::remove_reference_t<F>* f;
+    int64_t n, grain;
+    alignas(64) std::atomic<int64_t> next{0};
+  } ctx{&f, n, grain};
+  pool.RunDynamic(
+      [](void* p, int, int) {
+        auto* c = static_cast<Ctx*>(p);
+        for (;;) {
+          const int64_t b = c->next.fetch_add(c->grain, std::memory_order_relaxed);
+          if (b >= c->n) return;
+          (*c->f)(b, std::min(c->n, b + c->grain));
+        }
+      },
+      &ctx);
+}
+
 template <typename F>
 void ForRows(kernels::ThreadPool& pool, int64_t rows, F&& f) {
   if (rows < kParallelRows || pool.size() == 1) {
     f(0, rows);
   } else {
-    pool.ParallelFor(rows, [&f](int64_t b, int64_t e) { f(b, e); });
+    // About four pieces per thread: balance without counter traffic.
+    const int64_t grain = std::max<int64_t>(1, rows / (4 * pool.size()));
+    ParallelForDynamic(pool, rows, grain, std::forward<F>(f));
   }
 }
 
@@ -296,7 +325,9 @@ void CpuBackend::Attention(int layer, const Activation& q, std::span<const Atten
   if (pool_.size() == 1) {
     work(0, items);
   } else {
-    pool_.ParallelFor(items, [&work](int64_t b, int64_t e) { work(b, e); });
+    // One (row, head) item at a time: at decode there are only n_head items
+    // and their cost grows with the row's context.
+    ParallelForDynamic(pool_, items, 1, work);
   }
 }
 
