@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# One command: tandem vs llama.cpp (llama-bench pp512 / tg128, 1 and 2
+# threads, every bundled model in the model folder), raw results under
+# bench/results/llama_cpp/<UTC time>/, then the markdown table (with the CPU
+# model) printed and written into docs/benchmarks.md.
+#
+#   bench/compare_llama_cpp.sh [--no-docs] [compare_llama_bench.py flags...]
+#   TANDEM_BUILD=build-cpu bench/compare_llama_cpp.sh --reps 2
+#
+# Builds what is missing: llama.cpp's tools from the pinned sdist
+# (bench/build_llama_cpp.sh) and tandem's tandem_model_bench in
+# $TANDEM_BUILD (default build; configured Release if absent).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+BUILD="${TANDEM_BUILD:-build}"
+DOCS=1
+if [[ "${1:-}" == "--no-docs" ]]; then DOCS=0; shift; fi
+PY="${PYTHON:-$ROOT/.venv/bin/python}"
+
+bench/build_llama_cpp.sh
+if [[ ! -f "$BUILD/build.ninja" ]]; then
+  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release
+fi
+ninja -C "$BUILD" -j "${JOBS:-2}" tandem_model_bench
+out="$("$PY" bench/runtime/compare_llama_bench.py --tandem-bench "$BUILD/bench/model/tandem_model_bench" \
+  --llama-bench "${LLAMA_BUILD_DIR:-$ROOT/build-llama}/build/bin/llama-bench" "$@" | tail -1)"
+if [[ "$DOCS" == 1 ]]; then
+  "$PY" bench/runtime/llama_bench_table.py "$out" --update-docs docs/benchmarks.md
+else
+  "$PY" bench/runtime/llama_bench_table.py "$out"
+fi
