@@ -6,6 +6,7 @@
 #include "cli/generate_command.h"
 #include "cli/perplexity_command.h"
 #include "cli/run_context.h"
+#include "cli/strategies_command.h"
 #include "runtime/model_store/model_store.h"
 #ifdef TANDEM_CLI_SERVICES
 #include "cli/deploy_command.h"
@@ -22,6 +23,8 @@ int main(int argc, char** argv) {
   CLI::App* generate_cmd = AddGenerateCommand(app, generate);
   PerplexityOptions perplexity;
   CLI::App* perplexity_cmd = AddPerplexityCommand(app, perplexity);
+  StrategiesOptions strategies;
+  CLI::App* strategies_cmd = AddStrategiesCommand(app, strategies);
   CLI::App* models_cmd = app.add_subcommand("models", "List the bundled models and where they are cached");
 #ifdef TANDEM_CLI_SERVICES
   ServeOptions serve;
@@ -48,6 +51,7 @@ int main(int argc, char** argv) {
 
   if (generate_cmd->parsed()) return RunGenerate(generate);
   if (perplexity_cmd->parsed()) return RunPerplexity(perplexity);
+  if (strategies_cmd->parsed()) return RunStrategies(strategies);
 #ifdef TANDEM_CLI_SERVICES
   if (serve_cmd->parsed()) return RunServe(serve);
   if (up_cmd->parsed()) return RunUp(up);

@@ -10,7 +10,7 @@ using O = ArgsOptions;
 
 ParamTable<O> Params() {
   ParamTable<O> t;
-  AddRewardParams(t, "reward", "reward_options", [](O& o) -> RewardSpec& { return o.reward; }, "Reward");
+  AddRewardParams(t, "reward", "reward_options", [](O& o) -> RewardSpec& { return o.reward; }, "reward scorer");
   return t.Int("top_k", 1, 256, [](O& o) -> int& { return o.top_k; }, "Candidates per token.")
       .Real("w", -1e6, 1e6, [](O& o) -> double& { return o.w; }, "Reward weight.")
       .Choice("mode", {"greedy", "sample"}, "greedy", [](const std::string& v, O& o) { o.greedy = v == "greedy"; },

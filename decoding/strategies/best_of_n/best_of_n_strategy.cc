@@ -10,7 +10,7 @@ using O = BestOfNOptions;
 
 ParamTable<O> Params() {
   ParamTable<O> t;
-  AddRewardParams(t, "reward", "reward_options", [](O& o) -> RewardSpec& { return o.reward; }, "Reward");
+  AddRewardParams(t, "reward", "reward_options", [](O& o) -> RewardSpec& { return o.reward; }, "reward scorer");
   return t.Int("n", 1, 64, [](O& o) -> int& { return o.n; }, "Responses sampled.")
       .Int("parallel", 1, O::kMaxParallel, [](O& o) -> int& { return o.parallel; },
            "Responses sampled at once, each on its own thread (a batching target decodes them in shared "

@@ -34,7 +34,7 @@ absl::Status SetRStar(const std::string& key, const std::string& value, O& o) {
 
 ParamTable<O> Params() {
   ParamTable<O> t;
-  AddRewardParams(t, "reward", "reward_options", [](O& o) -> RewardSpec& { return o.reward; }, "Reward");
+  AddRewardParams(t, "reward", "reward_options", [](O& o) -> RewardSpec& { return o.reward; }, "reward scorer");
   return t
       .Text("r_star", "0.8 (judge: P(yes) in [0, 1])", SetRStar,
             "Target reward on the backend's scale: a number, -inf (hard mode then accepts every segment), or "

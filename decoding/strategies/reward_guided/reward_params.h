@@ -28,7 +28,7 @@ ParamTable<Options>& AddRewardParams(ParamTable<Options>& table, const std::stri
               field(o).backend = value;
               return absl::OkStatus();
             },
-            absl::StrCat(what, " backend name (services/reward/README.md: judge, gguf, similarity, length, ...)."))
+            absl::StrCat("Backend of the ", what, " (services/reward/README.md: judge, gguf, similarity, length, ...)."))
       .Text(options_name, "",
             [field](const std::string& key, const std::string& value, Options& o) {
               return ParseRewardOptions(key, value, &field(o).options);

@@ -1,5 +1,5 @@
 // RSD: reward-guided speculative decoding (arXiv 2501.19324; spec in
-// ../shared/docs/algorithms.md section 2). Step level and lossy by design:
+// docs/algorithms.md section 2). Step level and lossy by design:
 // the draft writes a step (text up to the delimiter, default "\n\n"), a
 // process reward model scores it, and the step is kept if ω(r) accepts;
 // otherwise the target writes that step instead (not re-scored).

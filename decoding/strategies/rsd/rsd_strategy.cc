@@ -27,7 +27,7 @@ ParamTable<O> Params() {
             "true: keep a step with probability omega(r) (seeded); false: iff omega(r) >= delta (logistic: "
             ">= 0.5).");
   AddRewardParams(t, "prm", "prm_options", [](O& o) -> RewardSpec& { return o.prm; },
-                  "PRM (a reward backend with ScoreSteps)");
+                  "PRM (a reward scorer with ScoreSteps)");
   return t
       .Text("delimiter", "\\n\\n",
             [](const std::string& key, const std::string& value, O& o) -> absl::Status {

@@ -1,0 +1,20 @@
+# Compares the README block between <!-- strategies:begin --> and
+# <!-- strategies:end --> with `tandem strategies --markdown`.
+execute_process(COMMAND ${TANDEM} strategies --markdown RESULT_VARIABLE rc OUTPUT_VARIABLE generated)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "tandem strategies --markdown failed (${rc})")
+endif()
+file(READ ${README} readme)
+string(FIND "${readme}" "<!-- strategies:begin -->\n" begin)
+string(FIND "${readme}" "<!-- strategies:end -->" end)
+if(begin EQUAL -1 OR end EQUAL -1)
+  message(FATAL_ERROR "README.md lacks the <!-- strategies:begin/end --> markers")
+endif()
+string(LENGTH "<!-- strategies:begin -->\n" marker)
+math(EXPR first "${begin} + ${marker}")
+math(EXPR length "${end} - ${first}")
+string(SUBSTRING "${readme}" ${first} ${length} embedded)
+if(NOT embedded STREQUAL generated)
+  message(FATAL_ERROR "README.md's strategy table differs from the registry; regenerate it with "
+                      "`tandem strategies --markdown`.\n--- README ---\n${embedded}\n--- registry ---\n${generated}")
+endif()
