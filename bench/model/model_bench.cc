@@ -7,6 +7,10 @@
 //            tokens) against one single-token Forward, both at the same
 //            context (--prompt tokens), each rolled back after it is timed,
 //            alternating so both see the same machine load.
+// logits_fnv: an FNV-1a hash of the bytes of every logits row the first
+// repetition produced (prefill, then each decode step): two builds with the
+// same hash computed bitwise-identical results (a kernel change that claims
+// to keep the numbers can be checked with it).
 // Each measurement repeats --reps times on fresh sessions and reports the
 // best (the build machine is shared; the best run is the least disturbed)
 // and, for verify, also the median.
@@ -38,6 +42,12 @@ double Now() {
 int Fail(const absl::Status& s) {
   std::fprintf(stderr, "error: %s\n", s.ToString().c_str());
   return 1;
+}
+
+uint64_t Fnv1a(uint64_t h, const std::vector<float>& v) {
+  const auto* p = reinterpret_cast<const unsigned char*>(v.data());
+  for (size_t i = 0; i < v.size() * sizeof(float); ++i) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
 }
 
 double Median(std::vector<double> v) {
@@ -91,6 +101,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < prompt; ++i) tokens[i] = (i * 7919 + 13) % vocab;
 
   double best_prefill = 1e30, best_decode = 1e30;
+  uint64_t fnv = 1469598103934665603ull;
   std::vector<double> t_verify, t_one;
   for (int r = 0; r < reps; ++r) {
     std::vector<std::unique_ptr<Session>> sessions;
@@ -105,6 +116,7 @@ int main(int argc, char** argv) {
     double t0 = Now();
     if (absl::Status s = model.Forward(items); !s.ok()) return Fail(s);
     best_prefill = std::min(best_prefill, Now() - t0);
+    if (r == 0) fnv = Fnv1a(fnv, outs[0]);
 
     if (verify > 0) {
       // Session 0 only: one N-token forward vs one 1-token forward at the
@@ -140,6 +152,7 @@ int main(int argc, char** argv) {
         items[b].all_logits = true;
       }
       if (absl::Status s = model.Forward(items); !s.ok()) return Fail(s);
+      if (r == 0) fnv = Fnv1a(fnv, outs[0]);
     }
     best_decode = std::min(best_decode, Now() - t0);
   }
@@ -150,9 +163,10 @@ int main(int argc, char** argv) {
   if (json) {
     std::printf(
         "{\"model\": \"%s\", \"threads\": %d, \"batch\": %d, \"prompt\": %d, \"decode\": %d, \"reps\": %d, "
-        "\"isa\": \"%s\", \"prefill_tokens_per_s\": %.3f, \"decode_tokens_per_s\": %.3f",
+        "\"isa\": \"%s\", \"prefill_tokens_per_s\": %.3f, \"decode_tokens_per_s\": %.3f, "
+        "\"logits_fnv\": \"%016llx\"",
         argv[1], model.n_threads(), batch, prompt, decode, reps, tandem::kernels::MatMulIsaName(), prefill_tps,
-        decode_tps);
+        decode_tps, static_cast<unsigned long long>(fnv));
     if (verify > 0) {
       std::printf(
           ", \"verify\": %d, \"verify_ms_best\": %.3f, \"one_ms_best\": %.3f, \"verify_ms_median\": %.3f, "
@@ -165,7 +179,8 @@ int main(int argc, char** argv) {
   }
   std::printf("model=%s threads=%d batch=%d prompt=%d decode=%d isa=%s\n", argv[1], model.n_threads(), batch,
               prompt, decode, tandem::kernels::MatMulIsaName());
-  std::printf("prefill_tokens_per_s=%.1f decode_tokens_per_s=%.1f\n", prefill_tps, decode_tps);
+  std::printf("prefill_tokens_per_s=%.1f decode_tokens_per_s=%.1f logits_fnv=%016llx\n", prefill_tps, decode_tps,
+              static_cast<unsigned long long>(fnv));
   if (verify > 0) {
     std::printf("verify_%d_ms best=%.2f median=%.2f one_token_ms best=%.2f median=%.2f ratio best=%.3f median=%.3f\n",
                 verify, 1e3 * v_best, 1e3 * Median(t_verify), 1e3 * o_best, 1e3 * Median(t_one), v_best / o_best,
