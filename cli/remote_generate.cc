@@ -12,7 +12,7 @@
 #include "cli/run_context.h"
 #include "services/common/status_convert.h"
 #include "services/orchestrator/remote/remote_options.h"
-#include "services/orchestrator/server/generation_service.h"
+#include "services/common/stats_convert.h"
 #include "tandem/v1/generation.grpc.pb.h"
 
 namespace tandem::cli {
@@ -97,7 +97,7 @@ int RunRemoteGenerate(const GenerateOptions& o) {
       outcome.text += resp.complete().text_tail();
       if (!o.json) std::fwrite(resp.complete().text_tail().data(), 1, resp.complete().text_tail().size(), stdout);
       outcome.finish_reason = FinishName(resp.complete().finish_reason());
-      outcome.stats = orchestrator::server::StatsFromProto(resp.complete().stats());
+      outcome.stats = services::StatsFromProto(resp.complete().stats());
     }
   }
   grpc::Status status = reader->Finish();

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Streams gguf-py's dequantization of a GGUF file's tensors to stdout.
 
-The oracle for tandem's reader and dequantizers (tests/gguf/gguf_model_test.cc
+The oracle for tandem's reader and dequantizers (tests/runtime/gguf/gguf_model_test.cc
 reads this through a pipe, so nothing large touches the disk). For each tensor,
 in file order, it writes one text line
 

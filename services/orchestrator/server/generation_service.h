@@ -18,6 +18,7 @@
 #include "decoding/spec/request_stats.h"
 #include "decoding/generation/generation.h"
 #include "tandem/v1/generation.grpc.pb.h"
+#include "services/common/stats_convert.h"
 #include "services/orchestrator/decoding_names.h"
 
 namespace tandem::orchestrator::server {
@@ -76,8 +77,6 @@ class GenerationService final : public tandem::v1::Generation::Service {
 };
 
 // Conversions shared with the CLI client.
-void StatsToProto(const spec::RequestStats& stats, tandem::v1::Stats* out);
-spec::RequestStats StatsFromProto(const tandem::v1::Stats& stats);
 tandem::v1::FinishReason FinishReasonToProto(FinishReason reason);
 
 }  // namespace tandem::orchestrator::server

@@ -14,7 +14,7 @@
 
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/ggml_types.h"
-#include "tests/gguf/gguf_builder.h"
+#include "tests/runtime/gguf/gguf_builder.h"
 #include "tests/kernels/random_weights.h"
 
 namespace tandem::testing_util {

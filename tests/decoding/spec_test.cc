@@ -1,0 +1,262 @@
+// Pure parts of the orchestrator: acceptance math, gamma controller, stop
+// strings, the n-gram lookup and drafter session.
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "runtime/sampling/distribution.h"
+#include "runtime/sampling/rng.h"
+#include "runtime/sampling/sampler.h"
+#include "decoding/drafters/ngram_drafter.h"
+#include "decoding/spec/acceptance.h"
+#include "decoding/spec/gamma_controller.h"
+#include "decoding/spec/request_stats.h"
+#include "decoding/generation/stop_matcher.h"
+#include "tests/runtime/sampling/chi_square.h"
+
+namespace tandem::decoding {
+namespace {
+
+using runtime::Distribution;
+using runtime::Rng;
+using ::testing::ElementsAre;
+
+Distribution Dense(std::vector<float> p) {
+  Distribution d;
+  d.AssignDense(p);
+  return d;
+}
+Distribution OneHot(int32_t vocab, int32_t id) {
+  Distribution d;
+  d.AssignOneHot(vocab, id);
+  return d;
+}
+
+TEST(Acceptance, EqualDistributionsAcceptEverythingAndSampleBonusFromLastRow) {
+  std::vector<Distribution> q = {Dense({0.2f, 0.3f, 0.5f}), Dense({0.6f, 0.2f, 0.2f})};
+  std::vector<Distribution> p = {q[0], q[1], OneHot(3, 2)};
+  std::vector<int32_t> draft = {1, 0};
+  Rng rng(1);
+  for (int i = 0; i < 100; ++i) {
+    auto r = spec::SpeculativeAccept(draft, q, p, rng);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->accepted, 2);
+    EXPECT_EQ(r->next_token, 2);  // the bonus row p_3, not p_2
+  }
+}
+
+TEST(Acceptance, ZeroTargetProbabilityAlwaysRejectsAndResidualExcludesDraft) {
+  std::vector<Distribution> q = {OneHot(4, 1)};
+  std::vector<Distribution> p = {Dense({0.5f, 0.0f, 0.5f, 0.0f}), OneHot(4, 3)};
+  std::vector<int32_t> draft = {1};
+  Rng rng(2);
+  for (int i = 0; i < 200; ++i) {
+    auto r = spec::SpeculativeAccept(draft, q, p, rng);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->accepted, 0);
+    EXPECT_TRUE(r->next_token == 0 || r->next_token == 2);
+  }
+}
+
+TEST(Acceptance, ResidualDistributionChiSquare) {
+  // max(0, p - q) = [0.25, 0.05, 0, 0] -> [5/6, 1/6, 0, 0].
+  Distribution p = Dense({0.5f, 0.3f, 0.2f, 0.0f});
+  Distribution q = Dense({0.25f, 0.25f, 0.25f, 0.25f});
+  Rng rng(3);
+  std::vector<int64_t> counts(4, 0);
+  for (int i = 0; i < 60000; ++i) ++counts[spec::SampleResidual(p, q, rng)];
+  EXPECT_EQ(counts[2] + counts[3], 0);
+  auto r = testing::ChiSquare(counts, {5.0 / 6, 1.0 / 6, 0, 0});
+  EXPECT_GT(r.p_value, 1e-4) << r.statistic;
+  // Sparse p against dense q gives the same residual support.
+  Distribution sp;
+  std::vector<int32_t> ids = {0, 1, 2};
+  std::vector<float> probs = {0.5f, 0.3f, 0.2f};
+  sp.AssignSparse(4, ids, probs);
+  for (int i = 0; i < 1000; ++i) EXPECT_LT(spec::SampleResidual(sp, q, rng), 2);
+}
+
+TEST(Acceptance, FirstTokenIsDistributedAsP) {
+  // One drafted token from q, verified against p: the emitted first token
+  // (accepted draft or residual sample) must follow p exactly.
+  Distribution p = Dense({0.1f, 0.4f, 0.2f, 0.3f});
+  Distribution q = Dense({0.4f, 0.1f, 0.4f, 0.1f});
+  Distribution bonus = OneHot(4, 0);
+  Rng rng(4);
+  std::vector<int64_t> counts(4, 0);
+  for (int i = 0; i < 80000; ++i) {
+    const int32_t x = runtime::Sampler::Sample(q, rng);
+    std::vector<int32_t> draft = {x};
+    std::vector<Distribution> qs = {q}, ps = {p, bonus};
+    auto r = spec::SpeculativeAccept(draft, qs, ps, rng);
+    ASSERT_TRUE(r.ok());
+    ++counts[r->accepted == 1 ? x : r->next_token];
+  }
+  EXPECT_GT(testing::ChiSquare(counts, {0.1, 0.4, 0.2, 0.3}).p_value, 1e-4);
+  // The draft alone would be far off: the test can tell.
+  EXPECT_LT(testing::ChiSquare(counts, {0.4, 0.1, 0.4, 0.1}).p_value, 1e-9);
+}
+
+TEST(Acceptance, GreedyAcceptsWhileArgmaxMatches) {
+  std::vector<Distribution> p = {OneHot(5, 3), OneHot(5, 1), OneHot(5, 4), OneHot(5, 2)};
+  std::vector<int32_t> all = {3, 1, 4};
+  auto r = spec::GreedyAccept(all, p);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->accepted, 3);
+  EXPECT_EQ(r->next_token, 2);
+  std::vector<int32_t> mismatch = {3, 2, 4};
+  r = spec::GreedyAccept(mismatch, p);
+  EXPECT_EQ(r->accepted, 1);
+  EXPECT_EQ(r->next_token, 1);
+  // Dense rows: argmax with ties to the lowest id.
+  std::vector<Distribution> dense = {Dense({0.1f, 0.45f, 0.45f})};
+  r = spec::GreedyAccept({}, dense);
+  EXPECT_EQ(r->next_token, 1);
+}
+
+TEST(Acceptance, BadInputIsAnError) {
+  std::vector<Distribution> p = {OneHot(4, 1), OneHot(4, 2)};
+  std::vector<Distribution> q = {OneHot(4, 3)};
+  std::vector<int32_t> draft = {1};
+  Rng rng(5);
+  // q(x) = 0: x cannot have been drafted from q.
+  EXPECT_EQ(spec::SpeculativeAccept(draft, q, p, rng).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  // Row count.
+  std::vector<Distribution> one = {OneHot(4, 1)};
+  EXPECT_FALSE(spec::SpeculativeAccept(draft, q, one, rng).ok());
+  EXPECT_FALSE(spec::GreedyAccept(draft, one).ok());
+  // Token out of range, q missing, vocabulary mismatch.
+  std::vector<int32_t> bad = {7};
+  EXPECT_FALSE(spec::GreedyAccept(bad, p).ok());
+  EXPECT_FALSE(spec::SpeculativeAccept(draft, {}, p, rng).ok());
+  std::vector<Distribution> q8 = {OneHot(8, 1)};
+  EXPECT_FALSE(spec::SpeculativeAccept(draft, q8, p, rng).ok());
+}
+
+TEST(Acceptance, DraftLengthUpToEos) {
+  auto is_eos = [](int32_t t) { return t == 0; };
+  std::vector<int32_t> d = {3, 4, 0, 5};
+  EXPECT_EQ(spec::DraftLengthUpToEos(d, is_eos), 3u);
+  std::vector<int32_t> none = {3, 4};
+  EXPECT_EQ(spec::DraftLengthUpToEos(none, is_eos), 2u);
+  EXPECT_EQ(spec::DraftLengthUpToEos(d, nullptr), 4u);
+}
+
+TEST(GammaController, FixedNeverMoves) {
+  spec::GammaController g({.gamma = 5});
+  for (int i = 0; i < 10; ++i) g.Observe(5, 0);
+  EXPECT_EQ(g.gamma(), 5);
+}
+
+TEST(GammaController, AdaptiveFollowsAcceptance) {
+  spec::GammaOptions o{.gamma = 4, .adaptive = true, .min_gamma = 1, .max_gamma = 10};
+  spec::GammaController up(o);
+  int last = up.gamma();
+  for (int i = 0; i < 30; ++i) {
+    up.Observe(up.gamma(), up.gamma());
+    EXPECT_GE(up.gamma(), last);  // monotone while everything is accepted
+    last = up.gamma();
+  }
+  EXPECT_EQ(up.gamma(), 10);
+  EXPECT_GT(up.alpha(), 0.95);
+  spec::GammaController down(o);
+  for (int i = 0; i < 30; ++i) down.Observe(down.gamma(), 0);
+  EXPECT_EQ(down.gamma(), 1);
+  EXPECT_LT(down.alpha(), 0.05);
+  // A middling rate settles strictly inside the bounds.
+  spec::GammaController mid(o);
+  for (int i = 0; i < 60; ++i) mid.Observe(4, i % 2 == 0 ? 4 : 1);  // ~5 of 7 trials accepted
+  EXPECT_GT(mid.gamma(), 1);
+  EXPECT_LT(mid.gamma(), 10);
+  // Bounds are respected.
+  spec::GammaController clamp({.gamma = 50, .adaptive = true, .min_gamma = 2, .max_gamma = 6});
+  EXPECT_EQ(clamp.gamma(), 6);
+}
+
+TEST(RequestStats, PerPositionAccounting) {
+  spec::RequestStats s;
+  s.RecordRound(3, 2);
+  s.RecordRound(5, 5);
+  s.RecordRound(1, 0);
+  s.RecordRound(0, 0);  // not a draft round
+  EXPECT_EQ(s.num_drafts, 3);
+  EXPECT_EQ(s.drafted_tokens, 9);
+  EXPECT_EQ(s.accepted_tokens, 7);
+  EXPECT_THAT(s.drafted_per_position, ElementsAre(3, 2, 2, 1, 1));
+  EXPECT_THAT(s.accepted_per_position, ElementsAre(2, 2, 1, 1, 1));
+  EXPECT_DOUBLE_EQ(s.acceptance_rate(), 7.0 / 9);
+  EXPECT_DOUBLE_EQ(s.mean_acceptance_length(), 1 + 7.0 / 3);
+}
+
+TEST(StopMatcher, HoldsBackPrefixesAndCutsAtStop) {
+  StopMatcher m({"END", "xy"});
+  EXPECT_EQ(m.Push("hello E"), "hello ");
+  EXPECT_EQ(m.Push("N"), "");
+  EXPECT_EQ(m.Push("X"), "ENX");  // not a stop after all
+  EXPECT_EQ(m.Push("abx"), "ab");
+  EXPECT_EQ(m.Push("yzzz"), "");
+  EXPECT_TRUE(m.stopped());
+  EXPECT_EQ(m.Push("more"), "");
+  StopMatcher tail({"END"});
+  EXPECT_EQ(tail.Push("abcEN"), "abc");
+  EXPECT_EQ(tail.Flush(), "EN");
+  StopMatcher inside({"END"});
+  EXPECT_EQ(inside.Push("aENDb"), "a");
+  StopMatcher none({});
+  EXPECT_EQ(none.Push("anything"), "anything");
+}
+
+TEST(NgramLookup, LongestMostRecentMatch) {
+  // Suffix [1,2,3] occurs at 0 (continuation 9,...); the shorter [2,3] occurs
+  // more recently at 4 (continuation 5): the longest n-gram wins.
+  std::vector<int32_t> seq = {1, 2, 3, 9, 2, 3, 5, 1, 2, 3};
+  EXPECT_THAT(NgramDrafter::Lookup(seq, 3, 3, 1, 0), ElementsAre(9, 2, 3));
+  EXPECT_THAT(NgramDrafter::Lookup(seq, 3, 2, 1, 0), ElementsAre(5, 1, 2));
+  // Most recent occurrence among equals.
+  std::vector<int32_t> rec = {7, 1, 4, 7, 2, 7};
+  EXPECT_THAT(NgramDrafter::Lookup(rec, 2, 1, 1, 0), ElementsAre(2, 7));
+  // Continuation is cut at the end of the sequence.
+  std::vector<int32_t> end = {4, 5, 4};
+  EXPECT_THAT(NgramDrafter::Lookup(end, 5, 2, 1, 0), ElementsAre(5, 4));
+  // No match, below min_ngram, empty.
+  std::vector<int32_t> none = {1, 2, 3, 4};
+  EXPECT_TRUE(NgramDrafter::Lookup(none, 3, 3, 1, 0).empty());
+  EXPECT_TRUE(NgramDrafter::Lookup(end, 3, 3, 2, 0).empty());
+  EXPECT_TRUE(NgramDrafter::Lookup({}, 3, 3, 1, 0).empty());
+  // The search window excludes old matches.
+  std::vector<int32_t> far = {6, 8, 1, 2, 3, 4, 5, 6};
+  EXPECT_THAT(NgramDrafter::Lookup(far, 1, 1, 1, 0), ElementsAre(8));
+  EXPECT_TRUE(NgramDrafter::Lookup(far, 1, 1, 1, 6).empty());
+}
+
+TEST(NgramDrafter, SessionAppliesDeltasAndStopsAtEos) {
+  NgramDrafter drafter({.vocab_size = 10, .max_ngram = 2, .min_ngram = 1,
+                        .is_end_of_generation = [](int32_t t) { return t == 0; }});
+  std::vector<int32_t> prompt = {5, 6, 7, 0, 8, 5, 6};
+  auto s = drafter.Open(prompt, {}, {});
+  ASSERT_TRUE(s.ok());
+  DraftProposal out;
+  ASSERT_TRUE((*s)->Propose({}, 4, &out).ok());
+  EXPECT_THAT(out.tokens, ElementsAre(7, 0));  // [5,6] -> 7, 0 and stop at EOS
+  ASSERT_EQ(out.q.size(), 2u);
+  EXPECT_EQ(out.q[0].Prob(7), 1.0f);
+  EXPECT_EQ(out.q[0].vocab_size(), 10);
+  // Target accepted 7, rejected 0 and appended 9: S = prompt + [7, 9].
+  ASSERT_TRUE((*s)->Propose({.accepted = 1, .next_token = 9}, 3, &out).ok());
+  EXPECT_EQ((*s)->committed_length(), 9);
+  EXPECT_TRUE(out.tokens.empty());  // [7,9] and [9] never seen
+  ASSERT_TRUE((*s)->Propose({.accepted = 0, .next_token = 5}, 3, &out).ok());
+  EXPECT_THAT(out.tokens, ElementsAre(6, 7, 9));  // [9,5] unseen; [5] most recently at 5
+  // Bad deltas.
+  EXPECT_FALSE((*s)->Propose({.accepted = 4}, 1, &out).ok());
+  EXPECT_FALSE((*s)->Propose({.accepted = 0, .next_token = 10}, 1, &out).ok());
+  // Greedy sessions skip q.
+  auto g = drafter.Open(prompt, {}, {.return_distributions = false});
+  ASSERT_TRUE((*g)->Propose({}, 2, &out).ok());
+  EXPECT_EQ(out.tokens.size(), 2u);
+  EXPECT_TRUE(out.q.empty());
+}
+
+}  // namespace
+}  // namespace tandem::decoding

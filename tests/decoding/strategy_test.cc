@@ -1,0 +1,566 @@
+// Strategies end to end over synthetic models: the in-process drafter and
+// verifier (local/) on FakeLm, plus scripted ports for exact accounting.
+#include <atomic>
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "runtime/sampling/sampler.h"
+#include "decoding/drafters/ngram_drafter.h"
+#include "decoding/local/model_drafter.h"
+#include "decoding/local/model_verifier.h"
+#include "decoding/strategies/speculative/speculative.h"
+#include "decoding/strategies/target_only/target_only.h"
+#include "tests/decoding/fake_lm.h"
+#include "tests/runtime/sampling/chi_square.h"
+
+namespace tandem::decoding {
+namespace {
+
+using runtime::Distribution;
+using runtime::SamplingParams;
+using testing::FakeLm;
+using testing::FakeVocabulary;
+using ::testing::ElementsAre;
+using ::testing::ElementsAreArray;
+
+constexpr int32_t kVocab = 8;
+bool IsEos(int32_t t) { return t == 0; }
+
+struct Models {
+  FakeLm target{kVocab, testing::TargetLogits};
+  FakeLm twin{kVocab, testing::TargetLogits};  // same function as the target
+  FakeLm draft{kVocab, testing::DraftLogits};
+  FakeLm contrary{kVocab, [](std::span<const int32_t> c, std::span<float> out) {
+                    testing::TargetLogits(c, out);
+                    for (float& x : out) x = -x;  // greedy: the target's least likely token
+                  }};
+  FakeVocabulary vocab{kVocab};
+  ModelVerifier verifier{target};
+  ModelDrafter draft_drafter{draft, IsEos};
+  ModelDrafter twin_drafter{twin, IsEos};
+  ModelDrafter contrary_drafter{contrary, IsEos};
+  NgramDrafter ngram{{.vocab_size = kVocab, .max_ngram = 3, .min_ngram = 1,
+                      .is_end_of_generation = IsEos}};
+};
+
+GenerationResult Generate(const GenerationRequest& req, Verifier& verifier, Drafter* drafter,
+                          const Vocabulary& vocab, std::string* streamed = nullptr) {
+  GenerationResult result;
+  StreamCallback cb = [&](const StreamChunk& c) {
+    if (streamed != nullptr) streamed->append(c.text);
+    return absl::OkStatus();
+  };
+  absl::Status s = drafter == nullptr ? RunTargetOnly(req, verifier, vocab, cb, &result)
+                                      : RunSpeculative(req, *drafter, verifier, vocab, cb, &result);
+  EXPECT_TRUE(s.ok()) << s;
+  return result;
+}
+
+std::vector<std::vector<int32_t>> Prompts(int count) {
+  runtime::Rng rng(99);
+  std::vector<std::vector<int32_t>> prompts;
+  for (int i = 0; i < count; ++i) {
+    std::vector<int32_t> p(1 + rng.NextU64() % 8);
+    for (int32_t& t : p) t = 1 + static_cast<int32_t>(rng.NextU64() % (kVocab - 1));
+    prompts.push_back(p);
+  }
+  return prompts;
+}
+
+TEST(Speculative, GreedyMatchesTargetOnly) {
+  Models m;
+  int compared = 0, eos_endings = 0;
+  for (const auto& prompt : Prompts(25)) {
+    GenerationRequest req{.prompt = prompt, .max_tokens = 24};
+    req.sampling.temperature = 0;
+    GenerationResult base = Generate(req, m.verifier, nullptr, m.vocab);
+    eos_endings += base.finish_reason == FinishReason::kEndOfGeneration;
+    for (Drafter* d : std::initializer_list<Drafter*>{&m.draft_drafter, &m.twin_drafter, &m.ngram,
+                                                      &m.contrary_drafter}) {
+      for (int gamma : {1, 2, 3, 5, 8}) {
+        for (bool adaptive : {false, true}) {
+          req.gamma = {.gamma = gamma, .adaptive = adaptive, .max_gamma = 8};
+          GenerationResult spec = Generate(req, m.verifier, d, m.vocab);
+          ASSERT_EQ(spec.tokens, base.tokens) << d->name() << " gamma " << gamma;
+          ASSERT_EQ(spec.finish_reason, base.finish_reason);
+          if (d == &m.twin_drafter) {
+            EXPECT_EQ(spec.stats.accepted_tokens, spec.stats.drafted_tokens);
+          }
+          ++compared;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(compared, 25 * 4 * 5 * 2);
+  EXPECT_GT(eos_endings, 0);  // both stop conditions are exercised
+  EXPECT_LT(eos_endings, 25);
+}
+
+TEST(Speculative, TwinDrafterNeedsFewerTargetCalls) {
+  Models m;
+  GenerationRequest req{.prompt = {1, 2, 3}, .max_tokens = 24, .gamma = {.gamma = 4}};
+  req.sampling.temperature = 0;
+  GenerationResult base = Generate(req, m.verifier, nullptr, m.vocab);
+  GenerationResult spec = Generate(req, m.verifier, &m.twin_drafter, m.vocab);
+  ASSERT_EQ(spec.tokens, base.tokens);
+  EXPECT_EQ(base.stats.target_calls, static_cast<int64_t>(base.tokens.size()) +
+                                         (base.finish_reason == FinishReason::kEndOfGeneration));
+  // Every round accepts all 4 drafts and adds a bonus token: 5 tokens per call.
+  EXPECT_LE(spec.stats.target_calls, (base.stats.target_calls + 4) / 5 + 1);
+}
+
+// --- Distribution tests -----------------------------------------------------
+
+using Sequence = std::vector<int32_t>;  // emitted tokens, then 0 if it ended with EOS
+
+// Exact probabilities of every emitted sequence under target-only sampling,
+// by enumeration with the same Sampler the verifier uses.
+std::map<Sequence, double> ExactSequences(FakeLm& lm, const SamplingParams& params,
+                                          const Sequence& prompt, int max_tokens) {
+  std::map<Sequence, double> out;
+  runtime::Sampler sampler(params);
+  std::function<void(Sequence&, Sequence&, double)> walk = [&](Sequence& ctx, Sequence& emitted,
+                                                               double prob) {
+    std::vector<float> logits(kVocab);
+    lm.Logits(ctx, logits);
+    Distribution d;
+    ASSERT_TRUE(sampler.Process(logits, ctx, &d).ok());
+    for (int32_t t = 0; t < kVocab; ++t) {
+      const double pt = prob * d.Prob(t);
+      if (pt == 0) continue;
+      ctx.push_back(t);
+      emitted.push_back(t);
+      if (t == 0 || static_cast<int>(emitted.size()) == max_tokens) {
+        out[emitted] += pt;
+      } else {
+        walk(ctx, emitted, pt);
+      }
+      ctx.pop_back();
+      emitted.pop_back();
+    }
+  };
+  Sequence ctx = prompt, emitted;
+  walk(ctx, emitted, 1.0);
+  return out;
+}
+
+// p-value of `samples` runs (seeds 1..samples) against the exact distribution.
+double SequenceChiSquare(Verifier& verifier, Drafter* drafter, FakeLm& target,
+                         const Vocabulary& vocab, const GenerationRequest& base, int samples) {
+  auto exact = ExactSequences(target, base.sampling, base.prompt, base.max_tokens);
+  std::map<Sequence, int64_t> counts;
+  GenerationRequest req = base;
+  for (int i = 1; i <= samples; ++i) {
+    req.sampling.seed = i;
+    GenerationResult r = Generate(req, verifier, drafter, vocab);
+    Sequence key = r.tokens;
+    if (r.finish_reason == FinishReason::kEndOfGeneration) key.push_back(0);
+    ++counts[key];
+  }
+  std::vector<int64_t> observed;
+  std::vector<double> expected;
+  for (const auto& [seq, p] : exact) {
+    observed.push_back(counts[seq]);
+    expected.push_back(p);
+  }
+  int64_t impossible = 0;
+  for (const auto& [seq, c] : counts) {
+    if (!exact.contains(seq)) impossible += c;
+  }
+  if (impossible > 0) {
+    observed.push_back(impossible);
+    expected.push_back(0);
+  }
+  auto r = tandem::testing::ChiSquare(observed, expected);
+  return r.p_value;
+}
+
+struct DistCase {
+  const char* name;
+  float temperature;
+  int top_k;
+  float top_p;
+  int gamma;
+  bool ngram;
+};
+
+class SpeculativeDistribution : public ::testing::TestWithParam<DistCase> {};
+
+TEST_P(SpeculativeDistribution, MatchesTargetOnlySampling) {
+  const DistCase c = GetParam();
+  Models m;
+  GenerationRequest req{.prompt = {3, 5, 3, 5}, .max_tokens = 3, .gamma = {.gamma = c.gamma}};
+  req.sampling.temperature = c.temperature;
+  req.sampling.top_k = c.top_k;
+  req.sampling.top_p = c.top_p;
+  Drafter* drafter = c.ngram ? static_cast<Drafter*>(&m.ngram) : &m.draft_drafter;
+  const double p = SequenceChiSquare(m.verifier, drafter, m.target, m.vocab, req, 30000);
+  std::printf("%s: p-value %.4g\n", c.name, p);
+  EXPECT_GT(p, 1e-4) << c.name;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, SpeculativeDistribution,
+    ::testing::Values(DistCase{"dense_g1", 1.0f, 0, 1.0f, 1, false},
+                      DistCase{"dense_g2", 1.0f, 0, 1.0f, 2, false},
+                      DistCase{"topk_sparse_g2", 0.8f, 4, 1.0f, 2, false},
+                      DistCase{"topp_g2", 1.3f, 0, 0.8f, 2, false},
+                      DistCase{"ngram_onehot_g2", 1.0f, 0, 1.0f, 2, true}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(TargetOnlyDistribution, MatchesExactEnumeration) {
+  Models m;
+  GenerationRequest req{.prompt = {3, 5, 3, 5}, .max_tokens = 3};
+  EXPECT_GT(SequenceChiSquare(m.verifier, nullptr, m.target, m.vocab, req, 30000), 1e-4);
+}
+
+// Broken acceptance rules must be caught by the same test: proof that it
+// can fail on the classic mistakes of algorithms.md section 0.
+absl::StatusOr<spec::AcceptResult> ResidualIsP(std::span<const int32_t> d,
+                                               std::span<const Distribution> q,
+                                               std::span<const Distribution> p, runtime::Rng& rng) {
+  spec::AcceptResult r;
+  for (size_t i = 0; i < d.size(); ++i) {
+    if (rng.UniformOpenClosed() <= p[i].Prob(d[i]) / q[i].Prob(d[i])) {
+      ++r.accepted;
+      continue;
+    }
+    r.next_token = runtime::Sampler::Sample(p[i], rng);  // bug: should be the residual
+    return r;
+  }
+  r.next_token = runtime::Sampler::Sample(p[d.size()], rng);
+  return r;
+}
+
+absl::StatusOr<spec::AcceptResult> BonusFromWrongRow(std::span<const int32_t> d,
+                                                     std::span<const Distribution> q,
+                                                     std::span<const Distribution> p,
+                                                     runtime::Rng& rng) {
+  auto r = spec::SpeculativeAccept(d, q, p, rng);
+  if (r.ok() && !d.empty() && r->accepted == static_cast<int>(d.size())) {
+    r->next_token = runtime::Sampler::Sample(p[d.size() - 1], rng);  // bug: off by one row
+  }
+  return r;
+}
+
+absl::StatusOr<spec::AcceptResult> AlwaysAccept(std::span<const int32_t> d,
+                                                std::span<const Distribution> q,
+                                                std::span<const Distribution> p, runtime::Rng& rng) {
+  return spec::AcceptResult{static_cast<int>(d.size()), runtime::Sampler::Sample(p[d.size()], rng)};
+}
+
+TEST(SpeculativeDistribution, BrokenAcceptanceRulesAreDetected) {
+  struct Mutant {
+    const char* name;
+    spec::AcceptFn fn;
+  };
+  for (const Mutant& mutant : {Mutant{"residual_is_p", ResidualIsP},
+                               Mutant{"bonus_from_wrong_row", BonusFromWrongRow},
+                               Mutant{"always_accept", AlwaysAccept}}) {
+    Models m;
+    ModelVerifier broken(m.target, mutant.fn);
+    GenerationRequest req{.prompt = {3, 5, 3, 5}, .max_tokens = 3, .gamma = {.gamma = 2}};
+    const double p = SequenceChiSquare(broken, &m.draft_drafter, m.target, m.vocab, req, 30000);
+    std::printf("mutant %s: p-value %.4g\n", mutant.name, p);
+    EXPECT_LT(p, 1e-6) << mutant.name;
+  }
+}
+
+// --- Scripted ports: exact accounting --------------------------------------
+
+struct Round {
+  std::vector<int32_t> draft;
+  int accepted;
+  int32_t next;
+};
+
+class ScriptedDrafter : public Drafter {
+ public:
+  explicit ScriptedDrafter(std::deque<std::vector<int32_t>> proposals) : proposals_(proposals) {}
+  std::string_view name() const override { return "scripted"; }
+  absl::StatusOr<std::unique_ptr<DraftSession>> Open(std::span<const int32_t>, const SamplingParams&,
+                                                     const DraftOptions&) override {
+    struct S : DraftSession {
+      ScriptedDrafter* d;
+      absl::Status Propose(const DraftDelta& delta, int gamma, DraftProposal* out) override {
+        d->deltas.push_back(delta);
+        d->gammas.push_back(gamma);
+        out->tokens.clear();
+        out->q.clear();
+        if (!d->proposals_.empty()) {
+          out->tokens = d->proposals_.front();
+          d->proposals_.pop_front();
+        }
+        for (int32_t t : out->tokens) {
+          out->q.emplace_back();
+          out->q.back().AssignOneHot(kVocab, t);
+        }
+        return absl::OkStatus();
+      }
+      int64_t committed_length() const override { return 0; }
+      absl::Status Close() override {
+        d->closed = true;
+        return absl::OkStatus();
+      }
+    };
+    auto s = std::make_unique<S>();
+    s->d = this;
+    return s;
+  }
+  std::deque<std::vector<int32_t>> proposals_;
+  std::vector<DraftDelta> deltas;
+  std::vector<int> gammas;
+  bool closed = false;
+};
+
+class ScriptedVerifier : public Verifier {
+ public:
+  // Verdict per round: accepted count (clamped to the draft) and next token.
+  explicit ScriptedVerifier(std::deque<std::pair<int, int32_t>> verdicts) : verdicts_(verdicts) {}
+  absl::StatusOr<std::unique_ptr<VerifySession>> Open(std::span<const int32_t>, const SamplingParams&,
+                                                      const VerifyOptions&) override {
+    struct S : VerifySession {
+      ScriptedVerifier* v;
+      absl::Status Verify(std::span<const int32_t> draft, std::span<const Distribution>,
+                          VerifyResult* out) override {
+        v->verified.emplace_back(draft.begin(), draft.end());
+        auto [k, t] = v->verdicts_.empty() ? std::pair<int, int32_t>{99, 2} : v->verdicts_.front();
+        if (!v->verdicts_.empty()) v->verdicts_.pop_front();
+        out->accepted = std::min<int>(k, draft.size());
+        out->next_token = t;
+        return absl::OkStatus();
+      }
+      int64_t committed_length() const override { return 0; }
+      absl::Status Close() override {
+        v->closed = true;
+        return absl::OkStatus();
+      }
+    };
+    auto s = std::make_unique<S>();
+    s->v = this;
+    return s;
+  }
+  std::deque<std::pair<int, int32_t>> verdicts_;
+  std::vector<std::vector<int32_t>> verified;
+  bool closed = false;
+};
+
+TEST(Speculative, AcceptancePerPositionAccounting) {
+  ScriptedDrafter drafter({{1, 2, 3}, {4, 5}, {1, 2, 3, 4}, {3}});
+  ScriptedVerifier verifier({{2, 7}, {0, 6}, {4, 5}, {1, 0}});
+  FakeVocabulary vocab(kVocab);
+  GenerationRequest req{.prompt = {1}, .max_tokens = 100, .gamma = {.gamma = 4}};
+  GenerationResult r = Generate(req, verifier, &drafter, vocab);
+  EXPECT_THAT(r.tokens, ElementsAre(1, 2, 7, 6, 1, 2, 3, 4, 5, 3));
+  EXPECT_EQ(r.finish_reason, FinishReason::kEndOfGeneration);
+  EXPECT_EQ(r.text, "bchgbcdefd");
+  const auto& s = r.stats;
+  EXPECT_EQ(s.num_drafts, 4);
+  EXPECT_EQ(s.drafted_tokens, 10);
+  EXPECT_EQ(s.accepted_tokens, 7);
+  EXPECT_THAT(s.drafted_per_position, ElementsAre(4, 3, 2, 1));
+  EXPECT_THAT(s.accepted_per_position, ElementsAre(3, 2, 1, 1));
+  EXPECT_EQ(s.target_calls, 4);
+  EXPECT_EQ(s.draft_calls, 4);
+  EXPECT_EQ(s.generated_tokens, 10);
+  EXPECT_EQ(s.prompt_tokens, 1);
+  EXPECT_EQ(s.strategy, "speculative");
+  EXPECT_EQ(s.drafter, "scripted");
+  // Deltas: nothing, then (accepted, next token) of the previous round.
+  ASSERT_EQ(drafter.deltas.size(), 4u);
+  EXPECT_EQ(drafter.deltas[0].accepted, 0);
+  EXPECT_FALSE(drafter.deltas[0].next_token.has_value());
+  EXPECT_EQ(drafter.deltas[1].accepted, 2);
+  EXPECT_EQ(drafter.deltas[1].next_token, 7);
+  EXPECT_EQ(drafter.deltas[2].accepted, 0);
+  EXPECT_EQ(drafter.deltas[2].next_token, 6);
+  EXPECT_EQ(drafter.deltas[3].accepted, 4);
+  EXPECT_EQ(drafter.deltas[3].next_token, 5);
+  EXPECT_TRUE(drafter.closed);
+  EXPECT_TRUE(verifier.closed);
+}
+
+TEST(Speculative, DraftIsTruncatedAtEos) {
+  ScriptedDrafter drafter({{3, 0, 5, 6}});
+  ScriptedVerifier verifier({{2, 4}});
+  FakeVocabulary vocab(kVocab);
+  GenerationRequest req{.prompt = {1}, .max_tokens = 10, .gamma = {.gamma = 4}};
+  GenerationResult r = Generate(req, verifier, &drafter, vocab);
+  ASSERT_EQ(verifier.verified.size(), 1u);
+  EXPECT_THAT(verifier.verified[0], ElementsAre(3, 0));  // nothing after EOS is verified
+  EXPECT_THAT(r.tokens, ElementsAre(3));                  // EOS ends it; no bonus token
+  EXPECT_EQ(r.finish_reason, FinishReason::kEndOfGeneration);
+  EXPECT_EQ(r.stats.drafted_tokens, 2);
+}
+
+TEST(Speculative, GammaIsCappedByRemainingTokens) {
+  ScriptedDrafter drafter({{1, 1, 1, 1}, {1}});
+  ScriptedVerifier verifier({{4, 2}, {1, 2}});
+  FakeVocabulary vocab(kVocab);
+  GenerationRequest req{.prompt = {1}, .max_tokens = 7, .gamma = {.gamma = 4}};
+  GenerationResult r = Generate(req, verifier, &drafter, vocab);
+  EXPECT_THAT(drafter.gammas, ElementsAre(4, 1));
+  EXPECT_THAT(r.tokens, ElementsAre(1, 1, 1, 1, 2, 1, 2));
+  EXPECT_EQ(r.finish_reason, FinishReason::kLength);
+  // A last round with room for one token skips the drafter.
+  ScriptedDrafter d2({{1, 1, 1, 1}});
+  ScriptedVerifier v2({{4, 2}, {0, 3}});
+  req.max_tokens = 6;
+  r = Generate(req, v2, &d2, vocab);
+  EXPECT_THAT(d2.gammas, ElementsAre(4));
+  EXPECT_THAT(r.tokens, ElementsAre(1, 1, 1, 1, 2, 3));
+  EXPECT_EQ(r.stats.target_calls, 2);
+}
+
+TEST(Speculative, AdaptiveGammaFollowsAcceptance) {
+  Models m;
+  GenerationRequest req{.prompt = {1, 2}, .max_tokens = 200,
+                        .gamma = {.gamma = 3, .adaptive = true, .min_gamma = 1, .max_gamma = 8}};
+  req.sampling.temperature = 0;
+  // Use a target that never emits EOS so the run is long.
+  FakeLm target(kVocab, [](std::span<const int32_t> c, std::span<float> out) {
+    testing::TargetLogits(c, out);
+    out[0] = -100;
+  });
+  FakeLm twin(kVocab, [](std::span<const int32_t> c, std::span<float> out) {
+    testing::TargetLogits(c, out);
+    out[0] = -100;
+  });
+  FakeLm contrary(kVocab, [](std::span<const int32_t> c, std::span<float> out) {
+    testing::TargetLogits(c, out);
+    out[0] = -100;
+    for (float& x : out) x = -x;
+    out[0] = -100;
+  });
+  ModelVerifier verifier(target);
+  ModelDrafter good(twin), bad(contrary);
+  GenerationResult up = Generate(req, verifier, &good, m.vocab);
+  EXPECT_EQ(up.stats.drafted_per_position.size(), 8u);  // reached max_gamma
+  GenerationResult down = Generate(req, verifier, &bad, m.vocab);
+  EXPECT_EQ(down.stats.final_gamma, 1);
+  EXPECT_EQ(up.tokens, down.tokens);
+}
+
+// --- Output handling ---------------------------------------------------------
+TEST(Strategies, ContextLimitEndsLikeTargetOnly) {
+  // The target (and the twin drafter) can hold 12 tokens: the prompt is 4.
+  auto no_eos = [](std::span<const int32_t> c, std::span<float> out) {
+    testing::TargetLogits(c, out);
+    out[0] = -100;
+  };
+  FakeLm target(kVocab, no_eos, 12), twin(kVocab, no_eos, 12);
+  FakeVocabulary vocab(kVocab);
+  ModelVerifier verifier(target);
+  ModelDrafter drafter(twin, IsEos);
+  NgramDrafter ngram({.vocab_size = kVocab});
+  GenerationRequest req{.prompt = {1, 2, 3, 4}, .max_tokens = 50, .gamma = {.gamma = 3}};
+  req.sampling.temperature = 0;
+  GenerationResult base = Generate(req, verifier, nullptr, vocab);
+  EXPECT_EQ(base.finish_reason, FinishReason::kContextLength);
+  EXPECT_EQ(base.tokens.size(), 12u - 4u + 1u);  // the last token needs no cache slot
+  for (Drafter* d : std::initializer_list<Drafter*>{&drafter, &ngram}) {
+    GenerationResult spec = Generate(req, verifier, d, vocab);
+    EXPECT_EQ(spec.tokens, base.tokens) << d->name();
+    EXPECT_EQ(spec.finish_reason, FinishReason::kContextLength);
+  }
+}
+
+
+TEST(Strategies, StopStringCutsTextAndStreamsConsistently) {
+  Models m;
+  GenerationRequest req{.prompt = {2, 6}, .max_tokens = 40, .gamma = {.gamma = 3}};
+  req.sampling.temperature = 0;
+  req.sampling.repetition_penalty = 1.3f;  // longer, less repetitive output
+  FakeLm target(kVocab, [](std::span<const int32_t> c, std::span<float> out) {
+    testing::TargetLogits(c, out);
+    out[0] = -100;
+  });
+  ModelVerifier verifier(target);
+  GenerationResult full = Generate(req, verifier, nullptr, m.vocab);
+  ASSERT_GE(full.text.size(), 12u);
+  const std::string stop = full.text.substr(8, 3);
+  const size_t cut = full.text.find(stop);
+  req.stop_strings = {stop};
+  for (Drafter* d : std::initializer_list<Drafter*>{nullptr, &m.draft_drafter, &m.ngram}) {
+    std::string streamed;
+    GenerationResult r = Generate(req, verifier, d, m.vocab, &streamed);
+    EXPECT_EQ(r.finish_reason, FinishReason::kStopString);
+    EXPECT_EQ(r.text, full.text.substr(0, cut));
+    EXPECT_EQ(streamed, r.text);
+    EXPECT_EQ(r.tokens.size(), cut + stop.size());  // through the token completing the stop
+  }
+}
+
+TEST(Strategies, CancellationAndCallbackErrors) {
+  Models m;
+  std::atomic<bool> cancel{false};
+  GenerationRequest req{.prompt = {1, 2}, .max_tokens = 50, .gamma = {.gamma = 2}};
+  req.cancelled = &cancel;
+  GenerationResult r;
+  int chunks = 0;
+  StreamCallback cb = [&](const StreamChunk&) {
+    ++chunks;
+    cancel = true;
+    return absl::OkStatus();
+  };
+  ASSERT_TRUE(RunSpeculative(req, m.draft_drafter, m.verifier, m.vocab, cb, &r).ok());
+  EXPECT_EQ(r.finish_reason, FinishReason::kAborted);
+  EXPECT_EQ(chunks, 1);
+  cancel = false;
+  StreamCallback failing = [](const StreamChunk&) { return absl::CancelledError("client gone"); };
+  req.cancelled = nullptr;
+  EXPECT_EQ(RunTargetOnly(req, m.verifier, m.vocab, failing, &r).code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(RunSpeculative(req, m.ngram, m.verifier, m.vocab, failing, &r).code(),
+            absl::StatusCode::kCancelled);
+}
+
+TEST(Strategies, InvalidRequestsAreRejected) {
+  Models m;
+  GenerationResult r;
+  auto code = [&](GenerationRequest req, const Vocabulary& vocab) {
+    return RunSpeculative(req, m.draft_drafter, m.verifier, vocab, nullptr, &r).code();
+  };
+  EXPECT_EQ(code({.prompt = {}}, m.vocab), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({.prompt = {9}}, m.vocab), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({.prompt = {1}, .max_tokens = 0}, m.vocab), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code({.prompt = {1}, .gamma = {.gamma = 0}}, m.vocab), absl::StatusCode::kInvalidArgument);
+  GenerationRequest bad_temp{.prompt = {1}};
+  bad_temp.sampling.temperature = -1;
+  EXPECT_EQ(code(bad_temp, m.vocab), absl::StatusCode::kInvalidArgument);
+  FakeVocabulary no_text(kVocab, /*with_text=*/false);
+  EXPECT_EQ(code({.prompt = {1}, .stop_strings = {"x"}}, no_text), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ModelVerifier, ReturnsTargetDistributionsAndRejectsBadDrafts) {
+  Models m;
+  SamplingParams params;
+  std::vector<int32_t> prompt = {1, 2, 3};
+  auto s = m.verifier.Open(prompt, params, {.return_distributions = true});
+  ASSERT_TRUE(s.ok());
+  VerifyResult r;
+  std::vector<int32_t> draft = {4};
+  EXPECT_FALSE((*s)->Verify(draft, {}, &r).ok());  // q missing at temperature 1
+  std::vector<int32_t> bad = {8};
+  std::vector<Distribution> q(1);
+  q[0].AssignOneHot(kVocab, 4);
+  EXPECT_FALSE((*s)->Verify(bad, q, &r).ok());
+  EXPECT_EQ((*s)->committed_length(), 3);
+  ASSERT_TRUE((*s)->Verify(draft, q, &r).ok());
+  ASSERT_EQ(r.p.size(), static_cast<size_t>(r.accepted + 1));
+  // p_1 is the target's distribution after the prompt.
+  std::vector<float> logits(kVocab);
+  m.target.Logits(prompt, logits);
+  runtime::Sampler sampler(params);
+  Distribution expect;
+  ASSERT_TRUE(sampler.Process(logits, prompt, &expect).ok());
+  for (int t = 0; t < kVocab; ++t) EXPECT_FLOAT_EQ(r.p[0].Prob(t), expect.Prob(t));
+  EXPECT_EQ((*s)->committed_length(), 3 + r.accepted + 1);
+}
+
+}  // namespace
+}  // namespace tandem::decoding

@@ -1,0 +1,305 @@
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "runtime/sampling/distribution.h"
+#include "runtime/sampling/rng.h"
+#include "runtime/sampling/sampler.h"
+#include "runtime/sampling/sampling_params.h"
+#include "tests/runtime/sampling/chi_square.h"
+
+namespace tandem::runtime {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+Distribution ProcessOk(const SamplingParams& p, std::vector<float> logits, std::vector<int32_t> history = {}) {
+  Sampler s(p);
+  Distribution d;
+  absl::Status st = s.Process(logits, history, &d);
+  EXPECT_TRUE(st.ok()) << st;
+  EXPECT_TRUE(d.Validate().ok()) << d.Validate();
+  return d;
+}
+
+std::vector<float> Logs(std::vector<float> probs) {
+  for (float& p : probs) p = std::log(p);
+  return probs;
+}
+
+TEST(SamplingParams, ValidateNamesField) {
+  struct Case { SamplingParams p; const char* field; };
+  std::vector<Case> cases;
+  SamplingParams p;
+  p.temperature = -1; cases.push_back({p, "temperature"}); p = {};
+  p.temperature = std::nanf(""); cases.push_back({p, "temperature"}); p = {};
+  p.top_k = -2; cases.push_back({p, "top_k"}); p = {};
+  p.top_p = 0; cases.push_back({p, "top_p"}); p = {};
+  p.top_p = 1.5; cases.push_back({p, "top_p"}); p = {};
+  p.min_p = -0.1f; cases.push_back({p, "min_p"}); p = {};
+  p.repetition_penalty = 0; cases.push_back({p, "repetition_penalty"}); p = {};
+  p.repetition_window = -1; cases.push_back({p, "repetition_window"}); p = {};
+  for (const Case& c : cases) {
+    absl::Status s = c.p.Validate();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.field;
+    EXPECT_THAT(std::string(s.message()), HasSubstr(c.field));
+  }
+  EXPECT_TRUE(SamplingParams{}.Validate().ok());
+}
+
+TEST(Sampler, SoftmaxIsDenseAndExact) {
+  Distribution d = ProcessOk({}, {0.0f, std::log(2.0f), std::log(4.0f)});
+  ASSERT_TRUE(d.dense());
+  EXPECT_NEAR(d.Prob(0), 1.0 / 7, 1e-6);
+  EXPECT_NEAR(d.Prob(1), 2.0 / 7, 1e-6);
+  EXPECT_NEAR(d.Prob(2), 4.0 / 7, 1e-6);
+}
+
+TEST(Sampler, Temperature) {
+  SamplingParams p;
+  p.temperature = 2;
+  Distribution d = ProcessOk(p, {0.0f, std::log(4.0f)});
+  EXPECT_NEAR(d.Prob(0), 1.0 / 3, 1e-6);
+  EXPECT_NEAR(d.Prob(1), 2.0 / 3, 1e-6);
+}
+
+TEST(Sampler, GreedyIsOneHotLowestIdOnTies) {
+  SamplingParams p;
+  p.temperature = 0;
+  Distribution d = ProcessOk(p, {1.0f, 3.0f, 0.0f, 3.0f});
+  EXPECT_FALSE(d.dense());
+  EXPECT_THAT(d.ids(), ElementsAre(1));
+  EXPECT_THAT(d.probs(), ElementsAre(1.0f));
+  EXPECT_EQ(d.Argmax(), 1);
+  // top-k = 1 through the sampling path picks the same token.
+  SamplingParams k1;
+  k1.top_k = 1;
+  EXPECT_THAT(ProcessOk(k1, {1.0f, 3.0f, 0.0f, 3.0f}).ids(), ElementsAre(1));
+}
+
+TEST(Sampler, RepetitionPenaltyOncePerDistinctToken) {
+  SamplingParams p;
+  p.repetition_penalty = 2;
+  // history repeats 0: it is still penalised once. 2 -> 1, -1 -> -2, 1 stays.
+  Distribution d = ProcessOk(p, {2.0f, -1.0f, 1.0f}, {0, 1, 0});
+  const double z = 2 * std::exp(1.0) + std::exp(-2.0);
+  EXPECT_NEAR(d.Prob(0), std::exp(1.0) / z, 1e-6);
+  EXPECT_NEAR(d.Prob(1), std::exp(-2.0) / z, 1e-6);
+  EXPECT_NEAR(d.Prob(2), std::exp(1.0) / z, 1e-6);
+}
+
+TEST(Sampler, RepetitionWindow) {
+  SamplingParams p;
+  p.repetition_penalty = 100;
+  p.repetition_window = 1;
+  p.temperature = 0;
+  // Only the last token (0) is penalised (5 -> 0.05), so 1 wins.
+  EXPECT_THAT(ProcessOk(p, {5.0f, 4.0f}, {1, 0}).ids(), ElementsAre(1));
+  p.repetition_window = 0;  // whole history: both penalised, 0.05 > 0.04 -> 0 wins
+  EXPECT_THAT(ProcessOk(p, {5.0f, 4.0f}, {1, 0}).ids(), ElementsAre(0));
+}
+
+TEST(Sampler, TopK) {
+  SamplingParams p;
+  p.top_k = 2;
+  Distribution d = ProcessOk(p, {1.0f, 3.0f, 2.0f, 0.0f});
+  ASSERT_FALSE(d.dense());
+  EXPECT_THAT(d.ids(), ElementsAre(1, 2));
+  const double z = std::exp(3.0) + std::exp(2.0);
+  EXPECT_NEAR(d.Prob(1), std::exp(3.0) / z, 1e-6);
+  EXPECT_NEAR(d.Prob(2), std::exp(2.0) / z, 1e-6);
+  EXPECT_EQ(d.Prob(0), 0.0f);
+  // Ties at the boundary go to the lowest ids.
+  EXPECT_THAT(ProcessOk(p, {1.0f, 1.0f, 0.0f, 1.0f, 1.0f, 0.0f}).ids(), ElementsAre(0, 1));
+}
+
+TEST(Sampler, TopP) {
+  SamplingParams p;
+  p.top_p = 0.79f;
+  Distribution d = ProcessOk(p, Logs({0.5f, 0.3f, 0.15f, 0.05f}));
+  EXPECT_THAT(d.ids(), ElementsAre(0, 1));
+  EXPECT_NEAR(d.Prob(0), 0.625, 1e-6);
+  EXPECT_NEAR(d.Prob(1), 0.375, 1e-6);
+  p.top_p = 0.81f;
+  Distribution d3 = ProcessOk(p, Logs({0.15f, 0.5f, 0.05f, 0.3f, 0.0f, 0.0f, 0.0f, 0.0f}));
+  EXPECT_THAT(d3.ids(), ElementsAre(0, 1, 3));
+  EXPECT_NEAR(d3.Prob(0), 0.15 / 0.95, 1e-6);
+  // A tiny top_p keeps exactly the top token.
+  p.top_p = 1e-6f;
+  EXPECT_THAT(ProcessOk(p, Logs({0.2f, 0.4f, 0.4f})).ids(), ElementsAre(1));
+}
+
+TEST(Sampler, TopPLargeVocabularyMatchesFullSort) {
+  // 5000 tokens with a slowly decaying distribution: the chunked partial sort
+  // must need several rounds and still select the same set as a full sort.
+  const int v = 5000;
+  std::vector<float> logits(v);
+  for (int i = 0; i < v; ++i) logits[i] = -0.001f * ((i * 7919) % v);
+  SamplingParams p;
+  p.top_p = 0.9f;
+  Distribution d = ProcessOk(p, logits);
+  std::vector<int> order(v);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return logits[a] > logits[b]; });
+  double total = 0, cum = 0;
+  for (float l : logits) total += std::exp(l);
+  size_t keep = 0;
+  while (cum < 0.9 * total) cum += std::exp(logits[order[keep++]]);
+  size_t support = 0;
+  for (size_t i = 0; i < d.size(); ++i) support += d.probs()[i] > 0;
+  EXPECT_EQ(support, keep);
+  EXPECT_GT(keep, 256u);
+  for (size_t i = 0; i < keep; ++i) EXPECT_GT(d.Prob(order[i]), 0.0f);
+  EXPECT_EQ(d.Prob(order[keep]), 0.0f);
+}
+
+TEST(Sampler, MinP) {
+  SamplingParams p;
+  p.min_p = 0.25f;  // keep p >= 0.125
+  Distribution d = ProcessOk(p, Logs({0.5f, 0.3f, 0.15f, 0.05f, 0.0f, 0.0f, 0.0f}));
+  EXPECT_THAT(d.ids(), ElementsAre(0, 1, 2));
+  EXPECT_NEAR(d.Prob(2), 0.15 / 0.95, 1e-6);
+}
+
+TEST(Sampler, ProcessorsApplyInDocumentedOrder) {
+  // top-k 3 then top-p 0.7 of the *renormalised* top-3 mass (0.4,0.3,0.2 -> 0.444, 0.333, ...)
+  SamplingParams p;
+  p.top_k = 3;
+  p.top_p = 0.7f;
+  Distribution d = ProcessOk(p, Logs({0.4f, 0.3f, 0.2f, 0.1f, 1e-9f, 1e-9f, 1e-9f, 1e-9f}));
+  EXPECT_THAT(d.ids(), ElementsAre(0, 1));
+  // 0.75 separates the orders: after top-k the top two hold 0.777 >= 0.75 ->
+  // {0,1}; top-p over the full mass would need 0.4+0.3+0.2 -> {0,1,2}.
+  p.top_p = 0.75f;
+  EXPECT_THAT(ProcessOk(p, Logs({0.4f, 0.3f, 0.2f, 0.1f, 1e-9f, 1e-9f, 1e-9f, 1e-9f})).ids(),
+              ElementsAre(0, 1));
+}
+
+TEST(Sampler, ExtremeLogits) {
+  SamplingParams p;
+  Distribution d = ProcessOk(p, {-kInf, 1e30f, -kInf, 1e30f - 1e24f});
+  EXPECT_EQ(d.Prob(0), 0.0f);
+  EXPECT_EQ(d.Prob(2), 0.0f);
+  EXPECT_NEAR(d.Prob(1), 1.0, 1e-6);
+  // -inf ids never enter a sparse support.
+  p.top_k = 3;
+  Distribution s = ProcessOk(p, {-kInf, 0.0f, -kInf, 0.0f, -kInf, -kInf, -kInf, -kInf});
+  EXPECT_THAT(s.ids(), ElementsAre(1, 3));
+  // Tiny temperature: still a valid (near one-hot) distribution.
+  SamplingParams cold;
+  cold.temperature = 1e-6f;
+  Distribution c = ProcessOk(cold, {1.0f, 1.5f, 1.4f});
+  EXPECT_NEAR(c.Prob(1), 1.0, 1e-6);
+}
+
+TEST(Sampler, BadLogitsAreErrors) {
+  Sampler s({});
+  Distribution d;
+  std::vector<float> nan = {0.0f, std::nanf(""), 1.0f};
+  EXPECT_EQ(s.Process(nan, {}, &d).code(), absl::StatusCode::kInvalidArgument);
+  std::vector<float> pinf = {0.0f, kInf};
+  EXPECT_EQ(s.Process(pinf, {}, &d).code(), absl::StatusCode::kInvalidArgument);
+  std::vector<float> all_neg = {-kInf, -kInf};
+  EXPECT_EQ(s.Process(all_neg, {}, &d).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.Process({}, {}, &d).code(), absl::StatusCode::kInvalidArgument);
+  SamplingParams rp;
+  rp.repetition_penalty = 1.5f;
+  Sampler r(rp);
+  std::vector<float> ok = {0.0f, 1.0f};
+  std::vector<int32_t> bad_history = {5};
+  EXPECT_EQ(r.Process(ok, bad_history, &d).code(), absl::StatusCode::kInvalidArgument);
+  SamplingParams bad;
+  bad.top_p = 2;
+  Sampler b(bad);
+  EXPECT_EQ(b.Process(ok, {}, &d).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(Sampler, ReusesBuffersInSteadyState) {
+  SamplingParams p;
+  p.top_k = 4;
+  Sampler s(p);
+  Distribution d;
+  std::vector<float> logits(64);
+  for (int i = 0; i < 64; ++i) logits[i] = std::sin(i * 1.7f);
+  ASSERT_TRUE(s.Process(logits, {}, &d).ok());
+  const float* before = d.probs().data();
+  for (int step = 0; step < 10; ++step) {
+    logits[step] += 3;
+    ASSERT_TRUE(s.Process(logits, {}, &d).ok());
+    EXPECT_EQ(d.probs().data(), before);
+  }
+}
+
+TEST(Sampler, SampleMatchesDistributionChiSquare) {
+  Distribution dense;
+  std::vector<float> probs = {0.05f, 0.1f, 0.0f, 0.2f, 0.15f, 0.3f, 0.1f, 0.1f};
+  dense.AssignDense(probs);
+  Distribution sparse;
+  std::vector<int32_t> ids = {2, 9, 40};
+  std::vector<float> sp = {0.6f, 0.3f, 0.1f};
+  sparse.AssignSparse(50, ids, sp);
+  Rng rng(1234);
+  for (const Distribution* d : {&dense, &sparse}) {
+    std::vector<int64_t> counts(d->vocab_size(), 0);
+    for (int i = 0; i < 100000; ++i) {
+      int32_t t = Sampler::Sample(*d, rng);
+      ASSERT_GE(t, 0);
+      ASSERT_LT(t, d->vocab_size());
+      ++counts[t];
+    }
+    std::vector<double> expected(d->vocab_size());
+    for (int i = 0; i < d->vocab_size(); ++i) expected[i] = d->Prob(i);
+    auto r = testing::ChiSquare(counts, expected);
+    EXPECT_GT(r.p_value, 1e-4) << "chi2=" << r.statistic << " dof=" << r.dof;
+    // And a wrong reference is detected: the test can fail.
+    std::vector<double> wrong = expected;
+    std::swap(wrong[d->id_at(0)], wrong[d->id_at(1)]);
+    EXPECT_LT(testing::ChiSquare(counts, wrong).p_value, 1e-6);
+  }
+}
+
+TEST(Rng, ReproducibleAndSplittable) {
+  Rng a(7), b(7), c(8);
+  EXPECT_EQ(a.NextU64(), b.NextU64());
+  EXPECT_NE(a.NextU64(), c.NextU64());
+  Rng s1 = a.Split(1), s1b = a.Split(1), s2 = a.Split(2);
+  EXPECT_EQ(s1.NextU64(), s1b.NextU64());
+  EXPECT_NE(s1.NextU64(), s2.NextU64());
+  for (int i = 0; i < 1000; ++i) {
+    double u = a.Uniform(), v = a.UniformOpenClosed();
+    EXPECT_GE(u, 0.0);
+    EXPECT_LT(u, 1.0);
+    EXPECT_GT(v, 0.0);
+    EXPECT_LE(v, 1.0);
+  }
+}
+
+TEST(Distribution, ValidateAndLookup) {
+  Distribution d;
+  std::vector<int32_t> ids = {1, 4, 7};
+  std::vector<float> probs = {0.2f, 0.5f, 0.3f};
+  d.AssignSparse(10, ids, probs);
+  EXPECT_TRUE(d.Validate().ok());
+  EXPECT_EQ(d.Prob(4), 0.5f);
+  EXPECT_EQ(d.Prob(5), 0.0f);
+  EXPECT_EQ(d.Prob(-1), 0.0f);
+  EXPECT_EQ(d.Prob(99), 0.0f);
+  EXPECT_EQ(d.Argmax(), 4);
+  std::vector<int32_t> unsorted = {4, 1, 7};
+  d.AssignSparse(10, unsorted, probs);
+  EXPECT_FALSE(d.Validate().ok());
+  std::vector<int32_t> out_of_range = {1, 4, 10};
+  d.AssignSparse(10, out_of_range, probs);
+  EXPECT_FALSE(d.Validate().ok());
+  std::vector<float> not_normalised = {0.2f, 0.2f, 0.2f};
+  d.AssignSparse(10, ids, not_normalised);
+  EXPECT_FALSE(d.Validate().ok());
+}
+
+}  // namespace
+}  // namespace tandem::runtime

@@ -1,0 +1,206 @@
+// Speculative sampling through the services: the strategy drives a
+// orchestrator::RemoteDrafter and a orchestrator::RemoteVerifier over real gRPC on loopback, against real
+// Draft and Target services on synthetic models whose distributions differ
+// on purpose. The draft ships q with every proposal, the target service runs
+// the acceptance math next to p; the emitted sequences must follow exactly
+// the target-only distribution, which we enumerate with the same Sampler
+// (Pearson chi-square over every possible sequence of length <= max_tokens).
+// A drafter that ships the wrong q must be caught by the same check.
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "runtime/sampling/sampler.h"
+#include "services/draft/draft_server.h"
+#include "services/orchestrator/server/ports_factory.h"
+#include "decoding/strategies/speculative/speculative.h"
+#include "services/target/target_server.h"
+#include "tests/services/orchestrator/service_fixture.h"
+#include "tests/runtime/sampling/chi_square.h"
+
+namespace tandem::decoding::testing {
+namespace {
+
+using Sequence = std::vector<int32_t>;  // emitted tokens, then 0 if it ended with EOS
+
+tandem::v1::ModelInfo Info(const std::string& name) {
+  tandem::v1::ModelInfo info;
+  info.set_name(name);
+  info.set_arch("fake");
+  info.set_vocab_size(kVocab);
+  info.set_context_length(4096);
+  info.set_eos_token_id(0);
+  return info;
+}
+
+bool IsEos(int32_t t) { return t == 0; }
+
+// Exact probability of every emitted sequence under target-only sampling.
+std::map<Sequence, double> ExactSequences(const runtime::SamplingParams& params, const Sequence& prompt,
+                                          int max_tokens) {
+  FakeLm lm(kVocab, TargetLogits);
+  runtime::Sampler sampler(params);
+  std::map<Sequence, double> out;
+  std::function<void(Sequence&, Sequence&, double)> walk = [&](Sequence& ctx, Sequence& emitted, double prob) {
+    std::vector<float> logits(kVocab);
+    lm.Logits(ctx, logits);
+    runtime::Distribution d;
+    ASSERT_TRUE(sampler.Process(logits, ctx, &d).ok());
+    for (int32_t t = 0; t < kVocab; ++t) {
+      const double pt = prob * d.Prob(t);
+      if (pt == 0) continue;
+      ctx.push_back(t);
+      emitted.push_back(t);
+      if (IsEos(t) || static_cast<int>(emitted.size()) == max_tokens) {
+        out[emitted] += pt;
+      } else {
+        walk(ctx, emitted, pt);
+      }
+      ctx.pop_back();
+      emitted.pop_back();
+    }
+  };
+  Sequence ctx = prompt, emitted;
+  walk(ctx, emitted, 1.0);
+  return out;
+}
+
+// A drafter that samples honestly but ships a uniform q: the target's
+// acceptance ratio p/q is then wrong, and so is the emitted distribution.
+class LyingQDrafter : public Drafter {
+ public:
+  explicit LyingQDrafter(Drafter& inner) : inner_(inner) {}
+  std::string_view name() const override { return inner_.name(); }
+  absl::StatusOr<std::unique_ptr<DraftSession>> Open(std::span<const int32_t> prompt,
+                                                     const runtime::SamplingParams& params,
+                                                     const DraftOptions& options) override {
+    auto s = inner_.Open(prompt, params, options);
+    if (!s.ok()) return s.status();
+    struct Session : DraftSession {
+      explicit Session(std::unique_ptr<DraftSession> i) : inner(std::move(i)) {}
+      absl::Status Propose(const DraftDelta& d, int g, DraftProposal* out) override {
+        absl::Status st = inner->Propose(d, g, out);
+        std::vector<float> uniform(kVocab, 1.0f / kVocab);
+        for (runtime::Distribution& q : out->q) q.AssignDense(uniform);
+        return st;
+      }
+      int64_t committed_length() const override { return inner->committed_length(); }
+      absl::Status Close() override { return inner->Close(); }
+      std::unique_ptr<DraftSession> inner;
+    };
+    return std::make_unique<Session>(std::move(*s));
+  }
+
+ private:
+  Drafter& inner_;
+};
+
+class RemoteDistributionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    services::TargetServerOptions to;
+    to.service.info = Info("fake-target");
+    to.service.is_end_of_generation = IsEos;
+    auto target = services::TargetServer::Start(target_lm_, to);
+    ASSERT_TRUE(target.ok()) << target.status();
+    target_ = std::move(*target);
+    services::DraftServerOptions dopt;
+    dopt.service.info = Info("fake-draft");
+    auto draft = services::DraftServer::Start(model_drafter_, dopt);
+    ASSERT_TRUE(draft.ok()) << draft.status();
+    draft_ = std::move(*draft);
+    orchestrator::server::RemotePortsOptions ro;
+    ro.target_address = target_->address();
+    ro.draft_address = draft_->address();
+    ro.default_drafter = "model";
+    auto ports = orchestrator::server::BuildRemotePorts(ro);
+    ASSERT_TRUE(ports.ok()) << ports.status();
+    ports_ = std::move(*ports);
+    ASSERT_EQ(ports_->mode, "remote");
+    ASSERT_TRUE(ports_->drafters.contains("model"));
+  }
+
+  // p-value of `samples` speculative runs (seeds 1..samples) through the
+  // remote ports against the exact target-only distribution.
+  double SequenceChiSquare(Drafter& drafter, const GenerationRequest& base, int samples) {
+    const auto exact = ExactSequences(base.sampling, base.prompt, base.max_tokens);
+    std::map<Sequence, int64_t> counts;
+    GenerationRequest req = base;
+    int64_t drafted = 0, accepted = 0;
+    for (int i = 1; i <= samples; ++i) {
+      req.sampling.seed = i;
+      GenerationResult r;
+      const absl::Status s = RunSpeculative(req, drafter, *ports_->verifier, *ports_->vocabulary, nullptr, &r);
+      EXPECT_TRUE(s.ok()) << s;
+      if (!s.ok()) return 0;
+      Sequence key = r.tokens;
+      if (r.finish_reason == FinishReason::kEndOfGeneration) key.push_back(0);
+      ++counts[key];
+      drafted += r.stats.drafted_tokens;
+      accepted += r.stats.accepted_tokens;
+    }
+    // The test is only meaningful if drafts are both accepted and rejected.
+    EXPECT_GT(accepted, drafted / 10);
+    EXPECT_LT(accepted, drafted * 9 / 10);
+    std::vector<int64_t> observed;
+    std::vector<double> expected;
+    for (const auto& [seq, p] : exact) {
+      observed.push_back(counts[seq]);
+      expected.push_back(p);
+    }
+    int64_t impossible = 0;
+    for (const auto& [seq, c] : counts) {
+      if (!exact.contains(seq)) impossible += c;
+    }
+    if (impossible > 0) {
+      observed.push_back(impossible);
+      expected.push_back(0);
+    }
+    const auto r = tandem::testing::ChiSquare(observed, expected);
+    std::printf("%zu possible sequences, %d dof, chi2 %.2f, p-value %.4g, acceptance %.3f\n", exact.size(), r.dof,
+                r.statistic, r.p_value, drafted > 0 ? static_cast<double>(accepted) / drafted : 0.0);
+    return r.p_value;
+  }
+
+  LockedLm target_lm_{TargetLogits};
+  LockedLm draft_lm_{DraftLogits};
+  ModelDrafter model_drafter_{draft_lm_, IsEos};
+  std::unique_ptr<services::TargetServer> target_;
+  std::unique_ptr<services::DraftServer> draft_;
+  std::unique_ptr<decoding::GenerationPorts> ports_;
+};
+
+// Fixed seeds make every p-value deterministic; 1e-4 leaves a correct
+// implementation far from the edge while the mutant below lands many orders
+// of magnitude under it.
+constexpr double kMinP = 1e-4;
+constexpr int kSamples = 5000;
+
+GenerationRequest Request(float temperature, int top_k, int max_tokens, int gamma) {
+  GenerationRequest req{.prompt = {3, 5, 3, 5}, .max_tokens = max_tokens, .gamma = {.gamma = gamma}};
+  req.sampling.temperature = temperature;
+  req.sampling.top_k = top_k;
+  return req;
+}
+
+TEST_F(RemoteDistributionTest, TopKSparseLengthThreeMatchesTargetOnly) {
+  // q and p are sparse (top-5 supports that differ): rejections, residual
+  // draws and bonus tokens all occur within three tokens.
+  EXPECT_GT(SequenceChiSquare(*ports_->drafters.at("model"), Request(0.9f, 5, 3, 2), kSamples), kMinP);
+}
+
+TEST_F(RemoteDistributionTest, DenseLengthTwoMatchesTargetOnly) {
+  // Full-vocabulary q and p: q crosses the wire in its dense form.
+  EXPECT_GT(SequenceChiSquare(*ports_->drafters.at("model"), Request(1.0f, 0, 2, 3), kSamples), kMinP);
+}
+
+TEST_F(RemoteDistributionTest, WrongShippedQIsDetected) {
+  LyingQDrafter liar(*ports_->drafters.at("model"));
+  const double p = SequenceChiSquare(liar, Request(0.9f, 5, 3, 2), kSamples);
+  EXPECT_LT(p, 1e-6);
+}
+
+}  // namespace
+}  // namespace tandem::decoding::testing
