@@ -10,7 +10,7 @@
 //
 // Results do not depend on the cache: the kernels are batch- and
 // chunk-invariant, so a row computed after a fork equals the row of a full
-// recomputation bit for bit (tests/reward checks this).
+// recomputation bit for bit (tests/services/reward checks this).
 #pragma once
 
 #include <cstdint>
