@@ -74,6 +74,9 @@ int RunInProcess(const GenerateOptions& o) {
   const std::string model = o.model.empty() ? "smollm2-135m" : o.model;
   po.target_model = model;
   po.threads = o.threads;
+  auto device = runtime::ParseDeviceKind(o.device);
+  if (!device.ok()) return ReportError(absl::InvalidArgumentError(absl::StrCat("--device: ", device.status().message())));
+  po.device = *device;
   // Load a draft model only when this request will use it (rapid drafts on
   // the retrieved context with the target's own weights unless
   // --draft-model says otherwise).
@@ -148,6 +151,10 @@ CLI::App* AddGenerateCommand(CLI::App& app, GenerateOptions& o) {
   cmd->add_option("--seed", o.sampling.seed, "Sampling seed")->capture_default_str();
   cmd->add_option("--threads", o.threads, "Compute threads (in process); 0 = all cores")
       ->check(CLI::Range(0, 1024))->capture_default_str();
+  cmd->add_option("--device", o.device,
+                  "In process: compute backend of the models: cpu, cuda (an error without a GPU or a CUDA "
+                  "build) or auto (cuda when available, else cpu)")
+      ->capture_default_str();
   cmd->add_option("--server", o.server, "HOST:PORT of an orchestrator (tandem up / tandem serve); empty = in process");
   cmd->add_option("--strategy", o.strategy,
                   absl::StrCat("Decoding strategy: ", decoding::StrategyNames(),

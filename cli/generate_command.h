@@ -20,6 +20,7 @@ struct GenerateOptions {
   int max_tokens = 128;
   runtime::SamplingParams sampling;
   int threads = 0;
+  std::string device = "cpu";            // in process: cpu | cuda | auto
   bool json = false;
   // Strategy selection.
   std::string server;                   // HOST:PORT; empty = in process

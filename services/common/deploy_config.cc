@@ -109,7 +109,7 @@ absl::Status ParseService(const Parser& p, const YAML::Node& node, const std::st
   if (!node.IsMap()) return p.Error(node, f, "must be a mapping");
   TANDEM_RETURN_IF_ERROR(p.CheckKeys(node, f,
                                      {"name", "role", "model", "model_path", "host", "grpc_port",
-                                      "metrics_port", "threads", "kv_budget_mb",
+                                      "metrics_port", "threads", "device", "kv_budget_mb",
                                       "session_idle_timeout_s", "max_sessions", "drafter", "draft",
                                       "target", "default_strategy", "retrieval", "embedder", "data_dir",
                                       "reward", "reward_model"}));
@@ -142,6 +142,13 @@ absl::Status ParseService(const Parser& p, const YAML::Node& node, const std::st
   TANDEM_RETURN_IF_ERROR(p.Integer(node, "grpc_port", f + ".grpc_port", 1, 65535, &s->grpc_port));
   TANDEM_RETURN_IF_ERROR(p.Integer(node, "metrics_port", f + ".metrics_port", 0, 65535, &s->metrics_port));
   TANDEM_RETURN_IF_ERROR(p.Integer(node, "threads", f + ".threads", 0, 1024, &s->threads));
+  if (node["device"]) {
+    std::string device;
+    TANDEM_RETURN_IF_ERROR(p.String(node, "device", f + ".device", &device));
+    auto kind = runtime::ParseDeviceKind(device);
+    if (!kind.ok()) return p.Error(node["device"], f + ".device", std::string(kind.status().message()));
+    s->device = *kind;
+  }
   TANDEM_RETURN_IF_ERROR(p.Integer(node, "kv_budget_mb", f + ".kv_budget_mb", 1, int64_t{1} << 20, &s->kv_budget_mb));
   TANDEM_RETURN_IF_ERROR(p.Integer(node, "session_idle_timeout_s", f + ".session_idle_timeout_s", 1, 86400,
                                    &s->session_idle_timeout_s));

@@ -13,6 +13,7 @@
 //       grpc_port: 50052             # required, 1..65535
 //       metrics_port: 9102           # 0/absent = no /metrics endpoint, else 1..65535
 //       threads: 2                   # compute threads, 0 = all cores (default)
+//       device: cpu                  # compute backend: cpu (default) | cuda | auto (models of draft, target, reward)
 //       kv_budget_mb: 512            # KV memory for all sessions, default 512
 //       session_idle_timeout_s: 300  # idle sessions are closed after this, default 300
 //       max_sessions: 256            # default 256
@@ -47,6 +48,7 @@
 #include <string_view>
 #include <vector>
 
+#include "runtime/backend/backend_factory.h"
 #include "absl/status/statusor.h"
 
 namespace tandem::services {
@@ -66,6 +68,7 @@ struct ServiceConfig {
   int grpc_port = 0;
   int metrics_port = 0;  // 0 = no metrics endpoint
   int threads = 0;       // 0 = all cores
+  runtime::DeviceKind device = runtime::DeviceKind::kCpu;  // backend of the service's models
   int64_t kv_budget_mb = 512;
   int64_t session_idle_timeout_s = 300;
   int64_t max_sessions = 256;

@@ -26,6 +26,7 @@ absl::StatusOr<std::unique_ptr<batching::BatchedModel>> LoadServiceModel(const S
   if (!path.ok()) return path.status();
   runtime::ModelOptions options;
   options.n_threads = service.threads;
+  options.device = service.device;
   options.kv_budget_bytes = static_cast<size_t>(service.kv_budget_mb) << 20;
   return batching::BatchedModel::Load(*path, options);
 }

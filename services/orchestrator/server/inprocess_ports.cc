@@ -30,6 +30,7 @@ absl::StatusOr<std::shared_ptr<LoadedModel>> Load(const std::string& name,
   if (!path.ok()) return path.status();
   runtime::ModelOptions mo;
   mo.n_threads = o.threads;
+  mo.device = o.device;
   mo.kv_budget_bytes = o.kv_budget_bytes;
   mo.max_context = o.max_context;
   auto batched = batching::BatchedModel::Load(*path, mo);

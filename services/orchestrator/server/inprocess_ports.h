@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "runtime/backend/backend_factory.h"
 #include "decoding/ports/generation_ports.h"
 #include "services/orchestrator/decoding_names.h"
 
@@ -23,6 +24,7 @@ struct InProcessPortsOptions {
   // drafter is always available to requests that ask for it.
   std::string default_drafter;
   int threads = 0;  // 0 = all cores
+  runtime::DeviceKind device = runtime::DeviceKind::kCpu;  // compute backend of the loaded models
   size_t kv_budget_bytes = 512u << 20;
   int64_t max_context = 0;  // 0 = the model's trained length
   // Reward scorer (services/reward's registry; backends load on first use):

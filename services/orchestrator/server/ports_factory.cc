@@ -188,6 +188,7 @@ absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildPortsFromConfig(
   o.target_model = *target_path;
   o.target_name = model_entry.model.empty() ? *target_path : model_entry.model;
   o.threads = model_entry.threads;
+  o.device = model_entry.device;
   o.kv_budget_bytes = static_cast<size_t>(model_entry.kv_budget_mb) << 20;
   if (orch.drafter == services::DrafterKind::kModel) {
     const services::ServiceConfig* draft = Referenced(d, orch.draft);

@@ -39,6 +39,7 @@ TEST(DeployConfigTest, ParsesGoodConfig) {
   EXPECT_EQ(t.grpc_address(), "127.0.0.1:7001");
   EXPECT_EQ(t.metrics_address(), "127.0.0.1:7101");
   EXPECT_EQ(t.kv_budget_mb, 512);  // default
+  EXPECT_EQ(t.device, runtime::DeviceKind::kCpu);  // default
   EXPECT_EQ(t.line, 3);
   EXPECT_EQ(c->services[1].metrics_address(), "");
   const ServiceConfig* o = c->Find("o");
@@ -49,6 +50,18 @@ TEST(DeployConfigTest, ParsesGoodConfig) {
   EXPECT_EQ(*c->ResolveAddress(o->target), "127.0.0.1:7001");
   EXPECT_EQ(*c->ResolveAddress("remote:1234"), "remote:1234");
   EXPECT_EQ(c->ResolveAddress("nope").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(DeployConfigTest, DeviceSelectsTheBackend) {
+  for (const auto& [text, kind] : {std::pair<const char*, runtime::DeviceKind>{"cpu", runtime::DeviceKind::kCpu},
+                                   {"cuda", runtime::DeviceKind::kCuda},
+                                   {"auto", runtime::DeviceKind::kAuto}}) {
+    auto c = ParseDeploymentConfig(absl::StrCat("name: demo\nservices:\n  - name: t\n    role: target\n    model: m\n"
+                                                "    grpc_port: 1\n    device: ", text, "\n"),
+                                   "x.yaml");
+    ASSERT_TRUE(c.ok()) << text << ": " << c.status();
+    EXPECT_EQ(c->services[0].device, kind) << text;
+  }
 }
 
 TEST(DeployConfigTest, BundledExamplesAreValid) {
@@ -93,6 +106,8 @@ TEST(DeployConfigTest, RejectsBadConfigsNamingLineAndField) {
        "x.yaml:6: services[0].grpc_port: must be an integer"},
       {"name: demo\nservices:\n  - name: t\n    role: boss\n    model: m\n    grpc_port: 1\n",
        "x.yaml:4: services[0].role: unknown role 'boss'"},
+      {"name: demo\nservices:\n  - name: t\n    role: target\n    model: m\n    grpc_port: 1\n    device: gpu\n",
+       "x.yaml:7: services[0].device: unknown device 'gpu' (cpu, cuda or auto)"},
       {"name: demo\nservices:\n  - name: t\n    role: target\n    model: m\n    grpc_prot: 1\n",
        "x.yaml:6: services[0].grpc_prot: unknown key"},
       {"name: demo\nservices:\n  - name: t\n    role: target\n    grpc_port: 1\n",
