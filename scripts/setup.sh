@@ -5,7 +5,8 @@
 #   3. the bundled models into the model cache (default ~/.cache/tandem/models)
 # Usage: scripts/setup.sh [--models NAME...|all] [--bench]
 #   --models   which bundled models to fetch (default: smollm2-135m all-minilm-l6-v2; see scripts/models.tsv)
-#   --bench    also install benchmark-only tools (llama-cpp-python, built from source)
+#   --bench    also install benchmark-only tools (llama-cpp-python and llama.cpp's llama-bench /
+#              llama-speculative-simple, built from the pinned sdist's source)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -60,6 +61,8 @@ done
 if [[ $BENCH -eq 1 ]]; then
   step "installing benchmark tools (llama-cpp-python builds llama.cpp from source: several minutes)"
   .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements-bench.txt
+  step "building llama.cpp's llama-bench and llama-speculative-simple from the same sdist (bench/build_llama_cpp.sh)"
+  bench/build_llama_cpp.sh
 fi
 
 step "fetching models: ${MODELS[*]}"
