@@ -115,6 +115,11 @@ ServiceMetrics::ServiceMetrics() : registry_(std::make_shared<prometheus::Regist
                          .Help("KV cache memory in use, in bytes.")
                          .Register(r)
                          .Add({});
+  kv_cache_budget_bytes_ = &prometheus::BuildGauge()
+                                .Name("tandem:kv_cache_budget_bytes")
+                                .Help("KV cache memory budget of the process (kv_budget_mb), in bytes; 0 = none.")
+                                .Register(r)
+                                .Add({});
 }
 
 ServiceMetrics::~ServiceMetrics() = default;
@@ -227,5 +232,9 @@ void ServiceMetrics::SetActiveSessions(int64_t sessions) {
 }
 
 void ServiceMetrics::SetKvCacheBytes(int64_t bytes) { kv_cache_bytes_->Set(static_cast<double>(bytes)); }
+
+void ServiceMetrics::SetKvCacheBudgetBytes(int64_t bytes) {
+  kv_cache_budget_bytes_->Set(static_cast<double>(bytes));
+}
 
 }  // namespace tandem::services

@@ -20,7 +20,7 @@
 //   histograms (seconds): tandem:time_to_first_token_seconds{strategy},
 //     tandem:inter_token_latency_seconds{strategy}, tandem:e2e_request_latency_seconds{strategy},
 //     tandem:draft_rpc_latency_seconds{drafter}, tandem:target_verify_latency_seconds
-//   gauges: tandem:active_sessions, tandem:kv_cache_bytes
+//   gauges: tandem:active_sessions, tandem:kv_cache_bytes, tandem:kv_cache_budget_bytes
 //
 // prometheus-cpp's Exposer destructor blocks for ~2 s (its HTTP server polls):
 // create one ServiceMetrics per process (or per test suite), not per request.
@@ -85,6 +85,8 @@ class ServiceMetrics {
   void ObserveTargetVerifyLatency(double seconds);
   void SetActiveSessions(int64_t sessions);
   void SetKvCacheBytes(int64_t bytes);
+  // The KV budget the process was given, so dashboards show use / budget.
+  void SetKvCacheBudgetBytes(int64_t bytes);
 
   // Label value used for an empty drafter name (target_only and friends).
   static constexpr std::string_view kNoDrafter = "none";
@@ -126,6 +128,7 @@ class ServiceMetrics {
   prometheus::Family<prometheus::Counter>* flops_;
   prometheus::Gauge* active_sessions_;
   prometheus::Gauge* kv_cache_bytes_;
+  prometheus::Gauge* kv_cache_budget_bytes_;
 
   int port_ = 0;
   std::string url_;

@@ -49,6 +49,7 @@ absl::Status RunDraftService(const ServiceConfig& service, const DeploymentConfi
   batching::BatchingLanguageModel* lm = &bm.lm();
   auto server = DraftServer::Start(drafter, std::move(options), [lm] { return lm->kv_bytes_in_use(); });
   if (!server.ok()) return server.status();
+  (*server)->metrics().SetKvCacheBudgetBytes(service.kv_budget_mb << 20);
   AnnounceAndServe((*server)->host(), "draft", service.name, absl::StrCat("serving ", name), signal);
   return absl::OkStatus();
 }

@@ -47,6 +47,7 @@ absl::Status RunRewardService(const ServiceConfig& service, const DeploymentConf
   options.registry = std::move(*registry);
   auto server = RewardServer::Start(std::move(options));
   if (!server.ok()) return server.status();
+  (*server)->metrics().SetKvCacheBudgetBytes(service.kv_budget_mb << 20);
   AnnounceAndServe((*server)->host(), "reward", service.name, "serving backends", signal);
   return absl::OkStatus();
 }

@@ -51,6 +51,7 @@ absl::Status RunTargetService(const ServiceConfig& service, const DeploymentConf
   batching::BatchingLanguageModel* lm = &bm.lm();
   auto server = TargetServer::Start(bm.lm(), std::move(options), [lm] { return lm->kv_bytes_in_use(); });
   if (!server.ok()) return server.status();
+  (*server)->metrics().SetKvCacheBudgetBytes(service.kv_budget_mb << 20);
   AnnounceAndServe((*server)->host(), "target", service.name, absl::StrCat("serving ", name), signal);
   return absl::OkStatus();
 }
