@@ -58,7 +58,6 @@ class PreparedStrategy {
   const Options& options() const {
     return *static_cast<const Options*>(options_.get());
   }
-  const void* raw_options() const { return options_.get(); }
 
  private:
   const StrategyDefinition* definition_ = nullptr;
@@ -94,6 +93,15 @@ inline absl::StatusOr<Drafter*> RequireModelDrafter(const GenerationPorts& ports
         "`tandem generate --draft-model NAME` or a draft service"));
   }
   return drafter;
+}
+
+// The deployment's reward scorer, or FAILED_PRECONDITION naming the strategy.
+inline absl::StatusOr<RewardScorer*> RequireRewardScorer(const GenerationPorts& ports, std::string_view strategy) {
+  if (ports.reward == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat("strategy '", absl::string_view(strategy.data(), strategy.size()),
+                                                      "' needs a reward scorer, which this deployment lacks"));
+  }
+  return ports.reward;
 }
 
 // Weights of the deployment's draft model for FLOPs estimates (0 = unknown).

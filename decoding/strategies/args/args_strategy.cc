@@ -29,10 +29,9 @@ const StrategyDefinition& ArgsStrategy() {
       .finish = nullptr,
       .needs = [](const O&) { return PortNeeds{.reward = true}; },
       .run = [](const O& o, const StrategyCall& c) -> absl::Status {
-        if (c.ports.reward == nullptr) {
-          return absl::FailedPreconditionError("strategy 'args' needs a reward scorer, which this deployment lacks");
-        }
-        return RunArgs(c.request, o, *c.ports.verifier, *c.ports.reward, c.vocab, c.on_chunk, c.result);
+        auto reward = RequireRewardScorer(c.ports, "args");
+        if (!reward.ok()) return reward.status();
+        return RunArgs(c.request, o, *c.ports.verifier, **reward, c.vocab, c.on_chunk, c.result);
       },
   });
   return definition;

@@ -28,11 +28,9 @@ const StrategyDefinition& BestOfNStrategy() {
       .finish = nullptr,
       .needs = [](const O&) { return PortNeeds{.reward = true}; },
       .run = [](const O& o, const StrategyCall& c) -> absl::Status {
-        if (c.ports.reward == nullptr) {
-          return absl::FailedPreconditionError(
-              "strategy 'best_of_n' needs a reward scorer, which this deployment lacks");
-        }
-        return RunBestOfN(c.request, o, *c.ports.verifier, *c.ports.reward, c.vocab, c.on_chunk, c.result);
+        auto reward = RequireRewardScorer(c.ports, "best_of_n");
+        if (!reward.ok()) return reward.status();
+        return RunBestOfN(c.request, o, *c.ports.verifier, **reward, c.vocab, c.on_chunk, c.result);
       },
   });
   return definition;

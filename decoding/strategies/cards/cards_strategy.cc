@@ -86,10 +86,9 @@ const StrategyDefinition& CardsStrategy() {
       .finish = nullptr,
       .needs = [](const O&) { return PortNeeds{.reward = true}; },
       .run = [](const O& o, const StrategyCall& c) -> absl::Status {
-        if (c.ports.reward == nullptr) {
-          return absl::FailedPreconditionError("strategy 'cards' needs a reward scorer, which this deployment lacks");
-        }
-        return RunCards(c.request, o, *c.ports.verifier, *c.ports.reward, c.vocab, c.on_chunk, c.result);
+        auto reward = RequireRewardScorer(c.ports, "cards");
+        if (!reward.ok()) return reward.status();
+        return RunCards(c.request, o, *c.ports.verifier, **reward, c.vocab, c.on_chunk, c.result);
       },
   });
   return definition;

@@ -50,14 +50,6 @@ absl::StatusOr<TranslatedRequest> TranslateRequest(const tandem::v1::GenerateReq
                                                    std::string_view default_strategy,
                                                    uint64_t fallback_seed) {
   if (auto s = services::ValidateId(r.request_id(), "request_id", /*allow_empty=*/true); !s.ok()) return s;
-  if (r.params_size() > decoding::kMaxParams) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("params: at most ", decoding::kMaxParams, " entries, got ", r.params_size()));
-  }
-  if (r.stop_size() > decoding::kMaxStops) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("stop: at most ", decoding::kMaxStops, " strings, got ", r.stop_size()));
-  }
   if (auto s = services::ValidateSamplingParams(r.sampling(), ports.target.vocab_size, "sampling"); !s.ok()) return s;
   decoding::TranslationDefaults defaults;
   defaults.default_strategy = std::string(default_strategy);
