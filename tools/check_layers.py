@@ -6,7 +6,10 @@ The layers, outermost first: cli -> services -> decoding -> runtime -> kernels
 generated headers). A file may include its own layer and the layers below
 it, never one above. Inside services/, the role folders (draft, target,
 reward, retrieval, orchestrator, model_host, common) must not form an
-include cycle. Prints every violation and exits 1 if there is one.
+include cycle. sdk/ (the client SDKs) is a client of proto/: it includes no
+tandem layer, except its build-time generator of typed strategy options
+(sdk/cpp/gen/), which reads decoding/registry/. Prints every violation and
+exits 1 if there is one.
 
 Usage: tools/check_layers.py [REPO_ROOT]
 """
@@ -19,6 +22,7 @@ LAYERS = ["kernels", "runtime", "decoding", "services", "cli"]  # lowest first
 RANK = {name: i for i, name in enumerate(LAYERS)}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 SOURCE_EXTS = (".h", ".cc", ".cu", ".cuh", ".inc")
+SDK_GENERATOR = "sdk/cpp/gen/"
 
 
 def layer_of_include(path):
@@ -57,6 +61,21 @@ def main():
                         dst = inc.split("/")[1]
                         if src != dst:
                             service_edges[src].add(dst)
+    for dirpath, _, files in os.walk(os.path.join(root, "sdk")):
+        for name in files:
+            if not name.endswith(SOURCE_EXTS):
+                continue
+            path = os.path.join(dirpath, name)
+            rel = os.path.relpath(path, root)
+            with open(path, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+            for inc in INCLUDE.findall(text):
+                target = layer_of_include(inc)
+                if target is None or target == "proto":
+                    continue
+                if rel.replace(os.sep, "/").startswith(SDK_GENERATOR) and inc.startswith("decoding/registry/"):
+                    continue
+                errors.append(f"{rel}: includes {inc} (sdk/ is a client: proto/ and its own headers only)")
     # Cycles between service folders (depth-first search for a back edge).
     state = {}
 
