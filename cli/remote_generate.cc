@@ -103,8 +103,8 @@ int RunRemoteGenerate(const GenerateOptions& o) {
   grpc::Status status = reader->Finish();
   if (!status.ok()) {
     if (!o.json) std::printf("\n");
-    absl::Status s = services::FromGrpcStatus(status);
-    if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    absl::Status s = services::FromPeerStatus(status);
+    if (s.code() == absl::StatusCode::kUnavailable) {
       s = absl::UnavailableError(absl::StrCat("--server ", o.server, ": ", status.error_message()));
     }
     return ReportError(s);

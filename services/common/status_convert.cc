@@ -1,6 +1,8 @@
 #include "services/common/status_convert.h"
 
 #include <string>
+#include <string_view>
+
 
 namespace tandem::services {
 
@@ -12,6 +14,22 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 absl::Status FromGrpcStatus(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+}
+
+absl::Status FromPeerStatus(const grpc::Status& status) {
+  // The transport's messages for a connection that went away (chttp2 and
+  // the socket layer), not a handler's.
+  static constexpr std::string_view kTransportLoss[] = {
+      "Socket closed", "Stream removed", "Connection reset", "Broken pipe", "Transport closed",
+      "GOAWAY", "Endpoint read failed", "Connection refused", "failed to connect"};
+  if (status.error_code() == grpc::StatusCode::UNKNOWN) {
+    for (std::string_view marker : kTransportLoss) {
+      if (status.error_message().find(marker) != std::string::npos) {
+        return absl::UnavailableError(status.error_message());
+      }
+    }
+  }
+  return FromGrpcStatus(status);
 }
 
 const char* StatusCodeName(absl::StatusCode code) {

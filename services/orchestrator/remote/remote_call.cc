@@ -8,7 +8,7 @@
 namespace tandem::orchestrator {
 
 absl::Status RemoteService::Error(std::string_view method, const grpc::Status& status) const {
-  const absl::Status s = services::FromGrpcStatus(status);
+  const absl::Status s = services::FromPeerStatus(status);
   return absl::Status(s.code(), absl::StrCat(AbslView(name_), " ", AbslView(method), ": ",
                                              s.message()));
 }
