@@ -33,6 +33,18 @@ class RemoteDraftSession : public DraftSession {
     absl::Status rpc = kDraft.Call("Propose", options_.scope.get(), options_.call_timeout,
                                    [&](grpc::ClientContext* ctx) { return stub_->Propose(ctx, req, &resp); });
     if (!rpc.ok()) return rpc;
+    // A broken draft service must not make the request look like the
+    // client's fault (the target would reject the ids as INVALID_ARGUMENT).
+    if (resp.token_ids_size() > std::max(0, gamma)) {
+      return absl::InternalError(absl::StrCat("draft service Propose: ", resp.token_ids_size(),
+                                              " tokens for gamma ", gamma));
+    }
+    for (int32_t t : resp.token_ids()) {
+      if (t < 0 || t >= vocab_) {
+        return absl::InternalError(absl::StrCat("draft service Propose: token ", t, " outside the vocabulary of ",
+                                                vocab_));
+      }
+    }
     out->tokens.assign(resp.token_ids().begin(), resp.token_ids().end());
     out->q.clear();
     if (return_q_) {

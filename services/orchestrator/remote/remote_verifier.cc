@@ -15,8 +15,9 @@ constexpr RemoteService kTarget("target service");
 class RemoteVerifySession : public VerifySession {
  public:
   RemoteVerifySession(std::shared_ptr<tandem::v1::Target::StubInterface> stub, const RemoteOptions& options,
-                      std::string id, int64_t committed, bool greedy)
-      : stub_(std::move(stub)), options_(options), id_(std::move(id)), committed_(committed), greedy_(greedy) {}
+                      std::string id, int64_t committed, bool greedy, int32_t vocab)
+      : stub_(std::move(stub)), options_(options), id_(std::move(id)), committed_(committed), greedy_(greedy),
+        vocab_(vocab) {}
   ~RemoteVerifySession() override { (void)Close(); }
 
   absl::Status Verify(std::span<const int32_t> draft, std::span<const runtime::Distribution> q,
@@ -40,6 +41,12 @@ class RemoteVerifySession : public VerifySession {
     if (resp.accepted_count() > draft.size()) {
       return absl::InternalError(absl::StrCat("target service Verify: accepted ", resp.accepted_count(),
                                               " of ", draft.size(), " drafted tokens"));
+    }
+    // A token outside the vocabulary would reach the output (and the
+    // detokenizer): a target that answers one is broken.
+    if (resp.next_token() < 0 || resp.next_token() >= vocab_) {
+      return absl::InternalError(absl::StrCat("target service Verify: next_token ", resp.next_token(),
+                                              " outside the vocabulary of ", vocab_));
     }
     out->accepted = static_cast<int>(resp.accepted_count());
     out->next_token = resp.next_token();
@@ -106,7 +113,7 @@ class RemoteVerifySession : public VerifySession {
     grpc::Status status = stub_->Fork(call.context(), req, &resp);
     if (!status.ok()) return kTarget.Error("Fork", status);
     auto fork = std::make_unique<RemoteVerifySession>(stub_, options_, resp.session_id(),
-                                                      static_cast<int64_t>(resp.committed_length()), greedy_);
+                                                      static_cast<int64_t>(resp.committed_length()), greedy_, vocab_);
     if (!call.live()) return kTarget.Cancelled();  // `fork` closes the new session on the way out
     return fork;
   }
@@ -128,6 +135,7 @@ class RemoteVerifySession : public VerifySession {
   const std::string id_;
   int64_t committed_;
   const bool greedy_;
+  const int32_t vocab_;
   bool closed_ = false;
   tandem::v1::VerifyRequest req_;  // reused: q rows keep their capacity
 };
@@ -176,12 +184,13 @@ absl::StatusOr<std::unique_ptr<VerifySession>> RemoteVerifier::Open(std::span<co
     grpc::Status status = stub_->OpenSession(call.context(), req, &resp);
     if (!status.ok()) return kTarget.Error("OpenSession", status);
     if (!call.live()) {
-      RemoteVerifySession(stub_, options_, resp.session_id(), 0, params.greedy());  // closes it
+      RemoteVerifySession(stub_, options_, resp.session_id(), 0, params.greedy(), info_.vocab_size());  // closes it
       return kTarget.Cancelled();
     }
   }
   return std::make_unique<RemoteVerifySession>(stub_, options_, resp.session_id(),
-                                               static_cast<int64_t>(prompt.size()), params.greedy());
+                                               static_cast<int64_t>(prompt.size()), params.greedy(),
+                                               info_.vocab_size());
 }
 
 }  // namespace tandem::orchestrator
