@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cli/run_context.h"
+#include "services/common/credentials.h"
 #include "services/common/deploy_config.h"
 #include "services/common/health_client.h"
 
@@ -188,6 +189,10 @@ int RunUp(const UpOptions& o) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(o.timeout_s);
   auto wait_serving = [&](const Started& st) -> absl::Status {
     const std::string address = st.service->grpc_address();
+    // Under TLS the check speaks TLS, with the service's own certificate as
+    // the client certificate that mutual TLS asks for.
+    auto credentials = services::ChannelCredentialsFor(*config, *st.service);
+    if (!credentials.ok()) return credentials.status();
     for (;;) {
       int wstatus = 0;
       if (waitpid(st.pid, &wstatus, WNOHANG) == st.pid) {
@@ -196,7 +201,7 @@ int RunUp(const UpOptions& o) {
             WIFEXITED(wstatus) ? absl::StrCat("exit code ", WEXITSTATUS(wstatus)) : std::string("killed by a signal"),
             "); last lines of ", st.log.string(), ":\n", Tail(st.log, 15)));
       }
-      if (services::CheckServing(address, "", absl::Seconds(1)).ok()) return absl::OkStatus();
+      if (services::CheckServing(address, "", absl::Seconds(1), *credentials).ok()) return absl::OkStatus();
       if (std::chrono::steady_clock::now() > deadline) {
         return absl::DeadlineExceededError(absl::StrCat(st.service->name, " at ", address, " not SERVING after ",
                                                         o.timeout_s, " s; last lines of ", st.log.string(), ":\n",

@@ -174,6 +174,7 @@ CLI::App* AddGenerateCommand(CLI::App& app, GenerateOptions& o) {
   cmd->add_option("--request-id", o.request_id, "Request id (with --server; used by Abort and logs)");
   cmd->add_option("--timeout", o.timeout_s, "With --server: give up after this many seconds; 0 = never")
       ->check(CLI::Range(0.0, 1e6));
+  AddClientSecurityFlags(cmd, o.security);
   cmd->add_flag("--json", o.json,
                 "Print one JSON object at the end: text, token_ids, prompt_tokens, completion_tokens, "
                 "finish_reason, speeds, and stats (drafted/accepted tokens, acceptance per position, "

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "cli/client_security.h"
 #include "runtime/sampling/sampling_params.h"
 
 namespace tandem::cli {
@@ -34,6 +35,7 @@ struct GenerateOptions {
   bool ignore_eos = false;
   std::string request_id;
   double timeout_s = 0;                 // remote only; 0 = none
+  ClientSecurityOptions security;       // remote only: TLS and bearer token
 };
 
 // Registers the subcommand's flags on `app`, bound to `options`.

@@ -8,6 +8,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
+#include "cli/client_credentials.h"
 #include "cli/generate_result.h"
 #include "cli/run_context.h"
 #include "services/common/status_convert.h"
@@ -67,7 +68,9 @@ int RunRemoteGenerate(const GenerateOptions& o) {
   }
   req.set_ignore_eos(o.ignore_eos);
 
-  auto stub = tandem::v1::Generation::NewStub(orchestrator::MakeServiceChannel(o.server));
+  auto credentials = ClientChannelCredentials(o.security);
+  if (!credentials.ok()) return ReportError(credentials.status());
+  auto stub = tandem::v1::Generation::NewStub(orchestrator::MakeServiceChannel(o.server, *credentials));
   grpc::ClientContext ctx;
   if (o.timeout_s > 0) {
     ctx.set_deadline(std::chrono::system_clock::now() +

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "cli/client_credentials.h"
 #include "cli/run_context.h"
 #include "nlohmann/json.hpp"
 #include "services/orchestrator/remote/remote_reward_scorer.h"
@@ -26,6 +27,7 @@ CLI::App* AddScoreCommand(CLI::App& app, ScoreOptions& o) {
   cmd->add_option("--reward-model", o.reward_model, "In process: a GGUF reward model with a score head (backend gguf)");
   cmd->add_option("--threads", o.threads, "In process: compute threads; 0 = all cores")->check(CLI::Range(0, 1024));
   cmd->add_flag("--json", o.json, "Print one JSON object: backend, scores, seconds");
+  AddClientSecurityFlags(cmd, o.security);
   return cmd;
 }
 
@@ -44,7 +46,11 @@ int RunScore(const ScoreOptions& o) {
   }
   std::unique_ptr<decoding::RewardScorer> scorer;
   if (!o.server.empty()) {
-    auto remote = orchestrator::RemoteRewardScorer::Connect(o.server);
+    auto credentials = ClientChannelCredentials(o.security);
+    if (!credentials.ok()) return ReportError(credentials.status());
+    orchestrator::RemoteOptions remote_options;
+    remote_options.credentials = *credentials;
+    auto remote = orchestrator::RemoteRewardScorer::Connect(o.server, remote_options);
     if (!remote.ok()) return ReportError(remote.status());
     scorer = std::move(*remote);
   } else {

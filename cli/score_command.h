@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "cli/client_security.h"
 
 namespace tandem::cli {
 
@@ -17,6 +18,7 @@ struct ScoreOptions {
   std::vector<std::string> responses;  // one score each
   std::vector<std::string> steps;      // process mode: one score per step
   std::string server;                  // host:port of a Reward service; empty = in process
+  ClientSecurityOptions security;      // with server: TLS
   std::string judge_model = "smollm2-135m";
   std::string reward_model;
   int threads = 0;

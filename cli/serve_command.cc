@@ -34,6 +34,29 @@ absl::StatusOr<const services::ServiceConfig*> PickService(const services::Deplo
   return absl::NotFoundError(absl::StrCat("--config: no service with role ", role_name));
 }
 
+// --tls-* / --token-file replace the config's blocks for this process (the
+// served service is its own client under mutual TLS, so the top-level block
+// is the one to replace).
+absl::Status ApplySecurityFlags(const ServeOptions& o, services::DeploymentConfig& config) {
+  const bool any_tls = !o.tls_cert.empty() || !o.tls_key.empty() || !o.tls_ca.empty();
+  if (any_tls) {
+    if (o.tls_cert.empty() || o.tls_key.empty() || o.tls_ca.empty()) {
+      return absl::InvalidArgumentError("--tls-cert, --tls-key, --tls-ca: give all three");
+    }
+    services::TlsConfig tls{o.tls_cert, o.tls_key, o.tls_ca, o.require_client_cert};
+    config.tls = tls;
+    for (services::ServiceConfig& s : config.services) s.tls.reset();
+  } else if (o.require_client_cert) {
+    if (!config.tls.has_value()) return absl::InvalidArgumentError("--require-client-cert: needs TLS (--tls-cert ...)");
+    config.tls->require_client_cert = true;
+    for (services::ServiceConfig& s : config.services) {
+      if (s.tls.has_value()) s.tls->require_client_cert = true;
+    }
+  }
+  if (!o.token_file.empty()) config.auth = services::AuthConfig{o.token_file, ""};
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 CLI::App* AddServeCommand(CLI::App& app, ServeOptions& o) {
@@ -47,6 +70,14 @@ CLI::App* AddServeCommand(CLI::App& app, ServeOptions& o) {
   cmd->add_option("--service", o.service,
                   "Entry of the config to serve (default: the first of the role; all-in-one uses an "
                   "orchestrator entry)");
+  cmd->add_option("--tls-cert", o.tls_cert, "PEM certificate of the service (replaces the config's tls block, with "
+                                            "--tls-key and --tls-ca)");
+  cmd->add_option("--tls-key", o.tls_key, "PEM private key of --tls-cert");
+  cmd->add_option("--tls-ca", o.tls_ca, "PEM CA bundle that verifies peers");
+  cmd->add_flag("--require-client-cert", o.require_client_cert,
+                "Mutual TLS: refuse clients without a certificate signed by --tls-ca");
+  cmd->add_option("--token-file", o.token_file,
+                  "Bearer token file of the public API (orchestrator; replaces the config's auth block; needs TLS)");
   return cmd;
 }
 
@@ -61,6 +92,7 @@ int RunServe(const ServeOptions& options) {
   if (o.role.empty()) return ReportError(absl::InvalidArgumentError("--role: required (or --all-in-one)"));
   auto config = services::LoadDeploymentConfig(o.config);
   if (!config.ok()) return ReportError(config.status());
+  if (absl::Status s = ApplySecurityFlags(o, *config); !s.ok()) return ReportError(s);
   const bool all_in_one = o.role == "all-in-one";
   ServiceRole role = ServiceRole::kOrchestrator;
   if (o.role == "draft") role = ServiceRole::kDraft;

@@ -16,6 +16,12 @@ struct ServeOptions {
   bool all_in_one = false;  // --all-in-one, same as --role all-in-one
   std::string config;
   std::string service;  // empty = the config's first entry of the role
+  int http_port = -1;   // orchestrator: OpenAI-compatible HTTP port; -1 = the config's http_port
+  // Override the config's tls block for the served service (all three files
+  // together) and its auth block; empty = as in the config.
+  std::string tls_cert, tls_key, tls_ca;
+  bool require_client_cert = false;
+  std::string token_file;
 };
 
 CLI::App* AddServeCommand(CLI::App& app, ServeOptions& options);

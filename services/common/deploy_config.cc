@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -61,6 +62,16 @@ class Parser {
     return absl::OkStatus();
   }
 
+  // Optional boolean; leaves `out` unchanged when absent.
+  absl::Status Bool(const YAML::Node& map, const char* key, const std::string& field, bool* out) const {
+    const YAML::Node n = map[key];
+    if (!n) return absl::OkStatus();
+    bool v = false;
+    if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v)) return Error(n, field, "must be true or false");
+    *out = v;
+    return absl::OkStatus();
+  }
+
   // Optional integer in [lo, hi]; leaves `out` unchanged when absent.
   template <typename Int>
   absl::Status Integer(const YAML::Node& map, const char* key, const std::string& field, int64_t lo,
@@ -104,6 +115,24 @@ bool ValidName(std::string_view name) {
     if (!_s.ok()) return _s;           \
   } while (0)
 
+// A tls block: cert, key and ca are all required, because every service is
+// both a server (cert, key) and a client of its peers (ca; cert and key
+// again under mutual TLS).
+absl::StatusOr<TlsConfig> ParseTls(const Parser& p, const YAML::Node& node, const std::string& f) {
+  if (!node.IsMap()) return p.Error(node, f, "must be a mapping with cert, key and ca");
+  TANDEM_RETURN_IF_ERROR(p.CheckKeys(node, f, {"cert", "key", "ca", "require_client_cert"}));
+  TlsConfig tls;
+  for (auto [key, out] : {std::pair<const char*, std::string*>{"cert", &tls.cert}, {"key", &tls.key}, {"ca", &tls.ca}}) {
+    const std::string field = absl::StrCat(f, ".", key);
+    if (!node[key]) return p.Error(node, field, "is required");
+    TANDEM_RETURN_IF_ERROR(p.String(node, key, field, out));
+    if (out->empty()) return p.Error(node[key], field, "must be a file path");
+    *out = ExpandHome(*out);
+  }
+  TANDEM_RETURN_IF_ERROR(p.Bool(node, "require_client_cert", f + ".require_client_cert", &tls.require_client_cert));
+  return tls;
+}
+
 absl::Status ParseService(const Parser& p, const YAML::Node& node, const std::string& f,
                           ServiceConfig* s) {
   if (!node.IsMap()) return p.Error(node, f, "must be a mapping");
@@ -111,8 +140,8 @@ absl::Status ParseService(const Parser& p, const YAML::Node& node, const std::st
                                      {"name", "role", "model", "model_path", "host", "grpc_port",
                                       "metrics_port", "threads", "device", "kv_budget_mb",
                                       "session_idle_timeout_s", "max_sessions", "drafter", "draft",
-                                      "target", "default_strategy", "retrieval", "embedder", "data_dir",
-                                      "reward", "reward_model"}));
+                                      "target", "default_strategy", "retrieval", "embedder", "data_dir", "http_port",
+                                      "reward", "reward_model", "tls"}));
   s->line = node.Mark().line + 1;
   if (!node["name"]) return p.Error(node, f + ".name", "is required");
   TANDEM_RETURN_IF_ERROR(p.String(node, "name", f + ".name", &s->name));
@@ -153,6 +182,11 @@ absl::Status ParseService(const Parser& p, const YAML::Node& node, const std::st
   TANDEM_RETURN_IF_ERROR(p.Integer(node, "session_idle_timeout_s", f + ".session_idle_timeout_s", 1, 86400,
                                    &s->session_idle_timeout_s));
   TANDEM_RETURN_IF_ERROR(p.Integer(node, "max_sessions", f + ".max_sessions", 1, 1000000, &s->max_sessions));
+  if (node["tls"]) {
+    auto tls = ParseTls(p, node["tls"], f + ".tls");
+    if (!tls.ok()) return tls.status();
+    s->tls = *std::move(tls);
+  }
 
   const bool retrieval = s->role == ServiceRole::kRetrieval;
   for (const char* key : {"embedder", "data_dir"}) {
@@ -279,7 +313,7 @@ absl::Status CheckDeployment(const Parser& p, const YAML::Node& services, const 
 absl::StatusOr<DeploymentConfig> ParseRoot(const Parser& p, const YAML::Node& root) {
   if (!root || root.IsNull()) return p.Error(root, "<root>", "the config is empty");
   if (!root.IsMap()) return p.Error(root, "<root>", "must be a mapping with name and services");
-  TANDEM_RETURN_IF_ERROR(p.CheckKeys(root, "", {"name", "model_dir", "log_dir", "services"}));
+  TANDEM_RETURN_IF_ERROR(p.CheckKeys(root, "", {"name", "model_dir", "log_dir", "tls", "auth", "services"}));
   DeploymentConfig c;
   if (!root["name"]) return p.Error(root, "name", "is required");
   TANDEM_RETURN_IF_ERROR(p.String(root, "name", "name", &c.name));
@@ -288,6 +322,21 @@ absl::StatusOr<DeploymentConfig> ParseRoot(const Parser& p, const YAML::Node& ro
   TANDEM_RETURN_IF_ERROR(p.String(root, "log_dir", "log_dir", &c.log_dir));
   c.model_dir = ExpandHome(c.model_dir);
   c.log_dir = ExpandHome(c.log_dir);
+  if (root["tls"]) {
+    auto tls = ParseTls(p, root["tls"], "tls");
+    if (!tls.ok()) return tls.status();
+    c.tls = *std::move(tls);
+  }
+  if (const YAML::Node auth = root["auth"]) {
+    if (!auth.IsMap()) return p.Error(auth, "auth", "must be a mapping with token_file or token_env");
+    TANDEM_RETURN_IF_ERROR(p.CheckKeys(auth, "auth", {"token_file", "token_env"}));
+    TANDEM_RETURN_IF_ERROR(p.String(auth, "token_file", "auth.token_file", &c.auth.token_file));
+    TANDEM_RETURN_IF_ERROR(p.String(auth, "token_env", "auth.token_env", &c.auth.token_env));
+    c.auth.token_file = ExpandHome(c.auth.token_file);
+    if (c.auth.token_file.empty() == c.auth.token_env.empty()) {
+      return p.Error(auth, "auth", "needs exactly one of token_file and token_env");
+    }
+  }
   const YAML::Node services = root["services"];
   if (!services) return p.Error(root, "services", "is required");
   if (!services.IsSequence() || services.size() == 0) {
@@ -298,6 +347,18 @@ absl::StatusOr<DeploymentConfig> ParseRoot(const Parser& p, const YAML::Node& ro
     TANDEM_RETURN_IF_ERROR(ParseService(p, services[i], absl::StrCat("services[", i, "]"), &c.services[i]));
   }
   TANDEM_RETURN_IF_ERROR(CheckDeployment(p, services, c));
+  // gRPC runs token checks only on authenticated transports, and a bearer
+  // token sent in plaintext can be read off the wire: auth needs TLS on
+  // every service that serves the public API.
+  if (c.auth.enabled()) {
+    for (size_t i = 0; i < c.services.size(); ++i) {
+      if (c.services[i].role == ServiceRole::kOrchestrator && c.TlsFor(c.services[i]) == nullptr) {
+        return p.Error(root["auth"], "auth",
+                       absl::StrCat("bearer tokens need TLS, but service '", c.services[i].name,
+                                    "' (the public API) has no tls block"));
+      }
+    }
+  }
   return c;
 }
 
@@ -327,6 +388,15 @@ std::string ServiceConfig::grpc_address() const { return absl::StrCat(host, ":",
 
 std::string ServiceConfig::metrics_address() const {
   return metrics_port == 0 ? std::string() : absl::StrCat(host, ":", metrics_port);
+}
+
+std::string ServiceConfig::http_address() const {
+  return http_port == 0 ? std::string() : absl::StrCat(host, ":", http_port);
+}
+
+const TlsConfig* DeploymentConfig::TlsFor(const ServiceConfig& service) const {
+  if (service.tls.has_value()) return &*service.tls;
+  return tls.has_value() ? &*tls : nullptr;
 }
 
 const ServiceConfig* DeploymentConfig::Find(std::string_view service_name) const {
@@ -361,7 +431,23 @@ absl::StatusOr<DeploymentConfig> LoadDeploymentConfig(const std::string& path) {
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read deployment config ", path));
   std::ostringstream text;
   text << in.rdbuf();
-  return ParseDeploymentConfig(text.str(), path);
+  auto config = ParseDeploymentConfig(text.str(), path);
+  if (!config.ok()) return config;
+  // Credential files are found next to the config wherever it is started from.
+  const std::filesystem::path folder = std::filesystem::path(path).parent_path();
+  auto anchor = [&folder](std::string& file) {
+    if (!file.empty() && std::filesystem::path(file).is_relative()) file = (folder / file).lexically_normal().string();
+  };
+  auto anchor_tls = [&anchor](std::optional<TlsConfig>& tls) {
+    if (!tls.has_value()) return;
+    anchor(tls->cert);
+    anchor(tls->key);
+    anchor(tls->ca);
+  };
+  anchor_tls(config->tls);
+  for (ServiceConfig& s : config->services) anchor_tls(s.tls);
+  anchor(config->auth.token_file);
+  return config;
 }
 
 }  // namespace tandem::services

@@ -4,6 +4,14 @@
 //   name: local                      # deployment name (required)
 //   model_dir: ~/.cache/tandem/models  # optional; default $TANDEM_MODEL_DIR or that
 //   log_dir: /tmp/tandem-local       # optional; where `tandem up` writes logs
+//   tls:                             # optional; TLS for every service (docs/security.md)
+//     cert: certs/server.crt         # PEM certificate chain: served, and shown to peers under mTLS
+//     key: certs/server.key          # PEM private key of cert
+//     ca: certs/ca.crt               # PEM CA bundle that verifies peers
+//     require_client_cert: true      # mutual TLS: servers refuse clients without a cert of ca
+//   auth:                            # optional; bearer token of the public API (needs tls)
+//     token_file: /etc/tandem/token  # file holding the token; or
+//     token_env: TANDEM_API_TOKEN    # environment variable holding it (exactly one of the two)
 //   services:
 //     - name: target                 # unique, [a-z0-9_-]{1,64}
 //       role: target                 # draft | target | orchestrator | reward | retrieval
@@ -17,6 +25,7 @@
 //       kv_budget_mb: 512            # KV memory for all sessions, default 512
 //       session_idle_timeout_s: 300  # idle sessions are closed after this, default 300
 //       max_sessions: 256            # default 256
+//       tls: {...}                   # optional; replaces the top-level tls block for this service
 //     - name: orchestrator
 //       role: orchestrator
 //       drafter: ngram               # model | ngram | none (orchestrator only, default none)
@@ -59,6 +68,25 @@ enum class DrafterKind { kNone, kModel, kNgram };
 std::string_view ServiceRoleName(ServiceRole role);
 std::string_view DrafterKindName(DrafterKind kind);
 
+// TLS of a service: its server certificate, and the client certificate it
+// shows other services under mutual TLS. Relative paths are relative to the
+// config file's folder.
+struct TlsConfig {
+  std::string cert;  // PEM certificate chain
+  std::string key;   // PEM private key of cert
+  std::string ca;    // PEM CA bundle that verifies peers
+  bool require_client_cert = false;  // servers refuse clients without a cert signed by ca
+};
+
+// Bearer-token auth of the public API (the Generation service). The token
+// itself is never stored in the config: it is read at startup from a file
+// or an environment variable (services/common/bearer_token.h).
+struct AuthConfig {
+  std::string token_file;
+  std::string token_env;
+  bool enabled() const { return !token_file.empty() || !token_env.empty(); }
+};
+
 struct ServiceConfig {
   std::string name;
   ServiceRole role = ServiceRole::kTarget;
@@ -84,6 +112,7 @@ struct ServiceConfig {
   std::string data_dir;   // empty = collections in memory only
   // Reward only.
   std::string reward_model;  // GGUF reward model path; empty = no gguf backend
+  std::optional<TlsConfig> tls;  // this service's own tls block, if any
   int line = 0;  // 1-based line of this entry in the file
 
   std::string grpc_address() const;     // host:grpc_port
@@ -94,8 +123,13 @@ struct DeploymentConfig {
   std::string name;
   std::string model_dir;
   std::string log_dir;
+  std::optional<TlsConfig> tls;  // top-level tls block; absent = plaintext
+  AuthConfig auth;
   std::vector<ServiceConfig> services;
 
+  // The TLS settings of `service`: its own block, else the top-level one;
+  // nullptr = plaintext.
+  const TlsConfig* TlsFor(const ServiceConfig& service) const;
   // nullptr if absent.
   const ServiceConfig* Find(std::string_view service_name) const;
   // A `draft`/`target` reference: a service name of this config becomes its

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 
 #include "absl/status/statusor.h"
@@ -33,6 +34,9 @@ struct GrpcServerOptions {
   std::vector<std::string> health_service_names;
   // Register gRPC server reflection (grpcurl / grpc_cli can list services).
   bool enable_reflection = true;
+  // TLS / mutual TLS / bearer token (services/common/credentials.h);
+  // null = plaintext.
+  std::shared_ptr<grpc::ServerCredentials> credentials;
 };
 
 class GrpcServer {

@@ -12,8 +12,9 @@
 namespace tandem::services {
 
 absl::Status CheckServing(const std::string& address, const std::string& service,
-                          absl::Duration timeout) {
-  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+                          absl::Duration timeout, std::shared_ptr<grpc::ChannelCredentials> credentials) {
+  auto channel =
+      grpc::CreateChannel(address, credentials != nullptr ? credentials : grpc::InsecureChannelCredentials());
   auto stub = grpc::health::v1::Health::NewStub(channel);
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
@@ -36,12 +37,14 @@ absl::Status CheckServing(const std::string& address, const std::string& service
 }
 
 absl::Status WaitUntilServing(const std::string& address, const std::string& service,
-                              absl::Duration timeout, absl::Duration poll_interval) {
+                              absl::Duration timeout, absl::Duration poll_interval,
+                              std::shared_ptr<grpc::ChannelCredentials> credentials) {
   const absl::Time deadline = absl::Now() + timeout;
   absl::Status last;
   while (true) {
     const absl::Duration left = deadline - absl::Now();
-    last = CheckServing(address, service, std::max(std::min(left, absl::Seconds(2)), absl::Milliseconds(50)));
+    last = CheckServing(address, service, std::max(std::min(left, absl::Seconds(2)), absl::Milliseconds(50)),
+                        credentials);
     if (last.ok()) return last;
     if (absl::Now() + poll_interval >= deadline) break;
     absl::SleepFor(poll_interval);

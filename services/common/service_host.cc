@@ -17,11 +17,13 @@ absl::StatusOr<std::unique_ptr<ServiceHost>> ServiceHost::Create(const std::stri
 ServiceHost::~ServiceHost() { Shutdown(); }
 
 absl::Status ServiceHost::Serve(const std::string& grpc_address, grpc::Service& service,
-                                std::string_view health_name) {
+                                std::string_view health_name,
+                                std::shared_ptr<grpc::ServerCredentials> credentials) {
   if (grpc_ != nullptr) return absl::FailedPreconditionError("service host: already serving");
   GrpcServerOptions options;
   options.address = grpc_address;
   options.health_service_names = {std::string(health_name)};
+  options.credentials = std::move(credentials);
   grpc::Service* services[] = {&service};
   auto grpc = GrpcServer::Start(options, services);
   if (!grpc.ok()) return grpc.status();

@@ -33,9 +33,11 @@ class ServiceHost {
 
   // Serves `service` (not owned; it must outlive Shutdown) on `grpc_address`
   // (port 0 = any free port), health reporting `health_name` SERVING
-  // (e.g. tandem::v1::Draft::service_full_name()). UNAVAILABLE when the
+  // (e.g. tandem::v1::Draft::service_full_name()), with `credentials`
+  // (services/common/credentials.h; null = plaintext). UNAVAILABLE when the
   // address cannot be bound; FAILED_PRECONDITION when already serving.
-  absl::Status Serve(const std::string& grpc_address, grpc::Service& service, std::string_view health_name);
+  absl::Status Serve(const std::string& grpc_address, grpc::Service& service, std::string_view health_name,
+                     std::shared_ptr<grpc::ServerCredentials> credentials = nullptr);
 
   // host:port with the bound port; empty before Serve.
   const std::string& address() const;

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "services/model_host/model_host.h"
 #include "decoding/local/model_drafter.h"
+#include "services/common/credentials.h"
 
 namespace tandem::services {
 
@@ -21,7 +22,7 @@ absl::StatusOr<std::unique_ptr<DraftServer>> DraftServer::Start(decoding::Drafte
   server->service_ = std::make_unique<DraftService>(drafter, std::move(options.service), &server->host_->metrics(),
                                                     std::move(kv_bytes));
   if (absl::Status s = server->host_->Serve(options.grpc_address, *server->service_,
-                                            tandem::v1::Draft::service_full_name());
+                                            tandem::v1::Draft::service_full_name(), options.credentials);
       !s.ok()) {
     return s;
   }
@@ -34,6 +35,9 @@ DraftServer::~DraftServer() {
 
 absl::Status RunDraftService(const ServiceConfig& service, const DeploymentConfig& deployment,
                              ShutdownSignal& signal) {
+  // Credentials first: a bad certificate path fails before a model loads for minutes.
+  auto credentials = ServerCredentialsFor(deployment, service);
+  if (!credentials.ok()) return credentials.status();
   auto model = LoadServiceModel(service, deployment);
   if (!model.ok()) return model.status();
   batching::BatchedModel& bm = **model;
@@ -43,6 +47,7 @@ absl::Status RunDraftService(const ServiceConfig& service, const DeploymentConfi
   DraftServerOptions options;
   options.grpc_address = service.grpc_address();
   options.metrics_address = service.metrics_address();
+  options.credentials = *credentials;
   options.service.info = ModelInfoOf(bm.model(), name, "draft");
   options.service.sessions.idle_timeout = absl::Seconds(service.session_idle_timeout_s);
   options.service.sessions.max_sessions = static_cast<size_t>(service.max_sessions);

@@ -7,6 +7,7 @@
 #include "runtime/embedding/bert_embedder.h"
 #include "runtime/gguf/gguf_file.h"
 #include "services/model_host/model_host.h"
+#include "services/common/credentials.h"
 
 namespace tandem::retrieval {
 
@@ -19,7 +20,7 @@ absl::StatusOr<std::unique_ptr<RetrievalServer>> RetrievalServer::Start(Retrieva
   server->retrieval_metrics_ = std::make_unique<RetrievalMetrics>(server->host_->metrics().registry());
   server->service_ = std::make_unique<RetrievalService>(engine, server->retrieval_metrics_.get());
   if (absl::Status s = server->host_->Serve(options.grpc_address, *server->service_,
-                                            tandem::v1::Retrieval::service_full_name());
+                                            tandem::v1::Retrieval::service_full_name(), options.credentials);
       !s.ok()) {
     return s;
   }
@@ -32,6 +33,9 @@ RetrievalServer::~RetrievalServer() {
 
 absl::Status RunRetrievalService(const services::ServiceConfig& service,
                                  const services::DeploymentConfig& deployment, services::ShutdownSignal& signal) {
+  // Credentials first: a bad certificate path fails before a model loads for minutes.
+  auto credentials = services::ServerCredentialsFor(deployment, service);
+  if (!credentials.ok()) return credentials.status();
   auto model_path = services::ResolveServiceModelPath(service, deployment);
   if (!model_path.ok()) return model_path.status();
   std::shared_ptr<const tokenizer::Tokenizer> tok;
@@ -53,6 +57,7 @@ absl::Status RunRetrievalService(const services::ServiceConfig& service,
   RetrievalServerOptions server_options;
   server_options.grpc_address = service.grpc_address();
   server_options.metrics_address = service.metrics_address();
+  server_options.credentials = *credentials;
   auto server = RetrievalServer::Start(**engine, server_options);
   if (!server.ok()) return server.status();
   const std::string detail = absl::StrCat((*engine)->ListCollections().size(), " collections in ",

@@ -20,6 +20,7 @@ namespace tandem::retrieval {
 struct RetrievalServerOptions {
   std::string grpc_address = "127.0.0.1:0";  // port 0 = any free port
   std::string metrics_address;               // empty = no /metrics endpoint
+  std::shared_ptr<grpc::ServerCredentials> credentials;  // null = plaintext (services/common/credentials.h)
 };
 
 class RetrievalServer {

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "services/model_host/model_host.h"
+#include "services/common/credentials.h"
 
 namespace tandem::services {
 
@@ -14,7 +15,7 @@ absl::StatusOr<std::unique_ptr<RewardServer>> RewardServer::Start(RewardServerOp
   server->registry_ = std::make_unique<reward::RewardRegistry>(std::move(options.registry));
   server->service_ = std::make_unique<RewardService>(*server->registry_, &server->host_->metrics());
   if (absl::Status s = server->host_->Serve(options.grpc_address, *server->service_,
-                                            tandem::v1::Reward::service_full_name());
+                                            tandem::v1::Reward::service_full_name(), options.credentials);
       !s.ok()) {
     return s;
   }
@@ -39,11 +40,15 @@ absl::StatusOr<reward::RewardRegistryOptions> RewardOptionsFromConfig(const Serv
 
 absl::Status RunRewardService(const ServiceConfig& service, const DeploymentConfig& deployment,
                               ShutdownSignal& signal) {
+  // Credentials first: a bad certificate path fails before a model loads for minutes.
+  auto credentials = ServerCredentialsFor(deployment, service);
+  if (!credentials.ok()) return credentials.status();
   auto registry = RewardOptionsFromConfig(service, deployment);
   if (!registry.ok()) return registry.status();
   RewardServerOptions options;
   options.grpc_address = service.grpc_address();
   options.metrics_address = service.metrics_address();
+  options.credentials = *credentials;
   options.registry = std::move(*registry);
   auto server = RewardServer::Start(std::move(options));
   if (!server.ok()) return server.status();

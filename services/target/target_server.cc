@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "services/model_host/model_host.h"
+#include "services/common/credentials.h"
 
 namespace tandem::services {
 
@@ -23,7 +24,7 @@ absl::StatusOr<std::unique_ptr<TargetServer>> TargetServer::Start(decoding::Lang
   server->service_ = std::make_unique<TargetService>(lm, std::move(options.service), &server->host_->metrics(),
                                                      std::move(kv_bytes));
   if (absl::Status s = server->host_->Serve(options.grpc_address, *server->service_,
-                                            tandem::v1::Target::service_full_name());
+                                            tandem::v1::Target::service_full_name(), options.credentials);
       !s.ok()) {
     return s;
   }
@@ -36,6 +37,9 @@ TargetServer::~TargetServer() {
 
 absl::Status RunTargetService(const ServiceConfig& service, const DeploymentConfig& deployment,
                               ShutdownSignal& signal) {
+  // Credentials first: a bad certificate path fails before a model loads for minutes.
+  auto credentials = ServerCredentialsFor(deployment, service);
+  if (!credentials.ok()) return credentials.status();
   auto model = LoadServiceModel(service, deployment);
   if (!model.ok()) return model.status();
   batching::BatchedModel& bm = **model;
@@ -44,6 +48,7 @@ absl::Status RunTargetService(const ServiceConfig& service, const DeploymentConf
   TargetServerOptions options;
   options.grpc_address = service.grpc_address();
   options.metrics_address = service.metrics_address();
+  options.credentials = *credentials;
   options.service.info = ModelInfoOf(bm.model(), name, "target");
   options.service.is_end_of_generation = [&tokenizer](int32_t t) { return tokenizer.IsEndOfGeneration(t); };
   options.service.sessions.idle_timeout = absl::Seconds(service.session_idle_timeout_s);

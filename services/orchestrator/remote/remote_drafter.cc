@@ -95,7 +95,7 @@ RemoteDrafter::RemoteDrafter(std::shared_ptr<tandem::v1::Draft::StubInterface> s
 
 absl::StatusOr<std::unique_ptr<RemoteDrafter>> RemoteDrafter::Connect(const std::string& address,
                                                                      RemoteOptions options) {
-  std::shared_ptr<tandem::v1::Draft::StubInterface> stub = tandem::v1::Draft::NewStub(MakeServiceChannel(address));
+  std::shared_ptr<tandem::v1::Draft::StubInterface> stub = tandem::v1::Draft::NewStub(MakeServiceChannel(address, options.credentials));
   ScopedCall call(nullptr, options.open_timeout);
   call.context()->set_wait_for_ready(true);  // the service may still be starting
   tandem::v1::ModelInfo info;

@@ -7,11 +7,13 @@
 
 namespace tandem::orchestrator {
 
-std::shared_ptr<grpc::Channel> MakeServiceChannel(const std::string& address) {
+std::shared_ptr<grpc::Channel> MakeServiceChannel(const std::string& address,
+                                                  std::shared_ptr<grpc::ChannelCredentials> credentials) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
   args.SetMaxSendMessageSize(64 << 20);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(address, credentials != nullptr ? credentials : grpc::InsecureChannelCredentials(),
+                                   args);
 }
 
 }  // namespace tandem::orchestrator

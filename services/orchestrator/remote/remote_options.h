@@ -5,6 +5,7 @@
 #include <string>
 
 #include <grpcpp/channel.h>
+#include <grpcpp/security/credentials.h>
 
 #include "absl/time/time.h"
 #include "services/orchestrator/remote/call_scope.h"
@@ -24,10 +25,14 @@ struct RemoteOptions {
   // Calls of sessions opened through this port object register here (null =
   // not cancellable beyond their deadline).
   std::shared_ptr<CallScope> scope;
+  // Channel credentials of Connect (services/common/credentials.h: TLS,
+  // mutual TLS); null = plaintext.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
 };
 
-// An insecure channel with tandem's message size limits (dense q rows of a
-// 152k vocabulary are ~600 KB each).
-std::shared_ptr<grpc::Channel> MakeServiceChannel(const std::string& address);
+// A channel with tandem's message size limits (dense q rows of a 152k
+// vocabulary are ~600 KB each) and `credentials` (null = plaintext).
+std::shared_ptr<grpc::Channel> MakeServiceChannel(const std::string& address,
+                                                  std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
 
 }  // namespace tandem::orchestrator

@@ -24,9 +24,10 @@ void FillQuery(const RetrievalQuery& query, tandem::v1::SearchRequest* req) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<RemoteRetriever>> RemoteRetriever::Connect(const std::string& address,
-                                                                         absl::Duration connect_timeout) {
+                                                                         absl::Duration connect_timeout,
+                                                                         std::shared_ptr<grpc::ChannelCredentials> credentials) {
   std::shared_ptr<tandem::v1::Retrieval::StubInterface> stub =
-      tandem::v1::Retrieval::NewStub(MakeServiceChannel(address));
+      tandem::v1::Retrieval::NewStub(MakeServiceChannel(address, std::move(credentials)));
   ScopedCall call(nullptr, connect_timeout);
   call.context()->set_wait_for_ready(true);
   tandem::v1::ListCollectionsResponse resp;

@@ -7,6 +7,8 @@
 #include <memory>
 #include <string>
 
+#include <grpcpp/security/credentials.h>
+
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "decoding/ports/retriever.h"
@@ -27,9 +29,11 @@ class RemoteRetriever : public Retriever {
   RemoteRetriever(std::shared_ptr<tandem::v1::Retrieval::StubInterface> stub, RemoteRetrieverOptions options = {})
       : stub_(std::move(stub)), options_(std::move(options)) {}
   // Waits (up to connect_timeout) for the service to answer a
-  // ListCollections call; UNAVAILABLE otherwise.
-  static absl::StatusOr<std::unique_ptr<RemoteRetriever>> Connect(const std::string& address,
-                                                                 absl::Duration connect_timeout = absl::Seconds(120));
+  // ListCollections call; UNAVAILABLE otherwise. `credentials`: see
+  // RemoteOptions::credentials (null = plaintext).
+  static absl::StatusOr<std::unique_ptr<RemoteRetriever>> Connect(
+      const std::string& address, absl::Duration connect_timeout = absl::Seconds(120),
+      std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
 
   absl::StatusOr<RetrievalResult> SearchText(std::string_view context, const RetrievalQuery& query,
                                              const ChunkingOptions& chunking) override;

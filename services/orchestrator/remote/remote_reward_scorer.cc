@@ -30,7 +30,7 @@ RemoteRewardScorer::RemoteRewardScorer(std::shared_ptr<tandem::v1::Reward::StubI
 
 absl::StatusOr<std::unique_ptr<RemoteRewardScorer>> RemoteRewardScorer::Connect(const std::string& address,
                                                                                RemoteOptions options) {
-  std::shared_ptr<tandem::v1::Reward::StubInterface> stub = tandem::v1::Reward::NewStub(MakeServiceChannel(address));
+  std::shared_ptr<tandem::v1::Reward::StubInterface> stub = tandem::v1::Reward::NewStub(MakeServiceChannel(address, options.credentials));
   ScopedCall call(nullptr, options.open_timeout);
   call.context()->set_wait_for_ready(true);
   tandem::v1::ListBackendsResponse resp;

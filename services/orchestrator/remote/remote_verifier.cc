@@ -148,7 +148,7 @@ RemoteVerifier::RemoteVerifier(std::shared_ptr<tandem::v1::Target::StubInterface
 
 absl::StatusOr<std::unique_ptr<RemoteVerifier>> RemoteVerifier::Connect(const std::string& address,
                                                                        RemoteOptions options) {
-  std::shared_ptr<tandem::v1::Target::StubInterface> stub = tandem::v1::Target::NewStub(MakeServiceChannel(address));
+  std::shared_ptr<tandem::v1::Target::StubInterface> stub = tandem::v1::Target::NewStub(MakeServiceChannel(address, options.credentials));
   ScopedCall call(nullptr, options.open_timeout);
   call.context()->set_wait_for_ready(true);
   tandem::v1::ModelInfo info;

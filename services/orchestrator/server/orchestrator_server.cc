@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "services/orchestrator/server/ports_factory.h"
 #include "services/orchestrator/decoding_names.h"
+#include "services/common/credentials.h"
 
 namespace tandem::orchestrator::server {
 
@@ -19,7 +20,7 @@ absl::StatusOr<std::unique_ptr<OrchestratorServer>> OrchestratorServer::Start(Ge
   so.metrics = &s->host_->metrics();
   s->service_ = std::make_unique<GenerationService>(ports, so);
   if (absl::Status st = s->host_->Serve(options.grpc_address, *s->service_,
-                                        tandem::v1::Generation::service_full_name());
+                                        tandem::v1::Generation::service_full_name(), options.credentials);
       !st.ok()) {
     return st;
   }
@@ -33,11 +34,15 @@ OrchestratorServer::~OrchestratorServer() {
 absl::Status RunOrchestratorService(const services::ServiceConfig& service,
                                     const services::DeploymentConfig& deployment, bool all_in_one,
                                     services::ShutdownSignal& signal) {
+  // Credentials first: a bad certificate path fails before a model loads for minutes.
+  auto credentials = services::ServerCredentialsFor(deployment, service);
+  if (!credentials.ok()) return credentials.status();
   auto ports = BuildPortsFromConfig(deployment, service, all_in_one);
   if (!ports.ok()) return ports.status();
   OrchestratorServerOptions o;
   o.grpc_address = service.grpc_address();
   o.metrics_address = service.metrics_address();
+  o.credentials = *credentials;
   o.default_strategy = service.default_strategy;
   auto server = OrchestratorServer::Start(**ports, o);
   if (!server.ok()) return server.status();

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "runtime/gguf/gguf_file.h"
 #include "runtime/model_store/model_store.h"
+#include "services/common/credentials.h"
 #include "services/model_host/model_host.h"
 #include "decoding/drafters/ngram_drafter.h"
 #include "decoding/local/runtime_language_model.h"
@@ -75,7 +76,9 @@ absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildRemotePorts(const RemotePo
   }
   auto ports = std::make_unique<GenerationPorts>();
   ports->mode = "remote";
-  auto target = RemoteVerifier::Connect(o.target_address);
+  RemoteOptions connect;
+  connect.credentials = o.credentials;
+  auto target = RemoteVerifier::Connect(o.target_address, connect);
   if (!target.ok()) return target.status();
   std::shared_ptr<RemoteVerifier> verifier = std::move(*target);
   ports->owned.push_back(verifier);
@@ -112,7 +115,7 @@ absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildRemotePorts(const RemotePo
 
   std::shared_ptr<RemoteDrafter> draft;
   if (!o.draft_address.empty()) {
-    auto connected = RemoteDrafter::Connect(o.draft_address);
+    auto connected = RemoteDrafter::Connect(o.draft_address, connect);
     if (!connected.ok()) return connected.status();
     draft = std::move(*connected);
     if (draft->info().vocab_size() != ports->target.vocab_size) {
@@ -125,7 +128,7 @@ absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildRemotePorts(const RemotePo
   }
   std::shared_ptr<RemoteRetriever> retrieval;
   if (!o.retrieval_address.empty()) {
-    auto connected = RemoteRetriever::Connect(o.retrieval_address);
+    auto connected = RemoteRetriever::Connect(o.retrieval_address, absl::Seconds(120), o.credentials);
     if (!connected.ok()) return connected.status();
     retrieval = std::move(*connected);
     ports->owned.push_back(retrieval);
@@ -133,7 +136,7 @@ absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildRemotePorts(const RemotePo
   }
   std::shared_ptr<RemoteRewardScorer> reward;
   if (!o.reward_address.empty()) {
-    auto connected = RemoteRewardScorer::Connect(o.reward_address);
+    auto connected = RemoteRewardScorer::Connect(o.reward_address, connect);
     if (!connected.ok()) return connected.status();
     reward = std::move(*connected);
     ports->owned.push_back(reward);
@@ -153,6 +156,9 @@ absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildPortsFromConfig(
   const std::string default_drafter = orch.drafter == services::DrafterKind::kNone ? "" : drafter;
   if (!all_in_one) {
     RemotePortsOptions o;
+    auto credentials = services::ChannelCredentialsFor(d, orch);
+    if (!credentials.ok()) return credentials.status();
+    o.credentials = *std::move(credentials);
     auto target = d.ResolveAddress(orch.target);
     if (!target.ok()) return target.status();
     o.target_address = *target;

@@ -9,6 +9,8 @@
 #include <memory>
 #include <string>
 
+#include <grpcpp/security/credentials.h>
+
 #include "absl/status/statusor.h"
 #include "services/common/deploy_config.h"
 #include "decoding/ports/generation_ports.h"
@@ -26,6 +28,9 @@ struct RemotePortsOptions {
   std::string default_drafter;  // "model", "ngram" or ""
   std::string reward_address;   // host:port of a Reward service; empty = no reward scorer
   std::string retrieval_address;  // host:port of a Retrieval service; empty = no retriever
+  // Credentials of every channel to those services (TLS / mutual TLS,
+  // services/common/credentials.h); null = plaintext.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
 };
 
 // Connects to the services (UNAVAILABLE if one does not answer) and checks
