@@ -25,6 +25,10 @@ CLI::App* AddPerplexityCommand(CLI::App& app, PerplexityOptions& o) {
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--threads", o.threads, "Compute threads; 0 = all cores")
       ->check(CLI::Range(0, 1024))->capture_default_str();
+  cmd->add_option("--scoring", o.scoring,
+                  "Which tokens count: 'all' (every token of a window but its first) or 'llama-cpp' (the second "
+                  "half of each full window, BOS first, as llama.cpp's perplexity tool; comparable with its numbers)")
+      ->check(CLI::IsMember({"all", "llama-cpp"}))->capture_default_str();
   cmd->add_flag("--json", o.json, "Print the result as one JSON object");
   return cmd;
 }
@@ -52,7 +56,9 @@ int RunPerplexity(const PerplexityOptions& o) {
   const int64_t window = std::min<int64_t>(o.window, (*model)->max_context());
   if (!o.json) Progress(absl::StrCat("scoring ", tokens.size(), " tokens in windows of ", window));
   const auto t0 = std::chrono::steady_clock::now();
-  auto result = runtime::ComputePerplexity(**model, tokens, window);
+  const runtime::PerplexityScoring scoring =
+      o.scoring == "llama-cpp" ? runtime::PerplexityScoring::kLlamaCpp : runtime::PerplexityScoring::kAllTokens;
+  auto result = runtime::ComputePerplexity(**model, tokens, window, scoring);
   if (!result.ok()) return ReportError(result.status());
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
@@ -65,12 +71,13 @@ int RunPerplexity(const PerplexityOptions& o) {
     j["tokens_scored"] = result->tokens_scored;
     j["windows"] = result->windows;
     j["window"] = window;
+    j["scoring"] = o.scoring;
     j["tokens_per_s"] = seconds > 0 ? static_cast<double>(tokens.size()) / seconds : 0;
     std::printf("%s\n", j.dump().c_str());
   } else {
-    std::printf("%s\n", absl::StrFormat("perplexity %.4f over %d tokens (%d windows of %d)",
+    std::printf("%s\n", absl::StrFormat("perplexity %.4f over %d tokens (%d windows of %d, scoring %s)",
                                         result->perplexity, result->tokens_scored, result->windows,
-                                        window).c_str());
+                                        window, o.scoring).c_str());
   }
   return kExitOk;
 }

@@ -14,6 +14,7 @@ struct PerplexityOptions {
   int64_t window = 512;
   int64_t max_tokens = 0;  // 0 = the whole file
   int threads = 0;
+  std::string scoring = "all";  // all | llama-cpp (runtime::PerplexityScoring)
   bool json = false;
 };
 

@@ -255,6 +255,42 @@ TEST_P(TinyModelTest, PerplexityUsesNonOverlappingWindows) {
   EXPECT_FALSE(ComputePerplexity(*model_, tokens, 1).ok());
 }
 
+// llama.cpp's scoring by hand on the float64 reference: full windows only,
+// BOS first when the model adds one, rows window/2 .. window-2 scored.
+TEST_P(TinyModelTest, PerplexityLlamaCppScoresTheSecondHalfOfFullWindows) {
+  const std::vector<int32_t> tokens = RandomTokens(20, vocab_, 51);
+  auto r = ComputePerplexity(*model_, tokens, 8, PerplexityScoring::kLlamaCpp);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->windows, 2);  // [0,8) [8,16); the 4-token tail is dropped
+  EXPECT_EQ(r->tokens_scored, 3 + 3);
+  const auto& tok = model_->tokenizer();
+  double nll = 0;
+  for (int start = 0; start + 8 <= 20; start += 8) {
+    std::vector<int32_t> w(tokens.begin() + start, tokens.begin() + start + 8);
+    if (tok.add_bos() && tok.bos_id() >= 0) w[0] = tok.bos_id();
+    testing_util::RefLogits ref = ReferenceLogits(path_, w);
+    for (size_t i = 4; i + 1 < w.size(); ++i) {
+      const double* row = ref.row(static_cast<int64_t>(i));
+      double mx = row[0], sum = 0;
+      for (int v = 0; v < vocab_; ++v) mx = std::max(mx, row[v]);
+      for (int v = 0; v < vocab_; ++v) sum += std::exp(row[v] - mx);
+      nll += mx + std::log(sum) - row[w[i + 1]];
+    }
+  }
+  // On the mean NLL (the random tiny model's perplexity is astronomical):
+  // within the engine's activation-quantization noise of the float64 sum;
+  // scoring another set of tokens moves it by nats.
+  EXPECT_NEAR(r->mean_nll, nll / 6, 0.01 * std::fabs(nll / 6) + 0.01);
+  // Not the default scoring: other tokens, another number.
+  auto all = ComputePerplexity(*model_, tokens, 8);
+  ASSERT_TRUE(all.ok());
+  EXPECT_NE(all->tokens_scored, r->tokens_scored);
+  EXPECT_NE(all->mean_nll, r->mean_nll);
+  EXPECT_FALSE(ComputePerplexity(*model_, std::vector<int32_t>(tokens.begin(), tokens.begin() + 7), 8,
+                                 PerplexityScoring::kLlamaCpp).ok());  // no full window
+  EXPECT_FALSE(ComputePerplexity(*model_, tokens, 2, PerplexityScoring::kLlamaCpp).ok());
+}
+
 INSTANTIATE_TEST_SUITE_P(Arch, TinyModelTest, ::testing::Values("llama", "qwen2"));
 
 TEST(TinyModelLimits, KvBudgetExceeded) {
