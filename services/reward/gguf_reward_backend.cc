@@ -154,7 +154,9 @@ class GgufRewardBackend final : public RewardBackend {
     const tokenizer::Tokenizer& tok = model_->tokenizer();
     const std::vector<int32_t> delim = tok.Encode(delimiter, false, false);
     EvalQuery q;
-    q.tokens = tok.Encode(prompt, /*add_special=*/true, false);
+    // The reference PRM input (RSD's, Skywork-PRM's): BOS + problem + "\n",
+    // then the steps.
+    q.tokens = tok.Encode(std::string(prompt) + "\n", /*add_special=*/true, false);
     for (const std::string& step : steps) {
       std::vector<int32_t> t = tok.Encode(step, false, false);
       q.tokens.insert(q.tokens.end(), t.begin(), t.end());

@@ -14,7 +14,8 @@
 // assistant: response] when the model has a template this runtime renders
 // (option template=chat), else (template=raw) the prompt tokenized with the
 // model's BOS followed by the response tokenized on its own.
-// ScoreSteps (PRM, as RSD's PRM): the raw question (with BOS), then each step
+// ScoreSteps (PRM, as RSD's PRM): the raw question followed by "\n" (with BOS;
+// the reference RSD/Skywork-PRM layout), then each step
 // tokenized separately followed by the delimiter; step i's score is the head
 // at the delimiter's last token, through a sigmoid (option activation).
 #pragma once

@@ -139,7 +139,7 @@ TEST(GgufReward, ProcessScoresEqualWithAndWithoutPrefixReuse) {
   auto model = runtime::Model::Load(MakeModel("rm_score", ""), mo);
   ASSERT_TRUE(model.ok());
   const auto& tok = (*model)->tokenizer();
-  int64_t total = static_cast<int64_t>(tok.Encode(q, true, false).size());
+  int64_t total = static_cast<int64_t>(tok.Encode(q + "\n", true, false).size());  // "problem\n"
   for (const auto& s : steps) total += static_cast<int64_t>(tok.Encode(s, false, false).size() + tok.Encode("\n\n", false, false).size());
   EXPECT_EQ(after.tokens_forwarded - before.tokens_forwarded, total);
   EXPECT_GT(after.tokens_reused - before.tokens_reused, 0);
@@ -148,6 +148,39 @@ TEST(GgufReward, ProcessScoresEqualWithAndWithoutPrefixReuse) {
   auto r = registry.ScoreSteps(raw, q, steps);
   ASSERT_TRUE(r.ok());
   for (size_t i = 0; i < steps.size(); ++i) EXPECT_NEAR(1.0 / (1.0 + std::exp(-(*r)[i])), (*all)[i], 1e-6);
+}
+
+// The PRM input follows the reference (RSD / Skywork-PRM): BOS + problem +
+// "\n", then the step and its delimiter; the score is read at the
+// delimiter's last token. Score with template=raw reads exactly that sequence
+// when given prompt "problem\n" and response "step\n\n" (each tokenized on
+// its own, BOS before the prompt), so the two must agree bit for bit.
+TEST(GgufReward, ProcessInputIsProblemNewlineThenSteps) {
+  const std::string path = MakeModel("rm_score", "--arch llama --reward-head score --pooling 3");
+  runtime::ModelOptions mo;
+  auto model = runtime::Model::Load(path, mo);
+  ASSERT_TRUE(model.ok());
+  const auto& tok = (*model)->tokenizer();
+  const std::string q = "the question", step = "first the thing";
+  // Precondition of the comparison: the step and its delimiter tokenize the
+  // same apart and together.
+  std::vector<int32_t> apart = tok.Encode(step, false, false);
+  const std::vector<int32_t> delim = tok.Encode("\n\n", false, false);
+  apart.insert(apart.end(), delim.begin(), delim.end());
+  ASSERT_EQ(apart, tok.Encode(step + "\n\n", false, false));
+
+  RewardRegistry registry(WithRewardModel(path));
+  const std::vector<std::string> steps = {step};
+  auto process = registry.ScoreSteps(RewardSpec{"gguf", {{"activation", "none"}, {"cache", "false"}}}, q, steps);
+  ASSERT_TRUE(process.ok()) << process.status();
+  std::vector<RewardItem> with_newline = {{q + "\n", step + "\n\n", ""}};
+  std::vector<RewardItem> without = {{q, step + "\n\n", ""}};
+  RewardSpec raw{"gguf", {{"template", "raw"}, {"activation", "none"}, {"cache", "false"}}};
+  auto a = registry.Score(raw, with_newline);
+  auto b = registry.Score(raw, without);
+  ASSERT_TRUE(a.ok() && b.ok()) << a.status() << b.status();
+  EXPECT_EQ((*process)[0], (*a)[0]);
+  EXPECT_NE((*process)[0], (*b)[0]);  // the "\n" after the problem is really there
 }
 
 TEST(GgufReward, NotARewardModelOrUnsupportedPoolingIsInvalidArgument) {
