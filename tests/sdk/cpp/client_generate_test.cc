@@ -293,6 +293,22 @@ TEST(ClientGenerate, BearerTokenTravelsAsMetadata) {
   EXPECT_EQ(server.log.LastAuthorization(), "Bearer s3cret");
 }
 
+TEST(ClientGenerate, AbortSendsTheRequestId) {
+  FakeServer server;
+  server.generation.abort = [](grpc::ServerContext*, const v1::AbortRequest& request, v1::AbortResponse* out) {
+    out->set_found(request.request_id() == "req-1");
+    return grpc::Status::OK;
+  };
+  server.Start();
+  Client client = Connect(server);
+  absl::StatusOr<bool> found = client.Abort("req-1");
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_TRUE(*found);
+  absl::StatusOr<bool> missing = client.Abort("other");
+  ASSERT_TRUE(missing.ok()) << missing.status();
+  EXPECT_FALSE(*missing);
+}
+
 TEST(ClientConnect, RejectsBadOptions) {
   EXPECT_EQ(Client::Connect({}).status().code(), absl::StatusCode::kInvalidArgument);
   ConnectionOptions options;

@@ -143,10 +143,10 @@ class FakeServer {
   FakeReward reward{&log};
   FakeRetrieval retrieval{&log};
 
-  void Start() {
+  void Start(std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials()) {
     grpc::ServerBuilder builder;
     int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.AddListeningPort("127.0.0.1:0", credentials, &port);
     builder.RegisterService(&generation);
     builder.RegisterService(&reward);
     builder.RegisterService(&retrieval);
