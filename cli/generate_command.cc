@@ -167,7 +167,8 @@ CLI::App* AddGenerateCommand(CLI::App& app, GenerateOptions& o) {
   cmd->add_option("--draft-model", o.draft_model,
                   "In process, drafter=model: bundled name or GGUF path of the draft (default: --model)");
   cmd->add_option("--context-file", o.context_file,
-                  "A document sent as the request's context (for retrieval-backed strategies)");
+                  "A document sent as the request's context: target_only and speculative read all of it with "
+                  "the question, rapid retrieves from it, other strategies reject it");
   cmd->add_option("--stop", o.stop, "Stop string (repeatable): generation ends before it")
       ->allow_extra_args(false);
   cmd->add_flag("--ignore-eos", o.ignore_eos, "Keep generating past end-of-generation tokens (benchmarks)");

@@ -30,6 +30,11 @@ struct PortNeeds {
   bool reward = false;        // a reward scorer (reward service / in-process registry)
   bool retriever = false;     // a retriever (retrieval service / in-process engine)
   bool long_context = false;  // reads the request's context (prompts rendered around it)
+  // Reads the request's context as part of its prompt: the translation
+  // renders the long-context template around the question (the prompt RAPID's
+  // target reads, middle-truncated the same way) and the strategy runs on it.
+  // A strategy with neither this nor long_context rejects a context.
+  bool context_prompt = false;
 };
 
 // One run: the request and where its tokens go.

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "decoding/registry/strategy_registry.h"
 #include "decoding/request/field_validation.h"
 #include "decoding/request/prompt_encoding.h"
@@ -95,6 +96,39 @@ absl::Status AttachLongContext(const DecodeRequest& r, const PreparedStrategy& s
   return absl::OkStatus();
 }
 
+// A context for a strategy that reads none is an error, not a silent drop:
+// `target_only` with an 8K-token document would otherwise answer from the
+// bare question.
+absl::Status RejectUnreadContext(const PreparedStrategy& strategy) {
+  std::vector<std::string> readers;
+  for (const StrategyDefinition* d : Strategies()) {
+    auto prepared = d->Prepare({});
+    if (prepared.ok() && (prepared->needs().long_context || prepared->needs().context_prompt)) {
+      readers.emplace_back(d->name());
+    }
+  }
+  return InvalidField("context", absl::StrCat("strategy ", AbslView(strategy.name()),
+                                              " does not read a context (strategies that do: ",
+                                              absl::StrJoin(readers, ", "),
+                                              "); put the document in the prompt or send no context"));
+}
+
+// The prompt of a context_prompt strategy: the long-context template around
+// the question, exactly the prompt RAPID's target reads (same renderer, same
+// middle truncation to the window minus max_tokens), so these strategies are
+// the long-context baseline RAPID is compared against.
+absl::Status RenderContextPrompt(const DecodeRequest& r, const PreparedStrategy& strategy,
+                                 const GenerationPorts& ports, GenerationRequest* out) {
+  GenerationRequest with_context;
+  if (auto s = AttachLongContext(r, strategy, ports, &with_context); !s.ok()) return s;
+  const LongContextInput& input = *with_context.long_context;
+  auto prompt = input.render(input.context, /*retrieved=*/false);
+  if (!prompt.ok()) return prompt.status();
+  if (ports.target.context_length > 0) MiddleTruncate(*prompt, ports.target.context_length - out->max_tokens);
+  out->prompt = *std::move(prompt);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::string PromptText(const DecodeRequest& r) {
@@ -183,6 +217,9 @@ absl::StatusOr<PreparedRequest> PrepareRequest(const DecodeRequest& r, PreparedS
   }
   if (strategy.needs().long_context) {
     if (auto s = AttachLongContext(r, strategy, ports, &out.generation); !s.ok()) return s;
+  } else if (!r.context.empty()) {
+    if (!strategy.needs().context_prompt) return RejectUnreadContext(strategy);
+    if (auto s = RenderContextPrompt(r, strategy, ports, &out.generation); !s.ok()) return s;
   }
   out.ignore_eos = r.ignore_eos;
   out.strategy = std::move(strategy);

@@ -49,7 +49,7 @@ const StrategyDefinition& SpeculativeStrategy() {
         if (o.gamma.adaptive) o.gamma.gamma = std::clamp(o.gamma.gamma, o.gamma.min_gamma, o.gamma.max_gamma);
         return absl::OkStatus();
       },
-      .needs = [](const O& o) { return PortNeeds{.draft_model = o.drafter == "model"}; },
+      .needs = [](const O& o) { return PortNeeds{.draft_model = o.drafter == "model", .context_prompt = true}; },
       .run = [](const O& o, const StrategyCall& c) -> absl::Status {
         auto drafter = ResolveDrafter(o, c.ports);
         if (!drafter.ok()) return drafter.status();

@@ -15,7 +15,7 @@ const StrategyDefinition& TargetOnlyStrategy() {
       .description = "Every token from the target model alone (the baseline).",
       .params = {},
       .finish = nullptr,
-      .needs = nullptr,
+      .needs = [](const TargetOnlyOptions&) { return PortNeeds{.context_prompt = true}; },  // the long-context baseline
       .run = [](const TargetOnlyOptions&, const StrategyCall& c) {
         return RunTargetOnly(c.request, *c.ports.verifier, c.vocab, c.on_chunk, c.result);
       },
