@@ -7,6 +7,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "decoding/local/model_drafter.h"
 #include "decoding/local/model_verifier.h"
 #include "decoding/strategies/draft_only/draft_only.h"
+#include "decoding/registry/strategy_registry.h"
 #include "decoding/strategies/rsd/rsd.h"
 #include "decoding/strategies/target_only/target_only.h"
 #include "tests/decoding/fake_lm.h"
@@ -275,7 +277,9 @@ TEST(Rsd, RejectedStepIsWrittenByTheTargetAndTheDraftContinuesFromIt) {
     EXPECT_EQ(r.stats.rsd_target_tokens, 3);
     EXPECT_DOUBLE_EQ(r.stats.target_step_fraction, 0.2);
     EXPECT_EQ(r.stats.rsd_draft_tokens_accepted, 3 + 1 + 2 + 1);
-    EXPECT_GE(r.stats.rsd_draft_tokens_discarded, 4);  // "zzz\n\n" (+ tokens drafted past a step end)
+    // Exactly the rejected step "zzz\n\n": tokens drafted past a kept step's
+    // end (chunk > 1) are not a rejection.
+    EXPECT_EQ(r.stats.rsd_draft_tokens_discarded, 4);
     EXPECT_EQ(r.stats.drafted_tokens, r.stats.rsd_draft_tokens_accepted + r.stats.rsd_draft_tokens_discarded);
     EXPECT_EQ(m.verifier.opens, 1);
   }
@@ -302,16 +306,31 @@ TEST(Rsd, MaxStepsStopsWithLength) {
   EXPECT_EQ(r.tokens, std::vector<int32_t>(kDraftScript.begin(), kDraftScript.begin() + 5));
 }
 
-TEST(Rsd, StepMaxTokensSplitsALongStep) {
-  Pair m(Scripted({kW}, 2), Scripted({kX, kY, kZ, kX, kY, kZ, kX, kDelim, kEos}, 2));
+// A draft step cut by step_max_tokens is unfinished: the PRM (which closes
+// every step with the delimiter) never scores it, even at δ = 0 where any
+// score keeps it; the target writes that step. A target step cut there has no
+// delimiter either, so its text goes on into the next step's text.
+TEST(Rsd, AStepCutByStepMaxTokensIsNeverScoredAsComplete) {
+  // Positional scripts. Step 1: draft "xyz" cut -> target "www" cut. Step 2:
+  // draft (from position 3) "xyz" cut -> target "u\n\n", the step "wwwu".
+  // Step 3: draft "zx\n\n" scored and kept. Step 4: draft EOS.
+  Pair m(Scripted({kW, kW, kW, kU, kDelim, kV, kV, kV, kV}, 2),
+         Scripted({kX, kY, kZ, kX, kY, kZ, kX, kDelim, kEos}, 2));
   RsdOptions o;
   o.step_max_tokens = 3;
   o.delta = 0;
   const GenerationResult r = m.Rsd(Request({8, 9}, 100), o);
-  ASSERT_EQ(m.prm.calls.size(), 4u);
-  EXPECT_THAT(m.prm.calls[2], ElementsAre("xyz", "xyz", "x"));  // the third ends on its delimiter
+  EXPECT_EQ(r.tokens, (std::vector<int32_t>{kW, kW, kW, kU, kDelim, kZ, kX, kDelim}));
   EXPECT_EQ(r.finish_reason, FinishReason::kEndOfGeneration);
-  EXPECT_EQ(r.tokens.size(), 8u);
+  ASSERT_EQ(m.prm.calls.size(), 2u);
+  EXPECT_THAT(m.prm.calls[0], ElementsAre("wwwu", "zx"));
+  EXPECT_THAT(m.prm.calls[1], ElementsAre("wwwu", "zx", ""));
+  EXPECT_EQ(r.stats.rsd_steps_drafted, 2);  // scored draft steps only
+  EXPECT_EQ(r.stats.rsd_step_rewards.size(), 2u);
+  EXPECT_EQ(r.stats.rsd_steps_target, 2);
+  EXPECT_EQ(r.stats.rsd_steps_accepted, 2);
+  EXPECT_EQ(r.stats.rsd_draft_tokens_discarded, 6);  // the two cut steps
+  EXPECT_EQ(r.stats.rsd_draft_tokens_accepted, 4);   // "zx\n\n" and EOS
 }
 
 TEST(Rsd, TargetStepStopsAtEosAndMaxTokens) {
@@ -369,9 +388,11 @@ TEST(Rsd, SessionsAreNeverPrefilledTwice) {
     if (m.verifier.opens == 1) {
       EXPECT_DOUBLE_EQ(r.stats.flops_target, 2.0 * 1000 * (m.target_lm.appended_tokens + 1));
     }
-    // Draft: its positions plus what it drafted and threw away, never more.
-    EXPECT_LE(m.draft_lm.appended_tokens,
-              static_cast<int64_t>(prompt.size()) + response + r.stats.rsd_draft_tokens_discarded);
+    // Draft: its positions plus what it drafted and threw away (rejected
+    // steps and tokens drafted past a step's end), all charged to its FLOPs.
+    EXPECT_GE(static_cast<int64_t>(r.stats.flops_draft / (2.0 * 100)),
+              static_cast<int64_t>(prompt.size()) + response - r.stats.rsd_target_tokens +
+                  r.stats.rsd_draft_tokens_discarded);
     EXPECT_GE(r.stats.flops_draft, 2.0 * 100 * m.draft_lm.appended_tokens);
     EXPECT_GT(r.stats.flops_prm, 0);
     EXPECT_DOUBLE_EQ(r.stats.flops(), r.stats.flops_draft + r.stats.flops_target + r.stats.flops_prm);
@@ -423,10 +444,12 @@ TEST(RsdOmega, Weights) {
 TEST(RsdOmega, StochasticAcceptanceFollowsOmega) {
   std::vector<int32_t> script;
   for (int i = 0; i < 400; ++i) script.insert(script.end(), {kX, kDelim});
-  auto kept = [&](bool stochastic, double p, uint64_t seed) {
+  auto kept = [&](std::optional<bool> stochastic, double p, uint64_t seed, RsdOmega omega = RsdOmega::kConstant,
+                  float reward = 0.5f) {
     Pair m(Scripted(std::vector<int32_t>(800, kDelim), 1), Scripted(script, 1));
+    m.prm.reward = [reward](const auto&) { return reward; };
     RsdOptions o;
-    o.omega = RsdOmega::kConstant;
+    o.omega = omega;
     o.omega_constant = p;
     o.stochastic = stochastic;
     o.delta = 0.5;
@@ -440,8 +463,43 @@ TEST(RsdOmega, StochasticAcceptanceFollowsOmega) {
   const int64_t a = kept(true, 0.3, 1);
   EXPECT_NEAR(a, 120, 5 * std::sqrt(400 * 0.3 * 0.7));
   EXPECT_NE(a, kept(true, 0.3, 2));  // a different seed draws differently
-  EXPECT_EQ(kept(false, 0.3, 1), 0);    // 0.3 < δ
-  EXPECT_EQ(kept(false, 0.7, 1), 400);  // 0.7 >= δ
+  // A non-binary ω is stochastic by default: the same draws as true.
+  EXPECT_EQ(kept(std::nullopt, 0.3, 1), a);
+  // Sigmoidal ω with rewards in [0, 1] stays <= 0.5, below the default
+  // δ = 0.7: thresholded it would never keep a step (silently target-only);
+  // by default it keeps about ω(1) = 0.5 of them.
+  const int64_t sigmoidal = kept(std::nullopt, 0, 1, RsdOmega::kSigmoidal, 1.0f);
+  EXPECT_NEAR(sigmoidal, 200, 5 * std::sqrt(400 * 0.25));
+}
+
+// Thresholding a non-binary ω is rejected with a clear error, through the
+// strategy's parameters too; binary ω is deterministic unless asked.
+TEST(RsdOmega, ThresholdedNonBinaryOmegaIsInvalidArgument) {
+  for (RsdOmega omega : {RsdOmega::kConstant, RsdOmega::kClipping, RsdOmega::kSigmoidal, RsdOmega::kLogistic}) {
+    RsdOptions o;
+    o.omega = omega;
+    o.stochastic = false;
+    const absl::Status s = ValidateRsdOptions(o);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("stochastic"));
+    o.stochastic = std::nullopt;
+    EXPECT_TRUE(ValidateRsdOptions(o).ok());
+  }
+  RsdOptions binary;
+  binary.stochastic = false;
+  EXPECT_TRUE(ValidateRsdOptions(binary).ok());
+
+  const StrategyDefinition* rsd = FindStrategy("rsd");
+  ASSERT_NE(rsd, nullptr);
+  auto bad = rsd->Prepare({{"omega", "sigmoidal"}, {"stochastic", "false"}});
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()), ::testing::HasSubstr("stochastic"));
+  auto good = rsd->Prepare({{"omega", "sigmoidal"}});
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_FALSE(good->options<RsdOptions>().stochastic.has_value());
+  auto forced = rsd->Prepare({{"omega", "binary"}, {"stochastic", "true"}});
+  ASSERT_TRUE(forced.ok()) << forced.status();
+  EXPECT_EQ(forced->options<RsdOptions>().stochastic, true);
 }
 
 TEST(Rsd, BadOptionsAndPortsAreReported) {

@@ -85,6 +85,14 @@ absl::Status ValidateRsdOptions(const RsdOptions& o) {
   if (!(o.logistic_alpha > 0) || !std::isfinite(o.logistic_alpha)) {
     return absl::InvalidArgumentError(absl::StrCat("logistic_alpha must be > 0, got ", o.logistic_alpha));
   }
+  if (o.omega != RsdOmega::kBinary && o.stochastic == false) {
+    // Thresholding a non-binary ω is binary ω at another δ at best (clipping,
+    // logistic) and all-or-nothing at worst (sigmoidal with rewards in [0, 1]
+    // stays below 0.5 and never accepts at δ = 0.7: silently target-only).
+    return absl::InvalidArgumentError(
+        "stochastic: a non-binary omega accepts a step with probability omega(r); stochastic=false is only "
+        "meaningful with omega=binary (use omega=binary with delta as the threshold)");
+  }
   if (o.delimiter.empty()) return absl::InvalidArgumentError("delimiter must not be empty");
   if (o.max_steps < 1) return absl::InvalidArgumentError(absl::StrCat("max_steps must be >= 1, got ", o.max_steps));
   if (o.step_max_tokens < 1) {
@@ -129,11 +137,13 @@ absl::Status RunRsd(const GenerationRequest& request, const RsdOptions& options,
   RewardSpec prm_spec = options.prm;
   prm_spec.options.emplace("delimiter", options.delimiter);  // an explicit PRM option wins
   runtime::Rng rng = runtime::Rng(request.sampling.seed).Split(kRsdRngStream);
+  // Binary ω is a threshold; every other ω accepts with probability ω(r)
+  // (ValidateRsdOptions rejects thresholding a non-binary ω). Binary with
+  // stochastic=true draws too, ω in {0, 1} making the same decisions.
+  const bool stochastic = options.stochastic.value_or(options.omega != RsdOmega::kBinary);
   auto keep = [&](double r) {
     const double w = RsdOmegaWeight(options, r);
-    if (options.stochastic) return rng.Uniform() < w;
-    if (options.omega == RsdOmega::kBinary) return w > 0.5;
-    return options.omega == RsdOmega::kLogistic ? w >= 0.5 : w >= options.delta;
+    return stochastic ? rng.Uniform() < w : w > 0.5;
   };
 
   double t0 = out.ElapsedMs();
@@ -194,8 +204,10 @@ absl::Status RunRsd(const GenerationRequest& request, const RsdOptions& options,
         }
         if (ended) break;
       }
+      // Tokens drafted past the step's end are dropped by the next Propose;
+      // they are no rejected step, so "discarded" does not count them (the
+      // FLOPs estimate does, through draft_forward).
       delta.accepted = static_cast<int>(used);
-      stats.rsd_draft_tokens_discarded += static_cast<int64_t>(proposal.tokens.size() - used);
     }
     if (!status.ok()) break;
     if (out.cancelled()) {
@@ -207,31 +219,42 @@ absl::Status RunRsd(const GenerationRequest& request, const RsdOptions& options,
       break;
     }
 
-    // 2. The PRM scores it (the reward of the last step given all before).
-    steps.push_back(draft_text.step());
-    t0 = out.ElapsedMs();
-    auto rewards = prm.ScoreSteps(prm_spec, question, steps);
-    stats.reward_time_ms += out.ElapsedMs() - t0;
-    ++stats.reward_calls;
-    ++stats.reward_items;
-    steps.pop_back();
-    if (!rewards.ok()) {
-      status = rewards.status();
-      break;
+    // A step cut by step_max_tokens is unfinished. The PRM judges complete
+    // steps (each closed by the delimiter), so it is not scored; it cannot be
+    // kept unjudged either, so the target writes this step instead. (The
+    // response's last step, cut by max_tokens, is scored as it is: the
+    // response ends there.)
+    const bool cut = end == StepEnd::kCap && options.step_max_tokens < out.remaining();
+    bool kept = false;
+    if (!cut) {
+      // 2. The PRM scores it (the reward of the last step given all before).
+      steps.push_back(draft_text.step());
+      t0 = out.ElapsedMs();
+      auto rewards = prm.ScoreSteps(prm_spec, question, steps);
+      stats.reward_time_ms += out.ElapsedMs() - t0;
+      ++stats.reward_calls;
+      ++stats.reward_items;
+      steps.pop_back();
+      if (!rewards.ok()) {
+        status = rewards.status();
+        break;
+      }
+      if (rewards->size() != steps.size() + 1) {
+        status = absl::InternalError(absl::StrCat("rsd: the PRM returned ", rewards->size(), " rewards for ",
+                                                  steps.size() + 1, " steps"));
+        break;
+      }
+      const double r = rewards->back();
+      prm_forward += prompt_len + static_cast<int64_t>(y.size() + step.size());
+      stats.rsd_step_rewards.push_back(r);
+      kept = keep(r);
+      ++stats.rsd_steps_drafted;  // scored draft steps (one reward each)
     }
-    if (rewards->size() != steps.size() + 1) {
-      status = absl::InternalError(absl::StrCat("rsd: the PRM returned ", rewards->size(), " rewards for ",
-                                                steps.size() + 1, " steps"));
-      break;
-    }
-    const double r = rewards->back();
-    prm_forward += prompt_len + static_cast<int64_t>(y.size() + step.size());
-    stats.rsd_step_rewards.push_back(r);
-    ++stats.rsd_steps_drafted;
 
     // 3. Keep it, or let the target write this step.
     std::string step_text, next_carry;
-    if (keep(r)) {
+    bool open_step = false;  // the target's step was cut: its text goes on in the next step
+    if (kept) {
       ++stats.rsd_steps_accepted;
       stats.rsd_draft_tokens_accepted += static_cast<int64_t>(step.size());
       target_pending.insert(target_pending.end(), step.begin(), step.end());
@@ -300,13 +323,20 @@ absl::Status RunRsd(const GenerationRequest& request, const RsdOptions& options,
       draft_forward += static_cast<int64_t>(step.size());
       step_text = target_text.step();
       next_carry = target_text.carry();
+      open_step = end == StepEnd::kCap && options.step_max_tokens < out.remaining();
     }
 
-    // 4. y <- y + step.
+    // 4. y <- y + step. A target step cut by step_max_tokens has no
+    // delimiter: its text starts the next step, so the PRM never reads a
+    // delimiter that is not in the response.
     ++stats.rsd_steps;
     y.insert(y.end(), step.begin(), step.end());
-    steps.push_back(std::move(step_text));
-    carry = std::move(next_carry);
+    if (open_step) {
+      carry = std::move(step_text);
+    } else {
+      steps.push_back(std::move(step_text));
+      carry = std::move(next_carry);
+    }
     for (int32_t t : step) {
       if (!out.Push(t)) break;
     }

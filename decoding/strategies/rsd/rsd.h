@@ -26,8 +26,12 @@
 // delimiter (and after further delimiters right behind it) starts the next
 // step's text: "\n\n\n" carries "\n" over, "\n\nThe" carries "The", and a
 // run of delimiters in one token makes no empty steps. An end-of-generation token ends its step and the generation; it has
-// no text. A step that reaches step_max_tokens without a delimiter is scored
-// and committed like any other step and the next one starts.
+// no text. A draft step that reaches step_max_tokens without a delimiter is
+// unfinished: it is not scored (the PRM closes every step with the
+// delimiter) and the target writes that step instead; a target step cut
+// there continues as the next step's text. "Discarded" draft tokens are the
+// tokens of rejected (or cut) draft steps; tokens drafted past a step's end
+// are dropped without counting as a rejection.
 //
 // Stop rules (spec step 5): end-of-generation inside the chosen step,
 // max_tokens (a step is capped by the tokens left), the context window or KV
@@ -47,6 +51,7 @@
 //            template are not visible through the RewardScorer port.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -72,10 +77,12 @@ struct RsdOptions {
   RsdOmega omega = RsdOmega::kBinary;
   double omega_constant = 0.5;   // p of kConstant, [0, 1]
   double logistic_alpha = 10.0;  // α of kLogistic, > 0
-  // false: keep the step iff ω(r) >= δ (kLogistic: iff ω(r) >= 0.5, its
-  // midpoint being δ already; kBinary: iff r >= δ). true: keep it with
-  // probability ω(r), drawn from the request's seeded generator.
-  bool stochastic = false;
+  // true: keep the step with probability ω(r), drawn from the request's
+  // seeded generator. false: keep it iff ω(r) = 1, i.e. r >= δ; only valid
+  // with kBinary (ValidateRsdOptions: INVALID_ARGUMENT otherwise, since a
+  // thresholded non-binary ω silently becomes draft- or target-only).
+  // Unset: false for kBinary, true for every other ω.
+  std::optional<bool> stochastic;
   RewardSpec prm;                // PRM backend and options ("delimiter" is set from `delimiter`)
   std::string delimiter = "\n\n";
   int max_steps = 100;           // 1..

@@ -23,9 +23,12 @@ ParamTable<O> Params() {
       .Real("omega_constant", 0, 1, [](O& o) -> double& { return o.omega_constant; }, "p of omega=constant.")
       .PositiveReal("logistic_alpha", 1e6, [](O& o) -> double& { return o.logistic_alpha; },
                     "Slope alpha of omega=logistic 1/(1+exp(-alpha (r - delta))).")
-      .Bool("stochastic", [](O& o) -> bool& { return o.stochastic; },
-            "true: keep a step with probability omega(r) (seeded); false: iff omega(r) >= delta (logistic: "
-            ">= 0.5).");
+      .Choice("stochastic", {"auto", "true", "false"}, "auto",
+              [](const std::string& v, O& o) {
+                o.stochastic = v == "auto" ? std::nullopt : std::optional<bool>(v == "true");
+              },
+              "true: keep a step with probability omega(r) (seeded); false: iff r >= delta, omega=binary only "
+              "(INVALID_ARGUMENT otherwise); auto: false for binary, true for every other omega.");
   AddRewardParams(t, "prm", "prm_options", [](O& o) -> RewardSpec& { return o.prm; },
                   "PRM (a reward scorer with ScoreSteps)");
   return t
@@ -37,7 +40,8 @@ ParamTable<O> Params() {
             "Step delimiter; \\n, \\t and \\\\ are unescaped.")
       .Int("max_steps", 1, 100000, [](O& o) -> int& { return o.max_steps; }, "Most steps.")
       .Int("step_max_tokens", 1, 4096, [](O& o) -> int& { return o.step_max_tokens; },
-           "Most tokens in one step (a longer step is cut and scored as is).")
+           "Most tokens in one step. A draft step cut there is unfinished: not scored, the target writes that "
+           "step; a target step cut there goes on as the next step.")
       .Int("draft_chunk", 1, 64, [](O& o) -> int& { return o.draft_chunk; },
            "Tokens per draft call while drafting a step.")
       .Real("prm_parameters", 0, 1e15, [](O& o) -> double& { return o.prm_parameters; },
@@ -75,7 +79,7 @@ const StrategyDefinition& RsdStrategy() {
                      "delimiter), a process reward model scores it, the step is kept if omega(r) accepts, "
                      "otherwise the target writes that step. Lossy by design.",
       .params = Params(),
-      .finish = nullptr,
+      .finish = [](O& o) { return ValidateRsdOptions(o); },  // e.g. stochastic=false with a non-binary omega
       .needs = [](const O&) { return PortNeeds{.draft_model = true, .reward = true}; },
       .run = [](const O& options, const StrategyCall& c) -> absl::Status {
         auto drafter = RequireModelDrafter(c.ports, "rsd");
