@@ -21,6 +21,7 @@
 #include "services/common/credentials.h"
 #include "services/common/deploy_config.h"
 #include "services/common/health_client.h"
+#include "services/gateway/gateway_probe.h"
 
 namespace tandem::cli {
 namespace {
@@ -201,7 +202,13 @@ int RunUp(const UpOptions& o) {
             WIFEXITED(wstatus) ? absl::StrCat("exit code ", WEXITSTATUS(wstatus)) : std::string("killed by a signal"),
             "); last lines of ", st.log.string(), ":\n", Tail(st.log, 15)));
       }
-      if (services::CheckServing(address, "", absl::Seconds(1), *credentials).ok()) return absl::OkStatus();
+      // An orchestrator's HTTP gateway starts listening just after its gRPC
+      // health turns SERVING; the URL printed below must already answer.
+      if (services::CheckServing(address, "", absl::Seconds(1), *credentials).ok() &&
+          (st.service->http_port == 0 ||
+           gateway::CheckGatewayHealth(st.service->host, st.service->http_port, absl::Seconds(1)).ok())) {
+        return absl::OkStatus();
+      }
       if (std::chrono::steady_clock::now() > deadline) {
         return absl::DeadlineExceededError(absl::StrCat(st.service->name, " at ", address, " not SERVING after ",
                                                         o.timeout_s, " s; last lines of ", st.log.string(), ":\n",
@@ -239,6 +246,11 @@ int RunUp(const UpOptions& o) {
                                     : std::string("-");
     std::printf("%-14s %-13s %-22s %-36s %s\n", st.service->name.c_str(), RoleArg(st.service->role).c_str(),
                 st.service->grpc_address().c_str(), metrics.c_str(), st.log.c_str());
+  }
+  for (const Started& st : started) {
+    if (st.service->http_port == 0) continue;
+    std::printf("OpenAI-compatible API of %s: http://%s/v1 (e.g. OpenAI(base_url=\"http://%s/v1\", api_key=\"-\"))\n",
+                st.service->name.c_str(), st.service->http_address().c_str(), st.service->http_address().c_str());
   }
   std::fflush(stdout);
   return kExitOk;

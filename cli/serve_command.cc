@@ -5,6 +5,7 @@
 #include "services/common/deploy_config.h"
 #include "services/common/shutdown_signal.h"
 #include "services/draft/draft_server.h"
+#include "services/gateway/gateway_front_end.h"
 #include "services/orchestrator/server/orchestrator_server.h"
 #include "services/reward/reward_server.h"
 #include "services/retrieval/retrieval_server.h"
@@ -57,6 +58,17 @@ absl::Status ApplySecurityFlags(const ServeOptions& o, services::DeploymentConfi
   return absl::OkStatus();
 }
 
+// The orchestrator with its OpenAI-compatible HTTP gateway when an
+// http_port is configured (--http-port wins over the config's).
+absl::Status RunOrchestrator(const ServeOptions& o, const services::ServiceConfig& service,
+                             const services::DeploymentConfig& config, bool all_in_one,
+                             services::ShutdownSignal& signal) {
+  services::ServiceConfig served = service;
+  if (o.http_port >= 0) served.http_port = o.http_port;
+  return orchestrator::server::RunOrchestratorService(served, config, all_in_one, signal,
+                                                      gateway::GatewayFrontEnd(served, config));
+}
+
 }  // namespace
 
 CLI::App* AddServeCommand(CLI::App& app, ServeOptions& o) {
@@ -70,6 +82,10 @@ CLI::App* AddServeCommand(CLI::App& app, ServeOptions& o) {
   cmd->add_option("--service", o.service,
                   "Entry of the config to serve (default: the first of the role; all-in-one uses an "
                   "orchestrator entry)");
+  cmd->add_option("--http-port", o.http_port,
+                  "Orchestrator: serve the OpenAI-compatible HTTP API on the service's host and this port "
+                  "(0 = off; default: the config's http_port)")
+      ->check(CLI::Range(0, 65535));
   cmd->add_option("--tls-cert", o.tls_cert, "PEM certificate of the service (replaces the config's tls block, with "
                                             "--tls-key and --tls-ca)");
   cmd->add_option("--tls-key", o.tls_key, "PEM private key of --tls-cert");
@@ -118,7 +134,7 @@ int RunServe(const ServeOptions& options) {
       status = retrieval::RunRetrievalService(**service, *config, **signal);
       break;
     default:
-      status = orchestrator::server::RunOrchestratorService(**service, *config, all_in_one, **signal);
+      status = RunOrchestrator(o, **service, *config, all_in_one, **signal);
       break;
   }
   if (!status.ok()) return ReportError(status);

@@ -27,7 +27,7 @@ APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git unzip ca-certificates
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto libabsl-dev
   prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev libhnswlib-dev
-  libfaiss-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
+  libfaiss-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libcpp-httplib-dev
   python3 python3-venv python3-pip python3-grpcio python3-protobuf prometheus ccache
 )
 

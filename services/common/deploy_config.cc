@@ -206,7 +206,7 @@ absl::Status ParseService(const Parser& p, const YAML::Node& node, const std::st
   s->reward_model = ExpandHome(s->reward_model);
 
   const bool orchestrator = s->role == ServiceRole::kOrchestrator;
-  for (const char* key : {"drafter", "draft", "target", "default_strategy", "retrieval", "reward"}) {
+  for (const char* key : {"drafter", "draft", "target", "default_strategy", "retrieval", "reward", "http_port"}) {
     if (!orchestrator && node[key]) {
       return p.Error(node[key], absl::StrCat(f, ".", key), "is only valid for role: orchestrator");
     }
@@ -231,6 +231,7 @@ absl::Status ParseService(const Parser& p, const YAML::Node& node, const std::st
   TANDEM_RETURN_IF_ERROR(p.String(node, "target", f + ".target", &s->target));
   TANDEM_RETURN_IF_ERROR(p.String(node, "retrieval", f + ".retrieval", &s->retrieval));
   TANDEM_RETURN_IF_ERROR(p.String(node, "reward", f + ".reward", &s->reward));
+  TANDEM_RETURN_IF_ERROR(p.Integer(node, "http_port", f + ".http_port", 0, 65535, &s->http_port));
   if (s->target.empty()) return p.Error(node, f + ".target", "is required for role: orchestrator");
   if (s->drafter == DrafterKind::kModel && s->draft.empty()) {
     return p.Error(node, f + ".draft", "is required with drafter: model");
@@ -276,6 +277,10 @@ absl::Status CheckDeployment(const Parser& p, const YAML::Node& services, const 
     if (s.metrics_port != 0 && !ports.insert({s.host, s.metrics_port}).second) {
       return p.Error(node["metrics_port"], f + ".metrics_port",
                      absl::StrCat("port ", s.metrics_port, " on ", s.host, " is already used"));
+    }
+    if (s.http_port != 0 && !ports.insert({s.host, s.http_port}).second) {
+      return p.Error(node["http_port"], f + ".http_port",
+                     absl::StrCat("port ", s.http_port, " on ", s.host, " is already used"));
     }
   }
   for (size_t i = 0; i < c.services.size(); ++i) {

@@ -32,6 +32,7 @@
 //       draft: draft                 # draft service: a name in this file or host:port (drafter: model)
 //       target: target               # target service: a name in this file or host:port (required)
 //       default_strategy: speculative  # default: speculative with a drafter, else target_only
+//       http_port: 8000              # OpenAI-compatible HTTP API on host:http_port; 0/absent = off
 //       retrieval: retrieval         # retrieval service: a name in this file or host:port (optional)
 //       reward: reward               # reward service: a name in this file or host:port (optional)
 //       grpc_port: 50051
@@ -107,6 +108,7 @@ struct ServiceConfig {
   std::string default_strategy;
   std::string retrieval;  // as written: service name or host:port; empty = none
   std::string reward;     // as written: service name or host:port; empty = none
+  int http_port = 0;      // OpenAI-compatible HTTP gateway (services/gateway/); 0 = off
   // Retrieval only.
   std::string embedder;   // bundled embedder name or folder; empty = the default
   std::string data_dir;   // empty = collections in memory only
@@ -117,6 +119,7 @@ struct ServiceConfig {
 
   std::string grpc_address() const;     // host:grpc_port
   std::string metrics_address() const;  // host:metrics_port, empty when disabled
+  std::string http_address() const;     // host:http_port, empty when disabled
 };
 
 struct DeploymentConfig {

@@ -107,7 +107,7 @@ def test_config_keys_are_ones_tandem_accepts():
     """The rendered config only uses keys deploy_config.cc's parser accepts (unknown keys are
     fatal there), per role."""
     allowed = chart.deploy_config_keys()
-    orchestrator_only = {"drafter", "draft", "target", "default_strategy", "retrieval", "reward"}
+    orchestrator_only = {"drafter", "draft", "target", "default_strategy", "retrieval", "reward", "http_port"}
     for name in VALUE_SETS:
         config = deployment_config(chart.render_documents(chart.load_values(name)))
         assert set(config) <= allowed["root"], name

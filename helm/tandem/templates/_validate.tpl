@@ -22,7 +22,8 @@ own config check.
 {{- range $role := include "tandem.roleOrder" . | fromJsonArray -}}
   {{- $r := index $roles $role -}}
   {{- if $r.enabled -}}
-    {{- range $key := list "grpcPort" "metricsPort" -}}
+    {{- range $key := list "grpcPort" "metricsPort" "httpPort" -}}
+      {{- if not (index $r $key) -}}{{- continue -}}{{- end -}}
       {{- $port := toString (index $r $key) -}}
       {{- if hasKey $seen $port -}}
         {{- fail (printf "roles.%s.%s=%s is already used by roles.%s: every role needs its own ports (tandem binds them all on 0.0.0.0 in one config)" $role $key $port (index $seen $port)) -}}

@@ -33,7 +33,7 @@ OrchestratorServer::~OrchestratorServer() {
 
 absl::Status RunOrchestratorService(const services::ServiceConfig& service,
                                     const services::DeploymentConfig& deployment, bool all_in_one,
-                                    services::ShutdownSignal& signal) {
+                                    services::ShutdownSignal& signal, const FrontEndFactory& front_end) {
   // Credentials first: a bad certificate path fails before a model loads for minutes.
   auto credentials = services::ServerCredentialsFor(deployment, service);
   if (!credentials.ok()) return credentials.status();
@@ -46,8 +46,17 @@ absl::Status RunOrchestratorService(const services::ServiceConfig& service,
   o.default_strategy = service.default_strategy;
   auto server = OrchestratorServer::Start(**ports, o);
   if (!server.ok()) return server.status();
-  services::AnnounceAndServe((*server)->host(), all_in_one ? "all-in-one" : "orchestrator", service.name,
-                             absl::StrCat("serving the Generation API (", (*ports)->mode, " ports)"), signal);
+  std::string detail = absl::StrCat("serving the Generation API (", (*ports)->mode, " ports)");
+  std::unique_ptr<FrontEnd> extra;
+  if (front_end) {
+    auto made = front_end((*server)->service().runner());
+    if (!made.ok()) return made.status();
+    extra = std::move(*made);
+    if (extra != nullptr) absl::StrAppend(&detail, "; ", extra->description());
+  }
+  services::AnnounceAndServe((*server)->host(), all_in_one ? "all-in-one" : "orchestrator", service.name, detail,
+                             signal);
+  extra.reset();  // first: its requests run on the service's runner
   server->reset();
   return absl::OkStatus();
 }

@@ -11,6 +11,7 @@
 #include "services/common/deploy_config.h"
 #include "services/common/service_host.h"
 #include "services/common/shutdown_signal.h"
+#include "services/orchestrator/server/front_end.h"
 #include "services/orchestrator/server/generation_service.h"
 #include "services/orchestrator/decoding_names.h"
 
@@ -43,9 +44,9 @@ class OrchestratorServer {
 
 // Builds the ports of `service` (remote, or in process with all_in_one),
 // serves until `signal` fires, then shuts down gracefully. Prints one line to
-// stderr once SERVING.
+// stderr once SERVING (after `front_end`, when given, is listening too).
 absl::Status RunOrchestratorService(const services::ServiceConfig& service,
                                     const services::DeploymentConfig& deployment, bool all_in_one,
-                                    services::ShutdownSignal& signal);
+                                    services::ShutdownSignal& signal, const FrontEndFactory& front_end = nullptr);
 
 }  // namespace tandem::orchestrator::server

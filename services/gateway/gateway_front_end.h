@@ -1,0 +1,17 @@
+// The gateway as a front end of an orchestrator process: what `tandem serve
+// --role orchestrator|all-in-one` passes to RunOrchestratorService, so that
+// the orchestrator itself does not depend on the gateway.
+#pragma once
+
+#include "services/common/deploy_config.h"
+#include "services/orchestrator/server/front_end.h"
+
+namespace tandem::gateway {
+
+// Serves the gateway on service.host:service.http_port; the factory makes
+// nothing when http_port is 0. With the deployment's `auth` block the
+// gateway requires the same bearer token as the gRPC API.
+orchestrator::server::FrontEndFactory GatewayFrontEnd(const services::ServiceConfig& service,
+                                                      const services::DeploymentConfig& deployment);
+
+}  // namespace tandem::gateway

@@ -1,0 +1,23 @@
+#include "services/gateway/gateway_probe.h"
+
+#include "absl/strings/str_cat.h"
+#include "httplib.h"
+
+namespace tandem::gateway {
+
+absl::Status CheckGatewayHealth(const std::string& host, int port, absl::Duration timeout) {
+  httplib::Client client(host, port);
+  const auto usec = absl::ToInt64Microseconds(timeout);
+  client.set_connection_timeout(usec / 1000000, usec % 1000000);
+  client.set_read_timeout(usec / 1000000, usec % 1000000);
+  auto res = client.Get("/health");
+  if (!res) {
+    return absl::UnavailableError(absl::StrCat("http://", host, ":", port, "/health: ", httplib::to_string(res.error())));
+  }
+  if (res->status != 200) {
+    return absl::UnavailableError(absl::StrCat("http://", host, ":", port, "/health: HTTP ", res->status));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace tandem::gateway

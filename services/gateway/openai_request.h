@@ -1,0 +1,36 @@
+// An OpenAI request body (POST /v1/chat/completions, /v1/completions) ->
+// the decoding layer's DecodeRequest, which the gateway then hands to the
+// shared PrepareRequest like every other front end. Here are only the checks
+// the OpenAI wire format itself needs: JSON types, OpenAI's ranges
+// (temperature in [0, 2]), and clear refusals of what tandem does not do
+// (n > 1, presence/frequency penalties, logprobs, tools, ...), instead of
+// silently ignoring them. tandem's own options travel in the extra body
+// field "tandem" (the official client sends it with extra_body).
+//
+// Errors are INVALID_ARGUMENT whose message starts with the offending field
+// in the body's own spelling ("temperature: ...", "tandem.params: ...").
+#pragma once
+
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "decoding/request/request_translation.h"
+#include "nlohmann/json.hpp"
+
+namespace tandem::gateway {
+
+enum class Endpoint { kChatCompletions, kCompletions };
+
+struct OpenAiRequest {
+  decoding::DecodeRequest decode;
+  bool stream = false;
+  // stream_options.include_usage: a last chunk with usage (and tandem stats).
+  bool include_usage = false;
+};
+
+// The body as JSON; INVALID_ARGUMENT ("body: ...") unless it is a JSON object.
+absl::StatusOr<nlohmann::json> ParseJsonBody(std::string_view body);
+
+absl::StatusOr<OpenAiRequest> ParseOpenAiRequest(Endpoint endpoint, const nlohmann::json& body);
+
+}  // namespace tandem::gateway

@@ -1,0 +1,244 @@
+#include "services/orchestrator/server/request_runner.h"
+
+#include <condition_variable>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "decoding/registry/strategy_registry.h"
+#include "decoding/registry/strategy_runner.h"
+#include "services/common/stats_convert.h"
+#include "services/orchestrator/server/finish_reason.h"
+#include "services/orchestrator/server/instrumented_ports.h"
+
+namespace tandem::orchestrator::server {
+namespace {
+
+using Clock = RequestRunner::Clock;
+
+double MsBetween(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+// The stop string that ended a generation: the full decoded text continues
+// past the emitted (cut) text with it.
+std::string MatchedStop(const GenerationResult& result, const GenerationRequest& request,
+                        const Vocabulary& vocab) {
+  auto decoder = vocab.NewDecoder();
+  if (decoder == nullptr) return "";
+  std::string full;
+  for (int32_t t : result.tokens) full += decoder->Push(t);
+  full += decoder->Flush();
+  if (full.size() < result.text.size()) return "";
+  std::string_view rest = std::string_view(full).substr(result.text.size());
+  for (const std::string& s : request.stop_strings) {
+    if (rest.substr(0, s.size()) == s) return s;
+  }
+  return "";
+}
+
+// Polls the client while the strategy runs: a client that disconnects while
+// a draft/target call is in flight must not wait for that call.
+class DisconnectWatcher {
+ public:
+  DisconnectWatcher(const std::function<bool()>& client_gone, std::function<void()> cancel)
+      : thread_([this, &client_gone, cancel = std::move(cancel)] {
+          std::unique_lock<std::mutex> lock(mu_);
+          while (!finished_) {
+            if (client_gone && client_gone()) {
+              cancel();
+              return;
+            }
+            cv_.wait_for(lock, std::chrono::milliseconds(50));
+          }
+        }) {}
+  ~DisconnectWatcher() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      finished_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool finished_ = false;  // guarded by mu_
+  std::thread thread_;     // last: starts after the members it reads
+};
+
+}  // namespace
+
+RequestRunner::RequestRunner(GenerationPorts& ports, services::ServiceMetrics* metrics,
+                             std::string default_strategy)
+    : ports_(ports), metrics_(metrics), default_strategy_(std::move(default_strategy)) {
+  if (default_strategy_.empty()) default_strategy_ = ports_.default_drafter.empty() ? "target_only" : "speculative";
+}
+
+void RequestRunner::Running::Cancel() {
+  cancelled.store(true);
+  std::lock_guard<std::mutex> lock(mu);
+  if (request_ports != nullptr) request_ports->Cancel();
+}
+
+absl::Status RequestRunner::MakeRequestView(Running& running, std::unique_ptr<RequestPorts>* rp,
+                                            GenerationPorts* view) {
+  view->vocabulary = ports_.vocabulary;
+  view->tokenizer = ports_.tokenizer;
+  view->target = ports_.target;
+  view->mode = ports_.mode;
+  view->default_drafter = ports_.default_drafter;
+  view->verifier = ports_.verifier;
+  view->drafters = ports_.drafters;
+  view->reward = ports_.reward;
+  view->retriever = ports_.retriever;
+  if (ports_.per_request) {
+    auto made = ports_.per_request();
+    if (!made.ok()) return made.status();
+    *rp = std::move(*made);
+    view->verifier = (*rp)->verifier;
+    view->drafters = (*rp)->drafters;
+    if ((*rp)->reward != nullptr) view->reward = (*rp)->reward;
+    if ((*rp)->retriever != nullptr) view->retriever = (*rp)->retriever;
+    std::lock_guard<std::mutex> lock(running.mu);
+    running.request_ports = rp->get();
+    if (running.cancelled.load()) (*rp)->Cancel();
+  }
+  if (metrics_ != nullptr) {
+    if (view->verifier != nullptr) {
+      auto v = std::make_shared<InstrumentedVerifier>(*view->verifier, *metrics_);
+      view->owned.push_back(v);
+      view->verifier = v.get();
+    }
+    for (auto& [name, drafter] : view->drafters) {
+      auto d = std::make_shared<InstrumentedDrafter>(*drafter, *metrics_);
+      view->owned.push_back(d);
+      drafter = d.get();
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<RequestRunner::Running>> RequestRunner::Register(std::string* id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (id->empty()) {
+    do {
+      *id = absl::StrCat("req-", ++next_id_);
+    } while (running_.contains(*id));
+  } else if (running_.contains(*id)) {
+    return absl::AlreadyExistsError(absl::StrCat("request_id: '", *id, "' is already running"));
+  }
+  auto r = std::make_shared<Running>();
+  running_[*id] = r;
+  if (metrics_ != nullptr) metrics_->SetActiveSessions(static_cast<int64_t>(running_.size()));
+  return r;
+}
+
+void RequestRunner::Unregister(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  running_.erase(id);
+  if (metrics_ != nullptr) metrics_->SetActiveSessions(static_cast<int64_t>(running_.size()));
+}
+
+size_t RequestRunner::active_requests() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return running_.size();
+}
+
+bool RequestRunner::Abort(const std::string& request_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = running_.find(request_id);
+  if (it == running_.end()) return false;
+  it->second->Cancel();
+  return true;
+}
+
+void RequestRunner::RecordRejected(std::string_view requested_strategy, const absl::Status& status) {
+  if (metrics_ == nullptr) return;
+  const std::string label(requested_strategy.empty() ? std::string_view(default_strategy_) : requested_strategy);
+  metrics_->RecordFailedRequest(decoding::FindStrategy(label) ? label : "unknown", status.code());
+}
+
+absl::StatusOr<RunOutcome> RequestRunner::Run(decoding::PreparedRequest prepared, std::string* request_id,
+                                              Clock::time_point arrival, const RunCallbacks& callbacks) {
+  const std::string strategy(prepared.strategy.name());
+  auto registered = Register(request_id);
+  if (!registered.ok()) {
+    RecordRejected(strategy, registered.status());
+    return registered.status();
+  }
+  Running& run = **registered;
+  GenerationRequest& gen = prepared.generation;
+  gen.cancelled = &run.cancelled;
+  std::unique_ptr<RequestPorts> request_ports;
+  GenerationPorts view;
+  if (absl::Status s = MakeRequestView(run, &request_ports, &view); !s.ok()) {
+    Unregister(*request_id);
+    RecordRejected(strategy, s);
+    return s;
+  }
+
+  // A failed write or a gone client flags the request so the strategy stops
+  // at the next round boundary (and closes its sessions); nothing more is
+  // written.
+  RunOutcome out;
+  // Time to first token counts from the request's arrival at the front end,
+  // so it includes translation and tokenization.
+  Clock::time_point last_emit = arrival;
+  double ttft_ms = 0;
+  StreamCallback on_chunk = [&](const StreamChunk& chunk) -> absl::Status {
+    const Clock::time_point now = Clock::now();
+    if (!chunk.tokens.empty()) {
+      if (ttft_ms == 0) {
+        ttft_ms = MsBetween(arrival, now);
+      } else if (metrics_ != nullptr) {
+        // Tokens of one round arrive together; spread the gap over them.
+        const double per_token = MsBetween(last_emit, now) / 1000.0 / chunk.tokens.size();
+        for (size_t i = 0; i < chunk.tokens.size(); ++i) metrics_->ObserveInterTokenLatency(strategy, per_token);
+      }
+      last_emit = now;
+    }
+    if (out.client_gone || (callbacks.client_gone && callbacks.client_gone()) || !callbacks.write(chunk)) {
+      out.client_gone = true;
+      run.cancelled.store(true);
+    }
+    return absl::OkStatus();
+  };
+
+  {
+    DisconnectWatcher watcher(callbacks.client_gone, [&run] { run.Cancel(); });
+    out.status = decoding::RunStrategy(prepared.strategy, gen, view, prepared.ignore_eos, on_chunk, &out.result);
+  }
+  {
+    std::lock_guard<std::mutex> lock(run.mu);
+    run.request_ports = nullptr;
+  }
+  Unregister(*request_id);
+  request_ports.reset();
+
+  spec::RequestStats& stats = out.result.stats;
+  stats.time_to_first_token_ms = ttft_ms;
+  stats.e2e_latency_ms = MsBetween(arrival, Clock::now());
+  if (stats.strategy.empty()) stats.strategy = strategy;
+  if (run.cancelled.load() || out.client_gone || (callbacks.client_gone && callbacks.client_gone())) {
+    // A cancelled in-flight call surfaces as an error; it is an abort.
+    out.aborted = true;
+    out.status = absl::OkStatus();
+  }
+  if (!out.aborted && out.status.ok() && out.result.finish_reason == FinishReason::kStopString) {
+    out.matched_stop = MatchedStop(out.result, gen, *ports_.vocabulary);
+  }
+  if (metrics_ != nullptr) {
+    if (out.status.ok()) {
+      tandem::v1::Stats proto;
+      services::StatsToProto(stats, &proto);
+      metrics_->RecordFinishedRequest(proto, OutcomeReason(out));
+    } else {
+      metrics_->RecordFailedRequest(strategy, out.status.code());
+    }
+  }
+  return out;
+}
+
+}  // namespace tandem::orchestrator::server

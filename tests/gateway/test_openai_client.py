@@ -1,0 +1,177 @@
+"""The OpenAI-compatible gateway through the official `openai` Python client, as a real client of a
+`tandem up` deployment (scripts/test-gateway.sh starts it and passes its URLs in the environment):
+chat and completions, streaming and not, strategy selection through extra_body, usage and tandem
+statistics, bad input as the client's typed exceptions, and a stream closed mid-way cancelling its
+request on the orchestrator."""
+
+import os
+import re
+import time
+import urllib.request
+
+import openai
+import pytest
+
+BASE_URL = os.environ["TANDEM_GATEWAY_URL"]  # http://127.0.0.1:PORT/v1
+METRICS_URL = os.environ["TANDEM_METRICS_URL"]  # the orchestrator's /metrics
+QUESTION = [{"role": "user", "content": "Name three colors of the rainbow."}]
+
+
+@pytest.fixture(scope="module")
+def client():
+    # The gateway has no auth in this deployment; the client insists on some key.
+    with openai.OpenAI(base_url=BASE_URL, api_key="unused", max_retries=0, timeout=120) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def model(client):
+    models = client.models.list().data
+    assert len(models) == 1
+    return models[0].id
+
+
+def tandem(strategy, **params):
+    return {"tandem": {"strategy": strategy, "params": params}}
+
+
+def test_models_lists_the_target(client, model):
+    assert model == "smollm2-135m"
+    assert client.models.retrieve(model).id == model
+
+
+def test_chat_greedy_speculative_equals_target_only(client, model):
+    base = client.chat.completions.create(model=model, messages=QUESTION, temperature=0, max_tokens=24,
+                                          extra_body=tandem("target_only"))
+    spec = client.chat.completions.create(model=model, messages=QUESTION, temperature=0, max_tokens=24,
+                                          extra_body=tandem("speculative", gamma=4))
+    text = base.choices[0].message.content
+    assert text
+    assert spec.choices[0].message.content == text
+    assert base.choices[0].message.role == "assistant"
+    assert base.choices[0].finish_reason in ("stop", "length")
+    assert base.object == "chat.completion" and base.id.startswith("chatcmpl-")
+    assert base.usage.prompt_tokens > 0 and 0 < base.usage.completion_tokens <= 24
+    assert base.usage.total_tokens == base.usage.prompt_tokens + base.usage.completion_tokens
+    assert base.model_extra["tandem"]["strategy"] == "target_only"
+    stats = spec.model_extra["tandem"]
+    assert stats["strategy"] == "speculative"
+    assert stats["drafter"] == "model" and stats["draft_calls"] > 0
+    assert stats["generated_tokens"] == spec.usage.completion_tokens
+
+
+def test_chat_stream_equals_non_streamed(client, model):
+    whole = client.chat.completions.create(model=model, messages=QUESTION, temperature=0, max_tokens=20,
+                                           extra_body=tandem("speculative"))
+    stream = client.chat.completions.create(model=model, messages=QUESTION, temperature=0, max_tokens=20,
+                                            stream=True, stream_options={"include_usage": True},
+                                            extra_body=tandem("speculative"))
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == whole.choices[0].message.content
+    assert chunks[0].choices[0].delta.role == "assistant"
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finishes == [whole.choices[0].finish_reason]
+    last = chunks[-1]
+    assert last.choices == [] and last.usage is not None
+    assert last.usage.completion_tokens == whole.usage.completion_tokens
+    assert last.model_extra["tandem"]["strategy"] == "speculative"
+    assert len({c.id for c in chunks}) == 1
+
+
+def test_completions_stream_and_not(client, model):
+    prompt = "The capital of France is"
+    whole = client.completions.create(model=model, prompt=prompt, temperature=0, max_tokens=12,
+                                      extra_body=tandem("target_only"))
+    assert whole.object == "text_completion" and whole.choices[0].text
+    spec = client.completions.create(model=model, prompt=prompt, temperature=0, max_tokens=12,
+                                     extra_body=tandem("speculative", drafter="ngram"))
+    assert spec.choices[0].text == whole.choices[0].text
+    chunks = list(client.completions.create(model=model, prompt=prompt, temperature=0, max_tokens=12, stream=True,
+                                            extra_body=tandem("target_only")))
+    assert "".join(c.choices[0].text for c in chunks) == whole.choices[0].text
+    assert chunks[-1].choices[0].finish_reason == whole.choices[0].finish_reason
+    assert chunks[-1].model_extra["tandem"]["strategy"] == "target_only"
+
+
+def test_sampling_is_seeded(client, model):
+    kwargs = dict(model=model, messages=QUESTION, temperature=0.9, top_p=0.95, seed=7, max_tokens=16)
+    a = client.chat.completions.create(**kwargs)
+    b = client.chat.completions.create(**kwargs)
+    assert a.choices[0].message.content == b.choices[0].message.content
+
+
+def test_stop_string_cuts_the_text(client, model):
+    base = client.completions.create(model=model, prompt="1, 2, 3, 4,", temperature=0, max_tokens=16)
+    text = base.choices[0].text
+    assert "," in text
+    stop = text[text.index(",") :][:2]
+    cut = client.completions.create(model=model, prompt="1, 2, 3, 4,", temperature=0, max_tokens=16, stop=[stop])
+    assert cut.choices[0].finish_reason == "stop"
+    assert cut.choices[0].text == text[: text.index(stop)]
+
+
+@pytest.mark.parametrize("kwargs, exception, status, param", [
+    (dict(model="gpt-4o"), openai.NotFoundError, 404, "model"),
+    (dict(temperature=3.5), openai.BadRequestError, 400, "temperature"),
+    (dict(extra_body={"tandem": {"strategy": "beam_search"}}), openai.BadRequestError, 400, "tandem.strategy"),
+    (dict(extra_body=tandem("speculative", gama=4)), openai.BadRequestError, 400, "tandem.params"),
+    (dict(n=2), openai.BadRequestError, 400, "n"),
+    (dict(presence_penalty=0.5), openai.BadRequestError, 400, "presence_penalty"),
+    (dict(messages=[{"role": "user", "content": "hello " * 9000}]), openai.BadRequestError, 400, "messages"),
+])
+def test_bad_input_raises_typed_errors(client, model, kwargs, exception, status, param):
+    args = dict(model=model, messages=QUESTION, max_tokens=4)
+    args.update(kwargs)
+    with pytest.raises(exception) as info:
+        client.chat.completions.create(**args)
+    assert info.value.status_code == status
+    assert info.value.body["param"] == param, info.value.body
+    assert info.value.body["message"]
+    if param == "model":
+        assert info.value.code == "model_not_found"
+    if param == "messages":
+        assert info.value.code == "context_length_exceeded"
+
+
+def test_streaming_request_with_bad_input_fails_before_streaming(client, model):
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model=model, messages=QUESTION, stream=True, temperature=-1)
+
+
+def metric(name, **labels):
+    """Sum of the orchestrator's samples of `name` whose labels include `labels`."""
+    text = urllib.request.urlopen(METRICS_URL, timeout=10).read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        m = re.match(r"^([a-zA-Z_:]+)(\{[^}]*\})? (\S+)$", line)
+        if not m or m.group(1) != name:
+            continue
+        have = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
+        if all(have.get(k) == v for k, v in labels.items()):
+            total += float(m.group(3))
+    return total
+
+
+def test_closing_a_stream_cancels_the_request(client, model):
+    aborted_before = metric("tandem:request_success_total", finished_reason="abort")
+    stream = client.chat.completions.create(model=model, messages=QUESTION, temperature=0, max_tokens=4000,
+                                            stream=True, extra_body={"tandem": {"strategy": "target_only",
+                                                                                "ignore_eos": True}})
+    received = 0
+    for chunk in stream:
+        received += 1
+        if received == 3:
+            break
+    stream.close()  # drops the connection
+    # The orchestrator notices at its next write and counts the request as aborted; a request that
+    # ran to its 4000 tokens would count as "length" instead.
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if metric("tandem:request_success_total", finished_reason="abort") > aborted_before:
+            break
+        time.sleep(0.2)
+    assert metric("tandem:request_success_total", finished_reason="abort") == aborted_before + 1
+    while time.monotonic() < deadline and metric("tandem:active_sessions") != 0:
+        time.sleep(0.2)
+    assert metric("tandem:active_sessions") == 0

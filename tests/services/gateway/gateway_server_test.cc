@@ -1,0 +1,236 @@
+// The HTTP gateway on loopback over an orchestrator with synthetic models
+// (exact arithmetic, token-id prompts: the fake deployment has no
+// tokenizer): JSON and server-sent-event answers carry the same text, greedy
+// speculative equals target_only, usage and tandem statistics are present,
+// bad input answers with the OpenAI error and HTTP status, and a streaming
+// client that disconnects cancels its request and frees every session.
+#include "services/gateway/gateway_server.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "gtest/gtest.h"
+#include "httplib.h"
+#include "nlohmann/json.hpp"
+#include "services/gateway/gateway_probe.h"
+#include "services/orchestrator/server/orchestrator_server.h"
+#include "tests/services/orchestrator/service_fixture.h"
+
+namespace tandem::decoding::testing {
+namespace {
+
+using gateway::GatewayOptions;
+using gateway::HttpGateway;
+using nlohmann::json;
+using orchestrator::server::OrchestratorServer;
+
+const std::vector<int32_t> kPrompt = {3, 5, 7, 1, 2, 3};
+
+class GatewayServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = OrchestratorServer::Start(dep_.ports, {});
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = std::move(*s);
+    auto g = HttpGateway::Start(server_->service().runner(), GatewayOptions{});
+    ASSERT_TRUE(g.ok()) << g.status();
+    gateway_ = std::move(*g);
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", gateway_->port());
+    client_->set_read_timeout(60, 0);
+  }
+
+  httplib::Result Post(const std::string& path, const json& body) {
+    return client_->Post(path.c_str(), body.dump(), "application/json");
+  }
+
+  json Completion(const std::string& strategy, int max_tokens) {
+    json body = {{"model", "fake-target"}, {"prompt", kPrompt}, {"temperature", 0},
+                 {"max_tokens", max_tokens}, {"tandem", {{"strategy", strategy}}}};
+    auto res = Post("/v1/completions", body);
+    EXPECT_TRUE(res) << httplib::to_string(res.error());
+    if (!res) return {};
+    EXPECT_EQ(res->status, 200) << res->body;
+    return json::parse(res->body);
+  }
+
+  // POSTs with "stream": true; the data payloads of the events, in order.
+  std::vector<std::string> StreamEvents(json body) {
+    body["stream"] = true;
+    auto res = Post("/v1/completions", body);
+    EXPECT_TRUE(res) << httplib::to_string(res.error());
+    if (!res) return {};
+    EXPECT_EQ(res->status, 200) << res->body;
+    EXPECT_TRUE(absl::StartsWith(res->get_header_value("Content-Type"), "text/event-stream"));
+    std::vector<std::string> data;
+    for (absl::string_view event : absl::StrSplit(res->body, "\n\n", absl::SkipEmpty())) {
+      EXPECT_TRUE(absl::StartsWith(event, "data: ")) << event;
+      data.emplace_back(event.substr(6));
+    }
+    return data;
+  }
+
+  void ExpectError(const std::string& path, const json& body, int status, const std::string& param,
+                   const std::string& code = "") {
+    auto res = Post(path, body);
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
+    EXPECT_EQ(res->status, status) << res->body;
+    const json e = json::parse(res->body).at("error");
+    EXPECT_FALSE(e.at("message").get<std::string>().empty());
+    EXPECT_EQ(e.at("param"), param.empty() ? json(nullptr) : json(param)) << res->body;
+    EXPECT_EQ(e.at("code"), code.empty() ? json(nullptr) : json(code)) << res->body;
+  }
+
+  FakeDeployment dep_;
+  std::unique_ptr<OrchestratorServer> server_;
+  std::unique_ptr<HttpGateway> gateway_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+TEST_F(GatewayServerTest, HealthAndModels) {
+  EXPECT_TRUE(gateway::CheckGatewayHealth("127.0.0.1", gateway_->port(), absl::Seconds(5)).ok());
+  auto res = client_->Get("/v1/models");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200);
+  const json models = json::parse(res->body);
+  EXPECT_EQ(models["object"], "list");
+  ASSERT_EQ(models["data"].size(), 1u);
+  EXPECT_EQ(models["data"][0]["id"], "fake-target");
+  auto one = client_->Get("/v1/models/fake-target");
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->status, 200);
+  auto missing = client_->Get("/v1/models/gpt-4");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(json::parse(missing->body)["error"]["code"], "model_not_found");
+  auto route = client_->Get("/v2/nothing");
+  ASSERT_TRUE(route);
+  EXPECT_EQ(route->status, 404);
+  EXPECT_EQ(json::parse(route->body)["error"]["type"], "invalid_request_error");
+}
+
+TEST_F(GatewayServerTest, GreedySpeculativeEqualsTargetOnly) {
+  const json base = Completion("target_only", 30);
+  ASSERT_TRUE(base.contains("choices")) << base;
+  EXPECT_EQ(base["object"], "text_completion");
+  EXPECT_TRUE(absl::StartsWith(base["id"].get<std::string>(), "cmpl-"));
+  EXPECT_EQ(base["model"], "fake-target");
+  const std::string text = base["choices"][0]["text"];
+  ASSERT_FALSE(text.empty());
+  EXPECT_EQ(base["usage"]["prompt_tokens"], kPrompt.size());
+  EXPECT_GT(base["usage"]["completion_tokens"].get<int>(), 0);
+  EXPECT_EQ(base["usage"]["total_tokens"].get<int>(),
+            base["usage"]["prompt_tokens"].get<int>() + base["usage"]["completion_tokens"].get<int>());
+  EXPECT_EQ(base["tandem"]["strategy"], "target_only");
+  const json spec = Completion("speculative", 30);
+  ASSERT_TRUE(spec.contains("choices")) << spec;
+  EXPECT_EQ(spec["choices"][0]["text"], text);
+  EXPECT_EQ(spec["choices"][0]["finish_reason"], base["choices"][0]["finish_reason"]);
+  EXPECT_EQ(spec["tandem"]["strategy"], "speculative");
+  // The statistics' common core, as tandem.v1.Stats maps it to JSON.
+  EXPECT_EQ(spec["tandem"]["drafter"], "model");
+  EXPECT_GT(spec["tandem"]["draft_calls"].get<int>(), 0);
+  EXPECT_EQ(spec["tandem"]["generated_tokens"], spec["usage"]["completion_tokens"]);
+  EXPECT_EQ(dep_.open_sessions(), 0);
+}
+
+TEST_F(GatewayServerTest, StreamCarriesTheSameTextThenUsageAndDone) {
+  const json whole = Completion("speculative", 25);
+  ASSERT_TRUE(whole.contains("choices")) << whole;
+  json body = {{"prompt", kPrompt}, {"temperature", 0}, {"max_tokens", 25},
+               {"stream_options", {{"include_usage", true}}}, {"tandem", {{"strategy", "speculative"}}}};
+  const std::vector<std::string> events = StreamEvents(body);
+  ASSERT_GE(events.size(), 4u);
+  EXPECT_EQ(events.back(), "[DONE]");
+  std::string text;
+  std::string finish;
+  json usage;
+  json stats;
+  std::string id;
+  for (size_t i = 0; i + 1 < events.size(); ++i) {
+    const json chunk = json::parse(events[i]);
+    EXPECT_EQ(chunk["object"], "text_completion");
+    if (id.empty()) id = chunk["id"];
+    EXPECT_EQ(chunk["id"], id);  // one id for the whole stream
+    if (chunk.contains("usage")) {
+      usage = chunk["usage"];
+      stats = chunk["tandem"];
+      EXPECT_TRUE(chunk["choices"].empty());
+      EXPECT_EQ(i + 2, events.size()) << "the usage chunk is the last before [DONE]";
+      continue;
+    }
+    text += chunk["choices"][0]["text"].get<std::string>();
+    if (!chunk["choices"][0]["finish_reason"].is_null()) finish = chunk["choices"][0]["finish_reason"];
+  }
+  EXPECT_EQ(text, whole["choices"][0]["text"]);
+  EXPECT_EQ(finish, whole["choices"][0]["finish_reason"]);
+  EXPECT_EQ(usage, whole["usage"]);
+  EXPECT_EQ(stats["strategy"], "speculative");
+  EXPECT_EQ(stats["generated_tokens"], whole["tandem"]["generated_tokens"]);
+}
+
+TEST_F(GatewayServerTest, StreamWithoutUsagePutsStatsOnTheFinishChunk) {
+  const std::vector<std::string> events =
+      StreamEvents({{"prompt", kPrompt}, {"temperature", 0}, {"max_tokens", 8}, {"tandem", {{"ignore_eos", true}}}});
+  ASSERT_GE(events.size(), 3u);
+  ASSERT_EQ(events.back(), "[DONE]");
+  const json last = json::parse(events[events.size() - 2]);
+  EXPECT_FALSE(last.contains("usage"));
+  EXPECT_FALSE(last["choices"][0]["finish_reason"].is_null());
+  EXPECT_EQ(last["tandem"]["generated_tokens"], 8);
+  EXPECT_EQ(last["choices"][0]["finish_reason"], "length");
+}
+
+TEST_F(GatewayServerTest, BadInputAnswersWithOpenAiErrors) {
+  const json ok = {{"prompt", kPrompt}, {"max_tokens", 4}};
+  auto with = [&](const json& patch) {
+    json b = ok;
+    b.merge_patch(patch);
+    return b;
+  };
+  ExpectError("/v1/completions", with({{"model", "gpt-4"}}), 404, "model", "model_not_found");
+  ExpectError("/v1/completions", with({{"temperature", 3}}), 400, "temperature");
+  ExpectError("/v1/completions", with({{"tandem", {{"strategy", "beam"}}}}), 400, "tandem.strategy");
+  ExpectError("/v1/completions", with({{"tandem", {{"strategy", "speculative"}, {"params", {{"gama", 4}}}}}}), 400,
+              "tandem.params");
+  ExpectError("/v1/completions", with({{"n", 3}}), 400, "n");
+  ExpectError("/v1/completions", with({{"prompt", std::vector<int32_t>(4096, 3)}}), 400, "prompt",
+              "context_length_exceeded");
+  ExpectError("/v1/completions", with({{"max_tokens", 5000}}), 400, "max_tokens");
+  // The fake deployment has no tokenizer: chat input is refused by the
+  // shared translation, with the body's field name.
+  ExpectError("/v1/chat/completions", {{"messages", json::array({{{"role", "user"}, {"content", "hi"}}})}}, 400,
+              "messages");
+  auto bad = client_->Post("/v1/completions", "{nope", "application/json");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_EQ(json::parse(bad->body)["error"]["param"], "body");
+  // A streaming request with bad input fails before the stream starts.
+  ExpectError("/v1/completions", with({{"stream", true}, {"model", "gpt-4"}}), 404, "model", "model_not_found");
+  EXPECT_EQ(server_->service().active_requests(), 0u);
+}
+
+TEST_F(GatewayServerTest, ClientDisconnectCancelsTheStream) {
+  // Slow forwards and a long generation: without cancellation it would run
+  // for far longer than the wait below.
+  dep_.target_lm.delay_ms = 5;
+  const json body = {{"prompt", kPrompt}, {"temperature", 0}, {"max_tokens", 3000}, {"stream", true},
+                     {"tandem", {{"strategy", "target_only"}, {"ignore_eos", true}}}};
+  httplib::Request req;
+  req.method = "POST";
+  req.path = "/v1/completions";
+  req.body = body.dump();
+  req.set_header("Content-Type", "application/json");
+  int received = 0;
+  // Returning false closes the connection after the first events.
+  req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return ++received < 3; };
+  auto res = client_->send(req);
+  EXPECT_FALSE(res);  // the client aborted it
+  EXPECT_EQ(received, 3);
+  EXPECT_TRUE(Eventually([&] { return server_->service().active_requests() == 0 && dep_.open_sessions() == 0; }))
+      << "active " << server_->service().active_requests() << ", open sessions " << dep_.open_sessions();
+}
+
+}  // namespace
+}  // namespace tandem::decoding::testing

@@ -1,0 +1,209 @@
+// OpenAI request bodies -> DecodeRequest: every mapped field, OpenAI's
+// defaults and ranges, the "tandem" extra field, and the refusals of what
+// tandem does not support (each names its field).
+#include "services/gateway/openai_request.h"
+
+#include <string>
+
+#include "absl/strings/match.h"
+#include "gtest/gtest.h"
+
+namespace tandem::gateway {
+namespace {
+
+using nlohmann::json;
+
+absl::StatusOr<OpenAiRequest> Chat(json body) {
+  if (!body.contains("messages")) body["messages"] = json::array({{{"role", "user"}, {"content", "Hi"}}});
+  return ParseOpenAiRequest(Endpoint::kChatCompletions, body);
+}
+
+absl::StatusOr<OpenAiRequest> Completion(json body) {
+  if (!body.contains("prompt")) body["prompt"] = "Once";
+  return ParseOpenAiRequest(Endpoint::kCompletions, body);
+}
+
+// The error is INVALID_ARGUMENT and starts with "field: ".
+void ExpectFieldError(const absl::StatusOr<OpenAiRequest>& r, const std::string& field) {
+  ASSERT_FALSE(r.ok()) << "expected an error naming " << field;
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StartsWith(r.status().message(), field + ": ")) << r.status().message();
+}
+
+TEST(OpenAiRequestTest, ChatMapsMessagesAndSampling) {
+  auto r = Chat({{"model", "smollm2-135m"},
+                 {"messages", json::array({{{"role", "system"}, {"content", "Be brief."}},
+                                           {{"role", "user"}, {"content", "Why?"}},
+                                           {{"role", "assistant"}, {"content", nullptr}},
+                                           {{"role", "developer"},
+                                            {"content", json::array({{{"type", "text"}, {"text", "a"}},
+                                                                     {{"type", "text"}, {"text", "b"}}})}}})},
+                 {"temperature", 0.5},
+                 {"top_p", 0.9},
+                 {"max_tokens", 17},
+                 {"seed", 42},
+                 {"stop", "\n\n"},
+                 {"stream", true},
+                 {"stream_options", {{"include_usage", true}}}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  const decoding::DecodeRequest& d = r->decode;
+  EXPECT_EQ(d.model, "smollm2-135m");
+  ASSERT_TRUE(d.messages.has_value());
+  ASSERT_EQ(d.messages->size(), 4u);
+  EXPECT_EQ((*d.messages)[0].role, "system");
+  EXPECT_EQ((*d.messages)[1].content, "Why?");
+  EXPECT_EQ((*d.messages)[2].content, "");
+  EXPECT_EQ((*d.messages)[3].role, "system");  // developer = system
+  EXPECT_EQ((*d.messages)[3].content, "ab");
+  EXPECT_FALSE(d.prompt.has_value());
+  EXPECT_FLOAT_EQ(d.sampling.temperature, 0.5f);
+  EXPECT_FLOAT_EQ(d.sampling.top_p, 0.9f);
+  EXPECT_EQ(d.max_tokens, 17);
+  EXPECT_EQ(d.seed, 42u);
+  EXPECT_EQ(d.stop, std::vector<std::string>{"\n\n"});
+  EXPECT_TRUE(r->stream);
+  EXPECT_TRUE(r->include_usage);
+}
+
+TEST(OpenAiRequestTest, OpenAiDefaults) {
+  auto r = Chat({});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FLOAT_EQ(r->decode.sampling.temperature, 1.0f);  // OpenAI's default, not the CLI's
+  EXPECT_FLOAT_EQ(r->decode.sampling.top_p, 1.0f);
+  EXPECT_FALSE(r->decode.max_tokens.has_value());
+  EXPECT_FALSE(r->decode.seed.has_value());
+  EXPECT_TRUE(r->decode.model.empty());
+  EXPECT_TRUE(r->decode.strategy.empty());
+  EXPECT_FALSE(r->stream);
+  // Explicit nulls mean "default", as unset fields do.
+  auto n = Chat({{"temperature", nullptr}, {"max_tokens", nullptr}, {"stop", nullptr}, {"n", nullptr}});
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_FLOAT_EQ(n->decode.sampling.temperature, 1.0f);
+}
+
+TEST(OpenAiRequestTest, MaxCompletionTokensAndStopList) {
+  auto r = Chat({{"max_completion_tokens", 9}, {"stop", json::array({"a", "b"})}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->decode.max_tokens, 9);
+  EXPECT_EQ(r->decode.stop, (std::vector<std::string>{"a", "b"}));
+}
+
+TEST(OpenAiRequestTest, CompletionPromptForms) {
+  auto text = Completion({{"prompt", "Once upon"}});
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_EQ(text->decode.prompt, "Once upon");
+  EXPECT_FALSE(text->decode.messages.has_value());
+  auto one = Completion({{"prompt", json::array({"single"})}});
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(one->decode.prompt, "single");
+  auto ids = Completion({{"prompt", json::array({1, 2, 3})}});
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  EXPECT_EQ(ids->decode.prompt_tokens, (std::vector<int32_t>{1, 2, 3}));
+  auto nested = Completion({{"prompt", json::array({json::array({4, 5})})}});
+  ASSERT_TRUE(nested.ok()) << nested.status();
+  EXPECT_EQ(nested->decode.prompt_tokens, (std::vector<int32_t>{4, 5}));
+  ExpectFieldError(Completion({{"prompt", json::array({"a", "b"})}}), "prompt");
+  ExpectFieldError(Completion({{"prompt", json::array({1, -2})}}), "prompt[1]");
+  ExpectFieldError(Completion({{"prompt", 5}}), "prompt");
+  ExpectFieldError(ParseOpenAiRequest(Endpoint::kCompletions, json::object()), "prompt");
+}
+
+TEST(OpenAiRequestTest, TandemField) {
+  auto r = Chat({{"tandem",
+                  {{"strategy", "speculative"},
+                   {"params", {{"gamma", 5}, {"drafter", "ngram"}, {"adaptive_gamma", true}, {"eta", 0.25}}},
+                   {"top_k", 40},
+                   {"min_p", 0.05},
+                   {"repetition_penalty", 1.1},
+                   {"repetition_window", 32},
+                   {"context", "a document"},
+                   {"collection", "docs"},
+                   {"ignore_eos", true},
+                   {"gamma", 3}}}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  const decoding::DecodeRequest& d = r->decode;
+  EXPECT_EQ(d.strategy, "speculative");
+  EXPECT_EQ(d.params.at("gamma"), "5");
+  EXPECT_EQ(d.params.at("drafter"), "ngram");
+  EXPECT_EQ(d.params.at("adaptive_gamma"), "true");
+  EXPECT_EQ(d.params.at("eta"), "0.25");
+  EXPECT_EQ(d.sampling.top_k, 40);
+  EXPECT_FLOAT_EQ(d.sampling.min_p, 0.05f);
+  EXPECT_FLOAT_EQ(d.sampling.repetition_penalty, 1.1f);
+  EXPECT_EQ(d.sampling.repetition_window, 32);
+  EXPECT_EQ(d.context, "a document");
+  EXPECT_EQ(d.collection, "docs");
+  EXPECT_TRUE(d.ignore_eos);
+  EXPECT_EQ(d.gamma, 3);
+}
+
+TEST(OpenAiRequestTest, TandemFieldErrorsNameTheirField) {
+  ExpectFieldError(Chat({{"tandem", "rsd"}}), "tandem");
+  ExpectFieldError(Chat({{"tandem", {{"stratgy", "rsd"}}}}), "tandem.stratgy");
+  ExpectFieldError(Chat({{"tandem", {{"strategy", 3}}}}), "tandem.strategy");
+  ExpectFieldError(Chat({{"tandem", {{"params", json::array({1})}}}}), "tandem.params");
+  ExpectFieldError(Chat({{"tandem", {{"params", {{"gamma", json::array({1})}}}}}}), "tandem.params.gamma");
+  ExpectFieldError(Chat({{"tandem", {{"top_k", -1}}}}), "tandem.top_k");
+  ExpectFieldError(Chat({{"tandem", {{"min_p", 2}}}}), "tandem.min_p");
+  ExpectFieldError(Chat({{"tandem", {{"repetition_penalty", 0}}}}), "tandem.repetition_penalty");
+  ExpectFieldError(Chat({{"tandem", {{"ignore_eos", "yes"}}}}), "tandem.ignore_eos");
+}
+
+TEST(OpenAiRequestTest, SamplingRangesAreOpenAis) {
+  ExpectFieldError(Chat({{"temperature", 2.5}}), "temperature");
+  ExpectFieldError(Chat({{"temperature", -0.1}}), "temperature");
+  ExpectFieldError(Chat({{"temperature", "hot"}}), "temperature");
+  EXPECT_TRUE(Chat({{"temperature", 2}}).ok());
+  EXPECT_TRUE(Chat({{"temperature", 0}}).ok());
+  ExpectFieldError(Chat({{"top_p", 1.5}}), "top_p");
+  ExpectFieldError(Chat({{"top_p", 0}}), "top_p");
+  ExpectFieldError(Chat({{"max_tokens", 0}}), "max_tokens");
+  ExpectFieldError(Chat({{"max_tokens", 2.5}}), "max_tokens");
+  ExpectFieldError(Chat({{"max_completion_tokens", -3}}), "max_completion_tokens");
+  ExpectFieldError(Chat({{"seed", -1}}), "seed");
+  ExpectFieldError(Chat({{"stop", json::array({"a", 1})}}), "stop[1]");
+  ExpectFieldError(Chat({{"stream", "yes"}}), "stream");
+  ExpectFieldError(Chat({{"model", 7}}), "model");
+}
+
+TEST(OpenAiRequestTest, UnsupportedFeaturesAreRefused) {
+  ExpectFieldError(Chat({{"n", 2}}), "n");
+  EXPECT_TRUE(Chat({{"n", 1}}).ok());
+  ExpectFieldError(Chat({{"presence_penalty", 0.5}}), "presence_penalty");
+  ExpectFieldError(Chat({{"frequency_penalty", -1}}), "frequency_penalty");
+  EXPECT_TRUE(Chat({{"presence_penalty", 0}, {"frequency_penalty", 0.0}}).ok());
+  ExpectFieldError(Chat({{"logprobs", true}}), "logprobs");
+  EXPECT_TRUE(Chat({{"logprobs", false}}).ok());
+  ExpectFieldError(Chat({{"tools", json::array({{{"type", "function"}}})}}), "tools");
+  ExpectFieldError(Chat({{"logit_bias", {{"42", 10}}}}), "logit_bias");
+  ExpectFieldError(Chat({{"response_format", {{"type", "json_object"}}}}), "response_format");
+  EXPECT_TRUE(Chat({{"response_format", {{"type", "text"}}}}).ok());
+  ExpectFieldError(Completion({{"echo", true}}), "echo");
+  ExpectFieldError(Completion({{"best_of", 3}}), "best_of");
+  ExpectFieldError(Completion({{"logprobs", 2}}), "logprobs");
+  ExpectFieldError(Completion({{"suffix", "end"}}), "suffix");
+  auto n = Chat({{"n", 4}});
+  EXPECT_TRUE(absl::StrContains(n.status().message(), "best_of_n")) << n.status().message();
+}
+
+TEST(OpenAiRequestTest, MessageShapeErrors) {
+  ExpectFieldError(ParseOpenAiRequest(Endpoint::kChatCompletions, json::object()), "messages");
+  ExpectFieldError(Chat({{"messages", "hi"}}), "messages");
+  ExpectFieldError(Chat({{"messages", json::array({{{"content", "x"}}})}}), "messages[0].role");
+  ExpectFieldError(Chat({{"messages", json::array({{{"role", "user"}, {"content", 5}}})}}), "messages[0].content");
+  ExpectFieldError(Chat({{"messages", json::array({{{"role", "user"},
+                                                     {"content", json::array({{{"type", "image_url"}}})}}})}}),
+                   "messages[0].content[0].type");
+}
+
+TEST(OpenAiRequestTest, BodyMustBeAJsonObject) {
+  EXPECT_TRUE(ParseJsonBody(R"({"a": 1})").ok());
+  auto bad = ParseJsonBody("{not json");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_TRUE(absl::StartsWith(bad.status().message(), "body: ")) << bad.status().message();
+  EXPECT_FALSE(ParseJsonBody("[1, 2]").ok());
+  EXPECT_FALSE(ParseJsonBody("").ok());
+}
+
+}  // namespace
+}  // namespace tandem::gateway
