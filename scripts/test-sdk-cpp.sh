@@ -2,9 +2,11 @@
 # Tests of the C++ SDK (sdk/cpp) as an application uses it: installs BUILD_DIR into a fresh prefix
 # (`cmake --install`), builds sdk/cpp/examples as a separate CMake project against it
 # (find_package(tandem CONFIG) + tandem::client), starts a real deployment with `tandem up` (every
-# service on SmolLM2-135M, free loopback ports, its own log and data folders) and runs the examples
-# against it: `generate` (the docs' quick start) and `live_check` (every SDK call, each result
-# checked). The SDK's unit tests are in CTest (sdk_cpp_*).
+# service on SmolLM2-135M, free loopback ports, its own log and data folders; TLS with the dev
+# certificates of scripts/make-dev-certs.sh and a bearer token on the public API) and runs the
+# examples against it over TLS with the token: `generate` (the docs' quick start) and `live_check`
+# (every SDK call with its result checked, and a call without the token). The SDK's unit tests are
+# in CTest (sdk_cpp_*).
 # Usage: scripts/test-sdk-cpp.sh [BUILD_DIR]    (scripts/test.sh passes its optimized build folder)
 # Env: TANDEM_BIN runs the deployment with another `tandem` binary (default BUILD_DIR/cli/tandem).
 set -euo pipefail
@@ -36,7 +38,8 @@ cmake -S "$ROOT/sdk/cpp/examples" -B "$WORK/examples" -G Ninja -DCMAKE_BUILD_TYP
   -DCMAKE_PREFIX_PATH="$WORK/prefix" "${LAUNCHER[@]}" >/dev/null
 cmake --build "$WORK/examples" >/dev/null
 
-echo "[test-sdk-cpp] start a deployment"
+echo "[test-sdk-cpp] start a deployment (TLS, bearer token)"
+bash "$ROOT/scripts/make-dev-certs.sh" "$WORK/certs" >/dev/null
 read -r P_TARGET P_DRAFT P_REWARD P_RETRIEVAL P_ORCH < <(python3 - <<'PY'
 import socket
 socks = [socket.socket() for _ in range(5)]
@@ -50,6 +53,8 @@ PY
 cat > "$CONFIG" <<YAML
 name: sdk-cpp-test-$P_ORCH
 log_dir: $WORK/logs
+tls: {cert: $WORK/certs/server.crt, key: $WORK/certs/server.key, ca: $WORK/certs/ca.crt}
+auth: {token_file: $WORK/certs/token}
 services:
   - {name: target, role: target, model: smollm2-135m, grpc_port: $P_TARGET, threads: 1, kv_budget_mb: 256}
   - {name: draft, role: draft, model: smollm2-135m, grpc_port: $P_DRAFT, threads: 1, kv_budget_mb: 128}
@@ -65,7 +70,9 @@ if ! "$BIN" up "$CONFIG" --timeout 300; then
 fi
 
 echo "[test-sdk-cpp] examples/generate"
-"$WORK/examples/generate" "127.0.0.1:$P_ORCH" "What is 2 + 2?"
+TANDEM_TLS_CA="$WORK/certs/ca.crt" TANDEM_API_TOKEN="$(cat "$WORK/certs/token")" \
+  "$WORK/examples/generate" "127.0.0.1:$P_ORCH" "What is 2 + 2?"
 echo "[test-sdk-cpp] examples/live_check"
-"$WORK/examples/live_check" "127.0.0.1:$P_ORCH" "127.0.0.1:$P_REWARD" "127.0.0.1:$P_RETRIEVAL"
+"$WORK/examples/live_check" "127.0.0.1:$P_ORCH" "127.0.0.1:$P_REWARD" "127.0.0.1:$P_RETRIEVAL" \
+  "$WORK/certs/ca.crt" "$WORK/certs/token"
 echo "[test-sdk-cpp] passed"

@@ -1,6 +1,9 @@
 // Streams one speculative-decoding generation from a tandem deployment and
 // prints the text as it arrives, then the request's statistics.
 //   generate [HOST:PORT] [PROMPT]
+// A deployment with TLS and a bearer token (its config's tls and auth blocks): set
+// TANDEM_TLS_CA (the CA file) and TANDEM_API_TOKEN.
+#include <cstdlib>
 #include <iostream>
 #include <string>
 
@@ -10,7 +13,10 @@ int main(int argc, char** argv) {
   const std::string address = argc > 1 ? argv[1] : "127.0.0.1:50051";
   const std::string prompt = argc > 2 ? argv[2] : "Why is the sky blue?";
 
-  absl::StatusOr<tandem::Client> client = tandem::Client::Connect({.address = address});
+  tandem::ConnectionOptions connection{.address = address};
+  if (const char* ca = std::getenv("TANDEM_TLS_CA")) connection.tls = tandem::TlsOptions{.ca_file = ca};
+  if (const char* token = std::getenv("TANDEM_API_TOKEN")) connection.bearer_token = token;
+  absl::StatusOr<tandem::Client> client = tandem::Client::Connect(connection);
   if (!client.ok()) {
     std::cerr << "connect: " << client.status() << "\n";
     return 1;

@@ -1,11 +1,15 @@
 // Exercises every part of the C++ SDK against a live deployment and checks
 // each answer; exits non-zero on the first failed expectation.
-//   live_check ORCHESTRATOR REWARD RETRIEVAL     (host:port each)
+//   live_check ORCHESTRATOR REWARD RETRIEVAL [CA_FILE TOKEN_FILE]
+// (host:port each; with CA_FILE and TOKEN_FILE over TLS with a bearer token).
 // scripts/test-sdk-cpp.sh runs it against `tandem up` with SmolLM2-135M.
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,15 +31,34 @@ T Must(absl::StatusOr<T> value, const std::string& what) {
   return *std::move(value);
 }
 
+std::string ReadToken(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string token = text.str();
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  Expect(!token.empty(), "read the token from " + path);
+  return token;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::cerr << "usage: live_check ORCHESTRATOR REWARD RETRIEVAL\n";
+  if (argc != 4 && argc != 6) {
+    std::cerr << "usage: live_check ORCHESTRATOR REWARD RETRIEVAL [CA_FILE TOKEN_FILE]\n";
     return 2;
   }
   tandem::ConnectionOptions connection{.address = argv[1], .reward_address = argv[2], .retrieval_address = argv[3]};
   connection.timeout = std::chrono::seconds(120);
+  if (argc == 6) {
+    connection.tls = tandem::TlsOptions{.ca_file = argv[4]};
+    connection.bearer_token = ReadToken(argv[5]);
+    tandem::ConnectionOptions without_token = connection;
+    without_token.bearer_token.clear();
+    const tandem::Client anonymous = Must(tandem::Client::Connect(without_token), "connect without the token");
+    Expect(anonymous.GetInfo().status().code() == absl::StatusCode::kUnauthenticated,
+           "TLS without the bearer token -> UNAUTHENTICATED");
+  }
   const tandem::Client client = Must(tandem::Client::Connect(connection), "connect");
 
   // Catalog: the deployment serves every strategy this SDK has typed options for.
