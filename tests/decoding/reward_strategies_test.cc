@@ -7,6 +7,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <set>
 
@@ -654,6 +655,69 @@ TEST(ArgsTest, SampledModeIsSeededAndStaysInTopK) {
     if (run == 0) first = result.tokens;
     else EXPECT_EQ(result.tokens, first);
   }
+}
+
+// Sampled ARGS draws v from softmax((z_v + w R(v)) / tau) over the top-k raw
+// logits. Over a fixed set of seeds the first token's counts must pass a
+// chi-square test against that exact distribution (df = k - 1, critical value
+// at p = 0.001), and must fail it against the distributions a wrong
+// implementation would sample (reward ignored; temperature not applied).
+TEST(ArgsTest, SampledModeFollowsItsExactDistribution) {
+  constexpr int kTopK = 4;
+  constexpr int kRuns = 4000;
+  constexpr double kW = 1.5, kTau = 0.7;
+  auto score = [](const std::string&, const std::string& r) {
+    return r.empty() ? 0.0f : static_cast<float>((r.back() * 7 + r.size()) % 5) * 0.6f;
+  };
+  FakeVocabulary vocab(kVocab);
+  ArgsOptions o;
+  o.top_k = kTopK;
+  o.w = kW;
+  o.tau = kTau;
+  o.greedy = false;
+  std::map<int32_t, int64_t> counts;
+  for (int seed = 0; seed < kRuns; ++seed) {
+    TableVerifier verifier(kVocab, testing::TargetLogits);
+    ScriptedReward reward(score);
+    GenerationResult result;
+    ASSERT_TRUE(RunArgs(Request(1, static_cast<uint64_t>(seed) + 1), o, verifier, reward, vocab, {}, &result).ok());
+    ASSERT_EQ(result.tokens.size(), 1u);
+    ++counts[result.tokens[0]];
+  }
+  // The exact distribution, computed independently in double.
+  TableVerifier verifier(kVocab, testing::TargetLogits);
+  std::vector<float> row;
+  verifier.Row(kPrompt, &row);
+  const NextTokenInfo info = testing::InfoFromRow(row, kTopK);
+  auto expected = [&](double w, double tau) {
+    std::vector<double> p(kTopK);
+    double z = 0;
+    for (int i = 0; i < kTopK; ++i) {
+      const int32_t t = info.top_tokens[i];
+      const std::string cand = t == 0 ? "" : std::string(1, static_cast<char>('a' + t));
+      p[i] = std::exp((info.top_logits[i] + w * score("", cand)) / tau);
+      z += p[i];
+    }
+    for (double& v : p) v /= z;
+    return p;
+  };
+  auto chi_square = [&](const std::vector<double>& p) {
+    double chi = 0;
+    int64_t seen = 0;
+    for (int i = 0; i < kTopK; ++i) {
+      const double e = p[i] * kRuns;
+      const double o_i = static_cast<double>(counts[info.top_tokens[i]]);
+      seen += counts[info.top_tokens[i]];
+      chi += (o_i - e) * (o_i - e) / e;
+    }
+    EXPECT_EQ(seen, kRuns);  // every draw was one of the top-k
+    return chi;
+  };
+  const std::vector<double> exact = expected(kW, kTau);
+  for (double v : exact) ASSERT_GT(v * kRuns, 20.0);  // every cell large enough for the test
+  EXPECT_LT(chi_square(exact), 16.27);              // chi2(3), p = 0.001
+  EXPECT_GT(chi_square(expected(0.0, kTau)), 16.27);  // the reward ignored
+  EXPECT_GT(chi_square(expected(kW, 1.0)), 16.27);    // tau ignored
 }
 
 // The same strategies on the real in-process verifier (ModelVerifier over a

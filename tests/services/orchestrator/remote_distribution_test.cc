@@ -15,6 +15,7 @@
 #include "runtime/sampling/sampler.h"
 #include "services/draft/draft_server.h"
 #include "services/orchestrator/server/ports_factory.h"
+#include "decoding/spec/knowledge_transfer.h"
 #include "decoding/strategies/speculative/speculative.h"
 #include "services/target/target_server.h"
 #include "tests/services/orchestrator/service_fixture.h"
@@ -200,6 +201,59 @@ TEST_F(RemoteDistributionTest, WrongShippedQIsDetected) {
   LyingQDrafter liar(*ports_->drafters.at("model"));
   const double p = SequenceChiSquare(liar, Request(0.9f, 5, 3, 2), kSamples);
   EXPECT_LT(p, 1e-6);
+}
+
+// RAPID's knowledge transfer through the Target service: the session is
+// opened over gRPC with eta > 0 and the service applies the transfer next to
+// p. The first emitted token (the drafted one if accepted, else the residual
+// draw) must follow the closed form of spec/knowledge_transfer.h built from
+// the target's p and the draft's q, and must not follow p (eta would then have
+// no effect through the service).
+TEST_F(RemoteDistributionTest, RapidTransferWithEtaAboveZeroFollowsItsClosedForm) {
+  const spec::KnowledgeTransfer kt{.eta = 8.0f, .alpha_m = 0.1f};
+  GenerationRequest req = Request(1.0f, 0, 1, 1);
+  // p and q exactly as the two sides process them at the prompt.
+  runtime::Sampler sampler(req.sampling);
+  std::vector<float> logits(kVocab);
+  runtime::Distribution p, q;
+  FakeLm target_lm(kVocab, TargetLogits), draft_lm(kVocab, DraftLogits);
+  target_lm.Logits(req.prompt, logits);
+  ASSERT_TRUE(sampler.Process(logits, req.prompt, &p).ok());
+  draft_lm.Logits(req.prompt, logits);
+  ASSERT_TRUE(sampler.Process(logits, req.prompt, &q).ok());
+  const std::vector<double> expected = spec::TransferOutputDistribution(p, q, kt);
+
+  Drafter& drafter = *ports_->drafters.at("model");
+  std::vector<int64_t> counts(kVocab, 0);
+  int64_t accepted = 0;
+  constexpr int kRuns = 4000;
+  for (int i = 1; i <= kRuns; ++i) {
+    req.sampling.seed = static_cast<uint64_t>(i);
+    auto draft = drafter.Open(req.prompt, req.sampling, DraftOptions{.return_distributions = true});
+    ASSERT_TRUE(draft.ok()) << draft.status();
+    VerifyOptions vo;
+    vo.knowledge_transfer = kt;
+    auto target = ports_->verifier->Open(req.prompt, req.sampling, vo);
+    ASSERT_TRUE(target.ok()) << target.status();
+    DraftProposal proposal;
+    ASSERT_TRUE((*draft)->Propose({}, 1, &proposal).ok());
+    ASSERT_EQ(proposal.tokens.size(), 1u);
+    VerifyResult verdict;
+    ASSERT_TRUE((*target)->Verify(proposal.tokens, proposal.q, &verdict).ok());
+    accepted += verdict.accepted;
+    ++counts[verdict.accepted == 1 ? proposal.tokens[0] : verdict.next_token];
+    ASSERT_TRUE((*target)->Close().ok());
+    ASSERT_TRUE((*draft)->Close().ok());
+  }
+  EXPECT_GT(accepted, kRuns / 10);  // both branches occur
+  EXPECT_LT(accepted, kRuns * 9 / 10);
+  const auto fit = tandem::testing::ChiSquare(counts, expected);
+  std::printf("rapid transfer over gRPC: chi2 %.2f, %d dof, p-value %.4g, acceptance %.3f\n", fit.statistic, fit.dof,
+              fit.p_value, static_cast<double>(accepted) / kRuns);
+  EXPECT_GT(fit.p_value, kMinP);
+  std::vector<double> target_only(kVocab);
+  for (int32_t v = 0; v < kVocab; ++v) target_only[v] = p.Prob(v);
+  EXPECT_LT(tandem::testing::ChiSquare(counts, target_only).p_value, 1e-6) << "eta had no effect: the output is p";
 }
 
 }  // namespace
