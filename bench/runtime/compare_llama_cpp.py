@@ -11,6 +11,10 @@ get the same prompt text, thread count and greedy decoding:
                  Python loop incl. argmax, and llama.cpp's own eval timer)
   perplexity     the same method for both: non-overlapping windows, every token
                  but the first of a window scored (see runtime/model/perplexity.h)
+  perplexity, llama-cpp scoring
+                 llama.cpp's perplexity tool's method for both (tandem
+                 --scoring llama-cpp): full windows only, BOS first when the
+                 model adds one, the second half of each window scored
 
 Usage: bench/runtime/compare_llama_cpp.py [--model smollm2-135m] [--threads 1 2]
          [--prompt-tokens 512] [--gen-tokens 128] [--repeats 3] [--markdown]
@@ -85,23 +89,30 @@ def llama_generate(llm, prompt_ids, gen_tokens):
                 decode_internal=internal_decode, tokens=out)
 
 
-def llama_perplexity(path, threads, ids, window):
+def llama_perplexity(path, threads, ids, window, second_half=False):
+    """second_half: llama.cpp's perplexity tool (examples/perplexity): full
+    windows only, the first token replaced by BOS when the model adds one, rows
+    window // 2 .. window - 2 scored."""
     import numpy as np
     from llama_cpp import Llama
     llm = Llama(model_path=path, n_ctx=window, n_batch=window, n_ubatch=window, n_threads=threads,
                 n_threads_batch=threads, logits_all=True, verbose=False)
+    add_bos = str(llm.metadata.get("tokenizer.ggml.add_bos_token", "false")).lower() == "true"
+    first = window // 2 if second_half else 0
     nll, scored = 0.0, 0
     for start in range(0, len(ids), window):
-        w = ids[start:start + window]
-        if len(w) < 2:
+        w = list(ids[start:start + window])
+        if len(w) < 2 or (second_half and len(w) < window):
             break
+        if second_half and add_bos:
+            w[0] = llm.token_bos()
         llm.reset()
         llm.eval(w)
-        logits = np.asarray(llm.scores[:len(w) - 1], dtype=np.float64)
+        logits = np.asarray(llm.scores[first:len(w) - 1], dtype=np.float64)
         logits -= logits.max(axis=1, keepdims=True)
         logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
-        nll -= logp[np.arange(len(w) - 1), w[1:]].sum()
-        scored += len(w) - 1
+        nll -= logp[np.arange(len(w) - 1 - first), w[first + 1:]].sum()
+        scored += len(w) - 1 - first
     return math.exp(nll / scored), scored
 
 
@@ -158,8 +169,15 @@ def main():
     tok = Llama(model_path=path, vocab_only=True, verbose=False)
     ids = tok.tokenize(ppl_text.encode("utf-8"), add_bos=False, special=False)[:args.ppl_tokens]
     lppl, lscored = llama_perplexity(path, max(args.threads), ids, args.ppl_window)
+    td_half = tandem(args.binary, ["perplexity", "--model", path, "--file", "/tmp/tandem_ppl.txt",
+                                   "--window", str(args.ppl_window), "--max-tokens", str(args.ppl_tokens),
+                                   "--threads", str(max(args.threads)), "--scoring", "llama-cpp"])
+    lppl_half, lscored_half = llama_perplexity(path, max(args.threads), ids, args.ppl_window, second_half=True)
     result = dict(rows=rows, perplexity=dict(tandem=td["perplexity"], tandem_scored=td["tokens_scored"],
-                                             llama=lppl, llama_scored=lscored))
+                                             llama=lppl, llama_scored=lscored),
+                  perplexity_llama_cpp_scoring=dict(tandem=td_half["perplexity"],
+                                                    tandem_scored=td_half["tokens_scored"],
+                                                    llama=lppl_half, llama_scored=lscored_half))
     if args.markdown:
         print(f"| threads | prompt tok | prefill tandem | prefill llama.cpp | ratio | decode tandem | "
               f"decode llama.cpp (loop / internal) | ratio (vs loop / vs internal) | greedy tokens identical |")
@@ -174,6 +192,9 @@ def main():
         print(f"\nPerplexity ({args.ppl_tokens} tokens of tests/data/long_text, windows of {args.ppl_window}): "
               f"tandem {p['tandem']:.4f} ({p['tandem_scored']} scored), llama.cpp {p['llama']:.4f} "
               f"({p['llama_scored']} scored)")
+        p = result["perplexity_llama_cpp_scoring"]
+        print(f"Perplexity, llama.cpp's scoring (second half of each window): tandem {p['tandem']:.4f} "
+              f"({p['tandem_scored']} scored), llama.cpp {p['llama']:.4f} ({p['llama_scored']} scored)")
     print(json.dumps(result, indent=1))
 
 
