@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "cli/deploy_processes.h"
 #include "cli/run_context.h"
 #include "services/common/credentials.h"
 #include "services/common/deploy_config.h"
@@ -29,22 +30,11 @@ namespace {
 namespace fs = std::filesystem;
 using services::ServiceRole;
 
-std::string RunDir(const services::DeploymentConfig& d) {
-  return d.log_dir.empty() ? absl::StrCat("/tmp/tandem-", d.name) : d.log_dir;
-}
-
 fs::path StateFile() {
   const char* dir = std::getenv("TANDEM_STATE_DIR");
   if (dir != nullptr && *dir != '\0') return fs::path(dir) / "last-deployment";
   const char* home = std::getenv("HOME");
   return fs::path(home != nullptr ? home : "/tmp") / ".cache" / "tandem" / "last-deployment";
-}
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 // The last `lines` lines of a log, for failure reports.
@@ -53,58 +43,6 @@ std::string Tail(const fs::path& p, int lines) {
   size_t pos = text.size();
   for (int i = 0; i <= lines && pos != std::string::npos && pos > 0; ++i) pos = text.rfind('\n', pos - 1);
   return pos == std::string::npos ? text : text.substr(pos + 1);
-}
-
-// A pid from a pid file that still runs `tandem serve` (guards against pid reuse).
-bool IsOurServer(pid_t pid) {
-  if (pid <= 0 || kill(pid, 0) != 0) return false;
-  std::string cmdline = ReadFile(fs::path("/proc") / std::to_string(pid) / "cmdline");
-  return cmdline.find("serve") != std::string::npos;
-}
-
-pid_t ReadPid(const fs::path& p) {
-  try {
-    return static_cast<pid_t>(std::stol(ReadFile(p)));
-  } catch (...) {
-    return -1;
-  }
-}
-
-std::string SelfExe() {
-  std::error_code ec;
-  fs::path p = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? std::string("tandem") : p.string();
-}
-
-// Starts `tandem serve` for one service, detached (own session), output to
-// `log`. Returns the child's pid.
-absl::StatusOr<pid_t> Spawn(const std::string& exe, const std::string& role, const std::string& config,
-                            const std::string& service, const fs::path& log) {
-  const int log_fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (log_fd < 0) return absl::PermissionDeniedError(absl::StrCat("cannot write ", log.string()));
-  const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  std::vector<std::string> args = {exe, "serve", "--role", role, "--config", config, "--service", service};
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t pid = fork();
-  if (pid < 0) {
-    close(log_fd);
-    if (null_fd >= 0) close(null_fd);
-    return absl::InternalError("fork failed");
-  }
-  if (pid == 0) {
-    // Child: only async-signal-safe calls until exec.
-    setsid();
-    if (null_fd >= 0) dup2(null_fd, 0);
-    dup2(log_fd, 1);
-    dup2(log_fd, 2);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  close(log_fd);
-  if (null_fd >= 0) close(null_fd);
-  return pid;
 }
 
 // SIGTERM to every pid, SIGKILL to those still alive after `grace`.
@@ -130,9 +68,6 @@ void Stop(const std::vector<pid_t>& pids, double grace_s) {
   }
 }
 
-// `tandem serve --role` takes every role by its config name.
-std::string RoleArg(ServiceRole role) { return std::string(services::ServiceRoleName(role)); }
-
 }  // namespace
 
 CLI::App* AddUpCommand(CLI::App& app, UpOptions& o) {
@@ -141,6 +76,8 @@ CLI::App* AddUpCommand(CLI::App& app, UpOptions& o) {
   cmd->add_option("config", o.config, "Deployment config (YAML), e.g. deploy/local.yaml")->required();
   cmd->add_option("--timeout", o.timeout_s, "Seconds to wait for all services to report SERVING")
       ->check(CLI::Range(1.0, 86400.0))->capture_default_str();
+  cmd->add_flag("--supervise", o.supervise,
+                "Keep a supervisor running that restarts crashed services with backoff (tandem supervise)");
   return cmd;
 }
 
@@ -165,7 +102,7 @@ int RunUp(const UpOptions& o) {
     const fs::path pid_file = run_dir / (s.name + ".pid");
     if (fs::exists(pid_file)) {
       const pid_t pid = ReadPid(pid_file);
-      if (IsOurServer(pid)) {
+      if (IsOurProcess(pid)) {
         return ReportError(absl::AlreadyExistsError(absl::StrCat(
             s.name, " is already running (pid ", pid, ", ", pid_file.string(), "); run `tandem down ", o.config, "` first")));
       }
@@ -224,18 +161,25 @@ int RunUp(const UpOptions& o) {
     for (const services::ServiceConfig& s : config->services) {
       if ((s.role == ServiceRole::kOrchestrator) != orchestrators) continue;
       Started st{&s, -1, run_dir / (s.name + ".log"), run_dir / (s.name + ".pid")};
-      auto pid = Spawn(exe, RoleArg(s.role), config_path, s.name, st.log);
+      auto pid = SpawnDetached(exe, ServeArgs(s, config_path), st.log, /*append=*/false);
       if (!pid.ok()) return abort_all(pid.status());
       st.pid = *pid;
       std::ofstream(st.pid_file) << st.pid << "\n";
       started.push_back(st);
-      Progress(absl::StrCat("started ", s.name, " (", RoleArg(s.role), ", pid ", st.pid, "), log ", st.log.string()));
+      Progress(absl::StrCat("started ", s.name, " (", std::string(services::ServiceRoleName(s.role)), ", pid ", st.pid, "), log ", st.log.string()));
     }
     for (size_t i = first; i < started.size(); ++i) {
       if (absl::Status s = wait_serving(started[i]); !s.ok()) return abort_all(s);
     }
   }
 
+  if (o.supervise) {
+    const fs::path log = run_dir / "supervisor.log";
+    auto pid = SpawnDetached(exe, {"supervise", config_path}, log, /*append=*/false);
+    if (!pid.ok()) return abort_all(pid.status());
+    std::ofstream(run_dir / "supervisor.pid") << *pid << "\n";
+    Progress(absl::StrCat("started the supervisor (pid ", *pid, "), log ", log.string()));
+  }
   fs::create_directories(StateFile().parent_path(), ec);
   std::ofstream(StateFile()) << run_dir.string() << "\n";
   std::printf("deployment %s is up (run folder %s)\n", config->name.c_str(), run_dir.c_str());
@@ -244,7 +188,7 @@ int RunUp(const UpOptions& o) {
     const std::string metrics = st.service->metrics_port > 0
                                     ? absl::StrCat("http://", st.service->metrics_address(), "/metrics")
                                     : std::string("-");
-    std::printf("%-14s %-13s %-22s %-36s %s\n", st.service->name.c_str(), RoleArg(st.service->role).c_str(),
+    std::printf("%-14s %-13s %-22s %-36s %s\n", st.service->name.c_str(), std::string(services::ServiceRoleName(st.service->role)).c_str(),
                 st.service->grpc_address().c_str(), metrics.c_str(), st.log.c_str());
   }
   for (const Started& st : started) {
@@ -272,6 +216,10 @@ int RunDown(const DownOptions& o) {
     run_dir = recorded;
   }
   std::error_code ec;
+  // The supervisor first, or it would restart what is being stopped.
+  if (const pid_t supervisor = ReadPid(run_dir / "supervisor.pid"); IsOurProcess(supervisor)) {
+    Stop({supervisor}, o.grace_s);
+  }
   std::vector<pid_t> pids;
   std::vector<std::string> names;
   std::vector<fs::path> pid_files;
@@ -279,7 +227,7 @@ int RunDown(const DownOptions& o) {
     if (entry.path().extension() != ".pid") continue;
     pid_files.push_back(entry.path());
     const pid_t pid = ReadPid(entry.path());
-    if (IsOurServer(pid)) {
+    if (IsOurProcess(pid)) {
       pids.push_back(pid);
       names.push_back(absl::StrCat(entry.path().stem().string(), " (pid ", pid, ")"));
     }

@@ -22,6 +22,9 @@ namespace tandem::cli {
 struct UpOptions {
   std::string config;
   double timeout_s = 300;  // until all SERVING (model loads included)
+  // Also start `tandem supervise CONFIG` detached (cli/supervisor.h), which
+  // restarts crashed services with backoff; `down` stops it first.
+  bool supervise = false;
 };
 
 struct DownOptions {

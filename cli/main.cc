@@ -12,6 +12,7 @@
 #include "cli/deploy_command.h"
 #include "cli/score_command.h"
 #include "cli/serve_command.h"
+#include "cli/supervisor.h"
 #endif
 
 int main(int argc, char** argv) {
@@ -33,6 +34,8 @@ int main(int argc, char** argv) {
   CLI::App* up_cmd = AddUpCommand(app, up);
   DownOptions down;
   CLI::App* down_cmd = AddDownCommand(app, down);
+  SuperviseOptions supervise;
+  CLI::App* supervise_cmd = AddSuperviseCommand(app, supervise);
   ScoreOptions score;
   CLI::App* score_cmd = AddScoreCommand(app, score);
 #endif
@@ -56,6 +59,7 @@ int main(int argc, char** argv) {
   if (serve_cmd->parsed()) return RunServe(serve);
   if (up_cmd->parsed()) return RunUp(up);
   if (down_cmd->parsed()) return RunDown(down);
+  if (supervise_cmd->parsed()) return RunSupervise(supervise);
   if (score_cmd->parsed()) return RunScore(score);
 #endif
   if (models_cmd->parsed()) {
