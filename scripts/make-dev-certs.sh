@@ -11,9 +11,10 @@
 #   OUT_DIR/client.crt, client.key  a client-only certificate (CLI, SDK)
 #   OUT_DIR/token                   a random bearer token for the public API
 #   OUT_DIR/tls-secret.yaml         the Helm chart's Secret (tls.crt, tls.key, ca.crt)
-# SANs: 127.0.0.1, ::1, localhost, and the Helm chart's service names for the
-# release (default "tandem": tandem-orchestrator, tandem-target, ... in short,
-# .NS, .NS.svc and .NS.svc.cluster.local forms), plus any --san.
+# SANs: 127.0.0.1, ::1, localhost, and the Helm chart's service names: NAME is
+# the chart's fullname (the release name when it contains "tandem", else
+# RELEASE-tandem; default "tandem"), giving NAME-orchestrator, NAME-target, ...
+# in short, .NS, .NS.svc and .NS.svc.cluster.local forms; plus any --san.
 # Existing files are kept (rerunning is a no-op); delete OUT_DIR to renew.
 set -euo pipefail
 

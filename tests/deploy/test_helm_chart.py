@@ -73,8 +73,10 @@ def test_every_container_has_grpc_probes_and_runs_non_root(name):
         assert pod["securityContext"]["runAsNonRoot"] is True
         (container,) = pod["containers"]
         grpc_port = next(p["containerPort"] for p in container["ports"] if p["name"] == "grpc")
+        values = chart.load_values(name)
+        kind = "tcpSocket" if values.get("tls", {}).get("enabled") else "grpc"  # gRPC probes cannot speak TLS
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert container[probe]["grpc"]["port"] == grpc_port, (d["metadata"]["name"], probe)
+            assert container[probe][kind]["port"] == grpc_port, (d["metadata"]["name"], probe)
         assert container["args"][:3] == ["serve", "--role", d["metadata"]["labels"]["app.kubernetes.io/component"]]
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
 
@@ -185,6 +187,29 @@ def test_tls_is_off_by_default():
     docs = chart.render_documents({})
     for d in by_kind(docs, "Deployment"):
         assert all(v["name"] != "tls" for v in d["spec"]["template"]["spec"]["volumes"])
+        assert "grpc" in d["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
+    (cm,) = [c for c in by_kind(docs, "ConfigMap") if c["metadata"]["name"].endswith("-config")]
+    config = yaml.safe_load(cm["data"]["deployment.yaml"])
+    assert "tls" not in config and "auth" not in config
+
+
+def test_tls_and_auth_values_reach_the_deployment_config():
+    docs = chart.render_documents(chart.load_values("full"))
+    (cm,) = [c for c in by_kind(docs, "ConfigMap") if c["metadata"]["name"].endswith("-config")]
+    config = yaml.safe_load(cm["data"]["deployment.yaml"])
+    assert config["tls"] == {"cert": "/etc/tandem/tls/tls.crt", "key": "/etc/tandem/tls/tls.key",
+                             "ca": "/etc/tandem/tls/ca.crt", "require_client_cert": True}
+    assert config["auth"] == {"token_file": "/etc/tandem/auth/token"}
+    for d in by_kind(docs, "Deployment"):
+        role = d["metadata"]["labels"]["app.kubernetes.io/component"]
+        pod = d["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        # Kubernetes' gRPC probes cannot speak TLS.
+        assert "tcpSocket" in container["readinessProbe"] and "grpc" not in container["readinessProbe"]
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        assert mounts["tls"] == "/etc/tandem/tls"
+        # Only the public API reads the token.
+        assert ("auth" in mounts) == (role == "orchestrator")
 
 
 # Values that must fail `helm install`, with (a part of) the message the user sees.
@@ -198,6 +223,7 @@ BAD_VALUES = [
     ({"roles": {"target": {"kvBudgetMb": 0}}}, "/roles/target/kvBudgetMb"),
     ({"models": {"volume": {"type": "hostPath"}}}, "/models/volume/type"),
     ({"tls": {"enabled": True}}, "/tls"),
+    ({"auth": {"enabled": True, "secretName": ""}}, "/auth"),
     ({"roles": {"target": {"keda": {"enabled": True, "query": ""}}}}, "/roles/target/keda"),
     ({"deploymentName": "Bad Name"}, "/deploymentName"),
     ({"serviceMonitor": {"interval": "fast"}}, "/serviceMonitor/interval"),
@@ -206,6 +232,7 @@ BAD_VALUES = [
 # Rules across roles (templates/_validate.tpl): the render fails with these messages.
 BAD_COMBINATIONS = [
     ({"roles": {"target": {"enabled": False}}}, "roles.orchestrator.enabled needs roles.target.enabled"),
+    ({"auth": {"enabled": True, "secretName": "t"}}, "auth.enabled needs tls.enabled"),
     ({"roles": {"draft": {"enabled": False}}}, "roles.orchestrator.drafter=model needs roles.draft.enabled"),
     ({"roles": {"orchestrator": {"drafter": "none"}}}, "defaultStrategy=speculative needs a drafter"),
     ({"roles": {"draft": {"grpcPort": 50052}}}, "roles.draft.grpcPort=50052 is already used by roles.target.grpcPort"),

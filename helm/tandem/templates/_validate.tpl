@@ -5,6 +5,9 @@ own config check.
 */}}
 {{- define "tandem.validate" -}}
 {{- $roles := .Values.roles -}}
+{{- if and .Values.auth.enabled (not .Values.tls.enabled) -}}
+  {{- fail "auth.enabled needs tls.enabled: tandem sends and checks bearer tokens only over TLS" -}}
+{{- end -}}
 {{- $o := $roles.orchestrator -}}
 {{- if $o.enabled -}}
   {{- if not $roles.target.enabled -}}
