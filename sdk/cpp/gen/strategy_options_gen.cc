@@ -1,6 +1,7 @@
 // Build-time generator of the SDK's typed strategy options
 // (tandem/sdk/strategy_options.h): one struct per strategy of the registry,
-// one std::optional field per documented parameter, an enum per choice
+// one std::optional field per documented parameter (with `= {}`, so that
+// designated initializers naming a few fields stay quiet under -Wextra), an enum per choice
 // parameter, and ToParams() giving the GenerateRequest.params map. Reading
 // the registry itself (not the text of `tandem strategies`) means a new
 // strategy or parameter reaches the SDK with the next build and cannot drift.
@@ -122,15 +123,15 @@ void WriteStrategy(std::ostream& out, const StrategyDefinition& s) {
       out << "  enum class " << enum_name << " {";
       for (size_t i = 0; i < choices.size(); ++i) out << (i ? ", " : " ") << "k" << Camel(choices[i]);
       out << " };\n";
-      out << "  std::optional<" << enum_name << "> " << member << ";\n";
+      out << "  std::optional<" << enum_name << "> " << member << " = {};\n";
     } else if (p.type == "int") {
-      out << "  std::optional<int64_t> " << member << ";\n";
+      out << "  std::optional<int64_t> " << member << " = {};\n";
     } else if (p.type == "real") {
-      out << "  std::optional<double> " << member << ";\n";
+      out << "  std::optional<double> " << member << " = {};\n";
     } else if (p.type == "bool") {
-      out << "  std::optional<bool> " << member << ";\n";
+      out << "  std::optional<bool> " << member << " = {};\n";
     } else {  // text: the server parses its own syntax
-      out << "  std::optional<std::string> " << member << ";\n";
+      out << "  std::optional<std::string> " << member << " = {};\n";
     }
   }
   out << "\n  // The parameters that are set, by their documented names, as GenerateRequest.params.\n";

@@ -104,7 +104,7 @@ TEST(ClientRetrieval, AddDocumentsReportsProgressAndCommits) {
   server.Start();
 
   std::vector<Document> docs;
-  for (int i = 0; i < 100; ++i) docs.push_back({.id = "d" + std::to_string(i), .text = "text " + std::to_string(i)});
+  for (int i = 0; i < 100; ++i) docs.push_back({.id = absl::StrCat("d", i), .text = absl::StrCat("text ", i)});
   docs.push_back({.id = "big", .text = std::string(3 << 20, 'x')});  // more than one message holds
   std::vector<IngestProgress> reports;
   absl::StatusOr<v1::CollectionStats> stats =

@@ -12,13 +12,13 @@ namespace tandem {
 // Client::Connect (a missing file is an error there, not at the first call).
 struct TlsOptions {
   // Roots that sign the server's certificate; empty = gRPC's default roots.
-  std::string ca_file;
+  std::string ca_file = {};
   // Client certificate chain and private key for mutual TLS; both or neither.
-  std::string cert_file;
-  std::string key_file;
+  std::string cert_file = {};
+  std::string key_file = {};
   // Name to verify the server's certificate against when it differs from the
   // address's host (e.g. connecting by IP); empty = the host.
-  std::string server_name;
+  std::string server_name = {};
 };
 
 // Retries of calls that are safe to repeat, when they fail with UNAVAILABLE,
@@ -41,20 +41,20 @@ struct RetryPolicy {
 
 struct ConnectionOptions {
   // host:port of the orchestrator (the Generation service).
-  std::string address;
+  std::string address = {};
   // host:port of the Reward and Retrieval services when they listen apart
   // from the orchestrator (a `tandem up` deployment gives each its own
   // port); empty = `address`.
-  std::string reward_address;
-  std::string retrieval_address;
+  std::string reward_address = {};
+  std::string retrieval_address = {};
   // Unset: plaintext.
-  std::optional<TlsOptions> tls;
+  std::optional<TlsOptions> tls = {};
   // Sent as `authorization: Bearer <token>` on every call; empty = none.
-  std::string bearer_token;
+  std::string bearer_token = {};
   // Default deadline of every call (a Generate's covers the whole stream);
   // unset = none. Each call's own timeout wins.
-  std::optional<std::chrono::milliseconds> timeout;
-  RetryPolicy retry;
+  std::optional<std::chrono::milliseconds> timeout = {};
+  RetryPolicy retry = {};
   // Largest response accepted (search results and collection listings can
   // exceed gRPC's 4 MiB default).
   int max_receive_bytes = 64 << 20;
@@ -63,7 +63,7 @@ struct ConnectionOptions {
 // Per-call settings of the non-generation calls.
 struct CallOptions {
   // Overrides ConnectionOptions::timeout for this call.
-  std::optional<std::chrono::milliseconds> timeout;
+  std::optional<std::chrono::milliseconds> timeout = {};
 };
 
 }  // namespace tandem

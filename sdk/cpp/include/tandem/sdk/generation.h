@@ -19,8 +19,8 @@
 namespace tandem {
 
 struct ChatMessage {
-  std::string role;  // "system", "user" or "assistant"
-  std::string content;
+  std::string role = {};  // "system", "user" or "assistant"
+  std::string content = {};
 };
 
 // The input of a generation: raw text, token ids, or a chat rendered with the
@@ -44,38 +44,38 @@ class Prompt {
 // Sampling of draft and target; everything unset is greedy decoding
 // (proto tandem.v1.SamplingParams documents ranges).
 struct Sampling {
-  std::optional<float> temperature;
-  std::optional<int32_t> top_k;
-  std::optional<float> top_p;
-  std::optional<float> min_p;
-  std::optional<float> repetition_penalty;
-  std::optional<int32_t> repetition_window;
+  std::optional<float> temperature = {};
+  std::optional<int32_t> top_k = {};
+  std::optional<float> top_p = {};
+  std::optional<float> min_p = {};
+  std::optional<float> repetition_penalty = {};
+  std::optional<int32_t> repetition_window = {};
   // Same seed + same parameters + same server build = same output.
-  std::optional<uint64_t> seed;
+  std::optional<uint64_t> seed = {};
 };
 
 struct GenerateOptions {
   // Model name from ListModels; empty = the deployment's default.
-  std::string model;
+  std::string model = {};
   // Strategy name; empty = the deployment's default. Prefer Use().
-  std::string strategy;
+  std::string strategy = {};
   // Strategy parameters by their documented names, values as text.
-  std::map<std::string, std::string> params;
+  std::map<std::string, std::string> params = {};
   // Most tokens to generate; unset = the server's default (256).
-  std::optional<uint32_t> max_tokens;
-  Sampling sampling;
+  std::optional<uint32_t> max_tokens = {};
+  Sampling sampling = {};
   // The output ends before the first stop string it contains.
-  std::vector<std::string> stop;
+  std::vector<std::string> stop = {};
   // RAPID: the long document, or a stored collection to search instead.
-  std::string context;
-  std::string collection;
+  std::string context = {};
+  std::string collection = {};
   bool ignore_eos = false;
   // Token ids only, no text.
   bool tokens_only = false;
   // Client-chosen id (for Client::Abort); empty = the server assigns one.
-  std::string request_id;
+  std::string request_id = {};
   // Deadline of the whole generation; unset = the client's default.
-  std::optional<std::chrono::milliseconds> timeout;
+  std::optional<std::chrono::milliseconds> timeout = {};
 
   // Selects a strategy with typed options from tandem/sdk/strategy_options.h,
   // e.g. Use(strategy::Speculative{.gamma = 5}). Replaces `strategy` and
@@ -90,22 +90,22 @@ struct GenerateOptions {
 
 // New output since the previous chunk.
 struct Chunk {
-  std::vector<int32_t> token_ids;
+  std::vector<int32_t> token_ids = {};
   // Always valid UTF-8 (a character split across tokens is held back until it
   // completes), so it may be empty while token_ids is not.
-  std::string text;
+  std::string text = {};
 };
 
 struct GenerationResult {
-  std::string request_id;
-  std::string text;
-  std::vector<int32_t> token_ids;
+  std::string request_id = {};
+  std::string text = {};
+  std::vector<int32_t> token_ids = {};
   v1::FinishReason finish_reason = v1::FINISH_REASON_UNSPECIFIED;
   // The stop string that ended the output (finish_reason STOP_STRING).
-  std::string matched_stop;
+  std::string matched_stop = {};
   // The server's per-request statistics as sent (tandem.v1.Stats): common
   // counters plus the sections of the strategy that ran.
-  v1::Stats stats;
+  v1::Stats stats = {};
 };
 
 }  // namespace tandem

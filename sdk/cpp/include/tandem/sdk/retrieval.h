@@ -10,8 +10,8 @@
 namespace tandem {
 
 struct Document {
-  std::string id;  // unique in the collection; empty = the server assigns one
-  std::string text;
+  std::string id = {};  // unique in the collection; empty = the server assigns one
+  std::string text = {};
 };
 
 // Progress of Client::AddDocuments, reported after each message the server
@@ -28,12 +28,12 @@ struct IngestProgress {
 
 struct SearchQuery {
   // Exactly one: a stored collection, or an inline text searched unstored.
-  std::string collection;
-  std::string context;
+  std::string collection = {};
+  std::string context = {};
   int32_t context_chunk_tokens = 0;  // chunk length for `context`; 0 = 512
-  std::string query;
+  std::string query = {};
   int32_t top_k = 10;
-  std::optional<float> min_score;
+  std::optional<float> min_score = {};
   v1::SearchMode mode = v1::SEARCH_MODE_DENSE;
 };
 
