@@ -143,7 +143,9 @@ int RunUp(const UpOptions& o) {
       // health turns SERVING; the URL printed below must already answer.
       if (services::CheckServing(address, "", absl::Seconds(1), *credentials).ok() &&
           (st.service->http_port == 0 ||
-           gateway::CheckGatewayHealth(st.service->host, st.service->http_port, absl::Seconds(1)).ok())) {
+           gateway::CheckGatewayHealth(st.service->host, st.service->http_port, absl::Seconds(1),
+                                       config->TlsFor(*st.service))
+               .ok())) {
         return absl::OkStatus();
       }
       if (std::chrono::steady_clock::now() > deadline) {
@@ -193,8 +195,10 @@ int RunUp(const UpOptions& o) {
   }
   for (const Started& st : started) {
     if (st.service->http_port == 0) continue;
-    std::printf("OpenAI-compatible API of %s: http://%s/v1 (e.g. OpenAI(base_url=\"http://%s/v1\", api_key=\"-\"))\n",
-                st.service->name.c_str(), st.service->http_address().c_str(), st.service->http_address().c_str());
+    const std::string url = absl::StrCat(config->TlsFor(*st.service) == nullptr ? "http://" : "https://",
+                                         st.service->http_address(), "/v1");
+    std::printf("OpenAI-compatible API of %s: %s (e.g. OpenAI(base_url=\"%s\", api_key=...))\n",
+                st.service->name.c_str(), url.c_str(), url.c_str());
   }
   std::fflush(stdout);
   return kExitOk;

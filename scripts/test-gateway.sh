@@ -82,3 +82,53 @@ code="$(curl -sS -o "$WORK/err.json" -w '%{http_code}' -H 'Content-Type: applica
 echo "[test-gateway] openai client"
 TANDEM_GATEWAY_URL="$URL/v1" TANDEM_METRICS_URL="http://127.0.0.1:$METRICS/metrics" \
   "$PY" -m pytest -q -p no:cacheprovider "$ROOT/tests/gateway" || { logs; exit 1; }
+"$BIN" down "$WORK/deployment.yaml" --grace 5 >/dev/null
+
+# The gateway follows the deployment's security: HTTPS with the tls block (here mutual TLS, so
+# clients show a certificate of the CA) and the bearer token of the auth block.
+echo "[test-gateway] HTTPS, mutual TLS and bearer token"
+"$ROOT/scripts/make-dev-certs.sh" "$WORK/certs" >/dev/null
+C="$WORK/certs"
+cat > "$WORK/secure.yaml" <<YAML
+name: gateway-tls-test-$HTTP
+log_dir: $WORK/logs
+tls: {cert: $C/server.crt, key: $C/server.key, ca: $C/ca.crt, require_client_cert: true}
+auth: {token_file: $C/token}
+services:
+  - {name: target, role: target, model: smollm2-135m, grpc_port: $TARGET, threads: 1, kv_budget_mb: 128}
+  - {name: orchestrator, role: orchestrator, model: smollm2-135m, grpc_port: $ORCH, http_port: $HTTP, target: target}
+YAML
+cleanup() {
+  "$BIN" down "$WORK/secure.yaml" --grace 5 >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+"$BIN" up "$WORK/secure.yaml" --timeout 300 > "$WORK/up.txt" || { cat "$WORK/up.txt"; logs; exit 1; }
+grep -q "https://127.0.0.1:$HTTP/v1" "$WORK/up.txt" || fail "tandem up did not print the https URL: $(cat "$WORK/up.txt")"
+S="https://127.0.0.1:$HTTP"
+TLS=(--cacert "$C/ca.crt" --cert "$C/client.crt" --key "$C/client.key")
+code() { curl -sS -o "$WORK/out.json" -w '%{http_code}' "$@" || true; }
+[[ "$(code "${TLS[@]}" "$S/health")" == 200 ]] || fail "https /health: $(cat "$WORK/out.json")"
+[[ "$(code "${TLS[@]}" "$S/v1/models")" == 401 ]] && grep -q '"invalid_api_key"' "$WORK/out.json" || fail "no token: $(cat "$WORK/out.json")"
+[[ "$(code "${TLS[@]}" -H "Authorization: Bearer $(cat "$C/token")" "$S/v1/models")" == 200 ]] || fail "with token: $(cat "$WORK/out.json")"
+[[ "$(code --cacert "$C/ca.crt" -H "Authorization: Bearer $(cat "$C/token")" "$S/v1/models" 2>/dev/null)" == 000 ]] \
+  || fail "a client without a certificate got an answer"
+[[ "$(code "http://127.0.0.1:$HTTP/health" 2>/dev/null)" != 200 ]] || fail "plain HTTP answered on the TLS port"
+"$PY" - "$S/v1" "$C" <<'PY' || fail "openai client over mutual TLS"
+import ssl, sys
+import openai
+url, certs = sys.argv[1], sys.argv[2]
+tls = ssl.create_default_context(cafile=f"{certs}/ca.crt")
+tls.load_cert_chain(f"{certs}/client.crt", f"{certs}/client.key")
+token = open(f"{certs}/token").read().strip()
+client = openai.OpenAI(base_url=url, api_key=token, max_retries=0, http_client=openai.DefaultHttpxClient(verify=tls))
+reply = client.chat.completions.create(model="smollm2-135m", messages=[{"role": "user", "content": "Hi"}],
+                                       max_tokens=4, temperature=0)
+assert reply.choices[0].message.content and reply.usage.completion_tokens > 0, reply
+bad = openai.OpenAI(base_url=url, api_key="wrong", max_retries=0, http_client=openai.DefaultHttpxClient(verify=tls))
+try:
+    bad.models.list()
+    raise SystemExit("a wrong token was accepted")
+except openai.AuthenticationError as e:
+    assert e.status_code == 401 and e.code == "invalid_api_key", e
+PY
+echo "[test-gateway] all passed"

@@ -13,6 +13,11 @@ orchestrator::server::FrontEndFactory GatewayFrontEnd(const services::ServiceCon
   GatewayOptions options;
   options.host = service.host;
   options.port = service.http_port;
+  if (const services::TlsConfig* tls = deployment.TlsFor(service)) {
+    options.tls_cert = tls->cert;
+    options.tls_key = tls->key;
+    if (tls->require_client_cert) options.tls_client_ca = tls->ca;
+  }
   const services::AuthConfig auth = deployment.auth;
   return [options, auth](orchestrator::server::RequestRunner& runner)
              -> absl::StatusOr<std::unique_ptr<orchestrator::server::FrontEnd>> {

@@ -9,8 +9,9 @@
 namespace tandem::gateway {
 
 // Serves the gateway on service.host:service.http_port; the factory makes
-// nothing when http_port is 0. With the deployment's `auth` block the
-// gateway requires the same bearer token as the gRPC API.
+// nothing when http_port is 0. It follows the gRPC API's security: HTTPS
+// with the service's tls block (client certificates under mutual TLS), and
+// the same bearer token with the deployment's `auth` block.
 orchestrator::server::FrontEndFactory GatewayFrontEnd(const services::ServiceConfig& service,
                                                       const services::DeploymentConfig& deployment);
 

@@ -7,11 +7,14 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "services/common/deploy_config.h"
 
 namespace tandem::gateway {
 
 // OK when GET http://host:port/health answers 200 within `timeout`;
-// UNAVAILABLE otherwise.
-absl::Status CheckGatewayHealth(const std::string& host, int port, absl::Duration timeout);
+// UNAVAILABLE otherwise. With `tls`: HTTPS, the server verified against
+// tls->ca, tls->cert/key shown as the client certificate (mutual TLS).
+absl::Status CheckGatewayHealth(const std::string& host, int port, absl::Duration timeout,
+                                const services::TlsConfig* tls = nullptr);
 
 }  // namespace tandem::gateway

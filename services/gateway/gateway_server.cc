@@ -31,8 +31,9 @@ json ModelObject(const decoding::ModelDescription& model) {
 
 }  // namespace
 
-HttpGateway::HttpGateway(orchestrator::server::RequestRunner& runner, GatewayOptions options)
-    : runner_(runner), options_(std::move(options)), server_(std::make_unique<httplib::Server>()) {}
+HttpGateway::HttpGateway(orchestrator::server::RequestRunner& runner, GatewayOptions options,
+                         std::unique_ptr<httplib::Server> server)
+    : runner_(runner), options_(std::move(options)), server_(std::move(server)) {}
 
 absl::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(orchestrator::server::RequestRunner& runner,
                                                                 GatewayOptions options) {
@@ -43,7 +44,22 @@ absl::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(orchestrator::se
   // its connection would raise SIGPIPE and kill the process. Ignored, the
   // write fails with EPIPE and the request is cancelled.
   std::signal(SIGPIPE, SIG_IGN);
-  std::unique_ptr<HttpGateway> g(new HttpGateway(runner, std::move(options)));
+  std::unique_ptr<httplib::Server> server;
+  if (options.tls_cert.empty()) {
+    server = std::make_unique<httplib::Server>();
+  } else {
+    auto ssl = std::make_unique<httplib::SSLServer>(
+        options.tls_cert.c_str(), options.tls_key.c_str(),
+        options.tls_client_ca.empty() ? nullptr : options.tls_client_ca.c_str());
+    if (!ssl->is_valid()) {
+      return absl::InvalidArgumentError(absl::StrCat("tls: the HTTP gateway cannot use certificate ", options.tls_cert,
+                                                     " with key ", options.tls_key,
+                                                     options.tls_client_ca.empty() ? "" : " and CA ",
+                                                     options.tls_client_ca));
+    }
+    server = std::move(ssl);
+  }
+  std::unique_ptr<HttpGateway> g(new HttpGateway(runner, std::move(options), std::move(server)));
   g->Route();
   const std::string& host = g->options_.host;
   if (g->options_.port == 0) {
@@ -56,8 +72,8 @@ absl::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(orchestrator::se
     }
     g->port_ = g->options_.port;
   }
-  httplib::Server* server = g->server_.get();
-  g->thread_ = std::thread([server] { server->listen_after_bind(); });
+  httplib::Server* listening = g->server_.get();
+  g->thread_ = std::thread([listening] { listening->listen_after_bind(); });
   return g;
 }
 
@@ -66,7 +82,9 @@ HttpGateway::~HttpGateway() {
   if (thread_.joinable()) thread_.join();
 }
 
-std::string HttpGateway::url() const { return absl::StrCat("http://", options_.host, ":", port_); }
+std::string HttpGateway::url() const {
+  return absl::StrCat(options_.tls_cert.empty() ? "http://" : "https://", options_.host, ":", port_);
+}
 
 std::string HttpGateway::description() const { return absl::StrCat("OpenAI-compatible HTTP on ", url(), "/v1"); }
 

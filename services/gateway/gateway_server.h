@@ -33,6 +33,12 @@ struct GatewayOptions {
   // Non-empty: /v1/ routes require "Authorization: Bearer <token>" (the
   // deployment's auth block, as the gRPC API); /health stays open.
   std::string bearer_token;
+  // Non-empty: HTTPS with this PEM certificate chain and key (the
+  // orchestrator's tls block); with tls_client_ca, clients must show a
+  // certificate signed by it (mutual TLS).
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
 };
 
 class HttpGateway final : public orchestrator::server::FrontEnd {
@@ -44,12 +50,13 @@ class HttpGateway final : public orchestrator::server::FrontEnd {
   ~HttpGateway() override;
 
   int port() const { return port_; }
-  // "http://HOST:PORT".
+  // "http://HOST:PORT" or "https://HOST:PORT".
   std::string url() const;
   std::string description() const override;
 
  private:
-  HttpGateway(orchestrator::server::RequestRunner& runner, GatewayOptions options);
+  HttpGateway(orchestrator::server::RequestRunner& runner, GatewayOptions options,
+              std::unique_ptr<httplib::Server> server);
   void Route();
 
   orchestrator::server::RequestRunner& runner_;

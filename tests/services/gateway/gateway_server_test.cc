@@ -211,6 +211,41 @@ TEST_F(GatewayServerTest, BadInputAnswersWithOpenAiErrors) {
   EXPECT_EQ(server_->service().active_requests(), 0u);
 }
 
+TEST_F(GatewayServerTest, BearerTokenGuardsTheApiButNotHealth) {
+  GatewayOptions options;
+  options.bearer_token = "s3cret-token";
+  auto g = HttpGateway::Start(server_->service().runner(), options);
+  ASSERT_TRUE(g.ok()) << g.status();
+  httplib::Client client("127.0.0.1", (*g)->port());
+  const std::string body = json{{"prompt", kPrompt}, {"max_tokens", 2}}.dump();
+  auto none = client.Post("/v1/completions", body, "application/json");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 401);
+  EXPECT_EQ(json::parse(none->body)["error"]["type"], "authentication_error");
+  EXPECT_EQ(json::parse(none->body)["error"]["code"], "invalid_api_key");
+  auto wrong = client.Post("/v1/completions", {{"Authorization", "Bearer s3cret-tokeN"}}, body, "application/json");
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 401);
+  auto models = client.Get("/v1/models");
+  ASSERT_TRUE(models);
+  EXPECT_EQ(models->status, 401);
+  auto right = client.Post("/v1/completions", {{"Authorization", "Bearer s3cret-token"}}, body, "application/json");
+  ASSERT_TRUE(right);
+  EXPECT_EQ(right->status, 200) << right->body;
+  auto health = client.Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+}
+
+TEST_F(GatewayServerTest, UnreadableTlsFilesFailTheStart) {
+  GatewayOptions options;
+  options.tls_cert = "/nonexistent/server.crt";
+  options.tls_key = "/nonexistent/server.key";
+  auto g = HttpGateway::Start(server_->service().runner(), options);
+  ASSERT_FALSE(g.ok());
+  EXPECT_TRUE(absl::StartsWith(g.status().message(), "tls: ")) << g.status();
+}
+
 TEST_F(GatewayServerTest, ClientDisconnectCancelsTheStream) {
   // Slow forwards and a long generation: without cancellation it would run
   // for far longer than the wait below.
