@@ -266,6 +266,18 @@ TEST(DeployConfigSecurityTest, ParsesTlsAndAuthBlocks) {
   EXPECT_EQ(plain->TlsFor(plain->services[0]), nullptr);
 }
 
+TEST(DeployConfigSecurityTest, LocalTlsDeploymentParses) {
+  auto c = LoadDeploymentConfig(std::string(TANDEM_SOURCE_DIR) + "/deploy/local-tls.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const TlsConfig* internal = c->TlsFor(*c->Find("target"));
+  const TlsConfig* api = c->TlsFor(*c->Find("orchestrator"));
+  ASSERT_NE(internal, nullptr);
+  ASSERT_NE(api, nullptr);
+  EXPECT_TRUE(internal->require_client_cert);
+  EXPECT_FALSE(api->require_client_cert);
+  EXPECT_EQ(c->auth.token_file, "/tmp/tandem-local-tls/certs/token");
+}
+
 TEST(DeployConfigSecurityTest, RejectsIncompleteBlocksAndTokensWithoutTls) {
   const std::string svc = "services:\n  - {name: o, role: orchestrator, target: 'h:1', grpc_port: 1}\n";
   struct Case {
