@@ -29,6 +29,7 @@ APT_PACKAGES=(
   prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev libhnswlib-dev
   libfaiss-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libcpp-httplib-dev
   python3 python3-venv python3-pip python3-grpcio python3-protobuf prometheus ccache
+  clang libclang-rt-dev openssl
 )
 
 step() { echo "[setup] $*"; }

@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
 # Sets up the machine (idempotent) and runs every test tandem has:
 #   1. optimized build of everything, all CTest tests (unit + real-model integration)
-#   2. ASan+UBSan build of the unit tests (the untrusted-input and kernel paths)
-#   3. compile-only check of the CUDA backend when nvcc is present
-# Usage: scripts/test.sh [--no-setup] [--no-asan]
+#   2. ASan+UBSan build of the unit tests, services included (the untrusted-input,
+#      network and kernel paths)
+#   3. ThreadSanitizer build of the concurrent parts: batching, session registry,
+#      thread pool, and the services over loopback gRPC
+#   4. libFuzzer targets (clang): each fuzzer for a bounded time from its
+#      committed corpus (tests/fuzz/corpus/NAME)
+#   5. compile-only check of the CUDA backend when nvcc is present
+# Usage: scripts/test.sh [--no-setup] [--no-asan] [--no-tsan] [--no-fuzz]
 # Env: JOBS (build parallelism, default nproc), TANDEM_MODEL_DIR (model cache).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-SETUP=1; ASAN=1
+SETUP=1; ASAN=1; TSAN=1; FUZZ=1
 for a in "$@"; do
   case "$a" in
     --no-setup) SETUP=0 ;;
     --no-asan) ASAN=0 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    --no-tsan) TSAN=0 ;;
+    --no-fuzz) FUZZ=0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "test.sh: unknown argument '$a' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -43,13 +50,56 @@ for area in scripts/test-*.sh; do
 done
 
 if [[ $ASAN -eq 1 ]]; then
+  # tests_unit: only the unit-test executables (services included), not the
+  # CLI, benchmarks or model tests.
   step "ASan+UBSan build of the unit tests"
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTANDEM_SANITIZE=ON \
-    -DTANDEM_BUILD_SERVICES=OFF >/dev/null
-  ninja -C build-asan -j "$JOBS"
+    -DTANDEM_BUILD_SERVICES=ON >/dev/null
+  ninja -C build-asan -j "$JOBS" tests_unit
   step "unit tests under ASan+UBSan"
-  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan -L unit --output-on-failure -j "$JOBS"
+fi
+
+if [[ $TSAN -eq 1 ]]; then
+  # gRPC and Abseil come uninstrumented from Debian: tests/tsan.supp keeps
+  # TSan to races in tandem's own code (see the file for why each entry).
+  TSAN_TESTS=(services_session_registry_test services_dt_batching_unit_test kernels_thread_pool_test
+    kernels_thread_pool_lifetime_test services_grpc_server_test services_security_test services_dt_fake_test
+    services_dt_session_ops_test orchestrator_service_test orchestrator_remote_test)
+  step "ThreadSanitizer build: ${TSAN_TESTS[*]}"
+  cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTANDEM_SANITIZE=thread >/dev/null
+  ninja -C build-tsan -j "$JOBS" "${TSAN_TESTS[@]}"
+  step "concurrency tests under ThreadSanitizer"
+  for t in "${TSAN_TESTS[@]}"; do
+    exe="$(find build-tsan/tests -name "$t" -type f -perm -u+x | head -n1)"
+    echo "--- $t"
+    TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$ROOT/tests/tsan.supp" "$exe" --gtest_brief=1
+  done
+fi
+
+if [[ $FUZZ -eq 1 ]]; then
+  # libFuzzer exists only in clang (installed by setup.sh). Each fuzzer runs
+  # FUZZ_SECONDS from its committed corpus; new inputs go to a scratch folder,
+  # so the checkout is never written. A crash fails CI and leaves the input in
+  # build-fuzz/crashes/.
+  FUZZERS=(gguf_fuzzer safetensors_fuzzer wordpiece_fuzzer service_request_fuzzer)
+  step "libFuzzer build (clang): ${FUZZERS[*]}"
+  CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  ninja -C build-fuzz -j "$JOBS" "${FUZZERS[@]}"
+  mkdir -p build-fuzz/crashes
+  for f in "${FUZZERS[@]}"; do
+    step "fuzzing $f for ${FUZZ_SECONDS:-20} s"
+    scratch="$(mktemp -d)"
+    dict=(); [[ -f "tests/fuzz/${f%_fuzzer}.dict" ]] && dict=(-dict="tests/fuzz/${f%_fuzzer}.dict")
+    rc=0
+    "build-fuzz/tests/fuzz/$f" -max_total_time="${FUZZ_SECONDS:-20}" -print_final_stats=1 "${dict[@]}" \
+      -artifact_prefix="build-fuzz/crashes/$f-" "$scratch" "tests/fuzz/corpus/${f%_fuzzer}" \
+      > "build-fuzz/$f.log" 2>&1 || rc=$?
+    tail -n 12 "build-fuzz/$f.log"
+    rm -rf "$scratch"
+    [[ "$rc" -eq 0 ]] || { echo "fuzzer $f failed (exit $rc); reproducer in build-fuzz/crashes/" >&2; exit 1; }
+  done
 fi
 
 if command -v nvcc >/dev/null 2>&1 || [[ -x /usr/local/cuda/bin/nvcc ]]; then
