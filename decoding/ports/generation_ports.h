@@ -5,6 +5,7 @@
 // code that consumes it is the same for both.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -40,6 +41,10 @@ class RequestPorts {
   virtual ~RequestPorts() = default;
   // Thread-safe; idempotent.
   virtual void Cancel() {}
+  // The request's deadline (the client's): remote ports cap every call by
+  // it, so a late request ends its service calls with DEADLINE_EXCEEDED.
+  // In-process ports have no calls to bound (cancellation stops them).
+  virtual void SetDeadline(std::chrono::system_clock::time_point deadline) {}
   Verifier* verifier = nullptr;
   std::map<std::string, Drafter*> drafters;
   RewardScorer* reward = nullptr;  // null: the shared GenerationPorts::reward

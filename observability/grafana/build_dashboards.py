@@ -163,8 +163,8 @@ def overview():
               description="Needs tandem:kv_cache_budget_bytes (observability/MISSING_METRICS.md)."),
         panel("Queue depth", [(f"sum by (role, instance) (tandem:num_requests_waiting{{{N}}})",
                                "{{role}} {{instance}}")], w=12,
-              description="Requests waiting for a slot. Needs tandem:num_requests_waiting "
-                          "(observability/MISSING_METRICS.md)."),
+              description="Requests waiting for a slot in the orchestrator's admission queue "
+                          "(max_running_requests / max_queued_requests, docs/resilience.md)."),
         panel("Target batch size (mean)", [
             (ratio(f"sum by (instance) ({rate('tandem:target_batch_size_sum', N)})",
                    f"sum by (instance) ({rate('tandem:target_batch_size_count', N)})"), "{{instance}}")], w=12,

@@ -141,7 +141,8 @@ absl::Status ParseService(const Parser& p, const YAML::Node& node, const std::st
                                       "metrics_port", "threads", "device", "kv_budget_mb",
                                       "session_idle_timeout_s", "max_sessions", "drafter", "draft",
                                       "target", "default_strategy", "retrieval", "embedder", "data_dir", "http_port",
-                                      "reward", "reward_model", "tls"}));
+                                      "reward", "reward_model", "tls", "max_running_requests",
+                                      "max_queued_requests", "queue_timeout_s", "retry_after_ms"}));
   s->line = node.Mark().line + 1;
   if (!node["name"]) return p.Error(node, f + ".name", "is required");
   TANDEM_RETURN_IF_ERROR(p.String(node, "name", f + ".name", &s->name));
@@ -206,7 +207,8 @@ absl::Status ParseService(const Parser& p, const YAML::Node& node, const std::st
   s->reward_model = ExpandHome(s->reward_model);
 
   const bool orchestrator = s->role == ServiceRole::kOrchestrator;
-  for (const char* key : {"drafter", "draft", "target", "default_strategy", "retrieval", "reward", "http_port"}) {
+  for (const char* key : {"drafter", "draft", "target", "default_strategy", "retrieval", "reward", "http_port",
+                          "max_running_requests", "max_queued_requests", "queue_timeout_s", "retry_after_ms"}) {
     if (!orchestrator && node[key]) {
       return p.Error(node[key], absl::StrCat(f, ".", key), "is only valid for role: orchestrator");
     }
@@ -239,6 +241,13 @@ absl::Status ParseService(const Parser& p, const YAML::Node& node, const std::st
   if (s->drafter != DrafterKind::kModel && !s->draft.empty()) {
     return p.Error(node["draft"], f + ".draft", "is only used with drafter: model");
   }
+  // Admission control (docs/resilience.md).
+  TANDEM_RETURN_IF_ERROR(p.Integer(node, "max_running_requests", f + ".max_running_requests", 0, 100000,
+                                   &s->max_running_requests));
+  TANDEM_RETURN_IF_ERROR(p.Integer(node, "max_queued_requests", f + ".max_queued_requests", 0, 1000000,
+                                   &s->max_queued_requests));
+  TANDEM_RETURN_IF_ERROR(p.Integer(node, "queue_timeout_s", f + ".queue_timeout_s", 1, 3600, &s->queue_timeout_s));
+  TANDEM_RETURN_IF_ERROR(p.Integer(node, "retry_after_ms", f + ".retry_after_ms", 1, 3600000, &s->retry_after_ms));
   TANDEM_RETURN_IF_ERROR(p.String(node, "default_strategy", f + ".default_strategy", &s->default_strategy));
   if (s->default_strategy.empty()) {
     s->default_strategy = s->drafter == DrafterKind::kNone ? "target_only" : "speculative";

@@ -35,6 +35,11 @@
 //       http_port: 8000              # OpenAI-compatible HTTP API on host:http_port; 0/absent = off
 //       retrieval: retrieval         # retrieval service: a name in this file or host:port (optional)
 //       reward: reward               # reward service: a name in this file or host:port (optional)
+//       max_running_requests: 8      # admission control (docs/resilience.md): requests running at
+//                                    # once, 0 = no limit (default)
+//       max_queued_requests: 32      # requests waiting for a slot beyond that (default 0: refuse)
+//       queue_timeout_s: 30          # a queued request gives up after this (default 30)
+//       retry_after_ms: 1000         # the retry-after-ms hint of RESOURCE_EXHAUSTED (default 1000)
 //       grpc_port: 50051
 //     - name: retrieval
 //       role: retrieval
@@ -108,6 +113,10 @@ struct ServiceConfig {
   std::string default_strategy;
   std::string retrieval;  // as written: service name or host:port; empty = none
   std::string reward;     // as written: service name or host:port; empty = none
+  int64_t max_running_requests = 0;  // admission control; 0 = no limit
+  int64_t max_queued_requests = 0;   // waiting for a slot; 0 = refuse when all run
+  int64_t queue_timeout_s = 30;
+  int64_t retry_after_ms = 1000;     // hint sent with RESOURCE_EXHAUSTED
   int http_port = 0;      // OpenAI-compatible HTTP gateway (services/gateway/); 0 = off
   // Retrieval only.
   std::string embedder;   // bundled embedder name or folder; empty = the default

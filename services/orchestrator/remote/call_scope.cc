@@ -16,6 +16,16 @@ bool CallScope::cancelled() const {
   return cancelled_;
 }
 
+void CallScope::SetDeadline(std::chrono::system_clock::time_point deadline) {
+  std::lock_guard<std::mutex> lock(mu_);
+  deadline_ = deadline;
+}
+
+std::chrono::system_clock::time_point CallScope::deadline() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return deadline_;
+}
+
 bool CallScope::Register(grpc::ClientContext* ctx) {
   std::lock_guard<std::mutex> lock(mu_);
   if (cancelled_) return false;
@@ -29,7 +39,10 @@ void CallScope::Unregister(grpc::ClientContext* ctx) {
 }
 
 ScopedCall::ScopedCall(CallScope* scope, absl::Duration timeout) : scope_(scope) {
-  ctx_.set_deadline(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(timeout));
+  auto deadline = std::chrono::system_clock::now() +
+                  std::chrono::duration_cast<std::chrono::system_clock::duration>(absl::ToChronoNanoseconds(timeout));
+  if (scope_ != nullptr) deadline = std::min(deadline, scope_->deadline());
+  ctx_.set_deadline(deadline);
   if (scope_ != nullptr) registered_ = scope_->Register(&ctx_);
 }
 

@@ -6,6 +6,11 @@
 // they were given; Cancel() runs ClientContext::TryCancel on each and makes
 // every later call fail fast with CANCELLED. CloseSession calls are not
 // scoped: freeing the session must still happen after a cancellation.
+//
+// The scope also carries the generation request's deadline (the client's
+// grpc-timeout): every call's own timeout is capped by it, so a request that
+// runs out of time ends its service calls with DEADLINE_EXCEEDED instead of
+// letting them run on for the per-call timeout.
 #pragma once
 
 #include <chrono>
@@ -25,6 +30,9 @@ class CallScope {
   // Thread-safe; idempotent.
   void Cancel();
   bool cancelled() const;
+  // Caps the deadline of every later call. Thread-safe.
+  void SetDeadline(std::chrono::system_clock::time_point deadline);
+  std::chrono::system_clock::time_point deadline() const;
 
   // Registers `ctx` for the duration of a call; false (do not start the
   // call) once the scope is cancelled.
@@ -34,11 +42,12 @@ class CallScope {
  private:
   mutable std::mutex mu_;
   bool cancelled_ = false;
+  std::chrono::system_clock::time_point deadline_ = std::chrono::system_clock::time_point::max();
   std::vector<grpc::ClientContext*> live_;
 };
 
-// One RPC's context: deadline set, registered in `scope` (may be null) while
-// it lives.
+// One RPC's context: deadline now + timeout, or the scope's deadline when
+// earlier; registered in `scope` (may be null) while it lives.
 class ScopedCall {
  public:
   ScopedCall(CallScope* scope, absl::Duration timeout);

@@ -25,7 +25,8 @@ void AdmissionControl::Notify() {
 }
 
 absl::StatusOr<AdmissionControl::Slot> AdmissionControl::Admit(std::chrono::system_clock::time_point deadline,
-                                                               const std::function<bool()>& cancelled) {
+                                                               const std::function<bool()>& cancelled,
+                                                               std::string* rejection) {
   std::unique_lock<std::mutex> lock(mu_);
   if (options_.max_running <= 0) {
     ++running_;
@@ -39,6 +40,7 @@ absl::StatusOr<AdmissionControl::Slot> AdmissionControl::Admit(std::chrono::syst
     return Slot(this);
   }
   if (waiting_ >= options_.max_waiting) {
+    if (rejection != nullptr) *rejection = "queue_full";
     return absl::ResourceExhaustedError(absl::StrCat("orchestrator overloaded: ", running_, " requests running, ",
                                                      waiting_, " waiting (limits ", options_.max_running, " and ",
                                                      options_.max_waiting, "); retry later"));
@@ -57,6 +59,7 @@ absl::StatusOr<AdmissionControl::Slot> AdmissionControl::Admit(std::chrono::syst
     } else if (now >= deadline) {
       failed = absl::DeadlineExceededError("request deadline passed while queued for a slot");
     } else if (now >= give_up) {
+      if (rejection != nullptr) *rejection = "queue_timeout";
       failed = absl::ResourceExhaustedError(absl::StrCat("orchestrator overloaded: no slot within ",
                                                          absl::FormatDuration(options_.max_wait), "; retry later"));
     }

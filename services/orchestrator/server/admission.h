@@ -14,6 +14,7 @@
 #include <functional>
 #include <mutex>
 #include <set>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -46,9 +47,10 @@ class AdmissionControl {
   // A slot now, or after waiting in the queue. RESOURCE_EXHAUSTED when the
   // queue is full or the wait exceeded max_wait; DEADLINE_EXCEEDED when
   // `deadline` passed first; CANCELLED when `cancelled()` became true (polled
-  // while waiting).
+  // while waiting). With RESOURCE_EXHAUSTED, `*rejection` (optional) names
+  // why for metrics: "queue_full" or "queue_timeout".
   absl::StatusOr<Slot> Admit(std::chrono::system_clock::time_point deadline,
-                             const std::function<bool()>& cancelled);
+                             const std::function<bool()>& cancelled, std::string* rejection = nullptr);
 
   int running() const;
   int waiting() const;

@@ -22,10 +22,20 @@ void DescribeModel(const ModelDescription& d, tandem::v1::ModelInfo* out) {
   out->set_eos_token_id(d.eos_token_id);
 }
 
+// RESOURCE_EXHAUSTED (overload) carries when to retry, as trailing metadata.
+grpc::Status WithRetryHint(grpc::ServerContext* context, const absl::Status& status, int64_t retry_after_ms) {
+  if (status.code() == absl::StatusCode::kResourceExhausted) {
+    context->AddTrailingMetadata("retry-after-ms", std::to_string(retry_after_ms));
+  }
+  return services::ToGrpcStatus(status);
+}
+
 }  // namespace
 
 GenerationService::GenerationService(GenerationPorts& ports, GenerationServiceOptions options)
-    : ports_(ports), options_(std::move(options)), runner_(ports, options_.metrics, options_.default_strategy) {}
+    : ports_(ports),
+      options_(std::move(options)),
+      runner_(ports, options_.metrics, options_.default_strategy, options_.admission) {}
 
 grpc::Status GenerationService::Generate(grpc::ServerContext* context,
                                          const tandem::v1::GenerateRequest* request,
@@ -41,6 +51,7 @@ grpc::Status GenerationService::Generate(grpc::ServerContext* context,
   tandem::v1::GenerateResponse response;
   RunCallbacks callbacks;
   callbacks.client_gone = [context] { return context->IsCancelled(); };
+  callbacks.deadline = context->deadline();
   callbacks.write = [&](const StreamChunk& chunk) {
     response.Clear();
     response.set_request_id(request_id);
@@ -50,7 +61,7 @@ grpc::Status GenerationService::Generate(grpc::ServerContext* context,
     return writer->Write(response);
   };
   auto outcome = runner_.Run(std::move(translated->prepared), &request_id, arrival, callbacks);
-  if (!outcome.ok()) return services::ToGrpcStatus(outcome.status());
+  if (!outcome.ok()) return WithRetryHint(context, outcome.status(), options_.retry_after_ms);
 
   const tandem::v1::FinishReason reason = OutcomeReason(*outcome);
   if (reason == tandem::v1::FINISH_REASON_ABORTED && context->IsCancelled()) {
@@ -63,7 +74,7 @@ grpc::Status GenerationService::Generate(grpc::ServerContext* context,
   services::StatsToProto(outcome->result.stats, complete->mutable_stats());
   if (!outcome->matched_stop.empty()) complete->set_matched_stop(outcome->matched_stop);
   if (!outcome->client_gone) writer->Write(response);
-  if (!outcome->status.ok()) return services::ToGrpcStatus(outcome->status);
+  if (!outcome->status.ok()) return WithRetryHint(context, outcome->status, options_.retry_after_ms);
   return grpc::Status::OK;
 }
 

@@ -25,6 +25,10 @@ struct GenerationServiceOptions {
   // Optional; not owned, must outlive the service.
   services::ServiceMetrics* metrics = nullptr;
   std::string version = "0.1.0";
+  // Admission control (admission.h); the default admits every request.
+  AdmissionOptions admission;
+  // Sent as trailing metadata `retry-after-ms` with RESOURCE_EXHAUSTED.
+  int64_t retry_after_ms = 1000;
 };
 
 class GenerationService final : public tandem::v1::Generation::Service {

@@ -17,6 +17,8 @@ absl::StatusOr<std::unique_ptr<OrchestratorServer>> OrchestratorServer::Start(Ge
   s->host_ = std::move(*host);
   GenerationServiceOptions so;
   so.default_strategy = options.default_strategy;
+  so.admission = options.admission;
+  so.retry_after_ms = options.retry_after_ms;
   so.metrics = &s->host_->metrics();
   s->service_ = std::make_unique<GenerationService>(ports, so);
   if (absl::Status st = s->host_->Serve(options.grpc_address, *s->service_,
@@ -44,6 +46,10 @@ absl::Status RunOrchestratorService(const services::ServiceConfig& service,
   o.metrics_address = service.metrics_address();
   o.credentials = *credentials;
   o.default_strategy = service.default_strategy;
+  o.admission.max_running = static_cast<int>(service.max_running_requests);
+  o.admission.max_waiting = static_cast<int>(service.max_queued_requests);
+  o.admission.max_wait = absl::Seconds(service.queue_timeout_s);
+  o.retry_after_ms = service.retry_after_ms;
   auto server = OrchestratorServer::Start(**ports, o);
   if (!server.ok()) return server.status();
   std::string detail = absl::StrCat("serving the Generation API (", (*ports)->mode, " ports)");

@@ -22,6 +22,8 @@ struct OrchestratorServerOptions {
   std::string metrics_address;               // empty = no /metrics endpoint
   std::shared_ptr<grpc::ServerCredentials> credentials;  // null = plaintext (services/common/credentials.h)
   std::string default_strategy;              // empty: see GenerationServiceOptions
+  AdmissionOptions admission;                // see GenerationServiceOptions
+  int64_t retry_after_ms = 1000;
 };
 
 class OrchestratorServer {

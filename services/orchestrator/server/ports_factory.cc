@@ -53,6 +53,7 @@ class RemoteRequestPorts : public RequestPorts {
     drafters["ngram"] = ngram;
   }
   void Cancel() override { scope_->Cancel(); }
+  void SetDeadline(std::chrono::system_clock::time_point deadline) override { scope_->SetDeadline(deadline); }
 
  private:
   std::shared_ptr<CallScope> scope_;

@@ -71,9 +71,13 @@ class DisconnectWatcher {
 }  // namespace
 
 RequestRunner::RequestRunner(GenerationPorts& ports, services::ServiceMetrics* metrics,
-                             std::string default_strategy)
-    : ports_(ports), metrics_(metrics), default_strategy_(std::move(default_strategy)) {
+                             std::string default_strategy, AdmissionOptions admission)
+    : ports_(ports), metrics_(metrics), default_strategy_(std::move(default_strategy)), admission_(admission) {
   if (default_strategy_.empty()) default_strategy_ = ports_.default_drafter.empty() ? "target_only" : "speculative";
+  if (metrics_ != nullptr) {
+    resilience_ = std::make_unique<services::ResilienceMetrics>(metrics_->registry());
+    admission_.on_change = [r = resilience_.get()](int, int waiting) { r->SetRequestsWaiting(waiting); };
+  }
 }
 
 void RequestRunner::Running::Cancel() {
@@ -82,8 +86,8 @@ void RequestRunner::Running::Cancel() {
   if (request_ports != nullptr) request_ports->Cancel();
 }
 
-absl::Status RequestRunner::MakeRequestView(Running& running, std::unique_ptr<RequestPorts>* rp,
-                                            GenerationPorts* view) {
+absl::Status RequestRunner::MakeRequestView(Running& running, std::chrono::system_clock::time_point deadline,
+                                            std::unique_ptr<RequestPorts>* rp, GenerationPorts* view) {
   view->vocabulary = ports_.vocabulary;
   view->tokenizer = ports_.tokenizer;
   view->target = ports_.target;
@@ -101,6 +105,7 @@ absl::Status RequestRunner::MakeRequestView(Running& running, std::unique_ptr<Re
     view->drafters = (*rp)->drafters;
     if ((*rp)->reward != nullptr) view->reward = (*rp)->reward;
     if ((*rp)->retriever != nullptr) view->retriever = (*rp)->retriever;
+    (*rp)->SetDeadline(deadline);
     std::lock_guard<std::mutex> lock(running.mu);
     running.request_ports = rp->get();
     if (running.cancelled.load()) (*rp)->Cancel();
@@ -169,11 +174,22 @@ absl::StatusOr<RunOutcome> RequestRunner::Run(decoding::PreparedRequest prepared
     return registered.status();
   }
   Running& run = **registered;
+  // Registered first, so that Abort reaches a request waiting for its slot.
+  std::string rejection;
+  auto slot = admission_.Admit(
+      callbacks.deadline, [&] { return run.cancelled.load() || (callbacks.client_gone && callbacks.client_gone()); },
+      &rejection);
+  if (!slot.ok()) {
+    Unregister(*request_id);
+    if (resilience_ != nullptr && !rejection.empty()) resilience_->RecordRejection(rejection);
+    RecordRejected(strategy, slot.status());
+    return slot.status();
+  }
   GenerationRequest& gen = prepared.generation;
   gen.cancelled = &run.cancelled;
   std::unique_ptr<RequestPorts> request_ports;
   GenerationPorts view;
-  if (absl::Status s = MakeRequestView(run, &request_ports, &view); !s.ok()) {
+  if (absl::Status s = MakeRequestView(run, callbacks.deadline, &request_ports, &view); !s.ok()) {
     Unregister(*request_id);
     RecordRejected(strategy, s);
     return s;
@@ -236,6 +252,8 @@ absl::StatusOr<RunOutcome> RequestRunner::Run(decoding::PreparedRequest prepared
       metrics_->RecordFinishedRequest(proto, OutcomeReason(out));
     } else {
       metrics_->RecordFailedRequest(strategy, out.status.code());
+      // The target refused the request's KV (budget or session limit).
+      if (out.status.code() == absl::StatusCode::kResourceExhausted) resilience_->RecordRejection("target_capacity");
     }
   }
   return out;

@@ -25,6 +25,8 @@
 #include "decoding/ports/generation_ports.h"
 #include "decoding/request/request_translation.h"
 #include "services/common/metrics.h"
+#include "services/common/resilience_metrics.h"
+#include "services/orchestrator/server/admission.h"
 #include "services/orchestrator/decoding_names.h"
 
 namespace tandem::orchestrator::server {
@@ -36,6 +38,9 @@ struct RunCallbacks {
   // Delivers one chunk; false when it could not be delivered (the client is
   // gone: the request is cancelled and no further chunk is written).
   std::function<bool(const StreamChunk&)> write;
+  // The client's deadline (gRPC's grpc-timeout): caps every service call of
+  // the request and a wait in the admission queue. max() = none.
+  std::chrono::system_clock::time_point deadline = std::chrono::system_clock::time_point::max();
 };
 
 struct RunOutcome {
@@ -60,14 +65,18 @@ class RequestRunner {
   // `ports` and `metrics` (optional) must outlive the runner. An empty
   // `default_strategy` means "speculative" when the deployment has a
   // drafter, else "target_only".
-  RequestRunner(GenerationPorts& ports, services::ServiceMetrics* metrics, std::string default_strategy);
+  // `admission` bounds the requests running at once and the queue in front
+  // of them (admission.h; the default admits everyone).
+  RequestRunner(GenerationPorts& ports, services::ServiceMetrics* metrics, std::string default_strategy,
+                AdmissionOptions admission = {});
 
   // Registers `*request_id` (assigns "req-N" when empty; ALREADY_EXISTS when
   // that id is running), runs the strategy and streams its chunks through
   // `callbacks`. `*request_id` is set before the first callback. `arrival`
   // is when the front end received the request (time to first token counts
   // from it). Errors before the strategy starts are returned (and counted as
-  // failed requests); errors of the run itself are in RunOutcome::status.
+  // failed requests): RESOURCE_EXHAUSTED when admission control refuses it.
+  // Errors of the run itself are in RunOutcome::status.
   absl::StatusOr<RunOutcome> Run(decoding::PreparedRequest prepared, std::string* request_id,
                                  Clock::time_point arrival, const RunCallbacks& callbacks);
 
@@ -96,12 +105,14 @@ class RequestRunner {
 
   // The ports one request runs on: per-request objects when the deployment
   // makes them, wrapped with latency metrics when metrics are on.
-  absl::Status MakeRequestView(Running& running, std::unique_ptr<RequestPorts>* request_ports,
-                               GenerationPorts* view);
+  absl::Status MakeRequestView(Running& running, std::chrono::system_clock::time_point deadline,
+                               std::unique_ptr<RequestPorts>* request_ports, GenerationPorts* view);
 
   GenerationPorts& ports_;
   services::ServiceMetrics* metrics_;
   std::string default_strategy_;
+  std::unique_ptr<services::ResilienceMetrics> resilience_;  // with metrics_
+  AdmissionControl admission_;
 
   mutable std::mutex mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<Running>> running_;  // guarded by mu_

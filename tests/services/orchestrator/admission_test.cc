@@ -35,8 +35,10 @@ TEST(Admission, FullQueueIsRefusedWithResourceExhausted) {
   AdmissionControl admission(AdmissionOptions{.max_running = 1, .max_waiting = 0});
   auto first = admission.Admit(kNever, kNotCancelled);
   ASSERT_TRUE(first.ok());
-  auto second = admission.Admit(kNever, kNotCancelled);
+  std::string why;
+  auto second = admission.Admit(kNever, kNotCancelled, &why);
   EXPECT_EQ(second.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(why, "queue_full");
   EXPECT_NE(second.status().message().find("retry"), std::string::npos) << second.status();
   *first = AdmissionControl::Slot();  // released
   EXPECT_TRUE(admission.Admit(kNever, kNotCancelled).ok());
@@ -84,7 +86,9 @@ TEST(Admission, QueuedRequestsGiveUpOnCancelDeadlineOrMaxWait) {
   EXPECT_EQ(admission.Admit(kNever, [] { return true; }).status().code(), absl::StatusCode::kCancelled);
   EXPECT_EQ(admission.Admit(system_clock::now(), kNotCancelled).status().code(),
             absl::StatusCode::kDeadlineExceeded);
-  EXPECT_EQ(admission.Admit(kNever, kNotCancelled).status().code(), absl::StatusCode::kResourceExhausted);
+  std::string why;
+  EXPECT_EQ(admission.Admit(kNever, kNotCancelled, &why).status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(why, "queue_timeout");
   EXPECT_EQ(admission.waiting(), 0);
   // Those that gave up do not block the line: the next waiter gets the slot.
   *running = AdmissionControl::Slot();

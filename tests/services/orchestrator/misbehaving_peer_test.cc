@@ -5,8 +5,10 @@
 // the session. Each ends the call with a clean error naming the service,
 // never a crash or a token that reaches the output. The fake services are
 // real gRPC servers on loopback whose answers the test scripts.
+#include <chrono>
 #include <cmath>
 #include <functional>
+#include <thread>
 #include <limits>
 #include <memory>
 
@@ -218,6 +220,44 @@ TEST_F(MisbehavingPeer, UnknownSessionKeepsTheServicesCode) {
       &verdict);
   EXPECT_EQ(s.code(), absl::StatusCode::kNotFound) << s;
   EXPECT_EQ(s.message(), "target service Verify: session t1 not found");
+}
+
+// A peer that hangs: the request's deadline (CallScope::SetDeadline, set
+// from the client's grpc-timeout) ends the call with DEADLINE_EXCEEDED,
+// instead of the per-call timeout (30 s).
+TEST_F(MisbehavingPeer, AHangingPeerEndsAtTheRequestsDeadline) {
+  target_service_.verify = [](const tandem::v1::VerifyRequest&, tandem::v1::VerifyResponse* out) {
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+    out->set_next_token(1);
+    return grpc::Status::OK;
+  };
+  auto scope = std::make_shared<CallScope>();
+  auto scoped = verifier_->WithScope(scope);
+  runtime::SamplingParams greedy;
+  greedy.temperature = 0;
+  const std::vector<int32_t> prompt = {1, 2};
+  auto session = scoped->Open(prompt, greedy, VerifyOptions{});
+  ASSERT_TRUE(session.ok()) << session.status();
+  scope->SetDeadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+  VerifyResult verdict;
+  const std::vector<int32_t> draft = {3};
+  const absl::Status s = (*session)->Verify(draft, {}, &verdict);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
+  EXPECT_NE(s.message().find("target service Verify"), std::string::npos) << s;
+}
+
+TEST(CallScope, TheScopesDeadlineCapsEveryCall) {
+  CallScope scope;
+  const auto soon = std::chrono::system_clock::now() + std::chrono::seconds(2);
+  {
+    ScopedCall call(&scope, absl::Seconds(30));
+    EXPECT_GT(call.context()->deadline(), soon);  // no request deadline: the call's own timeout
+  }
+  scope.SetDeadline(soon);
+  ScopedCall capped(&scope, absl::Seconds(30));
+  EXPECT_EQ(capped.context()->deadline(), soon);
+  ScopedCall shorter(&scope, absl::Milliseconds(10));
+  EXPECT_LT(shorter.context()->deadline(), soon);  // an earlier own timeout still wins
 }
 
 }  // namespace
