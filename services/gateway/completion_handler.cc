@@ -23,7 +23,10 @@ void SendJson(httplib::Response& res, int status, const json& body) {
   res.set_content(DumpJson(body), "application/json");
 }
 
-void SendError(httplib::Response& res, const HttpError& e) { SendJson(res, e.status, e.body); }
+void SendError(httplib::Response& res, const HttpError& e) {
+  if (e.retry_after_s > 0) res.set_header("Retry-After", std::to_string(e.retry_after_s));
+  SendJson(res, e.status, e.body);
+}
 
 // What a streamed request needs after the handler returned (the content
 // provider runs later, on the same connection's thread).

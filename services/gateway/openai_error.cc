@@ -97,6 +97,7 @@ HttpError ToHttpError(const absl::Status& status, Endpoint endpoint) {
     code = "context_length_exceeded";
   }
   HttpError e = MakeHttpError(http_status, message, ErrorType(http_status), code);
+  if (http_status == 429 || http_status == 503) e.retry_after_s = 1;
   const std::string param = OpenAiParam(field, endpoint);
   if (!param.empty()) e.body["error"]["param"] = param;
   return e;

@@ -22,6 +22,9 @@ namespace tandem::gateway {
 struct HttpError {
   int status = 500;
   nlohmann::json body;  // {"error": {...}}
+  // > 0: sent as Retry-After (overloaded 429, unavailable 503); the official
+  // clients wait that long before they retry.
+  int retry_after_s = 0;
 };
 
 // `status` must not be OK.

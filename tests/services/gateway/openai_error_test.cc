@@ -63,7 +63,10 @@ TEST(OpenAiErrorTest, FieldNamesFollowTheBody) {
 TEST(OpenAiErrorTest, StatusCodesMapToHttp) {
   EXPECT_EQ(ToHttpError(absl::ResourceExhaustedError("busy"), Endpoint::kCompletions).status, 429);
   EXPECT_EQ(Err(ToHttpError(absl::ResourceExhaustedError("busy"), Endpoint::kCompletions))["type"], "rate_limit_error");
+  EXPECT_EQ(ToHttpError(absl::ResourceExhaustedError("busy"), Endpoint::kCompletions).retry_after_s, 1);
   EXPECT_EQ(ToHttpError(absl::UnavailableError("target down"), Endpoint::kCompletions).status, 503);
+  EXPECT_EQ(ToHttpError(absl::UnavailableError("target down"), Endpoint::kCompletions).retry_after_s, 1);
+  EXPECT_EQ(ToHttpError(absl::InvalidArgumentError("n: bad"), Endpoint::kCompletions).retry_after_s, 0);
   EXPECT_EQ(Err(ToHttpError(absl::UnavailableError("x"), Endpoint::kCompletions))["type"], "server_error");
   EXPECT_EQ(ToHttpError(absl::UnauthenticatedError("no token"), Endpoint::kCompletions).status, 401);
   EXPECT_EQ(ToHttpError(absl::PermissionDeniedError("no"), Endpoint::kCompletions).status, 403);
