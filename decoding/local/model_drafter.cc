@@ -89,23 +89,24 @@ class ModelDraftSession : public DraftSession {
         return s;
       }
       Distribution* q = &scratch_q_;
-      if (return_q_) {
+      if (return_q_ && !greedy_) {
         out->q.emplace_back();
         q = &out->q.back();
       }
       if (absl::Status s = sampler_.Process(logits_, history_, q); !s.ok()) return s;
       const int32_t x = greedy_ ? q->Argmax() : runtime::Sampler::Sample(*q, rng_);
-      // c_conf (RAPID): a token the drafter itself doubts ends the proposal
-      // after it. Greedy q is one-hot, so its confidence is read at T = 1.
-      bool doubtful = false;
-      if (stop_below_ > 0.0f) {
-        float confidence = q->Prob(x);
-        if (greedy_) {
-          if (absl::Status s = soft_sampler_.Process(logits_, history_, &soft_q_); !s.ok()) return s;
-          confidence = soft_q_.Prob(x);
-        }
-        doubtful = confidence < stop_below_;
+      // A greedy q is one-hot and carries no confidence: c_conf reads the
+      // temperature-1 distribution, and so does RAPID's greedy transfer (the
+      // q rows a greedy session returns are these).
+      const bool soft = greedy_ && (return_q_ || stop_below_ > 0.0f);
+      if (soft) {
+        if (absl::Status s = soft_sampler_.Process(logits_, history_, &soft_q_); !s.ok()) return s;
       }
+      // c_conf (RAPID): a token the drafter itself doubts ends the proposal
+      // after it.
+      bool doubtful = false;
+      if (stop_below_ > 0.0f) doubtful = (greedy_ ? soft_q_.Prob(x) : q->Prob(x)) < stop_below_;
+      if (return_q_ && greedy_) out->q.push_back(soft_q_);
       out->tokens.push_back(x);
       history_.push_back(x);
       pending_.assign(1, x);

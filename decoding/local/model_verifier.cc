@@ -128,7 +128,11 @@ class ModelVerifySession : public VerifySession {
         absl::Status s = soft_sampler_.Process(row, std::span<const int32_t>(history_).first(base + i), &soft_[i]);
         if (!s.ok()) return RollBack(cached, s);
       }
-      verdict = spec::GreedyKnowledgeTransferAccept(draft, p, std::span<const Distribution>(soft_.data(), rows), kt);
+      // q: the drafter's temperature-1 rows when it sent them (a model
+      // drafter, RAPID), else none (a deterministic drafter: one-hot).
+      const std::span<const Distribution> q_soft = q.size() == draft.size() ? q : std::span<const Distribution>();
+      verdict = spec::GreedyKnowledgeTransferAccept(draft, p, std::span<const Distribution>(soft_.data(), rows),
+                                                    q_soft, kt);
     } else if (greedy_) {
       verdict = spec::GreedyAccept(draft, p);
     } else if (kt.enabled()) {

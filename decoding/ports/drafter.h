@@ -54,9 +54,12 @@ inline absl::Status ValidateTruncate(const DraftDelta& delta, size_t committed) 
 
 struct DraftProposal {
   std::vector<int32_t> tokens;
-  // q[i] = the exact processed distribution tokens[i] was sampled from.
-  // Empty when the session was opened without return_distributions (greedy
-  // verification needs token ids only).
+  // q[i] = the exact processed distribution tokens[i] was sampled from; in a
+  // greedy session (whose processed q is one-hot) the temperature-1
+  // distribution at that position instead, the drafter's confidence that
+  // RAPID's greedy knowledge transfer reads. Empty when the session was
+  // opened without return_distributions (plain greedy verification needs
+  // token ids only).
   std::vector<runtime::Distribution> q;
 };
 

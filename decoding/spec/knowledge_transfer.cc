@@ -144,24 +144,33 @@ absl::StatusOr<AcceptResult> KnowledgeTransferAccept(std::span<const int32_t> dr
 absl::StatusOr<AcceptResult> GreedyKnowledgeTransferAccept(std::span<const int32_t> draft,
                                                            std::span<const Distribution> p_greedy,
                                                            std::span<const Distribution> p_soft,
+                                                           std::span<const Distribution> q_soft,
                                                            const KnowledgeTransfer& kt) {
   if (absl::Status s = ValidateKnowledgeTransfer(kt, "knowledge_transfer"); !s.ok()) return s;
   if (!kt.enabled()) return GreedyAccept(draft, p_greedy);
   if (absl::Status s = CheckTargetRows(draft, p_greedy); !s.ok()) return s;
   if (absl::Status s = CheckTargetRows(draft, p_soft); !s.ok()) return s;
+  if (!q_soft.empty() && q_soft.size() != draft.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("acceptance: ", draft.size(), " drafted tokens but ", q_soft.size(), " q rows"));
+  }
   AcceptResult result;
-  Distribution q;
+  Distribution one_hot;
   for (size_t i = 0; i < draft.size(); ++i) {
     const Distribution& p = p_soft[i];
-    q.AssignOneHot(p.vocab_size(), draft[i]);
+    if (q_soft.empty()) one_hot.AssignOneHot(p.vocab_size(), draft[i]);
+    const Distribution& q = q_soft.empty() ? one_hot : q_soft[i];
+    if (q.vocab_size() != p.vocab_size()) {
+      return absl::InvalidArgumentError("acceptance: draft and target vocabularies differ");
+    }
     const TransferRow row(p, q, kt);
     // argmax p^ with ties to the lowest id (Distribution::Argmax's rule).
-    const double hat_d = row.Hat(p.Prob(draft[i]), 1.0f);
+    const double hat_d = row.Hat(p.Prob(draft[i]), q.Prob(draft[i]));
     bool is_argmax = hat_d > 0.0;
     for (size_t j = 0; j < p.size() && is_argmax; ++j) {
       const int32_t id = p.id_at(j);
       if (id == draft[i]) continue;
-      const double h = row.Hat(p.probs()[j], 0.0f);
+      const double h = row.Hat(p.probs()[j], q.Prob(id));
       is_argmax = id < draft[i] ? h < hat_d : h <= hat_d;
     }
     if (!is_argmax) {

@@ -64,17 +64,21 @@ absl::StatusOr<AcceptResult> KnowledgeTransferAccept(std::span<const int32_t> dr
                                                      std::span<const runtime::Distribution> p,
                                                      const KnowledgeTransfer& kt, runtime::Rng& rng);
 
-// Greedy variant (temperature 0). The greedy drafter's q is one-hot on its
-// token d_i, and the greedy target's processed p is one-hot on its argmax, so
-// the transfer is applied to the temperature-1 distribution instead:
-// p_soft_i = softmax(logits after the repetition penalty), q_i = onehot(d_i),
-// p^_i from those; accept d_i while d_i == argmax p^_i. The next token is the
-// target's greedy token (argmax of p_greedy, which equals argmax p_soft; the
-// residual [p - min(q, p^)]_+ of one-hot rows is that token too). eta == 0 is
-// exactly GreedyAccept. p_greedy and p_soft have draft.size() + 1 rows.
+// Greedy variant (temperature 0). The greedy processed distributions of both
+// sides are one-hot and carry no confidence, so the transfer is applied to
+// the temperature-1 distributions, as the reference does: p_soft_i =
+// softmax(target logits after the repetition penalty), q_soft_i the same of
+// the drafter (the drafter's own confidence in d_i), p^_i from those; accept
+// d_i while d_i == argmax p^_i. The next token is the target's greedy token
+// (argmax of p_greedy, which equals argmax p_soft). A one-hot q would let any
+// drafted token win: with eta = 5 a token at p = 0.01 beats an argmax at 0.9.
+// q_soft empty: the drafter is deterministic (no distribution, e.g. n-gram),
+// q = onehot(d_i) is then its true q. eta == 0 is exactly GreedyAccept.
+// p_greedy and p_soft have draft.size() + 1 rows, q_soft draft.size() or 0.
 absl::StatusOr<AcceptResult> GreedyKnowledgeTransferAccept(std::span<const int32_t> draft,
                                                            std::span<const runtime::Distribution> p_greedy,
                                                            std::span<const runtime::Distribution> p_soft,
+                                                           std::span<const runtime::Distribution> q_soft,
                                                            const KnowledgeTransfer& kt);
 
 // The processing that the greedy variants score with: temperature 1, no

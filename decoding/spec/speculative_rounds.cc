@@ -47,6 +47,9 @@ absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession& draft
         break;
       }
       q = std::span<const runtime::Distribution>(proposal.q).first(n);
+    } else if (proposal.q.size() >= n) {
+      // Greedy with the drafter's temperature-1 rows (RAPID's transfer).
+      q = std::span<const runtime::Distribution>(proposal.q).first(n);
     }
 
     // 2-4. One target pass over x: accept a prefix x_1..x_k, next token t

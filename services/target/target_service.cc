@@ -139,7 +139,9 @@ absl::Status TargetService::DoVerify(const tandem::v1::VerifyRequest& req, tande
   }
   const std::span<const int32_t> draft(req.draft_tokens().data(), req.draft_tokens_size());
   std::vector<runtime::Distribution> q;
-  if (!session.greedy) {
+  // Greedy sessions take them optionally: the drafter's temperature-1 rows
+  // for RAPID's greedy transfer (ignored without knowledge transfer).
+  if (!session.greedy || req.draft_distributions_size() > 0) {
     if (req.draft_distributions_size() != req.draft_tokens_size()) {
       return absl::InvalidArgumentError(absl::StrCat("draft_distributions: has ", req.draft_distributions_size(),
                                                      " entries, draft_tokens has ", req.draft_tokens_size()));

@@ -149,7 +149,9 @@ absl::Status RunRapid(const GenerationRequest& base_request, const RapidOptions&
   stats.target_time_ms += out.ElapsedMs() - t0;
   t0 = out.ElapsedMs();
   DraftOptions draft_options;
-  draft_options.return_distributions = !greedy;
+  // Greedy: the drafter's temperature-1 rows, which the greedy transfer
+  // needs (algorithms.md section 1); lossless greedy needs none.
+  draft_options.return_distributions = !greedy || options.knowledge_transfer.enabled();
   draft_options.stop_below_probability = options.c_conf;
   auto draft = drafter.Open(*draft_prompt, request.sampling, draft_options);
   if (!draft.ok()) {

@@ -33,6 +33,9 @@ class RemoteVerifySession : public VerifySession {
                                                        " drafted tokens need as many q rows, got ", q.size()));
       }
       for (const runtime::Distribution& d : q) services::DistributionToProto(d, req_.add_draft_distributions());
+    } else if (!q.empty() && q.size() == draft.size()) {
+      // Greedy RAPID: the drafter's temperature-1 rows for the transfer.
+      for (const runtime::Distribution& d : q) services::DistributionToProto(d, req_.add_draft_distributions());
     }
     tandem::v1::VerifyResponse resp;
     absl::Status rpc = kTarget.Call("Verify", options_.scope.get(), options_.call_timeout,

@@ -180,7 +180,8 @@ TEST(KnowledgeTransfer, ClosedFormWithEtaZeroIsP) {
   for (int v = 0; v < 3; ++v) EXPECT_NEAR(out[v], p.Prob(v), 1e-6);
 }
 
-TEST(KnowledgeTransfer, GreedyVariant) {
+TEST(KnowledgeTransfer, GreedyVariantWithADeterministicDrafter) {
+  // No q rows: the drafter is deterministic (n-gram), its q one-hot on d_i.
   // Temperature-1 rows and the greedy one-hot rows they imply.
   const std::vector<Distribution> soft = {Dense({0.50f, 0.45f, 0.05f}), Dense({0.2f, 0.3f, 0.5f})};
   std::vector<Distribution> hard(2);
@@ -189,25 +190,63 @@ TEST(KnowledgeTransfer, GreedyVariant) {
   const std::vector<int32_t> close = {1};     // p 0.45 vs argmax 0.50
   const std::vector<int32_t> far = {2};       // p 0.05
   // eta = 0: exactly GreedyAccept.
-  auto plain = spec::GreedyKnowledgeTransferAccept(close, hard, soft, {.eta = 0.0f});
+  auto plain = spec::GreedyKnowledgeTransferAccept(close, hard, soft, {}, {.eta = 0.0f});
   ASSERT_TRUE(plain.ok());
   EXPECT_EQ(plain->accepted, 0);
   EXPECT_EQ(plain->next_token, 0);
   // A small pull accepts the close runner-up (0.45 * e^(0.5 * 0.55) > 0.5)...
-  auto pulled = spec::GreedyKnowledgeTransferAccept(close, hard, soft, {.eta = 0.5f, .alpha_m = 0.1f});
+  auto pulled = spec::GreedyKnowledgeTransferAccept(close, hard, soft, {}, {.eta = 0.5f, .alpha_m = 0.1f});
   ASSERT_TRUE(pulled.ok());
   EXPECT_EQ(pulled->accepted, 1);
   EXPECT_EQ(pulled->next_token, 2);  // bonus: the target's greedy token of the last row
   // ...but not the far one (0.05 * e^(0.5 * 0.95) < 0.5); the correction is
   // the target's own greedy token.
-  auto kept = spec::GreedyKnowledgeTransferAccept(far, hard, soft, {.eta = 0.5f, .alpha_m = 0.1f});
+  auto kept = spec::GreedyKnowledgeTransferAccept(far, hard, soft, {}, {.eta = 0.5f, .alpha_m = 0.1f});
   ASSERT_TRUE(kept.ok());
   EXPECT_EQ(kept->accepted, 0);
   EXPECT_EQ(kept->next_token, 0);
   // A strong pull accepts it too.
-  auto strong = spec::GreedyKnowledgeTransferAccept(far, hard, soft, {.eta = 5.0f, .alpha_m = 0.1f});
+  auto strong = spec::GreedyKnowledgeTransferAccept(far, hard, soft, {}, {.eta = 5.0f, .alpha_m = 0.1f});
   ASSERT_TRUE(strong.ok());
   EXPECT_EQ(strong->accepted, 1);
+}
+
+// The greedy transfer reads the drafter's temperature-1 q, as the reference
+// does: a drafted token the drafter itself doubts must not beat the target's
+// confident argmax. With q one-hot on the drafted token it would (eta = 5: a
+// token at p = 0.01 against an argmax at 0.9), making greedy RAPID nearly
+// drafter-only; a drafter that is sure of its token still wins.
+TEST(KnowledgeTransfer, GreedyVariantUsesTheDraftersTemperatureOneQ) {
+  const KnowledgeTransfer kt{.eta = 5.0f, .alpha_m = 0.1f};
+  const std::vector<Distribution> soft = {Dense({0.90f, 0.01f, 0.09f}), Dense({0.2f, 0.3f, 0.5f})};
+  std::vector<Distribution> hard(2);
+  hard[0].AssignOneHot(3, 0);
+  hard[1].AssignOneHot(3, 2);
+  const std::vector<int32_t> draft = {1};
+  // One-hot q (mask: the drafted token only): 0.01 e^(5 * 0.99) = 1.41
+  // against 0.9 and 0.09: accepted.
+  auto one_hot = spec::GreedyKnowledgeTransferAccept(draft, hard, soft, {}, kt);
+  ASSERT_TRUE(one_hot.ok());
+  EXPECT_EQ(one_hot->accepted, 1);
+  // The drafter's own q: 0.3 on its token, 0.5 on the target's argmax:
+  // 0.01 e^(5 * 0.29) = 0.043 against 0.9 e^(5 * (0.5 - 0.9)) = 0.122 and
+  // 0.09 e^(5 * 0.11) = 0.156: rejected, the next token is the target's
+  // greedy one.
+  const std::vector<Distribution> doubtful = {Dense({0.5f, 0.3f, 0.2f})};
+  auto read = spec::GreedyKnowledgeTransferAccept(draft, hard, soft, doubtful, kt);
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read->accepted, 0);
+  EXPECT_EQ(read->next_token, 0);
+  // A drafter sure of its token (q 0.98; the mask leaves the others alone):
+  // 0.01 e^(5 * 0.97) = 1.28 against 0.9: accepted.
+  const std::vector<Distribution> sure = {Dense({0.01f, 0.98f, 0.01f})};
+  auto kept = spec::GreedyKnowledgeTransferAccept(draft, hard, soft, sure, kt);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(kept->accepted, 1);
+  EXPECT_EQ(kept->next_token, 2);
+  // q rows must match the draft.
+  EXPECT_EQ(spec::GreedyKnowledgeTransferAccept(draft, hard, soft, soft, kt).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(KnowledgeTransfer, RejectsBadParameters) {

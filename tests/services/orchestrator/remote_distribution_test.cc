@@ -15,6 +15,7 @@
 #include "runtime/sampling/sampler.h"
 #include "services/draft/draft_server.h"
 #include "services/orchestrator/server/ports_factory.h"
+#include "decoding/spec/acceptance.h"
 #include "decoding/spec/knowledge_transfer.h"
 #include "decoding/strategies/speculative/speculative.h"
 #include "services/target/target_server.h"
@@ -254,6 +255,71 @@ TEST_F(RemoteDistributionTest, RapidTransferWithEtaAboveZeroFollowsItsClosedForm
   std::vector<double> target_only(kVocab);
   for (int32_t v = 0; v < kVocab; ++v) target_only[v] = p.Prob(v);
   EXPECT_LT(tandem::testing::ChiSquare(counts, target_only).p_value, 1e-6) << "eta had no effect: the output is p";
+}
+
+// Greedy RAPID through the services: a greedy draft session opened for the
+// transfer ships the drafter's temperature-1 rows, the remote verifier sends
+// them, and the Target service decides as GreedyKnowledgeTransferAccept does
+// on those rows (computed here from the same synthetic models). Some prompts
+// must decide differently from a one-hot q, or the check would prove nothing.
+TEST_F(RemoteDistributionTest, GreedyRapidTransferReadsTheDraftersTemperatureOneQ) {
+  const spec::KnowledgeTransfer kt{.eta = 5.0f, .alpha_m = 0.1f};
+  runtime::SamplingParams greedy;
+  greedy.temperature = 0.0f;
+  runtime::Sampler hard_sampler(greedy), soft_sampler(spec::TemperatureOneParams(greedy));
+  FakeLm target_lm(kVocab, TargetLogits), draft_lm(kVocab, DraftLogits);
+  auto row = [&](FakeLm& lm, runtime::Sampler& sampler, const Sequence& ctx) {
+    std::vector<float> logits(kVocab);
+    lm.Logits(ctx, logits);
+    runtime::Distribution d;
+    EXPECT_TRUE(sampler.Process(logits, ctx, &d).ok());
+    return d;
+  };
+  Drafter& drafter = *ports_->drafters.at("model");
+  int differs_from_one_hot = 0, checked = 0;
+  for (int32_t a = 1; a < 8; ++a) {
+    for (int32_t b = 1; b < 6; ++b) {
+      const Sequence prompt = {a, b, a, 3};
+      auto draft = drafter.Open(prompt, greedy, DraftOptions{.return_distributions = true});
+      ASSERT_TRUE(draft.ok()) << draft.status();
+      VerifyOptions vo;
+      vo.knowledge_transfer = kt;
+      auto target = ports_->verifier->Open(prompt, greedy, vo);
+      ASSERT_TRUE(target.ok()) << target.status();
+      DraftProposal proposal;
+      ASSERT_TRUE((*draft)->Propose({}, 4, &proposal).ok());
+      const size_t n = spec::DraftLengthUpToEos(proposal.tokens, IsEos);
+      ASSERT_EQ(proposal.q.size(), proposal.tokens.size()) << "the greedy draft session sent no q rows";
+      const std::span<const int32_t> x = std::span<const int32_t>(proposal.tokens).first(n);
+      const std::span<const runtime::Distribution> q = std::span<const runtime::Distribution>(proposal.q).first(n);
+      VerifyResult verdict;
+      ASSERT_TRUE((*target)->Verify(x, q, &verdict).ok());
+      // The same decision computed here.
+      std::vector<runtime::Distribution> p_hard, p_soft, q_soft;
+      Sequence ctx = prompt;
+      for (size_t i = 0; i <= n; ++i) {
+        p_hard.push_back(row(target_lm, hard_sampler, ctx));
+        p_soft.push_back(row(target_lm, soft_sampler, ctx));
+        if (i < n) {
+          q_soft.push_back(row(draft_lm, soft_sampler, ctx));
+          EXPECT_NEAR(q_soft.back().Prob(x[i]), q[i].Prob(x[i]), 1e-6);
+          ctx.push_back(x[i]);
+        }
+      }
+      auto expected = spec::GreedyKnowledgeTransferAccept(x, p_hard, p_soft, q_soft, kt);
+      auto one_hot = spec::GreedyKnowledgeTransferAccept(x, p_hard, p_soft, {}, kt);
+      ASSERT_TRUE(expected.ok() && one_hot.ok());
+      EXPECT_EQ(verdict.accepted, expected->accepted) << "prompt " << a << "," << b;
+      EXPECT_EQ(verdict.next_token, expected->next_token) << "prompt " << a << "," << b;
+      differs_from_one_hot += one_hot->accepted != expected->accepted ? 1 : 0;
+      ++checked;
+      ASSERT_TRUE((*target)->Close().ok());
+      ASSERT_TRUE((*draft)->Close().ok());
+    }
+  }
+  std::printf("greedy rapid over gRPC: %d of %d prompts decide differently with the drafter's q\n",
+              differs_from_one_hot, checked);
+  EXPECT_GT(differs_from_one_hot, 0);
 }
 
 }  // namespace
