@@ -22,7 +22,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "[test-sdk-cpp] install $BUILD into $WORK/prefix"
+echo "[test-sdk-cpp] (${SECONDS}s) install $BUILD into $WORK/prefix"
 # Up to date already when scripts/test.sh built everything; cheap otherwise.
 TARGETS=(tandem_client)
 if [[ -z "${TANDEM_BIN:-}" ]]; then TARGETS+=(tandem); fi
@@ -31,14 +31,14 @@ cmake --install "$BUILD" --prefix "$WORK/prefix" >/dev/null
 test -f "$WORK/prefix/lib/cmake/tandem/tandemConfig.cmake"
 test -f "$WORK/prefix/include/tandem/sdk/strategy_options.h"
 
-echo "[test-sdk-cpp] build sdk/cpp/examples against the installed package"
+echo "[test-sdk-cpp] (${SECONDS}s) build sdk/cpp/examples against the installed package"
 LAUNCHER=()
 if command -v ccache >/dev/null; then LAUNCHER=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
 cmake -S "$ROOT/sdk/cpp/examples" -B "$WORK/examples" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$WORK/prefix" "${LAUNCHER[@]}" >/dev/null
 cmake --build "$WORK/examples" >/dev/null
 
-echo "[test-sdk-cpp] start a deployment (TLS, bearer token)"
+echo "[test-sdk-cpp] (${SECONDS}s) start a deployment (TLS, bearer token)"
 bash "$ROOT/scripts/make-dev-certs.sh" "$WORK/certs" >/dev/null
 read -r P_TARGET P_DRAFT P_REWARD P_RETRIEVAL P_ORCH < <(python3 - <<'PY'
 import socket
@@ -69,10 +69,10 @@ if ! "$BIN" up "$CONFIG" --timeout 300; then
   exit 1
 fi
 
-echo "[test-sdk-cpp] examples/generate"
+echo "[test-sdk-cpp] (${SECONDS}s) examples/generate"
 TANDEM_TLS_CA="$WORK/certs/ca.crt" TANDEM_API_TOKEN="$(cat "$WORK/certs/token")" \
   "$WORK/examples/generate" "127.0.0.1:$P_ORCH" "What is 2 + 2?"
-echo "[test-sdk-cpp] examples/live_check"
+echo "[test-sdk-cpp] (${SECONDS}s) examples/live_check"
 "$WORK/examples/live_check" "127.0.0.1:$P_ORCH" "127.0.0.1:$P_REWARD" "127.0.0.1:$P_RETRIEVAL" \
   "$WORK/certs/ca.crt" "$WORK/certs/token"
-echo "[test-sdk-cpp] passed"
+echo "[test-sdk-cpp] (${SECONDS}s) passed"
