@@ -22,8 +22,9 @@ struct GenerateOutcome {
 };
 
 // One JSON object: text, token_ids, prompt_tokens, completion_tokens,
-// finish_reason, prefill_tokens_per_s, decode_tokens_per_s, model, threads,
-// strategy, stats{...}.
+// finish_reason, prefill_tokens_per_s, decode_tokens_per_s (null when the
+// answer came in one chunk), model, threads, strategy, and stats: the
+// tandem.v1.Stats JSON (common core + the strategy's sections).
 nlohmann::json OutcomeJson(const GenerateOutcome& outcome);
 // The statistics line(s) printed to stderr after a streamed generation.
 std::string OutcomeSummary(const GenerateOutcome& outcome);

@@ -146,9 +146,9 @@ int main(int argc, char** argv) {
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       if (!status.ok()) return Fail(absl::StrCat(strategy, ": ", status.message()));
       const auto& st = result.stats;
-      double reward = st.final_reward;
+      double reward = st.reward.final_reward.value_or(0.0);
       bool scored_after = false;
-      if (!st.has_final_reward) {
+      if (!st.reward.final_reward.has_value()) {
         orch::RewardItem item{request.prompt_text, result.text, ""};
         auto r = (*ports)->reward->Score(choice->options<decoding::CardsOptions>().reward, {&item, 1});
         if (!r.ok()) return Fail(std::string(r.status().message()));
@@ -166,14 +166,14 @@ int main(int argc, char** argv) {
       j["finish_reason"] = orch::FinishReasonName(result.finish_reason);
       j["llm_calls"] = st.target_calls;
       j["target_time_ms"] = st.target_time_ms;
-      j["reward_calls"] = st.reward_calls;
-      j["reward_items"] = st.reward_items;
-      j["reward_time_ms"] = st.reward_time_ms;
-      j["segments_proposed"] = st.segments_proposed;
-      j["segments_accepted"] = st.segments_accepted;
-      j["segments_rejected"] = st.segments_rejected;
-      j["segments_forced"] = st.segments_forced;
-      j["r_star"] = st.has_r_star ? nlohmann::json(st.r_star) : nlohmann::json();
+      j["reward_calls"] = st.reward.calls;
+      j["reward_items"] = st.reward.items;
+      j["reward_time_ms"] = st.reward.time_ms;
+      j["segments_proposed"] = st.cards.segments_proposed;
+      j["segments_accepted"] = st.cards.segments_accepted;
+      j["segments_rejected"] = st.cards.segments_rejected;
+      j["segments_forced"] = st.cards.segments_forced;
+      j["r_star"] = st.cards.r_star.has_value() ? nlohmann::json(*st.cards.r_star) : nlohmann::json();
       j["params"] = args.params[strategy];
       j["text"] = result.text;
       out << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
@@ -181,7 +181,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s %s: reward %.4f, %lld tokens, %.0f ms, %lld llm calls, %lld reward calls\n",
                    p.value("id", nlohmann::json()).dump().c_str(), strategy.c_str(), reward,
                    static_cast<long long>(st.generated_tokens), wall_ms, static_cast<long long>(st.target_calls),
-                   static_cast<long long>(st.reward_calls));
+                   static_cast<long long>(st.reward.calls));
     }
   }
   return 0;

@@ -131,13 +131,13 @@ def aggregate(results):
     # bench_speculative.py computes them, plus the long-context measures.
     out = bench_speculative.aggregate(results)
     del out["tokens"]
-    st = [r.get("stats", {}) for r in results]
+    st = [r.get("stats", {}).get("retrieval") or {} for r in results]
     out.update(prompt_tokens=sum(r["prompt_tokens"] for r in results) / len(results),
                context_tokens=sum(s.get("context_tokens", 0) for s in st) / len(results),
                retrieved_tokens=sum(s.get("retrieved_tokens", 0) for s in st) / len(results),
                draft_prompt_tokens=sum(s.get("draft_prompt_tokens", 0) for s in st) / len(results),
                retrieval_ms=sum(s.get("retrieval_ms", 0) for s in st) / len(results),
-               ttft_s=sum(s.get("time_to_first_token_ms", 0) for s in st) / len(results) / 1000)
+               ttft_s=sum(r["stats"]["time_to_first_token_ms"] for r in results) / len(results) / 1000)
     return out
 
 
@@ -182,14 +182,15 @@ def main():
                                  correct=r["correct"], text=r["text"][:200], prompt_tokens=r["prompt_tokens"],
                                  decode_tps=r["decode_tokens_per_s"], wall_s=r["wall_s"], stats=r["stats"]))
                 st = r["stats"]
+                sp, rt = st.get("speculation") or {}, st.get("retrieval") or {}
                 print(json.dumps(dict(length=length, task=t, config=c, correct=r["correct"],
-                                      decode_tps=round(r["decode_tokens_per_s"], 2),
-                                      acceptance=round(st.get("acceptance_rate", 0), 3),
-                                      mean_len=round(st.get("mean_acceptance_length", 0), 2),
+                                      decode_tps=round(r["decode_tokens_per_s"] or 0, 2),
+                                      acceptance=round(sp.get("acceptance_rate", 0), 3),
+                                      mean_len=round(sp.get("mean_acceptance_length", 0), 2),
                                       target_calls=st.get("target_calls", 0),
-                                      draft_prompt_tokens=st.get("draft_prompt_tokens", 0),
-                                      retrieved_chunks=st.get("retrieved_chunks", 0),
-                                      retrieval_ms=round(st.get("retrieval_ms", 0)),
+                                      draft_prompt_tokens=rt.get("draft_prompt_tokens", 0),
+                                      retrieved_chunks=rt.get("retrieved_chunks", 0),
+                                      retrieval_ms=round(rt.get("retrieval_ms", 0)),
                                       ttft_s=round(st.get("time_to_first_token_ms", 0) / 1000, 1),
                                       prompt_tokens=r["prompt_tokens"], wall_s=round(r["wall_s"], 1),
                                       load=os.getloadavg()[0], text=r["text"][:80])), file=sys.stderr, flush=True)

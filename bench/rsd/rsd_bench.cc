@@ -238,7 +238,7 @@ int main(int argc, char** argv) {
       const double forwarded = static_cast<double>(request.prompt.size() + result.tokens.size()) +
                                (result.finish_reason == orch::FinishReason::kEndOfGeneration ? 1 : 0);
       const double policy_parameters = run.draft_policy ? draft_parameters : target_parameters;
-      double* policy_flops = run.draft_policy ? &st.flops_draft : &st.flops_target;
+      double* policy_flops = run.draft_policy ? &st.flops.draft : &st.flops.target;
       if (run.strategy == "target_only") *policy_flops = 2.0 * policy_parameters * forwarded;
       if (run.strategy == "best_of_n") {
         // One prompt prefill (the samples fork it) plus one forward per
@@ -248,7 +248,7 @@ int main(int argc, char** argv) {
         const double sampled = static_cast<double>(st.target_calls);
         const double n = static_cast<double>(choice->options<decoding::BestOfNOptions>().n);
         *policy_flops = 2.0 * policy_parameters * (static_cast<double>(request.prompt.size()) + sampled);
-        st.flops_prm = 2.0 * *judge_parameters * (n * static_cast<double>(request.prompt.size()) + sampled);
+        st.flops.prm = 2.0 * *judge_parameters * (n * static_cast<double>(request.prompt.size()) + sampled);
       }
       orch::RewardItem item{question, result.text, p["answer"].get<std::string>()};
       auto correct = (*ports)->reward->Score({.backend = "math"}, {&item, 1});
@@ -268,21 +268,21 @@ int main(int argc, char** argv) {
       j["prompt_tokens"] = request.prompt.size();
       j["generated_tokens"] = st.generated_tokens;
       j["finish_reason"] = orch::FinishReasonName(result.finish_reason);
-      j["rsd_steps"] = st.rsd_steps;
-      j["rsd_steps_accepted"] = st.rsd_steps_accepted;
-      j["rsd_steps_target"] = st.rsd_steps_target;
-      j["rsd_draft_tokens_accepted"] = st.rsd_draft_tokens_accepted;
-      j["rsd_draft_tokens_discarded"] = st.rsd_draft_tokens_discarded;
-      j["rsd_target_tokens"] = st.rsd_target_tokens;
-      j["rsd_step_rewards"] = st.rsd_step_rewards;
-      j["target_step_fraction"] = st.target_step_fraction;
-      j["flops_draft"] = st.flops_draft;
-      j["flops_target"] = st.flops_target;
-      j["flops_prm"] = st.flops_prm;
+      j["rsd_steps"] = st.rsd.steps;
+      j["rsd_steps_accepted"] = st.rsd.steps_accepted;
+      j["rsd_steps_target"] = st.rsd.steps_target;
+      j["rsd_draft_tokens_accepted"] = st.rsd.draft_tokens_accepted;
+      j["rsd_draft_tokens_discarded"] = st.rsd.draft_tokens_discarded;
+      j["rsd_target_tokens"] = st.rsd.target_tokens;
+      j["rsd_step_rewards"] = st.rsd.step_rewards;
+      j["target_step_fraction"] = st.rsd.target_step_fraction;
+      j["flops_draft"] = st.flops.draft;
+      j["flops_target"] = st.flops.target;
+      j["flops_prm"] = st.flops.prm;
       j["target_parameters"] = target_parameters;
       j["draft_parameters"] = draft_parameters;
       j["prm_parameters"] = *judge_parameters;
-      j["reward_time_ms"] = st.reward_time_ms;
+      j["reward_time_ms"] = st.reward.time_ms;
       j["draft_time_ms"] = st.draft_time_ms;
       j["target_time_ms"] = st.target_time_ms;
       j["text"] = result.text;
@@ -291,7 +291,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "#%d %s: %s, %lld tokens, %.0f ms, target steps %lld/%lld\n", p["index"].get<int>(),
                    run.label.c_str(), (*correct)[0] > 0.5f ? "correct" : "wrong",
                    static_cast<long long>(st.generated_tokens), wall_ms,
-                   static_cast<long long>(st.rsd_steps_target), static_cast<long long>(st.rsd_steps));
+                   static_cast<long long>(st.rsd.steps_target), static_cast<long long>(st.rsd.steps));
     }
   }
   return 0;

@@ -70,15 +70,18 @@ def free_port():
 
 def aggregate(results):
     toks = sum(r["completion_tokens"] for r in results)
-    # Decode time of each request = (tokens - 1) / decode rate; sum over requests.
-    secs = sum((r["completion_tokens"] - 1) / r["decode_tokens_per_s"] for r in results
-               if r["decode_tokens_per_s"] > 0 and r["completion_tokens"] > 1)
-    n = len([r for r in results if r["completion_tokens"] > 1])
+    # Aggregate decode rate: every token after each request's first, over the
+    # time from its first token to its end (a per-request rate is undefined
+    # for one-chunk answers, so rates are not averaged).
+    multi = [r for r in results if r["completion_tokens"] > 1]
     st = [r.get("stats", {}) for r in results]
-    drafted = sum(s.get("drafted_tokens", 0) for s in st)
-    accepted = sum(s.get("accepted_tokens", 0) for s in st)
-    drafts = sum(s.get("num_drafts", 0) for s in st)
-    return dict(tokens=toks, decode_tps=(toks - n) / secs if secs > 0 else 0,
+    secs = sum((r["stats"]["e2e_latency_ms"] - r["stats"]["time_to_first_token_ms"]) / 1000 for r in multi)
+    n = len(multi)
+    spec = [s.get("speculation") or {} for s in st]
+    drafted = sum(s.get("drafted_tokens", 0) for s in spec)
+    accepted = sum(s.get("accepted_tokens", 0) for s in spec)
+    drafts = sum(s.get("num_drafts", 0) for s in spec)
+    return dict(tokens=toks, decode_tps=(sum(r["completion_tokens"] for r in multi) - n) / secs if secs > 0 else 0,
                 acceptance=accepted / drafted if drafted else 0,
                 mean_len=1 + accepted / drafts if drafts else 0,
                 target_calls=sum(s.get("target_calls", 0) for s in st))

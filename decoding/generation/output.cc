@@ -112,6 +112,7 @@ absl::Status Output::FlushChunk() {
   flushed_tokens_ = tokens.size();
   flushed_text_ = text.size();
   if (chunk.tokens.empty() && chunk.text.empty()) return absl::OkStatus();
+  timeline_.Record(chunk.tokens.size(), ElapsedMs());
   return on_chunk_ ? on_chunk_(chunk) : absl::OkStatus();
 }
 
@@ -124,6 +125,9 @@ bool Output::EndsAtContextLimit(const absl::Status& status) {
   return true;
 }
 
-void Output::Close() { result_->stats.e2e_latency_ms = ElapsedMs(); }
+void Output::Close() {
+  result_->stats.e2e_latency_ms = ElapsedMs();
+  result_->stats.decode_tokens_per_s = timeline_.DecodeTokensPerS();
+}
 
 }  // namespace tandem::decoding

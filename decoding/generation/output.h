@@ -12,6 +12,7 @@
 #include "decoding/ports/vocabulary.h"
 #include "decoding/generation/generation.h"
 #include "decoding/generation/stop_matcher.h"
+#include "decoding/generation/token_timeline.h"
 
 namespace tandem::decoding {
 
@@ -40,7 +41,7 @@ class Output {
   bool done() const { return result_->finish_reason != FinishReason::kNone; }
   // Tokens that may still be emitted before max_tokens.
   int remaining() const;
-  // Stamps e2e latency; call once at the end.
+  // Stamps e2e latency and the decode rate; call once at the end.
   void Close();
   // Milliseconds since construction.
   double ElapsedMs() const;
@@ -57,6 +58,7 @@ class Output {
   size_t flushed_tokens_ = 0;
   size_t flushed_text_ = 0;
   bool final_flushed_ = false;
+  TokenTimeline timeline_;
   std::chrono::steady_clock::time_point start_;
 };
 

@@ -21,6 +21,7 @@
 #include "decoding/ports/generation_ports.h"
 #include "decoding/ports/vocabulary.h"
 #include "decoding/registry/param_table.h"
+#include "decoding/spec/request_stats.h"
 
 namespace tandem::decoding {
 
@@ -83,6 +84,8 @@ class StrategyDefinition {
   // Runs on the ports; FAILED_PRECONDITION (from the strategy, naming what
   // is missing) when the deployment lacks a port it needs.
   virtual absl::Status Run(const PreparedStrategy& prepared, const StrategyCall& call) const = 0;
+  // The statistics sections (beyond the common core) its requests report.
+  virtual spec::StatsSections stats_sections() const = 0;
 };
 
 inline std::string_view PreparedStrategy::name() const { return definition_->name(); }
@@ -124,6 +127,8 @@ struct StrategySpecOf {
   // null = none.
   std::function<absl::Status(Options&)> finish;
   std::function<PortNeeds(const Options&)> needs;
+  // The sections of RequestStats the run fills (spec::StatsSection bits).
+  spec::StatsSections stats = 0;
   std::function<absl::Status(const Options&, const StrategyCall&)> run;
 };
 
@@ -149,6 +154,7 @@ class TypedStrategy final : public StrategyDefinition {
   absl::Status Run(const PreparedStrategy& prepared, const StrategyCall& call) const override {
     return spec_.run(prepared.options<Options>(), call);
   }
+  spec::StatsSections stats_sections() const override { return spec_.stats; }
 
  private:
   StrategySpecOf<Options> spec_;

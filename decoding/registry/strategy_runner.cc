@@ -10,7 +10,10 @@ absl::Status RunStrategy(const PreparedStrategy& strategy, const GenerationReque
   }
   EosFreeVocabulary no_eos(*ports.vocabulary);
   const Vocabulary& vocab = ignore_eos ? static_cast<const Vocabulary&>(no_eos) : *ports.vocabulary;
-  return strategy.definition().Run(strategy, StrategyCall{request, ports, vocab, on_chunk, result});
+  absl::Status status = strategy.definition().Run(strategy, StrategyCall{request, ports, vocab, on_chunk, result});
+  // After the run: strategies start from a fresh result.
+  result->stats.sections = strategy.definition().stats_sections();
+  return status;
 }
 
 }  // namespace tandem::decoding

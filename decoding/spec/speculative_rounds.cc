@@ -73,9 +73,9 @@ absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession& draft
       break;
     }
     const int k = verdict.accepted;
-    stats.RecordRound(static_cast<int>(n), k);
+    stats.speculation.RecordRound(static_cast<int>(n), k);
     gamma.Observe(static_cast<int>(n), k);
-    stats.final_gamma = gamma.gamma();  // where the controller is, not a capped last round
+    stats.speculation.final_gamma = gamma.gamma();  // where the controller is, not a capped last round
 
     // Emit x_1..x_k, t. A draft that ended on end-of-generation and was fully
     // accepted finishes the output at that token; t is then ignored.

@@ -158,12 +158,12 @@ void ServiceMetrics::RecordFinishedRequest(const tandem::v1::Stats& stats,
       .Increment();
   prompt_tokens_->Add({{"strategy", strategy}}).Increment(static_cast<double>(stats.prompt_tokens()));
   generation_tokens_->Add({{"strategy", strategy}}).Increment(static_cast<double>(stats.generated_tokens()));
-  num_drafts_->Add(sd).Increment(static_cast<double>(stats.num_drafts()));
-  num_draft_tokens_->Add(sd).Increment(static_cast<double>(stats.drafted_tokens()));
-  num_accepted_tokens_->Add(sd).Increment(static_cast<double>(stats.accepted_tokens()));
-  for (int i = 0; i < stats.accepted_per_position_size(); ++i) {
+  num_drafts_->Add(sd).Increment(static_cast<double>(stats.speculation().num_drafts()));
+  num_draft_tokens_->Add(sd).Increment(static_cast<double>(stats.speculation().drafted_tokens()));
+  num_accepted_tokens_->Add(sd).Increment(static_cast<double>(stats.speculation().accepted_tokens()));
+  for (int i = 0; i < stats.speculation().accepted_per_position_size(); ++i) {
     accepted_per_pos_->Add({{"strategy", strategy}, {"drafter", drafter}, {"position", absl::StrCat(i)}})
-        .Increment(static_cast<double>(stats.accepted_per_position(i)));
+        .Increment(static_cast<double>(stats.speculation().accepted_per_position(i)));
   }
   draft_calls_->Add(sd).Increment(static_cast<double>(stats.draft_calls()));
   target_calls_->Add(sd).Increment(static_cast<double>(stats.target_calls()));
@@ -173,35 +173,35 @@ void ServiceMetrics::RecordFinishedRequest(const tandem::v1::Stats& stats,
     ttft_->Add({{"strategy", strategy}}, kTtftBuckets).Observe(stats.time_to_first_token_ms() / 1000.0);
   }
   e2e_->Add({{"strategy", strategy}}, kE2eBuckets).Observe(stats.e2e_latency_ms() / 1000.0);
-  if (stats.context_tokens() > 0) {  // rapid
-    retrieval_latency_->Add({{"strategy", strategy}}, kRetrievalBuckets).Observe(stats.retrieval_ms() / 1000.0);
+  if (stats.has_retrieval()) {
+    retrieval_latency_->Add({{"strategy", strategy}}, kRetrievalBuckets).Observe(stats.retrieval().retrieval_ms() / 1000.0);
     retrieved_tokens_->Add({{"strategy", strategy}}, kRetrievedTokenBuckets)
-        .Observe(static_cast<double>(stats.retrieved_tokens()));
+        .Observe(static_cast<double>(stats.retrieval().retrieved_tokens()));
   }
-  if (stats.reward_calls() > 0) {
-    reward_calls_->Add({{"strategy", strategy}}).Increment(static_cast<double>(stats.reward_calls()));
-    reward_items_->Add({{"strategy", strategy}}).Increment(static_cast<double>(stats.reward_items()));
-    reward_time_->Add({{"strategy", strategy}}).Increment(stats.reward_time_ms() / 1000.0);
+  if (stats.reward().calls() > 0) {
+    reward_calls_->Add({{"strategy", strategy}}).Increment(static_cast<double>(stats.reward().calls()));
+    reward_items_->Add({{"strategy", strategy}}).Increment(static_cast<double>(stats.reward().items()));
+    reward_time_->Add({{"strategy", strategy}}).Increment(stats.reward().time_ms() / 1000.0);
   }
-  if (stats.segments_proposed() > 0) {
-    segments_->Add({{"outcome", "proposed"}}).Increment(static_cast<double>(stats.segments_proposed()));
-    segments_->Add({{"outcome", "accepted"}}).Increment(static_cast<double>(stats.segments_accepted()));
-    segments_->Add({{"outcome", "rejected"}}).Increment(static_cast<double>(stats.segments_rejected()));
-    segments_->Add({{"outcome", "forced"}}).Increment(static_cast<double>(stats.segments_forced()));
+  if (stats.cards().segments_proposed() > 0) {
+    segments_->Add({{"outcome", "proposed"}}).Increment(static_cast<double>(stats.cards().segments_proposed()));
+    segments_->Add({{"outcome", "accepted"}}).Increment(static_cast<double>(stats.cards().segments_accepted()));
+    segments_->Add({{"outcome", "rejected"}}).Increment(static_cast<double>(stats.cards().segments_rejected()));
+    segments_->Add({{"outcome", "forced"}}).Increment(static_cast<double>(stats.cards().segments_forced()));
   }
-  if (stats.has_final_reward()) {
-    final_reward_->Add({{"strategy", strategy}}, kRewardBuckets).Observe(stats.final_reward());
+  if (stats.reward().has_final_reward()) {
+    final_reward_->Add({{"strategy", strategy}}, kRewardBuckets).Observe(stats.reward().final_reward());
   }
-  if (stats.rsd_steps() > 0) {
-    rsd_steps_->Add({{"outcome", "drafted"}}).Increment(static_cast<double>(stats.rsd_steps_drafted()));
-    rsd_steps_->Add({{"outcome", "accepted"}}).Increment(static_cast<double>(stats.rsd_steps_accepted()));
-    rsd_steps_->Add({{"outcome", "target"}}).Increment(static_cast<double>(stats.rsd_steps_target()));
+  if (stats.rsd().steps() > 0) {
+    rsd_steps_->Add({{"outcome", "drafted"}}).Increment(static_cast<double>(stats.rsd().steps_drafted()));
+    rsd_steps_->Add({{"outcome", "accepted"}}).Increment(static_cast<double>(stats.rsd().steps_accepted()));
+    rsd_steps_->Add({{"outcome", "target"}}).Increment(static_cast<double>(stats.rsd().steps_target()));
     rsd_draft_tokens_->Add({{"outcome", "accepted"}})
-        .Increment(static_cast<double>(stats.rsd_draft_tokens_accepted()));
+        .Increment(static_cast<double>(stats.rsd().draft_tokens_accepted()));
     rsd_draft_tokens_->Add({{"outcome", "discarded"}})
-        .Increment(static_cast<double>(stats.rsd_draft_tokens_discarded()));
+        .Increment(static_cast<double>(stats.rsd().draft_tokens_discarded()));
     prometheus::Histogram& step_reward = rsd_step_reward_->Add({}, kRewardBuckets);
-    for (double r : stats.rsd_step_rewards()) step_reward.Observe(r);
+    for (double r : stats.rsd().step_rewards()) step_reward.Observe(r);
   }
   const std::pair<const char*, double> flops[] = {
       {"draft", stats.flops().draft()}, {"target", stats.flops().target()}, {"prm", stats.flops().prm()}};

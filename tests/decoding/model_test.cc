@@ -90,8 +90,8 @@ TEST_F(SmolLm, GreedySpeculativeMatchesTargetOnly) {
                                           << "\n  spec:   " << spec.text;
       EXPECT_EQ(spec.text, base.text);
       std::printf("%-16s %-30.30s drafted %3lld accepted %3lld (%.2f) target calls %2lld vs %2lld\n",
-                  v.name, text.c_str(), static_cast<long long>(spec.stats.drafted_tokens),
-                  static_cast<long long>(spec.stats.accepted_tokens), spec.stats.acceptance_rate(),
+                  v.name, text.c_str(), static_cast<long long>(spec.stats.speculation.drafted_tokens),
+                  static_cast<long long>(spec.stats.speculation.accepted_tokens), spec.stats.speculation.acceptance_rate(),
                   static_cast<long long>(spec.stats.target_calls),
                   static_cast<long long>(base.stats.target_calls));
     }
@@ -115,8 +115,8 @@ TEST_F(SmolLm, SamplingRunsAndIsReproducible) {
   GenerationResult b = Generate(req, verifier, &self, vocab);
   EXPECT_EQ(a.tokens, b.tokens);
   EXPECT_NE(a.finish_reason, FinishReason::kNone);
-  EXPECT_GT(a.stats.acceptance_rate(), 0.8);
-  std::printf("T=0.8 self-draft: %s | acceptance %.2f\n", a.text.c_str(), a.stats.acceptance_rate());
+  EXPECT_GT(a.stats.speculation.acceptance_rate(), 0.8);
+  std::printf("T=0.8 self-draft: %s | acceptance %.2f\n", a.text.c_str(), a.stats.speculation.acceptance_rate());
 }
 
 }  // namespace

@@ -101,8 +101,8 @@ TEST_F(RewardStrategiesModelTest, HardCardsWithMinusInfinityIsTheTopKSamplerOnRe
     feed = {t};
   }
   EXPECT_EQ(cards.tokens, expected);
-  EXPECT_EQ(cards.stats.segments_rejected, 0);
-  EXPECT_GT(cards.stats.segments_accepted, 1);
+  EXPECT_EQ(cards.stats.cards.segments_rejected, 0);
+  EXPECT_GT(cards.stats.cards.segments_accepted, 1);
 }
 
 TEST_F(RewardStrategiesModelTest, EachStrategyReportsTheRewardOfItsText) {
@@ -118,25 +118,25 @@ TEST_F(RewardStrategiesModelTest, EachStrategyReportsTheRewardOfItsText) {
   GenerationResult bon = Run("best_of_n", with({{"n", "3"}}), request);
   GenerationResult args = Run("args", with({{"top_k", "4"}}), request);
   for (const GenerationResult* r : {&cards, &bon, &args}) {
-    ASSERT_TRUE(r->stats.has_final_reward) << r->stats.strategy;
-    EXPECT_FLOAT_EQ(static_cast<float>(r->stats.final_reward), Rescore(spec, *r)) << r->stats.strategy;
+    ASSERT_TRUE(r->stats.reward.final_reward.has_value()) << r->stats.strategy;
+    EXPECT_FLOAT_EQ(static_cast<float>(r->stats.reward.final_reward.value_or(NAN)), Rescore(spec, *r)) << r->stats.strategy;
     EXPECT_FALSE(r->text.empty()) << r->stats.strategy;
   }
-  EXPECT_EQ(cards.stats.segments_accepted, static_cast<int64_t>(cards.stats.rejections_per_segment.size()));
-  EXPECT_EQ(cards.stats.segments_proposed, cards.stats.segments_accepted + cards.stats.segments_rejected);
-  EXPECT_EQ(bon.stats.reward_calls, 1);
-  EXPECT_EQ(bon.stats.reward_items, 3);
-  EXPECT_EQ(args.stats.reward_items, 4 * args.stats.reward_calls);
+  EXPECT_EQ(cards.stats.cards.segments_accepted, static_cast<int64_t>(cards.stats.cards.rejections_per_segment.size()));
+  EXPECT_EQ(cards.stats.cards.segments_proposed, cards.stats.cards.segments_accepted + cards.stats.cards.segments_rejected);
+  EXPECT_EQ(bon.stats.reward.calls, 1);
+  EXPECT_EQ(bon.stats.reward.items, 3);
+  EXPECT_EQ(args.stats.reward.items, 4 * args.stats.reward.calls);
 }
 
 TEST_F(RewardStrategiesModelTest, CardsWithTheJudgeBackend) {
   GenerationResult cards = Run("cards", {{"r_star", "0.5"}, {"max_rejections", "2"}}, Request(16, 7));
-  ASSERT_TRUE(cards.stats.has_final_reward);
-  EXPECT_GE(cards.stats.final_reward, 0.0);
-  EXPECT_LE(cards.stats.final_reward, 1.0);
-  EXPECT_GE(cards.stats.segments_accepted, 1);
-  EXPECT_EQ(cards.stats.reward_calls, 1 + cards.stats.segments_proposed);  // R(x) + one per candidate
-  EXPECT_NEAR(cards.stats.final_reward, Rescore({}, cards), 1e-4);
+  ASSERT_TRUE(cards.stats.reward.final_reward.has_value());
+  EXPECT_GE(cards.stats.reward.final_reward.value_or(NAN), 0.0);
+  EXPECT_LE(cards.stats.reward.final_reward.value_or(NAN), 1.0);
+  EXPECT_GE(cards.stats.cards.segments_accepted, 1);
+  EXPECT_EQ(cards.stats.reward.calls, 1 + cards.stats.cards.segments_proposed);  // R(x) + one per candidate
+  EXPECT_NEAR(cards.stats.reward.final_reward.value_or(NAN), Rescore({}, cards), 1e-4);
 }
 
 }  // namespace

@@ -111,9 +111,9 @@ TEST(CardsTest, HardWithMinusInfinityIsPlainTopKSampling) {
       GenerationRequest request = Request(48, seed);
       ASSERT_TRUE(RunCards(request, o, verifier, reward, vocab, {}, &result).ok());
       EXPECT_EQ(result.tokens, ReferenceTopK(c.fn, request, 0.7f, c.top_k)) << "seed " << seed;
-      EXPECT_EQ(result.stats.segments_rejected, 0);
-      EXPECT_EQ(result.stats.segments_accepted, result.stats.segments_proposed);
-      EXPECT_EQ(result.stats.reward_calls, result.stats.segments_proposed);  // no R(x) with r* = -inf
+      EXPECT_EQ(result.stats.cards.segments_rejected, 0);
+      EXPECT_EQ(result.stats.cards.segments_accepted, result.stats.cards.segments_proposed);
+      EXPECT_EQ(result.stats.reward.calls, result.stats.cards.segments_proposed);  // no R(x) with r* = -inf
     }
   }
 }
@@ -175,13 +175,13 @@ TEST(CardsTest, RampAcceptsEarlySegmentsAndFallsBackAfterMaxRejections) {
   ASSERT_TRUE(RunCards(Request(40), o, verifier, reward, vocab, {}, &result).ok());
   // Segments end at 8, 16, 24, 30, 38, 40: the first (L = 8) is rejected 20
   // times and forced; the others pass at once.
-  EXPECT_EQ(result.stats.rejections_per_segment, (std::vector<int64_t>{20, 0, 0, 0, 0, 0}));
-  EXPECT_EQ(result.stats.segments_forced, 1);
-  EXPECT_EQ(result.stats.segments_rejected, 20);
-  EXPECT_EQ(result.stats.segments_proposed, 26);
-  EXPECT_EQ(result.stats.reward_calls, 27);  // R(x) + one per candidate
+  EXPECT_EQ(result.stats.cards.rejections_per_segment, (std::vector<int64_t>{20, 0, 0, 0, 0, 0}));
+  EXPECT_EQ(result.stats.cards.segments_forced, 1);
+  EXPECT_EQ(result.stats.cards.segments_rejected, 20);
+  EXPECT_EQ(result.stats.cards.segments_proposed, 26);
+  EXPECT_EQ(result.stats.reward.calls, 27);  // R(x) + one per candidate
   EXPECT_EQ(result.tokens.size(), 40u);
-  EXPECT_DOUBLE_EQ(result.stats.final_reward, 115);
+  EXPECT_DOUBLE_EQ(result.stats.reward.final_reward.value_or(NAN), 115);
 }
 
 TEST(CardsTest, FallbackTakesTheBestCandidateAndTheSessionHoldsIt) {
@@ -203,7 +203,7 @@ TEST(CardsTest, FallbackTakesTheBestCandidateAndTheSessionHoldsIt) {
   GenerationResult result;
   GenerationRequest request = Request(13);
   ASSERT_TRUE(RunCards(request, o, verifier, reward, vocab, {}, &result).ok());
-  ASSERT_EQ(result.stats.rejections_per_segment, (std::vector<int64_t>{5, 5, 5, 5}));
+  ASSERT_EQ(result.stats.cards.rejections_per_segment, (std::vector<int64_t>{5, 5, 5, 5}));
   ASSERT_EQ(reward.calls.size(), 1u + 4 * 6);
   std::string prefix;
   for (int seg = 0; seg < 4; ++seg) {
@@ -220,7 +220,7 @@ TEST(CardsTest, FallbackTakesTheBestCandidateAndTheSessionHoldsIt) {
     prefix = best;
   }
   EXPECT_EQ(result.text, prefix);
-  EXPECT_EQ(result.stats.final_reward, score("", prefix));
+  EXPECT_EQ(result.stats.reward.final_reward.value_or(NAN), score("", prefix));
   // The session ends holding the committed response (its last token, which
   // finished the response, is never fed).
   ASSERT_EQ(verifier.log.closed.size(), 1u);
@@ -243,14 +243,14 @@ TEST(CardsTest, RejectionRollsBackToTheAcceptedPrefixWithoutRecomputingIt) {
   o.max_segment = 6;
   GenerationResult result;
   ASSERT_TRUE(RunCards(Request(30, 5), o, verifier, reward, vocab, {}, &result).ok());
-  ASSERT_GT(result.stats.segments_rejected, 0);
+  ASSERT_GT(result.stats.cards.segments_rejected, 0);
   // Every truncation lands on prompt + an accepted prefix: replay the scored
   // candidates to find where each accepted segment ended.
   std::set<int64_t> boundaries = {static_cast<int64_t>(kPrompt.size())};
   {
     int64_t len = static_cast<int64_t>(kPrompt.size());
     size_t c = 1;
-    for (int64_t rejections : result.stats.rejections_per_segment) {
+    for (int64_t rejections : result.stats.cards.rejections_per_segment) {
       c += rejections;  // the accepted candidate is the next one (no forced fallback here)
       ASSERT_LE(c, reward.calls.size() - 1);
       len = static_cast<int64_t>(kPrompt.size() + reward.calls[c][0].size());
@@ -258,7 +258,7 @@ TEST(CardsTest, RejectionRollsBackToTheAcceptedPrefixWithoutRecomputingIt) {
       ++c;
     }
   }
-  ASSERT_EQ(static_cast<int64_t>(verifier.log.truncations.size()), result.stats.segments_rejected);
+  ASSERT_EQ(static_cast<int64_t>(verifier.log.truncations.size()), result.stats.cards.segments_rejected);
   for (int64_t t : verifier.log.truncations) EXPECT_TRUE(boundaries.count(t)) << t;
   // No position is computed twice except the rolled-back candidates': the
   // positions computed are the prompt (once) plus one per appended token,
@@ -284,9 +284,9 @@ TEST(CardsTest, SoftAcceptanceProbabilityMatchesExp) {
     o.max_segment = 4;
     GenerationResult result;
     ASSERT_TRUE(RunCards(Request(40, seed), o, verifier, reward, vocab, {}, &result).ok());
-    proposed += result.stats.segments_proposed;
-    accepted += result.stats.segments_accepted;
-    forced += result.stats.segments_forced;
+    proposed += result.stats.cards.segments_proposed;
+    accepted += result.stats.cards.segments_accepted;
+    forced += result.stats.cards.segments_forced;
   }
   EXPECT_EQ(forced, 0);
   const double rate = static_cast<double>(accepted) / proposed;
@@ -312,8 +312,8 @@ TEST(CardsTest, AcceptBetaSetsTheSoftAcceptanceTemperatureOnly) {
     o.max_rejections = 100;
     GenerationResult result;
     ASSERT_TRUE(RunCards(Request(40, seed), o, verifier, reward, vocab, {}, &result).ok());
-    proposed += result.stats.segments_proposed;
-    accepted += result.stats.segments_accepted - result.stats.segments_forced;
+    proposed += result.stats.cards.segments_proposed;
+    accepted += result.stats.cards.segments_accepted - result.stats.cards.segments_forced;
   }
   // 200 accepted of ~800 draws: sd of the rate ~0.015.
   EXPECT_NEAR(static_cast<double>(accepted) / proposed, 0.25, 0.06) << accepted << "/" << proposed;
@@ -341,8 +341,8 @@ TEST(CardsTest, CalibratedRStarIsTheQuantileOfOwnSamples) {
     for (char ch : s) h = std::fmod(h * 13 + ch, 89.0f);
     scores.push_back(h);
   }
-  EXPECT_TRUE(result.stats.has_r_star);
-  EXPECT_DOUBLE_EQ(result.stats.r_star, Quantile(scores, 0.5));
+  EXPECT_TRUE(result.stats.cards.r_star.has_value());
+  EXPECT_DOUBLE_EQ(result.stats.cards.r_star.value_or(NAN), Quantile(scores, 0.5));
   EXPECT_EQ(verifier.log.forks, 3);
   // The prompt was prefilled once: forks share it.
   EXPECT_EQ(verifier.log.computed_positions, static_cast<int64_t>(kPrompt.size()) - 1 + 1 +
@@ -403,7 +403,7 @@ TEST(CardsTest, ACompletedResponseMustReachRStarUnlessTheRampIsAsked) {
     ASSERT_TRUE(RunCards(Request(20), o, verifier, reward, vocab, {}, &result).ok());
     EXPECT_EQ(result.finish_reason, FinishReason::kEndOfGeneration);
     EXPECT_EQ(result.tokens.size(), 6u);
-    EXPECT_EQ(result.stats.rejections_per_segment,
+    EXPECT_EQ(result.stats.cards.rejections_per_segment,
               (at_r_star ? std::vector<int64_t>{0, 2} : std::vector<int64_t>{0, 0}));
   }
 }
@@ -470,7 +470,7 @@ TEST(BestOfNTest, PicksTheHighestRewardAndForksShareThePrompt) {
   }
   EXPECT_GT(distinct.size(), 1u);  // distinct fork seeds
   EXPECT_EQ(score("", result.text), best);
-  EXPECT_FLOAT_EQ(static_cast<float>(result.stats.final_reward), best);
+  EXPECT_FLOAT_EQ(static_cast<float>(result.stats.reward.final_reward.value_or(NAN)), best);
   EXPECT_EQ(streamed, result.text);
   EXPECT_EQ(verifier.log.forks, 6);
   // One prefill (prompt minus its pending last token), then one position per
@@ -628,9 +628,9 @@ TEST(ArgsTest, GreedyPicksArgmaxOfLogitPlusWeightedReward) {
   EXPECT_TRUE(differs_from_greedy);  // the reward mattered
   EXPECT_EQ(result.tokens, expected);
   const int64_t steps = static_cast<int64_t>(reward.calls.size());
-  EXPECT_EQ(result.stats.reward_calls, steps);
-  EXPECT_EQ(result.stats.reward_items, 4 * steps);
-  EXPECT_EQ(result.stats.final_reward, score("", result.text));
+  EXPECT_EQ(result.stats.reward.calls, steps);
+  EXPECT_EQ(result.stats.reward.items, 4 * steps);
+  EXPECT_EQ(result.stats.reward.final_reward.value_or(NAN), score("", result.text));
 }
 
 TEST(ArgsTest, SampledModeIsSeededAndStaysInTopK) {
@@ -758,11 +758,11 @@ TEST(RewardStrategiesOnModelVerifierTest, CardsRejectionsNeverRecomputeTheLongPr
   GenerationResult result;
   ASSERT_TRUE(RunCards(request, o, verifier, reward, vocab, {}, &result).ok());
   const auto& st = result.stats;
-  ASSERT_GT(st.segments_rejected, 3);
+  ASSERT_GT(st.cards.segments_rejected, 3);
   // The prompt once, then one position per Append call, one more after each
   // rollback (the verifier re-feeds the last kept token), and a whole
   // segment for each forced fallback to an earlier candidate.
-  EXPECT_LE(lm.appended_tokens, 200 + st.target_calls + st.segments_rejected + st.segments_forced * o.max_segment);
+  EXPECT_LE(lm.appended_tokens, 200 + st.target_calls + st.cards.segments_rejected + st.cards.segments_forced * o.max_segment);
   EXPECT_EQ(result.tokens.size(), 30u);
 }
 
@@ -779,7 +779,7 @@ TEST(RewardStrategiesOnModelVerifierTest, BestOfNForksDoNotPrefillAgain) {
   ASSERT_TRUE(RunBestOfN(request, o, verifier, reward, vocab, {}, &result).ok());
   EXPECT_EQ(lm.forks, 5);
   EXPECT_EQ(lm.appended_tokens, 99 + result.stats.target_calls);
-  EXPECT_EQ(result.stats.reward_calls, 1);
+  EXPECT_EQ(result.stats.reward.calls, 1);
 }
 
 }  // namespace

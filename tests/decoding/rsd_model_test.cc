@@ -79,20 +79,20 @@ TEST_F(RsdModelTest, SameModelRsdEqualsTargetOnlyAndDeltaEndsAreExact) {
 
   const GenerationResult all_kept = Run("rsd", {{"delta", "0"}, {"delimiter", "\\n"}});
   EXPECT_EQ(all_kept.tokens, draft.tokens);
-  EXPECT_EQ(all_kept.stats.rsd_steps_target, 0);
-  EXPECT_GT(all_kept.stats.rsd_steps, 1);  // the answer has several paragraphs
-  EXPECT_GT(all_kept.stats.flops_draft, 0);
-  EXPECT_EQ(all_kept.stats.flops_target, 0);  // the target was never opened
+  EXPECT_EQ(all_kept.stats.rsd.steps_target, 0);
+  EXPECT_GT(all_kept.stats.rsd.steps, 1);  // the answer has several paragraphs
+  EXPECT_GT(all_kept.stats.flops.draft, 0);
+  EXPECT_EQ(all_kept.stats.flops.target, 0);  // the target was never opened
 
   const GenerationResult all_target = Run("rsd", {{"delta", "1.01"}, {"delimiter", "\\n"}});
   EXPECT_EQ(all_target.tokens, target.tokens);
-  EXPECT_EQ(all_target.stats.rsd_steps_target, all_target.stats.rsd_steps);
-  EXPECT_DOUBLE_EQ(all_target.stats.target_step_fraction, 1.0);
+  EXPECT_EQ(all_target.stats.rsd.steps_target, all_target.stats.rsd.steps);
+  EXPECT_DOUBLE_EQ(all_target.stats.rsd.target_step_fraction, 1.0);
 
   // A threshold inside the judge's range mixes kept and rewritten steps.
   // The same steps get the same rewards in every run (same model, same text),
   // so a threshold between two of them keeps some steps and rewrites others.
-  std::vector<double> rewards = all_kept.stats.rsd_step_rewards;
+  std::vector<double> rewards = all_kept.stats.rsd.step_rewards;
   std::sort(rewards.begin(), rewards.end());
   double delta = -1;
   for (size_t i = rewards.size() / 2; i < rewards.size() && delta < 0; ++i) {
@@ -102,9 +102,9 @@ TEST_F(RsdModelTest, SameModelRsdEqualsTargetOnlyAndDeltaEndsAreExact) {
   const GenerationResult mixed = Run("rsd", {{"delta", std::to_string(delta)}, {"delimiter", "\\n"}});
   EXPECT_EQ(mixed.tokens, target.tokens);
   EXPECT_EQ(mixed.text, target.text);
-  EXPECT_GT(mixed.stats.rsd_steps_accepted, 0);
-  EXPECT_GT(mixed.stats.rsd_steps_target, 0);
-  for (double r : mixed.stats.rsd_step_rewards) {
+  EXPECT_GT(mixed.stats.rsd.steps_accepted, 0);
+  EXPECT_GT(mixed.stats.rsd.steps_target, 0);
+  for (double r : mixed.stats.rsd.step_rewards) {
     EXPECT_GE(r, 0.0);
     EXPECT_LE(r, 1.0);
   }

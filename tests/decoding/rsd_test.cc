@@ -185,11 +185,11 @@ TEST(Rsd, DeltaZeroIsExactlyDraftOnly) {
       EXPECT_EQ(rsd.text, ref.text);
       EXPECT_EQ(m.verifier.opens, 0);  // the target was never needed
       EXPECT_EQ(m.target_lm.appended_tokens, 0);
-      EXPECT_EQ(rsd.stats.rsd_steps_target, 0);
-      EXPECT_EQ(rsd.stats.target_step_fraction, 0.0);
-      EXPECT_EQ(rsd.stats.rsd_steps_accepted, rsd.stats.rsd_steps);
-      EXPECT_GT(rsd.stats.rsd_steps, 0);
-      multi_step_runs += rsd.stats.rsd_steps > 2 ? 1 : 0;
+      EXPECT_EQ(rsd.stats.rsd.steps_target, 0);
+      EXPECT_EQ(rsd.stats.rsd.target_step_fraction, 0.0);
+      EXPECT_EQ(rsd.stats.rsd.steps_accepted, rsd.stats.rsd.steps);
+      EXPECT_GT(rsd.stats.rsd.steps, 0);
+      multi_step_runs += rsd.stats.rsd.steps > 2 ? 1 : 0;
     }
   }
   EXPECT_GE(multi_step_runs, 6);  // the content models really make several steps
@@ -212,12 +212,12 @@ TEST(Rsd, DeltaAboveTheRewardRangeIsExactlyTargetOnly) {
       EXPECT_EQ(rsd.tokens, ref.tokens) << "temperature " << sampling.temperature;
       EXPECT_EQ(rsd.finish_reason, ref.finish_reason);
       EXPECT_EQ(m.verifier.opens, 1);
-      EXPECT_EQ(rsd.stats.rsd_steps_target, rsd.stats.rsd_steps);
-      EXPECT_EQ(rsd.stats.target_step_fraction, 1.0);
-      EXPECT_EQ(rsd.stats.rsd_draft_tokens_accepted, 0);
-      EXPECT_EQ(rsd.stats.rsd_target_tokens, static_cast<int64_t>(rsd.tokens.size()) +
+      EXPECT_EQ(rsd.stats.rsd.steps_target, rsd.stats.rsd.steps);
+      EXPECT_EQ(rsd.stats.rsd.target_step_fraction, 1.0);
+      EXPECT_EQ(rsd.stats.rsd.draft_tokens_accepted, 0);
+      EXPECT_EQ(rsd.stats.rsd.target_tokens, static_cast<int64_t>(rsd.tokens.size()) +
                                                  (rsd.finish_reason == FinishReason::kEndOfGeneration ? 1 : 0));
-      multi_step_runs += rsd.stats.rsd_steps > 2 ? 1 : 0;
+      multi_step_runs += rsd.stats.rsd.steps > 2 ? 1 : 0;
     }
   }
   EXPECT_GE(multi_step_runs, 4);
@@ -244,9 +244,9 @@ TEST(Rsd, StepsAreSplitOnTextAndEosEndsTheGeneration) {
     EXPECT_EQ(m.prm.specs[0].options.at("delimiter"), "\n\n");
     EXPECT_EQ(r.finish_reason, FinishReason::kEndOfGeneration);
     EXPECT_EQ(r.tokens, std::vector<int32_t>(kDraftScript.begin(), kDraftScript.end() - 1));
-    EXPECT_EQ(r.stats.rsd_steps, 4);
-    EXPECT_EQ(r.stats.rsd_draft_tokens_accepted, 10);
-    EXPECT_THAT(r.stats.rsd_step_rewards, ElementsAre(0.75, 0.75, 0.75, 0.75));
+    EXPECT_EQ(r.stats.rsd.steps, 4);
+    EXPECT_EQ(r.stats.rsd.draft_tokens_accepted, 10);
+    EXPECT_THAT(r.stats.rsd.step_rewards, ElementsAre(0.75, 0.75, 0.75, 0.75));
     EXPECT_EQ(m.verifier.opens, 0);
   }
 }
@@ -270,17 +270,17 @@ TEST(Rsd, RejectedStepIsWrittenByTheTargetAndTheDraftContinuesFromIt) {
     EXPECT_THAT(m.prm.calls[1], ElementsAre("xy", "zzz"));
     EXPECT_THAT(m.prm.calls[2], ElementsAre("xy", "ww", ""));  // the PRM sees the target's step
     EXPECT_THAT(m.prm.calls[4], ElementsAre("xy", "ww", "", "x", ""));  // the EOS-only step
-    EXPECT_EQ(r.stats.rsd_steps, 5);
-    EXPECT_EQ(r.stats.rsd_steps_drafted, 5);
-    EXPECT_EQ(r.stats.rsd_steps_accepted, 4);
-    EXPECT_EQ(r.stats.rsd_steps_target, 1);
-    EXPECT_EQ(r.stats.rsd_target_tokens, 3);
-    EXPECT_DOUBLE_EQ(r.stats.target_step_fraction, 0.2);
-    EXPECT_EQ(r.stats.rsd_draft_tokens_accepted, 3 + 1 + 2 + 1);
+    EXPECT_EQ(r.stats.rsd.steps, 5);
+    EXPECT_EQ(r.stats.rsd.steps_drafted, 5);
+    EXPECT_EQ(r.stats.rsd.steps_accepted, 4);
+    EXPECT_EQ(r.stats.rsd.steps_target, 1);
+    EXPECT_EQ(r.stats.rsd.target_tokens, 3);
+    EXPECT_DOUBLE_EQ(r.stats.rsd.target_step_fraction, 0.2);
+    EXPECT_EQ(r.stats.rsd.draft_tokens_accepted, 3 + 1 + 2 + 1);
     // Exactly the rejected step "zzz\n\n": tokens drafted past a kept step's
     // end (chunk > 1) are not a rejection.
-    EXPECT_EQ(r.stats.rsd_draft_tokens_discarded, 4);
-    EXPECT_EQ(r.stats.drafted_tokens, r.stats.rsd_draft_tokens_accepted + r.stats.rsd_draft_tokens_discarded);
+    EXPECT_EQ(r.stats.rsd.draft_tokens_discarded, 4);
+    EXPECT_EQ(r.stats.speculation.drafted_tokens, r.stats.rsd.draft_tokens_accepted + r.stats.rsd.draft_tokens_discarded);
     EXPECT_EQ(m.verifier.opens, 1);
   }
 }
@@ -302,7 +302,7 @@ TEST(Rsd, MaxStepsStopsWithLength) {
   o.max_steps = 2;
   const GenerationResult r = m.Rsd(Request({8, 9}, 100), o);
   EXPECT_EQ(r.finish_reason, FinishReason::kLength);
-  EXPECT_EQ(r.stats.rsd_steps, 2);
+  EXPECT_EQ(r.stats.rsd.steps, 2);
   EXPECT_EQ(r.tokens, std::vector<int32_t>(kDraftScript.begin(), kDraftScript.begin() + 5));
 }
 
@@ -325,12 +325,12 @@ TEST(Rsd, AStepCutByStepMaxTokensIsNeverScoredAsComplete) {
   ASSERT_EQ(m.prm.calls.size(), 2u);
   EXPECT_THAT(m.prm.calls[0], ElementsAre("wwwu", "zx"));
   EXPECT_THAT(m.prm.calls[1], ElementsAre("wwwu", "zx", ""));
-  EXPECT_EQ(r.stats.rsd_steps_drafted, 2);  // scored draft steps only
-  EXPECT_EQ(r.stats.rsd_step_rewards.size(), 2u);
-  EXPECT_EQ(r.stats.rsd_steps_target, 2);
-  EXPECT_EQ(r.stats.rsd_steps_accepted, 2);
-  EXPECT_EQ(r.stats.rsd_draft_tokens_discarded, 6);  // the two cut steps
-  EXPECT_EQ(r.stats.rsd_draft_tokens_accepted, 4);   // "zx\n\n" and EOS
+  EXPECT_EQ(r.stats.rsd.steps_drafted, 2);  // scored draft steps only
+  EXPECT_EQ(r.stats.rsd.step_rewards.size(), 2u);
+  EXPECT_EQ(r.stats.rsd.steps_target, 2);
+  EXPECT_EQ(r.stats.rsd.steps_accepted, 2);
+  EXPECT_EQ(r.stats.rsd.draft_tokens_discarded, 6);  // the two cut steps
+  EXPECT_EQ(r.stats.rsd.draft_tokens_accepted, 4);   // "zx\n\n" and EOS
 }
 
 TEST(Rsd, TargetStepStopsAtEosAndMaxTokens) {
@@ -340,7 +340,7 @@ TEST(Rsd, TargetStepStopsAtEosAndMaxTokens) {
   const GenerationResult r = m.Rsd(Request({8, 9}, 100), {});
   EXPECT_EQ(r.tokens, (std::vector<int32_t>{kW, kDelim, kW, kW}));
   EXPECT_EQ(r.finish_reason, FinishReason::kEndOfGeneration);
-  EXPECT_EQ(r.stats.rsd_steps_target, 2);
+  EXPECT_EQ(r.stats.rsd.steps_target, 2);
 
   Pair capped(Scripted({kW, kW, kW, kW, kW, kW}, 2), Scripted({kX, kX, kX, kX, kX, kX, kX, kX}, 2));
   capped.prm.reward = [](const auto&) { return 0.0f; };
@@ -381,21 +381,21 @@ TEST(Rsd, SessionsAreNeverPrefilledTwice) {
       ASSERT_LE(ctx.size(), full.size());
       EXPECT_TRUE(std::equal(ctx.begin(), ctx.end(), full.begin()));
     }
-    target_steps += r.stats.rsd_steps_target;
-    kept_steps += r.stats.rsd_steps_accepted;
+    target_steps += r.stats.rsd.steps_target;
+    kept_steps += r.stats.rsd.steps_accepted;
     // Target: at most prompt + response positions, each once.
     EXPECT_LE(m.target_lm.appended_tokens, static_cast<int64_t>(prompt.size()) + response);
     if (m.verifier.opens == 1) {
-      EXPECT_DOUBLE_EQ(r.stats.flops_target, 2.0 * 1000 * (m.target_lm.appended_tokens + 1));
+      EXPECT_DOUBLE_EQ(r.stats.flops.target, 2.0 * 1000 * (m.target_lm.appended_tokens + 1));
     }
     // Draft: its positions plus what it drafted and threw away (rejected
     // steps and tokens drafted past a step's end), all charged to its FLOPs.
-    EXPECT_GE(static_cast<int64_t>(r.stats.flops_draft / (2.0 * 100)),
-              static_cast<int64_t>(prompt.size()) + response - r.stats.rsd_target_tokens +
-                  r.stats.rsd_draft_tokens_discarded);
-    EXPECT_GE(r.stats.flops_draft, 2.0 * 100 * m.draft_lm.appended_tokens);
-    EXPECT_GT(r.stats.flops_prm, 0);
-    EXPECT_DOUBLE_EQ(r.stats.flops(), r.stats.flops_draft + r.stats.flops_target + r.stats.flops_prm);
+    EXPECT_GE(static_cast<int64_t>(r.stats.flops.draft / (2.0 * 100)),
+              static_cast<int64_t>(prompt.size()) + response - r.stats.rsd.target_tokens +
+                  r.stats.rsd.draft_tokens_discarded);
+    EXPECT_GE(r.stats.flops.draft, 2.0 * 100 * m.draft_lm.appended_tokens);
+    EXPECT_GT(r.stats.flops.prm, 0);
+    EXPECT_DOUBLE_EQ(r.stats.flops.total(), r.stats.flops.draft + r.stats.flops.target + r.stats.flops.prm);
   }
   // The scenario exercises both kinds of step.
   EXPECT_GT(target_steps, 2);
@@ -409,8 +409,8 @@ TEST(Rsd, PrmFlopsChargeTheFullPrefixPerScoredStep) {
   o.prm_parameters = 1;
   const GenerationResult r = m.Rsd(Request({8, 9}, 100), o);
   // Steps end at response lengths 3, 5, 8, 10; each charges prompt (2) + that.
-  EXPECT_DOUBLE_EQ(r.stats.flops_prm, 2.0 * ((2 + 3) + (2 + 5) + (2 + 8) + (2 + 10)));
-  EXPECT_EQ(r.stats.flops_target, 0);
+  EXPECT_DOUBLE_EQ(r.stats.flops.prm, 2.0 * ((2 + 3) + (2 + 5) + (2 + 8) + (2 + 10)));
+  EXPECT_EQ(r.stats.flops.target, 0);
 }
 
 TEST(RsdOmega, Weights) {
@@ -457,8 +457,8 @@ TEST(RsdOmega, StochasticAcceptanceFollowsOmega) {
     SamplingParams s = Greedy();
     s.seed = seed;
     const GenerationResult r = m.Rsd(Request({9}, 800, s), o);
-    EXPECT_EQ(r.stats.rsd_steps_drafted, 400);
-    return r.stats.rsd_steps_accepted;
+    EXPECT_EQ(r.stats.rsd.steps_drafted, 400);
+    return r.stats.rsd.steps_accepted;
   };
   const int64_t a = kept(true, 0.3, 1);
   EXPECT_NEAR(a, 120, 5 * std::sqrt(400 * 0.3 * 0.7));
@@ -559,7 +559,7 @@ TEST(Rsd, CancellationAbortsBetweenAndInsideSteps) {
     req.cancelled = &cancelled;
     const GenerationResult r = m.Rsd(req, {});
     EXPECT_EQ(r.finish_reason, FinishReason::kAborted);
-    EXPECT_LE(r.stats.rsd_steps, 2);
+    EXPECT_LE(r.stats.rsd.steps, 2);
   }
 }
 
@@ -576,7 +576,7 @@ TEST(DraftOnly, ContextFullEndsWithContextLength) {
   EXPECT_EQ(r.tokens, std::vector<int32_t>(r.tokens.size(), kX));
   EXPECT_GE(r.tokens.size(), 9u);
   EXPECT_EQ(r.stats.strategy, "draft_only");
-  EXPECT_DOUBLE_EQ(r.stats.flops_draft, 2.0 * 10 * (2 + static_cast<double>(r.stats.generated_tokens)));
+  EXPECT_DOUBLE_EQ(r.stats.flops.draft, 2.0 * 10 * (2 + static_cast<double>(r.stats.generated_tokens)));
   o.chunk = 65;
   EXPECT_EQ(RunDraftOnly(Request({8, 9}, 100), o, drafter, vocab, nullptr, &r).code(),
             absl::StatusCode::kInvalidArgument);

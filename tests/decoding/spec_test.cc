@@ -174,8 +174,8 @@ TEST(GammaController, AdaptiveFollowsAcceptance) {
   EXPECT_EQ(clamp.gamma(), 6);
 }
 
-TEST(RequestStats, PerPositionAccounting) {
-  spec::RequestStats s;
+TEST(SpeculationStats, PerPositionAccounting) {
+  spec::SpeculationStats s;
   s.RecordRound(3, 2);
   s.RecordRound(5, 5);
   s.RecordRound(1, 0);

@@ -89,7 +89,7 @@ TEST(Speculative, GreedyMatchesTargetOnly) {
           ASSERT_EQ(spec.tokens, base.tokens) << d->name() << " gamma " << gamma;
           ASSERT_EQ(spec.finish_reason, base.finish_reason);
           if (d == &m.twin_drafter) {
-            EXPECT_EQ(spec.stats.accepted_tokens, spec.stats.drafted_tokens);
+            EXPECT_EQ(spec.stats.speculation.accepted_tokens, spec.stats.speculation.drafted_tokens);
           }
           ++compared;
         }
@@ -360,11 +360,11 @@ TEST(Speculative, AcceptancePerPositionAccounting) {
   EXPECT_EQ(r.finish_reason, FinishReason::kEndOfGeneration);
   EXPECT_EQ(r.text, "bchgbcdefd");
   const auto& s = r.stats;
-  EXPECT_EQ(s.num_drafts, 4);
-  EXPECT_EQ(s.drafted_tokens, 10);
-  EXPECT_EQ(s.accepted_tokens, 7);
-  EXPECT_THAT(s.drafted_per_position, ElementsAre(4, 3, 2, 1));
-  EXPECT_THAT(s.accepted_per_position, ElementsAre(3, 2, 1, 1));
+  EXPECT_EQ(s.speculation.num_drafts, 4);
+  EXPECT_EQ(s.speculation.drafted_tokens, 10);
+  EXPECT_EQ(s.speculation.accepted_tokens, 7);
+  EXPECT_THAT(s.speculation.drafted_per_position, ElementsAre(4, 3, 2, 1));
+  EXPECT_THAT(s.speculation.accepted_per_position, ElementsAre(3, 2, 1, 1));
   EXPECT_EQ(s.target_calls, 4);
   EXPECT_EQ(s.draft_calls, 4);
   EXPECT_EQ(s.generated_tokens, 10);
@@ -395,7 +395,7 @@ TEST(Speculative, DraftIsTruncatedAtEos) {
   EXPECT_THAT(verifier.verified[0], ElementsAre(3, 0));  // nothing after EOS is verified
   EXPECT_THAT(r.tokens, ElementsAre(3));                  // EOS ends it; no bonus token
   EXPECT_EQ(r.finish_reason, FinishReason::kEndOfGeneration);
-  EXPECT_EQ(r.stats.drafted_tokens, 2);
+  EXPECT_EQ(r.stats.speculation.drafted_tokens, 2);
 }
 
 TEST(Speculative, GammaIsCappedByRemainingTokens) {
@@ -440,9 +440,9 @@ TEST(Speculative, AdaptiveGammaFollowsAcceptance) {
   ModelVerifier verifier(target);
   ModelDrafter good(twin), bad(contrary);
   GenerationResult up = Generate(req, verifier, &good, m.vocab);
-  EXPECT_EQ(up.stats.drafted_per_position.size(), 8u);  // reached max_gamma
+  EXPECT_EQ(up.stats.speculation.drafted_per_position.size(), 8u);  // reached max_gamma
   GenerationResult down = Generate(req, verifier, &bad, m.vocab);
-  EXPECT_EQ(down.stats.final_gamma, 1);
+  EXPECT_EQ(down.stats.speculation.final_gamma, 1);
   EXPECT_EQ(up.tokens, down.tokens);
 }
 

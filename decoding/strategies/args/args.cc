@@ -71,8 +71,7 @@ absl::Status RunArgs(const GenerationRequest& request, const ArgsOptions& option
         while (tokens[pick] != *v) ++pick;
       }
       const int32_t token = tokens[pick];
-      stats.has_final_reward = true;
-      stats.final_reward = (*rewards)[pick];  // R(x, y + v): the response so far
+      stats.reward.final_reward = (*rewards)[pick];  // R(x, y + v): the response so far
       y.push_back(token);
       const bool more = out.Push(token);
       if (s = out.FlushChunk(); !s.ok()) return s;

@@ -28,6 +28,7 @@ const StrategyDefinition& ArgsStrategy() {
       .params = Params(),
       .finish = nullptr,
       .needs = [](const O&) { return PortNeeds{.reward = true}; },
+      .stats = spec::kStatsReward,
       .run = [](const O& o, const StrategyCall& c) -> absl::Status {
         auto reward = RequireRewardScorer(c.ports, "args");
         if (!reward.ok()) return reward.status();

@@ -130,8 +130,7 @@ absl::Status RunBestOfN(const GenerationRequest& request, const BestOfNOptions& 
     if (!out.done() && chosen.result.finish_reason == FinishReason::kContextLength) {
       out.EndsAtContextLimit(absl::OutOfRangeError("context full"));
     }
-    stats.has_final_reward = true;
-    stats.final_reward = (*scores)[best];
+    stats.reward.final_reward = (*scores)[best];
     return absl::OkStatus();
   }();
   if (status.ok()) status = out.FlushChunk();

@@ -27,6 +27,7 @@ const StrategyDefinition& BestOfNStrategy() {
       .params = Params(),
       .finish = nullptr,
       .needs = [](const O&) { return PortNeeds{.reward = true}; },
+      .stats = spec::kStatsReward,
       .run = [](const O& o, const StrategyCall& c) -> absl::Status {
         auto reward = RequireRewardScorer(c.ports, "best_of_n");
         if (!reward.ok()) return reward.status();

@@ -188,8 +188,7 @@ absl::Status RunCards(const GenerationRequest& request, const CardsOptions& opti
       if (!calibrated.ok()) return calibrated.status();
       r_star = *calibrated;
     }
-    stats.has_r_star = true;
-    stats.r_star = r_star;
+    stats.cards.r_star = r_star;
     double r0 = kNegInf;
     if (r_star != kNegInf) {  // with r* = -inf every threshold is -inf: R(x) is not needed
       const std::string empty;
@@ -217,7 +216,7 @@ absl::Status RunCards(const GenerationRequest& request, const CardsOptions& opti
         Candidate c;
         s = proposer.Propose(session, prefix_info, budget, /*segment=*/true, propose_rng, &c);
         if (!s.ok()) return out.EndsAtContextLimit(s) ? absl::OkStatus() : s;
-        ++stats.segments_proposed;
+        ++stats.cards.segments_proposed;
         scored.assign(y.begin(), y.end());
         scored.insert(scored.end(), c.tokens.begin(), c.tokens.end());
         auto r = reward.ScoreTokens({&scored, 1});
@@ -251,7 +250,7 @@ absl::Status RunCards(const GenerationRequest& request, const CardsOptions& opti
           break;
         }
         ++rejections;
-        ++stats.segments_rejected;
+        ++stats.cards.segments_rejected;
         // Roll the candidate back: the accepted prefix's KV stays.
         if (s = session.Truncate(accepted_length); !s.ok()) return s;
       }
@@ -268,11 +267,10 @@ absl::Status RunCards(const GenerationRequest& request, const CardsOptions& opti
           if (!s.ok()) return out.EndsAtContextLimit(s) ? absl::OkStatus() : s;
         }
       }
-      ++stats.segments_accepted;
-      if (forced) ++stats.segments_forced;
-      stats.rejections_per_segment.push_back(rejections);
-      stats.has_final_reward = true;
-      stats.final_reward = chosen.reward;
+      ++stats.cards.segments_accepted;
+      if (forced) ++stats.cards.segments_forced;
+      stats.cards.rejections_per_segment.push_back(rejections);
+      stats.reward.final_reward = chosen.reward;
       y.insert(y.end(), chosen.tokens.begin(), chosen.tokens.end());
       for (int32_t t : chosen.tokens) {
         if (!out.Push(t)) break;

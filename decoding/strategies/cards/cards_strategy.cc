@@ -85,6 +85,7 @@ const StrategyDefinition& CardsStrategy() {
       .params = Params(),
       .finish = nullptr,
       .needs = [](const O&) { return PortNeeds{.reward = true}; },
+      .stats = spec::kStatsReward | spec::kStatsCards,
       .run = [](const O& o, const StrategyCall& c) -> absl::Status {
         auto reward = RequireRewardScorer(c.ports, "cards");
         if (!reward.ok()) return reward.status();

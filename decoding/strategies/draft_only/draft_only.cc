@@ -57,7 +57,7 @@ absl::Status RunDraftOnly(const GenerationRequest& request, const DraftOnlyOptio
     if (!status.ok()) break;
   }
   if (status.ok()) status = out.FlushChunk();
-  stats.flops_draft = 2.0 * options.draft_parameters * static_cast<double>(forwarded);
+  stats.flops.draft = 2.0 * options.draft_parameters * static_cast<double>(forwarded);
   absl::Status closed = (*draft)->Close();
   out.Close();
   return status.ok() ? closed : status;

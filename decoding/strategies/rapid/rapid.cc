@@ -99,10 +99,10 @@ absl::Status RunRapid(const GenerationRequest& base_request, const RapidOptions&
   stats.drafter = std::string(drafter.name());
 
   // 1-3. Retrieval on the untruncated context: budget K, top-K, theta, document order.
-  stats.context_tokens = input.count_tokens(input.context);
+  stats.retrieval.context_tokens = input.count_tokens(input.context);
   RetrievalQuery query;
   query.query = input.question;
-  query.top_k = RetrievalBudget(stats.context_tokens, options.chunk_tokens, options.l_min, options.lambda);
+  query.top_k = RetrievalBudget(stats.retrieval.context_tokens, options.chunk_tokens, options.l_min, options.lambda);
   query.min_score = options.theta;
   query.mode = options.mode;
   absl::StatusOr<RetrievalResult> retrieved =
@@ -110,9 +110,9 @@ absl::Status RunRapid(const GenerationRequest& base_request, const RapidOptions&
           ? retriever.SearchText(input.context, query, ChunkingOptions{.chunk_tokens = options.chunk_tokens})
           : retriever.SearchCollection(options.collection, query);
   if (!retrieved.ok()) return retrieved.status();
-  stats.retrieval_ms = retrieved->elapsed_ms;
+  stats.retrieval.retrieval_ms = retrieved->elapsed_ms;
   const std::string retrieved_context = JoinRetrievedChunks(std::move(retrieved->chunks), options.theta,
-                                                            &stats.retrieved_chunks, &stats.retrieved_tokens);
+                                                            &stats.retrieval.retrieved_chunks, &stats.retrieval.retrieved_tokens);
 
   // 4. Prompts: the target reads template(C), the drafter template(C^S).
   //    Both are middle-truncated to leave max_tokens of the window.
@@ -129,7 +129,7 @@ absl::Status RunRapid(const GenerationRequest& base_request, const RapidOptions&
   if (!draft_prompt.ok()) return draft_prompt.status();
   MiddleTruncate(*target_prompt, limit);
   MiddleTruncate(*draft_prompt, limit);
-  stats.draft_prompt_tokens = static_cast<int64_t>(draft_prompt->size());
+  stats.retrieval.draft_prompt_tokens = static_cast<int64_t>(draft_prompt->size());
 
   GenerationRequest request = base_request;
   request.prompt = std::move(*target_prompt);
@@ -163,7 +163,7 @@ absl::Status RunRapid(const GenerationRequest& base_request, const RapidOptions&
   // 6. Draft up to gamma (constant) on [C^S; y], verify on [C; y] with
   //    knowledge transfer (configured in the target session).
   spec::GammaController gamma(spec::GammaOptions{.gamma = options.gamma, .adaptive = false});
-  stats.final_gamma = options.gamma;
+  stats.speculation.final_gamma = options.gamma;
   return RunSpeculativeRounds("rapid", **draft, **target, gamma, greedy, vocab, out, stats);
 }
 

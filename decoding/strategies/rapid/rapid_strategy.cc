@@ -58,6 +58,7 @@ const StrategyDefinition& RapidStrategy() {
                     "context (the target still reads the context); empty = the context."),
       .finish = nullptr,
       .needs = [](const O&) { return PortNeeds{.draft_model = true, .retriever = true, .long_context = true}; },
+      .stats = spec::kStatsSpeculation | spec::kStatsRetrieval,
       .run = [](const O& o, const StrategyCall& c) -> absl::Status {
         if (c.request.long_context == nullptr) {
           return absl::InvalidArgumentError("context: rapid needs the request's long context and a text question");

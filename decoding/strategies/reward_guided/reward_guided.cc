@@ -56,9 +56,9 @@ absl::StatusOr<std::vector<float>> RewardClient::ScoreTexts(std::span<const std:
   }
   const auto t0 = std::chrono::steady_clock::now();
   auto scores = scorer_.Score(spec_, items);
-  stats_->reward_time_ms += MsSince(t0);
-  ++stats_->reward_calls;
-  stats_->reward_items += static_cast<int64_t>(items.size());
+  stats_->reward.time_ms += MsSince(t0);
+  ++stats_->reward.calls;
+  stats_->reward.items += static_cast<int64_t>(items.size());
   const std::string backend = spec_.backend.empty() ? "default" : spec_.backend;
   if (!scores.ok()) return scores.status();
   if (scores->size() != items.size()) {
@@ -139,10 +139,10 @@ absl::Status AppendAndQuery(VerifySession& session, std::span<const int32_t> tok
 absl::Status FinishRewardGuided(absl::Status status, RewardClient& reward, Output& out,
                                 VerifySession& session, GenerationResult* result) {
   if (status.ok()) status = out.FlushChunk();
-  if (status.ok() && result->finish_reason == FinishReason::kStopString && result->stats.has_final_reward) {
+  if (status.ok() && result->finish_reason == FinishReason::kStopString && result->stats.reward.final_reward.has_value()) {
     auto r = reward.ScoreTexts({&result->text, 1});
     status = r.status();
-    if (r.ok()) result->stats.final_reward = (*r)[0];
+    if (r.ok()) result->stats.reward.final_reward = (*r)[0];
   }
   absl::Status closed = session.Close();
   out.Close();

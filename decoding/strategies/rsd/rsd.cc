@@ -231,9 +231,9 @@ absl::Status RunRsd(const GenerationRequest& request, const RsdOptions& options,
       steps.push_back(draft_text.step());
       t0 = out.ElapsedMs();
       auto rewards = prm.ScoreSteps(prm_spec, question, steps);
-      stats.reward_time_ms += out.ElapsedMs() - t0;
-      ++stats.reward_calls;
-      ++stats.reward_items;
+      stats.reward.time_ms += out.ElapsedMs() - t0;
+      ++stats.reward.calls;
+      ++stats.reward.items;
       steps.pop_back();
       if (!rewards.ok()) {
         status = rewards.status();
@@ -246,22 +246,22 @@ absl::Status RunRsd(const GenerationRequest& request, const RsdOptions& options,
       }
       const double r = rewards->back();
       prm_forward += prompt_len + static_cast<int64_t>(y.size() + step.size());
-      stats.rsd_step_rewards.push_back(r);
+      stats.rsd.step_rewards.push_back(r);
       kept = keep(r);
-      ++stats.rsd_steps_drafted;  // scored draft steps (one reward each)
+      ++stats.rsd.steps_drafted;  // scored draft steps (one reward each)
     }
 
     // 3. Keep it, or let the target write this step.
     std::string step_text, next_carry;
     bool open_step = false;  // the target's step was cut: its text goes on in the next step
     if (kept) {
-      ++stats.rsd_steps_accepted;
-      stats.rsd_draft_tokens_accepted += static_cast<int64_t>(step.size());
+      ++stats.rsd.steps_accepted;
+      stats.rsd.draft_tokens_accepted += static_cast<int64_t>(step.size());
       target_pending.insert(target_pending.end(), step.begin(), step.end());
       step_text = draft_text.step();
       next_carry = draft_text.carry();
     } else {
-      stats.rsd_draft_tokens_discarded += static_cast<int64_t>(step.size());
+      stats.rsd.draft_tokens_discarded += static_cast<int64_t>(step.size());
       t0 = out.ElapsedMs();
       if (target == nullptr) {
         std::vector<int32_t> context = request.prompt;
@@ -314,8 +314,8 @@ absl::Status RunRsd(const GenerationRequest& request, const RsdOptions& options,
         status = absl::OkStatus();
         end = StepEnd::kContext;
       }
-      ++stats.rsd_steps_target;
-      stats.rsd_target_tokens += static_cast<int64_t>(step.size());
+      ++stats.rsd.steps_target;
+      stats.rsd.target_tokens += static_cast<int64_t>(step.size());
       // The draft drops its rejected step and takes the target's instead.
       delta = {};
       delta.truncate_to = prompt_len + static_cast<int64_t>(y.size());
@@ -329,7 +329,7 @@ absl::Status RunRsd(const GenerationRequest& request, const RsdOptions& options,
     // 4. y <- y + step. A target step cut by step_max_tokens has no
     // delimiter: its text starts the next step, so the PRM never reads a
     // delimiter that is not in the response.
-    ++stats.rsd_steps;
+    ++stats.rsd.steps;
     y.insert(y.end(), step.begin(), step.end());
     if (open_step) {
       carry = std::move(step_text);
@@ -348,14 +348,14 @@ absl::Status RunRsd(const GenerationRequest& request, const RsdOptions& options,
   if (status.ok() && !out.done() && step_index >= options.max_steps) result->finish_reason = FinishReason::kLength;
   if (status.ok()) status = out.FlushChunk();
 
-  stats.num_drafts = stats.rsd_steps_drafted;
-  stats.drafted_tokens = stats.rsd_draft_tokens_accepted + stats.rsd_draft_tokens_discarded;
-  stats.accepted_tokens = stats.rsd_draft_tokens_accepted;
-  stats.target_step_fraction =
-      stats.rsd_steps > 0 ? static_cast<double>(stats.rsd_steps_target) / stats.rsd_steps : 0.0;
-  stats.flops_draft = 2.0 * options.draft_parameters * static_cast<double>(draft_forward);
-  stats.flops_target = 2.0 * options.target_parameters * static_cast<double>(target_forward);
-  stats.flops_prm = 2.0 * options.prm_parameters * static_cast<double>(prm_forward);
+  stats.speculation.num_drafts = stats.rsd.steps_drafted;
+  stats.speculation.drafted_tokens = stats.rsd.draft_tokens_accepted + stats.rsd.draft_tokens_discarded;
+  stats.speculation.accepted_tokens = stats.rsd.draft_tokens_accepted;
+  stats.rsd.target_step_fraction =
+      stats.rsd.steps > 0 ? static_cast<double>(stats.rsd.steps_target) / stats.rsd.steps : 0.0;
+  stats.flops.draft = 2.0 * options.draft_parameters * static_cast<double>(draft_forward);
+  stats.flops.target = 2.0 * options.target_parameters * static_cast<double>(target_forward);
+  stats.flops.prm = 2.0 * options.prm_parameters * static_cast<double>(prm_forward);
 
   absl::Status closed = (*draft)->Close();
   if (target != nullptr) {

@@ -81,6 +81,7 @@ const StrategyDefinition& RsdStrategy() {
       .params = Params(),
       .finish = [](O& o) { return ValidateRsdOptions(o); },  // e.g. stochastic=false with a non-binary omega
       .needs = [](const O&) { return PortNeeds{.draft_model = true, .reward = true}; },
+      .stats = spec::kStatsSpeculation | spec::kStatsReward | spec::kStatsRsd,
       .run = [](const O& options, const StrategyCall& c) -> absl::Status {
         auto drafter = RequireModelDrafter(c.ports, "rsd");
         if (!drafter.ok()) return drafter.status();

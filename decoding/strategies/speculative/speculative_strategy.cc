@@ -50,6 +50,7 @@ const StrategyDefinition& SpeculativeStrategy() {
         return absl::OkStatus();
       },
       .needs = [](const O& o) { return PortNeeds{.draft_model = o.drafter == "model", .context_prompt = true}; },
+      .stats = spec::kStatsSpeculation,
       .run = [](const O& o, const StrategyCall& c) -> absl::Status {
         auto drafter = ResolveDrafter(o, c.ports);
         if (!drafter.ok()) return drafter.status();

@@ -27,8 +27,8 @@ def main() -> None:
         for chunk in stream:
             print(chunk.text, end="", flush=True)
         s = stream.result().stats
-    print(f"\n\nfinal reward {s.get('final_reward')}; {s.get('reward_calls')} reward calls scoring "
-          f"{s.get('reward_items')} candidates")
+    print(f"\n\nfinal reward {s.get('reward.final_reward')}; {s.get('reward.calls')} reward calls scoring "
+          f"{s.get('reward.items')} candidates")
 
 
 if __name__ == "__main__":

@@ -23,8 +23,8 @@ def main() -> None:
         for chunk in stream:
             print(chunk.text, end="", flush=True)
         s = stream.result().stats
-    print(f"\n\nbest of {args.n}: reward {s.get('final_reward')}, {s.get('reward_items')} responses scored in "
-          f"{s.get('reward_calls')} call(s), {s.get('reward_time_ms', 0):.0f} ms in the reward model")
+    print(f"\n\nbest of {args.n}: reward {s.get('reward.final_reward')}, {s.get('reward.items')} responses scored in "
+          f"{s.get('reward.calls')} call(s), {s.get('reward.time_ms', 0):.0f} ms in the reward model")
 
 
 if __name__ == "__main__":

@@ -24,9 +24,9 @@ def main() -> None:
                              seed=3, r_star=args.r_star, acceptance="hard", max_rejections=4, stream=False)
     s = result.stats
     print(result.text)
-    print(f"\nsegments: {s.get('segments_accepted')} accepted, {s.get('segments_rejected')} rejected, "
-          f"{s.get('segments_forced')} forced; rejections per segment {s.get('rejections_per_segment')}; "
-          f"final reward {s.get('final_reward')}; r* {s.get('r_star')}; {s.get('reward_calls')} reward calls")
+    print(f"\nsegments: {s.get('cards.segments_accepted')} accepted, {s.get('cards.segments_rejected')} rejected, "
+          f"{s.get('cards.segments_forced')} forced; rejections per segment {s.get('cards.rejections_per_segment')}; "
+          f"final reward {s.get('reward.final_reward')}; r* {s.get('cards.r_star')}; {s.get('reward.calls')} reward calls")
 
 
 if __name__ == "__main__":

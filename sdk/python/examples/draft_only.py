@@ -23,7 +23,7 @@ def main() -> None:
             print(chunk.text, end="", flush=True)
         stats = stream.result().stats
     print(f"\n\n{stats.generated_tokens} tokens in {stats.draft_calls} draft calls, "
-          f"{stats.e2e_latency_ms:.0f} ms; estimated FLOPs {(stats.get('flops') or {}).get('total', 0):.3g}")
+          f"{stats.e2e_latency_ms:.0f} ms; estimated FLOPs {stats.get('flops.total', 0):.3g}")
 
 
 if __name__ == "__main__":

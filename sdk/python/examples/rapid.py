@@ -45,9 +45,9 @@ def main() -> None:
         for chunk in stream:
             print(chunk.text, end="", flush=True)
         s = stream.result().stats
-    print(f"\n\ncontext {s.get('context_tokens')} tokens; the drafter read {s.get('retrieved_chunks')} chunks "
-          f"({s.get('retrieved_tokens')} tokens, prompt {s.get('draft_prompt_tokens')}); retrieval "
-          f"{s.get('retrieval_ms', 0):.0f} ms; acceptance {s.acceptance_rate:.0%}")
+    print(f"\n\ncontext {s.get('retrieval.context_tokens')} tokens; the drafter read {s.get('retrieval.retrieved_chunks')} chunks "
+          f"({s.get('retrieval.retrieved_tokens')} tokens, prompt {s.get('retrieval.draft_prompt_tokens')}); retrieval "
+          f"{s.get('retrieval.retrieval_ms', 0):.0f} ms; acceptance {s.acceptance_rate:.0%}")
 
 
 if __name__ == "__main__":

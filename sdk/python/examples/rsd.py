@@ -24,10 +24,10 @@ def main() -> None:
         for chunk in stream:
             print(chunk.text, end="", flush=True)
         s = stream.result().stats
-    rewards = ", ".join(f"{r:.2f}" for r in s.get("rsd_step_rewards", []))
-    print(f"\n\n{s.get('rsd_steps')} steps: {s.get('rsd_steps_accepted')} kept from the draft, "
-          f"{s.get('rsd_steps_target')} written by the target; step rewards [{rewards}]; "
-          f"target step fraction {s.get('target_step_fraction', 0):.2f}")
+    rewards = ", ".join(f"{r:.2f}" for r in s.get("rsd.step_rewards", []))
+    print(f"\n\n{s.get('rsd.steps')} steps: {s.get('rsd.steps_accepted')} kept from the draft, "
+          f"{s.get('rsd.steps_target')} written by the target; step rewards [{rewards}]; "
+          f"target step fraction {s.get('rsd.target_step_fraction', 0):.2f}")
 
 
 if __name__ == "__main__":

@@ -60,14 +60,16 @@ def _stats(request: generation_pb2.GenerateRequest, prompt_tokens: int, generate
                              e2e_latency_ms=12.5, time_to_first_token_ms=1.5, target_calls=generated)
     if strategy == "speculative":
         stats.drafter = "model"
-        stats.num_drafts, stats.drafted_tokens, stats.accepted_tokens = 2, 8, 6
-        stats.acceptance_rate, stats.mean_acceptance_length = 0.75, 4.0
-        stats.accepted_per_position.extend([2, 2, 1, 1])
-        stats.drafted_per_position.extend([2, 2, 2, 2])
-        stats.final_gamma = 4
+        sp = stats.speculation
+        sp.num_drafts, sp.drafted_tokens, sp.accepted_tokens = 2, 8, 6
+        sp.acceptance_rate, sp.mean_acceptance_length = 0.75, 4.0
+        sp.accepted_per_position.extend([2, 2, 1, 1])
+        sp.drafted_per_position.extend([2, 2, 2, 2])
+        sp.acceptance_per_position.extend([1.0, 1.0, 0.5, 0.5])
+        sp.final_gamma = 4
     if strategy == "best_of_n":
-        stats.final_reward = 0.875
-        stats.reward_calls, stats.reward_items = 1, 4
+        stats.reward.final_reward = 0.875
+        stats.reward.calls, stats.reward.items = 1, 4
         stats.flops.target, stats.flops.total = 1e9, 1e9
     return stats
 

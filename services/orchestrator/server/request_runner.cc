@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "decoding/generation/token_timeline.h"
 #include "decoding/registry/strategy_registry.h"
 #include "decoding/registry/strategy_runner.h"
 #include "services/common/stats_convert.h"
@@ -202,13 +203,13 @@ absl::StatusOr<RunOutcome> RequestRunner::Run(decoding::PreparedRequest prepared
   // Time to first token counts from the request's arrival at the front end,
   // so it includes translation and tokenization.
   Clock::time_point last_emit = arrival;
-  double ttft_ms = 0;
+  decoding::TokenTimeline timeline;  // from arrival, as the client sees it
   StreamCallback on_chunk = [&](const StreamChunk& chunk) -> absl::Status {
     const Clock::time_point now = Clock::now();
     if (!chunk.tokens.empty()) {
-      if (ttft_ms == 0) {
-        ttft_ms = MsBetween(arrival, now);
-      } else if (metrics_ != nullptr) {
+      const bool first = timeline.first_token_ms() == 0;
+      timeline.Record(chunk.tokens.size(), MsBetween(arrival, now));
+      if (!first && metrics_ != nullptr) {
         // Tokens of one round arrive together; spread the gap over them.
         const double per_token = MsBetween(last_emit, now) / 1000.0 / chunk.tokens.size();
         for (size_t i = 0; i < chunk.tokens.size(); ++i) metrics_->ObserveInterTokenLatency(strategy, per_token);
@@ -234,7 +235,8 @@ absl::StatusOr<RunOutcome> RequestRunner::Run(decoding::PreparedRequest prepared
   request_ports.reset();
 
   spec::RequestStats& stats = out.result.stats;
-  stats.time_to_first_token_ms = ttft_ms;
+  stats.time_to_first_token_ms = timeline.first_token_ms();
+  stats.decode_tokens_per_s = timeline.DecodeTokensPerS();
   stats.e2e_latency_ms = MsBetween(arrival, Clock::now());
   if (stats.strategy.empty()) stats.strategy = strategy;
   if (run.cancelled.load() || out.client_gone || (callbacks.client_gone && callbacks.client_gone())) {

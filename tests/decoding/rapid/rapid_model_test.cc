@@ -101,12 +101,12 @@ TEST_F(RapidModel, GreedyEtaZeroEqualsTargetOnlyOnTheFullContext) {
   ASSERT_TRUE(RunTargetOnly(plain, *ports_->verifier, *ports_->vocabulary, nullptr, &target).ok());
   EXPECT_EQ(rapid.tokens, target.tokens) << "rapid: " << rapid.text << "\ntarget: " << target.text;
   EXPECT_EQ(rapid.stats.prompt_tokens, static_cast<int64_t>(plain.prompt.size()));
-  EXPECT_GT(rapid.stats.context_tokens, 600);
-  EXPECT_GE(rapid.stats.retrieved_chunks, 1);
-  EXPECT_LT(rapid.stats.retrieved_tokens, rapid.stats.context_tokens / 2);
-  EXPECT_LT(rapid.stats.draft_prompt_tokens, rapid.stats.prompt_tokens / 2);
-  EXPECT_GT(rapid.stats.drafted_tokens, 0);
-  EXPECT_GT(rapid.stats.accepted_tokens, 0);
+  EXPECT_GT(rapid.stats.retrieval.context_tokens, 600);
+  EXPECT_GE(rapid.stats.retrieval.retrieved_chunks, 1);
+  EXPECT_LT(rapid.stats.retrieval.retrieved_tokens, rapid.stats.retrieval.context_tokens / 2);
+  EXPECT_LT(rapid.stats.retrieval.draft_prompt_tokens, rapid.stats.prompt_tokens / 2);
+  EXPECT_GT(rapid.stats.speculation.drafted_tokens, 0);
+  EXPECT_GT(rapid.stats.speculation.accepted_tokens, 0);
 }
 
 TEST_F(RapidModel, DefaultKnowledgeTransferSampledRunIsConsistent) {
@@ -115,9 +115,9 @@ TEST_F(RapidModel, DefaultKnowledgeTransferSampledRunIsConsistent) {
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(r.stats.strategy, "rapid");
   EXPECT_EQ(r.stats.drafter, "model");
-  EXPECT_GT(r.stats.drafted_tokens, 0);
-  EXPECT_LE(r.stats.accepted_tokens, r.stats.drafted_tokens);
-  EXPECT_GE(r.stats.target_calls, r.stats.num_drafts);
+  EXPECT_GT(r.stats.speculation.drafted_tokens, 0);
+  EXPECT_LE(r.stats.speculation.accepted_tokens, r.stats.speculation.drafted_tokens);
+  EXPECT_GE(r.stats.target_calls, r.stats.speculation.num_drafts);
   EXPECT_TRUE(r.finish_reason == FinishReason::kLength || r.finish_reason == FinishReason::kEndOfGeneration);
   EXPECT_FALSE(r.tokens.empty());
 }

@@ -453,11 +453,11 @@ TEST(Rapid, RetrievesWithTheBudgetAndBuildsTheDrafterPromptInDocumentOrder) {
   EXPECT_EQ(rig.retriever.last_chunk_tokens, 16);
   EXPECT_FLOAT_EQ(rig.retriever.last_query.min_score, 0.3f);
   // Kept: the needle chunk (0.9) only; the runner-up scores 0.1 + 0.01 i < theta.
-  EXPECT_EQ(r.stats.retrieved_chunks, 1);
-  EXPECT_EQ(r.stats.retrieved_tokens, 16);
-  EXPECT_EQ(r.stats.context_tokens, 100);
-  EXPECT_DOUBLE_EQ(r.stats.retrieval_ms, 1.5);
-  EXPECT_EQ(r.stats.draft_prompt_tokens, 1 + 16 + 1 + 2);
+  EXPECT_EQ(r.stats.retrieval.retrieved_chunks, 1);
+  EXPECT_EQ(r.stats.retrieval.retrieved_tokens, 16);
+  EXPECT_EQ(r.stats.retrieval.context_tokens, 100);
+  EXPECT_DOUBLE_EQ(r.stats.retrieval.retrieval_ms, 1.5);
+  EXPECT_EQ(r.stats.retrieval.draft_prompt_tokens, 1 + 16 + 1 + 2);
   EXPECT_EQ(r.stats.prompt_tokens, 1 + 100 + 1 + 2);  // the target read everything
   EXPECT_EQ(r.stats.strategy, "rapid");
 }
@@ -470,8 +470,8 @@ TEST(Rapid, SearchesANamedCollectionInstead) {
   GenerationResult r = RunOn(rig, Request(0.0f, 4, 1), o, *in);
   EXPECT_EQ(rig.retriever.collection_calls, 1);
   EXPECT_EQ(rig.retriever.text_calls, 0);
-  EXPECT_EQ(r.stats.retrieved_chunks, 2);
-  EXPECT_EQ(r.stats.draft_prompt_tokens, 1 + 8 + 1 + 2);  // "fff\n\nggg" is 8 letters
+  EXPECT_EQ(r.stats.retrieval.retrieved_chunks, 2);
+  EXPECT_EQ(r.stats.retrieval.draft_prompt_tokens, 1 + 8 + 1 + 2);  // "fff\n\nggg" is 8 letters
   o.collection = "missing";
   absl::Status s;
   RunOn(rig, Request(0.0f, 4, 1), o, *in, &s);
@@ -504,7 +504,7 @@ TEST(Rapid, TargetPromptIsMiddleTruncatedToTheWindow) {
   auto in = MakeInput(Haystack(200, 2), "hb", /*window=*/120);
   GenerationResult r = RunOn(rig, Request(0.0f, 20, 1), SmallOptions(), *in);
   EXPECT_EQ(r.stats.prompt_tokens, 100);  // 120 - max_tokens
-  EXPECT_EQ(r.stats.context_tokens, 200);  // retrieval saw the whole context
+  EXPECT_EQ(r.stats.retrieval.context_tokens, 200);  // retrieval saw the whole context
   EXPECT_FALSE(r.tokens.empty() && r.finish_reason != FinishReason::kEndOfGeneration);
 }
 
@@ -524,7 +524,7 @@ TEST(Rapid, GreedyEtaZeroEqualsTargetOnlyOnTheLongContext) {
     ASSERT_TRUE(RunTargetOnly(plain, rig.verifier, rig.vocab, nullptr, &target).ok());
     EXPECT_EQ(rapid.tokens, target.tokens) << "salt " << salt;
     EXPECT_EQ(rapid.finish_reason, target.finish_reason);
-    EXPECT_GT(rapid.stats.drafted_tokens, 0);
+    EXPECT_GT(rapid.stats.speculation.drafted_tokens, 0);
   }
 }
 
@@ -556,10 +556,10 @@ TEST(Rapid, EtaZeroReproducesStandardSpeculativeSampling) {
       GenerationResult spec_result;
       ASSERT_TRUE(RunSpeculative(plain, fixed, rig.verifier, rig.vocab, nullptr, &spec_result).ok());
       EXPECT_EQ(rapid.tokens, spec_result.tokens) << "seed " << seed << " top_k " << top_k;
-      EXPECT_EQ(rapid.stats.accepted_tokens, spec_result.stats.accepted_tokens);
-      EXPECT_EQ(rapid.stats.drafted_tokens, spec_result.stats.drafted_tokens);
+      EXPECT_EQ(rapid.stats.speculation.accepted_tokens, spec_result.stats.speculation.accepted_tokens);
+      EXPECT_EQ(rapid.stats.speculation.drafted_tokens, spec_result.stats.speculation.drafted_tokens);
       total_tokens += static_cast<int64_t>(rapid.tokens.size());
-      total_rejected += rapid.stats.drafted_tokens - rapid.stats.accepted_tokens;
+      total_rejected += rapid.stats.speculation.drafted_tokens - rapid.stats.speculation.accepted_tokens;
     }
   }
   // Enough text and enough rejected drafts that the comparison means something.
@@ -624,10 +624,10 @@ TEST(Rapid, GreedyEtaPositiveAcceptsMoreOfTheRetrievalDrafter) {
   GenerationResult lossless = RunOn(rig, Request(0.0f, 60, 1), o, *in);
   o.knowledge_transfer.eta = 20;
   GenerationResult pulled = RunOn(rig, Request(0.0f, 60, 1), o, *in);
-  EXPECT_GT(lossless.stats.drafted_tokens, 0);
+  EXPECT_GT(lossless.stats.speculation.drafted_tokens, 0);
   // Strictly more: a transfer that has no effect (eta ignored, or q equal to
   // p) accepts exactly as often as eta = 0 and must fail here.
-  EXPECT_GT(pulled.stats.acceptance_rate(), lossless.stats.acceptance_rate());
+  EXPECT_GT(pulled.stats.speculation.acceptance_rate(), lossless.stats.speculation.acceptance_rate());
   EXPECT_NE(pulled.tokens, lossless.tokens);  // eta > 0 is lossy: the output leans toward the drafter
 }
 

@@ -101,11 +101,11 @@ tandem::v1::Stats ExampleStats() {
   s.set_drafter("ngram");
   s.set_prompt_tokens(12);
   s.set_generated_tokens(20);
-  s.set_num_drafts(5);
-  s.set_drafted_tokens(20);
-  s.set_accepted_tokens(11);
-  for (int v : {5, 3, 2, 1}) s.add_accepted_per_position(v);
-  for (int v : {5, 5, 5, 5}) s.add_drafted_per_position(v);
+  s.mutable_speculation()->set_num_drafts(5);
+  s.mutable_speculation()->set_drafted_tokens(20);
+  s.mutable_speculation()->set_accepted_tokens(11);
+  for (int v : {5, 3, 2, 1}) s.mutable_speculation()->add_accepted_per_position(v);
+  for (int v : {5, 5, 5, 5}) s.mutable_speculation()->add_drafted_per_position(v);
   s.set_target_calls(6);
   s.set_draft_calls(5);
   s.set_time_to_first_token_ms(30);

@@ -104,7 +104,7 @@ TEST_F(FakeServicesTest, GreedyRemoteSpeculativeEqualsTargetOnly) {
                                              static_cast<decoding::Drafter*>(remote_ngram_.get())}) {
         const auto remote = Generate(Request(prompt, 0.0f, gamma), *remote_verifier_, drafter, vocab_);
         EXPECT_EQ(remote.tokens, reference.tokens) << "gamma " << gamma << " prompt " << Str(prompt);
-        EXPECT_GT(remote.stats.drafted_tokens, 0);
+        EXPECT_GT(remote.stats.speculation.drafted_tokens, 0);
       }
     }
   }
@@ -130,8 +130,8 @@ TEST_F(FakeServicesTest, SampledRemoteEqualsInProcessTokenForToken) {
       const auto local = Generate(req, local_verifier, &local_drafter, vocab_);
       const auto remote = Generate(req, *remote_verifier_, remote_drafter_.get(), vocab_);
       EXPECT_EQ(remote.tokens, local.tokens) << "top_k " << top_k << " prompt " << Str(prompt);
-      EXPECT_EQ(remote.stats.accepted_tokens, local.stats.accepted_tokens);
-      EXPECT_LT(remote.stats.accepted_tokens, remote.stats.drafted_tokens) << "draft differs: some rejections";
+      EXPECT_EQ(remote.stats.speculation.accepted_tokens, local.stats.speculation.accepted_tokens);
+      EXPECT_LT(remote.stats.speculation.accepted_tokens, remote.stats.speculation.drafted_tokens) << "draft differs: some rejections";
       const auto local_ng = Generate(req, local_verifier, &local_ngram, vocab_);
       const auto remote_ng = Generate(req, *remote_verifier_, remote_ngram_.get(), vocab_);
       EXPECT_EQ(remote_ng.tokens, local_ng.tokens) << "ngram top_k " << top_k;

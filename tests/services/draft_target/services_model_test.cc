@@ -133,7 +133,7 @@ TEST_F(ModelServicesTest, GreedyThroughServicesEqualsTargetOnlyInProcess) {
       const auto with_model = Generate(Request(prompt, 0.0f, gamma), *remote_verifier_, remote_drafter_.get(), *vocab_);
       EXPECT_EQ(with_model.tokens, reference.tokens) << "model drafter, gamma " << gamma << ": " << prompt;
       // Same model on both sides: every greedy draft is accepted.
-      EXPECT_EQ(with_model.stats.accepted_tokens, with_model.stats.drafted_tokens);
+      EXPECT_EQ(with_model.stats.speculation.accepted_tokens, with_model.stats.speculation.drafted_tokens);
     }
     for (int gamma : {1, 4}) {
       const auto with_ngram = Generate(Request(prompt, 0.0f, gamma), *remote_verifier_, remote_ngram_.get(), *vocab_);
@@ -157,7 +157,7 @@ TEST_F(ModelServicesTest, SampledThroughServicesEqualsInProcess) {
     const auto local = Generate(req, local_verifier, &local_drafter, *vocab_);
     const auto remote = Generate(req, *remote_verifier_, remote_drafter_.get(), *vocab_);
     EXPECT_EQ(remote.tokens, local.tokens) << prompt;
-    EXPECT_EQ(remote.stats.accepted_tokens, local.stats.accepted_tokens);
+    EXPECT_EQ(remote.stats.speculation.accepted_tokens, local.stats.speculation.accepted_tokens);
   }
 }
 

@@ -362,10 +362,10 @@ TEST_F(SessionOpsServicesTest, RsdThroughServicesEqualsInProcess) {
     ASSERT_TRUE(decoding::RunRsd(req, o, local_drafter, local_verifier, local_prm, vocab, nullptr, &local).ok());
     EXPECT_EQ(remote.tokens, local.tokens) << Str(prompt);
     EXPECT_EQ(remote.finish_reason, local.finish_reason);
-    EXPECT_EQ(remote.stats.rsd_steps_target, local.stats.rsd_steps_target);
-    EXPECT_EQ(remote.stats.rsd_step_rewards, local.stats.rsd_step_rewards);
-    target_steps += remote.stats.rsd_steps_target;
-    kept_steps += remote.stats.rsd_steps_accepted;
+    EXPECT_EQ(remote.stats.rsd.steps_target, local.stats.rsd.steps_target);
+    EXPECT_EQ(remote.stats.rsd.step_rewards, local.stats.rsd.step_rewards);
+    target_steps += remote.stats.rsd.steps_target;
+    kept_steps += remote.stats.rsd.steps_accepted;
   }
   EXPECT_GT(target_steps, 1);
   EXPECT_GT(kept_steps, 1);

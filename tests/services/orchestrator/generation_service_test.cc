@@ -62,9 +62,9 @@ TEST_F(GenerationServiceTest, GreedySpeculativeEqualsTargetOnly) {
           EXPECT_EQ(st.strategy(), "speculative");
           EXPECT_EQ(st.drafter(), drafter);
           EXPECT_EQ(st.generated_tokens(), spec.tokens.size());
-          EXPECT_LE(st.accepted_tokens(), st.drafted_tokens());
+          EXPECT_LE(st.speculation().accepted_tokens(), st.speculation().drafted_tokens());
           EXPECT_GE(st.target_calls(), 1u);
-          if (drafter == "model") EXPECT_GT(st.drafted_tokens(), 0u);
+          if (drafter == "model") EXPECT_GT(st.speculation().drafted_tokens(), 0u);
         }
       }
     }
@@ -295,13 +295,15 @@ TEST_F(GenerationServiceTest, MetricsCountersMatchPerRequestStats) {
     StreamResult r = Stream(*stub_, req);
     ASSERT_TRUE(r.status.ok()) << r.status.error_message();
     const auto& st = r.complete.stats();
-    drafts += st.num_drafts();
-    drafted += st.drafted_tokens();
-    accepted += st.accepted_tokens();
+    drafts += st.speculation().num_drafts();
+    drafted += st.speculation().drafted_tokens();
+    accepted += st.speculation().accepted_tokens();
     target_calls += st.target_calls();
     generated += st.generated_tokens();
-    if (per_pos.size() < static_cast<size_t>(st.accepted_per_position_size())) per_pos.resize(st.accepted_per_position_size());
-    for (int p = 0; p < st.accepted_per_position_size(); ++p) per_pos[p] += st.accepted_per_position(p);
+    if (per_pos.size() < static_cast<size_t>(st.speculation().accepted_per_position_size())) {
+      per_pos.resize(st.speculation().accepted_per_position_size());
+    }
+    for (int p = 0; p < st.speculation().accepted_per_position_size(); ++p) per_pos[p] += st.speculation().accepted_per_position(p);
   }
   ASSERT_GT(drafted, 0u);
   const std::string text = server_->metrics().Serialize();

@@ -140,8 +140,8 @@ class RemoteDistributionTest : public ::testing::Test {
       Sequence key = r.tokens;
       if (r.finish_reason == FinishReason::kEndOfGeneration) key.push_back(0);
       ++counts[key];
-      drafted += r.stats.drafted_tokens;
-      accepted += r.stats.accepted_tokens;
+      drafted += r.stats.speculation.drafted_tokens;
+      accepted += r.stats.speculation.accepted_tokens;
     }
     // The test is only meaningful if drafts are both accepted and rejected.
     EXPECT_GT(accepted, drafted / 10);

@@ -100,11 +100,11 @@ TEST_F(RemoteRewardStrategiesTest, SameResultsAsInProcess) {
       ASSERT_TRUE(s.ok()) << name << ": " << s;
       EXPECT_EQ(a.tokens, b.tokens) << name << " seed " << seed;
       EXPECT_EQ(a.stats.target_calls, b.stats.target_calls) << name;
-      EXPECT_EQ(a.stats.rejections_per_segment, b.stats.rejections_per_segment) << name;
+      EXPECT_EQ(a.stats.cards.rejections_per_segment, b.stats.cards.rejections_per_segment) << name;
       EXPECT_EQ(local_reward.calls, remote_reward.calls) << name;
-      EXPECT_EQ(a.stats.final_reward, b.stats.final_reward) << name;
-      rejected += b.stats.segments_rejected;
-      forced += b.stats.segments_forced;
+      EXPECT_EQ(a.stats.reward.final_reward.value_or(NAN), b.stats.reward.final_reward) << name;
+      rejected += b.stats.cards.segments_rejected;
+      forced += b.stats.cards.segments_forced;
     }
   }
   EXPECT_GT(rejected, 0);  // Truncate crossed the wire

@@ -132,16 +132,17 @@ TEST(TandemUpDown, StartsServesAndStopsALocalDeployment) {
   EXPECT_GT(j["completion_tokens"].get<int>(), 0);
   EXPECT_EQ(j["stats"]["strategy"], "speculative");
   EXPECT_EQ(j["stats"]["drafter"], "model");
-  EXPECT_GT(j["stats"]["drafted_tokens"].get<int>(), 0);
+  EXPECT_GT(j["stats"]["speculation"]["drafted_tokens"].get<int>(), 0);
   EXPECT_GT(j["stats"]["target_calls"].get<int>(), 0);
-  EXPECT_EQ(j["stats"]["accepted_per_position"].size(), j["stats"]["drafted_per_position"].size());
+  EXPECT_EQ(j["stats"]["speculation"]["accepted_per_position"].size(),
+            j["stats"]["speculation"]["drafted_per_position"].size());
 
   const std::string metrics = HttpGetMetrics(o_metrics);
   EXPECT_EQ(Sample(metrics, "tandem:spec_decode_num_draft_tokens_total", "drafter=\"model\""),
-            j["stats"]["drafted_tokens"].get<double>())
+            j["stats"]["speculation"]["drafted_tokens"].get<double>())
       << metrics;
   EXPECT_EQ(Sample(metrics, "tandem:spec_decode_num_accepted_tokens_total", "drafter=\"model\""),
-            j["stats"]["accepted_tokens"].get<double>());
+            j["stats"]["speculation"]["accepted_tokens"].get<double>());
 
   // The same command without --server runs the strategy in process and
   // prints the same JSON shape.

@@ -59,22 +59,20 @@ def _is_repeated(fd: FieldDescriptor) -> bool:
 
 
 def stats_from_proto(msg: ProtoMessage) -> types.Stats:
-    """Stats with the common fields typed; every field in ``fields`` and ``raw``.
+    """Stats with the common core and the speculation counters typed; every field in ``fields``.
 
-    Fields of nested messages are lifted to the top level (without overwriting top-level names),
-    so that when the statistics are split into a common core and a strategy-specific part, the
-    common fields stay where the dataclass looks for them.
+    The typed speculation counters are lifted from the ``speculation`` section (zero when absent);
+    a field the SDK does not know stays reachable through ``fields``/``get``.
     """
     native = message_to_native(msg)
-    flat: Dict[str, Any] = dict(native)
-    for value in native.values():
-        if isinstance(value, dict):
-            for key, inner in value.items():
-                flat.setdefault(key, inner)
-    stats = types.from_fields(types.Stats, {k: v for k, v in flat.items() if v is not None and k not in ("fields", "raw")})
+    typed: Dict[str, Any] = {k: v for k, v in native.items() if not isinstance(v, dict)}
+    typed.update(native.get("speculation") or {})
+    stats = types.from_fields(types.Stats, {k: v for k, v in typed.items()
+                                            if (v is not None or k == "decode_tokens_per_s")
+                                            and k not in ("fields", "raw")})
     raw = json_format.MessageToDict(msg, preserving_proto_field_name=True,
                                     always_print_fields_with_no_presence=True)
-    return dataclasses.replace(stats, fields=flat, raw=raw)
+    return dataclasses.replace(stats, fields=native, raw=raw)
 
 
 def model_list(msg: ProtoMessage) -> types.ModelList:

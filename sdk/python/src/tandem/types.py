@@ -29,14 +29,16 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Stats:
-    """Per-request statistics.
+    """Per-request statistics: a common core and the strategy's sections.
 
-    The typed attributes are the fields every strategy reports. ``fields`` holds every field the
-    server sent, by its proto name, as plain Python values (fields of nested messages are also
-    lifted to the top level, so a regrouped message keeps its names reachable); strategy-specific
-    numbers (RAPID's ``retrieved_chunks``, CARDS' ``final_reward``, RSD's ``rsd_steps``, ...) are
-    read from there or with :meth:`get`. ``raw`` is the message in protobuf's JSON mapping
-    (``MessageToDict``; 64-bit integers are strings there).
+    The typed attributes are the common core every strategy reports, plus the speculation
+    counters (read from the ``speculation`` section; zero for strategies without one). ``fields``
+    holds every field the server sent, by its proto name, as plain Python values; a section
+    (``speculation``, ``retrieval``, ``reward``, ``cards``, ``rsd``) is a dict there, None when the
+    strategy does not report it. Read a section's field with :meth:`get` and a dotted name
+    (``stats.get("reward.final_reward")``, ``stats.get("retrieval.retrieved_chunks")``) or the whole
+    section with :meth:`section`. ``raw`` is the message in protobuf's JSON mapping
+    (``MessageToDict``).
     """
     strategy: str = ""
     drafter: str = ""
@@ -53,6 +55,8 @@ class Stats:
     e2e_latency_ms: float = 0.0
     draft_time_ms: float = 0.0
     target_time_ms: float = 0.0
+    decode_tokens_per_s: Optional[float] = None
+    fallback: str = ""
     acceptance_rate: float = 0.0
     mean_acceptance_length: float = 0.0
     final_gamma: int = 0
@@ -60,8 +64,22 @@ class Stats:
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     def get(self, name: str, default: Any = None) -> Any:
-        """A statistic by its proto field name, e.g. ``stats.get("final_reward")``."""
-        return self.fields.get(name, default)
+        """A statistic by its proto field name; ``"section.field"`` reads inside a section.
+
+        Returns ``default`` when the field is unknown, the section is absent or an optional
+        value is unset.
+        """
+        value: Any = self.fields
+        for part in name.split("."):
+            if not isinstance(value, Mapping) or value.get(part) is None:
+                return default
+            value = value[part]
+        return value
+
+    def section(self, name: str) -> Optional[Mapping[str, Any]]:
+        """One strategy-specific section as a dict, or None when the strategy does not report it."""
+        value = self.fields.get(name)
+        return value if isinstance(value, Mapping) else None
 
 
 @dataclass(frozen=True)
@@ -108,10 +126,11 @@ class StrategyParam:
 
 @dataclass(frozen=True)
 class StrategyInfo:
-    """A decoding strategy and its parameters."""
+    """A decoding strategy, its parameters and the statistics sections its requests report."""
     name: str = ""
     description: str = ""
     params: Tuple[StrategyParam, ...] = ()
+    stats_sections: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
