@@ -6,10 +6,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "decoding/spec/acceptance.h"
+#include "decoding/spec/peer_loss.h"
 
 namespace tandem::decoding {
 
-absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession& draft, VerifySession& target,
+absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession* draft, VerifySession& target,
                                   spec::GammaController& gamma, bool greedy, const Vocabulary& vocab,
                                   Output& out, spec::RequestStats& stats) {
   auto is_eos = [&vocab](int32_t t) { return vocab.IsEndOfGeneration(t); };
@@ -24,15 +25,29 @@ absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession& draft
       break;
     }
     // 1. Draft x_1..x_g ~ q. A round emits at most g + 1 tokens, so never
-    //    draft beyond what max_tokens can still use.
-    const int g = std::clamp(out.remaining() - 1, 0, gamma.gamma());
+    //    draft beyond what max_tokens can still use. Without a drafter the
+    //    round is one target-only step.
+    int g = draft == nullptr ? 0 : std::clamp(out.remaining() - 1, 0, gamma.gamma());
     proposal.tokens.clear();
     proposal.q.clear();
     if (g > 0) {
       t0 = out.ElapsedMs();
-      status = draft.Propose(delta, g, &proposal);
+      status = draft->Propose(delta, g, &proposal);
       stats.draft_time_ms += out.ElapsedMs() - t0;
       ++stats.draft_calls;
+      if (spec::IsPeerLoss(status)) {
+        // The drafter is gone: continue target-only from the committed
+        // position (the target session is untouched by a failed Propose).
+        // Its session went with it, so closing it can only fail; that
+        // failure is the loss already recorded.
+        stats.fallback = spec::FallbackReason("draft", status);
+        (void)draft->Close();
+        draft = nullptr;
+        status = absl::OkStatus();
+        g = 0;
+        proposal.tokens.clear();
+        proposal.q.clear();
+      }
       if (!status.ok()) break;
       delta = {};
     }
@@ -92,14 +107,14 @@ absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession& draft
       delta = {};
       delta.accepted = k;
       delta.next_token = verdict.next_token;
-    } else if (!out.done()) {
+    } else if (draft != nullptr && !out.done()) {
       status = absl::InternalError(absl::StrCat(std::string(strategy), ": drafter skipped before the last round"));
       break;
     }
   }
   if (status.ok()) status = out.FlushChunk();
   absl::Status closed_target = target.Close();
-  absl::Status closed_draft = draft.Close();
+  absl::Status closed_draft = draft != nullptr ? draft->Close() : absl::OkStatus();
   out.Close();
   if (!status.ok()) return status;
   return closed_target.ok() ? closed_draft : closed_target;

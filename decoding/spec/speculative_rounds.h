@@ -20,7 +20,14 @@ namespace tandem::decoding {
 // Runs rounds until `out` is done (or cancelled / failed), then closes both
 // sessions and `out`. `strategy` names the caller in internal errors. The
 // first error wins: a failed round, else a failed Close.
-absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession& draft, VerifySession& target,
+//
+// Losing the drafter does not fail the request (spec/peer_loss.h): when
+// Propose answers UNAVAILABLE, the rest of the request runs as target-only
+// rounds (Verify with no drafts) on the same target session from the
+// committed position, and stats.fallback says why; greedy output is the same
+// as an undisturbed run. `draft` may be null: the drafter was lost before
+// the rounds (the caller set stats.fallback), every round is target-only.
+absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession* draft, VerifySession& target,
                                   spec::GammaController& gamma, bool greedy, const Vocabulary& vocab,
                                   Output& out, spec::RequestStats& stats);
 

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "decoding/spec/acceptance.h"
 #include "decoding/generation/output.h"
+#include "decoding/spec/peer_loss.h"
 #include "decoding/spec/speculative_rounds.h"
 
 namespace tandem::decoding {
@@ -109,10 +110,16 @@ absl::Status RunRapid(const GenerationRequest& base_request, const RapidOptions&
       options.collection.empty()
           ? retriever.SearchText(input.context, query, ChunkingOptions{.chunk_tokens = options.chunk_tokens})
           : retriever.SearchCollection(options.collection, query);
-  if (!retrieved.ok()) return retrieved.status();
-  stats.retrieval.retrieval_ms = retrieved->elapsed_ms;
-  const std::string retrieved_context = JoinRetrievedChunks(std::move(retrieved->chunks), options.theta,
-                                                            &stats.retrieval.retrieved_chunks, &stats.retrieval.retrieved_tokens);
+  // Without retrieval there is no drafter prompt: the request continues as
+  // plain target decoding on the long context (spec/peer_loss.h).
+  if (!retrieved.ok() && !spec::IsPeerLoss(retrieved.status())) return retrieved.status();
+  if (!retrieved.ok()) stats.fallback = spec::FallbackReason("retrieval", retrieved.status());
+  std::string retrieved_context;
+  if (retrieved.ok()) {
+    stats.retrieval.retrieval_ms = retrieved->elapsed_ms;
+    retrieved_context = JoinRetrievedChunks(std::move(retrieved->chunks), options.theta,
+                                            &stats.retrieval.retrieved_chunks, &stats.retrieval.retrieved_tokens);
+  }
 
   // 4. Prompts: the target reads template(C), the drafter template(C^S).
   //    Both are middle-truncated to leave max_tokens of the window.
@@ -125,11 +132,15 @@ absl::Status RunRapid(const GenerationRequest& base_request, const RapidOptions&
   }
   auto target_prompt = input.render(input.context, /*retrieved=*/false);
   if (!target_prompt.ok()) return target_prompt.status();
-  auto draft_prompt = input.render(retrieved_context, /*retrieved=*/true);
-  if (!draft_prompt.ok()) return draft_prompt.status();
+  std::vector<int32_t> draft_prompt;
+  if (stats.fallback.empty()) {
+    auto rendered = input.render(retrieved_context, /*retrieved=*/true);
+    if (!rendered.ok()) return rendered.status();
+    draft_prompt = std::move(*rendered);
+  }
   MiddleTruncate(*target_prompt, limit);
-  MiddleTruncate(*draft_prompt, limit);
-  stats.retrieval.draft_prompt_tokens = static_cast<int64_t>(draft_prompt->size());
+  MiddleTruncate(draft_prompt, limit);
+  stats.retrieval.draft_prompt_tokens = static_cast<int64_t>(draft_prompt.size());
 
   GenerationRequest request = base_request;
   request.prompt = std::move(*target_prompt);
@@ -153,18 +164,27 @@ absl::Status RunRapid(const GenerationRequest& base_request, const RapidOptions&
   // needs (algorithms.md section 1); lossless greedy needs none.
   draft_options.return_distributions = !greedy || options.knowledge_transfer.enabled();
   draft_options.stop_below_probability = options.c_conf;
-  auto draft = drafter.Open(*draft_prompt, request.sampling, draft_options);
-  if (!draft.ok()) {
-    (void)(*target)->Close();
-    return draft.status();
+  std::unique_ptr<DraftSession> draft;
+  if (stats.fallback.empty()) {
+    auto opened = drafter.Open(draft_prompt, request.sampling, draft_options);
+    if (!opened.ok() && !spec::IsPeerLoss(opened.status())) {
+      (void)(*target)->Close();
+      return opened.status();
+    }
+    if (opened.ok()) {
+      draft = std::move(*opened);
+    } else {
+      stats.fallback = spec::FallbackReason("draft", opened.status());
+    }
   }
   stats.draft_time_ms += out.ElapsedMs() - t0;
 
   // 6. Draft up to gamma (constant) on [C^S; y], verify on [C; y] with
-  //    knowledge transfer (configured in the target session).
+  //    knowledge transfer (configured in the target session). Without a
+  //    drafter (fallback), target-only rounds on [C; y].
   spec::GammaController gamma(spec::GammaOptions{.gamma = options.gamma, .adaptive = false});
   stats.speculation.final_gamma = options.gamma;
-  return RunSpeculativeRounds("rapid", **draft, **target, gamma, greedy, vocab, out, stats);
+  return RunSpeculativeRounds("rapid", draft.get(), **target, gamma, greedy, vocab, out, stats);
 }
 
 }  // namespace tandem::decoding

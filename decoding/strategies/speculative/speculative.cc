@@ -2,6 +2,7 @@
 
 #include "decoding/spec/gamma_controller.h"
 #include "decoding/generation/output.h"
+#include "decoding/spec/peer_loss.h"
 #include "decoding/spec/speculative_rounds.h"
 
 namespace tandem::decoding {
@@ -24,11 +25,14 @@ absl::Status RunSpeculative(const GenerationRequest& request, Drafter& drafter, 
   stats.target_time_ms += out.ElapsedMs() - t0;
   t0 = out.ElapsedMs();
   auto draft = drafter.Open(request.prompt, request.sampling, {.return_distributions = !greedy});
-  if (!draft.ok()) return draft.status();
   stats.draft_time_ms += out.ElapsedMs() - t0;
+  // A drafter that is down does not fail the request: target-only rounds.
+  if (!draft.ok() && !spec::IsPeerLoss(draft.status())) return draft.status();
+  if (!draft.ok()) stats.fallback = spec::FallbackReason("draft", draft.status());
 
   spec::GammaController gamma(request.gamma);
-  return RunSpeculativeRounds("speculative", **draft, **target, gamma, greedy, vocab, out, stats);
+  return RunSpeculativeRounds("speculative", draft.ok() ? draft->get() : nullptr, **target, gamma, greedy,
+                              vocab, out, stats);
 }
 
 }  // namespace tandem::decoding

@@ -248,6 +248,8 @@ absl::StatusOr<RunOutcome> RequestRunner::Run(decoding::PreparedRequest prepared
     out.matched_stop = MatchedStop(out.result, gen, *ports_.vocabulary);
   }
   if (metrics_ != nullptr) {
+    // A lost drafter/retriever the request finished without, success or not.
+    resilience_->RecordFallback(strategy, stats.fallback);
     if (out.status.ok()) {
       tandem::v1::Stats proto;
       services::StatsToProto(stats, &proto);
