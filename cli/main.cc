@@ -10,6 +10,7 @@
 #include "runtime/model_store/model_store.h"
 #ifdef TANDEM_CLI_SERVICES
 #include "cli/deploy_command.h"
+#include "cli/health_command.h"
 #include "cli/score_command.h"
 #include "cli/serve_command.h"
 #include "cli/supervisor.h"
@@ -38,6 +39,8 @@ int main(int argc, char** argv) {
   CLI::App* supervise_cmd = AddSuperviseCommand(app, supervise);
   ScoreOptions score;
   CLI::App* score_cmd = AddScoreCommand(app, score);
+  HealthOptions health;
+  CLI::App* health_cmd = AddHealthCommand(app, health);
 #endif
 
   try {
@@ -61,6 +64,7 @@ int main(int argc, char** argv) {
   if (down_cmd->parsed()) return RunDown(down);
   if (supervise_cmd->parsed()) return RunSupervise(supervise);
   if (score_cmd->parsed()) return RunScore(score);
+  if (health_cmd->parsed()) return RunHealth(health);
 #endif
   if (models_cmd->parsed()) {
     for (const std::string& name : tandem::runtime::BundledModelNames()) {

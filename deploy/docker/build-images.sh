@@ -127,17 +127,17 @@ YAML
   SERVE_PID=$!
   healthy=0
   for _ in $(seq 1 60); do
-    if chroot --userspec=10001:10001 "$RUN_ROOT" /usr/local/bin/grpc-health-check 127.0.0.1:50952 2>/dev/null; then
+    if chroot --userspec=10001:10001 "$RUN_ROOT" /usr/local/bin/tandem health --quiet 127.0.0.1:50952 2>/dev/null; then
       healthy=1; break
     fi
     sleep 1
   done
   kill "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null || true
   if [[ $healthy -ne 1 ]]; then cat "$WORK/serve.log" >&2; echo "health check never reported SERVING" >&2; exit 1; fi
-  echo "grpc-health-check: SERVING"
+  echo "tandem health: SERVING"
   # A port nobody serves must fail the check (the HEALTHCHECK can report unhealthy).
-  if chroot --userspec=10001:10001 "$RUN_ROOT" /usr/local/bin/grpc-health-check 127.0.0.1:50953 2>/dev/null; then
-    echo "grpc-health-check passed against a closed port" >&2; exit 1
+  if chroot --userspec=10001:10001 "$RUN_ROOT" /usr/local/bin/tandem health --timeout 2 127.0.0.1:50953 2>/dev/null; then
+    echo "tandem health passed against a closed port" >&2; exit 1
   fi
 fi
 

@@ -124,6 +124,13 @@ TEST(TandemUpDown, StartsServesAndStopsALocalDeployment) {
   EXPECT_NE(again.code, 0);
   EXPECT_TRUE(absl::StrContains(again.out, "already running")) << again.out;
 
+  // `tandem health` (the container HEALTHCHECK) sees every role SERVING.
+  for (int port : {t_port, d_port, o_port}) {
+    ShellRun health = Sh(absl::StrCat(tandem, " health 127.0.0.1:", port));
+    EXPECT_EQ(health.code, 0) << health.out;
+    EXPECT_TRUE(absl::StrContains(health.out, "SERVING")) << health.out;
+  }
+
   ShellRun gen = Sh(absl::StrCat(tandem, " generate --server 127.0.0.1:", o_port,
                             " --strategy speculative --param gamma=3 --temperature 0 --max-tokens 12 --json",
                             " 'The capital of France is'"));
@@ -162,6 +169,10 @@ TEST(TandemUpDown, StartsServesAndStopsALocalDeployment) {
   ASSERT_EQ(down.code, 0) << down.out;
   EXPECT_TRUE(absl::StrContains(down.out, "stopped")) << down.out;
   for (pid_t pid : pids) EXPECT_NE(kill(pid, 0), 0) << "pid " << pid << " still running";
+  // A stopped service fails the health check (exit 1) and says why.
+  ShellRun gone = Sh(absl::StrCat(tandem, " health --timeout 1 127.0.0.1:", o_port, " 2>&1"));
+  EXPECT_EQ(gone.code, 1) << gone.out;
+  EXPECT_TRUE(absl::StrContains(gone.out, absl::StrCat("127.0.0.1:", o_port))) << gone.out;
   for (const char* name : {"target", "draft", "orchestrator"}) {
     EXPECT_FALSE(fs::exists(dir / "run" / absl::StrCat(name, ".pid")));
     EXPECT_TRUE(fs::exists(dir / "run" / absl::StrCat(name, ".log")));
