@@ -98,8 +98,13 @@ TEST_F(AdmissionServiceTest, AQueuedRequestRunsWhenTheSlotFrees) {
 
   auto queued = std::async(std::launch::async,
                            [&] { return Stream(*stub_, TokenRequest({1, 2, 3}, "target_only", 4)); });
-  // Waits in the queue: the gauge shows it (polled; the request is on its way).
-  while (!MetricsContain("tandem:num_requests_waiting 1")) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // Waits in the queue: the gauge shows it (polled while the request is on
+  // its way; the bound only keeps a broken queue from hanging the test).
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!MetricsContain("tandem:num_requests_waiting 1") && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_TRUE(MetricsContain("tandem:num_requests_waiting 1")) << server_->metrics().Serialize();
   Abort("long");
   while (reader->Read(&resp)) {
   }
