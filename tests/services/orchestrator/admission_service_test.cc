@@ -1,7 +1,8 @@
 // Admission control through the Generation service on loopback (synthetic
 // models): beyond max_running_requests + max_queued_requests a request gets
-// RESOURCE_EXHAUSTED with the retry-after-ms trailing metadata; a queued
-// request runs once a slot frees; queue depth and rejections are metrics.
+// RESOURCE_EXHAUSTED with the retry-after-ms trailing metadata, and so does a
+// target that refuses the KV; a queued request runs once a slot frees; queue
+// depth, rejections and drafter fallbacks are metrics.
 #include <future>
 #include <string>
 #include <thread>
@@ -113,6 +114,60 @@ TEST_F(AdmissionServiceTest, AQueuedRequestRunsWhenTheSlotFrees) {
   EXPECT_EQ(done.tokens.size(), 4u);
   EXPECT_TRUE(MetricsContain("tandem:num_requests_waiting 0"));
   EXPECT_EQ(dep_.open_sessions(), 0);
+}
+
+// A target whose KV budget cannot take another session.
+class FullTarget : public Verifier {
+ public:
+  absl::StatusOr<std::unique_ptr<VerifySession>> Open(std::span<const int32_t>, const runtime::SamplingParams&,
+                                                      const VerifyOptions&) override {
+    return absl::ResourceExhaustedError("target service OpenSession: KV cache budget exhausted");
+  }
+};
+
+TEST_F(AdmissionServiceTest, ATargetOutOfKvIsRefusedWithTheRetryHint) {
+  FullTarget full;
+  dep_.ports.verifier = &full;
+  Start(/*max_running=*/0, /*max_waiting=*/0);
+  grpc::ClientContext ctx;
+  auto reader = stub_->Generate(&ctx, TokenRequest({1, 2, 3}, "target_only", 4));
+  tandem::v1::GenerateResponse resp;
+  while (reader->Read(&resp)) {
+  }
+  const grpc::Status status = reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  const auto& trailers = ctx.GetServerTrailingMetadata();
+  auto hint = trailers.find("retry-after-ms");
+  ASSERT_NE(hint, trailers.end());
+  EXPECT_EQ(std::string(hint->second.data(), hint->second.size()), "250");
+  EXPECT_TRUE(MetricsContain("tandem:request_rejections_total{reason=\"target_capacity\"} 1"))
+      << server_->metrics().Serialize();
+}
+
+// A drafter that is down: the request completes target-only, the final
+// message's stats say so and the fallback counter counts it.
+class DownDrafter : public Drafter {
+ public:
+  std::string_view name() const override { return "model"; }
+  absl::StatusOr<std::unique_ptr<DraftSession>> Open(std::span<const int32_t>, const runtime::SamplingParams&,
+                                                     const DraftOptions&) override {
+    return absl::UnavailableError("draft service OpenSession: failed to connect to all addresses");
+  }
+};
+
+TEST_F(AdmissionServiceTest, ALostDrafterIsAFallbackInStatsAndMetrics) {
+  DownDrafter down;
+  dep_.ports.drafters["model"] = &down;
+  Start(/*max_running=*/0, /*max_waiting=*/0);
+  StreamResult base = Stream(*stub_, TokenRequest({1, 2, 3}, "target_only", 12));
+  StreamResult spec = Stream(*stub_, TokenRequest({1, 2, 3}, "speculative", 12));
+  ASSERT_TRUE(spec.status.ok()) << spec.status.error_message();
+  EXPECT_EQ(spec.tokens, base.tokens);
+  EXPECT_EQ(spec.complete.stats().fallback(),
+            "draft unavailable: draft service OpenSession: failed to connect to all addresses");
+  EXPECT_TRUE(MetricsContain("tandem:request_fallbacks_total{peer=\"draft\",strategy=\"speculative\"} 1"))
+      << server_->metrics().Serialize();
+  EXPECT_EQ(base.complete.stats().fallback(), "");
 }
 
 }  // namespace
