@@ -12,6 +12,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "runtime/util/absl_compat.h"
@@ -133,6 +134,33 @@ absl::StatusOr<TlsConfig> ParseTls(const Parser& p, const YAML::Node& node, cons
   return tls;
 }
 
+// A target's tensor_parallel block. The rendezvous address must carry a port
+// because rank 0 listens on it and the other ranks dial it.
+absl::StatusOr<TensorParallelConfig> ParseTensorParallel(const Parser& p, const YAML::Node& node,
+                                                         const std::string& f) {
+  if (!node.IsMap()) return p.Error(node, f, "must be a mapping with world_size and rendezvous");
+  TANDEM_RETURN_IF_ERROR(p.CheckKeys(node, f, {"world_size", "rank", "rendezvous", "timeout_s"}));
+  TensorParallelConfig tp;
+  tp.line = node.Mark().line + 1;
+  if (!node["world_size"]) return p.Error(node, f + ".world_size", "is required");
+  TANDEM_RETURN_IF_ERROR(p.Integer(node, "world_size", f + ".world_size", 1, 1024, &tp.world_size));
+  if (node["rank"]) {
+    TANDEM_RETURN_IF_ERROR(p.Integer(node, "rank", f + ".rank", 0, tp.world_size - 1, &tp.rank));
+  }
+  TANDEM_RETURN_IF_ERROR(p.Integer(node, "timeout_s", f + ".timeout_s", 1, 86400, &tp.timeout_s));
+  TANDEM_RETURN_IF_ERROR(p.String(node, "rendezvous", f + ".rendezvous", &tp.rendezvous));
+  if (tp.world_size > 1) {
+    const size_t colon = tp.rendezvous.rfind(':');
+    int port = 0;
+    if (colon == std::string::npos || colon == 0 ||
+        !absl::SimpleAtoi(AbslView(std::string_view(tp.rendezvous).substr(colon + 1)), &port) || port < 1 || port > 65535) {
+      return p.Error(node["rendezvous"] ? node["rendezvous"] : node, f + ".rendezvous",
+                     "must be host:port of rank 0's rendezvous when world_size > 1");
+    }
+  }
+  return tp;
+}
+
 absl::Status ParseService(const Parser& p, const YAML::Node& node, const std::string& f,
                           ServiceConfig* s) {
   if (!node.IsMap()) return p.Error(node, f, "must be a mapping");
@@ -142,7 +170,7 @@ absl::Status ParseService(const Parser& p, const YAML::Node& node, const std::st
                                       "session_idle_timeout_s", "max_sessions", "drafter", "draft",
                                       "target", "default_strategy", "retrieval", "embedder", "data_dir", "http_port",
                                       "reward", "reward_model", "tls", "max_running_requests",
-                                      "max_queued_requests", "queue_timeout_s", "retry_after_ms"}));
+                                      "max_queued_requests", "queue_timeout_s", "retry_after_ms", "tensor_parallel"}));
   s->line = node.Mark().line + 1;
   if (!node["name"]) return p.Error(node, f + ".name", "is required");
   TANDEM_RETURN_IF_ERROR(p.String(node, "name", f + ".name", &s->name));
@@ -187,6 +215,15 @@ absl::Status ParseService(const Parser& p, const YAML::Node& node, const std::st
     auto tls = ParseTls(p, node["tls"], f + ".tls");
     if (!tls.ok()) return tls.status();
     s->tls = *std::move(tls);
+  }
+
+  if (node["tensor_parallel"]) {
+    if (s->role != ServiceRole::kTarget) {
+      return p.Error(node["tensor_parallel"], f + ".tensor_parallel", "is only valid for role: target");
+    }
+    auto tp = ParseTensorParallel(p, node["tensor_parallel"], f + ".tensor_parallel");
+    if (!tp.ok()) return tp.status();
+    s->tensor_parallel = *std::move(tp);
   }
 
   const bool retrieval = s->role == ServiceRole::kRetrieval;

@@ -26,6 +26,11 @@
 //       session_idle_timeout_s: 300  # idle sessions are closed after this, default 300
 //       max_sessions: 256            # default 256
 //       tls: {...}                   # optional; replaces the top-level tls block for this service
+//       tensor_parallel:             # optional, target only: one rank of a sharded target (docs/gpu.md)
+//         world_size: 2              # ranks (one per GPU), 1..1024
+//         rank: 0                    # this process' rank; absent = $TANDEM_TP_RANK at start
+//         rendezvous: target-0.peers:50060  # rank 0's rendezvous host:port (rank 0 listens on host:that port)
+//         timeout_s: 600             # the whole group must form within this, default 600
 //     - name: orchestrator
 //       role: orchestrator
 //       drafter: ngram               # model | ngram | none (orchestrator only, default none)
@@ -93,6 +98,15 @@ struct AuthConfig {
   bool enabled() const { return !token_file.empty() || !token_env.empty(); }
 };
 
+// Tensor parallelism of a target (services/parallel/bootstrap.h).
+struct TensorParallelConfig {
+  int world_size = 1;
+  int rank = -1;           // -1 = read $TANDEM_TP_RANK when the service starts
+  std::string rendezvous;  // host:port of rank 0's rendezvous
+  int64_t timeout_s = 600;
+  int line = 0;
+};
+
 struct ServiceConfig {
   std::string name;
   ServiceRole role = ServiceRole::kTarget;
@@ -124,6 +138,8 @@ struct ServiceConfig {
   // Reward only.
   std::string reward_model;  // GGUF reward model path; empty = no gguf backend
   std::optional<TlsConfig> tls;  // this service's own tls block, if any
+  // Target only; absent = one process holds the whole model.
+  std::optional<TensorParallelConfig> tensor_parallel;
   int line = 0;  // 1-based line of this entry in the file
 
   std::string grpc_address() const;     // host:grpc_port

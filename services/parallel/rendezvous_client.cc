@@ -1,0 +1,44 @@
+#include "services/parallel/rendezvous_client.h"
+
+#include <grpcpp/client_context.h>
+#include <grpcpp/create_channel.h>
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "services/common/status_convert.h"
+#include "tandem/v1/parallel.grpc.pb.h"
+
+namespace tandem::services::parallel {
+
+absl::StatusOr<std::string> JoinRendezvous(const JoinOptions& options) {
+  auto credentials = options.credentials ? options.credentials : grpc::InsecureChannelCredentials();
+  auto channel = grpc::CreateChannel(options.address, credentials);
+  auto stub = tandem::v1::TensorParallel::NewStub(channel);
+  tandem::v1::TensorParallelJoinRequest request;
+  request.set_group(options.group);
+  request.set_rank(options.rank);
+  request.set_world_size(options.world_size);
+  absl::Status last = absl::UnavailableError("no attempt made");
+  while (absl::Now() < options.deadline) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(options.deadline));
+    tandem::v1::TensorParallelJoinResponse response;
+    const absl::Status s = FromPeerStatus(stub->Join(&context, request, &response));
+    if (s.ok()) return std::string(response.group_id());
+    if (s.code() != absl::StatusCode::kUnavailable) {
+      return absl::Status(s.code(), absl::StrCat("tensor-parallel rendezvous at ", options.address, " (rank ",
+                                                 options.rank, "): ", s.message()));
+    }
+    last = s;
+    const absl::Duration left = options.deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) break;
+    std::this_thread::sleep_for(absl::ToChronoMilliseconds(std::min(options.retry_interval, left)));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("tensor-parallel rendezvous at ", options.address, " (rank ",
+                                                  options.rank, "): no group before the deadline; last error: ",
+                                                  last.message()));
+}
+
+}  // namespace tandem::services::parallel
