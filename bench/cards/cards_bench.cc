@@ -150,7 +150,11 @@ int main(int argc, char** argv) {
       bool scored_after = false;
       if (!st.reward.final_reward.has_value()) {
         orch::RewardItem item{request.prompt_text, result.text, ""};
-        auto r = (*ports)->reward->Score(choice->options<decoding::CardsOptions>().reward, {&item, 1});
+        // The reward CARDS would use (its parameters from --param cards.*): the
+        // strategy's own options hold no CardsOptions unless it is cards.
+        auto cards_choice = decoding::PrepareStrategy("cards", args.params["cards"]);
+        if (!cards_choice.ok()) return Fail(std::string(cards_choice.status().message()));
+        auto r = (*ports)->reward->Score(cards_choice->options<decoding::CardsOptions>().reward, {&item, 1});
         if (!r.ok()) return Fail(std::string(r.status().message()));
         reward = (*r)[0];
         scored_after = true;
