@@ -10,11 +10,13 @@ def mean(xs):
     return sum(xs) / len(xs)
 
 
-def bootstrap_ci(values, stat=mean, resamples=2000, level=0.95, seed=0):
+def bootstrap_ci(values, stat=mean, resamples=2000, level=0.95, seed=0, skip_nan=False):
     """Percentile bootstrap CI of stat over values (resampled with replacement), fixed seed.
 
     Returns (point estimate, low, high). One value: (v, v, v). Paired statistics: pass a list of
-    tuples and a stat that reads them (the items are resampled together).
+    tuples and a stat that reads them (the items are resampled together). skip_nan: resamples
+    where stat is undefined (nan, e.g. Spearman of a constant resample) are left out; none
+    defined gives (point, nan, nan).
     """
     values = list(values)
     if not values:
@@ -24,7 +26,12 @@ def bootstrap_ci(values, stat=mean, resamples=2000, level=0.95, seed=0):
         return point, point, point
     rng = random.Random(seed)
     n = len(values)
-    stats = sorted(stat([values[rng.randrange(n)] for _ in range(n)]) for _ in range(resamples))
+    stats = [stat([values[rng.randrange(n)] for _ in range(n)]) for _ in range(resamples)]
+    defined = [x for x in stats if x == x]
+    if not defined or (len(defined) < len(stats) and not skip_nan):  # nan has no place in a sorted list
+        return point, float("nan"), float("nan")
+    stats = defined
+    stats.sort()
     alpha = (1 - level) / 2
     return point, quantile(stats, alpha), quantile(stats, 1 - alpha)
 

@@ -44,6 +44,14 @@ class BootstrapTest(unittest.TestCase):
         self.assertLessEqual(lo, p)
         self.assertGreaterEqual(hi, p)
 
+    def test_skip_nan_leaves_out_undefined_resamples(self):
+        pairs = [(0.1, 0.0), (0.2, 0.0), (0.7, 1.0), (0.9, 1.0)]
+        rho = lambda ps: es.spearman([a for a, _ in ps], [b for _, b in ps])
+        self.assertTrue(math.isnan(es.bootstrap_ci(pairs, stat=rho, seed=0)[1]))
+        p, lo, hi = es.bootstrap_ci(pairs, stat=rho, seed=0, skip_nan=True)
+        self.assertAlmostEqual(p, 0.8944271909999159)
+        self.assertTrue(-1.0 <= lo <= hi <= 1.0)
+
     def test_quantile_interpolates(self):
         self.assertEqual(es.quantile([0, 10], 0.25), 2.5)
         self.assertEqual(es.quantile([1, 2, 3, 4, 5], 0.5), 3)

@@ -89,8 +89,8 @@ def main():
         work += [("rsd", r) for r in rows(d) if r["split"] == "dev"][: a.limit or None]
     for d in a.cards:
         work += [("cards", r) for r in rows(d) if r["split"] == "dev"][: a.limit or None]
-    for judge in a.judges:
-        for suite, r in work:
+    for suite, r in work:  # judges inner: an interrupted run has every judge on the same responses
+        for judge in a.judges:
             text = clean(r["output"])
             lb = run_eval.load()
             if suite == "rsd":

@@ -220,10 +220,11 @@ def reward_signal_section(rows, metas):
         groups.setdefault((r["suite"], r["judge"]), []).append(r)
     for (suite, judge), rs in sorted(groups.items()):
         pairs = [(r["partial"], r["outcome"]) for r in rs]
-        rho = es.bootstrap_ci(pairs, stat=lambda ps: es.spearman([p for p, _ in ps], [o for _, o in ps]))
+        rho = es.bootstrap_ci(pairs, stat=lambda ps: es.spearman([p for p, _ in ps], [o for _, o in ps]),
+                              skip_nan=True)  # resamples with a constant side have no rank correlation
         outcome = "correct (GSM8K)" if suite == "rsd" else "same judge, full response"
         pos = str(sum(1 for _, o in pairs if o > 0.5)) if suite == "rsd" else "-"
-        cis = es.fmt_ci(*rho) if all(x == x for x in rho) else f"{rho[0]:.2f} (CI undefined: a resample was constant)"
+        cis = es.fmt_ci(*rho) if all(x == x for x in rho) else f"{rho[0]:.2f} (no CI: too few distinct values)"
         out.append(f"| {suite} | {judge} | {len(rs)} ({len({r['item'] for r in rs})}) | {outcome} | {pos} | {cis} |")
     out.append("")
     return out + env_lines(dev, metas)
