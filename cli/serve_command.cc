@@ -125,6 +125,16 @@ int RunServe(const ServeOptions& options) {
       status = services::RunDraftService(**service, *config, **signal);
       break;
     case ServiceRole::kTarget:
+      // The group formation exists (services/parallel/bootstrap.h) but the
+      // target does not load a shard or serve through a communicator yet; a
+      // rank that started unsharded would hold the whole model and answer
+      // alone, so refuse instead of ignoring the key.
+      if ((*service)->tensor_parallel && (*service)->tensor_parallel->world_size > 1) {
+        status = absl::UnimplementedError(
+            "tensor_parallel.world_size > 1: the target service does not serve a sharded model yet "
+            "(docs/gpu.md, \"Multi-node group formation\")");
+        break;
+      }
       status = services::RunTargetService(**service, *config, **signal);
       break;
     case ServiceRole::kReward:

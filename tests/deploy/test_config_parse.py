@@ -36,6 +36,15 @@ def test_helm_config_parses(name, tmp_path):
     assert r.returncode == 0, r.stderr
 
 
+def test_helm_tensor_parallel_config_parses(tmp_path):
+    """The target's tensor_parallel block (worldSize > 1) is one tandem accepts."""
+    docs = chart.render_documents({"roles": {"target": {"tensorParallel": {"worldSize": 2, "rendezvousPort": 50060}}}})
+    (cm,) = [c for c in by_kind(docs, "ConfigMap") if c["metadata"]["name"].endswith("-config")]
+    assert "tensor_parallel" in cm["data"]["deployment.yaml"]
+    r = parse_with_tandem(cm["data"]["deployment.yaml"], tmp_path)
+    assert r.returncode == 0, r.stderr
+
+
 @pytest.mark.parametrize("name", sorted(test_kustomize.TARGETS))
 def test_kustomize_config_parses(name, tmp_path):
     cm, _ = test_kustomize.config_of(test_kustomize.build(name))

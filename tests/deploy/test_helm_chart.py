@@ -171,6 +171,41 @@ def test_full_values_autoscaling_keda_tls_and_peers():
     assert claims == {"demo-tandem-models", "demo-tandem-retrieval-data"}
 
 
+def test_tensor_parallel_target_is_a_statefulset_of_ranks():
+    """worldSize > 1: one pod per rank, the rank from the pod index, rank 0's rendezvous under the
+    headless -peers Service (services/parallel/bootstrap.h), ranks open to each other."""
+    values = {"roles": {"target": {"tensorParallel": {"worldSize": 4, "rendezvousPort": 50060}}}}
+    docs = chart.render_documents(values, release="prod", namespace="llm")
+    for version in K8S_VERSIONS:
+        for doc in docs:
+            validate(doc, version)
+    assert not [d for d in by_kind(docs, "Deployment") if d["metadata"]["name"].endswith("-target")]
+    (sts,) = by_kind(docs, "StatefulSet")
+    assert sts["metadata"]["name"] == "prod-tandem-target"
+    assert sts["spec"]["replicas"] == 4
+    assert sts["spec"]["serviceName"] == "prod-tandem-target-peers"
+    assert sts["spec"]["podManagementPolicy"] == "Parallel"
+    (container,) = sts["spec"]["template"]["spec"]["containers"]
+    (rank,) = [e for e in container["env"] if e["name"] == "TANDEM_TP_RANK"]
+    assert rank["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.labels['apps.kubernetes.io/pod-index']"
+    assert {"name": "rendezvous", "containerPort": 50060, "protocol": "TCP"} in container["ports"]
+    (peers,) = [s for s in by_kind(docs, "Service") if s["metadata"]["name"] == "prod-tandem-target-peers"]
+    assert {p["name"]: p["port"] for p in peers["spec"]["ports"]} == {"grpc": 50052, "rendezvous": 50060}
+    config = deployment_config(docs)
+    (target,) = [s for s in config["services"] if s["role"] == "target"]
+    # No rank in the shared config: each pod has its own from TANDEM_TP_RANK.
+    assert target["tensor_parallel"] == {"world_size": 4,
+                                         "rendezvous": "prod-tandem-target-0.prod-tandem-target-peers.llm.svc:50060"}
+    (policy,) = [p for p in by_kind(docs, "NetworkPolicy") if p["metadata"]["name"].endswith("-target")]
+    open_rules = [r for r in policy["spec"]["ingress"] if "ports" not in r]
+    assert len(open_rules) == 1
+    assert open_rules[0]["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "target"
+    # The default (world size 1) stays a Deployment without the rank, port or open rule.
+    default = chart.render_documents({})
+    assert not by_kind(default, "StatefulSet")
+    assert "tensor_parallel" not in [s for s in deployment_config(default)["services"] if s["role"] == "target"][0]
+
+
 def test_network_policy_only_orchestrator_open():
     docs = chart.render_documents({})
     for policy in by_kind(docs, "NetworkPolicy"):
@@ -239,6 +274,12 @@ BAD_COMBINATIONS = [
     ({"roles": {"reward": {"metricsPort": 50051}}}, "roles.reward.metricsPort=50051 is already used by roles.orchestrator.grpcPort"),
     ({"roles": {"orchestrator": {"autoscaling": {"enabled": True}, "keda": {
         "enabled": True, "query": "x", "serverAddress": "http://p:9090"}}}}, "enable one"),
+    ({"roles": {"target": {"tensorParallel": {"worldSize": 2, "rendezvousPort": 50060}, "peersService": False}}},
+     "worldSize > 1 needs roles.target.peersService"),
+    ({"roles": {"target": {"tensorParallel": {"worldSize": 2, "rendezvousPort": 50060},
+                           "autoscaling": {"enabled": True}}}}, "disable roles.target.autoscaling"),
+    ({"roles": {"target": {"tensorParallel": {"worldSize": 2, "rendezvousPort": 50053}}}},
+     "rendezvousPort=50053 is already used by roles.draft"),
 ]
 
 

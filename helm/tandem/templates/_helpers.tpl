@@ -78,6 +78,22 @@ that entry's bind host (0.0.0.0), which is not reachable from another pod.
 {{- printf "%s.%s.svc:%d" (include "tandem.roleName" .) .root.Release.Namespace (int $r.grpcPort) -}}
 {{- end -}}
 
+{{/*
+Tensor-parallel ranks of one role (call with (dict "root" $ "role" ROLE)): roles.target.tensorParallel.worldSize,
+1 for every other role. With more than 1 the target runs as a StatefulSet, one rank per pod.
+*/}}
+{{- define "tandem.tpWorld" -}}
+{{- $r := index .root.Values.roles .role -}}
+{{- if and (eq .role "target") (hasKey $r "tensorParallel") -}}{{ int $r.tensorParallel.worldSize }}{{- else -}}1{{- end -}}
+{{- end -}}
+
+{{/* Rank 0's rendezvous address: its stable DNS name under the headless -peers Service. */}}
+{{- define "tandem.tpRendezvous" -}}
+{{- $r := index .root.Values.roles .role -}}
+{{- $name := include "tandem.roleName" . -}}
+{{- printf "%s-0.%s-peers.%s.svc:%d" $name $name .root.Release.Namespace (int $r.tensorParallel.rendezvousPort) -}}
+{{- end -}}
+
 {{/* The catalog models one role's init container fetches (none for explicit paths). */}}
 {{- define "tandem.roleModels" -}}
 {{- $r := index .root.Values.roles .role -}}

@@ -20,6 +20,21 @@ own config check.
     {{- fail (printf "roles.orchestrator.defaultStrategy=%s needs a drafter (roles.orchestrator.drafter: model or ngram)" $o.defaultStrategy) -}}
   {{- end -}}
 {{- end -}}
+{{- $tp := $roles.target.tensorParallel -}}
+{{- if and $roles.target.enabled (gt (int $tp.worldSize) 1) -}}
+  {{- if not $roles.target.peersService -}}
+    {{- fail "roles.target.tensorParallel.worldSize > 1 needs roles.target.peersService: rank 0 is found through the headless -peers Service" -}}
+  {{- end -}}
+  {{- if or $roles.target.autoscaling.enabled $roles.target.keda.enabled -}}
+    {{- fail "roles.target.tensorParallel.worldSize > 1 fixes the target's pod count to the world size: disable roles.target.autoscaling and roles.target.keda" -}}
+  {{- end -}}
+  {{- range $role := list "orchestrator" "draft" "target" "reward" "retrieval" -}}
+    {{- $o := index $roles $role -}}
+    {{- if and $o.enabled (or (eq (int $o.grpcPort) (int $tp.rendezvousPort)) (eq (int $o.metricsPort) (int $tp.rendezvousPort))) -}}
+      {{- fail (printf "roles.target.tensorParallel.rendezvousPort=%d is already used by roles.%s" (int $tp.rendezvousPort) $role) -}}
+    {{- end -}}
+  {{- end -}}
+{{- end -}}
 {{- /* tandem's config parser requires distinct ports per bind host; every entry binds 0.0.0.0. */ -}}
 {{- $seen := dict -}}
 {{- range $role := include "tandem.roleOrder" . | fromJsonArray -}}
