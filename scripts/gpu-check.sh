@@ -6,6 +6,10 @@
 # build dependencies (no network, no model files: weights are generated on
 # the GPU). Budget: under 8 minutes on one H200.
 #
+# The decode benchmark (gpu_decode_bench) captures the kernel-level decode step
+# in a CUDA graph itself; gpu_graph_test checks the backend's own graphs
+# (CudaBackend::RunPass) against eager launches, bitwise, and times both.
+#
 # Usage: scripts/gpu-check.sh [--quick] [--hbm-gbps N] [--build DIR]
 #   --quick      skip the Llama-3-8B shapes (bench only the 1.5B shapes)
 #   --hbm-gbps   the roofline bandwidth in GB/s (default 4800, H200 HBM3e)
@@ -21,7 +25,7 @@ while [[ $# -gt 0 ]]; do
     --quick) QUICK=1; shift ;;
     --hbm-gbps) HBM="$2"; shift 2 ;;
     --build) BUILD="$2"; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "gpu-check: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -43,8 +47,8 @@ fi
 nvcc --version | tail -2
 
 step "build (TANDEM_CUDA=ON, sm_${CUDA_ARCH})"
-TARGETS=(gpu_matvec_test gpu_backend_test gpu_spec_invariance_test gpu_decode_bench backend_factory_test
-         device_dequant_host_test)
+TARGETS=(gpu_matvec_test gpu_backend_test gpu_spec_invariance_test gpu_graph_test gpu_decode_bench
+         backend_factory_test device_dequant_host_test)
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTANDEM_CUDA=ON -DTANDEM_BUILD_SERVICES=OFF \
   -DCMAKE_CUDA_COMPILER="$(command -v nvcc)" -DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCH" >/dev/null
 ninja -C "$BUILD" -j "$JOBS" "${TARGETS[@]}"
@@ -66,6 +70,14 @@ run_test tests/kernels/cuda/backend_factory_test
 run_test tests/kernels/cuda/gpu_matvec_test
 run_test tests/kernels/cuda/gpu_backend_test
 run_test tests/kernels/cuda/gpu_spec_invariance_test
+# CUDA graphs of the forward pass: logits bitwise equal to eager launches
+# (prefill, decode, verify-of-5), graphs instantiated once per row count and
+# updated in place, no eager fallback; then the decode step time of both.
+run_test tests/kernels/cuda/gpu_graph_test
+GRAPH_TIMING="$(timeout 120 "$BUILD/tests/kernels/cuda/gpu_graph_test" --gtest_filter='CudaGraphs.DecodeTime*' \
+  | grep '^cuda-graphs' || true)"
+[[ -n "$GRAPH_TIMING" ]] || fail "gpu_graph_test printed no graph/eager timing"
+echo "$GRAPH_TIMING"
 
 step "decode / verify timing (weights generated on the GPU)"
 BENCH="$BUILD/tests/kernels/cuda/gpu_decode_bench"
@@ -92,6 +104,7 @@ echo "|---|---|---|---|---|---|---|---|"
 cat "$TABLE"
 echo
 cat "$EXTRA"
+echo "$GRAPH_TIMING"
 rm -f "$TABLE" "$EXTRA"
 echo
 echo "gpu-check: all GPU tests passed"

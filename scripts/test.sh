@@ -112,10 +112,11 @@ if command -v nvcc >/dev/null 2>&1 || [[ -x /usr/local/cuda/bin/nvcc ]]; then
   cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DTANDEM_CUDA=ON -DTANDEM_BUILD_SERVICES=OFF \
     -DCMAKE_CUDA_COMPILER="$NVCC" -DCMAKE_CUDA_ARCHITECTURES="90;80" >/dev/null
   ninja -C build-cuda -j "$JOBS" tandem_kernels_cuda tandem_backend_cuda tandem_parallel_nccl gpu_matvec_test \
-    gpu_backend_test gpu_spec_invariance_test gpu_decode_bench backend_factory_test parallel_nccl_communicator_test \
-    device_dequant_host_test
+    gpu_backend_test gpu_spec_invariance_test gpu_graph_test gpu_decode_bench backend_factory_test \
+    parallel_nccl_communicator_test device_dequant_host_test
   build-cuda/tests/parallel/parallel_nccl_communicator_test --gtest_brief=1
-  for t in device_dequant_host_test backend_factory_test gpu_matvec_test gpu_backend_test gpu_spec_invariance_test; do
+  for t in device_dequant_host_test backend_factory_test gpu_matvec_test gpu_backend_test gpu_spec_invariance_test \
+           gpu_graph_test; do
     build-cuda/tests/kernels/cuda/$t --gtest_brief=1
   done
 fi

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "kernels/cpu/ggml_types.h"
@@ -158,6 +159,22 @@ class Backend {
   // that work in place on activations (tensor parallelism, runtime/parallel);
   // valid until x's capacity grows.
   virtual float* RowData(const Activation& x) = 0;
+
+  // --- Pass boundary ---
+
+  // One forward pass over `rows` activation rows: `ops` issues the pass' ops,
+  // from SetPositions to the last op before the host reads results (no
+  // ReadRows inside: a pass runs asynchronously to the host). The default
+  // runs `ops` once, eagerly (the CPU backend). The CUDA backend records the
+  // ops into a CUDA graph per row count and launches the graph, which removes
+  // the per-kernel launch gaps of a decode step; if recording fails it runs
+  // `ops` again eagerly, so `ops` may be called twice and must only issue
+  // backend ops over state that the first call did not change (the model's
+  // pass descriptions). Errors: those of `ops`, and the backend's own.
+  virtual absl::Status RunPass(int64_t rows, absl::FunctionRef<absl::Status()> ops) {
+    (void)rows;
+    return ops();
+  }
 };
 
 // The CPU backend (runtime/backend/cpu/): kernels from kernels/cpu, weights

@@ -1,5 +1,6 @@
 #include "runtime/backend/backend_factory.h"
 
+#include <cstdlib>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -38,7 +39,12 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(DeviceKind kind, int n_th
   if (n_threads < 0) return absl::InvalidArgumentError("n_threads must be >= 0");
   if (kind == DeviceKind::kCpu) return MakeCpuBackend(n_threads);
 #if defined(TANDEM_HAVE_CUDA)
-  absl::StatusOr<std::unique_ptr<Backend>> cuda = MakeCudaBackend(CudaBackendOptions{});
+  CudaBackendOptions options;
+  // TANDEM_CUDA_GRAPHS=0 launches every kernel eagerly (to compare or to
+  // rule graphs out when debugging).
+  const char* graphs = std::getenv("TANDEM_CUDA_GRAPHS");
+  options.cuda_graphs = graphs == nullptr || std::string(graphs) != "0";
+  absl::StatusOr<std::unique_ptr<Backend>> cuda = MakeCudaBackend(options);
   if (cuda.ok() || kind == DeviceKind::kCuda) return cuda;
   // kAuto: only the absence of a GPU falls back; any other CUDA failure
   // (out of memory, a broken driver) is worth surfacing.

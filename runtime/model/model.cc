@@ -310,36 +310,42 @@ absl::Status Model::RunPass(std::span<ForwardItem> batch, std::span<const Segmen
   }
   const AttentionShape shape{c.n_head, c.n_head_kv, c.head_dim,
                              static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)))};
-  b.SetPositions(positions_);
-  b.Embed(tok_embd_, ids_, x_);
-  for (int l = 0; l < c.n_layers; ++l) {
-    const Layer& L = layers_[l];
-    b.RmsNorm(x_, L.attn_norm, c.norm_eps, h_);
-    {
-      // Q, K and V share their input: one fused product (bitwise equal to three).
-      const WeightHandle* qkv[3] = {&L.wq, &L.wk, &L.wv};
-      const WeightHandle* bias[3] = {L.bq.valid() ? &L.bq : nullptr, L.bk.valid() ? &L.bk : nullptr,
-                                     L.bv.valid() ? &L.bv : nullptr};
-      Activation* out[3] = {&q_, &k_, &v_};
-      if (absl::Status s = b.MatMulMulti(qkv, bias, h_, out); !s.ok()) return s;
+  // The layers are one backend pass (a CUDA graph per row count on the GPU);
+  // the output head stays outside because it reads rows back to the host.
+  auto layers = [&]() -> absl::Status {
+    b.SetPositions(positions_);
+    b.Embed(tok_embd_, ids_, x_);
+    for (int l = 0; l < c.n_layers; ++l) {
+      const Layer& L = layers_[l];
+      b.RmsNorm(x_, L.attn_norm, c.norm_eps, h_);
+      {
+        // Q, K and V share their input: one fused product (bitwise equal to three).
+        const WeightHandle* qkv[3] = {&L.wq, &L.wk, &L.wv};
+        const WeightHandle* bias[3] = {L.bq.valid() ? &L.bq : nullptr, L.bk.valid() ? &L.bk : nullptr,
+                                       L.bv.valid() ? &L.bv : nullptr};
+        Activation* out[3] = {&q_, &k_, &v_};
+        if (absl::Status s = b.MatMulMulti(qkv, bias, h_, out); !s.ok()) return s;
+      }
+      b.Rope(q_, c.n_head);
+      b.Rope(k_, c.n_head_kv);
+      b.StoreKv(l, k_, v_, slots_);
+      b.Attention(l, q_, attn_rows_, shape, attn_);
+      if (absl::Status s = b.MatMul(L.wo, nullptr, attn_, h_); !s.ok()) return s;
+      b.Add(x_, h_);
+      b.RmsNorm(x_, L.ffn_norm, c.norm_eps, h_);
+      {
+        const WeightHandle* gu[2] = {&L.w_gate, &L.w_up};
+        const WeightHandle* no_bias[2] = {nullptr, nullptr};
+        Activation* out[2] = {&gate_, &up_};
+        if (absl::Status s = b.MatMulMulti(gu, no_bias, h_, out); !s.ok()) return s;
+      }
+      b.SiluMul(gate_, up_, gate_);
+      if (absl::Status s = b.MatMul(L.w_down, nullptr, gate_, h_); !s.ok()) return s;
+      b.Add(x_, h_);
     }
-    b.Rope(q_, c.n_head);
-    b.Rope(k_, c.n_head_kv);
-    b.StoreKv(l, k_, v_, slots_);
-    b.Attention(l, q_, attn_rows_, shape, attn_);
-    if (absl::Status s = b.MatMul(L.wo, nullptr, attn_, h_); !s.ok()) return s;
-    b.Add(x_, h_);
-    b.RmsNorm(x_, L.ffn_norm, c.norm_eps, h_);
-    {
-      const WeightHandle* gu[2] = {&L.w_gate, &L.w_up};
-      const WeightHandle* no_bias[2] = {nullptr, nullptr};
-      Activation* out[2] = {&gate_, &up_};
-      if (absl::Status s = b.MatMulMulti(gu, no_bias, h_, out); !s.ok()) return s;
-    }
-    b.SiluMul(gate_, up_, gate_);
-    if (absl::Status s = b.MatMul(L.w_down, nullptr, gate_, h_); !s.ok()) return s;
-    b.Add(x_, h_);
-  }
+    return absl::OkStatus();
+  };
+  if (absl::Status s = b.RunPass(R, layers); !s.ok()) return s;
   // Output head, in chunks of rows so the vocab-wide scratch stays small.
   const int64_t n_logits = static_cast<int64_t>(logit_rows_.size());
   for (int64_t c0 = 0; c0 < n_logits; c0 += kLogitChunkRows) {

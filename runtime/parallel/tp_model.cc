@@ -258,40 +258,46 @@ absl::Status TensorParallelModel::Run(TpSession& session, std::span<const int32_
   const HeadPartition& hp = heads_;
   const AttentionShape shape{hp.q_count, hp.kv_count, c.head_dim,
                              static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)))};
-  b_.SetPositions(positions_);
-  b_.Embed(embd_, ids_, x_);
-  if (absl::Status s = AllReduce(x_); !s.ok()) return fail(s);
-  for (int l = 0; l < c.n_layers; ++l) {
-    const Layer& L = layers_[l];
-    b_.RmsNorm(x_, L.attn_norm, c.norm_eps, h_);
-    {
-      const WeightHandle* qkv[3] = {&L.wq, &L.wk, &L.wv};
-      const WeightHandle* bias[3] = {L.bq.valid() ? &L.bq : nullptr, L.bk.valid() ? &L.bk : nullptr,
-                                     L.bv.valid() ? &L.bv : nullptr};
-      Activation* out[3] = {&q_, &k_, &v_};
-      if (absl::Status s = b_.MatMulMulti(qkv, bias, h_, out); !s.ok()) return fail(s);
+  // One backend pass (a CUDA graph per row count on the GPU; the collectives
+  // are enqueued on the backend's stream, so NCCL's are recorded too).
+  auto pass = [&]() -> absl::Status {
+    b_.SetPositions(positions_);
+    b_.Embed(embd_, ids_, x_);
+    if (absl::Status s = AllReduce(x_); !s.ok()) return s;
+    for (int l = 0; l < c.n_layers; ++l) {
+      const Layer& L = layers_[l];
+      b_.RmsNorm(x_, L.attn_norm, c.norm_eps, h_);
+      {
+        const WeightHandle* qkv[3] = {&L.wq, &L.wk, &L.wv};
+        const WeightHandle* bias[3] = {L.bq.valid() ? &L.bq : nullptr, L.bk.valid() ? &L.bk : nullptr,
+                                       L.bv.valid() ? &L.bv : nullptr};
+        Activation* out[3] = {&q_, &k_, &v_};
+        if (absl::Status s = b_.MatMulMulti(qkv, bias, h_, out); !s.ok()) return s;
+      }
+      b_.Rope(q_, hp.q_count);
+      b_.Rope(k_, hp.kv_count);
+      b_.StoreKv(l, k_, v_, slots_);
+      b_.Attention(l, q_, attn_rows_, shape, attn_);
+      if (absl::Status s = b_.MatMul(L.wo, nullptr, attn_, h_); !s.ok()) return s;
+      if (absl::Status s = AllReduce(h_); !s.ok()) return s;
+      b_.Add(x_, h_);
+      b_.RmsNorm(x_, L.ffn_norm, c.norm_eps, h_);
+      {
+        const WeightHandle* gu[2] = {&L.w_gate, &L.w_up};
+        const WeightHandle* no_bias[2] = {nullptr, nullptr};
+        Activation* out[2] = {&gate_, &up_};
+        if (absl::Status s = b_.MatMulMulti(gu, no_bias, h_, out); !s.ok()) return s;
+      }
+      b_.SiluMul(gate_, up_, gate_);
+      if (absl::Status s = b_.MatMul(L.w_down, nullptr, gate_, h_); !s.ok()) return s;
+      if (absl::Status s = AllReduce(h_); !s.ok()) return s;
+      b_.Add(x_, h_);
     }
-    b_.Rope(q_, hp.q_count);
-    b_.Rope(k_, hp.kv_count);
-    b_.StoreKv(l, k_, v_, slots_);
-    b_.Attention(l, q_, attn_rows_, shape, attn_);
-    if (absl::Status s = b_.MatMul(L.wo, nullptr, attn_, h_); !s.ok()) return fail(s);
-    if (absl::Status s = AllReduce(h_); !s.ok()) return fail(s);
-    b_.Add(x_, h_);
-    b_.RmsNorm(x_, L.ffn_norm, c.norm_eps, h_);
-    {
-      const WeightHandle* gu[2] = {&L.w_gate, &L.w_up};
-      const WeightHandle* no_bias[2] = {nullptr, nullptr};
-      Activation* out[2] = {&gate_, &up_};
-      if (absl::Status s = b_.MatMulMulti(gu, no_bias, h_, out); !s.ok()) return fail(s);
-    }
-    b_.SiluMul(gate_, up_, gate_);
-    if (absl::Status s = b_.MatMul(L.w_down, nullptr, gate_, h_); !s.ok()) return fail(s);
-    if (absl::Status s = AllReduce(h_); !s.ok()) return fail(s);
-    b_.Add(x_, h_);
-  }
-  b_.RmsNorm(x_, output_norm_, c.norm_eps, h_);
-  if (absl::Status s = b_.MatMul(output_, nullptr, h_, logits_); !s.ok()) return fail(s);
+    b_.RmsNorm(x_, output_norm_, c.norm_eps, h_);
+    if (absl::Status s = b_.MatMul(output_, nullptr, h_, logits_); !s.ok()) return s;
+    return absl::OkStatus();
+  };
+  if (absl::Status s = b_.RunPass(R, pass); !s.ok()) return fail(s);
   if (local_logits != nullptr) {
     const int64_t width = logits_.cols;
     std::vector<float> row(static_cast<size_t>(width));

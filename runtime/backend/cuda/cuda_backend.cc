@@ -39,6 +39,7 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(const CudaBackendOption
   std::unique_ptr<CudaBackend> b(new CudaBackend());
   b->device_ = options.device;
   b->cublas_min_rows_ = options.cublas_min_rows;
+  b->graphs_enabled_ = options.cuda_graphs;
   if (absl::Status s = CudaStatus(cudaSetDevice(b->device_), "cudaSetDevice"); !s.ok()) return s;
   if (absl::Status s = CudaStatus(cudaStreamCreateWithFlags(&b->stream_, cudaStreamNonBlocking), "cudaStreamCreate");
       !s.ok()) {
@@ -58,6 +59,7 @@ CudaBackend::~CudaBackend() {
 void CudaBackend::Check(cudaError_t err, const char* what) { Record(CudaStatus(err, what)); }
 
 const int32_t* CudaBackend::Sync(Upload& u, std::span<const int32_t> data, const char* what) {
+  if (recording_) return SyncRecorded(u, data, what);
   const size_t bytes = data.size() * sizeof(int32_t);
   const bool same = u.host.size() == data.size() && u.device.bytes() >= bytes &&
                     (bytes == 0 || std::memcmp(u.host.data(), data.data(), bytes) == 0);
@@ -75,6 +77,92 @@ const int32_t* CudaBackend::Sync(Upload& u, std::span<const int32_t> data, const
   // orders the copy after every kernel still reading the previous contents.
   if (bytes > 0) Check(cudaMemcpyAsync(u.device.get(), u.host.data(), bytes, cudaMemcpyHostToDevice, stream_), what);
   return u.device.as<int32_t>();
+}
+
+const int32_t* CudaBackend::SyncRecorded(Upload& u, std::span<const int32_t> data, const char* what) {
+  const size_t bytes = data.size() * sizeof(int32_t);
+  // The same description again in this pass (every layer passes the same
+  // slots and pages): the recorded copy already holds it.
+  if (u.pass == pass_ && u.host.size() == data.size() &&
+      (bytes == 0 || std::memcmp(u.host.data(), data.data(), bytes) == 0)) {
+    return u.device.as<int32_t>();
+  }
+  if (u.device.bytes() < bytes) {
+    // PrepareRecording reserves enough; allocating now would fail the capture.
+    Record(absl::InternalError(absl::StrCat(what, ": ", bytes, " bytes exceed the pass reservation")));
+    return nullptr;
+  }
+  // Always copied on the first use in a pass, changed or not, so the graph
+  // has the same nodes every step and updates in place.
+  absl::StatusOr<void*> staged = staging_.Take(bytes);
+  if (!staged.ok()) {
+    Record(staged.status());
+    return nullptr;
+  }
+  if (bytes > 0) std::memcpy(*staged, data.data(), bytes);
+  u.host.assign(data.begin(), data.end());
+  u.pass = pass_;
+  if (bytes > 0) Check(cudaMemcpyAsync(u.device.get(), *staged, bytes, cudaMemcpyHostToDevice, stream_), what);
+  return u.device.as<int32_t>();
+}
+
+absl::Status CudaBackend::PrepareRecording(int64_t rows) {
+  // The previous graph still reads the staging memory until it finishes.
+  if (absl::Status s = staging_.WaitIdleAndReset(); !s.ok()) return s;
+  const size_t r = static_cast<size_t>(rows);
+  const size_t table = static_cast<size_t>(std::max<int64_t>(kv_pages_, 1));
+  const std::pair<Upload*, size_t> need[] = {
+      {&ids_, r}, {&positions_, r}, {&slots_, 2 * r}, {&row_desc_, 2 * r}, {&pages_, r * table}};
+  size_t total = 0;
+  for (const auto& [u, count] : need) {
+    const size_t bytes = count * sizeof(int32_t);
+    total += (bytes + 15) / 16 * 16;
+    if (u->device.bytes() >= bytes) continue;
+    absl::StatusOr<cuda::DeviceBuffer> buf = cuda::DeviceBuffer::Allocate(std::max<size_t>(bytes, 4096), "pass upload");
+    if (!buf.ok()) return buf.status();
+    u->device = std::move(*buf);
+    u->host.clear();  // the new buffer holds nothing yet
+  }
+  if (rows > rope_rows_capacity_) {
+    if (absl::Status s = ReserveScratch(rows); !s.ok()) return s;
+  }
+  // Twice the single-upload total: a description that changes inside a pass
+  // is staged again.
+  return staging_.Reserve(2 * total);
+}
+
+absl::Status CudaBackend::RunPass(int64_t rows, absl::FunctionRef<absl::Status()> ops) {
+  cudaSetDevice(device_);
+  FlushAdd();
+  if (!Ok()) return error_;
+  if (!graphs_enabled_ || !graphs_.Enabled(rows)) return ops();
+  if (absl::Status s = PrepareRecording(rows); !s.ok()) return s;
+  ++pass_;
+  absl::Status recorded = graphs_.Begin(stream_);
+  if (recorded.ok()) {
+    recording_ = true;
+    absl::Status body = ops();
+    FlushAdd();  // the pass' last residual add belongs in the graph
+    recording_ = false;
+    if (body.ok() && Ok()) {
+      recorded = graphs_.EndAndLaunch(stream_, rows);
+    } else {
+      graphs_.Abandon(stream_);
+      recorded = body.ok() ? error_ : body;
+    }
+    if (recorded.ok()) return staging_.MarkInUse(stream_);
+  }
+  // Recording failed (an op that cannot be captured, a capture-unsafe call,
+  // or the ops' own error): nothing of the pass ran. Forget what the
+  // recording claimed to have uploaded or deferred, and run it eagerly,
+  // which also reports a genuine error of the ops again.
+  cudaGetLastError();
+  error_ = absl::OkStatus();
+  pending_ = PendingAdd{};
+  for (Upload* u : {&ids_, &positions_, &slots_, &row_desc_, &pages_, &gather_}) u->host.clear();
+  graphs_.Disable(rows);
+  ++graph_fallbacks_;
+  return ops();
 }
 
 absl::StatusOr<WeightHandle> CudaBackend::AddWeight(std::string_view name, kernels::GgmlType type, const void* data,

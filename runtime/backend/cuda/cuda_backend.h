@@ -23,9 +23,15 @@
 //   every layer, so each is uploaded once per pass.
 // - Types without device kernels (Q5_1, Q2_K, Q3_K, ...) are widened to fp32
 //   at load: correct, at 4 bytes per weight.
-// - CUDA graphs are not used here: the interface hands host spans to each op
-//   and has no pass boundary, so a captured graph could not be replayed
-//   safely. bench/ in gpu-check captures the kernel-level decode step instead.
+// - CUDA graphs (RunPass, pass_graphs.h): the model's layers are one pass,
+//   recorded by stream capture and launched as one graph per row count
+//   (updated in place each step). While recording, the pass' host
+//   descriptions are staged in pinned memory and every description is
+//   uploaded once per pass, so that the graph's shape does not depend on
+//   which descriptions changed since the last step. A pass whose recording
+//   fails runs eagerly, and that row count stays eager from then on.
+//   CudaBackendOptions::cuda_graphs = false (TANDEM_CUDA_GRAPHS=0 through
+//   CreateBackend) runs every pass eagerly.
 #pragma once
 
 #include <cublas_v2.h>
@@ -34,9 +40,12 @@
 #include <memory>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
+
 #include "kernels/cuda/matvec.h"
 #include "runtime/backend/backend.h"
 #include "runtime/backend/cuda/device_buffer.h"
+#include "runtime/backend/cuda/pass_graphs.h"
 
 namespace tandem::runtime {
 
@@ -45,6 +54,8 @@ struct CudaBackendOptions {
   // Products with at least this many activation rows use cuBLAS; 0 = never
   // (bitwise batch-invariant everywhere).
   int64_t cublas_min_rows = 0;
+  // Record each forward pass into a CUDA graph (RunPass); false = eager launches.
+  bool cuda_graphs = true;
 };
 
 // Unavailable "no CUDA device found: ..." when no GPU is visible.
@@ -87,6 +98,13 @@ class CudaBackend final : public Backend {
     FlushAdd();  // the pending residual add may write x
     return DeviceData(x);
   }
+  absl::Status RunPass(int64_t rows, absl::FunctionRef<absl::Status()> ops) override;
+
+  // For tests and benchmarks: graphs built, graphs updated in place, and
+  // passes that fell back to eager launches because recording failed.
+  int64_t graph_instantiations() const { return graphs_.instantiations(); }
+  int64_t graph_updates() const { return graphs_.updates(); }
+  int64_t graph_fallbacks() const { return graph_fallbacks_; }
 
  private:
   friend absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(const CudaBackendOptions& options);
@@ -104,6 +122,7 @@ class CudaBackend final : public Backend {
   struct Upload {
     std::vector<int32_t> host;
     cuda::DeviceBuffer device;
+    uint64_t pass = 0;  // the recorded pass that last uploaded it
   };
 
   bool Ok() const { return error_.ok(); }
@@ -113,6 +132,10 @@ class CudaBackend final : public Backend {
   void Check(cudaError_t err, const char* what);
   void FlushAdd();
   const int32_t* Sync(Upload& u, std::span<const int32_t> data, const char* what);
+  // Sync while recording a pass: from pinned staging, into reserved memory.
+  const int32_t* SyncRecorded(Upload& u, std::span<const int32_t> data, const char* what);
+  // Before recording: room for every description of a `rows`-row pass.
+  absl::Status PrepareRecording(int64_t rows);
   const float* WeightF32(const WeightHandle& w) const { return weights_[w.id].data.as<float>(); }
 
   int device_ = 0;
@@ -140,6 +163,13 @@ class CudaBackend final : public Backend {
   int64_t kv_pages_ = 0;
 
   Upload ids_, positions_, slots_, row_desc_, pages_, gather_;
+
+  bool graphs_enabled_ = true;
+  bool recording_ = false;
+  uint64_t pass_ = 0;  // number of the pass being recorded
+  int64_t graph_fallbacks_ = 0;
+  cuda::StagingArena staging_;
+  cuda::PassGraphs graphs_;  // after staging_: destroyed first
   std::vector<int32_t> slot_pairs_, desc_host_, pages_host_;
 };
 
