@@ -40,6 +40,7 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(const CudaBackendOption
   b->device_ = options.device;
   b->cublas_min_rows_ = options.cublas_min_rows;
   b->graphs_enabled_ = options.cuda_graphs;
+  b->graph_max_rows_ = options.graph_max_rows;
   if (absl::Status s = CudaStatus(cudaSetDevice(b->device_), "cudaSetDevice"); !s.ok()) return s;
   if (absl::Status s = CudaStatus(cudaStreamCreateWithFlags(&b->stream_, cudaStreamNonBlocking), "cudaStreamCreate");
       !s.ok()) {
@@ -135,7 +136,7 @@ absl::Status CudaBackend::RunPass(int64_t rows, absl::FunctionRef<absl::Status()
   cudaSetDevice(device_);
   FlushAdd();
   if (!Ok()) return error_;
-  if (!graphs_enabled_ || !graphs_.Enabled(rows)) return ops();
+  if (!graphs_enabled_ || rows > graph_max_rows_ || !graphs_.Enabled(rows)) return ops();
   if (absl::Status s = PrepareRecording(rows); !s.ok()) return s;
   ++pass_;
   absl::Status recorded = graphs_.Begin(stream_);

@@ -56,6 +56,10 @@ struct CudaBackendOptions {
   int64_t cublas_min_rows = 0;
   // Record each forward pass into a CUDA graph (RunPass); false = eager launches.
   bool cuda_graphs = true;
+  // Only passes of at most this many rows use graphs: decode steps and verify
+  // blocks, whose many short kernels are launch-bound. Prefills are long
+  // enough to hide launches, and each prompt length would be a graph of its own.
+  int64_t graph_max_rows = 16;
 };
 
 // Unavailable "no CUDA device found: ..." when no GPU is visible.
@@ -165,6 +169,7 @@ class CudaBackend final : public Backend {
   Upload ids_, positions_, slots_, row_desc_, pages_, gather_;
 
   bool graphs_enabled_ = true;
+  int64_t graph_max_rows_ = 16;
   bool recording_ = false;
   uint64_t pass_ = 0;  // number of the pass being recorded
   int64_t graph_fallbacks_ = 0;

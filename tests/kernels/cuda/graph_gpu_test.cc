@@ -97,7 +97,8 @@ TEST(CudaGraphs, GraphLogitsAreBitwiseEagerLogits) {
     ++step;
   }
   EXPECT_EQ(graph.cuda()->graph_fallbacks(), 0);
-  // One graph per row count seen (14, 1, 5), re-used by in-place updates.
+  // One graph per row count seen (the 14-row prompt, 1, 5), re-used by
+  // in-place updates (graph_max_rows is 16).
   EXPECT_EQ(graph.cuda()->graph_instantiations(), 3);
   EXPECT_GE(graph.cuda()->graph_updates(), 30);
   EXPECT_EQ(eager.cuda()->graph_instantiations(), 0);
