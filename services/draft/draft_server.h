@@ -1,52 +1,40 @@
-// A running tandem-draft: DraftService + gRPC server (health, reflection) +
-// /metrics, and the process entry point `tandem serve --role draft` calls.
+// A running tandem-draft: DraftService behind the shared model-role server
+// (services/model_host/session_server.h: gRPC with health and reflection,
+// /metrics, drain), and the process entry point `tandem serve --role draft`
+// calls.
 #pragma once
 
-#include <cstdint>
-#include <functional>
 #include <memory>
-#include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
-#include "absl/status/statusor.h"
-#include "services/common/deploy_config.h"
-#include "services/common/service_host.h"
-#include "services/common/shutdown_signal.h"
+#include "decoding/local/model_drafter.h"
 #include "services/draft/draft_service.h"
+#include "services/model_host/session_server.h"
 
 namespace tandem::services {
 
-struct DraftServerOptions {
-  std::string grpc_address = "127.0.0.1:0";  // port 0 = any free port
-  std::string metrics_address;               // empty = no /metrics endpoint
-  std::shared_ptr<grpc::ServerCredentials> credentials;  // null = plaintext (services/common/credentials.h)
-  DraftServiceOptions service;
+// The draft role: serves a Drafter; in a process, a ModelDrafter over the
+// loaded model.
+struct DraftRole {
+  using Port = decoding::Drafter;
+  using Service = DraftService;
+  using ServiceOptions = DraftServiceOptions;
+  using Bound = std::unique_ptr<decoding::ModelDrafter>;
+  static constexpr std::string_view kName = "draft";
+  static const char* GrpcServiceName() { return tandem::v1::Draft::service_full_name(); }
+  static absl::Status CheckPort(const Port&, const tandem::v1::ModelInfo&) { return absl::OkStatus(); }
+  static Bound Bind(batching::BatchedModel& model, ServiceOptions& options);
+  static Port& PortOf(Bound& bound) { return *bound; }
 };
 
-class DraftServer {
- public:
-  // Serves `drafter` (not owned; must outlive the server).
-  static absl::StatusOr<std::unique_ptr<DraftServer>> Start(decoding::Drafter& drafter,
-                                                           DraftServerOptions options,
-                                                           std::function<int64_t()> kv_bytes = nullptr);
-  ~DraftServer();
+using DraftServerOptions = SessionServerOptions<DraftServiceOptions>;
+using DraftServer = SessionServer<DraftRole>;
 
-  const std::string& address() const { return host_->address(); }
-  ServiceMetrics& metrics() { return host_->metrics(); }
-  DraftService& service() { return *service_; }
-  GrpcServer& grpc() { return host_->grpc(); }
-  ServiceHost& host() { return *host_; }
-
- private:
-  DraftServer() = default;
-  std::unique_ptr<ServiceHost> host_;  // metrics outlive the service; gRPC drains first
-  std::unique_ptr<DraftService> service_;
-};
-
-// Loads `service`'s model, serves a ModelDrafter over a BatchingLanguageModel
-// on service.grpc_address() (metrics on service.metrics_address() when set)
-// until `signal` fires, then shuts down gracefully. Prints one line to
-// stderr once SERVING.
+// Loads `service`'s model and serves a ModelDrafter over a
+// BatchingLanguageModel on service.grpc_address() (metrics on
+// service.metrics_address() when set) until `signal` fires, then shuts down
+// gracefully. Prints one line to stderr once SERVING.
 absl::Status RunDraftService(const ServiceConfig& service, const DeploymentConfig& deployment,
                              ShutdownSignal& signal);
 

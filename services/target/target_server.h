@@ -1,48 +1,41 @@
-// A running tandem-target: TargetService + gRPC server (health, reflection) +
-// /metrics, and the process entry point `tandem serve --role target` calls.
+// A running tandem-target: TargetService behind the shared model-role server
+// (services/model_host/session_server.h: gRPC with health and reflection,
+// /metrics, drain), and the process entry point `tandem serve --role target`
+// calls.
 #pragma once
 
-#include <cstdint>
-#include <functional>
-#include <memory>
-#include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
-#include "absl/status/statusor.h"
-#include "services/common/deploy_config.h"
-#include "services/common/service_host.h"
-#include "services/common/shutdown_signal.h"
+#include "absl/strings/str_cat.h"
+#include "services/model_host/session_server.h"
 #include "services/target/target_service.h"
 
 namespace tandem::services {
 
-struct TargetServerOptions {
-  std::string grpc_address = "127.0.0.1:0";  // port 0 = any free port
-  std::string metrics_address;               // empty = no /metrics endpoint
-  std::shared_ptr<grpc::ServerCredentials> credentials;  // null = plaintext (services/common/credentials.h)
-  TargetServiceOptions service;
+// The target role: serves a LanguageModel (pass a
+// batching::BatchingLanguageModel to batch concurrent sessions).
+struct TargetRole {
+  using Port = decoding::LanguageModel;
+  using Service = TargetService;
+  using ServiceOptions = TargetServiceOptions;
+  using Bound = decoding::LanguageModel*;
+  static constexpr std::string_view kName = "target";
+  static const char* GrpcServiceName() { return tandem::v1::Target::service_full_name(); }
+  static absl::Status CheckPort(const Port& lm, const tandem::v1::ModelInfo& info) {
+    if (info.vocab_size() != lm.vocab_size()) {
+      return absl::InvalidArgumentError("target server: model info vocab_size differs from the model's");
+    }
+    return absl::OkStatus();
+  }
+  // The batching model itself; sets the end-of-generation test from its
+  // tokenizer.
+  static Bound Bind(batching::BatchedModel& model, ServiceOptions& options);
+  static Port& PortOf(Bound& bound) { return *bound; }
 };
 
-class TargetServer {
- public:
-  // Serves `lm` (not owned; must outlive the server). Pass a
-  // batching::BatchingLanguageModel to batch concurrent sessions.
-  static absl::StatusOr<std::unique_ptr<TargetServer>> Start(decoding::LanguageModel& lm,
-                                                            TargetServerOptions options,
-                                                            std::function<int64_t()> kv_bytes = nullptr);
-  ~TargetServer();
-
-  const std::string& address() const { return host_->address(); }
-  ServiceMetrics& metrics() { return host_->metrics(); }
-  TargetService& service() { return *service_; }
-  GrpcServer& grpc() { return host_->grpc(); }
-  ServiceHost& host() { return *host_; }
-
- private:
-  TargetServer() = default;
-  std::unique_ptr<ServiceHost> host_;  // metrics outlive the service; gRPC drains first
-  std::unique_ptr<TargetService> service_;
-};
+using TargetServerOptions = SessionServerOptions<TargetServiceOptions>;
+using TargetServer = SessionServer<TargetRole>;
 
 // Loads `service`'s model behind a BatchingLanguageModel and serves it on
 // service.grpc_address() (metrics on service.metrics_address() when set)
