@@ -1,6 +1,8 @@
 #include "services/gateway/gateway_server.h"
 
+#include <chrono>
 #include <csignal>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -74,6 +76,16 @@ absl::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(orchestrator::se
   }
   httplib::Server* listening = g->server_.get();
   g->thread_ = std::thread([listening] { listening->listen_after_bind(); });
+  // httplib's stop() only stops a loop that is already running: a gateway
+  // destroyed before its thread entered the loop would leave the thread
+  // blocked in accept() forever. Return once the loop runs.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!listening->is_running()) {
+    if (std::chrono::steady_clock::now() > give_up) {
+      return absl::InternalError(absl::StrCat("http: the listener on ", host, ":", g->port_, " did not start"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   return g;
 }
 
