@@ -75,10 +75,23 @@ fi
 
 build() {  # build TARGET IMAGE
   step "podman build --target $1 -> $2"
+  # The host's CA bundle for pip in the build stage (see the Dockerfile), as for the fetcher below.
   "${PODMAN[@]}" build --isolation chroot --network host --ignorefile deploy/docker/Dockerfile.dockerignore \
+    -v /etc/ssl/certs/ca-certificates.crt:/run/host-ca.crt:ro \
     -f deploy/docker/Dockerfile "${BUILD_ARGS[@]}" --target "$1" -t "$2" . >"$WORK/build-$1.log" 2>&1 \
     || { tail -40 "$WORK/build-$1.log" >&2; exit 1; }
 }
+if [[ -z "$PREBUILT" ]]; then
+  # Podman 4.3's buildah does not resolve a stage named through an ARG (`FROM ${BINARY_STAGE}`
+  # fails with 'short-name "build" did not resolve'), so the build stage is an image of its own
+  # whose /out then feeds the prebuilt stage, exactly as --prebuilt does.
+  build build "localhost/tandem-build:$TAG"
+  BUILD_ROOT="$("${PODMAN[@]}" image mount "localhost/tandem-build:$TAG")"
+  mkdir -p deploy/docker/.prebuilt
+  cp "$BUILD_ROOT/out/tandem" "$BUILD_ROOT/out/runtime-packages.txt" deploy/docker/.prebuilt/
+  "${PODMAN[@]}" image unmount "localhost/tandem-build:$TAG" >/dev/null
+  BUILD_ARGS+=(--build-arg BINARY_STAGE=prebuilt)
+fi
 build runtime "localhost/tandem:$TAG"
 build model-fetcher "localhost/tandem-model-fetcher:$TAG"
 
