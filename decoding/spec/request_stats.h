@@ -5,7 +5,8 @@
 // strategy, because strategies share features: speculative and RAPID both
 // report speculation rounds, RSD reports speculation, reward and its steps.
 // Adding a counter: the field here, the strategy that counts it, the proto
-// field and one line in services/common/stats_convert.cc.
+// field, its lines in services/common/stats_convert.cc (both directions) and
+// in request_stats_json.cc; stats_convert_test fails when one is missing.
 #pragma once
 
 #include <cstdint>
