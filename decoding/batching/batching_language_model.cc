@@ -19,6 +19,8 @@ BatchingLanguageModel::~BatchingLanguageModel() {
   }
   work_cv_.notify_all();
   scheduler_.join();
+  std::lock_guard<std::mutex> lock(model_mu_);
+  FreeRetiredLocked();
 }
 
 absl::StatusOr<std::unique_ptr<decoding::LmSequence>> BatchingLanguageModel::NewSequence() {
@@ -29,6 +31,7 @@ absl::StatusOr<std::unique_ptr<decoding::LmSequence>> BatchingLanguageModel::New
 
 absl::StatusOr<std::unique_ptr<BatchingSequence>> BatchingLanguageModel::NewBatchingSequence() {
   std::lock_guard<std::mutex> lock(model_mu_);
+  FreeRetiredLocked();  // their pages may be what this session needs
   auto session = model_.NewSession();
   if (!session.ok()) return session.status();
   UpdateKvBytesLocked();
@@ -67,6 +70,7 @@ absl::Status BatchingLanguageModel::TruncateSession(runtime::Session& session, i
 absl::StatusOr<std::unique_ptr<BatchingSequence>> BatchingLanguageModel::ForkSession(
     const runtime::Session& session) {
   std::lock_guard<std::mutex> lock(model_mu_);
+  FreeRetiredLocked();
   auto fork = session.Fork();
   if (!fork.ok()) return fork.status();
   UpdateKvBytesLocked();
@@ -74,8 +78,24 @@ absl::StatusOr<std::unique_ptr<BatchingSequence>> BatchingLanguageModel::ForkSes
 }
 
 void BatchingLanguageModel::DestroySession(std::unique_ptr<runtime::Session> session) {
-  std::lock_guard<std::mutex> lock(model_mu_);
-  session.reset();
+  std::unique_lock<std::mutex> model_lock(model_mu_, std::try_to_lock);
+  if (model_lock.owns_lock()) {
+    session.reset();
+    FreeRetiredLocked();
+    return;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  retired_.push_back(std::move(session));
+  work_cv_.notify_one();
+}
+
+void BatchingLanguageModel::FreeRetiredLocked() {
+  std::vector<std::unique_ptr<runtime::Session>> retired;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    retired.swap(retired_);
+  }
+  retired.clear();
   UpdateKvBytesLocked();
 }
 
@@ -136,14 +156,25 @@ void BatchingLanguageModel::RunRound() {
       }
     }
   }
-  UpdateKvBytesLocked();
+  FreeRetiredLocked();  // sessions closed while this round ran
 }
 
 void BatchingLanguageModel::SchedulerLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    work_cv_.wait(lock, [&] { return stopping_ || (!paused_ && !queue_.empty()); });
+    work_cv_.wait(lock, [&] { return stopping_ || (!paused_ && !queue_.empty()) || !retired_.empty(); });
     if (stopping_) break;
+    if (paused_ || queue_.empty()) {
+      // Woken only to free sessions closed while the model was busy (the
+      // round that held it has ended, or a Truncate/Fork is finishing).
+      lock.unlock();
+      {
+        std::lock_guard<std::mutex> model_lock(model_mu_);
+        FreeRetiredLocked();
+      }
+      lock.lock();
+      continue;
+    }
     PickRound();
     // Requests in round_ stay in queue_ (their callers keep waiting), so
     // releasing mu_ lets new appends queue up for the next round meanwhile.

@@ -111,7 +111,13 @@ class BatchingLanguageModel : public decoding::LanguageModel {
   absl::Status Submit(Request& request);
   absl::Status TruncateSession(runtime::Session& session, int64_t n);
   absl::StatusOr<std::unique_ptr<BatchingSequence>> ForkSession(const runtime::Session& session);
+  // Frees the session's KV now when the model is idle; while a round runs it
+  // is handed to the scheduler (retired_) instead, so that closing a session
+  // never waits for someone else's forward pass (a CloseSession RPC stuck
+  // behind a 512-token round timed out under load).
   void DestroySession(std::unique_ptr<runtime::Session> session);
+  // Destroys the retired sessions (model_mu_ held; takes mu_ briefly).
+  void FreeRetiredLocked();
   void SchedulerLoop();
   // Picks this round's items from queue_ (mu_ held).
   void PickRound();
@@ -125,12 +131,14 @@ class BatchingLanguageModel : public decoding::LanguageModel {
   mutable std::mutex mu_;  // queue_, stopping_, counters, request completion
   std::condition_variable work_cv_;
   std::deque<Request*> queue_;
+  std::vector<std::unique_ptr<runtime::Session>> retired_;  // closed during a round, freed after it
   bool stopping_ = false;
   bool paused_ = false;
   BatchingStats stats_;
 
   // Held around everything that touches the model's KV pool: Forward,
-  // Truncate, session creation and destruction.
+  // Truncate, session creation and destruction. Lock order: model_mu_
+  // before mu_ (mu_ is never held while taking model_mu_).
   std::mutex model_mu_;
   std::atomic<int64_t> kv_bytes_{0};
 

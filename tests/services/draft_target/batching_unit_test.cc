@@ -93,5 +93,48 @@ TEST(BatchingUnitTest, KvBytesFollowSequences) {
   EXPECT_EQ(lm.kv_bytes_in_use(), 0);
 }
 
+
+// Closing a session while another session's prefill runs must not corrupt the
+// running append, and its pages must come back once the model is free: the
+// close is handed to the scheduler instead of waiting for the round (the
+// test cannot see which path ran; both must end with the KV freed).
+TEST(BatchingUnitTest, SessionClosedDuringRoundIsFreedAfterIt) {
+  auto model = LoadTiny();
+  ASSERT_NE(model, nullptr);
+  const int vocab = model->config().vocab_size;
+  batching::BatchingOptions options;
+  options.prefill_chunk_tokens = 4;  // many rounds: the close lands inside one
+  batching::BatchingLanguageModel lm(*model, options);
+  auto idle = lm.NewSequence();
+  auto busy = lm.NewSequence();
+  ASSERT_TRUE(idle.ok() && busy.ok());
+  ASSERT_TRUE((*idle)->Append(Tokens(40, 3, vocab), false, nullptr).ok());
+  const int64_t idle_bytes = lm.kv_bytes_in_use();
+  ASSERT_GT(idle_bytes, 0);
+
+  const std::vector<int32_t> prompt = Tokens(240, 4, vocab);
+  std::vector<float> logits;
+  absl::Status busy_status;
+  const int64_t passes_before = lm.stats().forward_passes;
+  std::thread prefill([&] { busy_status = (*busy)->Append(prompt, false, nullptr); });
+  ASSERT_TRUE(WaitFor([&] { return lm.stats().forward_passes > passes_before; }));
+  idle->reset();  // closes while the scheduler is mid-prefill
+  prefill.join();
+  ASSERT_TRUE(busy_status.ok()) << busy_status;
+  ASSERT_TRUE((*busy)->Append(Tokens(1, 5, vocab), true, &logits).ok());
+
+  busy->reset();
+  EXPECT_TRUE(WaitFor([&] { return lm.kv_bytes_in_use() == 0; })) << lm.kv_bytes_in_use();
+
+  // The busy session's result equals an undisturbed run.
+  decoding::RuntimeLanguageModel plain(*model);
+  auto ref = plain.NewSequence();
+  ASSERT_TRUE(ref.ok());
+  std::vector<float> ref_logits;
+  ASSERT_TRUE((*ref)->Append(prompt, false, nullptr).ok());
+  ASSERT_TRUE((*ref)->Append(Tokens(1, 5, vocab), true, &ref_logits).ok());
+  EXPECT_TRUE(ref_logits == logits);
+}
+
 }  // namespace
 }  // namespace tandem::dt_test
