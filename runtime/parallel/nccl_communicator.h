@@ -35,6 +35,8 @@ class NcclCommunicator final : public Communicator {
 
   int rank() const override { return rank_; }
   int world_size() const override { return world_; }
+  // The stream collectives are enqueued on (the backend's).
+  cudaStream_t stream() const { return stream_; }
   absl::Status AllReduceSum(float* data, size_t count) override;
   absl::Status AllGather(const void* send, void* recv, size_t bytes) override;
   absl::Status Broadcast(void* data, size_t bytes, int root) override;

@@ -219,23 +219,42 @@ absl::Status TensorParallelModel::Forward(TpSession& session, std::span<const in
   return s;
 }
 
-absl::Status TensorParallelModel::Run(TpSession& session, std::span<const int32_t> tokens,
-                                      std::vector<float>* local_logits) {
+absl::Status TensorParallelModel::CheckForward(const TpSession& session, std::span<const int32_t> tokens) const {
   const ModelConfig& c = config_;
   if (tokens.empty()) return absl::InvalidArgumentError("no tokens");
-  if (tokens.size() > 512) return absl::InvalidArgumentError("at most 512 tokens per tensor-parallel forward");
   for (int32_t t : tokens) {
     if (t < 0 || t >= c.vocab_size) {
       return absl::InvalidArgumentError(
           absl::StrCat("token id ", t, " outside the vocabulary [0, ", c.vocab_size, ")"));
     }
   }
+  const KvSequence& kv = *session.kv_;
+  const int64_t end = kv.length() + static_cast<int64_t>(tokens.size());
+  if (end > c.context_length) {
+    return absl::OutOfRangeError(absl::StrCat(end, " tokens exceed the context length ", c.context_length));
+  }
+  // Sessions never fork here, so a session holds exactly the pages of its
+  // committed tokens and needs ceil(end / page) of them.
+  const int64_t needed = (end + kPageTokens - 1) / kPageTokens - static_cast<int64_t>(kv.pages().size());
+  const int64_t free_pages = kv_pool_->max_pages() - kv_pool_->pages_in_use();
+  if (needed > free_pages) {
+    return absl::ResourceExhaustedError(absl::StrCat("KV cache budget exhausted: ", needed, " more pages needed, ",
+                                                     free_pages, " free"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TensorParallelModel::Run(TpSession& session, std::span<const int32_t> tokens,
+                                      std::vector<float>* local_logits) {
+  if (static_cast<int64_t>(tokens.size()) > kMaxTpForwardTokens) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("at most ", kMaxTpForwardTokens, " tokens per tensor-parallel forward"));
+  }
+  if (absl::Status s = CheckForward(session, tokens); !s.ok()) return s;
+  const ModelConfig& c = config_;
   KvSequence& kv = *session.kv_;
   const int64_t start = kv.length();
   const int64_t R = static_cast<int64_t>(tokens.size());
-  if (start + R > c.context_length) {
-    return absl::OutOfRangeError(absl::StrCat(start + R, " tokens exceed the context length ", c.context_length));
-  }
   if (absl::Status s = kv.Reserve(R); !s.ok()) return s;
   ids_.clear();
   positions_.clear();

@@ -37,6 +37,9 @@
 
 namespace tandem::runtime::parallel {
 
+// The most tokens one Forward call takes (a longer prompt is several calls).
+inline constexpr int64_t kMaxTpForwardTokens = 512;
+
 struct TpOptions {
   size_t kv_budget_bytes = 64u << 20;  // this rank's KV memory
 };
@@ -80,6 +83,16 @@ class TensorParallelModel {
   // calls it with the same tokens. On error the session is unchanged and the
   // group is aborted (the other ranks' calls fail rather than hang).
   absl::Status Forward(TpSession& session, std::span<const int32_t> tokens, std::vector<float>* local_logits);
+
+  // The checks Forward makes before its first collective, without any
+  // communication: token ids, the context length and the KV budget for
+  // appending `tokens` (any number; Forward takes kMaxTpForwardTokens at a
+  // time). Every rank holds the same pages for the same sessions, so rank 0
+  // can refuse a request here instead of aborting the whole group in Forward.
+  absl::Status CheckForward(const TpSession& session, std::span<const int32_t> tokens) const;
+
+  // KV memory held by this rank's sessions.
+  size_t kv_bytes_in_use() const { return kv_pool_->bytes_in_use(); }
 
  private:
   struct Layer {
