@@ -34,9 +34,9 @@ absl::Status Output::ValidateRequest(const GenerationRequest& request, const Voc
     return absl::InvalidArgumentError(absl::StrCat("gamma must be in [0, 64], got ", request.gamma.gamma));
   }
   if (request.gamma.adaptive &&
-      (request.gamma.min_gamma < 1 || request.gamma.max_gamma > 64 ||
+      (request.gamma.min_gamma < 0 || request.gamma.max_gamma > 64 ||
        request.gamma.min_gamma > request.gamma.max_gamma)) {
-    return absl::InvalidArgumentError("gamma bounds must satisfy 1 <= min_gamma <= max_gamma <= 64");
+    return absl::InvalidArgumentError("gamma bounds must satisfy 0 <= min_gamma <= max_gamma <= 64");
   }
   if (!request.stop_strings.empty() && vocab.NewDecoder() == nullptr) {
     return absl::InvalidArgumentError("stop_strings need detokenized text, which is unavailable");

@@ -29,6 +29,10 @@ struct VerifyResult {
   int accepted = 0;              // k in [0, n]
   int32_t next_token = -1;       // correction or bonus token
   int64_t committed_length = 0;  // |S| after the call, prompt included
+  // Sessions in the target's forward pass that served the call (1 = alone),
+  // as a batching target reports it; 0 = not reported. The gamma controller
+  // reads it as the target's load (spec/gamma_controller.h).
+  int batch_size = 0;
   // Only when the session was opened with return_distributions: the target's
   // processed p for each emitted position (k + 1 entries).
   std::vector<runtime::Distribution> p;

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tandem::decoding::spec {
@@ -34,6 +35,25 @@ struct SpeculationStats {
   std::vector<int64_t> accepted_per_position;  // [i]: rounds whose token i was accepted
   std::vector<int64_t> drafted_per_position;   // [i]: rounds that drafted >= i+1 tokens
   int final_gamma = 0;          // draft length where the (adaptive) controller ended
+  // Rounds per (gamma the controller chose for the round, reason:
+  // GammaReasonName), in first-seen order; tandem:spec_decode_gamma.
+  struct GammaChoice {
+    int gamma = 0;
+    std::string reason;
+    int64_t rounds = 0;
+    bool operator==(const GammaChoice&) const = default;
+  };
+  std::vector<GammaChoice> gamma_choices;
+
+  void RecordGamma(int gamma, std::string_view reason) {
+    for (GammaChoice& c : gamma_choices) {
+      if (c.gamma == gamma && c.reason == reason) {
+        ++c.rounds;
+        return;
+      }
+    }
+    gamma_choices.push_back({gamma, std::string(reason), 1});
+  }
 
   // Records one verification round.
   void RecordRound(int drafted, int accepted) {

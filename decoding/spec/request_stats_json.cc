@@ -4,6 +4,10 @@ namespace tandem::decoding::spec {
 namespace {
 
 nlohmann::json SpeculationJson(const SpeculationStats& s) {
+  nlohmann::json choices = nlohmann::json::array();
+  for (const SpeculationStats::GammaChoice& c : s.gamma_choices) {
+    choices.push_back({{"gamma", c.gamma}, {"reason", c.reason}, {"rounds", c.rounds}});
+  }
   return {
       {"num_drafts", s.num_drafts},
       {"drafted_tokens", s.drafted_tokens},
@@ -14,6 +18,7 @@ nlohmann::json SpeculationJson(const SpeculationStats& s) {
       {"mean_acceptance_length", s.mean_acceptance_length()},
       {"acceptance_per_position", s.acceptance_per_position()},
       {"final_gamma", s.final_gamma},
+      {"gamma_choices", choices},
   };
 }
 

@@ -25,15 +25,24 @@ absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession* draft
       break;
     }
     // 1. Draft x_1..x_g ~ q. A round emits at most g + 1 tokens, so never
-    //    draft beyond what max_tokens can still use. Without a drafter the
-    //    round is one target-only step.
+    //    draft beyond what max_tokens can still use. Without a drafter, or
+    //    when the controller chose gamma 0 (drafting does not pay: low
+    //    acceptance, or a full target batch), the round is one target-only
+    //    step.
+    if (draft != nullptr) stats.speculation.RecordGamma(gamma.gamma(), spec::GammaReasonName(gamma.reason()));
     int g = draft == nullptr ? 0 : std::clamp(out.remaining() - 1, 0, gamma.gamma());
     proposal.tokens.clear();
     proposal.q.clear();
+    spec::GammaRound round;
     if (g > 0) {
+      // A delta carrying tokens the drafter did not see (rounds at gamma 0)
+      // makes this Propose also prefill them: not a draft-step time.
+      const bool catch_up = !delta.append.empty();
       t0 = out.ElapsedMs();
       status = draft->Propose(delta, g, &proposal);
-      stats.draft_time_ms += out.ElapsedMs() - t0;
+      const double draft_ms = out.ElapsedMs() - t0;
+      stats.draft_time_ms += draft_ms;
+      if (!catch_up) round.draft_ms = draft_ms;
       ++stats.draft_calls;
       if (spec::IsPeerLoss(status)) {
         // The drafter is gone: continue target-only from the committed
@@ -58,7 +67,7 @@ absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession* draft
     std::span<const runtime::Distribution> q;
     if (!greedy) {
       if (proposal.q.size() < n) {
-        status = absl::InternalError("drafter returned fewer q rows than tokens");
+        status = absl::InternalError(absl::StrCat(std::string(strategy), ": drafter returned fewer q rows than tokens"));
         break;
       }
       q = std::span<const runtime::Distribution>(proposal.q).first(n);
@@ -82,14 +91,19 @@ absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession* draft
       status = target.Verify(x, q, &verdict);
       ++stats.target_calls;
     }
-    stats.target_time_ms += out.ElapsedMs() - t0;
+    round.verify_ms = out.ElapsedMs() - t0;
+    stats.target_time_ms += round.verify_ms;
     if (!status.ok()) {
       if (out.EndsAtContextLimit(status)) status = absl::OkStatus();
       break;
     }
     const int k = verdict.accepted;
     stats.speculation.RecordRound(static_cast<int>(n), k);
-    gamma.Observe(static_cast<int>(n), k);
+    round.drafted = static_cast<int>(n);
+    round.proposed = static_cast<int>(proposal.tokens.size());
+    round.accepted = k;
+    round.batch = verdict.batch_size;
+    gamma.Observe(round);
     stats.speculation.final_gamma = gamma.gamma();  // where the controller is, not a capped last round
 
     // Emit x_1..x_k, t. A draft that ended on end-of-generation and was fully
@@ -100,16 +114,20 @@ absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession* draft
     status = out.FlushChunk();
     if (!status.ok()) break;
 
-    // 5. The drafter rolls back to the same prefix with its next call. A
-    //    round without drafting happens only when one token remained, so
-    //    generation is over and the drafter needs no catching up.
+    // 5. The drafter rolls back to the same prefix with its next call. After
+    //    a round without drafting it has not seen the target's token: it
+    //    goes after the pending delta (append), and the next Propose, if
+    //    any, catches up on all of them in one call.
     if (g > 0) {
       delta = {};
       delta.accepted = k;
       delta.next_token = verdict.next_token;
-    } else if (draft != nullptr && !out.done()) {
-      status = absl::InternalError(absl::StrCat(std::string(strategy), ": drafter skipped before the last round"));
-      break;
+    } else if (draft != nullptr) {
+      if (delta.next_token.has_value()) {
+        delta.append.push_back(verdict.next_token);
+      } else {
+        delta.next_token = verdict.next_token;  // no proposal yet: accepted stays 0
+      }
     }
   }
   if (status.ok()) status = out.FlushChunk();

@@ -35,6 +35,8 @@ const Histogram::BucketBoundaries kRewardBuckets = {-10, -5, -2, -1, 0, 0.1, 0.2
 // and the drafter context it produced, in tokens.
 const Histogram::BucketBoundaries kRetrievalBuckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
                                                         2.5, 5.0, 10.0, 30.0};
+// Draft length per round: every value up to 6, then coarser to kMaxGamma = 32.
+const Histogram::BucketBoundaries kGammaBuckets = {0, 1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32};
 const Histogram::BucketBoundaries kRetrievedTokenBuckets = {256, 512, 1024, 2048, 4096, 8192, 16384,
                                                             32768, 65536};
 
@@ -71,6 +73,10 @@ ServiceMetrics::ServiceMetrics() : registry_(std::make_shared<prometheus::Regist
                                  "Drafted tokens accepted by the target.");
   accepted_per_pos_ = counter("tandem:spec_decode_num_accepted_tokens_per_pos_total",
                               "Accepted drafted tokens by position in the draft (0-based).");
+  gamma_ = histogram("tandem:spec_decode_gamma",
+                     "Draft length (gamma) the controller chose for each speculation round, by reason: "
+                     "fixed (the request's), acceptance (best for the acceptance rate and measured costs), "
+                     "load (smaller because the target's batch is full; 0 = plain target steps), probe.");
   draft_calls_ = counter("tandem:draft_calls_total", "Calls into the drafter.");
   target_calls_ = counter("tandem:target_calls_total", "Calls into the target model.");
   draft_time_ = counter("tandem:draft_time_seconds_total", "Time spent waiting for the drafter.");
@@ -161,6 +167,11 @@ void ServiceMetrics::RecordFinishedRequest(const tandem::v1::Stats& stats,
   num_drafts_->Add(sd).Increment(static_cast<double>(stats.speculation().num_drafts()));
   num_draft_tokens_->Add(sd).Increment(static_cast<double>(stats.speculation().drafted_tokens()));
   num_accepted_tokens_->Add(sd).Increment(static_cast<double>(stats.speculation().accepted_tokens()));
+  for (const tandem::v1::GammaChoice& c : stats.speculation().gamma_choices()) {
+    Histogram& h = gamma_->Add({{"strategy", strategy}, {"drafter", drafter}, {"reason", Label(c.reason(), "unknown")}},
+                               kGammaBuckets);
+    for (uint32_t i = 0; i < c.rounds(); ++i) h.Observe(static_cast<double>(c.gamma()));
+  }
   for (int i = 0; i < stats.speculation().accepted_per_position_size(); ++i) {
     accepted_per_pos_->Add({{"strategy", strategy}, {"drafter", drafter}, {"position", absl::StrCat(i)}})
         .Increment(static_cast<double>(stats.speculation().accepted_per_position(i)));

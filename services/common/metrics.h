@@ -12,6 +12,8 @@
 //   tandem:spec_decode_num_draft_tokens_total{strategy,drafter}
 //   tandem:spec_decode_num_accepted_tokens_total{strategy,drafter}
 //   tandem:spec_decode_num_accepted_tokens_per_pos_total{strategy,drafter,position}
+//   tandem:spec_decode_gamma{strategy,drafter,reason}  (histogram: gamma chosen per round; reason
+//     fixed|acceptance|load|probe, spec/gamma_controller.h)
 //   tandem:draft_calls_total{strategy,drafter}, tandem:target_calls_total{strategy,drafter}
 //   tandem:draft_time_seconds_total{strategy,drafter}, tandem:target_time_seconds_total{strategy,drafter}
 //   tandem:request_success_total{strategy,finished_reason}   (every request that completed a stream)
@@ -99,6 +101,7 @@ class ServiceMetrics {
   prometheus::Family<prometheus::Counter>* num_draft_tokens_;
   prometheus::Family<prometheus::Counter>* num_accepted_tokens_;
   prometheus::Family<prometheus::Counter>* accepted_per_pos_;
+  prometheus::Family<prometheus::Histogram>* gamma_;
   prometheus::Family<prometheus::Counter>* draft_calls_;
   prometheus::Family<prometheus::Counter>* target_calls_;
   prometheus::Family<prometheus::Counter>* draft_time_;

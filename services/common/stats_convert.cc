@@ -37,6 +37,12 @@ void SpeculationToProto(const spec::SpeculationStats& s, tandem::v1::Speculation
   out->set_mean_acceptance_length(s.mean_acceptance_length());
   for (double r : s.acceptance_per_position()) out->add_acceptance_per_position(r);
   out->set_final_gamma(U32(s.final_gamma));
+  for (const spec::SpeculationStats::GammaChoice& c : s.gamma_choices) {
+    tandem::v1::GammaChoice* g = out->add_gamma_choices();
+    g->set_gamma(U32(c.gamma));
+    g->set_reason(c.reason);
+    g->set_rounds(U32(c.rounds));
+  }
 }
 
 void RetrievalToProto(const spec::RetrievalStats& s, tandem::v1::RetrievalStats* out) {
@@ -129,6 +135,9 @@ spec::RequestStats StatsFromProto(const tandem::v1::Stats& p) {
     s.speculation.accepted_per_position = Counts(q.accepted_per_position());
     s.speculation.drafted_per_position = Counts(q.drafted_per_position());
     s.speculation.final_gamma = static_cast<int>(q.final_gamma());
+    for (const tandem::v1::GammaChoice& c : q.gamma_choices()) {
+      s.speculation.gamma_choices.push_back({static_cast<int>(c.gamma()), c.reason(), c.rounds()});
+    }
   }
   if (p.has_retrieval()) {
     const tandem::v1::RetrievalStats& q = p.retrieval();

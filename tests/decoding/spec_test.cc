@@ -174,6 +174,111 @@ TEST(GammaController, AdaptiveFollowsAcceptance) {
   EXPECT_EQ(clamp.gamma(), 6);
 }
 
+// A deployment as the cost model sees it: a target pass over R rows takes
+// W + c * R ms, a draft step t_d ms, each drafted token is accepted with
+// probability alpha, and `batch` sessions share the target's pass, all
+// drafting what this one drafts. The numbers are a CPU's: one row costs 40 %
+// of the fixed part (a 16-session pass ~5x a one-session one).
+struct SimulatedDeployment {
+  double w = 40, c = 12, t_d = 6, alpha = 0.6;
+  runtime::Rng rng{5};
+
+  // Runs `rounds` rounds with `batch` sessions in the target's pass.
+  void Run(spec::GammaController& g, int batch, int rounds) {
+    for (int i = 0; i < rounds; ++i) {
+      const int n = g.gamma();
+      int k = 0;
+      while (k < n && rng.Uniform() < alpha) ++k;
+      g.Observe(spec::GammaRound{.drafted = n, .proposed = n, .accepted = k,
+                                 .draft_ms = n > 0 ? n * t_d : -1,
+                                 .verify_ms = w + c * batch * (n + 1), .batch = batch});
+    }
+  }
+};
+
+TEST(GammaController, MeasuredCostsAndLoadStopAndRestartDrafting) {
+  spec::GammaController g({.gamma = 4, .adaptive = true, .max_gamma = 8});
+  SimulatedDeployment d;
+  d.Run(g, 1, 60);  // alone: drafting pays (gamma 1 or 2 beat 0 by ~20 %)
+  EXPECT_GE(g.gamma(), 1);
+  EXPECT_EQ(g.reason(), spec::GammaReason::kAcceptance);
+  EXPECT_NEAR(g.draft_ms_per_token(), d.t_d, 1e-6);
+  d.Run(g, 16, 60);  // a full batch: every extra verified row is paid by 16 sessions
+  EXPECT_EQ(g.gamma(), 0);
+  EXPECT_EQ(g.reason(), spec::GammaReason::kLoad);
+  // The fit recovered the pass model from the rows that varied.
+  EXPECT_NEAR(g.row_ms(), d.c, 0.2 * d.c);
+  EXPECT_NEAR(g.pass_fixed_ms(), d.w, 0.3 * d.w);
+  d.Run(g, 1, 40);  // alone again: back to drafting
+  EXPECT_GE(g.gamma(), 1);
+  EXPECT_EQ(g.reason(), spec::GammaReason::kAcceptance);
+}
+
+TEST(GammaController, ExpensiveDraftingStopsEvenAlone) {
+  // A drafter as slow as the target's fixed pass cost never pays at this
+  // acceptance: gamma 0 for its cost, not for load; then probes.
+  spec::GammaController g({.gamma = 4, .adaptive = true, .max_gamma = 8});
+  SimulatedDeployment d{.t_d = 60, .alpha = 0.5};
+  d.Run(g, 1, 10);
+  EXPECT_EQ(g.gamma(), 0);
+  EXPECT_EQ(g.reason(), spec::GammaReason::kAcceptance);
+  // A cheap drafter with a good acceptance is drafting.
+  spec::GammaController cheap({.gamma = 4, .adaptive = true, .max_gamma = 8});
+  SimulatedDeployment fast{.t_d = 2, .alpha = 0.95};
+  fast.Run(cheap, 1, 30);
+  EXPECT_GE(cheap.gamma(), 3);
+}
+
+TEST(GammaController, LowAcceptanceStopsThenProbesAndGrowsBack) {
+  spec::GammaController g({.gamma = 4, .adaptive = true, .max_gamma = 8, .measure_costs = false});
+  for (int i = 0; i < 30 && g.gamma() > 0; ++i) g.Observe(g.gamma(), 0);
+  ASSERT_EQ(g.gamma(), 0);
+  EXPECT_EQ(g.reason(), spec::GammaReason::kAcceptance);
+  int zero_rounds = 0;
+  while (g.gamma() == 0 && zero_rounds < 100) {
+    g.Observe(0, 0);
+    ++zero_rounds;
+  }
+  EXPECT_EQ(zero_rounds, 16);  // probe_every
+  EXPECT_EQ(g.gamma(), 1);
+  EXPECT_EQ(g.reason(), spec::GammaReason::kProbe);
+  // The drafter is good now: probes succeed and gamma grows back.
+  for (int i = 0; i < 200 && g.gamma() < 8; ++i) g.Observe(g.gamma(), g.gamma());
+  EXPECT_EQ(g.gamma(), 8);
+  EXPECT_EQ(g.reason(), spec::GammaReason::kAcceptance);
+}
+
+TEST(GammaController, ReportedLoadAloneShrinksGamma) {
+  // Prior costs only (no timings): the load still counts.
+  spec::GammaOptions o{.gamma = 4, .adaptive = true, .max_gamma = 8, .draft_cost = 0.1, .verify_cost = 0.1,
+                       .measure_costs = false};
+  spec::GammaController g(o);
+  // Every other round accepts everything: alpha ~ 0.5.
+  for (int i = 0; i < 20; ++i) g.Observe({.drafted = g.gamma(), .accepted = i % 2 == 0 ? g.gamma() : 0, .batch = 1});
+  EXPECT_GT(g.gamma(), 0);
+  for (int i = 0; i < 30; ++i) g.Observe({.drafted = g.gamma(), .accepted = i % 2 == 0 ? g.gamma() : 0, .batch = 64});
+  EXPECT_EQ(g.gamma(), 0);
+  EXPECT_EQ(g.reason(), spec::GammaReason::kLoad);
+  // A fixed gamma ignores all of it.
+  spec::GammaController fixed({.gamma = 5});
+  for (int i = 0; i < 30; ++i) fixed.Observe({.drafted = 5, .accepted = 0, .verify_ms = 500, .batch = 64});
+  EXPECT_EQ(fixed.gamma(), 5);
+  EXPECT_EQ(fixed.reason(), spec::GammaReason::kFixed);
+  EXPECT_EQ(spec::GammaReasonName(spec::GammaReason::kLoad), "load");
+}
+
+TEST(SpeculationStats, GammaChoicesCountRoundsPerGammaAndReason) {
+  spec::SpeculationStats s;
+  s.RecordGamma(4, "acceptance");
+  s.RecordGamma(0, "load");
+  s.RecordGamma(4, "acceptance");
+  s.RecordGamma(0, "acceptance");
+  ASSERT_EQ(s.gamma_choices.size(), 3u);
+  EXPECT_EQ(s.gamma_choices[0], (spec::SpeculationStats::GammaChoice{4, "acceptance", 2}));
+  EXPECT_EQ(s.gamma_choices[1], (spec::SpeculationStats::GammaChoice{0, "load", 1}));
+  EXPECT_EQ(s.gamma_choices[2], (spec::SpeculationStats::GammaChoice{0, "acceptance", 1}));
+}
+
 TEST(SpeculationStats, PerPositionAccounting) {
   spec::SpeculationStats s;
   s.RecordRound(3, 2);

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstdio>
 #include <deque>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -420,7 +421,8 @@ TEST(Speculative, GammaIsCappedByRemainingTokens) {
 TEST(Speculative, AdaptiveGammaFollowsAcceptance) {
   Models m;
   GenerationRequest req{.prompt = {1, 2}, .max_tokens = 200,
-                        .gamma = {.gamma = 3, .adaptive = true, .min_gamma = 1, .max_gamma = 8}};
+                        .gamma = {.gamma = 3, .adaptive = true, .min_gamma = 1, .max_gamma = 8,
+                                  .measure_costs = false}};  // the fake models' times would decide otherwise
   req.sampling.temperature = 0;
   // Use a target that never emits EOS so the run is long.
   FakeLm target(kVocab, [](std::span<const int32_t> c, std::span<float> out) {
@@ -444,6 +446,164 @@ TEST(Speculative, AdaptiveGammaFollowsAcceptance) {
   GenerationResult down = Generate(req, verifier, &bad, m.vocab);
   EXPECT_EQ(down.stats.speculation.final_gamma, 1);
   EXPECT_EQ(up.tokens, down.tokens);
+}
+
+// A verifier that reports a scripted load (VerifyResult.batch_size) per
+// Verify call, as a batching target service does.
+class LoadReportingVerifier : public Verifier {
+ public:
+  LoadReportingVerifier(Verifier& inner, std::function<int(int call)> load) : inner_(inner), load_(std::move(load)) {}
+  int64_t committed = 0;  // the last session's |S| after its last Verify
+  absl::StatusOr<std::unique_ptr<VerifySession>> Open(std::span<const int32_t> prompt, const SamplingParams& params,
+                                                      const VerifyOptions& options) override {
+    auto session = inner_.Open(prompt, params, options);
+    if (!session.ok()) return session.status();
+    committed = 0;
+    return std::unique_ptr<VerifySession>(new Session(std::move(*session), *this));
+  }
+
+ private:
+  class Session : public VerifySession {
+   public:
+    Session(std::unique_ptr<VerifySession> inner, LoadReportingVerifier& owner)
+        : inner_(std::move(inner)), owner_(owner) {}
+    absl::Status Verify(std::span<const int32_t> draft, std::span<const Distribution> q,
+                        VerifyResult* out) override {
+      absl::Status s = inner_->Verify(draft, q, out);
+      out->batch_size = owner_.load_(calls_++);
+      owner_.committed = inner_->committed_length();
+      return s;
+    }
+    int64_t committed_length() const override { return inner_->committed_length(); }
+    absl::Status Close() override { return inner_->Close(); }
+
+   private:
+    std::unique_ptr<VerifySession> inner_;
+    LoadReportingVerifier& owner_;
+    int calls_ = 0;
+  };
+  Verifier& inner_;
+  std::function<int(int)> load_;
+};
+
+// A drafter that checks, after every Propose, that its committed sequence is
+// as long as the target's after the last Verify (`target_length`): a
+// drafter that missed the tokens of rounds it did not draft falls behind.
+class SyncCheckingDrafter : public Drafter {
+ public:
+  SyncCheckingDrafter(Drafter& inner, const int64_t& target_length) : inner_(inner), target_(target_length) {}
+  std::string_view name() const override { return inner_.name(); }
+  absl::StatusOr<std::unique_ptr<DraftSession>> Open(std::span<const int32_t> prompt, const SamplingParams& params,
+                                                     const DraftOptions& options) override {
+    auto session = inner_.Open(prompt, params, options);
+    if (!session.ok()) return session.status();
+    return std::unique_ptr<DraftSession>(new Session(std::move(*session), *this));
+  }
+  int checks = 0, out_of_sync = 0;
+
+ private:
+  class Session : public DraftSession {
+   public:
+    Session(std::unique_ptr<DraftSession> inner, SyncCheckingDrafter& owner) : inner_(std::move(inner)), owner_(owner) {}
+    absl::Status Propose(const DraftDelta& delta, int gamma, DraftProposal* out) override {
+      absl::Status s = inner_->Propose(delta, gamma, out);
+      if (owner_.target_ > 0) {
+        ++owner_.checks;
+        owner_.out_of_sync += inner_->committed_length() != owner_.target_;
+      }
+      return s;
+    }
+    int64_t committed_length() const override { return inner_->committed_length(); }
+    absl::Status Close() override { return inner_->Close(); }
+
+   private:
+    std::unique_ptr<DraftSession> inner_;
+    SyncCheckingDrafter& owner_;
+  };
+  Drafter& inner_;
+  const int64_t& target_;
+};
+
+int64_t RoundsWith(const spec::SpeculationStats& s, std::string_view reason, int gamma) {
+  int64_t rounds = 0;
+  for (const auto& c : s.gamma_choices) {
+    if (c.reason == reason && (gamma < 0 || c.gamma == gamma)) rounds += c.rounds;
+  }
+  return rounds;
+}
+
+TEST(Speculative, LoadStopsDraftingAndOutputStaysTargetOnly) {
+  // The target alone, then a full batch (64 sessions) for 70 calls, then
+  // alone again: the controller drafts, stops (gamma 0, reason load) and
+  // drafts again, from a drafter that caught up on the skipped rounds. (A
+  // drafter that is always right would keep drafting under any load: no
+  // verified row is wasted; this one is right only part of the time.)
+  auto no_eos = [](std::span<const int32_t> c, std::span<float> out) {
+    testing::TargetLogits(c, out);
+    out[0] = -100;
+  };
+  // The target's function, reversed after every fourth token: ~75 % accepted.
+  auto draft_no_eos = [](std::span<const int32_t> c, std::span<float> out) {
+    testing::TargetLogits(c, out);
+    out[0] = -100;
+    if (c.size() % 4 == 0) {
+      for (float& x : out) x = -x;
+      out[0] = -100;
+    }
+  };
+  FakeLm target(kVocab, no_eos), draft(kVocab, draft_no_eos);
+  FakeVocabulary vocab(kVocab);
+  ModelVerifier plain(target);
+  LoadReportingVerifier verifier(plain, [](int call) { return call >= 10 && call < 80 ? 64 : 1; });
+  ModelDrafter model_drafter(draft, IsEos);
+  SyncCheckingDrafter drafter(model_drafter, verifier.committed);
+  for (float temperature : {0.0f, 0.8f}) {
+    GenerationRequest req{.prompt = {1, 2, 3}, .max_tokens = 200,
+                          .gamma = {.gamma = 4, .adaptive = true, .max_gamma = 8, .draft_cost = 0.1,
+                                    .verify_cost = 0.1, .measure_costs = false}};
+    req.sampling.temperature = temperature;
+    req.sampling.seed = 7;
+    GenerationResult base = Generate(req, plain, nullptr, vocab);
+    GenerationResult spec = Generate(req, verifier, &drafter, vocab);
+    const spec::SpeculationStats& s = spec.stats.speculation;
+    if (temperature == 0) EXPECT_EQ(spec.tokens, base.tokens);
+    EXPECT_EQ(spec.tokens.size(), 200u);
+    EXPECT_GE(RoundsWith(s, "load", 0), 40) << "temperature " << temperature;
+    EXPECT_GT(RoundsWith(s, "acceptance", -1), 0);
+    EXPECT_GT(s.final_gamma, 0);  // drafting again once the target is alone
+    EXPECT_GT(s.num_drafts, 0);
+    EXPECT_GT(s.accepted_tokens, 0);
+  }
+  EXPECT_GT(drafter.checks, 40);
+  EXPECT_EQ(drafter.out_of_sync, 0) << "the drafter did not catch up on the rounds it skipped";
+}
+
+TEST(Speculative, LowAcceptanceStopsDraftingThenProbes) {
+  auto no_eos = [](std::span<const int32_t> c, std::span<float> out) {
+    testing::TargetLogits(c, out);
+    out[0] = -100;
+  };
+  FakeLm target(kVocab, no_eos);
+  FakeLm contrary(kVocab, [](std::span<const int32_t> c, std::span<float> out) {
+    testing::TargetLogits(c, out);
+    out[0] = -100;
+    for (float& x : out) x = -x;
+    out[0] = -100;
+  });
+  FakeVocabulary vocab(kVocab);
+  ModelVerifier verifier(target);
+  ModelDrafter bad(contrary, IsEos);
+  GenerationRequest req{.prompt = {1, 2}, .max_tokens = 200,
+                        .gamma = {.gamma = 4, .adaptive = true, .max_gamma = 8, .measure_costs = false}};
+  req.sampling.temperature = 0;
+  GenerationResult base = Generate(req, verifier, nullptr, vocab);
+  GenerationResult spec = Generate(req, verifier, &bad, vocab);
+  EXPECT_EQ(spec.tokens, base.tokens);
+  const spec::SpeculationStats& s = spec.stats.speculation;
+  EXPECT_GT(RoundsWith(s, "acceptance", 0), 100);  // mostly plain target steps
+  EXPECT_GT(RoundsWith(s, "probe", 1), 3);          // re-measured now and then
+  EXPECT_EQ(RoundsWith(s, "load", -1), 0);           // nothing reported a load
+  EXPECT_EQ(s.accepted_tokens, 0);
 }
 
 // --- Output handling ---------------------------------------------------------

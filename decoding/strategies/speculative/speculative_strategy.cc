@@ -33,9 +33,10 @@ const StrategyDefinition& SpeculativeStrategy() {
                     .Int("gamma", 1, spec::kMaxGamma, [](O& o) -> int& { return o.gamma.gamma; },
                          "Draft length per round (the starting value with adaptive_gamma).")
                     .Bool("adaptive_gamma", [](O& o) -> bool& { return o.gamma.adaptive; },
-                          "Adapt gamma to the recent acceptance rate.")
-                    .Int("min_gamma", 1, spec::kMaxGamma, [](O& o) -> int& { return o.gamma.min_gamma; },
-                         "Lower bound of adaptive gamma.")
+                          "Adapt gamma to maximise expected tokens per second: acceptance rate, measured "
+                          "draft and verify times, and the target's batch (gamma shrinks, to 0, under load).")
+                    .Int("min_gamma", 0, spec::kMaxGamma, [](O& o) -> int& { return o.gamma.min_gamma; },
+                         "Lower bound of adaptive gamma; 0 lets it stop drafting (plain target steps).")
                     .Int("max_gamma", 1, spec::kMaxGamma, [](O& o) -> int& { return o.gamma.max_gamma; },
                          "Upper bound of adaptive gamma.")
                     .Choice("drafter", {"ngram", "model"}, "the deployment's drafter, else ngram",

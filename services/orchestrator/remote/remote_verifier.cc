@@ -1,5 +1,6 @@
 #include "services/orchestrator/remote/remote_verifier.h"
 
+#include <algorithm>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -54,6 +55,7 @@ class RemoteVerifySession : public VerifySession {
     out->accepted = static_cast<int>(resp.accepted_count());
     out->next_token = resp.next_token();
     out->committed_length = static_cast<int64_t>(resp.committed_length());
+    out->batch_size = static_cast<int>(std::min<uint32_t>(resp.batch_size(), 1u << 20));
     out->p.clear();
     committed_ = out->committed_length;
     return absl::OkStatus();

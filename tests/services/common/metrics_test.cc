@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <optional>
+#include <tuple>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -108,6 +109,12 @@ tandem::v1::Stats ExampleStats() {
   for (int v : {5, 5, 5, 5}) s.mutable_speculation()->add_drafted_per_position(v);
   s.set_target_calls(6);
   s.set_draft_calls(5);
+  for (auto [gamma, reason, rounds] : {std::tuple{4, "acceptance", 3}, std::tuple{0, "load", 2}}) {
+    tandem::v1::GammaChoice* c = s.mutable_speculation()->add_gamma_choices();
+    c->set_gamma(gamma);
+    c->set_reason(reason);
+    c->set_rounds(rounds);
+  }
   s.set_time_to_first_token_ms(30);
   s.set_e2e_latency_ms(400);
   s.set_draft_time_ms(50);
@@ -136,6 +143,12 @@ TEST(MetricsTest, ValuesMatchRecordedStats) {
   EXPECT_EQ(Sample(text, "tandem:spec_decode_num_accepted_tokens_total" + sd), 22);
   EXPECT_EQ(Sample(text, "tandem:spec_decode_num_accepted_tokens_per_pos_total{drafter=\"ngram\",position=\"0\",strategy=\"speculative\"}"), 10);
   EXPECT_EQ(Sample(text, "tandem:spec_decode_num_accepted_tokens_per_pos_total{drafter=\"ngram\",position=\"3\",strategy=\"speculative\"}"), 2);
+  // Per round: the chosen gamma by reason (two requests of 3 + 2 rounds).
+  const std::string gamma = "tandem:spec_decode_gamma";
+  EXPECT_EQ(Sample(text, gamma + "_count{drafter=\"ngram\",reason=\"acceptance\",strategy=\"speculative\"}"), 6);
+  EXPECT_EQ(Sample(text, gamma + "_sum{drafter=\"ngram\",reason=\"acceptance\",strategy=\"speculative\"}"), 24);
+  EXPECT_EQ(Sample(text, gamma + "_count{drafter=\"ngram\",reason=\"load\",strategy=\"speculative\"}"), 4);
+  EXPECT_EQ(Sample(text, gamma + "_bucket{drafter=\"ngram\",reason=\"load\",strategy=\"speculative\",le=\"0\"}"), 4);
   EXPECT_EQ(Sample(text, "tandem:target_calls_total" + sd), 12);
   EXPECT_EQ(Sample(text, "tandem:draft_calls_total" + sd), 10);
   EXPECT_EQ(Sample(text, "tandem:request_success_total{finished_reason=\"length\",strategy=\"speculative\"}"), 1);

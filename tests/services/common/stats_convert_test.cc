@@ -39,6 +39,9 @@ spec::RequestStats FullStats() {
   s.speculation.RecordRound(3, 2);
   s.speculation.RecordRound(2, 1);
   s.speculation.final_gamma = 3;
+  s.speculation.RecordGamma(3, "acceptance");
+  s.speculation.RecordGamma(0, "load");
+  s.speculation.RecordGamma(3, "acceptance");
   s.retrieval = {1000, 3, 300, 350, 7.5};
   s.reward.calls = 5;
   s.reward.items = 6;
