@@ -10,6 +10,7 @@
 #include "services/reward/reward_server.h"
 #include "services/retrieval/retrieval_server.h"
 #include "services/target/target_server.h"
+#include "services/target/tp_target.h"
 
 namespace tandem::cli {
 namespace {
@@ -125,14 +126,11 @@ int RunServe(const ServeOptions& options) {
       status = services::RunDraftService(**service, *config, **signal);
       break;
     case ServiceRole::kTarget:
-      // The group formation exists (services/parallel/bootstrap.h) but the
-      // target does not load a shard or serve through a communicator yet; a
-      // rank that started unsharded would hold the whole model and answer
-      // alone, so refuse instead of ignoring the key.
+      // A rank of a sharded target: rank 0 serves, the others follow it
+      // (services/target/tp_target.h); without NCCL this is a clear
+      // FAILED_PRECONDITION, never the whole model served unsharded.
       if ((*service)->tensor_parallel && (*service)->tensor_parallel->world_size > 1) {
-        status = absl::UnimplementedError(
-            "tensor_parallel.world_size > 1: the target service does not serve a sharded model yet "
-            "(docs/gpu.md, \"Multi-node group formation\")");
+        status = services::RunTensorParallelTargetService(**service, *config, **signal);
         break;
       }
       status = services::RunTargetService(**service, *config, **signal);
