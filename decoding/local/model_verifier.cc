@@ -199,6 +199,55 @@ class ModelVerifySession : public VerifySession {
     return absl::OkStatus();
   }
 
+  absl::Status AppendScored(std::span<const int32_t> tokens, std::vector<float>* log_probs) override {
+    if (seq_ == nullptr) return absl::FailedPreconditionError("verifier: session closed");
+    if (log_probs == nullptr) return absl::InvalidArgumentError("verifier: AppendScored needs an output");
+    for (int32_t t : tokens) {
+      if (t < 0 || t >= vocab_) {
+        return absl::InvalidArgumentError(absl::StrCat("verifier: appended token ", t,
+                                                       " outside vocabulary of ", vocab_));
+      }
+    }
+    log_probs->clear();
+    if (tokens.empty()) return absl::OkStatus();
+    const size_t cached = CachedLength();
+    // The row that predicts tokens[0] follows S: kept from the last Append
+    // when the whole S is cached, else computed by feeding S's pending last
+    // token in front of the tokens (one forward either way).
+    const size_t vocab = static_cast<size_t>(vocab_);
+    const bool have_first_row = cached_all_;
+    if (have_first_row) {
+      feed_.assign(tokens.begin(), tokens.end());
+    } else {
+      feed_.assign(1, committed_.back());
+      feed_.insert(feed_.end(), tokens.begin(), tokens.end());
+    }
+    absl::Status s = seq_->Append(feed_, /*all_logits=*/true, &logits_);
+    if (s.ok() && logits_.size() != feed_.size() * vocab) {
+      s = absl::InternalError("verifier: model returned a wrong logits size");
+    }
+    if (!s.ok()) return RollBack(cached, s);
+    // rows[i] predicts tokens[i]; the last row of logits_ follows the new S.
+    auto row = [&](size_t i) -> std::span<const float> {
+      if (have_first_row) {
+        return i == 0 ? std::span<const float>(last_logits_) : std::span<const float>(logits_.data() + (i - 1) * vocab, vocab);
+      }
+      return std::span<const float>(logits_.data() + i * vocab, vocab);
+    };
+    log_probs->resize(tokens.size());
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      std::span<const float> r = row(i);
+      const float m = *std::max_element(r.begin(), r.end());
+      double z = 0;
+      for (float l : r) z += std::exp(static_cast<double>(l) - m);
+      (*log_probs)[i] = static_cast<float>(static_cast<double>(r[tokens[i]]) - m - std::log(z));
+    }
+    committed_.insert(committed_.end(), tokens.begin(), tokens.end());
+    last_logits_.assign(logits_.end() - static_cast<std::ptrdiff_t>(vocab), logits_.end());
+    cached_all_ = true;
+    return absl::OkStatus();
+  }
+
   absl::Status Truncate(int64_t length) override {
     if (seq_ == nullptr) return absl::FailedPreconditionError("verifier: session closed");
     if (length < 1 || length > committed_length()) {

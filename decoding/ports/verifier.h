@@ -76,6 +76,16 @@ class VerifySession {
   virtual absl::Status Append(std::span<const int32_t> tokens, int top_k, NextTokenInfo* next) {
     return absl::UnimplementedError("this verifier does not support Append");
   }
+  // Teacher forcing that reports how likely the target finds the tokens:
+  // S := S + tokens and log_probs[i] = log p(tokens[i] | S_old + tokens[0..i-1])
+  // under the target's raw logits at temperature 1 over the full vocabulary
+  // (the session's sampling settings do not apply). One parallel target
+  // forward over the tokens; the KV of S_old is reused. On error S is
+  // unchanged. The target-likelihood process reward is built on it
+  // (strategies/reward_guided/target_likelihood.h).
+  virtual absl::Status AppendScored(std::span<const int32_t> tokens, std::vector<float>* log_probs) {
+    return absl::UnimplementedError("this verifier does not support AppendScored");
+  }
   // Rollback: keeps the first `length` tokens of S (1 <= length <= |S|);
   // the KV cache is cropped, never recomputed beyond the last kept token.
   virtual absl::Status Truncate(int64_t length) {

@@ -224,6 +224,22 @@ absl::Status TargetService::DoAppend(const tandem::v1::AppendRequest& req, tande
   auto lease = sessions_->AcquireExclusive(req.session_id());
   if (!lease.ok()) return lease.status();
   Session& session = **lease;
+  if (req.return_log_probs()) {
+    if (req.top_k() > 0) {
+      return absl::InvalidArgumentError("return_log_probs: not together with top_k > 0");
+    }
+    std::vector<float> log_probs;
+    if (auto s = session.verifier->AppendScored(std::span<const int32_t>(req.tokens().data(), req.tokens_size()),
+                                                &log_probs);
+        !s.ok()) {
+      return s;
+    }
+    resp->set_committed_length(static_cast<uint64_t>(session.verifier->committed_length()));
+    resp->mutable_token_log_probs()->Add(log_probs.begin(), log_probs.end());
+    resp->set_append_time_ms(MsSince(start));
+    if (metrics_ != nullptr && kv_bytes_) metrics_->SetKvCacheBytes(kv_bytes_());
+    return absl::OkStatus();
+  }
   decoding::NextTokenInfo next;
   const bool want_next = req.top_k() > 0;
   if (auto s = session.verifier->Append(std::span<const int32_t>(req.tokens().data(), req.tokens_size()),

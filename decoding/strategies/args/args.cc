@@ -81,7 +81,7 @@ absl::Status RunArgs(const GenerationRequest& request, const ArgsOptions& option
     }
     return absl::OkStatus();
   }();
-  return FinishRewardGuided(std::move(status), reward, out, session, result);
+  return FinishRewardGuided(std::move(status), &reward, out, session, result);
 }
 
 }  // namespace tandem::decoding

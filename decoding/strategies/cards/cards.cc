@@ -9,6 +9,7 @@
 #include "runtime/sampling/rng.h"
 #include "decoding/generation/output.h"
 #include "decoding/strategies/reward_guided/reward_guided.h"
+#include "decoding/strategies/reward_guided/target_likelihood.h"
 
 namespace tandem::decoding {
 namespace {
@@ -75,24 +76,38 @@ class Proposer {
   spec::RequestStats* stats_;
 };
 
-// r* as the quantile of the rewards of the policy's own responses.
+// r* as the quantile of the rewards of the policy's own responses. `reward`
+// null: the target-likelihood reward, scored on each fork (one forward over
+// the response, counted in *scored_tokens).
 absl::StatusOr<double> CalibrateRStar(VerifySession& session, const NextTokenInfo& start,
                                       const GenerationRequest& request, const CardsOptions& o,
-                                      Proposer& proposer, RewardClient& reward) {
+                                      Proposer& proposer, RewardClient* reward, spec::RequestStats* stats,
+                                      int64_t* scored_tokens) {
   runtime::Rng rng = runtime::Rng(request.sampling.seed).Split(kCalibrationRngStream);
   runtime::Rng fork_seeds = runtime::Rng(request.sampling.seed).Split(kForkSeedStream);
   std::vector<std::vector<int32_t>> responses;
+  std::vector<float> target_scores;
   for (int i = 0; i < o.calibration_samples; ++i) {
     auto fork = session.Fork(fork_seeds.NextU64());
     if (!fork.ok()) return fork.status();
     Candidate c;
     absl::Status s = proposer.Propose(**fork, start, request.max_tokens, /*segment=*/false, rng, &c);
+    if (s.ok() && reward == nullptr) {
+      s = (*fork)->Truncate(session.committed_length());
+      if (s.ok()) {
+        auto r = AppendTargetLikelihood(**fork, c.tokens, stats);
+        s = r.status();
+        if (r.ok()) target_scores.push_back(static_cast<float>(*r));
+        *scored_tokens += static_cast<int64_t>(c.tokens.size());
+      }
+    }
     absl::Status closed = (*fork)->Close();
     if (!s.ok()) return s;
     if (!closed.ok()) return closed;
     responses.push_back(std::move(c.tokens));
   }
-  auto scores = reward.ScoreTokens(responses);
+  if (reward == nullptr) return Quantile(std::move(target_scores), *o.r_star_quantile);
+  auto scores = reward->ScoreTokens(responses);
   if (!scores.ok()) return scores.status();
   return Quantile(*scores, *o.r_star_quantile);
 }
@@ -151,10 +166,16 @@ double Quantile(std::vector<float> values, double q) {
 }
 
 absl::Status RunCards(const GenerationRequest& request, const CardsOptions& options, Verifier& verifier,
-                      RewardScorer& reward_scorer, const Vocabulary& base_vocab,
+                      RewardScorer* reward_scorer, const Vocabulary& base_vocab,
                       const StreamCallback& on_chunk, GenerationResult* result) {
   if (absl::Status s = Output::ValidateRequest(request, base_vocab); !s.ok()) return s;
   if (absl::Status s = options.Validate(); !s.ok()) return s;
+  // reward=target_likelihood: each candidate segment is scored by the target
+  // on this request's session (reward_guided/target_likelihood.h).
+  const bool target_reward = IsTargetLikelihood(options.reward);
+  if (!target_reward && reward_scorer == nullptr) {
+    return absl::FailedPreconditionError("cards: needs a reward scorer, which this deployment lacks");
+  }
   EosFreeVocabulary eos_free(base_vocab);
   const Vocabulary& vocab = options.stop_at_eos ? base_vocab : static_cast<const Vocabulary&>(eos_free);
   auto prompt_text = PromptText(request, vocab);
@@ -164,7 +185,10 @@ absl::Status RunCards(const GenerationRequest& request, const CardsOptions& opti
   auto& stats = result->stats;
   stats.strategy = "cards";
   Output out(request, vocab, on_chunk, result);
-  RewardClient reward(reward_scorer, options.reward, *prompt_text, vocab, &stats);
+  std::optional<RewardClient> reward_client;
+  if (!target_reward) reward_client.emplace(*reward_scorer, options.reward, *prompt_text, vocab, &stats);
+  RewardClient* reward = reward_client.has_value() ? &*reward_client : nullptr;
+  int64_t target_scored_tokens = 0;  // tokens the target-likelihood reward forwarded (flops.prm)
   Proposer proposer(options, vocab, &stats);
   runtime::Rng propose_rng = runtime::Rng(request.sampling.seed).Split(kProposalRngStream);
   runtime::Rng accept_rng = runtime::Rng(request.sampling.seed).Split(kAcceptRngStream);
@@ -184,15 +208,20 @@ absl::Status RunCards(const GenerationRequest& request, const CardsOptions& opti
 
     double r_star = options.r_star;
     if (options.r_star_quantile.has_value()) {
-      auto calibrated = CalibrateRStar(session, prefix_info, request, options, proposer, reward);
+      auto calibrated =
+          CalibrateRStar(session, prefix_info, request, options, proposer, reward, &stats, &target_scored_tokens);
       if (!calibrated.ok()) return calibrated.status();
       r_star = *calibrated;
     }
     stats.cards.r_star = r_star;
     double r0 = kNegInf;
-    if (r_star != kNegInf) {  // with r* = -inf every threshold is -inf: R(x) is not needed
+    if (r_star != kNegInf && reward == nullptr) {
+      // The target likelihood of the empty response is 1: r0 >= r* whenever
+      // r* <= 1, so the threshold is r* from the first segment on.
+      r0 = CardsInitialReward(TargetLikelihoodScore({}), r_star, options.alpha);
+    } else if (r_star != kNegInf) {  // with r* = -inf every threshold is -inf: R(x) is not needed
       const std::string empty;
-      auto prompt_reward = reward.ScoreTexts({&empty, 1});
+      auto prompt_reward = reward->ScoreTexts({&empty, 1});
       if (!prompt_reward.ok()) return prompt_reward.status();
       r0 = CardsInitialReward((*prompt_reward)[0], r_star, options.alpha);
     }
@@ -217,11 +246,22 @@ absl::Status RunCards(const GenerationRequest& request, const CardsOptions& opti
         s = proposer.Propose(session, prefix_info, budget, /*segment=*/true, propose_rng, &c);
         if (!s.ok()) return out.EndsAtContextLimit(s) ? absl::OkStatus() : s;
         ++stats.cards.segments_proposed;
-        scored.assign(y.begin(), y.end());
-        scored.insert(scored.end(), c.tokens.begin(), c.tokens.end());
-        auto r = reward.ScoreTokens({&scored, 1});
-        if (!r.ok()) return r.status();
-        c.reward = (*r)[0];
+        if (reward == nullptr) {
+          // The segment's target likelihood given x + y: rolled back to the
+          // accepted prefix and forwarded again in one pass (the proposal fed
+          // it token by token), which leaves the session at x + y + segment.
+          if (s = session.Truncate(accepted_length); !s.ok()) return s;
+          auto r = AppendTargetLikelihood(session, c.tokens, &stats);
+          if (!r.ok()) return out.EndsAtContextLimit(r.status()) ? absl::OkStatus() : r.status();
+          target_scored_tokens += static_cast<int64_t>(c.tokens.size());
+          c.reward = static_cast<float>(*r);
+        } else {
+          scored.assign(y.begin(), y.end());
+          scored.insert(scored.end(), c.tokens.begin(), c.tokens.end());
+          auto r = reward->ScoreTokens({&scored, 1});
+          if (!r.ok()) return r.status();
+          c.reward = (*r)[0];
+        }
         candidates.push_back(std::move(c));
         const Candidate& last = candidates.back();
         if (last.reward > candidates[best].reward) best = candidates.size() - 1;
@@ -281,6 +321,7 @@ absl::Status RunCards(const GenerationRequest& request, const CardsOptions& opti
     }
     return absl::OkStatus();
   }();
+  if (target_reward) stats.flops.prm = 2.0 * options.target_parameters * static_cast<double>(target_scored_tokens);
   return FinishRewardGuided(std::move(status), reward, out, session, result);
 }
 

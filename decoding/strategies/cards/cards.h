@@ -66,6 +66,10 @@ struct CardsOptions {
   // short, finished, low-reward response passes them. false = the ramp for
   // every segment (the spec read literally).
   bool eos_threshold_r_star = true;
+  // Parameter count of the target, for stats.flops.prm of the
+  // target-likelihood reward (set by the strategy from the deployment; 0 =
+  // unknown, that estimate is then 0).
+  double target_parameters = 0;
 
   // InvalidArgument naming the parameter (params.<name>).
   absl::Status Validate() const;
@@ -82,8 +86,23 @@ double Quantile(std::vector<float> values, double q);
 // Runs CARDS. The request's sampling seed drives all randomness (proposal
 // and acceptance use independent streams); its temperature and truncation
 // are not used: proposals sample from top_k of softmax(z / beta).
+//
+// reward=target_likelihood (reward_guided/target_likelihood.h): a candidate
+// segment's reward is exp(mean target log-probability of its tokens) given
+// x + y, in (0, 1]: the session is rolled back to x + y and the segment
+// forwarded again in one parallel pass (stats.flops.prm = 2 x
+// target_parameters x those tokens). R(x) of the empty response is 1, so
+// with r* <= 1 the threshold is r* throughout; r_star=auto:<q> scores the
+// calibration responses the same way on their forks; final_reward is the last
+// accepted segment's score (a stop-string cut is not re-scored). `reward`
+// may then be null (FAILED_PRECONDITION otherwise).
 absl::Status RunCards(const GenerationRequest& request, const CardsOptions& options, Verifier& verifier,
-                      RewardScorer& reward, const Vocabulary& vocab, const StreamCallback& on_chunk,
+                      RewardScorer* reward, const Vocabulary& vocab, const StreamCallback& on_chunk,
                       GenerationResult* result);
+inline absl::Status RunCards(const GenerationRequest& request, const CardsOptions& options, Verifier& verifier,
+                             RewardScorer& reward, const Vocabulary& vocab, const StreamCallback& on_chunk,
+                             GenerationResult* result) {
+  return RunCards(request, options, verifier, &reward, vocab, on_chunk, result);
+}
 
 }  // namespace tandem::decoding

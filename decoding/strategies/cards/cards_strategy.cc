@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "decoding/strategies/cards/cards.h"
 #include "decoding/strategies/reward_guided/reward_params.h"
+#include "decoding/strategies/reward_guided/target_likelihood.h"
 
 namespace tandem::decoding {
 namespace {
@@ -34,7 +35,9 @@ absl::Status SetRStar(const std::string& key, const std::string& value, O& o) {
 
 ParamTable<O> Params() {
   ParamTable<O> t;
-  AddRewardParams(t, "reward", "reward_options", [](O& o) -> RewardSpec& { return o.reward; }, "reward scorer");
+  AddRewardParams(t, "reward", "reward_options", [](O& o) -> RewardSpec& { return o.reward; }, "reward scorer",
+                  " Or target_likelihood: exp(mean target log-probability) of the segment, scored on the target, "
+                  "no reward scorer needed (docs/algorithms.md).");
   return t
       .Text("r_star", "0.8 (judge: P(yes) in [0, 1])", SetRStar,
             "Target reward on the backend's scale: a number, -inf (hard mode then accepts every segment), or "
@@ -83,13 +86,22 @@ const StrategyDefinition& CardsStrategy() {
                      "high-entropy token; each is accepted against a reward threshold that ramps to r_star, "
                      "rejected ones are rolled back).",
       .params = Params(),
-      .finish = nullptr,
-      .needs = [](const O&) { return PortNeeds{.reward = true}; },
+      .finish = [](O& o) -> absl::Status {
+        return IsTargetLikelihood(o.reward) ? ValidateTargetLikelihoodSpec(o.reward, "reward_options")
+                                            : absl::OkStatus();
+      },
+      // reward=target_likelihood scores on the target: no reward scorer needed.
+      .needs = [](const O& o) { return PortNeeds{.reward = !IsTargetLikelihood(o.reward)}; },
       .stats = spec::kStatsReward | spec::kStatsCards,
-      .run = [](const O& o, const StrategyCall& c) -> absl::Status {
+      .run = [](const O& options, const StrategyCall& c) -> absl::Status {
+        O o = options;
+        o.target_parameters = static_cast<double>(c.ports.target.parameters);
+        if (IsTargetLikelihood(o.reward)) {
+          return RunCards(c.request, o, *c.ports.verifier, c.ports.reward, c.vocab, c.on_chunk, c.result);
+        }
         auto reward = RequireRewardScorer(c.ports, "cards");
         if (!reward.ok()) return reward.status();
-        return RunCards(c.request, o, *c.ports.verifier, **reward, c.vocab, c.on_chunk, c.result);
+        return RunCards(c.request, o, *c.ports.verifier, *reward, c.vocab, c.on_chunk, c.result);
       },
   });
   return definition;

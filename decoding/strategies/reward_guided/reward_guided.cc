@@ -136,11 +136,12 @@ absl::Status AppendAndQuery(VerifySession& session, std::span<const int32_t> tok
   return ValidateNextTokenInfo(*info, vocab_size);
 }
 
-absl::Status FinishRewardGuided(absl::Status status, RewardClient& reward, Output& out,
+absl::Status FinishRewardGuided(absl::Status status, RewardClient* reward, Output& out,
                                 VerifySession& session, GenerationResult* result) {
   if (status.ok()) status = out.FlushChunk();
-  if (status.ok() && result->finish_reason == FinishReason::kStopString && result->stats.reward.final_reward.has_value()) {
-    auto r = reward.ScoreTexts({&result->text, 1});
+  if (status.ok() && reward != nullptr && result->finish_reason == FinishReason::kStopString &&
+      result->stats.reward.final_reward.has_value()) {
+    auto r = reward->ScoreTexts({&result->text, 1});
     status = r.status();
     if (r.ok()) result->stats.reward.final_reward = (*r)[0];
   }

@@ -80,9 +80,11 @@ absl::Status AppendAndQuery(VerifySession& session, std::span<const int32_t> tok
 
 // The common end of a token-level reward-guided run (cards, args): flushes
 // the output; when a stop string cut the response short of the tokens last
-// scored, re-scores the text the client actually gets; closes the session
-// and the output. Returns the first error: `status`, the re-score, Close.
-absl::Status FinishRewardGuided(absl::Status status, RewardClient& reward, Output& out,
+// scored, re-scores the text the client actually gets (not when `reward` is
+// null: cards' target-likelihood reward scores tokens, not text); closes the
+// session and the output. Returns the first error: `status`, the re-score,
+// Close.
+absl::Status FinishRewardGuided(absl::Status status, RewardClient* reward, Output& out,
                                 VerifySession& session, GenerationResult* result);
 
 }  // namespace tandem::decoding

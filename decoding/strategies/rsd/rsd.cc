@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "runtime/sampling/rng.h"
 #include "decoding/generation/output.h"
+#include "decoding/strategies/reward_guided/target_likelihood.h"
 
 namespace tandem::decoding {
 namespace {
@@ -119,10 +120,17 @@ double RsdOmegaWeight(const RsdOptions& o, double r) {
 }
 
 absl::Status RunRsd(const GenerationRequest& request, const RsdOptions& options, Drafter& drafter,
-                    Verifier& verifier, RewardScorer& prm, const Vocabulary& vocab,
+                    Verifier& verifier, RewardScorer* prm, const Vocabulary& vocab,
                     const StreamCallback& on_chunk, GenerationResult* result) {
   if (absl::Status s = Output::ValidateRequest(request, vocab); !s.ok()) return s;
   if (absl::Status s = ValidateRsdOptions(options); !s.ok()) return s;
+  // prm=target_likelihood: the target scores each draft step on its own
+  // session (one forward over the step, the prefix's KV reused), no reward
+  // scorer involved.
+  const bool target_prm = IsTargetLikelihood(options.prm);
+  if (!target_prm && prm == nullptr) {
+    return absl::FailedPreconditionError("rsd: needs a reward scorer (the PRM), which this deployment lacks");
+  }
   if (vocab.NewDecoder() == nullptr) {
     return absl::FailedPreconditionError("rsd: finding step delimiters needs detokenized text, unavailable here");
   }
@@ -150,7 +158,17 @@ absl::Status RunRsd(const GenerationRequest& request, const RsdOptions& options,
   auto draft = drafter.Open(request.prompt, request.sampling, {.return_distributions = false});
   if (!draft.ok()) return draft.status();
   stats.draft_time_ms += out.ElapsedMs() - t0;
-  std::unique_ptr<VerifySession> target;  // opened at the first rejected step
+  std::unique_ptr<VerifySession> target;  // opened at the first rejected step (target PRM: at once)
+  if (target_prm) {
+    t0 = out.ElapsedMs();
+    auto opened = verifier.Open(request.prompt, request.sampling, {});
+    stats.target_time_ms += out.ElapsedMs() - t0;
+    if (!opened.ok()) {
+      (*draft)->Close().IgnoreError();
+      return opened.status();
+    }
+    target = std::move(*opened);
+  }
 
   const int64_t prompt_len = static_cast<int64_t>(request.prompt.size());
   std::vector<int32_t> y;               // committed response tokens (EOS included)
@@ -159,7 +177,7 @@ absl::Status RunRsd(const GenerationRequest& request, const RsdOptions& options,
   std::string carry;                    // text that starts the next step
   DraftDelta delta;                     // applied by the next Propose
   DraftProposal proposal;
-  int64_t draft_forward = prompt_len, target_forward = 0, prm_forward = 0;
+  int64_t draft_forward = prompt_len, target_forward = target_prm ? prompt_len : 0, prm_forward = 0;
   absl::Status status;
 
   int step_index = 0;
@@ -226,11 +244,25 @@ absl::Status RunRsd(const GenerationRequest& request, const RsdOptions& options,
     // response ends there.)
     const bool cut = end == StepEnd::kCap && options.step_max_tokens < out.remaining();
     bool kept = false;
-    if (!cut) {
+    if (!cut && target_prm) {
+      // 2. The target scores it: S = prompt + y (kept steps were appended
+      // when scored), so one forward over the step's tokens; the step stays
+      // in the target's KV and is rolled back if rejected.
+      auto reward = AppendTargetLikelihood(*target, step, &stats);
+      if (!reward.ok()) {
+        status = reward.status();
+        if (out.EndsAtContextLimit(status)) status = absl::OkStatus();
+        break;
+      }
+      prm_forward += static_cast<int64_t>(step.size());
+      stats.rsd.step_rewards.push_back(*reward);
+      kept = keep(*reward);
+      ++stats.rsd.steps_drafted;
+    } else if (!cut) {
       // 2. The PRM scores it (the reward of the last step given all before).
       steps.push_back(draft_text.step());
       t0 = out.ElapsedMs();
-      auto rewards = prm.ScoreSteps(prm_spec, question, steps);
+      auto rewards = prm->ScoreSteps(prm_spec, question, steps);
       stats.reward.time_ms += out.ElapsedMs() - t0;
       ++stats.reward.calls;
       ++stats.reward.items;
@@ -257,12 +289,19 @@ absl::Status RunRsd(const GenerationRequest& request, const RsdOptions& options,
     if (kept) {
       ++stats.rsd.steps_accepted;
       stats.rsd.draft_tokens_accepted += static_cast<int64_t>(step.size());
-      target_pending.insert(target_pending.end(), step.begin(), step.end());
+      // (The target PRM already appended it to the target.)
+      if (!target_prm) target_pending.insert(target_pending.end(), step.begin(), step.end());
       step_text = draft_text.step();
       next_carry = draft_text.carry();
     } else {
       stats.rsd.draft_tokens_discarded += static_cast<int64_t>(step.size());
       t0 = out.ElapsedMs();
+      const int64_t committed = prompt_len + static_cast<int64_t>(y.size());
+      if (target != nullptr && target->committed_length() > committed) {
+        // The target PRM's scored step: rolled back, the prefix's KV kept.
+        status = target->Truncate(committed);
+        if (!status.ok()) break;
+      }
       if (target == nullptr) {
         std::vector<int32_t> context = request.prompt;
         context.insert(context.end(), y.begin(), y.end());
@@ -355,7 +394,9 @@ absl::Status RunRsd(const GenerationRequest& request, const RsdOptions& options,
       stats.rsd.steps > 0 ? static_cast<double>(stats.rsd.steps_target) / stats.rsd.steps : 0.0;
   stats.flops.draft = 2.0 * options.draft_parameters * static_cast<double>(draft_forward);
   stats.flops.target = 2.0 * options.target_parameters * static_cast<double>(target_forward);
-  stats.flops.prm = 2.0 * options.prm_parameters * static_cast<double>(prm_forward);
+  // The target PRM runs on the target: its forwards cost the target's weights.
+  stats.flops.prm = 2.0 * (target_prm ? options.target_parameters : options.prm_parameters) *
+                    static_cast<double>(prm_forward);
 
   absl::Status closed = (*draft)->Close();
   if (target != nullptr) {

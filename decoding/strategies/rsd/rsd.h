@@ -49,6 +49,17 @@
 //            service's prefix cache does much less work), counted in the
 //            policy's tokens since the PRM's own tokenization and judging
 //            template are not visible through the RewardScorer port.
+//            With prm=target_likelihood: the step's tokens only, at the
+//            target's parameter count (prm_parameters ignored): the target
+//            scores on its own session, whose KV holds the prefix.
+//
+// prm=target_likelihood (reward_guided/target_likelihood.h): the reward of a
+// draft step is exp(mean target log-probability of its tokens) given prompt +
+// y, from one parallel forward of the step on the target's VerifySession,
+// which is then opened with the draft (prompt prefilled) rather than at the
+// first rejection. A kept step is already in the target's KV (nothing is
+// queued); a rejected one is truncated away before the target writes the
+// step. No reward scorer is called (`prm` may be null).
 #pragma once
 
 #include <optional>
@@ -103,9 +114,15 @@ double RsdOmegaWeight(const RsdOptions& options, double reward);
 absl::Status ParseRsdOmega(const std::string& name, RsdOmega* out);
 
 // `vocab` must have a decoder (steps are found in text). The question given
-// to the PRM is request.prompt_text, or the decoded prompt when empty.
+// to the PRM is request.prompt_text, or the decoded prompt when empty. `prm`
+// may be null only with prm=target_likelihood (FAILED_PRECONDITION otherwise).
 absl::Status RunRsd(const GenerationRequest& request, const RsdOptions& options, Drafter& drafter,
-                    Verifier& verifier, RewardScorer& prm, const Vocabulary& vocab,
+                    Verifier& verifier, RewardScorer* prm, const Vocabulary& vocab,
                     const StreamCallback& on_chunk, GenerationResult* result);
+inline absl::Status RunRsd(const GenerationRequest& request, const RsdOptions& options, Drafter& drafter,
+                           Verifier& verifier, RewardScorer& prm, const Vocabulary& vocab,
+                           const StreamCallback& on_chunk, GenerationResult* result) {
+  return RunRsd(request, options, drafter, verifier, &prm, vocab, on_chunk, result);
+}
 
 }  // namespace tandem::decoding

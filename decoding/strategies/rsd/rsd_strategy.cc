@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "decoding/registry/strategy_params.h"
 #include "decoding/strategies/reward_guided/reward_params.h"
+#include "decoding/strategies/reward_guided/target_likelihood.h"
 #include "decoding/strategies/rsd/rsd.h"
 
 namespace tandem::decoding {
@@ -30,7 +31,9 @@ ParamTable<O> Params() {
               "true: keep a step with probability omega(r) (seeded); false: iff r >= delta, omega=binary only "
               "(INVALID_ARGUMENT otherwise); auto: false for binary, true for every other omega.");
   AddRewardParams(t, "prm", "prm_options", [](O& o) -> RewardSpec& { return o.prm; },
-                  "PRM (a reward scorer with ScoreSteps)");
+                  "PRM (a reward scorer with ScoreSteps)",
+                  " Or target_likelihood: exp(mean target log-probability) of the drafted step, scored on the "
+                  "target, no reward scorer needed (docs/algorithms.md).");
   return t
       .Text("delimiter", "\\n\\n",
             [](const std::string& key, const std::string& value, O& o) -> absl::Status {
@@ -79,19 +82,25 @@ const StrategyDefinition& RsdStrategy() {
                      "delimiter), a process reward model scores it, the step is kept if omega(r) accepts, "
                      "otherwise the target writes that step. Lossy by design.",
       .params = Params(),
-      .finish = [](O& o) { return ValidateRsdOptions(o); },  // e.g. stochastic=false with a non-binary omega
-      .needs = [](const O&) { return PortNeeds{.draft_model = true, .reward = true}; },
+      .finish = [](O& o) -> absl::Status {
+        if (IsTargetLikelihood(o.prm)) {
+          if (absl::Status s = ValidateTargetLikelihoodSpec(o.prm, "prm_options"); !s.ok()) return s;
+        }
+        return ValidateRsdOptions(o);  // e.g. stochastic=false with a non-binary omega
+      },
+      // prm=target_likelihood scores on the target: no reward scorer needed.
+      .needs = [](const O& o) { return PortNeeds{.draft_model = true, .reward = !IsTargetLikelihood(o.prm)}; },
       .stats = spec::kStatsSpeculation | spec::kStatsReward | spec::kStatsRsd,
       .run = [](const O& options, const StrategyCall& c) -> absl::Status {
         auto drafter = RequireModelDrafter(c.ports, "rsd");
         if (!drafter.ok()) return drafter.status();
-        if (c.ports.reward == nullptr) {
+        if (c.ports.reward == nullptr && !IsTargetLikelihood(options.prm)) {
           return absl::FailedPreconditionError("rsd: needs a reward scorer (the PRM), which this deployment lacks");
         }
         O o = options;
         o.draft_parameters = DraftParameters(c.ports);
         o.target_parameters = static_cast<double>(c.ports.target.parameters);
-        return RunRsd(c.request, o, **drafter, *c.ports.verifier, *c.ports.reward, c.vocab, c.on_chunk, c.result);
+        return RunRsd(c.request, o, **drafter, *c.ports.verifier, c.ports.reward, c.vocab, c.on_chunk, c.result);
       },
   });
   return definition;

@@ -1,5 +1,6 @@
 #include "services/orchestrator/remote/remote_verifier.h"
 
+#include <cmath>
 #include <algorithm>
 #include <string>
 
@@ -86,6 +87,31 @@ class RemoteVerifySession : public VerifySession {
       next->top_tokens.assign(info.top_tokens().begin(), info.top_tokens().end());
       next->top_logits.assign(info.top_logits().begin(), info.top_logits().end());
     }
+    committed_ = static_cast<int64_t>(resp.committed_length());
+    return absl::OkStatus();
+  }
+
+  absl::Status AppendScored(std::span<const int32_t> tokens, std::vector<float>* log_probs) override {
+    if (closed_) return absl::FailedPreconditionError("verify session is closed");
+    if (log_probs == nullptr) return absl::InvalidArgumentError("verifier: AppendScored needs an output");
+    tandem::v1::AppendRequest req;
+    req.set_session_id(id_);
+    req.mutable_tokens()->Add(tokens.begin(), tokens.end());
+    req.set_return_log_probs(true);
+    tandem::v1::AppendResponse resp;
+    absl::Status rpc = kTarget.Call("Append", options_.scope.get(), options_.call_timeout,
+                                    [&](grpc::ClientContext* ctx) { return stub_->Append(ctx, req, &resp); });
+    if (!rpc.ok()) return rpc;
+    if (resp.token_log_probs_size() != static_cast<int>(tokens.size())) {
+      return absl::InternalError(absl::StrCat("target service Append: ", resp.token_log_probs_size(),
+                                              " log-probabilities for ", tokens.size(), " tokens"));
+    }
+    for (float lp : resp.token_log_probs()) {
+      if (!(lp <= 0) || std::isinf(lp)) {  // NaN, positive or -inf: not a log-probability of a finite model
+        return absl::InternalError(absl::StrCat("target service Append: log-probability ", lp));
+      }
+    }
+    log_probs->assign(resp.token_log_probs().begin(), resp.token_log_probs().end());
     committed_ = static_cast<int64_t>(resp.committed_length());
     return absl::OkStatus();
   }

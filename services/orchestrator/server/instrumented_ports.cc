@@ -48,6 +48,12 @@ class TimedVerifySession : public VerifySession {
     metrics_.ObserveTargetVerifyLatency(SecondsSince(t0));
     return s;
   }
+  absl::Status AppendScored(std::span<const int32_t> tokens, std::vector<float>* log_probs) override {
+    const auto t0 = std::chrono::steady_clock::now();
+    absl::Status s = inner_->AppendScored(tokens, log_probs);
+    metrics_.ObserveTargetVerifyLatency(SecondsSince(t0));
+    return s;
+  }
   absl::Status Truncate(int64_t length) override { return inner_->Truncate(length); }
   absl::StatusOr<std::unique_ptr<VerifySession>> Fork(uint64_t seed) override {
     auto fork = inner_->Fork(seed);

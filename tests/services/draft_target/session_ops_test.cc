@@ -14,6 +14,8 @@
 #include "services/draft/draft_server.h"
 #include "decoding/local/model_drafter.h"
 #include "decoding/local/model_verifier.h"
+#include "decoding/strategies/cards/cards.h"
+#include "decoding/strategies/reward_guided/target_likelihood.h"
 #include "decoding/strategies/rsd/rsd.h"
 #include "services/target/target_server.h"
 #include "tests/decoding/fake_lm.h"
@@ -371,6 +373,92 @@ TEST_F(SessionOpsServicesTest, RsdThroughServicesEqualsInProcess) {
   EXPECT_GT(kept_steps, 1);
   // Every session was closed.
   EXPECT_EQ(target_->service().active_sessions(), 0u);
+}
+
+// The target-likelihood PRM across services: AppendScored answers the same
+// log-probabilities over gRPC as in process, and RSD (prm=target_likelihood)
+// and CARDS (reward=target_likelihood) run on the remote target alone, no
+// reward scorer anywhere, with the same tokens and rewards as in process.
+TEST_F(SessionOpsServicesTest, TargetLikelihoodThroughServicesEqualsInProcess) {
+  decoding::ModelVerifier local_verifier(target_ref_);
+  const V prompt = {5, 7, 2, 9};
+  auto remote = Open(*remote_verifier_, prompt);
+  auto local = Open(local_verifier, prompt);
+  ASSERT_NE(remote, nullptr);
+  std::vector<float> rl, ll;
+  ASSERT_TRUE(remote->AppendScored(V{3, 3, 8}, &rl).ok());
+  ASSERT_TRUE(local->AppendScored(V{3, 3, 8}, &ll).ok());
+  EXPECT_EQ(rl, ll);
+  ASSERT_EQ(rl.size(), 3u);
+  EXPECT_EQ(remote->committed_length(), 7);
+  EXPECT_EQ(Continue(*remote, 4), Continue(*local, 4));
+  ASSERT_TRUE(remote->Close().ok());
+
+  decoding::ModelDrafter local_drafter(draft_ref_);
+  decoding::testing::FakeVocabulary vocab(kVocab);
+  decoding::RsdOptions o;
+  o.prm.backend = decoding::kTargetLikelihoodBackend;
+  o.delta = 0.12;
+  o.delimiter = "d";
+  o.step_max_tokens = 4;
+  o.draft_chunk = 3;
+  int64_t target_steps = 0, kept_steps = 0;
+  for (const V& p : {V{5, 7, 2, 9}, V{1, 2, 3}, V{11, 4, 4, 8, 6}, V{3}}) {
+    decoding::GenerationRequest req;
+    req.prompt = p;
+    req.prompt_text = "q";
+    req.sampling.temperature = 0;
+    req.max_tokens = 40;
+    decoding::GenerationResult r, l;
+    absl::Status s = decoding::RunRsd(req, o, *remote_drafter_, *remote_verifier_, nullptr, vocab, nullptr, &r);
+    ASSERT_TRUE(s.ok()) << s;
+    ASSERT_TRUE(decoding::RunRsd(req, o, local_drafter, local_verifier, nullptr, vocab, nullptr, &l).ok());
+    EXPECT_EQ(r.tokens, l.tokens) << Str(p);
+    EXPECT_EQ(r.stats.rsd.step_rewards, l.stats.rsd.step_rewards);
+    EXPECT_FALSE(r.stats.rsd.step_rewards.empty());
+    target_steps += r.stats.rsd.steps_target;
+    kept_steps += r.stats.rsd.steps_accepted;
+
+    decoding::CardsOptions c;
+    c.reward.backend = decoding::kTargetLikelihoodBackend;
+    c.r_star = 0.2;
+    c.hard = true;
+    c.min_segment = c.max_segment = 3;
+    c.max_rejections = 2;
+    req.sampling.seed = 5;
+    req.max_tokens = 12;
+    decoding::GenerationResult cr, cl;
+    s = decoding::RunCards(req, c, *remote_verifier_, nullptr, vocab, nullptr, &cr);
+    ASSERT_TRUE(s.ok()) << s;
+    ASSERT_TRUE(decoding::RunCards(req, c, local_verifier, nullptr, vocab, nullptr, &cl).ok());
+    EXPECT_EQ(cr.tokens, cl.tokens) << Str(p);
+    EXPECT_EQ(cr.stats.reward.final_reward, cl.stats.reward.final_reward);
+    EXPECT_EQ(cr.stats.cards.segments_rejected, cl.stats.cards.segments_rejected);
+  }
+  EXPECT_GT(target_steps, 0);
+  EXPECT_GT(kept_steps, 0);
+  EXPECT_EQ(target_->service().active_sessions(), 0u);
+
+  // The wire contract: log-probabilities and next-token info are not asked together.
+  auto stub = TargetStub(target_->address());
+  tandem::v1::TargetOpenSessionRequest open;
+  open.set_session_id("tl");
+  for (int32_t t : {1, 2, 3}) open.add_prompt_tokens(t);
+  tandem::v1::TargetOpenSessionResponse opened;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub->OpenSession(&ctx, open, &opened).ok());
+  }
+  tandem::v1::AppendRequest req;
+  req.set_session_id("tl");
+  req.add_tokens(4);
+  req.set_return_log_probs(true);
+  req.set_top_k(2);
+  tandem::v1::AppendResponse resp;
+  grpc::ClientContext ctx;
+  const grpc::Status both = stub->Append(&ctx, req, &resp);
+  EXPECT_EQ(both.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(both.error_message(), ::testing::HasSubstr("return_log_probs"));
 }
 
 }  // namespace
