@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "kernels/cpu/fp16.h"
+#include "kernels/cpu/isa.h"
 
 namespace tandem::runtime::cpu {
 namespace {
@@ -15,8 +16,7 @@ constexpr int kMaxPageTokens = 256;
 constexpr int kMaxHeadDim = 256;
 
 bool HasAvx2() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                          __builtin_cpu_supports("f16c");
+  static const bool has = kernels::IsaSupported(kernels::Isa::kAvx2);  // AVX2 + FMA + F16C
   return has;
 }
 

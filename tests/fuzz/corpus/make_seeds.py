@@ -78,7 +78,40 @@ def service_request():
     write("service_request", "chat.bin", head(3) + c.SerializeToString())
 
 
+def session_handlers():
+    # Scripts of calls for session_handlers_fuzzer.cc: records of
+    # [op][selector][length u16 LE][request]; selector < 0x80 aims the call
+    # at a session the script opened. Vocabulary 48, context 96.
+    from tandem.v1 import common_pb2, draft_pb2, target_pb2
+
+    def rec(op, msg, selector=0):
+        b = msg.SerializeToString()
+        return bytes([op, selector]) + struct.pack("<H", len(b)) + b
+
+    t_open = target_pb2.TargetOpenSessionRequest(prompt_tokens=[5, 9, 11, 3])
+    t_open.sampling.temperature = 0.8
+    d_open = draft_pb2.DraftOpenSessionRequest(prompt_tokens=[5, 9, 11, 3], return_distributions=True)
+    d_open.sampling.temperature = 0.8
+    propose = draft_pb2.ProposeRequest(gamma=4)
+    verify = target_pb2.VerifyRequest(draft_tokens=[7, 8, 2])
+    for _ in range(3):
+        row = verify.draft_distributions.add().sparse
+        row.token_ids.extend([2, 7, 8])
+        row.probs.extend([0.2, 0.5, 0.3])
+    greedy = target_pb2.VerifyRequest(draft_tokens=[4, 4], greedy=True)
+    write("session_handlers", "speculate.bin",
+          rec(0, t_open) + rec(7, d_open) + rec(8, propose) + rec(1, verify) +
+          rec(8, draft_pb2.ProposeRequest(accepted_count=1, next_token=6, gamma=2)) + rec(1, greedy) +
+          rec(6, common_pb2.CloseSessionRequest()) + rec(9, common_pb2.CloseSessionRequest()))
+    write("session_handlers", "fork_truncate.bin",
+          rec(0, t_open) + rec(3, target_pb2.AppendRequest(tokens=[1, 2, 3], top_k=4)) +
+          rec(5, target_pb2.ForkRequest(seed=7)) + rec(4, target_pb2.TruncateRequest(length=2), 1) +
+          rec(2, target_pb2.StepRequest(num_tokens=5, return_logprobs=True), 1) +
+          rec(4, target_pb2.TruncateRequest(length=200)))
+
+
 gguf()
 safetensors()
 wordpiece()
 service_request()
+session_handlers()
