@@ -6,8 +6,8 @@
 // ranks step by step (runtime/parallel/tp_engine.h); ranks > 0 serve nothing
 // and follow rank 0 until it stops the group.
 //
-// Not served: Fork (a sharded session cannot fork; FAILED_PRECONDITION from
-// the verifier) and batching of concurrent sessions into one pass (their
+// Not served: Fork (a sharded session cannot fork; UNIMPLEMENTED from the
+// verifier) and batching of concurrent sessions into one pass (their
 // steps run one after another; batch_size is 1).
 #pragma once
 
