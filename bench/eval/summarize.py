@@ -222,11 +222,23 @@ def reward_signal_section(rows, metas):
         pairs = [(r["partial"], r["outcome"]) for r in rs]
         rho = es.bootstrap_ci(pairs, stat=lambda ps: es.spearman([p for p, _ in ps], [o for _, o in ps]),
                               skip_nan=True)  # resamples with a constant side have no rank correlation
-        outcome = "correct (GSM8K)" if suite == "rsd" else "same judge, full response"
+        # The target-likelihood signal's CARDS outcome is a judge's full-response score
+        # (reward_signal.py: its own full-response score would contain the prefix's).
+        sources = {r.get("outcome_source", "").split(":", 1)[-1] for r in rs} - {""}
+        outcome = ("correct (GSM8K)" if suite == "rsd" else
+                   f"{', '.join(sorted(sources))} judge, full response" if judge.startswith("target_likelihood")
+                   else "same judge, full response")
         pos = str(sum(1 for _, o in pairs if o > 0.5)) if suite == "rsd" else "-"
         cis = es.fmt_ci(*rho) if all(x == x for x in rho) else f"{rho[0]:.2f} (no CI: too few distinct values)"
         out.append(f"| {suite} | {judge} | {len(rs)} ({len({r['item'] for r in rs})}) | {outcome} | {pos} | {cis} |")
     out.append("")
+    if any(judge.startswith("target_likelihood") for _, judge in groups):
+        out += ["`target_likelihood:MODEL` is the target-likelihood process reward (`prm=` / `reward=target_likelihood`, "
+                "docs/algorithms.md): exp(mean log-probability) that MODEL, the target the dev run decoded with, "
+                "gives the half-way step (RSD) or the half-response prefix (CARDS), scored with `tandem score "
+                "--backend target_likelihood`. Its CARDS outcome is a judge's full-response score, not its own "
+                "(which would contain the prefix). The RSD responses are those of both dev runs (draft-only and "
+                "target-only), so the signal also sees who wrote the response.", ""]
     return out + env_lines(dev, metas)
 
 
