@@ -196,6 +196,7 @@ def test_tensor_parallel_target_is_a_statefulset_of_ranks():
     # No rank in the shared config: each pod has its own from TANDEM_TP_RANK.
     assert target["tensor_parallel"] == {"world_size": 4,
                                          "rendezvous": "prod-tandem-target-0.prod-tandem-target-peers.llm.svc:50060"}
+    assert target["device"] == "cuda"  # the ranks talk over NCCL between GPUs
     (policy,) = [p for p in by_kind(docs, "NetworkPolicy") if p["metadata"]["name"].endswith("-target")]
     open_rules = [r for r in policy["spec"]["ingress"] if "ports" not in r]
     assert len(open_rules) == 1
@@ -203,7 +204,8 @@ def test_tensor_parallel_target_is_a_statefulset_of_ranks():
     # The default (world size 1) stays a Deployment without the rank, port or open rule.
     default = chart.render_documents({})
     assert not by_kind(default, "StatefulSet")
-    assert "tensor_parallel" not in [s for s in deployment_config(default)["services"] if s["role"] == "target"][0]
+    default_target = [s for s in deployment_config(default)["services"] if s["role"] == "target"][0]
+    assert "tensor_parallel" not in default_target and "device" not in default_target
 
 
 def test_network_policy_only_orchestrator_open():
