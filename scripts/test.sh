@@ -66,13 +66,14 @@ if [[ $TSAN -eq 1 ]]; then
   # TSan to races in tandem's own code (see the file for why each entry).
   # One test per concurrent part (CI time: each extra service test pulls more
   # of the tree into the TSan build): session registry, batching, thread pool,
-  # draft/target services over gRPC, the orchestrator's admission queue. Not
+  # draft/target services over gRPC, the orchestrator's admission queue, the
+  # tensor-parallel step protocol (ranks on threads). Not
   # orchestrator_service_test: about one run in two TSan reports the service's
   # destruction after the server's shutdown, whose synchronisation is inside
   # uninstrumented gRPC (the racing thread's stack cannot be restored, so no
   # suppression can name it).
   TSAN_TESTS=(services_session_registry_test services_dt_batching_unit_test kernels_thread_pool_test
-    kernels_thread_pool_lifetime_test services_dt_fake_test orchestrator_admission_test)
+    kernels_thread_pool_lifetime_test services_dt_fake_test orchestrator_admission_test parallel_tp_engine_test)
   step "ThreadSanitizer build: ${TSAN_TESTS[*]}"
   cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTANDEM_SANITIZE=thread >/dev/null
   ninja -C build-tsan -j "$JOBS" "${TSAN_TESTS[@]}"
