@@ -5,8 +5,8 @@
 // info, greedy Step tokens, Verify of a draft with a wrong token, rollback
 // (Truncate) and Append's top tokens give the same answers; Close and
 // shutdown stop every rank; a failing rank fails the request UNAVAILABLE and
-// stops the group instead of hanging; and a build without NCCL refuses
-// world_size > 1 with FAILED_PRECONDITION.
+// stops the group instead of hanging; and a build without NCCL (or a rank on
+// the CPU backend) refuses world_size > 1 with FAILED_PRECONDITION.
 #include <cmath>
 #include <string>
 #include <thread>
@@ -322,16 +322,22 @@ TEST(TpTargetService, AFailingRankFailsTheRequestAndStopsTheGroup) {
   EXPECT_FALSE(tp.status(1).ok());
 }
 
-TEST(TpTargetService, WithoutNcclWorldSizeAboveOneIsAFailedPrecondition) {
-  if (runtime::BuiltWithCuda()) GTEST_SKIP() << "CUDA build: the group forms over NCCL";
+// Never the whole model served unsharded: without NCCL (a build without
+// CUDA) or on the CPU backend (device: cpu, the default) a rank refuses to
+// start, before any network or model loading.
+TEST(TpTargetService, WorldSizeAboveOneWithoutNcclOrOnTheCpuIsAFailedPrecondition) {
   auto signal = ShutdownSignal::Install();
   ASSERT_TRUE(signal.ok());
   DeploymentConfig deployment;
   deployment.name = "test";
   absl::Status s = RunTensorParallelTargetService(TargetConfig(2), deployment, **signal);
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
-  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("needs the NCCL build"));
-  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("-DTANDEM_CUDA=ON"));
+  if (runtime::BuiltWithCuda()) {
+    EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("set device: cuda"));
+  } else {
+    EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("needs the NCCL build"));
+    EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("-DTANDEM_CUDA=ON"));
+  }
 }
 
 }  // namespace
