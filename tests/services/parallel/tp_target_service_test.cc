@@ -18,7 +18,9 @@
 #include "gtest/gtest.h"
 #include "decoding/batching/batched_model.h"
 #include "runtime/backend/backend_factory.h"
+#include "runtime/gguf/gguf_file.h"
 #include "runtime/parallel/local_communicator.h"
+#include "runtime/parallel/tp_engine.h"
 #include "services/common/health_client.h"
 #include "services/model_host/model_host.h"
 #include "services/target/target_server.h"
@@ -320,6 +322,55 @@ TEST(TpTargetService, AFailingRankFailsTheRequestAndStopsTheGroup) {
   tp.Join();
   EXPECT_EQ(tp.status(0).code(), absl::StatusCode::kUnavailable) << tp.status(0);
   EXPECT_FALSE(tp.status(1).ok());
+}
+
+// A follower that gets SIGTERM itself (its pod is stopped with rank 0's)
+// keeps following while rank 0 drains, and leaves cleanly when rank 0 stops
+// the group. Rank 0 runs as the bare engine here: the process' one
+// ShutdownSignal is the follower's.
+TEST(TpTargetService, AFollowerAskedToShutDownLeavesWhenRankZeroStopsTheGroup) {
+  const ServiceConfig config = TargetConfig(2);
+  DeploymentConfig deployment;
+  deployment.name = "test";
+  auto signal = ShutdownSignal::Install();
+  ASSERT_TRUE(signal.ok());
+  auto group = runtime::parallel::LocalGroup::Create(2);
+  ASSERT_TRUE(group.ok());
+  auto comm0 = (*group)->Rank(0);
+  auto comm1 = (*group)->Rank(1);
+  ASSERT_TRUE(comm0.ok() && comm1.ok());
+  auto channel0 = runtime::parallel::MakeDirectHostChannel(**comm0);
+  auto backend0 = runtime::MakeCpuBackend(1);
+  auto file = gguf::GgufFile::Open(ModelPath());
+  ASSERT_TRUE(file.ok()) << file.status();
+  runtime::parallel::TpOptions options;
+  options.kv_budget_bytes = static_cast<size_t>(config.kv_budget_mb) << 20;  // as the follower's
+  auto model0 = runtime::parallel::TensorParallelModel::Load(**file, *backend0, **comm0, options);
+  ASSERT_TRUE(model0.ok()) << model0.status();
+  auto leader = runtime::parallel::TpLeader::Create(**model0, *channel0);
+  ASSERT_TRUE(leader.ok());
+
+  TpRankResources follower;
+  follower.backend = runtime::MakeCpuBackend(1);
+  follower.comm = std::move(*comm1);
+  follower.channel = runtime::parallel::MakeDirectHostChannel(*follower.comm);
+  absl::Status follower_status = absl::UnknownError("still running");
+  std::thread t([&] { follower_status = ServeTensorParallelRank(config, deployment, follower, signal->get()); });
+
+  auto id = (*leader)->NewSession();
+  ASSERT_TRUE(id.ok()) << id.status();
+  std::vector<float> logits;
+  ASSERT_TRUE((*leader)->Forward(*id, kPrompt, false, &logits).ok());
+  (*signal)->Trigger();  // the follower's SIGTERM
+  // Rank 0 drains: its steps still run on the follower.
+  absl::Status step = (*leader)->Forward(*id, std::vector<int32_t>{3}, false, &logits);
+  EXPECT_TRUE(step.ok()) << step;
+  EXPECT_EQ(logits.size(), 261u);
+  (*leader)->Close(*id);
+  (*leader)->Stop();
+  t.join();
+  EXPECT_TRUE(follower_status.ok()) << follower_status;
+  EXPECT_TRUE((*leader)->health().ok());
 }
 
 // Never the whole model served unsharded: without NCCL (a build without
