@@ -29,7 +29,7 @@ struct UpOptions {
 
 struct DownOptions {
   std::string config;  // empty = the last `tandem up`
-  double grace_s = 10;
+  double grace_s = 30;  // above the services' default drain_grace_s (20)
 };
 
 CLI::App* AddUpCommand(CLI::App& app, UpOptions& options);

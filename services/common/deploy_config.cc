@@ -170,7 +170,8 @@ absl::Status ParseService(const Parser& p, const YAML::Node& node, const std::st
                                       "session_idle_timeout_s", "max_sessions", "drafter", "draft",
                                       "target", "default_strategy", "retrieval", "embedder", "data_dir", "http_port",
                                       "reward", "reward_model", "tls", "max_running_requests",
-                                      "max_queued_requests", "queue_timeout_s", "retry_after_ms", "tensor_parallel"}));
+                                      "max_queued_requests", "queue_timeout_s", "retry_after_ms", "tensor_parallel",
+                                      "drain_grace_s"}));
   s->line = node.Mark().line + 1;
   if (!node["name"]) return p.Error(node, f + ".name", "is required");
   TANDEM_RETURN_IF_ERROR(p.String(node, "name", f + ".name", &s->name));
@@ -200,6 +201,7 @@ absl::Status ParseService(const Parser& p, const YAML::Node& node, const std::st
   TANDEM_RETURN_IF_ERROR(p.Integer(node, "grpc_port", f + ".grpc_port", 1, 65535, &s->grpc_port));
   TANDEM_RETURN_IF_ERROR(p.Integer(node, "metrics_port", f + ".metrics_port", 0, 65535, &s->metrics_port));
   TANDEM_RETURN_IF_ERROR(p.Integer(node, "threads", f + ".threads", 0, 1024, &s->threads));
+  TANDEM_RETURN_IF_ERROR(p.Integer(node, "drain_grace_s", f + ".drain_grace_s", 0, 3600, &s->drain_grace_s));
   if (node["device"]) {
     std::string device;
     TANDEM_RETURN_IF_ERROR(p.String(node, "device", f + ".device", &device));

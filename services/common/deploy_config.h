@@ -21,6 +21,7 @@
 //       grpc_port: 50052             # required, 1..65535
 //       metrics_port: 9102           # 0/absent = no /metrics endpoint, else 1..65535
 //       threads: 2                   # compute threads, 0 = all cores (default)
+//       drain_grace_s: 20            # on SIGTERM, in-flight calls get this long to finish (default 20)
 //       device: cpu                  # compute backend: cpu (default) | cuda | auto (models of draft, target, reward)
 //       kv_budget_mb: 512            # KV memory for all sessions, default 512
 //       session_idle_timeout_s: 300  # idle sessions are closed after this, default 300
@@ -116,6 +117,9 @@ struct ServiceConfig {
   int grpc_port = 0;
   int metrics_port = 0;  // 0 = no metrics endpoint
   int threads = 0;       // 0 = all cores
+  // On SIGTERM: seconds in-flight calls may take to finish before they are
+  // cancelled (below Kubernetes' terminationGracePeriodSeconds, 30 by default).
+  int64_t drain_grace_s = 20;
   runtime::DeviceKind device = runtime::DeviceKind::kCpu;  // backend of the service's models
   int64_t kv_budget_mb = 512;
   int64_t session_idle_timeout_s = 300;

@@ -41,13 +41,13 @@ void ServiceHost::Shutdown(absl::Duration grace) {
 }
 
 void AnnounceAndServe(ServiceHost& host, std::string_view role, std::string_view name, std::string_view detail,
-                      ShutdownSignal& signal) {
+                      ShutdownSignal& signal, absl::Duration drain_grace) {
   const std::string& metrics = host.metrics().url();
   std::fprintf(stderr, "tandem-%.*s %.*s: %.*s on %s%s%s\n", static_cast<int>(role.size()), role.data(),
                static_cast<int>(name.size()), name.data(), static_cast<int>(detail.size()), detail.data(),
                host.address().c_str(), metrics.empty() ? "" : ", metrics ", metrics.c_str());
   std::fflush(stderr);
-  ServeUntilSignal(host.grpc(), signal);
+  ServeUntilSignal(host.grpc(), signal, drain_grace);
 }
 
 }  // namespace tandem::services

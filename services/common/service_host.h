@@ -55,8 +55,9 @@ class ServiceHost {
 
 // The process side of a role: prints "tandem-ROLE NAME: DETAIL on ADDRESS,
 // metrics URL" to stderr once SERVING, serves until SIGTERM/SIGINT (or
-// signal.Trigger()), then drains gracefully.
+// signal.Trigger()), then drains: NOT_SERVING, no new calls, running calls
+// get `drain_grace` to finish (ServiceConfig::drain_grace_s), then are cancelled.
 void AnnounceAndServe(ServiceHost& host, std::string_view role, std::string_view name, std::string_view detail,
-                      ShutdownSignal& signal);
+                      ShutdownSignal& signal, absl::Duration drain_grace = absl::Seconds(20));
 
 }  // namespace tandem::services

@@ -116,7 +116,8 @@ absl::Status RunSessionService(const ServiceConfig& service, const DeploymentCon
                                            [lm] { return lm->kv_bytes_in_use(); });
   if (!server.ok()) return server.status();
   (*server)->metrics().SetKvCacheBudgetBytes(service.kv_budget_mb << 20);
-  AnnounceAndServe((*server)->host(), Role::kName, service.name, absl::StrCat("serving ", name), signal);
+  AnnounceAndServe((*server)->host(), Role::kName, service.name, absl::StrCat("serving ", name), signal,
+                   absl::Seconds(service.drain_grace_s));
   return absl::OkStatus();
 }
 

@@ -64,7 +64,8 @@ absl::Status RunRetrievalService(const services::ServiceConfig& service,
                                           service.data_dir.empty() ? "memory (no data_dir)" : service.data_dir,
                                           ", tokenizer of ", *model_path, ", embedder ",
                                           AbslView((*engine)->embedder().name()), ", serving");
-  services::AnnounceAndServe((*server)->host(), "retrieval", service.name, detail, signal);
+  services::AnnounceAndServe((*server)->host(), "retrieval", service.name, detail, signal,
+                             absl::Seconds(service.drain_grace_s));
   return absl::OkStatus();
 }
 

@@ -53,7 +53,8 @@ absl::Status RunRewardService(const ServiceConfig& service, const DeploymentConf
   auto server = RewardServer::Start(std::move(options));
   if (!server.ok()) return server.status();
   (*server)->metrics().SetKvCacheBudgetBytes(service.kv_budget_mb << 20);
-  AnnounceAndServe((*server)->host(), "reward", service.name, "serving backends", signal);
+  AnnounceAndServe((*server)->host(), "reward", service.name, "serving backends", signal,
+                   absl::Seconds(service.drain_grace_s));
   return absl::OkStatus();
 }
 

@@ -61,7 +61,7 @@ absl::Status RunOrchestratorService(const services::ServiceConfig& service,
     if (extra != nullptr) absl::StrAppend(&detail, "; ", extra->description());
   }
   services::AnnounceAndServe((*server)->host(), all_in_one ? "all-in-one" : "orchestrator", service.name, detail,
-                             signal);
+                             signal, absl::Seconds(service.drain_grace_s));
   extra.reset();  // first: its requests run on the service's runner
   server->reset();
   return absl::OkStatus();

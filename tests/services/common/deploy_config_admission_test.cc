@@ -46,5 +46,22 @@ TEST(DeployConfigAdmission, BadValuesAndWrongRolesAreRejected) {
       << on_target.status();
 }
 
+// drain_grace_s applies to every role.
+TEST(DeployConfigAdmission, DrainGraceDefaultsAndBounds) {
+  auto plain = ParseDeploymentConfig(kBase);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->services[0].drain_grace_s, 20);
+  auto set = ParseDeploymentConfig(
+      "name: t\nservices:\n"
+      "  - {name: target, role: target, model: smollm2-135m, grpc_port: 5001, drain_grace_s: 3}\n");
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->services[0].drain_grace_s, 3);
+  auto bad = ParseDeploymentConfig(
+      "name: t\nservices:\n"
+      "  - {name: target, role: target, model: smollm2-135m, grpc_port: 5001, drain_grace_s: -1}\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("drain_grace_s"), std::string::npos) << bad.status();
+}
+
 }  // namespace
 }  // namespace tandem::services

@@ -3,7 +3,8 @@
 // (NaN, negative), a target accepting more tokens than were drafted or
 // answering a token outside the vocabulary, and a service that does not know
 // the session. Each ends the call with a clean error naming the service,
-// never a crash or a token that reaches the output. The fake services are
+// never a crash or a token that reaches the output; so do oversized messages
+// in either direction. The fake services are
 // real gRPC servers on loopback whose answers the test scripts.
 #include <chrono>
 #include <cmath>
@@ -244,6 +245,71 @@ TEST_F(MisbehavingPeer, AHangingPeerEndsAtTheRequestsDeadline) {
   const absl::Status s = (*session)->Verify(draft, {}, &verdict);
   EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
   EXPECT_NE(s.message().find("target service Verify"), std::string::npos) << s;
+}
+
+// Oversized messages, both ways. A peer answering more than the 64 MiB the
+// orchestrator's channels accept (MakeServiceChannel) fails the call with
+// RESOURCE_EXHAUSTED naming the service; a client sending more than a
+// server's max_receive_message_bytes gets RESOURCE_EXHAUSTED and the server
+// goes on serving. Neither allocates on the receiving side beyond the limit.
+TEST(OversizedMessages, AnOversizedAnswerIsResourceExhaustedNamingTheService) {
+  FakeTarget target;
+  target.verify = [](const tandem::v1::VerifyRequest&, tandem::v1::VerifyResponse* out) {
+    out->set_accepted_count(0);
+    out->set_next_token(1);
+    out->mutable_logprobs()->Resize(17 << 20, -1.0f);  // 68 MiB packed
+    return grpc::Status::OK;
+  };
+  services::GrpcServerOptions options;
+  options.max_send_message_bytes = 128 << 20;  // the peer sends it; the orchestrator must refuse it
+  grpc::Service* services[] = {&target};
+  auto server = services::GrpcServer::Start(options, services);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto verifier = RemoteVerifier::Connect((*server)->address());
+  ASSERT_TRUE(verifier.ok()) << verifier.status();
+  runtime::SamplingParams greedy;
+  greedy.temperature = 0;
+  const std::vector<int32_t> prompt = {1, 2};
+  auto session = (*verifier)->Open(prompt, greedy, VerifyOptions{});
+  ASSERT_TRUE(session.ok()) << session.status();
+  VerifyResult verdict;
+  const std::vector<int32_t> draft = {3};
+  const absl::Status s = (*session)->Verify(draft, {}, &verdict);
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_NE(s.message().find("target service Verify"), std::string::npos) << s;
+  session->reset();
+  (*server)->Shutdown(absl::ZeroDuration());
+}
+
+TEST(OversizedMessages, AnOversizedRequestIsRefusedAndTheServerGoesOn) {
+  FakeTarget target;
+  target.verify = [](const tandem::v1::VerifyRequest&, tandem::v1::VerifyResponse* out) {
+    out->set_next_token(1);
+    return grpc::Status::OK;
+  };
+  services::GrpcServerOptions options;
+  options.max_receive_message_bytes = 1 << 20;
+  grpc::Service* services[] = {&target};
+  auto server = services::GrpcServer::Start(options, services);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = tandem::v1::Target::NewStub(MakeServiceChannel((*server)->address()));
+
+  tandem::v1::VerifyRequest big;
+  big.set_session_id("t1");
+  big.mutable_draft_tokens()->Resize(1 << 20, 5);  // >= 1 MiB as varints
+  tandem::v1::VerifyResponse resp;
+  grpc::ClientContext big_ctx;
+  grpc::Status st = stub->Verify(&big_ctx, big, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
+
+  tandem::v1::VerifyRequest small;
+  small.set_session_id("t1");
+  small.add_draft_tokens(5);
+  grpc::ClientContext small_ctx;
+  st = stub->Verify(&small_ctx, small, &resp);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(resp.next_token(), 1);
+  (*server)->Shutdown(absl::ZeroDuration());
 }
 
 TEST(CallScope, TheScopesDeadlineCapsEveryCall) {
