@@ -20,6 +20,7 @@
 #include "decoding/ports/reward_scorer.h"
 #include "decoding/ports/verifier.h"
 #include "decoding/ports/vocabulary.h"
+#include "decoding/spec/gamma_controller.h"
 
 namespace tandem::decoding {
 
@@ -66,6 +67,9 @@ struct GenerationPorts {
   Retriever* retriever = nullptr;
   ModelDescription target;
   std::vector<ModelDescription> drafts;
+  // Measured draft/verify costs and target load, shared by the deployment's
+  // requests (adaptive gamma, spec/gamma_controller.h); null: per request.
+  std::shared_ptr<spec::SpeculationCosts> speculation_costs;
   std::string mode;  // "all-in-one" or "remote"
   int target_threads = 0;  // compute threads of an in-process target, 0 = remote
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 namespace tandem::decoding::spec {
 namespace {
@@ -26,7 +27,8 @@ std::string_view GammaReasonName(GammaReason reason) {
   return "unknown";
 }
 
-GammaController::GammaController(const GammaOptions& options) : options_(options) {
+GammaController::GammaController(const GammaOptions& options, SpeculationCosts* shared, std::string drafter)
+    : options_(options), shared_(shared), drafter_(std::move(drafter)) {
   options_.min_gamma = std::max(options_.min_gamma, 0);
   options_.max_gamma = std::max(options_.max_gamma, options_.min_gamma);
   options_.ema_decay = std::clamp(options_.ema_decay, 0.0, 1.0);
@@ -40,6 +42,12 @@ GammaController::GammaController(const GammaOptions& options) : options_(options
   if (options_.adaptive) {
     gamma_ = std::clamp(options_.gamma, options_.min_gamma, options_.max_gamma);
     reason_ = GammaReason::kAcceptance;
+    if (shared_ != nullptr && options_.measure_costs) {
+      // Start from what the deployment measured (if anything; else from
+      // the request's gamma).
+      fit_ = shared_->Get(drafter_);
+      if (fit_.measured()) Choose();
+    }
   } else {
     gamma_ = std::max(options_.gamma, 0);
     reason_ = GammaReason::kFixed;
@@ -54,60 +62,89 @@ void GammaController::Observe(const GammaRound& round) {
     successes_ = options_.ema_decay * successes_ + accepted;
     trials_ = options_.ema_decay * trials_ + accepted + (accepted < round.drafted ? 1 : 0);
   }
-  if (round.batch > 0) {
-    load_ = load_measured_ ? options_.ema_decay * load_ + (1 - options_.ema_decay) * round.batch : round.batch;
-    load_measured_ = true;
-  }
-  if (options_.measure_costs) {
-    const int proposed = std::max(round.proposed, round.drafted);
-    if (proposed > 0 && round.draft_ms >= 0) {
-      const double per_token = round.draft_ms / proposed;
-      draft_ms_ = draft_measured_ ? options_.cost_decay * draft_ms_ + (1 - options_.cost_decay) * per_token
-                                  : per_token;
-      draft_measured_ = true;
-    }
-    if (round.verify_ms >= 0) {
-      const double x = std::max(round.batch, 1) * (std::max(round.drafted, 0) + 1.0);
-      const double y = round.verify_ms;
-      const double d = options_.cost_decay;
-      w_ = d * w_ + 1;
-      wx_ = d * wx_ + x;
-      wy_ = d * wy_ + y;
-      wxx_ = d * wxx_ + x * x;
-      wxy_ = d * wxy_ + x * y;
-    }
+  GammaRound costs = round;
+  if (!options_.measure_costs) costs.draft_ms = costs.verify_ms = -1;  // the load still counts
+  if (shared_ != nullptr && options_.measure_costs) {
+    fit_ = shared_->Observe(drafter_, costs);
+  } else {
+    fit_.Observe(costs, options_.cost_decay, options_.ema_decay);
   }
   Choose();
 }
 
-double GammaController::row_ms() const {
-  if (w_ <= 0) return options_.verify_cost;  // units of a one-token step
-  const double mx = wx_ / w_, my = wy_ / w_;
-  const double var = std::max(wxx_ / w_ - mx * mx, 0.0);
-  const double cov = wxy_ / w_ - mx * my;
+void CostFit::LineFit::Add(double x, double y, double decay) {
+  w = decay * w + 1;
+  wx = decay * wx + x;
+  wy = decay * wy + y;
+  wxx = decay * wxx + x * x;
+  wxy = decay * wxy + x * y;
+}
+
+double CostFit::LineFit::Slope(double prior_slope) const {
+  if (w <= 0) return prior_slope;
+  const double mx = wx / w, my = wy / w;
+  const double var = std::max(wxx / w - mx * mx, 0.0);
+  const double cov = wxy / w - mx * my;
+  const double b = (cov + kSlopePriorWeight * prior_slope) / (var + kSlopePriorWeight);
+  return std::clamp(b, 0.0, mx > 0 ? my / mx : 0.0);  // intercept >= 0
+}
+
+void CostFit::Observe(const GammaRound& round, double cost_decay, double load_decay) {
+  if (round.batch > 0) {
+    load_ = load_measured_ ? load_decay * load_ + (1 - load_decay) * round.batch : round.batch;
+    load_measured_ = true;
+  }
+  const int proposed = std::max(round.proposed, round.drafted);
+  if (proposed > 0 && round.draft_ms >= 0) draft_.Add(proposed, round.draft_ms, cost_decay);
+  if (round.verify_ms >= 0) {
+    pass_.Add(std::max(round.batch, 1) * (std::max(round.drafted, 0) + 1.0), round.verify_ms, cost_decay);
+  }
+}
+
+double CostFit::row_ms(const GammaOptions& o) const {
+  if (pass_.w <= 0) return o.verify_cost;  // units of a one-token step
   // The prior: a pass over R rows costs t1 * (1 + verify_cost * (R - 1)),
   // t1 a one-row step, scaled to the measured mean.
-  const double t1 = my / (1 + options_.verify_cost * (mx - 1));
-  const double prior = options_.verify_cost * t1;
-  const double c = (cov + kSlopePriorWeight * prior) / (var + kSlopePriorWeight);
-  return std::clamp(c, 0.0, mx > 0 ? my / mx : 0.0);  // W >= 0
+  const double mx = pass_.wx / pass_.w, my = pass_.wy / pass_.w;
+  const double t1 = my / (1 + o.verify_cost * (mx - 1));
+  return pass_.Slope(o.verify_cost * t1);
 }
 
-double GammaController::pass_fixed_ms() const {
-  if (w_ <= 0) return 1 - options_.verify_cost;
-  return std::max(wy_ / w_ - row_ms() * (wx_ / w_), 0.0);
+double CostFit::pass_fixed_ms(const GammaOptions& o) const {
+  if (pass_.w <= 0) return 1 - o.verify_cost;
+  return pass_.Intercept(row_ms(o));
 }
 
-double GammaController::draft_ms_per_token() const {
-  if (draft_measured_) return draft_ms_;
+double CostFit::draft_ms_per_token(const GammaOptions& o) const {
   // Unmeasured: the prior relative to a one-row step, in the verify fit's units.
-  return options_.draft_cost * (pass_fixed_ms() + row_ms());
+  if (draft_.w <= 0) return o.draft_cost * (pass_fixed_ms(o) + row_ms(o));
+  // Prior while the draft lengths barely vary: all of it per token.
+  return draft_.Slope(draft_.wy / draft_.wx);
+}
+
+double CostFit::draft_fixed_ms(const GammaOptions& o) const {
+  return draft_.w > 0 ? draft_.Intercept(draft_ms_per_token(o)) : 0.0;
+}
+
+CostFit SpeculationCosts::Observe(std::string_view drafter, const GammaRound& round) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = fits_.find(drafter);
+  if (it == fits_.end()) it = fits_.emplace(std::string(drafter), CostFit{}).first;
+  it->second.Observe(round, cost_decay_, load_decay_);
+  return it->second;
+}
+
+CostFit SpeculationCosts::Get(std::string_view drafter) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = fits_.find(drafter);
+  return it == fits_.end() ? CostFit{} : it->second;
 }
 
 double GammaController::ExpectedRate(int g, double b) const {
   const double a = std::min(alpha(), 1.0 - 1e-9);
   const double tokens = (1.0 - std::pow(a, g + 1)) / (1.0 - a);
-  const double cost = g * draft_ms_per_token() + pass_fixed_ms() + row_ms() * b * (g + 1);
+  const double cost =
+      (g > 0 ? draft_fixed_ms() : 0.0) + g * draft_ms_per_token() + pass_fixed_ms() + row_ms() * b * (g + 1);
   return tokens / std::max(cost, 1e-9);
 }
 
@@ -125,7 +162,7 @@ int GammaController::Best(double b) const {
 }
 
 void GammaController::Choose() {
-  const int loaded = Best(std::max(load_, 1.0));
+  const int loaded = Best(std::max(fit_.load(), 1.0));
   const int alone = Best(1.0);
   gamma_ = loaded;
   reason_ = loaded < alone ? GammaReason::kLoad : GammaReason::kAcceptance;

@@ -10,8 +10,11 @@
 // drafting g tokens yields E[tokens](g) = (1 - alpha^(g+1)) / (1 - alpha)
 // (algorithms.md section 0).
 //
-// Cost of a round (ms). Drafting g tokens costs g * t_d, t_d the measured
-// wall time of a Propose per drafted token. The target's forward pass is
+// Cost of a round (ms). Drafting g tokens costs D0 + g * t_d, fitted like
+// the pass below to the measured Propose wall times against the tokens
+// proposed: D0 is what any drafting round pays (the RPC, waking the drafter,
+// caches the other model evicted), which makes a round of 1 or 2 drafted
+// tokens worse than either none or several. The target's forward pass is
 // modelled as T(R) = W + c * R for R rows (positions) in the pass: W is what
 // every pass pays whatever its size (streaming the weights, the RPC), c the
 // cost of one more row. W and c are fitted by exponentially weighted least
@@ -23,7 +26,7 @@
 // slope is shrunk toward the prior c = verify_cost * (W + c).
 //
 // Load. With B sessions sharing the pass, a round at gamma g costs
-//     cost(g) = g * t_d + W + c * B * (g + 1)
+//     cost(g) = [g > 0] * D0 + g * t_d + W + c * B * (g + 1)
 // because each verified position of this session lengthens the shared pass
 // for all B sessions in it: its cost to the deployment's aggregate throughput
 // is B times its cost to this session. (Counting only this session's own
@@ -39,12 +42,23 @@
 // verify_cost, c = verify_cost (units of a one-token step), which at B = 1 is
 // the fixed-cost rule 1 / (1 + g * (draft_cost + verify_cost)).
 //
+// Costs and load belong to the deployment, not to a request: with a
+// SpeculationCosts shared by all requests (GenerationPorts::speculation_costs)
+// every session's rounds refine one fit per drafter, and a new request starts
+// from what the deployment has measured instead of from the priors (a
+// 48-token request has ~20 rounds, too few to learn them alone). Acceptance
+// depends on the prompt and stays per request.
+//
 // Gamma 0 learns nothing about acceptance, so after `probe_every`
 // consecutive rounds at 0 chosen for low acceptance the controller drafts one
 // token (reason "probe"); gamma 0 chosen for load needs no probe, the load is
 // reported by every Verify.
 #pragma once
 
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <string>
 #include <string_view>
 
 namespace tandem::decoding::spec {
@@ -60,11 +74,14 @@ struct GammaOptions {
   double ema_decay = 0.8;   // weight kept by the past per round (acceptance, load)
   double prior_alpha = 0.6;
   double draft_cost = 0.05;   // prior t_d / one target step; ~0 for the n-gram drafter
-  double verify_cost = 0.02;  // prior c / one target step
+  // Prior c / one target step, until the fit has rows that vary: a CPU's
+  // (docs/benchmarks.md: verifying 5 positions of the 1.5B costs ~1.9x one
+  // step, ~0.22 per extra row; a GPU's would be ~0.02).
+  double verify_cost = 0.25;
   // Use measured Propose / Verify wall times; false keeps the prior costs
   // (reproducible choices, for tests), the reported load still counts.
   bool measure_costs = true;
-  double cost_decay = 0.95;  // weight kept by the past per round (cost fit)
+  double cost_decay = 0.95;  // weight kept by the past per round (cost fit, when not shared)
   int probe_every = 16;      // rounds at gamma 0 (low acceptance) between probes
 };
 
@@ -87,9 +104,58 @@ struct GammaRound {
   int batch = 0;           // sessions in the target's pass (VerifyResult.batch_size); 0: unknown (1)
 };
 
+// The measured costs and load (the fit described above). Not thread-safe.
+class CostFit {
+ public:
+  // Adds a round's timings and reported load; `decay` is the weight kept by
+  // the past (cost_decay for times, load_decay for the load).
+  void Observe(const GammaRound& round, double cost_decay, double load_decay);
+
+  // In ms once measured; before that the priors in units of a one-token step.
+  double draft_ms_per_token(const GammaOptions& o) const;  // t_d
+  double draft_fixed_ms(const GammaOptions& o) const;      // D0
+  double pass_fixed_ms(const GammaOptions& o) const;  // W
+  double row_ms(const GammaOptions& o) const;         // c
+  double load() const { return load_; }               // B, smoothed; 1 before any report
+  bool measured() const { return pass_.w > 0 || load_measured_; }
+
+ private:
+  bool load_measured_ = false;
+  double load_ = 1;
+  // Exponentially weighted least squares y = a + b * x with the slope
+  // shrunk toward `prior_slope` while x barely varies.
+  struct LineFit {
+    double w = 0, wx = 0, wy = 0, wxx = 0, wxy = 0;  // weights, sums of x, y, x^2, x*y
+    void Add(double x, double y, double decay);
+    double Slope(double prior_slope) const;
+    double Intercept(double slope) const { return w > 0 ? std::max(wy / w - slope * (wx / w), 0.0) : 0.0; }
+  };
+  LineFit draft_;  // Propose ms against tokens proposed
+  LineFit pass_;   // Verify ms against rows R
+};
+
+// One CostFit per drafter name, shared by the requests of a deployment.
+// Thread-safe.
+class SpeculationCosts {
+ public:
+  explicit SpeculationCosts(double cost_decay = 0.98, double load_decay = 0.8)
+      : cost_decay_(cost_decay), load_decay_(load_decay) {}
+  // Adds the round and returns the updated fit.
+  CostFit Observe(std::string_view drafter, const GammaRound& round);
+  CostFit Get(std::string_view drafter) const;
+
+ private:
+  const double cost_decay_, load_decay_;
+  mutable std::mutex mu_;
+  std::map<std::string, CostFit, std::less<>> fits_;
+};
+
 class GammaController {
  public:
-  explicit GammaController(const GammaOptions& options);
+  // With `shared` (may be null) the costs and load come from the
+  // deployment's fit for `drafter`, and this controller's rounds refine it.
+  explicit GammaController(const GammaOptions& options, SpeculationCosts* shared = nullptr,
+                           std::string drafter = "");
 
   // The draft length for the next round.
   int gamma() const { return gamma_; }
@@ -100,10 +166,11 @@ class GammaController {
   void Observe(const GammaRound& round);
 
   // The cost model as it stands (ms when measured, else units of a step).
-  double draft_ms_per_token() const;
-  double pass_fixed_ms() const;  // W
-  double row_ms() const;         // c
-  double load() const { return load_; }  // B, smoothed
+  double draft_ms_per_token() const { return fit_.draft_ms_per_token(options_); }
+  double draft_fixed_ms() const { return fit_.draft_fixed_ms(options_); }
+  double pass_fixed_ms() const { return fit_.pass_fixed_ms(options_); }  // W
+  double row_ms() const { return fit_.row_ms(options_); }                // c
+  double load() const { return fit_.load(); }                            // B, smoothed
   // E[tokens](g) / cost(g) at load b under the current estimates.
   double ExpectedRate(int g, double b) const;
 
@@ -112,13 +179,10 @@ class GammaController {
   void Choose();
 
   GammaOptions options_;
+  SpeculationCosts* shared_;
+  std::string drafter_;
   double successes_, trials_;
-  double load_ = 1;
-  // Cost fit (exponentially weighted sums).
-  bool load_measured_ = false;
-  bool draft_measured_ = false;
-  double draft_ms_ = 0;
-  double w_ = 0, wx_ = 0, wy_ = 0, wxx_ = 0, wxy_ = 0;  // weights, sums of x, y, x^2, x*y
+  CostFit fit_;  // this request's, or a snapshot of the shared one
   int zero_rounds_ = 0;  // consecutive rounds at gamma 0 for acceptance
   int gamma_;
   GammaReason reason_;

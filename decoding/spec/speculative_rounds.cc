@@ -19,6 +19,9 @@ absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession* draft
   VerifyResult verdict;
   absl::Status status;
   double t0 = 0;
+  // The first round's times are not a draft step and a verification: they
+  // can carry work a session defers to its first call (and cold caches).
+  bool first_round = true;
   while (!out.done()) {
     if (out.cancelled()) {
       out.Abort();
@@ -103,6 +106,8 @@ absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession* draft
     round.proposed = static_cast<int>(proposal.tokens.size());
     round.accepted = k;
     round.batch = verdict.batch_size;
+    if (first_round) round.draft_ms = round.verify_ms = -1;
+    first_round = false;
     gamma.Observe(round);
     stats.speculation.final_gamma = gamma.gamma();  // where the controller is, not a capped last round
 

@@ -208,6 +208,18 @@ def speculative():
              "{{strategy}} {{exported_model}}")], unit="flops", w=12,
               description="2 x parameters x tokens forwarded. tandem's own `model` label (draft, target, prm) "
                           "is renamed exported_model because the scrape adds the deployment's `model`."),
+        panel("Chosen draft length (gamma) by reason", [
+            (ratio(f"sum by (reason) ({rate('tandem:spec_decode_gamma_sum', S)})",
+                   f"sum by (reason) ({rate('tandem:spec_decode_gamma_count', S)})"), "mean {{reason}}")], w=12,
+              description="Mean gamma the controller chose per round, by reason: fixed (the request's), acceptance "
+                          "(best for the acceptance rate and measured draft/verify costs), load (smaller because "
+                          "the target's batch is full; 0 = plain target steps), probe (one token after a run of 0)."),
+        panel("Speculation rounds by gamma reason", [
+            (f"sum by (reason) ({rate('tandem:spec_decode_gamma_count', S)})", "{{reason}}"),
+            (f"sum({rate('tandem:spec_decode_gamma_bucket', S, 'le=' + chr(34) + '0' + chr(34))})", "gamma 0 (no drafting)")],
+              w=12, stack=False,
+              description="Rounds per second by the controller's reason, and those at gamma 0: under load "
+                          "adaptive speculation turns into plain target steps."),
         row("RAPID (retrieval-augmented speculative decoding)"),
         panel("Retrieval latency", quantiles("tandem:retrieval_latency_seconds", S, qs=(0.5, 0.9)), unit="s", w=12),
         panel("Retrieved tokens per request", [

@@ -9,7 +9,7 @@ namespace tandem::decoding {
 
 absl::Status RunSpeculative(const GenerationRequest& request, Drafter& drafter, Verifier& verifier,
                             const Vocabulary& vocab, const StreamCallback& on_chunk,
-                            GenerationResult* result) {
+                            GenerationResult* result, spec::SpeculationCosts* costs) {
   if (absl::Status s = Output::ValidateRequest(request, vocab); !s.ok()) return s;
   if (request.gamma.gamma < 1) return absl::InvalidArgumentError("gamma must be >= 1 for speculative");
   *result = {};
@@ -30,7 +30,7 @@ absl::Status RunSpeculative(const GenerationRequest& request, Drafter& drafter, 
   if (!draft.ok() && !spec::IsPeerLoss(draft.status())) return draft.status();
   if (!draft.ok()) stats.fallback = spec::FallbackReason("draft", draft.status());
 
-  spec::GammaController gamma(request.gamma);
+  spec::GammaController gamma(request.gamma, costs, std::string(drafter.name()));
   return RunSpeculativeRounds("speculative", draft.ok() ? draft->get() : nullptr, **target, gamma, greedy,
                               vocab, out, stats);
 }

@@ -7,11 +7,15 @@
 #include "decoding/ports/verifier.h"
 #include "decoding/ports/vocabulary.h"
 #include "decoding/generation/generation.h"
+#include "decoding/spec/gamma_controller.h"
 
 namespace tandem::decoding {
 
+// `costs` (may be null): the deployment's measured draft/verify costs and
+// load, shared by its requests (spec/gamma_controller.h); null: this request
+// measures its own.
 absl::Status RunSpeculative(const GenerationRequest& request, Drafter& drafter, Verifier& verifier,
                             const Vocabulary& vocab, const StreamCallback& on_chunk,
-                            GenerationResult* result);
+                            GenerationResult* result, spec::SpeculationCosts* costs = nullptr);
 
 }  // namespace tandem::decoding

@@ -57,7 +57,8 @@ const StrategyDefinition& SpeculativeStrategy() {
         if (!drafter.ok()) return drafter.status();
         GenerationRequest with_gamma = c.request;
         with_gamma.gamma = o.gamma;
-        return RunSpeculative(with_gamma, **drafter, *c.ports.verifier, c.vocab, c.on_chunk, c.result);
+        return RunSpeculative(with_gamma, **drafter, *c.ports.verifier, c.vocab, c.on_chunk, c.result,
+                              c.ports.speculation_costs.get());
       },
   });
   return definition;

@@ -63,6 +63,7 @@ absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildInProcessPorts(const InPro
     return absl::InvalidArgumentError("drafter: 'model' needs a draft model");
   }
   auto ports = std::make_unique<GenerationPorts>();
+  ports->speculation_costs = std::make_shared<decoding::spec::SpeculationCosts>();
   ports->mode = "all-in-one";
 
   auto target = Load(o.target_model, o);

@@ -76,6 +76,7 @@ absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildRemotePorts(const RemotePo
     return absl::InvalidArgumentError("draft: drafter 'model' needs a draft service");
   }
   auto ports = std::make_unique<GenerationPorts>();
+  ports->speculation_costs = std::make_shared<decoding::spec::SpeculationCosts>();
   ports->mode = "remote";
   RemoteOptions connect;
   connect.credentials = o.credentials;

@@ -96,6 +96,7 @@ absl::Status RequestRunner::MakeRequestView(Running& running, std::chrono::syste
   view->default_drafter = ports_.default_drafter;
   view->verifier = ports_.verifier;
   view->drafters = ports_.drafters;
+  view->speculation_costs = ports_.speculation_costs;
   view->reward = ports_.reward;
   view->retriever = ports_.retriever;
   if (ports_.per_request) {
