@@ -7,10 +7,14 @@
 // partial dot products instead of one, which moves their outputs by float
 // rounding; the next layer's 8-bit activation quantization can turn that into
 // a one-step change of a quantized activation. Logits must stay within
-// kShardedRelTol of the row's largest unsharded logit (measured on these
-// models: 2e-7 to 9e-5, printed by the test; the bound leaves 20x for other
-// seeds and ISA levels), and greedy tokens must agree wherever the unsharded
-// top-2 gap exceeds twice that bound.
+// kShardedRelTol of the row's largest unsharded logit, and greedy tokens must
+// agree wherever the unsharded top-2 gap exceeds twice that bound. Measured
+// (printed by the test): 2e-7 to 9e-5 at the AVX2 and scalar levels; 3e-3 for
+// qwen2 on an AVX-512 Sapphire Rapids, where the unsharded model is the one
+// that moved: dumped logits put the sharded AVX-512 runs within 3e-6 of the
+// scalar unsharded model and the unsharded AVX-512 run 3e-3 from it, in 3 of
+// 7 steps, the size of one flipped 8-bit activation. A slicing or reduction
+// mistake moves logits by O(1), far beyond this bound.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -35,7 +39,7 @@ namespace {
 [[maybe_unused]] ::testing::Environment* const kScratchCleanup =
     ::testing::AddGlobalTestEnvironment(new test_scratch::ScratchCleanup);
 
-constexpr double kShardedRelTol = 2e-3;
+constexpr double kShardedRelTol = 1e-2;
 constexpr int kDecodeSteps = 6;
 
 std::string MakeModel(const std::string& arch, const std::string& extra = "") {
