@@ -70,6 +70,10 @@ struct GenerationPorts {
   // Measured draft/verify costs and target load, shared by the deployment's
   // requests (adaptive gamma, spec/gamma_controller.h); null: per request.
   std::shared_ptr<spec::SpeculationCosts> speculation_costs;
+  // The model drafter computes on the target's processors (all-in-one, or
+  // both services on one host): adaptive gamma then counts drafting time as
+  // holding up the target's whole batch (spec/gamma_controller.h).
+  bool draft_shares_compute = false;
   std::string mode;  // "all-in-one" or "remote"
   int target_threads = 0;  // compute threads of an in-process target, 0 = remote
 

@@ -94,8 +94,13 @@ void CostFit::Observe(const GammaRound& round, double cost_decay, double load_de
     load_ = load_measured_ ? load_decay * load_ + (1 - load_decay) * round.batch : round.batch;
     load_measured_ = true;
   }
+  // Propose times are the drafter's own cost only while the target's pass
+  // held this session alone: under load they also hold the wait behind the
+  // other sessions' drafts and passes (tens of ms per token on a shared CPU),
+  // which the load terms of cost(g) already charge; fitted as the drafter's
+  // cost they made drafting look too dear once the load was gone.
   const int proposed = std::max(round.proposed, round.drafted);
-  if (proposed > 0 && round.draft_ms >= 0) draft_.Add(proposed, round.draft_ms, cost_decay);
+  if (proposed > 0 && round.draft_ms >= 0 && round.batch <= 1) draft_.Add(proposed, round.draft_ms, cost_decay);
   if (round.verify_ms >= 0) {
     pass_.Add(std::max(round.batch, 1) * (std::max(round.drafted, 0) + 1.0), round.verify_ms, cost_decay);
   }
@@ -143,8 +148,10 @@ CostFit SpeculationCosts::Get(std::string_view drafter) const {
 double GammaController::ExpectedRate(int g, double b) const {
   const double a = std::min(alpha(), 1.0 - 1e-9);
   const double tokens = (1.0 - std::pow(a, g + 1)) / (1.0 - a);
-  const double cost =
-      (g > 0 ? draft_fixed_ms() : 0.0) + g * draft_ms_per_token() + pass_fixed_ms() + row_ms() * b * (g + 1);
+  // Drafting on the target's processors holds up the pass of all b sessions.
+  const double draft_weight = options_.draft_shares_compute ? b : 1.0;
+  const double cost = draft_weight * ((g > 0 ? draft_fixed_ms() : 0.0) + g * draft_ms_per_token()) +
+                      pass_fixed_ms() + row_ms() * b * (g + 1);
   return tokens / std::max(cost, 1e-9);
 }
 

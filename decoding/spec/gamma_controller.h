@@ -49,6 +49,16 @@
 // 48-token request has ~20 rounds, too few to learn them alone). Acceptance
 // depends on the prompt and stays per request.
 //
+// Shared processors. When the drafter runs on the target's processors (an
+// all-in-one deployment, or draft and target services on one CPU host:
+// draft_shares_compute), a drafted token's time is not only this session's:
+// the target's shared pass cannot run while the processors draft, so with B
+// sessions it delays all of them, like a verified row:
+//     cost(g) = B * ([g > 0] * D0 + g * t_d) + W + c * B * (g + 1)
+// At B = 1 this is the rule above; under load drafting stops sooner (drafting
+// for 16 sessions on 2 cores took the time of the very pass it was meant to
+// shorten: bench/speculative/load_adaptive.py, docs/benchmarks.md).
+//
 // Gamma 0 learns nothing about acceptance, so after `probe_every`
 // consecutive rounds at 0 chosen for low acceptance the controller drafts one
 // token (reason "probe"); gamma 0 chosen for load needs no probe, the load is
@@ -81,6 +91,9 @@ struct GammaOptions {
   // Use measured Propose / Verify wall times; false keeps the prior costs
   // (reproducible choices, for tests), the reported load still counts.
   bool measure_costs = true;
+  // The drafter computes on the target's processors (see "Shared processors"
+  // above); set from the deployment (GenerationPorts::draft_shares_compute).
+  bool draft_shares_compute = false;
   double cost_decay = 0.95;  // weight kept by the past per round (cost fit, when not shared)
   int probe_every = 16;      // rounds at gamma 0 (low acceptance) between probes
 };
@@ -138,7 +151,9 @@ class CostFit {
 // Thread-safe.
 class SpeculationCosts {
  public:
-  explicit SpeculationCosts(double cost_decay = 0.98, double load_decay = 0.8)
+  // load_decay is per round of any session: 0.5 forgets a batch of 16 in
+  // ~4 rounds of a request that is alone again.
+  explicit SpeculationCosts(double cost_decay = 0.98, double load_decay = 0.5)
       : cost_decay_(cost_decay), load_decay_(load_decay) {}
   // Adds the round and returns the updated fit.
   CostFit Observe(std::string_view drafter, const GammaRound& round);

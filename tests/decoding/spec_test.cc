@@ -249,6 +249,46 @@ TEST(GammaController, SharedCostsCarryOverToTheNextRequest) {
   EXPECT_EQ(alone.gamma(), 4);
 }
 
+TEST(GammaController, DraftingOnTheTargetsProcessorsCountsForTheWholeBatch) {
+  // Cheap extra rows (c = 1): with the drafter on other processors one
+  // drafted token still pays at 16 sessions; on the target's processors its
+  // 6 ms hold up all 16 sessions' pass, so plain steps win. Alone both agree
+  // (same choices, same simulated draws). The prior row cost is a GPU's, as
+  // c is here; a long acceptance memory keeps a noisy estimate from deciding.
+  spec::GammaOptions o{.gamma = 4, .adaptive = true, .max_gamma = 8, .ema_decay = 0.95, .verify_cost = 0.02};
+  spec::GammaController apart(o);
+  o.draft_shares_compute = true;
+  spec::GammaController shared(o);
+  SimulatedDeployment da, ds;
+  da.c = ds.c = 1;
+  da.alpha = ds.alpha = 0.8;
+  da.Run(apart, 1, 100);
+  ds.Run(shared, 1, 100);
+  EXPECT_GE(apart.gamma(), 1);
+  EXPECT_EQ(shared.gamma(), apart.gamma());
+  da.Run(apart, 16, 100);
+  ds.Run(shared, 16, 100);
+  EXPECT_GE(apart.gamma(), 1) << "t_d " << apart.draft_ms_per_token() << " D0 " << apart.draft_fixed_ms() << " W "
+                              << apart.pass_fixed_ms() << " c " << apart.row_ms() << " B " << apart.load() << " alpha " << apart.alpha() << " reason " << spec::GammaReasonName(apart.reason());
+  EXPECT_EQ(shared.gamma(), 0);
+  EXPECT_EQ(shared.reason(), spec::GammaReason::kLoad);
+}
+
+TEST(GammaController, ProposeTimesUnderLoadAreNotTheDraftersCost) {
+  // Under load a Propose also waits behind the other sessions' work; the
+  // drafter's cost is what it measured alone.
+  spec::GammaController g({.gamma = 4, .adaptive = true, .max_gamma = 8});
+  SimulatedDeployment d;
+  d.Run(g, 1, 50);
+  ASSERT_NEAR(g.draft_ms_per_token(), d.t_d, 1e-6);
+  for (int i = 0; i < 50; ++i) {
+    g.Observe(spec::GammaRound{.drafted = 2, .proposed = 2, .accepted = 1, .draft_ms = 2 * 60.0,
+                               .verify_ms = d.w + d.c * 16 * 3, .batch = 16});
+  }
+  EXPECT_NEAR(g.draft_ms_per_token(), d.t_d, 1e-6);
+  EXPECT_NEAR(g.load(), 16, 0.5);
+}
+
 TEST(GammaController, ExpensiveDraftingStopsEvenAlone) {
   // A drafter as slow as the target's fixed pass cost never pays at this
   // acceptance: gamma 0 for its cost, not for load; then probes.

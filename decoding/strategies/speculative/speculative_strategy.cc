@@ -57,6 +57,7 @@ const StrategyDefinition& SpeculativeStrategy() {
         if (!drafter.ok()) return drafter.status();
         GenerationRequest with_gamma = c.request;
         with_gamma.gamma = o.gamma;
+        with_gamma.gamma.draft_shares_compute = c.ports.draft_shares_compute;
         return RunSpeculative(with_gamma, **drafter, *c.ports.verifier, c.vocab, c.on_chunk, c.result,
                               c.ports.speculation_costs.get());
       },

@@ -64,6 +64,7 @@ absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildInProcessPorts(const InPro
   }
   auto ports = std::make_unique<GenerationPorts>();
   ports->speculation_costs = std::make_shared<decoding::spec::SpeculationCosts>();
+  ports->draft_shares_compute = true;  // one process, one set of processors
   ports->mode = "all-in-one";
 
   auto target = Load(o.target_model, o);

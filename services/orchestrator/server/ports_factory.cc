@@ -1,5 +1,7 @@
 #include "services/orchestrator/server/ports_factory.h"
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/gguf/gguf_file.h"
 #include "runtime/model_store/model_store.h"
@@ -69,6 +71,23 @@ const services::ServiceConfig* Referenced(const services::DeploymentConfig& d, c
   return ref.empty() ? nullptr : d.Find(ref);
 }
 
+// The host of a gRPC target ("host:port", "[v6]:port", "dns:///host:port"),
+// lower-cased; loopback names all map to "loopback".
+std::string HostOf(std::string_view address) {
+  if (const size_t scheme = address.find(":///"); scheme != std::string_view::npos) {
+    address.remove_prefix(scheme + 4);
+  }
+  std::string_view host = address;
+  if (!address.empty() && address.front() == '[') {
+    host = address.substr(1, address.find(']') == std::string_view::npos ? address.size() - 1 : address.find(']') - 1);
+  } else if (const size_t colon = address.rfind(':'); colon != std::string_view::npos) {
+    host = address.substr(0, colon);
+  }
+  std::string h = absl::AsciiStrToLower(std::string(host));
+  if (h == "localhost" || h == "::1" || absl::StartsWith(h, "127.")) return "loopback";
+  return h;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildRemotePorts(const RemotePortsOptions& o) {
@@ -126,6 +145,9 @@ absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildRemotePorts(const RemotePo
     }
     ports->owned.push_back(draft);
     ports->drafters["model"] = draft.get();
+    // Two services on one host share its processors (separate hosts, or
+    // separate pods in Kubernetes, do not).
+    ports->draft_shares_compute = HostOf(o.draft_address) == HostOf(o.target_address);
     ports->drafts.push_back(Describe(draft->info()));
   }
   std::shared_ptr<RemoteRetriever> retrieval;

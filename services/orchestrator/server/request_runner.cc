@@ -97,6 +97,7 @@ absl::Status RequestRunner::MakeRequestView(Running& running, std::chrono::syste
   view->verifier = ports_.verifier;
   view->drafters = ports_.drafters;
   view->speculation_costs = ports_.speculation_costs;
+  view->draft_shares_compute = ports_.draft_shares_compute;
   view->reward = ports_.reward;
   view->retriever = ports_.retriever;
   if (ports_.per_request) {
