@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "cli/run_context.h"
+#include "services/common/allocator_policy.h"
 #include "services/common/deploy_config.h"
 #include "services/common/shutdown_signal.h"
 #include "services/draft/draft_server.h"
@@ -99,6 +100,7 @@ CLI::App* AddServeCommand(CLI::App& app, ServeOptions& o) {
 }
 
 int RunServe(const ServeOptions& options) {
+  services::ApplyServiceAllocatorPolicy();  // before any thread starts
   ServeOptions o = options;
   if (o.all_in_one) {
     if (!o.role.empty() && o.role != "all-in-one") {
