@@ -46,6 +46,7 @@ GammaController::GammaController(const GammaOptions& options, SpeculationCosts* 
       // Start from what the deployment measured (if anything; else from
       // the request's gamma).
       fit_ = shared_->Get(drafter_);
+      if (fit_.acceptance() >= 0) successes_ = 2.0 * fit_.acceptance();  // worth two trials, like the prior
       if (fit_.measured()) Choose();
     }
   } else {
@@ -90,6 +91,11 @@ double CostFit::LineFit::Slope(double prior_slope) const {
 }
 
 void CostFit::Observe(const GammaRound& round, double cost_decay, double load_decay) {
+  if (round.drafted > 0) {
+    const int accepted = std::clamp(round.accepted, 0, round.drafted);
+    accept_successes_ = cost_decay * accept_successes_ + accepted;
+    accept_trials_ = cost_decay * accept_trials_ + accepted + (accepted < round.drafted ? 1 : 0);
+  }
   if (round.batch > 0) {
     load_ = load_measured_ ? load_decay * load_ + (1 - load_decay) * round.batch : round.batch;
     load_measured_ = true;

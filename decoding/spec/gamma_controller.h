@@ -47,7 +47,10 @@
 // every session's rounds refine one fit per drafter, and a new request starts
 // from what the deployment has measured instead of from the priors (a
 // 48-token request has ~20 rounds, too few to learn them alone). Acceptance
-// depends on the prompt and stays per request.
+// depends on the prompt and is learned per request, but starts from the
+// drafter's recent acceptance in the deployment instead of prior_alpha (a
+// request whose prior made gamma 0 look best waited probe_every rounds
+// before it drafted at all).
 //
 // Shared processors. When the drafter runs on the target's processors (an
 // all-in-one deployment, or draft and target services on one CPU host:
@@ -131,10 +134,14 @@ class CostFit {
   double row_ms(const GammaOptions& o) const;         // c
   double load() const { return load_; }               // B, smoothed; 1 before any report
   bool measured() const { return pass_.w > 0 || load_measured_; }
+  // The drafter's acceptance rate over the deployment's recent rounds (the
+  // estimator GammaController uses, decay cost_decay); < 0 before any.
+  double acceptance() const { return accept_trials_ > 0 ? accept_successes_ / accept_trials_ : -1.0; }
 
  private:
   bool load_measured_ = false;
   double load_ = 1;
+  double accept_successes_ = 0, accept_trials_ = 0;
   // Exponentially weighted least squares y = a + b * x with the slope
   // shrunk toward `prior_slope` while x barely varies.
   struct LineFit {

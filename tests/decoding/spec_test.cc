@@ -274,6 +274,20 @@ TEST(GammaController, DraftingOnTheTargetsProcessorsCountsForTheWholeBatch) {
   EXPECT_EQ(shared.reason(), spec::GammaReason::kLoad);
 }
 
+TEST(GammaController, TheDeploymentsAcceptanceIsTheNextRequestsPrior) {
+  spec::SpeculationCosts shared;
+  spec::GammaOptions o{.gamma = 4, .adaptive = true, .max_gamma = 8};
+  spec::GammaController first(o, &shared, "model");
+  SimulatedDeployment d;
+  d.alpha = 0.9;
+  d.Run(first, 1, 60);
+  spec::GammaController next(o, &shared, "model");
+  EXPECT_NEAR(next.alpha(), 0.9, 0.1);
+  EXPECT_GE(next.gamma(), 2);
+  spec::GammaController other(o, &shared, "ngram");
+  EXPECT_DOUBLE_EQ(other.alpha(), 0.6);  // the prior: nothing measured for it
+}
+
 TEST(GammaController, ProposeTimesUnderLoadAreNotTheDraftersCost) {
   // Under load a Propose also waits behind the other sessions' work; the
   // drafter's cost is what it measured alone.
