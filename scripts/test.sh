@@ -90,10 +90,7 @@ if [[ $FUZZ -eq 1 ]]; then
   # FUZZ_SECONDS from its committed corpus; new inputs go to a scratch folder,
   # so the checkout is never written. A crash fails CI and leaves the input in
   # build-fuzz/crashes/.
-  # session_handlers_fuzzer is out until its finding is fixed: an Append it
-  # drives succeeds with committed_length past the model context
-  # (tests/fuzz/findings/session_handlers_append_past_context.bin).
-  FUZZERS=(gguf_fuzzer safetensors_fuzzer wordpiece_fuzzer service_request_fuzzer)
+  FUZZERS=(gguf_fuzzer safetensors_fuzzer wordpiece_fuzzer service_request_fuzzer session_handlers_fuzzer)
   step "libFuzzer build (clang): ${FUZZERS[*]}"
   CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   ninja -C build-fuzz -j "$JOBS" "${FUZZERS[@]}"
