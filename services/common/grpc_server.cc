@@ -8,18 +8,9 @@
 #include <grpcpp/server_builder.h>
 
 #include "absl/strings/str_cat.h"
+#include "services/common/address.h"
 
 namespace tandem::services {
-namespace {
-
-// host part of "host:port" / "[v6]:port".
-std::string HostOf(const std::string& address) {
-  const size_t colon = address.rfind(':');
-  return colon == std::string::npos ? address : address.substr(0, colon);
-}
-
-}  // namespace
-
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     const GrpcServerOptions& options, std::span<grpc::Service* const> services) {
   if (options.address.empty()) return absl::InvalidArgumentError("address: must not be empty");
@@ -41,7 +32,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.address));
   }
   auto result = std::unique_ptr<GrpcServer>(
-      new GrpcServer(std::move(server), port, absl::StrCat(HostOf(options.address), ":", port),
+      new GrpcServer(std::move(server), port, absl::StrCat(AddressHost(options.address), ":", port),
                      options.health_service_names));
   result->SetServing(true);
   return result;

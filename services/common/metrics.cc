@@ -7,6 +7,7 @@
 #include <prometheus/text_serializer.h>
 
 #include "absl/strings/str_cat.h"
+#include "services/common/address.h"
 #include "services/common/status_convert.h"
 
 namespace tandem::services {
@@ -143,9 +144,7 @@ absl::StatusOr<std::unique_ptr<ServiceMetrics>> ServiceMetrics::Create(const Met
   const std::vector<int> ports = m->exposer_->GetListeningPorts();
   if (ports.empty()) return absl::UnavailableError("metrics: exposer reports no listening port");
   m->port_ = ports.front();
-  const std::string& a = options.listen_address;
-  const size_t colon = a.rfind(':');
-  std::string host = colon == std::string::npos ? a : a.substr(0, colon);
+  std::string host = AddressHost(options.listen_address);
   if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
   m->url_ = absl::StrCat("http://", host, ":", m->port_, "/metrics");
   return m;

@@ -1,10 +1,9 @@
 #include "services/orchestrator/server/ports_factory.h"
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/gguf/gguf_file.h"
 #include "runtime/model_store/model_store.h"
+#include "services/common/address.h"
 #include "services/common/credentials.h"
 #include "services/model_host/model_host.h"
 #include "decoding/drafters/ngram_drafter.h"
@@ -71,23 +70,6 @@ const services::ServiceConfig* Referenced(const services::DeploymentConfig& d, c
   return ref.empty() ? nullptr : d.Find(ref);
 }
 
-// The host of a gRPC target ("host:port", "[v6]:port", "dns:///host:port"),
-// lower-cased; loopback names all map to "loopback".
-std::string HostOf(std::string_view address) {
-  if (const size_t scheme = address.find(":///"); scheme != std::string_view::npos) {
-    address.remove_prefix(scheme + 4);
-  }
-  std::string_view host = address;
-  if (!address.empty() && address.front() == '[') {
-    host = address.substr(1, address.find(']') == std::string_view::npos ? address.size() - 1 : address.find(']') - 1);
-  } else if (const size_t colon = address.rfind(':'); colon != std::string_view::npos) {
-    host = address.substr(0, colon);
-  }
-  std::string h = absl::AsciiStrToLower(std::string(host));
-  if (h == "localhost" || h == "::1" || absl::StartsWith(h, "127.")) return "loopback";
-  return h;
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildRemotePorts(const RemotePortsOptions& o) {
@@ -147,7 +129,7 @@ absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildRemotePorts(const RemotePo
     ports->drafters["model"] = draft.get();
     // Two services on one host share its processors (separate hosts, or
     // separate pods in Kubernetes, do not).
-    ports->draft_shares_compute = HostOf(o.draft_address) == HostOf(o.target_address);
+    ports->draft_shares_compute = services::OnSameHost(o.draft_address, o.target_address);
     ports->drafts.push_back(Describe(draft->info()));
   }
   std::shared_ptr<RemoteRetriever> retrieval;
