@@ -37,8 +37,7 @@ GammaController::GammaController(const GammaOptions& options, SpeculationCosts* 
   options_.draft_cost = std::max(options_.draft_cost, 0.0);
   options_.verify_cost = std::clamp(options_.verify_cost, 0.0, 1.0);
   options_.probe_every = std::max(options_.probe_every, 1);
-  successes_ = 2.0 * options_.prior_alpha;
-  trials_ = 2.0;
+  alpha_ = {.successes = 2.0 * options_.prior_alpha, .trials = 2.0};
   if (options_.adaptive) {
     gamma_ = std::clamp(options_.gamma, options_.min_gamma, options_.max_gamma);
     reason_ = GammaReason::kAcceptance;
@@ -46,7 +45,7 @@ GammaController::GammaController(const GammaOptions& options, SpeculationCosts* 
       // Start from what the deployment measured (if anything; else from
       // the request's gamma).
       fit_ = shared_->Get(drafter_);
-      if (fit_.acceptance() >= 0) successes_ = 2.0 * fit_.acceptance();  // worth two trials, like the prior
+      if (fit_.acceptance() >= 0) alpha_.successes = 2.0 * fit_.acceptance();  // worth two trials, like the prior
       if (fit_.measured()) Choose();
     }
   } else {
@@ -58,11 +57,7 @@ GammaController::GammaController(const GammaOptions& options, SpeculationCosts* 
 void GammaController::Observe(const GammaRound& round) {
   if (!options_.adaptive) return;
   if (gamma_ == 0 && reason_ == GammaReason::kAcceptance) ++zero_rounds_;  // this round ran at 0
-  if (round.drafted > 0) {
-    const int accepted = std::clamp(round.accepted, 0, round.drafted);
-    successes_ = options_.ema_decay * successes_ + accepted;
-    trials_ = options_.ema_decay * trials_ + accepted + (accepted < round.drafted ? 1 : 0);
-  }
+  alpha_.Add(round, options_.ema_decay);
   GammaRound costs = round;
   if (!options_.measure_costs) costs.draft_ms = costs.verify_ms = -1;  // the load still counts
   if (shared_ != nullptr && options_.measure_costs) {
@@ -90,12 +85,15 @@ double CostFit::LineFit::Slope(double prior_slope) const {
   return std::clamp(b, 0.0, mx > 0 ? my / mx : 0.0);  // intercept >= 0
 }
 
+void AcceptanceEstimate::Add(const GammaRound& round, double decay) {
+  if (round.drafted <= 0) return;  // nothing was proposed: nothing learned
+  const int accepted = std::clamp(round.accepted, 0, round.drafted);
+  successes = decay * successes + accepted;
+  trials = decay * trials + accepted + (accepted < round.drafted ? 1 : 0);
+}
+
 void CostFit::Observe(const GammaRound& round, double cost_decay, double load_decay) {
-  if (round.drafted > 0) {
-    const int accepted = std::clamp(round.accepted, 0, round.drafted);
-    accept_successes_ = cost_decay * accept_successes_ + accepted;
-    accept_trials_ = cost_decay * accept_trials_ + accepted + (accepted < round.drafted ? 1 : 0);
-  }
+  accept_.Add(round, cost_decay);
   if (round.batch > 0) {
     load_ = load_measured_ ? load_decay * load_ + (1 - load_decay) * round.batch : round.batch;
     load_measured_ = true;

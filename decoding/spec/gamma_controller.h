@@ -120,6 +120,15 @@ struct GammaRound {
   int batch = 0;           // sessions in the target's pass (VerifyResult.batch_size); 0: unknown (1)
 };
 
+// The acceptance rate alpha of a drafter: the geometric-trials estimate
+// (every accepted token a success, a rejection one failed trial), both sums
+// exponentially weighted per round.
+struct AcceptanceEstimate {
+  double successes = 0, trials = 0;
+  void Add(const GammaRound& round, double decay);
+  double rate() const { return trials > 0 ? successes / trials : 0.0; }
+};
+
 // The measured costs and load (the fit described above). Not thread-safe.
 class CostFit {
  public:
@@ -136,12 +145,12 @@ class CostFit {
   bool measured() const { return pass_.w > 0 || load_measured_; }
   // The drafter's acceptance rate over the deployment's recent rounds (the
   // estimator GammaController uses, decay cost_decay); < 0 before any.
-  double acceptance() const { return accept_trials_ > 0 ? accept_successes_ / accept_trials_ : -1.0; }
+  double acceptance() const { return accept_.trials > 0 ? accept_.rate() : -1.0; }
 
  private:
   bool load_measured_ = false;
   double load_ = 1;
-  double accept_successes_ = 0, accept_trials_ = 0;
+  AcceptanceEstimate accept_;
   // Exponentially weighted least squares y = a + b * x with the slope
   // shrunk toward `prior_slope` while x barely varies.
   struct LineFit {
@@ -182,7 +191,7 @@ class GammaController {
   // The draft length for the next round.
   int gamma() const { return gamma_; }
   GammaReason reason() const { return reason_; }
-  double alpha() const { return trials_ > 0 ? successes_ / trials_ : 0.0; }
+  double alpha() const { return alpha_.rate(); }
   // Records a round (acceptance only; no timings, load unchanged).
   void Observe(int drafted, int accepted) { Observe(GammaRound{.drafted = drafted, .accepted = accepted}); }
   void Observe(const GammaRound& round);
@@ -203,7 +212,7 @@ class GammaController {
   GammaOptions options_;
   SpeculationCosts* shared_;
   std::string drafter_;
-  double successes_, trials_;
+  AcceptanceEstimate alpha_;
   CostFit fit_;  // this request's, or a snapshot of the shared one
   int zero_rounds_ = 0;  // consecutive rounds at gamma 0 for acceptance
   int gamma_;
