@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,8 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from machine import cpu_model, free_port  # noqa: E402
 
 STRATEGIES = [
     ("target_only", {}),
@@ -53,15 +54,9 @@ PROMPTS = ["Write a short poem about the sea.", "List three prime numbers and ex
 EXPECTED_CODES = {"CANCELLED", "RESOURCE_EXHAUSTED"}
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def config(tmp):
     ports = {n: (free_port(), free_port()) for n in ("orchestrator", "target", "draft", "reward", "retrieval")}
-    lines = [f"name: soak", f"log_dir: {tmp}/logs", "services:"]
+    lines = ["name: soak", f"log_dir: {tmp}/logs", "services:"]
 
     def entry(name, role, extra=""):
         g, m = ports[name]
@@ -140,14 +135,6 @@ def service_pids(log_dir):
             with open(os.path.join(log_dir, name)) as f:
                 pids[name[:-4]] = int(f.read().strip())
     return pids
-
-
-def cpu_model():
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        return next((l.split(":", 1)[1].strip() for l in out.splitlines() if l.startswith("Model name")), "")
-    except OSError:
-        return ""
 
 
 class Soak:

@@ -24,7 +24,6 @@ Usage: bench/speculative/load_adaptive.py [--binary build/cli/tandem] [--concurr
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,8 @@ import urllib.request
 from datetime import datetime, timezone
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from machine import cpu_model, free_port, loadavg  # noqa: E402
 
 PROMPTS = [
     "Here is a Python function:\n\ndef area(w, h):\n    return w * h\n\nRewrite it with type hints and a docstring.",
@@ -54,12 +55,6 @@ MODES = {
 }
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def write_config(tmp, target, draft, threads):
     ports = {n: (free_port(), free_port()) for n in ("orchestrator", "target", "draft")}
     lines = ["name: load-adaptive", f"log_dir: {tmp}/logs", "services:"]
@@ -75,16 +70,6 @@ def write_config(tmp, target, draft, threads):
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
     return path, ports
-
-
-def lscpu_model():
-    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    return next((l.split(":", 1)[1].strip() for l in out.splitlines() if l.startswith("Model name")), "")
-
-
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return f.read().split()[:3]
 
 
 class Driver:
@@ -158,7 +143,7 @@ def main():
     out_dir = os.path.join(args.out, stamp)
     os.makedirs(out_dir, exist_ok=True)
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    env = dict(cpu=lscpu_model(), nproc=os.cpu_count(), loadavg_before=loadavg(), commit=commit,
+    env = dict(cpu=cpu_model(), nproc=os.cpu_count(), loadavg_before=loadavg(), commit=commit,
                binary=args.binary, target=args.target, draft=args.draft, threads=args.threads,
                max_tokens=args.max_tokens, temperature=args.temperature, passes=args.passes,
                concurrency=args.concurrency, modes=args.modes, started_utc=stamp)
