@@ -21,17 +21,23 @@ absl::StatusOr<std::string> JoinRendezvous(const JoinOptions& options) {
   request.set_rank(options.rank);
   request.set_world_size(options.world_size);
   absl::Status last = absl::UnavailableError("no attempt made");
+  bool answered = false;  // `last` is a peer's UNAVAILABLE, not a cut attempt
   while (absl::Now() < options.deadline) {
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(options.deadline));
     tandem::v1::TensorParallelJoinResponse response;
     const absl::Status s = FromPeerStatus(stub->Join(&context, request, &response));
     if (s.ok()) return std::string(response.group_id());
-    if (s.code() != absl::StatusCode::kUnavailable) {
+    // An attempt cut by the overall deadline (the call carries it) is the
+    // deadline expiring, not a peer's answer: it ends the loop below with the
+    // last informative error (typically rank 0 not listening yet).
+    const bool deadline_cut = s.code() == absl::StatusCode::kDeadlineExceeded && absl::Now() >= options.deadline;
+    if (s.code() != absl::StatusCode::kUnavailable && !deadline_cut) {
       return absl::Status(s.code(), absl::StrCat("tensor-parallel rendezvous at ", options.address, " (rank ",
                                                  options.rank, "): ", s.message()));
     }
-    last = s;
+    if (!deadline_cut || !answered) last = s;
+    answered = answered || !deadline_cut;
     const absl::Duration left = options.deadline - absl::Now();
     if (left <= absl::ZeroDuration()) break;
     std::this_thread::sleep_for(absl::ToChronoMilliseconds(std::min(options.retry_interval, left)));
