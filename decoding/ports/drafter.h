@@ -86,6 +86,10 @@ class DraftSession {
   virtual absl::Status Propose(const DraftDelta& delta, int gamma, DraftProposal* out) = 0;
   // Length of S after the last Propose's delta (prompt included).
   virtual int64_t committed_length() const = 0;
+  // True when the next drafting Propose will also prefill S (a session that
+  // defers its Open, spec/lazy_draft_session.h): its time is not a draft
+  // step's, and the cost model must not learn from it.
+  virtual bool prefill_pending() const { return false; }
   virtual absl::Status Close() = 0;
 };
 

@@ -38,9 +38,10 @@ absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession* draft
     proposal.q.clear();
     spec::GammaRound round;
     if (g > 0) {
-      // A delta carrying tokens the drafter did not see (rounds at gamma 0)
-      // makes this Propose also prefill them: not a draft-step time.
-      const bool catch_up = !delta.append.empty();
+      // A delta carrying tokens the drafter did not see (rounds at gamma 0),
+      // or a session that opens now, makes this Propose also prefill them:
+      // not a draft-step time.
+      const bool catch_up = !delta.append.empty() || draft->prefill_pending();
       t0 = out.ElapsedMs();
       status = draft->Propose(delta, g, &proposal);
       const double draft_ms = out.ElapsedMs() - t0;

@@ -1,6 +1,7 @@
 #include "decoding/strategies/speculative/speculative.h"
 
 #include "decoding/spec/gamma_controller.h"
+#include "decoding/spec/lazy_draft_session.h"
 #include "decoding/generation/output.h"
 #include "decoding/spec/peer_loss.h"
 #include "decoding/spec/speculative_rounds.h"
@@ -23,16 +24,14 @@ absl::Status RunSpeculative(const GenerationRequest& request, Drafter& drafter, 
   auto target = verifier.Open(request.prompt, request.sampling, {});
   if (!target.ok()) return target.status();
   stats.target_time_ms += out.ElapsedMs() - t0;
-  t0 = out.ElapsedMs();
-  auto draft = drafter.Open(request.prompt, request.sampling, {.return_distributions = !greedy});
-  stats.draft_time_ms += out.ElapsedMs() - t0;
-  // A drafter that is down does not fail the request: target-only rounds.
-  if (!draft.ok() && !spec::IsPeerLoss(draft.status())) return draft.status();
-  if (!draft.ok()) stats.fallback = spec::FallbackReason("draft", draft.status());
-
+  // The drafter's session opens with the first round that drafts (over the
+  // prompt and what the target committed before it): a request the
+  // controller keeps at gamma 0 under load never prefills the draft model.
+  // A drafter that is down at that point does not fail the request: the
+  // rounds continue target-only (spec/peer_loss.h).
+  spec::LazyDraftSession draft(drafter, request.prompt, request.sampling, {.return_distributions = !greedy});
   spec::GammaController gamma(request.gamma, costs, std::string(drafter.name()));
-  return RunSpeculativeRounds("speculative", draft.ok() ? draft->get() : nullptr, **target, gamma, greedy,
-                              vocab, out, stats);
+  return RunSpeculativeRounds("speculative", &draft, **target, gamma, greedy, vocab, out, stats);
 }
 
 }  // namespace tandem::decoding
