@@ -68,6 +68,11 @@ class VerifySession {
                               std::span<const runtime::Distribution> q, VerifyResult* out) = 0;
   virtual int64_t committed_length() const = 0;
   virtual absl::Status Close() = 0;
+  // Sessions open on the target (this one included) as its last answer (the
+  // Open, then each Verify) reported them; 0 = not reported (in process).
+  // Unlike VerifyResult.batch_size it counts the sessions that are drafting
+  // while a pass runs: the load the gamma controller uses when present.
+  virtual int active_sessions() const { return 0; }
 
   // Teacher forcing: S := S + tokens without sampling (text another model
   // wrote, a candidate the strategy chose). With `next` non-null, also

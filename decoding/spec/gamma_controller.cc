@@ -68,6 +68,17 @@ void GammaController::Observe(const GammaRound& round) {
   Choose();
 }
 
+void GammaController::ObserveLoad(int sessions) {
+  if (!options_.adaptive || sessions <= 0) return;
+  const GammaRound load{.sessions = sessions};  // nothing drafted, nothing timed: only the load counts
+  if (shared_ != nullptr && options_.measure_costs) {
+    fit_ = shared_->Observe(drafter_, load);
+  } else {
+    fit_.Observe(load, options_.cost_decay, options_.ema_decay);
+  }
+  Choose();
+}
+
 void CostFit::LineFit::Add(double x, double y, double decay) {
   w = decay * w + 1;
   wx = decay * wx + x;
@@ -94,8 +105,8 @@ void AcceptanceEstimate::Add(const GammaRound& round, double decay) {
 
 void CostFit::Observe(const GammaRound& round, double cost_decay, double load_decay) {
   accept_.Add(round, cost_decay);
-  if (round.batch > 0) {
-    load_ = load_measured_ ? load_decay * load_ + (1 - load_decay) * round.batch : round.batch;
+  if (const int load = round.load(); load > 0) {
+    load_ = load_measured_ ? load_decay * load_ + (1 - load_decay) * load : load;
     load_measured_ = true;
   }
   // Propose times are the drafter's own cost only while the target's pass
@@ -104,7 +115,9 @@ void CostFit::Observe(const GammaRound& round, double cost_decay, double load_de
   // which the load terms of cost(g) already charge; fitted as the drafter's
   // cost they made drafting look too dear once the load was gone.
   const int proposed = std::max(round.proposed, round.drafted);
-  if (proposed > 0 && round.draft_ms >= 0 && round.batch <= 1) draft_.Add(proposed, round.draft_ms, cost_decay);
+  if (proposed > 0 && round.draft_ms >= 0) {
+    (round.load() <= 1 ? draft_ : loaded_draft_).Add(proposed, round.draft_ms, cost_decay);
+  }
   if (round.verify_ms >= 0) {
     pass_.Add(std::max(round.batch, 1) * (std::max(round.drafted, 0) + 1.0), round.verify_ms, cost_decay);
   }
@@ -135,6 +148,12 @@ double CostFit::draft_fixed_ms(const GammaOptions& o) const {
   return draft_.w > 0 ? draft_.Intercept(draft_ms_per_token(o)) : 0.0;
 }
 
+double CostFit::loaded_draft_ms(int g) const {
+  if (loaded_draft_.w <= 0) return -1;
+  const double per_token = loaded_draft_.Slope(loaded_draft_.wy / loaded_draft_.wx);
+  return loaded_draft_.Intercept(per_token) + g * per_token;
+}
+
 CostFit SpeculationCosts::Observe(std::string_view drafter, const GammaRound& round) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = fits_.find(drafter);
@@ -154,8 +173,9 @@ double GammaController::ExpectedRate(int g, double b) const {
   const double tokens = (1.0 - std::pow(a, g + 1)) / (1.0 - a);
   // Drafting on the target's processors holds up the pass of all b sessions.
   const double draft_weight = options_.draft_shares_compute ? b : 1.0;
-  const double cost = draft_weight * ((g > 0 ? draft_fixed_ms() : 0.0) + g * draft_ms_per_token()) +
-                      pass_fixed_ms() + row_ms() * b * (g + 1);
+  double drafting = g > 0 ? draft_fixed_ms() + g * draft_ms_per_token() : 0.0;
+  if (const double loaded = fit_.loaded_draft_ms(g); g > 0 && b > 1.5 && loaded >= 0) drafting = loaded;
+  const double cost = draft_weight * drafting + pass_fixed_ms() + row_ms() * b * (g + 1);
   return tokens / std::max(cost, 1e-9);
 }
 

@@ -52,6 +52,14 @@
 // request whose prior made gamma 0 look best waited probe_every rounds
 // before it drafted at all).
 //
+// Which sessions count. B in cost(g) is the number of sessions open on the
+// target (VerifyResponse.active_sessions), when the target reports it, not
+// the number in the pass that served this call: a session that is drafting
+// misses the pass, so counting the pass let drafting lower the very load it
+// was judged by (4 streams on 2 cores kept drafting at gamma 2-8 because each
+// pass held 1-2 of them, bench/results/load_adaptive/20261203T210528Z). The
+// pass fit above still counts the sessions in the pass (R).
+//
 // Shared processors. When the drafter runs on the target's processors (an
 // all-in-one deployment, or draft and target services on one CPU host:
 // draft_shares_compute), a drafted token's time is not only this session's:
@@ -62,6 +70,18 @@
 // for 16 sessions on 2 cores took the time of the very pass it was meant to
 // shorten: bench/speculative/load_adaptive.py, docs/benchmarks.md).
 //
+// Drafting under load. The Propose times fitted as t_d and D0 are those
+// measured while the target held this session alone; under load a Propose
+// also waits for the processors the other sessions' passes and drafts use,
+// and its drafting preempts the target's multi-threaded pass, which then
+// waits for its slowest thread. Those rounds are fitted separately, and at
+// a load B > 1.5 a round's drafting costs its loaded Propose time (times B on
+// the target's processors, as above) instead of D0 + g * t_d. Charging the
+// alone times under load kept 16 streams on 2 cores drafting one round in
+// ten and five (docs/benchmarks.md, runs 235652Z..001516Z, 0.75-0.81x
+// target-only); charging what drafting took under load stops it there
+// without touching the alone estimate.
+//
 // Gamma 0 learns nothing about acceptance, so after `probe_every`
 // consecutive rounds at 0 chosen for low acceptance the controller drafts one
 // token (reason "probe"); gamma 0 chosen for load needs no probe, the load is
@@ -69,6 +89,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <string>
@@ -118,6 +139,9 @@ struct GammaRound {
   double draft_ms = -1;    // wall time of the Propose that drafted them; < 0: not measured
   double verify_ms = -1;   // wall time of the Verify; < 0: not measured
   int batch = 0;           // sessions in the target's pass (VerifyResult.batch_size); 0: unknown (1)
+  int sessions = 0;        // sessions open on the target (VerifyResult.active_sessions); 0: unknown
+  // The load B: the target's open sessions when reported, else the pass's.
+  int load() const { return sessions > 0 ? sessions : batch; }
 };
 
 // The acceptance rate alpha of a drafter: the geometric-trials estimate
@@ -139,6 +163,9 @@ class CostFit {
   // In ms once measured; before that the priors in units of a one-token step.
   double draft_ms_per_token(const GammaOptions& o) const;  // t_d
   double draft_fixed_ms(const GammaOptions& o) const;      // D0
+  // Wall time of a Propose of g tokens as measured while the target was
+  // loaded (see "Drafting under load" above); < 0 before any such round.
+  double loaded_draft_ms(int g) const;
   double pass_fixed_ms(const GammaOptions& o) const;  // W
   double row_ms(const GammaOptions& o) const;         // c
   double load() const { return load_; }               // B, smoothed; 1 before any report
@@ -159,7 +186,8 @@ class CostFit {
     double Slope(double prior_slope) const;
     double Intercept(double slope) const { return w > 0 ? std::max(wy / w - slope * (wx / w), 0.0) : 0.0; }
   };
-  LineFit draft_;  // Propose ms against tokens proposed
+  LineFit draft_;         // Propose ms against tokens proposed, the target alone
+  LineFit loaded_draft_;  // the same under load (B > 1)
   LineFit pass_;   // Verify ms against rows R
 };
 
@@ -175,8 +203,30 @@ class SpeculationCosts {
   CostFit Observe(std::string_view drafter, const GammaRound& round);
   CostFit Get(std::string_view drafter) const;
 
+  // Speculative requests running in this deployment, counted from their
+  // start: the load a new request starts into is known here at once,
+  // while the target counts a session only after its prefill (16 requests
+  // arriving together each saw a handful of sessions at their Open and
+  // drafted their first rounds into the full batch).
+  class Running {
+   public:
+    explicit Running(SpeculationCosts* costs) : costs_(costs) {
+      if (costs_ != nullptr) costs_->running_.fetch_add(1);
+    }
+    ~Running() {
+      if (costs_ != nullptr) costs_->running_.fetch_sub(1);
+    }
+    Running(const Running&) = delete;
+    Running& operator=(const Running&) = delete;
+
+   private:
+    SpeculationCosts* costs_;
+  };
+  int running() const { return running_.load(); }
+
  private:
   const double cost_decay_, load_decay_;
+  std::atomic<int> running_{0};
   mutable std::mutex mu_;
   std::map<std::string, CostFit, std::less<>> fits_;
 };
@@ -195,6 +245,10 @@ class GammaController {
   // Records a round (acceptance only; no timings, load unchanged).
   void Observe(int drafted, int accepted) { Observe(GammaRound{.drafted = drafted, .accepted = accepted}); }
   void Observe(const GammaRound& round);
+  // Records the target's open sessions outside a round (a new session's
+  // Open reports them): the first round is chosen for the load the request
+  // starts into, not for the one the deployment last measured.
+  void ObserveLoad(int sessions);
 
   // The cost model as it stands (ms when measured, else units of a step).
   double draft_ms_per_token() const { return fit_.draft_ms_per_token(options_); }

@@ -107,6 +107,7 @@ absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession* draft
     round.proposed = static_cast<int>(proposal.tokens.size());
     round.accepted = k;
     round.batch = verdict.batch_size;
+    round.sessions = target.active_sessions();
     if (first_round) round.draft_ms = round.verify_ms = -1;
     first_round = false;
     gamma.Observe(round);

@@ -119,6 +119,7 @@ absl::Status TargetService::DoOpen(const tandem::v1::TargetOpenSessionRequest& r
   resp->set_prompt_tokens(static_cast<uint64_t>(req.prompt_tokens_size()));
   resp->set_idle_timeout_ms(static_cast<uint64_t>(absl::ToInt64Milliseconds(sessions_->idle_timeout())));
   resp->set_prefill_time_ms(MsSince(start));
+  resp->set_active_sessions(static_cast<uint32_t>(sessions_->size()));
   UpdateGauges();
   return absl::OkStatus();
 }
@@ -167,6 +168,7 @@ absl::Status TargetService::DoVerify(const tandem::v1::VerifyRequest& req, tande
   resp->set_next_token(result.next_token);
   resp->set_committed_length(static_cast<uint64_t>(result.committed_length));
   resp->set_batch_size(static_cast<uint32_t>(session.batch_size()));
+  resp->set_active_sessions(static_cast<uint32_t>(sessions_->size()));
   if (batch_size_ != nullptr) batch_size_->Observe(session.batch_size());
   if (req.return_logprobs() && result.p.size() == static_cast<size_t>(result.accepted) + 1) {
     for (int i = 0; i <= result.accepted; ++i) {

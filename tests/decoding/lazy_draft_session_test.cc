@@ -42,8 +42,10 @@ class CountingDrafter : public Drafter {
   Drafter& inner_;
 };
 
-// The target of a busy deployment: every Verify reports a pass shared by 16
-// sessions, as the target service does (VerifyResponse.batch_size).
+// The target of a busy deployment: 16 sessions open (its Open and every
+// Verify say so, VerifyResponse.active_sessions), each Verify served by a
+// pass shared by 16 (VerifyResponse.batch_size), as the target service
+// reports them.
 class BusyVerifier : public Verifier {
  public:
   explicit BusyVerifier(Verifier& inner) : inner_(inner) {}
@@ -67,6 +69,7 @@ class BusyVerifier : public Verifier {
     }
     int64_t committed_length() const override { return inner_->committed_length(); }
     absl::Status Close() override { return inner_->Close(); }
+    int active_sessions() const override { return 16; }
 
    private:
     std::unique_ptr<VerifySession> inner_;
@@ -95,13 +98,12 @@ TEST(LazyDraft, ARequestKeptAtGammaZeroByLoadNeverOpensTheDrafter) {
   Models m;
   BusyVerifier busy(m.verifier);
   GenerationRequest req = AdaptiveGreedy({1, 2, 3}, 24);
-  // Measured costs: the controller starts from the deployment's fit, which
-  // has seen the target's pass shared by 16 sessions. Whatever the wall
-  // times, passes of 16 rows with a prior row cost make every drafted token
-  // cost 16 rows, so gamma stays 0 (for load: alone it would draft).
+  // Measured costs, shared by the deployment, which has measured nothing
+  // yet: the load comes from the target's Open. Whatever the wall times,
+  // passes of 16 rows with a prior row cost make every drafted token cost 16
+  // rows, so gamma stays 0 (for load: alone it would draft).
   req.gamma.measure_costs = true;
   spec::SpeculationCosts costs;
-  costs.Observe("model", spec::GammaRound{.batch = 16});
   GenerationResult base, r;
   ASSERT_TRUE(RunTargetOnly(req, m.verifier, m.vocab, nullptr, &base).ok());
   ASSERT_TRUE(RunSpeculative(req, m.counting, busy, m.vocab, nullptr, &r, &costs).ok());
@@ -113,6 +115,27 @@ TEST(LazyDraft, ARequestKeptAtGammaZeroByLoadNeverOpensTheDrafter) {
   EXPECT_EQ(r.stats.speculation.gamma_choices[0].gamma, 0);
   EXPECT_EQ(r.stats.speculation.gamma_choices[0].reason, "load");
   EXPECT_EQ(r.stats.speculation.gamma_choices[0].rounds, r.stats.target_calls);
+}
+
+TEST(LazyDraft, RequestsRunningInTheDeploymentAreTheLoadAtStart) {
+  // 15 other speculative requests are running; the target (in process)
+  // reports no load at all. The request starts at gamma 0 and stays there.
+  Models m;
+  GenerationRequest req = AdaptiveGreedy({1, 2, 3}, 24);
+  req.gamma.measure_costs = true;
+  spec::SpeculationCosts costs;
+  std::vector<std::unique_ptr<spec::SpeculationCosts::Running>> others;
+  for (int i = 0; i < 15; ++i) others.push_back(std::make_unique<spec::SpeculationCosts::Running>(&costs));
+  EXPECT_EQ(costs.running(), 15);
+  GenerationResult base, r;
+  ASSERT_TRUE(RunTargetOnly(req, m.verifier, m.vocab, nullptr, &base).ok());
+  ASSERT_TRUE(RunSpeculative(req, m.counting, m.verifier, m.vocab, nullptr, &r, &costs).ok());
+  EXPECT_EQ(r.tokens, base.tokens);
+  EXPECT_TRUE(m.counting.opened.empty());
+  EXPECT_EQ(r.stats.draft_calls, 0);
+  EXPECT_EQ(costs.running(), 15);  // this request counted itself only while it ran
+  others.clear();
+  EXPECT_EQ(costs.running(), 0);
 }
 
 TEST(LazyDraft, ARequestThatDraftsFromTheFirstRoundOpensOnItsPrompt) {

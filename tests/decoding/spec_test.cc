@@ -226,6 +226,42 @@ TEST(GammaController, MeasuredCostsAndLoadStopAndRestartDrafting) {
   EXPECT_LT(f.Run(fixed, 16, 200), 0.6);
 }
 
+TEST(GammaController, OpenSessionsAreTheLoadNotThoseInThePass) {
+  // Sessions that draft miss the pass: a target with 4 open sessions whose
+  // passes each hold one of them is loaded by 4 (VerifyResult.active_sessions).
+  spec::GammaOptions o{.gamma = 4, .adaptive = true, .max_gamma = 8, .measure_costs = false,
+                       .draft_shares_compute = true};
+  spec::GammaController by_pass(o), by_sessions(o);
+  for (int i = 0; i < 20; ++i) {
+    by_pass.Observe(spec::GammaRound{.drafted = 4, .accepted = 3, .batch = 1});
+    by_sessions.Observe(spec::GammaRound{.drafted = 4, .accepted = 3, .batch = 1, .sessions = 4});
+  }
+  EXPECT_NEAR(by_pass.load(), 1, 1e-9);
+  EXPECT_NEAR(by_sessions.load(), 4, 1e-9);
+  EXPECT_EQ(by_pass.reason(), spec::GammaReason::kAcceptance);
+  EXPECT_EQ(by_sessions.reason(), spec::GammaReason::kLoad);
+  EXPECT_LT(by_sessions.gamma(), by_pass.gamma());
+}
+
+TEST(GammaController, TheFirstRoundIsChosenForTheLoadAtOpen) {
+  // A request opening into a full target (16 sessions, its Open says)
+  // starts with plain steps instead of the request's gamma; alone it drafts.
+  spec::GammaOptions o{.gamma = 4, .adaptive = true, .max_gamma = 8, .measure_costs = false,
+                       .draft_shares_compute = true};
+  spec::GammaController busy(o), alone(o), unreported(o);
+  busy.ObserveLoad(16);
+  EXPECT_EQ(busy.gamma(), 0);
+  EXPECT_EQ(busy.reason(), spec::GammaReason::kLoad);
+  alone.ObserveLoad(1);
+  EXPECT_GT(alone.gamma(), 0);
+  EXPECT_EQ(alone.reason(), spec::GammaReason::kAcceptance);
+  unreported.ObserveLoad(0);  // in process: nothing reported, the request's gamma
+  EXPECT_EQ(unreported.gamma(), 4);
+  spec::GammaController fixed({.gamma = 4});
+  fixed.ObserveLoad(16);
+  EXPECT_EQ(fixed.gamma(), 4);
+}
+
 TEST(GammaController, SharedCostsCarryOverToTheNextRequest) {
   // Costs and load are the deployment's: a request that starts while the
   // target is busy starts at gamma 0, without re-learning them; another
@@ -301,6 +337,31 @@ TEST(GammaController, ProposeTimesUnderLoadAreNotTheDraftersCost) {
   }
   EXPECT_NEAR(g.draft_ms_per_token(), d.t_d, 1e-6);
   EXPECT_NEAR(g.load(), 16, 0.5);
+}
+
+TEST(GammaController, DraftingUnderLoadCostsWhatItTookUnderLoad) {
+  // A pass of 16 rows costs 40 + 2 * 16 ms and drafting alone 6 ms a token:
+  // with those costs one drafted token pays at 16 sessions. Under that load
+  // a Propose took 60 ms a token (waiting for, and slowing, the shared
+  // processors): charged that, drafting stops; the alone estimate stays.
+  spec::GammaOptions o{.gamma = 4, .adaptive = true, .max_gamma = 8, .ema_decay = 0.95};
+  spec::GammaController g(o);
+  SimulatedDeployment d{.w = 40, .c = 2, .t_d = 6, .alpha = 0.8};
+  d.Run(g, 1, 50);
+  for (int i = 0; i < 30; ++i) {
+    g.Observe(spec::GammaRound{.drafted = 1, .proposed = 1, .accepted = 1, .verify_ms = 40 + 2 * 16 * 2.0,
+                               .batch = 16});
+  }
+  ASSERT_GT(g.gamma(), 0) << "no loaded Propose measured: the alone cost says drafting pays";
+  for (int i = 0; i < 30; ++i) {
+    g.Observe(spec::GammaRound{.drafted = 1, .proposed = 1, .accepted = 1, .draft_ms = 60,
+                               .verify_ms = 40 + 2 * 16 * 2.0, .batch = 16});
+  }
+  EXPECT_EQ(g.gamma(), 0);
+  EXPECT_EQ(g.reason(), spec::GammaReason::kLoad);
+  EXPECT_NEAR(g.draft_ms_per_token(), d.t_d, 1e-6);
+  d.Run(g, 1, 100);  // the load estimate decays by 0.95 a round
+  EXPECT_GT(g.gamma(), 0);  // alone again: the alone costs
 }
 
 TEST(GammaController, ExpensiveDraftingStopsEvenAlone) {

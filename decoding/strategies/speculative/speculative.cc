@@ -1,5 +1,7 @@
 #include "decoding/strategies/speculative/speculative.h"
 
+#include <algorithm>
+
 #include "decoding/spec/gamma_controller.h"
 #include "decoding/spec/lazy_draft_session.h"
 #include "decoding/generation/output.h"
@@ -20,6 +22,7 @@ absl::Status RunSpeculative(const GenerationRequest& request, Drafter& drafter, 
   auto& stats = result->stats;
   const bool greedy = request.sampling.greedy();
 
+  const spec::SpeculationCosts::Running running(costs);
   double t0 = out.ElapsedMs();
   auto target = verifier.Open(request.prompt, request.sampling, {});
   if (!target.ok()) return target.status();
@@ -31,6 +34,10 @@ absl::Status RunSpeculative(const GenerationRequest& request, Drafter& drafter, 
   // rounds continue target-only (spec/peer_loss.h).
   spec::LazyDraftSession draft(drafter, request.prompt, request.sampling, {.return_distributions = !greedy});
   spec::GammaController gamma(request.gamma, costs, std::string(drafter.name()));
+  // The load this request starts into: the sessions open on the target,
+  // or the speculative requests running here if more (the target counts a
+  // session once its prefill is done).
+  gamma.ObserveLoad(std::max((*target)->active_sessions(), costs != nullptr ? costs->running() : 0));
   return RunSpeculativeRounds("speculative", &draft, **target, gamma, greedy, vocab, out, stats);
 }
 

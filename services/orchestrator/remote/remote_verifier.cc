@@ -17,9 +17,9 @@ constexpr RemoteService kTarget("target service");
 class RemoteVerifySession : public VerifySession {
  public:
   RemoteVerifySession(std::shared_ptr<tandem::v1::Target::StubInterface> stub, const RemoteOptions& options,
-                      std::string id, int64_t committed, bool greedy, int32_t vocab)
+                      std::string id, int64_t committed, bool greedy, int32_t vocab, int active_sessions = 0)
       : stub_(std::move(stub)), options_(options), id_(std::move(id)), committed_(committed), greedy_(greedy),
-        vocab_(vocab) {}
+        vocab_(vocab), active_sessions_(active_sessions) {}
   ~RemoteVerifySession() override { (void)Close(); }
 
   absl::Status Verify(std::span<const int32_t> draft, std::span<const runtime::Distribution> q,
@@ -57,12 +57,14 @@ class RemoteVerifySession : public VerifySession {
     out->next_token = resp.next_token();
     out->committed_length = static_cast<int64_t>(resp.committed_length());
     out->batch_size = static_cast<int>(std::min<uint32_t>(resp.batch_size(), 1u << 20));
+    active_sessions_ = static_cast<int>(std::min<uint32_t>(resp.active_sessions(), 1u << 20));
     out->p.clear();
     committed_ = out->committed_length;
     return absl::OkStatus();
   }
 
   int64_t committed_length() const override { return committed_; }
+  int active_sessions() const override { return active_sessions_; }
 
   absl::Status Append(std::span<const int32_t> tokens, int top_k, NextTokenInfo* next) override {
     if (closed_) return absl::FailedPreconditionError("verify session is closed");
@@ -167,6 +169,7 @@ class RemoteVerifySession : public VerifySession {
   int64_t committed_;
   const bool greedy_;
   const int32_t vocab_;
+  int active_sessions_;  // as the target's last answer reported them
   bool closed_ = false;
   tandem::v1::VerifyRequest req_;  // reused: q rows keep their capacity
 };
@@ -219,9 +222,9 @@ absl::StatusOr<std::unique_ptr<VerifySession>> RemoteVerifier::Open(std::span<co
       return kTarget.Cancelled();
     }
   }
-  return std::make_unique<RemoteVerifySession>(stub_, options_, resp.session_id(),
-                                               static_cast<int64_t>(prompt.size()), params.greedy(),
-                                               info_.vocab_size());
+  return std::make_unique<RemoteVerifySession>(
+      stub_, options_, resp.session_id(), static_cast<int64_t>(prompt.size()), params.greedy(), info_.vocab_size(),
+      static_cast<int>(std::min<uint32_t>(resp.active_sessions(), 1u << 20)));
 }
 
 }  // namespace tandem::orchestrator

@@ -241,11 +241,33 @@ TEST_F(ModelServicesTest, InvalidRequestsKvReleaseHealthAndMetrics) {
     tandem::v1::VerifyResponse resp;
     ASSERT_TRUE(stub->Verify(&ctx, req, &resp).ok());
     EXPECT_EQ(resp.batch_size(), 1u);
+    EXPECT_EQ(resp.active_sessions(), 1u);
+  }
+  {
+    // A second open session that is idle is not in the pass, but it is load.
+    grpc::ClientContext open_ctx;
+    tandem::v1::TargetOpenSessionRequest open;
+    open.add_prompt_tokens(1);
+    tandem::v1::TargetOpenSessionResponse opened;
+    ASSERT_TRUE(stub->OpenSession(&open_ctx, open, &opened).ok());
+    grpc::ClientContext ctx;
+    tandem::v1::VerifyRequest req;
+    req.set_session_id(id);
+    req.set_greedy(true);
+    tandem::v1::VerifyResponse resp;
+    ASSERT_TRUE(stub->Verify(&ctx, req, &resp).ok());
+    EXPECT_EQ(resp.batch_size(), 1u);
+    EXPECT_EQ(resp.active_sessions(), 2u);
+    grpc::ClientContext close_ctx;
+    tandem::v1::CloseSessionRequest close;
+    close.set_session_id(opened.session_id());
+    tandem::v1::CloseSessionResponse closed;
+    ASSERT_TRUE(stub->CloseSession(&close_ctx, close, &closed).ok());
   }
   const std::string metrics = target_->metrics().Serialize();
-  EXPECT_NE(metrics.find("tandem:target_verify_latency_seconds_count 1"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("tandem:target_verify_latency_seconds_count 2"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("tandem:active_sessions 1"), std::string::npos);
-  EXPECT_NE(metrics.find("tandem:target_batch_size_count 2"), std::string::npos) << "one Step + one Verify";
+  EXPECT_NE(metrics.find("tandem:target_batch_size_count 3"), std::string::npos) << "one Step + two Verify";
   EXPECT_EQ(metrics.find("tandem:kv_cache_bytes 0\n"), std::string::npos) << "KV gauge should be non-zero";
   {
     grpc::ClientContext ctx;
