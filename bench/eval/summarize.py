@@ -31,20 +31,25 @@ def load_suite(results, suite):
         path = os.path.join(d, "results.jsonl")
         if not os.path.exists(path):
             continue
-        got = 0
         with open(path) as f:
             for line in f:
                 if line.strip():
                     r = json.loads(line)
                     r["_dir"] = os.path.relpath(d, ROOT)
                     latest[(r.get("split", "dev"), str(r["item"]), r["run"], r.get("judge", ""))] = r
-                    got += 1
-        if got and os.path.exists(os.path.join(d, "meta.json")):
+        if os.path.exists(os.path.join(d, "meta.json")):
             with open(os.path.join(d, "meta.json")) as f:
                 m = json.load(f)
-            m["_dir"], m["_rows"] = os.path.relpath(d, ROOT), got
+            m["_dir"] = os.path.relpath(d, ROOT)
             metas.append(m)
-    return list(latest.values()), metas
+    rows = list(latest.values())
+    # A directory is listed with the lines still in use: a later run of the
+    # same items replaces its lines, and one left with none is not a source.
+    used = {}
+    for r in rows:
+        used[r["_dir"]] = used.get(r["_dir"], 0) + 1
+    metas = [dict(m, _rows=used[m["_dir"]]) for m in metas if used.get(m["_dir"])]
+    return rows, metas
 
 
 def by_run(rows, split):
@@ -68,11 +73,11 @@ def env_lines(rows, metas):
     cpus = sorted({r["cpu_model"] for r in rows})
     loads = [x for r in rows for x in (r["load_before"][0], r["load_after"][0])]
     utc = sorted(r["utc"] for r in rows)
-    out = [f"- Machine: {', '.join(cpus)}, {rows[0]['nproc']} cores, shared; 1-minute load average around the "
+    out = [f"- Machine: {', '.join(cpus)}, {rows[0]['nproc']} cores; 1-minute load average around the "
            f"runs {min(loads):.1f}–{max(loads):.1f} (median {es.quantile(sorted(loads), 0.5):.1f}); "
            f"{utc[0]} – {utc[-1]} UTC."]
     for m in metas:
-        out.append(f"- `{m['_dir']}` ({m['_rows']} lines, commit {m.get('git_commit', '?')[:10]}): "
+        out.append(f"- `{m['_dir']}` ({m['_rows']} lines used, commit {m.get('git_commit', '?')[:10]}): "
                    f"`{m.get('command', '?').replace(ROOT + '/', '')}`")
     return out
 
