@@ -12,16 +12,10 @@
 #include "decoding/spec/lazy_draft_session.h"
 #include "decoding/strategies/speculative/speculative.h"
 #include "decoding/strategies/target_only/target_only.h"
-#include "tests/decoding/fake_lm.h"
+#include "tests/decoding/model_pair.h"
 
 namespace tandem::decoding {
 namespace {
-
-using testing::FakeLm;
-using testing::FakeVocabulary;
-
-constexpr int32_t kVocab = 8;
-bool IsEos(int32_t t) { return t == 0; }
 
 // Records every Open's prompt; `fail` (if not OK) answers the next Open.
 class CountingDrafter : public Drafter {
@@ -77,12 +71,7 @@ class BusyVerifier : public Verifier {
   Verifier& inner_;
 };
 
-struct Models {
-  FakeLm target{kVocab, testing::TargetLogits};
-  FakeLm draft{kVocab, testing::DraftLogits};
-  FakeVocabulary vocab{kVocab};
-  ModelVerifier verifier{target};
-  ModelDrafter drafter{draft, IsEos};
+struct Models : testing::ModelPair {
   CountingDrafter counting{drafter};
 };
 

@@ -13,16 +13,13 @@
 #include "decoding/strategies/rapid/rapid.h"
 #include "decoding/strategies/speculative/speculative.h"
 #include "decoding/strategies/target_only/target_only.h"
-#include "tests/decoding/fake_lm.h"
+#include "tests/decoding/model_pair.h"
 
 namespace tandem::decoding {
 namespace {
 
-using testing::FakeLm;
-using testing::FakeVocabulary;
-
-constexpr int32_t kVocab = 8;
-bool IsEos(int32_t t) { return t == 0; }
+using Models = testing::ModelPair;
+constexpr int32_t kVocab = Models::kVocab;
 
 // Delegates to a real drafter; its sessions answer `failure` from the
 // (fail_after + 1)-th Propose on (fail_after < 0: Open fails), like a draft
@@ -66,14 +63,6 @@ class FailingDrafter : public Drafter {
   Drafter& inner_;
   const int fail_after_;
   const absl::Status failure_;
-};
-
-struct Models {
-  FakeLm target{kVocab, testing::TargetLogits};
-  FakeLm draft{kVocab, testing::DraftLogits};
-  FakeVocabulary vocab{kVocab};
-  ModelVerifier verifier{target};
-  ModelDrafter drafter{draft, IsEos};
 };
 
 GenerationRequest Greedy(std::vector<int32_t> prompt, int max_tokens) {
