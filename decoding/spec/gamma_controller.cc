@@ -60,23 +60,22 @@ void GammaController::Observe(const GammaRound& round) {
   alpha_.Add(round, options_.ema_decay);
   GammaRound costs = round;
   if (!options_.measure_costs) costs.draft_ms = costs.verify_ms = -1;  // the load still counts
-  if (shared_ != nullptr && options_.measure_costs) {
-    fit_ = shared_->Observe(drafter_, costs);
-  } else {
-    fit_.Observe(costs, options_.cost_decay, options_.ema_decay);
-  }
+  Fit(costs);
   Choose();
 }
 
 void GammaController::ObserveLoad(int sessions) {
   if (!options_.adaptive || sessions <= 0) return;
-  const GammaRound load{.sessions = sessions};  // nothing drafted, nothing timed: only the load counts
-  if (shared_ != nullptr && options_.measure_costs) {
-    fit_ = shared_->Observe(drafter_, load);
-  } else {
-    fit_.Observe(load, options_.cost_decay, options_.ema_decay);
-  }
+  Fit(GammaRound{.sessions = sessions});  // nothing drafted, nothing timed: only the load counts
   Choose();
+}
+
+void GammaController::Fit(const GammaRound& round) {
+  if (shared_ != nullptr && options_.measure_costs) {
+    fit_ = shared_->Observe(drafter_, round);
+  } else {
+    fit_.Observe(round, options_.cost_decay, options_.ema_decay);
+  }
 }
 
 void CostFit::LineFit::Add(double x, double y, double decay) {
@@ -173,8 +172,11 @@ double GammaController::ExpectedRate(int g, double b) const {
   const double tokens = (1.0 - std::pow(a, g + 1)) / (1.0 - a);
   // Drafting on the target's processors holds up the pass of all b sessions.
   const double draft_weight = options_.draft_shares_compute ? b : 1.0;
-  double drafting = g > 0 ? draft_fixed_ms() + g * draft_ms_per_token() : 0.0;
-  if (const double loaded = fit_.loaded_draft_ms(g); g > 0 && b > 1.5 && loaded >= 0) drafting = loaded;
+  double drafting = 0.0;
+  if (g > 0) {
+    const double loaded = b > 1.5 ? fit_.loaded_draft_ms(g) : -1.0;
+    drafting = loaded >= 0 ? loaded : draft_fixed_ms() + g * draft_ms_per_token();
+  }
   const double cost = draft_weight * drafting + pass_fixed_ms() + row_ms() * b * (g + 1);
   return tokens / std::max(cost, 1e-9);
 }

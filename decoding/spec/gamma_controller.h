@@ -139,7 +139,7 @@ struct GammaRound {
   double draft_ms = -1;    // wall time of the Propose that drafted them; < 0: not measured
   double verify_ms = -1;   // wall time of the Verify; < 0: not measured
   int batch = 0;           // sessions in the target's pass (VerifyResult.batch_size); 0: unknown (1)
-  int sessions = 0;        // sessions open on the target (VerifyResult.active_sessions); 0: unknown
+  int sessions = 0;        // sessions open on the target (VerifySession::active_sessions()); 0: unknown
   // The load B: the target's open sessions when reported, else the pass's.
   int load() const { return sessions > 0 ? sessions : batch; }
 };
@@ -262,6 +262,8 @@ class GammaController {
  private:
   int Best(double b) const;
   void Choose();
+  // Adds a round's costs and load to the deployment's fit (or this one's).
+  void Fit(const GammaRound& round);
 
   GammaOptions options_;
   SpeculationCosts* shared_;
