@@ -297,10 +297,12 @@ TEST_F(ModelServicesTest, InvalidRequestsKvReleaseHealthAndMetrics) {
 
 TEST_F(ModelServicesTest, IdleSessionsExpireAndFreeKv) {
   // A second target service over the same batching model, with a short
-  // idle timeout.
+  // idle timeout: long enough that the session surely outlives the check
+  // right after its Open on a busy machine (100 ms did not, once, under
+  // ctest -j2), short enough to wait for.
   services::TargetServerOptions options;
   options.service.info = services::ModelInfoOf(target_model_->model(), kModel, "target");
-  options.service.sessions.idle_timeout = absl::Milliseconds(100);
+  options.service.sessions.idle_timeout = absl::Seconds(1);
   options.service.sessions.reap_interval = absl::Milliseconds(20);
   batching::BatchingLanguageModel* lm = &target_model_->lm();
   auto server = services::TargetServer::Start(*lm, std::move(options), [lm] { return lm->kv_bytes_in_use(); });
