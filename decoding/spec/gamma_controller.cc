@@ -117,9 +117,25 @@ void CostFit::Observe(const GammaRound& round, double cost_decay, double load_de
   if (proposed > 0 && round.draft_ms >= 0) {
     (round.load() <= 1 ? draft_ : loaded_draft_).Add(proposed, round.draft_ms, cost_decay);
   }
+  // The round's realized rate at its load: accepted tokens plus the one
+  // the target adds (every round commits its correction or bonus token).
+  if (const int load = round.load(); load >= 2 && load <= kMaxRateLoad && round.verify_ms > 0) {
+    const bool drafting = round.drafted > 0;
+    const double ms = round.verify_ms + (drafting ? std::max(round.draft_ms, 0.0) : 0.0);
+    const double tokens = drafting ? std::clamp(round.accepted, 0, round.drafted) + 1.0 : 1.0;
+    LoadRates& at = rates_[static_cast<size_t>(load)];
+    (drafting ? at.drafting : at.plain).Add(tokens / ms, cost_decay);
+  }
   if (round.verify_ms >= 0) {
     pass_.Add(std::max(round.batch, 1) * (std::max(round.drafted, 0) + 1.0), round.verify_ms, cost_decay);
   }
+}
+
+double CostFit::RateAt(int load, bool drafting) const {
+  if (load < 2 || load > kMaxRateLoad) return -1;
+  const LoadRates& at = rates_[static_cast<size_t>(load)];
+  const RateMean& m = drafting ? at.drafting : at.plain;
+  return m.w >= kMinRateRounds ? m.wy / m.w : -1;
 }
 
 double CostFit::row_ms(const GammaOptions& o) const {
@@ -194,11 +210,44 @@ int GammaController::Best(double b) const {
   return best;
 }
 
+GammaController::PlainVsDrafting GammaController::CompareMeasured() const {
+  if (!options_.compare_with_plain || !options_.measure_costs || fit_.load() < 1.5) return PlainVsDrafting::kNotCompared;
+  const int load = static_cast<int>(std::lround(fit_.load()));
+  if (load > CostFit::kMaxRateLoad) return PlainVsDrafting::kNotCompared;
+  const double plain = fit_.plain_rate(load), drafting = fit_.drafting_rate(load);
+  if (plain < 0) return PlainVsDrafting::kPlainUnmeasured;
+  return drafting > 0 && drafting < plain ? PlainVsDrafting::kPlainFaster : PlainVsDrafting::kNotCompared;
+}
+
 void GammaController::Choose() {
-  const int loaded = Best(std::max(fit_.load(), 1.0));
+  int loaded = Best(std::max(fit_.load(), 1.0));
   const int alone = Best(1.0);
+  bool probe = false;
+  switch (loaded > 0 ? CompareMeasured() : PlainVsDrafting::kNotCompared) {
+    case PlainVsDrafting::kPlainFaster:
+      // Plain steps, but the model's choice once in a while: the drafting
+      // rate is only re-measured by drafting.
+      if (++compare_rounds_ >= options_.probe_every) {
+        compare_rounds_ = 0;
+      } else {
+        loaded = 0;
+      }
+      break;
+    case PlainVsDrafting::kPlainUnmeasured:
+      // Drafting at a load where no plain step was measured yet: one plain
+      // step now and then, so that the two can be compared.
+      if (++compare_rounds_ >= options_.probe_every) {
+        compare_rounds_ = 0;
+        loaded = 0;
+        probe = true;
+      }
+      break;
+    case PlainVsDrafting::kNotCompared:
+      compare_rounds_ = 0;
+      break;
+  }
   gamma_ = loaded;
-  reason_ = loaded < alone ? GammaReason::kLoad : GammaReason::kAcceptance;
+  reason_ = probe ? GammaReason::kProbe : loaded < alone ? GammaReason::kLoad : GammaReason::kAcceptance;
   if (gamma_ == 0 && reason_ == GammaReason::kAcceptance && options_.max_gamma >= 1) {
     if (zero_rounds_ >= options_.probe_every) {
       zero_rounds_ = 0;

@@ -82,6 +82,23 @@
 // target-only); charging what drafting took under load stops it there
 // without touching the alone estimate.
 //
+// Measured against plain steps. The model above is fitted from rounds whose
+// costs it can see; what it cannot see (threads of two models oversubscribing
+// the same cores, caches evicted by the other model, passes waiting for
+// sessions that draft) made 4 streams on 2 cores keep drafting at a 12 %
+// loss (bench/results/load_adaptive/20261204T002435Z: gamma 1-12 chosen,
+// fixed gamma 4 itself at 0.95x target-only). So the fit also keeps, per
+// load (the target's open sessions, 2..kMaxRateLoad), the realized rate of
+// each kind of round: tokens committed per ms of its Propose + Verify wall
+// time, for plain rounds and for drafting rounds. When both were measured at
+// the current load and plain rounds were faster, the controller takes plain
+// steps whatever the model says (reason "load"), and lets the model's choice
+// through once every `probe_every` such rounds so the drafting rate is
+// re-measured. Alone (load < 1.5) the model decides: nothing else shares
+// the processors, so what it fits is what a round costs. While the model drafts at a load where no plain
+// round was measured, every `probe_every`-th round is a plain one (reason
+// "probe"), so that the comparison can start.
+//
 // Gamma 0 learns nothing about acceptance, so after `probe_every`
 // consecutive rounds at 0 chosen for low acceptance the controller drafts one
 // token (reason "probe"); gamma 0 chosen for load needs no probe, the load is
@@ -89,7 +106,9 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <string>
@@ -120,6 +139,10 @@ struct GammaOptions {
   bool draft_shares_compute = false;
   double cost_decay = 0.95;  // weight kept by the past per round (cost fit, when not shared)
   int probe_every = 16;      // rounds at gamma 0 (low acceptance) between probes
+  // Under load, compare the realized rates of plain and drafting rounds and
+  // take plain steps where they were faster (see "Measured against plain
+  // steps"); false: the cost model alone decides.
+  bool compare_with_plain = true;
 };
 
 // Why the controller is where it is (the `reason` label of tandem:spec_decode_gamma).
@@ -127,7 +150,8 @@ enum class GammaReason {
   kFixed,       // not adaptive: the request's gamma
   kAcceptance,  // the best gamma for the acceptance rate and measured costs, load not limiting
   kLoad,        // smaller than it would be with the target alone (B = 1)
-  kProbe,       // one drafted token after a run of gamma 0, to re-measure acceptance
+  kProbe,       // one drafted token after a run of gamma 0, to re-measure acceptance;
+                // or one plain step under load, to measure plain steps there
 };
 std::string_view GammaReasonName(GammaReason reason);
 
@@ -170,6 +194,13 @@ class CostFit {
   double row_ms(const GammaOptions& o) const;         // c
   double load() const { return load_; }               // B, smoothed; 1 before any report
   bool measured() const { return pass_.w > 0 || load_measured_; }
+  // Realized tokens per ms of plain (gamma 0) or drafting rounds at this
+  // load (see "Measured against plain steps"); < 0 until kMinRateRounds
+  // such rounds were seen, and for a load outside 2..kMaxRateLoad.
+  double plain_rate(int load) const { return RateAt(load, false); }
+  double drafting_rate(int load) const { return RateAt(load, true); }
+  static constexpr int kMaxRateLoad = 32;
+  static constexpr double kMinRateRounds = 3;
   // The drafter's acceptance rate over the deployment's recent rounds (the
   // estimator GammaController uses, decay cost_decay); < 0 before any.
   double acceptance() const { return accept_.trials > 0 ? accept_.rate() : -1.0; }
@@ -186,6 +217,21 @@ class CostFit {
     double Slope(double prior_slope) const;
     double Intercept(double slope) const { return w > 0 ? std::max(wy / w - slope * (wx / w), 0.0) : 0.0; }
   };
+  // An exponentially weighted mean of a rate.
+  struct RateMean {
+    double w = 0, wy = 0;
+    void Add(double y, double decay) {
+      w = decay * w + 1;
+      wy = decay * wy + y;
+    }
+  };
+  struct LoadRates {
+    RateMean plain, drafting;
+  };
+  double RateAt(int load, bool drafting) const;
+  // Indexed by load; fixed size so that a snapshot of the fit (one per round)
+  // copies without allocating.
+  std::array<LoadRates, kMaxRateLoad + 1> rates_{};
   LineFit draft_;         // Propose ms against tokens proposed, the target alone
   LineFit loaded_draft_;  // the same under load (B > 1)
   LineFit pass_;   // Verify ms against rows R
@@ -256,11 +302,18 @@ class GammaController {
   double pass_fixed_ms() const { return fit_.pass_fixed_ms(options_); }  // W
   double row_ms() const { return fit_.row_ms(options_); }                // c
   double load() const { return fit_.load(); }                            // B, smoothed
+  // Realized rates at the current load (see "Measured against plain steps").
+  double plain_rate_at_load() const { return fit_.plain_rate(static_cast<int>(std::lround(fit_.load()))); }
+  double drafting_rate_at_load() const { return fit_.drafting_rate(static_cast<int>(std::lround(fit_.load()))); }
   // E[tokens](g) / cost(g) at load b under the current estimates.
   double ExpectedRate(int g, double b) const;
 
  private:
   int Best(double b) const;
+  // What the realized rates at the current load say (see "Measured against
+  // plain steps").
+  enum class PlainVsDrafting { kNotCompared, kPlainFaster, kPlainUnmeasured };
+  PlainVsDrafting CompareMeasured() const;
   void Choose();
   // Adds a round's costs and load to the deployment's fit (or this one's).
   void Fit(const GammaRound& round);
@@ -271,6 +324,7 @@ class GammaController {
   AcceptanceEstimate alpha_;
   CostFit fit_;  // this request's, or a snapshot of the shared one
   int zero_rounds_ = 0;  // consecutive rounds at gamma 0 for acceptance
+  int compare_rounds_ = 0;  // rounds since the last probe of the measured comparison
   int gamma_;
   GammaReason reason_;
 };

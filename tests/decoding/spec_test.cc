@@ -226,6 +226,55 @@ TEST(GammaController, MeasuredCostsAndLoadStopAndRestartDrafting) {
   EXPECT_LT(f.Run(fixed, 16, 200), 0.6);
 }
 
+// One of 4 sessions on a target whose processors the drafter shares: a
+// drafting round's pass holds this session alone (the others are drafting)
+// and also waits `hidden` ms for the processors their drafts hold, which no
+// pass model W + c * R sees (it lands in W, which plain steps seem to pay
+// too); plain rounds share one pass of all 4. Returns the tokens per ms
+// over target-only's, 1 / (w + 4 c).
+double RunContendedSession(spec::GammaController& g, int rounds, runtime::Rng& rng) {
+  const double w = 40, c = 12, t_d = 6, alpha = 0.8, hidden = 400;
+  double tokens = 0, ms = 0;
+  for (int i = 0; i < rounds; ++i) {
+    const int n = g.gamma();
+    int k = 0;
+    while (k < n && rng.Uniform() < alpha) ++k;
+    const double draft_ms = n * t_d;
+    const double verify_ms = n > 0 ? w + c * (n + 1) + hidden : w + 4 * c;
+    g.Observe(spec::GammaRound{.drafted = n, .proposed = n, .accepted = k, .draft_ms = n > 0 ? draft_ms : -1,
+                               .verify_ms = verify_ms, .batch = n > 0 ? 1 : 4, .sessions = 4});
+    tokens += k + 1;
+    ms += draft_ms + verify_ms;
+  }
+  return tokens / ms * (w + 4 * c);
+}
+
+TEST(GammaController, PlainStepsAreMeasuredUnderLoadAndTakenWhereFaster) {
+  // The model alone keeps drafting into the contention above; comparing
+  // realized rates probes plain steps, finds them faster and takes them.
+  spec::GammaOptions o{.gamma = 4, .adaptive = true, .max_gamma = 8, .ema_decay = 0.95};
+  spec::GammaOptions model_alone = o;
+  model_alone.compare_with_plain = false;
+  spec::GammaController compared(o), model_only(model_alone);
+  runtime::Rng rc{7}, rm{7};
+  RunContendedSession(compared, 60, rc);
+  RunContendedSession(model_only, 60, rm);
+  const double loaded_model = RunContendedSession(model_only, 320, rm);
+  const double loaded_compared = RunContendedSession(compared, 320, rc);
+  EXPECT_GE(model_only.gamma(), 1);
+  EXPECT_LT(loaded_model, 0.8);
+  EXPECT_GT(loaded_compared, 0.85);
+  EXPECT_GT(loaded_compared, loaded_model + 0.15);
+  EXPECT_GT(compared.plain_rate_at_load(), compared.drafting_rate_at_load());
+  EXPECT_GT(compared.drafting_rate_at_load(), 0);
+  // Alone nothing is compared: the same choices, the same rounds.
+  spec::GammaController alone_compared(o), alone_model(model_alone);
+  SimulatedDeployment da, db;
+  da.alpha = db.alpha = 0.8;
+  EXPECT_DOUBLE_EQ(da.Run(alone_compared, 1, 100), db.Run(alone_model, 1, 100));
+  EXPECT_GE(alone_compared.gamma(), 1);
+}
+
 TEST(GammaController, OpenSessionsAreTheLoadNotThoseInThePass) {
   // Sessions that draft miss the pass: a target with 4 open sessions whose
   // passes each hold one of them is loaded by 4 (VerifyResult.active_sessions).
