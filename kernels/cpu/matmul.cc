@@ -87,11 +87,11 @@ struct MatMulCtx {
 // Software prefetch of the weights ahead of the kernels' reads. A decode
 // step streams every weight once from memory, and the hardware prefetchers
 // alone kept one thread at ~6.5 GB/s on a Sapphire Rapids VM (Qwen2.5-Coder
-// 1.5B Q4_K_M: 6.5 tokens/s, llama.cpp 9.1); requesting the lines
-// kPrefetchAhead bytes beyond the rows about to be computed gave 10.8 (2
-// threads: 11.2 -> 19.1), any distance from 512 to 2048 bytes within 4 %
-// (docs/benchmarks.md). A prefetch never faults, so running past the end of
-// the matrix is harmless.
+// 1.5B Q4_K_M: 6.7 tokens/s, llama.cpp 9.1); requesting the lines
+// kPrefetchAhead bytes beyond the rows about to be computed gave 8.7 (2
+// threads: 10.9 -> 15.8), any distance from 512 to 2048 bytes within 5 %, 4 and
+// 8 KB slower (docs/benchmarks.md). A prefetch never faults, so running past
+// the end of the matrix is harmless.
 constexpr size_t kPrefetchAhead = 1024;
 constexpr size_t kCacheLine = 64;
 
