@@ -121,10 +121,12 @@ void CostFit::Observe(const GammaRound& round, double cost_decay, double load_de
   // the target adds (every round commits its correction or bonus token).
   if (const int load = round.load(); load >= 2 && load <= kMaxRateLoad && round.verify_ms > 0) {
     const bool drafting = round.drafted > 0;
-    const double ms = round.verify_ms + (drafting ? std::max(round.draft_ms, 0.0) : 0.0);
+    const double propose_ms = std::max({round.propose_ms, round.draft_ms, 0.0});
+    const double ms = round.verify_ms + (drafting ? propose_ms : 0.0);
     const double tokens = drafting ? std::clamp(round.accepted, 0, round.drafted) + 1.0 : 1.0;
     LoadRates& at = rates_[static_cast<size_t>(load)];
     (drafting ? at.drafting : at.plain).Add(tokens / ms, cost_decay);
+    at.plain_since_drafting = drafting ? 0 : at.plain_since_drafting + 1;
   }
   if (round.verify_ms >= 0) {
     pass_.Add(std::max(round.batch, 1) * (std::max(round.drafted, 0) + 1.0), round.verify_ms, cost_decay);
@@ -216,7 +218,10 @@ GammaController::PlainVsDrafting GammaController::CompareMeasured() const {
   if (load > CostFit::kMaxRateLoad) return PlainVsDrafting::kNotCompared;
   const double plain = fit_.plain_rate(load), drafting = fit_.drafting_rate(load);
   if (plain < 0) return PlainVsDrafting::kPlainUnmeasured;
-  return drafting > 0 && drafting < plain ? PlainVsDrafting::kPlainFaster : PlainVsDrafting::kNotCompared;
+  if (drafting < 0 || drafting >= plain) return PlainVsDrafting::kNotCompared;
+  return fit_.plain_rounds_since_drafting(load) >= static_cast<double>(options_.probe_every) * load
+             ? PlainVsDrafting::kDraftingStale
+             : PlainVsDrafting::kPlainFaster;
 }
 
 void GammaController::Choose() {
@@ -225,14 +230,10 @@ void GammaController::Choose() {
   bool probe = false;
   switch (loaded > 0 ? CompareMeasured() : PlainVsDrafting::kNotCompared) {
     case PlainVsDrafting::kPlainFaster:
-      // Plain steps, but the model's choice once in a while: the drafting
-      // rate is only re-measured by drafting.
-      if (++compare_rounds_ >= options_.probe_every) {
-        compare_rounds_ = 0;
-      } else {
-        loaded = 0;
-      }
+      loaded = 0;
       break;
+    case PlainVsDrafting::kDraftingStale:
+      break;  // the model's choice: the drafting rate is only re-measured by drafting
     case PlainVsDrafting::kPlainUnmeasured:
       // Drafting at a load where no plain step was measured yet: one plain
       // step now and then, so that the two can be compared.

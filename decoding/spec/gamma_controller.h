@@ -90,11 +90,16 @@
 // fixed gamma 4 itself at 0.95x target-only). So the fit also keeps, per
 // load (the target's open sessions, 2..kMaxRateLoad), the realized rate of
 // each kind of round: tokens committed per ms of its Propose + Verify wall
-// time, for plain rounds and for drafting rounds. When both were measured at
-// the current load and plain rounds were faster, the controller takes plain
-// steps whatever the model says (reason "load"), and lets the model's choice
-// through once every `probe_every` such rounds so the drafting rate is
-// re-measured. Alone (load < 1.5) the model decides: nothing else shares
+// time, for plain rounds and for drafting rounds (a drafting round's time
+// includes the Propose's catch-up prefill of tokens committed while it did
+// not draft: a real cost of resuming drafting that the drafting-cost fit
+// leaves out). When both were measured at the current load and plain rounds
+// were faster, the controller takes plain steps whatever the model says
+// (reason "load"). The drafting rate is re-measured by letting the model's
+// choice through once the deployment has taken probe_every * load plain
+// rounds at that load since its last drafting round there: about one
+// drafting round per probe_every rounds of each session, counted for the
+// deployment so that sessions do not each pay a catch-up prefill to probe. Alone (load < 1.5) the model decides: nothing else shares
 // the processors, so what it fits is what a round costs. While the model drafts at a load where no plain
 // round was measured, every `probe_every`-th round is a plain one (reason
 // "probe"), so that the comparison can start.
@@ -161,6 +166,10 @@ struct GammaRound {
   int proposed = 0;        // tokens the Propose returned (>= drafted: EOS cuts the rest)
   int accepted = 0;        // of those, accepted (k)
   double draft_ms = -1;    // wall time of the Propose that drafted them; < 0: not measured
+  // The same Propose's wall time even when it also prefilled tokens the
+  // drafter had not seen (draft_ms is then < 0: not a drafting cost for the
+  // fit, but what this round took); < 0: no Propose.
+  double propose_ms = -1;
   double verify_ms = -1;   // wall time of the Verify; < 0: not measured
   int batch = 0;           // sessions in the target's pass (VerifyResult.batch_size); 0: unknown (1)
   int sessions = 0;        // sessions open on the target (VerifySession::active_sessions()); 0: unknown
@@ -199,6 +208,10 @@ class CostFit {
   // such rounds were seen, and for a load outside 2..kMaxRateLoad.
   double plain_rate(int load) const { return RateAt(load, false); }
   double drafting_rate(int load) const { return RateAt(load, true); }
+  // Plain rounds at this load since its last drafting round (0 outside 2..kMaxRateLoad).
+  double plain_rounds_since_drafting(int load) const {
+    return load >= 2 && load <= kMaxRateLoad ? rates_[static_cast<size_t>(load)].plain_since_drafting : 0;
+  }
   static constexpr int kMaxRateLoad = 32;
   static constexpr double kMinRateRounds = 3;
   // The drafter's acceptance rate over the deployment's recent rounds (the
@@ -227,6 +240,7 @@ class CostFit {
   };
   struct LoadRates {
     RateMean plain, drafting;
+    double plain_since_drafting = 0;
   };
   double RateAt(int load, bool drafting) const;
   // Indexed by load; fixed size so that a snapshot of the fit (one per round)
@@ -312,7 +326,7 @@ class GammaController {
   int Best(double b) const;
   // What the realized rates at the current load say (see "Measured against
   // plain steps").
-  enum class PlainVsDrafting { kNotCompared, kPlainFaster, kPlainUnmeasured };
+  enum class PlainVsDrafting { kNotCompared, kPlainFaster, kDraftingStale, kPlainUnmeasured };
   PlainVsDrafting CompareMeasured() const;
   void Choose();
   // Adds a round's costs and load to the deployment's fit (or this one's).
@@ -324,7 +338,7 @@ class GammaController {
   AcceptanceEstimate alpha_;
   CostFit fit_;  // this request's, or a snapshot of the shared one
   int zero_rounds_ = 0;  // consecutive rounds at gamma 0 for acceptance
-  int compare_rounds_ = 0;  // rounds since the last probe of the measured comparison
+  int compare_rounds_ = 0;  // rounds drafting at a load without a measured plain round, since the last plain probe
   int gamma_;
   GammaReason reason_;
 };

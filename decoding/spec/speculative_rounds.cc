@@ -47,6 +47,7 @@ absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession* draft
       const double draft_ms = out.ElapsedMs() - t0;
       stats.draft_time_ms += draft_ms;
       if (!catch_up) round.draft_ms = draft_ms;
+      round.propose_ms = draft_ms;
       ++stats.draft_calls;
       if (spec::IsPeerLoss(status)) {
         // The drafter is gone: continue target-only from the committed
@@ -108,7 +109,7 @@ absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession* draft
     round.accepted = k;
     round.batch = verdict.batch_size;
     round.sessions = target.active_sessions();
-    if (first_round) round.draft_ms = round.verify_ms = -1;
+    if (first_round) round.draft_ms = round.propose_ms = round.verify_ms = -1;
     first_round = false;
     gamma.Observe(round);
     stats.speculation.final_gamma = gamma.gamma();  // where the controller is, not a capped last round

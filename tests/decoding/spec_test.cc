@@ -275,6 +275,46 @@ TEST(GammaController, PlainStepsAreMeasuredUnderLoadAndTakenWhereFaster) {
   EXPECT_GE(alone_compared.gamma(), 1);
 }
 
+TEST(GammaController, ARoundsCatchUpPrefillCountsInItsRealizedRate) {
+  // Drafting rounds after plain ones make the Propose prefill what the
+  // drafter missed: not a drafting cost for the fit (draft_ms < 0), but what
+  // resuming drafting took. Counted, plain steps are the faster ones here;
+  // left out, drafting would have looked 8x faster than it was.
+  spec::GammaController g({.gamma = 4, .adaptive = true, .max_gamma = 8});
+  for (int i = 0; i < 5; ++i) {
+    g.Observe(spec::GammaRound{.verify_ms = 50, .batch = 4, .sessions = 4});
+    g.Observe(spec::GammaRound{.drafted = 4, .proposed = 4, .accepted = 4, .propose_ms = 400, .verify_ms = 60,
+                               .batch = 1, .sessions = 4});
+  }
+  EXPECT_NEAR(g.plain_rate_at_load(), 1.0 / 50, 1e-9);
+  EXPECT_NEAR(g.drafting_rate_at_load(), 5.0 / 460, 1e-9);
+  EXPECT_EQ(g.gamma(), 0);
+}
+
+TEST(GammaController, DraftingIsReprobedOncePerProbeEveryRoundsOfEachSession) {
+  // Plain steps measured faster at load 4: the deployment drafts again once
+  // it took probe_every * 4 plain rounds at that load since its last
+  // drafting round, whichever sessions took them.
+  spec::SpeculationCosts shared;
+  spec::GammaOptions o{.gamma = 4, .adaptive = true, .max_gamma = 8, .probe_every = 4};
+  spec::GammaController a(o, &shared, "model");
+  for (int i = 0; i < 4; ++i) {
+    a.Observe(spec::GammaRound{.verify_ms = 50, .batch = 4, .sessions = 4});
+    a.Observe(spec::GammaRound{.drafted = 2, .proposed = 2, .accepted = 1, .draft_ms = 30, .propose_ms = 30,
+                               .verify_ms = 200, .batch = 1, .sessions = 4});
+  }
+  EXPECT_EQ(a.gamma(), 0);
+  EXPECT_EQ(a.reason(), spec::GammaReason::kLoad);
+  spec::GammaController b(o, &shared, "model");
+  int plain_rounds = 1;
+  for (; plain_rounds <= 100; ++plain_rounds) {
+    spec::GammaController& g = plain_rounds % 2 == 1 ? b : a;
+    g.Observe(spec::GammaRound{.verify_ms = 50, .batch = 4, .sessions = 4});
+    if (g.gamma() > 0) break;
+  }
+  EXPECT_EQ(plain_rounds, 16);
+}
+
 TEST(GammaController, OpenSessionsAreTheLoadNotThoseInThePass) {
   // Sessions that draft miss the pass: a target with 4 open sessions whose
   // passes each hold one of them is loaded by 4 (VerifyResult.active_sessions).
