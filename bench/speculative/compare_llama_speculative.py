@@ -88,13 +88,21 @@ def llama_spec(args, prompt, out_dir, name):
            "--spec-type", "draft-simple", "--spec-draft-n-max", str(args.gamma), "--spec-draft-n-min", "0", "--spec-draft-p-min", "0",
            "-t", str(args.threads), "-td", str(args.threads), "-c", "4096", "--ignore-eos"]
     p, before, after = run(cmd, out_dir, name)
-    text = p.stdout + p.stderr
+    try:
+        tokens, tps, acceptance = parse_llama_speculative(p.stdout + p.stderr)
+    except ValueError as e:
+        raise SystemExit(f"{name}: {e}")
+    return dict(engine="llama.cpp", strategy="speculative", tokens=tokens, tps=tps, acceptance=acceptance,
+                load=[before, after])
+
+
+def parse_llama_speculative(text):
+    """(tokens decoded, tokens/s, acceptance or None) from llama-speculative-simple's log."""
     m = SPEED.search(text)
     if not m:
-        raise SystemExit(f"{name}: no 'decoded N tokens ... speed' line in llama-speculative-simple's output")
+        raise ValueError("no 'decoded N tokens in S seconds, speed: R t/s' line in llama-speculative-simple's output")
     a = ACCEPT.search(text)
-    return dict(engine="llama.cpp", strategy="speculative", tokens=int(m.group(1)), tps=float(m.group(3)),
-                acceptance=float(a.group(1)) / 100 if a else None, load=[before, after])
+    return int(m.group(1)), float(m.group(3)), float(a.group(1)) / 100 if a else None
 
 
 def llama_target(args, out_dir, name):
