@@ -58,6 +58,7 @@ void GammaController::Observe(const GammaRound& round) {
   if (!options_.adaptive) return;
   if (gamma_ == 0 && reason_ == GammaReason::kAcceptance) ++zero_rounds_;  // this round ran at 0
   alpha_.Add(round, options_.ema_decay);
+  if (round.drafted > 0) ++drafting_rounds_;
   GammaRound costs = round;
   if (!options_.measure_costs) costs.draft_ms = costs.verify_ms = -1;  // the load still counts
   Fit(costs);
@@ -247,6 +248,9 @@ void GammaController::Choose() {
       compare_rounds_ = 0;
       break;
   }
+  // Until this request has drafted once, its acceptance is the deployment's
+  // (or the prior): never more than the request's own gamma on that alone.
+  if (drafting_rounds_ == 0) loaded = std::min(loaded, std::max(options_.gamma, options_.min_gamma));
   gamma_ = loaded;
   reason_ = probe ? GammaReason::kProbe : loaded < alone ? GammaReason::kLoad : GammaReason::kAcceptance;
   if (gamma_ == 0 && reason_ == GammaReason::kAcceptance && options_.max_gamma >= 1) {

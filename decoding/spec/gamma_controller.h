@@ -50,7 +50,11 @@
 // depends on the prompt and is learned per request, but starts from the
 // drafter's recent acceptance in the deployment instead of prior_alpha (a
 // request whose prior made gamma 0 look best waited probe_every rounds
-// before it drafted at all).
+// before it drafted at all). Until a request has drafted once, it drafts at
+// most its own gamma: the deployment's acceptance can come from a few easy
+// rounds (an 8-token warm-up accepted everything), and with alpha near 1 the
+// model chose max_gamma = 12 for a first round that then accepted 2 of 14
+// (bench/results/load_adaptive/20261204T034356Z).
 //
 // Which sessions count. B in cost(g) is the number of sessions open on the
 // target (VerifyResponse.active_sessions), when the target reports it, not
@@ -336,6 +340,7 @@ class GammaController {
   SpeculationCosts* shared_;
   std::string drafter_;
   AcceptanceEstimate alpha_;
+  int drafting_rounds_ = 0;  // rounds of this request that drafted
   CostFit fit_;  // this request's, or a snapshot of the shared one
   int zero_rounds_ = 0;  // consecutive rounds at gamma 0 for acceptance
   int compare_rounds_ = 0;  // rounds drafting at a load without a measured plain round, since the last plain probe

@@ -413,6 +413,26 @@ TEST(GammaController, TheDeploymentsAcceptanceIsTheNextRequestsPrior) {
   EXPECT_DOUBLE_EQ(other.alpha(), 0.6);  // the prior: nothing measured for it
 }
 
+TEST(GammaController, ARequestDraftsAtMostItsGammaUntilItHasDrafted) {
+  // The deployment's acceptance came from rounds that accepted everything:
+  // the model wants max_gamma. A new request starts at its own gamma and
+  // grows once its own first round confirmed the acceptance.
+  spec::SpeculationCosts shared;
+  spec::GammaOptions o{.gamma = 4, .adaptive = true, .max_gamma = 12};
+  spec::GammaController warm(o, &shared, "model");
+  SimulatedDeployment d;
+  d.alpha = 1.0;
+  d.t_d = 1;
+  d.Run(warm, 1, 30);
+  ASSERT_EQ(warm.gamma(), 12);
+  spec::GammaController next(o, &shared, "model");
+  EXPECT_EQ(next.gamma(), 4);
+  next.ObserveLoad(1);
+  EXPECT_EQ(next.gamma(), 4);
+  d.Run(next, 1, 1);
+  EXPECT_EQ(next.gamma(), 12);
+}
+
 TEST(GammaController, ProposeTimesUnderLoadAreNotTheDraftersCost) {
   // Under load a Propose also waits behind the other sessions' work; the
   // drafter's cost is what it measured alone.
