@@ -16,8 +16,10 @@ namespace tandem::kernels::cuda::launch {
 
 // Matrix-vector products and dequantization (matvec.cu). m <= 16 rows.
 bool HasKernel(GgmlType type);
+// row_groups picks the row-group layout (see matvec.h's MatVecLayout).
 cudaError_t MatVec(GgmlType type, const void* w, size_t row_bytes, int64_t rows, int64_t cols, const float* x,
-                   int64_t ldx, int m, float* y, int64_t ldy, const float* bias, cudaStream_t stream);
+                   int64_t ldx, int m, float* y, int64_t ldy, const float* bias, cudaStream_t stream,
+                   bool row_groups = false);
 cudaError_t DequantizeRows(GgmlType type, const void* w, size_t row_bytes, int64_t cols, const int32_t* row_ids,
                            int64_t n, float* out, int64_t ld_out, cudaStream_t stream);
 

@@ -35,7 +35,7 @@ absl::Status CheckWeight(const DeviceWeight& w) {
 bool HasDeviceKernel(GgmlType type) { return launch::HasKernel(type); }
 
 absl::Status MatVec(const DeviceWeight& w, const float* x, int64_t m, int64_t ldx, float* y, int64_t ldy,
-                    const float* bias, cudaStream_t stream) {
+                    const float* bias, cudaStream_t stream, MatVecLayout layout) {
   if (absl::Status s = CheckWeight(w); !s.ok()) return s;
   // The kernels read x with 16-byte loads: rows must start 16-byte aligned.
   if (m < 0 || ldx < w.cols || ldy < w.rows || ldx % 4 != 0 || reinterpret_cast<uintptr_t>(x) % 16 != 0) {
@@ -45,7 +45,8 @@ absl::Status MatVec(const DeviceWeight& w, const float* x, int64_t m, int64_t ld
   for (int64_t r0 = 0; r0 < m; r0 += kRowsPerLaunch) {
     const int n = static_cast<int>(std::min(kRowsPerLaunch, m - r0));
     if (absl::Status s = CudaStatus(launch::MatVec(w.type, w.data, w.row_bytes, w.rows, w.cols, x + r0 * ldx, ldx, n,
-                                                   y + r0 * ldy, ldy, bias, stream),
+                                                   y + r0 * ldy, ldy, bias, stream,
+                                                   layout == MatVecLayout::kRowGroups),
                                     "MatVec kernel");
         !s.ok()) {
       return s;

@@ -3,12 +3,15 @@
 // fused into the product, plus the dequantizer the prefill GEMM path and the
 // embedding lookup use.
 //
-// Numerics and batch invariance: output (r, o) is computed by one warp as
+// Numerics and batch invariance: in the default layout, output (r, o) of a
+// quantized matrix is computed by one warp as
 //   sum over lanes L (fixed butterfly tree) of
 //     sum over units u = L, L + 32, ... (in order) of
 //       sum over i < 32 (in order, fused multiply-add) of w[o][32u + i] * x[r][32u + i]
-// with w dequantized exactly as kernels/cpu/dequantize.cc does. Nothing in
-// that order depends on how many activation rows the call has or where row r
+// with w dequantized exactly as kernels/cpu/dequantize.cc does; F16/BF16/F32
+// rows are read contiguously instead (lane L takes elements 8L..8L+7 of each
+// 256-element span, matvec.cu). Nothing in
+// these orders depends on how many activation rows the call has or where row r
 // sits among them, so a row's result is bitwise the same for m = 1 (decode),
 // m = 5 (verify) or any batch. Activations stay fp32 (no activation
 // quantization), so the GPU is closer to the exact product than the CPU
@@ -41,12 +44,21 @@ struct DeviceWeight {
 // Q5_K, Q6_K, F16, BF16, F32.
 bool HasDeviceKernel(GgmlType type);
 
+// How the product's work maps onto threads; both are batch-invariant, each
+// with its own (fixed) summation order, so one deployment uses one layout.
+//  kWarpPerRow: one warp per output row, lanes strided over the units (the
+//    order above; contiguous 8-element runs for F16/BF16/F32).
+//  kRowGroups: blocks of 8 warps compute 4 rows; each row gets 8 lanes of
+//    every warp, the warps split the row's units into 8 contiguous ranges,
+//    and the 4 rows of a warp share each activation load (matvec.cu).
+enum class MatVecLayout { kWarpPerRow, kRowGroups };
+
 // y[r][o] = sum_c x[r][c] * W[o][c] (+ bias[o]) for r < m, o < w.rows.
 // x, y, bias are device fp32; ldx / ldy are row strides in elements. Any m;
 // rows are processed in chunks of 16 with the per-row order above.
 // InvalidArgument for a type without kernels or inconsistent shapes.
 absl::Status MatVec(const DeviceWeight& w, const float* x, int64_t m, int64_t ldx, float* y, int64_t ldy,
-                    const float* bias, cudaStream_t stream);
+                    const float* bias, cudaStream_t stream, MatVecLayout layout = MatVecLayout::kWarpPerRow);
 
 // out[i][:] = dequantized row (row_ids ? row_ids[i] : i) of w, for i < n;
 // ld_out in elements. row_ids is a device pointer (embedding lookup).

@@ -126,15 +126,32 @@ TANDEM_UNROLL
   }
 };
 
-// The 6-bit scale and min of sub-block j of Q4_K/Q5_K (see ScaleMinK4 in
-// kernels/cpu/dequantize.cc).
-TANDEM_HD void ScaleMinK4(int j, const uint8_t* q, int* scale, int* min) {
+// Byte k < 12 of the three little-endian words s0, s1, s2, by selects rather
+// than an indexed array (a run-time index would put the array in local
+// memory on the device).
+TANDEM_HD int ByteOf(uint32_t s0, uint32_t s1, uint32_t s2, int k) {
+  const uint32_t w = k < 4 ? s0 : (k < 8 ? s1 : s2);
+  return static_cast<int>((w >> (8 * (k & 3))) & 0xffu);
+}
+
+TANDEM_HD float HalfBitsToFloat(uint32_t bits16) {
+  return __half2float(__ushort_as_half(static_cast<uint16_t>(bits16 & 0xffffu)));
+}
+
+// d, dmin and the 6-bit scale and min of sub-block j of Q4_K/Q5_K
+// (ScaleMinK4 in kernels/cpu/dequantize.cc) from the block header read as
+// four words: d | dmin << 16, then the 12 scale bytes in words 1..3. One
+// 16-byte load instead of six byte loads (K-quant blocks are 16-byte
+// aligned, as Load16 needs).
+TANDEM_HD void HeaderK4(const uint32_t* h, int j, float* d, float* dmin, int* scale, int* min) {
+  *d = HalfBitsToFloat(h[0]);
+  *dmin = HalfBitsToFloat(h[0] >> 16);
   if (j < 4) {
-    *scale = q[j] & 63;
-    *min = q[j + 4] & 63;
+    *scale = ByteOf(h[1], h[2], h[3], j) & 63;
+    *min = ByteOf(h[1], h[2], h[3], j + 4) & 63;
   } else {
-    *scale = (q[j + 4] & 0x0f) | (q[j - 4] >> 6) << 4;
-    *min = (q[j + 4] >> 4) | (q[j] >> 6) << 4;
+    *scale = (ByteOf(h[1], h[2], h[3], j + 4) & 0x0f) | (ByteOf(h[1], h[2], h[3], j - 4) >> 6) << 4;
+    *min = (ByteOf(h[1], h[2], h[3], j + 4) >> 4) | (ByteOf(h[1], h[2], h[3], j) >> 6) << 4;
   }
 }
 
@@ -144,9 +161,11 @@ struct Unit<GgmlType::kQ4_K> {
   TANDEM_HD static void Load(const uint8_t* row, int64_t u, float* y) {
     const uint8_t* b = row + (u / 8) * sizeof(BlockQ4_K);
     const int j = static_cast<int>(u % 8);
-    const float d = HalfAt(b), dmin = HalfAt(b + 2);
+    uint32_t hdr[4];
+    Load16(b, hdr);
+    float d, dmin;
     int sc, m;
-    ScaleMinK4(j, b + 4, &sc, &m);
+    HeaderK4(hdr, j, &d, &dmin, &sc, &m);
     const float dl = d * static_cast<float>(sc);
     const float ml = dmin * static_cast<float>(m);
     // qs sits at offset 16 of a 144-byte block: 16-byte loads (aligned base).
@@ -168,9 +187,11 @@ struct Unit<GgmlType::kQ5_K> {
   TANDEM_HD static void Load(const uint8_t* row, int64_t u, float* y) {
     const uint8_t* b = row + (u / 8) * sizeof(BlockQ5_K);
     const int j = static_cast<int>(u % 8);
-    const float d = HalfAt(b), dmin = HalfAt(b + 2);
+    uint32_t hdr[4];
+    Load16(b, hdr);
+    float d, dmin;
     int sc, m;
-    ScaleMinK4(j, b + 4, &sc, &m);
+    HeaderK4(hdr, j, &d, &dmin, &sc, &m);
     const float dl = d * static_cast<float>(sc);
     const float ml = dmin * static_cast<float>(m);
     // qh at offset 16 and qs at 48 of a 176-byte block: 16-byte loads.

@@ -19,7 +19,15 @@ __device__ float Uniform(uint64_t seed, uint64_t i) {  // [-1, 1)
   return static_cast<float>(Mix(seed ^ Mix(i)) >> 40) * (2.0f / 16777216.0f) - 1.0f;
 }
 
+// Scale fields are kept out of the fp16 subnormal range: on the H200 the
+// device conversion gave +-0 for such values (first gpu_matvec_test
+// RandomFill run: whole Q6_K rows, whose scales are ~typical / 2048, came
+// out zero, and with them the Llama-3-8B Q4_K benchmark's logits). Reading
+// subnormal scales is unaffected: gpu_matvec_test feeds the kernels host
+// data with subnormal scales and gets the CPU's values bit for bit.
 __device__ void PutHalf(uint8_t* p, float v) {
+  constexpr float kMinNormal = 6.2e-5f;  // just above 2^-14
+  if (v != 0.0f && fabsf(v) < kMinNormal) v = copysignf(kMinNormal, v);
   const uint16_t h = __half_as_ushort(__float2half_rn(v));
   p[0] = static_cast<uint8_t>(h & 0xff);
   p[1] = static_cast<uint8_t>(h >> 8);
@@ -42,16 +50,41 @@ __global__ void ScalesKernel(GgmlType type, uint8_t* w, size_t n_blocks, size_t 
     case GgmlType::kQ4_0: PutHalf(blk, typical / 8 * u); break;
     case GgmlType::kQ5_0: PutHalf(blk, typical / 16 * u); break;
     case GgmlType::kQ8_0: PutHalf(blk, typical / 128 * u); break;
-    case GgmlType::kQ4_1:
+    // The offset types get a block minimum that centres the codes: with
+    // uniform codes the mean weight is then zero, as in a trained model (a
+    // free minimum gave every row a mean of about half its spread).
+    case GgmlType::kQ4_1:  // x = d q + m, q in 0..15
       PutHalf(blk, typical / 8 * u);
-      PutHalf(blk + 2, -typical * fabsf(v));
+      PutHalf(blk + 2, -7.5f * (typical / 8 * u) * (1.0f + 0.1f * v));
       break;
-    case GgmlType::kQ4_K:
-    case GgmlType::kQ5_K:
-      PutHalf(blk, typical / 512 * fabsf(u));
-      PutHalf(blk + 2, typical / 64 * fabsf(v));
+    // The K-quants also get small sub-block scales (1..8 instead of random
+    // 6-bit or 8-bit ones), so that d for a typical magnitude stays a
+    // normal fp16 number.
+    case GgmlType::kQ4_K:  // x = d sc q - dmin m, q in 0..15
+    case GgmlType::kQ5_K: {  // q in 0..31
+      // sc_j, m_j in 1..8: bytes 0..3 hold sc_0..3, bytes 4..7 m_0..3 (top
+      // two bits, which extend sc_4..7 and m_4..7, zero), bytes 8..11 hold
+      // sc_j | m_j << 4 for j = 4..7 (ScaleMinK4's packing).
+      for (int k = 0; k < 12; ++k) {
+        const uint64_t r = Mix((seed + 3) ^ Mix(b * 16 + k));
+        const uint8_t lo = static_cast<uint8_t>(1 + (r & 7)), hi = static_cast<uint8_t>(1 + ((r >> 3) & 7));
+        blk[4 + k] = k < 8 ? lo : static_cast<uint8_t>(lo | hi << 4);
+      }
+      const bool q4 = type == GgmlType::kQ4_K;
+      const float d = typical / (q4 ? 32 : 64) * fabsf(u);
+      PutHalf(blk, d);
+      PutHalf(blk + 2, (q4 ? 7.5f : 15.5f) * d * (1.0f + 0.1f * v));
       break;
-    case GgmlType::kQ6_K: PutHalf(blk + offsetof(BlockQ6_K, d), typical / 2048 * u); break;
+    }
+    case GgmlType::kQ6_K: {  // x = d scale (q - 32), scale int8
+      auto* scales = reinterpret_cast<int8_t*>(blk + offsetof(BlockQ6_K, scales));
+      for (int k = 0; k < 16; ++k) {
+        const uint64_t r = Mix((seed + 3) ^ Mix(b * 16 + k));
+        scales[k] = static_cast<int8_t>((1 + (r & 7)) * ((r & 8) != 0 ? -1 : 1));
+      }
+      PutHalf(blk + offsetof(BlockQ6_K, d), typical / 64 * u);
+      break;
+    }
     default: break;
   }
 }

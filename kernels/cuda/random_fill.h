@@ -2,8 +2,10 @@
 // in real model shapes (an 8B model's 16 GB of F16 weights cannot travel
 // with the source tree, and generating them on the host would dominate the
 // check's time budget). Random code bytes with every scale field set to a
-// small finite fp16 value, so products stay in a normal numeric range;
-// deterministic in the seed. Plain types only (nvcc compiles this header).
+// finite, normal fp16 value (K-quant sub-block scales small, offsets that
+// centre the codes), so dequantized values have mean ~0 and magnitude
+// ~typical; deterministic in the seed. Plain types only (nvcc compiles this
+// header).
 #pragma once
 
 #include <cuda_runtime_api.h>

@@ -8,13 +8,14 @@
 // pinned host memory, so a replay needs no kernel-parameter changes.
 //
 // Prints markdown table rows:
-//   | model | weights | rows | ctx | ms/step | GB/step | GB/s | % of roofline |
+//   | model | weights | layout | rows | ctx | ms/step | GB/step | GB/s | % of roofline |
 // and a verify/decode cost line. A speculative speedup line is a model from
 // the measured step times (draft decode vs target verify), not an end-to-end
 // measurement: random weights have no meaningful acceptance rate.
 //
 // usage: gpu_decode_bench --model llama3-8b|qwen2.5-1.5b|qwen2.5-0.5b --type f16|q4_k|q8_0
 //                         [--ctx 512] [--iters 50] [--hbm-gbps 4800] [--draft MODEL:TYPE]
+//                         [--layout warps|groups]   (the matrix-vector thread layout, matvec.h)
 #include <cuda_runtime_api.h>
 
 #include <cmath>
@@ -65,7 +66,8 @@ constexpr int kMaxRows = 16;
 
 class Model {
  public:
-  Model(const Shape& s, GgmlType type, int ctx, cudaStream_t stream) : s_(s), ctx_(ctx), stream_(stream) {
+  Model(const Shape& s, GgmlType type, int ctx, bool groups, cudaStream_t stream)
+      : s_(s), ctx_(ctx), groups_(groups), stream_(stream) {
     uint64_t seed = 1;
     const int64_t qd = int64_t{s.heads} * s.head_dim, kd = int64_t{s.kv_heads} * s.head_dim;
     const GgmlType out_type = type == GgmlType::kQ4_K ? GgmlType::kQ6_K : type;
@@ -84,7 +86,8 @@ class Model {
     }
     output_ = NewWeight(out_type, s.vocab, s.embd, seed++);
     out_norm_ = NewFloats(s.embd, seed++, 0.1f, 1.0f);
-    x_ = NewFloats(kMaxRows * int64_t{s.embd}, seed++, 1.0f, 0.0f);
+    x0_ = NewFloats(kMaxRows * int64_t{s.embd}, seed++, 1.0f, 0.0f);
+    x_ = Alloc<float>(kMaxRows * int64_t{s.embd});
     h_ = Alloc<float>(kMaxRows * int64_t{s.embd});
     h2_ = Alloc<float>(kMaxRows * int64_t{s.embd});
     q_ = Alloc<float>(kMaxRows * qd);
@@ -157,7 +160,9 @@ class Model {
       mag = std::max(mag, std::fabs(double{f}));
     }
     if (mag == 0.0) {
-      std::fprintf(stderr, "gpu_decode_bench: all-zero logits\n");
+      std::fprintf(stderr, "gpu_decode_bench: all-zero logits; one eager step, stage by stage:\n");
+      probe_ = true;
+      Step(rows);
       std::exit(1);
     }
     CK(cudaGraphExecDestroy(exec));
@@ -215,8 +220,24 @@ class Model {
     }
     for (int p = 0; p < n_pages_; ++p) pages[p] = p;
   }
+  // With probe_ set (after a failed sanity check), prints the largest
+  // magnitude and the non-finite count of a stage's output, first row.
+  void Probe(const char* what, int layer, const float* d, int64_t n) {
+    if (!probe_ || (layer > 1 && layer != s_.layers - 1)) return;
+    std::vector<float> h(static_cast<size_t>(n));
+    CK(cudaStreamSynchronize(stream_));
+    CK(cudaMemcpy(h.data(), d, h.size() * 4, cudaMemcpyDeviceToHost));
+    double mx = 0;
+    int64_t bad = 0;
+    for (float f : h) {
+      if (!std::isfinite(f)) ++bad;
+      else mx = std::max(mx, std::fabs(double{f}));
+    }
+    std::fprintf(stderr, "  layer %d %-6s max |v| %.4g, non-finite %lld\n", layer, what, mx, static_cast<long long>(bad));
+  }
   void MatVec(const Weight& w, const float* x, int rows, float* y) {
-    CK(launch::MatVec(w.type, w.data, w.row_bytes, w.rows, w.cols, x, w.cols, rows, y, w.rows, nullptr, stream_));
+    CK(launch::MatVec(w.type, w.data, w.row_bytes, w.rows, w.cols, x, w.cols, rows, y, w.rows, nullptr, stream_,
+                      groups_));
   }
   // The kernels of one forward pass of `rows` tokens (the CUDA backend's
   // sequence, with the residual add fused into the next RMSNorm).
@@ -227,12 +248,20 @@ class Model {
     const int32_t* d_desc = desc_ + 48;
     const int32_t* d_pages = desc_ + 80;
     const int hd = s_.head_dim, half = hd / 2, kd = s_.kv_heads * hd, qd = s_.heads * hd;
+    // Every replay starts from the same input rows (the embedding lookup of a
+    // real step): the residual stream is updated in place, so without this
+    // each replay would add 32 more layers to the last one's output.
+    CK(cudaMemcpyAsync(x_, x0_, static_cast<size_t>(rows) * s_.embd * sizeof(float), cudaMemcpyDeviceToDevice,
+                       stream_));
     CK(launch::RopeTables(d_pos, rows, inv_freq_, half, 1.0f, cos_, sin_, stream_));
     const float* pending = nullptr;  // residual to add into x before the next norm
     for (int l = 0; l < s_.layers; ++l) {
       const Layer& L = layers_[l];
       CK(launch::RmsNorm(x_, pending, x_, L.attn_norm, 1e-5f, rows, s_.embd, h_, stream_));
+      Probe("x", l, x_, s_.embd);
+      Probe("norm", l, h_, s_.embd);
       MatVec(L.wq, h_, rows, q_);
+      Probe("q", l, q_, qd);
       MatVec(L.wk, h_, rows, k_);
       MatVec(L.wv, h_, rows, v_);
       CK(launch::Rope(q_, rows, qd, s_.heads, hd, half, true, cos_, sin_, stream_));
@@ -242,25 +271,33 @@ class Model {
       CK(launch::StoreKv(k_, kd, v_, kd, d_slots, rows, kv_, page_elems_, layer_off, v_off, kd, stream_));
       CK(launch::Attention(q_, qd, rows, d_desc, d_pages, kv_, page_elems_, layer_off, v_off, kd, kPageTokens,
                            s_.heads, s_.kv_heads, hd, 1.0f / std::sqrt(float(hd)), attn_, qd, stream_));
+      Probe("attn", l, attn_, qd);
       MatVec(L.wo, attn_, rows, h2_);
+      Probe("o", l, h2_, s_.embd);
       CK(launch::RmsNorm(x_, h2_, x_, L.ffn_norm, 1e-5f, rows, s_.embd, h_, stream_));
       MatVec(L.gate, h_, rows, gate_);
       MatVec(L.up, h_, rows, up_);
       CK(launch::SiluMul(gate_, up_, gate_, int64_t{rows} * s_.ff, stream_));
+      Probe("silu*u", l, gate_, s_.ff);
       MatVec(L.down, gate_, rows, h2_);
+      Probe("down", l, h2_, s_.embd);
       pending = h2_;
     }
     CK(launch::RmsNorm(x_, pending, x_, out_norm_, 1e-5f, rows, s_.embd, h_, stream_));
     MatVec(output_, h_, rows, logits_);
+    Probe("head-in", s_.layers - 1, h_, s_.embd);
+    Probe("logits", s_.layers - 1, logits_, s_.vocab);
   }
 
   Shape s_;
   int ctx_;
+  bool groups_;
+  bool probe_ = false;
   cudaStream_t stream_;
   std::vector<void*> allocs_;
   std::vector<Layer> layers_;
   Weight output_;
-  float *out_norm_, *x_, *h_, *h2_, *q_, *k_, *v_, *attn_, *gate_, *up_, *logits_, *inv_freq_, *cos_, *sin_;
+  float *out_norm_, *x0_, *x_, *h_, *h2_, *q_, *k_, *v_, *attn_, *gate_, *up_, *logits_, *inv_freq_, *cos_, *sin_;
   uint16_t* kv_;
   int n_pages_ = 0;
   size_t page_elems_ = 0;
@@ -285,7 +322,7 @@ bool ParseType(const std::string& t, GgmlType* out) {
 }
 
 int Main(int argc, char** argv) {
-  std::string model = "llama3-8b", type_name = "f16", draft;
+  std::string model = "llama3-8b", type_name = "f16", draft, layout = "warps";
   int ctx = 512, iters = 50;
   double hbm_gbps = 4800;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -296,6 +333,7 @@ int Main(int argc, char** argv) {
     else if (k == "--iters") iters = std::atoi(v.c_str());
     else if (k == "--hbm-gbps") hbm_gbps = std::atof(v.c_str());
     else if (k == "--draft") draft = v;
+    else if (k == "--layout") layout = v;
     else {
       std::fprintf(stderr, "gpu_decode_bench: unknown flag %s\n", k.c_str());
       return 2;
@@ -303,8 +341,9 @@ int Main(int argc, char** argv) {
   }
   const Shape* shape = FindShape(model);
   GgmlType type;
-  if (shape == nullptr || !ParseType(type_name, &type) || ctx < 1 || ctx > 60000 || iters < 1) {
-    std::fprintf(stderr, "gpu_decode_bench: bad --model/--type/--ctx/--iters\n");
+  if (shape == nullptr || !ParseType(type_name, &type) || ctx < 1 || ctx > 60000 || iters < 1 ||
+      (layout != "warps" && layout != "groups")) {
+    std::fprintf(stderr, "gpu_decode_bench: bad --model/--type/--ctx/--iters/--layout\n");
     return 2;
   }
   int devices = 0;
@@ -316,17 +355,19 @@ int Main(int argc, char** argv) {
   CK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   double t1 = 0, t5 = 0;
   {
-    Model m(*shape, type, ctx, stream);
+    const bool groups = layout == "groups";
+    Model m(*shape, type, ctx, groups, stream);
     for (int rows : {1, 5}) {
       const double ms = m.Time(rows, iters);
       const double gb = m.StepBytes(rows) / 1e9;
       const double gbps = gb / (ms / 1e3);
-      std::printf("| %s | %s | %d | %d | %.3f | %.2f | %.0f | %.1f %% |\n", shape->name, type_name.c_str(), rows, ctx,
-                  ms, gb, gbps, 100.0 * gbps / hbm_gbps);
+      std::printf("| %s | %s | %s | %d | %d | %.3f | %.2f | %.0f | %.1f %% |\n", shape->name, type_name.c_str(),
+                  layout.c_str(), rows, ctx, ms, gb, gbps, 100.0 * gbps / hbm_gbps);
       (rows == 1 ? t1 : t5) = ms;
     }
   }
-  std::printf("VERIFY %s %s: verify-of-5 / decode-of-1 = %.3f\n", shape->name, type_name.c_str(), t5 / t1);
+  std::printf("VERIFY %s %s %s: verify-of-5 / decode-of-1 = %.3f\n", shape->name, type_name.c_str(), layout.c_str(),
+              t5 / t1);
   if (!draft.empty()) {
     const size_t colon = draft.find(':');
     const Shape* ds = FindShape(draft.substr(0, colon));
@@ -337,16 +378,16 @@ int Main(int argc, char** argv) {
     }
     double td = 0;
     {
-      Model d(*ds, dt, ctx, stream);
+      Model d(*ds, dt, ctx, layout == "groups", stream);
       td = d.Time(1, iters);
     }
     const int gamma = 4;
     for (double alpha : {0.6, 0.7, 0.8}) {
       const double tokens = (1 - std::pow(alpha, gamma + 1)) / (1 - alpha);
       const double round = gamma * td + t5;
-      std::printf("SPEC %s %s + draft %s: gamma %d, per-token acceptance %.1f (assumed) -> modelled speedup %.2fx "
+      std::printf("SPEC %s %s (%s) + draft %s: gamma %d, per-token acceptance %.1f (assumed) -> modelled speedup %.2fx "
                   "(draft step %.3f ms, verify %.3f ms, target step %.3f ms)\n",
-                  shape->name, type_name.c_str(), draft.c_str(), gamma, alpha, tokens * t1 / round, td, t5, t1);
+                  shape->name, type_name.c_str(), layout.c_str(), draft.c_str(), gamma, alpha, tokens * t1 / round, td, t5, t1);
     }
   }
   CK(cudaStreamDestroy(stream));

@@ -7,13 +7,17 @@
 //   orders of magnitude, which AllZerosFailsTheCheck proves);
 // - batch invariance: every row bitwise equal to the same row computed alone.
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <string>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "kernels/cpu/dequantize.h"
 #include "kernels/cuda/matvec.h"
+#include "kernels/cuda/random_fill.h"
 #include "tests/kernels/cuda/gpu_test_util.h"
 #include "tests/kernels/random_weights.h"
 
@@ -73,21 +77,27 @@ int64_t Violations(const Problem& p, const std::vector<float>& x, int64_t m, con
   return bad;
 }
 
-std::vector<float> RunGpu(const Problem& p, const std::vector<float>& x, int64_t m, const float* bias_d) {
+std::vector<float> RunGpu(const Problem& p, const std::vector<float>& x, int64_t m, const float* bias_d,
+                          MatVecLayout layout) {
   DeviceVector<uint8_t> w(p.w);
   DeviceVector<float> xd(x);
   DeviceVector<float> y(static_cast<size_t>(m * p.rows));
   DeviceWeight dw{p.type, w.get(), p.rows, p.cols, RowBytes(p.type, p.cols)};
-  absl::Status s = MatVec(dw, xd.get(), m, p.cols, y.get(), p.rows, bias_d, nullptr);
+  absl::Status s = MatVec(dw, xd.get(), m, p.cols, y.get(), p.rows, bias_d, nullptr, layout);
   EXPECT_TRUE(s.ok()) << s;
   return y.Read();
 }
 
-class MatVecGpuTest : public ::testing::TestWithParam<GgmlType> {};
+// Every type in both thread layouts.
+class MatVecGpuTest : public ::testing::TestWithParam<std::tuple<GgmlType, MatVecLayout>> {
+ protected:
+  GgmlType Type() const { return std::get<0>(GetParam()); }
+  MatVecLayout Layout() const { return std::get<1>(GetParam()); }
+};
 
 TEST_P(MatVecGpuTest, DequantizationIsBitwiseTheCpuReference) {
   TANDEM_REQUIRE_GPU();
-  Problem p = Make(GetParam(), 37, 512, 1);
+  Problem p = Make(Type(), 37, 512, 1);
   DeviceVector<uint8_t> w(p.w);
   DeviceVector<float> out(p.wf.size());
   DeviceWeight dw{p.type, w.get(), p.rows, p.cols, RowBytes(p.type, p.cols)};
@@ -107,11 +117,16 @@ TEST_P(MatVecGpuTest, DequantizationIsBitwiseTheCpuReference) {
 
 TEST_P(MatVecGpuTest, EveryBatchSizeMatchesTheReference) {
   TANDEM_REQUIRE_GPU();
-  for (int64_t cols : {int64_t{512}, int64_t{4096}}) {
-    Problem p = Make(GetParam(), 67, cols, 2);  // 67 rows: a partial last block of 4 warps
+  const bool k_quant = Type() == GgmlType::kQ4_K || Type() == GgmlType::kQ5_K || Type() == GgmlType::kQ6_K;
+  std::vector<int64_t> widths = {512, 4096};
+  // Rows that end in a partial 256-element span (the plain kernels' tail)
+  // or hold fewer units than a row group has warps.
+  if (!k_quant) widths.insert(widths.end(), {96, 288, 1056});
+  for (int64_t cols : widths) {
+    Problem p = Make(Type(), 67, cols, 2);  // 67 rows: a partial last block of 4 warps
     for (int64_t m : {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 20}) {
       std::vector<float> x = RandomX(m, cols, static_cast<uint32_t>(100 + m));
-      std::vector<float> y = RunGpu(p, x, m, nullptr);
+      std::vector<float> y = RunGpu(p, x, m, nullptr, Layout());
       EXPECT_EQ(Violations(p, x, m, y, nullptr), 0) << "cols " << cols << " m " << m;
     }
   }
@@ -119,32 +134,83 @@ TEST_P(MatVecGpuTest, EveryBatchSizeMatchesTheReference) {
 
 TEST_P(MatVecGpuTest, RowsAreBatchInvariantBitwise) {
   TANDEM_REQUIRE_GPU();
-  Problem p = Make(GetParam(), 45, 1024, 3);
+  Problem p = Make(Type(), 45, 1024, 3);
   const int64_t m = 20;  // crosses the 16-row chunk
   std::vector<float> x = RandomX(m, p.cols, 4);
-  std::vector<float> all = RunGpu(p, x, m, nullptr);
+  std::vector<float> all = RunGpu(p, x, m, nullptr, Layout());
   for (int64_t r = 0; r < m; ++r) {
     std::vector<float> one(x.begin() + r * p.cols, x.begin() + (r + 1) * p.cols);
-    std::vector<float> y = RunGpu(p, one, 1, nullptr);
+    std::vector<float> y = RunGpu(p, one, 1, nullptr, Layout());
     ASSERT_EQ(std::memcmp(y.data(), all.data() + r * p.rows, p.rows * sizeof(float)), 0) << "row " << r;
   }
 }
 
 TEST_P(MatVecGpuTest, BiasIsAdded) {
   TANDEM_REQUIRE_GPU();
-  Problem p = Make(GetParam(), 33, 512, 5);
+  Problem p = Make(Type(), 33, 512, 5);
   std::vector<float> bias(33);
   for (int i = 0; i < 33; ++i) bias[i] = 0.25f * static_cast<float>(i) - 3.0f;
   DeviceVector<float> bd(bias);
   std::vector<float> x = RandomX(3, p.cols, 6);
-  std::vector<float> y = RunGpu(p, x, 3, bd.get());
+  std::vector<float> y = RunGpu(p, x, 3, bd.get(), Layout());
   EXPECT_EQ(Violations(p, x, 3, y, &bias), 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, MatVecGpuTest, ::testing::ValuesIn(kTypes),
-                         [](const ::testing::TestParamInfo<GgmlType>& i) {
-                           return std::string(FindTypeTraits(static_cast<uint32_t>(i.param))->name);
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Types, MatVecGpuTest,
+    ::testing::Combine(::testing::ValuesIn(kTypes),
+                       ::testing::Values(MatVecLayout::kWarpPerRow, MatVecLayout::kRowGroups)),
+    [](const ::testing::TestParamInfo<std::tuple<GgmlType, MatVecLayout>>& i) {
+      return std::string(FindTypeTraits(static_cast<uint32_t>(std::get<0>(i.param)))->name) +
+             (std::get<1>(i.param) == MatVecLayout::kRowGroups ? "_groups" : "_warps");
+    });
+
+// The device generator the benchmarks build models from: every type's rows,
+// dequantized on the host, are finite, not zero, centred and near the asked
+// magnitude (an all-zero Q6_K output head once made the 8B benchmark's
+// logits all zero).
+TEST(RandomFill, EveryTypeGivesCentredRowsOfTheAskedMagnitude) {
+  TANDEM_REQUIRE_GPU();
+  constexpr int64_t kRows = 16, kCols = 1024;
+  constexpr float kTypical = 0.05f;
+  for (GgmlType type : kTypes) {
+    const char* name = FindTypeTraits(static_cast<uint32_t>(type))->name;
+    const size_t rb = RowBytes(type, kCols);
+    DeviceVector<uint8_t> w(rb * kRows);
+    ASSERT_EQ(FillRandomWeights(type, w.get(), kRows, kCols, rb, 11, kTypical, nullptr), cudaSuccess) << name;
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    std::vector<uint8_t> host = w.Read();
+    std::vector<float> row(kCols);
+    double sum = 0, sq = 0;
+    for (int64_t r = 0; r < kRows; ++r) {
+      ASSERT_TRUE(DequantizeRow(type, host.data() + r * rb, row.data(), kCols)) << name;
+      double row_sq = 0;
+      for (float v : row) {
+        ASSERT_TRUE(std::isfinite(v)) << name << " row " << r;
+        sum += v;
+        row_sq += double{v} * v;
+      }
+      if (row_sq == 0.0) {  // show the block headers of the row
+        std::string dump;
+        const size_t bb = FindTypeTraits(static_cast<uint32_t>(type))->block_bytes;
+        for (size_t off = 0; bb >= 8 && off < rb; off += bb) {
+          char b[64];
+          const uint8_t* blk = host.data() + r * rb + off;
+          std::snprintf(b, sizeof b, " [%02x%02x..%02x%02x %02x%02x]", blk[0], blk[1], blk[bb - 4], blk[bb - 3],
+                        blk[bb - 2], blk[bb - 1]);
+          dump += b;
+        }
+        ADD_FAILURE() << name << " row " << r << " is all zero; blocks (first 2, last 4 bytes):" << dump;
+      }
+      sq += row_sq;
+    }
+    const double n = static_cast<double>(kRows * kCols);
+    const double rms = std::sqrt(sq / n), mean = sum / n;
+    EXPECT_GT(rms, 0.1 * kTypical) << name;
+    EXPECT_LT(rms, 3.0 * kTypical) << name;
+    EXPECT_LT(std::fabs(mean), 0.1 * rms) << name << ": mean " << mean;
+  }
+}
 
 // The check itself: zeros (a kernel that wrote nothing) and a transposed
 // layout must be reported. Runs without a GPU: it tests the checker.

@@ -159,11 +159,16 @@ TEST_P(SpecInvarianceTest, GreedySpeculativeEqualsTargetOnly) {
 }
 
 #if defined(TANDEM_TEST_HAVE_CUDA)
-// GPU logits against the CPU backend's on the same weights. F16 weights: the
-// CPU multiplies fp32 activations too, so only summation order differs
-// (bound 2e-3 of the row's largest logit). Quantized weights: the CPU
-// quantizes activations to 8 bits and the GPU does not (bound 5e-2). A
-// GPU that wrote zeros or garbage misses either bound by orders of magnitude.
+// GPU logits against the CPU backend's float reference of the same weights.
+// F16 weights: the CPU multiplies fp32 activations too, so only summation
+// order differs. Quantized weights: the CPU quantizes activations to 8 bits
+// and the GPU does not, and this random model is ill-conditioned (logits of
+// several hundred, near-hard attention): on the CPU alone that 8-bit error
+// moves some rows by up to 0.68 of the row's largest logit, which is what
+// the first H200 run met with a 5e-2 bound. So the CPU runs the model with
+// every quantized matrix stored as F32 holding its dequantized values, and
+// both cases are held to 2e-3 of the row's largest logit. A GPU that wrote
+// zeros or garbage misses that by orders of magnitude.
 class GpuVsCpuTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(GpuVsCpuTest, GpuLogitsMatchTheCpuBackend) {
@@ -173,9 +178,10 @@ TEST_P(GpuVsCpuTest, GpuLogitsMatchTheCpuBackend) {
     if (!skip.empty()) GTEST_SKIP() << skip;
     return;
   }
-  ASSERT_TRUE(Load(GetParam().shape, DeviceKind::kCpu, &cpu, &skip));
-  const bool f16 = GetParam().shape.q == kernels::GgmlType::kF16;
-  const double tol = f16 ? 2e-3 : 5e-2;
+  testing_util::SyntheticShape reference = GetParam().shape;
+  reference.dequantize_to_f32 = reference.q != kernels::GgmlType::kF16;
+  ASSERT_TRUE(Load(reference, DeviceKind::kCpu, &cpu, &skip));
+  const double tol = 2e-3;
   std::vector<float> a, b;
   auto sa = gpu.model->NewSession();
   auto sb = cpu.model->NewSession();

@@ -6,12 +6,14 @@
 #pragma once
 
 #include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <cstring>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/dequantize.h"
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/ggml_types.h"
 #include "tests/runtime/gguf/gguf_builder.h"
@@ -27,6 +29,10 @@ struct SyntheticShape {
   kernels::GgmlType o = kernels::GgmlType::kQ8_0, gate = kernels::GgmlType::kQ4_0, up = kernels::GgmlType::kQ5_0;
   kernels::GgmlType down = kernels::GgmlType::kQ4_1, output = kernels::GgmlType::kF16;
   uint32_t seed = 7;
+  // Store every quantized matrix as F32 holding its dequantized values (the
+  // same random draws): the float reference a quantized model's GPU logits
+  // are held to, free of the CPU's 8-bit activation quantization.
+  bool dequantize_to_f32 = false;
 };
 
 // F16/F32 weights scaled by 1/sqrt(cols) (a normal transformer range);
@@ -95,6 +101,18 @@ inline std::vector<uint8_t> BuildSyntheticGguf(const SyntheticShape& s) {
       spec.tensors.push_back({name, {static_cast<uint64_t>(cols)}, 0, offset});
     } else {
       bytes = SyntheticWeights(type, rows, cols, rng);
+      if (s.dequantize_to_f32 && type != kernels::GgmlType::kF32) {
+        std::vector<uint8_t> f32(static_cast<size_t>(rows * cols) * 4);
+        const size_t row_bytes = kernels::RowBytes(type, cols);
+        for (int64_t r = 0; r < rows; ++r) {
+          if (!kernels::DequantizeRow(type, bytes.data() + r * row_bytes,
+                                      reinterpret_cast<float*>(f32.data()) + r * cols, cols)) {
+            std::abort();  // every type SyntheticWeights makes has a dequantizer
+          }
+        }
+        bytes = std::move(f32);
+        type = kernels::GgmlType::kF32;
+      }
       spec.tensors.push_back({name, {static_cast<uint64_t>(cols), static_cast<uint64_t>(rows)},
                               static_cast<uint32_t>(type), offset});
     }
