@@ -23,6 +23,8 @@ std::string_view GammaReasonName(GammaReason reason) {
       return "load";
     case GammaReason::kProbe:
       return "probe";
+    case GammaReason::kPrefill:
+      return "prefill";
   }
   return "unknown";
 }
@@ -118,6 +120,15 @@ void CostFit::Observe(const GammaRound& round, double cost_decay, double load_de
   if (proposed > 0 && round.draft_ms >= 0) {
     (round.load() <= 1 ? draft_ : loaded_draft_).Add(proposed, round.draft_ms, cost_decay);
   }
+  // A catch-up Propose: its time beyond the drafting the fit predicts for
+  // it, per token prefilled.
+  if (round.catch_up_tokens > 0 && round.propose_ms >= 0 && proposed > 0 && draft_.w > 0) {
+    const double loaded = round.load() > 1 ? loaded_draft_ms(proposed) : -1.0;
+    const double drafting = loaded >= 0 ? loaded
+                                        : draft_.Intercept(draft_.Slope(draft_.wy / draft_.wx)) +
+                                              proposed * draft_.Slope(draft_.wy / draft_.wx);
+    catch_up_.Add(std::max(round.propose_ms - drafting, 0.0) / round.catch_up_tokens, cost_decay);
+  }
   // The round's realized rate at its load: accepted tokens plus the one
   // the target adds (every round commits its correction or bonus token).
   if (const int load = round.load(); load >= 2 && load <= kMaxRateLoad && round.verify_ms > 0) {
@@ -198,6 +209,18 @@ double GammaController::ExpectedRate(int g, double b) const {
   }
   const double cost = draft_weight * drafting + pass_fixed_ms() + row_ms() * b * (g + 1);
   return tokens / std::max(cost, 1e-9);
+}
+
+bool GammaController::CatchUpPays(int catch_up, int remaining) const {
+  if (!options_.adaptive || gamma_ <= 0 || catch_up <= 0) return true;
+  const double b = std::max(fit_.load(), 1.0);
+  const double plain = ExpectedRate(0, b), drafting = ExpectedRate(gamma_, b);
+  if (plain <= 0 || drafting <= 0) return true;
+  const double saved = std::max(remaining, 0) * (1.0 / plain - 1.0 / drafting);
+  const double measured = fit_.catch_up_ms_per_token();
+  const double per_token = measured >= 0 ? measured : 0.25 * draft_ms_per_token();
+  const double cost = catch_up * per_token * (options_.draft_shares_compute ? b : 1.0);
+  return saved > cost;
 }
 
 int GammaController::Best(double b) const {

@@ -108,6 +108,20 @@
 // round was measured, every `probe_every`-th round is a plain one (reason
 // "probe"), so that the comparison can start.
 //
+// Catching up. A drafter that did not draft for a while (rounds at gamma 0,
+// or a session opened lazily by its first drafting round) must first
+// prefill what it missed: the whole prompt, for a request kept at gamma 0
+// from its start. At 4 streams on 2 cores requests drafted a few rounds late
+// in their 48 tokens, each paying a prefill of ~80 tokens on the processors
+// the target's pass needed. So before such a round the round loop asks
+// CatchUpPays: the model's time saved per token by drafting (1 / rate(0) -
+// 1 / rate(gamma) at the current load) times the tokens left must exceed the
+// catch-up's cost, its tokens times the measured ms per caught-up token (a
+// catch-up Propose's time beyond the drafting the fit predicts for it;
+// before any, a quarter of a drafted token's time), times the load when the
+// drafter shares the target's processors. Otherwise the round is plain
+// (reason "prefill"). Probes are exempt: they draft to measure acceptance.
+//
 // Gamma 0 learns nothing about acceptance, so after `probe_every`
 // consecutive rounds at 0 chosen for low acceptance the controller drafts one
 // token (reason "probe"); gamma 0 chosen for load needs no probe, the load is
@@ -161,6 +175,8 @@ enum class GammaReason {
   kLoad,        // smaller than it would be with the target alone (B = 1)
   kProbe,       // one drafted token after a run of gamma 0, to re-measure acceptance;
                 // or one plain step under load, to measure plain steps there
+  kPrefill,     // drafting would pay, but not the drafter's catch-up prefill of what it
+                // missed before this request's remaining tokens run out
 };
 std::string_view GammaReasonName(GammaReason reason);
 
@@ -174,6 +190,9 @@ struct GammaRound {
   // drafter had not seen (draft_ms is then < 0: not a drafting cost for the
   // fit, but what this round took); < 0: no Propose.
   double propose_ms = -1;
+  // Tokens that Propose prefilled before drafting (the prompt of a drafter
+  // opened by this round, tokens committed at gamma 0); 0: none.
+  int catch_up_tokens = 0;
   double verify_ms = -1;   // wall time of the Verify; < 0: not measured
   int batch = 0;           // sessions in the target's pass (VerifyResult.batch_size); 0: unknown (1)
   int sessions = 0;        // sessions open on the target (VerifySession::active_sessions()); 0: unknown
@@ -212,6 +231,9 @@ class CostFit {
   // such rounds were seen, and for a load outside 2..kMaxRateLoad.
   double plain_rate(int load) const { return RateAt(load, false); }
   double drafting_rate(int load) const { return RateAt(load, true); }
+  // The drafter's time per caught-up token (a catch-up Propose's time beyond
+  // its drafting, over the tokens it prefilled); < 0 before any.
+  double catch_up_ms_per_token() const { return catch_up_.w > 0 ? catch_up_.wy / catch_up_.w : -1; }
   // Plain rounds at this load since its last drafting round (0 outside 2..kMaxRateLoad).
   double plain_rounds_since_drafting(int load) const {
     return load >= 2 && load <= kMaxRateLoad ? rates_[static_cast<size_t>(load)].plain_since_drafting : 0;
@@ -247,6 +269,7 @@ class CostFit {
     double plain_since_drafting = 0;
   };
   double RateAt(int load, bool drafting) const;
+  RateMean catch_up_;  // ms per caught-up token
   // Indexed by load; fixed size so that a snapshot of the fit (one per round)
   // copies without allocating.
   std::array<LoadRates, kMaxRateLoad + 1> rates_{};
@@ -325,6 +348,10 @@ class GammaController {
   double drafting_rate_at_load() const { return fit_.drafting_rate(static_cast<int>(std::lround(fit_.load()))); }
   // E[tokens](g) / cost(g) at load b under the current estimates.
   double ExpectedRate(int g, double b) const;
+  // Whether drafting at gamma() for the `remaining` tokens still to generate
+  // saves more time than the drafter's catch-up prefill of `catch_up`
+  // tokens costs (see "Catching up"). True when gamma() is 0.
+  bool CatchUpPays(int catch_up, int remaining) const;
 
  private:
   int Best(double b) const;

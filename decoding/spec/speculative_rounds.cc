@@ -32,8 +32,23 @@ absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession* draft
     //    when the controller chose gamma 0 (drafting does not pay: low
     //    acceptance, or a full target batch), the round is one target-only
     //    step.
-    if (draft != nullptr) stats.speculation.RecordGamma(gamma.gamma(), spec::GammaReasonName(gamma.reason()));
     int g = draft == nullptr ? 0 : std::clamp(out.remaining() - 1, 0, gamma.gamma());
+    // A drafter that must first catch up (a lazily opened session, tokens
+    // committed at gamma 0) drafts only if the tokens left repay that. A
+    // probe is exempt: it drafts to measure acceptance, not to save time
+    // (without the exemption a drafter stopped for low acceptance never
+    // got re-measured).
+    const int catch_up_tokens = draft == nullptr ? 0
+                                          : static_cast<int>((draft->prefill_pending() ? draft->committed_length() : 0) +
+                                                             delta.append.size());
+    const bool prefill_costs_more = g > 0 && catch_up_tokens > 0 && gamma.reason() != spec::GammaReason::kProbe &&
+                                    !gamma.CatchUpPays(catch_up_tokens, out.remaining());
+    if (prefill_costs_more) g = 0;
+    if (draft != nullptr) {
+      stats.speculation.RecordGamma(prefill_costs_more ? 0 : gamma.gamma(),
+                                    spec::GammaReasonName(prefill_costs_more ? spec::GammaReason::kPrefill
+                                                                             : gamma.reason()));
+    }
     proposal.tokens.clear();
     proposal.q.clear();
     spec::GammaRound round;
@@ -42,12 +57,14 @@ absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession* draft
       // or a session that opens now, makes this Propose also prefill them:
       // not a draft-step time.
       const bool catch_up = !delta.append.empty() || draft->prefill_pending();
+      const int caught_up = catch_up ? catch_up_tokens : 0;
       t0 = out.ElapsedMs();
       status = draft->Propose(delta, g, &proposal);
       const double draft_ms = out.ElapsedMs() - t0;
       stats.draft_time_ms += draft_ms;
       if (!catch_up) round.draft_ms = draft_ms;
       round.propose_ms = draft_ms;
+      round.catch_up_tokens = caught_up;
       ++stats.draft_calls;
       if (spec::IsPeerLoss(status)) {
         // The drafter is gone: continue target-only from the committed

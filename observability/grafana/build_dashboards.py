@@ -213,7 +213,9 @@ def speculative():
                    f"sum by (reason) ({rate('tandem:spec_decode_gamma_count', S)})"), "mean {{reason}}")], w=12,
               description="Mean gamma the controller chose per round, by reason: fixed (the request's), acceptance "
                           "(best for the acceptance rate and measured draft/verify costs), load (smaller because "
-                          "the target's batch is full; 0 = plain target steps), probe (one token after a run of 0)."),
+                          "the target's batch is full, or plain steps measured faster; 0 = plain target steps), probe "
+                          "(one token after a run of 0, or one plain step under load), prefill (0: the drafter's "
+                          "catch-up prefill would not be repaid by the tokens left)."),
         panel("Speculation rounds by gamma reason", [
             (f"sum by (reason) ({rate('tandem:spec_decode_gamma_count', S)})", "{{reason}}"),
             (f"sum({rate('tandem:spec_decode_gamma_bucket', S, 'le=' + chr(34) + '0' + chr(34))})", "gamma 0 (no drafting)")],

@@ -13,7 +13,7 @@
 //   tandem:spec_decode_num_accepted_tokens_total{strategy,drafter}
 //   tandem:spec_decode_num_accepted_tokens_per_pos_total{strategy,drafter,position}
 //   tandem:spec_decode_gamma{strategy,drafter,reason}  (histogram: gamma chosen per round; reason
-//     fixed|acceptance|load|probe, spec/gamma_controller.h)
+//     fixed|acceptance|load|probe|prefill, spec/gamma_controller.h)
 //   tandem:draft_calls_total{strategy,drafter}, tandem:target_calls_total{strategy,drafter}
 //   tandem:draft_time_seconds_total{strategy,drafter}, tandem:target_time_seconds_total{strategy,drafter}
 //   tandem:request_success_total{strategy,finished_reason}   (every request that completed a stream)

@@ -433,6 +433,35 @@ TEST(GammaController, ARequestDraftsAtMostItsGammaUntilItHasDrafted) {
   EXPECT_EQ(next.gamma(), 12);
 }
 
+TEST(GammaController, ACatchUpPrefillMustBeRepaidByTheTokensLeft) {
+  // Drafting pays alone (alpha 0.9, cheap drafts): a drafter that must first
+  // prefill 80 tokens is worth it for a long answer, not for its last few
+  // tokens; measured catch-ups replace the prior, and on the target's
+  // processors under load the same prefill holds up every session.
+  spec::GammaOptions o{.gamma = 4, .adaptive = true, .max_gamma = 8};
+  spec::GammaController g(o);
+  SimulatedDeployment d;
+  d.alpha = 0.9;
+  d.Run(g, 1, 100);
+  ASSERT_GE(g.gamma(), 2);
+  EXPECT_TRUE(g.CatchUpPays(80, 400));
+  EXPECT_FALSE(g.CatchUpPays(80, 2));
+  EXPECT_TRUE(g.CatchUpPays(0, 2));  // nothing to catch up
+  // A measured catch-up: 80 tokens prefilled in 400 ms beyond the drafting.
+  const int n = g.gamma();
+  g.Observe(spec::GammaRound{.drafted = n, .proposed = n, .accepted = n, .draft_ms = -1,
+                             .propose_ms = n * d.t_d + 400, .catch_up_tokens = 80, .verify_ms = d.w + d.c * (n + 1),
+                             .batch = 1});
+  ASSERT_GE(g.gamma(), 2);
+  const double saved_per_token = 1.0 / g.ExpectedRate(0, 1) - 1.0 / g.ExpectedRate(g.gamma(), 1);
+  const int repaid_after = static_cast<int>(400 / saved_per_token) + 1;
+  EXPECT_FALSE(g.CatchUpPays(80, repaid_after - 2));
+  EXPECT_TRUE(g.CatchUpPays(80, repaid_after + 2));
+  // Fixed gamma never asks.
+  spec::GammaController fixed({.gamma = 4});
+  EXPECT_TRUE(fixed.CatchUpPays(80, 1));
+}
+
 TEST(GammaController, ProposeTimesUnderLoadAreNotTheDraftersCost) {
   // Under load a Propose also waits behind the other sessions' work; the
   // drafter's cost is what it measured alone.

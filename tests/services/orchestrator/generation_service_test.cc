@@ -71,7 +71,8 @@ TEST_F(GenerationServiceTest, GreedySpeculativeEqualsTargetOnly) {
             rounds += c.rounds();
             EXPECT_EQ(c.reason(), adaptive ? c.reason() : "fixed");
             EXPECT_TRUE(c.reason() == "fixed" || c.reason() == "acceptance" || c.reason() == "load" ||
-                        c.reason() == "probe") << c.reason();
+                        c.reason() == "probe" || c.reason() == "prefill")
+                << c.reason();
             if (!adaptive) EXPECT_EQ(c.gamma(), static_cast<uint32_t>(gamma));
           }
           EXPECT_GE(rounds, 1u);
