@@ -25,6 +25,30 @@ void DispatchRows(int m, F&& f) {
 }
 constexpr int kWarpsPerBlock = 4;
 
+// A unit's contribution to each activation row: the 32-term FMA chain over
+// the unit's elements in order, then added into acc[r]. Shared by the
+// unit-based kernels, so their per-unit order is one definition.
+template <int kM>
+__device__ __forceinline__ void UnitDot(const float* wu, const float* __restrict__ x, int64_t ldx, int m, int64_t u,
+                                        float* acc) {
+#pragma unroll
+  for (int r = 0; r < kM; ++r) {
+    if (r < m) {
+      const float4* xr = reinterpret_cast<const float4*>(x + r * ldx + u * 32);
+      float part = 0.0f;
+#pragma unroll
+      for (int q = 0; q < 8; ++q) {
+        const float4 xv = __ldg(xr + q);
+        part = __fmaf_rn(wu[4 * q + 0], xv.x, part);
+        part = __fmaf_rn(wu[4 * q + 1], xv.y, part);
+        part = __fmaf_rn(wu[4 * q + 2], xv.z, part);
+        part = __fmaf_rn(wu[4 * q + 3], xv.w, part);
+      }
+      acc[r] = __fadd_rn(acc[r], part);
+    }
+  }
+}
+
 // One warp per output row o; lane L owns units L, L + 32, ... of the row. The
 // register accumulators are indexed by compile-time r (unrolled, guarded by
 // r < m) so one instantiation per type serves every m without spilling.
@@ -43,22 +67,7 @@ MatVecKernel(const uint8_t* __restrict__ w, size_t row_bytes, int64_t rows, int6
   float wu[32];
   for (int64_t u = lane; u < units; u += 32) {
     Unit<T>::Load(row, u, wu);
-#pragma unroll
-    for (int r = 0; r < kM; ++r) {
-      if (r < m) {
-        const float4* xr = reinterpret_cast<const float4*>(x + r * ldx + u * 32);
-        float part = 0.0f;
-#pragma unroll
-        for (int q = 0; q < 8; ++q) {
-          const float4 xv = __ldg(xr + q);
-          part = __fmaf_rn(wu[4 * q + 0], xv.x, part);
-          part = __fmaf_rn(wu[4 * q + 1], xv.y, part);
-          part = __fmaf_rn(wu[4 * q + 2], xv.z, part);
-          part = __fmaf_rn(wu[4 * q + 3], xv.w, part);
-        }
-        acc[r] = __fadd_rn(acc[r], part);
-      }
-    }
+    UnitDot<kM>(wu, x, ldx, m, u, acc);
   }
 #pragma unroll
   for (int r = 0; r < kM; ++r) {
@@ -226,22 +235,7 @@ MatVecGroupsKernel(const uint8_t* __restrict__ w, size_t row_bytes, int64_t rows
   float wu[32];
   for (int64_t u = u0 + j; u < u1; u += kGroupLanes) {
     Unit<T>::Load(row, u, wu);
-#pragma unroll
-    for (int r = 0; r < kM; ++r) {
-      if (r < m) {
-        const float4* xr = reinterpret_cast<const float4*>(x + r * ldx + u * 32);
-        float part = 0.0f;
-#pragma unroll
-        for (int q = 0; q < 8; ++q) {
-          const float4 xv = __ldg(xr + q);
-          part = __fmaf_rn(wu[4 * q + 0], xv.x, part);
-          part = __fmaf_rn(wu[4 * q + 1], xv.y, part);
-          part = __fmaf_rn(wu[4 * q + 2], xv.z, part);
-          part = __fmaf_rn(wu[4 * q + 3], xv.w, part);
-        }
-        acc[r] = __fadd_rn(acc[r], part);
-      }
-    }
+    UnitDot<kM>(wu, x, ldx, m, u, acc);
   }
 #pragma unroll
   for (int r = 0; r < kM; ++r) {
