@@ -124,8 +124,11 @@ def rsd_section(rows, metas):
                 continue
             rsd_tot = sum(runs[r][i]["flops"]["total"] for i in items)
             bon_tot = sum(runs[l][i]["flops"]["total"] for i in items)
+            d = es.bootstrap_ci([(1.0 if runs[r][i]["correct"] else 0.0) - (1.0 if runs[l][i]["correct"] else 0.0)
+                                 for i in items])
             out.append(f"- Equal compute: {r}'s total FLOPs (draft + target + PRM) equal best-of-N from the draft with "
-                       f"N ≈ {nn * rsd_tot / bon_tot:.1f} ({l} ran N = {nn:.0f} at {bon_tot / rsd_tot:.2f}× {r}'s FLOPs).")
+                       f"N ≈ {nn * rsd_tot / bon_tot:.1f} ({l} ran N = {nn:.0f} at {bon_tot / rsd_tot:.2f}× {r}'s FLOPs); "
+                       f"accuracy {r} − {l} = {es.fmt_ci(*d)}.")
     for r in labels:
         if runs[r][items[0]]["strategy"] != "rsd":
             continue
@@ -145,10 +148,14 @@ def rsd_section(rows, metas):
 
 def cards_section(rows, metas):
     runs = by_run(rows, "test")
-    bon = next((l for l in runs if l.startswith("best_of_n")), None)
+    # The reference best-of-N is N = 4 (the protocol's); runs at other N are the equal-compute
+    # comparisons (N matched to CARDS' LLM calls or wall time).
+    bons = sorted((l for l in runs if l.startswith("best_of_n")), key=lambda l: int(l[len("best_of_n"):] or 4))
+    bon = "best_of_n4" if "best_of_n4" in bons else (bons[0] if bons else None)
     if not runs or bon is None:
         return ["No CARDS test results yet."]
-    labels = sorted(runs, key=lambda l: (["target_only", bon, "cards"].index(l) if l in ("target_only", bon, "cards") else 9, l))
+    order = ["target_only"] + bons + ["cards"]
+    labels = sorted(runs, key=lambda l: (order.index(l) if l in order else len(order), l))
     common = set.intersection(*(set(runs[l]) for l in labels))
     items = sorted(common, key=int)
     n = len(items)
@@ -177,6 +184,15 @@ def cards_section(rows, metas):
         b_wall = sum(runs[bon][i]["wall_s"] for i in items)
         out.append(f"- Equal compute: CARDS' LLM calls equal best-of-N with N ≈ {nn * c_calls / b_calls:.1f}, its "
                    f"wall time best-of-N with N ≈ {nn * c_wall / b_wall:.1f} (best-of-N ran N = {nn:.0f}).")
+        for other in bons:
+            if other == bon:
+                continue
+            d = es.bootstrap_ci([runs["cards"][i]["reward"] - runs[other][i]["reward"] for i in items])
+            t = es.bootstrap_ci([(runs["cards"][i]["wall_s"], runs[other][i]["wall_s"]) for i in items],
+                                stat=ratio_of_sums)
+            calls = sum(runs[other][i]["raw"]["llm_calls"] for i in items) / c_calls
+            out.append(f"- CARDS vs {other} (N = {runs[other][items[0]]['params'].get('n')}: {calls:.2f}× CARDS' LLM "
+                       f"calls): reward − {other} = {es.fmt_ci(*d, digits=3)}, CARDS / {other} wall = {es.fmt_ci(*t)}.")
         d = es.bootstrap_ci([runs["cards"][i]["reward"] - runs[bon][i]["reward"] for i in items])
         t = es.bootstrap_ci([(runs["cards"][i]["wall_s"], runs[bon][i]["wall_s"]) for i in items], stat=ratio_of_sums)
         met = d[1] >= 0 and t[2] <= 1 / 3

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Unit tests of bench/eval/summarize.py's loading: a later run of the same (split, item, run)
+"""Unit tests of bench/eval/summarize.py: loading (a later run of the same (split, item, run)
 replaces the earlier line, and a result directory is listed with the lines still in use (none: not
-listed). CTest: bench_eval_summarize_test."""
+listed)) and the CARDS section's equal-compute comparisons (best-of-4 is the reference, other N are
+compared with CARDS line by line). CTest: bench_eval_summarize_test."""
 import json
 import os
 import sys
@@ -33,6 +34,28 @@ class LoadSuiteTest(unittest.TestCase):
             used = {os.path.basename(m["_dir"]): m["_rows"] for m in metas}
             # The first run's lines were all replaced: it is no longer a source.
             self.assertEqual(used, {"20260102T000000Z": 2, "20260103T000000Z": 1})
+
+
+def cards_row(item, run, reward, n=None, calls=100, wall=1.0):
+    params = {} if n is None else {"n": n}
+    return {"split": "test", "item": item, "run": run, "strategy": run.rstrip("0123456789"), "params": params,
+            "reward": reward, "wall_s": wall, "raw": {"llm_calls": calls, "reward_items": 1},
+            "cpu_model": "cpu", "nproc": 2, "load_before": [1.0], "load_after": [1.0], "utc": "t"}
+
+
+class CardsSectionTest(unittest.TestCase):
+    def test_best_of_4_is_the_reference_and_other_n_are_matched_comparisons(self):
+        rows = []
+        for item in range(1, 6):
+            rows += [cards_row(item, "target_only", 0.1), cards_row(item, "best_of_n2", 0.3, n=2, calls=200),
+                     cards_row(item, "best_of_n4", 0.5, n=4, calls=400, wall=4.0),
+                     cards_row(item, "cards", 0.4, calls=250, wall=2.0)]
+        text = "\n".join(summarize.cards_section(rows, []))
+        table = [l for l in text.splitlines() if l.startswith("| ")][1:]  # past the header
+        self.assertEqual([l.split(" | ")[0] for l in table], ["| target_only", "| best_of_n2", "| best_of_n4", "| cards"])
+        # Deltas are against N = 4, whatever order the runs came in.
+        self.assertIn("| cards |  | 0.400 [0.400, 0.400] | -0.100 [-0.100, -0.100] |", text)
+        self.assertIn("- CARDS vs best_of_n2 (N = 2: 0.80× CARDS' LLM calls): reward − best_of_n2 = 0.100", text)
 
 
 if __name__ == "__main__":
