@@ -90,6 +90,79 @@ void AttendHeadAvx2T(const float* q, int head_dim, float scale, const HeadKv& kv
   for (int j = 0; j < nv; ++j) _mm256_storeu_ps(out + 8 * j, _mm256_mul_ps(acc[j], inv));
 }
 
+// AttendHeads' AVX2 variant: the loop of AttendHeadAvx2T with pages outside
+// and queries inside; each query's accumulator, maximum and sum are parked in
+// `state` between pages (a copy, which changes no value).
+template <int kNv>
+__attribute__((target("avx2,fma,f16c")))
+void AttendHeadsAvx2T(const HeadQuery* queries, int n_queries, int head_dim, float scale, const HeadKv& kv) {
+  float s[kMaxPageTokens];
+  const int nv = kNv > 0 ? kNv : head_dim / 8;
+  constexpr int kRegs = kNv > 0 ? kNv : kMaxHeadDim / 8;
+  alignas(32) float acc_state[kMaxHeadQueries][kMaxHeadDim];
+  float m_state[kMaxHeadQueries], l_state[kMaxHeadQueries];
+  int max_ctx = 0;
+  for (int i = 0; i < n_queries; ++i) {
+    for (int j = 0; j < head_dim; ++j) acc_state[i][j] = 0.0f;
+    m_state[i] = -std::numeric_limits<float>::infinity();
+    l_state[i] = 0.0f;
+    max_ctx = std::max(max_ctx, queries[i].n_ctx);
+  }
+  const __m256 scale_v = _mm256_set1_ps(scale);
+  for (int t0 = 0, p = 0; t0 < max_ctx; t0 += kv.page_tokens, ++p) {
+    const uint16_t* page = kv.kv_base + static_cast<size_t>(kv.pages[p]) * kv.page_elems;
+    for (int i = 0; i < n_queries; ++i) {
+      const int n = std::min(kv.page_tokens, queries[i].n_ctx - t0);
+      if (n <= 0) continue;
+      __m256 qv[kRegs];
+      __m256 acc[kRegs];
+      for (int j = 0; j < nv; ++j) {
+        qv[j] = _mm256_mul_ps(_mm256_loadu_ps(queries[i].q + 8 * j), scale_v);
+        acc[j] = _mm256_load_ps(acc_state[i] + 8 * j);
+      }
+      float m = m_state[i], l = l_state[i];
+      const uint16_t* k = page + kv.k_offset;
+      float tile_max = -std::numeric_limits<float>::infinity();
+      for (int t = 0; t < n; ++t, k += kv.kv_dim) {
+        __m256 d = _mm256_setzero_ps();
+        for (int j = 0; j < nv; ++j) {
+          __m256 kf = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(k + 8 * j)));
+          d = _mm256_fmadd_ps(qv[j], kf, d);
+        }
+        s[t] = Hsum(d);
+        tile_max = std::max(tile_max, s[t]);
+      }
+      const float new_m = std::max(m, tile_max);
+      const float c = Rescale(m, new_m);
+      if (c != 1.0f) {
+        const __m256 cv = _mm256_set1_ps(c);
+        for (int j = 0; j < nv; ++j) acc[j] = _mm256_mul_ps(acc[j], cv);
+        l *= c;
+      }
+      m = new_m;
+      const uint16_t* v = page + kv.v_offset;
+      for (int t = 0; t < n; ++t, v += kv.kv_dim) {
+        const float w = std::exp(s[t] - m);
+        l += w;
+        const __m256 wv = _mm256_set1_ps(w);
+        for (int j = 0; j < nv; ++j) {
+          __m256 vf = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v + 8 * j)));
+          acc[j] = _mm256_fmadd_ps(wv, vf, acc[j]);
+        }
+      }
+      for (int j = 0; j < nv; ++j) _mm256_store_ps(acc_state[i] + 8 * j, acc[j]);
+      m_state[i] = m;
+      l_state[i] = l;
+    }
+  }
+  for (int i = 0; i < n_queries; ++i) {
+    const __m256 inv = _mm256_set1_ps(1.0f / l_state[i]);
+    for (int j = 0; j < nv; ++j) {
+      _mm256_storeu_ps(queries[i].out + 8 * j, _mm256_mul_ps(_mm256_load_ps(acc_state[i] + 8 * j), inv));
+    }
+  }
+}
+
 void AttendHeadAvx2(const float* q, int head_dim, float scale, const HeadKv& kv, float* out) {
   switch (head_dim) {
     case 64: AttendHeadAvx2T<8>(q, head_dim, scale, kv, out); break;
@@ -147,6 +220,22 @@ void AttendHead(const float* q, int head_dim, float scale, const HeadKv& kv, flo
     AttendHeadAvx2(q, head_dim, scale, kv, out);
   } else {
     AttendHeadScalar(q, head_dim, scale, kv, out);
+  }
+}
+
+void AttendHeads(const HeadQuery* queries, int n_queries, int head_dim, float scale, const HeadKv& kv) {
+  if (HasAvx2() && head_dim % 8 == 0 && head_dim <= kMaxHeadDim && kv.page_tokens <= kMaxPageTokens &&
+      n_queries <= kMaxHeadQueries) {
+    switch (head_dim) {
+      case 64: AttendHeadsAvx2T<8>(queries, n_queries, head_dim, scale, kv); return;
+      case 128: AttendHeadsAvx2T<16>(queries, n_queries, head_dim, scale, kv); return;
+      default: AttendHeadsAvx2T<0>(queries, n_queries, head_dim, scale, kv); return;
+    }
+  }
+  for (int i = 0; i < n_queries; ++i) {  // the reference: one query at a time
+    HeadKv one = kv;
+    one.n_ctx = queries[i].n_ctx;
+    AttendHead(queries[i].q, head_dim, scale, one, queries[i].out);
   }
 }
 

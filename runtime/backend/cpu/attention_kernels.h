@@ -27,6 +27,25 @@ struct HeadKv {
 void AttendHead(const float* q, int head_dim, float scale, const HeadKv& kv, float* out);
 void AttendHeadScalar(const float* q, int head_dim, float scale, const HeadKv& kv, float* out);
 
+// One query of AttendHeads: its row of q (head_dim floats), where the result
+// goes, and how many tokens of the shared pages it sees (causal: each row of
+// a prefill or verify block has its own).
+struct HeadQuery {
+  const float* q;
+  float* out;
+  int n_ctx;
+};
+
+// AttendHead for several queries over the same head's pages (rows of one
+// session, the query heads of one KV group): page by page, every query does
+// exactly AttendHead's operations for that page, so each result is bitwise
+// AttendHead's, but a page's keys and values come from memory once for all
+// queries instead of once per query (at 8K tokens of context a prefill read
+// each key ~n_rows x group times). kv.n_ctx is ignored. At most
+// kMaxHeadQueries queries per call.
+inline constexpr int kMaxHeadQueries = 48;
+void AttendHeads(const HeadQuery* queries, int n_queries, int head_dim, float scale, const HeadKv& kv);
+
 // dst[i] = fp16(src[i]), round to nearest even.
 void StoreFp16(const float* src, uint16_t* dst, int n);
 

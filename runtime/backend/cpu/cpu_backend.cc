@@ -8,6 +8,7 @@
 #include <cstring>
 #include <thread>
 #include <type_traits>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/dequantize.h"
@@ -304,30 +305,66 @@ void CpuBackend::Attention(int layer, const Activation& q, std::span<const Atten
   const int group = shape.n_head / shape.n_head_kv;
   const float* qs = Data(q);
   float* os = Data(out);
-  const int64_t items = static_cast<int64_t>(rows.size()) * shape.n_head;
+  // Work items. A row alone (decode) gives one item per head: at decode
+  // there are only n_head items and their cost grows with the context. Runs
+  // of consecutive rows of one session (a prefill or verify block) give one
+  // item per KV group and block of rows, attended by cpu::AttendHeads, which
+  // reads each page once for all the block's queries of the group; every
+  // query's result is bitwise what the per-head item would give, so a row's
+  // output does not depend on the rows beside it.
+  struct Item {
+    int64_t r0, r1;  // rows [r0, r1)
+    int head;        // r1 - r0 == 1: one query head; otherwise a KV group
+  };
+  const int64_t block_rows = std::max<int64_t>(1, cpu::kMaxHeadQueries / group);
+  std::vector<Item> items;
+  items.reserve(rows.size() * static_cast<size_t>(shape.n_head));
+  for (int64_t r0 = 0; r0 < static_cast<int64_t>(rows.size());) {
+    int64_t r1 = r0 + 1;
+    while (r1 < static_cast<int64_t>(rows.size()) && r1 - r0 < block_rows && rows[r1].pages == rows[r0].pages) ++r1;
+    if (r1 - r0 == 1 || block_rows == 1) {
+      r1 = r0 + 1;
+      for (int h = 0; h < shape.n_head; ++h) items.push_back({r0, r1, h});
+    } else {
+      for (int g = 0; g < shape.n_head_kv; ++g) items.push_back({r0, r1, g});
+    }
+    r0 = r1;
+  }
+  auto head_kv = [&](int64_t r, int g) {
+    return cpu::HeadKv{kv_base_,
+                       page_elems_,
+                       layer_off + static_cast<size_t>(g) * shape.head_dim,
+                       layer_off + v_off + static_cast<size_t>(g) * shape.head_dim,
+                       kv_dim,
+                       kv_layout_.page_tokens,
+                       rows[r].pages,
+                       rows[r].n_ctx};
+  };
   auto work = [&](int64_t b, int64_t e) {
+    cpu::HeadQuery queries[cpu::kMaxHeadQueries];
     for (int64_t it = b; it < e; ++it) {
-      const int64_t r = it / shape.n_head;
-      const int h = static_cast<int>(it % shape.n_head);
-      const int g = h / group;
-      cpu::HeadKv kv{kv_base_,
-                     page_elems_,
-                     layer_off + static_cast<size_t>(g) * shape.head_dim,
-                     layer_off + v_off + static_cast<size_t>(g) * shape.head_dim,
-                     kv_dim,
-                     kv_layout_.page_tokens,
-                     rows[r].pages,
-                     rows[r].n_ctx};
-      cpu::AttendHead(qs + r * q.cols + static_cast<int64_t>(h) * shape.head_dim, shape.head_dim,
-                      shape.scale, kv, os + r * out.cols + static_cast<int64_t>(h) * shape.head_dim);
+      const Item& item = items[static_cast<size_t>(it)];
+      if (item.r1 - item.r0 == 1) {
+        const int64_t r = item.r0;
+        const int h = item.head;
+        cpu::AttendHead(qs + r * q.cols + static_cast<int64_t>(h) * shape.head_dim, shape.head_dim, shape.scale,
+                        head_kv(r, h / group), os + r * out.cols + static_cast<int64_t>(h) * shape.head_dim);
+        continue;
+      }
+      int n = 0;
+      for (int64_t r = item.r0; r < item.r1; ++r) {
+        for (int h = item.head * group; h < (item.head + 1) * group; ++h) {
+          const int64_t off = r * q.cols + static_cast<int64_t>(h) * shape.head_dim;
+          queries[n++] = {qs + off, os + r * out.cols + static_cast<int64_t>(h) * shape.head_dim, rows[r].n_ctx};
+        }
+      }
+      cpu::AttendHeads(queries, n, shape.head_dim, shape.scale, head_kv(item.r0, item.head));
     }
   };
   if (pool_.size() == 1) {
-    work(0, items);
+    work(0, static_cast<int64_t>(items.size()));
   } else {
-    // One (row, head) item at a time: at decode there are only n_head items
-    // and their cost grows with the row's context.
-    ParallelForDynamic(pool_, items, 1, work);
+    ParallelForDynamic(pool_, static_cast<int64_t>(items.size()), 1, work);
   }
 }
 
