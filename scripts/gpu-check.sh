@@ -55,7 +55,7 @@ if [[ -z "${CUDA_ARCH:-}" ]]; then
 fi
 if command -v nvcc >/dev/null; then nvcc --version | tail -2; fi
 
-TARGETS=(gpu_matvec_test gpu_backend_test gpu_spec_invariance_test gpu_graph_test gpu_decode_bench
+TARGETS=(gpu_matvec_test gpu_matvec_int8_test gpu_backend_test gpu_spec_invariance_test gpu_graph_test gpu_decode_bench
          backend_factory_test device_dequant_host_test)
 if [[ $PREBUILT -eq 0 ]]; then
   step "build (TANDEM_CUDA=ON, sm_${CUDA_ARCH})"
@@ -96,6 +96,7 @@ step "GPU tests against the CPU reference"
 run_test tests/kernels/cuda/device_dequant_host_test
 run_test tests/kernels/cuda/backend_factory_test
 run_test tests/kernels/cuda/gpu_matvec_test
+run_test tests/kernels/cuda/gpu_matvec_int8_test
 run_test tests/kernels/cuda/gpu_backend_test
 run_test tests/kernels/cuda/gpu_spec_invariance_test
 # CUDA graphs of the forward pass: logits bitwise equal to eager launches
@@ -113,21 +114,31 @@ TABLE="$(mktemp)"
 EXTRA="$(mktemp)"
 bench() {
   local out rc=0
-  out="$(timeout "${BENCH_TIMEOUT:-240}" "$BENCH" --hbm-gbps "$HBM" --ctx 512 --iters 40 "$@" 2>&1)" || rc=$?
+  out="$(timeout "${BENCH_TIMEOUT:-240}" "$BENCH" --hbm-gbps "$HBM" --ctx 512 --iters 40 "$@" 2>&1)" || rc=$?  # a later --ctx wins
   echo "$out"
   [[ $rc -eq 0 ]] || failed "gpu_decode_bench $* (exit $rc)"
   while read -r line; do
     if [[ "$line" == "|"* ]]; then echo "$line" >>"$TABLE"; elif [[ -n "$line" ]]; then echo "$line" >>"$EXTRA"; fi
   done <<<"$out"
 }
-# Both matrix-vector layouts (matvec.h), side by side in one run.
-for layout in groups warps; do
+# The matrix-vector layouts (matvec.h), side by side in one run.
+# int8: the warp layout with int8 activations for the Q4_K products (the
+# CUDA backend's default); F16 is the same as warps there, so only Q4_K runs.
+for layout in groups warps int8; do
   if [[ $QUICK -eq 0 ]]; then
-    bench --layout "$layout" --model llama3-8b --type f16
+    [[ $layout == int8 ]] || bench --layout "$layout" --model llama3-8b --type f16
     bench --layout "$layout" --model llama3-8b --type q4_k --draft qwen2.5-0.5b:q8_0
   fi
-  bench --layout "$layout" --model qwen2.5-1.5b --type f16
+  [[ $layout == int8 ]] || bench --layout "$layout" --model qwen2.5-1.5b --type f16
   bench --layout "$layout" --model qwen2.5-1.5b --type q4_k --draft qwen2.5-0.5b:q8_0
+done
+# The attention kernels side by side: the split kernel (the backend's, used
+# above) against one block per (row, head), at 512 and 4096 tokens.
+for ctx in 512 4096; do
+  for attn in block split; do
+    if [[ $QUICK -eq 0 ]]; then bench --layout warps --attention "$attn" --model llama3-8b --type f16 --ctx "$ctx"; fi
+    bench --layout int8 --attention "$attn" --model qwen2.5-1.5b --type q4_k --ctx "$ctx"
+  done
 done
 
 step "summary ($GPU_NAME, roofline ${HBM} GB/s, $(( $(date +%s) - START ))s)"

@@ -13,7 +13,7 @@ cd "$ROOT"
 DIR="${1:-.gpu-carry}"; ARCH="${2:-90}"; BUILD=build-gpu
 export PATH="/usr/local/cuda/bin:$PATH"
 command -v nvcc >/dev/null || { echo "gpu-pack: nvcc not found" >&2; exit 1; }
-TARGETS=(gpu_matvec_test gpu_backend_test gpu_spec_invariance_test gpu_graph_test gpu_decode_bench
+TARGETS=(gpu_matvec_test gpu_matvec_int8_test gpu_backend_test gpu_spec_invariance_test gpu_graph_test gpu_decode_bench
          backend_factory_test device_dequant_host_test)
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTANDEM_CUDA=ON -DTANDEM_BUILD_SERVICES=OFF \
   -DCMAKE_CUDA_COMPILER="$(command -v nvcc)" -DCMAKE_CUDA_ARCHITECTURES="$ARCH" >/dev/null

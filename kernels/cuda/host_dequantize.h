@@ -14,4 +14,11 @@ namespace tandem::kernels::cuda {
 // False for a type without device kernels or cols not a multiple of 32.
 bool DequantizeRowWithDeviceCode(GgmlType type, const void* row, int64_t cols, float* out);
 
+// The int8-activation product's device code (int8_blocks.cuh) for one Q4_K
+// row against one quantized activation row (Int8Rows layout: qs[cols],
+// d[cols / 256], sums[cols / 32]), blocks summed in order as the CPU scalar
+// kernel does; qs 16-byte aligned. NaN for cols not a multiple of 256.
+float DotQ4KInt8WithDeviceCode(const void* row, int64_t cols, const int8_t* qs, const float* d,
+                               const int32_t* sums);
+
 }  // namespace tandem::kernels::cuda

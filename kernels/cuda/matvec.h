@@ -60,6 +60,24 @@ enum class MatVecLayout { kWarpPerRow, kRowGroups };
 absl::Status MatVec(const DeviceWeight& w, const float* x, int64_t m, int64_t ldx, float* y, int64_t ldy,
                     const float* bias, cudaStream_t stream, MatVecLayout layout = MatVecLayout::kWarpPerRow);
 
+// Int8 activations (matvec_int8.cu), for the weight types HasInt8Kernel
+// accepts (Q4_K): each call quantizes x like the CPU kernels' Q8_K (one
+// scale per 256 elements) into `scratch`, then multiplies with dp4a integer
+// dot products. Each 256-element block's term is bitwise the CPU scalar
+// kernel's (DotQ4_KRow); the blocks are summed in another order. A row's
+// result does not depend on m (batch-invariant). fp32 activations read 4
+// bytes per weight against Q4_K's 0.56, which bound MatVec's Q4_K kernel by
+// L1 throughput on the H200; these read 1.
+bool HasInt8Kernel(GgmlType type);
+// Device scratch bytes MatVecInt8 needs for rows of `cols` elements.
+size_t Int8ScratchBytes(int64_t cols);
+// As MatVec (any m: rows go 16 at a time through the scratch); scratch is a
+// device buffer of at least Int8ScratchBytes(w.cols) bytes, 16-byte aligned,
+// not used by another stream meanwhile. InvalidArgument for a type without
+// int8 kernels, cols not a multiple of 256, or a small or misaligned scratch.
+absl::Status MatVecInt8(const DeviceWeight& w, const float* x, int64_t m, int64_t ldx, float* y, int64_t ldy,
+                        const float* bias, void* scratch, size_t scratch_bytes, cudaStream_t stream);
+
 // out[i][:] = dequantized row (row_ids ? row_ids[i] : i) of w, for i < n;
 // ld_out in elements. row_ids is a device pointer (embedding lookup).
 absl::Status DequantizeRows(const DeviceWeight& w, const int32_t* row_ids, int64_t n, float* out,

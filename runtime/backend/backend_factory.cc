@@ -44,6 +44,9 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(DeviceKind kind, int n_th
   // rule graphs out when debugging).
   const char* graphs = std::getenv("TANDEM_CUDA_GRAPHS");
   options.cuda_graphs = graphs == nullptr || std::string(graphs) != "0";
+  // TANDEM_CUDA_INT8=0 keeps fp32 activations for the Q4_K products too.
+  const char* int8 = std::getenv("TANDEM_CUDA_INT8");
+  options.int8_activations = int8 == nullptr || std::string(int8) != "0";
   absl::StatusOr<std::unique_ptr<Backend>> cuda = MakeCudaBackend(options);
   if (cuda.ok() || kind == DeviceKind::kCuda) return cuda;
   // kAuto: only the absence of a GPU falls back; any other CUDA failure

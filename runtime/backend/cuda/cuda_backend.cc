@@ -41,6 +41,7 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(const CudaBackendOption
   b->cublas_min_rows_ = options.cublas_min_rows;
   b->graphs_enabled_ = options.cuda_graphs;
   b->graph_max_rows_ = options.graph_max_rows;
+  b->int8_activations_ = options.int8_activations;
   if (absl::Status s = CudaStatus(cudaSetDevice(b->device_), "cudaSetDevice"); !s.ok()) return s;
   if (absl::Status s = CudaStatus(cudaStreamCreateWithFlags(&b->stream_, cudaStreamNonBlocking), "cudaStreamCreate");
       !s.ok()) {
@@ -127,6 +128,9 @@ absl::Status CudaBackend::PrepareRecording(int64_t rows) {
   if (rows > rope_rows_capacity_) {
     if (absl::Status s = ReserveScratch(rows); !s.ok()) return s;
   }
+  // n_head <= q_cols / 32 (head_dim is a multiple of 32), so this bounds the
+  // split attention's scratch whatever the heads are.
+  if (absl::Status s = ReserveAttentionScratch(rows, max_activation_cols_); !s.ok()) return s;
   // Twice the single-upload total: a description that changes inside a pass
   // is staged again.
   return staging_.Reserve(2 * total);
@@ -208,12 +212,19 @@ absl::StatusOr<WeightHandle> CudaBackend::AddWeight(std::string_view name, kerne
     return s;
   }
   w.view = kernels::cuda::DeviceWeight{dtype, w.data.get(), rows, cols, src_row_bytes};
+  if (UsesInt8(w.view) && kernels::cuda::Int8ScratchBytes(cols) > int8_scratch_.bytes()) {
+    absl::StatusOr<cuda::DeviceBuffer> q =
+        cuda::DeviceBuffer::Allocate(kernels::cuda::Int8ScratchBytes(cols), "the int8 activation scratch");
+    if (!q.ok()) return q.status();
+    int8_scratch_ = std::move(*q);
+  }
   weights_.push_back(std::move(w));
   return WeightHandle{static_cast<int32_t>(weights_.size() - 1), rows, cols, dtype};
 }
 
 absl::StatusOr<Activation> CudaBackend::NewActivation(int64_t cols) {
   if (cols <= 0) return absl::InvalidArgumentError("activation needs a positive column count");
+  max_activation_cols_ = std::max(max_activation_cols_, cols);
   buffers_.push_back(Buffer{});
   return Activation{static_cast<int32_t>(buffers_.size() - 1), 0, cols};
 }
@@ -265,6 +276,25 @@ absl::Status CudaBackend::ReserveScratch(int64_t rows) {
     }
   }
   return error_;
+}
+
+namespace {
+constexpr int64_t kAttentionScratchRows = 64;
+}  // namespace
+
+absl::Status CudaBackend::ReserveAttentionScratch(int64_t rows, int64_t q_cols) {
+  const int64_t n = std::min(rows, kAttentionScratchRows);
+  // floats per row: splits * (n_head * head_dim + 2 * n_head), n_head <= q_cols / 32.
+  const size_t need = static_cast<size_t>(n) * launch::kAttentionSplits *
+                      static_cast<size_t>(q_cols + 2 * (q_cols / 32 + 1)) * sizeof(float);
+  if (need <= attn_scratch_.bytes()) return absl::OkStatus();
+  if (recording_) {
+    return absl::InternalError(absl::StrCat("attention scratch of ", need, " bytes exceeds the pass reservation"));
+  }
+  absl::StatusOr<cuda::DeviceBuffer> b = cuda::DeviceBuffer::Allocate(need, "the attention scratch");
+  if (!b.ok()) return b.status();
+  attn_scratch_ = std::move(*b);
+  return absl::OkStatus();
 }
 
 void CudaBackend::SetRope(const RopeConfig& config) {
@@ -375,6 +405,10 @@ absl::Status CudaBackend::MatMul(const WeightHandle& w, const WeightHandle* bias
     if (b != nullptr) Check(launch::AddBias(DeviceData(out), x.rows, out.cols, b, view.rows, stream_), "bias add");
     return error_;
   }
+  if (UsesInt8(view)) {
+    return kernels::cuda::MatVecInt8(view, DeviceData(x), x.rows, x.cols, DeviceData(out), out.cols, b,
+                                     int8_scratch_.get(), int8_scratch_.bytes(), stream_);
+  }
   return kernels::cuda::MatVec(view, DeviceData(x), x.rows, x.cols, DeviceData(out), out.cols, b, stream_);
 }
 
@@ -454,10 +488,24 @@ void CudaBackend::Attention(int layer, const Activation& q, std::span<const Atte
   const int kv_dim = kv_layout_.kv_dim;
   const size_t layer_off = static_cast<size_t>(layer) * 2 * pt * kv_dim;
   const size_t v_off = static_cast<size_t>(pt) * kv_dim;
-  Check(launch::Attention(DeviceData(q), q.cols, static_cast<int64_t>(rows.size()), d_desc, d_pages,
-                          kv_.as<uint16_t>(), page_elems_, layer_off, v_off, kv_dim, pt, shape.n_head,
-                          shape.n_head_kv, shape.head_dim, shape.scale, DeviceData(out), out.cols, stream_),
-        "Attention kernel");
+  const int64_t n_rows = static_cast<int64_t>(rows.size());
+  if (shape.head_dim % 32 != 0) {
+    // The split kernel hands each lane whole 32-dimension runs; other head
+    // sizes take the per-(row, head) kernel (same contract, slower).
+    Check(launch::Attention(DeviceData(q), q.cols, n_rows, d_desc, d_pages, kv_.as<uint16_t>(), page_elems_,
+                            layer_off, v_off, kv_dim, pt, shape.n_head, shape.n_head_kv, shape.head_dim, shape.scale,
+                            DeviceData(out), out.cols, stream_),
+          "Attention kernel");
+    return;
+  }
+  Record(ReserveAttentionScratch(n_rows, static_cast<int64_t>(shape.n_head) * shape.head_dim));
+  if (!Ok()) return;
+  const int64_t scratch_rows = std::max<int64_t>(1, std::min(n_rows, kAttentionScratchRows));
+  Check(launch::AttentionSplit(DeviceData(q), q.cols, n_rows, d_desc, d_pages, kv_.as<uint16_t>(), page_elems_,
+                               layer_off, v_off, kv_dim, pt, shape.n_head, shape.n_head_kv, shape.head_dim,
+                               shape.scale, DeviceData(out), out.cols, attn_scratch_.as<float>(), scratch_rows,
+                               stream_),
+        "AttentionSplit kernels");
 }
 
 void CudaBackend::SiluMul(const Activation& gate, const Activation& up, Activation& out) {

@@ -32,6 +32,9 @@
 //   fails runs eagerly, and that row count stays eager from then on.
 //   CudaBackendOptions::cuda_graphs = false (TANDEM_CUDA_GRAPHS=0 through
 //   CreateBackend) runs every pass eagerly.
+// - Q4_K products take int8 activations (CudaBackendOptions::int8_activations):
+//   each MatMul quantizes its input into one scratch buffer on the stream, so
+//   products stay ordered by the stream and the graphs capture them as is.
 #pragma once
 
 #include <cublas_v2.h>
@@ -60,6 +63,12 @@ struct CudaBackendOptions {
   // blocks, whose many short kernels are launch-bound. Prefills are long
   // enough to hide launches, and each prompt length would be a graph of its own.
   int64_t graph_max_rows = 16;
+  // Q4_K products quantize their activations to int8 like the CPU kernels'
+  // Q8_K and use dp4a (kernels/cuda/matvec.h, MatVecInt8): the CPU's
+  // numerics, and a quarter of the activation traffic that bounds the fp32
+  // kernel. false = fp32 activations for every type (TANDEM_CUDA_INT8=0
+  // through CreateBackend).
+  bool int8_activations = true;
 };
 
 // Unavailable "no CUDA device found: ..." when no GPU is visible.
@@ -130,6 +139,9 @@ class CudaBackend final : public Backend {
   };
 
   bool Ok() const { return error_.ok(); }
+  bool UsesInt8(const kernels::cuda::DeviceWeight& w) const {
+    return int8_activations_ && kernels::cuda::HasInt8Kernel(w.type) && w.cols % 256 == 0;
+  }
   void Record(absl::Status s) {
     if (error_.ok() && !s.ok()) error_ = std::move(s);
   }
@@ -151,6 +163,15 @@ class CudaBackend final : public Backend {
   std::vector<Weight> weights_;
   std::vector<Buffer> buffers_;
   cuda::DeviceBuffer gemm_scratch_;  // dequantized weights for the cuBLAS path
+  bool int8_activations_ = true;
+  cuda::DeviceBuffer int8_scratch_;  // quantized activations of MatVecInt8 (sized by AddWeight)
+  // Partial results of the split attention (launch::AttentionSplit) for up
+  // to kAttentionScratchRows rows at a time; reserved before a recording
+  // from the widest activation (a bound on n_head * head_dim), since the
+  // head shape arrives only with the Attention call.
+  absl::Status ReserveAttentionScratch(int64_t rows, int64_t q_cols);
+  cuda::DeviceBuffer attn_scratch_;
+  int64_t max_activation_cols_ = 0;
 
   struct PendingAdd {
     int32_t x = -1, y = -1;

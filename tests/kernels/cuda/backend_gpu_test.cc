@@ -1,11 +1,14 @@
 // Every op of the CUDA backend against the CPU backend on the same inputs,
 // through the Backend interface: Embed, RmsNorm (alone and fused with the
 // deferred residual Add), both RoPE styles, SiluMul, GatherRows, StoreKv +
-// Attention for a decode row and a causal verify block over three KV pages,
+// Attention for a decode row and a causal verify block over three KV pages
+// (and the split attention's shapes, bitwise batch-invariant),
 // and the device sampler against runtime::Sampler. Tolerance: 1e-5 of the
 // largest reference magnitude per op (fp32 with a different summation order
 // and expf; zeros or garbage miss it by orders of magnitude).
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <vector>
@@ -177,6 +180,64 @@ TEST(CudaBackend, PagedAttentionDecodeAndVerifyMatchTheCpuBackend) {
   p.cpu->Attention(1, q.first, ar, shape, out.first);
   p.gpu->Attention(1, q.second, ar, shape, out.second);
   p.Compare(out, "Attention over a copied page");
+}
+
+// The split attention (launch::AttentionSplit) across the shapes it must
+// handle: several pages per split (44 pages of 16 tokens over 16 splits,
+// tiles shorter than 32 tokens), more query heads per KV head than a block
+// serves (16, so two head chunks), head_dim 64/128/256, and head_dim 80,
+// which takes the per-(row, head) kernel. Each against the CPU backend, and
+// each row of a 5-row causal block bitwise equal to the same row alone (the
+// split depends on the row's n_ctx only).
+TEST(CudaBackend, PagedAttentionShapesMatchTheCpuBackendAndAreBatchInvariant) {
+  TANDEM_REQUIRE_GPU();
+  struct S {
+    int n_head, n_kv, hd, page, n;
+  };
+  for (const S& c : {S{32, 8, 128, 16, 700}, S{16, 1, 128, 64, 300}, S{4, 4, 256, 64, 200}, S{6, 2, 80, 64, 100},
+                     S{14, 2, 64, 64, 1000}}) {
+    SCOPED_TRACE(::testing::Message() << "heads " << c.n_head << "/" << c.n_kv << " head_dim " << c.hd << " page "
+                                      << c.page << " ctx " << c.n);
+    Pair p;
+    ASSERT_NE(p.gpu, nullptr);
+    const int kv_dim = c.n_kv * c.hd, n_pages = (c.n + c.page - 1) / c.page;
+    const KvLayout layout{1, kv_dim, c.page};
+    ASSERT_TRUE(p.cpu->InitKvPool(layout, n_pages + 3).ok());
+    ASSERT_TRUE(p.gpu->InitKvPool(layout, n_pages + 3).ok());
+    // Scattered, distinct pages (a repeated page would make the slots of two
+    // tokens collide, and parallel stores race on them).
+    std::vector<int32_t> table(n_pages + 3);
+    for (int i = 0; i < n_pages + 3; ++i) table[i] = i;
+    std::shuffle(table.begin(), table.end(), std::mt19937(c.n));
+    table.resize(n_pages);
+    std::vector<KvSlot> slots;
+    for (int t = 0; t < c.n; ++t) slots.push_back(KvSlot{table[t / c.page], t % c.page});
+    auto k = p.Input(Random(static_cast<size_t>(c.n) * kv_dim, 30), c.n, kv_dim);
+    auto v = p.Input(Random(static_cast<size_t>(c.n) * kv_dim, 31), c.n, kv_dim);
+    p.cpu->StoreKv(0, k.first, v.first, slots);
+    p.gpu->StoreKv(0, k.second, v.second, slots);
+    const AttentionShape shape{c.n_head, c.n_kv, c.hd, 1.0f / std::sqrt(static_cast<float>(c.hd))};
+    const int rows = 5, qd = c.n_head * c.hd;
+    std::vector<AttentionRow> ar;
+    for (int r = 0; r < rows; ++r) ar.push_back(AttentionRow{table.data(), c.n - rows + 1 + r});
+    const std::vector<float> qh = Random(static_cast<size_t>(rows) * qd, 32, 2.0f);
+    auto q = p.Input(qh, rows, qd);
+    auto out = p.Output(rows, qd);
+    p.cpu->Attention(0, q.first, ar, shape, out.first);
+    p.gpu->Attention(0, q.second, ar, shape, out.second);
+    p.Compare(out, "Attention");
+    std::vector<float> block(static_cast<size_t>(rows) * qd);
+    p.gpu->ReadRows(out.second, 0, rows, block.data());
+    for (int r = 0; r < rows; ++r) {
+      auto q1 = p.Input(std::vector<float>(qh.begin() + r * qd, qh.begin() + (r + 1) * qd), 1, qd);
+      auto o1 = p.Output(1, qd);
+      p.gpu->Attention(0, q1.second, std::span<const AttentionRow>(&ar[r], 1), shape, o1.second);
+      std::vector<float> alone(qd);
+      p.gpu->ReadRows(o1.second, 0, 1, alone.data());
+      ASSERT_EQ(std::memcmp(alone.data(), block.data() + static_cast<size_t>(r) * qd, qd * sizeof(float)), 0)
+          << "row " << r << " of the block differs from the row alone";
+    }
+  }
 }
 
 // Device sampler vs runtime::Sampler: same layout, same support, same ids;

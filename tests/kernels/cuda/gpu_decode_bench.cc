@@ -15,9 +15,13 @@
 //
 // usage: gpu_decode_bench --model llama3-8b|qwen2.5-1.5b|qwen2.5-0.5b --type f16|q4_k|q8_0
 //                         [--ctx 512] [--iters 50] [--hbm-gbps 4800] [--draft MODEL:TYPE]
-//                         [--layout warps|groups]   (the matrix-vector thread layout, matvec.h)
+//                         [--layout warps|groups|int8]   (the matrix-vector thread layout, matvec.h;
+//                          int8: warp per row, and Q4_K products take int8 activations, MatVecInt8)
+//                         [--attention split|block]  (split: AttentionSplit, the CUDA backend's; block: the
+//                          one-block-per-(row, head) kernel, for comparison)
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -66,8 +70,8 @@ constexpr int kMaxRows = 16;
 
 class Model {
  public:
-  Model(const Shape& s, GgmlType type, int ctx, bool groups, cudaStream_t stream)
-      : s_(s), ctx_(ctx), groups_(groups), stream_(stream) {
+  Model(const Shape& s, GgmlType type, int ctx, bool groups, bool int8, bool split_attention, cudaStream_t stream)
+      : s_(s), ctx_(ctx), groups_(groups), int8_(int8), split_attention_(split_attention), stream_(stream) {
     uint64_t seed = 1;
     const int64_t qd = int64_t{s.heads} * s.head_dim, kd = int64_t{s.kv_heads} * s.head_dim;
     const GgmlType out_type = type == GgmlType::kQ4_K ? GgmlType::kQ6_K : type;
@@ -97,6 +101,12 @@ class Model {
     gate_ = Alloc<float>(kMaxRows * int64_t{s.ff});
     up_ = Alloc<float>(kMaxRows * int64_t{s.ff});
     logits_ = Alloc<float>(kMaxRows * int64_t{s.vocab});
+    // Int8 activations of the widest input (the down projection's).
+    const int64_t widest = std::max<int64_t>({s.embd, qd, s.ff});
+    attn_scratch_ = Alloc<float>(launch::AttentionSplitScratchFloats(kMaxRows, s.heads, s.head_dim));
+    q8_qs_ = Alloc<int8_t>(kMaxRows * widest);
+    q8_d_ = Alloc<float>(kMaxRows * widest / 256 + 1);
+    q8_sums_ = Alloc<int32_t>(kMaxRows * widest / 32);
     // Rope frequencies and tables.
     std::vector<float> inv(s.head_dim / 2);
     for (int i = 0; i < s.head_dim / 2; ++i) inv[i] = std::pow(500000.0f, -2.0f * i / s.head_dim);
@@ -235,7 +245,15 @@ class Model {
     }
     std::fprintf(stderr, "  layer %d %-6s max |v| %.4g, non-finite %lld\n", layer, what, mx, static_cast<long long>(bad));
   }
+  // As the CUDA backend does: with int8 activations, a Q4_K product first
+  // quantizes its input (every call, as CudaBackend::MatMul).
   void MatVec(const Weight& w, const float* x, int rows, float* y) {
+    if (int8_ && launch::HasInt8Kernel(w.type) && w.cols % 256 == 0) {
+      CK(launch::QuantizeQ8K(x, w.cols, rows, w.cols, q8_qs_, q8_d_, q8_sums_, stream_));
+      kernels::cuda::Int8Rows q{q8_qs_, q8_d_, q8_sums_, w.cols};
+      CK(launch::MatVecInt8(w.type, w.data, w.row_bytes, w.rows, q, rows, y, w.rows, nullptr, stream_));
+      return;
+    }
     CK(launch::MatVec(w.type, w.data, w.row_bytes, w.rows, w.cols, x, w.cols, rows, y, w.rows, nullptr, stream_,
                       groups_));
   }
@@ -269,8 +287,14 @@ class Model {
       const size_t layer_off = static_cast<size_t>(l) * 2 * kPageTokens * kd;
       const size_t v_off = static_cast<size_t>(kPageTokens) * kd;
       CK(launch::StoreKv(k_, kd, v_, kd, d_slots, rows, kv_, page_elems_, layer_off, v_off, kd, stream_));
-      CK(launch::Attention(q_, qd, rows, d_desc, d_pages, kv_, page_elems_, layer_off, v_off, kd, kPageTokens,
-                           s_.heads, s_.kv_heads, hd, 1.0f / std::sqrt(float(hd)), attn_, qd, stream_));
+      if (split_attention_) {
+        CK(launch::AttentionSplit(q_, qd, rows, d_desc, d_pages, kv_, page_elems_, layer_off, v_off, kd, kPageTokens,
+                                  s_.heads, s_.kv_heads, hd, 1.0f / std::sqrt(float(hd)), attn_, qd, attn_scratch_,
+                                  kMaxRows, stream_));
+      } else {
+        CK(launch::Attention(q_, qd, rows, d_desc, d_pages, kv_, page_elems_, layer_off, v_off, kd, kPageTokens,
+                             s_.heads, s_.kv_heads, hd, 1.0f / std::sqrt(float(hd)), attn_, qd, stream_));
+      }
       Probe("attn", l, attn_, qd);
       MatVec(L.wo, attn_, rows, h2_);
       Probe("o", l, h2_, s_.embd);
@@ -292,6 +316,12 @@ class Model {
   Shape s_;
   int ctx_;
   bool groups_;
+  bool int8_;
+  bool split_attention_;
+  float* attn_scratch_;
+  int8_t* q8_qs_;
+  float* q8_d_;
+  int32_t* q8_sums_;
   bool probe_ = false;
   cudaStream_t stream_;
   std::vector<void*> allocs_;
@@ -322,7 +352,7 @@ bool ParseType(const std::string& t, GgmlType* out) {
 }
 
 int Main(int argc, char** argv) {
-  std::string model = "llama3-8b", type_name = "f16", draft, layout = "warps";
+  std::string model = "llama3-8b", type_name = "f16", draft, layout = "warps", attention = "split";
   int ctx = 512, iters = 50;
   double hbm_gbps = 4800;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -334,6 +364,7 @@ int Main(int argc, char** argv) {
     else if (k == "--hbm-gbps") hbm_gbps = std::atof(v.c_str());
     else if (k == "--draft") draft = v;
     else if (k == "--layout") layout = v;
+    else if (k == "--attention") attention = v;
     else {
       std::fprintf(stderr, "gpu_decode_bench: unknown flag %s\n", k.c_str());
       return 2;
@@ -342,8 +373,9 @@ int Main(int argc, char** argv) {
   const Shape* shape = FindShape(model);
   GgmlType type;
   if (shape == nullptr || !ParseType(type_name, &type) || ctx < 1 || ctx > 60000 || iters < 1 ||
-      (layout != "warps" && layout != "groups")) {
-    std::fprintf(stderr, "gpu_decode_bench: bad --model/--type/--ctx/--iters/--layout\n");
+      (layout != "warps" && layout != "groups" && layout != "int8") ||
+      (attention != "split" && attention != "block")) {
+    std::fprintf(stderr, "gpu_decode_bench: bad --model/--type/--ctx/--iters/--layout/--attention\n");
     return 2;
   }
   int devices = 0;
@@ -354,19 +386,21 @@ int Main(int argc, char** argv) {
   cudaStream_t stream;
   CK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   double t1 = 0, t5 = 0;
+  // The table's layout column also names a non-default attention kernel.
+  const std::string label = attention == "block" ? layout + "+block-attn" : layout;
   {
     const bool groups = layout == "groups";
-    Model m(*shape, type, ctx, groups, stream);
+    Model m(*shape, type, ctx, groups, layout == "int8", attention == "split", stream);
     for (int rows : {1, 5}) {
       const double ms = m.Time(rows, iters);
       const double gb = m.StepBytes(rows) / 1e9;
       const double gbps = gb / (ms / 1e3);
       std::printf("| %s | %s | %s | %d | %d | %.3f | %.2f | %.0f | %.1f %% |\n", shape->name, type_name.c_str(),
-                  layout.c_str(), rows, ctx, ms, gb, gbps, 100.0 * gbps / hbm_gbps);
+                  label.c_str(), rows, ctx, ms, gb, gbps, 100.0 * gbps / hbm_gbps);
       (rows == 1 ? t1 : t5) = ms;
     }
   }
-  std::printf("VERIFY %s %s %s: verify-of-5 / decode-of-1 = %.3f\n", shape->name, type_name.c_str(), layout.c_str(),
+  std::printf("VERIFY %s %s %s: verify-of-5 / decode-of-1 = %.3f\n", shape->name, type_name.c_str(), label.c_str(),
               t5 / t1);
   if (!draft.empty()) {
     const size_t colon = draft.find(':');
@@ -378,7 +412,7 @@ int Main(int argc, char** argv) {
     }
     double td = 0;
     {
-      Model d(*ds, dt, ctx, layout == "groups", stream);
+      Model d(*ds, dt, ctx, layout == "groups", layout == "int8", attention == "split", stream);
       td = d.Time(1, iters);
     }
     const int gamma = 4;
@@ -387,7 +421,7 @@ int Main(int argc, char** argv) {
       const double round = gamma * td + t5;
       std::printf("SPEC %s %s (%s) + draft %s: gamma %d, per-token acceptance %.1f (assumed) -> modelled speedup %.2fx "
                   "(draft step %.3f ms, verify %.3f ms, target step %.3f ms)\n",
-                  shape->name, type_name.c_str(), layout.c_str(), draft.c_str(), gamma, alpha, tokens * t1 / round, td, t5, t1);
+                  shape->name, type_name.c_str(), label.c_str(), draft.c_str(), gamma, alpha, tokens * t1 / round, td, t5, t1);
     }
   }
   CK(cudaStreamDestroy(stream));

@@ -125,7 +125,9 @@ TEST(CudaGraphs, DecodeTimeWithAndWithoutGraphs) {
       ASSERT_TRUE(l.model->Forward(**s, std::span<const int32_t>(&t, 1), &out).ok());
     }
     ms[graphs] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / kSteps;
-    if (graphs == 1) EXPECT_EQ(l.cuda()->graph_fallbacks(), 0);
+    if (graphs == 1) {
+      EXPECT_EQ(l.cuda()->graph_fallbacks(), 0);
+    }
   }
   std::printf("cuda-graphs decode step (16 layers, n_embd 512, synthetic): eager %.3f ms, graph %.3f ms (%.2fx)\n",
               ms[0], ms[1], ms[0] / ms[1]);

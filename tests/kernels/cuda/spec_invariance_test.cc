@@ -18,6 +18,9 @@
 
 #include "gtest/gtest.h"
 #include "runtime/backend/backend_factory.h"
+#if defined(TANDEM_TEST_HAVE_CUDA)
+#include "runtime/backend/cuda/cuda_backend.h"
+#endif
 #include "runtime/gguf/gguf_file.h"
 #include "runtime/parallel/local_communicator.h"
 #include "runtime/parallel/tp_model.h"
@@ -45,13 +48,22 @@ struct Loaded {
 
 // Loads the synthetic model on `device`; false (and a skip message) when the
 // device is absent.
-bool Load(const testing_util::SyntheticShape& shape, DeviceKind device, Loaded* out, std::string* skip) {
+// int8 = false: a CUDA backend whose products all take fp32 activations.
+bool Load(const testing_util::SyntheticShape& shape, DeviceKind device, Loaded* out, std::string* skip,
+          bool int8 = true) {
   out->image = testing_util::BuildSyntheticGguf(shape);
   auto file = gguf::GgufFile::FromBuffer(out->image);
   EXPECT_TRUE(file.ok()) << file.status();
   if (!file.ok()) return false;
   out->file = std::move(*file);
-  auto backend = CreateBackend(device, 2);
+  absl::StatusOr<std::unique_ptr<Backend>> backend = CreateBackend(device, 2);
+#if defined(TANDEM_TEST_HAVE_CUDA)
+  if (device == DeviceKind::kCuda && !int8) {
+    CudaBackendOptions options;
+    options.int8_activations = false;
+    backend = MakeCudaBackend(options);
+  }
+#endif
   if (!backend.ok()) {
     if (device == DeviceKind::kCuda && backend.status().code() == absl::StatusCode::kUnavailable) {
       *skip = "no CUDA device: " + std::string(backend.status().message());
@@ -161,42 +173,48 @@ TEST_P(SpecInvarianceTest, GreedySpeculativeEqualsTargetOnly) {
 #if defined(TANDEM_TEST_HAVE_CUDA)
 // GPU logits against the CPU backend's float reference of the same weights.
 // F16 weights: the CPU multiplies fp32 activations too, so only summation
-// order differs. Quantized weights: the CPU quantizes activations to 8 bits
-// and the GPU does not, and this random model is ill-conditioned (logits of
-// several hundred, near-hard attention): on the CPU alone that 8-bit error
-// moves some rows by up to 0.68 of the row's largest logit, which is what
-// the first H200 run met with a 5e-2 bound. So the CPU runs the model with
-// every quantized matrix stored as F32 holding its dequantized values, and
-// both cases are held to 2e-3 of the row's largest logit. A GPU that wrote
-// zeros or garbage misses that by orders of magnitude.
+// order differs. Quantized weights: the CPU quantizes activations to 8 bits,
+// and this random model is ill-conditioned (logits of several hundred,
+// near-hard attention): on the CPU alone that 8-bit error moves some rows by
+// up to 0.68 of the row's largest logit, which is what the first H200 run
+// met with a 5e-2 bound. So the reference stores each quantized matrix as
+// F32 holding its dequantized values, except the types whose GPU products
+// quantize activations like the CPU (Q4_K, CudaBackendOptions::
+// int8_activations): those stay quantized on both sides. Both GPU modes
+// (int8 activations on, and all fp32) are held to 2e-3 of the row's largest
+// logit. A GPU that wrote zeros or garbage misses that by orders of magnitude.
 class GpuVsCpuTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(GpuVsCpuTest, GpuLogitsMatchTheCpuBackend) {
-  Loaded gpu, cpu;
-  std::string skip;
-  if (!Load(GetParam().shape, DeviceKind::kCuda, &gpu, &skip)) {
-    if (!skip.empty()) GTEST_SKIP() << skip;
-    return;
-  }
-  testing_util::SyntheticShape reference = GetParam().shape;
-  reference.dequantize_to_f32 = reference.q != kernels::GgmlType::kF16;
-  ASSERT_TRUE(Load(reference, DeviceKind::kCpu, &cpu, &skip));
-  const double tol = 2e-3;
-  std::vector<float> a, b;
-  auto sa = gpu.model->NewSession();
-  auto sb = cpu.model->NewSession();
-  ASSERT_TRUE(gpu.model->Forward(**sa, kPrompt, &a).ok());
-  ASSERT_TRUE(cpu.model->Forward(**sb, kPrompt, &b).ok());
-  ASSERT_EQ(a.size(), b.size());
-  const int64_t V = gpu.model->vocab().real;
-  for (size_t r = 0; r < kPrompt.size(); ++r) {
-    double diff = 0, scale = 0;
-    for (int64_t v = 0; v < V; ++v) {
-      diff = std::max(diff, std::fabs(double{a[r * V + v]} - b[r * V + v]));
-      scale = std::max(scale, std::fabs(double{b[r * V + v]}));
+  for (const bool int8 : {true, false}) {
+    SCOPED_TRACE(int8 ? "int8 activations for Q4_K" : "fp32 activations everywhere");
+    Loaded gpu, cpu;
+    std::string skip;
+    if (!Load(GetParam().shape, DeviceKind::kCuda, &gpu, &skip, int8)) {
+      if (!skip.empty()) GTEST_SKIP() << skip;
+      return;
     }
-    ASSERT_GT(scale, 0.0);
-    EXPECT_LE(diff / scale, tol) << "row " << r;
+    testing_util::SyntheticShape reference = GetParam().shape;
+    reference.dequantize_to_f32 = reference.q != kernels::GgmlType::kF16;
+    if (int8) reference.keep_quantized = {kernels::GgmlType::kQ4_K};
+    ASSERT_TRUE(Load(reference, DeviceKind::kCpu, &cpu, &skip));
+    const double tol = 2e-3;
+    std::vector<float> a, b;
+    auto sa = gpu.model->NewSession();
+    auto sb = cpu.model->NewSession();
+    ASSERT_TRUE(gpu.model->Forward(**sa, kPrompt, &a).ok());
+    ASSERT_TRUE(cpu.model->Forward(**sb, kPrompt, &b).ok());
+    ASSERT_EQ(a.size(), b.size());
+    const int64_t V = gpu.model->vocab().real;
+    for (size_t r = 0; r < kPrompt.size(); ++r) {
+      double diff = 0, scale = 0;
+      for (int64_t v = 0; v < V; ++v) {
+        diff = std::max(diff, std::fabs(double{a[r * V + v]} - b[r * V + v]));
+        scale = std::max(scale, std::fabs(double{b[r * V + v]}));
+      }
+      ASSERT_GT(scale, 0.0);
+      EXPECT_LE(diff / scale, tol) << "row " << r;
+    }
   }
 }
 #endif

@@ -5,6 +5,7 @@
 // parallel::TensorParallelModel, which needs none).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstdint>
@@ -33,6 +34,10 @@ struct SyntheticShape {
   // same random draws): the float reference a quantized model's GPU logits
   // are held to, free of the CPU's 8-bit activation quantization.
   bool dequantize_to_f32 = false;
+  // With dequantize_to_f32: types that stay quantized anyway (the reference
+  // for a GPU whose products of that type quantize activations as the CPU
+  // does, CudaBackendOptions::int8_activations).
+  std::vector<kernels::GgmlType> keep_quantized;
 };
 
 // F16/F32 weights scaled by 1/sqrt(cols) (a normal transformer range);
@@ -101,7 +106,8 @@ inline std::vector<uint8_t> BuildSyntheticGguf(const SyntheticShape& s) {
       spec.tensors.push_back({name, {static_cast<uint64_t>(cols)}, 0, offset});
     } else {
       bytes = SyntheticWeights(type, rows, cols, rng);
-      if (s.dequantize_to_f32 && type != kernels::GgmlType::kF32) {
+      if (s.dequantize_to_f32 && type != kernels::GgmlType::kF32 &&
+          std::find(s.keep_quantized.begin(), s.keep_quantized.end(), type) == s.keep_quantized.end()) {
         std::vector<uint8_t> f32(static_cast<size_t>(rows * cols) * 4);
         const size_t row_bytes = kernels::RowBytes(type, cols);
         for (int64_t r = 0; r < rows; ++r) {

@@ -69,7 +69,7 @@ TEST_P(AttendHeadsTest, EveryQueryIsBitwiseAttendHead) {
   EXPECT_NE(std::memcmp(got.data(), got.data() + group * head_dim, head_dim * sizeof(float)), 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(HeadDims, AttendHeadsTest, ::testing::Values(64, 96, 128));
+INSTANTIATE_TEST_SUITE_P(HeadDims, AttendHeadsTest, ::testing::Values(64, 96, 128, 256));
 
 }  // namespace
 }  // namespace tandem::runtime::cpu
