@@ -1,6 +1,8 @@
 #include "decoding/spec/speculative_rounds.h"
 
 #include <algorithm>
+#include <future>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -12,7 +14,7 @@ namespace tandem::decoding {
 
 absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession* draft, VerifySession& target,
                                   spec::GammaController& gamma, bool greedy, const Vocabulary& vocab,
-                                  Output& out, spec::RequestStats& stats) {
+                                  Output& out, spec::RequestStats& stats, const RoundOptions& options) {
   auto is_eos = [&vocab](int32_t t) { return vocab.IsEndOfGeneration(t); };
   DraftDelta delta;  // outcome of the previous round, sent with the next proposal
   DraftProposal proposal;
@@ -22,6 +24,9 @@ absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession* draft
   // The first round's times are not a draft step and a verification: they
   // can carry work a session defers to its first call (and cold caches).
   bool first_round = true;
+  // options.overlap: the proposal drafted during the last verification, for
+  // the sequence the target then committed (its first token follows it).
+  std::optional<DraftProposal> ready;
   while (!out.done()) {
     if (out.cancelled()) {
       out.Abort();
@@ -52,14 +57,23 @@ absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession* draft
     proposal.tokens.clear();
     proposal.q.clear();
     spec::GammaRound round;
-    if (g > 0) {
+    const bool overlap = options.overlap && draft != nullptr;
+    if (g > 0 && ready.has_value()) {
+      // Drafted while the last block was verified: no Propose now, and no
+      // draft time the controller could learn from.
+      proposal = std::move(*ready);
+      ready.reset();
+      round.draft_ms = round.propose_ms = -1;
+    } else if (g > 0) {
       // A delta carrying tokens the drafter did not see (rounds at gamma 0),
       // or a session that opens now, makes this Propose also prefill them:
       // not a draft-step time.
       const bool catch_up = !delta.append.empty() || draft->prefill_pending();
       const int caught_up = catch_up ? catch_up_tokens : 0;
       t0 = out.ElapsedMs();
-      status = draft->Propose(delta, g, &proposal);
+      // With overlap, one more token: the guess at the target's next token
+      // that the optimistic Propose below drafts after.
+      status = draft->Propose(delta, overlap ? g + 1 : g, &proposal);
       const double draft_ms = out.ElapsedMs() - t0;
       stats.draft_time_ms += draft_ms;
       if (!catch_up) round.draft_ms = draft_ms;
@@ -82,6 +96,7 @@ absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession* draft
       if (!status.ok()) break;
       delta = {};
     }
+    if (g == 0) ready.reset();  // the drafter's state still matches: see step 5's append
     // Nothing after an end-of-generation token is verified.
     size_t n = std::min<size_t>(proposal.tokens.size(), g);
     n = spec::DraftLengthUpToEos(std::span<const int32_t>(proposal.tokens).first(n), is_eos);
@@ -99,9 +114,27 @@ absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession* draft
     }
 
     // 2-4. One target pass over x: accept a prefix x_1..x_k, next token t
-    //      (residual sample or bonus token), target KV rolled back.
+    //      (residual sample or bonus token), target KV rolled back. With
+    //      overlap, the drafter meanwhile drafts the next block after
+    //      x + [guess] on this thread (the two sessions are independent).
+    const bool optimistic = overlap && g > 0 && n == static_cast<size_t>(g) && proposal.tokens.size() > n &&
+                            !is_eos(proposal.tokens[n]);
+    DraftProposal next;
+    absl::Status next_status;
     t0 = out.ElapsedMs();
-    status = target.Verify(x, q, &verdict);
+    if (optimistic) {
+      std::future<absl::Status> verified =
+          std::async(std::launch::async, [&target, x, q, &verdict] { return target.Verify(x, q, &verdict); });
+      DraftDelta all_accepted;
+      all_accepted.accepted = static_cast<int>(n) + 1;
+      const double d0 = out.ElapsedMs();
+      next_status = draft->Propose(all_accepted, g + 1, &next);
+      stats.draft_time_ms += out.ElapsedMs() - d0;
+      ++stats.draft_calls;
+      status = verified.get();
+    } else {
+      status = target.Verify(x, q, &verdict);
+    }
     ++stats.target_calls;
     if (!x.empty() && (status.code() == absl::StatusCode::kOutOfRange ||
                        status.code() == absl::StatusCode::kResourceExhausted)) {
@@ -112,6 +145,18 @@ absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession* draft
       q = {};
       status = target.Verify(x, q, &verdict);
       ++stats.target_calls;
+    }
+    if (optimistic && !next_status.ok()) {
+      if (spec::IsPeerLoss(next_status)) {
+        // As in step 1: the rest runs target-only; this round's verdict stands.
+        stats.fallback = spec::FallbackReason("draft", next_status);
+        (void)draft->Close();
+        draft = nullptr;
+      } else {
+        // The drafter's own failure, not the target's context limit.
+        if (status.ok()) status = next_status;
+        break;
+      }
     }
     round.verify_ms = out.ElapsedMs() - t0;
     stats.target_time_ms += round.verify_ms;
@@ -143,7 +188,18 @@ absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession* draft
     //    a round without drafting it has not seen the target's token: it
     //    goes after the pending delta (append), and the next Propose, if
     //    any, catches up on all of them in one call.
-    if (g > 0) {
+    if (optimistic && draft != nullptr) {
+      delta = {};
+      // n == g: the context-limit retry above did not shrink the block.
+      if (n == static_cast<size_t>(g) && k == static_cast<int>(n) && verdict.next_token == proposal.tokens[n]) {
+        ready = std::move(next);  // the drafter already holds x + [t]
+      } else {
+        // It holds x + [guess] and drafted after it: back to the target's
+        // x_1..x_k, then t.
+        delta.truncate_to = verdict.committed_length - 1;
+        delta.next_token = verdict.next_token;
+      }
+    } else if (g > 0 && draft != nullptr) {
       delta = {};
       delta.accepted = k;
       delta.next_token = verdict.next_token;

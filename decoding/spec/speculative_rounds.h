@@ -17,6 +17,20 @@
 
 namespace tandem::decoding {
 
+struct RoundOptions {
+  // Overlap drafting with verification: every drafting Propose asks for one
+  // token more than it verifies (a guess at the target's bonus token), and
+  // while the target verifies a block, the drafter drafts the next one
+  // assuming the whole block and the guess are accepted. When they are
+  // (k = n and next_token = the guess), that proposal is the next round's
+  // and its Propose cost is hidden behind the verification; otherwise the
+  // drafter is rolled back (truncate_to) with the next delta. The target
+  // verifies every token either way, so output is unchanged (greedy:
+  // identical to target-only; sampling: lossless). Pays when draft and target
+  // do not share compute (separate services, nodes, added round trips).
+  bool overlap = false;
+};
+
 // Runs rounds until `out` is done (or cancelled / failed), then closes both
 // sessions and `out`. `strategy` names the caller in internal errors. The
 // first error wins: a failed round, else a failed Close.
@@ -29,6 +43,6 @@ namespace tandem::decoding {
 // the rounds (the caller set stats.fallback), every round is target-only.
 absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession* draft, VerifySession& target,
                                   spec::GammaController& gamma, bool greedy, const Vocabulary& vocab,
-                                  Output& out, spec::RequestStats& stats);
+                                  Output& out, spec::RequestStats& stats, const RoundOptions& options = {});
 
 }  // namespace tandem::decoding

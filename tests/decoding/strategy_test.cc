@@ -50,14 +50,15 @@ struct Models {
 };
 
 GenerationResult Generate(const GenerationRequest& req, Verifier& verifier, Drafter* drafter,
-                          const Vocabulary& vocab, std::string* streamed = nullptr) {
+                          const Vocabulary& vocab, std::string* streamed = nullptr, bool overlap = false) {
   GenerationResult result;
   StreamCallback cb = [&](const StreamChunk& c) {
     if (streamed != nullptr) streamed->append(c.text);
     return absl::OkStatus();
   };
   absl::Status s = drafter == nullptr ? RunTargetOnly(req, verifier, vocab, cb, &result)
-                                      : RunSpeculative(req, *drafter, verifier, vocab, cb, &result);
+                                      : RunSpeculative(req, *drafter, verifier, vocab, cb, &result, nullptr,
+                                                       RoundOptions{.overlap = overlap});
   EXPECT_TRUE(s.ok()) << s;
   return result;
 }
@@ -85,21 +86,45 @@ TEST(Speculative, GreedyMatchesTargetOnly) {
                                                       &m.contrary_drafter}) {
       for (int gamma : {1, 2, 3, 5, 8}) {
         for (bool adaptive : {false, true}) {
-          req.gamma = {.gamma = gamma, .adaptive = adaptive, .max_gamma = 8};
-          GenerationResult spec = Generate(req, m.verifier, d, m.vocab);
-          ASSERT_EQ(spec.tokens, base.tokens) << d->name() << " gamma " << gamma;
-          ASSERT_EQ(spec.finish_reason, base.finish_reason);
-          if (d == &m.twin_drafter) {
-            EXPECT_EQ(spec.stats.speculation.accepted_tokens, spec.stats.speculation.drafted_tokens);
+          for (bool overlap : {false, true}) {
+            req.gamma = {.gamma = gamma, .adaptive = adaptive, .max_gamma = 8};
+            GenerationResult spec = Generate(req, m.verifier, d, m.vocab, nullptr, overlap);
+            ASSERT_EQ(spec.tokens, base.tokens) << d->name() << " gamma " << gamma << " overlap " << overlap;
+            ASSERT_EQ(spec.finish_reason, base.finish_reason);
+            if (d == &m.twin_drafter) {
+              EXPECT_EQ(spec.stats.speculation.accepted_tokens, spec.stats.speculation.drafted_tokens);
+            }
+            ++compared;
           }
-          ++compared;
         }
       }
     }
   }
-  EXPECT_EQ(compared, 25 * 4 * 5 * 2);
+  EXPECT_EQ(compared, 25 * 4 * 5 * 2 * 2);
   EXPECT_GT(eos_endings, 0);  // both stop conditions are exercised
   EXPECT_LT(eos_endings, 25);
+}
+
+// Overlap with a drafter that always agrees with the target (greedy): every
+// guess holds, so each proposal after the first comes from the optimistic
+// Propose made during the previous verification: about one Propose per
+// round. With a drafter that always disagrees, every guess fails and is
+// rolled back (truncate_to): two Proposes per round. Output is the target's
+// in both.
+TEST(Speculative, OverlapReusesOptimisticDraftsAndRollsBackWrongOnes) {
+  Models m;
+  GenerationRequest req{.prompt = {1, 2, 3}, .max_tokens = 40, .gamma = {.gamma = 3}};
+  req.sampling.temperature = 0;
+  GenerationResult base = Generate(req, m.verifier, nullptr, m.vocab);
+  ASSERT_GE(base.tokens.size(), 10u);
+  GenerationResult twin = Generate(req, m.verifier, &m.twin_drafter, m.vocab, nullptr, true);
+  ASSERT_EQ(twin.tokens, base.tokens);
+  EXPECT_LE(twin.stats.draft_calls, twin.stats.target_calls + 1);
+  EXPECT_EQ(twin.stats.speculation.accepted_tokens, twin.stats.speculation.drafted_tokens);
+  GenerationResult contrary = Generate(req, m.verifier, &m.contrary_drafter, m.vocab, nullptr, true);
+  ASSERT_EQ(contrary.tokens, base.tokens);
+  EXPECT_GT(contrary.stats.draft_calls, contrary.stats.target_calls);
+  EXPECT_EQ(contrary.stats.speculation.accepted_tokens, 0);
 }
 
 TEST(Speculative, TwinDrafterNeedsFewerTargetCalls) {
@@ -152,13 +177,14 @@ std::map<Sequence, double> ExactSequences(FakeLm& lm, const SamplingParams& para
 
 // p-value of `samples` runs (seeds 1..samples) against the exact distribution.
 double SequenceChiSquare(Verifier& verifier, Drafter* drafter, FakeLm& target,
-                         const Vocabulary& vocab, const GenerationRequest& base, int samples) {
+                         const Vocabulary& vocab, const GenerationRequest& base, int samples,
+                         bool overlap = false) {
   auto exact = ExactSequences(target, base.sampling, base.prompt, base.max_tokens);
   std::map<Sequence, int64_t> counts;
   GenerationRequest req = base;
   for (int i = 1; i <= samples; ++i) {
     req.sampling.seed = i;
-    GenerationResult r = Generate(req, verifier, drafter, vocab);
+    GenerationResult r = Generate(req, verifier, drafter, vocab, nullptr, overlap);
     Sequence key = r.tokens;
     if (r.finish_reason == FinishReason::kEndOfGeneration) key.push_back(0);
     ++counts[key];
@@ -188,6 +214,7 @@ struct DistCase {
   float top_p;
   int gamma;
   bool ngram;
+  bool overlap = false;
 };
 
 class SpeculativeDistribution : public ::testing::TestWithParam<DistCase> {};
@@ -200,7 +227,7 @@ TEST_P(SpeculativeDistribution, MatchesTargetOnlySampling) {
   req.sampling.top_k = c.top_k;
   req.sampling.top_p = c.top_p;
   Drafter* drafter = c.ngram ? static_cast<Drafter*>(&m.ngram) : &m.draft_drafter;
-  const double p = SequenceChiSquare(m.verifier, drafter, m.target, m.vocab, req, 30000);
+  const double p = SequenceChiSquare(m.verifier, drafter, m.target, m.vocab, req, 30000, c.overlap);
   std::printf("%s: p-value %.4g\n", c.name, p);
   EXPECT_GT(p, 1e-4) << c.name;
 }
@@ -211,7 +238,10 @@ INSTANTIATE_TEST_SUITE_P(
                       DistCase{"dense_g2", 1.0f, 0, 1.0f, 2, false},
                       DistCase{"topk_sparse_g2", 0.8f, 4, 1.0f, 2, false},
                       DistCase{"topp_g2", 1.3f, 0, 0.8f, 2, false},
-                      DistCase{"ngram_onehot_g2", 1.0f, 0, 1.0f, 2, true}),
+                      DistCase{"ngram_onehot_g2", 1.0f, 0, 1.0f, 2, true},
+                      // Overlap: the next block drafted after a guessed bonus token.
+                      DistCase{"dense_g1_overlap", 1.0f, 0, 1.0f, 1, false, true},
+                      DistCase{"topk_sparse_g1_overlap", 0.8f, 4, 1.0f, 1, false, true}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(TargetOnlyDistribution, MatchesExactEnumeration) {
@@ -566,7 +596,9 @@ TEST(Speculative, LoadStopsDraftingAndOutputStaysTargetOnly) {
     GenerationResult base = Generate(req, plain, nullptr, vocab);
     GenerationResult spec = Generate(req, verifier, &drafter, vocab);
     const spec::SpeculationStats& s = spec.stats.speculation;
-    if (temperature == 0) EXPECT_EQ(spec.tokens, base.tokens);
+    if (temperature == 0) {
+      EXPECT_EQ(spec.tokens, base.tokens);
+    }
     EXPECT_EQ(spec.tokens.size(), 200u);
     EXPECT_GE(RoundsWith(s, "load", 0), 40) << "temperature " << temperature;
     EXPECT_GT(RoundsWith(s, "acceptance", -1), 0);

@@ -12,7 +12,8 @@ namespace tandem::decoding {
 
 absl::Status RunSpeculative(const GenerationRequest& request, Drafter& drafter, Verifier& verifier,
                             const Vocabulary& vocab, const StreamCallback& on_chunk,
-                            GenerationResult* result, spec::SpeculationCosts* costs) {
+                            GenerationResult* result, spec::SpeculationCosts* costs,
+                            const RoundOptions& rounds) {
   if (absl::Status s = Output::ValidateRequest(request, vocab); !s.ok()) return s;
   if (request.gamma.gamma < 1) return absl::InvalidArgumentError("gamma must be >= 1 for speculative");
   *result = {};
@@ -38,7 +39,7 @@ absl::Status RunSpeculative(const GenerationRequest& request, Drafter& drafter, 
   // or the speculative requests running here if more (the target counts a
   // session once its prefill is done).
   gamma.ObserveLoad(std::max((*target)->active_sessions(), costs != nullptr ? costs->running() : 0));
-  return RunSpeculativeRounds("speculative", &draft, **target, gamma, greedy, vocab, out, stats);
+  return RunSpeculativeRounds("speculative", &draft, **target, gamma, greedy, vocab, out, stats, rounds);
 }
 
 }  // namespace tandem::decoding

@@ -41,7 +41,12 @@ const StrategyDefinition& SpeculativeStrategy() {
                          "Upper bound of adaptive gamma.")
                     .Choice("drafter", {"ngram", "model"}, "the deployment's drafter, else ngram",
                             [](const std::string& v, O& o) { o.drafter = v; },
-                            "'ngram' (prompt lookup, no model) or 'model' (the draft model)."),
+                            "'ngram' (prompt lookup, no model) or 'model' (the draft model).")
+                    .Bool("overlap", [](O& o) -> bool& { return o.overlap; },
+                          "Draft the next block while the target verifies this one, assuming the block and a "
+                          "guessed next token are accepted (one extra draft token per round; rolled back when "
+                          "they are not). Output is unchanged; it pays when drafter and target do not share "
+                          "compute."),
       .finish = [](O& o) -> absl::Status {
         if (o.gamma.min_gamma > o.gamma.max_gamma) {
           return BadParam("min_gamma", absl::StrCat("must be <= max_gamma (", o.gamma.max_gamma, ")"));
@@ -59,7 +64,7 @@ const StrategyDefinition& SpeculativeStrategy() {
         with_gamma.gamma = o.gamma;
         with_gamma.gamma.draft_shares_compute = c.ports.draft_shares_compute;
         return RunSpeculative(with_gamma, **drafter, *c.ports.verifier, c.vocab, c.on_chunk, c.result,
-                              c.ports.speculation_costs.get());
+                              c.ports.speculation_costs.get(), RoundOptions{.overlap = o.overlap});
       },
   });
   return definition;

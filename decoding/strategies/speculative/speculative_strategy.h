@@ -15,6 +15,8 @@ struct SpeculativeOptions {
   spec::GammaOptions gamma;
   // "ngram" or "model"; empty = the deployment's default drafter, else ngram.
   std::string drafter;
+  // Draft the next block while the target verifies this one (RoundOptions).
+  bool overlap = false;
 };
 
 const StrategyDefinition& SpeculativeStrategy();

@@ -102,9 +102,14 @@ TEST_F(FakeServicesTest, GreedyRemoteSpeculativeEqualsTargetOnly) {
     for (int gamma : {1, 2, 4, 7}) {
       for (decoding::Drafter* drafter : {static_cast<decoding::Drafter*>(remote_drafter_.get()),
                                              static_cast<decoding::Drafter*>(remote_ngram_.get())}) {
-        const auto remote = Generate(Request(prompt, 0.0f, gamma), *remote_verifier_, drafter, vocab_);
-        EXPECT_EQ(remote.tokens, reference.tokens) << "gamma " << gamma << " prompt " << Str(prompt);
-        EXPECT_GT(remote.stats.speculation.drafted_tokens, 0);
+        // overlap: Propose and Verify in flight at once over gRPC, and the
+        // drafter's truncate_to rollbacks on the service.
+        for (bool overlap : {false, true}) {
+          const auto remote = Generate(Request(prompt, 0.0f, gamma), *remote_verifier_, drafter, vocab_, overlap);
+          EXPECT_EQ(remote.tokens, reference.tokens)
+              << "gamma " << gamma << " overlap " << overlap << " prompt " << Str(prompt);
+          EXPECT_GT(remote.stats.speculation.drafted_tokens, 0);
+        }
       }
     }
   }

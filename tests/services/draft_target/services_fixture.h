@@ -33,13 +33,15 @@ inline std::unique_ptr<tandem::v1::Draft::Stub> DraftStub(const std::string& add
 }
 
 // Runs a strategy; speculative when `drafter` is set.
+// overlap: decoding::RoundOptions::overlap (drafting during verification).
 inline decoding::GenerationResult Generate(const decoding::GenerationRequest& req,
                                                decoding::Verifier& verifier, decoding::Drafter* drafter,
-                                               const decoding::Vocabulary& vocab) {
+                                               const decoding::Vocabulary& vocab, bool overlap = false) {
   decoding::GenerationResult result;
   auto cb = [](const decoding::StreamChunk&) { return absl::OkStatus(); };
   absl::Status s = drafter == nullptr ? decoding::RunTargetOnly(req, verifier, vocab, cb, &result)
-                                      : decoding::RunSpeculative(req, *drafter, verifier, vocab, cb, &result);
+                                      : decoding::RunSpeculative(req, *drafter, verifier, vocab, cb, &result, nullptr,
+                                                                 decoding::RoundOptions{.overlap = overlap});
   EXPECT_TRUE(s.ok()) << s;
   return result;
 }
