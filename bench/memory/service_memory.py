@@ -125,8 +125,9 @@ def main():
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--streams", type=int, default=8)
     ap.add_argument("--load-paragraphs", type=int, default=12,
-                    help="prompt length under load: the orchestrator gives each call to a service 30 s, and on "
-                         "2 cores 16 concurrent 1200-token prefills (the first attempt) exceeded it")
+                    help="prompt length under load: the orchestrator gives a session's prefill 120 s "
+                         "(OpenSession), and on 2 cores 16 concurrent 1284-token prefills (the first attempt) "
+                         "exceeded it")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "memory"))
     args = ap.parse_args()
 
