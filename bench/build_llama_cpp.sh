@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds llama.cpp's benchmark tools (llama-bench, llama-speculative-simple)
+# Builds llama.cpp's benchmark tools (llama-bench, llama-speculative-simple,
+# llama-server)
 # from the llama.cpp source vendored in the llama-cpp-python sdist pinned in
 # scripts/requirements-bench.txt, so the comparison runs the same llama.cpp
 # revision that `scripts/setup.sh --bench` installs for Python.
@@ -22,7 +23,7 @@ PY="${PYTHON:-$ROOT/.venv/bin/python}"
 version="$(sed -n 's/^llama-cpp-python==\([0-9.]*\).*/\1/p' "$ROOT/scripts/requirements-bench.txt")"
 [[ -n "$version" ]] || { echo "no llama-cpp-python==VERSION pin in scripts/requirements-bench.txt" >&2; exit 1; }
 bin="$OUT/build/bin"
-if [[ -z "${FORCE:-}" && -x "$bin/llama-bench" && -x "$bin/llama-speculative-simple" ]]; then
+if [[ -z "${FORCE:-}" && -x "$bin/llama-bench" && -x "$bin/llama-speculative-simple" && -x "$bin/llama-server" ]]; then
   echo "$bin/llama-bench (llama-cpp-python $version) already built"
   exit 0
 fi
@@ -42,6 +43,6 @@ cmake -S "$src" -B "$OUT/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHAR
   -DGGML_F16C="$(has f16c)" -DGGML_BMI2="$(has bmi2)" -DGGML_AVX_VNNI="$(has avx_vnni)" \
   -DGGML_AVX512="$(has avx512f)" -DGGML_AVX512_VBMI="$(has avx512vbmi)" \
   -DGGML_AVX512_VNNI="$(has avx512_vnni)" -DGGML_AVX512_BF16="$(has avx512_bf16)" \
-  -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF
-ninja -C "$OUT/build" -j "$JOBS" llama-bench llama-speculative-simple
-echo "built $bin/llama-bench and $bin/llama-speculative-simple (llama-cpp-python $version)"
+  -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=ON
+ninja -C "$OUT/build" -j "$JOBS" llama-bench llama-speculative-simple llama-server
+echo "built $bin/llama-bench, llama-speculative-simple and llama-server (llama-cpp-python $version)"
