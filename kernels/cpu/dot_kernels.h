@@ -96,6 +96,9 @@ const CpuKernels* Avx512Kernels();
 // The table for a level, falling back to the best lower level the CPU runs.
 const CpuKernels& KernelsFor(Isa isa);
 
+// The 6-bit scales sc[8] and mins m[8] of a Q4_K/Q5_K block's 12 scale bytes.
+void UnpackScalesMinsK4(const uint8_t* s, uint8_t* sc, uint8_t* m);
+
 // Dot of a weight row of any dequantizable type with an fp32 row, through
 // DequantizeRow in 256-element pieces (types without a dedicated kernel).
 void DotDequantFallback(GgmlType type, int64_t n, const void* w, const uint8_t* x,

@@ -37,6 +37,19 @@ int32_t Q8ACorrK(GgmlType type) {
   return 0;
 }
 
+// The 6-bit scale/min pairs of Q4_K/Q5_K, 8 sub-blocks of 32.
+void UnpackScalesMinsK4(const uint8_t* s, uint8_t* sc, uint8_t* m) {
+  for (int j = 0; j < 8; ++j) {
+    if (j < 4) {
+      sc[j] = s[j] & 63;
+      m[j] = s[j + 4] & 63;
+    } else {
+      sc[j] = (s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4);
+      m[j] = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+    }
+  }
+}
+
 namespace {
 
 struct Q8ARow {
@@ -176,18 +189,6 @@ float DotQ8_0Row(int64_t n, const BlockQ8_0* w, Q8ARow x) {
 
 // --- K-quants against Q8K -------------------------------------------------
 
-// The 6-bit scale/min pairs of Q4_K/Q5_K, 8 sub-blocks of 32.
-void UnpackScalesMinsK4(const uint8_t* s, uint8_t* sc, uint8_t* m) {
-  for (int j = 0; j < 8; ++j) {
-    if (j < 4) {
-      sc[j] = s[j] & 63;
-      m[j] = s[j + 4] & 63;
-    } else {
-      sc[j] = (s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4);
-      m[j] = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-    }
-  }
-}
 
 float DotQ4_KRow(int64_t n, const BlockQ4_K* w, const BlockQ8_K* x) {
   float sum = 0.0f;

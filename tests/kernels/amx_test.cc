@@ -1,0 +1,82 @@
+// The AMX-INT8 Q4_K tile product (kernels/cpu/amx.h) against the scalar
+// kernel, bitwise: every weight-row count 1..16, activation counts that fill,
+// split and pad the 16-row groups, rows of all-zero activations, and through
+// MatMul (which takes the AMX path from 8 rows on) against the AVX2 level.
+// Skipped, visibly, on CPUs without AMX (or with TANDEM_AMX=0).
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "kernels/cpu/amx.h"
+#include "kernels/cpu/dot_kernels.h"
+#include "kernels/cpu/isa.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/thread_pool.h"
+#include "tests/kernels/random_weights.h"
+
+namespace tandem::kernels {
+namespace {
+
+std::vector<float> RandomRows(int64_t m, int64_t cols, std::mt19937& rng) {
+  std::normal_distribution<float> nd(0.0f, 1.5f);
+  std::vector<float> x(static_cast<size_t>(m * cols));
+  for (float& v : x) v = nd(rng);
+  return x;
+}
+
+TEST(AmxQ4K, TileProductIsBitwiseTheScalarKernel) {
+  if (!AmxUsable()) GTEST_SKIP() << "no AMX-INT8 on this CPU (or TANDEM_AMX=0)";
+  std::mt19937 rng(17);
+  const CpuKernels& scalar = ScalarKernels();
+  for (int64_t cols : {int64_t{256}, int64_t{1536}}) {
+    for (int64_t m : {int64_t{1}, int64_t{5}, int64_t{16}, int64_t{17}, int64_t{40}}) {
+      std::vector<float> x = RandomRows(m, cols, rng);
+      for (int64_t c = 0; c < cols; ++c) x[c] = 0.0f;  // row 0: all-zero activations (d = 0)
+      const size_t stride = Q8KRowBytes(cols);
+      std::vector<uint8_t> q8(stride * m);
+      for (int64_t i = 0; i < m; ++i) scalar.quantize_q8k(x.data() + i * cols, q8.data() + i * stride, cols, 0);
+      std::vector<uint8_t> packed_storage(AmxActBytes(m, cols) + 64);
+      uint8_t* packed = packed_storage.data() + (64 - reinterpret_cast<uintptr_t>(packed_storage.data()) % 64) % 64;
+      AmxPackQ8K(q8.data(), stride, m, cols, packed);
+      for (int nr : {1, 7, 16}) {
+        const std::vector<uint8_t> w = testing::RandomWeights(GgmlType::kQ4_K, nr, cols, rng);
+        const size_t rb = RowBytes(GgmlType::kQ4_K, cols);
+        const size_t ldy = 19;  // wider than nr: the untouched columns must stay put
+        std::vector<float> y(static_cast<size_t>(m) * ldy, -7.0f);
+        AmxQ4KRows(cols, w.data(), rb, nr, packed, m, y.data(), ldy);
+        for (int64_t i = 0; i < m; ++i) {
+          for (int r = 0; r < nr; ++r) {
+            float want = 0.0f;
+            scalar.dot[static_cast<int>(GgmlType::kQ4_K)](cols, w.data() + r * rb, q8.data() + i * stride, stride,
+                                                          1, &want);
+            const float got = y[i * ldy + r];
+            ASSERT_EQ(std::memcmp(&got, &want, sizeof(float)), 0)
+                << "cols " << cols << " m " << m << " nr " << nr << " row " << i << " weight " << r << ": " << got
+                << " vs " << want;
+          }
+          for (size_t r = nr; r < ldy; ++r) ASSERT_EQ(y[i * ldy + r], -7.0f) << "wrote past nr";
+        }
+      }
+    }
+  }
+}
+
+TEST(AmxQ4K, MatMulWithAmxEqualsTheAvx2Level) {
+  if (!AmxUsable()) GTEST_SKIP() << "no AMX-INT8 on this CPU (or TANDEM_AMX=0)";
+  if (!IsaSupported(Isa::kAvx2)) GTEST_SKIP() << "no AVX2 level to compare with";
+  std::mt19937 rng(23);
+  const int64_t rows = 70, cols = 1024, m = 37;  // chunks of 16 weight rows plus a tail of 6
+  const std::vector<uint8_t> w = testing::RandomWeights(GgmlType::kQ4_K, rows, cols, rng);
+  const WeightView view{GgmlType::kQ4_K, w.data(), rows, cols, RowBytes(GgmlType::kQ4_K, cols)};
+  const std::vector<float> x = RandomRows(m, cols, rng);
+  ThreadPool pool(2);
+  MatMulWorkspace ws;
+  std::vector<float> amx(m * rows), avx2(m * rows);
+  ASSERT_TRUE(MatMul(view, x.data(), m, cols, amx.data(), rows, ws, pool, Isa::kAvx512));
+  ASSERT_TRUE(MatMul(view, x.data(), m, cols, avx2.data(), rows, ws, pool, Isa::kAvx2));
+  ASSERT_EQ(std::memcmp(amx.data(), avx2.data(), amx.size() * sizeof(float)), 0);
+}
+
+}  // namespace
+}  // namespace tandem::kernels
