@@ -11,7 +11,11 @@
 # The ISA flags are named explicitly from /proc/cpuinfo instead of
 # GGML_NATIVE=ON: on an Intel VM, -march=native enabled instructions the
 # hypervisor does not allow and llama-bench died with "Illegal instruction".
-# AMX stays off (GGML_AMX_* default off without native).
+# AMX stays off (GGML_AMX_* default off without native): ggml has AMX
+# kernels (Q4_0/Q4_1/Q8_0/K-quants), but built with GGML_AMX_TILE/INT8/BF16=ON
+# on the Sapphire Rapids VM, llama-bench died with SIGILL at its first
+# `tilezero` (tinygemm_kernel_amx, Q4_1; 2026-12-04), so the comparison runs
+# its AVX-512 kernels.
 # build-llama/ is ignored by git (/build*/). The build takes ~15 min at -j1 on
 # a 2-core VM; it is skipped when the binaries exist (FORCE=1 rebuilds).
 set -euo pipefail
