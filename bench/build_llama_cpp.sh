@@ -15,7 +15,7 @@
 # kernels (Q4_0/Q4_1/Q8_0/K-quants), but built with GGML_AMX_TILE/INT8/BF16=ON
 # on the Sapphire Rapids VM, llama-bench died with SIGILL at its first
 # `tilezero` (tinygemm_kernel_amx, Q4_1; 2026-12-04), so the comparison runs
-# its AVX-512 kernels.
+# its AVX-512 kernels (set explicitly: a CMake cache keeps an earlier ON).
 # build-llama/ is ignored by git (/build*/). The build takes ~15 min at -j1 on
 # a 2-core VM; it is skipped when the binaries exist (FORCE=1 rebuilds).
 set -euo pipefail
@@ -47,6 +47,7 @@ cmake -S "$src" -B "$OUT/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_SHAR
   -DGGML_F16C="$(has f16c)" -DGGML_BMI2="$(has bmi2)" -DGGML_AVX_VNNI="$(has avx_vnni)" \
   -DGGML_AVX512="$(has avx512f)" -DGGML_AVX512_VBMI="$(has avx512vbmi)" \
   -DGGML_AVX512_VNNI="$(has avx512_vnni)" -DGGML_AVX512_BF16="$(has avx512_bf16)" \
+  -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF \
   -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=ON
 ninja -C "$OUT/build" -j "$JOBS" llama-bench llama-speculative-simple llama-server
 echo "built $bin/llama-bench, llama-speculative-simple and llama-server (llama-cpp-python $version)"
