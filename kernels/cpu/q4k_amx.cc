@@ -43,17 +43,28 @@ struct alignas(64) TileConfig {
   uint8_t rows[16] = {};
 };
 
-// Tile 0: C (16 weight rows x 16 int32), 1: A (16 weight rows x 32 bytes),
-// 2: B (8 x 64 bytes: 32 codes of 16 activation rows, VNNI order).
+// Two sets, used by even and odd sub-blocks so that one product runs while
+// the other's result is stored and scaled: tiles 0 / 3: C (16 weight rows x
+// 16 int32), 1 / 4: A (16 weight rows x 32 bytes), 2 / 5: B (8 x 64 bytes:
+// 32 codes of 16 activation rows, VNNI order).
 void ConfigureTiles() {
   TileConfig c;
-  c.rows[0] = 16;
-  c.colsb[0] = 64;
-  c.rows[1] = 16;
-  c.colsb[1] = 32;
-  c.rows[2] = 8;
-  c.colsb[2] = 64;
+  for (int set = 0; set < 2; ++set) {
+    c.rows[3 * set] = 16;
+    c.colsb[3 * set] = 64;
+    c.rows[3 * set + 1] = 16;
+    c.colsb[3 * set + 1] = 32;
+    c.rows[3 * set + 2] = 8;
+    c.colsb[3 * set + 2] = 64;
+  }
   _tile_loadconfig(&c);
+}
+
+// isum[r] += scale[r] * C[r] (C stored row r at c + 16 r).
+inline void AddScaled(const int32_t* c, const int32_t* scales, __m512i* isum) {
+  for (int r = 0; r < 16; ++r) {
+    isum[r] = _mm512_add_epi32(isum[r], _mm512_mullo_epi32(_mm512_load_si512(c + 16 * r), _mm512_set1_epi32(scales[r])));
+  }
 }
 
 void PackWeights(const uint8_t* w, size_t w_stride, int nr, int64_t nsb, uint8_t* out) {
@@ -94,7 +105,7 @@ void AmxQ4KRows(int64_t cols, const void* w, size_t w_stride, int nr, const uint
   uint8_t* wp = storage.data() + (64 - reinterpret_cast<uintptr_t>(storage.data()) % 64) % 64;
   PackWeights(static_cast<const uint8_t*>(w), w_stride, nr, nsb, wp);
   ConfigureTiles();
-  alignas(64) int32_t cbuf[16 * 16];
+  alignas(64) int32_t cbuf[2][16 * 16];
   alignas(64) float acc[16][16];
   for (int64_t g = 0; g * kAmxRows < m; ++g) {
     for (auto& a : acc) _mm512_store_ps(a, _mm512_setzero_ps());
@@ -104,16 +115,21 @@ void AmxQ4KRows(int64_t cols, const void* w, size_t w_stride, int nr, const uint
       const auto* scales = reinterpret_cast<const int32_t*>(wsb + kScalesOff);
       __m512i isum[16];
       for (auto& v : isum) v = _mm512_setzero_si512();
-      for (int j = 0; j < 8; ++j) {
+      // Sub-blocks in pairs on the two tile sets (tile numbers must be
+      // compile-time constants); integer sums, so the pairing changes nothing.
+      for (int j = 0; j < 8; j += 2) {
         _tile_loadd(1, wsb + j * 512, 32);
         _tile_loadd(2, asb + j * 512, 64);
         _tile_zero(0);
         _tile_dpbusd(0, 1, 2);
-        _tile_stored(0, cbuf, 64);
-        for (int r = 0; r < 16; ++r) {
-          isum[r] = _mm512_add_epi32(
-              isum[r], _mm512_mullo_epi32(_mm512_load_si512(cbuf + 16 * r), _mm512_set1_epi32(scales[j * 16 + r])));
-        }
+        _tile_loadd(4, wsb + (j + 1) * 512, 32);
+        _tile_loadd(5, asb + (j + 1) * 512, 64);
+        _tile_zero(3);
+        _tile_dpbusd(3, 4, 5);
+        _tile_stored(0, cbuf[0], 64);
+        AddScaled(cbuf[0], scales + j * 16, isum);
+        _tile_stored(3, cbuf[1], 64);
+        AddScaled(cbuf[1], scales + (j + 1) * 16, isum);
       }
       const auto* xs = reinterpret_cast<const __m512i*>(asb + 4096);
       const __m512 xd = _mm512_load_ps(reinterpret_cast<const float*>(asb + 4096 + 256));
