@@ -1,5 +1,5 @@
 // The portable half of the AMX path: whether it may run, and the activation
-// packing (plain C++; the tile kernel itself is q4k_amx.cc).
+// packing (plain C++; the tile kernel itself is kquants_amx.cc).
 #include "kernels/cpu/amx.h"
 
 #include <cstdlib>
@@ -70,6 +70,11 @@ void AmxPackQ8K(const uint8_t* q8k, size_t stride, int64_t m, int64_t cols, uint
         std::memcpy(sb + 4096 + p * 64 + i * 4, &pair, 4);
       }
       std::memcpy(sb + 4096 + 256 + i * 4, &x[b].d, 4);
+      for (int p = 0; p < 8; ++p) {  // the 16-element sums, pairs 2p, 2p + 1
+        const uint32_t pair = static_cast<uint16_t>(x[b].bsums[2 * p]) |
+                              static_cast<uint32_t>(static_cast<uint16_t>(x[b].bsums[2 * p + 1])) << 16;
+        std::memcpy(sb + 4096 + 256 + 64 + p * 64 + i * 4, &pair, 4);
+      }
     }
   }
 }

@@ -1,4 +1,4 @@
-// AMX-INT8 tile products for Q4_K weights: the multi-row products of prefill
+// AMX-INT8 tile products for Q4_K and Q6_K weights: the multi-row products of prefill
 // and of batched decode, where the AVX-512 tiles are bound by the integer
 // multiply rate (two multiply uops per 32 products). One TDPBUSD multiplies
 // 16 weight rows by 16 activation rows over a 32-element sub-block.
@@ -13,9 +13,10 @@
 // Layouts (all 64-byte aligned):
 //  activations, per group of 16 rows and per superblock (kAmxActSuperblock
 //  bytes): for each of the 8 sub-blocks, the 32 int8 codes of the 16 rows in
-//  the tiles' VNNI order ([k / 4][row][k % 4], 512 bytes); the sub-block sums
-//  as int16 pairs (sub-blocks 2p, 2p+1) per row (4 x 64 bytes); d per row
-//  (64 bytes). Rows past m are zero.
+//  the tiles' VNNI order ([k / 4][row][k % 4], 512 bytes); the 32-element
+//  sub-block sums as int16 pairs (sub-blocks 2p, 2p+1) per row (4 x 64
+//  bytes); d per row (64 bytes); the 16-element sums (Q8_K's bsums) as int16
+//  pairs per row (8 x 64 bytes). Rows past m are zero.
 #pragma once
 
 #include <cstddef>
@@ -24,7 +25,7 @@
 namespace tandem::kernels {
 
 inline constexpr int kAmxRows = 16;  // weight rows and activation rows per tile
-inline constexpr size_t kAmxActSuperblock = 8 * 512 + 4 * 64 + 64;
+inline constexpr size_t kAmxActSuperblock = 8 * 512 + 4 * 64 + 64 + 8 * 64;
 
 // The CPU has AMX-TILE and AMX-INT8 (and the AVX-512 level the kernels use),
 // and the kernel granted this process the tile state (arch_prctl
@@ -46,6 +47,9 @@ void AmxPackQ8K(const uint8_t* q8k, size_t stride, int64_t m, int64_t cols, uint
 // Q4_K rows at w + r * w_stride and i < m packed activation rows: bitwise
 // DotQ4_KRow. Only when AmxUsable().
 void AmxQ4KRows(int64_t cols, const void* w, size_t w_stride, int nr, const uint8_t* acts, int64_t m, float* y,
+                size_t ldy);
+// The same for Q6_K rows: bitwise DotQ6_KRow.
+void AmxQ6KRows(int64_t cols, const void* w, size_t w_stride, int nr, const uint8_t* acts, int64_t m, float* y,
                 size_t ldy);
 
 }  // namespace tandem::kernels

@@ -25,12 +25,16 @@ namespace {
 // 1536-wide Q8A activation are ~26 KB, within L1/L2 together with the chunk.
 constexpr int64_t kActTile = 16;
 constexpr size_t kAlign = 64;
-// From here on a Q4_K product takes the AMX tiles (when the CPU has them).
+// From here on a Q4_K / Q6_K product takes the AMX tiles (when the CPU has them).
 // Each call repacks its 16 weight rows, which small m does not repay:
 // Qwen2.5-Coder-1.5B batched decode on 2 threads (tandem_model_bench,
 // Sapphire Rapids VM) ran 48.8 vs 55.8 tokens/s with and without AMX at 8
 // sessions, 79.0 vs 68.0 at 16; a 5-row verify took 148 vs 112 ms.
 constexpr int64_t kAmxMinRows = 16;
+// Q6_K repacks at twice the cost (16 sub-blocks, 6-bit codes): at 16 batched
+// sessions the AMX step was slower (70.3 vs 73.8 tokens/s, the Q6_K output
+// head dominating); prefill of 512 gained (160.6 -> 182.2).
+constexpr int64_t kAmxMinRowsQ6K = 32;
 
 size_t ActRowBytes(ActFormat fmt, int64_t cols) {
   switch (fmt) {
@@ -80,6 +84,7 @@ struct MatMulCtx {
   // Packed activations of the AMX path (amx.h), null when it is not used:
   // then every chunk of 16 weight rows is one AmxQ4KRows call over all m.
   const uint8_t* amx_acts = nullptr;
+  void (*amx_rows)(int64_t, const void*, size_t, int, const uint8_t*, int64_t, float*, size_t) = nullptr;
   RowDotFn dot;         // null: dequantize fallback
   MultiRowDotFn dot_rows;  // null: none for this type
   TileDotFn dot_tile;      // null: none for this type
@@ -124,8 +129,8 @@ void RunChunk(const MatMulCtx* c, const MatMulPart& p, int64_t r0, int64_t r1) {
   if (c->amx_acts != nullptr) {
     for (int64_t r = r0; r < r1; r += kAmxRows) {
       const int nr = static_cast<int>(std::min<int64_t>(kAmxRows, r1 - r));
-      AmxQ4KRows(c->cols, p.w + r * p.w_stride, p.w_stride, nr, c->amx_acts, c->m, p.y + r,
-                 static_cast<size_t>(p.ldy));
+      c->amx_rows(c->cols, p.w + r * p.w_stride, p.w_stride, nr, c->amx_acts, c->m, p.y + r,
+                  static_cast<size_t>(p.ldy));
     }
     return;
   }
@@ -227,11 +232,12 @@ bool MatMulMulti(std::span<const WeightView> ws_in, const float* x, int64_t m, i
   const ActFormat fmt = dot == nullptr ? ActFormat::kF32 : ActFormatFor(w.type);
   const uint8_t* xa = reinterpret_cast<const uint8_t*>(x);
   size_t x_stride = static_cast<size_t>(ldx) * sizeof(float);
-  // Q4_K products of at least kAmxMinRows rows go to the AMX tiles when the
+  // Q4_K / Q6_K products of at least kAmxMinRows rows go to the AMX tiles when the
   // CPU has them: bitwise the same outputs as the AVX-512 tiles (amx.h), so
   // the choice never changes a result. Only at the AVX-512 level, which the
   // `isa` argument (tests, TANDEM_ISA) can cap below.
-  const bool amx = dot != nullptr && w.type == GgmlType::kQ4_K && m >= kAmxMinRows &&
+  const bool amx = dot != nullptr &&
+                   ((w.type == GgmlType::kQ4_K && m >= kAmxMinRows) || (w.type == GgmlType::kQ6_K && m >= kAmxMinRowsQ6K)) &&
                    KernelsFor(isa).isa == Isa::kAvx512 && AmxUsable();
   const uint8_t* amx_acts = nullptr;
   if (fmt != ActFormat::kF32) {
@@ -266,6 +272,7 @@ bool MatMulMulti(std::span<const WeightView> ws_in, const float* x, int64_t m, i
 
   MatMulCtx c;
   c.amx_acts = amx_acts;
+  c.amx_rows = w.type == GgmlType::kQ6_K ? AmxQ6KRows : AmxQ4KRows;
   c.dot = dot;
   c.dot_rows = dot == nullptr ? nullptr : k.dot_rows[static_cast<int>(w.type)];
   c.dot_tile = dot == nullptr ? nullptr : k.dot_tile[static_cast<int>(w.type)];

@@ -1,10 +1,11 @@
-// The AMX-INT8 Q4_K tile product (kernels/cpu/amx.h) against the scalar
+// The AMX-INT8 Q4_K and Q6_K tile products (kernels/cpu/amx.h) against the scalar
 // kernel, bitwise: every weight-row count 1..16, activation counts that fill,
 // split and pad the 16-row groups, rows of all-zero activations, and through
 // MatMul (which takes the AMX path from 8 rows on) against the AVX2 level.
 // Skipped, visibly, on CPUs without AMX (or with TANDEM_AMX=0).
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -25,8 +26,12 @@ std::vector<float> RandomRows(int64_t m, int64_t cols, std::mt19937& rng) {
   return x;
 }
 
-TEST(AmxQ4K, TileProductIsBitwiseTheScalarKernel) {
+class AmxKQuant : public ::testing::TestWithParam<GgmlType> {};
+
+TEST_P(AmxKQuant, TileProductIsBitwiseTheScalarKernel) {
   if (!AmxUsable()) GTEST_SKIP() << "no AMX-INT8 on this CPU (or TANDEM_AMX=0)";
+  const GgmlType type = GetParam();
+  const auto rows_fn = type == GgmlType::kQ6_K ? AmxQ6KRows : AmxQ4KRows;
   std::mt19937 rng(17);
   const CpuKernels& scalar = ScalarKernels();
   for (int64_t cols : {int64_t{256}, int64_t{1536}}) {
@@ -40,16 +45,15 @@ TEST(AmxQ4K, TileProductIsBitwiseTheScalarKernel) {
       uint8_t* packed = packed_storage.data() + (64 - reinterpret_cast<uintptr_t>(packed_storage.data()) % 64) % 64;
       AmxPackQ8K(q8.data(), stride, m, cols, packed);
       for (int nr : {1, 7, 16}) {
-        const std::vector<uint8_t> w = testing::RandomWeights(GgmlType::kQ4_K, nr, cols, rng);
-        const size_t rb = RowBytes(GgmlType::kQ4_K, cols);
+        const std::vector<uint8_t> w = testing::RandomWeights(type, nr, cols, rng);
+        const size_t rb = RowBytes(type, cols);
         const size_t ldy = 19;  // wider than nr: the untouched columns must stay put
         std::vector<float> y(static_cast<size_t>(m) * ldy, -7.0f);
-        AmxQ4KRows(cols, w.data(), rb, nr, packed, m, y.data(), ldy);
+        rows_fn(cols, w.data(), rb, nr, packed, m, y.data(), ldy);
         for (int64_t i = 0; i < m; ++i) {
           for (int r = 0; r < nr; ++r) {
             float want = 0.0f;
-            scalar.dot[static_cast<int>(GgmlType::kQ4_K)](cols, w.data() + r * rb, q8.data() + i * stride, stride,
-                                                          1, &want);
+            scalar.dot[static_cast<int>(type)](cols, w.data() + r * rb, q8.data() + i * stride, stride, 1, &want);
             const float got = y[i * ldy + r];
             ASSERT_EQ(std::memcmp(&got, &want, sizeof(float)), 0)
                 << "cols " << cols << " m " << m << " nr " << nr << " row " << i << " weight " << r << ": " << got
@@ -62,13 +66,14 @@ TEST(AmxQ4K, TileProductIsBitwiseTheScalarKernel) {
   }
 }
 
-TEST(AmxQ4K, MatMulWithAmxEqualsTheAvx2Level) {
+TEST_P(AmxKQuant, MatMulWithAmxEqualsTheAvx2Level) {
   if (!AmxUsable()) GTEST_SKIP() << "no AMX-INT8 on this CPU (or TANDEM_AMX=0)";
   if (!IsaSupported(Isa::kAvx2)) GTEST_SKIP() << "no AVX2 level to compare with";
+  const GgmlType type = GetParam();
   std::mt19937 rng(23);
   const int64_t rows = 70, cols = 1024, m = 37;  // chunks of 16 weight rows plus a tail of 6
-  const std::vector<uint8_t> w = testing::RandomWeights(GgmlType::kQ4_K, rows, cols, rng);
-  const WeightView view{GgmlType::kQ4_K, w.data(), rows, cols, RowBytes(GgmlType::kQ4_K, cols)};
+  const std::vector<uint8_t> w = testing::RandomWeights(type, rows, cols, rng);
+  const WeightView view{type, w.data(), rows, cols, RowBytes(type, cols)};
   const std::vector<float> x = RandomRows(m, cols, rng);
   ThreadPool pool(2);
   MatMulWorkspace ws;
@@ -77,6 +82,11 @@ TEST(AmxQ4K, MatMulWithAmxEqualsTheAvx2Level) {
   ASSERT_TRUE(MatMul(view, x.data(), m, cols, avx2.data(), rows, ws, pool, Isa::kAvx2));
   ASSERT_EQ(std::memcmp(amx.data(), avx2.data(), amx.size() * sizeof(float)), 0);
 }
+
+INSTANTIATE_TEST_SUITE_P(Types, AmxKQuant, ::testing::Values(GgmlType::kQ4_K, GgmlType::kQ6_K),
+                         [](const ::testing::TestParamInfo<GgmlType>& i) {
+                           return std::string(FindTypeTraits(static_cast<uint32_t>(i.param))->name);
+                         });
 
 }  // namespace
 }  // namespace tandem::kernels

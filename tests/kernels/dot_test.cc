@@ -194,9 +194,9 @@ TEST(Dot, FastMatchesScalarOnRandomBlocks) {
               }
               ASSERT_NEAR(got[j], ref[j], 1e-5 * mag + 1e-30)
                   << IsaName(fast->isa) << " " << FindTypeTraits(t)->name << " n=" << n << " nx=" << nx << " j=" << j;
-              // Q4_K/Q5_K add the scalar kernel's superblock terms in its
-              // order (dot_simd.inc, KBlockTerm): bitwise.
-              if (tc.type == GgmlType::kQ4_K || tc.type == GgmlType::kQ5_K) {
+              // The K-quants add the scalar kernel's superblock terms in its
+              // order (dot_simd.inc, KBlockTerm / Q6BlockTerm): bitwise.
+              if (tc.type == GgmlType::kQ4_K || tc.type == GgmlType::kQ5_K || tc.type == GgmlType::kQ6_K) {
                 ASSERT_EQ(std::memcmp(&got[j], &ref[j], sizeof(float)), 0)
                     << IsaName(fast->isa) << " " << FindTypeTraits(t)->name << " n=" << n << " nx=" << nx << ": "
                     << got[j] << " vs " << ref[j];
@@ -243,7 +243,7 @@ TEST(Dot, FastMatchesScalarOnRandomBlocks) {
                     ASSERT_NEAR(got[j * kTileRows + r], ref, 1e-5 * mag + 1e-30)
                         << IsaName(fast->isa) << " tile " << FindTypeTraits(t)->name << " n=" << n << " nr=" << nr
                         << " nx=" << nx;
-                    if (tc.type == GgmlType::kQ4_K || tc.type == GgmlType::kQ5_K) {
+                    if (tc.type == GgmlType::kQ4_K || tc.type == GgmlType::kQ5_K || tc.type == GgmlType::kQ6_K) {
                       ASSERT_EQ(std::memcmp(&got[j * kTileRows + r], &ref, sizeof(float)), 0)
                           << IsaName(fast->isa) << " tile " << FindTypeTraits(t)->name << " n=" << n;
                     }
