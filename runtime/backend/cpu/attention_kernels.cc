@@ -35,14 +35,53 @@ __attribute__((target("avx2,fma,f16c"))) inline float Hsum(__m256 v) {
   return _mm_cvtss_f32(lo);
 }
 
-// kNv > 0: head_dim == 8 * kNv known at compile time, so the value
+// One page of a query's online softmax: the scores of its n keys (q already
+// scaled), the rescale of acc and l for the new running maximum m, then the
+// weighted values. kNv > 0: head_dim == 8 * kNv known at compile time, so the
 // accumulator lives in registers instead of going through memory (a
-// store-to-load chain per key) for every key. The arithmetic per element is
-// the same sequence of operations in both instantiations (bitwise equal).
+// store-to-load chain per key) for every key; the arithmetic per element is
+// the same sequence of operations either way (bitwise equal). Shared by the
+// one-query and the several-query variants, so both do exactly these steps.
+template <int kNv>
+__attribute__((target("avx2,fma,f16c"))) inline void AttendPageAvx2(const __m256* qv, int nv, const uint16_t* page,
+                                                                     int n, const HeadKv& kv, __m256* acc, float& m,
+                                                                     float& l) {
+  if constexpr (kNv > 0) nv = kNv;
+  float s[kMaxPageTokens];
+  const uint16_t* k = page + kv.k_offset;
+  float tile_max = -std::numeric_limits<float>::infinity();
+  for (int t = 0; t < n; ++t, k += kv.kv_dim) {
+    __m256 d = _mm256_setzero_ps();
+    for (int j = 0; j < nv; ++j) {
+      __m256 kf = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(k + 8 * j)));
+      d = _mm256_fmadd_ps(qv[j], kf, d);
+    }
+    s[t] = Hsum(d);
+    tile_max = std::max(tile_max, s[t]);
+  }
+  const float new_m = std::max(m, tile_max);
+  const float c = Rescale(m, new_m);
+  if (c != 1.0f) {
+    const __m256 cv = _mm256_set1_ps(c);
+    for (int j = 0; j < nv; ++j) acc[j] = _mm256_mul_ps(acc[j], cv);
+    l *= c;
+  }
+  m = new_m;
+  const uint16_t* v = page + kv.v_offset;
+  for (int t = 0; t < n; ++t, v += kv.kv_dim) {
+    const float w = std::exp(s[t] - m);
+    l += w;
+    const __m256 wv = _mm256_set1_ps(w);
+    for (int j = 0; j < nv; ++j) {
+      __m256 vf = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v + 8 * j)));
+      acc[j] = _mm256_fmadd_ps(wv, vf, acc[j]);
+    }
+  }
+}
+
 template <int kNv>
 __attribute__((target("avx2,fma,f16c")))
 void AttendHeadAvx2T(const float* q, int head_dim, float scale, const HeadKv& kv, float* out) {
-  float s[kMaxPageTokens];
   const int nv = kNv > 0 ? kNv : head_dim / 8;
   constexpr int kRegs = kNv > 0 ? kNv : kMaxHeadDim / 8;
   __m256 qv[kRegs];
@@ -54,49 +93,19 @@ void AttendHeadAvx2T(const float* q, int head_dim, float scale, const HeadKv& kv
   float m = -std::numeric_limits<float>::infinity();
   float l = 0.0f;
   for (int t0 = 0, p = 0; t0 < kv.n_ctx; t0 += kv.page_tokens, ++p) {
-    const int n = std::min(kv.page_tokens, kv.n_ctx - t0);
     const uint16_t* page = kv.kv_base + static_cast<size_t>(kv.pages[p]) * kv.page_elems;
-    const uint16_t* k = page + kv.k_offset;
-    float tile_max = -std::numeric_limits<float>::infinity();
-    for (int t = 0; t < n; ++t, k += kv.kv_dim) {
-      __m256 d = _mm256_setzero_ps();
-      for (int j = 0; j < nv; ++j) {
-        __m256 kf = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(k + 8 * j)));
-        d = _mm256_fmadd_ps(qv[j], kf, d);
-      }
-      s[t] = Hsum(d);
-      tile_max = std::max(tile_max, s[t]);
-    }
-    const float new_m = std::max(m, tile_max);
-    const float c = Rescale(m, new_m);
-    if (c != 1.0f) {
-      const __m256 cv = _mm256_set1_ps(c);
-      for (int j = 0; j < nv; ++j) acc[j] = _mm256_mul_ps(acc[j], cv);
-      l *= c;
-    }
-    m = new_m;
-    const uint16_t* v = page + kv.v_offset;
-    for (int t = 0; t < n; ++t, v += kv.kv_dim) {
-      const float w = std::exp(s[t] - m);
-      l += w;
-      const __m256 wv = _mm256_set1_ps(w);
-      for (int j = 0; j < nv; ++j) {
-        __m256 vf = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v + 8 * j)));
-        acc[j] = _mm256_fmadd_ps(wv, vf, acc[j]);
-      }
-    }
+    AttendPageAvx2<kNv>(qv, nv, page, std::min(kv.page_tokens, kv.n_ctx - t0), kv, acc, m, l);
   }
   const __m256 inv = _mm256_set1_ps(1.0f / l);
   for (int j = 0; j < nv; ++j) _mm256_storeu_ps(out + 8 * j, _mm256_mul_ps(acc[j], inv));
 }
 
-// AttendHeads' AVX2 variant: the loop of AttendHeadAvx2T with pages outside
-// and queries inside; each query's accumulator, maximum and sum are parked in
-// `state` between pages (a copy, which changes no value).
+// AttendHeads' AVX2 variant: pages outside and queries inside; each query's
+// accumulator, maximum and sum are parked in `state` between pages (a copy,
+// which changes no value), so each page is read once for all queries.
 template <int kNv>
 __attribute__((target("avx2,fma,f16c")))
 void AttendHeadsAvx2T(const HeadQuery* queries, int n_queries, int head_dim, float scale, const HeadKv& kv) {
-  float s[kMaxPageTokens];
   const int nv = kNv > 0 ? kNv : head_dim / 8;
   constexpr int kRegs = kNv > 0 ? kNv : kMaxHeadDim / 8;
   alignas(32) float acc_state[kMaxHeadQueries][kMaxHeadDim];
@@ -120,39 +129,8 @@ void AttendHeadsAvx2T(const HeadQuery* queries, int n_queries, int head_dim, flo
         qv[j] = _mm256_mul_ps(_mm256_loadu_ps(queries[i].q + 8 * j), scale_v);
         acc[j] = _mm256_load_ps(acc_state[i] + 8 * j);
       }
-      float m = m_state[i], l = l_state[i];
-      const uint16_t* k = page + kv.k_offset;
-      float tile_max = -std::numeric_limits<float>::infinity();
-      for (int t = 0; t < n; ++t, k += kv.kv_dim) {
-        __m256 d = _mm256_setzero_ps();
-        for (int j = 0; j < nv; ++j) {
-          __m256 kf = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(k + 8 * j)));
-          d = _mm256_fmadd_ps(qv[j], kf, d);
-        }
-        s[t] = Hsum(d);
-        tile_max = std::max(tile_max, s[t]);
-      }
-      const float new_m = std::max(m, tile_max);
-      const float c = Rescale(m, new_m);
-      if (c != 1.0f) {
-        const __m256 cv = _mm256_set1_ps(c);
-        for (int j = 0; j < nv; ++j) acc[j] = _mm256_mul_ps(acc[j], cv);
-        l *= c;
-      }
-      m = new_m;
-      const uint16_t* v = page + kv.v_offset;
-      for (int t = 0; t < n; ++t, v += kv.kv_dim) {
-        const float w = std::exp(s[t] - m);
-        l += w;
-        const __m256 wv = _mm256_set1_ps(w);
-        for (int j = 0; j < nv; ++j) {
-          __m256 vf = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v + 8 * j)));
-          acc[j] = _mm256_fmadd_ps(wv, vf, acc[j]);
-        }
-      }
+      AttendPageAvx2<kNv>(qv, nv, page, n, kv, acc, m_state[i], l_state[i]);
       for (int j = 0; j < nv; ++j) _mm256_store_ps(acc_state[i] + 8 * j, acc[j]);
-      m_state[i] = m;
-      l_state[i] = l;
     }
   }
   for (int i = 0; i < n_queries; ++i) {
