@@ -1,6 +1,7 @@
 // Matrix-vector kernels with fused dequantization; see matvec.h for the
 // numerics and batch-invariance contract.
 #include "kernels/cuda/launch.h"
+#include "kernels/cuda/warp_sums.cuh"
 #include "kernels/cuda/quant_blocks.cuh"
 
 namespace tandem::kernels::cuda::launch {
@@ -69,16 +70,7 @@ MatVecKernel(const uint8_t* __restrict__ w, size_t row_bytes, int64_t rows, int6
     Unit<T>::Load(row, u, wu);
     UnitDot<kM>(wu, x, ldx, m, u, acc);
   }
-#pragma unroll
-  for (int r = 0; r < kM; ++r) {
-    if (r < m) {
-      float v = acc[r];
-      // Butterfly: every lane ends with the same sum, combined in a fixed tree.
-#pragma unroll
-      for (int off = 16; off > 0; off /= 2) v = __fadd_rn(v, __shfl_xor_sync(0xffffffffu, v, off));
-      if (lane == 0) y[r * ldy + o] = bias != nullptr ? __fadd_rn(v, bias[o]) : v;
-    }
-  }
+  StoreWarpRowSums<kM>(acc, m, lane, y, ldy, o, bias);
 }
 
 // Plain (F16/BF16/F32) weights in the warp-per-row layout read contiguously:
@@ -184,15 +176,7 @@ MatVecPlainKernel(const uint8_t* __restrict__ w, size_t row_bytes, int64_t rows,
       if (r < m) acc[r] = __fmaf_rn(wv, __ldg(x + r * ldx + e), acc[r]);
     }
   }
-#pragma unroll
-  for (int r = 0; r < kM; ++r) {
-    if (r < m) {
-      float v = acc[r];
-#pragma unroll
-      for (int off = 16; off > 0; off /= 2) v = __fadd_rn(v, __shfl_xor_sync(0xffffffffu, v, off));
-      if (lane == 0) y[r * ldy + o] = bias != nullptr ? __fadd_rn(v, bias[o]) : v;
-    }
-  }
+  StoreWarpRowSums<kM>(acc, m, lane, y, ldy, o, bias);
 }
 
 // Row-group layout: a block of 8 warps computes 4 output rows. In every warp

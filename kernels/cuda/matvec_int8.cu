@@ -16,6 +16,7 @@
 // scalar kernel's; only the order the block terms are summed in differs.
 #include "kernels/cuda/int8_blocks.cuh"
 #include "kernels/cuda/launch.h"
+#include "kernels/cuda/warp_sums.cuh"
 
 namespace tandem::kernels::cuda::launch {
 namespace {
@@ -98,15 +99,7 @@ MatVecQ4KInt8Kernel(const uint8_t* __restrict__ w, size_t row_bytes, int64_t row
       }
     }
   }
-#pragma unroll
-  for (int r = 0; r < kM; ++r) {
-    if (r < m) {
-      float v = acc[r];
-#pragma unroll
-      for (int off = 16; off > 0; off /= 2) v = __fadd_rn(v, __shfl_xor_sync(0xffffffffu, v, off));
-      if (lane == 0) y[r * ldy + o] = bias != nullptr ? __fadd_rn(v, bias[o]) : v;
-    }
-  }
+  StoreWarpRowSums<kM>(acc, m, lane, y, ldy, o, bias);
 }
 
 }  // namespace
