@@ -1,9 +1,11 @@
 """What the benchmark scripts record about the machine and need from it.
 
-Shared by bench/soak/soak.py and bench/speculative/load_adaptive.py (they put bench/ on sys.path).
+Shared by the benchmark scripts (they put bench/ on sys.path).
 """
+import os
 import socket
 import subprocess
+from datetime import datetime, timezone
 
 
 def free_port():
@@ -26,3 +28,15 @@ def loadavg():
     """The 1, 5 and 15 minute load averages, as /proc/loadavg writes them."""
     with open("/proc/loadavg") as f:
         return f.read().split()[:3]
+
+
+def run_record(root, out_base, **extra):
+    """A new results folder out_base/<UTC stamp> and what every run records beside its numbers: the CPU
+    model, core count, load average before, tandem's commit, the stamp, plus `extra`."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out_dir = os.path.join(out_base, stamp)
+    os.makedirs(out_dir, exist_ok=True)
+    commit = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    env = dict(cpu=cpu_model(), nproc=os.cpu_count(), loadavg_before=loadavg(), commit=commit, utc=stamp)
+    env.update(extra)
+    return out_dir, env

@@ -22,19 +22,17 @@ Writes bench/results/memory/<UTC time>/summary.json and prints a markdown table.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.request
-from datetime import datetime, timezone
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "bench", "speculative"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import load_adaptive  # noqa: E402  (the deployment config and gRPC driver)
-from machine import cpu_model, loadavg  # noqa: E402
+from machine import loadavg, run_record  # noqa: E402
 
 PARAGRAPH = ("The service keeps the key and value vectors of every token a session has seen, so that a "
              "new token attends to the whole context without recomputing it. ")
@@ -131,19 +129,13 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "memory"))
     args = ap.parse_args()
 
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out_dir = os.path.join(args.out, stamp)
-    os.makedirs(out_dir, exist_ok=True)
-    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    env = dict(cpu=cpu_model(), nproc=os.cpu_count(), loadavg_before=loadavg(), commit=commit, binary=args.binary,
-               target=args.target, draft=args.draft, streams=args.streams, max_tokens=args.max_tokens, utc=stamp)
+    out_dir, env = run_record(ROOT, args.out, binary=args.binary, target=args.target, draft=args.draft,
+                              streams=args.streams, max_tokens=args.max_tokens)
     formula = {"target": kv_formula(args.target), "draft": kv_formula(args.draft)}
 
     tmp = tempfile.mkdtemp(prefix="tandem-memory-")
     cfg, ports = load_adaptive.write_config(tmp, args.target, args.draft, args.threads)
-    up = subprocess.run([args.binary, "up", cfg, "--timeout", "600"], capture_output=True, text=True)
-    if up.returncode != 0:
-        print(up.stdout, up.stderr, file=sys.stderr)
+    if not load_adaptive.up(args.binary, cfg):
         return 1
     try:
         pids = service_pids(cfg)
@@ -182,7 +174,7 @@ def main():
         budget = {n: gauge(p, "tandem:kv_cache_budget_bytes") for n, p in kv_ports.items()}
         loaded_kv = dict(poll.peak)
     finally:
-        subprocess.run([args.binary, "down", cfg], capture_output=True, text=True)
+        load_adaptive.down(args.binary, cfg)
 
     env["loadavg_after"] = loadavg()
     summary = dict(env=env, formula=formula, idle_rss_kib=idle, peak_rss_kib=peak, kv_one_request=one,

@@ -28,13 +28,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime, timezone
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 sys.path.insert(0, os.path.join(ROOT, "bench", "speculative"))
 import load_adaptive  # noqa: E402  (deployment config, gRPC driver, prompts)
-from machine import cpu_model, free_port, loadavg  # noqa: E402
+from machine import free_port, loadavg, run_record  # noqa: E402
 
 
 def model_path(name):
@@ -125,20 +124,14 @@ def main():
     if max(args.concurrency) > args.slots:
         sys.exit("--concurrency above --slots would queue inside llama-server")
 
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out_dir = os.path.join(args.out, stamp)
-    os.makedirs(out_dir, exist_ok=True)
-    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
-    env = dict(cpu=cpu_model(), nproc=os.cpu_count(), loadavg_before=loadavg(), commit=commit, utc=stamp,
-               target=args.target, threads=args.threads, slots=args.slots, max_tokens=args.max_tokens,
-               temperature=args.temperature, concurrency=args.concurrency, passes=args.passes)
+    out_dir, env = run_record(ROOT, args.out, target=args.target, threads=args.threads, slots=args.slots,
+                              max_tokens=args.max_tokens, temperature=args.temperature,
+                              concurrency=args.concurrency, passes=args.passes)
+    commit = env["commit"][:7]
 
     tmp = tempfile.mkdtemp(prefix="tandem-serving-")
     cfg, ports = load_adaptive.write_config(tmp, args.target, args.draft, args.threads)
-    up = subprocess.run([args.binary, "up", cfg, "--timeout", "600"], capture_output=True, text=True)
-    if up.returncode != 0:
-        print(up.stdout, up.stderr, file=sys.stderr)
+    if not load_adaptive.up(args.binary, cfg):
         return 1
     server = None
     recs = []
@@ -168,7 +161,7 @@ def main():
     finally:
         if server is not None:
             server.close()
-        subprocess.run([args.binary, "down", cfg], capture_output=True, text=True)
+        load_adaptive.down(args.binary, cfg)
     env["loadavg_after"] = loadavg()
 
     with open(os.path.join(out_dir, "requests.jsonl"), "w") as f:

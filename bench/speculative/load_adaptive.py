@@ -31,11 +31,10 @@ import tempfile
 import threading
 import time
 import urllib.request
-from datetime import datetime, timezone
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-from machine import cpu_model, free_port, loadavg  # noqa: E402
+from machine import free_port, loadavg, run_record  # noqa: E402
 
 PROMPTS = [
     "Here is a Python function:\n\ndef area(w, h):\n    return w * h\n\nRewrite it with type hints and a docstring.",
@@ -55,21 +54,37 @@ MODES = {
 }
 
 
-def write_config(tmp, target, draft, threads):
+def write_config(tmp, target, draft, threads, draft_addr="draft", target_addr="target", name="load-adaptive"):
+    """The loopback deployment's config (target, draft, orchestrator on free ports); the orchestrator
+    reaches the services at draft_addr / target_addr (service names, or host:port of a proxy)."""
     ports = {n: (free_port(), free_port()) for n in ("orchestrator", "target", "draft")}
-    lines = ["name: load-adaptive", f"log_dir: {tmp}/logs", "services:"]
+    lines = [f"name: {name}", f"log_dir: {tmp}/logs", "services:"]
 
-    def entry(name, role, extra):
-        g, m = ports[name]
-        lines.append(f"  - {{name: {name}, role: {role}, host: 127.0.0.1, grpc_port: {g}, metrics_port: {m}{extra}}}")
+    def entry(service, role, extra):
+        g, m = ports[service]
+        lines.append(f"  - {{name: {service}, role: {role}, host: 127.0.0.1, grpc_port: {g}, metrics_port: {m}{extra}}}")
 
     entry("target", "target", f", model: {target}, threads: {threads}, kv_budget_mb: 1024")
     entry("draft", "draft", f", model: {draft}, threads: {threads}, kv_budget_mb: 512")
-    entry("orchestrator", "orchestrator", f", model: {target}, drafter: model, draft: draft, target: target")
-    path = os.path.join(tmp, "load-adaptive.yaml")
+    entry("orchestrator", "orchestrator",
+          f", model: {target}, drafter: model, draft: '{draft_addr}', target: '{target_addr}'")
+    path = os.path.join(tmp, f"{name}.yaml")
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
     return path, ports
+
+
+def up(binary, cfg):
+    """`tandem up` on cfg; False (its output printed to stderr) when it fails."""
+    r = subprocess.run([binary, "up", cfg, "--timeout", "600"], capture_output=True, text=True)
+    if r.returncode != 0:
+        print(r.stdout, r.stderr, file=sys.stderr)
+    return r.returncode == 0
+
+
+def down(binary, cfg):
+    """`tandem down` on cfg (best effort: the run's numbers are already taken)."""
+    subprocess.run([binary, "down", cfg], capture_output=True, text=True)
 
 
 class Driver:
@@ -139,21 +154,14 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "load_adaptive"))
     args = ap.parse_args()
 
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out_dir = os.path.join(args.out, stamp)
-    os.makedirs(out_dir, exist_ok=True)
-    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    env = dict(cpu=cpu_model(), nproc=os.cpu_count(), loadavg_before=loadavg(), commit=commit,
-               binary=args.binary, target=args.target, draft=args.draft, threads=args.threads,
-               max_tokens=args.max_tokens, temperature=args.temperature, passes=args.passes,
-               concurrency=args.concurrency, modes=args.modes, started_utc=stamp)
+    out_dir, env = run_record(ROOT, args.out, binary=args.binary, target=args.target, draft=args.draft,
+                              threads=args.threads, max_tokens=args.max_tokens, temperature=args.temperature,
+                              passes=args.passes, concurrency=args.concurrency, modes=args.modes)
     print(json.dumps(env), flush=True)
 
     tmp = tempfile.mkdtemp(prefix="tandem-load-adaptive-")
     cfg, ports = write_config(tmp, args.target, args.draft, args.threads)
-    up = subprocess.run([args.binary, "up", cfg, "--timeout", "600"], capture_output=True, text=True)
-    if up.returncode != 0:
-        print(up.stdout, up.stderr, file=sys.stderr)
+    if not up(args.binary, cfg):
         return 1
     records, loads = [], []
     try:
@@ -183,7 +191,7 @@ def main():
         except OSError as e:
             print(f"metrics scrape failed: {e}", file=sys.stderr)
     finally:
-        subprocess.run([args.binary, "down", cfg], capture_output=True, text=True)
+        down(args.binary, cfg)
 
     with open(os.path.join(out_dir, "requests.jsonl"), "w") as f:
         for r in records:

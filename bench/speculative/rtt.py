@@ -24,18 +24,16 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 sys.path.insert(0, os.path.join(ROOT, "bench", "speculative"))
-import load_adaptive  # noqa: E402  (the gRPC driver)
-from machine import cpu_model, free_port, loadavg  # noqa: E402
+import load_adaptive  # noqa: E402  (the deployment config and gRPC driver)
+from machine import free_port, loadavg, run_record  # noqa: E402
 
 
 class DelayProxy:
@@ -86,25 +84,6 @@ class DelayProxy:
         await asyncio.gather(read(), write(), return_exceptions=True)
 
 
-def write_config(tmp, target, draft, threads, proxy_ports):
-    ports = {n: (free_port(), free_port()) for n in ("orchestrator", "target", "draft")}
-    lines = ["name: rtt", f"log_dir: {tmp}/logs", "services:"]
-
-    def entry(name, role, extra):
-        g, m = ports[name]
-        lines.append(f"  - {{name: {name}, role: {role}, host: 127.0.0.1, grpc_port: {g}, metrics_port: {m}{extra}}}")
-
-    entry("target", "target", f", model: {target}, threads: {threads}, kv_budget_mb: 1024")
-    entry("draft", "draft", f", model: {draft}, threads: {threads}, kv_budget_mb: 512")
-    entry("orchestrator", "orchestrator",
-          f", model: {target}, drafter: model, draft: '127.0.0.1:{proxy_ports['draft']}', "
-          f"target: '127.0.0.1:{proxy_ports['target']}'")
-    path = os.path.join(tmp, "rtt.yaml")
-    with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    return path, ports
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--binary", default=os.path.join(ROOT, "build", "cli", "tandem"))
@@ -123,24 +102,20 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "rtt"))
     args = ap.parse_args()
 
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out_dir = os.path.join(args.out, stamp)
-    os.makedirs(out_dir, exist_ok=True)
-    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    env = dict(cpu=cpu_model(), nproc=os.cpu_count(), loadavg_before=loadavg(), commit=commit, binary=args.binary,
-               target=args.target, draft=args.draft, gamma=args.gamma, max_tokens=args.max_tokens,
-               rtt_ms=args.rtt_ms, prompts=args.prompts, passes=args.passes, temperature=0.0, started_utc=stamp)
+    out_dir, env = run_record(ROOT, args.out, binary=args.binary, target=args.target, draft=args.draft,
+                              gamma=args.gamma, max_tokens=args.max_tokens, rtt_ms=args.rtt_ms, prompts=args.prompts,
+                              passes=args.passes, temperature=0.0)
     print(json.dumps(env), flush=True)
 
     proxy = DelayProxy()
     proxy_ports = {"target": free_port(), "draft": free_port()}
     tmp = tempfile.mkdtemp(prefix="tandem-rtt-")
-    cfg, ports = write_config(tmp, args.target, args.draft, args.threads, proxy_ports)
+    cfg, ports = load_adaptive.write_config(tmp, args.target, args.draft, args.threads,
+                                            draft_addr=f"127.0.0.1:{proxy_ports['draft']}",
+                                            target_addr=f"127.0.0.1:{proxy_ports['target']}", name="rtt")
     for name in ("target", "draft"):
         proxy.listen(proxy_ports[name], ports[name][0])
-    up = subprocess.run([args.binary, "up", cfg, "--timeout", "600"], capture_output=True, text=True)
-    if up.returncode != 0:
-        print(up.stdout, up.stderr, file=sys.stderr)
+    if not load_adaptive.up(args.binary, cfg):
         return 1
     load_adaptive.MODES["spec_fixed"] = ("speculative", {"drafter": "model"}, args.gamma, False)
     load_adaptive.MODES["spec_overlap"] = ("speculative", {"drafter": "model", "overlap": "true"}, args.gamma, False)
@@ -171,7 +146,7 @@ def main():
                     print(f"pass {p} rtt {rtt:4.1f} ms {mode:12s} {rate:6.2f} tok/s load {' '.join(loadavg())}",
                           flush=True)
     finally:
-        subprocess.run([args.binary, "down", cfg], capture_output=True, text=True)
+        load_adaptive.down(args.binary, cfg)
 
     env["loadavg_after"] = loadavg()
     with open(os.path.join(out_dir, "env.json"), "w") as f:
