@@ -27,6 +27,7 @@ absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession* draft
   // options.overlap: the proposal drafted during the last verification, for
   // the sequence the target then committed (its first token follows it).
   std::optional<DraftProposal> ready;
+  DraftProposal next;  // the optimistic Propose's output (kept across rounds: its buffers are reused)
   while (!out.done()) {
     if (out.cancelled()) {
       out.Abort();
@@ -119,7 +120,6 @@ absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession* draft
     //      x + [guess] on this thread (the two sessions are independent).
     const bool optimistic = overlap && g > 0 && n == static_cast<size_t>(g) && proposal.tokens.size() > n &&
                             !is_eos(proposal.tokens[n]);
-    DraftProposal next;
     absl::Status next_status;
     t0 = out.ElapsedMs();
     if (optimistic) {
