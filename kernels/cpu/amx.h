@@ -43,13 +43,19 @@ size_t AmxActBytes(int64_t m, int64_t cols);
 // (AmxActBytes(m, cols) bytes, 64-byte aligned).
 void AmxPackQ8K(const uint8_t* q8k, size_t stride, int64_t m, int64_t cols, uint8_t* out);
 
+// Bytes of the scratch the row products unpack their weight rows into
+// (either type), for rows of `cols` elements.
+size_t AmxWeightScratchBytes(int64_t cols);
+
 // y[i * ldy + r] = dot(weight row r, activation row i) for r < nr (<= 16)
 // Q4_K rows at w + r * w_stride and i < m packed activation rows: bitwise
-// DotQ4_KRow. Only when AmxUsable().
+// DotQ4_KRow. `scratch`: AmxWeightScratchBytes(cols) bytes, 64-byte aligned,
+// owned by the calling thread (MatMul gives each thread its own, so the hot
+// path allocates nothing). Only when AmxUsable().
 void AmxQ4KRows(int64_t cols, const void* w, size_t w_stride, int nr, const uint8_t* acts, int64_t m, float* y,
-                size_t ldy);
+                size_t ldy, uint8_t* scratch);
 // The same for Q6_K rows: bitwise DotQ6_KRow.
 void AmxQ6KRows(int64_t cols, const void* w, size_t w_stride, int nr, const uint8_t* acts, int64_t m, float* y,
-                size_t ldy);
+                size_t ldy, uint8_t* scratch);
 
 }  // namespace tandem::kernels

@@ -16,7 +16,6 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <vector>
 
 #include "kernels/cpu/dot_kernels.h"
 #include "kernels/cpu/ggml_types.h"
@@ -30,12 +29,12 @@
 namespace tandem::kernels {
 namespace {
 
-// Per weight superblock: A tiles [8][16][32] u8, scales [8][16] int32,
-// min pairs [4][16] int32 (int16 mins 2p, 2p+1), d [16], dmin [16] float.
-constexpr size_t kScalesOff = 8 * 16 * 32;
-constexpr size_t kMinsOff = kScalesOff + 8 * 16 * 4;
-constexpr size_t kDOff = kMinsOff + 4 * 16 * 4;
-constexpr size_t kWeightSuperblock = kDOff + 2 * 16 * 4;
+// isum[r] += scale[r] * C[r] (C stored row r at c + 16 r).
+inline void AddScaled(const int32_t* c, const int32_t* scales, __m512i* isum) {
+  for (int r = 0; r < 16; ++r) {
+    isum[r] = _mm512_add_epi32(isum[r], _mm512_mullo_epi32(_mm512_load_si512(c + 16 * r), _mm512_set1_epi32(scales[r])));
+  }
+}
 
 struct alignas(64) TileConfig {
   uint8_t palette_id = 1;
@@ -45,44 +44,29 @@ struct alignas(64) TileConfig {
   uint8_t rows[16] = {};
 };
 
-// Two sets, used by even and odd sub-blocks so that one product runs while
-// the other's result is stored and scaled: tiles 0 / 3: C (16 weight rows x
-// 16 int32), 1 / 4: A (16 weight rows x 32 bytes), 2 / 5: B (8 x 64 bytes:
-// 32 codes of 16 activation rows, VNNI order).
-// k: the sub-block length (32 for Q4_K, 16 for Q6_K): A is 16 x k bytes, B
-// k / 4 rows of 64 bytes.
-void ConfigureTiles(int k) {
-  TileConfig c;
-  for (int set = 0; set < 2; ++set) {
-    c.rows[3 * set] = 16;
-    c.colsb[3 * set] = 64;
-    c.rows[3 * set + 1] = 16;
-    c.colsb[3 * set + 1] = static_cast<uint16_t>(k);
-    c.rows[3 * set + 2] = static_cast<uint8_t>(k / 4);
-    c.colsb[3 * set + 2] = 64;
-  }
-  _tile_loadconfig(&c);
-}
+// Q4_K: 8 sub-blocks of 32. Per weight superblock: A tiles [8][16 rows][32]
+// u8 nibbles, scales [8][16] int32, min pairs [4][16] int32 (int16 mins 2p,
+// 2p+1), d [16] and dmin [16] float.
+struct Q4K {
+  static constexpr int kSub = 8, kK = 32;
+  static constexpr size_t kScalesOff = kSub * 16 * kK;
+  static constexpr size_t kMinsOff = kScalesOff + kSub * 16 * 4;
+  static constexpr size_t kDOff = kMinsOff + 4 * 16 * 4;
+  static constexpr size_t kSuperblock = kDOff + 2 * 16 * 4;
 
-// isum[r] += scale[r] * C[r] (C stored row r at c + 16 r).
-inline void AddScaled(const int32_t* c, const int32_t* scales, __m512i* isum) {
-  for (int r = 0; r < 16; ++r) {
-    isum[r] = _mm512_add_epi32(isum[r], _mm512_mullo_epi32(_mm512_load_si512(c + 16 * r), _mm512_set1_epi32(scales[r])));
-  }
-}
+  // The activation sub-block s: the packed 32-element block s.
+  static size_t BOffset(int s) { return static_cast<size_t>(s) * 512; }
 
-void PackWeights(const uint8_t* w, size_t w_stride, int nr, int64_t nsb, uint8_t* out) {
-  std::memset(out, 0, static_cast<size_t>(nsb) * kWeightSuperblock);  // rows >= nr contribute 0
-  const __m256i m4 = _mm256_set1_epi8(0x0F);
-  for (int r = 0; r < nr; ++r) {
+  static void Pack(const uint8_t* w, size_t w_stride, int r, int64_t nsb, uint8_t* out) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
     const auto* row = reinterpret_cast<const BlockQ4_K*>(w + static_cast<size_t>(r) * w_stride);
     for (int64_t b = 0; b < nsb; ++b) {
-      uint8_t* sb = out + static_cast<size_t>(b) * kWeightSuperblock;
+      uint8_t* sb = out + static_cast<size_t>(b) * kSuperblock;
       const BlockQ4_K& blk = row[b];
       for (int c = 0; c < 4; ++c) {  // sub-block 2c: low nibbles of qs[32c..], 2c + 1: high nibbles
         const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qs + 32 * c));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(sb + ((2 * c) * 16 + r) * 32), _mm256_and_si256(q, m4));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(sb + ((2 * c + 1) * 16 + r) * 32),
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(sb + ((2 * c) * 16 + r) * kK), _mm256_and_si256(q, m4));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(sb + ((2 * c + 1) * 16 + r) * kK),
                             _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
       }
       uint8_t sc[8], mn[8];
@@ -96,86 +80,44 @@ void PackWeights(const uint8_t* w, size_t w_stride, int nr, int64_t nsb, uint8_t
       d[16 + r] = _cvtsh_ss(blk.dmin);
     }
   }
-}
 
-}  // namespace
-
-bool AmxKernelCompiled() { return true; }
-
-void AmxQ4KRows(int64_t cols, const void* w, size_t w_stride, int nr, const uint8_t* acts, int64_t m, float* y,
-                size_t ldy) {
-  const int64_t nsb = cols / 256;
-  std::vector<uint8_t> storage(static_cast<size_t>(nsb) * kWeightSuperblock + 64);
-  uint8_t* wp = storage.data() + (64 - reinterpret_cast<uintptr_t>(storage.data()) % 64) % 64;
-  PackWeights(static_cast<const uint8_t*>(w), w_stride, nr, nsb, wp);
-  ConfigureTiles(32);
-  alignas(64) int32_t cbuf[2][16 * 16];
-  alignas(64) float acc[16][16];
-  for (int64_t g = 0; g * kAmxRows < m; ++g) {
-    for (auto& a : acc) _mm512_store_ps(a, _mm512_setzero_ps());
-    for (int64_t b = 0; b < nsb; ++b) {
-      const uint8_t* wsb = wp + static_cast<size_t>(b) * kWeightSuperblock;
-      const uint8_t* asb = acts + static_cast<size_t>(g * nsb + b) * kAmxActSuperblock;
-      const auto* scales = reinterpret_cast<const int32_t*>(wsb + kScalesOff);
-      __m512i isum[16];
-      for (auto& v : isum) v = _mm512_setzero_si512();
-      // Sub-blocks in pairs on the two tile sets (tile numbers must be
-      // compile-time constants); integer sums, so the pairing changes nothing.
-      for (int j = 0; j < 8; j += 2) {
-        _tile_loadd(1, wsb + j * 512, 32);
-        _tile_loadd(2, asb + j * 512, 64);
-        _tile_zero(0);
-        _tile_dpbusd(0, 1, 2);
-        _tile_loadd(4, wsb + (j + 1) * 512, 32);
-        _tile_loadd(5, asb + (j + 1) * 512, 64);
-        _tile_zero(3);
-        _tile_dpbusd(3, 4, 5);
-        _tile_stored(0, cbuf[0], 64);
-        AddScaled(cbuf[0], scales + j * 16, isum);
-        _tile_stored(3, cbuf[1], 64);
-        AddScaled(cbuf[1], scales + (j + 1) * 16, isum);
-      }
-      const auto* xs = reinterpret_cast<const __m512i*>(asb + 4096);
-      const __m512 xd = _mm512_load_ps(reinterpret_cast<const float*>(asb + 4096 + 256));
-      const auto* mins = reinterpret_cast<const int32_t*>(wsb + kMinsOff);
-      const auto* d = reinterpret_cast<const float*>(wsb + kDOff);
-      for (int r = 0; r < 16; ++r) {
-        __m512i ms = _mm512_setzero_si512();
-        for (int p = 0; p < 4; ++p) ms = _mm512_dpwssd_epi32(ms, _mm512_load_si512(xs + p), _mm512_set1_epi32(mins[p * 16 + r]));
-        // (d_x * d_w) * isum - (d_x * d_min) * msum, unfused (the empty asm
-        // keeps GCC from contracting a product into the subtraction).
-        __m512 t1 = _mm512_mul_ps(_mm512_mul_ps(xd, _mm512_set1_ps(d[r])), _mm512_cvtepi32_ps(isum[r]));
-        __m512 t2 = _mm512_mul_ps(_mm512_mul_ps(xd, _mm512_set1_ps(d[16 + r])), _mm512_cvtepi32_ps(ms));
-        __asm__("" : "+v"(t1), "+v"(t2));
-        _mm512_store_ps(acc[r], _mm512_add_ps(_mm512_load_ps(acc[r]), _mm512_sub_ps(t1, t2)));
-      }
-    }
-    const int64_t rows = std::min<int64_t>(kAmxRows, m - g * kAmxRows);
-    for (int64_t i = 0; i < rows; ++i) {
-      float* out = y + static_cast<size_t>(g * kAmxRows + i) * ldy;
-      for (int r = 0; r < nr; ++r) out[r] = acc[r][i];
+  // acc[r] += (d_x * d_w) * isum - (d_x * d_min) * msum, DotQ4_KRow's
+  // operations, unfused (the empty asm keeps GCC from contracting a product
+  // into the subtraction); msum = mins x 32-element sums (vpdpwssd).
+  static void Finish(const uint8_t* wsb, const uint8_t* asb, const __m512i* isum, float (*acc)[16]) {
+    const auto* xs = reinterpret_cast<const __m512i*>(asb + 4096);
+    const __m512 xd = _mm512_load_ps(reinterpret_cast<const float*>(asb + 4096 + 256));
+    const auto* mins = reinterpret_cast<const int32_t*>(wsb + kMinsOff);
+    const auto* d = reinterpret_cast<const float*>(wsb + kDOff);
+    for (int r = 0; r < 16; ++r) {
+      __m512i ms = _mm512_setzero_si512();
+      for (int p = 0; p < 4; ++p) ms = _mm512_dpwssd_epi32(ms, _mm512_load_si512(xs + p), _mm512_set1_epi32(mins[p * 16 + r]));
+      __m512 t1 = _mm512_mul_ps(_mm512_mul_ps(xd, _mm512_set1_ps(d[r])), _mm512_cvtepi32_ps(isum[r]));
+      __m512 t2 = _mm512_mul_ps(_mm512_mul_ps(xd, _mm512_set1_ps(d[16 + r])), _mm512_cvtepi32_ps(ms));
+      __asm__("" : "+v"(t1), "+v"(t2));
+      _mm512_store_ps(acc[r], _mm512_add_ps(_mm512_load_ps(acc[r]), _mm512_sub_ps(t1, t2)));
     }
   }
-  _tile_release();
-}
+};
 
+// Q6_K: 16 sub-blocks of 16. Per weight superblock: A tiles [16][16 rows][16]
+// u8 codes (0..63), scales [16][16] int32, scale pairs [8][16] int32 (int16
+// scales 2p, 2p+1), d [16] float.
+struct Q6K {
+  static constexpr int kSub = 16, kK = 16;
+  static constexpr size_t kScalesOff = kSub * 16 * kK;
+  static constexpr size_t kPairsOff = kScalesOff + kSub * 16 * 4;
+  static constexpr size_t kDOff = kPairsOff + 8 * 16 * 4;
+  static constexpr size_t kSuperblock = kDOff + 16 * 4;
 
-namespace {
+  // Sub-block s (16 elements) is half s % 2 of the packed 32-element block
+  // s / 2: rows 4 (s % 2) .. of its VNNI block.
+  static size_t BOffset(int s) { return static_cast<size_t>(s / 2) * 512 + (s % 2) * 256; }
 
-// Per Q6_K weight superblock: A tiles [16][16 rows][16] u8 codes (0..63),
-// scales [16][16] int32, scale pairs [8][16] int32 (int16 scales 2p, 2p+1),
-// d [16] float.
-constexpr size_t k6ScalesOff = 16 * 16 * 16;
-constexpr size_t k6PairsOff = k6ScalesOff + 16 * 16 * 4;
-constexpr size_t k6DOff = k6PairsOff + 8 * 16 * 4;
-constexpr size_t k6WeightSuperblock = k6DOff + 16 * 4;
-
-void PackWeightsQ6K(const uint8_t* w, size_t w_stride, int nr, int64_t nsb, uint8_t* out) {
-  std::memset(out, 0, static_cast<size_t>(nsb) * k6WeightSuperblock);
-  for (int r = 0; r < nr; ++r) {
+  static void Pack(const uint8_t* w, size_t w_stride, int r, int64_t nsb, uint8_t* out) {
     const auto* row = reinterpret_cast<const BlockQ6_K*>(w + static_cast<size_t>(r) * w_stride);
     for (int64_t b = 0; b < nsb; ++b) {
-      uint8_t* sb = out + static_cast<size_t>(b) * k6WeightSuperblock;
+      uint8_t* sb = out + static_cast<size_t>(b) * kSuperblock;
       const BlockQ6_K& blk = row[b];
       uint8_t q[256];  // DotQ6_KRow's element order, without the -32
       for (int h = 0; h < 2; ++h) {
@@ -189,49 +131,87 @@ void PackWeightsQ6K(const uint8_t* w, size_t w_stride, int nr, int64_t nsb, uint
           qq[l + 96] = static_cast<uint8_t>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
         }
       }
-      for (int g = 0; g < 16; ++g) std::memcpy(sb + (g * 16 + r) * 16, q + 16 * g, 16);
-      auto* scales = reinterpret_cast<int32_t*>(sb + k6ScalesOff);
-      auto* pairs = reinterpret_cast<int32_t*>(sb + k6PairsOff);
-      for (int g = 0; g < 16; ++g) scales[g * 16 + r] = blk.scales[g];
+      for (int g = 0; g < kSub; ++g) std::memcpy(sb + (g * 16 + r) * kK, q + kK * g, kK);
+      auto* scales = reinterpret_cast<int32_t*>(sb + kScalesOff);
+      auto* pairs = reinterpret_cast<int32_t*>(sb + kPairsOff);
+      for (int g = 0; g < kSub; ++g) scales[g * 16 + r] = blk.scales[g];
       for (int p = 0; p < 8; ++p) {
-        pairs[p * 16 + r] = static_cast<int32_t>(static_cast<uint16_t>(static_cast<int16_t>(blk.scales[2 * p])) |
-                                                 static_cast<uint32_t>(static_cast<uint16_t>(
-                                                     static_cast<int16_t>(blk.scales[2 * p + 1])))
-                                                     << 16);
+        const auto lo = static_cast<uint16_t>(static_cast<int16_t>(blk.scales[2 * p]));
+        const auto hi = static_cast<uint16_t>(static_cast<int16_t>(blk.scales[2 * p + 1]));
+        pairs[p * 16 + r] = static_cast<int32_t>(lo | static_cast<uint32_t>(hi) << 16);
       }
-      reinterpret_cast<float*>(sb + k6DOff)[r] = _cvtsh_ss(blk.d);
+      reinterpret_cast<float*>(sb + kDOff)[r] = _cvtsh_ss(blk.d);
     }
   }
+
+  // isum -= 32 * scales x 16-element sums (the codes' offset), then
+  // acc[r] += (d_x * d_w) * isum: DotQ6_KRow's operations, unfused.
+  static void Finish(const uint8_t* wsb, const uint8_t* asb, const __m512i* isum, float (*acc)[16]) {
+    const auto* bsums = reinterpret_cast<const __m512i*>(asb + 4096 + 256 + 64);
+    const __m512 xd = _mm512_load_ps(reinterpret_cast<const float*>(asb + 4096 + 256));
+    const auto* pairs = reinterpret_cast<const int32_t*>(wsb + kPairsOff);
+    const auto* d = reinterpret_cast<const float*>(wsb + kDOff);
+    for (int r = 0; r < 16; ++r) {
+      __m512i off = _mm512_setzero_si512();
+      for (int p = 0; p < 8; ++p) {
+        off = _mm512_dpwssd_epi32(off, _mm512_load_si512(bsums + p), _mm512_set1_epi32(pairs[p * 16 + r]));
+      }
+      const __m512i is = _mm512_sub_epi32(isum[r], _mm512_slli_epi32(off, 5));
+      __m512 t = _mm512_mul_ps(_mm512_mul_ps(xd, _mm512_set1_ps(d[r])), _mm512_cvtepi32_ps(is));
+      __asm__("" : "+v"(t));
+      _mm512_store_ps(acc[r], _mm512_add_ps(_mm512_load_ps(acc[r]), t));
+    }
+  }
+};
+
+constexpr size_t kMaxSuperblock = Q4K::kSuperblock > Q6K::kSuperblock ? Q4K::kSuperblock : Q6K::kSuperblock;
+
+// Two tile sets, used by even and odd sub-blocks so that one product runs
+// while the other's result is stored and scaled: tiles 0 / 3: C (16 weight
+// rows x 16 int32), 1 / 4: A (16 weight rows x kK bytes), 2 / 5: B (kK / 4
+// rows of 64 bytes: kK codes of 16 activation rows, VNNI order).
+void ConfigureTiles(int k) {
+  TileConfig c;
+  for (int set = 0; set < 2; ++set) {
+    c.rows[3 * set] = 16;
+    c.colsb[3 * set] = 64;
+    c.rows[3 * set + 1] = 16;
+    c.colsb[3 * set + 1] = static_cast<uint16_t>(k);
+    c.rows[3 * set + 2] = static_cast<uint8_t>(k / 4);
+    c.colsb[3 * set + 2] = 64;
+  }
+  _tile_loadconfig(&c);
 }
 
-}  // namespace
-
-void AmxQ6KRows(int64_t cols, const void* w, size_t w_stride, int nr, const uint8_t* acts, int64_t m, float* y,
-                size_t ldy) {
+// The weight rows into `scratch` (tile order), then every group of 16
+// activation rows over the superblocks: per sub-block one TDPBUSD, its 16 x
+// 16 exact products scaled into isum (integer sums: the pairing of
+// sub-blocks on the two tile sets changes nothing), then T::Finish's float
+// term, superblock after superblock.
+template <class T>
+void RunRows(int64_t cols, const void* w, size_t w_stride, int nr, const uint8_t* acts, int64_t m, float* y,
+             size_t ldy, uint8_t* scratch) {
   const int64_t nsb = cols / 256;
-  std::vector<uint8_t> storage(static_cast<size_t>(nsb) * k6WeightSuperblock + 64);
-  uint8_t* wp = storage.data() + (64 - reinterpret_cast<uintptr_t>(storage.data()) % 64) % 64;
-  PackWeightsQ6K(static_cast<const uint8_t*>(w), w_stride, nr, nsb, wp);
-  ConfigureTiles(16);
+  std::memset(scratch, 0, static_cast<size_t>(nsb) * T::kSuperblock);  // rows >= nr contribute 0
+  for (int r = 0; r < nr; ++r) T::Pack(static_cast<const uint8_t*>(w), w_stride, r, nsb, scratch);
+  ConfigureTiles(T::kK);
   alignas(64) int32_t cbuf[2][16 * 16];
   alignas(64) float acc[16][16];
   for (int64_t g = 0; g * kAmxRows < m; ++g) {
     for (auto& a : acc) _mm512_store_ps(a, _mm512_setzero_ps());
     for (int64_t b = 0; b < nsb; ++b) {
-      const uint8_t* wsb = wp + static_cast<size_t>(b) * k6WeightSuperblock;
+      const uint8_t* wsb = scratch + static_cast<size_t>(b) * T::kSuperblock;
       const uint8_t* asb = acts + static_cast<size_t>(g * nsb + b) * kAmxActSuperblock;
-      const auto* scales = reinterpret_cast<const int32_t*>(wsb + k6ScalesOff);
+      const auto* scales = reinterpret_cast<const int32_t*>(wsb + T::kScalesOff);
       __m512i isum[16];
       for (auto& v : isum) v = _mm512_setzero_si512();
-      // Sub-block s (16 elements) is half s % 2 of the packed 32-element
-      // sub-block s / 2: rows 4 (s % 2) .. of its VNNI block.
-      for (int s = 0; s < 16; s += 2) {
-        _tile_loadd(1, wsb + s * 256, 16);
-        _tile_loadd(2, asb + (s / 2) * 512, 64);
+      for (int s = 0; s < T::kSub; s += 2) {  // tile numbers must be compile-time constants
+        _tile_loadd(1, wsb + s * 16 * T::kK, T::kK);
+        _tile_loadd(2, asb + T::BOffset(s), 64);
         _tile_zero(0);
         _tile_dpbusd(0, 1, 2);
-        _tile_loadd(4, wsb + (s + 1) * 256, 16);
-        _tile_loadd(5, asb + (s / 2) * 512 + 256, 64);
+        _tile_loadd(4, wsb + (s + 1) * 16 * T::kK, T::kK);
+        _tile_loadd(5, asb + T::BOffset(s + 1), 64);
         _tile_zero(3);
         _tile_dpbusd(3, 4, 5);
         _tile_stored(0, cbuf[0], 64);
@@ -239,21 +219,7 @@ void AmxQ6KRows(int64_t cols, const void* w, size_t w_stride, int nr, const uint
         _tile_stored(3, cbuf[1], 64);
         AddScaled(cbuf[1], scales + (s + 1) * 16, isum);
       }
-      const auto* bsums = reinterpret_cast<const __m512i*>(asb + 4096 + 256 + 64);
-      const __m512 xd = _mm512_load_ps(reinterpret_cast<const float*>(asb + 4096 + 256));
-      const auto* pairs = reinterpret_cast<const int32_t*>(wsb + k6PairsOff);
-      const auto* d = reinterpret_cast<const float*>(wsb + k6DOff);
-      for (int r = 0; r < 16; ++r) {
-        __m512i off = _mm512_setzero_si512();
-        for (int p = 0; p < 8; ++p) {
-          off = _mm512_dpwssd_epi32(off, _mm512_load_si512(bsums + p), _mm512_set1_epi32(pairs[p * 16 + r]));
-        }
-        const __m512i is = _mm512_sub_epi32(isum[r], _mm512_slli_epi32(off, 5));
-        // (d_x * d_w) * isum, then added: DotQ6_KRow's operations, unfused.
-        __m512 t = _mm512_mul_ps(_mm512_mul_ps(xd, _mm512_set1_ps(d[r])), _mm512_cvtepi32_ps(is));
-        __asm__("" : "+v"(t));
-        _mm512_store_ps(acc[r], _mm512_add_ps(_mm512_load_ps(acc[r]), t));
-      }
+      T::Finish(wsb, asb, isum, acc);
     }
     const int64_t rows = std::min<int64_t>(kAmxRows, m - g * kAmxRows);
     for (int64_t i = 0; i < rows; ++i) {
@@ -264,6 +230,22 @@ void AmxQ6KRows(int64_t cols, const void* w, size_t w_stride, int nr, const uint
   _tile_release();
 }
 
+}  // namespace
+
+bool AmxKernelCompiled() { return true; }
+
+size_t AmxWeightScratchBytes(int64_t cols) { return static_cast<size_t>(cols / 256) * kMaxSuperblock; }
+
+void AmxQ4KRows(int64_t cols, const void* w, size_t w_stride, int nr, const uint8_t* acts, int64_t m, float* y,
+                size_t ldy, uint8_t* scratch) {
+  RunRows<Q4K>(cols, w, w_stride, nr, acts, m, y, ldy, scratch);
+}
+
+void AmxQ6KRows(int64_t cols, const void* w, size_t w_stride, int nr, const uint8_t* acts, int64_t m, float* y,
+                size_t ldy, uint8_t* scratch) {
+  RunRows<Q6K>(cols, w, w_stride, nr, acts, m, y, ldy, scratch);
+}
+
 }  // namespace tandem::kernels
 
 #else
@@ -272,10 +254,10 @@ namespace tandem::kernels {
 
 bool AmxKernelCompiled() { return false; }
 
-void AmxQ4KRows(int64_t, const void*, size_t, int, const uint8_t*, int64_t, float*, size_t) {
-  std::abort();  // AmxUsable() is false on builds without the AMX kernel
-}
-void AmxQ6KRows(int64_t, const void*, size_t, int, const uint8_t*, int64_t, float*, size_t) { std::abort(); }
+// AmxUsable() is false on builds without the AMX kernel: never called.
+size_t AmxWeightScratchBytes(int64_t) { return 0; }
+void AmxQ4KRows(int64_t, const void*, size_t, int, const uint8_t*, int64_t, float*, size_t, uint8_t*) { std::abort(); }
+void AmxQ6KRows(int64_t, const void*, size_t, int, const uint8_t*, int64_t, float*, size_t, uint8_t*) { std::abort(); }
 
 }  // namespace tandem::kernels
 

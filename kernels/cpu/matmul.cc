@@ -84,7 +84,9 @@ struct MatMulCtx {
   // Packed activations of the AMX path (amx.h), null when it is not used:
   // then every chunk of 16 weight rows is one AmxQ4KRows call over all m.
   const uint8_t* amx_acts = nullptr;
-  void (*amx_rows)(int64_t, const void*, size_t, int, const uint8_t*, int64_t, float*, size_t) = nullptr;
+  void (*amx_rows)(int64_t, const void*, size_t, int, const uint8_t*, int64_t, float*, size_t, uint8_t*) = nullptr;
+  uint8_t* amx_scratch = nullptr;  // one region of amx_scratch_stride bytes per pool thread
+  size_t amx_scratch_stride = 0;
   RowDotFn dot;         // null: dequantize fallback
   MultiRowDotFn dot_rows;  // null: none for this type
   TileDotFn dot_tile;      // null: none for this type
@@ -125,12 +127,14 @@ void RunDot(const MatMulCtx& c, const uint8_t* wrow, const uint8_t* x, int nx, f
 // Rows [r0, r1) of one part. The kernels compute every output with the same
 // float order whatever the chunking, so which part or chunk a row lands in
 // never changes its value.
-void RunChunk(const MatMulCtx* c, const MatMulPart& p, int64_t r0, int64_t r1) {
+// `t`: the pool thread running the chunk (its AMX scratch region).
+void RunChunk(const MatMulCtx* c, const MatMulPart& p, int64_t r0, int64_t r1, int t) {
   if (c->amx_acts != nullptr) {
+    uint8_t* scratch = c->amx_scratch + static_cast<size_t>(t) * c->amx_scratch_stride;
     for (int64_t r = r0; r < r1; r += kAmxRows) {
       const int nr = static_cast<int>(std::min<int64_t>(kAmxRows, r1 - r));
       c->amx_rows(c->cols, p.w + r * p.w_stride, p.w_stride, nr, c->amx_acts, c->m, p.y + r,
-                  static_cast<size_t>(p.ldy));
+                  static_cast<size_t>(p.ldy), scratch);
     }
     return;
   }
@@ -178,7 +182,7 @@ void RunChunk(const MatMulCtx* c, const MatMulPart& p, int64_t r0, int64_t r1) {
   }
 }
 
-void MatMulTask(void* p, int /*t*/, int /*nt*/) {
+void MatMulTask(void* p, int t, int /*nt*/) {
   auto* c = static_cast<MatMulCtx*>(p);
   for (;;) {
     const int64_t chunk = c->next_chunk.fetch_add(1, std::memory_order_relaxed);
@@ -188,7 +192,7 @@ void MatMulTask(void* p, int /*t*/, int /*nt*/) {
     const MatMulPart& part = c->parts[j];
     const int64_t r0 = (chunk - part.first_chunk) * part.chunk_rows;
     const int64_t r1 = std::min(part.rows, r0 + part.chunk_rows);
-    RunChunk(c, part, r0, r1);
+    RunChunk(c, part, r0, r1, t);
   }
 }
 
@@ -240,9 +244,15 @@ bool MatMulMulti(std::span<const WeightView> ws_in, const float* x, int64_t m, i
                    ((w.type == GgmlType::kQ4_K && m >= kAmxMinRows) || (w.type == GgmlType::kQ6_K && m >= kAmxMinRowsQ6K)) &&
                    KernelsFor(isa).isa == Isa::kAvx512 && AmxUsable();
   const uint8_t* amx_acts = nullptr;
+  uint8_t* amx_scratch = nullptr;
+  size_t amx_scratch_stride = 0;
   if (fmt != ActFormat::kF32) {
     const size_t q8_bytes = MatMulWorkspaceBytes(w, m);
-    ws.Reserve(q8_bytes + (amx ? AmxActBytes(m, w.cols) + kAlign : 0));  // no-op once grown
+    // AMX: the packed activations, then one weight scratch per pool thread.
+    const size_t amx_bytes =
+        amx ? AmxActBytes(m, w.cols) + kAlign + static_cast<size_t>(pool.size()) * AlignUp64(AmxWeightScratchBytes(w.cols))
+            : 0;
+    ws.Reserve(q8_bytes + amx_bytes);  // no-op once grown
     uint8_t* base = ws.data();
     base += (kAlign - reinterpret_cast<uintptr_t>(base) % kAlign) % kAlign;
     x_stride = ActRowBytes(fmt, w.cols);
@@ -267,11 +277,15 @@ bool MatMulMulti(std::span<const WeightView> ws_in, const float* x, int64_t m, i
       packed += (kAlign - reinterpret_cast<uintptr_t>(packed) % kAlign) % kAlign;
       AmxPackQ8K(base, x_stride, m, w.cols, packed);
       amx_acts = packed;
+      amx_scratch_stride = AlignUp64(AmxWeightScratchBytes(w.cols));
+      amx_scratch = packed + AlignUp64(AmxActBytes(m, w.cols));
     }
   }
 
   MatMulCtx c;
   c.amx_acts = amx_acts;
+  c.amx_scratch = amx_scratch;
+  c.amx_scratch_stride = amx_scratch_stride;
   c.amx_rows = w.type == GgmlType::kQ6_K ? AmxQ6KRows : AmxQ4KRows;
   c.dot = dot;
   c.dot_rows = dot == nullptr ? nullptr : k.dot_rows[static_cast<int>(w.type)];

@@ -49,7 +49,9 @@ TEST_P(AmxKQuant, TileProductIsBitwiseTheScalarKernel) {
         const size_t rb = RowBytes(type, cols);
         const size_t ldy = 19;  // wider than nr: the untouched columns must stay put
         std::vector<float> y(static_cast<size_t>(m) * ldy, -7.0f);
-        rows_fn(cols, w.data(), rb, nr, packed, m, y.data(), ldy);
+        std::vector<uint8_t> scratch_storage(AmxWeightScratchBytes(cols) + 64);
+        uint8_t* scratch = scratch_storage.data() + (64 - reinterpret_cast<uintptr_t>(scratch_storage.data()) % 64) % 64;
+        rows_fn(cols, w.data(), rb, nr, packed, m, y.data(), ldy, scratch);
         for (int64_t i = 0; i < m; ++i) {
           for (int r = 0; r < nr; ++r) {
             float want = 0.0f;
