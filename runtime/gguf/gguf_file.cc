@@ -25,6 +25,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "runtime/gguf/huge_page_image.h"
 
 namespace tandem::gguf {
 namespace {
@@ -300,7 +301,7 @@ int64_t TensorInfo::num_rows() const {
   return n;
 }
 
-absl::StatusOr<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path) {
+absl::StatusOr<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path, GgufMemory memory) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     const int err = errno;
@@ -322,17 +323,25 @@ absl::StatusOr<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path
     return absl::InvalidArgumentError(absl::StrCat("gguf: '", path, "' is empty"));
   }
   const size_t size = static_cast<size_t>(st.st_size);
-  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  const int map_err = errno;
-  ::close(fd);  // the mapping keeps the file alive
-  if (map == MAP_FAILED) {
-    return absl::InternalError(absl::StrCat("gguf: cannot map '", path, "': ", std::strerror(map_err)));
-  }
   std::unique_ptr<GgufFile> file(new GgufFile());
   file->path_ = path;
-  file->base_ = static_cast<const uint8_t*>(map);
   file->size_ = size;
-  file->mapped_ = true;
+  if (memory == GgufMemory::kHugePages) {
+    absl::StatusOr<std::unique_ptr<HugePageImage>> image = HugePageImage::Read(fd, size, path);
+    ::close(fd);
+    if (!image.ok()) return image.status();
+    file->image_ = std::move(*image);
+    file->base_ = file->image_->data();
+  } else {
+    void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    const int map_err = errno;
+    ::close(fd);  // the mapping keeps the file alive
+    if (map == MAP_FAILED) {
+      return absl::InternalError(absl::StrCat("gguf: cannot map '", path, "': ", std::strerror(map_err)));
+    }
+    file->base_ = static_cast<const uint8_t*>(map);
+    file->mapped_ = true;
+  }
   if (auto s = file->Parse(); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat(s.message(), " in '", path, "'"));
   }

@@ -1,7 +1,8 @@
 // GGUF reader. The file is untrusted input: every count, offset, size and
 // string is bounds-checked at Open() time, so that once a GgufFile exists all
 // of its views are valid for the lifetime of the object. Tensor data is
-// memory-mapped and never copied.
+// memory-mapped and never copied, or (GgufMemory::kHugePages, for weights a
+// CPU backend streams every step) read once into huge pages.
 #pragma once
 
 #include <cstdint>
@@ -70,10 +71,19 @@ struct TensorInfo {
   const uint8_t* row(int64_t r) const { return data + static_cast<size_t>(r) * row_bytes; }
 };
 
+class HugePageImage;
+
+// How Open holds the file's bytes: a read-only mapping of the file (pages
+// come in on first touch and are shared with other processes through the
+// page cache), or a private copy on transparent huge pages
+// (huge_page_image.h: faster to stream, read in full at Open).
+enum class GgufMemory { kMapped, kHugePages };
+
 class GgufFile {
  public:
-  // Maps and validates the file. Errors name the problem and the byte offset.
-  static absl::StatusOr<std::unique_ptr<GgufFile>> Open(const std::string& path);
+  // Maps (or reads) and validates the file. Errors name the problem and the byte offset.
+  static absl::StatusOr<std::unique_ptr<GgufFile>> Open(const std::string& path,
+                                                       GgufMemory memory = GgufMemory::kMapped);
   // Parses an in-memory image (tests, fuzzing). The buffer must outlive the object.
   static absl::StatusOr<std::unique_ptr<GgufFile>> FromBuffer(std::span<const uint8_t> bytes);
 
@@ -87,6 +97,7 @@ class GgufFile {
   // Byte offset of the tensor data section (tensor offsets are relative to it).
   size_t data_offset() const { return data_offset_; }
   size_t file_size() const { return size_; }
+  GgufMemory memory() const { return image_ != nullptr ? GgufMemory::kHugePages : GgufMemory::kMapped; }
 
   // Metadata, in file order.
   const std::vector<std::pair<std::string_view, Value>>& metadata() const { return metadata_; }
@@ -115,6 +126,7 @@ class GgufFile {
   const uint8_t* base_ = nullptr;
   size_t size_ = 0;
   bool mapped_ = false;  // munmap in the destructor
+  std::unique_ptr<HugePageImage> image_;  // the bytes, when read onto huge pages
   uint32_t version_ = 0;
   size_t alignment_ = 32;
   size_t data_offset_ = 0;     // start of the tensor data section

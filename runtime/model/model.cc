@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "runtime/gguf/huge_page_image.h"
 
 namespace tandem::runtime {
 namespace {
@@ -20,6 +23,21 @@ constexpr int64_t kLogitChunkRows = 32;
 
 std::string ShapeString(const std::vector<int64_t>& dims) {
   return absl::StrCat("[", absl::StrJoin(dims, ", "), "]");
+}
+
+// ModelOptions::weights resolved for the backend that will read them.
+absl::StatusOr<gguf::GgufMemory> ResolveWeightMemory(WeightMemory requested, std::string_view backend) {
+  if (requested == WeightMemory::kMapped) return gguf::GgufMemory::kMapped;
+  if (requested == WeightMemory::kHugePages) return gguf::GgufMemory::kHugePages;
+  if (const char* env = std::getenv("TANDEM_WEIGHTS"); env != nullptr && *env != '\0') {
+    const std::string_view v(env);
+    if (v == "mmap") return gguf::GgufMemory::kMapped;
+    if (v == "hugepages") return gguf::GgufMemory::kHugePages;
+    return absl::InvalidArgumentError(
+        absl::StrCat("TANDEM_WEIGHTS='", std::string(v), "': expected 'mmap' or 'hugepages' (or unset for the default)"));
+  }
+  return backend == "cpu" && gguf::TransparentHugePagesAvailable() ? gguf::GgufMemory::kHugePages
+                                                                   : gguf::GgufMemory::kMapped;
 }
 
 }  // namespace
@@ -55,7 +73,14 @@ Model::~Model() = default;
 absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& gguf_path,
                                                    const ModelOptions& options) {
   std::unique_ptr<Model> m(new Model());
-  absl::StatusOr<std::unique_ptr<gguf::GgufFile>> file = gguf::GgufFile::Open(gguf_path);
+  if (options.n_threads < 0) return absl::InvalidArgumentError("n_threads must be >= 0");
+  // The backend first: which one reads the weights decides how they are held.
+  absl::StatusOr<std::unique_ptr<Backend>> backend = CreateBackend(options.device, options.n_threads);
+  if (!backend.ok()) return backend.status();
+  m->backend_ = std::move(*backend);
+  absl::StatusOr<gguf::GgufMemory> memory = ResolveWeightMemory(options.weights, m->backend_->name());
+  if (!memory.ok()) return memory.status();
+  absl::StatusOr<std::unique_ptr<gguf::GgufFile>> file = gguf::GgufFile::Open(gguf_path, *memory);
   if (!file.ok()) return file.status();
   m->file_ = std::move(*file);
   absl::StatusOr<ModelConfig> config = ReadModelConfig(*m->file_);
@@ -66,10 +91,6 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& gguf_path,
     return absl::Status(tok.status().code(), absl::StrCat("tokenizer: ", tok.status().message()));
   }
   m->tokenizer_ = std::move(*tok);
-  if (options.n_threads < 0) return absl::InvalidArgumentError("n_threads must be >= 0");
-  absl::StatusOr<std::unique_ptr<Backend>> backend = CreateBackend(options.device, options.n_threads);
-  if (!backend.ok()) return backend.status();
-  m->backend_ = std::move(*backend);
   if (absl::Status s = m->LoadWeights(); !s.ok()) return s;
 
   const ModelConfig& c = m->config_;

@@ -27,11 +27,19 @@ namespace tandem::runtime {
 
 using tokenizer::Tokenizer;
 
+// Where the weights live (gguf::GgufMemory). kAuto: on transparent huge pages
+// when the backend is the CPU one (it streams every weight each step) and the
+// kernel offers them, else the file mapping (a GPU backend uploads the
+// weights once); the environment variable TANDEM_WEIGHTS=mmap|hugepages
+// overrides kAuto.
+enum class WeightMemory { kAuto, kMapped, kHugePages };
+
 struct ModelOptions {
   int n_threads = 0;                     // 0 = all cores
   size_t kv_budget_bytes = 512u << 20;   // total KV memory for all sessions of this model
   int64_t max_context = 0;               // 0 = the model's trained context length
   DeviceKind device = DeviceKind::kCpu;  // compute backend (runtime/backend/backend_factory.h)
+  WeightMemory weights = WeightMemory::kAuto;
 };
 
 class Model;

@@ -47,9 +47,11 @@ class FixtureTest : public ::testing::TestWithParam<int> {
     auto file = GgufFile::Open(path);
     ASSERT_TRUE(file.ok()) << file.status();
     file_ = std::move(*file);
+    path_ = path;
   }
 
   std::unique_ptr<GgufFile> file_;
+  std::string path_;
 };
 
 TEST_P(FixtureTest, HeaderAndAlignment) {
@@ -198,6 +200,36 @@ TEST_P(FixtureTest, TruncationsFail) {
   EXPECT_GT(checked, 1000);
 }
 
+// The huge-page copy (GgufMemory::kHugePages) parses to the same metadata
+// and tensors, with the same bytes, on a 2 MiB boundary, read-only.
+TEST_P(FixtureTest, HugePageCopyHoldsTheSameFile) {
+  auto copy = GgufFile::Open(path_, GgufMemory::kHugePages);
+  ASSERT_TRUE(copy.ok()) << copy.status();
+  const GgufFile& a = *file_;
+  const GgufFile& b = **copy;
+  EXPECT_EQ(a.memory(), GgufMemory::kMapped);
+  EXPECT_EQ(b.memory(), GgufMemory::kHugePages);
+  EXPECT_EQ(a.file_size(), b.file_size());
+  EXPECT_EQ(a.data_offset(), b.data_offset());
+  ASSERT_EQ(a.metadata().size(), b.metadata().size());
+  for (size_t i = 0; i < a.metadata().size(); ++i) EXPECT_EQ(a.metadata()[i].first, b.metadata()[i].first);
+  EXPECT_EQ(*a.GetString("test.string"), *b.GetString("test.string"));
+  ASSERT_EQ(a.tensors().size(), b.tensors().size());
+  ASSERT_FALSE(b.tensors().empty());
+  const uint8_t* start = b.tensors()[0].data - b.data_offset() - b.tensors()[0].offset;
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(start) % (uintptr_t{2} << 20), 0u);
+  for (size_t i = 0; i < a.tensors().size(); ++i) {
+    const TensorInfo& ta = a.tensors()[i];
+    const TensorInfo& tb = b.tensors()[i];
+    EXPECT_EQ(ta.name, tb.name);
+    EXPECT_EQ(ta.type, tb.type);
+    EXPECT_EQ(ta.dims, tb.dims);
+    ASSERT_EQ(ta.size_bytes, tb.size_bytes);
+    EXPECT_NE(ta.data, tb.data) << "a copy, not the mapping";
+    EXPECT_EQ(std::memcmp(ta.data, tb.data, ta.size_bytes), 0) << ta.name;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Alignments, FixtureTest, ::testing::Values(0, 256));
 
 // Q8_K has no gguf-py dequantizer; its layout is simple enough to check by hand.
@@ -239,6 +271,12 @@ TEST(TypeTraits, TableMatchesBlockLayouts) {
   EXPECT_EQ(kernels::RowBytes(GgmlType::kQ4_0, 48), 0u);  // not a whole number of blocks
   EXPECT_EQ(kernels::RowBytes(GgmlType::kF16, 7), 14u);
   EXPECT_EQ(kernels::RowBytes(GgmlType::kI64, INT64_MAX), 0u);  // would overflow
+}
+
+TEST(GgufOpen, MissingFileIsNotFoundOnHugePagesToo) {
+  auto f = GgufFile::Open("/nonexistent/tandem/model.gguf", GgufMemory::kHugePages);
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST(GgufOpen, MissingFileIsNotFound) {

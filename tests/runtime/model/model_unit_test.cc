@@ -358,5 +358,49 @@ TEST(TinyModelLimits, MissingTensorIsNamed) {
   EXPECT_NE(std::string(m2.status().message()).find("blk.0.ffn_up.weight"), std::string::npos);
 }
 
+// Weights on huge pages (the CPU default where the kernel offers them) and
+// through the file mapping: the same bytes, so bitwise the same logits.
+TEST_P(TinyModelTest, HugePagesAndMappingGiveTheSameLogits) {
+  const std::vector<int32_t> tokens = RandomTokens(24, vocab_, 11);
+  std::vector<std::vector<float>> logits;
+  for (WeightMemory w : {WeightMemory::kMapped, WeightMemory::kHugePages}) {
+    ModelOptions opt;
+    opt.n_threads = 2;
+    opt.weights = w;
+    auto m = Model::Load(path_, opt);
+    ASSERT_TRUE(m.ok()) << m.status();
+    EXPECT_EQ((*m)->gguf().memory(),
+              w == WeightMemory::kMapped ? gguf::GgufMemory::kMapped : gguf::GgufMemory::kHugePages);
+    logits.push_back(Prefill(**m, tokens));
+  }
+  ASSERT_EQ(logits[0].size(), logits[1].size());
+  EXPECT_EQ(CountBitDiffs(logits[0], logits[1]), 0u);
+}
+
+// TANDEM_WEIGHTS overrides the automatic choice; a value it does not know is
+// an error that names it, not a silent default.
+TEST(TinyModelWeights, EnvironmentChoosesAndRejectsUnknownValues) {
+  const std::string path = MakeTiny("qwen2");
+  struct Case {
+    const char* value;
+    bool ok;
+    gguf::GgufMemory memory;
+  };
+  for (const Case& c : {Case{"mmap", true, gguf::GgufMemory::kMapped},
+                        Case{"hugepages", true, gguf::GgufMemory::kHugePages}, Case{"fast", false, {}}}) {
+    ASSERT_EQ(::setenv("TANDEM_WEIGHTS", c.value, 1), 0);
+    auto m = Model::Load(path, ModelOptions{});
+    ::unsetenv("TANDEM_WEIGHTS");
+    if (!c.ok) {
+      ASSERT_FALSE(m.ok());
+      EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument);
+      EXPECT_NE(std::string(m.status().message()).find("TANDEM_WEIGHTS='fast'"), std::string::npos) << m.status();
+      continue;
+    }
+    ASSERT_TRUE(m.ok()) << c.value << ": " << m.status();
+    EXPECT_EQ((*m)->gguf().memory(), c.memory) << c.value;
+  }
+}
+
 }  // namespace
 }  // namespace tandem::runtime
