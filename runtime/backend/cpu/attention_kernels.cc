@@ -26,39 +26,100 @@ inline float Rescale(float old_max, float new_max) {
   return old_max == -std::numeric_limits<float>::infinity() ? 0.0f : std::exp(old_max - new_max);
 }
 
-__attribute__((target("avx2,fma,f16c"))) inline float Hsum(__m256 v) {
-  __m128 lo = _mm256_castps256_ps128(v);
-  __m128 hi = _mm256_extractf128_ps(v, 1);
-  lo = _mm_add_ps(lo, hi);
-  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-  lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
-  return _mm_cvtss_f32(lo);
+// Lane u: the sum of the 8 lanes of d[u] (a fixed tree: pairs, then quads,
+// then the two halves), 9 instructions for 8 keys where a horizontal sum per
+// key takes 6 each.
+__attribute__((target("avx2,fma,f16c"))) inline __m256 SumLanes8(const __m256* d) {
+  const __m256 a01 = _mm256_hadd_ps(d[0], d[1]);
+  const __m256 a23 = _mm256_hadd_ps(d[2], d[3]);
+  const __m256 a45 = _mm256_hadd_ps(d[4], d[5]);
+  const __m256 a67 = _mm256_hadd_ps(d[6], d[7]);
+  const __m256 b0 = _mm256_hadd_ps(a01, a23);  // d0..d3: lanes 0-3 sums | lanes 4-7 sums
+  const __m256 b1 = _mm256_hadd_ps(a45, a67);
+  return _mm256_add_ps(_mm256_permute2f128_ps(b0, b1, 0x20), _mm256_permute2f128_ps(b0, b1, 0x31));
 }
+
+// exp(x) for 8 lanes, Cephes' single-precision method: x = n ln2 + r with
+// |r| <= ln2 / 2 (ln2 split in two for an exact n ln2), a degree-6
+// polynomial for e^r, and 2^n put into the exponent. Within 2 ulp of
+// std::exp on [-87, 88] (attention_kernels_test); below -87.3 the result is 0
+// (std::exp gives a denormal there; a softmax weight that small is 0 either way).
+__attribute__((target("avx2,fma"))) inline __m256 ExpAvx2(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(-87.3f);
+  const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+  x = _mm256_min_ps(_mm256_max_ps(x, lo), _mm256_set1_ps(88.3762626647949f));
+  const __m256 fx = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
+  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+  const __m256 z = _mm256_mul_ps(x, x);
+  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+  y = _mm256_fmadd_ps(y, z, x);
+  y = _mm256_add_ps(y, _mm256_set1_ps(1.0f));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx), _mm256_set1_epi32(127)), 23);
+  return _mm256_andnot_ps(under, _mm256_mul_ps(y, _mm256_castsi256_ps(e)));
+}
+
+// Where a page's keys (or values) for one head are: token t's 8-float slice
+// j, widened from fp16 (exact).
+struct F16Rows {
+  const uint16_t* base;
+  size_t stride;  // elements between consecutive tokens
+  __attribute__((target("avx2,fma,f16c"))) __m256 Load(int t, int j) const {
+    return _mm256_cvtph_ps(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + static_cast<size_t>(t) * stride + 8 * j)));
+  }
+};
 
 // One page of a query's online softmax: the scores of its n keys (q already
 // scaled), the rescale of acc and l for the new running maximum m, then the
-// weighted values. kNv > 0: head_dim == 8 * kNv known at compile time, so the
-// accumulator lives in registers instead of going through memory (a
-// store-to-load chain per key) for every key; the arithmetic per element is
-// the same sequence of operations either way (bitwise equal). Shared by the
-// one-query and the several-query variants, so both do exactly these steps.
+// weighted values. Scores go 8 keys at a time (8 independent dot products,
+// one transposed sum; a last partial group computes its missing keys as 0
+// and drops them, so a key's score never depends on n), and the weights
+// exp(s - m) 8 at a time (ExpAvx2). kNv > 0: head_dim == 8 * kNv known at
+// compile time, so the accumulator lives in registers instead of going
+// through memory (a store-to-load chain per key) for every key; the
+// arithmetic per element is the same sequence of operations either way
+// (bitwise equal). Shared by the one-query and the several-query variants,
+// so both do exactly these steps.
 template <int kNv>
-__attribute__((target("avx2,fma,f16c"))) inline void AttendPageAvx2(const __m256* qv, int nv, const uint16_t* page,
-                                                                     int n, const HeadKv& kv, __m256* acc, float& m,
-                                                                     float& l) {
+__attribute__((target("avx2,fma,f16c"))) inline void AttendPageAvx2(const __m256* qv, int nv, const F16Rows& keys,
+                                                                     const F16Rows& values, int n, __m256* acc,
+                                                                     float& m, float& l) {
   if constexpr (kNv > 0) nv = kNv;
-  float s[kMaxPageTokens];
-  const uint16_t* k = page + kv.k_offset;
-  float tile_max = -std::numeric_limits<float>::infinity();
-  for (int t = 0; t < n; ++t, k += kv.kv_dim) {
-    __m256 d = _mm256_setzero_ps();
-    for (int j = 0; j < nv; ++j) {
-      __m256 kf = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(k + 8 * j)));
-      d = _mm256_fmadd_ps(qv[j], kf, d);
+  alignas(32) float s[kMaxPageTokens + 8];
+  __m256 max8 = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int t0 = 0; t0 < n; t0 += 8) {
+    const int g = std::min(8, n - t0);
+    __m256 d[8];
+    _Pragma("GCC unroll 8") for (int u = 0; u < 8; ++u) d[u] = _mm256_setzero_ps();
+    if (g == 8) {
+      // Dimensions outside, keys inside: the 8 accumulators stay in registers
+      // (keys outside would keep d[] in memory, a store-to-load chain per
+      // FMA). Each d[u] still adds its terms in dimension order.
+      for (int j = 0; j < nv; ++j) {
+        const __m256 q = qv[j];
+        _Pragma("GCC unroll 8") for (int u = 0; u < 8; ++u) d[u] = _mm256_fmadd_ps(q, keys.Load(t0 + u, j), d[u]);
+      }
+    } else {
+      for (int u = 0; u < g; ++u) {
+        for (int j = 0; j < nv; ++j) d[u] = _mm256_fmadd_ps(qv[j], keys.Load(t0 + u, j), d[u]);
+      }
     }
-    s[t] = Hsum(d);
-    tile_max = std::max(tile_max, s[t]);
+    const __m256 sc = SumLanes8(d);
+    _mm256_store_ps(s + t0, sc);
+    const __m256 valid = _mm256_castsi256_ps(
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(g), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+    max8 = _mm256_max_ps(max8, _mm256_blendv_ps(max8, sc, valid));
   }
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, max8);
+  float tile_max = lanes[0];
+  for (int u = 1; u < 8; ++u) tile_max = std::max(tile_max, lanes[u]);
   const float new_m = std::max(m, tile_max);
   const float c = Rescale(m, new_m);
   if (c != 1.0f) {
@@ -67,15 +128,13 @@ __attribute__((target("avx2,fma,f16c"))) inline void AttendPageAvx2(const __m256
     l *= c;
   }
   m = new_m;
-  const uint16_t* v = page + kv.v_offset;
-  for (int t = 0; t < n; ++t, v += kv.kv_dim) {
-    const float w = std::exp(s[t] - m);
+  const __m256 mv = _mm256_set1_ps(new_m);
+  for (int t0 = 0; t0 < n; t0 += 8) _mm256_store_ps(s + t0, ExpAvx2(_mm256_sub_ps(_mm256_load_ps(s + t0), mv)));
+  for (int t = 0; t < n; ++t) {
+    const float w = s[t];
     l += w;
     const __m256 wv = _mm256_set1_ps(w);
-    for (int j = 0; j < nv; ++j) {
-      __m256 vf = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v + 8 * j)));
-      acc[j] = _mm256_fmadd_ps(wv, vf, acc[j]);
-    }
+    for (int j = 0; j < nv; ++j) acc[j] = _mm256_fmadd_ps(wv, values.Load(t, j), acc[j]);
   }
 }
 
@@ -94,7 +153,9 @@ void AttendHeadAvx2T(const float* q, int head_dim, float scale, const HeadKv& kv
   float l = 0.0f;
   for (int t0 = 0, p = 0; t0 < kv.n_ctx; t0 += kv.page_tokens, ++p) {
     const uint16_t* page = kv.kv_base + static_cast<size_t>(kv.pages[p]) * kv.page_elems;
-    AttendPageAvx2<kNv>(qv, nv, page, std::min(kv.page_tokens, kv.n_ctx - t0), kv, acc, m, l);
+    const F16Rows keys{page + kv.k_offset, static_cast<size_t>(kv.kv_dim)};
+    const F16Rows values{page + kv.v_offset, static_cast<size_t>(kv.kv_dim)};
+    AttendPageAvx2<kNv>(qv, nv, keys, values, std::min(kv.page_tokens, kv.n_ctx - t0), acc, m, l);
   }
   const __m256 inv = _mm256_set1_ps(1.0f / l);
   for (int j = 0; j < nv; ++j) _mm256_storeu_ps(out + 8 * j, _mm256_mul_ps(acc[j], inv));
@@ -120,6 +181,8 @@ void AttendHeadsAvx2T(const HeadQuery* queries, int n_queries, int head_dim, flo
   const __m256 scale_v = _mm256_set1_ps(scale);
   for (int t0 = 0, p = 0; t0 < max_ctx; t0 += kv.page_tokens, ++p) {
     const uint16_t* page = kv.kv_base + static_cast<size_t>(kv.pages[p]) * kv.page_elems;
+    const F16Rows keys{page + kv.k_offset, static_cast<size_t>(kv.kv_dim)};
+    const F16Rows values{page + kv.v_offset, static_cast<size_t>(kv.kv_dim)};
     for (int i = 0; i < n_queries; ++i) {
       const int n = std::min(kv.page_tokens, queries[i].n_ctx - t0);
       if (n <= 0) continue;
@@ -129,7 +192,7 @@ void AttendHeadsAvx2T(const HeadQuery* queries, int n_queries, int head_dim, flo
         qv[j] = _mm256_mul_ps(_mm256_loadu_ps(queries[i].q + 8 * j), scale_v);
         acc[j] = _mm256_load_ps(acc_state[i] + 8 * j);
       }
-      AttendPageAvx2<kNv>(qv, nv, page, n, kv, acc, m_state[i], l_state[i]);
+      AttendPageAvx2<kNv>(qv, nv, keys, values, n, acc, m_state[i], l_state[i]);
       for (int j = 0; j < nv; ++j) _mm256_store_ps(acc_state[i] + 8 * j, acc[j]);
     }
   }
@@ -215,6 +278,10 @@ void AttendHeads(const HeadQuery* queries, int n_queries, int head_dim, float sc
     one.n_ctx = queries[i].n_ctx;
     AttendHead(queries[i].q, head_dim, scale, one, queries[i].out);
   }
+}
+
+__attribute__((target("avx2,fma"))) void ExpAvx2Array(const float* x, int n, float* y) {
+  for (int i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, ExpAvx2(_mm256_loadu_ps(x + i)));
 }
 
 void StoreFp16(const float* src, uint16_t* dst, int n) {

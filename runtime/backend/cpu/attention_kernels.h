@@ -46,6 +46,12 @@ struct HeadQuery {
 inline constexpr int kMaxHeadQueries = 48;
 void AttendHeads(const HeadQuery* queries, int n_queries, int head_dim, float scale, const HeadKv& kv);
 
+// y[i] = exp(x[i]) for n (a multiple of 8) floats, as the AVX2 attention
+// computes its softmax weights (a Cephes polynomial, within 2 ulp of std::exp
+// on [-87, 88], 0 below -87.3). Only on CPUs with AVX2 and FMA; exposed for
+// its accuracy test.
+void ExpAvx2Array(const float* x, int n, float* y);
+
 // dst[i] = fp16(src[i]), round to nearest even.
 void StoreFp16(const float* src, uint16_t* dst, int n);
 

@@ -3,12 +3,15 @@
 // head sizes with a register-resident accumulator (64, 128), the generic
 // one (96), causal rows of different lengths, and pages that end mid-page.
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "kernels/cpu/fp16.h"
+#include "kernels/cpu/isa.h"
 #include "runtime/backend/cpu/attention_kernels.h"
 
 namespace tandem::runtime::cpu {
@@ -70,6 +73,53 @@ TEST_P(AttendHeadsTest, EveryQueryIsBitwiseAttendHead) {
 }
 
 INSTANTIATE_TEST_SUITE_P(HeadDims, AttendHeadsTest, ::testing::Values(64, 96, 128, 256));
+
+// The AVX2 path (8-key score groups, polynomial exp) against the scalar
+// reference (one key at a time, std::exp): different rounding, same result
+// to a few ulp of the output's scale, including pages that end mid-group.
+TEST_P(AttendHeadsTest, Avx2PathMatchesTheScalarReference) {
+  if (!kernels::IsaSupported(kernels::Isa::kAvx2)) GTEST_SKIP() << "no AVX2 on this CPU";
+  const int head_dim = GetParam();
+  Pool pool = MakePool(head_dim, 2, 64, 6, 5);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0.0f, 2.0f);
+  std::vector<float> q(head_dim);
+  for (float& v : q) v = nd(rng);
+  for (int n_ctx : {1, 7, 8, 9, 64, 301, 384}) {
+    std::vector<float> fast(head_dim), ref(head_dim);
+    AttendHead(q.data(), head_dim, 0.125f, Kv(pool, 1, n_ctx), fast.data());
+    AttendHeadScalar(q.data(), head_dim, 0.125f, Kv(pool, 1, n_ctx), ref.data());
+    float scale = 0.0f;
+    for (float v : ref) scale = std::max(scale, std::fabs(v));
+    for (int j = 0; j < head_dim; ++j) {
+      ASSERT_NEAR(fast[j], ref[j], 2e-5f * scale + 1e-6f) << "n_ctx " << n_ctx << " dim " << j;
+    }
+  }
+}
+
+// ExpAvx2Array against std::exp: within 2 ulp on [-87, 88], 0 below -87.3 (where
+// std::exp is denormal), exact at 0.
+TEST(ExpAvx2Array, WithinTwoUlpOfStdExp) {
+  if (!kernels::IsaSupported(kernels::Isa::kAvx2)) GTEST_SKIP() << "no AVX2 on this CPU";
+  float x[8], y[8];
+  int64_t worst = 0;
+  for (int i = 0; i <= 2000000; i += 8) {
+    for (int u = 0; u < 8; ++u) x[u] = -87.0f + 175.0f * static_cast<float>(i + u) / 2000000.0f;
+    ExpAvx2Array(x, 8, y);
+    for (int u = 0; u < 8; ++u) {
+      const float want = std::exp(x[u]);
+      int32_t a, b;
+      std::memcpy(&a, &y[u], 4);
+      std::memcpy(&b, &want, 4);
+      worst = std::max<int64_t>(worst, std::llabs(static_cast<int64_t>(a) - b));
+    }
+  }
+  EXPECT_LE(worst, 2) << "max ulp difference";
+  for (int u = 0; u < 8; ++u) x[u] = u == 0 ? 0.0f : -87.5f - 10.0f * u;
+  ExpAvx2Array(x, 8, y);
+  EXPECT_EQ(y[0], 1.0f);
+  for (int u = 1; u < 8; ++u) EXPECT_EQ(y[u], 0.0f) << x[u];
+}
 
 }  // namespace
 }  // namespace tandem::runtime::cpu
