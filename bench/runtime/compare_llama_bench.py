@@ -65,6 +65,22 @@ def cpu_flags():
     return []
 
 
+def new_results(kind, out=None, **extra):
+    """A results folder bench/results/<kind>/<UTC stamp> (or `out`) and its meta.json content so far: the
+    stamp, CPU model and flags, cores, tandem's commit (+dirty when kernels/ or runtime/ have uncommitted
+    changes), `extra`, and an empty list of runs."""
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out = out or os.path.join(ROOT, "bench", "results", kind, stamp)
+    os.makedirs(out, exist_ok=True)
+    rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "kernels", "runtime"],
+                           capture_output=True, text=True).stdout.strip() != ""
+    meta = dict(date_utc=stamp, cpu_model=cpu_model(), cpu_flags=cpu_flags(), nproc=os.cpu_count(),
+                git_rev=rev + ("+dirty" if dirty else ""), **extra)
+    meta["runs"] = []
+    return out, meta
+
+
 def run(cmd, out_path):
     before = load_average()
     t0 = time.time()
@@ -98,16 +114,8 @@ def main():
     for tool in (args.tandem_bench, args.llama_bench):
         if not os.access(tool, os.X_OK):
             raise SystemExit(f"missing {tool} (build it first: see bench/compare_llama_cpp.sh)")
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out = args.out or os.path.join(ROOT, "bench", "results", "llama_cpp", stamp)
-    os.makedirs(out, exist_ok=True)
-    rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "kernels", "runtime"],
-                           capture_output=True, text=True).stdout.strip() != ""
-    meta = dict(date_utc=stamp, cpu_model=cpu_model(), cpu_flags=cpu_flags(), nproc=os.cpu_count(),
-                git_rev=rev + ("+dirty" if dirty else ""), pp=args.pp, tg=args.tg, reps=args.reps,
-                rounds=args.rounds, threads=args.threads, tandem_bench=args.tandem_bench,
-                llama_bench=args.llama_bench, runs=[])
+    out, meta = new_results("llama_cpp", args.out, pp=args.pp, tg=args.tg, reps=args.reps, rounds=args.rounds,
+                            threads=args.threads, tandem_bench=args.tandem_bench, llama_bench=args.llama_bench)
     for rnd in range(args.rounds):
         for name, path in models:
             for t in args.threads:

@@ -12,10 +12,8 @@ Engines alternate per model. Raw outputs and meta.json (CPU model, flags, load a
 go to bench/results/long_context/<UTC time>/; a markdown table is printed.
 """
 import argparse
-import datetime
 import json
 import os
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -50,12 +48,7 @@ def main():
     for tool in (args.tandem_bench, args.llama_bench):
         if not os.access(tool, os.X_OK):
             raise SystemExit(f"missing {tool} (build it first: see bench/compare_llama_cpp.sh)")
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out = os.path.join(ROOT, "bench", "results", "long_context", stamp)
-    os.makedirs(out, exist_ok=True)
-    rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    meta = dict(date_utc=stamp, cpu_model=clb.cpu_model(), cpu_flags=clb.cpu_flags(), nproc=os.cpu_count(),
-                git_rev=rev, tokens=args.tokens, tg=args.tg, threads=args.threads, reps=args.reps, runs=[])
+    out, meta = clb.new_results("long_context", tokens=args.tokens, tg=args.tg, threads=args.threads, reps=args.reps)
     n, tg, t, reps = args.tokens, args.tg, str(args.threads), str(args.reps)
     rows = []
     for i, name in enumerate(args.models):
@@ -83,7 +76,7 @@ def main():
         json.dump(meta, f, indent=1)
     loads = [x for r in meta["runs"] for x in (r["load_before"][0], r["load_after"][0])]
     print(f"{meta['cpu_model']} ({' '.join(meta['cpu_flags'])}), {meta['nproc']} cores, {args.threads} threads, "
-          f"1-minute load {min(loads)}–{max(loads)}; tandem {rev}; raw: {out}")
+          f"1-minute load {min(loads)}–{max(loads)}; tandem {meta['git_rev']}; raw: {out}")
     print(f"| model | prefill {n} tokens: tandem | llama.cpp | ratio | decode after {n - tg}: tandem | llama.cpp | ratio |")
     print("|---|---|---|---|---|---|---|")
     for name, tp, lp, td, ld in rows:

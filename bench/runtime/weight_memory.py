@@ -11,7 +11,6 @@ bench/results/weight_memory/<UTC time>/; a markdown table of the best rate per m
 hugepages / mmap is printed.
 """
 import argparse
-import datetime
 import json
 import os
 import subprocess
@@ -52,12 +51,8 @@ def main():
     args = ap.parse_args()
     if not os.access(args.tandem_bench, os.X_OK):
         raise SystemExit(f"missing {args.tandem_bench} (ninja -C build tandem_model_bench)")
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out = os.path.join(ROOT, "bench", "results", "weight_memory", stamp)
-    os.makedirs(out, exist_ok=True)
-    rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    meta = dict(date_utc=stamp, cpu_model=clb.cpu_model(), cpu_flags=clb.cpu_flags(), nproc=os.cpu_count(),
-                git_rev=rev, prompt=args.prompt, decode=args.decode, reps=args.reps, rounds=args.rounds, runs=[])
+    out, meta = clb.new_results("weight_memory", prompt=args.prompt, decode=args.decode, reps=args.reps,
+                                rounds=args.rounds)
     best = {}  # (model, threads, mode) -> (prefill, decode), best over rounds
     for name in args.models:
         path = os.path.join(clb.model_dir(), name + ".gguf")
@@ -79,7 +74,7 @@ def main():
         json.dump(meta, f, indent=1)
     loads = [x for r in meta["runs"] for x in (r["load_before"][0], r["load_after"][0])]
     print(f"{meta['cpu_model']} ({' '.join(meta['cpu_flags'])}), {meta['nproc']} cores; 1-minute load "
-          f"{min(loads)}–{max(loads)}; tandem {rev}; prompt {args.prompt}, decode {args.decode}, best of "
+          f"{min(loads)}–{max(loads)}; tandem {meta['git_rev']}; prompt {args.prompt}, decode {args.decode}, best of "
           f"{args.rounds} rounds x {args.reps} reps; raw: {os.path.relpath(out, ROOT)}")
     print("| model | threads | prefill mmap | prefill huge pages | ratio | decode mmap | decode huge pages | ratio |")
     print("|---|---|---|---|---|---|---|---|")
