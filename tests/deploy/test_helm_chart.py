@@ -152,6 +152,17 @@ def test_gpu_values_place_target_on_gpus():
     assert target["spec"]["replicas"] == 2
 
 
+def test_role_env_reaches_only_that_roles_container():
+    docs = chart.render_documents({"roles": {"target": {"env": [{"name": "TANDEM_WEIGHTS", "value": "mmap"}]}}})
+    for d in by_kind(docs, "Deployment"):
+        for version in K8S_VERSIONS:
+            validate(d, version)
+        env = d["spec"]["template"]["spec"]["containers"][0]["env"]
+        role = d["metadata"]["labels"]["app.kubernetes.io/component"]
+        assert ({"name": "TANDEM_WEIGHTS", "value": "mmap"} in env) == (role == "target"), role
+        assert env[0]["name"] == "TANDEM_MODEL_DIR"  # the chart's own entries stay first
+
+
 def test_full_values_autoscaling_keda_tls_and_peers():
     docs = chart.render_documents(chart.load_values("full"))
     (hpa,) = by_kind(docs, "HorizontalPodAutoscaler")
@@ -264,6 +275,8 @@ BAD_VALUES = [
     ({"roles": {"target": {"keda": {"enabled": True, "query": ""}}}}, "/roles/target/keda"),
     ({"deploymentName": "Bad Name"}, "/deploymentName"),
     ({"serviceMonitor": {"interval": "fast"}}, "/serviceMonitor/interval"),
+    ({"roles": {"draft": {"env": [{"value": "mmap"}]}}}, "/roles/draft/env/0"),
+    ({"roles": {"draft": {"env": [{"name": "TANDEM WEIGHTS", "value": "mmap"}]}}}, "/roles/draft/env/0/name"),
 ]
 
 # Rules across roles (templates/_validate.tpl): the render fails with these messages.
