@@ -81,14 +81,16 @@ def new_results(kind, out=None, **extra):
     return out, meta
 
 
-def run(cmd, out_path):
+def run(cmd, out_path, env=None):
+    """Runs cmd (with `env` added to the environment), its stdout into out_path; the record of the run."""
     before = load_average()
     t0 = time.time()
-    p = subprocess.run(cmd, capture_output=True, text=True)
+    p = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, **env) if env else None)
     after = load_average()
     if p.returncode != 0:
         sys.stderr.write(p.stderr)
-        raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}")
+        shown = " ".join(f"{k}={v}" for k, v in (env or {}).items())
+        raise SystemExit(f"failed ({p.returncode}): {shown + ' ' if shown else ''}{' '.join(cmd)}")
     with open(out_path, "w") as f:
         f.write(p.stdout)
     return dict(cmd=cmd, file=os.path.basename(out_path), load_before=before, load_after=after,

@@ -13,9 +13,7 @@ hugepages / mmap is printed.
 import argparse
 import json
 import os
-import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -23,20 +21,6 @@ sys.path.insert(0, HERE)
 import compare_llama_bench as clb  # noqa: E402  (model folder, CPU model and flags, load average)
 
 MODES = ("mmap", "hugepages")
-
-
-def run(cmd, mode, out_path):
-    before = clb.load_average()
-    t0 = time.time()
-    p = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, TANDEM_WEIGHTS=mode))
-    after = clb.load_average()
-    if p.returncode != 0:
-        sys.stderr.write(p.stderr)
-        raise SystemExit(f"failed ({p.returncode}): TANDEM_WEIGHTS={mode} {' '.join(cmd)}")
-    with open(out_path, "w") as f:
-        f.write(p.stdout)
-    return dict(cmd=cmd, weights=mode, file=os.path.basename(out_path), load_before=before, load_after=after,
-                seconds=round(time.time() - t0, 1))
 
 
 def main():
@@ -62,7 +46,8 @@ def main():
                     f = os.path.join(out, f"{name}_t{t}_{mode}_r{r}.json")
                     cmd = [args.tandem_bench, path, "--threads", str(t), "--reps", str(args.reps), "--json",
                            "--prompt", str(args.prompt), "--decode", str(args.decode)]
-                    meta["runs"].append(dict(run(cmd, mode, f), model=name, threads=t, round=r))
+                    meta["runs"].append(dict(clb.run(cmd, f, env={"TANDEM_WEIGHTS": mode}), weights=mode, model=name,
+                                             threads=t, round=r))
                     print(json.dumps(meta["runs"][-1]), file=sys.stderr, flush=True)
                     with open(f) as fh:
                         res = json.load(fh)
