@@ -74,6 +74,16 @@ inline constexpr int kMaxTileNx = 8;
 using TileDotFn = void (*)(int64_t n, const void* w, size_t w_stride, int nr, const uint8_t* x,
                            size_t x_stride, int nx, float* out, size_t ldo);
 
+// A second copy of a Q8_K row's codes in the order a level's tile kernel for
+// one weight type reads (the AVX-512 Q4_K kernel: transposed so that each
+// int32 lane of a vpdpbusd sums a single sub-block, see dot_simd.inc). It is
+// written after the row's blocks, at row + Q8KRowBytes(n), Q8KTailBytes(n)
+// bytes; the activation rows such a tile kernel reads are then
+// Q8KRowBytes(n) + Q8KTailBytes(n) bytes apart. Built once per activation
+// row and MatMul call, and read by every weight row.
+using Q8KTailFn = void (*)(uint8_t* row, int64_t n);
+inline size_t Q8KTailBytes(int64_t n) { return static_cast<size_t>(n); }
+
 struct CpuKernels {
   Isa isa = Isa::kScalar;
   QuantizeRowFn quantize_q8a = nullptr;
@@ -85,6 +95,9 @@ struct CpuKernels {
   // Optional (nullptr: MatMul calls dot per weight row); bitwise the same
   // result as dot for every output, whatever nr, nx and the position.
   TileDotFn dot_tile[kNumTypeIds] = {};
+  // Non-null where dot_tile of that type reads the Q8_K tail (Q8KTailFn);
+  // dot and dot_rows never do.
+  Q8KTailFn q8k_tail[kNumTypeIds] = {};
 };
 
 const CpuKernels& ScalarKernels();

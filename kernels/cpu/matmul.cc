@@ -36,10 +36,12 @@ constexpr int64_t kAmxMinRows = 16;
 // head dominating); prefill of 512 gained (160.6 -> 182.2).
 constexpr int64_t kAmxMinRowsQ6K = 32;
 
-size_t ActRowBytes(ActFormat fmt, int64_t cols) {
+// Bytes per quantized activation row; `tail`: Q8_K rows carry the copy a
+// tile kernel reads (Q8KTailFn).
+size_t ActRowBytes(ActFormat fmt, int64_t cols, bool tail) {
   switch (fmt) {
     case ActFormat::kQ8A: return Q8ARowBytes(cols);
-    case ActFormat::kQ8K: return Q8KRowBytes(cols);
+    case ActFormat::kQ8K: return Q8KRowBytes(cols) + (tail ? Q8KTailBytes(cols) : 0);
     case ActFormat::kF32: return 0;
   }
   return 0;
@@ -47,6 +49,7 @@ size_t ActRowBytes(ActFormat fmt, int64_t cols) {
 
 struct QuantizeCtx {
   QuantizeRowFn fn;
+  Q8KTailFn tail = nullptr;  // non-null: also write each row's Q8_K tail
   const float* x;
   int64_t ldx;
   uint8_t* out;
@@ -64,7 +67,9 @@ void QuantizeTask(void* p, int /*t*/, int /*nt*/) {
   for (;;) {
     const int64_t i = c->next_row.fetch_add(1, std::memory_order_relaxed);
     if (i >= c->m) return;
-    c->fn(c->x + i * c->ldx, c->out + i * c->out_stride, c->cols, c->corr_k);
+    uint8_t* row = c->out + i * c->out_stride;
+    c->fn(c->x + i * c->ldx, row, c->cols, c->corr_k);
+    if (c->tail != nullptr) c->tail(row, c->cols);
   }
 }
 
@@ -205,7 +210,8 @@ bool ShapeOk(const WeightView& w, int64_t m) {
 }  // namespace
 
 size_t MatMulWorkspaceBytes(const WeightView& w, int64_t m) {
-  const size_t row = ActRowBytes(ActFormatFor(w.type), w.cols);
+  // With the tail whatever the level: enough for every kernel table.
+  const size_t row = ActRowBytes(ActFormatFor(w.type), w.cols, /*tail=*/true);
   return row == 0 ? 0 : row * static_cast<size_t>(m) + kAlign;
 }
 
@@ -246,6 +252,8 @@ bool MatMulMulti(std::span<const WeightView> ws_in, const float* x, int64_t m, i
   const uint8_t* amx_acts = nullptr;
   uint8_t* amx_scratch = nullptr;
   size_t amx_scratch_stride = 0;
+  // The tile kernels (m > 1, no AMX) of some types read a Q8_K tail.
+  const Q8KTailFn tail = fmt == ActFormat::kQ8K && m > 1 && !amx ? k.q8k_tail[static_cast<int>(w.type)] : nullptr;
   if (fmt != ActFormat::kF32) {
     const size_t q8_bytes = MatMulWorkspaceBytes(w, m);
     // AMX: the packed activations, then one weight scratch per pool thread.
@@ -255,9 +263,10 @@ bool MatMulMulti(std::span<const WeightView> ws_in, const float* x, int64_t m, i
     ws.Reserve(q8_bytes + amx_bytes);  // no-op once grown
     uint8_t* base = ws.data();
     base += (kAlign - reinterpret_cast<uintptr_t>(base) % kAlign) % kAlign;
-    x_stride = ActRowBytes(fmt, w.cols);
+    x_stride = ActRowBytes(fmt, w.cols, tail != nullptr);
     QuantizeCtx q;
     q.fn = fmt == ActFormat::kQ8A ? k.quantize_q8a : k.quantize_q8k;
+    q.tail = tail;
     q.x = x;
     q.ldx = ldx;
     q.out = base;

@@ -132,10 +132,15 @@ struct Acts {
   std::vector<std::vector<float>> deq;
 };
 
-Acts MakeActs(GgmlType type, int64_t n, int nx, const std::vector<std::vector<float>>& rows) {
+// `tail`: the kernel table's Q8_K tail for the type (its tile kernel reads
+// it), written after each row as MatMul does; nullptr: none.
+Acts MakeActs(GgmlType type, int64_t n, int nx, const std::vector<std::vector<float>>& rows,
+              Q8KTailFn tail) {
   Acts a;
   const ActFormat fmt = ActFormatFor(type);
-  a.stride = fmt == ActFormat::kQ8A ? Q8ARowBytes(n) : fmt == ActFormat::kQ8K ? Q8KRowBytes(n) : AlignUp64(4 * n);
+  a.stride = fmt == ActFormat::kQ8A   ? Q8ARowBytes(n)
+             : fmt == ActFormat::kQ8K ? Q8KRowBytes(n) + (tail != nullptr ? Q8KTailBytes(n) : 0)
+                                      : AlignUp64(4 * n);
   a.bytes.assign(a.stride * nx, 0);
   for (int j = 0; j < nx; ++j) {
     uint8_t* dst = a.bytes.data() + j * a.stride;
@@ -149,6 +154,7 @@ Acts MakeActs(GgmlType type, int64_t n, int nx, const std::vector<std::vector<fl
       }
     } else if (fmt == ActFormat::kQ8K) {
       ScalarKernels().quantize_q8k(rows[j].data(), dst, n, 0);
+      if (tail != nullptr) tail(dst, n);
       const auto* blk = reinterpret_cast<const BlockQ8_K*>(dst);
       for (int64_t i = 0; i < n; ++i) deq[i] = blk[i / 256].qs[i % 256] * blk[i / 256].d;
     } else {
@@ -176,7 +182,7 @@ TEST(Dot, FastMatchesScalarOnRandomBlocks) {
           std::vector<std::vector<float>> rows(kMaxTileNx, std::vector<float>(n));
           for (auto& r : rows) for (auto& v : r) v = nd(rng);
           if (rep == 0) rows[1].assign(n, 0.0f);
-          const Acts a = MakeActs(tc.type, n, kMaxTileNx, rows);
+          const Acts a = MakeActs(tc.type, n, kMaxTileNx, rows, fast->q8k_tail[t]);
           for (int nx = 1; nx <= kMaxNx; ++nx) {
             float ref[kMaxNx], got[kMaxNx];
             ScalarKernels().dot[t](n, w.data(), a.bytes.data(), a.stride, nx, ref);
@@ -304,7 +310,7 @@ TEST(Dot, IntegerPartsExact) {
             for (int64_t i = 0; i < n; ++i) r[i] = static_cast<float>(static_cast<int>(rng() % 15) - 7);
             for (int64_t b0 = 0; b0 < n; b0 += qb) r[b0 + rng() % qb] = (rng() & 1) ? 127.0f : -127.0f;
           }
-          const Acts a = MakeActs(tc.type, n, kMaxTileNx, rows);
+          const Acts a = MakeActs(tc.type, n, kMaxTileNx, rows, fast->q8k_tail[t]);
           for (int nx = 1; nx <= kMaxNx; ++nx) {
             float ref[kMaxNx], got[kMaxNx];
             ScalarKernels().dot[t](n, w.data(), a.bytes.data(), a.stride, nx, ref);
@@ -380,7 +386,7 @@ TEST(Dot, MultiRowFormsEqualRowFormBitwise) {
             const float s = mag(rng);
             for (auto& v : r) v = s * nd(rng);
           }
-          const Acts a = MakeActs(tc.type, n, kMaxTileNx, rows);
+          const Acts a = MakeActs(tc.type, n, kMaxTileNx, rows, fast->q8k_tail[t]);
           // ref[j][r]: the row form, one weight row and one activation row.
           std::vector<std::vector<float>> ref(kMaxTileNx, std::vector<float>(nw));
           for (int j = 0; j < kMaxTileNx; ++j) {
