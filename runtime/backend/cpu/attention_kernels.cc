@@ -69,6 +69,8 @@ __attribute__((target("avx2,fma"))) inline __m256 ExpAvx2(__m256 x) {
 struct F16Rows {
   const uint16_t* base;
   size_t stride;  // elements between consecutive tokens
+  // Token t's row alone (Load(0, j) reads its slice j).
+  F16Rows Row(int t) const { return {base + static_cast<size_t>(t) * stride, stride}; }
   __attribute__((target("avx2,fma,f16c"))) __m256 Load(int t, int j) const {
     return _mm256_cvtph_ps(
         _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + static_cast<size_t>(t) * stride + 8 * j)));
@@ -78,8 +80,8 @@ struct F16Rows {
 // One page of a query's online softmax: the scores of its n keys (q already
 // scaled), the rescale of acc and l for the new running maximum m, then the
 // weighted values. Scores go 8 keys at a time (8 independent dot products,
-// one transposed sum; a last partial group computes its missing keys as 0
-// and drops them, so a key's score never depends on n), and the weights
+// one transposed sum; a last partial group repeats its last key in the
+// missing lanes and drops them, so a key's score never depends on n), and the weights
 // exp(s - m) 8 at a time (ExpAvx2). kNv > 0: head_dim == 8 * kNv known at
 // compile time, so the accumulator lives in registers instead of going
 // through memory (a store-to-load chain per key) for every key; the
@@ -95,20 +97,18 @@ __attribute__((target("avx2,fma,f16c"))) inline void AttendPageAvx2(const __m256
   __m256 max8 = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
   for (int t0 = 0; t0 < n; t0 += 8) {
     const int g = std::min(8, n - t0);
+    // Lane u scores key t0 + u; a last partial group repeats its last key in
+    // the missing lanes (dropped below), so every group runs the same loop.
+    F16Rows key[8];
+    _Pragma("GCC unroll 8") for (int u = 0; u < 8; ++u) key[u] = keys.Row(t0 + std::min(u, g - 1));
     __m256 d[8];
     _Pragma("GCC unroll 8") for (int u = 0; u < 8; ++u) d[u] = _mm256_setzero_ps();
-    if (g == 8) {
-      // Dimensions outside, keys inside: the 8 accumulators stay in registers
-      // (keys outside would keep d[] in memory, a store-to-load chain per
-      // FMA). Each d[u] still adds its terms in dimension order.
-      for (int j = 0; j < nv; ++j) {
-        const __m256 q = qv[j];
-        _Pragma("GCC unroll 8") for (int u = 0; u < 8; ++u) d[u] = _mm256_fmadd_ps(q, keys.Load(t0 + u, j), d[u]);
-      }
-    } else {
-      for (int u = 0; u < g; ++u) {
-        for (int j = 0; j < nv; ++j) d[u] = _mm256_fmadd_ps(qv[j], keys.Load(t0 + u, j), d[u]);
-      }
+    // Dimensions outside, keys inside: the 8 accumulators stay in registers
+    // (keys outside would keep d[] in memory, a store-to-load chain per
+    // FMA). Each d[u] adds its terms in dimension order.
+    for (int j = 0; j < nv; ++j) {
+      const __m256 q = qv[j];
+      _Pragma("GCC unroll 8") for (int u = 0; u < 8; ++u) d[u] = _mm256_fmadd_ps(q, key[u].Load(0, j), d[u]);
     }
     const __m256 sc = SumLanes8(d);
     _mm256_store_ps(s + t0, sc);
