@@ -71,11 +71,14 @@ absl::Status TpLeader::Send(const TpCommand& command, std::span<const int32_t> p
   return channel_.Broadcast(const_cast<int32_t*>(payload.data()), payload.size_bytes(), 0);
 }
 
+void TpLeader::RecordFailure(const absl::Status& cause) {
+  if (!failed_.ok()) return;  // the first cause is the one reported
+  failed_ = cause.ok() ? absl::InternalError("unknown failure") : cause;
+  channel_.comm().Abort(failed_);
+}
+
 absl::Status TpLeader::Fail(const absl::Status& cause) {
-  if (failed_.ok()) {
-    failed_ = cause.ok() ? absl::InternalError("unknown failure") : cause;
-    channel_.comm().Abort(failed_);
-  }
+  RecordFailure(cause);
   return absl::UnavailableError(absl::StrCat("tensor-parallel group failed: ", failed_.message()));
 }
 
@@ -197,7 +200,7 @@ void TpLeader::Close(uint64_t session) {
     c.op = TpOp::kClose;
     c.session = session;
     if (absl::Status s = Send(c, {}); !s.ok()) {
-      Fail(s);
+      RecordFailure(s);
       failed = true;
     }
   }
@@ -212,7 +215,7 @@ void TpLeader::Stop() {
   TpCommand c;
   c.op = TpOp::kStop;
   // A failure here is not reported: the process is shutting down anyway.
-  if (absl::Status s = Send(c, {}); !s.ok()) Fail(s);
+  if (absl::Status s = Send(c, {}); !s.ok()) RecordFailure(s);
 }
 
 absl::Status TpLeader::health() {

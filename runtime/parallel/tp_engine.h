@@ -103,9 +103,10 @@ class TpLeader {
   // Callers hold mu_. UNAVAILABLE once stopped or failed.
   absl::Status Usable() const;
   absl::Status Send(const TpCommand& command, std::span<const int32_t> payload);
-  // Records the failure and aborts the group; returns the UNAVAILABLE error
-  // the caller answers with. Callers hold mu_ and call NotifyFailure after
-  // releasing it.
+  // Records the failure (the first one wins) and aborts the group. Callers
+  // hold mu_ and call NotifyFailure after releasing it.
+  void RecordFailure(const absl::Status& cause);
+  // RecordFailure, then the UNAVAILABLE error the caller answers with.
   absl::Status Fail(const absl::Status& cause);
   void NotifyFailure();
 
