@@ -1,6 +1,7 @@
 #include "decoding/batching/batching_language_model.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "absl/strings/str_cat.h"
 
@@ -78,6 +79,12 @@ absl::StatusOr<std::unique_ptr<BatchingSequence>> BatchingLanguageModel::ForkSes
 }
 
 void BatchingLanguageModel::DestroySession(std::unique_ptr<runtime::Session> session) {
+  {
+    // A closed session will not append again: stop waiting for it.
+    std::lock_guard<std::mutex> lock(mu_);
+    expected_.erase(std::remove(expected_.begin(), expected_.end(), session.get()), expected_.end());
+  }
+  work_cv_.notify_one();
   std::unique_lock<std::mutex> model_lock(model_mu_, std::try_to_lock);
   if (model_lock.owns_lock()) {
     session.reset();
@@ -129,6 +136,12 @@ void BatchingLanguageModel::PickRound() {
   }
 }
 
+bool BatchingLanguageModel::ExpectedQueued() const {
+  return std::all_of(expected_.begin(), expected_.end(), [&](const runtime::Session* e) {
+    return std::any_of(queue_.begin(), queue_.end(), [&](const Request* r) { return r->session == e; });
+  });
+}
+
 void BatchingLanguageModel::RunRound() {
   items_.clear();
   for (const Slot& slot : round_) {
@@ -175,16 +188,29 @@ void BatchingLanguageModel::SchedulerLoop() {
       lock.lock();
       continue;
     }
+    if (options_.max_gather_us > 0 && !expected_.empty() && !ExpectedQueued()) {
+      const auto share = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          std::chrono::duration<double>(last_round_time_) * options_.gather_round_fraction);
+      const auto budget =
+          std::min<std::chrono::steady_clock::duration>(std::chrono::microseconds(options_.max_gather_us), share);
+      work_cv_.wait_until(lock, last_round_end_ + budget, [&] { return stopping_ || paused_ || ExpectedQueued(); });
+      if (stopping_) break;
+      if (paused_) continue;
+    }
     PickRound();
     // Requests in round_ stay in queue_ (their callers keep waiting), so
     // releasing mu_ lets new appends queue up for the next round meanwhile.
     lock.unlock();
+    const auto round_start = std::chrono::steady_clock::now();
     RunRound();
+    last_round_end_ = std::chrono::steady_clock::now();
+    last_round_time_ = last_round_end_ - round_start;
     lock.lock();
 
     ++stats_.forward_passes;
     stats_.items += static_cast<int64_t>(round_.size());
     stats_.max_items_per_pass = std::max<int64_t>(stats_.max_items_per_pass, round_.size());
+    expected_.clear();
     for (size_t i = 0; i < round_.size(); ++i) {
       Request& r = *round_[i].request;
       r.batch_items = std::max<int>(r.batch_items, static_cast<int>(round_.size()));
@@ -196,6 +222,7 @@ void BatchingLanguageModel::SchedulerLoop() {
       r.status = statuses_[i];
       r.done = true;
       ++stats_.appends;
+      if (r.status.ok()) expected_.push_back(r.session);
     }
     // Drop finished requests from the queue before waking their callers
     // (a woken caller destroys its Request).

@@ -17,6 +17,19 @@
 // append itself, never on what else is queued, so results do not depend on
 // the interleaving with other sessions.
 //
+// Gathering: the sessions a round served usually append again a moment
+// later (the caller samples, answers its RPC and sends the next step), and
+// a round costs about the same with one row as with several (the weights
+// are streamed once). Starting the next round the instant the first of them
+// is back ran 4 concurrent decode streams at ~2 rows per round. So before a
+// round the scheduler waits until every session the previous round served
+// (and that still exists) has appended again, for at most
+// `max_gather_us` and at most `gather_round_fraction` of the previous
+// round's duration. A lone session never waits: it is the one that appended.
+// Measured on the loopback deployment (Qwen2.5-Coder-1.5B target, 64-token
+// target-only requests, 2 vCPUs): 4 streams 22.3 -> 36.4 tokens/s (mean
+// rows per round 2.1 -> 4.0), 16 streams 38.6 -> 59.6 (8.4 -> 15.8).
+//
 // Errors: Model::Forward rejects a whole batch without changing any session
 // when one item is bad (context full, KV budget exhausted); the scheduler
 // then re-runs the items one by one so that only the offending append fails.
@@ -28,6 +41,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -50,6 +64,12 @@ struct BatchingOptions {
   int64_t max_round_tokens = 512;
   // Prefill chunk size (appends without per-row logits). >= 1.
   int64_t prefill_chunk_tokens = 128;
+  // Longest wait before a round for the previous round's sessions to
+  // append again (see Gathering above); 0 turns gathering off.
+  int64_t max_gather_us = 20000;
+  // ... and at most this fraction of the previous round's duration, so a
+  // session that does not come back costs a bounded share of the time.
+  double gather_round_fraction = 0.1;
 };
 
 // Monotonic counters since construction.
@@ -121,6 +141,8 @@ class BatchingLanguageModel : public decoding::LanguageModel {
   void SchedulerLoop();
   // Picks this round's items from queue_ (mu_ held).
   void PickRound();
+  // True when every session in expected_ has an append in queue_ (mu_ held).
+  bool ExpectedQueued() const;
   // Runs round_ on the model, filling statuses_ (model_mu_ taken inside).
   void RunRound();
   void UpdateKvBytesLocked();  // model_mu_ held
@@ -135,6 +157,12 @@ class BatchingLanguageModel : public decoding::LanguageModel {
   bool stopping_ = false;
   bool paused_ = false;
   BatchingStats stats_;
+  // Sessions whose append the last round completed (gathering waits for
+  // them; a destroyed session leaves the set), when that round ended and
+  // how long it ran.
+  std::vector<const runtime::Session*> expected_;
+  std::chrono::steady_clock::time_point last_round_end_;
+  std::chrono::steady_clock::duration last_round_time_{};
 
   // Held around everything that touches the model's KV pool: Forward,
   // Truncate, session creation and destruction. Lock order: model_mu_

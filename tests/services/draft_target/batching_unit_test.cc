@@ -1,6 +1,7 @@
 // BatchingLanguageModel on the tiny synthetic GGUF: batched == alone (same
 // tokens, bitwise equal logits, with chunked prefill), error
 // isolation inside a batch, KV accounting.
+#include <chrono>
 #include <thread>
 
 #include "gtest/gtest.h"
@@ -134,6 +135,98 @@ TEST(BatchingUnitTest, SessionClosedDuringRoundIsFreedAfterIt) {
   ASSERT_TRUE((*ref)->Append(prompt, false, nullptr).ok());
   ASSERT_TRUE((*ref)->Append(Tokens(1, 5, vocab), true, &ref_logits).ok());
   EXPECT_TRUE(ref_logits == logits);
+}
+
+// Gathering with a budget no test run reaches: a round that waited for a
+// session that never comes would hang the test (ctest's timeout fails it).
+batching::BatchingOptions UnboundedGather() {
+  batching::BatchingOptions options;
+  options.max_gather_us = 600'000'000;  // 10 minutes
+  options.gather_round_fraction = 1e9;
+  return options;
+}
+
+// Runs one append of `n` tokens on each of a and b in the same round.
+void AppendTogether(batching::BatchingLanguageModel& lm, decoding::LmSequence& a, decoding::LmSequence& b,
+                    int n, int vocab) {
+  const std::vector<int32_t> ta = Tokens(n, 11, vocab), tb = Tokens(n, 12, vocab);
+  absl::Status sa, sb;
+  lm.SetPaused(true);
+  std::thread x([&] { sa = a.Append(ta, false, nullptr); });
+  std::thread y([&] { sb = b.Append(tb, false, nullptr); });
+  ASSERT_TRUE(WaitFor([&] { return lm.queued() == 2; }));
+  lm.SetPaused(false);
+  x.join();
+  y.join();
+  ASSERT_TRUE(sa.ok()) << sa;
+  ASSERT_TRUE(sb.ok()) << sb;
+}
+
+// The session that comes back first waits for its peer of the last round,
+// so both steps share one pass (decode streams over RPC arrive staggered).
+TEST(BatchingUnitTest, GatheringWaitsForTheLastRoundsSessions) {
+  auto model = LoadTiny();
+  ASSERT_NE(model, nullptr);
+  const int vocab = model->config().vocab_size;
+  batching::BatchingLanguageModel lm(*model, UnboundedGather());
+  auto a = lm.NewBatchingSequence();
+  auto b = lm.NewBatchingSequence();
+  ASSERT_TRUE(a.ok() && b.ok());
+  AppendTogether(lm, **a, **b, 6, vocab);
+  const int64_t passes = lm.stats().forward_passes;
+  std::vector<float> la, lb;
+  absl::Status sa;
+  std::thread first([&] { sa = (*a)->Append(Tokens(1, 13, vocab), true, &la); });
+  ASSERT_TRUE(WaitFor([&] { return lm.queued() == 1; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a is alone in the queue meanwhile
+  ASSERT_TRUE((*b)->Append(Tokens(1, 14, vocab), true, &lb).ok());
+  first.join();
+  ASSERT_TRUE(sa.ok()) << sa;
+  EXPECT_EQ((*a)->last_batch_items(), 2);
+  EXPECT_EQ((*b)->last_batch_items(), 2);
+  EXPECT_EQ(lm.stats().forward_passes, passes + 1);
+}
+
+// With gathering off the first step runs at once, alone (it finishes before
+// the peer appends at all).
+TEST(BatchingUnitTest, WithoutGatheringTheFirstStepRunsAlone) {
+  auto model = LoadTiny();
+  ASSERT_NE(model, nullptr);
+  const int vocab = model->config().vocab_size;
+  batching::BatchingOptions options;
+  options.max_gather_us = 0;
+  batching::BatchingLanguageModel lm(*model, options);
+  auto a = lm.NewBatchingSequence();
+  auto b = lm.NewBatchingSequence();
+  ASSERT_TRUE(a.ok() && b.ok());
+  AppendTogether(lm, **a, **b, 6, vocab);
+  std::vector<float> la;
+  ASSERT_TRUE((*a)->Append(Tokens(1, 13, vocab), true, &la).ok());
+  EXPECT_EQ((*a)->last_batch_items(), 1);
+}
+
+// A peer that closes instead of appending again is not waited for, and a
+// session alone never waits for itself.
+TEST(BatchingUnitTest, GatheringStopsWaitingForAClosedSession) {
+  auto model = LoadTiny();
+  ASSERT_NE(model, nullptr);
+  const int vocab = model->config().vocab_size;
+  batching::BatchingLanguageModel lm(*model, UnboundedGather());
+  auto a = lm.NewBatchingSequence();
+  auto b = lm.NewBatchingSequence();
+  ASSERT_TRUE(a.ok() && b.ok());
+  AppendTogether(lm, **a, **b, 6, vocab);
+  std::vector<float> la;
+  absl::Status sa;
+  std::thread first([&] { sa = (*a)->Append(Tokens(1, 13, vocab), true, &la); });
+  ASSERT_TRUE(WaitFor([&] { return lm.queued() == 1; }));
+  b->reset();  // the close releases a's round
+  first.join();
+  ASSERT_TRUE(sa.ok()) << sa;
+  EXPECT_EQ((*a)->last_batch_items(), 1);
+  // Alone now: further steps run without waiting.
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE((*a)->Append(Tokens(1, 20 + i, vocab), true, &la).ok());
+  EXPECT_EQ((*a)->tokens().size(), 10u);
 }
 
 }  // namespace
