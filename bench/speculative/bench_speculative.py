@@ -13,7 +13,7 @@ Prompts: GSM8K questions (chat) and code/rewrite tasks whose answers reuse promp
 the n-gram drafter has something to find. Fixed seeds; greedy and T=1.
 
 Usage: bench/speculative/bench_speculative.py [--configs NAME ...] [--prompts N]
-         [--max-tokens N] [--threads N] [--loopback] [--markdown]
+         [--max-tokens N] [--threads N] [--staged-ngram K ...] [--loopback] [--markdown]
 """
 import argparse
 import json
@@ -97,6 +97,9 @@ def main():
     ap.add_argument("--gamma", type=int, default=4)
     ap.add_argument("--temperatures", type=float, nargs="+", default=[0.0, 1.0])
     ap.add_argument("--loopback", action="store_true", help="also measure services on loopback vs all-in-one")
+    ap.add_argument("--staged-ngram", type=int, nargs="+", default=[0],
+                    help="staged speculation for model drafters (param staged_ngram): one speculative row per value, "
+                         "against the same target-only runs")
     ap.add_argument("--markdown", action="store_true")
     args = ap.parse_args()
 
@@ -107,24 +110,32 @@ def main():
         for temp in args.temperatures:
             common = ["--model", target, "--chat", "--max-tokens", str(args.max_tokens), "--temperature", str(temp),
                       "--threads", str(args.threads)]
-            base, spec = [], []
+            staged_values = args.staged_ngram if kind == "model" else [0]
+            base, spec = [], {k: [] for k in staged_values}
             for i, p in enumerate(prompts):
                 seed = ["--seed", str(1000 + i)]
+                # Target-only and each staged setting alternate per prompt.
                 base.append(run(args.binary, common + seed + ["--strategy", "target_only", "--prompt", p]))
-                sargs = common + seed + ["--strategy", "speculative", "--param", f"drafter={kind}",
-                                         "--gamma", str(args.gamma), "--prompt", p]
-                if draft:
-                    sargs += ["--draft-model", draft]
-                spec.append(run(args.binary, sargs))
-            b, s = aggregate(base), aggregate(spec)
-            same = sum(1 for x, y in zip(base, spec) if x["token_ids"] == y["token_ids"])
-            row = dict(config=name, temperature=temp, target_only_tps=b["decode_tps"], speculative_tps=s["decode_tps"],
-                       speedup=s["decode_tps"] / b["decode_tps"] if b["decode_tps"] else 0,
-                       acceptance=s["acceptance"], mean_acceptance_length=s["mean_len"],
-                       target_calls=s["target_calls"], target_only_calls=b["tokens"],
-                       identical_outputs=f"{same}/{len(prompts)}")
-            rows.append(row)
-            print(json.dumps(row), file=sys.stderr, flush=True)
+                for k in staged_values:
+                    sargs = common + seed + ["--strategy", "speculative", "--param", f"drafter={kind}",
+                                             "--gamma", str(args.gamma), "--prompt", p]
+                    if draft:
+                        sargs += ["--draft-model", draft]
+                    if k:
+                        sargs += ["--param", f"staged_ngram={k}"]
+                    spec[k].append(run(args.binary, sargs))
+            b = aggregate(base)
+            for k in staged_values:
+                s = aggregate(spec[k])
+                same = sum(1 for x, y in zip(base, spec[k]) if x["token_ids"] == y["token_ids"])
+                row = dict(config=name if not k else f"{name} staged_ngram={k}", temperature=temp,
+                           target_only_tps=b["decode_tps"], speculative_tps=s["decode_tps"],
+                           speedup=s["decode_tps"] / b["decode_tps"] if b["decode_tps"] else 0,
+                           acceptance=s["acceptance"], mean_acceptance_length=s["mean_len"],
+                           target_calls=s["target_calls"], target_only_calls=b["tokens"],
+                           identical_outputs=f"{same}/{len(prompts)}")
+                rows.append(row)
+                print(json.dumps(row), file=sys.stderr, flush=True)
 
     loop = None
     if args.loopback:

@@ -71,7 +71,20 @@ struct DraftOptions {
   // Greedy sessions (q one-hot) test the temperature-1 probability instead.
   // 0 = off; range [0, 1]. Drafters without probabilities (n-gram) ignore it.
   float stop_below_probability = 0.0f;
+  // Staged speculation ("Staged Speculative Decoding"): the draft model is
+  // itself sped up by prompt lookup. Each draft forward also runs up to this
+  // many tokens that an n-gram lookup over the sequence proposes, and the
+  // draft model's own rows accept them by speculative sampling (a lookup
+  // proposal is a point mass: accepted with probability q(x), else the next
+  // token comes from q without x), so every drafted token is still exactly a
+  // sample of q and q is what the proposal reports; greedy: kept while they
+  // are the argmax. A forward of 1 + k rows replaces up to k + 1 one-row
+  // forwards. 0 = off; range [0, kMaxStagedNgram]. Drafters without a model
+  // ignore it.
+  int staged_ngram = 0;
 };
+
+inline constexpr int kMaxStagedNgram = 16;
 
 // One request drives a session; sessions are not thread-safe, different
 // sessions may run concurrently.

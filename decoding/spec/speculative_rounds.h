@@ -29,6 +29,9 @@ struct RoundOptions {
   // identical to target-only; sampling: lossless). Pays when draft and target
   // do not share compute (separate services, nodes, added round trips).
   bool overlap = false;
+  // DraftOptions::staged_ngram of the drafter's session (staged speculation:
+  // the draft model sped up by prompt lookup; output unchanged).
+  int staged_ngram = 0;
 };
 
 // Runs rounds until `out` is done (or cancelled / failed), then closes both

@@ -63,6 +63,11 @@ absl::Status DraftService::DoOpen(const tandem::v1::DraftOpenSessionRequest& req
         absl::StrCat("stop_below_probability: must be in [0, 1], got ", req.stop_below_probability()));
   }
   draft_options.stop_below_probability = req.stop_below_probability();
+  if (req.staged_ngram() > static_cast<uint32_t>(decoding::kMaxStagedNgram)) {
+    return absl::InvalidArgumentError(absl::StrCat("staged_ngram: must be in [0, ", decoding::kMaxStagedNgram,
+                                                   "], got ", req.staged_ngram()));
+  }
+  draft_options.staged_ngram = static_cast<int>(req.staged_ngram());
   auto opened = drafter_.Open(std::span<const int32_t>(req.prompt_tokens().data(), req.prompt_tokens_size()),
                               sampling, draft_options);
   if (!opened.ok()) return opened.status();

@@ -50,7 +50,8 @@ struct Models {
 };
 
 GenerationResult Generate(const GenerationRequest& req, Verifier& verifier, Drafter* drafter,
-                          const Vocabulary& vocab, std::string* streamed = nullptr, bool overlap = false) {
+                          const Vocabulary& vocab, std::string* streamed = nullptr, bool overlap = false,
+                          int staged_ngram = 0) {
   GenerationResult result;
   StreamCallback cb = [&](const StreamChunk& c) {
     if (streamed != nullptr) streamed->append(c.text);
@@ -58,7 +59,7 @@ GenerationResult Generate(const GenerationRequest& req, Verifier& verifier, Draf
   };
   absl::Status s = drafter == nullptr ? RunTargetOnly(req, verifier, vocab, cb, &result)
                                       : RunSpeculative(req, *drafter, verifier, vocab, cb, &result, nullptr,
-                                                       RoundOptions{.overlap = overlap});
+                                                       RoundOptions{.overlap = overlap, .staged_ngram = staged_ngram});
   EXPECT_TRUE(s.ok()) << s;
   return result;
 }
@@ -103,6 +104,45 @@ TEST(Speculative, GreedyMatchesTargetOnly) {
   EXPECT_EQ(compared, 25 * 4 * 5 * 2 * 2);
   EXPECT_GT(eos_endings, 0);  // both stop conditions are exercised
   EXPECT_LT(eos_endings, 25);
+}
+
+// Staged speculation (the draft model sped up by prompt lookup) leaves greedy
+// output the target's, and a greedy draft model drafts the same tokens with
+// and without it (its forwards differ, its choices do not): same acceptance,
+// fewer draft forwards where the lookup guessed right.
+TEST(Speculative, StagedDraftingKeepsOutputAndDraftsTheSameTokens) {
+  Models m;
+  int compared = 0;
+  int64_t forwards_plain = 0, forwards_staged = 0;
+  for (const auto& prompt : Prompts(25)) {
+    GenerationRequest req{.prompt = prompt, .max_tokens = 24};
+    req.sampling.temperature = 0;
+    GenerationResult base = Generate(req, m.verifier, nullptr, m.vocab);
+    for (Drafter* d : std::initializer_list<Drafter*>{&m.draft_drafter, &m.twin_drafter}) {
+      FakeLm& lm = d == &m.draft_drafter ? m.draft : m.twin;
+      for (int gamma : {1, 3, 5, 8}) {
+        req.gamma = {.gamma = gamma};
+        const int64_t a0 = lm.appends;
+        GenerationResult plain = Generate(req, m.verifier, d, m.vocab);
+        const int64_t a1 = lm.appends;
+        for (int staged : {1, 2, 4}) {
+          const int64_t b0 = lm.appends;
+          GenerationResult spec = Generate(req, m.verifier, d, m.vocab, nullptr, false, staged);
+          if (staged == 4) forwards_staged += lm.appends - b0;
+          ASSERT_EQ(spec.tokens, base.tokens) << d->name() << " gamma " << gamma << " staged " << staged;
+          ASSERT_EQ(spec.finish_reason, base.finish_reason);
+          EXPECT_EQ(spec.stats.speculation.drafted_tokens, plain.stats.speculation.drafted_tokens);
+          EXPECT_EQ(spec.stats.speculation.accepted_tokens, plain.stats.speculation.accepted_tokens);
+          ++compared;
+        }
+        forwards_plain += a1 - a0;
+      }
+    }
+  }
+  EXPECT_EQ(compared, 25 * 2 * 4 * 3);
+  EXPECT_LT(forwards_staged, forwards_plain);
+  std::printf("draft forwards: %lld plain, %lld staged (4 guesses)\n", static_cast<long long>(forwards_plain),
+              static_cast<long long>(forwards_staged));
 }
 
 // Overlap with a drafter that always agrees with the target (greedy): every
@@ -178,13 +218,13 @@ std::map<Sequence, double> ExactSequences(FakeLm& lm, const SamplingParams& para
 // p-value of `samples` runs (seeds 1..samples) against the exact distribution.
 double SequenceChiSquare(Verifier& verifier, Drafter* drafter, FakeLm& target,
                          const Vocabulary& vocab, const GenerationRequest& base, int samples,
-                         bool overlap = false) {
+                         bool overlap = false, int staged_ngram = 0) {
   auto exact = ExactSequences(target, base.sampling, base.prompt, base.max_tokens);
   std::map<Sequence, int64_t> counts;
   GenerationRequest req = base;
   for (int i = 1; i <= samples; ++i) {
     req.sampling.seed = i;
-    GenerationResult r = Generate(req, verifier, drafter, vocab, nullptr, overlap);
+    GenerationResult r = Generate(req, verifier, drafter, vocab, nullptr, overlap, staged_ngram);
     Sequence key = r.tokens;
     if (r.finish_reason == FinishReason::kEndOfGeneration) key.push_back(0);
     ++counts[key];
@@ -215,6 +255,7 @@ struct DistCase {
   int gamma;
   bool ngram;
   bool overlap = false;
+  int staged_ngram = 0;
 };
 
 class SpeculativeDistribution : public ::testing::TestWithParam<DistCase> {};
@@ -227,7 +268,7 @@ TEST_P(SpeculativeDistribution, MatchesTargetOnlySampling) {
   req.sampling.top_k = c.top_k;
   req.sampling.top_p = c.top_p;
   Drafter* drafter = c.ngram ? static_cast<Drafter*>(&m.ngram) : &m.draft_drafter;
-  const double p = SequenceChiSquare(m.verifier, drafter, m.target, m.vocab, req, 30000, c.overlap);
+  const double p = SequenceChiSquare(m.verifier, drafter, m.target, m.vocab, req, 30000, c.overlap, c.staged_ngram);
   std::printf("%s: p-value %.4g\n", c.name, p);
   EXPECT_GT(p, 1e-4) << c.name;
 }
@@ -241,7 +282,10 @@ INSTANTIATE_TEST_SUITE_P(
                       DistCase{"ngram_onehot_g2", 1.0f, 0, 1.0f, 2, true},
                       // Overlap: the next block drafted after a guessed bonus token.
                       DistCase{"dense_g1_overlap", 1.0f, 0, 1.0f, 1, false, true},
-                      DistCase{"topk_sparse_g1_overlap", 0.8f, 4, 1.0f, 1, false, true}),
+                      DistCase{"topk_sparse_g1_overlap", 0.8f, 4, 1.0f, 1, false, true},
+                      // Staged: the draft model's tokens partly from prompt-lookup guesses.
+                      DistCase{"dense_g3_staged", 1.0f, 0, 1.0f, 3, false, false, 2},
+                      DistCase{"topk_sparse_g3_staged", 0.8f, 4, 1.0f, 3, false, false, 2}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(TargetOnlyDistribution, MatchesExactEnumeration) {

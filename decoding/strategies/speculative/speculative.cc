@@ -33,7 +33,8 @@ absl::Status RunSpeculative(const GenerationRequest& request, Drafter& drafter, 
   // controller keeps at gamma 0 under load never prefills the draft model.
   // A drafter that is down at that point does not fail the request: the
   // rounds continue target-only (spec/peer_loss.h).
-  spec::LazyDraftSession draft(drafter, request.prompt, request.sampling, {.return_distributions = !greedy});
+  spec::LazyDraftSession draft(drafter, request.prompt, request.sampling,
+                               {.return_distributions = !greedy, .staged_ngram = rounds.staged_ngram});
   spec::GammaController gamma(request.gamma, costs, std::string(drafter.name()));
   // The load this request starts into: the sessions open on the target,
   // or the speculative requests running here if more (the target counts a

@@ -46,7 +46,12 @@ const StrategyDefinition& SpeculativeStrategy() {
                           "Draft the next block while the target verifies this one, assuming the block and a "
                           "guessed next token are accepted (one extra draft token per round; rolled back when "
                           "they are not). Output is unchanged; it pays when drafter and target do not share "
-                          "compute."),
+                          "compute.")
+                    .Int("staged_ngram", 0, kMaxStagedNgram, [](O& o) -> int& { return o.staged_ngram; },
+                         "Staged speculation for the model drafter: each draft-model forward also checks up to "
+                         "this many tokens proposed by prompt lookup (kept only where the draft model itself "
+                         "would have drafted them), so one forward can draft several tokens. Output unchanged; "
+                         "0 = off."),
       .finish = [](O& o) -> absl::Status {
         if (o.gamma.min_gamma > o.gamma.max_gamma) {
           return BadParam("min_gamma", absl::StrCat("must be <= max_gamma (", o.gamma.max_gamma, ")"));
@@ -64,7 +69,7 @@ const StrategyDefinition& SpeculativeStrategy() {
         with_gamma.gamma = o.gamma;
         with_gamma.gamma.draft_shares_compute = c.ports.draft_shares_compute;
         return RunSpeculative(with_gamma, **drafter, *c.ports.verifier, c.vocab, c.on_chunk, c.result,
-                              c.ports.speculation_costs.get(), RoundOptions{.overlap = o.overlap});
+                              c.ports.speculation_costs.get(), RoundOptions{.overlap = o.overlap, .staged_ngram = o.staged_ngram});
       },
   });
   return definition;

@@ -17,6 +17,8 @@ struct SpeculativeOptions {
   std::string drafter;
   // Draft the next block while the target verifies this one (RoundOptions).
   bool overlap = false;
+  // Staged speculation for a model drafter (DraftOptions::staged_ngram).
+  int staged_ngram = 0;
 };
 
 const StrategyDefinition& SpeculativeStrategy();

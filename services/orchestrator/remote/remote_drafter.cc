@@ -1,5 +1,6 @@
 #include "services/orchestrator/remote/remote_drafter.h"
 
+#include <algorithm>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -119,6 +120,7 @@ absl::StatusOr<std::unique_ptr<DraftSession>> RemoteDrafter::Open(std::span<cons
   req.set_model(options_.model);
   req.set_return_distributions(options.return_distributions);
   req.set_stop_below_probability(options.stop_below_probability);
+  req.set_staged_ngram(static_cast<uint32_t>(std::max(0, options.staged_ngram)));
   tandem::v1::DraftOpenSessionResponse resp;
   {
     ScopedCall call(options_.scope.get(), options_.open_timeout);

@@ -682,6 +682,10 @@ TEST(ConfidenceStop, ProposalEndsAfterTheFirstDoubtfulToken) {
   EXPECT_TRUE(out.tokens.size() == 8 || IsEos(out.tokens.back()));
   EXPECT_EQ(drafter.Open(std::vector<int32_t>{3}, params, {.stop_below_probability = 1.5f}).status().code(),
             absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(drafter.Open(std::vector<int32_t>{3}, params, {.staged_ngram = kMaxStagedNgram + 1}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(drafter.Open(std::vector<int32_t>{3}, params, {.staged_ngram = -1}).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(KnowledgeTransferVerifier, RejectsOutOfRangeOptions) {

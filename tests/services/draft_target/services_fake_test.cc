@@ -253,8 +253,12 @@ TEST_F(FakeServicesTest, DraftRejectsInvalidRequests) {
   open.add_prompt_tokens(99);
   tandem::v1::DraftOpenSessionResponse open_resp;
   ExpectInvalid(stub->OpenSession(&open_ctx, open, &open_resp), "prompt_tokens[0]");
-  grpc::ClientContext open_ctx2;
+  grpc::ClientContext staged_ctx;
   open.set_prompt_tokens(0, 3);
+  open.set_staged_ngram(17);
+  ExpectInvalid(stub->OpenSession(&staged_ctx, open, &open_resp), "staged_ngram");
+  open.set_staged_ngram(2);
+  grpc::ClientContext open_ctx2;
   open.set_session_id("mine");
   ASSERT_TRUE(stub->OpenSession(&open_ctx2, open, &open_resp).ok());
   EXPECT_EQ(open_resp.session_id(), "mine");
