@@ -133,6 +133,9 @@ TEST(Speculative, StagedDraftingKeepsOutputAndDraftsTheSameTokens) {
           ASSERT_EQ(spec.finish_reason, base.finish_reason);
           EXPECT_EQ(spec.stats.speculation.drafted_tokens, plain.stats.speculation.drafted_tokens);
           EXPECT_EQ(spec.stats.speculation.accepted_tokens, plain.stats.speculation.accepted_tokens);
+          // With overlap the optimistic next block is drafted staged too.
+          GenerationResult both = Generate(req, m.verifier, d, m.vocab, nullptr, true, staged);
+          ASSERT_EQ(both.tokens, base.tokens) << d->name() << " gamma " << gamma << " staged " << staged << " overlap";
           ++compared;
         }
         forwards_plain += a1 - a0;
