@@ -162,71 +162,75 @@ void AppendTogether(batching::BatchingLanguageModel& lm, decoding::LmSequence& a
   ASSERT_TRUE(sb.ok()) << sb;
 }
 
+// Two sequences of one BatchingLanguageModel that have just shared a round
+// (6 prompt tokens each). Members are destroyed sequences first.
+struct Peers {
+  std::unique_ptr<runtime::Model> model;
+  std::unique_ptr<batching::BatchingLanguageModel> lm;
+  std::unique_ptr<batching::BatchingSequence> a, b;
+  int vocab = 0;
+};
+
+void MakePeers(const batching::BatchingOptions& options, Peers* p) {
+  p->model = LoadTiny();
+  ASSERT_NE(p->model, nullptr);
+  p->vocab = p->model->config().vocab_size;
+  p->lm = std::make_unique<batching::BatchingLanguageModel>(*p->model, options);
+  auto a = p->lm->NewBatchingSequence();
+  auto b = p->lm->NewBatchingSequence();
+  ASSERT_TRUE(a.ok() && b.ok());
+  p->a = std::move(*a);
+  p->b = std::move(*b);
+  AppendTogether(*p->lm, *p->a, *p->b, 6, p->vocab);
+}
+
 // The session that comes back first waits for its peer of the last round,
 // so both steps share one pass (decode streams over RPC arrive staggered).
 TEST(BatchingUnitTest, GatheringWaitsForTheLastRoundsSessions) {
-  auto model = LoadTiny();
-  ASSERT_NE(model, nullptr);
-  const int vocab = model->config().vocab_size;
-  batching::BatchingLanguageModel lm(*model, UnboundedGather());
-  auto a = lm.NewBatchingSequence();
-  auto b = lm.NewBatchingSequence();
-  ASSERT_TRUE(a.ok() && b.ok());
-  AppendTogether(lm, **a, **b, 6, vocab);
-  const int64_t passes = lm.stats().forward_passes;
+  Peers p;
+  ASSERT_NO_FATAL_FAILURE(MakePeers(UnboundedGather(), &p));
+  const int64_t passes = p.lm->stats().forward_passes;
   std::vector<float> la, lb;
   absl::Status sa;
-  std::thread first([&] { sa = (*a)->Append(Tokens(1, 13, vocab), true, &la); });
-  ASSERT_TRUE(WaitFor([&] { return lm.queued() == 1; }));
+  std::thread first([&] { sa = p.a->Append(Tokens(1, 13, p.vocab), true, &la); });
+  ASSERT_TRUE(WaitFor([&] { return p.lm->queued() == 1; }));
   std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a is alone in the queue meanwhile
-  ASSERT_TRUE((*b)->Append(Tokens(1, 14, vocab), true, &lb).ok());
+  ASSERT_TRUE(p.b->Append(Tokens(1, 14, p.vocab), true, &lb).ok());
   first.join();
   ASSERT_TRUE(sa.ok()) << sa;
-  EXPECT_EQ((*a)->last_batch_items(), 2);
-  EXPECT_EQ((*b)->last_batch_items(), 2);
-  EXPECT_EQ(lm.stats().forward_passes, passes + 1);
+  EXPECT_EQ(p.a->last_batch_items(), 2);
+  EXPECT_EQ(p.b->last_batch_items(), 2);
+  EXPECT_EQ(p.lm->stats().forward_passes, passes + 1);
 }
 
 // With gathering off the first step runs at once, alone (it finishes before
 // the peer appends at all).
 TEST(BatchingUnitTest, WithoutGatheringTheFirstStepRunsAlone) {
-  auto model = LoadTiny();
-  ASSERT_NE(model, nullptr);
-  const int vocab = model->config().vocab_size;
   batching::BatchingOptions options;
   options.max_gather_us = 0;
-  batching::BatchingLanguageModel lm(*model, options);
-  auto a = lm.NewBatchingSequence();
-  auto b = lm.NewBatchingSequence();
-  ASSERT_TRUE(a.ok() && b.ok());
-  AppendTogether(lm, **a, **b, 6, vocab);
+  Peers p;
+  ASSERT_NO_FATAL_FAILURE(MakePeers(options, &p));
   std::vector<float> la;
-  ASSERT_TRUE((*a)->Append(Tokens(1, 13, vocab), true, &la).ok());
-  EXPECT_EQ((*a)->last_batch_items(), 1);
+  ASSERT_TRUE(p.a->Append(Tokens(1, 13, p.vocab), true, &la).ok());
+  EXPECT_EQ(p.a->last_batch_items(), 1);
 }
 
 // A peer that closes instead of appending again is not waited for, and a
 // session alone never waits for itself.
 TEST(BatchingUnitTest, GatheringStopsWaitingForAClosedSession) {
-  auto model = LoadTiny();
-  ASSERT_NE(model, nullptr);
-  const int vocab = model->config().vocab_size;
-  batching::BatchingLanguageModel lm(*model, UnboundedGather());
-  auto a = lm.NewBatchingSequence();
-  auto b = lm.NewBatchingSequence();
-  ASSERT_TRUE(a.ok() && b.ok());
-  AppendTogether(lm, **a, **b, 6, vocab);
+  Peers p;
+  ASSERT_NO_FATAL_FAILURE(MakePeers(UnboundedGather(), &p));
   std::vector<float> la;
   absl::Status sa;
-  std::thread first([&] { sa = (*a)->Append(Tokens(1, 13, vocab), true, &la); });
-  ASSERT_TRUE(WaitFor([&] { return lm.queued() == 1; }));
-  b->reset();  // the close releases a's round
+  std::thread first([&] { sa = p.a->Append(Tokens(1, 13, p.vocab), true, &la); });
+  ASSERT_TRUE(WaitFor([&] { return p.lm->queued() == 1; }));
+  p.b.reset();  // the close releases a's round
   first.join();
   ASSERT_TRUE(sa.ok()) << sa;
-  EXPECT_EQ((*a)->last_batch_items(), 1);
+  EXPECT_EQ(p.a->last_batch_items(), 1);
   // Alone now: further steps run without waiting.
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE((*a)->Append(Tokens(1, 20 + i, vocab), true, &la).ok());
-  EXPECT_EQ((*a)->tokens().size(), 10u);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(p.a->Append(Tokens(1, 20 + i, p.vocab), true, &la).ok());
+  EXPECT_EQ(p.a->tokens().size(), 10u);
 }
 
 }  // namespace
