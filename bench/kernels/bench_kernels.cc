@@ -136,7 +136,7 @@ void RegisterAll() {
     for (const Shape& s : *e.shapes) {
       // m = 5: a verify block of gamma + 1 = 5 tokens (one decode per tile);
       // 8 and 16: batched decode steps of that many sessions.
-      for (int64_t m : {1, 2, 5, 8, 16, 32}) {
+      for (int64_t m : {1, 2, 5, 8, 12, 16, 32}) {
         for (int t : {1, 2}) reg(e.name, e.type, s, m, t);
       }
     }

@@ -1,7 +1,9 @@
 // AMX-INT8 tile products for Q4_K and Q6_K weights: the multi-row products of prefill
 // and of batched decode, where the AVX-512 tiles are bound by the integer
 // multiply rate (two multiply uops per 32 products). One TDPBUSD multiplies
-// 16 weight rows by 16 activation rows over a 32-element sub-block.
+// 16 weight rows by 16 activation rows over 64 elements (Q4_K: two
+// sub-blocks, their scales folded into the weight bytes) or one 16-element
+// sub-block (Q6_K).
 //
 // Numerics: every sub-block dot product is exact in int32, the 6-bit scales
 // and mins are applied in integer arithmetic, and each superblock adds the

@@ -2,15 +2,12 @@
 // contract and the activation layout). Compiled with AVX-512 and AMX flags (CMakeLists.txt);
 // called only when AmxUsable().
 //
-// Per call: the nr <= 16 weight rows are unpacked once into tile order (per
-// superblock: the 8 sub-blocks' nibbles as 16 rows x 32 unsigned bytes, the
-// scales and mins, d and dmin), then every group of 16 activation rows runs
-// over the superblocks: per sub-block one TDPBUSD gives the 16 x 16 exact
-// dot products, which are scaled by that sub-block's 6-bit scale in int32
-// (vpmulld) into isum; msum = sum of mins x sub-block sums (vpdpwssd); then
-// the scalar kernel's superblock term in float, lane = activation row.
-// Q6_K: 16 sub-blocks of 16 (unsigned 6-bit codes, signed 8-bit scales);
-// the codes' offset of 32 is -32 * sum of scales x 16-element sums.
+// Per call: every group of 16 activation rows runs over the superblocks of
+// the nr <= 16 weight rows, which the first group unpacks into tile order
+// as it goes. Both types fold their sub-block scales into byte planes of the
+// weight codes (Q4K and Q6K below), so a superblock is two or three C tiles
+// accumulated by TDPBUSD / TDPBSSD and read back once, then the scalar
+// kernel's superblock term in float, lane = activation row.
 #include "kernels/cpu/amx.h"
 
 #include <algorithm>
@@ -29,13 +26,6 @@
 namespace tandem::kernels {
 namespace {
 
-// isum[r] += scale[r] * C[r] (C stored row r at c + 16 r).
-inline void AddScaled(const int32_t* c, const int32_t* scales, __m512i* isum) {
-  for (int r = 0; r < 16; ++r) {
-    isum[r] = _mm512_add_epi32(isum[r], _mm512_mullo_epi32(_mm512_load_si512(c + 16 * r), _mm512_set1_epi32(scales[r])));
-  }
-}
-
 struct alignas(64) TileConfig {
   uint8_t palette_id = 1;
   uint8_t start_row = 0;
@@ -44,55 +34,96 @@ struct alignas(64) TileConfig {
   uint8_t rows[16] = {};
 };
 
-// Q4_K: 8 sub-blocks of 32. Per weight superblock: A tiles [8][16 rows][32]
-// u8 nibbles, scales [8][16] int32, min pairs [4][16] int32 (int16 mins 2p,
-// 2p+1), d [16] and dmin [16] float.
+// UnpackScalesMinsK4 on whole words (byte j of *sc / *mn = sc[j] / m[j]):
+// the byte-wise version's eight byte stores and the vector load after them
+// stall store forwarding in the pack loop.
+inline void UnpackScalesMinsK4Swar(const uint8_t* s, uint64_t* sc, uint64_t* mn) {
+  uint64_t a = 0;
+  uint32_t b = 0;
+  std::memcpy(&a, s, 8);
+  std::memcpy(&b, s + 8, 4);
+  const auto a_lo = static_cast<uint32_t>(a), a_hi = static_cast<uint32_t>(a >> 32);
+  const uint32_t sc_lo = a_lo & 0x3F3F3F3Fu, mn_lo = a_hi & 0x3F3F3F3Fu;
+  const uint32_t sc_hi = (b & 0x0F0F0F0Fu) | ((a_lo & 0xC0C0C0C0u) >> 2);
+  const uint32_t mn_hi = ((b >> 4) & 0x0F0F0F0Fu) | ((a_hi & 0xC0C0C0C0u) >> 2);
+  *sc = sc_lo | static_cast<uint64_t>(sc_hi) << 32;
+  *mn = mn_lo | static_cast<uint64_t>(mn_hi) << 32;
+}
+
+// Both types fold their sub-block scales into byte planes of the weight
+// codes. Applying a scale after each sub-block's product needs the C tile
+// stored and reloaded per sub-block (a serial tile-store -> vector-load
+// chain plus 16 vpmulld), which bounded the first version of these kernels;
+// with the scales folded in, one C tile per plane accumulates the whole
+// superblock and is read back once. A plane is [4 chunks][16 rows][64] bytes:
+// chunk t is elements 64t .. 64t + 63, the activations' VNNI blocks 2t and
+// 2t + 1, which lie back to back (amx.h), so B is read in place.
+constexpr size_t kPlane = 4 * 16 * 64;
+
+// Q4_K: sc = lo + 16 hi (lo 0..15, hi 0..3); plane 0 holds code * lo, plane
+// 1 code * hi (<= 225, unsigned bytes: TDPBUSD), so isum = C_0 + 16 C_1,
+// exactly the scalar kernel's integer. After the planes: min pairs [4][16]
+// int32 (int16 mins 2p, 2p + 1), d [16] and dmin [16] float.
 struct Q4K {
-  static constexpr int kSub = 8, kK = 32;
-  static constexpr size_t kScalesOff = kSub * 16 * kK;
-  static constexpr size_t kMinsOff = kScalesOff + kSub * 16 * 4;
+  static constexpr int kPlanes = 2;
+  static constexpr size_t kMinsOff = kPlanes * kPlane;
   static constexpr size_t kDOff = kMinsOff + 4 * 16 * 4;
   static constexpr size_t kSuperblock = kDOff + 2 * 16 * 4;
 
-  // The activation sub-block s: the packed 32-element block s.
-  static size_t BOffset(int s) { return static_cast<size_t>(s) * 512; }
-
-  static void Pack(const uint8_t* w, size_t w_stride, int r, int64_t nsb, uint8_t* out) {
+  // Weight row r's superblock b (at w_row) into its tile rows of `sb`.
+  static void Pack(const uint8_t* w_row, int r, int64_t b, uint8_t* sb) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const auto* row = reinterpret_cast<const BlockQ4_K*>(w + static_cast<size_t>(r) * w_stride);
-    for (int64_t b = 0; b < nsb; ++b) {
-      uint8_t* sb = out + static_cast<size_t>(b) * kSuperblock;
-      const BlockQ4_K& blk = row[b];
-      for (int c = 0; c < 4; ++c) {  // sub-block 2c: low nibbles of qs[32c..], 2c + 1: high nibbles
-        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qs + 32 * c));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(sb + ((2 * c) * 16 + r) * kK), _mm256_and_si256(q, m4));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(sb + ((2 * c + 1) * 16 + r) * kK),
-                            _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
-      }
-      uint8_t sc[8], mn[8];
-      UnpackScalesMinsK4(blk.scales, sc, mn);
-      auto* scales = reinterpret_cast<int32_t*>(sb + kScalesOff);
-      auto* mins = reinterpret_cast<int32_t*>(sb + kMinsOff);
-      for (int j = 0; j < 8; ++j) scales[j * 16 + r] = sc[j];
-      for (int p = 0; p < 4; ++p) mins[p * 16 + r] = mn[2 * p] | (mn[2 * p + 1] << 16);
-      auto* d = reinterpret_cast<float*>(sb + kDOff);
-      d[r] = _cvtsh_ss(blk.d);
-      d[16 + r] = _cvtsh_ss(blk.dmin);
+    // Word indices into the scale vector [lo_0..lo_7, hi_0..hi_7]: chunk c's
+    // 32 low-nibble codes (sub-block 2c) come first, its high nibbles
+    // (2c + 1) second.
+    __m512i lo_idx[4], hi_idx[4];
+    for (int c = 0; c < 4; ++c) {
+      lo_idx[c] = _mm512_mask_set1_epi16(_mm512_set1_epi16(static_cast<int16_t>(2 * c)), 0xFFFF0000u,
+                                         static_cast<int16_t>(2 * c + 1));
+      hi_idx[c] = _mm512_add_epi16(lo_idx[c], _mm512_set1_epi16(8));
     }
+    const BlockQ4_K& blk = reinterpret_cast<const BlockQ4_K*>(w_row)[b];
+    uint64_t sc = 0, mn = 0;
+    UnpackScalesMinsK4Swar(blk.scales, &sc, &mn);
+    const __m128i s8 = _mm_cvtsi64_si128(static_cast<long long>(sc));
+    const __m128i lo8 = _mm_and_si128(s8, _mm_set1_epi8(0x0F));
+    const __m128i hi8 = _mm_and_si128(_mm_srli_epi16(s8, 4), _mm_set1_epi8(0x03));  // sc <= 63
+    const __m512i scale_words = _mm512_cvtepu8_epi16(_mm256_castsi128_si256(_mm_unpacklo_epi64(lo8, hi8)));
+    for (int c = 0; c < 4; ++c) {
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qs + 32 * c));
+      const __m512i codes = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, m4)),
+                                               _mm256_and_si256(_mm256_srli_epi16(q, 4), m4), 1);
+      // Byte products through 16-bit multiplies: a code times a scale
+      // <= 15 stays below 256, so neither byte of a word carries into the
+      // other.
+      const __m512i lo = _mm512_mullo_epi16(codes, _mm512_permutexvar_epi16(lo_idx[c], scale_words));
+      const __m512i hi = _mm512_mullo_epi16(codes, _mm512_permutexvar_epi16(hi_idx[c], scale_words));
+      _mm512_store_si512(sb + c * 1024 + r * 64, lo);
+      _mm512_store_si512(sb + kPlane + c * 1024 + r * 64, hi);
+    }
+    auto* mins = reinterpret_cast<int32_t*>(sb + kMinsOff);
+    for (int p = 0; p < 4; ++p) {
+      mins[p * 16 + r] = static_cast<int32_t>(((mn >> (16 * p)) & 0xFF) | ((mn >> (16 * p + 8)) & 0xFF) << 16);
+    }
+    auto* d = reinterpret_cast<float*>(sb + kDOff);
+    d[r] = _cvtsh_ss(blk.d);
+    d[16 + r] = _cvtsh_ss(blk.dmin);
   }
 
   // acc[r] += (d_x * d_w) * isum - (d_x * d_min) * msum, DotQ4_KRow's
   // operations, unfused (the empty asm keeps GCC from contracting a product
   // into the subtraction); msum = mins x 32-element sums (vpdpwssd).
-  static void Finish(const uint8_t* wsb, const uint8_t* asb, const __m512i* isum, float (*acc)[16]) {
+  static void Finish(const uint8_t* wsb, const uint8_t* asb, const int32_t (*c)[256], float (*acc)[16]) {
     const auto* xs = reinterpret_cast<const __m512i*>(asb + 4096);
     const __m512 xd = _mm512_load_ps(reinterpret_cast<const float*>(asb + 4096 + 256));
     const auto* mins = reinterpret_cast<const int32_t*>(wsb + kMinsOff);
     const auto* d = reinterpret_cast<const float*>(wsb + kDOff);
     for (int r = 0; r < 16; ++r) {
+      const __m512i isum =
+          _mm512_add_epi32(_mm512_load_si512(c[0] + 16 * r), _mm512_slli_epi32(_mm512_load_si512(c[1] + 16 * r), 4));
       __m512i ms = _mm512_setzero_si512();
       for (int p = 0; p < 4; ++p) ms = _mm512_dpwssd_epi32(ms, _mm512_load_si512(xs + p), _mm512_set1_epi32(mins[p * 16 + r]));
-      __m512 t1 = _mm512_mul_ps(_mm512_mul_ps(xd, _mm512_set1_ps(d[r])), _mm512_cvtepi32_ps(isum[r]));
+      __m512 t1 = _mm512_mul_ps(_mm512_mul_ps(xd, _mm512_set1_ps(d[r])), _mm512_cvtepi32_ps(isum));
       __m512 t2 = _mm512_mul_ps(_mm512_mul_ps(xd, _mm512_set1_ps(d[16 + r])), _mm512_cvtepi32_ps(ms));
       __asm__("" : "+v"(t1), "+v"(t2));
       _mm512_store_ps(acc[r], _mm512_add_ps(_mm512_load_ps(acc[r]), _mm512_sub_ps(t1, t2)));
@@ -100,126 +131,183 @@ struct Q4K {
   }
 };
 
-// Q6_K: 16 sub-blocks of 16. Per weight superblock: A tiles [16][16 rows][16]
-// u8 codes (0..63), scales [16][16] int32, scale pairs [8][16] int32 (int16
-// scales 2p, 2p+1), d [16] float.
+// Q6_K: codes q in 0..63 with an offset of 32, signed 8-bit scales s per 16
+// elements. s = d0 + 8 d1 + 64 d2 with balanced digits d_i in -3..4 (d2 in
+// -2..2 for s in -128..127); plane i holds (q - 32) * d_i, in -128..124
+// (signed bytes: TDPBSSD), so isum = C_0 + 8 C_1 + 64 C_2 = sum over
+// sub-blocks of s * sum((q - 32) x), exactly the scalar kernel's integer (the
+// offset needs no separate term). After the planes: d [16] float.
 struct Q6K {
-  static constexpr int kSub = 16, kK = 16;
-  static constexpr size_t kScalesOff = kSub * 16 * kK;
-  static constexpr size_t kPairsOff = kScalesOff + kSub * 16 * 4;
-  static constexpr size_t kDOff = kPairsOff + 8 * 16 * 4;
+  static constexpr int kPlanes = 3;
+  static constexpr size_t kDOff = kPlanes * kPlane;
   static constexpr size_t kSuperblock = kDOff + 16 * 4;
 
-  // Sub-block s (16 elements) is half s % 2 of the packed 32-element block
-  // s / 2: rows 4 (s % 2) .. of its VNNI block.
-  static size_t BOffset(int s) { return static_cast<size_t>(s / 2) * 512 + (s % 2) * 256; }
-
-  static void Pack(const uint8_t* w, size_t w_stride, int r, int64_t nsb, uint8_t* out) {
-    const auto* row = reinterpret_cast<const BlockQ6_K*>(w + static_cast<size_t>(r) * w_stride);
-    for (int64_t b = 0; b < nsb; ++b) {
-      uint8_t* sb = out + static_cast<size_t>(b) * kSuperblock;
-      const BlockQ6_K& blk = row[b];
-      uint8_t q[256];  // DotQ6_KRow's element order, without the -32
-      for (int h = 0; h < 2; ++h) {
-        const uint8_t* ql = blk.ql + 64 * h;
-        const uint8_t* qh = blk.qh + 32 * h;
-        uint8_t* qq = q + 128 * h;
-        for (int l = 0; l < 32; ++l) {
-          qq[l] = static_cast<uint8_t>((ql[l] & 0x0F) | ((qh[l] & 3) << 4));
-          qq[l + 32] = static_cast<uint8_t>((ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4));
-          qq[l + 64] = static_cast<uint8_t>((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
-          qq[l + 96] = static_cast<uint8_t>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
+  // Weight row r's superblock b (at w_row) into its tile rows of `sb`.
+  static void Pack(const uint8_t* w_row, int r, int64_t b, uint8_t* sb) {
+    const __m512i m0f = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    const __m512i low_bytes = _mm512_set1_epi16(0x00FF);
+    // The high bits of the codes: qh << 4 | qh << 2 for chunk 2h (elements
+    // l and l + 32 take qh bits 0-1 and 2-3), qh | qh >> 2 for chunk 2h + 1
+    // (bits 4-5 and 6-7); shifting whole words is fine, the mask keeps bits
+    // 4-5 of each byte, which come from that byte alone.
+    const __m512i shl = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    const __m512i shr = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    // Word w of chunk t belongs to sub-block 4t + w / 8.
+    __m512i idx[4];
+    for (int t = 0; t < 4; ++t) {
+      alignas(64) int16_t v[32];
+      for (int k = 0; k < 32; ++k) v[k] = static_cast<int16_t>(4 * t + k / 8);
+      idx[t] = _mm512_load_si512(v);
+    }
+    const BlockQ6_K& blk = reinterpret_cast<const BlockQ6_K*>(w_row)[b];
+    // Balanced base-8 digits of the 16 scales, as words.
+    const __m256i s = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales)));
+    const __m256i three = _mm256_set1_epi16(3), seven = _mm256_set1_epi16(7);
+    const __m256i d0 = _mm256_sub_epi16(_mm256_and_si256(_mm256_add_epi16(s, three), seven), three);
+    const __m256i s1 = _mm256_srai_epi16(_mm256_sub_epi16(s, d0), 3);
+    const __m256i d1 = _mm256_sub_epi16(_mm256_and_si256(_mm256_add_epi16(s1, three), seven), three);
+    const __m256i d2 = _mm256_srai_epi16(_mm256_sub_epi16(s1, d1), 3);
+    const __m512i digits[3] = {_mm512_castsi256_si512(d0), _mm512_castsi256_si512(d1), _mm512_castsi256_si512(d2)};
+    for (int h = 0; h < 2; ++h) {
+      const __m512i ql = _mm512_loadu_si512(blk.ql + 64 * h);
+      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qh + 32 * h));
+      const __m512i qh2 = _mm512_inserti64x4(_mm512_castsi256_si512(qh), qh, 1);
+      const __m512i q[2] = {
+          _mm512_or_si512(_mm512_and_si512(ql, m0f), _mm512_and_si512(_mm512_sllv_epi16(qh2, shl), m30)),
+          _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m0f),
+                          _mm512_and_si512(_mm512_srlv_epi16(qh2, shr), m30))};
+      for (int k = 0; k < 2; ++k) {
+        const int t = 2 * h + k;
+        const __m512i centred = _mm512_sub_epi8(q[k], _mm512_set1_epi8(32));
+        // Signed byte products through 16-bit multiplies, even and odd
+        // bytes apart (a negative low product would borrow from the high
+        // byte); each product fits a byte.
+        const __m512i even = _mm512_and_si512(centred, low_bytes);
+        const __m512i odd = _mm512_andnot_si512(low_bytes, centred);
+        for (int i = 0; i < kPlanes; ++i) {
+          const __m512i dw = _mm512_permutexvar_epi16(idx[t], digits[i]);
+          const __m512i plane = _mm512_ternarylogic_epi32(_mm512_mullo_epi16(even, dw), low_bytes,
+                                                          _mm512_mullo_epi16(odd, dw), 0xEA);  // (a & b) | c
+          _mm512_store_si512(sb + i * kPlane + t * 1024 + r * 64, plane);
         }
       }
-      for (int g = 0; g < kSub; ++g) std::memcpy(sb + (g * 16 + r) * kK, q + kK * g, kK);
-      auto* scales = reinterpret_cast<int32_t*>(sb + kScalesOff);
-      auto* pairs = reinterpret_cast<int32_t*>(sb + kPairsOff);
-      for (int g = 0; g < kSub; ++g) scales[g * 16 + r] = blk.scales[g];
-      for (int p = 0; p < 8; ++p) {
-        const auto lo = static_cast<uint16_t>(static_cast<int16_t>(blk.scales[2 * p]));
-        const auto hi = static_cast<uint16_t>(static_cast<int16_t>(blk.scales[2 * p + 1]));
-        pairs[p * 16 + r] = static_cast<int32_t>(lo | static_cast<uint32_t>(hi) << 16);
-      }
-      reinterpret_cast<float*>(sb + kDOff)[r] = _cvtsh_ss(blk.d);
     }
+    reinterpret_cast<float*>(sb + kDOff)[r] = _cvtsh_ss(blk.d);
   }
 
-  // isum -= 32 * scales x 16-element sums (the codes' offset), then
   // acc[r] += (d_x * d_w) * isum: DotQ6_KRow's operations, unfused.
-  static void Finish(const uint8_t* wsb, const uint8_t* asb, const __m512i* isum, float (*acc)[16]) {
-    const auto* bsums = reinterpret_cast<const __m512i*>(asb + 4096 + 256 + 64);
+  static void Finish(const uint8_t* wsb, const uint8_t* asb, const int32_t (*c)[256], float (*acc)[16]) {
     const __m512 xd = _mm512_load_ps(reinterpret_cast<const float*>(asb + 4096 + 256));
-    const auto* pairs = reinterpret_cast<const int32_t*>(wsb + kPairsOff);
     const auto* d = reinterpret_cast<const float*>(wsb + kDOff);
     for (int r = 0; r < 16; ++r) {
-      __m512i off = _mm512_setzero_si512();
-      for (int p = 0; p < 8; ++p) {
-        off = _mm512_dpwssd_epi32(off, _mm512_load_si512(bsums + p), _mm512_set1_epi32(pairs[p * 16 + r]));
-      }
-      const __m512i is = _mm512_sub_epi32(isum[r], _mm512_slli_epi32(off, 5));
-      __m512 t = _mm512_mul_ps(_mm512_mul_ps(xd, _mm512_set1_ps(d[r])), _mm512_cvtepi32_ps(is));
+      const __m512i isum = _mm512_add_epi32(
+          _mm512_add_epi32(_mm512_load_si512(c[0] + 16 * r), _mm512_slli_epi32(_mm512_load_si512(c[1] + 16 * r), 3)),
+          _mm512_slli_epi32(_mm512_load_si512(c[2] + 16 * r), 6));
+      __m512 t = _mm512_mul_ps(_mm512_mul_ps(xd, _mm512_set1_ps(d[r])), _mm512_cvtepi32_ps(isum));
       __asm__("" : "+v"(t));
       _mm512_store_ps(acc[r], _mm512_add_ps(_mm512_load_ps(acc[r]), t));
     }
   }
 };
 
-constexpr size_t kMaxSuperblock = Q4K::kSuperblock > Q6K::kSuperblock ? Q4K::kSuperblock : Q6K::kSuperblock;
+// A superblock's plane products (weights through tile 6, activations
+// through tile 7) into C tiles C0, C1 (and C2 for Q6_K), stored to c[0..].
+// Macros because GCC's tile intrinsics paste the tile number into the
+// instruction text.
+#define TANDEM_AMX_PLANE(DP, C, I, wsb, c)                      \
+  do {                                                          \
+    _tile_loadd(6, (wsb) + (I) * kPlane + (c) * 1024, 64);      \
+    DP(C, 6, 7);                                                \
+  } while (false)
+#define TANDEM_Q4K_PRODUCTS(C0, C1, wsb, asb, cbuf)             \
+  do {                                                          \
+    _tile_zero(C0);                                             \
+    _tile_zero(C1);                                             \
+    for (int c = 0; c < 4; ++c) {                               \
+      _tile_loadd(7, (asb) + c * 1024, 64);                     \
+      TANDEM_AMX_PLANE(_tile_dpbusd, C0, 0, wsb, c);            \
+      TANDEM_AMX_PLANE(_tile_dpbusd, C1, 1, wsb, c);            \
+    }                                                           \
+    _tile_stored(C0, (cbuf)[0], 64);                            \
+    _tile_stored(C1, (cbuf)[1], 64);                            \
+  } while (false)
+#define TANDEM_Q6K_PRODUCTS(C0, C1, C2, wsb, asb, cbuf)         \
+  do {                                                          \
+    _tile_zero(C0);                                             \
+    _tile_zero(C1);                                             \
+    _tile_zero(C2);                                             \
+    for (int c = 0; c < 4; ++c) {                               \
+      _tile_loadd(7, (asb) + c * 1024, 64);                     \
+      TANDEM_AMX_PLANE(_tile_dpbssd, C0, 0, wsb, c);            \
+      TANDEM_AMX_PLANE(_tile_dpbssd, C1, 1, wsb, c);            \
+      TANDEM_AMX_PLANE(_tile_dpbssd, C2, 2, wsb, c);            \
+    }                                                           \
+    _tile_stored(C0, (cbuf)[0], 64);                            \
+    _tile_stored(C1, (cbuf)[1], 64);                            \
+    _tile_stored(C2, (cbuf)[2], 64);                            \
+  } while (false)
 
-// Two tile sets, used by even and odd sub-blocks so that one product runs
-// while the other's result is stored and scaled: tiles 0 / 3: C (16 weight
-// rows x 16 int32), 1 / 4: A (16 weight rows x kK bytes), 2 / 5: B (kK / 4
-// rows of 64 bytes: kK codes of 16 activation rows, VNNI order).
-void ConfigureTiles(int k) {
+// Superblock b's products on the C tiles of parity b % 2: 0-2 for even
+// superblocks, 3-5 for odd ones, so one superblock's products run while the
+// previous one's results are read back.
+inline void Products(Q4K, int64_t b, const uint8_t* wsb, const uint8_t* asb, int32_t (*cbuf)[256]) {
+  if (b % 2 == 0) {
+    TANDEM_Q4K_PRODUCTS(0, 1, wsb, asb, cbuf);
+  } else {
+    TANDEM_Q4K_PRODUCTS(3, 4, wsb, asb, cbuf);
+  }
+}
+inline void Products(Q6K, int64_t b, const uint8_t* wsb, const uint8_t* asb, int32_t (*cbuf)[256]) {
+  if (b % 2 == 0) {
+    TANDEM_Q6K_PRODUCTS(0, 1, 2, wsb, asb, cbuf);
+  } else {
+    TANDEM_Q6K_PRODUCTS(3, 4, 5, wsb, asb, cbuf);
+  }
+}
+
+// All eight tiles 16 rows x 64 bytes: C tiles 0-5, weights 6, activations 7.
+void ConfigureTiles() {
   TileConfig c;
-  for (int set = 0; set < 2; ++set) {
-    c.rows[3 * set] = 16;
-    c.colsb[3 * set] = 64;
-    c.rows[3 * set + 1] = 16;
-    c.colsb[3 * set + 1] = static_cast<uint16_t>(k);
-    c.rows[3 * set + 2] = static_cast<uint8_t>(k / 4);
-    c.colsb[3 * set + 2] = 64;
+  for (int t = 0; t < 8; ++t) {
+    c.rows[t] = 16;
+    c.colsb[t] = 64;
   }
   _tile_loadconfig(&c);
 }
 
-// The weight rows into `scratch` (tile order), then every group of 16
-// activation rows over the superblocks: per sub-block one TDPBUSD, its 16 x
-// 16 exact products scaled into isum (integer sums: the pairing of
-// sub-blocks on the two tile sets changes nothing), then T::Finish's float
-// term, superblock after superblock.
+// Every group of 16 activation rows over the superblocks: superblock b's
+// products, then b - 1's float term (in superblock order, as the scalar
+// kernel adds them). The first group packs each superblock of the nr weight
+// rows into `scratch` (tile order) just before its products, so the vector
+// units pack while the tile unit multiplies (a 16-row product is mostly
+// packing); later groups read the packed rows.
 template <class T>
 void RunRows(int64_t cols, const void* w, size_t w_stride, int nr, const uint8_t* acts, int64_t m, float* y,
              size_t ldy, uint8_t* scratch) {
   const int64_t nsb = cols / 256;
-  std::memset(scratch, 0, static_cast<size_t>(nsb) * T::kSuperblock);  // rows >= nr contribute 0
-  for (int r = 0; r < nr; ++r) T::Pack(static_cast<const uint8_t*>(w), w_stride, r, nsb, scratch);
-  ConfigureTiles(T::kK);
-  alignas(64) int32_t cbuf[2][16 * 16];
+  if (nr < kAmxRows) std::memset(scratch, 0, static_cast<size_t>(nsb) * T::kSuperblock);  // rows >= nr give 0
+  ConfigureTiles();
+  alignas(64) int32_t cbuf[2][3][256];  // [superblock parity][plane][16 x 16]
   alignas(64) float acc[16][16];
   for (int64_t g = 0; g * kAmxRows < m; ++g) {
     for (auto& a : acc) _mm512_store_ps(a, _mm512_setzero_ps());
-    for (int64_t b = 0; b < nsb; ++b) {
-      const uint8_t* wsb = scratch + static_cast<size_t>(b) * T::kSuperblock;
-      const uint8_t* asb = acts + static_cast<size_t>(g * nsb + b) * kAmxActSuperblock;
-      const auto* scales = reinterpret_cast<const int32_t*>(wsb + T::kScalesOff);
-      __m512i isum[16];
-      for (auto& v : isum) v = _mm512_setzero_si512();
-      for (int s = 0; s < T::kSub; s += 2) {  // tile numbers must be compile-time constants
-        _tile_loadd(1, wsb + s * 16 * T::kK, T::kK);
-        _tile_loadd(2, asb + T::BOffset(s), 64);
-        _tile_zero(0);
-        _tile_dpbusd(0, 1, 2);
-        _tile_loadd(4, wsb + (s + 1) * 16 * T::kK, T::kK);
-        _tile_loadd(5, asb + T::BOffset(s + 1), 64);
-        _tile_zero(3);
-        _tile_dpbusd(3, 4, 5);
-        _tile_stored(0, cbuf[0], 64);
-        AddScaled(cbuf[0], scales + s * 16, isum);
-        _tile_stored(3, cbuf[1], 64);
-        AddScaled(cbuf[1], scales + (s + 1) * 16, isum);
+    const uint8_t* act = acts + static_cast<size_t>(g * nsb) * kAmxActSuperblock;
+    for (int64_t b = 0; b <= nsb; ++b) {
+      if (b < nsb) {
+        if (g == 0) {
+          for (int r = 0; r < nr; ++r) {
+            T::Pack(static_cast<const uint8_t*>(w) + static_cast<size_t>(r) * w_stride, r, b,
+                    scratch + static_cast<size_t>(b) * T::kSuperblock);
+          }
+        }
+        Products(T{}, b, scratch + static_cast<size_t>(b) * T::kSuperblock,
+                 act + static_cast<size_t>(b) * kAmxActSuperblock, cbuf[b % 2]);
       }
-      T::Finish(wsb, asb, isum, acc);
+      if (b > 0) {
+        const int64_t p = b - 1;
+        T::Finish(scratch + static_cast<size_t>(p) * T::kSuperblock, act + static_cast<size_t>(p) * kAmxActSuperblock,
+                  cbuf[p % 2], acc);
+      }
     }
     const int64_t rows = std::min<int64_t>(kAmxRows, m - g * kAmxRows);
     for (int64_t i = 0; i < rows; ++i) {
@@ -234,7 +322,9 @@ void RunRows(int64_t cols, const void* w, size_t w_stride, int nr, const uint8_t
 
 bool AmxKernelCompiled() { return true; }
 
-size_t AmxWeightScratchBytes(int64_t cols) { return static_cast<size_t>(cols / 256) * kMaxSuperblock; }
+size_t AmxWeightScratchBytes(int64_t cols) {
+  return static_cast<size_t>(cols / 256) * std::max(Q4K::kSuperblock, Q6K::kSuperblock);
+}
 
 void AmxQ4KRows(int64_t cols, const void* w, size_t w_stride, int nr, const uint8_t* acts, int64_t m, float* y,
                 size_t ldy, uint8_t* scratch) {

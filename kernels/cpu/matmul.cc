@@ -26,15 +26,14 @@ namespace {
 constexpr int64_t kActTile = 16;
 constexpr size_t kAlign = 64;
 // From here on a Q4_K / Q6_K product takes the AMX tiles (when the CPU has them).
-// Each call repacks its 16 weight rows, which small m does not repay:
-// Qwen2.5-Coder-1.5B batched decode on 2 threads (tandem_model_bench,
-// Sapphire Rapids VM) ran 48.8 vs 55.8 tokens/s with and without AMX at 8
-// sessions, 79.0 vs 68.0 at 16; a 5-row verify took 148 vs 112 ms.
-constexpr int64_t kAmxMinRows = 16;
-// Q6_K repacks at twice the cost (16 sub-blocks, 6-bit codes): at 16 batched
-// sessions the AMX step was slower (70.3 vs 73.8 tokens/s, the Q6_K output
-// head dominating); prefill of 512 gained (160.6 -> 182.2).
-constexpr int64_t kAmxMinRowsQ6K = 32;
+// Each call repacks its 16 weight rows (folding the sub-block scales into
+// the codes), whatever m is, which few rows do not repay. Qwen2.5-Coder-1.5B
+// batched decode on 2 threads (tandem_model_bench, Sapphire Rapids VM,
+// 2026-12-05), AMX from 12 rows vs Q6_K from 8 / Q4_K from 9 on: 8 sessions
+// 61.1 / 60.7 vs 55.7 / 54.7 tokens/s, 12: 66.5 / 67.7 vs 64.5 / 67.1, 14:
+// 75.6 / 76.3 vs 72.0 / 76.2; Q4_K from 9 rows and Q6_K from 12 measured
+// within noise of this.
+constexpr int64_t kAmxMinRows = 12;
 
 // Bytes per quantized activation row; `tail`: Q8_K rows carry the copy a
 // tile kernel reads (Q8KTailFn).
@@ -247,7 +246,7 @@ bool MatMulMulti(std::span<const WeightView> ws_in, const float* x, int64_t m, i
   // the choice never changes a result. Only at the AVX-512 level, which the
   // `isa` argument (tests, TANDEM_ISA) can cap below.
   const bool amx = dot != nullptr &&
-                   ((w.type == GgmlType::kQ4_K && m >= kAmxMinRows) || (w.type == GgmlType::kQ6_K && m >= kAmxMinRowsQ6K)) &&
+                   (w.type == GgmlType::kQ4_K || w.type == GgmlType::kQ6_K) && m >= kAmxMinRows &&
                    KernelsFor(isa).isa == Isa::kAvx512 && AmxUsable();
   const uint8_t* amx_acts = nullptr;
   uint8_t* amx_scratch = nullptr;

@@ -1,8 +1,10 @@
 // The AMX-INT8 Q4_K and Q6_K tile products (kernels/cpu/amx.h) against the scalar
 // kernel, bitwise: every weight-row count 1..16, activation counts that fill,
-// split and pad the 16-row groups, rows of all-zero activations, and through
-// MatMul (which takes the AMX path from 8 rows on) against the AVX2 level.
+// split and pad the 16-row groups, rows of all-zero and of extreme activations
+// and weights (the folded scale planes' largest and most negative bytes), and through
+// MatMul (which takes the AMX path from 12 rows on) against the AVX2 level.
 // Skipped, visibly, on CPUs without AMX (or with TANDEM_AMX=0).
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <string>
@@ -38,6 +40,9 @@ TEST_P(AmxKQuant, TileProductIsBitwiseTheScalarKernel) {
     for (int64_t m : {int64_t{1}, int64_t{5}, int64_t{16}, int64_t{17}, int64_t{40}}) {
       std::vector<float> x = RandomRows(m, cols, rng);
       for (int64_t c = 0; c < cols; ++c) x[c] = 0.0f;  // row 0: all-zero activations (d = 0)
+      if (m > 1) {  // row 1: every code at +-127, the largest products
+        for (int64_t c = 0; c < cols; ++c) x[cols + c] = c % 3 == 0 ? -2.0f : 2.0f;
+      }
       const size_t stride = Q8KRowBytes(cols);
       std::vector<uint8_t> q8(stride * m);
       for (int64_t i = 0; i < m; ++i) scalar.quantize_q8k(x.data() + i * cols, q8.data() + i * stride, cols, 0);
@@ -45,8 +50,25 @@ TEST_P(AmxKQuant, TileProductIsBitwiseTheScalarKernel) {
       uint8_t* packed = packed_storage.data() + (64 - reinterpret_cast<uintptr_t>(packed_storage.data()) % 64) % 64;
       AmxPackQ8K(q8.data(), stride, m, cols, packed);
       for (int nr : {1, 7, 16}) {
-        const std::vector<uint8_t> w = testing::RandomWeights(type, nr, cols, rng);
+        std::vector<uint8_t> w = testing::RandomWeights(type, nr, cols, rng);
         const size_t rb = RowBytes(type, cols);
+        // The folded scale planes' extreme bytes: Q4_K weight row 0 with every
+        // code 15 and every scale and min 63 (15 * 15); Q6_K rows 0 and 1 with
+        // codes 63 and 0 (centred 31, -32) under scales -128 and 127.
+        for (int64_t b = 0; b < cols / 256; ++b) {
+          if (type == GgmlType::kQ4_K) {
+            auto* blk = reinterpret_cast<BlockQ4_K*>(w.data() + b * sizeof(BlockQ4_K));
+            std::memset(blk->scales, 0xFF, sizeof(blk->scales));
+            std::memset(blk->qs, 0xFF, sizeof(blk->qs));
+          } else {
+            for (int r = 0; r < std::min(nr, 2); ++r) {
+              auto* blk = reinterpret_cast<BlockQ6_K*>(w.data() + r * rb + b * sizeof(BlockQ6_K));
+              for (int j = 0; j < 16; ++j) blk->scales[j] = static_cast<int8_t>(j % 2 == 0 ? -128 : 127);
+              std::memset(blk->ql, r == 0 ? 0xFF : 0x00, sizeof(blk->ql));
+              std::memset(blk->qh, r == 0 ? 0xFF : 0x00, sizeof(blk->qh));
+            }
+          }
+        }
         const size_t ldy = 19;  // wider than nr: the untouched columns must stay put
         std::vector<float> y(static_cast<size_t>(m) * ldy, -7.0f);
         std::vector<uint8_t> scratch_storage(AmxWeightScratchBytes(cols) + 64);
