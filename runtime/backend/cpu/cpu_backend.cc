@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/dequantize.h"
+#include "kernels/cpu/ops.h"
 #include "runtime/backend/cpu/attention_kernels.h"
 
 namespace tandem::runtime {
@@ -373,11 +374,13 @@ void CpuBackend::SiluMul(const Activation& gate, const Activation& up, Activatio
   const float* u = Data(up);
   float* y = Data(out);
   const int64_t n = gate.rows * gate.cols;
+  // The ISA's vector op (a polynomial exp, within 2 ulp of std::exp): the
+  // scalar std::exp loop took 4-5 % of a batched 1.5B step. Every element
+  // goes through the same arithmetic wherever it lies in the call, so a
+  // row's result does not depend on the rows beside it.
   ForRows(pool_, gate.rows, [&](int64_t b, int64_t e) {
-    for (int64_t i = b * gate.cols; i < e * gate.cols && i < n; ++i) {
-      const float x = g[i];
-      y[i] = x / (1.0f + std::exp(-x)) * u[i];
-    }
+    const int64_t begin = b * gate.cols, end = std::min(e * gate.cols, n);
+    if (end > begin) kernels::SiluMul(g + begin, u + begin, y + begin, end - begin);
   });
 }
 
