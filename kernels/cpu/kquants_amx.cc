@@ -210,62 +210,55 @@ struct Q6K {
   }
 };
 
-// A superblock's plane products (weights through tile 6, activations
-// through tile 7) into C tiles C0, C1 (and C2 for Q6_K), stored to c[0..].
-// Macros because GCC's tile intrinsics paste the tile number into the
-// instruction text.
-#define TANDEM_AMX_PLANE(DP, C, I, wsb, c)                      \
-  do {                                                          \
-    _tile_loadd(6, (wsb) + (I) * kPlane + (c) * 1024, 64);      \
-    DP(C, 6, 7);                                                \
+// A superblock's plane products into C tiles 0, 1 (and 2 for Q6_K), stored
+// to cbuf[0..]. Each chunk's weight planes and activations get tiles of
+// their own, alternating between even and odd chunks (Q6_K: per plane), so
+// a tile load need not wait for the product that last read its tile (4 %
+// on a 16-row Q4_K product). Macros because GCC's tile intrinsics paste the
+// tile number into the instruction text.
+#define TANDEM_Q4K_CHUNK(c, B, A0, A1, wsb, asb)      \
+  do {                                                \
+    _tile_loadd(B, (asb) + (c) * 1024, 64);           \
+    _tile_loadd(A0, (wsb) + (c) * 1024, 64);          \
+    _tile_loadd(A1, (wsb) + kPlane + (c) * 1024, 64); \
+    _tile_dpbusd(0, A0, B);                           \
+    _tile_dpbusd(1, A1, B);                           \
   } while (false)
-#define TANDEM_Q4K_PRODUCTS(C0, C1, wsb, asb, cbuf)             \
-  do {                                                          \
-    _tile_zero(C0);                                             \
-    _tile_zero(C1);                                             \
-    for (int c = 0; c < 4; ++c) {                               \
-      _tile_loadd(7, (asb) + c * 1024, 64);                     \
-      TANDEM_AMX_PLANE(_tile_dpbusd, C0, 0, wsb, c);            \
-      TANDEM_AMX_PLANE(_tile_dpbusd, C1, 1, wsb, c);            \
-    }                                                           \
-    _tile_stored(C0, (cbuf)[0], 64);                            \
-    _tile_stored(C1, (cbuf)[1], 64);                            \
-  } while (false)
-#define TANDEM_Q6K_PRODUCTS(C0, C1, C2, wsb, asb, cbuf)         \
-  do {                                                          \
-    _tile_zero(C0);                                             \
-    _tile_zero(C1);                                             \
-    _tile_zero(C2);                                             \
-    for (int c = 0; c < 4; ++c) {                               \
-      _tile_loadd(7, (asb) + c * 1024, 64);                     \
-      TANDEM_AMX_PLANE(_tile_dpbssd, C0, 0, wsb, c);            \
-      TANDEM_AMX_PLANE(_tile_dpbssd, C1, 1, wsb, c);            \
-      TANDEM_AMX_PLANE(_tile_dpbssd, C2, 2, wsb, c);            \
-    }                                                           \
-    _tile_stored(C0, (cbuf)[0], 64);                            \
-    _tile_stored(C1, (cbuf)[1], 64);                            \
-    _tile_stored(C2, (cbuf)[2], 64);                            \
+#define TANDEM_Q6K_CHUNK(c, B, wsb, asb)                  \
+  do {                                                    \
+    _tile_loadd(B, (asb) + (c) * 1024, 64);               \
+    _tile_loadd(3, (wsb) + (c) * 1024, 64);               \
+    _tile_loadd(4, (wsb) + kPlane + (c) * 1024, 64);      \
+    _tile_loadd(5, (wsb) + 2 * kPlane + (c) * 1024, 64);  \
+    _tile_dpbssd(0, 3, B);                                \
+    _tile_dpbssd(1, 4, B);                                \
+    _tile_dpbssd(2, 5, B);                                \
   } while (false)
 
-// Superblock b's products on the C tiles of parity b % 2: 0-2 for even
-// superblocks, 3-5 for odd ones, so one superblock's products run while the
-// previous one's results are read back.
-inline void Products(Q4K, int64_t b, const uint8_t* wsb, const uint8_t* asb, int32_t (*cbuf)[256]) {
-  if (b % 2 == 0) {
-    TANDEM_Q4K_PRODUCTS(0, 1, wsb, asb, cbuf);
-  } else {
-    TANDEM_Q4K_PRODUCTS(3, 4, wsb, asb, cbuf);
-  }
+inline void Products(Q4K, const uint8_t* wsb, const uint8_t* asb, int32_t (*cbuf)[256]) {
+  _tile_zero(0);
+  _tile_zero(1);
+  TANDEM_Q4K_CHUNK(0, 6, 2, 4, wsb, asb);
+  TANDEM_Q4K_CHUNK(1, 7, 3, 5, wsb, asb);
+  TANDEM_Q4K_CHUNK(2, 6, 2, 4, wsb, asb);
+  TANDEM_Q4K_CHUNK(3, 7, 3, 5, wsb, asb);
+  _tile_stored(0, cbuf[0], 64);
+  _tile_stored(1, cbuf[1], 64);
 }
-inline void Products(Q6K, int64_t b, const uint8_t* wsb, const uint8_t* asb, int32_t (*cbuf)[256]) {
-  if (b % 2 == 0) {
-    TANDEM_Q6K_PRODUCTS(0, 1, 2, wsb, asb, cbuf);
-  } else {
-    TANDEM_Q6K_PRODUCTS(3, 4, 5, wsb, asb, cbuf);
-  }
+inline void Products(Q6K, const uint8_t* wsb, const uint8_t* asb, int32_t (*cbuf)[256]) {
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  TANDEM_Q6K_CHUNK(0, 6, wsb, asb);
+  TANDEM_Q6K_CHUNK(1, 7, wsb, asb);
+  TANDEM_Q6K_CHUNK(2, 6, wsb, asb);
+  TANDEM_Q6K_CHUNK(3, 7, wsb, asb);
+  _tile_stored(0, cbuf[0], 64);
+  _tile_stored(1, cbuf[1], 64);
+  _tile_stored(2, cbuf[2], 64);
 }
 
-// All eight tiles 16 rows x 64 bytes: C tiles 0-5, weights 6, activations 7.
+// All eight tiles 16 rows x 64 bytes (see Products for their roles).
 void ConfigureTiles() {
   TileConfig c;
   for (int t = 0; t < 8; ++t) {
@@ -300,7 +293,7 @@ void RunRows(int64_t cols, const void* w, size_t w_stride, int nr, const uint8_t
                     scratch + static_cast<size_t>(b) * T::kSuperblock);
           }
         }
-        Products(T{}, b, scratch + static_cast<size_t>(b) * T::kSuperblock,
+        Products(T{}, scratch + static_cast<size_t>(b) * T::kSuperblock,
                  act + static_cast<size_t>(b) * kAmxActSuperblock, cbuf[b % 2]);
       }
       if (b > 0) {
