@@ -77,6 +77,22 @@ struct F16Rows {
   }
 };
 
+// The same rows already widened to fp32: a page that several queries read
+// is converted once (the conversion is exact, so every value is the same).
+struct F32Rows {
+  const float* base;
+  size_t stride;
+  F32Rows Row(int t) const { return {base + static_cast<size_t>(t) * stride, stride}; }
+  __attribute__((target("avx2,fma,f16c"))) __m256 Load(int t, int j) const {
+    return _mm256_loadu_ps(base + static_cast<size_t>(t) * stride + 8 * j);
+  }
+};
+
+// Floats of the per-call fp32 copy of one page's keys (and as many for its
+// values): 64 tokens of 128 dimensions, the default page of the 1.5B; a
+// bigger page is read as fp16 by every query.
+constexpr int kWidePageFloats = 64 * 128;
+
 // One page of a query's online softmax: the scores of its n keys (q already
 // scaled), the rescale of acc and l for the new running maximum m, then the
 // weighted values. Scores go 8 keys at a time (8 independent dot products,
@@ -88,9 +104,9 @@ struct F16Rows {
 // arithmetic per element is the same sequence of operations either way
 // (bitwise equal). Shared by the one-query and the several-query variants,
 // so both do exactly these steps.
-template <int kNv>
-__attribute__((target("avx2,fma,f16c"))) inline void AttendPageAvx2(const __m256* qv, int nv, const F16Rows& keys,
-                                                                     const F16Rows& values, int n, __m256* acc,
+template <int kNv, class Rows>
+__attribute__((target("avx2,fma,f16c"))) inline void AttendPageAvx2(const __m256* qv, int nv, const Rows& keys,
+                                                                     const Rows& values, int n, __m256* acc,
                                                                      float& m, float& l) {
   if constexpr (kNv > 0) nv = kNv;
   alignas(32) float s[kMaxPageTokens + 8];
@@ -99,7 +115,7 @@ __attribute__((target("avx2,fma,f16c"))) inline void AttendPageAvx2(const __m256
     const int g = std::min(8, n - t0);
     // Lane u scores key t0 + u; a last partial group repeats its last key in
     // the missing lanes (dropped below), so every group runs the same loop.
-    F16Rows key[8];
+    Rows key[8];
     _Pragma("GCC unroll 8") for (int u = 0; u < 8; ++u) key[u] = keys.Row(t0 + std::min(u, g - 1));
     __m256 d[8];
     _Pragma("GCC unroll 8") for (int u = 0; u < 8; ++u) d[u] = _mm256_setzero_ps();
@@ -163,7 +179,10 @@ void AttendHeadAvx2T(const float* q, int head_dim, float scale, const HeadKv& kv
 
 // AttendHeads' AVX2 variant: pages outside and queries inside; each query's
 // accumulator, maximum and sum are parked in `state` between pages (a copy,
-// which changes no value), so each page is read once for all queries.
+// which changes no value), so each page is read once for all queries, and
+// widened from fp16 once for all of them (without the copy every query
+// converts every key and value again: a conversion per FMA, on the port the
+// FMAs need).
 template <int kNv>
 __attribute__((target("avx2,fma,f16c")))
 void AttendHeadsAvx2T(const HeadQuery* queries, int n_queries, int head_dim, float scale, const HeadKv& kv) {
@@ -179,10 +198,23 @@ void AttendHeadsAvx2T(const HeadQuery* queries, int n_queries, int head_dim, flo
     max_ctx = std::max(max_ctx, queries[i].n_ctx);
   }
   const __m256 scale_v = _mm256_set1_ps(scale);
+  const bool widen = kv.page_tokens * head_dim <= kWidePageFloats;
+  alignas(32) float wide_k[kWidePageFloats], wide_v[kWidePageFloats];
   for (int t0 = 0, p = 0; t0 < max_ctx; t0 += kv.page_tokens, ++p) {
     const uint16_t* page = kv.kv_base + static_cast<size_t>(kv.pages[p]) * kv.page_elems;
     const F16Rows keys{page + kv.k_offset, static_cast<size_t>(kv.kv_dim)};
     const F16Rows values{page + kv.v_offset, static_cast<size_t>(kv.kv_dim)};
+    const int page_n = std::min(kv.page_tokens, max_ctx - t0);
+    if (widen) {
+      for (int t = 0; t < page_n; ++t) {
+        for (int j = 0; j < nv; ++j) {
+          _mm256_store_ps(wide_k + t * head_dim + 8 * j, keys.Load(t, j));
+          _mm256_store_ps(wide_v + t * head_dim + 8 * j, values.Load(t, j));
+        }
+      }
+    }
+    const F32Rows wkeys{wide_k, static_cast<size_t>(head_dim)};
+    const F32Rows wvalues{wide_v, static_cast<size_t>(head_dim)};
     for (int i = 0; i < n_queries; ++i) {
       const int n = std::min(kv.page_tokens, queries[i].n_ctx - t0);
       if (n <= 0) continue;
@@ -192,7 +224,11 @@ void AttendHeadsAvx2T(const HeadQuery* queries, int n_queries, int head_dim, flo
         qv[j] = _mm256_mul_ps(_mm256_loadu_ps(queries[i].q + 8 * j), scale_v);
         acc[j] = _mm256_load_ps(acc_state[i] + 8 * j);
       }
-      AttendPageAvx2<kNv>(qv, nv, keys, values, n, acc, m_state[i], l_state[i]);
+      if (widen) {
+        AttendPageAvx2<kNv>(qv, nv, wkeys, wvalues, n, acc, m_state[i], l_state[i]);
+      } else {
+        AttendPageAvx2<kNv>(qv, nv, keys, values, n, acc, m_state[i], l_state[i]);
+      }
       for (int j = 0; j < nv; ++j) _mm256_store_ps(acc_state[i] + 8 * j, acc[j]);
     }
   }

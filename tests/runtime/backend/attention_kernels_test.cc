@@ -50,26 +50,32 @@ class AttendHeadsTest : public ::testing::TestWithParam<int> {};
 
 TEST_P(AttendHeadsTest, EveryQueryIsBitwiseAttendHead) {
   const int head_dim = GetParam();
-  const int page_tokens = 16, n_pages = 12, group = 3, rows = 9;
-  Pool pool = MakePool(head_dim, 2, page_tokens, n_pages, 7);
-  std::mt19937 rng(11);
-  std::normal_distribution<float> nd(0.0f, 2.0f);
-  std::vector<float> q(static_cast<size_t>(rows * group * head_dim));
-  for (float& v : q) v = nd(rng);
-  std::vector<float> got(q.size(), -1.0f), want(q.size(), -2.0f);
-  std::vector<HeadQuery> queries;
-  for (int r = 0; r < rows; ++r) {
-    const int n_ctx = 150 + 5 * r;  // causal rows; 150 ends mid-page
-    for (int h = 0; h < group; ++h) {
-      const size_t off = static_cast<size_t>((r * group + h) * head_dim);
-      queries.push_back({q.data() + off, got.data() + off, n_ctx});
-      AttendHead(q.data() + off, head_dim, 0.125f, Kv(pool, 1, n_ctx), want.data() + off);
+  // Pages of 16 tokens are widened to fp32 once for all queries; pages of 64
+  // tokens of 256 dimensions are past that copy's size and read as fp16 by
+  // every query: both must give AttendHead's bits.
+  for (const int page_tokens : {16, 64}) {
+    SCOPED_TRACE(page_tokens);
+    const int n_pages = 192 / page_tokens + 1, group = 3, rows = 9;
+    Pool pool = MakePool(head_dim, 2, page_tokens, n_pages, 7);
+    std::mt19937 rng(11);
+    std::normal_distribution<float> nd(0.0f, 2.0f);
+    std::vector<float> q(static_cast<size_t>(rows * group * head_dim));
+    for (float& v : q) v = nd(rng);
+    std::vector<float> got(q.size(), -1.0f), want(q.size(), -2.0f);
+    std::vector<HeadQuery> queries;
+    for (int r = 0; r < rows; ++r) {
+      const int n_ctx = 150 + 5 * r;  // causal rows; 150 ends mid-page
+      for (int h = 0; h < group; ++h) {
+        const size_t off = static_cast<size_t>((r * group + h) * head_dim);
+        queries.push_back({q.data() + off, got.data() + off, n_ctx});
+        AttendHead(q.data() + off, head_dim, 0.125f, Kv(pool, 1, n_ctx), want.data() + off);
+      }
     }
+    AttendHeads(queries.data(), static_cast<int>(queries.size()), head_dim, 0.125f, Kv(pool, 1, 0));
+    ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
+    // Not vacuous: the outputs differ between rows.
+    EXPECT_NE(std::memcmp(got.data(), got.data() + group * head_dim, head_dim * sizeof(float)), 0);
   }
-  AttendHeads(queries.data(), static_cast<int>(queries.size()), head_dim, 0.125f, Kv(pool, 1, 0));
-  ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
-  // Not vacuous: the outputs differ between rows.
-  EXPECT_NE(std::memcmp(got.data(), got.data() + group * head_dim, head_dim * sizeof(float)), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(HeadDims, AttendHeadsTest, ::testing::Values(64, 96, 128, 256));
