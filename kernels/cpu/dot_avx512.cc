@@ -8,6 +8,11 @@
 #define TANDEM_SIMD_NS avx512_impl
 #define TANDEM_SIMD_ISA Isa::kAvx512
 #define TANDEM_VNNI 1
+// GCC 12 warns that the _mm512_undefined_*() inside its own broadcast,
+// insert and extract intrinsics are (maybe) uninitialized: a false positive
+// of the intrinsic header (GCC bug 105593), reported at the header's lines.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include "kernels/cpu/dot_simd.inc"
 
 namespace tandem::kernels {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <random>
 #include <string>
@@ -367,6 +368,72 @@ TEST(Dot, IntegerPartsExact) {
 // independent of the batch; tests/kernels/matmul_invariance_test.cc checks
 // the same through MatMul). Random scales and activations, so any change of
 // float order shows in the last bits.
+// The K-quant tile kernels keep partial sums in 16-bit words (a lane of
+// four Q6_K products, of sixteen Q4_K products, dot_simd.inc) on the
+// strength of the code and activation ranges: at the extremes (every code at
+// its maximum or zero, the largest scales, activations all +-127 with the
+// sign of a chunk, sub-block or element) a grouping that overflowed int16
+// would change the exact integer, and the outputs must still be the scalar
+// kernel's bit for bit.
+TEST(Dot, KQuantTilesAtTheExtremes) {
+  constexpr int64_t n = 512;
+  const uint16_t one = Fp32ToFp16(1.0f);
+  for (const CpuKernels* fast : FastTables()) {
+    for (GgmlType type : {GgmlType::kQ4_K, GgmlType::kQ5_K, GgmlType::kQ6_K}) {
+      const int t = static_cast<int>(type);
+      if (fast->dot_tile[t] == nullptr) continue;
+      const size_t rb = RowBytes(type, n);
+      for (int codes = 0; codes < 2; ++codes) {  // 0: every code at its maximum, 1: alternating max / 0
+        std::vector<uint8_t> w(rb * kTileRows, 0);
+        for (int r = 0; r < kTileRows; ++r) {
+          for (int64_t b = 0; b < n / 256; ++b) {
+            uint8_t* blk = w.data() + r * rb + b * FindTypeTraits(t)->block_bytes;
+            const uint8_t byte = codes == 0 ? 0xFF : 0x0F;
+            if (type == GgmlType::kQ6_K) {
+              auto* b6 = reinterpret_cast<BlockQ6_K*>(blk);
+              std::memset(b6->ql, byte, sizeof(b6->ql));
+              std::memset(b6->qh, codes == 0 ? 0xFF : 0x33, sizeof(b6->qh));
+              for (int g = 0; g < 16; ++g) b6->scales[g] = static_cast<int8_t>(r == 0 ? 127 : (g % 2 ? -128 : 127));
+              std::memcpy(&b6->d, &one, 2);
+            } else {
+              auto* b4 = reinterpret_cast<BlockQ4_K*>(blk);  // Q5_K shares the header
+              std::memcpy(&b4->d, &one, 2);
+              std::memcpy(&b4->dmin, &one, 2);
+              std::memset(b4->scales, r == 0 ? 0xFF : 0xBF, kKScaleSize);  // 6-bit scales and mins 63 (or mixed)
+              uint8_t* qs = blk + (type == GgmlType::kQ5_K ? offsetof(BlockQ5_K, qs) : offsetof(BlockQ4_K, qs));
+              std::memset(qs, byte, 128);
+              if (type == GgmlType::kQ5_K) std::memset(reinterpret_cast<BlockQ5_K*>(blk)->qh, 0xFF, 32);
+            }
+          }
+        }
+        for (int sign = 0; sign < 4; ++sign) {
+          std::vector<std::vector<float>> rows(kMaxTileNx, std::vector<float>(n));
+          for (int j = 0; j < kMaxTileNx; ++j) {
+            for (int64_t i = 0; i < n; ++i) {
+              const bool neg = sign == 1 || (sign == 2 && (i / 32 + j) % 2) || (sign == 3 && (i + j) % 2);
+              rows[j][i] = neg ? -127.0f : 127.0f;
+            }
+          }
+          const Acts a = MakeActs(type, n, kMaxTileNx, rows, fast->q8k_tail[t]);
+          for (int nx = 1; nx <= kMaxTileNx; ++nx) {
+            float got[kMaxTileNx * kTileRows];
+            fast->dot_tile[t](n, w.data(), rb, kTileRows, a.bytes.data(), a.stride, nx, got, kTileRows);
+            for (int r = 0; r < kTileRows; ++r) {
+              for (int j = 0; j < nx; ++j) {
+                float ref;
+                ScalarKernels().dot[t](n, w.data() + r * rb, a.bytes.data() + j * a.stride, a.stride, 1, &ref);
+                ASSERT_EQ(std::memcmp(&got[j * kTileRows + r], &ref, sizeof(float)), 0)
+                    << IsaName(fast->isa) << " " << FindTypeTraits(t)->name << " codes " << codes << " sign "
+                    << sign << " nx=" << nx << " r=" << r << ": " << got[j * kTileRows + r] << " vs " << ref;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(Dot, MultiRowFormsEqualRowFormBitwise) {
   std::mt19937 rng(6);
   std::normal_distribution<float> nd(0.0f, 1.0f);
