@@ -98,6 +98,12 @@ struct CpuKernels {
   // Non-null where dot_tile of that type reads the Q8_K tail (Q8KTailFn);
   // dot and dot_rows never do.
   Q8KTailFn q8k_tail[kNumTypeIds] = {};
+  // True where this level's one-activation-row forms (dot with nx = 1,
+  // dot_rows) / tile form for the type prefetch the weights they are about
+  // to read themselves, between their products; MatMul then leaves it to
+  // them instead of requesting the rows in one burst before the call.
+  bool row_prefetches[kNumTypeIds] = {};
+  bool tile_prefetches[kNumTypeIds] = {};
 };
 
 const CpuKernels& ScalarKernels();

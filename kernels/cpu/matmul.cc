@@ -94,6 +94,8 @@ struct MatMulCtx {
   RowDotFn dot;         // null: dequantize fallback
   MultiRowDotFn dot_rows;  // null: none for this type
   TileDotFn dot_tile;      // null: none for this type
+  bool row_prefetches;   // the m = 1 kernels prefetch their weights (CpuKernels::row_prefetches)
+  bool tile_prefetches;  // the tile kernels do (CpuKernels::tile_prefetches)
   GgmlType type;
   int64_t cols;
   const uint8_t* x;     // activation rows (quantized or fp32)
@@ -112,7 +114,9 @@ struct MatMulCtx {
 // kPrefetchAhead bytes beyond the rows about to be computed gave 8.7 (2
 // threads: 10.9 -> 15.8), any distance from 512 to 2048 bytes within 5 %, 4 and
 // 8 KB slower (docs/benchmarks.md). A prefetch never faults, so running past
-// the end of the matrix is harmless.
+// the end of the matrix is harmless. Kernels that spread their own
+// prefetches between their products (CpuKernels::row_prefetches /
+// tile_prefetches) are left to it.
 constexpr size_t kPrefetchAhead = 1024;
 constexpr size_t kCacheLine = 64;
 
@@ -146,12 +150,12 @@ void RunChunk(const MatMulCtx* c, const MatMulPart& p, int64_t r0, int64_t r1, i
     if (c->dot_rows != nullptr) {
       for (int64_t r = r0; r < r1; r += kMaxNr) {
         const int nr = static_cast<int>(std::min<int64_t>(kMaxNr, r1 - r));
-        PrefetchWeights(p.w + r * p.w_stride, nr * p.w_stride);
+        if (!c->row_prefetches) PrefetchWeights(p.w + r * p.w_stride, nr * p.w_stride);
         c->dot_rows(c->cols, p.w + r * p.w_stride, p.w_stride, nr, c->x, p.y + r);
       }
     } else {
       for (int64_t r = r0; r < r1; ++r) {
-        PrefetchWeights(p.w + r * p.w_stride, p.w_stride);
+        if (!c->row_prefetches) PrefetchWeights(p.w + r * p.w_stride, p.w_stride);
         RunDot(*c, p.w + r * p.w_stride, c->x, 1, p.y + r);
       }
     }
@@ -164,7 +168,7 @@ void RunChunk(const MatMulCtx* c, const MatMulPart& p, int64_t r0, int64_t r1, i
         const int nr = static_cast<int>(std::min<int64_t>(kTileRows, r1 - r));
         // The first activation tile brings the chunk's rows in; the others
         // find them in cache.
-        if (i0 == 0) PrefetchWeights(p.w + r * p.w_stride, nr * p.w_stride);
+        if (i0 == 0 && !c->tile_prefetches) PrefetchWeights(p.w + r * p.w_stride, nr * p.w_stride);
         for (int64_t i = i0; i < i1; i += kMaxTileNx) {
           const int nx = static_cast<int>(std::min<int64_t>(kMaxTileNx, i1 - i));
           c->dot_tile(c->cols, p.w + r * p.w_stride, p.w_stride, nr, c->x + i * c->x_stride, c->x_stride,
@@ -298,6 +302,8 @@ bool MatMulMulti(std::span<const WeightView> ws_in, const float* x, int64_t m, i
   c.dot = dot;
   c.dot_rows = dot == nullptr ? nullptr : k.dot_rows[static_cast<int>(w.type)];
   c.dot_tile = dot == nullptr ? nullptr : k.dot_tile[static_cast<int>(w.type)];
+  c.row_prefetches = dot != nullptr && k.row_prefetches[static_cast<int>(w.type)];
+  c.tile_prefetches = dot != nullptr && k.tile_prefetches[static_cast<int>(w.type)];
   c.type = w.type;
   c.cols = w.cols;
   c.x = xa;
