@@ -29,11 +29,10 @@ constexpr size_t kAlign = 64;
 // Each call repacks its 16 weight rows (folding the sub-block scales into
 // the codes), whatever m is, which few rows do not repay. Qwen2.5-Coder-1.5B
 // batched decode on 2 threads (tandem_model_bench, Sapphire Rapids VM,
-// 2026-12-05), AMX from 12 rows vs Q6_K from 8 / Q4_K from 9 on: 8 sessions
-// 61.1 / 60.7 vs 55.7 / 54.7 tokens/s, 12: 66.5 / 67.7 vs 64.5 / 67.1, 14:
-// 75.6 / 76.3 vs 72.0 / 76.2; Q4_K from 9 rows and Q6_K from 12 measured
-// within noise of this.
-constexpr int64_t kAmxMinRows = 12;
+// 2026-12-05, with the AMX pack's prefetch), AVX-512 tiles vs AMX at 8 / 9
+// / 10 / 11 sessions: 66.0-67.3 vs 59.7-59.8, 64.8-65.5 vs 65.2-65.9,
+// 66.7-67.5 vs 71.6-72.7, 66.5-66.6 vs 77.7-78.2 tokens/s.
+constexpr int64_t kAmxMinRows = 10;
 
 // Bytes per quantized activation row; `tail`: Q8_K rows carry the copy a
 // tile kernel reads (Q8KTailFn).

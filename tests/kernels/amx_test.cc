@@ -2,7 +2,7 @@
 // kernel, bitwise: every weight-row count 1..16, activation counts that fill,
 // split and pad the 16-row groups, rows of all-zero and of extreme activations
 // and weights (the folded scale planes' largest and most negative bytes), and through
-// MatMul (which takes the AMX path from 12 rows on) against the AVX2 level.
+// MatMul (which takes the AMX path from 10 rows on) against the AVX2 level.
 // Skipped, visibly, on CPUs without AMX (or with TANDEM_AMX=0).
 #include <algorithm>
 #include <cstring>
