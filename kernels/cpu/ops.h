@@ -33,6 +33,16 @@ struct OpsTable {
   void (*axpy_f16)(float a, const uint16_t* x, float* y, int64_t n);
   // dst[i] = half(src[i]), round to nearest even (writing an fp16 KV cache).
   void (*f32_to_f16)(const float* src, uint16_t* dst, int64_t n);
+  // The sampler's passes over a vocabulary of logits:
+  // the index of the first NaN or +inf in x, or -1;
+  int64_t (*find_nan_or_pos_inf)(const float* x, int64_t n);
+  // the index of the first maximum of x (n >= 1; x holds no NaN);
+  int64_t (*argmax)(const float* x, int64_t n);
+  // out[i] = exp((x[i] - shift) * scale), exactly 0 where x[i] is -inf (and,
+  // in the vector version, wherever the exponent is below -87.3, where
+  // std::exp gives a denormal), and the sum of out accumulated in double.
+  // out may equal x.
+  double (*exp_sum)(const float* x, float shift, float scale, float* out, int64_t n);
 };
 
 const OpsTable& ScalarOps();
@@ -54,5 +64,10 @@ inline float DotF16(const uint16_t* a, const float* b, int64_t n) { return Ops()
 inline void AxpyF32(float a, const float* x, float* y, int64_t n) { Ops().axpy_f32(a, x, y, n); }
 inline void AxpyF16(float a, const uint16_t* x, float* y, int64_t n) { Ops().axpy_f16(a, x, y, n); }
 inline void F32ToF16(const float* src, uint16_t* dst, int64_t n) { Ops().f32_to_f16(src, dst, n); }
+inline int64_t FindNanOrPosInf(const float* x, int64_t n) { return Ops().find_nan_or_pos_inf(x, n); }
+inline int64_t Argmax(const float* x, int64_t n) { return Ops().argmax(x, n); }
+inline double ExpSum(const float* x, float shift, float scale, float* out, int64_t n) {
+  return Ops().exp_sum(x, shift, scale, out, n);
+}
 
 }  // namespace tandem::kernels

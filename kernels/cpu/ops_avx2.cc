@@ -168,11 +168,69 @@ void F32ToF16V(const float* src, uint16_t* dst, int64_t n) {
   for (; i < n; ++i) dst[i] = _cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT);
 }
 
+// 32 floats per step (one movemask for four compares); the exact index
+// comes from the scalar loop over the step that has one.
+int64_t FindNanOrPosInfV(const float* x, int64_t n) {
+  const __m256 inf = _mm256_set1_ps(INFINITY);
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    __m256 bad = _mm256_cmp_ps(_mm256_loadu_ps(x + i), inf, _CMP_NLT_UQ);  // NaN or +inf
+    for (int k = 8; k < 32; k += 8) bad = _mm256_or_ps(bad, _mm256_cmp_ps(_mm256_loadu_ps(x + i + k), inf, _CMP_NLT_UQ));
+    if (_mm256_movemask_ps(bad) != 0) break;
+  }
+  for (; i < n; ++i) {
+    if (!(x[i] < INFINITY)) return i;
+  }
+  return -1;
+}
+
+// The maximum with four independent accumulators, then the first element
+// equal to it (the scalar form's first maximum; -0.0 == +0.0 as there).
+int64_t ArgmaxV(const float* x, int64_t n) {
+  __m256 m[4] = {_mm256_set1_ps(-INFINITY), _mm256_set1_ps(-INFINITY), _mm256_set1_ps(-INFINITY),
+                 _mm256_set1_ps(-INFINITY)};
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    for (int k = 0; k < 4; ++k) m[k] = _mm256_max_ps(m[k], _mm256_loadu_ps(x + i + 8 * k));
+  }
+  float mx = HMax(_mm256_max_ps(_mm256_max_ps(m[0], m[1]), _mm256_max_ps(m[2], m[3])));
+  for (; i < n; ++i) mx = std::fmax(mx, x[i]);
+  const __m256 vmx = _mm256_set1_ps(mx);
+  for (i = 0; i + 8 <= n; i += 8) {
+    const int hit = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + i), vmx, _CMP_EQ_OQ));
+    if (hit != 0) return i + __builtin_ctz(static_cast<unsigned>(hit));
+  }
+  for (; i < n; ++i) {
+    if (x[i] == mx) return i;
+  }
+  return 0;  // unreachable for n >= 1 without NaN
+}
+
+double ExpSumV(const float* x, float shift, float scale, float* out, int64_t n) {
+  const __m256 vshift = _mm256_set1_ps(shift), vscale = _mm256_set1_ps(scale);
+  __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 e = Exp(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vshift), vscale));
+    _mm256_storeu_ps(out + i, e);
+    s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+    s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+  }
+  alignas(32) double lanes[4];
+  _mm256_store_pd(lanes, _mm256_add_pd(s0, s1));
+  double sum = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+  for (; i < n; ++i) {
+    out[i] = ExpOne((x[i] - shift) * scale);
+    sum += out[i];
+  }
+  return sum;
+}
+
 }  // namespace
 
 const OpsTable* Avx2Ops() {
-  static const OpsTable t{RmsNormV, SiluMulV, AddV,     ScaleV,   SoftmaxV,
-                          DotF32V,  DotF16V,  AxpyF32V, AxpyF16V, F32ToF16V};
+  static const OpsTable t{RmsNormV, SiluMulV, AddV,     ScaleV,   SoftmaxV,         DotF32V, DotF16V,
+                          AxpyF32V, AxpyF16V, F32ToF16V, FindNanOrPosInfV, ArgmaxV, ExpSumV};
   return &t;
 }
 

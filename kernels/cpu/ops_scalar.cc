@@ -1,5 +1,6 @@
 // Scalar reference versions of ops.h, and the dispatch.
 #include <cmath>
+#include <limits>
 
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/ops.h"
@@ -65,11 +66,35 @@ void F32ToF16S(const float* src, uint16_t* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = Fp32ToFp16(src[i]);
 }
 
+int64_t FindNanOrPosInfS(const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    if (!(x[i] < std::numeric_limits<float>::infinity())) return i;
+  }
+  return -1;
+}
+
+int64_t ArgmaxS(const float* x, int64_t n) {
+  int64_t best = 0;
+  for (int64_t i = 1; i < n; ++i) {
+    if (x[i] > x[best]) best = i;
+  }
+  return best;
+}
+
+double ExpSumS(const float* x, float shift, float scale, float* out, int64_t n) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    out[i] = x[i] == -std::numeric_limits<float>::infinity() ? 0.0f : std::exp((x[i] - shift) * scale);
+    sum += out[i];
+  }
+  return sum;
+}
+
 }  // namespace
 
 const OpsTable& ScalarOps() {
-  static const OpsTable t{RmsNormS, SiluMulS, AddS,     ScaleS,   SoftmaxS,
-                          DotF32S,  DotF16S,  AxpyF32S, AxpyF16S, F32ToF16S};
+  static const OpsTable t{RmsNormS, SiluMulS, AddS,     ScaleS,   SoftmaxS,         DotF32S, DotF16S,
+                          AxpyF32S, AxpyF16S, F32ToF16S, FindNanOrPosInfS, ArgmaxS, ExpSumS};
   return t;
 }
 

@@ -104,6 +104,55 @@ TEST(Ops, FastMatchesScalar) {
   }
 }
 
+// The sampler's passes: same answers as the scalar forms wherever the special
+// value lies (vector body or tail), ties resolved to the first index, and the
+// exponential's sum within its error with masked entries exactly 0.
+TEST(Ops, SamplerPassesMatchScalar) {
+  const OpsTable& s = ScalarOps();
+  std::vector<const OpsTable*> tables = {&s};
+  if (Fast() != nullptr) tables.push_back(Fast());
+  std::mt19937 rng(12);
+  for (const OpsTable* t : tables) {
+    for (int64_t n : {int64_t{1}, int64_t{7}, int64_t{33}, int64_t{100}, int64_t{1000}}) {
+      std::vector<float> x = Rand(n, rng, 4.0f);
+      ASSERT_EQ(t->find_nan_or_pos_inf(x.data(), n), -1);
+      for (int64_t at : {int64_t{0}, n / 2, n - 1}) {
+        for (float bad : {std::nanf(""), INFINITY}) {
+          std::vector<float> y = x;
+          y[at] = bad;
+          if (at != n - 1) y[n - 1] = bad;  // a later one must not win
+          ASSERT_EQ(t->find_nan_or_pos_inf(y.data(), n), at) << "n=" << n;
+        }
+        std::vector<float> y = x;
+        y[at] = -INFINITY;  // -inf is a valid (masked) logit
+        ASSERT_EQ(t->find_nan_or_pos_inf(y.data(), n), -1);
+      }
+      ASSERT_EQ(t->argmax(x.data(), n), s.argmax(x.data(), n));
+      std::vector<float> ties = x;
+      const int64_t first = n / 3, second = n - 1;
+      ties[first] = ties[second] = 50.0f;
+      ASSERT_EQ(t->argmax(ties.data(), n), first) << "n=" << n;
+      std::vector<float> zeros(n, -INFINITY);
+      zeros[n - 1] = 0.0f;
+      if (n > 2) zeros[1] = -0.0f;
+      ASSERT_EQ(t->argmax(zeros.data(), n), n > 2 ? 1 : n - 1);
+
+      std::vector<float> l = Rand(n, rng, 10.0f);
+      if (n > 1) l[0] = -INFINITY;
+      std::vector<float> r1(n), r2(n);
+      const float mx = l[s.argmax(l.data(), n)];
+      const double sum1 = s.exp_sum(l.data(), mx, 1.0f / 0.7f, r1.data(), n);
+      const double sum2 = t->exp_sum(l.data(), mx, 1.0f / 0.7f, r2.data(), n);
+      for (int64_t i = 0; i < n; ++i) ASSERT_NEAR(r2[i], r1[i], 2e-6f * r1[i] + 1e-37f) << "exp n=" << n;
+      ASSERT_NEAR(sum2, sum1, 2e-6 * sum1);
+      if (n > 1) ASSERT_EQ(r2[0], 0.0f) << "masked logit must get exactly 0";
+      std::vector<float> inplace = l;
+      t->exp_sum(inplace.data(), mx, 1.0f / 0.7f, inplace.data(), n);  // out == x
+      ASSERT_EQ(inplace, r2);
+    }
+  }
+}
+
 TEST(Ops, F16ConversionEdgeValues) {
   const OpsTable* f = Fast();
   if (f == nullptr) GTEST_SKIP() << "no AVX2";

@@ -1,9 +1,12 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <random>
+#include <string>
 #include <vector>
 
 #include "gmock/gmock.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "runtime/sampling/distribution.h"
 #include "runtime/sampling/rng.h"
@@ -217,6 +220,47 @@ TEST(Sampler, BadLogitsAreErrors) {
   bad.top_p = 2;
   Sampler b(bad);
   EXPECT_EQ(b.Process(ok, {}, &d).code(), absl::StatusCode::kInvalidArgument);
+  // In a vocabulary-sized row the bad logit is found wherever it lies (inside
+  // a vector step or in the tail) and named by index and kind.
+  for (int64_t at : {0, 517, 999}) {
+    std::vector<float> big(1000, 0.5f);
+    big[at] = std::nanf("");
+    absl::Status st = s.Process(big, {}, &d);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(st.message().find(absl::StrCat("logit ", at, " is NaN")), std::string::npos) << st.message();
+    big[at] = kInf;
+    st = s.Process(big, {}, &d);
+    EXPECT_NE(st.message().find(absl::StrCat("logit ", at, " is +inf")), std::string::npos) << st.message();
+  }
+}
+
+// A vocabulary-sized row through the vector passes: the first maximum wins
+// greedy, masked logits get exactly 0, and the probabilities are the
+// softmax's within the exponential's error.
+TEST(Sampler, LargeVocabularyMatchesPlainSoftmax) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(0.0f, 3.0f);
+  std::vector<float> logits(151936);
+  for (float& l : logits) l = nd(rng);
+  logits[100] = logits[90000] = 20.0f;  // tied maxima: the lower id is greedy's
+  logits[5] = logits[151935] = -kInf;
+  SamplingParams greedy;
+  greedy.temperature = 0.0f;
+  EXPECT_EQ(ProcessOk(greedy, logits).Argmax(), 100);
+  SamplingParams warm;
+  warm.temperature = 0.7f;
+  const Distribution d = ProcessOk(warm, logits);
+  double z = 0.0;
+  for (float l : logits) z += std::exp((static_cast<double>(l) - 20.0) / 0.7);
+  double total = 0.0;
+  for (int32_t i = 0; i < static_cast<int32_t>(logits.size()); ++i) {
+    const double want = std::exp((static_cast<double>(logits[i]) - 20.0) / 0.7) / z;
+    ASSERT_NEAR(d.Prob(i), want, 2e-6 * want + 1e-12) << i;
+    total += d.Prob(i);
+  }
+  EXPECT_EQ(d.Prob(5), 0.0f);
+  EXPECT_EQ(d.Prob(151935), 0.0f);
+  EXPECT_NEAR(total, 1.0, 1e-5);
 }
 
 TEST(Sampler, ReusesBuffersInSteadyState) {
