@@ -328,6 +328,7 @@ class GammaController {
   // The draft length for the next round.
   int gamma() const { return gamma_; }
   GammaReason reason() const { return reason_; }
+  int probe_every() const { return options_.probe_every; }
   double alpha() const { return alpha_.rate(); }
   // Records a round (acceptance only; no timings, load unchanged).
   void Observe(int drafted, int accepted) { Observe(GammaRound{.drafted = drafted, .accepted = accepted}); }

@@ -43,12 +43,18 @@ absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession* draft
     // committed at gamma 0) drafts only if the tokens left repay that. A
     // probe is exempt: it drafts to measure acceptance, not to save time
     // (without the exemption a drafter stopped for low acceptance never
-    // got re-measured).
+    // got re-measured) - except in the last probe_every tokens, where the
+    // request could not use what it measures while the catch-up (the whole
+    // context for a lazily opened drafter) costs every session on shared
+    // processors: at 16 streams such late probes cost a quarter of the
+    // aggregate (bench/results/load_adaptive/20261205T034654Z, pass 1).
     const int catch_up_tokens = draft == nullptr ? 0
                                           : static_cast<int>((draft->prefill_pending() ? draft->committed_length() : 0) +
                                                              delta.append.size());
-    const bool prefill_costs_more = g > 0 && catch_up_tokens > 0 && gamma.reason() != spec::GammaReason::kProbe &&
-                                    !gamma.CatchUpPays(catch_up_tokens, out.remaining());
+    const bool probe = gamma.reason() == spec::GammaReason::kProbe;
+    const bool prefill_costs_more =
+        g > 0 && catch_up_tokens > 0 &&
+        (probe ? out.remaining() <= gamma.probe_every() : !gamma.CatchUpPays(catch_up_tokens, out.remaining()));
     if (prefill_costs_more) g = 0;
     if (draft != nullptr) {
       stats.speculation.RecordGamma(prefill_costs_more ? 0 : gamma.gamma(),

@@ -685,6 +685,82 @@ TEST(Speculative, LowAcceptanceStopsDraftingThenProbes) {
   EXPECT_EQ(s.accepted_tokens, 0);
 }
 
+// Records the drafter's committed length (the target's, once caught up)
+// at every Propose.
+class ProposeRecordingDrafter : public Drafter {
+ public:
+  explicit ProposeRecordingDrafter(Drafter& inner) : inner_(inner) {}
+  std::string_view name() const override { return inner_.name(); }
+  absl::StatusOr<std::unique_ptr<DraftSession>> Open(std::span<const int32_t> prompt, const SamplingParams& params,
+                                                     const DraftOptions& options) override {
+    auto session = inner_.Open(prompt, params, options);
+    if (!session.ok()) return session.status();
+    return std::unique_ptr<DraftSession>(new Session(std::move(*session), *this));
+  }
+  std::vector<int64_t> lengths;
+
+ private:
+  class Session : public DraftSession {
+   public:
+    Session(std::unique_ptr<DraftSession> inner, ProposeRecordingDrafter& owner) : inner_(std::move(inner)), owner_(owner) {}
+    absl::Status Propose(const DraftDelta& delta, int gamma, DraftProposal* out) override {
+      absl::Status s = inner_->Propose(delta, gamma, out);
+      owner_.lengths.push_back(inner_->committed_length());
+      return s;
+    }
+    int64_t committed_length() const override { return inner_->committed_length(); }
+    absl::Status Close() override { return inner_->Close(); }
+
+   private:
+    std::unique_ptr<DraftSession> inner_;
+    ProposeRecordingDrafter& owner_;
+  };
+  Drafter& inner_;
+};
+
+TEST(Speculative, NoProbeInTheLastProbeEveryTokens) {
+  // A probe makes a drafter stopped for low acceptance catch up on every
+  // token it skipped; in the request's last probe_every (16) tokens nothing
+  // could use the measurement, so the round stays a plain step (reason
+  // "prefill"). Over a range of lengths the probes' phase covers every
+  // position of the tail.
+  auto no_eos = [](std::span<const int32_t> c, std::span<float> out) {
+    testing::TargetLogits(c, out);
+    out[0] = -100;
+  };
+  FakeLm target(kVocab, no_eos);
+  FakeLm contrary(kVocab, [](std::span<const int32_t> c, std::span<float> out) {
+    testing::TargetLogits(c, out);
+    out[0] = -100;
+    for (float& x : out) x = -x;
+    out[0] = -100;
+  });
+  FakeVocabulary vocab(kVocab);
+  ModelVerifier verifier(target);
+  ModelDrafter bad(contrary, IsEos);
+  int64_t skipped = 0;
+  for (int max_tokens = 100; max_tokens < 100 + 18; ++max_tokens) {
+    ProposeRecordingDrafter drafter(bad);
+    const std::vector<int32_t> prompt = {1, 2};
+    GenerationRequest req{.prompt = prompt, .max_tokens = max_tokens,
+                          .gamma = {.gamma = 4, .adaptive = true, .max_gamma = 8, .measure_costs = false}};
+    req.sampling.temperature = 0;
+    GenerationResult base = Generate(req, verifier, nullptr, vocab);
+    GenerationResult spec = Generate(req, verifier, &drafter, vocab);
+    EXPECT_EQ(spec.tokens, base.tokens);
+    const spec::SpeculationStats& s = spec.stats.speculation;
+    EXPECT_GT(RoundsWith(s, "probe", 1), 2) << max_tokens;  // probes still happen before the tail
+    ASSERT_FALSE(drafter.lengths.empty());
+    for (int64_t length : drafter.lengths) {
+      const int64_t emitted = length - static_cast<int64_t>(prompt.size());
+      EXPECT_LT(emitted, max_tokens - 16) << "drafted " << max_tokens - emitted << " tokens before the end";
+    }
+    EXPECT_LE(RoundsWith(s, "prefill", 0), 1);  // one probe period is 17 rounds
+    skipped += RoundsWith(s, "prefill", 0);
+  }
+  EXPECT_GT(skipped, 0) << "no length put a probe in the last 16 tokens";
+}
+
 // --- Output handling ---------------------------------------------------------
 TEST(Strategies, ContextLimitEndsLikeTargetOnly) {
   // The target (and the twin drafter) can hold 12 tokens: the prompt is 4.
