@@ -14,7 +14,6 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "kernels/cpu/dot_kernels.h"
 #include "kernels/cpu/ggml_types.h"
 
 #if defined(__x86_64__) && defined(__AMX_INT8__) && defined(__AMX_TILE__) && defined(__AVX512F__)

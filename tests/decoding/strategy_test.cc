@@ -657,21 +657,29 @@ TEST(Speculative, LoadStopsDraftingAndOutputStaysTargetOnly) {
   EXPECT_EQ(drafter.out_of_sync, 0) << "the drafter did not catch up on the rounds it skipped";
 }
 
-TEST(Speculative, LowAcceptanceStopsDraftingThenProbes) {
-  auto no_eos = [](std::span<const int32_t> c, std::span<float> out) {
+// A target that never ends its output and a drafter that always proposes
+// the target's least likely token: nothing is accepted, so an adaptive
+// controller stops drafting and probes now and then.
+struct ContraryPair {
+  static void NoEos(std::span<const int32_t> c, std::span<float> out) {
     testing::TargetLogits(c, out);
     out[0] = -100;
-  };
-  FakeLm target(kVocab, no_eos);
-  FakeLm contrary(kVocab, [](std::span<const int32_t> c, std::span<float> out) {
-    testing::TargetLogits(c, out);
-    out[0] = -100;
+  }
+  static void Contrary(std::span<const int32_t> c, std::span<float> out) {
+    NoEos(c, out);
     for (float& x : out) x = -x;
     out[0] = -100;
-  });
-  FakeVocabulary vocab(kVocab);
-  ModelVerifier verifier(target);
-  ModelDrafter bad(contrary, IsEos);
+  }
+  FakeLm target{kVocab, NoEos};
+  FakeLm contrary{kVocab, Contrary};
+  FakeVocabulary vocab{kVocab};
+  ModelVerifier verifier{target};
+  ModelDrafter bad{contrary, IsEos};
+};
+
+TEST(Speculative, LowAcceptanceStopsDraftingThenProbes) {
+  ContraryPair p;
+  auto& [target, contrary, vocab, verifier, bad] = p;
   GenerationRequest req{.prompt = {1, 2}, .max_tokens = 200,
                         .gamma = {.gamma = 4, .adaptive = true, .max_gamma = 8, .measure_costs = false}};
   req.sampling.temperature = 0;
@@ -724,20 +732,8 @@ TEST(Speculative, NoProbeInTheLastProbeEveryTokens) {
   // could use the measurement, so the round stays a plain step (reason
   // "prefill"). Over a range of lengths the probes' phase covers every
   // position of the tail.
-  auto no_eos = [](std::span<const int32_t> c, std::span<float> out) {
-    testing::TargetLogits(c, out);
-    out[0] = -100;
-  };
-  FakeLm target(kVocab, no_eos);
-  FakeLm contrary(kVocab, [](std::span<const int32_t> c, std::span<float> out) {
-    testing::TargetLogits(c, out);
-    out[0] = -100;
-    for (float& x : out) x = -x;
-    out[0] = -100;
-  });
-  FakeVocabulary vocab(kVocab);
-  ModelVerifier verifier(target);
-  ModelDrafter bad(contrary, IsEos);
+  ContraryPair p;
+  auto& [target, contrary, vocab, verifier, bad] = p;
   int64_t skipped = 0;
   for (int max_tokens = 100; max_tokens < 100 + 18; ++max_tokens) {
     ProposeRecordingDrafter drafter(bad);
