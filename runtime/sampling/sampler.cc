@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
@@ -102,22 +103,33 @@ absl::Status Sampler::Process(std::span<const float> logits, std::span<const int
     return absl::OkStatus();
   }
 
-  // Candidates: every id with non-zero mass.
-  order_.clear();
-  order_.reserve(vocab);
-  for (int32_t i = 0; i < vocab; ++i) {
-    if (work_[i] > 0.0f) order_.push_back(i);
-  }
   const float* e = work_.data();
   auto more_probable = [e](int32_t a, int32_t b) { return e[a] > e[b] || (e[a] == e[b] && a < b); };
-  size_t m = order_.size();
-
-  // 4. Top-k.
-  if (use_top_k && static_cast<size_t>(params_.top_k) < m) {
-    std::nth_element(order_.begin(), order_.begin() + params_.top_k, order_.begin() + m,
-                     more_probable);
-    m = params_.top_k;
+  order_.clear();
+  order_.reserve(vocab);
+  if (use_top_k) {
+    // 4. Top-k, in one pass: a heap of the k most probable so far (its top
+    // the least probable of them), which most ids fail at one comparison.
+    // The set is the k first under more_probable, as a full selection gives.
+    const size_t k = static_cast<size_t>(params_.top_k);
+    for (int32_t i = 0; i < vocab; ++i) {
+      if (!(e[i] > 0.0f)) continue;
+      if (order_.size() < k) {
+        order_.push_back(i);
+        std::push_heap(order_.begin(), order_.end(), more_probable);
+      } else if (more_probable(i, order_.front())) {
+        std::pop_heap(order_.begin(), order_.end(), more_probable);
+        order_.back() = i;
+        std::push_heap(order_.begin(), order_.end(), more_probable);
+      }
+    }
+  } else {
+    // Candidates: every id with non-zero mass.
+    for (int32_t i = 0; i < vocab; ++i) {
+      if (e[i] > 0.0f) order_.push_back(i);
+    }
   }
+  size_t m = order_.size();
 
   // 5. Top-p. Sorts only as much of the candidate list as the mass requires:
   // chunks of doubling size, each selected with nth_element then sorted, so a
@@ -129,6 +141,45 @@ absl::Status Sampler::Process(std::span<const float> logits, std::span<const int
     double cum = 0.0;
     size_t sorted = 0, keep = m;
     bool found = false;
+    // The nucleus lies among the most probable ids: bucket the mass by the
+    // binary exponent of the numerator, find the bucket where the mass from
+    // the top reaches the target, and sort only the ids down to the bucket
+    // after it (one more for the rounding of bucket sums). The sorted prefix
+    // is the one a full sort gives, summed in the same order, so the cut is
+    // the same; if the rounding still left it short, the chunks below go on.
+    if (m > 1024) {
+      // Bucket 0: e = 1 (the maximum), b: e in [2^-b, 2^(1-b)), 127: denormals.
+      constexpr int kBuckets = 128;
+      double bucket_mass[kBuckets] = {};
+      auto bucket = [e](int32_t id) {
+        uint32_t bits;
+        std::memcpy(&bits, &e[id], sizeof(bits));
+        return std::clamp(127 - static_cast<int>((bits >> 23) & 0xFF), 0, kBuckets - 1);
+      };
+      for (size_t i = 0; i < m; ++i) bucket_mass[bucket(order_[i])] += e[order_[i]];
+      double above = 0.0;
+      int last = kBuckets - 1;
+      for (int b = 0; b < kBuckets; ++b) {
+        above += bucket_mass[b];
+        if (above >= target) {
+          last = std::min(b + 1, kBuckets - 1);
+          break;
+        }
+      }
+      const auto top =
+          std::partition(order_.begin(), order_.begin() + m, [&](int32_t id) { return bucket(id) <= last; });
+      const size_t n_top = static_cast<size_t>(top - order_.begin());
+      std::sort(order_.begin(), top, more_probable);
+      for (size_t i = 0; i < n_top; ++i) {
+        cum += e[order_[i]];
+        if (cum >= target) {
+          keep = i + 1;
+          found = true;
+          break;
+        }
+      }
+      sorted = n_top;
+    }
     while (!found && sorted < m) {
       const size_t end = std::min(m, std::max<size_t>(64, 2 * sorted));
       if (end < m) {

@@ -161,6 +161,29 @@ TEST(Sampler, TopPLargeVocabularyMatchesFullSort) {
   EXPECT_EQ(d.Prob(order[keep]), 0.0f);
 }
 
+TEST(Sampler, TopKLargeVocabularyMatchesFullSort) {
+  // A Qwen-sized vocabulary whose logits repeat ~50 times each: the one-pass
+  // heap must keep the k most probable with ties going to the lower id, the
+  // set a full stable sort gives.
+  const int v = 151936;
+  std::vector<float> logits(v);
+  for (int i = 0; i < v; ++i) logits[i] = 0.01f * static_cast<float>((i * 7919) % 3001);
+  for (int k : {1, 40, 1000}) {
+    SamplingParams p;
+    p.temperature = 0.8f;
+    p.top_k = k;
+    Distribution d = ProcessOk(p, logits);
+    std::vector<int> order(v);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return logits[a] > logits[b]; });
+    size_t support = 0;
+    for (size_t i = 0; i < d.size(); ++i) support += d.probs()[i] > 0;
+    EXPECT_EQ(support, static_cast<size_t>(k));
+    for (int i = 0; i < k; ++i) EXPECT_GT(d.Prob(order[i]), 0.0f) << "k " << k << " rank " << i;
+    EXPECT_EQ(d.Prob(order[k]), 0.0f) << "k " << k;
+  }
+}
+
 TEST(Sampler, MinP) {
   SamplingParams p;
   p.min_p = 0.25f;  // keep p >= 0.125
