@@ -141,6 +141,17 @@ absl::Status Sampler::Process(std::span<const float> logits, std::span<const int
     double cum = 0.0;
     size_t sorted = 0, keep = m;
     bool found = false;
+    // Adds the sorted ids [from, to) to the running mass until it reaches
+    // the target; then keep = the ids up to that one.
+    auto scan = [&](size_t from, size_t to) {
+      for (size_t i = from; i < to && !found; ++i) {
+        cum += e[order_[i]];
+        if (cum >= target) {
+          keep = i + 1;
+          found = true;
+        }
+      }
+    };
     // The nucleus lies among the most probable ids: bucket the mass by the
     // binary exponent of the numerator, find the bucket where the mass from
     // the top reaches the target, and sort only the ids down to the bucket
@@ -170,14 +181,7 @@ absl::Status Sampler::Process(std::span<const float> logits, std::span<const int
           std::partition(order_.begin(), order_.begin() + m, [&](int32_t id) { return bucket(id) <= last; });
       const size_t n_top = static_cast<size_t>(top - order_.begin());
       std::sort(order_.begin(), top, more_probable);
-      for (size_t i = 0; i < n_top; ++i) {
-        cum += e[order_[i]];
-        if (cum >= target) {
-          keep = i + 1;
-          found = true;
-          break;
-        }
-      }
+      scan(0, n_top);
       sorted = n_top;
     }
     while (!found && sorted < m) {
@@ -187,14 +191,7 @@ absl::Status Sampler::Process(std::span<const float> logits, std::span<const int
                          more_probable);
       }
       std::sort(order_.begin() + sorted, order_.begin() + end, more_probable);
-      for (size_t i = sorted; i < end; ++i) {
-        cum += e[order_[i]];
-        if (cum >= target) {
-          keep = i + 1;
-          found = true;
-          break;
-        }
-      }
+      scan(sorted, end);
       sorted = end;
     }
     m = keep;

@@ -563,31 +563,28 @@ class LoadReportingVerifier : public Verifier {
   std::function<int(int)> load_;
 };
 
-// A drafter that checks, after every Propose, that its committed sequence is
-// as long as the target's after the last Verify (`target_length`): a
-// drafter that missed the tokens of rounds it did not draft falls behind.
-class SyncCheckingDrafter : public Drafter {
+// A drafter that hands each session to `after_propose` after every Propose
+// (to check or record where the drafter stands).
+class ProposeObservingDrafter : public Drafter {
  public:
-  SyncCheckingDrafter(Drafter& inner, const int64_t& target_length) : inner_(inner), target_(target_length) {}
+  ProposeObservingDrafter(Drafter& inner, std::function<void(const DraftSession&)> after_propose)
+      : inner_(inner), after_propose_(std::move(after_propose)) {}
   std::string_view name() const override { return inner_.name(); }
   absl::StatusOr<std::unique_ptr<DraftSession>> Open(std::span<const int32_t> prompt, const SamplingParams& params,
                                                      const DraftOptions& options) override {
     auto session = inner_.Open(prompt, params, options);
     if (!session.ok()) return session.status();
-    return std::unique_ptr<DraftSession>(new Session(std::move(*session), *this));
+    return std::unique_ptr<DraftSession>(new Session(std::move(*session), after_propose_));
   }
-  int checks = 0, out_of_sync = 0;
 
  private:
   class Session : public DraftSession {
    public:
-    Session(std::unique_ptr<DraftSession> inner, SyncCheckingDrafter& owner) : inner_(std::move(inner)), owner_(owner) {}
+    Session(std::unique_ptr<DraftSession> inner, const std::function<void(const DraftSession&)>& after)
+        : inner_(std::move(inner)), after_(after) {}
     absl::Status Propose(const DraftDelta& delta, int gamma, DraftProposal* out) override {
       absl::Status s = inner_->Propose(delta, gamma, out);
-      if (owner_.target_ > 0) {
-        ++owner_.checks;
-        owner_.out_of_sync += inner_->committed_length() != owner_.target_;
-      }
+      after_(*inner_);
       return s;
     }
     int64_t committed_length() const override { return inner_->committed_length(); }
@@ -595,10 +592,10 @@ class SyncCheckingDrafter : public Drafter {
 
    private:
     std::unique_ptr<DraftSession> inner_;
-    SyncCheckingDrafter& owner_;
+    const std::function<void(const DraftSession&)>& after_;
   };
   Drafter& inner_;
-  const int64_t& target_;
+  std::function<void(const DraftSession&)> after_propose_;
 };
 
 int64_t RoundsWith(const spec::SpeculationStats& s, std::string_view reason, int gamma) {
@@ -633,7 +630,16 @@ TEST(Speculative, LoadStopsDraftingAndOutputStaysTargetOnly) {
   ModelVerifier plain(target);
   LoadReportingVerifier verifier(plain, [](int call) { return call >= 10 && call < 80 ? 64 : 1; });
   ModelDrafter model_drafter(draft, IsEos);
-  SyncCheckingDrafter drafter(model_drafter, verifier.committed);
+  // After every Propose the drafter's committed sequence must be as long as
+  // the target's after the last Verify: a drafter that missed the tokens of
+  // rounds it did not draft falls behind.
+  int checks = 0, out_of_sync = 0;
+  ProposeObservingDrafter drafter(model_drafter, [&](const DraftSession& session) {
+    if (verifier.committed > 0) {
+      ++checks;
+      out_of_sync += session.committed_length() != verifier.committed;
+    }
+  });
   for (float temperature : {0.0f, 0.8f}) {
     GenerationRequest req{.prompt = {1, 2, 3}, .max_tokens = 200,
                           .gamma = {.gamma = 4, .adaptive = true, .max_gamma = 8, .draft_cost = 0.1,
@@ -653,8 +659,8 @@ TEST(Speculative, LoadStopsDraftingAndOutputStaysTargetOnly) {
     EXPECT_GT(s.num_drafts, 0);
     EXPECT_GT(s.accepted_tokens, 0);
   }
-  EXPECT_GT(drafter.checks, 40);
-  EXPECT_EQ(drafter.out_of_sync, 0) << "the drafter did not catch up on the rounds it skipped";
+  EXPECT_GT(checks, 40);
+  EXPECT_EQ(out_of_sync, 0) << "the drafter did not catch up on the rounds it skipped";
 }
 
 // A target that never ends its output and a drafter that always proposes
@@ -670,6 +676,13 @@ struct ContraryPair {
     for (float& x : out) x = -x;
     out[0] = -100;
   }
+  // A greedy request with adaptive gamma, prompt {1, 2}.
+  static GenerationRequest Request(int max_tokens) {
+    GenerationRequest req{.prompt = {1, 2}, .max_tokens = max_tokens,
+                          .gamma = {.gamma = 4, .adaptive = true, .max_gamma = 8, .measure_costs = false}};
+    req.sampling.temperature = 0;
+    return req;
+  }
   FakeLm target{kVocab, NoEos};
   FakeLm contrary{kVocab, Contrary};
   FakeVocabulary vocab{kVocab};
@@ -680,9 +693,7 @@ struct ContraryPair {
 TEST(Speculative, LowAcceptanceStopsDraftingThenProbes) {
   ContraryPair p;
   auto& [target, contrary, vocab, verifier, bad] = p;
-  GenerationRequest req{.prompt = {1, 2}, .max_tokens = 200,
-                        .gamma = {.gamma = 4, .adaptive = true, .max_gamma = 8, .measure_costs = false}};
-  req.sampling.temperature = 0;
+  const GenerationRequest req = ContraryPair::Request(200);
   GenerationResult base = Generate(req, verifier, nullptr, vocab);
   GenerationResult spec = Generate(req, verifier, &bad, vocab);
   EXPECT_EQ(spec.tokens, base.tokens);
@@ -692,39 +703,6 @@ TEST(Speculative, LowAcceptanceStopsDraftingThenProbes) {
   EXPECT_EQ(RoundsWith(s, "load", -1), 0);           // nothing reported a load
   EXPECT_EQ(s.accepted_tokens, 0);
 }
-
-// Records the drafter's committed length (the target's, once caught up)
-// at every Propose.
-class ProposeRecordingDrafter : public Drafter {
- public:
-  explicit ProposeRecordingDrafter(Drafter& inner) : inner_(inner) {}
-  std::string_view name() const override { return inner_.name(); }
-  absl::StatusOr<std::unique_ptr<DraftSession>> Open(std::span<const int32_t> prompt, const SamplingParams& params,
-                                                     const DraftOptions& options) override {
-    auto session = inner_.Open(prompt, params, options);
-    if (!session.ok()) return session.status();
-    return std::unique_ptr<DraftSession>(new Session(std::move(*session), *this));
-  }
-  std::vector<int64_t> lengths;
-
- private:
-  class Session : public DraftSession {
-   public:
-    Session(std::unique_ptr<DraftSession> inner, ProposeRecordingDrafter& owner) : inner_(std::move(inner)), owner_(owner) {}
-    absl::Status Propose(const DraftDelta& delta, int gamma, DraftProposal* out) override {
-      absl::Status s = inner_->Propose(delta, gamma, out);
-      owner_.lengths.push_back(inner_->committed_length());
-      return s;
-    }
-    int64_t committed_length() const override { return inner_->committed_length(); }
-    absl::Status Close() override { return inner_->Close(); }
-
-   private:
-    std::unique_ptr<DraftSession> inner_;
-    ProposeRecordingDrafter& owner_;
-  };
-  Drafter& inner_;
-};
 
 TEST(Speculative, NoProbeInTheLastProbeEveryTokens) {
   // A probe makes a drafter stopped for low acceptance catch up on every
@@ -736,19 +714,18 @@ TEST(Speculative, NoProbeInTheLastProbeEveryTokens) {
   auto& [target, contrary, vocab, verifier, bad] = p;
   int64_t skipped = 0;
   for (int max_tokens = 100; max_tokens < 100 + 18; ++max_tokens) {
-    ProposeRecordingDrafter drafter(bad);
-    const std::vector<int32_t> prompt = {1, 2};
-    GenerationRequest req{.prompt = prompt, .max_tokens = max_tokens,
-                          .gamma = {.gamma = 4, .adaptive = true, .max_gamma = 8, .measure_costs = false}};
-    req.sampling.temperature = 0;
+    // The drafter's committed length (the target's, once caught up) at every Propose.
+    std::vector<int64_t> lengths;
+    ProposeObservingDrafter drafter(bad, [&](const DraftSession& session) { lengths.push_back(session.committed_length()); });
+    const GenerationRequest req = ContraryPair::Request(max_tokens);
     GenerationResult base = Generate(req, verifier, nullptr, vocab);
     GenerationResult spec = Generate(req, verifier, &drafter, vocab);
     EXPECT_EQ(spec.tokens, base.tokens);
     const spec::SpeculationStats& s = spec.stats.speculation;
     EXPECT_GT(RoundsWith(s, "probe", 1), 2) << max_tokens;  // probes still happen before the tail
-    ASSERT_FALSE(drafter.lengths.empty());
-    for (int64_t length : drafter.lengths) {
-      const int64_t emitted = length - static_cast<int64_t>(prompt.size());
+    ASSERT_FALSE(lengths.empty());
+    for (int64_t length : lengths) {
+      const int64_t emitted = length - static_cast<int64_t>(req.prompt.size());
       EXPECT_LT(emitted, max_tokens - 16) << "drafted " << max_tokens - emitted << " tokens before the end";
     }
     EXPECT_LE(RoundsWith(s, "prefill", 0), 1);  // one probe period is 17 rounds
