@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/sampling/sampler.h"
+#include "runtime/sampling/top_k.h"
 #include "decoding/spec/knowledge_transfer.h"
 
 namespace tandem::decoding {
@@ -24,22 +25,10 @@ NextTokenInfo NextTokenFromLogits(std::span<const float> logits, int top_k) {
   info.entropy = static_cast<float>(std::log(z) - weighted / z);
   const size_t k = std::min(static_cast<size_t>(std::max(top_k, 0)), logits.size());
   if (k == 0) return info;
-  // Best first; equal logits by lower id so the order is deterministic. A
-  // k-element heap whose front is the worst kept id: one pass over the row,
-  // no vocabulary-sized index array per call.
+  // Best first; equal logits by lower id so the order is deterministic.
   const auto better = [&](int32_t a, int32_t b) { return logits[a] != logits[b] ? logits[a] > logits[b] : a < b; };
   std::vector<int32_t>& heap = info.top_tokens;
-  heap.reserve(k);
-  for (int32_t id = 0; id < static_cast<int32_t>(logits.size()); ++id) {
-    if (heap.size() < k) {
-      heap.push_back(id);
-      std::push_heap(heap.begin(), heap.end(), better);
-    } else if (better(id, heap.front())) {
-      std::pop_heap(heap.begin(), heap.end(), better);
-      heap.back() = id;
-      std::push_heap(heap.begin(), heap.end(), better);
-    }
-  }
+  runtime::SelectTopK(static_cast<int32_t>(logits.size()), k, better, [](int32_t) { return true; }, heap);
   std::sort_heap(heap.begin(), heap.end(), better);
   info.top_logits.reserve(k);
   for (int32_t id : info.top_tokens) info.top_logits.push_back(logits[id]);

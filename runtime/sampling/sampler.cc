@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/ops.h"
+#include "runtime/sampling/top_k.h"
 
 namespace tandem::runtime {
 namespace {
@@ -111,18 +112,8 @@ absl::Status Sampler::Process(std::span<const float> logits, std::span<const int
     // 4. Top-k, in one pass: a heap of the k most probable so far (its top
     // the least probable of them), which most ids fail at one comparison.
     // The set is the k first under more_probable, as a full selection gives.
-    const size_t k = static_cast<size_t>(params_.top_k);
-    for (int32_t i = 0; i < vocab; ++i) {
-      if (!(e[i] > 0.0f)) continue;
-      if (order_.size() < k) {
-        order_.push_back(i);
-        std::push_heap(order_.begin(), order_.end(), more_probable);
-      } else if (more_probable(i, order_.front())) {
-        std::pop_heap(order_.begin(), order_.end(), more_probable);
-        order_.back() = i;
-        std::push_heap(order_.begin(), order_.end(), more_probable);
-      }
-    }
+    SelectTopK(vocab, static_cast<size_t>(params_.top_k), more_probable, [e](int32_t i) { return e[i] > 0.0f; },
+               order_);
   } else {
     // Candidates: every id with non-zero mass.
     for (int32_t i = 0; i < vocab; ++i) {
