@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "kernels/cpu/ggml_types.h"
+#include "kernels/cpu/prefetch.h"
 
 #if defined(__x86_64__) && defined(__AMX_INT8__) && defined(__AMX_TILE__) && defined(__AVX512F__)
 // GCC 12 warns that _mm512_undefined_ps() inside its own cvtepi32_ps is
@@ -279,8 +280,7 @@ template <class Block>
 inline void PrefetchNextBlock(const uint8_t* row, size_t w_stride, int64_t b, int64_t nsb) {
   const uint8_t* next = b + 1 < nsb ? row + static_cast<size_t>(b + 1) * sizeof(Block)
                                     : row + static_cast<size_t>(kAmxRows) * w_stride;
-  for (size_t o = 0; o < sizeof(Block); o += 64) __builtin_prefetch(next + o, 0, 3);
-  __builtin_prefetch(next + sizeof(Block) - 1, 0, 3);
+  PrefetchLines(next, sizeof(Block));
 }
 
 // Every group of 16 activation rows over the superblocks: superblock b's

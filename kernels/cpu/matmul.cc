@@ -12,6 +12,7 @@
 
 #include "kernels/cpu/amx.h"
 #include "kernels/cpu/dot_kernels.h"
+#include "kernels/cpu/prefetch.h"
 
 namespace tandem::kernels {
 
@@ -117,11 +118,8 @@ struct MatMulCtx {
 // prefetches between their products (CpuKernels::row_prefetches /
 // tile_prefetches) are left to it.
 constexpr size_t kPrefetchAhead = 1024;
-constexpr size_t kCacheLine = 64;
 
-inline void PrefetchWeights(const uint8_t* rows, size_t bytes) {
-  for (size_t o = 0; o < bytes; o += kCacheLine) __builtin_prefetch(rows + kPrefetchAhead + o, 0, 3);
-}
+inline void PrefetchWeights(const uint8_t* rows, size_t bytes) { PrefetchLines(rows + kPrefetchAhead, bytes); }
 
 void RunDot(const MatMulCtx& c, const uint8_t* wrow, const uint8_t* x, int nx, float* out) {
   if (c.dot != nullptr) {
