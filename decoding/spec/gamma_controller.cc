@@ -197,9 +197,12 @@ CostFit SpeculationCosts::Get(std::string_view drafter) const {
   return it == fits_.end() ? CostFit{} : it->second;
 }
 
-double GammaController::ExpectedRate(int g, double b) const {
-  const double a = std::min(alpha(), 1.0 - 1e-9);
-  const double tokens = (1.0 - std::pow(a, g + 1)) / (1.0 - a);
+double GammaController::ExpectedRate(int g, double b) const { return RateAt(g, b, alpha()); }
+
+double GammaController::RateAt(int g, double b, double acceptance) const {
+  const double a = std::clamp(acceptance, 0.0, 1.0);
+  // E[tokens] = 1 + a + ... + a^g; its limit g + 1 at a = 1.
+  const double tokens = a >= 1.0 - 1e-9 ? g + 1.0 : (1.0 - std::pow(a, g + 1)) / (1.0 - a);
   // Drafting on the target's processors holds up the pass of all b sessions.
   const double draft_weight = options_.draft_shares_compute ? b : 1.0;
   double drafting = 0.0;
@@ -223,11 +226,13 @@ bool GammaController::CatchUpPays(int catch_up, int remaining) const {
   return saved > cost;
 }
 
-int GammaController::Best(double b) const {
+int GammaController::Best(double b) const { return BestAt(b, alpha()); }
+
+int GammaController::BestAt(double b, double acceptance) const {
   int best = options_.min_gamma;
   double best_value = -1;
   for (int g = options_.min_gamma; g <= options_.max_gamma; ++g) {
-    const double value = ExpectedRate(g, b);
+    const double value = RateAt(g, b, acceptance);
     if (value > best_value * (1 + 1e-12)) {
       best_value = value;
       best = g;
@@ -276,6 +281,15 @@ void GammaController::Choose() {
   if (drafting_rounds_ == 0) loaded = std::min(loaded, std::max(options_.gamma, options_.min_gamma));
   gamma_ = loaded;
   reason_ = probe ? GammaReason::kProbe : loaded < alone ? GammaReason::kLoad : GammaReason::kAcceptance;
+  // Under load, gamma 0 is the load's choice, not the acceptance's, when
+  // drafting would not pay even with every drafted token accepted: then a
+  // probe could not change the choice and only costs the other sessions its
+  // catch-up prefill (4 streams on 2 cores lost 7 % to each request probing
+  // at its 17th token, bench/results/load_adaptive/20261205T040006Z).
+  const double b = fit_.load();
+  if (gamma_ == 0 && reason_ == GammaReason::kAcceptance && b > 1.5 && BestAt(b, 1.0) == 0) {
+    reason_ = GammaReason::kLoad;
+  }
   if (gamma_ == 0 && reason_ == GammaReason::kAcceptance && options_.max_gamma >= 1) {
     if (zero_rounds_ >= options_.probe_every) {
       zero_rounds_ = 0;

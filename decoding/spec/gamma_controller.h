@@ -125,7 +125,9 @@
 // Gamma 0 learns nothing about acceptance, so after `probe_every`
 // consecutive rounds at 0 chosen for low acceptance the controller drafts one
 // token (reason "probe"); gamma 0 chosen for load needs no probe, the load is
-// reported by every Verify.
+// reported by every Verify. Under load (B > 1.5), gamma 0 counts as chosen
+// for load when even an acceptance of 1 would not make drafting pay at B:
+// no probe could change it.
 #pragma once
 
 #include <algorithm>
@@ -356,6 +358,10 @@ class GammaController {
 
  private:
   int Best(double b) const;
+  // ExpectedRate and Best with `acceptance` in place of the estimate (1:
+  // every drafted token accepted).
+  double RateAt(int g, double b, double acceptance) const;
+  int BestAt(double b, double acceptance) const;
   // What the realized rates at the current load say (see "Measured against
   // plain steps").
   enum class PlainVsDrafting { kNotCompared, kPlainFaster, kDraftingStale, kPlainUnmeasured };

@@ -536,6 +536,39 @@ TEST(GammaController, LowAcceptanceStopsThenProbesAndGrowsBack) {
   EXPECT_EQ(g.reason(), spec::GammaReason::kAcceptance);
 }
 
+TEST(GammaController, NoAcceptanceProbeWhereEvenFullAcceptanceCannotPay) {
+  // Prior costs (W = 0.9, c = 0.1, t_d = 0.3 of a step): with every drafted
+  // token accepted, drafting pays while W > t_d * (B if the drafter shares
+  // the target's processors, else 1). A drafter that accepts nothing stops
+  // alone (gamma 0 for acceptance); at 4 sessions on shared processors it
+  // could not pay whatever it accepted, so gamma 0 is the load's and no
+  // probe is sent. On its own processors full acceptance would pay, so it
+  // is still probed every probe_every rounds.
+  for (const bool shared : {true, false}) {
+    SCOPED_TRACE(shared ? "shared processors" : "own processors");
+    spec::GammaController g({.gamma = 4, .adaptive = true, .max_gamma = 8, .draft_cost = 0.3, .verify_cost = 0.1,
+                             .measure_costs = false, .draft_shares_compute = shared});
+    for (int i = 0; i < 50 && g.gamma() > 0; ++i) g.Observe({.drafted = g.gamma(), .accepted = 0, .batch = 1});
+    ASSERT_EQ(g.gamma(), 0);
+    ASSERT_EQ(g.reason(), spec::GammaReason::kAcceptance);
+    int probes = 0;
+    for (int i = 0; i < 60; ++i) {
+      g.Observe({.drafted = g.gamma(), .accepted = 0, .batch = 4});
+      if (g.gamma() > 0) {
+        ++probes;
+        EXPECT_EQ(g.reason(), spec::GammaReason::kProbe);
+      }
+    }
+    if (shared) {
+      EXPECT_EQ(probes, 0);
+      EXPECT_EQ(g.gamma(), 0);
+      EXPECT_EQ(g.reason(), spec::GammaReason::kLoad);
+    } else {
+      EXPECT_GE(probes, 3);  // one every probe_every + 1 rounds
+    }
+  }
+}
+
 TEST(GammaController, ReportedLoadAloneShrinksGamma) {
   // Prior costs only (no timings): the load still counts.
   spec::GammaOptions o{.gamma = 4, .adaptive = true, .max_gamma = 8, .draft_cost = 0.1, .verify_cost = 0.1,
