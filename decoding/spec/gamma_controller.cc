@@ -216,8 +216,18 @@ double GammaController::RateAt(int g, double b, double acceptance) const {
 
 bool GammaController::CatchUpPays(int catch_up, int remaining) const {
   if (!options_.adaptive || gamma_ <= 0 || catch_up <= 0) return true;
+  return CatchUpPaysAt(gamma_, alpha(), catch_up, remaining);
+}
+
+bool GammaController::ProbeCouldPay(int catch_up, int remaining) const {
+  if (!options_.adaptive || catch_up <= 0) return true;
+  const int best = BestAt(std::max(fit_.load(), 1.0), 1.0);
+  return best > 0 && CatchUpPaysAt(best, 1.0, catch_up, remaining);
+}
+
+bool GammaController::CatchUpPaysAt(int g, double acceptance, int catch_up, int remaining) const {
   const double b = std::max(fit_.load(), 1.0);
-  const double plain = ExpectedRate(0, b), drafting = ExpectedRate(gamma_, b);
+  const double plain = RateAt(0, b, acceptance), drafting = RateAt(g, b, acceptance);
   if (plain <= 0 || drafting <= 0) return true;
   const double saved = std::max(remaining, 0) * (1.0 / plain - 1.0 / drafting);
   const double measured = fit_.catch_up_ms_per_token();

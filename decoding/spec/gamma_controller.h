@@ -355,6 +355,10 @@ class GammaController {
   // saves more time than the drafter's catch-up prefill of `catch_up`
   // tokens costs (see "Catching up"). True when gamma() is 0.
   bool CatchUpPays(int catch_up, int remaining) const;
+  // Whether a probe that must first catch up `catch_up` tokens could be
+  // repaid by the `remaining` tokens at all: CatchUpPays at the best gamma
+  // with every drafted token accepted (the most the probe could find).
+  bool ProbeCouldPay(int catch_up, int remaining) const;
 
  private:
   int Best(double b) const;
@@ -362,6 +366,7 @@ class GammaController {
   // every drafted token accepted).
   double RateAt(int g, double b, double acceptance) const;
   int BestAt(double b, double acceptance) const;
+  bool CatchUpPaysAt(int g, double acceptance, int catch_up, int remaining) const;
   // What the realized rates at the current load say (see "Measured against
   // plain steps").
   enum class PlainVsDrafting { kNotCompared, kPlainFaster, kDraftingStale, kPlainUnmeasured };

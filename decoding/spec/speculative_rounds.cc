@@ -47,14 +47,17 @@ absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession* draft
     // request could not use what it measures while the catch-up (the whole
     // context for a lazily opened drafter) costs every session on shared
     // processors: at 16 streams such late probes cost a quarter of the
-    // aggregate (bench/results/load_adaptive/20261205T034654Z, pass 1).
+    // aggregate (bench/results/load_adaptive/20261205T034654Z, pass 1) -
+    // and wherever even an acceptance of 1 would not repay the catch-up
+    // before the request ends (ProbeCouldPay).
     const int catch_up_tokens = draft == nullptr ? 0
                                           : static_cast<int>((draft->prefill_pending() ? draft->committed_length() : 0) +
                                                              delta.append.size());
     const bool probe = gamma.reason() == spec::GammaReason::kProbe;
     const bool prefill_costs_more =
         g > 0 && catch_up_tokens > 0 &&
-        (probe ? out.remaining() <= gamma.probe_every() : !gamma.CatchUpPays(catch_up_tokens, out.remaining()));
+        (probe ? out.remaining() <= gamma.probe_every() || !gamma.ProbeCouldPay(catch_up_tokens, out.remaining())
+               : !gamma.CatchUpPays(catch_up_tokens, out.remaining()));
     if (prefill_costs_more) g = 0;
     if (draft != nullptr) {
       stats.speculation.RecordGamma(prefill_costs_more ? 0 : gamma.gamma(),

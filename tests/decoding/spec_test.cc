@@ -569,6 +569,21 @@ TEST(GammaController, NoAcceptanceProbeWhereEvenFullAcceptanceCannotPay) {
   }
 }
 
+TEST(GammaController, AProbeMustBeAbleToRepayItsCatchUp) {
+  // Prior costs (W = 0.75, c = 0.25, t_d = 0.3 of a step, so a caught-up
+  // token is a quarter of a drafted one, 0.075): even with every drafted
+  // token accepted, the best gamma (8) saves 1 - (8 * 0.3 + 0.75 + 2.25) / 9
+  // = 0.4 of a step per token; a probe's catch-up is repaid only by that
+  // times the tokens left.
+  spec::GammaController g({.gamma = 4, .adaptive = true, .max_gamma = 8, .draft_cost = 0.3, .measure_costs = false});
+  EXPECT_TRUE(g.ProbeCouldPay(100, 20));   // 7.5 vs 8
+  EXPECT_FALSE(g.ProbeCouldPay(100, 18));  // vs 7.2
+  EXPECT_TRUE(g.ProbeCouldPay(0, 1));      // nothing to catch up
+  // A drafter as slow as the target's whole step never pays, whatever it accepts.
+  spec::GammaController slow({.gamma = 4, .adaptive = true, .max_gamma = 8, .draft_cost = 1.0, .measure_costs = false});
+  EXPECT_FALSE(slow.ProbeCouldPay(1, 1000));
+}
+
 TEST(GammaController, ReportedLoadAloneShrinksGamma) {
   // Prior costs only (no timings): the load still counts.
   spec::GammaOptions o{.gamma = 4, .adaptive = true, .max_gamma = 8, .draft_cost = 0.1, .verify_cost = 0.1,
