@@ -81,6 +81,7 @@ int RunInProcess(const GenerateOptions& o) {
   // the retrieved context with the target's own weights unless
   // --draft-model says otherwise).
   if (strategy->needs().draft_model) po.draft_model = o.draft_model.empty() ? model : o.draft_model;
+  po.draft_head_vocab = o.draft_head_vocab;
   if (!o.json) Progress(absl::StrCat("loading ", model));
   auto ports = server::BuildInProcessPorts(po);
   if (!ports.ok()) return ReportError(ports.status());
@@ -166,6 +167,11 @@ CLI::App* AddGenerateCommand(CLI::App& app, GenerateOptions& o) {
   cmd->add_flag("--adaptive-gamma", o.adaptive_gamma, "Adapt gamma to the recent acceptance rate");
   cmd->add_option("--draft-model", o.draft_model,
                   "In process, drafter=model: bundled name or GGUF path of the draft (default: --model)");
+  cmd->add_option("--draft-head-vocab", o.draft_head_vocab,
+                  "In process, with --draft-model: the draft's output head computes logits for token ids below "
+                  "this only (a cheaper draft step; lossless, the target verifies); 0 = the whole vocabulary")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->add_option("--context-file", o.context_file,
                   "A document sent as the request's context: target_only and speculative read all of it with "
                   "the question, rapid retrieves from it, other strategies reject it");

@@ -30,6 +30,7 @@ struct GenerateOptions {
   int gamma = 0;                        // 0 = the strategy's default
   bool adaptive_gamma = false;
   std::string draft_model;              // in process, drafter=model; empty = --model
+  int64_t draft_head_vocab = 0;         // in process: the draft's head covers ids below this; 0 = all
   std::string context_file;
   std::vector<std::string> stop;
   bool ignore_eos = false;

@@ -16,7 +16,8 @@
 // and, for verify, also the median.
 //
 // usage: tandem_model_bench MODEL.gguf [--threads N] [--prompt P] [--decode D] [--reps R]
-//                           [--batch B] [--verify N] [--json]
+//                           [--batch B] [--verify N] [--head-vocab K] [--json]
+// --head-vocab K: logits for token ids below K only (ModelOptions::head_vocab).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -63,11 +64,11 @@ int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr,
                  "usage: %s MODEL.gguf [--threads N] [--prompt P] [--decode D] [--reps R] [--batch B] "
-                 "[--verify N] [--json]\n",
+                 "[--verify N] [--head-vocab K] [--json]\n",
                  argv[0]);
     return 2;
   }
-  int threads = 0, prompt = 128, decode = 64, reps = 3, batch = 1, verify = 0;
+  int threads = 0, prompt = 128, decode = 64, reps = 3, batch = 1, verify = 0, head_vocab = 0;
   bool json = false;
   for (int i = 2; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--json")) {
@@ -85,6 +86,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i - 1], "--reps")) reps = v;
     else if (!std::strcmp(argv[i - 1], "--batch")) batch = v;
     else if (!std::strcmp(argv[i - 1], "--verify")) verify = v;
+    else if (!std::strcmp(argv[i - 1], "--head-vocab")) head_vocab = v;
     else { std::fprintf(stderr, "unknown flag %s\n", argv[i - 1]); return 2; }
   }
   if (prompt < 1 || decode < 0 || reps < 1 || batch < 1 || verify < 0) {
@@ -93,6 +95,7 @@ int main(int argc, char** argv) {
   }
   ModelOptions opt;
   opt.n_threads = threads;
+  opt.head_vocab = head_vocab;
   auto m = Model::Load(argv[1], opt);
   if (!m.ok()) return Fail(m.status());
   Model& model = **m;

@@ -13,7 +13,8 @@ Prompts: GSM8K questions (chat) and code/rewrite tasks whose answers reuse promp
 the n-gram drafter has something to find. Fixed seeds; greedy and T=1.
 
 Usage: bench/speculative/bench_speculative.py [--configs NAME ...] [--prompts N]
-         [--max-tokens N] [--threads N] [--staged-ngram K ...] [--loopback] [--markdown]
+         [--max-tokens N] [--threads N] [--staged-ngram K ...] [--draft-head-vocab K ...]
+         [--loopback] [--markdown]
 """
 import argparse
 import json
@@ -100,6 +101,9 @@ def main():
     ap.add_argument("--staged-ngram", type=int, nargs="+", default=[0],
                     help="staged speculation for model drafters (param staged_ngram): one speculative row per value, "
                          "against the same target-only runs")
+    ap.add_argument("--draft-head-vocab", type=int, nargs="+", default=[0],
+                    help="the draft model's output head over token ids below K only (tandem generate "
+                         "--draft-head-vocab; 0 = all): one speculative row per value")
     ap.add_argument("--markdown", action="store_true")
     args = ap.parse_args()
 
@@ -110,25 +114,28 @@ def main():
         for temp in args.temperatures:
             common = ["--model", target, "--chat", "--max-tokens", str(args.max_tokens), "--temperature", str(temp),
                       "--threads", str(args.threads)]
-            staged_values = args.staged_ngram if kind == "model" else [0]
-            base, spec = [], {k: [] for k in staged_values}
+            variants = [(k, h) for k in args.staged_ngram for h in args.draft_head_vocab] if kind == "model" else [(0, 0)]
+            base, spec = [], {v: [] for v in variants}
             for i, p in enumerate(prompts):
                 seed = ["--seed", str(1000 + i)]
-                # Target-only and each staged setting alternate per prompt.
+                # Target-only and each speculative variant alternate per prompt.
                 base.append(run(args.binary, common + seed + ["--strategy", "target_only", "--prompt", p]))
-                for k in staged_values:
+                for k, h in variants:
                     sargs = common + seed + ["--strategy", "speculative", "--param", f"drafter={kind}",
                                              "--gamma", str(args.gamma), "--prompt", p]
                     if draft:
                         sargs += ["--draft-model", draft]
                     if k:
                         sargs += ["--param", f"staged_ngram={k}"]
-                    spec[k].append(run(args.binary, sargs))
+                    if h:
+                        sargs += ["--draft-head-vocab", str(h)]
+                    spec[(k, h)].append(run(args.binary, sargs))
             b = aggregate(base)
-            for k in staged_values:
-                s = aggregate(spec[k])
-                same = sum(1 for x, y in zip(base, spec[k]) if x["token_ids"] == y["token_ids"])
-                row = dict(config=name if not k else f"{name} staged_ngram={k}", temperature=temp,
+            for k, h in variants:
+                s = aggregate(spec[(k, h)])
+                same = sum(1 for x, y in zip(base, spec[(k, h)]) if x["token_ids"] == y["token_ids"])
+                label = name + (f" staged_ngram={k}" if k else "") + (f" head_vocab={h}" if h else "")
+                row = dict(config=label, temperature=temp,
                            target_only_tps=b["decode_tps"], speculative_tps=s["decode_tps"],
                            speedup=s["decode_tps"] / b["decode_tps"] if b["decode_tps"] else 0,
                            acceptance=s["acceptance"], mean_acceptance_length=s["mean_len"],

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
@@ -74,6 +75,10 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& gguf_path,
                                                    const ModelOptions& options) {
   std::unique_ptr<Model> m(new Model());
   if (options.n_threads < 0) return absl::InvalidArgumentError("n_threads must be >= 0");
+  if (options.head_vocab < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("head_vocab must be >= 0 (0: the whole vocabulary), got ",
+                                                   options.head_vocab));
+  }
   // The backend first: which one reads the weights decides how they are held.
   absl::StatusOr<std::unique_ptr<Backend>> backend = CreateBackend(options.device, options.n_threads);
   if (!backend.ok()) return backend.status();
@@ -91,7 +96,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& gguf_path,
     return absl::Status(tok.status().code(), absl::StrCat("tokenizer: ", tok.status().message()));
   }
   m->tokenizer_ = std::move(*tok);
-  if (absl::Status s = m->LoadWeights(); !s.ok()) return s;
+  if (absl::Status s = m->LoadWeights(options.head_vocab); !s.ok()) return s;
 
   const ModelConfig& c = m->config_;
   m->max_context_ = options.max_context > 0 ? options.max_context : c.context_length;
@@ -133,7 +138,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& gguf_path,
   for (auto [a, cols] : {std::pair{&m->x_, c.n_embd}, {&m->h_, c.n_embd}, {&m->q_, c.n_head * c.head_dim},
                          {&m->k_, c.n_head_kv * c.head_dim}, {&m->v_, c.n_head_kv * c.head_dim},
                          {&m->attn_, c.n_head * c.head_dim}, {&m->gate_, c.n_ff}, {&m->up_, c.n_ff},
-                         {&m->lx_, c.n_embd}, {&m->lh_, c.n_embd}, {&m->logits_, c.vocab_size}}) {
+                         {&m->lx_, c.n_embd}, {&m->lh_, c.n_embd}, {&m->logits_, m->head_vocab_}}) {
     absl::StatusOr<Activation> act = b.NewActivation(cols);
     if (!act.ok()) return act.status();
     *a = *act;
@@ -142,7 +147,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& gguf_path,
   return m;
 }
 
-absl::Status Model::LoadWeights() {
+absl::Status Model::LoadWeights(int64_t head_vocab) {
   const ModelConfig& c = config_;
   Backend& b = *backend_;
   // Finds a tensor, checks its shape (ggml order: {cols} or {cols, rows}) and
@@ -187,6 +192,16 @@ absl::Status Model::LoadWeights() {
   TANDEM_WEIGHT(output_, "output.weight", {E, V}, true, true);
   config_.tied_embeddings = !output_.valid();
   if (config_.tied_embeddings) output_ = tok_embd_;
+  head_vocab_ = V;
+  if (head_vocab > 0 && head_vocab < V) {
+    // The first head_vocab rows of the same bytes (rows are token ids).
+    const gguf::TensorInfo* head = file_->FindTensor(config_.tied_embeddings ? "token_embd.weight" : "output.weight");
+    absl::StatusOr<WeightHandle> part =
+        b.AddWeight(absl::StrCat(head->name, "[0:", head_vocab, "]"), head->type, head->data, head_vocab, E, true);
+    if (!part.ok()) return part.status();
+    output_ = *part;
+    head_vocab_ = head_vocab;
+  }
 
   layers_.resize(c.n_layers);
   for (int l = 0; l < c.n_layers; ++l) {
@@ -385,7 +400,11 @@ absl::Status Model::RunPass(std::span<ForwardItem> batch, std::span<const Segmen
     if (!any_logits) continue;
     if (absl::Status s = b.MatMul(output_, nullptr, lh_, logits_); !s.ok()) return s;
     for (int64_t r = 0; r < n; ++r) {
-      if (logit_dst_[c0 + r] != nullptr) b.ReadRows(logits_, r, 1, logit_dst_[c0 + r]);
+      float* dst = logit_dst_[c0 + r];
+      if (dst == nullptr) continue;
+      b.ReadRows(logits_, r, 1, dst);
+      // Ids beyond a partial head (ModelOptions::head_vocab) cannot be drawn.
+      std::fill(dst + head_vocab_, dst + vocab, -std::numeric_limits<float>::infinity());
     }
   }
   return absl::OkStatus();

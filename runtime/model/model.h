@@ -40,6 +40,14 @@ struct ModelOptions {
   int64_t max_context = 0;               // 0 = the model's trained context length
   DeviceKind device = DeviceKind::kCpu;  // compute backend (runtime/backend/backend_factory.h)
   WeightMemory weights = WeightMemory::kAuto;
+  // 0: logits for the whole vocabulary. Else only token ids [0, head_vocab)
+  // get logits (the output projection reads that many rows), the others
+  // -inf: a draft model's cheaper output head. BPE vocabularies number their
+  // tokens in merge order, so low ids are the frequent ones; the 0.5B Qwen
+  // draft's head over all 151936 ids is 30 % of its weight bytes per token.
+  // Lossless for speculative decoding: the target verifies against the q the
+  // drafter actually sampled from.
+  int64_t head_vocab = 0;
 };
 
 class Model;
@@ -101,6 +109,8 @@ class Model {
   // estimates charge as 2 x this per forwarded token).
   int64_t parameter_count() const;
   int n_threads() const { return backend_->n_threads(); }
+  // Token ids [0, head_vocab()) get logits (ModelOptions::head_vocab).
+  int64_t head_vocab() const { return head_vocab_; }
 
   absl::StatusOr<std::unique_ptr<Session>> NewSession();
 
@@ -127,7 +137,7 @@ class Model {
   };
 
   Model() = default;
-  absl::Status LoadWeights();
+  absl::Status LoadWeights(int64_t head_vocab);
   absl::Status RunPass(std::span<ForwardItem> batch, std::span<const Segment> segments,
                        std::span<const int64_t> start_lengths);
 
@@ -137,6 +147,7 @@ class Model {
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<KvPool> kv_pool_;
   int64_t max_context_ = 0;
+  int64_t head_vocab_ = 0;  // rows of output_ that the head computes
 
   WeightHandle tok_embd_, output_norm_, output_;
   std::vector<Layer> layers_;

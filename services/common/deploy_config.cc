@@ -171,7 +171,7 @@ absl::Status ParseService(const Parser& p, const YAML::Node& node, const std::st
                                       "target", "default_strategy", "retrieval", "embedder", "data_dir", "http_port",
                                       "reward", "reward_model", "tls", "max_running_requests",
                                       "max_queued_requests", "queue_timeout_s", "retry_after_ms", "tensor_parallel",
-                                      "drain_grace_s"}));
+                                      "drain_grace_s", "head_vocab"}));
   s->line = node.Mark().line + 1;
   if (!node["name"]) return p.Error(node, f + ".name", "is required");
   TANDEM_RETURN_IF_ERROR(p.String(node, "name", f + ".name", &s->name));
@@ -213,6 +213,12 @@ absl::Status ParseService(const Parser& p, const YAML::Node& node, const std::st
   TANDEM_RETURN_IF_ERROR(p.Integer(node, "session_idle_timeout_s", f + ".session_idle_timeout_s", 1, 86400,
                                    &s->session_idle_timeout_s));
   TANDEM_RETURN_IF_ERROR(p.Integer(node, "max_sessions", f + ".max_sessions", 1, 1000000, &s->max_sessions));
+  if (node["head_vocab"]) {
+    // Truncating a target's (or judge's) vocabulary would change what it
+    // generates; a drafter's only changes what it proposes.
+    if (s->role != ServiceRole::kDraft) return p.Error(node["head_vocab"], f + ".head_vocab", "is only valid for role: draft");
+    TANDEM_RETURN_IF_ERROR(p.Integer(node, "head_vocab", f + ".head_vocab", 0, int64_t{1} << 31, &s->head_vocab));
+  }
   if (node["tls"]) {
     auto tls = ParseTls(p, node["tls"], f + ".tls");
     if (!tls.ok()) return tls.status();

@@ -26,6 +26,8 @@
 //       kv_budget_mb: 512            # KV memory for all sessions, default 512
 //       session_idle_timeout_s: 300  # idle sessions are closed after this, default 300
 //       max_sessions: 256            # default 256
+//       head_vocab: 65536            # draft only: logits for token ids below this only, a cheaper
+//                                    # draft step (lossless; docs/algorithms.md); 0/absent = all
 //       tls: {...}                   # optional; replaces the top-level tls block for this service
 //       tensor_parallel:             # optional, target only: one rank of a sharded target (docs/gpu.md)
 //         world_size: 2              # ranks (one per GPU), 1..1024
@@ -124,6 +126,9 @@ struct ServiceConfig {
   int64_t kv_budget_mb = 512;
   int64_t session_idle_timeout_s = 300;
   int64_t max_sessions = 256;
+  // Draft only: the model's output head covers token ids [0, head_vocab)
+  // (runtime::ModelOptions::head_vocab); 0 = the whole vocabulary.
+  int64_t head_vocab = 0;
   // Orchestrator only.
   DrafterKind drafter = DrafterKind::kNone;
   std::string draft;   // as written: service name or host:port

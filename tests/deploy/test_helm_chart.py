@@ -119,6 +119,17 @@ def test_config_keys_are_ones_tandem_accepts():
                 assert not set(s) & orchestrator_only, (name, s["name"])
 
 
+def test_draft_head_vocab_reaches_only_the_draft_entry():
+    """roles.draft.headVocab becomes the draft service's head_vocab (deploy_config.cc accepts it
+    for role draft only); 0, the default, leaves the key out."""
+    services = {s["name"]: s for s in deployment_config(chart.render_documents({}))["services"]}
+    assert all("head_vocab" not in s for s in services.values())
+    values = {"roles": {"draft": {"headVocab": 65536}}}
+    services = {s["name"]: s for s in deployment_config(chart.render_documents(values))["services"]}
+    assert services["draft"]["head_vocab"] == 65536
+    assert [n for n, s in services.items() if "head_vocab" in s] == ["draft"]
+
+
 def test_minimal_uses_ngram_drafter_and_no_fetch():
     docs = chart.render_documents(chart.load_values("minimal"))
     config = deployment_config(docs)

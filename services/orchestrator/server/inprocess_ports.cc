@@ -24,8 +24,8 @@ struct LoadedModel {
   decoding::LanguageModel* lm = nullptr;
 };
 
-absl::StatusOr<std::shared_ptr<LoadedModel>> Load(const std::string& name,
-                                                  const InProcessPortsOptions& o) {
+absl::StatusOr<std::shared_ptr<LoadedModel>> Load(const std::string& name, const InProcessPortsOptions& o,
+                                                  int64_t head_vocab = 0) {
   auto path = runtime::ResolveModelPath(name);
   if (!path.ok()) return path.status();
   runtime::ModelOptions mo;
@@ -33,6 +33,7 @@ absl::StatusOr<std::shared_ptr<LoadedModel>> Load(const std::string& name,
   mo.device = o.device;
   mo.kv_budget_bytes = o.kv_budget_bytes;
   mo.max_context = o.max_context;
+  mo.head_vocab = head_vocab;
   auto batched = batching::BatchedModel::Load(*path, mo);
   if (!batched.ok()) return batched.status();
   auto loaded = std::make_shared<LoadedModel>();
@@ -93,7 +94,7 @@ absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildInProcessPorts(const InPro
   if (!o.draft_model.empty()) {
     std::shared_ptr<LoadedModel> draft = *target;
     if (o.draft_model != o.target_model) {
-      auto loaded = Load(o.draft_model, o);
+      auto loaded = Load(o.draft_model, o, o.draft_head_vocab);
       if (!loaded.ok()) return loaded.status();
       draft = *loaded;
       ports->owned.push_back(draft);

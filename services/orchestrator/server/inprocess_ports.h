@@ -20,6 +20,10 @@ struct InProcessPortsOptions {
   // target_model = share the target's weights and batcher (a valid drafter
   // with ~100 % acceptance, the easiest correctness check).
   std::string draft_model;
+  // The draft model's output head covers token ids [0, draft_head_vocab)
+  // only (runtime::ModelOptions::head_vocab; 0 = all). Ignored when the
+  // draft shares the target's weights.
+  int64_t draft_head_vocab = 0;
   // The deployment's drafter: "ngram", "model" or "" (none). The n-gram
   // drafter is always available to requests that ask for it.
   std::string default_drafter;

@@ -211,6 +211,7 @@ absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildPortsFromConfig(
     if (!draft_path.ok()) return draft_path.status();
     o.draft_model = *draft_path;
     o.draft_name = draft->model.empty() ? *draft_path : draft->model;
+    o.draft_head_vocab = draft->head_vocab;
   }
   o.default_drafter = default_drafter;
   // All-in-one reward scoring loads the referenced reward entry's judge and

@@ -2,6 +2,7 @@
 // test time (tests/tools/make_tiny_model.py): logits against the float64
 // numpy reference, and the session semantics (batching, prefill vs decode,
 // truncate, fork, budget and context errors).
+#include <limits>
 #include <memory>
 #include <random>
 #include <string>
@@ -91,6 +92,41 @@ TEST_P(TinyModelTest, LogitsMatchFloat64Reference) {
               GetParam().c_str(), c.max_rel_error, c.near_ties);
   EXPECT_LE(c.near_ties, 2);
   EXPECT_LT(c.max_rel_error, 0.03);
+}
+
+TEST_P(TinyModelTest, PartialHeadGivesTheSameLogitsBelowItsVocabulary) {
+  // A drafter's cheaper head (ModelOptions::head_vocab): the same rows of
+  // the same weights (tied for llama, output.weight for qwen2), so ids below
+  // K are bitwise the full head's and the others cannot be drawn.
+  const int64_t k = 100;
+  ModelOptions opt;
+  opt.n_threads = 2;
+  opt.head_vocab = k;
+  auto part = Model::Load(path_, opt);
+  ASSERT_TRUE(part.ok()) << part.status();
+  EXPECT_EQ((*part)->head_vocab(), k);
+  EXPECT_EQ(model_->head_vocab(), vocab_);
+  EXPECT_EQ((*part)->config().vocab_size, vocab_);  // logit rows keep the vocabulary's width
+  const std::vector<int32_t> tokens = RandomTokens(9, vocab_, 11);
+  const std::vector<float> full = Prefill(*model_, tokens);
+  const std::vector<float> cut = Prefill(**part, tokens);
+  ASSERT_EQ(cut.size(), full.size());
+  for (size_t r = 0; r < tokens.size(); ++r) {
+    const float* f = full.data() + r * vocab_;
+    const float* c = cut.data() + r * vocab_;
+    EXPECT_EQ(CountBitDiffs(std::vector<float>(f, f + k), std::vector<float>(c, c + k)), 0) << "row " << r;
+    for (int i = k; i < vocab_; ++i) ASSERT_EQ(c[i], -std::numeric_limits<float>::infinity()) << "row " << r << " id " << i;
+  }
+  // At or above the vocabulary: the whole head. Negative: an error.
+  opt.head_vocab = vocab_ + 5;
+  auto whole = Model::Load(path_, opt);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  EXPECT_EQ((*whole)->head_vocab(), vocab_);
+  opt.head_vocab = -1;
+  auto bad = Model::Load(path_, opt);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("head_vocab"), std::string::npos) << bad.status();
 }
 
 TEST_P(TinyModelTest, BatchedEqualsEachAlone) {

@@ -19,6 +19,7 @@ services:
     model_path: /models/d.gguf
     host: 10.0.0.5
     grpc_port: 7002
+    head_vocab: 65536
   - name: o
     role: orchestrator
     grpc_port: 7000
@@ -42,6 +43,8 @@ TEST(DeployConfigTest, ParsesGoodConfig) {
   EXPECT_EQ(t.device, runtime::DeviceKind::kCpu);  // default
   EXPECT_EQ(t.line, 3);
   EXPECT_EQ(c->services[1].metrics_address(), "");
+  EXPECT_EQ(t.head_vocab, 0);  // default: the whole vocabulary
+  EXPECT_EQ(c->services[1].head_vocab, 65536);
   const ServiceConfig* o = c->Find("o");
   ASSERT_NE(o, nullptr);
   EXPECT_EQ(o->drafter, DrafterKind::kModel);
@@ -153,6 +156,11 @@ TEST(DeployConfigTest, RejectsBadConfigsNamingLineAndField) {
        "x.yaml:7: services[0].reward_model: is only valid for role: reward"},
       {"name: demo\nservices:\n  - name: r\n    role: reward\n    model: m\n    grpc_port: 2\n    reward: r\n",
        "x.yaml:7: services[0].reward: is only valid for role: orchestrator"},
+      // A target's (or judge's) vocabulary is what it generates from; only a drafter's may be cut.
+      {"name: demo\nservices:\n  - name: t\n    role: target\n    model: m\n    grpc_port: 1\n    head_vocab: 1000\n",
+       "x.yaml:7: services[0].head_vocab: is only valid for role: draft"},
+      {"name: demo\nservices:\n  - name: d\n    role: draft\n    model: m\n    grpc_port: 1\n    head_vocab: -1\n",
+       "x.yaml:7: services[0].head_vocab: must be in [0, "},
       {"name: demo\nservices:\n  - name: t\n    role: target\n   model: [unclosed\n", "x.yaml:"},
       {"name: Bad Name\nservices:\n  - name: t\n", "x.yaml:1: name: must be 1..64 characters"},
   };
