@@ -14,7 +14,7 @@ the n-gram drafter has something to find. Fixed seeds; greedy and T=1.
 
 Usage: bench/speculative/bench_speculative.py [--configs NAME ...] [--prompts N]
          [--max-tokens N] [--threads N] [--staged-ngram K ...] [--draft-head-vocab K ...]
-         [--loopback] [--markdown]
+         [--adaptive-gamma] [--loopback] [--markdown]
 """
 import argparse
 import json
@@ -104,6 +104,9 @@ def main():
     ap.add_argument("--draft-head-vocab", type=int, nargs="+", default=[0],
                     help="the draft model's output head over token ids below K only (tandem generate "
                          "--draft-head-vocab; 0 = all): one speculative row per value")
+    ap.add_argument("--adaptive-gamma", action="store_true",
+                    help="also run each model-drafter variant with --adaptive-gamma (gamma chosen from the measured "
+                         "costs and acceptance), as extra rows")
     ap.add_argument("--markdown", action="store_true")
     args = ap.parse_args()
 
@@ -114,13 +117,15 @@ def main():
         for temp in args.temperatures:
             common = ["--model", target, "--chat", "--max-tokens", str(args.max_tokens), "--temperature", str(temp),
                       "--threads", str(args.threads)]
-            variants = [(k, h) for k in args.staged_ngram for h in args.draft_head_vocab] if kind == "model" else [(0, 0)]
+            adaptive = [False, True] if args.adaptive_gamma else [False]
+            variants = ([(k, h, a) for k in args.staged_ngram for h in args.draft_head_vocab for a in adaptive]
+                        if kind == "model" else [(0, 0, a) for a in adaptive])
             base, spec = [], {v: [] for v in variants}
             for i, p in enumerate(prompts):
                 seed = ["--seed", str(1000 + i)]
                 # Target-only and each speculative variant alternate per prompt.
                 base.append(run(args.binary, common + seed + ["--strategy", "target_only", "--prompt", p]))
-                for k, h in variants:
+                for k, h, a in variants:
                     sargs = common + seed + ["--strategy", "speculative", "--param", f"drafter={kind}",
                                              "--gamma", str(args.gamma), "--prompt", p]
                     if draft:
@@ -129,12 +134,15 @@ def main():
                         sargs += ["--param", f"staged_ngram={k}"]
                     if h:
                         sargs += ["--draft-head-vocab", str(h)]
-                    spec[(k, h)].append(run(args.binary, sargs))
+                    if a:
+                        sargs += ["--adaptive-gamma"]
+                    spec[(k, h, a)].append(run(args.binary, sargs))
             b = aggregate(base)
-            for k, h in variants:
-                s = aggregate(spec[(k, h)])
-                same = sum(1 for x, y in zip(base, spec[(k, h)]) if x["token_ids"] == y["token_ids"])
-                label = name + (f" staged_ngram={k}" if k else "") + (f" head_vocab={h}" if h else "")
+            for k, h, a in variants:
+                s = aggregate(spec[(k, h, a)])
+                same = sum(1 for x, y in zip(base, spec[(k, h, a)]) if x["token_ids"] == y["token_ids"])
+                label = (name + (f" staged_ngram={k}" if k else "") + (f" head_vocab={h}" if h else "")
+                         + (" adaptive" if a else ""))
                 row = dict(config=label, temperature=temp,
                            target_only_tps=b["decode_tps"], speculative_tps=s["decode_tps"],
                            speedup=s["decode_tps"] / b["decode_tps"] if b["decode_tps"] else 0,
