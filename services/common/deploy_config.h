@@ -27,7 +27,8 @@
 //       session_idle_timeout_s: 300  # idle sessions are closed after this, default 300
 //       max_sessions: 256            # default 256
 //       head_vocab: 65536            # draft only: logits for token ids below this only, a cheaper
-//                                    # draft step (lossless; docs/algorithms.md); 0/absent = all
+//                                    # draft step (lossless for speculative; draft_only and RSD
+//                                    # then draw from ids below it: docs/algorithms.md 6.3); 0/absent = all
 //       tls: {...}                   # optional; replaces the top-level tls block for this service
 //       tensor_parallel:             # optional, target only: one rank of a sharded target (docs/gpu.md)
 //         world_size: 2              # ranks (one per GPU), 1..1024
