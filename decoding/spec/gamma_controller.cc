@@ -47,7 +47,10 @@ GammaController::GammaController(const GammaOptions& options, SpeculationCosts* 
       // Start from what the deployment measured (if anything; else from
       // the request's gamma).
       fit_ = shared_->Get(drafter_);
-      if (fit_.acceptance() >= 0) alpha_.successes = 2.0 * fit_.acceptance();  // worth two trials, like the prior
+      if (fit_.acceptance() >= 0) {
+        alpha_.successes = 2.0 * fit_.acceptance();  // worth two trials, like the prior
+        acceptance_seeded_ = true;
+      }
       if (fit_.measured()) Choose();
     }
   } else {
@@ -60,7 +63,11 @@ void GammaController::Observe(const GammaRound& round) {
   if (!options_.adaptive) return;
   if (gamma_ == 0 && reason_ == GammaReason::kAcceptance) ++zero_rounds_;  // this round ran at 0
   alpha_.Add(round, options_.ema_decay);
-  if (round.drafted > 0) ++drafting_rounds_;
+  if (round.drafted > 0) {
+    ++drafting_rounds_;
+    const int accepted = std::clamp(round.accepted, 0, round.drafted);
+    trials_ += accepted + (accepted < round.drafted ? 1 : 0);
+  }
   GammaRound costs = round;
   if (!options_.measure_costs) costs.draft_ms = costs.verify_ms = -1;  // the load still counts
   Fit(costs);
@@ -289,6 +296,12 @@ void GammaController::Choose() {
   // Until this request has drafted once, its acceptance is the deployment's
   // (or the prior): never more than the request's own gamma on that alone.
   if (drafting_rounds_ == 0) loaded = std::min(loaded, std::max(options_.gamma, options_.min_gamma));
+  // Exploring (see the header): too few trials to let acceptance stop drafting.
+  if (loaded == 0 && alone == 0 && !acceptance_seeded_ && trials_ < options_.min_acceptance_trials &&
+      fit_.load() < 1.5 && options_.max_gamma >= 1) {
+    loaded = std::clamp(options_.gamma, 1, options_.max_gamma);
+    probe = true;
+  }
   gamma_ = loaded;
   reason_ = probe ? GammaReason::kProbe : loaded < alone ? GammaReason::kLoad : GammaReason::kAcceptance;
   // Under load, gamma 0 is the load's choice, not the acceptance's, when

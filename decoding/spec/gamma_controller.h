@@ -122,6 +122,17 @@
 // drafter shares the target's processors. Otherwise the round is plain
 // (reason "prefill"). Probes are exempt: they draft to measure acceptance.
 //
+// Exploring. With nothing measured (a fresh deployment, or `tandem generate`
+// in one process) a request's acceptance starts from prior_alpha at two
+// trials' weight, and one early rejection at gamma 1 put it below what
+// drafting needs: the request then stayed at gamma 0 with a one-token probe
+// per 17 rounds, losing to fixed gamma 4 (0.97x vs 1.05x target-only on
+// the Qwen pair, docs/benchmarks.md). So until the request's rounds judged
+// min_acceptance_trials drafted tokens (accepted ones, plus one per
+// rejection: the estimate's own trials), gamma 0 for acceptance becomes the
+// request's gamma instead (reason "probe"). Not under load, and not when the
+// deployment seeded the estimate: there the acceptance was measured.
+//
 // Gamma 0 learns nothing about acceptance, so after `probe_every`
 // consecutive rounds at 0 chosen for low acceptance the controller drafts one
 // token (reason "probe"); gamma 0 chosen for load needs no probe, the load is
@@ -164,6 +175,10 @@ struct GammaOptions {
   bool draft_shares_compute = false;
   double cost_decay = 0.95;  // weight kept by the past per round (cost fit, when not shared)
   int probe_every = 16;      // rounds at gamma 0 (low acceptance) between probes
+  // A request that starts with no acceptance measured by its deployment
+  // drafts (at its gamma, reason "probe") until its rounds judged this many
+  // drafted tokens before low acceptance may stop it (see "Exploring").
+  int min_acceptance_trials = 8;
   // Under load, compare the realized rates of plain and drafting rounds and
   // take plain steps where they were faster (see "Measured against plain
   // steps"); false: the cost model alone decides.
@@ -176,7 +191,8 @@ enum class GammaReason {
   kAcceptance,  // the best gamma for the acceptance rate and measured costs, load not limiting
   kLoad,        // smaller than it would be with the target alone (B = 1)
   kProbe,       // one drafted token after a run of gamma 0, to re-measure acceptance;
-                // or one plain step under load, to measure plain steps there
+                // or one plain step under load, to measure plain steps there; or the
+                // request's gamma while too few drafted tokens were judged ("Exploring")
   kPrefill,     // drafting would pay, but not the drafter's catch-up prefill of what it
                 // missed before this request's remaining tokens run out
 };
@@ -380,6 +396,8 @@ class GammaController {
   std::string drafter_;
   AcceptanceEstimate alpha_;
   int drafting_rounds_ = 0;  // rounds of this request that drafted
+  double trials_ = 0;        // drafted tokens this request's rounds judged (AcceptanceEstimate's trials, undecayed)
+  bool acceptance_seeded_ = false;  // the estimate started from the deployment's acceptance
   CostFit fit_;  // this request's, or a snapshot of the shared one
   int zero_rounds_ = 0;  // consecutive rounds at gamma 0 for acceptance
   int compare_rounds_ = 0;  // rounds drafting at a load without a measured plain round, since the last plain probe

@@ -584,6 +584,47 @@ TEST(GammaController, AProbeMustBeAbleToRepayItsCatchUp) {
   EXPECT_FALSE(slow.ProbeCouldPay(1, 1000));
 }
 
+TEST(GammaController, AFreshRequestExploresBeforeLowAcceptanceStopsIt) {
+  // Prior costs (W = 0.75, c = 0.25, t_d = 0.3 of a step): gamma 1 pays above
+  // an acceptance of 0.55. With nothing measured, one rejected first round
+  // puts the estimate (prior 0.6 at two trials' weight) at 0.37.
+  const spec::GammaOptions o{.gamma = 4, .adaptive = true, .max_gamma = 8, .draft_cost = 0.3, .measure_costs = false};
+  spec::GammaOptions no_exploring = o;
+  no_exploring.min_acceptance_trials = 0;
+  spec::GammaController greedy_stop(no_exploring);
+  greedy_stop.Observe(greedy_stop.gamma(), 0);
+  EXPECT_EQ(greedy_stop.gamma(), 0);  // what the estimate alone says
+  // Exploring: the request's gamma until 8 drafted tokens were judged.
+  spec::GammaController good(o);
+  good.Observe(good.gamma(), 0);
+  EXPECT_EQ(good.gamma(), 4);
+  EXPECT_EQ(good.reason(), spec::GammaReason::kProbe);
+  good.Observe(4, 4);
+  good.Observe(4, 4);  // 9 trials: the estimate decides, and it says draft
+  EXPECT_GE(good.gamma(), 1);
+  EXPECT_EQ(good.reason(), spec::GammaReason::kAcceptance);
+  // A drafter that is always wrong is stopped after 8 trials (one per round).
+  spec::GammaController bad(o);
+  int drafting_rounds = 0;
+  for (int i = 0; i < 30 && bad.gamma() > 0; ++i, ++drafting_rounds) bad.Observe(bad.gamma(), 0);
+  EXPECT_EQ(drafting_rounds, 8);
+  EXPECT_EQ(bad.gamma(), 0);
+  EXPECT_EQ(bad.reason(), spec::GammaReason::kAcceptance);
+  // A request seeded with the deployment's measured acceptance does not explore.
+  spec::SpeculationCosts shared;
+  spec::GammaOptions measured = o;
+  measured.measure_costs = true;
+  spec::GammaController first(measured, &shared, "model");
+  for (int i = 0; i < 20; ++i) {
+    first.Observe(spec::GammaRound{.drafted = 4, .proposed = 4, .accepted = 0, .draft_ms = 12, .verify_ms = 50, .batch = 1});
+  }
+  spec::GammaController next(measured, &shared, "model");
+  next.Observe(spec::GammaRound{.drafted = next.gamma(), .proposed = next.gamma(), .accepted = 0, .draft_ms = 12,
+                                .verify_ms = 50, .batch = 1});
+  EXPECT_NE(next.reason(), spec::GammaReason::kProbe);
+  EXPECT_EQ(next.gamma(), 0);
+}
+
 TEST(GammaController, ReportedLoadAloneShrinksGamma) {
   // Prior costs only (no timings): the load still counts.
   spec::GammaOptions o{.gamma = 4, .adaptive = true, .max_gamma = 8, .draft_cost = 0.1, .verify_cost = 0.1,
