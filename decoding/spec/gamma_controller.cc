@@ -63,11 +63,8 @@ void GammaController::Observe(const GammaRound& round) {
   if (!options_.adaptive) return;
   if (gamma_ == 0 && reason_ == GammaReason::kAcceptance) ++zero_rounds_;  // this round ran at 0
   alpha_.Add(round, options_.ema_decay);
-  if (round.drafted > 0) {
-    ++drafting_rounds_;
-    const int accepted = std::clamp(round.accepted, 0, round.drafted);
-    trials_ += accepted + (accepted < round.drafted ? 1 : 0);
-  }
+  judged_.Add(round, 1.0);
+  if (round.drafted > 0) ++drafting_rounds_;
   GammaRound costs = round;
   if (!options_.measure_costs) costs.draft_ms = costs.verify_ms = -1;  // the load still counts
   Fit(costs);
@@ -297,7 +294,7 @@ void GammaController::Choose() {
   // (or the prior): never more than the request's own gamma on that alone.
   if (drafting_rounds_ == 0) loaded = std::min(loaded, std::max(options_.gamma, options_.min_gamma));
   // Exploring (see the header): too few trials to let acceptance stop drafting.
-  if (loaded == 0 && alone == 0 && !acceptance_seeded_ && trials_ < options_.min_acceptance_trials &&
+  if (loaded == 0 && alone == 0 && !acceptance_seeded_ && judged_.trials < options_.min_acceptance_trials &&
       fit_.load() < 1.5 && options_.max_gamma >= 1) {
     loaded = std::clamp(options_.gamma, 1, options_.max_gamma);
     probe = true;

@@ -396,7 +396,7 @@ class GammaController {
   std::string drafter_;
   AcceptanceEstimate alpha_;
   int drafting_rounds_ = 0;  // rounds of this request that drafted
-  double trials_ = 0;        // drafted tokens this request's rounds judged (AcceptanceEstimate's trials, undecayed)
+  AcceptanceEstimate judged_;  // this request's rounds, undecayed: its trials are the drafted tokens judged
   bool acceptance_seeded_ = false;  // the estimate started from the deployment's acceptance
   CostFit fit_;  // this request's, or a snapshot of the shared one
   int zero_rounds_ = 0;  // consecutive rounds at gamma 0 for acceptance
