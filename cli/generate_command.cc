@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "kernels/cpu/quantize.h"
 #include "runtime/util/absl_compat.h"
 #include "cli/generate_result.h"
 #include "cli/run_context.h"
@@ -82,6 +83,14 @@ int RunInProcess(const GenerateOptions& o) {
   // --draft-model says otherwise).
   if (strategy->needs().draft_model) po.draft_model = o.draft_model.empty() ? model : o.draft_model;
   po.draft_head_vocab = o.draft_head_vocab;
+  if (!o.draft_requantize.empty()) {
+    kernels::GgmlType type;
+    if (!kernels::QuantizeTypeFromName(o.draft_requantize, &type)) {
+      return ReportError(absl::InvalidArgumentError(absl::StrCat("--draft-requantize: ", kernels::kQuantizeTypeNames,
+                                                                 ", not '", o.draft_requantize, "'")));
+    }
+    po.draft_requantize = type;
+  }
   if (!o.json) Progress(absl::StrCat("loading ", model));
   auto ports = server::BuildInProcessPorts(po);
   if (!ports.ok()) return ReportError(ports.status());
@@ -172,6 +181,11 @@ CLI::App* AddGenerateCommand(CLI::App& app, GenerateOptions& o) {
                   "this only (a cheaper draft step; lossless, the target verifies); 0 = the whole vocabulary")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  cmd->add_option("--draft-requantize", o.draft_requantize,
+                  "In process, with --draft-model: re-quantize the draft's matrix weights to this type at load "
+                  "where that makes them smaller (q4_0 or q8_0): a faster draft step, possibly lower acceptance; "
+                  "lossless, the target verifies")
+      ->check(CLI::IsMember({"q4_0", "q8_0"}));
   cmd->add_option("--context-file", o.context_file,
                   "A document sent as the request's context: target_only and speculative read all of it with "
                   "the question, rapid retrieves from it, other strategies reject it");

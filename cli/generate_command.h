@@ -31,6 +31,7 @@ struct GenerateOptions {
   bool adaptive_gamma = false;
   std::string draft_model;              // in process, drafter=model; empty = --model
   int64_t draft_head_vocab = 0;         // in process: the draft's head covers ids below this; 0 = all
+  std::string draft_requantize;         // in process: "q4_0" / "q8_0" re-quantizes the draft; empty = as stored
   std::string context_file;
   std::vector<std::string> stop;
   bool ignore_eos = false;

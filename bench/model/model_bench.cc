@@ -23,10 +23,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "kernels/cpu/matmul.h"
+#include "kernels/cpu/quantize.h"
 #include "runtime/model/model.h"
 
 using tandem::runtime::ForwardItem;
@@ -64,12 +66,13 @@ int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr,
                  "usage: %s MODEL.gguf [--threads N] [--prompt P] [--decode D] [--reps R] [--batch B] "
-                 "[--verify N] [--head-vocab K] [--json]\n",
+                 "[--verify N] [--head-vocab K] [--requantize q4_0|q8_0] [--json]\n",
                  argv[0]);
     return 2;
   }
   int threads = 0, prompt = 128, decode = 64, reps = 3, batch = 1, verify = 0, head_vocab = 0;
   bool json = false;
+  std::optional<tandem::kernels::GgmlType> requantize;
   for (int i = 2; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--json")) {
       json = true;
@@ -78,6 +81,15 @@ int main(int argc, char** argv) {
     if (i + 1 >= argc) {
       std::fprintf(stderr, "flag %s needs a value\n", argv[i]);
       return 2;
+    }
+    if (!std::strcmp(argv[i], "--requantize")) {
+      tandem::kernels::GgmlType type;
+      if (!tandem::kernels::QuantizeTypeFromName(argv[++i], &type)) {
+        std::fprintf(stderr, "--requantize: %s, not %s\n", tandem::kernels::kQuantizeTypeNames, argv[i]);
+        return 2;
+      }
+      requantize = type;
+      continue;
     }
     const int v = std::atoi(argv[++i]);
     if (!std::strcmp(argv[i - 1], "--threads")) threads = v;
@@ -96,6 +108,7 @@ int main(int argc, char** argv) {
   ModelOptions opt;
   opt.n_threads = threads;
   opt.head_vocab = head_vocab;
+  opt.requantize = requantize;
   auto m = Model::Load(argv[1], opt);
   if (!m.ok()) return Fail(m.status());
   Model& model = **m;

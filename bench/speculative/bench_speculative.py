@@ -13,7 +13,7 @@ Prompts: GSM8K questions (chat) and code/rewrite tasks whose answers reuse promp
 the n-gram drafter has something to find. Fixed seeds; greedy and T=1.
 
 Usage: bench/speculative/bench_speculative.py [--configs NAME ...] [--prompts N]
-         [--max-tokens N] [--threads N] [--staged-ngram K ...] [--draft-head-vocab K ...]
+         [--max-tokens N] [--threads N] [--staged-ngram K ...] [--draft-head-vocab K ...] [--draft-requantize T ...]
          [--adaptive-gamma] [--loopback] [--markdown]
 """
 import argparse
@@ -104,6 +104,9 @@ def main():
     ap.add_argument("--draft-head-vocab", type=int, nargs="+", default=[0],
                     help="the draft model's output head over token ids below K only (tandem generate "
                          "--draft-head-vocab; 0 = all): one speculative row per value")
+    ap.add_argument("--draft-requantize", nargs="+", default=["none"], choices=["none", "q4_0", "q8_0"],
+                    help="draft model's matrix weights re-quantized at load (tandem generate --draft-requantize; "
+                         "none = as stored): one speculative row per value")
     ap.add_argument("--adaptive-gamma", action="store_true",
                     help="also run each model-drafter variant with --adaptive-gamma (gamma chosen from the measured "
                          "costs and acceptance), as extra rows")
@@ -118,14 +121,15 @@ def main():
             common = ["--model", target, "--chat", "--max-tokens", str(args.max_tokens), "--temperature", str(temp),
                       "--threads", str(args.threads)]
             adaptive = [False, True] if args.adaptive_gamma else [False]
-            variants = ([(k, h, a) for k in args.staged_ngram for h in args.draft_head_vocab for a in adaptive]
-                        if kind == "model" else [(0, 0, a) for a in adaptive])
+            variants = ([(k, h, rq, a) for k in args.staged_ngram for h in args.draft_head_vocab
+                         for rq in args.draft_requantize for a in adaptive]
+                        if kind == "model" else [(0, 0, "none", a) for a in adaptive])
             base, spec = [], {v: [] for v in variants}
             for i, p in enumerate(prompts):
                 seed = ["--seed", str(1000 + i)]
                 # Target-only and each speculative variant alternate per prompt.
                 base.append(run(args.binary, common + seed + ["--strategy", "target_only", "--prompt", p]))
-                for k, h, a in variants:
+                for k, h, rq, a in variants:
                     sargs = common + seed + ["--strategy", "speculative", "--param", f"drafter={kind}",
                                              "--gamma", str(args.gamma), "--prompt", p]
                     if draft:
@@ -134,14 +138,16 @@ def main():
                         sargs += ["--param", f"staged_ngram={k}"]
                     if h:
                         sargs += ["--draft-head-vocab", str(h)]
+                    if rq != "none":
+                        sargs += ["--draft-requantize", rq]
                     if a:
                         sargs += ["--adaptive-gamma"]
-                    spec[(k, h, a)].append(run(args.binary, sargs))
+                    spec[(k, h, rq, a)].append(run(args.binary, sargs))
             b = aggregate(base)
-            for k, h, a in variants:
-                s = aggregate(spec[(k, h, a)])
-                same = sum(1 for x, y in zip(base, spec[(k, h, a)]) if x["token_ids"] == y["token_ids"])
-                label = (name + (f" staged_ngram={k}" if k else "") + (f" head_vocab={h}" if h else "")
+            for k, h, rq, a in variants:
+                s = aggregate(spec[(k, h, rq, a)])
+                same = sum(1 for x, y in zip(base, spec[(k, h, rq, a)]) if x["token_ids"] == y["token_ids"])
+                label = (name + (f" staged_ngram={k}" if k else "") + (f" head_vocab={h}" if h else "") + (f" requantize={rq}" if rq != "none" else "")
                          + (" adaptive" if a else ""))
                 row = dict(config=label, temperature=temp,
                            target_only_tps=b["decode_tps"], speculative_tps=s["decode_tps"],

@@ -1,5 +1,8 @@
 #include "runtime/model/model.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -7,11 +10,20 @@
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
+#include "kernels/cpu/dequantize.h"
+#include "kernels/cpu/quantize.h"
 #include "runtime/gguf/huge_page_image.h"
 
 namespace tandem::runtime {
 namespace {
+
+// ggml's name of a weight type ("q4_K"), for messages.
+std::string TypeName(kernels::GgmlType type) {
+  const kernels::TypeTraits* t = kernels::FindTypeTraits(static_cast<uint32_t>(type));
+  return t != nullptr ? t->name : absl::StrCat("type ", static_cast<uint32_t>(type));
+}
 
 // Tokens per KV page: small enough that a short session wastes little, large
 // enough that the attention loop runs long tiles.
@@ -96,7 +108,11 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& gguf_path,
     return absl::Status(tok.status().code(), absl::StrCat("tokenizer: ", tok.status().message()));
   }
   m->tokenizer_ = std::move(*tok);
-  if (absl::Status s = m->LoadWeights(options.head_vocab); !s.ok()) return s;
+  if (options.requantize.has_value() && !kernels::CanQuantize(*options.requantize)) {
+    return absl::InvalidArgumentError(absl::StrCat("requantize: cannot quantize to ",
+                                                   TypeName(*options.requantize), " (", kernels::kQuantizeTypeNames, ")"));
+  }
+  if (absl::Status s = m->LoadWeights(options.head_vocab, options.requantize); !s.ok()) return s;
 
   const ModelConfig& c = m->config_;
   m->max_context_ = options.max_context > 0 ? options.max_context : c.context_length;
@@ -147,7 +163,67 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& gguf_path,
   return m;
 }
 
-absl::Status Model::LoadWeights(int64_t head_vocab) {
+namespace {
+
+// Bytes of tensor t re-quantized to `type` (its layer matrices only, see
+// LoadWeights); 0 when that would not make its rows smaller.
+size_t RequantizedBytes(const gguf::TensorInfo& t, kernels::GgmlType type) {
+  if (t.dims.size() != 2 || !absl::StartsWith(t.name, "blk.")) return 0;
+  const size_t src_row = kernels::RowBytes(t.type, t.dims[0]), dst_row = kernels::RowBytes(type, t.dims[0]);
+  if (dst_row == 0 || src_row == 0 || dst_row >= src_row) return 0;
+  return (static_cast<size_t>(t.dims[1]) * dst_row + 63) / 64 * 64;
+}
+
+}  // namespace
+
+absl::Status Model::ReserveRequantized(kernels::GgmlType type) {
+  size_t total = 0;
+  for (const gguf::TensorInfo& t : file_->tensors()) total += RequantizedBytes(t, type);
+  if (total == 0) return absl::OkStatus();
+  // One region on huge pages, as the file's image (gguf/huge_page_image.h):
+  // a decode step streams these weights like the others.
+  constexpr size_t kHugePage = size_t{2} << 20;
+  const size_t bytes = (total + kHugePage - 1) / kHugePage * kHugePage;
+  requantized_.reset(static_cast<uint8_t*>(std::aligned_alloc(kHugePage, bytes)));
+  if (requantized_ == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat("requantize: cannot allocate ", bytes >> 20, " MiB"));
+  }
+  (void)::madvise(requantized_.get(), bytes, MADV_HUGEPAGE);
+  requantized_bytes_ = bytes;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<const void*> Model::Requantize(const gguf::TensorInfo& t, kernels::GgmlType type) {
+  const size_t bytes = RequantizedBytes(t, type);
+  if (bytes == 0) return nullptr;
+  if (requantized_used_ + bytes > requantized_bytes_) {
+    return absl::InternalError(absl::StrCat("requantize ", t.name, ": outside the reserved region"));
+  }
+  uint8_t* out = requantized_.get() + requantized_used_;
+  const int64_t cols = t.dims[0], rows = t.dims[1];
+  const size_t src_row = kernels::RowBytes(t.type, cols), dst_row = kernels::RowBytes(type, cols);
+  std::vector<float> row(static_cast<size_t>(cols));
+  const auto* src = static_cast<const uint8_t*>(t.data);
+  for (int64_t r = 0; r < rows; ++r) {
+    if (!kernels::DequantizeRow(t.type, src + r * src_row, row.data(), cols) ||
+        !kernels::QuantizeRow(type, row.data(), out + r * dst_row, cols)) {
+      return absl::InvalidArgumentError(absl::StrCat("requantize ", t.name, ": cannot convert ", TypeName(t.type),
+                                                     " rows of ", cols, " to ", TypeName(type)));
+    }
+  }
+  requantized_used_ += bytes;
+  // The file's bytes of this tensor (a layer's matrix) are not read again:
+  // give their whole pages back, so that the process holds the smaller copy
+  // only. On the huge-page image those pages read as zeros afterwards;
+  // through a file mapping they would fault back in.
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(t.data), end = begin + t.size_bytes;
+  const uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;
+  if (last > first) (void)::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+  return out;
+}
+
+absl::Status Model::LoadWeights(int64_t head_vocab, std::optional<kernels::GgmlType> requantize) {
   const ModelConfig& c = config_;
   Backend& b = *backend_;
   // Finds a tensor, checks its shape (ggml order: {cols} or {cols, rows}) and
@@ -165,6 +241,15 @@ absl::Status Model::LoadWeights(int64_t head_vocab) {
     }
     const int64_t cols = shape[0];
     const int64_t rows = shape.size() > 1 ? shape[1] : 1;
+    // The layers' matrices only (RequantizedBytes): the head's precision is
+    // the draft's distribution itself (a Q4_0 head lowered acceptance at T = 1
+    // from 0.74 to 0.64 on the Qwen pair, the layers alone to 0.71,
+    // docs/benchmarks.md), and the embedding table is read one row a token.
+    if (requantize.has_value() && for_matmul) {
+      absl::StatusOr<const void*> rq = Requantize(*t, *requantize);
+      if (!rq.ok()) return rq.status();
+      if (*rq != nullptr) return b.AddWeight(name, *requantize, *rq, rows, cols, for_matmul);
+    }
     return b.AddWeight(name, t->type, t->data, rows, cols, for_matmul);
   };
 #define TANDEM_WEIGHT(dst, ...)        \
@@ -203,6 +288,9 @@ absl::Status Model::LoadWeights(int64_t head_vocab) {
     head_vocab_ = head_vocab;
   }
 
+  if (requantize.has_value()) {
+    if (absl::Status s = ReserveRequantized(*requantize); !s.ok()) return s;
+  }
   layers_.resize(c.n_layers);
   for (int l = 0; l < c.n_layers; ++l) {
     const std::string p = absl::StrCat("blk.", l, ".");

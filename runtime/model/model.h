@@ -9,7 +9,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -48,6 +50,13 @@ struct ModelOptions {
   // Lossless for speculative decoding: the target verifies against the q the
   // drafter actually sampled from.
   int64_t head_vocab = 0;
+  // Set: the layers' matrix weights are re-quantized to this type at load
+  // wherever that makes their rows smaller (Q4_0 or Q8_0; Q5_0 / Q6_K /
+  // Q8_0 weights become Q4_0): a draft model is bound by the bytes it
+  // streams per token, and a coarser draft only costs acceptance, never
+  // correctness, since the target verifies against the q the drafter
+  // sampled from. The output head and the embedding table keep their type.
+  std::optional<kernels::GgmlType> requantize = std::nullopt;
 };
 
 class Model;
@@ -137,7 +146,12 @@ class Model {
   };
 
   Model() = default;
-  absl::Status LoadWeights(int64_t head_vocab);
+  absl::Status LoadWeights(int64_t head_vocab, std::optional<kernels::GgmlType> requantize);
+  // ModelOptions::requantize: one region for every layer matrix whose rows
+  // the type makes smaller, then each such tensor t re-quantized into it
+  // (nullptr for the others: the file's bytes are used).
+  absl::Status ReserveRequantized(kernels::GgmlType type);
+  absl::StatusOr<const void*> Requantize(const gguf::TensorInfo& t, kernels::GgmlType type);
   absl::Status RunPass(std::span<ForwardItem> batch, std::span<const Segment> segments,
                        std::span<const int64_t> start_lengths);
 
@@ -148,6 +162,13 @@ class Model {
   std::unique_ptr<KvPool> kv_pool_;
   int64_t max_context_ = 0;
   int64_t head_vocab_ = 0;  // rows of output_ that the head computes
+  // Re-quantized layer weights (ModelOptions::requantize): one region on
+  // huge pages, filled in load order.
+  struct FreeDeleter {
+    void operator()(void* p) const { std::free(p); }
+  };
+  std::unique_ptr<uint8_t, FreeDeleter> requantized_;
+  size_t requantized_bytes_ = 0, requantized_used_ = 0;
 
   WeightHandle tok_embd_, output_norm_, output_;
   std::vector<Layer> layers_;

@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "kernels/cpu/quantize.h"
 #include "runtime/util/absl_compat.h"
 
 namespace tandem::services {
@@ -171,7 +172,7 @@ absl::Status ParseService(const Parser& p, const YAML::Node& node, const std::st
                                       "target", "default_strategy", "retrieval", "embedder", "data_dir", "http_port",
                                       "reward", "reward_model", "tls", "max_running_requests",
                                       "max_queued_requests", "queue_timeout_s", "retry_after_ms", "tensor_parallel",
-                                      "drain_grace_s", "head_vocab"}));
+                                      "drain_grace_s", "head_vocab", "requantize"}));
   s->line = node.Mark().line + 1;
   if (!node["name"]) return p.Error(node, f + ".name", "is required");
   TANDEM_RETURN_IF_ERROR(p.String(node, "name", f + ".name", &s->name));
@@ -218,6 +219,17 @@ absl::Status ParseService(const Parser& p, const YAML::Node& node, const std::st
     // generates; a drafter's only changes what it proposes.
     if (s->role != ServiceRole::kDraft) return p.Error(node["head_vocab"], f + ".head_vocab", "is only valid for role: draft");
     TANDEM_RETURN_IF_ERROR(p.Integer(node, "head_vocab", f + ".head_vocab", 0, int64_t{1} << 31, &s->head_vocab));
+  }
+  if (node["requantize"]) {
+    // A coarser target would change what it generates; a coarser drafter only what it proposes.
+    if (s->role != ServiceRole::kDraft) return p.Error(node["requantize"], f + ".requantize", "is only valid for role: draft");
+    std::string name;
+    TANDEM_RETURN_IF_ERROR(p.String(node, "requantize", f + ".requantize", &name));
+    kernels::GgmlType type;
+    if (!kernels::QuantizeTypeFromName(name, &type)) {
+      return p.Error(node["requantize"], f + ".requantize", absl::StrCat("must be ", kernels::kQuantizeTypeNames));
+    }
+    s->requantize = type;
   }
   if (node["tls"]) {
     auto tls = ParseTls(p, node["tls"], f + ".tls");

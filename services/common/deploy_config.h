@@ -29,6 +29,8 @@
 //       head_vocab: 65536            # draft only: logits for token ids below this only, a cheaper
 //                                    # draft step (lossless for speculative; draft_only and RSD
 //                                    # then draw from ids below it: docs/algorithms.md 6.3); 0/absent = all
+//       requantize: q4_0             # draft only: q4_0 | q8_0, matrix weights re-quantized at load where
+//                                    # that makes them smaller (docs/algorithms.md 6.4); absent = as stored
 //       tls: {...}                   # optional; replaces the top-level tls block for this service
 //       tensor_parallel:             # optional, target only: one rank of a sharded target (docs/gpu.md)
 //         world_size: 2              # ranks (one per GPU), 1..1024
@@ -72,6 +74,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kernels/cpu/ggml_types.h"
 #include "runtime/backend/backend_factory.h"
 #include "absl/status/statusor.h"
 
@@ -130,6 +133,9 @@ struct ServiceConfig {
   // Draft only: the model's output head covers token ids [0, head_vocab)
   // (runtime::ModelOptions::head_vocab); 0 = the whole vocabulary.
   int64_t head_vocab = 0;
+  // Draft only: the model's matrix weights re-quantized to this type at load
+  // where that makes them smaller (runtime::ModelOptions::requantize).
+  std::optional<kernels::GgmlType> requantize;
   // Orchestrator only.
   DrafterKind drafter = DrafterKind::kNone;
   std::string draft;   // as written: service name or host:port

@@ -29,6 +29,7 @@ absl::StatusOr<std::unique_ptr<batching::BatchedModel>> LoadServiceModel(const S
   options.device = service.device;
   options.kv_budget_bytes = static_cast<size_t>(service.kv_budget_mb) << 20;
   options.head_vocab = service.head_vocab;
+  options.requantize = service.requantize;
   return batching::BatchedModel::Load(*path, options);
 }
 

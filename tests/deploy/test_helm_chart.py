@@ -130,6 +130,17 @@ def test_draft_head_vocab_reaches_only_the_draft_entry():
     assert [n for n, s in services.items() if "head_vocab" in s] == ["draft"]
 
 
+def test_draft_requantize_reaches_only_the_draft_entry():
+    """roles.draft.requantize becomes the draft service's requantize (deploy_config.cc accepts it
+    for role draft only); "", the default, leaves the key out (other types: BAD_VALUES)."""
+    services = {s["name"]: s for s in deployment_config(chart.render_documents({}))["services"]}
+    assert all("requantize" not in s for s in services.values())
+    values = {"roles": {"draft": {"requantize": "q4_0"}}}
+    services = {s["name"]: s for s in deployment_config(chart.render_documents(values))["services"]}
+    assert services["draft"]["requantize"] == "q4_0"
+    assert [n for n, s in services.items() if "requantize" in s] == ["draft"]
+
+
 def test_minimal_uses_ngram_drafter_and_no_fetch():
     docs = chart.render_documents(chart.load_values("minimal"))
     config = deployment_config(docs)
@@ -288,6 +299,7 @@ BAD_VALUES = [
     ({"serviceMonitor": {"interval": "fast"}}, "/serviceMonitor/interval"),
     ({"roles": {"draft": {"env": [{"value": "mmap"}]}}}, "/roles/draft/env/0"),
     ({"roles": {"draft": {"env": [{"name": "TANDEM WEIGHTS", "value": "mmap"}]}}}, "/roles/draft/env/0/name"),
+    ({"roles": {"draft": {"requantize": "q2_k"}}}, "/roles/draft/requantize"),
 ]
 
 # Rules across roles (templates/_validate.tpl): the render fails with these messages.

@@ -8,8 +8,10 @@ ties the output head to a Q8_0 token_embd (like SmolLM2) and carries a Llama 3
 style rope_freqs.weight; the qwen2 variant has Q/K/V biases and an F16 output.
 
 usage: make_tiny_model.py --arch llama|qwen2 --out PATH [--seed N] [--drop TENSOR]
-                          [--reward-head score|dense] [--labels N] [--pooling N]
+                          [--reward-head score|dense] [--labels N] [--pooling N] [--requantize-q4-0]
   --drop leaves one tensor out (to test the loader's error).
+  --requantize-q4-0 writes the layer matrices as tandem's load-time
+    re-quantization to Q4_0 would hold them, for the bitwise test of it.
   --reward-head adds a llama.cpp classifier/reranker score head: "score" =
     cls.output.weight [n_embd -> labels] (F16) + cls.output.bias; "dense" also
     cls.weight [n_embd -> n_embd] (Q8_0) + cls.bias before it (tanh between).
@@ -48,6 +50,9 @@ def main():
     ap.add_argument("--reward-head", choices=["none", "score", "dense"], default="none")
     ap.add_argument("--labels", type=int, default=1)
     ap.add_argument("--pooling", type=int, default=-1)
+    ap.add_argument("--requantize-q4-0", action="store_true",
+                    help="write every layer matrix (blk.*) whose Q4_0 rows are smaller as Q4_0, quantized from "
+                         "its dequantized values (what tandem's ModelOptions::requantize does at load)")
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
 
@@ -79,12 +84,20 @@ def main():
     w.add_eos_token_id(vocab - 1)
     w.add_bos_token_id(vocab - 1)
 
+    def row_bytes(qtype, cols):
+        block, size = gguf.GGML_QUANT_SIZES[qtype]
+        return cols // block * size
+
     def mat(name, rows, cols, qtype, scale=None):
         scale = scale if scale is not None else 1.0 / np.sqrt(cols)
         data = (rng.standard_normal((rows, cols)) * scale).astype(np.float32)
         if name == args.drop:
             return
-        if qtype == T.F32:
+        if args.requantize_q4_0 and name.startswith("blk.") and row_bytes(qtype, cols) > row_bytes(T.Q4_0, cols):
+            stored = data.astype(np.float16).astype(np.float32) if qtype == T.F16 else (
+                data if qtype == T.F32 else quants.dequantize(quants.quantize(data, qtype), qtype))
+            w.add_tensor(name, quants.quantize(stored, T.Q4_0), raw_dtype=T.Q4_0)
+        elif qtype == T.F32:
             w.add_tensor(name, data)
         elif qtype == T.F16:
             w.add_tensor(name, data.astype(np.float16))

@@ -25,7 +25,8 @@ struct LoadedModel {
 };
 
 absl::StatusOr<std::shared_ptr<LoadedModel>> Load(const std::string& name, const InProcessPortsOptions& o,
-                                                  int64_t head_vocab = 0) {
+                                                  int64_t head_vocab = 0,
+                                                  std::optional<kernels::GgmlType> requantize = std::nullopt) {
   auto path = runtime::ResolveModelPath(name);
   if (!path.ok()) return path.status();
   runtime::ModelOptions mo;
@@ -34,6 +35,7 @@ absl::StatusOr<std::shared_ptr<LoadedModel>> Load(const std::string& name, const
   mo.kv_budget_bytes = o.kv_budget_bytes;
   mo.max_context = o.max_context;
   mo.head_vocab = head_vocab;
+  mo.requantize = requantize;
   auto batched = batching::BatchedModel::Load(*path, mo);
   if (!batched.ok()) return batched.status();
   auto loaded = std::make_shared<LoadedModel>();
@@ -94,7 +96,7 @@ absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildInProcessPorts(const InPro
   if (!o.draft_model.empty()) {
     std::shared_ptr<LoadedModel> draft = *target;
     if (o.draft_model != o.target_model) {
-      auto loaded = Load(o.draft_model, o, o.draft_head_vocab);
+      auto loaded = Load(o.draft_model, o, o.draft_head_vocab, o.draft_requantize);
       if (!loaded.ok()) return loaded.status();
       draft = *loaded;
       ports->owned.push_back(draft);

@@ -4,9 +4,11 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "kernels/cpu/ggml_types.h"
 #include "runtime/backend/backend_factory.h"
 #include "decoding/ports/generation_ports.h"
 #include "services/orchestrator/decoding_names.h"
@@ -24,6 +26,10 @@ struct InProcessPortsOptions {
   // only (runtime::ModelOptions::head_vocab; 0 = all). Ignored when the
   // draft shares the target's weights.
   int64_t draft_head_vocab = 0;
+  // Set: the draft model's matrix weights are re-quantized to this type at
+  // load where that makes them smaller (runtime::ModelOptions::requantize).
+  // Ignored when the draft shares the target's weights.
+  std::optional<kernels::GgmlType> draft_requantize;
   // The deployment's drafter: "ngram", "model" or "" (none). The n-gram
   // drafter is always available to requests that ask for it.
   std::string default_drafter;

@@ -212,6 +212,7 @@ absl::StatusOr<std::unique_ptr<GenerationPorts>> BuildPortsFromConfig(
     o.draft_model = *draft_path;
     o.draft_name = draft->model.empty() ? *draft_path : draft->model;
     o.draft_head_vocab = draft->head_vocab;
+    o.draft_requantize = draft->requantize;
   }
   o.default_drafter = default_drafter;
   // All-in-one reward scoring loads the referenced reward entry's judge and

@@ -2,6 +2,7 @@
 // test time (tests/tools/make_tiny_model.py): logits against the float64
 // numpy reference, and the session semantics (batching, prefill vs decode,
 // truncate, fork, budget and context errors).
+#include <cmath>
 #include <limits>
 #include <memory>
 #include <random>
@@ -127,6 +128,42 @@ TEST_P(TinyModelTest, PartialHeadGivesTheSameLogitsBelowItsVocabulary) {
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(bad.status().message().find("head_vocab"), std::string::npos) << bad.status();
+}
+
+TEST_P(TinyModelTest, RequantizedWeightsAreWhatTheReferenceQuantizerWrites) {
+  // ModelOptions::requantize = Q4_0 converts every layer matrix whose Q4_0
+  // rows are smaller (F16, Q8_0, Q4_1, Q5_0; Q4_0 stays), never the head or
+  // the embedding table: exactly the file the gguf package's reference
+  // quantizer writes with --requantize-q4-0, so the logits must be bitwise
+  // that file's.
+  ModelOptions opt;
+  opt.n_threads = 2;
+  opt.requantize = kernels::GgmlType::kQ4_0;
+  auto rq = Model::Load(path_, opt);
+  ASSERT_TRUE(rq.ok()) << rq.status();
+  const std::vector<int32_t> tokens = RandomTokens(12, vocab_, 5);
+  const std::vector<float> original = Prefill(*model_, tokens);
+  const std::vector<float> requantized = Prefill(**rq, tokens);
+  ASSERT_EQ(requantized.size(), original.size());
+  EXPECT_GT(CountBitDiffs(original, requantized), 0);  // the weights did change
+  auto ref = Model::Load(MakeTiny(GetParam(), "--requantize-q4-0", "_q4_0"), ModelOptions{.n_threads = 2});
+  ASSERT_TRUE(ref.ok()) << ref.status();
+  EXPECT_EQ(CountBitDiffs(Prefill(**ref, tokens), requantized), 0);
+  for (size_t r = 0; r < tokens.size(); ++r) {
+    double diff = 0, norm = 0;
+    for (int i = 0; i < vocab_; ++i) {
+      const double a = original[r * vocab_ + i], b = requantized[r * vocab_ + i];
+      diff += (a - b) * (a - b);
+      norm += a * a;
+    }
+    EXPECT_LT(std::sqrt(diff / norm), 0.5) << "row " << r;  // coarser, not another model
+  }
+  // A type the quantizer cannot write is an error.
+  opt.requantize = kernels::GgmlType::kQ4_K;
+  auto bad = Model::Load(path_, opt);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("requantize"), std::string::npos) << bad.status();
 }
 
 TEST_P(TinyModelTest, BatchedEqualsEachAlone) {

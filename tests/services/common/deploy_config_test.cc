@@ -20,6 +20,7 @@ services:
     host: 10.0.0.5
     grpc_port: 7002
     head_vocab: 65536
+    requantize: q4_0
   - name: o
     role: orchestrator
     grpc_port: 7000
@@ -45,6 +46,8 @@ TEST(DeployConfigTest, ParsesGoodConfig) {
   EXPECT_EQ(c->services[1].metrics_address(), "");
   EXPECT_EQ(t.head_vocab, 0);  // default: the whole vocabulary
   EXPECT_EQ(c->services[1].head_vocab, 65536);
+  EXPECT_FALSE(t.requantize.has_value());  // default: as stored
+  EXPECT_EQ(c->services[1].requantize, kernels::GgmlType::kQ4_0);
   const ServiceConfig* o = c->Find("o");
   ASSERT_NE(o, nullptr);
   EXPECT_EQ(o->drafter, DrafterKind::kModel);
@@ -161,6 +164,11 @@ TEST(DeployConfigTest, RejectsBadConfigsNamingLineAndField) {
        "x.yaml:7: services[0].head_vocab: is only valid for role: draft"},
       {"name: demo\nservices:\n  - name: d\n    role: draft\n    model: m\n    grpc_port: 1\n    head_vocab: -1\n",
        "x.yaml:7: services[0].head_vocab: must be in [0, "},
+      // Likewise a target's weights: only a drafter's may be made coarser.
+      {"name: demo\nservices:\n  - name: t\n    role: target\n    model: m\n    grpc_port: 1\n    requantize: q4_0\n",
+       "x.yaml:7: services[0].requantize: is only valid for role: draft"},
+      {"name: demo\nservices:\n  - name: d\n    role: draft\n    model: m\n    grpc_port: 1\n    requantize: q2_k\n",
+       "x.yaml:7: services[0].requantize: must be q4_0 or q8_0"},
       {"name: demo\nservices:\n  - name: t\n    role: target\n   model: [unclosed\n", "x.yaml:"},
       {"name: Bad Name\nservices:\n  - name: t\n", "x.yaml:1: name: must be 1..64 characters"},
   };
