@@ -207,6 +207,13 @@ int RunGenerate(const GenerateOptions& options) {
   if (options.prompt.empty()) return ReportError(absl::InvalidArgumentError("--prompt: a prompt is required"));
   if (absl::Status s = options.sampling.Validate(); !s.ok()) return ReportError(s);
   if (!options.server.empty()) {
+    // The server's deployment loaded its draft (its draft service's head_vocab
+    // and requantize keys); silently ignoring these would mislead a benchmark.
+    if (!options.draft_model.empty() || options.draft_head_vocab != 0 || !options.draft_requantize.empty()) {
+      return ReportError(absl::InvalidArgumentError(
+          "--draft-model, --draft-head-vocab and --draft-requantize load a draft in this process; with --server "
+          "the deployment's draft service decides (its model, head_vocab and requantize keys)"));
+    }
 #ifdef TANDEM_CLI_SERVICES
     return RunRemoteGenerate(options);
 #else
