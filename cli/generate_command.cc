@@ -185,7 +185,14 @@ CLI::App* AddGenerateCommand(CLI::App& app, GenerateOptions& o) {
                   "In process, with --draft-model: re-quantize the draft's matrix weights to this type at load "
                   "where that makes them smaller (q4_0 or q8_0): a faster draft step, possibly lower acceptance; "
                   "lossless, the target verifies")
-      ->check(CLI::IsMember({"q4_0", "q8_0"}));
+      ->check(CLI::Validator(
+          [](std::string& name) {
+            kernels::GgmlType type;
+            return kernels::QuantizeTypeFromName(name, &type)
+                       ? std::string()
+                       : absl::StrCat(kernels::kQuantizeTypeNames, ", not '", name, "'");
+          },
+          "q4_0|q8_0", "quantize type"));
   cmd->add_option("--context-file", o.context_file,
                   "A document sent as the request's context: target_only and speculative read all of it with "
                   "the question, rapid retrieves from it, other strategies reject it");

@@ -25,23 +25,33 @@ bool TransparentHugePagesAvailable() {
   return line.find("[always]") != std::string::npos || line.find("[madvise]") != std::string::npos;
 }
 
-absl::StatusOr<std::unique_ptr<HugePageImage>> HugePageImage::Read(int fd, size_t size, const std::string& path) {
+absl::StatusOr<std::unique_ptr<HugePageImage>> HugePageImage::Allocate(size_t size, const std::string& what) {
   // One spare huge page so the data can start on a 2 MiB boundary (the
   // kernel only backs whole aligned 2 MiB ranges with huge pages).
   const size_t region_bytes = (size + kHugePage - 1) / kHugePage * kHugePage + kHugePage;
   void* region = ::mmap(nullptr, region_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (region == MAP_FAILED) {
     const int err = errno;
-    return absl::ResourceExhaustedError(absl::StrCat("gguf: cannot allocate ", region_bytes >> 20, " MiB for '", path,
-                                                     "' on huge pages: ", std::strerror(err),
-                                                     " (TANDEM_WEIGHTS=mmap maps the file instead)"));
+    return absl::ResourceExhaustedError(absl::StrCat("cannot allocate ", region_bytes >> 20, " MiB for ", what,
+                                                     " on huge pages: ", std::strerror(err)));
   }
   const auto base = reinterpret_cast<uintptr_t>(region);
   auto* data = reinterpret_cast<uint8_t*>((base + kHugePage - 1) / kHugePage * kHugePage);
   std::unique_ptr<HugePageImage> image(new HugePageImage(region, region_bytes, data, size));
-  // Advice, not a requirement: without it the copy is still correct, on
+  // Advice, not a requirement: without it the bytes are still correct, on
   // small pages. Before the first touch, so the pages are huge from the start.
   (void)::madvise(data, region_bytes - (data - static_cast<uint8_t*>(region)), MADV_HUGEPAGE);
+  return image;
+}
+
+absl::StatusOr<std::unique_ptr<HugePageImage>> HugePageImage::Read(int fd, size_t size, const std::string& path) {
+  absl::StatusOr<std::unique_ptr<HugePageImage>> allocated = Allocate(size, absl::StrCat("'", path, "'"));
+  if (!allocated.ok()) {
+    return absl::ResourceExhaustedError(absl::StrCat("gguf: ", allocated.status().message(),
+                                                     " (TANDEM_WEIGHTS=mmap maps the file instead)"));
+  }
+  std::unique_ptr<HugePageImage> image = *std::move(allocated);
+  uint8_t* data = image->data_;
   size_t done = 0;
   while (done < size) {
     const ssize_t n = ::pread(fd, data + done, size - done, static_cast<off_t>(done));

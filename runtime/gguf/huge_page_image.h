@@ -30,12 +30,17 @@ class HugePageImage {
   // errors: ResourceExhausted when the memory cannot be had, DataLoss when
   // the file is shorter than `size` or cannot be read.
   static absl::StatusOr<std::unique_ptr<HugePageImage>> Read(int fd, size_t size, const std::string& path);
+  // `size` writable bytes in the same kind of region, not yet touched (the
+  // caller fills them: a model's re-quantized weights). `what` names the
+  // region in the ResourceExhausted error.
+  static absl::StatusOr<std::unique_ptr<HugePageImage>> Allocate(size_t size, const std::string& what);
 
   ~HugePageImage();
   HugePageImage(const HugePageImage&) = delete;
   HugePageImage& operator=(const HugePageImage&) = delete;
 
   const uint8_t* data() const { return data_; }
+  uint8_t* mutable_data() { return data_; }  // writable until Read's mprotect (Allocate: always)
   size_t size() const { return size_; }
 
  private:

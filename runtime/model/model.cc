@@ -10,8 +10,8 @@
 #include <string_view>
 #include <thread>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "kernels/cpu/dequantize.h"
 #include "kernels/cpu/quantize.h"
@@ -181,26 +181,22 @@ absl::Status Model::ReserveRequantized(kernels::GgmlType type) {
   size_t total = 0;
   for (const gguf::TensorInfo& t : file_->tensors()) total += RequantizedBytes(t, type);
   if (total == 0) return absl::OkStatus();
-  // One region on huge pages, as the file's image (gguf/huge_page_image.h):
-  // a decode step streams these weights like the others.
-  constexpr size_t kHugePage = size_t{2} << 20;
-  const size_t bytes = (total + kHugePage - 1) / kHugePage * kHugePage;
-  requantized_.reset(static_cast<uint8_t*>(std::aligned_alloc(kHugePage, bytes)));
-  if (requantized_ == nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat("requantize: cannot allocate ", bytes >> 20, " MiB"));
-  }
-  (void)::madvise(requantized_.get(), bytes, MADV_HUGEPAGE);
-  requantized_bytes_ = bytes;
+  // One region on huge pages, like the file's image: a decode step streams
+  // these weights like the others.
+  absl::StatusOr<std::unique_ptr<gguf::HugePageImage>> region =
+      gguf::HugePageImage::Allocate(total, "the re-quantized weights (requantize)");
+  if (!region.ok()) return region.status();
+  requantized_ = *std::move(region);
   return absl::OkStatus();
 }
 
 absl::StatusOr<const void*> Model::Requantize(const gguf::TensorInfo& t, kernels::GgmlType type) {
   const size_t bytes = RequantizedBytes(t, type);
   if (bytes == 0) return nullptr;
-  if (requantized_used_ + bytes > requantized_bytes_) {
+  if (requantized_ == nullptr || requantized_used_ + bytes > requantized_->size()) {
     return absl::InternalError(absl::StrCat("requantize ", t.name, ": outside the reserved region"));
   }
-  uint8_t* out = requantized_.get() + requantized_used_;
+  uint8_t* out = requantized_->mutable_data() + requantized_used_;
   const int64_t cols = t.dims[0], rows = t.dims[1];
   const size_t src_row = kernels::RowBytes(t.type, cols), dst_row = kernels::RowBytes(type, cols);
   const auto* src = static_cast<const uint8_t*>(t.data);
@@ -217,10 +213,10 @@ absl::StatusOr<const void*> Model::Requantize(const gguf::TensorInfo& t, kernels
     return true;
   };
   // The first row on this thread (the error, if any, shows there), the rest
-  // split over the cores: a draft's layers take ~1.4 s on one.
+  // split over the model's threads: a draft's layers take ~1.4 s on one.
   bool ok = convert(0, 1);
   if (ok && rows > 1) {
-    const int64_t n = std::clamp<int64_t>(std::thread::hardware_concurrency(), 1, std::min<int64_t>(rows - 1, 16));
+    const int64_t n = std::clamp<int64_t>(backend_->n_threads(), 1, rows - 1);
     std::vector<std::thread> workers;
     std::vector<char> done(static_cast<size_t>(n), 0);
     for (int64_t i = 0; i < n; ++i) {

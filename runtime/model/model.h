@@ -9,7 +9,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <span>
@@ -21,6 +20,7 @@
 #include "runtime/backend/backend.h"
 #include "runtime/backend/backend_factory.h"
 #include "runtime/gguf/gguf_file.h"
+#include "runtime/gguf/huge_page_image.h"
 #include "runtime/kv/kv_cache.h"
 #include "runtime/model/model_config.h"
 #include "runtime/tokenizer/tokenizer.h"
@@ -164,11 +164,8 @@ class Model {
   int64_t head_vocab_ = 0;  // rows of output_ that the head computes
   // Re-quantized layer weights (ModelOptions::requantize): one region on
   // huge pages, filled in load order.
-  struct FreeDeleter {
-    void operator()(void* p) const { std::free(p); }
-  };
-  std::unique_ptr<uint8_t, FreeDeleter> requantized_;
-  size_t requantized_bytes_ = 0, requantized_used_ = 0;
+  std::unique_ptr<gguf::HugePageImage> requantized_;
+  size_t requantized_used_ = 0;
 
   WeightHandle tok_embd_, output_norm_, output_;
   std::vector<Layer> layers_;

@@ -214,15 +214,15 @@ absl::Status ParseService(const Parser& p, const YAML::Node& node, const std::st
   TANDEM_RETURN_IF_ERROR(p.Integer(node, "session_idle_timeout_s", f + ".session_idle_timeout_s", 1, 86400,
                                    &s->session_idle_timeout_s));
   TANDEM_RETURN_IF_ERROR(p.Integer(node, "max_sessions", f + ".max_sessions", 1, 1000000, &s->max_sessions));
-  if (node["head_vocab"]) {
-    // Truncating a target's (or judge's) vocabulary would change what it
-    // generates; a drafter's only changes what it proposes.
-    if (s->role != ServiceRole::kDraft) return p.Error(node["head_vocab"], f + ".head_vocab", "is only valid for role: draft");
-    TANDEM_RETURN_IF_ERROR(p.Integer(node, "head_vocab", f + ".head_vocab", 0, int64_t{1} << 31, &s->head_vocab));
+  // A truncated vocabulary or coarser weights would change what a target (or
+  // judge) generates; a drafter's only change what it proposes.
+  for (const char* key : {"head_vocab", "requantize"}) {
+    if (s->role != ServiceRole::kDraft && node[key]) {
+      return p.Error(node[key], absl::StrCat(f, ".", key), "is only valid for role: draft");
+    }
   }
+  TANDEM_RETURN_IF_ERROR(p.Integer(node, "head_vocab", f + ".head_vocab", 0, int64_t{1} << 31, &s->head_vocab));
   if (node["requantize"]) {
-    // A coarser target would change what it generates; a coarser drafter only what it proposes.
-    if (s->role != ServiceRole::kDraft) return p.Error(node["requantize"], f + ".requantize", "is only valid for role: draft");
     std::string name;
     TANDEM_RETURN_IF_ERROR(p.String(node, "requantize", f + ".requantize", &name));
     kernels::GgmlType type;
