@@ -39,6 +39,7 @@ GammaController::GammaController(const GammaOptions& options, SpeculationCosts* 
   options_.draft_cost = std::max(options_.draft_cost, 0.0);
   options_.verify_cost = std::clamp(options_.verify_cost, 0.0, 1.0);
   options_.probe_every = std::max(options_.probe_every, 1);
+  options_.explore_every = std::max(options_.explore_every, 0);
   alpha_ = {.successes = 2.0 * options_.prior_alpha, .trials = 2.0};
   if (options_.adaptive) {
     gamma_ = std::clamp(options_.gamma, options_.min_gamma, options_.max_gamma);
@@ -120,6 +121,13 @@ void CostFit::Observe(const GammaRound& round, double cost_decay, double load_de
   // other sessions' drafts and passes (tens of ms per token on a shared CPU),
   // which the load terms of cost(g) already charge; fitted as the drafter's
   // cost they made drafting look too dear once the load was gone.
+  // A round (it was verified; a load reported at Open is not one): the
+  // exploration count of the deployment.
+  if (round.drafted > 0) {
+    rounds_since_drafting_ = 0;
+  } else if (round.verify_ms >= 0) {
+    ++rounds_since_drafting_;
+  }
   const int proposed = std::max(round.proposed, round.drafted);
   if (proposed > 0 && round.draft_ms >= 0) {
     (round.load() <= 1 ? draft_ : loaded_draft_).Add(proposed, round.draft_ms, cost_decay);
@@ -225,8 +233,15 @@ bool GammaController::CatchUpPays(int catch_up, int remaining) const {
 
 bool GammaController::ProbeCouldPay(int catch_up, int remaining) const {
   if (!options_.adaptive || catch_up <= 0) return true;
-  const int best = BestAt(std::max(fit_.load(), 1.0), 1.0);
-  return best > 0 && CatchUpPaysAt(best, 1.0, catch_up, remaining);
+  const double acceptance = ProbeAcceptance();
+  const int best = BestAt(std::max(fit_.load(), 1.0), acceptance);
+  return best > 0 && CatchUpPaysAt(best, acceptance, catch_up, remaining);
+}
+
+double GammaController::ProbeAcceptance() const {
+  const bool deployment = shared_ != nullptr && options_.measure_costs;
+  if (!deployment || fit_.acceptance() < 0 || fit_.rounds_since_drafting() >= options_.explore_every) return 1.0;
+  return std::max(fit_.acceptance(), alpha());
 }
 
 bool GammaController::CatchUpPaysAt(int g, double acceptance, int catch_up, int remaining) const {

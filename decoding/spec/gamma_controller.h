@@ -139,6 +139,22 @@
 // reported by every Verify. Under load (B > 1.5), gamma 0 counts as chosen
 // for load when even an acceptance of 1 would not make drafting pay at B:
 // no probe could change it.
+//
+// Exploring the deployment. A probe that must first catch up (the drafter
+// missed the rounds at gamma 0, or never opened its session) is only taken
+// where it could be repaid before the request ends (ProbeCouldPay). Judged
+// at an acceptance of 1, every request of a deployment whose drafter does
+// not pay probed once and paid a catch-up prefill of its prompt: alone on
+// 2 cores that was ~0.25 s of a 2.1 s request, the whole loss of the
+// adaptive deployment against target-only at one stream
+// (bench/results/load_adaptive/20261205T110222Z, 0.90x). With the
+// deployment's fit the probe is judged at the acceptance the deployment
+// measured (or the request's own, if higher): a drafter the deployment
+// found not worth it is not re-measured by every request. Once the
+// deployment took `explore_every` plain rounds (any session, any load)
+// since its last drafting round, a probe is judged at 1 again, as without a
+// deployment: the measurement is stale, and one request re-measures it for
+// all (about one catch-up per five 48-token requests at the default).
 #pragma once
 
 #include <algorithm>
@@ -179,6 +195,11 @@ struct GammaOptions {
   // drafts (at its gamma, reason "probe") until its rounds judged this many
   // drafted tokens before low acceptance may stop it (see "Exploring").
   int min_acceptance_trials = 8;
+  // With a deployment's fit, a probe that must first catch up is judged at
+  // the deployment's measured acceptance, and only once the deployment took
+  // this many plain rounds since its last drafting round at an acceptance
+  // of 1 (see "Exploring the deployment").
+  int explore_every = 256;
   // Under load, compare the realized rates of plain and drafting rounds and
   // take plain steps where they were faster (see "Measured against plain
   // steps"); false: the cost model alone decides.
@@ -261,10 +282,13 @@ class CostFit {
   // The drafter's acceptance rate over the deployment's recent rounds (the
   // estimator GammaController uses, decay cost_decay); < 0 before any.
   double acceptance() const { return accept_.trials > 0 ? accept_.rate() : -1.0; }
+  // Plain rounds of the deployment (any load) since its last drafting round.
+  double rounds_since_drafting() const { return rounds_since_drafting_; }
 
  private:
   bool load_measured_ = false;
   double load_ = 1;
+  double rounds_since_drafting_ = 0;
   AcceptanceEstimate accept_;
   // Exponentially weighted least squares y = a + b * x with the slope
   // shrunk toward `prior_slope` while x barely varies.
@@ -372,9 +396,14 @@ class GammaController {
   // tokens costs (see "Catching up"). True when gamma() is 0.
   bool CatchUpPays(int catch_up, int remaining) const;
   // Whether a probe that must first catch up `catch_up` tokens could be
-  // repaid by the `remaining` tokens at all: CatchUpPays at the best gamma
-  // with every drafted token accepted (the most the probe could find).
+  // repaid by the `remaining` tokens: CatchUpPays at the best gamma for the
+  // acceptance a probe is judged at (ProbeAcceptance).
   bool ProbeCouldPay(int catch_up, int remaining) const;
+  // 1 (every drafted token accepted: the most a probe could find) without a
+  // deployment's fit or when the deployment is due to explore; else the
+  // deployment's measured acceptance or the request's, the higher (see
+  // "Exploring the deployment").
+  double ProbeAcceptance() const;
 
  private:
   int Best(double b) const;

@@ -584,6 +584,51 @@ TEST(GammaController, AProbeMustBeAbleToRepayItsCatchUp) {
   EXPECT_FALSE(slow.ProbeCouldPay(1, 1000));
 }
 
+TEST(GammaController, ADeploymentsMeasuredAcceptanceJudgesProbesUntilItIsStale) {
+  // Drafting pays only above an acceptance of ~0.35 (W = 40, c = 12,
+  // t_d = 6 ms); this drafter accepts 0.2. Every request of the deployment
+  // would probe after 16 plain rounds if a probe were judged at an
+  // acceptance of 1 (a catch-up of 30 tokens repaid by 200 tokens left at
+  // ~30 ms saved per token); judged at the deployment's measured acceptance
+  // it is not, until the deployment took explore_every plain rounds since
+  // its last drafting round; one drafting round makes it current again.
+  spec::SpeculationCosts shared;
+  spec::GammaOptions o{.gamma = 4, .adaptive = true, .max_gamma = 8};
+  o.explore_every = 64;
+  SimulatedDeployment d;
+  d.alpha = 0.2;
+  spec::GammaController first(o, &shared, "model");
+  d.Run(first, 1, 40);
+  ASSERT_EQ(first.gamma(), 0);
+  spec::GammaController next(o, &shared, "model");
+  EXPECT_LT(next.ProbeAcceptance(), 0.35);
+  EXPECT_FALSE(next.ProbeCouldPay(30, 200));
+  EXPECT_TRUE(next.ProbeCouldPay(0, 200));  // nothing to catch up: a probe costs one drafted token
+  const spec::GammaRound drafting{.drafted = 1, .proposed = 1, .accepted = 0, .draft_ms = d.t_d,
+                                  .verify_ms = d.w + 2 * d.c, .batch = 1};
+  next.Observe(drafting);  // the deployment's last drafting round
+  const spec::GammaRound plain{.drafted = 0, .verify_ms = d.w + d.c, .batch = 1};
+  for (int i = 0; i < 64; ++i) {
+    EXPECT_FALSE(next.ProbeCouldPay(30, 200)) << i;
+    next.Observe(plain);  // what a probe that could not pay leaves: a plain round
+  }
+  EXPECT_DOUBLE_EQ(next.ProbeAcceptance(), 1.0);  // stale: explore
+  EXPECT_TRUE(next.ProbeCouldPay(30, 200));
+  EXPECT_FALSE(next.ProbeCouldPay(30, 1));  // but never where even 1 cannot repay it
+  next.Observe(drafting);
+  EXPECT_FALSE(next.ProbeCouldPay(30, 200));  // re-measured, and still low
+  // A load reported at Open is not a round.
+  for (int i = 0; i < 100; ++i) next.ObserveLoad(1);
+  EXPECT_FALSE(next.ProbeCouldPay(30, 200));
+  // Without a deployment (one `tandem generate` process) a probe is judged
+  // at 1: nothing else would re-measure the drafter.
+  spec::GammaController alone(o);
+  d.Run(alone, 1, 40);
+  ASSERT_EQ(alone.gamma(), 0);
+  EXPECT_DOUBLE_EQ(alone.ProbeAcceptance(), 1.0);
+  EXPECT_TRUE(alone.ProbeCouldPay(30, 200));
+}
+
 TEST(GammaController, AFreshRequestExploresBeforeLowAcceptanceStopsIt) {
   // Prior costs (W = 0.75, c = 0.25, t_d = 0.3 of a step): gamma 1 pays above
   // an acceptance of 0.55. With nothing measured, one rejected first round
