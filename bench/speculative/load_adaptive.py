@@ -13,13 +13,17 @@ finish). Modes:
                   costs, acceptance and the target's reported batch; gamma 0 = plain steps)
 Every mode runs --passes times, the order of the modes reversed on every other pass so that a
 drift of the machine's load hits all of them alike; the summary takes the median over passes.
-Requests use --ignore-eos, fixed seeds and the same prompts in every mode.
+Requests use --ignore-eos, fixed seeds and the same prompts in every mode. Each stream sends its
+requests one after another, ceil(--min-requests / C) of them, so that one stream is measured over
+several requests as a user sending one request after another would see it (a deployment learns
+across requests: one request alone measures only its first).
 
 Writes bench/results/load_adaptive/<UTC stamp>/{requests.jsonl,summary.json,env.json,gamma_metrics.txt}
 and prints a markdown table.
 
 Usage: bench/speculative/load_adaptive.py [--binary build/cli/tandem] [--concurrency 1 4 16]
-       [--max-tokens 48] [--temperature 0.7] [--passes 2] [--modes target_only spec_fixed spec_adaptive]
+       [--max-tokens 48] [--temperature 0.7] [--passes 2] [--min-requests 4]
+       [--modes target_only spec_fixed spec_adaptive]
 """
 import argparse
 import json
@@ -128,10 +132,15 @@ class Driver:
                        gamma_choices=[dict(gamma=c.gamma, reason=c.reason, rounds=c.rounds) for c in sp.gamma_choices])
         out.append(rec)
 
-    def batch(self, mode, concurrency, max_tokens):
+    def stream(self, mode, first, step, count, max_tokens, out):
+        for j in range(count):
+            self.one(mode, first + j * step, max_tokens, out)
+
+    def batch(self, mode, concurrency, max_tokens, per_stream=1):
+        """`concurrency` streams, each sending `per_stream` requests one after another."""
         out, threads = [], []
         for i in range(concurrency):
-            t = threading.Thread(target=self.one, args=(mode, i, max_tokens, out))
+            t = threading.Thread(target=self.stream, args=(mode, i, concurrency, per_stream, max_tokens, out))
             threads.append(t)
         for t in threads:
             t.start()
@@ -151,12 +160,15 @@ def main():
     ap.add_argument("--max-tokens", type=int, default=48)
     ap.add_argument("--temperature", type=float, default=0.7)
     ap.add_argument("--passes", type=int, default=2)
+    ap.add_argument("--min-requests", type=int, default=4,
+                    help="requests per cell at least: each of C streams sends ceil(N / C) one after another")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "load_adaptive"))
     args = ap.parse_args()
 
     out_dir, env = run_record(ROOT, args.out, binary=args.binary, target=args.target, draft=args.draft,
                               threads=args.threads, max_tokens=args.max_tokens, temperature=args.temperature,
-                              passes=args.passes, concurrency=args.concurrency, modes=args.modes)
+                              passes=args.passes, concurrency=args.concurrency, modes=args.modes,
+                              min_requests=args.min_requests)
     print(json.dumps(env), flush=True)
 
     tmp = tempfile.mkdtemp(prefix="tandem-load-adaptive-")
@@ -172,7 +184,7 @@ def main():
             for c in args.concurrency:
                 modes = args.modes if p % 2 == 0 else list(reversed(args.modes))
                 for mode in modes:
-                    recs = driver.batch(mode, c, args.max_tokens)
+                    recs = driver.batch(mode, c, args.max_tokens, -(-max(args.min_requests, 1) // c))
                     tokens = sum(r["tokens"] for r in recs)
                     wall = max(r["end"] for r in recs) - min(r["start"] for r in recs)
                     errors = [r["error"] for r in recs if r["error"]]
@@ -232,7 +244,8 @@ def main():
 
     print(f"\n{env['cpu']}, {env['nproc']} cores, load before {' '.join(env['loadavg_before'])}, "
           f"after {' '.join(env['loadavg_after'])}; {args.target} <- {args.draft}, T={args.temperature}, "
-          f"{args.max_tokens} tokens/request, median of {args.passes} passes")
+          f"{args.max_tokens} tokens/request, at least {args.min_requests} requests per cell, "
+          f"median of {args.passes} passes")
     print("| streams | " + " | ".join(f"{m} tok/s" for m in args.modes) + " | " +
           " | ".join(f"{m} / target_only" for m in args.modes if m != "target_only") + " | adaptive: rounds at gamma 0 |")
     print("|" + "---|" * (2 + 2 * (len(args.modes) - 1) + 1))
