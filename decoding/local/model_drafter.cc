@@ -82,7 +82,7 @@ class ModelDraftSession : public DraftSession {
     committed_.insert(committed_.end(), delta.append.begin(), delta.append.end());
     last_proposal_.clear();
     out->tokens.clear();
-    out->q.clear();
+    q_used_ = 0;  // out->q's rows are overwritten in place (NextQ), then trimmed
 
     // Roll the cache back to what S still shares with it.
     auto cached = seq_->tokens();
@@ -115,6 +115,7 @@ class ModelDraftSession : public DraftSession {
         return s;
       }
     }
+    out->q.resize(q_used_);
     last_proposal_ = out->tokens;
     return absl::OkStatus();
   }
@@ -132,14 +133,16 @@ class ModelDraftSession : public DraftSession {
   // need it, the temperature-1 confidence; `forced` >= 0: x was already
   // chosen from q (a staged step's acceptance), else x is sampled here.
   // Sets *stop after an end-of-generation token or one c_conf doubts.
-  // `processed` (staged steps) is moved from, not copied.
+  // `processed` (staged steps) is swapped into out->q, not copied.
   absl::Status Emit(std::span<const float> logits, Distribution* processed, int32_t forced, DraftProposal* out,
                     bool* stop) {
     Distribution* q = processed != nullptr ? processed : &scratch_q_;
     if (return_q_ && !greedy_) {
-      out->q.emplace_back();
-      if (processed != nullptr) out->q.back() = std::move(*processed);
-      q = &out->q.back();
+      Distribution& slot = NextQ(out);
+      // The staged row's buffers go to out->q, the slot's old ones back to
+      // rows_q_, which the next staged forward overwrites.
+      if (processed != nullptr) std::swap(slot, *processed);
+      q = &slot;
     }
     if (processed == nullptr) {
       if (absl::Status s = sampler_.Process(logits, history_, q); !s.ok()) return s;
@@ -156,11 +159,18 @@ class ModelDraftSession : public DraftSession {
     // after it.
     bool doubtful = false;
     if (stop_below_ > 0.0f) doubtful = (greedy_ ? soft_q_.Prob(x) : q->Prob(x)) < stop_below_;
-    if (return_q_ && greedy_) out->q.push_back(soft_q_);
+    if (return_q_ && greedy_) NextQ(out) = soft_q_;  // copy-assigned into the slot's buffers
     out->tokens.push_back(x);
     history_.push_back(x);
     if ((is_eos_ && is_eos_(x)) || doubtful) *stop = true;
     return absl::OkStatus();
+  }
+
+  // The next row of out->q: one the caller's proposal already holds (its
+  // buffers reused: a dense row is a vocabulary of floats) or a new one.
+  Distribution& NextQ(DraftProposal* out) {
+    if (q_used_ == out->q.size()) out->q.emplace_back();
+    return out->q[q_used_++];
   }
 
   // One single-row forward (pending_: the cache catch-up and the last token).
@@ -233,6 +243,7 @@ class ModelDraftSession : public DraftSession {
   std::vector<int32_t> last_proposal_, history_, pending_;
   std::vector<float> logits_;
   Distribution scratch_q_, soft_q_;
+  size_t q_used_ = 0;  // rows of the current proposal's q written so far
   std::vector<int32_t> guess_, block_;     // a staged forward's lookup guesses and tokens
   std::vector<float> rows_;                // ... and its rows
   std::vector<Distribution> rows_q_, one_hot_;

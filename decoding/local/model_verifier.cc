@@ -142,6 +142,12 @@ class ModelVerifySession : public VerifySession {
     out->committed_length = static_cast<int64_t>(committed_.size());
     out->p.clear();
     if (options_.return_distributions) out->p.assign(p_.begin(), p_.begin() + k + 1);
+    out->logprobs.clear();
+    if (options_.return_logprobs) {
+      for (int i = 0; i <= k; ++i) {
+        out->logprobs.push_back(std::log(p_[static_cast<size_t>(i)].Prob(i < k ? draft[i] : out->next_token)));
+      }
+    }
     return absl::OkStatus();
   }
 

@@ -60,6 +60,12 @@ struct DraftProposal {
   // RAPID's greedy knowledge transfer reads. Empty when the session was
   // opened without return_distributions (plain greedy verification needs
   // token ids only).
+  //
+  // Propose overwrites both (q sized to the tokens, or emptied). A caller
+  // that keeps one proposal across rounds lets a drafter write into the
+  // rows it already holds: a dense row is a vocabulary of floats (600 KB for
+  // Qwen), and a fresh one per drafted token was allocated, zeroed and
+  // page-faulted again on every round.
   std::vector<runtime::Distribution> q;
 };
 

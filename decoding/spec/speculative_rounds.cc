@@ -64,8 +64,9 @@ absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession* draft
                                     spec::GammaReasonName(prefill_costs_more ? spec::GammaReason::kPrefill
                                                                              : gamma.reason()));
     }
+    // The rows of q stay: a Propose overwrites them in place (DraftProposal);
+    // without one this round verifies no token and reads none.
     proposal.tokens.clear();
-    proposal.q.clear();
     spec::GammaRound round;
     const bool overlap = options.overlap && draft != nullptr;
     if (g > 0 && ready.has_value()) {

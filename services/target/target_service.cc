@@ -42,6 +42,9 @@ double MsSince(absl::Time start) { return absl::ToDoubleMilliseconds(absl::Now()
 
 }  // namespace
 
+// Draft rows a session keeps decoded between Verify calls (see Session::q).
+constexpr size_t kKeptDraftRows = 16;
+
 struct TargetService::Session {
   // Outlives `verifier` (declared first). Null for a forked session, whose
   // sequence comes from the parent's (LmSequence::Fork), not from an
@@ -51,6 +54,10 @@ struct TargetService::Session {
   const batching::BatchingSequence* batching = nullptr;  // null for other models
   bool greedy = true;
   std::atomic<bool> busy{false};
+  // The drafter's q rows of the Verify being served, kept between calls (the
+  // session is leased to one call at a time) so that each dense row is
+  // decoded into the buffer of the last one, not a fresh 600 KB allocation.
+  std::vector<runtime::Distribution> q;
 
   ~Session() {
     if (verifier) (void)verifier->Close();
@@ -96,9 +103,10 @@ absl::Status TargetService::DoOpen(const tandem::v1::TargetOpenSessionRequest& r
   session->greedy = sampling.greedy();
   decoding::ModelVerifier verifier(*session->lm, options_.accept);
   decoding::VerifyOptions verify_options;
-  // p rows come back with every verdict so that logprobs can be served
-  // without a second forward pass.
-  verify_options.return_distributions = true;
+  // Log-probabilities of the emitted tokens come back with every verdict so
+  // that logprobs can be served without a second forward pass (k + 1
+  // floats, not k + 1 copied rows of the vocabulary).
+  verify_options.return_logprobs = true;
   if (req.has_knowledge_transfer()) {  // RAPID; unset = lossless (eta 0)
     // ModelVerifier::Open validates it ("knowledge_transfer.eta: ...").
     verify_options.knowledge_transfer.eta = req.knowledge_transfer().eta();
@@ -139,30 +147,37 @@ absl::Status TargetService::DoVerify(const tandem::v1::VerifyRequest& req, tande
                          "(send draft_distributions for lossless verification)");
   }
   const std::span<const int32_t> draft(req.draft_tokens().data(), req.draft_tokens_size());
-  std::vector<runtime::Distribution> q;
   // Greedy sessions take them optionally: the drafter's temperature-1 rows
   // for RAPID's greedy transfer (ignored without knowledge transfer).
+  std::span<const runtime::Distribution> q;
   if (!session.greedy || req.draft_distributions_size() > 0) {
     if (req.draft_distributions_size() != req.draft_tokens_size()) {
       return absl::InvalidArgumentError(absl::StrCat("draft_distributions: has ", req.draft_distributions_size(),
                                                      " entries, draft_tokens has ", req.draft_tokens_size()));
     }
-    q.resize(draft.size());
+    // Grows only: rows beyond this call's keep their buffers for a later one.
+    if (session.q.size() < draft.size()) session.q.resize(draft.size());
     for (size_t i = 0; i < draft.size(); ++i) {
       const std::string field = absl::StrCat("draft_distributions[", i, "]");
-      if (auto s = DistributionFromProto(req.draft_distributions(static_cast<int>(i)), vocab, &q[i], field);
+      if (auto s = DistributionFromProto(req.draft_distributions(static_cast<int>(i)), vocab, &session.q[i], field);
           !s.ok()) {
         return s;
       }
       // d_i cannot have been sampled from q_i otherwise.
-      if (q[i].Prob(draft[i]) <= 0.0f) {
+      if (session.q[i].Prob(draft[i]) <= 0.0f) {
         return absl::InvalidArgumentError(absl::StrCat(field, ": gives probability 0 to draft_tokens[", i,
                                                        "] = ", draft[i]));
       }
     }
+    q = std::span<const runtime::Distribution>(session.q).first(draft.size());
   }
   decoding::VerifyResult result;
-  if (auto s = session.verifier->Verify(draft, q, &result); !s.ok()) return s;
+  absl::Status verified = session.verifier->Verify(draft, q, &result);
+  // A session keeps the rows of a usual draft length (gamma <= 12 by
+  // default), not those of the longest block it was ever sent (64 dense
+  // rows are 39 MB for Qwen's vocabulary).
+  if (session.q.size() > kKeptDraftRows) session.q.resize(kKeptDraftRows);
+  if (!verified.ok()) return verified;
 
   resp->set_accepted_count(static_cast<uint32_t>(result.accepted));
   resp->set_next_token(result.next_token);
@@ -170,11 +185,8 @@ absl::Status TargetService::DoVerify(const tandem::v1::VerifyRequest& req, tande
   resp->set_batch_size(static_cast<uint32_t>(session.batch_size()));
   resp->set_active_sessions(static_cast<uint32_t>(sessions_->size()));
   if (batch_size_ != nullptr) batch_size_->Observe(session.batch_size());
-  if (req.return_logprobs() && result.p.size() == static_cast<size_t>(result.accepted) + 1) {
-    for (int i = 0; i <= result.accepted; ++i) {
-      const int32_t token = i < result.accepted ? draft[i] : result.next_token;
-      resp->add_logprobs(std::log(result.p[i].Prob(token)));
-    }
+  if (req.return_logprobs() && result.logprobs.size() == static_cast<size_t>(result.accepted) + 1) {
+    resp->mutable_logprobs()->Add(result.logprobs.begin(), result.logprobs.end());
   }
   const double ms = MsSince(start);
   resp->set_verify_time_ms(ms);
@@ -199,9 +211,7 @@ absl::Status TargetService::DoStep(const tandem::v1::StepRequest& req, tandem::v
     }
     batch = std::max(batch, session.batch_size());
     resp->add_token_ids(result.next_token);
-    if (req.return_logprobs() && !result.p.empty()) {
-      resp->add_logprobs(std::log(result.p[0].Prob(result.next_token)));
-    }
+    if (req.return_logprobs() && !result.logprobs.empty()) resp->add_logprobs(result.logprobs[0]);
     resp->set_committed_length(static_cast<uint64_t>(result.committed_length));
     if (!req.ignore_eos() && options_.is_end_of_generation && options_.is_end_of_generation(result.next_token)) {
       break;

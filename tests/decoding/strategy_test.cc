@@ -850,5 +850,73 @@ TEST(ModelVerifier, ReturnsTargetDistributionsAndRejectsBadDrafts) {
   EXPECT_EQ((*s)->committed_length(), 3 + r.accepted + 1);
 }
 
+TEST(ModelVerifier, ReturnsLogprobsOfTheEmittedTokensWithoutRows) {
+  Models m;
+  SamplingParams params;
+  std::vector<int32_t> prompt = {1, 2, 3};
+  auto s = m.verifier.Open(prompt, params, {.return_logprobs = true});
+  ASSERT_TRUE(s.ok());
+  std::vector<int32_t> draft = {4, 5};
+  std::vector<Distribution> q(2);
+  q[0].AssignOneHot(kVocab, 4);
+  q[1].AssignOneHot(kVocab, 5);
+  VerifyResult r;
+  ASSERT_TRUE((*s)->Verify(draft, q, &r).ok());
+  EXPECT_TRUE(r.p.empty());
+  ASSERT_EQ(r.logprobs.size(), static_cast<size_t>(r.accepted + 1));
+  // Each emitted token's log-probability under p after what precedes it.
+  std::vector<int32_t> context = prompt;
+  runtime::Sampler sampler(params);
+  std::vector<float> logits(kVocab);
+  for (int i = 0; i <= r.accepted; ++i) {
+    const int32_t token = i < r.accepted ? draft[i] : r.next_token;
+    m.target.Logits(context, logits);
+    Distribution p;
+    ASSERT_TRUE(sampler.Process(logits, context, &p).ok());
+    EXPECT_FLOAT_EQ(r.logprobs[i], std::log(p.Prob(token))) << i;
+    context.push_back(token);
+  }
+  // Without the option: nothing, not last call's values.
+  auto plain = m.verifier.Open(prompt, params, {});
+  ASSERT_TRUE(plain.ok());
+  ASSERT_TRUE((*plain)->Verify(draft, q, &r).ok());
+  EXPECT_TRUE(r.logprobs.empty());
+}
+
+TEST(ModelDrafter, AReusedProposalDraftsWhatAFreshOneDrafts) {
+  // A caller that keeps one DraftProposal across rounds (the draft service,
+  // the round loop) gets the tokens and q rows a fresh proposal would get,
+  // with rows overwritten in place and trimmed when fewer are drafted; plain
+  // and staged drafting, sampled and greedy (temperature-1 rows).
+  for (const float temperature : {1.0f, 0.0f}) {
+    for (const int staged : {0, 2}) {
+      Models m;
+      SamplingParams params;
+      params.temperature = temperature;
+      params.seed = 11;
+      const std::vector<int32_t> prompt = {1, 2, 3, 1, 2, 3, 1, 2};
+      const DraftOptions options{.return_distributions = true, .staged_ngram = staged};
+      auto fresh = m.draft_drafter.Open(prompt, params, options);
+      auto reused = m.draft_drafter.Open(prompt, params, options);
+      ASSERT_TRUE(fresh.ok() && reused.ok());
+      DraftProposal kept;
+      for (const int gamma : {4, 2, 5, 1, 4}) {
+        DraftProposal once;
+        DraftDelta delta{.accepted = gamma > 2 ? 1 : 0};
+        if (kept.tokens.empty()) delta.accepted = 0;
+        delta.next_token = 3;
+        ASSERT_TRUE((*fresh)->Propose(delta, gamma, &once).ok());
+        ASSERT_TRUE((*reused)->Propose(delta, gamma, &kept).ok());
+        ASSERT_EQ(kept.tokens, once.tokens) << temperature << " " << staged << " " << gamma;
+        ASSERT_EQ(kept.q.size(), once.q.size());
+        ASSERT_EQ(kept.q.size(), kept.tokens.size());
+        for (size_t i = 0; i < kept.q.size(); ++i) {
+          for (int t = 0; t < kVocab; ++t) ASSERT_EQ(kept.q[i].Prob(t), once.q[i].Prob(t)) << i << " " << t;
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tandem::decoding

@@ -30,7 +30,10 @@ class RemoteDraftSession : public DraftSession {
     req.mutable_append_tokens()->Add(delta.append.begin(), delta.append.end());
     if (delta.truncate_to.has_value()) req.set_truncate_to(static_cast<uint64_t>(std::max<int64_t>(0, *delta.truncate_to)));
     req.set_gamma(static_cast<uint32_t>(std::max(0, gamma)));
-    tandem::v1::ProposeResponse resp;
+    // Kept across calls: parsing into a cleared message reuses its rows'
+    // storage (a dense q row is a vocabulary of floats).
+    tandem::v1::ProposeResponse& resp = resp_;
+    resp.Clear();
     absl::Status rpc = kDraft.Call("Propose", options_.scope.get(), options_.call_timeout,
                                    [&](grpc::ClientContext* ctx) { return stub_->Propose(ctx, req, &resp); });
     if (!rpc.ok()) return rpc;
@@ -47,13 +50,13 @@ class RemoteDraftSession : public DraftSession {
       }
     }
     out->tokens.assign(resp.token_ids().begin(), resp.token_ids().end());
-    out->q.clear();
+    if (!return_q_) out->q.clear();
     if (return_q_) {
       if (resp.distributions_size() != resp.token_ids_size()) {
         return absl::InternalError(absl::StrCat("draft service Propose: ", resp.distributions_size(),
                                                 " distributions for ", resp.token_ids_size(), " tokens"));
       }
-      out->q.resize(out->tokens.size());
+      out->q.resize(out->tokens.size());  // keeps the rows it had: decoded into in place
       for (int i = 0; i < resp.distributions_size(); ++i) {
         absl::Status s = services::DistributionFromProto(resp.distributions(i), vocab_, &out->q[i],
                                                          absl::StrCat("distributions[", i, "]"));
@@ -86,6 +89,7 @@ class RemoteDraftSession : public DraftSession {
   int64_t committed_;
   const bool return_q_;
   bool closed_ = false;
+  tandem::v1::ProposeResponse resp_;
 };
 
 }  // namespace

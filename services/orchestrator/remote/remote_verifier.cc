@@ -59,6 +59,7 @@ class RemoteVerifySession : public VerifySession {
     out->batch_size = static_cast<int>(std::min<uint32_t>(resp.batch_size(), 1u << 20));
     active_sessions_ = static_cast<int>(std::min<uint32_t>(resp.active_sessions(), 1u << 20));
     out->p.clear();
+    out->logprobs.clear();
     committed_ = out->committed_length;
     return absl::OkStatus();
   }
