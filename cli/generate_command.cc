@@ -85,9 +85,11 @@ int RunInProcess(const GenerateOptions& o) {
   po.draft_head_vocab = o.draft_head_vocab;
   if (!o.draft_requantize.empty()) {
     kernels::GgmlType type;
+    // The option's validator already rejected any other name (a usage error
+    // before anything loads); failing here means the two lists disagree.
     if (!kernels::QuantizeTypeFromName(o.draft_requantize, &type)) {
-      return ReportError(absl::InvalidArgumentError(absl::StrCat("--draft-requantize: ", kernels::kQuantizeTypeNames,
-                                                                 ", not '", o.draft_requantize, "'")));
+      return ReportError(absl::InternalError(absl::StrCat("--draft-requantize: '", o.draft_requantize,
+                                                          "' passed the option's check but names no type")));
     }
     po.draft_requantize = type;
   }

@@ -60,9 +60,9 @@ def minor_faults(pids):
     return total
 
 
-def generate(binary, args, extra):
+def generate(binary, temperature, max_tokens, extra):
     """One `tandem generate --json` run; its stats (or an error string)."""
-    cmd = [binary, "generate", "--temperature", str(args.t), "--seed", "3", "--max-tokens", str(args.max_tokens),
+    cmd = [binary, "generate", "--temperature", str(temperature), "--seed", "3", "--max-tokens", str(max_tokens),
            "--ignore-eos", "--json", *extra, PROMPT]
     r = subprocess.run(cmd, capture_output=True, text=True)
     lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
@@ -103,21 +103,19 @@ def main():
         try:
             pids = service_pids(cfg)
             server = ["--server", f"127.0.0.1:{ports['orchestrator'][0]}"]
-            generate(binary, argparse.Namespace(t=0.7, max_tokens=8), server + ["--strategy", "speculative"])  # warm-up
+            generate(binary, 0.7, 8, server + ["--strategy", "speculative"])  # warm-up
             for t in args.temperatures:
-                args.t = t
                 for mode, extra in (("speculative", ["--strategy", "speculative", "--gamma", "4"]),
                                     ("target_only", ["--strategy", "target_only"])):
                     for _ in range(args.runs):
                         before = minor_faults(pids)
-                        stats = generate(binary, args, server + extra)
+                        stats = generate(binary, t, args.max_tokens, server + extra)
                         record("deployment", binary, mode, t, stats, minor_faults(pids) - before)
         finally:
             down(binary, cfg)
     for t in args.temperatures:
-        args.t = t
         for _ in range(args.runs):
-            stats = generate(args.binary[0], args, ["--model", args.target, "--draft-model", args.draft, "--strategy",
+            stats = generate(args.binary[0], t, args.max_tokens, ["--model", args.target, "--draft-model", args.draft, "--strategy",
                                                      "speculative", "--param", "drafter=model", "--gamma", "4"])
             record("in_process", args.binary[0], "speculative", t, stats)
 

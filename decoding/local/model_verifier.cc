@@ -140,8 +140,6 @@ class ModelVerifySession : public VerifySession {
     out->accepted = k;
     out->next_token = verdict->next_token;
     out->committed_length = static_cast<int64_t>(committed_.size());
-    out->p.clear();
-    if (options_.return_distributions) out->p.assign(p_.begin(), p_.begin() + k + 1);
     out->logprobs.clear();
     if (options_.return_logprobs) {
       for (int i = 0; i <= k; ++i) {

@@ -33,22 +33,19 @@ struct VerifyResult {
   // as a batching target reports it; 0 = not reported. The gamma controller
   // reads it as the target's load (spec/gamma_controller.h).
   int batch_size = 0;
-  // Only when the session was opened with return_distributions: the target's
-  // processed p for each emitted position (k + 1 entries).
-  std::vector<runtime::Distribution> p;
   // Only when the session was opened with return_logprobs: the natural-log
   // probability under p of each emitted token, the k accepted ones then
-  // next_token (k + 1 entries). What a server needs for logprobs, without
-  // copying k + 1 rows of the vocabulary (return_distributions) per call.
+  // next_token (k + 1 entries). What a server needs for logprobs; p's rows
+  // themselves never leave the verifier (k + 1 vocabulary rows per call,
+  // 600 KB each for Qwen, and across services they would cross the wire).
   std::vector<float> logprobs;
 };
 
 struct VerifyOptions {
-  bool return_distributions = false;
   bool return_logprobs = false;
   // RAPID's knowledge transfer (spec/knowledge_transfer.h): accept against
   // p^ leaning toward q instead of p. eta = 0 (the default) is lossless
-  // speculative sampling. The returned p rows stay the unadjusted p.
+  // speculative sampling. Returned logprobs stay those of the unadjusted p.
   spec::KnowledgeTransfer knowledge_transfer;
 };
 

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "runtime/util/absl_compat.h"
 #include "absl/time/clock.h"
 #include "decoding/batching/batching_language_model.h"
 #include "services/common/status_convert.h"
@@ -158,14 +160,18 @@ absl::Status TargetService::DoVerify(const tandem::v1::VerifyRequest& req, tande
     // Grows only: rows beyond this call's keep their buffers for a later one.
     if (session.q.size() < draft.size()) session.q.resize(draft.size());
     for (size_t i = 0; i < draft.size(); ++i) {
-      const std::string field = absl::StrCat("draft_distributions[", i, "]");
+      // The name is only read by an error; formatted on the stack, it costs
+      // no allocation per row on the hot path.
+      char field_buf[48];
+      const std::string_view field(field_buf, static_cast<size_t>(absl::SNPrintF(
+                                                  field_buf, sizeof field_buf, "draft_distributions[%d]", i)));
       if (auto s = DistributionFromProto(req.draft_distributions(static_cast<int>(i)), vocab, &session.q[i], field);
           !s.ok()) {
         return s;
       }
       // d_i cannot have been sampled from q_i otherwise.
       if (session.q[i].Prob(draft[i]) <= 0.0f) {
-        return absl::InvalidArgumentError(absl::StrCat(field, ": gives probability 0 to draft_tokens[", i,
+        return absl::InvalidArgumentError(absl::StrCat(AbslView(field), ": gives probability 0 to draft_tokens[", i,
                                                        "] = ", draft[i]));
       }
     }

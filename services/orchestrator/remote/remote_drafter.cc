@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "services/common/runtime_convert.h"
 #include "services/orchestrator/remote/remote_call.h"
 #include "services/orchestrator/decoding_names.h"
@@ -58,8 +59,10 @@ class RemoteDraftSession : public DraftSession {
       }
       out->q.resize(out->tokens.size());  // keeps the rows it had: decoded into in place
       for (int i = 0; i < resp.distributions_size(); ++i) {
-        absl::Status s = services::DistributionFromProto(resp.distributions(i), vocab_, &out->q[i],
-                                                         absl::StrCat("distributions[", i, "]"));
+        char field_buf[40];  // read only by an error: no allocation per row
+        const std::string_view field(
+            field_buf, static_cast<size_t>(absl::SNPrintF(field_buf, sizeof field_buf, "distributions[%d]", i)));
+        absl::Status s = services::DistributionFromProto(resp.distributions(i), vocab_, &out->q[i], field);
         if (!s.ok()) return absl::InternalError(absl::StrCat("draft service Propose: ", s.message()));
       }
     }

@@ -17,9 +17,10 @@ constexpr RemoteService kTarget("target service");
 class RemoteVerifySession : public VerifySession {
  public:
   RemoteVerifySession(std::shared_ptr<tandem::v1::Target::StubInterface> stub, const RemoteOptions& options,
-                      std::string id, int64_t committed, bool greedy, int32_t vocab, int active_sessions = 0)
+                      std::string id, int64_t committed, bool greedy, int32_t vocab, bool return_logprobs,
+                      int active_sessions = 0)
       : stub_(std::move(stub)), options_(options), id_(std::move(id)), committed_(committed), greedy_(greedy),
-        vocab_(vocab), active_sessions_(active_sessions) {}
+        vocab_(vocab), return_logprobs_(return_logprobs), active_sessions_(active_sessions) {}
   ~RemoteVerifySession() override { (void)Close(); }
 
   absl::Status Verify(std::span<const int32_t> draft, std::span<const runtime::Distribution> q,
@@ -29,6 +30,7 @@ class RemoteVerifySession : public VerifySession {
     req_.set_session_id(id_);
     req_.mutable_draft_tokens()->Add(draft.begin(), draft.end());
     req_.set_greedy(greedy_);
+    req_.set_return_logprobs(return_logprobs_);
     if (!greedy_) {
       if (q.size() != draft.size()) {
         return absl::InvalidArgumentError(absl::StrCat("verifier: ", draft.size(),
@@ -58,8 +60,22 @@ class RemoteVerifySession : public VerifySession {
     out->committed_length = static_cast<int64_t>(resp.committed_length());
     out->batch_size = static_cast<int>(std::min<uint32_t>(resp.batch_size(), 1u << 20));
     active_sessions_ = static_cast<int>(std::min<uint32_t>(resp.active_sessions(), 1u << 20));
-    out->p.clear();
     out->logprobs.clear();
+    if (return_logprobs_) {
+      // One per emitted token, each a log-probability: anything else is a
+      // target that would put garbage into a client's logprobs.
+      const int emitted = out->accepted + 1;
+      if (resp.logprobs_size() != emitted) {
+        return absl::InternalError(absl::StrCat("target service Verify: ", resp.logprobs_size(), " logprobs for ",
+                                                emitted, " emitted tokens"));
+      }
+      for (float lp : resp.logprobs()) {
+        if (!(lp <= 0.0f)) {
+          return absl::InternalError(absl::StrCat("target service Verify: logprob ", lp, " is not a log-probability"));
+        }
+      }
+      out->logprobs.assign(resp.logprobs().begin(), resp.logprobs().end());
+    }
     committed_ = out->committed_length;
     return absl::OkStatus();
   }
@@ -147,7 +163,8 @@ class RemoteVerifySession : public VerifySession {
     grpc::Status status = stub_->Fork(call.context(), req, &resp);
     if (!status.ok()) return kTarget.Error("Fork", status);
     auto fork = std::make_unique<RemoteVerifySession>(stub_, options_, resp.session_id(),
-                                                      static_cast<int64_t>(resp.committed_length()), greedy_, vocab_);
+                                                      static_cast<int64_t>(resp.committed_length()), greedy_, vocab_,
+                                                      return_logprobs_);
     if (!call.live()) return kTarget.Cancelled();  // `fork` closes the new session on the way out
     return fork;
   }
@@ -170,6 +187,7 @@ class RemoteVerifySession : public VerifySession {
   int64_t committed_;
   const bool greedy_;
   const int32_t vocab_;
+  const bool return_logprobs_;
   int active_sessions_;  // as the target's last answer reported them
   bool closed_ = false;
   tandem::v1::VerifyRequest req_;  // reused: q rows keep their capacity
@@ -201,9 +219,6 @@ std::unique_ptr<RemoteVerifier> RemoteVerifier::WithScope(std::shared_ptr<CallSc
 absl::StatusOr<std::unique_ptr<VerifySession>> RemoteVerifier::Open(std::span<const int32_t> prompt,
                                                                    const runtime::SamplingParams& params,
                                                                    const VerifyOptions& options) {
-  if (options.return_distributions) {
-    return absl::UnimplementedError("remote verifier: p distributions stay on the target service");
-  }
   tandem::v1::TargetOpenSessionRequest req;
   req.mutable_prompt_tokens()->Add(prompt.begin(), prompt.end());
   services::SamplingToProto(params, req.mutable_sampling());
@@ -219,13 +234,14 @@ absl::StatusOr<std::unique_ptr<VerifySession>> RemoteVerifier::Open(std::span<co
     grpc::Status status = stub_->OpenSession(call.context(), req, &resp);
     if (!status.ok()) return kTarget.Error("OpenSession", status);
     if (!call.live()) {
-      RemoteVerifySession(stub_, options_, resp.session_id(), 0, params.greedy(), info_.vocab_size());  // closes it
+      RemoteVerifySession(stub_, options_, resp.session_id(), 0, params.greedy(), info_.vocab_size(),
+                          false);  // closes it
       return kTarget.Cancelled();
     }
   }
   return std::make_unique<RemoteVerifySession>(
       stub_, options_, resp.session_id(), static_cast<int64_t>(prompt.size()), params.greedy(), info_.vocab_size(),
-      static_cast<int>(std::min<uint32_t>(resp.active_sessions(), 1u << 20)));
+      options.return_logprobs, static_cast<int>(std::min<uint32_t>(resp.active_sessions(), 1u << 20)));
 }
 
 }  // namespace tandem::orchestrator

@@ -1,10 +1,8 @@
 // Verifier port over the tandem.v1.Target service: one Verify = one RPC with
 // the drafted tokens (and their q when sampling); the acceptance math runs on
 // the target, next to p. Sessions are closed on Close() or destruction.
-//
-// VerifyOptions::return_distributions is not available remotely (p stays on
-// the target; VerifyRequest.return_logprobs is the wire alternative):
-// Open fails with UNIMPLEMENTED if it is asked for.
+// VerifyOptions::return_logprobs rides on each VerifyRequest (k + 1 floats
+// back, never p's rows).
 #pragma once
 
 #include <memory>

@@ -322,5 +322,41 @@ TEST_F(RemoteDistributionTest, GreedyRapidTransferReadsTheDraftersTemperatureOne
   EXPECT_GT(differs_from_one_hot, 0);
 }
 
+// Logprobs through the port: the remote verifier asks the target for them on
+// each Verify and hands back what the in-process ModelVerifier over the same
+// model computes (same seed, same drafts, same q), k + 1 of them; a session
+// opened without the option gets none.
+TEST_F(RemoteDistributionTest, RemoteVerifierReturnsTheTargetsLogprobs) {
+  LockedLm local_lm{TargetLogits};
+  ModelVerifier local(local_lm);
+  Drafter& drafter = *ports_->drafters.at("model");
+  int emitted = 0;
+  for (int i = 1; i <= 20; ++i) {
+    GenerationRequest req = Request(/*temperature=*/0.8f, /*top_k=*/0, /*max_tokens=*/8, /*gamma=*/3);
+    req.sampling.seed = static_cast<uint64_t>(i);
+    auto draft = drafter.Open(req.prompt, req.sampling, DraftOptions{.return_distributions = true});
+    ASSERT_TRUE(draft.ok()) << draft.status();
+    auto remote = ports_->verifier->Open(req.prompt, req.sampling, {.return_logprobs = true});
+    auto in_process = local.Open(req.prompt, req.sampling, {.return_logprobs = true});
+    auto without = ports_->verifier->Open(req.prompt, req.sampling, {});
+    ASSERT_TRUE(remote.ok() && in_process.ok() && without.ok());
+    DraftProposal proposal;
+    ASSERT_TRUE((*draft)->Propose({}, 3, &proposal).ok());
+    VerifyResult got, want, none;
+    ASSERT_TRUE((*remote)->Verify(proposal.tokens, proposal.q, &got).ok());
+    ASSERT_TRUE((*in_process)->Verify(proposal.tokens, proposal.q, &want).ok());
+    ASSERT_TRUE((*without)->Verify(proposal.tokens, proposal.q, &none).ok());
+    EXPECT_EQ(got.accepted, want.accepted);
+    EXPECT_EQ(got.next_token, want.next_token);
+    ASSERT_EQ(got.logprobs.size(), static_cast<size_t>(got.accepted + 1));
+    EXPECT_EQ(got.logprobs, want.logprobs) << "seed " << i;
+    for (float lp : got.logprobs) EXPECT_LT(lp, 0.0f);
+    EXPECT_TRUE(none.logprobs.empty());
+    emitted += got.accepted + 1;
+    ASSERT_TRUE((*remote)->Close().ok() && (*without)->Close().ok() && (*draft)->Close().ok());
+  }
+  EXPECT_GT(emitted, 20);  // some drafts were accepted, so more than one logprob per call was checked
+}
+
 }  // namespace
 }  // namespace tandem::decoding::testing
