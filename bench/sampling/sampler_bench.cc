@@ -1,7 +1,9 @@
 // Sampler::Process + Sampler::Sample over one Qwen-sized row of logits (151936
 // ids, normal with sigma 3, fixed seed), for the processor settings a serving
-// request commonly uses. Prints ms per sampled token and a checksum of the
-// sampled ids (equal checksums: the same tokens were drawn).
+// request commonly uses, and a drafter's Distribution::DropTail after the
+// processors (q_tail_mass). Prints ms per sampled token, a checksum of the
+// sampled ids (equal checksums: the same tokens were drawn) and the entries
+// the row kept.
 //
 //   tandem_sampler_bench [--vocab N] [--tokens N]
 #include <chrono>
@@ -19,6 +21,7 @@ namespace {
 struct Setting {
   const char* name;
   tandem::runtime::SamplingParams params;
+  float tail = 0.0f;  // DropTail(tail) before sampling; 0 = not
 };
 
 }  // namespace
@@ -44,7 +47,7 @@ int main(int argc, char** argv) {
   std::vector<float> logits(vocab);
   for (float& v : logits) v = nd(rng);
 
-  std::vector<Setting> settings(4);
+  std::vector<Setting> settings(5);
   settings[0].name = "greedy";
   settings[0].params.temperature = 0.0f;
   settings[1].name = "T=0.7";
@@ -55,6 +58,9 @@ int main(int argc, char** argv) {
   settings[3].name = "T=0.7 top_k=40";
   settings[3].params.temperature = 0.7f;
   settings[3].params.top_k = 40;
+  settings[4].name = "T=0.7 tail=1e-3";
+  settings[4].params.temperature = 0.7f;
+  settings[4].tail = 1e-3f;
   std::printf("vocab %d, %d tokens per setting\n", vocab, tokens);
   for (const Setting& s : settings) {
     tandem::runtime::Sampler sampler(s.params);
@@ -67,10 +73,12 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%s: %s\n", s.name, std::string(st.message()).c_str());
         return 1;
       }
+      if (s.tail > 0.0f) dist.DropTail(s.tail);
       checksum += tandem::runtime::Sampler::Sample(dist, draw);
     }
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("%-18s %.3f ms per token  checksum %lld\n", s.name, ms / tokens, checksum);
+    std::printf("%-18s %.3f ms per token  checksum %lld  entries kept %zu\n", s.name, ms / tokens, checksum,
+                dist.size());
   }
   return 0;
 }

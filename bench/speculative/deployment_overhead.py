@@ -4,7 +4,7 @@
 Starts a loopback deployment (`tandem up`: target, draft and orchestrator services, the Qwen pair by
 default, all cores each) with each --binary in turn and sends the same speculative requests through
 it (`tandem generate --server`, gamma 4, --ignore-eos, fixed seed), then runs them in one process
-(`tandem generate --draft-model`, the first binary). For every request it records the end-to-end
+(`tandem generate --model`, the first binary; target-only too). For every request it records the end-to-end
 time, the Propose and Verify wall times the orchestrator measured, and the minor page faults of the
 three service processes while the request ran (/proc/<pid>/stat), so that time spent moving the
 drafter's q rows (at temperature > 0 a dense row per drafted token: the vocabulary in floats) shows
@@ -80,10 +80,14 @@ def main():
     ap.add_argument("--temperatures", type=float, nargs="+", default=[0.0, 0.7])
     ap.add_argument("--runs", type=int, default=3, help="requests per cell")
     ap.add_argument("--max-tokens", type=int, default=96)
+    ap.add_argument("--q-tail-mass", type=float, default=None,
+                    help="also run speculative requests with this q_tail_mass (the strategy's default otherwise; "
+                         "0 = the drafter's exact q rows)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "deployment_overhead"))
     args = ap.parse_args()
     out_dir, env = run_record(ROOT, args.out, binaries=args.binary, target=args.target, draft=args.draft,
-                              temperatures=args.temperatures, runs=args.runs, max_tokens=args.max_tokens)
+                              temperatures=args.temperatures, runs=args.runs, max_tokens=args.max_tokens,
+                              q_tail_mass=args.q_tail_mass)
     print(json.dumps(env), flush=True)
 
     runs = []
@@ -91,10 +95,16 @@ def main():
     def record(where, binary, mode, t, stats, faults=None):
         rec = dict(where=where, binary=binary, mode=mode, temperature=t, page_faults=faults, **{
             k: stats.get(k) for k in ("e2e_latency_ms", "draft_time_ms", "target_time_ms", "draft_calls",
-                                      "target_calls", "generated_tokens", "error")})
+                                      "target_calls", "generated_tokens", "error")},
+                   acceptance=(stats.get("speculation") or {}).get("acceptance_rate"))
         runs.append(rec)
         print(json.dumps(rec), flush=True)
 
+    modes = [("speculative", ["--strategy", "speculative", "--gamma", "4"]),
+             ("target_only", ["--strategy", "target_only"])]
+    if args.q_tail_mass is not None:
+        modes.insert(1, (f"speculative q_tail_mass={args.q_tail_mass:g}",
+                         ["--strategy", "speculative", "--gamma", "4", "--param", f"q_tail_mass={args.q_tail_mass:g}"]))
     for binary in args.binary:
         tmp = tempfile.mkdtemp(prefix="tandem-overhead-")
         cfg, ports = write_config(tmp, args.target, args.draft, 0, name="overhead")
@@ -105,8 +115,7 @@ def main():
             server = ["--server", f"127.0.0.1:{ports['orchestrator'][0]}"]
             generate(binary, 0.7, 8, server + ["--strategy", "speculative"])  # warm-up
             for t in args.temperatures:
-                for mode, extra in (("speculative", ["--strategy", "speculative", "--gamma", "4"]),
-                                    ("target_only", ["--strategy", "target_only"])):
+                for mode, extra in modes:
                     for _ in range(args.runs):
                         before = minor_faults(pids)
                         stats = generate(binary, t, args.max_tokens, server + extra)
@@ -114,10 +123,12 @@ def main():
         finally:
             down(binary, cfg)
     for t in args.temperatures:
-        for _ in range(args.runs):
-            stats = generate(args.binary[0], t, args.max_tokens, ["--model", args.target, "--draft-model", args.draft, "--strategy",
-                                                     "speculative", "--param", "drafter=model", "--gamma", "4"])
-            record("in_process", args.binary[0], "speculative", t, stats)
+        for mode, extra in modes:
+            if mode.startswith("speculative"):
+                extra = [*extra, "--draft-model", args.draft, "--param", "drafter=model"]
+            for _ in range(args.runs):
+                stats = generate(args.binary[0], t, args.max_tokens, ["--model", args.target, *extra])
+                record("in_process", args.binary[0], mode, t, stats)
 
     summary = []
     for t in args.temperatures:
@@ -129,7 +140,8 @@ def main():
             med = lambda k: statistics.median(r[k] for r in cell) if all(r.get(k) is not None for r in cell) else None
             summary.append(dict(temperature=t, where=where, binary=binary, mode=mode, e2e_ms=med("e2e_latency_ms"),
                                 draft_ms=med("draft_time_ms"), target_ms=med("target_time_ms"),
-                                page_faults=med("page_faults"), tokens=med("generated_tokens")))
+                                page_faults=med("page_faults"), tokens=med("generated_tokens"),
+                                acceptance=med("acceptance")))
     env["loadavg_after"] = loadavg()
     with open(os.path.join(out_dir, "runs.jsonl"), "w") as f:
         f.writelines(json.dumps(r) + "\n" for r in runs)
@@ -141,12 +153,13 @@ def main():
     print(f"\n{env['cpu']}, {env['nproc']} cores, load before {' '.join(env['loadavg_before'])}, after "
           f"{' '.join(env['loadavg_after'])}; {args.target} <- {args.draft}, gamma 4, {args.max_tokens} tokens, "
           f"median of {args.runs}")
-    print("| T | where | binary | mode | e2e ms | Propose ms | Verify ms | service page faults |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| T | where | binary | mode | e2e ms | Propose ms | Verify ms | acceptance | service page faults |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for s in summary:
         fmt = lambda v: "" if v is None else f"{v:.0f}"
         print(f"| {s['temperature']:g} | {s['where']} | {os.path.basename(s['binary'])} | {s['mode']} | {fmt(s['e2e_ms'])} "
-              f"| {fmt(s['draft_ms'])} | {fmt(s['target_ms'])} | {fmt(s['page_faults'])} |")
+              f"| {fmt(s['draft_ms'])} | {fmt(s['target_ms'])} | "
+              f"{'' if s['acceptance'] is None else format(s['acceptance'], '.3f')} | {fmt(s['page_faults'])} |")
     print(f"\nraw results: {out_dir}")
     return 0
 

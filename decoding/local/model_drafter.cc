@@ -39,6 +39,7 @@ class ModelDraftSession : public DraftSession {
         soft_sampler_(spec::TemperatureOneParams(params)),
         stop_below_(options.stop_below_probability),
         staged_(options.staged_ngram),
+        q_tail_(options.q_tail_mass),
         rng_(runtime::Rng(params.seed).Split(kDraftRngStream)),
         greedy_(params.greedy()),
         return_q_(options.return_distributions),
@@ -146,6 +147,7 @@ class ModelDraftSession : public DraftSession {
     }
     if (processed == nullptr) {
       if (absl::Status s = sampler_.Process(logits, history_, q); !s.ok()) return s;
+      if (!greedy_) q->DropTail(q_tail_);  // before sampling: x must be a sample of the q reported
     }
     const int32_t x = forced >= 0 ? forced : greedy_ ? q->Argmax() : runtime::Sampler::Sample(*q, rng_);
     // A greedy q is one-hot and carries no confidence: c_conf reads the
@@ -204,6 +206,7 @@ class ModelDraftSession : public DraftSession {
     for (size_t j = 0; j <= k; ++j) {
       const auto row = std::span<const float>(rows_).subspan(j * static_cast<size_t>(vocab_), static_cast<size_t>(vocab_));
       if (absl::Status s = sampler_.Process(row, history_, &rows_q_[j]); !s.ok()) return s;
+      if (!greedy_) rows_q_[j].DropTail(q_tail_);  // the row both the acceptance and the proposal use
       if (j < k) {
         history_.push_back(guess[j]);
         one_hot_[j].AssignOneHot(vocab_, guess[j]);
@@ -235,6 +238,7 @@ class ModelDraftSession : public DraftSession {
   runtime::Sampler soft_sampler_;  // greedy c_conf: temperature-1 confidence
   const float stop_below_;         // c_conf; 0 = off
   const int staged_;               // staged lookup guesses per forward; 0 = off
+  const float q_tail_;             // DraftOptions::q_tail_mass; 0 = the exact processed q
   runtime::Rng rng_;
   const bool greedy_;
   const bool return_q_;
@@ -268,6 +272,10 @@ absl::StatusOr<std::unique_ptr<DraftSession>> ModelDrafter::Open(
   if (options.staged_ngram < 0 || options.staged_ngram > kMaxStagedNgram) {
     return absl::InvalidArgumentError(
         absl::StrCat("staged_ngram must be in [0, ", kMaxStagedNgram, "], got ", options.staged_ngram));
+  }
+  if (!(options.q_tail_mass >= 0.0f && options.q_tail_mass <= kMaxQTailMass)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("q_tail_mass must be in [0, ", kMaxQTailMass, "], got ", options.q_tail_mass));
   }
   auto seq = model_.NewSequence();
   if (!seq.ok()) return seq.status();

@@ -88,9 +88,21 @@ struct DraftOptions {
   // forwards. 0 = off; range [0, kMaxStagedNgram]. Drafters without a model
   // ignore it.
   int staged_ngram = 0;
+  // Sampled sessions of a model drafter: drop the tail of each processed q
+  // (runtime::Distribution::DropTail: entries below q_tail_mass / vocabulary,
+  // together at most q_tail_mass) before sampling from it, so that q is
+  // sparse: a few thousand entries instead of the vocabulary in floats (600
+  // KB for Qwen) for every drafted token sent to a target across the
+  // network. Lossless: the drafted token is a sample of the q reported, and
+  // the target's output does not depend on which q proposed; acceptance
+  // falls by at most q_tail_mass per token. 0 = the exact processed q; range
+  // [0, kMaxQTailMass]. Greedy sessions and drafters without a model ignore
+  // it.
+  float q_tail_mass = 0.0f;
 };
 
 inline constexpr int kMaxStagedNgram = 16;
+inline constexpr float kMaxQTailMass = 0.01f;
 
 // One request drives a session; sessions are not thread-safe, different
 // sessions may run concurrently.

@@ -32,6 +32,9 @@ struct RoundOptions {
   // DraftOptions::staged_ngram of the drafter's session (staged speculation:
   // the draft model sped up by prompt lookup; output unchanged).
   int staged_ngram = 0;
+  // DraftOptions::q_tail_mass of the drafter's session (sparse q rows;
+  // output distribution unchanged).
+  float q_tail_mass = 0.0f;
 };
 
 // Runs rounds until `out` is done (or cancelled / failed), then closes both

@@ -59,6 +59,84 @@ void Distribution::AssignOneHot(int32_t vocab_size, int32_t id) {
   probs_[0] = 1.0f;
 }
 
+float Distribution::DropTail(float max_mass) {
+  if (!(max_mass > 0.0f) || probs_.empty()) return 0.0f;
+  const float floor = max_mass / static_cast<float>(probs_.size());
+  // Branch-free over 16 independent lanes, so that the compiler vectorizes
+  // the pass (a drafter runs it over the vocabulary for every token); float
+  // lanes are exact enough for at most max_mass <= 0.01 of small terms.
+  constexpr size_t kLanes = 16;
+  float lane_dropped[kLanes] = {};
+  uint32_t lane_kept[kLanes] = {};
+  const size_t n = probs_.size(), whole = n - n % kLanes;
+  const float* p = probs_.data();
+  for (size_t i = 0; i < whole; i += kLanes) {
+    for (size_t l = 0; l < kLanes; ++l) {
+      const bool below = p[i + l] < floor;
+      lane_dropped[l] += below ? p[i + l] : 0.0f;
+      lane_kept[l] += below ? 0u : 1u;
+    }
+  }
+  double dropped = 0.0;
+  size_t kept = 0;
+  for (size_t l = 0; l < kLanes; ++l) {
+    dropped += lane_dropped[l];
+    kept += lane_kept[l];
+  }
+  for (size_t i = whole; i < n; ++i) {
+    if (p[i] < floor) {
+      dropped += p[i];
+    } else {
+      ++kept;
+    }
+  }
+  // Nothing to drop, or (a row that does not sum to 1) nothing would remain.
+  if (kept == probs_.size() || kept == 0) return 0.0f;
+  const auto scale = static_cast<float>(1.0 / (1.0 - dropped));
+  if (dense_ && kept * 2 >= probs_.size()) {
+    for (float& p : probs_) p = p < floor ? 0.0f : p * scale;
+    return static_cast<float>(dropped);
+  }
+  // Compacted in place, ids ascending: entry j <= i is written only after i
+  // was read. Branch-free (every entry is written, j advances only past a
+  // kept one): which entries survive is close to random, and a branch on it
+  // mispredicted often enough to cost more than the writes.
+  // A language model's row is mostly tail: blocks with nothing kept are
+  // skipped after one vectorizable test.
+  size_t j = 0;
+  float* q = probs_.data();
+  if (dense_) {
+    ids_.resize(n);  // capacity kept across rows: allocated once per Distribution
+    int32_t* id = ids_.data();
+    constexpr size_t kBlock = 16;
+    for (size_t b = 0; b < n; b += kBlock) {
+      const size_t end = std::min(n, b + kBlock);
+      bool any = false;
+      for (size_t i = b; i < end; ++i) any |= q[i] >= floor;
+      if (!any) continue;
+      for (size_t i = b; i < end; ++i) {
+        const float v = q[i];
+        id[j] = static_cast<int32_t>(i);
+        q[j] = v * scale;
+        j += v < floor ? 0 : 1;
+      }
+    }
+  } else {
+    int32_t* id = ids_.data();
+    for (size_t i = 0; i < n; ++i) {
+      const float v = q[i];
+      const int32_t t = id[i];
+      id[j] = t;
+      q[j] = v * scale;
+      j += v < floor ? 0 : 1;
+    }
+  }
+  ids_.resize(kept);
+  probs_.resize(kept);
+  dense_ = false;
+  return static_cast<float>(dropped);
+}
+
 absl::Status Distribution::Validate(float tolerance) const {
   if (vocab_size_ <= 0) return absl::InvalidArgumentError("distribution: vocab_size must be > 0");
   if (dense_) {

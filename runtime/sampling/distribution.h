@@ -52,6 +52,17 @@ class Distribution {
                     std::span<const float> probs);
   void AssignOneHot(int32_t vocab_size, int32_t id);
 
+  // Drops the tail: every entry below max_mass / size() (together at most
+  // max_mass of probability) leaves the support and the rest is scaled back
+  // to a total of 1; the row becomes sparse when fewer than half its entries
+  // remain. Returns the mass dropped. For a drafter this keeps speculative
+  // sampling lossless as long as it samples from, and reports, the row
+  // after the call (the target's output distribution does not depend on
+  // which q proposed), while a row that crosses the network shrinks from
+  // the vocabulary to its head: acceptance falls by at most max_mass per
+  // token. max_mass <= 0 leaves the row as it is.
+  float DropTail(float max_mass);
+
   // Checks the invariants above: ids in range and strictly ascending, probs
   // finite and >= 0, total within `tolerance` of 1. Use on untrusted input
   // (e.g. a q received over the network).

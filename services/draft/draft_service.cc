@@ -72,6 +72,11 @@ absl::Status DraftService::DoOpen(const tandem::v1::DraftOpenSessionRequest& req
                                                    "], got ", req.staged_ngram()));
   }
   draft_options.staged_ngram = static_cast<int>(req.staged_ngram());
+  if (!(req.q_tail_mass() >= 0.0f && req.q_tail_mass() <= decoding::kMaxQTailMass)) {
+    return absl::InvalidArgumentError(absl::StrCat("q_tail_mass: must be in [0, ", decoding::kMaxQTailMass,
+                                                   "], got ", req.q_tail_mass()));
+  }
+  draft_options.q_tail_mass = req.q_tail_mass();
   auto opened = drafter_.Open(std::span<const int32_t>(req.prompt_tokens().data(), req.prompt_tokens_size()),
                               sampling, draft_options);
   if (!opened.ok()) return opened.status();

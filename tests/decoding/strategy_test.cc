@@ -51,7 +51,7 @@ struct Models {
 
 GenerationResult Generate(const GenerationRequest& req, Verifier& verifier, Drafter* drafter,
                           const Vocabulary& vocab, std::string* streamed = nullptr, bool overlap = false,
-                          int staged_ngram = 0) {
+                          int staged_ngram = 0, float q_tail_mass = 0.0f) {
   GenerationResult result;
   StreamCallback cb = [&](const StreamChunk& c) {
     if (streamed != nullptr) streamed->append(c.text);
@@ -59,7 +59,9 @@ GenerationResult Generate(const GenerationRequest& req, Verifier& verifier, Draf
   };
   absl::Status s = drafter == nullptr ? RunTargetOnly(req, verifier, vocab, cb, &result)
                                       : RunSpeculative(req, *drafter, verifier, vocab, cb, &result, nullptr,
-                                                       RoundOptions{.overlap = overlap, .staged_ngram = staged_ngram});
+                                                       RoundOptions{.overlap = overlap,
+                                                                    .staged_ngram = staged_ngram,
+                                                                    .q_tail_mass = q_tail_mass});
   EXPECT_TRUE(s.ok()) << s;
   return result;
 }
@@ -221,13 +223,13 @@ std::map<Sequence, double> ExactSequences(FakeLm& lm, const SamplingParams& para
 // p-value of `samples` runs (seeds 1..samples) against the exact distribution.
 double SequenceChiSquare(Verifier& verifier, Drafter* drafter, FakeLm& target,
                          const Vocabulary& vocab, const GenerationRequest& base, int samples,
-                         bool overlap = false, int staged_ngram = 0) {
+                         bool overlap = false, int staged_ngram = 0, float q_tail_mass = 0.0f) {
   auto exact = ExactSequences(target, base.sampling, base.prompt, base.max_tokens);
   std::map<Sequence, int64_t> counts;
   GenerationRequest req = base;
   for (int i = 1; i <= samples; ++i) {
     req.sampling.seed = i;
-    GenerationResult r = Generate(req, verifier, drafter, vocab, nullptr, overlap, staged_ngram);
+    GenerationResult r = Generate(req, verifier, drafter, vocab, nullptr, overlap, staged_ngram, q_tail_mass);
     Sequence key = r.tokens;
     if (r.finish_reason == FinishReason::kEndOfGeneration) key.push_back(0);
     ++counts[key];
@@ -259,6 +261,7 @@ struct DistCase {
   bool ngram;
   bool overlap = false;
   int staged_ngram = 0;
+  float q_tail_mass = 0.0f;
 };
 
 class SpeculativeDistribution : public ::testing::TestWithParam<DistCase> {};
@@ -271,7 +274,8 @@ TEST_P(SpeculativeDistribution, MatchesTargetOnlySampling) {
   req.sampling.top_k = c.top_k;
   req.sampling.top_p = c.top_p;
   Drafter* drafter = c.ngram ? static_cast<Drafter*>(&m.ngram) : &m.draft_drafter;
-  const double p = SequenceChiSquare(m.verifier, drafter, m.target, m.vocab, req, 30000, c.overlap, c.staged_ngram);
+  const double p = SequenceChiSquare(m.verifier, drafter, m.target, m.vocab, req, 30000, c.overlap, c.staged_ngram,
+                                     c.q_tail_mass);
   std::printf("%s: p-value %.4g\n", c.name, p);
   EXPECT_GT(p, 1e-4) << c.name;
 }
@@ -288,7 +292,11 @@ INSTANTIATE_TEST_SUITE_P(
                       DistCase{"topk_sparse_g1_overlap", 0.8f, 4, 1.0f, 1, false, true},
                       // Staged: the draft model's tokens partly from prompt-lookup guesses.
                       DistCase{"dense_g3_staged", 1.0f, 0, 1.0f, 3, false, false, 2},
-                      DistCase{"topk_sparse_g3_staged", 0.8f, 4, 1.0f, 3, false, false, 2}),
+                      DistCase{"topk_sparse_g3_staged", 0.8f, 4, 1.0f, 3, false, false, 2},
+                      // Tail dropped from q (sparse rows): at T = 0.3 the draft's rows have entries
+                      // below 0.01 / 8, so the proposals come from a q the drafter truncated.
+                      DistCase{"tail_dropped_g2", 0.3f, 0, 1.0f, 2, false, false, 0, 0.01f},
+                      DistCase{"tail_dropped_g3_staged", 0.3f, 0, 1.0f, 3, false, false, 2, 0.01f}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(TargetOnlyDistribution, MatchesExactEnumeration) {
@@ -909,6 +917,52 @@ TEST(ModelDrafter, AReusedProposalDraftsWhatAFreshOneDrafts) {
       }
     }
   }
+}
+
+TEST(ModelDrafter, ADroppedTailLeavesSparseRowsThatTheDraftedTokensComeFrom) {
+  // q_tail_mass: every sampled row loses its entries below q_tail_mass /
+  // vocabulary and is scaled back to 1; each drafted token lies in its row's
+  // support. Plain and staged drafting; greedy sessions keep their rows.
+  constexpr float kTail = 0.01f;
+  for (const int staged : {0, 2}) {
+    Models m;
+    SamplingParams params;
+    params.temperature = 0.3f;  // the draft's rows then have entries below kTail / 8
+    params.seed = 5;
+    const std::vector<int32_t> prompt = {1, 2, 3, 1, 2, 3, 1, 2};
+    auto exact = m.draft_drafter.Open(prompt, params, {.return_distributions = true, .staged_ngram = staged});
+    auto tailless = m.draft_drafter.Open(prompt, params,
+                                         {.return_distributions = true, .staged_ngram = staged, .q_tail_mass = kTail});
+    ASSERT_TRUE(exact.ok() && tailless.ok());
+    int rows = 0, dropped = 0;
+    DraftProposal a, b;
+    for (int round = 0; round < 20; ++round) {
+      const DraftDelta delta{.accepted = 0, .next_token = static_cast<int32_t>(1 + round % 7)};
+      ASSERT_TRUE((*exact)->Propose(delta, 4, &a).ok());
+      ASSERT_TRUE((*tailless)->Propose(delta, 4, &b).ok());
+      ASSERT_EQ(b.q.size(), b.tokens.size());
+      for (size_t i = 0; i < b.q.size(); ++i) {
+        const Distribution& q = b.q[i];
+        ASSERT_TRUE(q.Validate(1e-5f).ok()) << q.Validate(1e-5f);
+        EXPECT_GT(q.Prob(b.tokens[i]), 0.0f) << "drafted outside its row's support";
+        int support = 0;
+        for (int t = 0; t < kVocab; ++t) {
+          const float p = q.Prob(t);
+          EXPECT_TRUE(p == 0.0f || p >= kTail / kVocab) << t << " " << p;
+          support += p > 0.0f ? 1 : 0;
+        }
+        ++rows;
+        dropped += support < kVocab ? 1 : 0;
+      }
+      for (const Distribution& q : a.q) {
+        for (int t = 0; t < kVocab; ++t) ASSERT_GT(q.Prob(t), 0.0f) << "the exact rows keep the whole vocabulary";
+      }
+    }
+    EXPECT_GT(dropped, rows / 2) << "the tail was not dropped: the test proves nothing";
+  }
+  Models m;
+  EXPECT_EQ(m.draft_drafter.Open(std::vector<int32_t>{1}, SamplingParams{}, {.q_tail_mass = 0.5f}).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

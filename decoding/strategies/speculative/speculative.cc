@@ -34,7 +34,9 @@ absl::Status RunSpeculative(const GenerationRequest& request, Drafter& drafter, 
   // A drafter that is down at that point does not fail the request: the
   // rounds continue target-only (spec/peer_loss.h).
   spec::LazyDraftSession draft(drafter, request.prompt, request.sampling,
-                               {.return_distributions = !greedy, .staged_ngram = rounds.staged_ngram});
+                               {.return_distributions = !greedy,
+                                .staged_ngram = rounds.staged_ngram,
+                                .q_tail_mass = rounds.q_tail_mass});
   spec::GammaController gamma(request.gamma, costs, std::string(drafter.name()));
   // The load this request starts into: the sessions open on the target,
   // or the speculative requests running here if more (the target counts a

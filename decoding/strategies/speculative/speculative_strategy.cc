@@ -51,7 +51,12 @@ const StrategyDefinition& SpeculativeStrategy() {
                          "Staged speculation for the model drafter: each draft-model forward also checks up to "
                          "this many tokens proposed by prompt lookup (kept only where the draft model itself "
                          "would have drafted them), so one forward can draft several tokens. Output unchanged; "
-                         "0 = off."),
+                         "0 = off.")
+                    .Real("q_tail_mass", 0, kMaxQTailMass, [](O& o) -> float& { return o.q_tail_mass; },
+                          "Sampling with the model drafter: drop each draft distribution's tail (entries below "
+                          "this / vocabulary, at most this much probability in all) before drafting from it, so "
+                          "the q rows sent to the target are sparse instead of the whole vocabulary. Output "
+                          "distribution unchanged; acceptance falls by at most this per token. 0 = the exact q."),
       .finish = [](O& o) -> absl::Status {
         if (o.gamma.min_gamma > o.gamma.max_gamma) {
           return BadParam("min_gamma", absl::StrCat("must be <= max_gamma (", o.gamma.max_gamma, ")"));
@@ -69,7 +74,8 @@ const StrategyDefinition& SpeculativeStrategy() {
         with_gamma.gamma = o.gamma;
         with_gamma.gamma.draft_shares_compute = c.ports.draft_shares_compute;
         return RunSpeculative(with_gamma, **drafter, *c.ports.verifier, c.vocab, c.on_chunk, c.result,
-                              c.ports.speculation_costs.get(), RoundOptions{.overlap = o.overlap, .staged_ngram = o.staged_ngram});
+                              c.ports.speculation_costs.get(), RoundOptions{.overlap = o.overlap, .staged_ngram = o.staged_ngram,
+                                                           .q_tail_mass = o.q_tail_mass});
       },
   });
   return definition;

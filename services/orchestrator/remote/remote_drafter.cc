@@ -128,6 +128,7 @@ absl::StatusOr<std::unique_ptr<DraftSession>> RemoteDrafter::Open(std::span<cons
   req.set_return_distributions(options.return_distributions);
   req.set_stop_below_probability(options.stop_below_probability);
   req.set_staged_ngram(static_cast<uint32_t>(std::max(0, options.staged_ngram)));
+  req.set_q_tail_mass(options.q_tail_mass);
   tandem::v1::DraftOpenSessionResponse resp;
   {
     ScopedCall call(options_.scope.get(), options_.open_timeout);

@@ -368,5 +368,55 @@ TEST(Distribution, ValidateAndLookup) {
   EXPECT_FALSE(d.Validate().ok());
 }
 
+TEST(Distribution, DropTailKeepsTheHeadScaledBackToOne) {
+  // A vocabulary of 1000: ten heavy entries and a light tail. With
+  // max_mass 0.01 the floor is 1e-5: entries under it go (together at most
+  // 0.01), the rest is scaled by 1 / (1 - dropped) and becomes sparse.
+  std::vector<float> probs(1000, 0.0f);
+  double tail = 0;
+  for (int i = 0; i < 1000; ++i) {
+    if (i % 100 == 7 || i == 500) continue;
+    probs[i] = 2e-6f * static_cast<float>(1 + i % 3);  // 2e-6 .. 6e-6
+    tail += probs[i];
+  }
+  probs[500] = 5e-5f;  // light but above the floor: kept
+  for (int i = 0; i < 10; ++i) probs[100 * i + 7] = static_cast<float>((1.0 - tail - 5e-5) / 10);
+  Distribution d;
+  d.AssignDense(probs);
+  const float before_500 = d.Prob(500);
+  const float dropped = d.DropTail(0.01f);
+  EXPECT_FALSE(d.dense());
+  EXPECT_EQ(d.size(), 11u);
+  EXPECT_NEAR(dropped, tail, 1e-7);
+  EXPECT_LE(dropped, 0.01f);
+  EXPECT_TRUE(d.Validate(1e-6f).ok()) << d.Validate(1e-6f);
+  EXPECT_FLOAT_EQ(d.Prob(500), before_500 / (1.0f - dropped));
+  EXPECT_EQ(d.Prob(0), 0.0f);
+  for (size_t i = 1; i < d.ids().size(); ++i) EXPECT_LT(d.ids()[i - 1], d.ids()[i]);
+
+  // Most entries kept: stays dense, the dropped ones zero.
+  std::vector<float> flat(8, 0.999f / 7);
+  flat[3] = 0.001f;
+  d.AssignDense(flat);
+  EXPECT_NEAR(d.DropTail(0.01f), 0.001f, 1e-7);
+  EXPECT_TRUE(d.dense());
+  EXPECT_EQ(d.Prob(3), 0.0f);
+  EXPECT_TRUE(d.Validate(1e-6f).ok());
+
+  // A sparse row compacts in place; nothing under the floor or max_mass 0:
+  // unchanged.
+  const std::vector<int32_t> ids = {2, 5, 9};
+  const std::vector<float> sp = {0.0005f, 0.4995f, 0.5f};
+  d.AssignSparse(10, ids, sp);
+  EXPECT_NEAR(d.DropTail(0.003f), 0.0005f, 1e-7);
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d.ids()[0], 5);
+  EXPECT_EQ(d.ids()[1], 9);
+  EXPECT_TRUE(d.Validate(1e-6f).ok());
+  EXPECT_EQ(d.DropTail(0.0f), 0.0f);
+  EXPECT_EQ(d.DropTail(1e-6f), 0.0f);
+  EXPECT_EQ(d.size(), 2u);
+}
+
 }  // namespace
 }  // namespace tandem::runtime

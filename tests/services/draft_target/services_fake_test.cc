@@ -3,6 +3,7 @@
 // target-only; sampled speculative decoding through the services equals the
 // same request in process token for token (so q crosses the wire exactly and
 // both sides draw the same random streams); validation, expiry, cancellation.
+#include <limits>
 #include <thread>
 
 #include "gtest/gtest.h"
@@ -258,6 +259,12 @@ TEST_F(FakeServicesTest, DraftRejectsInvalidRequests) {
   open.set_staged_ngram(17);
   ExpectInvalid(stub->OpenSession(&staged_ctx, open, &open_resp), "staged_ngram");
   open.set_staged_ngram(2);
+  for (const float bad : {-0.001f, 0.02f, std::numeric_limits<float>::quiet_NaN()}) {
+    grpc::ClientContext tail_ctx;
+    open.set_q_tail_mass(bad);
+    ExpectInvalid(stub->OpenSession(&tail_ctx, open, &open_resp), "q_tail_mass");
+  }
+  open.set_q_tail_mass(0.001f);
   grpc::ClientContext open_ctx2;
   open.set_session_id("mine");
   ASSERT_TRUE(stub->OpenSession(&open_ctx2, open, &open_resp).ok());

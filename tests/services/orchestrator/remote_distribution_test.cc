@@ -126,7 +126,7 @@ class RemoteDistributionTest : public ::testing::Test {
 
   // p-value of `samples` speculative runs (seeds 1..samples) through the
   // remote ports against the exact target-only distribution.
-  double SequenceChiSquare(Drafter& drafter, const GenerationRequest& base, int samples) {
+  double SequenceChiSquare(Drafter& drafter, const GenerationRequest& base, int samples, RoundOptions rounds = {}) {
     const auto exact = ExactSequences(base.sampling, base.prompt, base.max_tokens);
     std::map<Sequence, int64_t> counts;
     GenerationRequest req = base;
@@ -134,7 +134,8 @@ class RemoteDistributionTest : public ::testing::Test {
     for (int i = 1; i <= samples; ++i) {
       req.sampling.seed = i;
       GenerationResult r;
-      const absl::Status s = RunSpeculative(req, drafter, *ports_->verifier, *ports_->vocabulary, nullptr, &r);
+      const absl::Status s =
+          RunSpeculative(req, drafter, *ports_->verifier, *ports_->vocabulary, nullptr, &r, nullptr, rounds);
       EXPECT_TRUE(s.ok()) << s;
       if (!s.ok()) return 0;
       Sequence key = r.tokens;
@@ -196,6 +197,15 @@ TEST_F(RemoteDistributionTest, TopKSparseLengthThreeMatchesTargetOnly) {
 TEST_F(RemoteDistributionTest, DenseLengthTwoMatchesTargetOnly) {
   // Full-vocabulary q and p: q crosses the wire in its dense form.
   EXPECT_GT(SequenceChiSquare(*ports_->drafters.at("model"), Request(1.0f, 0, 2, 3), kSamples), kMinP);
+}
+
+TEST_F(RemoteDistributionTest, RowsWithoutTheirTailMatchTargetOnly) {
+  // q_tail_mass: the draft service drops each row's tail before sampling
+  // (at T = 0.3 the draft's rows have entries below 0.01 / 8), ships the
+  // sparse rows, and the target accepts against them: still exactly p.
+  EXPECT_GT(SequenceChiSquare(*ports_->drafters.at("model"), Request(0.3f, 0, 3, 3), kSamples,
+                              RoundOptions{.q_tail_mass = 0.01f}),
+            kMinP);
 }
 
 TEST_F(RemoteDistributionTest, WrongShippedQIsDetected) {
