@@ -76,6 +76,46 @@ TEST(Acceptance, ResidualDistributionChiSquare) {
   for (int i = 0; i < 1000; ++i) EXPECT_LT(spec::SampleResidual(sp, q, rng), 2);
 }
 
+TEST(Acceptance, ASparseQGivesTheResidualItsDenseFormGives) {
+  // The residual walks a sparse q with a cursor instead of looking each id
+  // up: the same weights, so the same token for the same uniform, for dense
+  // and sparse p, and for a q whose support starts before, inside and past p's.
+  constexpr int32_t kV = 300;
+  Rng gen(17);
+  int differs_from_p = 0;
+  for (int trial = 0; trial < 200; ++trial) {
+    std::vector<float> pv(kV), qv(kV, 0.0f);
+    double ps = 0, qs = 0;
+    for (float& x : pv) ps += (x = static_cast<float>(gen.Uniform()));
+    for (float& x : pv) x = static_cast<float>(x / ps);
+    std::vector<int32_t> q_ids;
+    for (int32_t id = 0; id < kV; ++id) {
+      if (gen.Uniform() < 0.1 || id == kV - 1 || (trial % 2 == 0 && id == 0)) q_ids.push_back(id);
+    }
+    std::vector<float> q_probs;
+    for (int32_t id : q_ids) q_probs.push_back(static_cast<float>(gen.Uniform()) + 0.01f);
+    for (float x : q_probs) qs += x;
+    for (size_t k = 0; k < q_ids.size(); ++k) qv[q_ids[k]] = q_probs[k] = static_cast<float>(q_probs[k] / qs);
+    Distribution q_sparse, q_dense = Dense(qv);
+    q_sparse.AssignSparse(kV, q_ids, q_probs);
+    Distribution p_dense = Dense(pv), p_sparse;
+    std::vector<int32_t> p_ids;
+    std::vector<float> p_probs;
+    for (int32_t id = 0; id < kV; id += 2) {
+      p_ids.push_back(id);
+      p_probs.push_back(pv[id]);
+    }
+    p_sparse.AssignSparse(kV, p_ids, p_probs);
+    for (const Distribution* p : {&p_dense, &p_sparse}) {
+      Rng a(trial), b(trial), c(trial);
+      const int32_t sparse = spec::SampleResidual(*p, q_sparse, a);
+      EXPECT_EQ(sparse, spec::SampleResidual(*p, q_dense, b)) << trial;
+      differs_from_p += sparse != runtime::Sampler::Sample(*p, c) ? 1 : 0;
+    }
+  }
+  EXPECT_GT(differs_from_p, 20);  // the residual is not p: q was really subtracted
+}
+
 TEST(Acceptance, FirstTokenIsDistributedAsP) {
   // One drafted token from q, verified against p: the emitted first token
   // (accepted draft or residual sample) must follow p exactly.

@@ -73,6 +73,44 @@ TEST(RuntimeConvertTest, UnsortedSparseFromPeerIsSortedAndBadOnesRejected) {
   EXPECT_NE(s.message().find("draft_distributions[0]"), std::string::npos) << s;
 }
 
+TEST(RuntimeConvertTest, SparseRowsFromAPeerAreCheckedEntryByEntry) {
+  // Each bad row names its field and the entry; a good one keeps its order.
+  struct Case {
+    std::vector<int32_t> ids;
+    std::vector<float> probs;
+    const char* message;  // empty: valid
+  };
+  const std::vector<Case> cases = {
+      {{2, 9, 30}, {0.5f, 0.25f, 0.25f}, ""},
+      {{2, 9, 9}, {0.5f, 0.25f, 0.25f}, "sparse.token_ids[2] = 9 is repeated"},
+      {{9, 2, 9}, {0.5f, 0.25f, 0.25f}, "sparse.token_ids[2] = 9 is repeated"},
+      {{2, 9, kVocab}, {0.5f, 0.25f, 0.25f}, "sparse.token_ids[2] = 512 is outside [0, 512)"},
+      {{2, 9, 30}, {0.5f, 0.0f, 0.5f}, "sparse.probs[1] = 0 is outside (0, 1]"},
+      {{2, 9, 30}, {0.5f, 0.25f, 0.2f}, "probabilities sum to"},
+      {{2, 9}, {0.5f, 0.25f, 0.25f}, "sparse.token_ids has 2 entries but sparse.probs has 3"},
+      {{}, {}, "sparse.token_ids is empty"},
+  };
+  for (const Case& c : cases) {
+    tandem::v1::TokenDistribution wire;
+    auto* sp = wire.mutable_sparse();
+    for (int32_t id : c.ids) sp->add_token_ids(id);
+    for (float p : c.probs) sp->add_probs(p);
+    runtime::Distribution d;
+    const absl::Status s = DistributionFromProto(wire, kVocab, &d, "q[3]");
+    if (*c.message == '\0') {
+      ASSERT_TRUE(s.ok()) << s;
+      EXPECT_FALSE(d.dense());
+      ASSERT_EQ(d.size(), 3u);
+      EXPECT_EQ(d.ids()[2], 30);
+      EXPECT_EQ(d.Prob(9), 0.25f);
+      continue;
+    }
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.message;
+    EXPECT_NE(s.message().find("q[3]: "), std::string::npos) << s;
+    EXPECT_NE(s.message().find(c.message), std::string::npos) << s;
+  }
+}
+
 TEST(RuntimeConvertTest, SamplingParams) {
   tandem::v1::SamplingParams wire;  // all defaults: greedy, filters off
   runtime::SamplingParams p;
