@@ -23,7 +23,7 @@ and prints a markdown table.
 
 Usage: bench/speculative/load_adaptive.py [--binary build/cli/tandem] [--concurrency 1 4 16]
        [--max-tokens 48] [--temperature 0.7] [--passes 2] [--min-requests 4]
-       [--modes target_only spec_fixed spec_adaptive]
+       [--modes target_only spec_fixed spec_adaptive] [--spec-param KEY=VALUE ...]
 """
 import argparse
 import json
@@ -110,6 +110,10 @@ class Driver:
             req.gamma = gamma
         for k, v in params.items():
             req.params[k] = v.encode()
+        if strategy == "speculative":
+            for kv in self.args.spec_param:
+                k, v = kv.split("=", 1)
+                req.params[k] = v.encode()
         return req
 
     def one(self, mode, index, max_tokens, out):
@@ -162,13 +166,18 @@ def main():
     ap.add_argument("--passes", type=int, default=2)
     ap.add_argument("--min-requests", type=int, default=4,
                     help="requests per cell at least: each of C streams sends ceil(N / C) one after another")
+    ap.add_argument("--spec-param", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="strategy params added to the speculative modes' requests (e.g. q_tail_mass=0)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "load_adaptive"))
     args = ap.parse_args()
+    for kv in args.spec_param:
+        if "=" not in kv:
+            ap.error(f"--spec-param: '{kv}' is not KEY=VALUE")
 
     out_dir, env = run_record(ROOT, args.out, binary=args.binary, target=args.target, draft=args.draft,
                               threads=args.threads, max_tokens=args.max_tokens, temperature=args.temperature,
                               passes=args.passes, concurrency=args.concurrency, modes=args.modes,
-                              min_requests=args.min_requests)
+                              min_requests=args.min_requests, spec_params=args.spec_param)
     print(json.dumps(env), flush=True)
 
     tmp = tempfile.mkdtemp(prefix="tandem-load-adaptive-")
