@@ -106,7 +106,9 @@ float Distribution::DropTail(float max_mass) {
   size_t j = 0;
   float* q = probs_.data();
   if (dense_) {
-    ids_.resize(n);  // capacity kept across rows: allocated once per Distribution
+    // j never passes kept, so kept + 1 slots take every write (the last one
+    // may land just past the kept entries); capacity stays across rows.
+    ids_.resize(kept + 1);
     int32_t* id = ids_.data();
     constexpr size_t kBlock = 16;
     for (size_t b = 0; b < n; b += kBlock) {
