@@ -315,8 +315,10 @@ TEST_F(ModelServicesTest, IdleSessionsExpireAndFreeKv) {
   auto session = (*verifier)->Open(ref_model_->tokenizer().Encode("An idle session", true, false), greedy, {});
   ASSERT_TRUE(session.ok()) << session.status();
   EXPECT_GT(lm->kv_bytes_in_use(), 0);
+  // The reaper takes the session out of the table first and frees its KV
+  // right after, outside the table's lock: wait for both.
   EXPECT_TRUE(WaitFor([&] { return (*server)->service().active_sessions() == 0; }));
-  EXPECT_EQ(lm->kv_bytes_in_use(), 0);
+  EXPECT_TRUE(WaitFor([&] { return lm->kv_bytes_in_use() == 0; })) << lm->kv_bytes_in_use();
   decoding::VerifyResult result;
   EXPECT_EQ((*session)->Verify({}, {}, &result).code(), absl::StatusCode::kNotFound);
 }
