@@ -29,25 +29,7 @@ absl::Status CheckTargetRows(std::span<const int32_t> draft, std::span<const Dis
 }
 
 int32_t SampleResidual(const Distribution& p, const Distribution& q, runtime::Rng& rng) {
-  if (q.dense()) return SamplePositivePart(p, [&](size_t i) { return p.probs()[i] - q.Prob(p.id_at(i)); }, rng);
-  // A sparse q (a drafter's row without its tail, a top-k row): p's entries
-  // come in ascending id order in both layouts, and SamplePositivePart reads
-  // them in order, pass after pass from i = 0, so a cursor into q's ids
-  // replaces a binary search per entry of the vocabulary.
-  const std::span<const int32_t> q_ids = q.ids();
-  const std::span<const float> q_probs = q.probs();
-  size_t cursor = 0, previous = 0;
-  return SamplePositivePart(
-      p,
-      [&](size_t i) {
-        if (i <= previous) cursor = 0;  // a new pass
-        previous = i;
-        const int32_t id = p.id_at(i);
-        while (cursor < q_ids.size() && q_ids[cursor] < id) ++cursor;
-        const float qv = cursor < q_ids.size() && q_ids[cursor] == id ? q_probs[cursor] : 0.0f;
-        return p.probs()[i] - qv;
-      },
-      rng);
+  return SamplePositivePart(p, q, [&](size_t i, float qv) { return p.probs()[i] - qv; }, rng);
 }
 
 absl::StatusOr<AcceptResult> SpeculativeAccept(std::span<const int32_t> draft,

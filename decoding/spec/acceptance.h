@@ -48,22 +48,30 @@ int32_t SampleResidual(const runtime::Distribution& p, const runtime::Distributi
                        runtime::Rng& rng);
 
 // Draws an id of p's support with probability proportional to
-// max(0, weight(i)) for stored entry i (two passes, fp32 sums, one Uniform());
-// falls back to sampling p when no weight is positive. The residual rules
-// (SampleResidual and RAPID's transfer residual) differ only in weight().
+// max(0, weight(i, q(id_i))) for stored entry i of p, q read at p's ids
+// (two passes, fp32 sums, one Uniform()); falls back to sampling p when no
+// weight is positive. The residual rules (SampleResidual and RAPID's
+// transfer residuals) differ only in weight(). Each pass reads q with its
+// own AscendingProbReader, so a sparse q (a drafter's row without its tail)
+// costs a merge of the two id lists, not a binary search per entry of p.
 template <typename Weight>
-int32_t SamplePositivePart(const runtime::Distribution& p, Weight&& weight, runtime::Rng& rng) {
+int32_t SamplePositivePart(const runtime::Distribution& p, const runtime::Distribution& q, Weight&& weight,
+                           runtime::Rng& rng) {
   float total = 0.0f;
-  for (size_t i = 0; i < p.size(); ++i) {
-    const float r = weight(i);
-    if (r > 0.0f) total += r;
+  {
+    runtime::AscendingProbReader q_along_p(q);
+    for (size_t i = 0; i < p.size(); ++i) {
+      const float r = weight(i, q_along_p.Prob(p.id_at(i)));
+      if (r > 0.0f) total += r;
+    }
   }
   if (!(total > 0.0f)) return runtime::Sampler::Sample(p, rng);
   const float target = static_cast<float>(rng.Uniform()) * total;
   float cum = 0.0f;
   int32_t last = -1;
+  runtime::AscendingProbReader q_along_p(q);
   for (size_t i = 0; i < p.size(); ++i) {
-    const float r = weight(i);
+    const float r = weight(i, q_along_p.Prob(p.id_at(i)));
     if (r <= 0.0f) continue;
     cum += r;
     last = p.id_at(i);

@@ -25,9 +25,11 @@ class TransferRow {
     for (float v : q.probs()) q_max = std::max(q_max, v);
     threshold_ = kt.alpha_m * q_max;
     double z = 0.0;
+    runtime::AscendingProbReader q_along_p(q);
     for (size_t i = 0; i < p.size(); ++i) {
       const float pv = p.probs()[i];
-      if (pv > 0.0f) z += Unnormalised(pv, q.Prob(p.id_at(i)));
+      const float qv = q_along_p.Prob(p.id_at(i));
+      if (pv > 0.0f) z += Unnormalised(pv, qv);
     }
     inv_z_ = z > 0.0 ? 1.0 / z : 0.0;
   }
@@ -51,10 +53,9 @@ int32_t SampleResidualOfRow(const Distribution& p, const Distribution& q, const 
   // [p - min(q, p^)]_+ = [max(p - q, p - p^)]_+, evaluated in fp32 like
   // SampleResidual so that equal inputs round the same way.
   return SamplePositivePart(
-      p,
-      [&](size_t i) {
+      p, q,
+      [&](size_t i, float qv) {
         const float pv = p.probs()[i];
-        const float qv = q.Prob(p.id_at(i));
         return pv - std::min(qv, static_cast<float>(row.Hat(pv, qv)));
       },
       rng);
@@ -88,21 +89,19 @@ absl::Status AdjustTowardDraft(const Distribution& p, const Distribution& q, con
     std::copy(p.ids().begin(), p.ids().end(), p_hat->mutable_ids().begin());
     out = p_hat->mutable_probs();
   }
+  runtime::AscendingProbReader q_along_p(q);
   for (size_t i = 0; i < p.size(); ++i) {
-    out[i] = static_cast<float>(row.Hat(p.probs()[i], q.Prob(p.id_at(i))));
+    out[i] = static_cast<float>(row.Hat(p.probs()[i], q_along_p.Prob(p.id_at(i))));
   }
   return absl::OkStatus();
 }
 
 int32_t SampleTransferResidual(const Distribution& p, const Distribution& q, const Distribution& p_hat,
                                runtime::Rng& rng) {
+  // p_hat is normally in p's layout (AdjustTowardDraft), so its Prob() is
+  // O(1) for a dense p and a search over p's own small support otherwise.
   return SamplePositivePart(
-      p,
-      [&](size_t i) {
-        const int32_t id = p.id_at(i);
-        return p.probs()[i] - std::min(q.Prob(id), p_hat.Prob(id));
-      },
-      rng);
+      p, q, [&](size_t i, float qv) { return p.probs()[i] - std::min(qv, p_hat.Prob(p.id_at(i))); }, rng);
 }
 
 absl::StatusOr<AcceptResult> KnowledgeTransferAccept(std::span<const int32_t> draft,
@@ -167,10 +166,11 @@ absl::StatusOr<AcceptResult> GreedyKnowledgeTransferAccept(std::span<const int32
     // argmax p^ with ties to the lowest id (Distribution::Argmax's rule).
     const double hat_d = row.Hat(p.Prob(draft[i]), q.Prob(draft[i]));
     bool is_argmax = hat_d > 0.0;
+    runtime::AscendingProbReader q_along_p(q);
     for (size_t j = 0; j < p.size() && is_argmax; ++j) {
       const int32_t id = p.id_at(j);
       if (id == draft[i]) continue;
-      const double h = row.Hat(p.probs()[j], q.Prob(id));
+      const double h = row.Hat(p.probs()[j], q_along_p.Prob(id));
       is_argmax = id < draft[i] ? h < hat_d : h <= hat_d;
     }
     if (!is_argmax) {

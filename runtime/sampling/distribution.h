@@ -75,4 +75,25 @@ class Distribution {
   std::vector<float> probs_;
 };
 
+// Reads a row's probabilities at ascending ids, as a walk over another row's
+// stored entries asks for them (ids ascend in both layouts): O(1) per id for
+// a dense row, and for a sparse one a cursor that only moves forward, where
+// Prob() would binary-search per id (a vocabulary's worth of searches per
+// walk). One reader per walk: an id below the previous one is a caller bug.
+class AscendingProbReader {
+ public:
+  explicit AscendingProbReader(const Distribution& row) : row_(row) {}
+
+  float Prob(int32_t id) {
+    if (row_.dense()) return row_.Prob(id);
+    const std::span<const int32_t> ids = row_.ids();
+    while (cursor_ < ids.size() && ids[cursor_] < id) ++cursor_;
+    return cursor_ < ids.size() && ids[cursor_] == id ? row_.probs()[cursor_] : 0.0f;
+  }
+
+ private:
+  const Distribution& row_;
+  size_t cursor_ = 0;
+};
+
 }  // namespace tandem::runtime

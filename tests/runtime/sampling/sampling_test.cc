@@ -368,6 +368,28 @@ TEST(Distribution, ValidateAndLookup) {
   EXPECT_FALSE(d.Validate().ok());
 }
 
+TEST(Distribution, AnAscendingReaderReadsWhatProbReads) {
+  // A sparse row read at the ids of a walk over another row: ids before,
+  // between, on and after its support, with repeats and gaps, as a walk
+  // over a dense row or a differently truncated one asks for them.
+  Distribution sparse, dense;
+  std::vector<int32_t> ids = {2, 5, 6, 11};
+  std::vector<float> probs = {0.1f, 0.4f, 0.2f, 0.3f};
+  sparse.AssignSparse(16, ids, probs);
+  std::vector<float> all(16, 0.0f);
+  for (size_t i = 0; i < ids.size(); ++i) all[ids[i]] = probs[i];
+  dense.AssignDense(all);
+  for (const Distribution* row : {&sparse, &dense}) {
+    for (const std::vector<int32_t>& walk : std::vector<std::vector<int32_t>>{
+             {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, {5, 11}, {3, 6, 6, 15}, {12, 13}, {}}) {
+      AscendingProbReader reader(*row);
+      for (int32_t id : walk) {
+        EXPECT_EQ(reader.Prob(id), row->Prob(id)) << "id " << id << (row->dense() ? " dense" : " sparse");
+      }
+    }
+  }
+}
+
 TEST(Distribution, DropTailKeepsTheHeadScaledBackToOne) {
   // A vocabulary of 1000: ten heavy entries and a light tail. With
   // max_mass 0.01 the floor is 1e-5: entries under it go (together at most
