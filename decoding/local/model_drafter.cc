@@ -265,18 +265,7 @@ absl::StatusOr<std::unique_ptr<DraftSession>> ModelDrafter::Open(
       return absl::InvalidArgumentError(absl::StrCat("prompt token ", t, " outside vocabulary"));
     }
   }
-  if (!(options.stop_below_probability >= 0.0f && options.stop_below_probability <= 1.0f)) {
-    return absl::InvalidArgumentError(absl::StrCat("stop_below_probability must be in [0, 1], got ",
-                                                   options.stop_below_probability));
-  }
-  if (options.staged_ngram < 0 || options.staged_ngram > kMaxStagedNgram) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("staged_ngram must be in [0, ", kMaxStagedNgram, "], got ", options.staged_ngram));
-  }
-  if (!(options.q_tail_mass >= 0.0f && options.q_tail_mass <= kMaxQTailMass)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("q_tail_mass must be in [0, ", kMaxQTailMass, "], got ", options.q_tail_mass));
-  }
+  if (absl::Status s = ValidateDraftOptions(options); !s.ok()) return s;
   auto seq = model_.NewSequence();
   if (!seq.ok()) return seq.status();
   auto session = std::make_unique<ModelDraftSession>(model_, std::move(*seq), params, options,

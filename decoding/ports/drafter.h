@@ -104,6 +104,11 @@ struct DraftOptions {
 inline constexpr int kMaxStagedNgram = 16;
 inline constexpr float kMaxQTailMass = 0.01f;
 
+// The ranges above (NaN out of range), checked once for every drafter and
+// for the draft service's OpenSession: InvalidArgument naming the field as
+// both spell it ("q_tail_mass: must be in [0, 0.01], got 0.02").
+absl::Status ValidateDraftOptions(const DraftOptions& options);
+
 // One request drives a session; sessions are not thread-safe, different
 // sessions may run concurrently.
 class DraftSession {

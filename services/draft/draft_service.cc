@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -62,21 +63,13 @@ absl::Status DraftService::DoOpen(const tandem::v1::DraftOpenSessionRequest& req
   const runtime::SamplingParams& sampling = *validated;
   decoding::DraftOptions draft_options;
   draft_options.return_distributions = req.return_distributions();
-  if (!(req.stop_below_probability() >= 0.0f && req.stop_below_probability() <= 1.0f)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("stop_below_probability: must be in [0, 1], got ", req.stop_below_probability()));
-  }
   draft_options.stop_below_probability = req.stop_below_probability();
-  if (req.staged_ngram() > static_cast<uint32_t>(decoding::kMaxStagedNgram)) {
-    return absl::InvalidArgumentError(absl::StrCat("staged_ngram: must be in [0, ", decoding::kMaxStagedNgram,
-                                                   "], got ", req.staged_ngram()));
-  }
-  draft_options.staged_ngram = static_cast<int>(req.staged_ngram());
-  if (!(req.q_tail_mass() >= 0.0f && req.q_tail_mass() <= decoding::kMaxQTailMass)) {
-    return absl::InvalidArgumentError(absl::StrCat("q_tail_mass: must be in [0, ", decoding::kMaxQTailMass,
-                                                   "], got ", req.q_tail_mass()));
-  }
+  // Saturated so that an absurd uint32 stays out of range instead of
+  // wrapping to a valid int.
+  draft_options.staged_ngram =
+      static_cast<int>(std::min<uint32_t>(req.staged_ngram(), std::numeric_limits<int>::max()));
   draft_options.q_tail_mass = req.q_tail_mass();
+  if (absl::Status s = decoding::ValidateDraftOptions(draft_options); !s.ok()) return s;
   auto opened = drafter_.Open(std::span<const int32_t>(req.prompt_tokens().data(), req.prompt_tokens_size()),
                               sampling, draft_options);
   if (!opened.ok()) return opened.status();
