@@ -20,7 +20,9 @@ void DistributionToProto(const runtime::Distribution& in, tandem::v1::TokenDistr
 
 // wire -> runtime, validating untrusted input (INVALID_ARGUMENT naming
 // `field`). Sparse supports arrive in any order and are sorted by id (the
-// runtime's sparse invariant); `out`'s buffers are reused.
+// runtime's sparse invariant); `out`'s buffers are reused. On an error
+// `out` holds a partly decoded row: callers drop it (every caller returns
+// the error), and it is overwritten whole by the next successful call.
 absl::Status DistributionFromProto(const tandem::v1::TokenDistribution& in, int32_t vocab_size,
                                    runtime::Distribution* out, std::string_view field);
 
