@@ -29,6 +29,23 @@ bool HasF16c() {
 
 }  // namespace
 
+bool CpuIsAmd() {
+#if defined(__x86_64__)
+  static const bool amd = [] {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (__get_cpuid(0, &eax, &ebx, &ecx, &edx) == 0) return false;
+    char vendor[12];
+    std::memcpy(vendor, &ebx, 4);
+    std::memcpy(vendor + 4, &edx, 4);
+    std::memcpy(vendor + 8, &ecx, 4);
+    return std::memcmp(vendor, "AuthenticAMD", 12) == 0;
+  }();
+  return amd;
+#else
+  return false;
+#endif
+}
+
 bool IsaSupported(Isa isa) {
   switch (isa) {
     case Isa::kScalar:

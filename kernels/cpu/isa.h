@@ -17,4 +17,9 @@ Isa ActiveIsa();
 
 const char* IsaName(Isa isa);
 
+// Whether the CPU reports itself as AMD (CPUID vendor "AuthenticAMD"): the
+// kernel tables choose between prefetch schemes that measured differently
+// on AMD Zen 4 and Intel Sapphire Rapids. Decided once per process.
+bool CpuIsAmd();
+
 }  // namespace tandem::kernels
