@@ -12,18 +12,26 @@ namespace tandem::kernels {
 namespace {
 
 #if defined(__x86_64__)
+// One CPUID leaf's registers. Each leaf tandem needs is read once into a
+// function-local static: CPUID traps to the hypervisor in a VM (microseconds),
+// and MatMul asks IsaSupported and CpuIsAmd on every call (a decode step makes
+// hundreds): asking each time cost ~1.7 % of a Qwen2.5-Coder-1.5B decode step.
+struct CpuidLeaf {
+  bool valid = false;
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+};
+
+CpuidLeaf ReadCpuidLeaf(unsigned leaf) {
+  CpuidLeaf r;
+  r.valid = __get_cpuid(leaf, &r.eax, &r.ebx, &r.ecx, &r.edx) != 0;
+  return r;
+}
+
 // F16C from CPUID leaf 1 (ECX bit 29): clang's __builtin_cpu_supports does not
 // know "f16c" (GCC's does), and the fuzz build compiles this file with clang.
-// Decided once: CPUID traps to the hypervisor in a VM (microseconds), and
-// MatMul asks IsaSupported on every call (a decode step makes hundreds):
-// asking each time cost ~1.7 % of a Qwen2.5-Coder-1.5B decode step.
 bool HasF16c() {
-  static const bool has = [] {
-    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-    if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0) return false;
-    return (ecx & bit_F16C) != 0;
-  }();
-  return has;
+  static const CpuidLeaf leaf1 = ReadCpuidLeaf(1);
+  return leaf1.valid && (leaf1.ecx & bit_F16C) != 0;
 }
 #endif
 
@@ -31,13 +39,14 @@ bool HasF16c() {
 
 bool CpuIsAmd() {
 #if defined(__x86_64__)
+  // Leaf 0 spells the vendor in EBX, EDX, ECX, in that order.
   static const bool amd = [] {
-    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-    if (__get_cpuid(0, &eax, &ebx, &ecx, &edx) == 0) return false;
+    const CpuidLeaf leaf0 = ReadCpuidLeaf(0);
+    if (!leaf0.valid) return false;
     char vendor[12];
-    std::memcpy(vendor, &ebx, 4);
-    std::memcpy(vendor + 4, &edx, 4);
-    std::memcpy(vendor + 8, &ecx, 4);
+    std::memcpy(vendor, &leaf0.ebx, 4);
+    std::memcpy(vendor + 4, &leaf0.edx, 4);
+    std::memcpy(vendor + 8, &leaf0.ecx, 4);
     return std::memcmp(vendor, "AuthenticAMD", 12) == 0;
   }();
   return amd;
