@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <span>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "runtime/sampling/sampler.h"
@@ -96,12 +98,31 @@ absl::Status AdjustTowardDraft(const Distribution& p, const Distribution& q, con
   return absl::OkStatus();
 }
 
+namespace {
+
+// True when b stores its entries at a's ids, in a's order, so b.probs()[i]
+// is b's probability of a.id_at(i).
+bool SameLayout(const Distribution& a, const Distribution& b) {
+  if (a.dense() != b.dense() || a.size() != b.size() || a.vocab_size() != b.vocab_size()) return false;
+  return a.dense() || std::equal(a.ids().begin(), a.ids().end(), b.ids().begin());
+}
+
+}  // namespace
+
 int32_t SampleTransferResidual(const Distribution& p, const Distribution& q, const Distribution& p_hat,
                                runtime::Rng& rng) {
-  // p_hat is normally in p's layout (AdjustTowardDraft), so its Prob() is
-  // O(1) for a dense p and a search over p's own small support otherwise.
-  return SamplePositivePart(
-      p, q, [&](size_t i, float qv) { return p.probs()[i] - std::min(qv, p_hat.Prob(p.id_at(i))); }, rng);
+  // The residual's weights need p_hat at p's entries. AdjustTowardDraft writes
+  // p_hat in p's layout, so its probs() are read in place; a p_hat in any
+  // other layout is read once along p (never a search per entry per pass).
+  std::vector<float> aligned;
+  std::span<const float> hat = p_hat.probs();
+  if (!SameLayout(p, p_hat)) {
+    aligned.resize(p.size());
+    runtime::AscendingProbReader hat_along_p(p_hat);
+    for (size_t i = 0; i < p.size(); ++i) aligned[i] = hat_along_p.Prob(p.id_at(i));
+    hat = aligned;
+  }
+  return SamplePositivePart(p, q, [&](size_t i, float qv) { return p.probs()[i] - std::min(qv, hat[i]); }, rng);
 }
 
 absl::StatusOr<AcceptResult> KnowledgeTransferAccept(std::span<const int32_t> draft,

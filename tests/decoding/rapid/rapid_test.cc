@@ -173,6 +173,50 @@ TEST(KnowledgeTransfer, OutputMatchesClosedFormWithSparseRows) {
   CheckOutputDistribution(p, q, {.eta = 8.0f, .alpha_m = 0.1f}, 9);
 }
 
+TEST(KnowledgeTransfer, TransferResidualReadsPHatInAnyLayout) {
+  // AdjustTowardDraft writes p^ in p's layout, which the residual reads in
+  // place; the same p^ stored densely (or p's sparse support for a dense p)
+  // must draw the same tokens from the same random stream.
+  Rng gen(13);
+  for (int layout = 0; layout < 4; ++layout) {
+    const Distribution p = RandomDistribution(gen, 12, layout & 1 ? 6 : 12);
+    const Distribution q = RandomDistribution(gen, 12, layout & 2 ? 4 : 12);
+    Distribution hat;
+    ASSERT_TRUE(spec::AdjustTowardDraft(p, q, {.eta = 6.0f, .alpha_m = 0.1f}, &hat).ok());
+    Distribution other;
+    if (hat.dense()) {
+      std::vector<int32_t> ids;
+      std::vector<float> probs;
+      for (int32_t v = 0; v < 12; ++v) {
+        if (hat.Prob(v) > 0) ids.push_back(v), probs.push_back(hat.Prob(v));
+      }
+      other.AssignSparse(12, ids, probs);
+    } else {
+      std::vector<float> dense(12);
+      for (int32_t v = 0; v < 12; ++v) dense[v] = hat.Prob(v);
+      other.AssignDense(dense);
+    }
+    ASSERT_NE(other.dense(), hat.dense());
+    Rng a(100 + layout), b(100 + layout);
+    std::vector<int64_t> counts(12, 0);
+    for (int i = 0; i < 2000; ++i) {
+      const int32_t x = spec::SampleTransferResidual(p, q, hat, a);
+      ASSERT_EQ(x, spec::SampleTransferResidual(p, q, other, b)) << "layout " << layout << " draw " << i;
+      ++counts[x];
+    }
+    // Only tokens with positive residual mass p - min(q, p^) may come out
+    // (unless rounding left none, when the rule falls back to p).
+    double residual = 0;
+    for (int32_t v = 0; v < 12; ++v) residual += std::max(0.0f, p.Prob(v) - std::min(q.Prob(v), hat.Prob(v)));
+    ASSERT_GT(residual, 1e-3) << "layout " << layout;
+    for (int32_t v = 0; v < 12; ++v) {
+      if (p.Prob(v) - std::min(q.Prob(v), hat.Prob(v)) <= 0) {
+        EXPECT_EQ(counts[v], 0) << "v " << v;
+      }
+    }
+  }
+}
+
 TEST(KnowledgeTransfer, ClosedFormWithEtaZeroIsP) {
   const Distribution p = Dense({0.1f, 0.6f, 0.3f});
   const Distribution q = Dense({0.5f, 0.25f, 0.25f});
