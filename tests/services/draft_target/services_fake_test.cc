@@ -258,6 +258,13 @@ TEST_F(FakeServicesTest, DraftRejectsInvalidRequests) {
   open.set_prompt_tokens(0, 3);
   open.set_staged_ngram(17);
   ExpectInvalid(stub->OpenSession(&staged_ctx, open, &open_resp), "staged_ngram");
+  // A uint32 past INT_MAX must be refused as too large, not wrap to a
+  // negative (or small valid) int on the way into the drafter's options.
+  for (const uint32_t huge : {uint32_t{0x80000000u}, uint32_t{0x80000002u}, std::numeric_limits<uint32_t>::max()}) {
+    grpc::ClientContext huge_ctx;
+    open.set_staged_ngram(huge);
+    ExpectInvalid(stub->OpenSession(&huge_ctx, open, &open_resp), "staged_ngram");
+  }
   open.set_staged_ngram(2);
   for (const float bad : {-0.001f, 0.02f, std::numeric_limits<float>::quiet_NaN()}) {
     grpc::ClientContext tail_ctx;
