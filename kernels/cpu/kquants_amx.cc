@@ -70,6 +70,11 @@ struct Q4K {
   static constexpr size_t kMinsOff = kPlanes * kPlane;
   static constexpr size_t kDOff = kMinsOff + 4 * 16 * 4;
   static constexpr size_t kSuperblock = kDOff + 2 * 16 * 4;
+  // Pack superblock b + 1 before b's products (RunRows). 16- and 32-row
+  // products 0.94-0.97x the time of packing just before them (bench_kernels
+  // MatMul/q4_K 8960x1536 and 1536x8960, 1 thread, best of 10 alternating
+  // runs, Sapphire Rapids VM, 2026-12-06).
+  static constexpr bool kPackAhead = true;
 
   // Weight row r's superblock b (at w_row) into its tile rows of `sb`.
   static void Pack(const uint8_t* w_row, int r, int64_t b, uint8_t* sb) {
@@ -143,6 +148,9 @@ struct Q6K {
   static constexpr int kPlanes = 3;
   static constexpr size_t kDOff = kPlanes * kPlane;
   static constexpr size_t kSuperblock = kDOff + 16 * 4;
+  // Packing ahead measured 1.06-1.16x the time here (same runs as Q4K's):
+  // two superblocks of three planes (25 KB) in flight crowd L1.
+  static constexpr bool kPackAhead = false;
 
   // Weight row r's superblock b (at w_row) into its tile rows of `sb`.
   static void Pack(const uint8_t* w_row, int r, int64_t b, uint8_t* sb) {
@@ -283,12 +291,24 @@ inline void PrefetchNextBlock(const uint8_t* row, size_t w_stride, int64_t b, in
   PrefetchLines(next, sizeof(Block));
 }
 
+// Superblock b of the nr weight rows into `scratch` (tile order).
+template <class T>
+inline void PackSuperblock(const void* w, size_t w_stride, int nr, int64_t b, int64_t nsb, uint8_t* scratch) {
+  for (int r = 0; r < nr; ++r) {
+    const uint8_t* row = static_cast<const uint8_t*>(w) + static_cast<size_t>(r) * w_stride;
+    PrefetchNextBlock<typename T::Block>(row, w_stride, b, nsb);
+    T::Pack(row, r, b, scratch + static_cast<size_t>(b) * T::kSuperblock);
+  }
+}
+
 // Every group of 16 activation rows over the superblocks: superblock b's
 // products, then b - 1's float term (in superblock order, as the scalar
-// kernel adds them). The first group packs each superblock of the nr weight
-// rows into `scratch` (tile order) just before its products, so the vector
-// units pack while the tile unit multiplies (a 16-row product is mostly
-// packing); later groups read the packed rows.
+// kernel adds them). The first group packs the weight rows into `scratch`
+// as it goes, so the vector units pack while the tile unit multiplies;
+// later groups read the packed rows. Q4_K packs one superblock ahead of its
+// products (T::kPackAhead), so its tile loads do not read lines whose
+// stores may still be in flight; Q6_K packs just before them (see
+// kPackAhead for both measurements).
 template <class T>
 void RunRows(int64_t cols, const void* w, size_t w_stride, int nr, const uint8_t* acts, int64_t m, float* y,
              size_t ldy, uint8_t* scratch) {
@@ -300,15 +320,11 @@ void RunRows(int64_t cols, const void* w, size_t w_stride, int nr, const uint8_t
   for (int64_t g = 0; g * kAmxRows < m; ++g) {
     for (auto& a : acc) _mm512_store_ps(a, _mm512_setzero_ps());
     const uint8_t* act = acts + static_cast<size_t>(g * nsb) * kAmxActSuperblock;
+    constexpr int64_t ahead = T::kPackAhead ? 1 : 0;
+    if (g == 0 && ahead == 1) PackSuperblock<T>(w, w_stride, nr, 0, nsb, scratch);
     for (int64_t b = 0; b <= nsb; ++b) {
       if (b < nsb) {
-        if (g == 0) {
-          for (int r = 0; r < nr; ++r) {
-            const uint8_t* row = static_cast<const uint8_t*>(w) + static_cast<size_t>(r) * w_stride;
-            PrefetchNextBlock<typename T::Block>(row, w_stride, b, nsb);
-            T::Pack(row, r, b, scratch + static_cast<size_t>(b) * T::kSuperblock);
-          }
-        }
+        if (g == 0 && b + ahead < nsb) PackSuperblock<T>(w, w_stride, nr, b + ahead, nsb, scratch);
         Products(T{}, scratch + static_cast<size_t>(b) * T::kSuperblock,
                  act + static_cast<size_t>(b) * kAmxActSuperblock, cbuf[b % 2]);
       }
