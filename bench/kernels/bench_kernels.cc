@@ -134,9 +134,10 @@ void RegisterAll() {
   };
   for (const Entry& e : entries) {
     for (const Shape& s : *e.shapes) {
-      // m = 5: a verify block of gamma + 1 = 5 tokens (one decode per tile);
-      // 8 and 16: batched decode steps of that many sessions.
-      for (int64_t m : {1, 2, 5, 8, 12, 16, 32}) {
+      // m = 2..6: verify blocks of gamma + 1 tokens (one decode per tile; the
+      // cost each row adds, bench/speculative/ceiling.py); 8 and 16: batched
+      // decode steps of that many sessions.
+      for (int64_t m : {1, 2, 3, 4, 5, 6, 8, 12, 16, 32}) {
         for (int t : {1, 2}) reg(e.name, e.type, s, m, t);
       }
     }
