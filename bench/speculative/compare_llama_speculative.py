@@ -14,6 +14,7 @@ summary.json go to --out (default bench/results/speculative_llama/<UTC time>); t
 table printed at the end is built from them.
 
 Usage: bench/speculative/compare_llama_speculative.py [--threads 2] [--tokens 128] [--gamma 4]
+         [--adaptive-gamma] [--draft-head-vocab 65536]
          [--reps 1] [--binary build/cli/tandem] [--llama-dir build-llama/build/bin]
 """
 import argparse
@@ -72,6 +73,10 @@ def tandem(args, strategy, prompt, out_dir, name):
            "--max-tokens", str(args.tokens), "--ignore-eos", "--threads", str(args.threads), "--prompt", prompt, "--json"]
     if strategy == "speculative":
         cmd += ["--draft-model", DRAFT, "--param", "drafter=model", "--gamma", str(args.gamma)]
+        if args.adaptive_gamma:
+            cmd += ["--param", "adaptive_gamma=true"]
+        if args.draft_head_vocab:
+            cmd += ["--draft-head-vocab", str(args.draft_head_vocab)]
     p, before, after = run(cmd, out_dir, name)
     r = json.loads(p.stdout.strip().splitlines()[-1])
     st = r["stats"]
@@ -118,7 +123,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tokens", type=int, default=128)
-    ap.add_argument("--gamma", type=int, default=4)
+    ap.add_argument("--gamma", type=int, default=4, help="draft length (tandem's starting value with --adaptive-gamma)")
+    ap.add_argument("--adaptive-gamma", action="store_true",
+                    help="tandem chooses gamma per round from measured costs (docs/algorithms.md section 6)")
+    ap.add_argument("--draft-head-vocab", type=int, default=0,
+                    help="tandem's draft head covers token ids below this only (0 = all; docs/algorithms.md 6.3)")
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument("--binary", default=os.path.join(ROOT, "build", "cli", "tandem"))
     ap.add_argument("--llama-dir", default=os.path.join(ROOT, "build-llama", "build", "bin"))
@@ -128,7 +137,8 @@ def main():
     out_dir = args.out or os.path.join(ROOT, "bench", "results", "speculative_llama", stamp)
     os.makedirs(out_dir, exist_ok=True)
     meta = dict(date_utc=stamp, cpu_model=cpu_model(), nproc=os.cpu_count(), threads=args.threads,
-                tokens=args.tokens, gamma=args.gamma, reps=args.reps, target=TARGET, draft=DRAFT,
+                tokens=args.tokens, gamma=args.gamma, adaptive_gamma=args.adaptive_gamma,
+                draft_head_vocab=args.draft_head_vocab, reps=args.reps, target=TARGET, draft=DRAFT,
                 git_rev=subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
                                        text=True).stdout.strip(),
                 command=" ".join(sys.argv))
@@ -159,7 +169,9 @@ def main():
         json.dump(summary, f, indent=1)
     loads = [x for r in runs for pair in r["load"] for x in pair[:1]]
     print(f"Machine: {meta['cpu_model']}, {meta['nproc']} CPUs; {stamp}, tandem {meta['git_rev']}; "
-          f"load average (1 min) {min(loads):.1f}-{max(loads):.1f}; {TARGET} <- {DRAFT}, greedy, gamma {args.gamma}, "
+          f"load average (1 min) {min(loads):.1f}-{max(loads):.1f}; {TARGET} <- {DRAFT}, greedy, gamma {args.gamma}"
+          f"{' (tandem: adaptive from there)' if args.adaptive_gamma else ''}"
+          f"{f', tandem draft head_vocab {args.draft_head_vocab}' if args.draft_head_vocab else ''}, "
           f"{args.tokens} tokens, {args.threads} threads, {len(PROMPTS)} code prompts x {args.reps}; raw: {out_dir}")
     print("\n| engine | target-only tok/s | speculative tok/s | speculative / its target-only |")
     print("|---|---|---|---|")
