@@ -71,7 +71,7 @@ struct Q4K {
   static constexpr size_t kDOff = kMinsOff + 4 * 16 * 4;
   static constexpr size_t kSuperblock = kDOff + 2 * 16 * 4;
   // Pack superblock b + 1 before b's products (RunRows). 16- and 32-row
-  // products 0.94-0.97x the time of packing just before them (bench_kernels
+  // products 0.94-0.98x the time of packing just before them (bench_kernels
   // MatMul/q4_K 8960x1536 and 1536x8960, 1 thread, best of 10 alternating
   // runs, Sapphire Rapids VM, 2026-12-06).
   static constexpr bool kPackAhead = true;
@@ -317,10 +317,10 @@ void RunRows(int64_t cols, const void* w, size_t w_stride, int nr, const uint8_t
   ConfigureTiles();
   alignas(64) int32_t cbuf[2][3][256];  // [superblock parity][plane][16 x 16]
   alignas(64) float acc[16][16];
+  constexpr int64_t ahead = T::kPackAhead ? 1 : 0;
   for (int64_t g = 0; g * kAmxRows < m; ++g) {
     for (auto& a : acc) _mm512_store_ps(a, _mm512_setzero_ps());
     const uint8_t* act = acts + static_cast<size_t>(g * nsb) * kAmxActSuperblock;
-    constexpr int64_t ahead = T::kPackAhead ? 1 : 0;
     if (g == 0 && ahead == 1) PackSuperblock<T>(w, w_stride, nr, 0, nsb, scratch);
     for (int64_t b = 0; b <= nsb; ++b) {
       if (b < nsb) {
