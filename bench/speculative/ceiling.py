@@ -74,8 +74,10 @@ def alpha_needed(goal, c, v, hi=0.999):
 
 
 def extra_node_pays(alpha, gamma, s, v):
-    """(pays, m): whether one more verified row at the best gamma can raise S; None if v(gamma + 2) is unmeasured."""
-    if gamma + 2 not in v:
+    """(can pay, m): whether one more verified row, an alternative to a drafted token, can raise S at this
+    gamma (False: the bound excludes it; True: it does not). (None, None) when gamma = 0 (no chain to branch
+    from: one more row is gamma = 1, which best_gamma already weighed) or v(gamma + 2) is unmeasured."""
+    if gamma == 0 or gamma + 2 not in v:
         return None, None
     m = v[gamma + 2] - v[gamma + 1]
     return (1 - alpha) > m * s, m
@@ -96,7 +98,7 @@ def table(c, v, alphas=ALPHAS):
     """Markdown rows: the ceiling per alpha, and what a free draft or a free verify would give."""
     free_verify = {n: 1.0 for n in v}
     rows = ["| alpha | best gamma | ceiling S | with a free draft (c = 0) | with verify = one step | "
-            "one more row m (decode steps) | tree node can pay (1 - alpha > m S) |",
+            "one more row m (decode steps) | a tree node can pay (1 - alpha > m S) |",
             "|---|---|---|---|---|---|---|"]
     for a in alphas:
         g, s = best_gamma(a, c, v)
@@ -104,7 +106,7 @@ def table(c, v, alphas=ALPHAS):
         s_free_verify = best_gamma(a, c, free_verify)[1]
         pays, m = extra_node_pays(a, g, s, v)
         rows.append(f"| {a:.2f} | {g} | {s:.2f}x | {s_free_draft:.2f}x | {s_free_verify:.2f}x | "
-                    f"{'-' if m is None else f'{m:.2f}'} | {'-' if pays is None else ('yes' if pays else 'no')} |")
+                    f"{'-' if m is None else f'{m:.2f}'} | {'-' if pays is None else ('not excluded' if pays else 'no')} |")
     return rows
 
 

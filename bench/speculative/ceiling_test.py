@@ -52,6 +52,7 @@ class CeilingTest(unittest.TestCase):
         # A free extra row always pays while anything is rejected; the largest gamma has no v(gamma + 2).
         self.assertTrue(ceiling.extra_node_pays(0.78, 2, 1.0, {**V, 4: V[3]})[0])
         self.assertEqual(ceiling.extra_node_pays(0.78, 5, 1.0, V), (None, None))
+        self.assertEqual(ceiling.extra_node_pays(0.5, 0, 1.0, V), (None, None))  # no chain to branch from
 
     def test_costs_from_runs_takes_medians(self):
         verify = {2: [{"verify_over_one_median": 1.2}, {"verify_over_one_median": 1.4},
