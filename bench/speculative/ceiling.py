@@ -36,9 +36,14 @@ import statistics
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MODELS = os.environ.get("TANDEM_MODELS", os.path.expanduser("~/.cache/tandem/models"))
-TARGET, DRAFT = "qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))  # bench/: machine.py
+# The pair and model folder of the llama.cpp comparison; run() keeps a command's output and load average.
+from compare_llama_speculative import DRAFT, MODELS, TARGET, run  # noqa: E402
+from machine import cpu_model  # noqa: E402
+
 ALPHAS = [0.5, 0.6, 0.7, 0.78, 0.8, 0.9, 0.95]
 GOALS = [1.4, 1.6, 2.0]  # issue 16: T = 1, chat prompts, code prompts
 
@@ -110,22 +115,12 @@ def table(c, v, alphas=ALPHAS):
     return rows
 
 
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return [float(x) for x in f.read().split()[:3]]
-
-
 def bench(args, model, extra, out_dir, name):
     cmd = [args.binary, os.path.join(MODELS, model + ".gguf"), "--threads", str(args.threads), "--prompt",
            str(args.prompt), "--reps", str(args.reps), "--json"] + extra
-    before = loadavg()
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    with open(os.path.join(out_dir, name + ".out"), "w") as f:
-        f.write(" ".join(cmd) + "\n--- stdout\n" + p.stdout + "\n--- stderr\n" + p.stderr)
-    if p.returncode != 0:
-        raise SystemExit(f"{name}: exit {p.returncode}: {p.stderr.strip()[-2000:]}")
+    p, before, after = run(cmd, out_dir, name)
     r = json.loads(p.stdout.strip().splitlines()[-1])
-    r["load"] = [before, loadavg()]
+    r["load"] = [before, after]
     line = json.dumps(dict(run=name, **{k: r[k] for k in r if k not in ("model", "logits_fnv")}))
     print(line, file=sys.stderr)
     with open(os.path.join(out_dir, "progress.jsonl"), "a") as f:  # each run's numbers and load average
@@ -154,10 +149,9 @@ def main():
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out_dir = args.out or os.path.join(ROOT, "bench", "results", "ceiling", stamp)
     os.makedirs(out_dir, exist_ok=True)
-    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     with open(os.path.join(out_dir, "lscpu.txt"), "w") as f:
-        f.write(lscpu)
-    cpu = next((l.split(":", 1)[1].strip() for l in lscpu.splitlines() if l.startswith("Model name:")), "unknown")
+        f.write(subprocess.run(["lscpu"], capture_output=True, text=True).stdout)
+    cpu = cpu_model() or "unknown"
 
     draft_extra = ["--decode", "32", "--head-vocab", str(args.draft_head_vocab)]
     if args.draft_requantize != "none":
