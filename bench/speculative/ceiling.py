@@ -23,10 +23,12 @@ This script measures c and v(n) with build/bench/model/tandem_model_bench (each 
 alternates the n-token and the one-token forward at the same context, so the ratio sees one
 machine load; the draft and target decode runs alternate too), then prints the ceiling for a grid
 of alpha, the alpha each goal of issue 16 needs, and the tree test. Raw outputs, lscpu,
-progress.jsonl (each run's numbers and load average) and summary.json go to --out (default bench/results/ceiling/<UTC time>).
+progress.jsonl (each run's numbers and load average) and summary.json go to --out (default
+bench/results/ceiling/<UTC time>).
 
-Usage: bench/speculative/ceiling.py [--threads 2] [--prompt 128] [--max-rows 9] [--reps 3]
-         [--draft-head-vocab 65536] [--draft-requantize none|q4_0|q8_0] [--binary PATH]
+Usage: bench/speculative/ceiling.py [--target qwen2.5-coder-1.5b] [--draft qwen2.5-coder-0.5b]
+         [--threads 2] [--prompt 128] [--max-rows 9] [--reps 3] [--rounds 2]
+         [--draft-head-vocab 65536] [--draft-requantize none|q4_0|q8_0] [--binary PATH] [--out DIR]
 """
 import argparse
 import datetime
@@ -115,8 +117,13 @@ def table(c, v, alphas=ALPHAS):
     return rows
 
 
+def model_path(model):
+    """A .gguf path as given, else a name in the model cache (scripts/setup.sh's names)."""
+    return model if model.endswith(".gguf") else os.path.join(MODELS, model + ".gguf")
+
+
 def bench(args, model, extra, out_dir, name):
-    cmd = [args.binary, os.path.join(MODELS, model + ".gguf"), "--threads", str(args.threads), "--prompt",
+    cmd = [args.binary, model_path(model), "--threads", str(args.threads), "--prompt",
            str(args.prompt), "--reps", str(args.reps), "--json"] + extra
     p, before, after = run(cmd, out_dir, name)
     r = json.loads(p.stdout.strip().splitlines()[-1])
@@ -130,6 +137,8 @@ def bench(args, model, extra, out_dir, name):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--target", default=TARGET, help="target model: a name in the model cache or a .gguf path")
+    ap.add_argument("--draft", default=DRAFT, help="draft model, likewise (it must share the target's vocabulary)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--prompt", type=int, default=128, help="context length the steps run at")
     ap.add_argument("--max-rows", type=int, default=9, help="largest verify block measured (gamma + 1)")
@@ -144,6 +153,11 @@ def main():
         ap.error("--max-rows must be >= 2")
     if args.threads < 1 or args.prompt < 1 or args.reps < 1 or args.rounds < 1:
         ap.error("--threads, --prompt, --reps and --rounds must be >= 1")
+    if args.draft_head_vocab < 0:
+        ap.error("--draft-head-vocab must be >= 0 (0 = the whole vocabulary)")
+    for m in (args.target, args.draft):
+        if not os.path.exists(model_path(m)):
+            raise SystemExit(f"model {m}: {model_path(m)} not found (scripts/setup.sh --models all fetches the bundled ones)")
     if not os.path.exists(args.binary):
         raise SystemExit(f"{args.binary} not found: build it first (ninja -C build tandem_model_bench)")
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -158,16 +172,16 @@ def main():
         draft_extra += ["--requantize", args.draft_requantize]
     verify_runs, decode_runs = {}, []
     for rnd in range(args.rounds):
-        t = bench(args, TARGET, ["--decode", "32"], out_dir, f"target_decode_r{rnd}")
-        d = bench(args, DRAFT, draft_extra, out_dir, f"draft_decode_r{rnd}")
+        t = bench(args, args.target, ["--decode", "32"], out_dir, f"target_decode_r{rnd}")
+        d = bench(args, args.draft, draft_extra, out_dir, f"draft_decode_r{rnd}")
         decode_runs.append((t, d))
         for n in range(2, args.max_rows + 1):
             verify_runs.setdefault(n, []).append(
-                bench(args, TARGET, ["--decode", "0", "--verify", str(n)], out_dir, f"target_verify{n}_r{rnd}"))
+                bench(args, args.target, ["--decode", "0", "--verify", str(n)], out_dir, f"target_verify{n}_r{rnd}"))
     c, v = costs_from_runs(verify_runs, decode_runs)
 
-    lines = [f"CPU: {cpu}, {os.cpu_count()} CPUs, {args.threads} threads, context {args.prompt}; target {TARGET}, "
-             f"draft {DRAFT} (head_vocab {args.draft_head_vocab}, requantize {args.draft_requantize})",
+    lines = [f"CPU: {cpu}, {os.cpu_count()} CPUs, {args.threads} threads, context {args.prompt}; target {args.target}, "
+             f"draft {args.draft} (head_vocab {args.draft_head_vocab}, requantize {args.draft_requantize})",
              "",
              f"c (draft step / target step) = {c:.3f}; " + ", ".join(f"v({n}) = {v[n]:.2f}" for n in sorted(v)),
              ""] + table(c, v) + [""]
@@ -183,7 +197,7 @@ def main():
                              text=True).stdout.strip()
     with open(os.path.join(out_dir, "summary.json"), "w") as f:
         json.dump(dict(date_utc=stamp, cpu_model=cpu, nproc=os.cpu_count(), threads=args.threads,
-                       prompt=args.prompt, reps=args.reps, rounds=args.rounds, target=TARGET, draft=DRAFT,
+                       prompt=args.prompt, reps=args.reps, rounds=args.rounds, target=args.target, draft=args.draft,
                        draft_head_vocab=args.draft_head_vocab, draft_requantize=args.draft_requantize,
                        git_rev=git_rev, command=" ".join(sys.argv), c=c, v={str(n): v[n] for n in v},
                        alpha_needed={str(g): alpha_needed(g, c, v) for g in GOALS}), f, indent=1)
