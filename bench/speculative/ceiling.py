@@ -13,9 +13,9 @@ and at most max over gamma of that (gamma = 0 is target-only, S = 1). It is a ce
 orchestration, the draft's prefill and the sampling are left out, and alpha is taken as constant.
 
 Tree / multi-candidate verification adds target rows that are alternatives to the drafted chain.
-Such a node can only be kept where the chain's token at its position was rejected, so it adds at
-most 1 - alpha tokens a round (greedy; the bound holds for alpha >= 0.5 at any depth) and costs one
-more verified row, m = v(n + 1) - v(n). It raises the speed-up S only if
+Such a node can only be kept where the chain's token at its position was rejected (or, below such
+a node, where that node was kept), so it adds at most 1 - alpha tokens a round at any depth (greedy
+verification) and costs one more verified row, m = v(n + 1) - v(n). It raises the speed-up S only if
   1 - alpha > m * S,
 the test printed for each alpha at its best gamma.
 
