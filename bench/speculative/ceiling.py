@@ -23,15 +23,14 @@ This script measures c and v(n) with build/bench/model/tandem_model_bench (each 
 alternates the n-token and the one-token forward at the same context, so the ratio sees one
 machine load; the draft and target decode runs alternate too), then prints the ceiling for a grid
 of alpha, the alpha each goal of issue 16 needs, and the tree test. Raw outputs, lscpu,
-progress.jsonl (each run's numbers and load average) and summary.json go to --out (default
-bench/results/ceiling/<UTC time>).
+progress.jsonl (each run's numbers and load average) and summary.json go to --out/<UTC time>
+(--out defaults to bench/results/ceiling).
 
 Usage: bench/speculative/ceiling.py [--target qwen2.5-coder-1.5b] [--draft qwen2.5-coder-0.5b]
          [--threads 2] [--prompt 128] [--max-rows 9] [--reps 3] [--rounds 2]
          [--draft-head-vocab 65536] [--draft-requantize none|q4_0|q8_0] [--binary PATH] [--out DIR]
 """
 import argparse
-import datetime
 import json
 import os
 import statistics
@@ -44,7 +43,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))  # bench/: machine.py
 # The pair and model folder of the llama.cpp comparison; run() keeps a command's output and load average.
 from compare_llama_speculative import DRAFT, MODELS, TARGET, run  # noqa: E402
-from machine import cpu_model  # noqa: E402
+from machine import run_record  # noqa: E402
 
 ALPHAS = [0.5, 0.6, 0.7, 0.78, 0.8, 0.9, 0.95]
 GOALS = [1.4, 1.6, 2.0]  # issue 16: T = 1, chat prompts, code prompts
@@ -147,7 +146,8 @@ def main():
     ap.add_argument("--draft-head-vocab", type=int, default=65536, help="the draft's head (0 = whole vocabulary)")
     ap.add_argument("--draft-requantize", default="none", choices=["none", "q4_0", "q8_0"])
     ap.add_argument("--binary", default=os.path.join(ROOT, "build", "bench", "model", "tandem_model_bench"))
-    ap.add_argument("--out", default="")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "ceiling"),
+                    help="results go to a new <UTC time> folder under this one")
     args = ap.parse_args()
     if args.max_rows < 2:
         ap.error("--max-rows must be >= 2")
@@ -160,12 +160,11 @@ def main():
             raise SystemExit(f"model {m}: {model_path(m)} not found (scripts/setup.sh --models all fetches the bundled ones)")
     if not os.path.exists(args.binary):
         raise SystemExit(f"{args.binary} not found: build it first (ninja -C build tandem_model_bench)")
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out_dir = args.out or os.path.join(ROOT, "bench", "results", "ceiling", stamp)
-    os.makedirs(out_dir, exist_ok=True)
+    out_dir, env = run_record(ROOT, args.out, command=" ".join(sys.argv), target=args.target, draft=args.draft,
+                              threads=args.threads, prompt=args.prompt, reps=args.reps, rounds=args.rounds,
+                              draft_head_vocab=args.draft_head_vocab, draft_requantize=args.draft_requantize)
     with open(os.path.join(out_dir, "lscpu.txt"), "w") as f:
         f.write(subprocess.run(["lscpu"], capture_output=True, text=True).stdout)
-    cpu = cpu_model() or "unknown"
 
     draft_extra = ["--decode", "32", "--head-vocab", str(args.draft_head_vocab)]
     if args.draft_requantize != "none":
@@ -180,27 +179,22 @@ def main():
                 bench(args, args.target, ["--decode", "0", "--verify", str(n)], out_dir, f"target_verify{n}_r{rnd}"))
     c, v = costs_from_runs(verify_runs, decode_runs)
 
-    lines = [f"CPU: {cpu}, {os.cpu_count()} CPUs, {args.threads} threads, context {args.prompt}; target {args.target}, "
+    needed = {goal: alpha_needed(goal, c, v) for goal in GOALS}
+    lines = [f"CPU: {env['cpu'] or 'unknown'}, {env['nproc']} CPUs, {args.threads} threads, context {args.prompt}; target {args.target}, "
              f"draft {args.draft} (head_vocab {args.draft_head_vocab}, requantize {args.draft_requantize})",
              "",
              f"c (draft step / target step) = {c:.3f}; " + ", ".join(f"v({n}) = {v[n]:.2f}" for n in sorted(v)),
              ""] + table(c, v) + [""]
-    for goal in GOALS:
-        a = alpha_needed(goal, c, v)
+    for goal, a in needed.items():
         lines.append(f"- {goal:.1f}x needs alpha >= {a:.3f}" if a is not None
                      else f"- {goal:.1f}x is out of reach at any alpha < 1 with these costs")
     report = "\n".join(lines)
     print(report)
     with open(os.path.join(out_dir, "output.md"), "w") as f:
         f.write(report + "\n")
-    git_rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True).stdout.strip()
     with open(os.path.join(out_dir, "summary.json"), "w") as f:
-        json.dump(dict(date_utc=stamp, cpu_model=cpu, nproc=os.cpu_count(), threads=args.threads,
-                       prompt=args.prompt, reps=args.reps, rounds=args.rounds, target=args.target, draft=args.draft,
-                       draft_head_vocab=args.draft_head_vocab, draft_requantize=args.draft_requantize,
-                       git_rev=git_rev, command=" ".join(sys.argv), c=c, v={str(n): v[n] for n in v},
-                       alpha_needed={str(g): alpha_needed(g, c, v) for g in GOALS}), f, indent=1)
+        json.dump(dict(env, c=c, v={str(n): v[n] for n in v}, alpha_needed={str(g): a for g, a in needed.items()}),
+                  f, indent=1)
     print(f"raw results: {out_dir}", file=sys.stderr)
 
 
