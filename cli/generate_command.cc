@@ -56,7 +56,7 @@ decoding::DecodeRequest ToDecodeRequest(const GenerateOptions& o,
   d.context = std::move(context);
   d.stop = o.stop;
   d.sampling = o.sampling;
-  d.seed = o.sampling.seed;
+  d.seed = o.seed;
   d.max_tokens = o.max_tokens;
   d.ignore_eos = o.ignore_eos;
   return d;
@@ -160,7 +160,11 @@ CLI::App* AddGenerateCommand(CLI::App& app, GenerateOptions& o) {
   cmd->add_option("--min-p", o.sampling.min_p, "Drop tokens below min_p * p_max; 0 = off")->capture_default_str();
   cmd->add_option("--repetition-penalty", o.sampling.repetition_penalty, "CTRL repetition penalty; 1 = off")
       ->capture_default_str();
-  cmd->add_option("--seed", o.sampling.seed, "Sampling seed")->capture_default_str();
+  cmd->add_option_function<uint64_t>(
+      "--seed", [&o](const uint64_t& seed) { o.seed = seed; },
+      "Sampling seed: the same seed and parameters give the same output (speculative: with a fixed gamma, "
+      "the default when a seed is given at temperature > 0). Unset: 0 in process, the server's choice with "
+      "--server");
   cmd->add_option("--threads", o.threads, "Compute threads (in process); 0 = all cores")
       ->check(CLI::Range(0, 1024))->capture_default_str();
   cmd->add_option("--device", o.device,
@@ -175,7 +179,13 @@ CLI::App* AddGenerateCommand(CLI::App& app, GenerateOptions& o) {
       ->allow_extra_args(false);
   cmd->add_option("--gamma", o.gamma, "Draft length per speculation round, 1..32 (wins over --param gamma)")
       ->check(CLI::Range(1, 32));
-  cmd->add_flag("--adaptive-gamma", o.adaptive_gamma, "Adapt gamma to the recent acceptance rate");
+  CLI::Option* adaptive = cmd->add_flag_function(
+      "--adaptive-gamma", [&o](int64_t) { o.adaptive_gamma = true; },
+      "Choose gamma each round from the acceptance rate, measured draft/verify times and the target's load "
+      "(0: plain target steps). The default, except with --gamma, or --seed at temperature > 0");
+  cmd->add_flag_function("--fixed-gamma", [&o](int64_t) { o.adaptive_gamma = false; },
+                         "Draft exactly --gamma tokens (default 4) every round")
+      ->excludes(adaptive);
   cmd->add_option("--draft-model", o.draft_model,
                   "In process, drafter=model: bundled name or GGUF path of the draft (default: --model)");
   cmd->add_option("--draft-head-vocab", o.draft_head_vocab,

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,7 +20,8 @@ struct GenerateOptions {
   std::string prompt;
   bool chat = false;
   int max_tokens = 128;
-  runtime::SamplingParams sampling;
+  runtime::SamplingParams sampling;     // its seed is unused: `seed` below
+  std::optional<uint64_t> seed;         // unset: in process 0, remotely the server's choice
   int threads = 0;
   std::string device = "cpu";            // in process: cpu | cuda | auto
   bool json = false;
@@ -28,7 +30,7 @@ struct GenerateOptions {
   std::string strategy;                 // empty: target_only in process, the server's default remotely
   std::vector<std::string> params;      // KEY=VALUE
   int gamma = 0;                        // 0 = the strategy's default
-  bool adaptive_gamma = false;
+  std::optional<bool> adaptive_gamma;   // unset: the request translation's rule (adaptive unless pinned)
   std::string draft_model;              // in process, drafter=model; empty = --model
   int64_t draft_head_vocab = 0;         // in process: the draft's head covers ids below this; 0 = all
   std::string draft_requantize;         // in process: "q4_0" / "q8_0" re-quantizes the draft; empty = as stored

@@ -49,7 +49,7 @@ int RunRemoteGenerate(const GenerateOptions& o) {
   req.set_strategy(o.strategy);
   for (const auto& [k, v] : *params) (*req.mutable_params())[k] = v;
   if (o.gamma > 0) req.set_gamma(o.gamma);
-  req.set_adaptive_gamma(o.adaptive_gamma);
+  if (o.adaptive_gamma.has_value()) req.set_adaptive_gamma(*o.adaptive_gamma);
   req.set_max_tokens(o.max_tokens);
   for (const std::string& s : o.stop) req.add_stop(s);
   auto* sp = req.mutable_sampling();
@@ -58,7 +58,7 @@ int RunRemoteGenerate(const GenerateOptions& o) {
   sp->set_top_p(o.sampling.top_p);
   sp->set_min_p(o.sampling.min_p);
   sp->set_repetition_penalty(o.sampling.repetition_penalty);
-  sp->set_seed(o.sampling.seed);
+  if (o.seed.has_value()) sp->set_seed(*o.seed);
   if (!o.context_file.empty()) {
     std::ifstream in(o.context_file, std::ios::binary);
     if (!in) return ReportError(absl::NotFoundError(absl::StrCat("--context-file: cannot read '", o.context_file, "'")));

@@ -11,6 +11,8 @@ finish). Modes:
   spec_fixed      speculative, model drafter, gamma 4 (the controller does not move)
   spec_adaptive   speculative, model drafter, adaptive_gamma (spec/gamma_controller.h: measured
                   costs, acceptance and the target's reported batch; gamma 0 = plain steps)
+  spec_default    speculative, model drafter, nothing pinned: no gamma, no adaptive_gamma, no
+                  seed (the server's default, adaptive; the other modes' requests are seeded)
 Every mode runs --passes times, the order of the modes reversed on every other pass so that a
 drift of the machine's load hits all of them alike; the summary takes the median over passes.
 Requests use --ignore-eos, fixed seeds and the same prompts in every mode. Each stream sends its
@@ -23,7 +25,7 @@ and prints a markdown table.
 
 Usage: bench/speculative/load_adaptive.py [--binary build/cli/tandem] [--concurrency 1 4 16]
        [--max-tokens 48] [--temperature 0.7] [--passes 2] [--min-requests 4]
-       [--modes target_only spec_fixed spec_adaptive] [--spec-param KEY=VALUE ...]
+       [--modes target_only spec_fixed spec_adaptive spec_default] [--spec-param KEY=VALUE ...]
 """
 import argparse
 import json
@@ -55,6 +57,9 @@ MODES = {
     "target_only": ("target_only", {}, None, False),
     "spec_fixed": ("speculative", {"drafter": "model"}, 4, False),
     "spec_adaptive": ("speculative", {"drafter": "model"}, 4, True),
+    # What a client that pins nothing gets: no gamma, no adaptive_gamma and no
+    # seed (a seed at T > 0 would keep gamma fixed: request_translation.h).
+    "spec_default": ("speculative", {"drafter": "model"}, None, None),
 }
 
 
@@ -104,8 +109,12 @@ class Driver:
         strategy, params, gamma, adaptive = MODES[mode]
         req = self.generation_pb2.GenerateRequest(
             request_id=f"{mode}-{index}-{time.time_ns()}".encode(), prompt=PROMPTS[index % len(PROMPTS)].encode(),
-            strategy=strategy.encode(), max_tokens=max_tokens, ignore_eos=True, adaptive_gamma=adaptive,
-            sampling=self.common_pb2.SamplingParams(temperature=self.args.temperature, seed=1000 + index))
+            strategy=strategy.encode(), max_tokens=max_tokens, ignore_eos=True,
+            sampling=self.common_pb2.SamplingParams(temperature=self.args.temperature))
+        if adaptive is not None:  # spec_default: unset
+            req.adaptive_gamma = adaptive
+        if mode != "spec_default":
+            req.sampling.seed = 1000 + index
         if gamma is not None:
             req.gamma = gamma
         for k, v in params.items():

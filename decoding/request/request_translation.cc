@@ -166,7 +166,14 @@ absl::StatusOr<PreparedStrategy> ResolveStrategy(const DecodeRequest& r, std::st
     if (auto s = ValidateRange(*r.gamma, 1, spec::kMaxGamma, "gamma"); !s.ok()) return s;
     if (definition->HasParam("gamma")) params["gamma"] = absl::StrCat(*r.gamma);
   }
-  if (r.adaptive_gamma && definition->HasParam("adaptive_gamma")) params["adaptive_gamma"] = "true";
+  if (definition->HasParam("adaptive_gamma")) {
+    if (r.adaptive_gamma.has_value()) {
+      params["adaptive_gamma"] = *r.adaptive_gamma ? "true" : "false";
+    } else if (!params.contains("adaptive_gamma") &&
+               (params.contains("gamma") || (r.seed.has_value() && !r.sampling.greedy()))) {
+      params["adaptive_gamma"] = "false";  // see DecodeRequest::adaptive_gamma
+    }
+  }
   if (!r.collection.empty()) {
     if (auto s = ValidateUtf8Field(r.collection, "collection", 128, 1); !s.ok()) return s;
     if (definition->HasParam("collection")) params["collection"] = r.collection;

@@ -45,7 +45,13 @@ struct DecodeRequest {
   // Typed fields that strategies documenting a parameter of the same name
   // take (speculative, rapid); they win over `params`.
   std::optional<int64_t> gamma;
-  bool adaptive_gamma = false;
+  // Unset: the strategy's default (adaptive), except that a request that
+  // sets gamma (typed or params) or a seed with temperature > 0 runs a fixed
+  // gamma. Adaptive gamma follows measured times, so the rounds - and with
+  // them which random numbers decide which token - differ from run to run:
+  // still exact samples of the target, but no longer reproducible from the
+  // seed, and a gamma asked for would only be the starting point.
+  std::optional<bool> adaptive_gamma;
   std::string collection;
   // A long document the request is about (rapid retrieves from it).
   std::string context;

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -53,7 +54,9 @@ absl::Status ReadString(const json& object, std::string_view key, std::string_vi
   return absl::OkStatus();
 }
 
-absl::Status ReadBool(const json& object, std::string_view key, std::string_view field, bool* out) {
+// `Out`: bool, or std::optional<bool> where absent differs from false.
+template <typename Out>
+absl::Status ReadBool(const json& object, std::string_view key, std::string_view field, Out* out) {
   const json* v = Find(object, key);
   if (v == nullptr) return absl::OkStatus();
   auto b = GetBool(*v, field);

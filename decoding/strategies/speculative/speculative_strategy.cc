@@ -34,7 +34,9 @@ const StrategyDefinition& SpeculativeStrategy() {
                          "Draft length per round (the starting value with adaptive_gamma).")
                     .Bool("adaptive_gamma", [](O& o) -> bool& { return o.gamma.adaptive; },
                           "Adapt gamma to maximise expected tokens per second: acceptance rate, measured "
-                          "draft and verify times, and the target's batch (gamma shrinks, to 0, under load).")
+                          "draft and verify times, and the target's batch (gamma shrinks, to 0, under load). "
+                          "Unset on a request that sets gamma, or a seed with temperature > 0: false, so the "
+                          "draft length is the one asked for and the sample is reproducible from the seed.")
                     .Int("min_gamma", 0, spec::kMaxGamma, [](O& o) -> int& { return o.gamma.min_gamma; },
                          "Lower bound of adaptive gamma; 0 lets it stop drafting (plain target steps).")
                     .Int("max_gamma", 1, spec::kMaxGamma, [](O& o) -> int& { return o.gamma.max_gamma; },

@@ -12,7 +12,15 @@
 namespace tandem::decoding {
 
 struct SpeculativeOptions {
-  spec::GammaOptions gamma;
+  // Adaptive by default: gamma follows the measured costs, the acceptance
+  // and the target's load, down to plain target steps where drafting cannot
+  // pay. Measured against fixed gamma = 4 (docs/benchmarks.md): Qwen pair in
+  // process 1.15x vs 0.99x target-only, and through a deployment 0.99x /
+  // 1.00x / 1.01x vs 0.87x / 0.52x / 0.46x at 1 / 4 / 16 streams (load-adaptive
+  // run 20261205T160123Z). The request
+  // translation keeps gamma fixed where a request asks for a gamma or for a
+  // reproducible sample (decoding/request/request_translation.h).
+  spec::GammaOptions gamma{.adaptive = true};
   // "ngram" or "model"; empty = the deployment's default drafter, else ngram.
   std::string drafter;
   // Draft the next block while the target verifies this one (RoundOptions).

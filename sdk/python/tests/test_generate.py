@@ -56,7 +56,14 @@ def test_unset_options_stay_unset(client, fake):
     req = fake.record.requests[-1]
     assert not req.HasField("sampling")  # the server's default: greedy
     assert not req.HasField("max_tokens") and not req.HasField("gamma")
+    assert not req.HasField("adaptive_gamma")  # the server's rule: adaptive unless gamma or a seeded sample
     assert req.strategy == b"" and req.model == b"" and len(req.params) == 0
+
+
+def test_adaptive_gamma_false_is_sent(client, fake):
+    client.generate("hi", strategy="speculative", adaptive_gamma=False, stream=False)
+    req = fake.record.requests[-1]
+    assert req.HasField("adaptive_gamma") and not req.adaptive_gamma
 
 
 def test_prompt_tokens(client, fake):

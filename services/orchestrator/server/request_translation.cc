@@ -26,7 +26,7 @@ decoding::DecodeRequest ToDecodeRequest(const tandem::v1::GenerateRequest& r) {
   d.strategy = r.strategy();
   d.params.insert(r.params().begin(), r.params().end());
   if (r.has_gamma()) d.gamma = r.gamma();
-  d.adaptive_gamma = r.adaptive_gamma();
+  if (r.has_adaptive_gamma()) d.adaptive_gamma = r.adaptive_gamma();
   d.collection = r.collection();
   d.context = r.context();
   d.stop.assign(r.stop().begin(), r.stop().end());

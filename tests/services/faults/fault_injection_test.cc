@@ -231,6 +231,9 @@ tandem::v1::GenerateRequest Request(const std::string& strategy, int max_tokens)
   r.set_strategy(strategy);
   r.set_max_tokens(max_tokens);
   r.set_ignore_eos(true);  // every run streams the same number of rounds
+  // Drafting every round: adaptive gamma may stop drafting (SmolLM2 drafting
+  // for itself), and then a killed draft has no round to fall back from.
+  if (strategy == "speculative") r.set_adaptive_gamma(false);
   return r;  // sampling unset: greedy
 }
 

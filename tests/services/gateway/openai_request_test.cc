@@ -3,6 +3,7 @@
 // tandem does not support (each names its field).
 #include "services/gateway/openai_request.h"
 
+#include <optional>
 #include <string>
 
 #include "absl/strings/match.h"
@@ -135,6 +136,22 @@ TEST(OpenAiRequestTest, TandemField) {
   EXPECT_EQ(d.collection, "docs");
   EXPECT_TRUE(d.ignore_eos);
   EXPECT_EQ(d.gamma, 3);
+  EXPECT_FALSE(d.adaptive_gamma.has_value());  // only in params here
+}
+
+// Absent and false differ: absent leaves the translation's rule (adaptive
+// unless gamma or a seeded sample), false asks for a fixed gamma.
+TEST(OpenAiRequestTest, AdaptiveGammaFalseIsKept) {
+  auto fixed = Chat({{"tandem", {{"adaptive_gamma", false}}}});
+  ASSERT_TRUE(fixed.ok()) << fixed.status();
+  EXPECT_EQ(fixed->decode.adaptive_gamma, std::optional<bool>(false));
+  auto adaptive = Chat({{"tandem", {{"adaptive_gamma", true}}}});
+  ASSERT_TRUE(adaptive.ok()) << adaptive.status();
+  EXPECT_EQ(adaptive->decode.adaptive_gamma, std::optional<bool>(true));
+  auto unset = Chat({{"tandem", {{"strategy", "speculative"}}}});
+  ASSERT_TRUE(unset.ok()) << unset.status();
+  EXPECT_FALSE(unset->decode.adaptive_gamma.has_value());
+  ExpectFieldError(Chat({{"tandem", {{"adaptive_gamma", "yes"}}}}), "tandem.adaptive_gamma");
 }
 
 TEST(OpenAiRequestTest, TandemFieldErrorsNameTheirField) {

@@ -62,7 +62,7 @@ def build_request(
     seed: Optional[int] = None,
     stop: Union[str, Sequence[str], None] = None,
     gamma: Optional[int] = None,
-    adaptive_gamma: bool = False,
+    adaptive_gamma: Optional[bool] = None,
     context: Optional[str] = None,
     collection: Optional[str] = None,
     ignore_eos: bool = False,
@@ -104,7 +104,8 @@ def build_request(
             req.params[key] = param_text(key, value)
     if gamma is not None:
         req.gamma = gamma
-    req.adaptive_gamma = adaptive_gamma
+    if adaptive_gamma is not None:
+        req.adaptive_gamma = adaptive_gamma
     if max_tokens is not None:
         req.max_tokens = max_tokens
     stops: List[str] = [stop] if isinstance(stop, str) else list(stop or [])

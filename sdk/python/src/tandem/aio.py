@@ -153,7 +153,7 @@ class AsyncClient:
         seed: Optional[int] = None,
         stop: Union[str, Sequence[str], None] = None,
         gamma: Optional[int] = None,
-        adaptive_gamma: bool = False,
+        adaptive_gamma: Optional[bool] = None,
         context: Optional[str] = None,
         collection: Optional[str] = None,
         ignore_eos: bool = False,

@@ -161,7 +161,7 @@ class Client:
         seed: Optional[int] = None,
         stop: Union[str, Sequence[str], None] = None,
         gamma: Optional[int] = None,
-        adaptive_gamma: bool = False,
+        adaptive_gamma: Optional[bool] = None,
         context: Optional[str] = None,
         collection: Optional[str] = None,
         ignore_eos: bool = False,
@@ -183,7 +183,9 @@ class Client:
             temperature, top_k, top_p, min_p, repetition_penalty, repetition_window, seed:
                 sampling; everything unset is greedy decoding.
             stop: stop string(s); the output is cut before the first match.
-            gamma / adaptive_gamma: speculation draft length and its adaptation.
+            gamma / adaptive_gamma: speculation draft length and its adaptation. adaptive_gamma
+                unset: adaptive, except with gamma or a seed at temperature > 0 (then fixed, so the
+                draft length is the one given and the sample reproducible from the seed).
             context / collection: RAPID's long document, or a stored collection to search.
             ignore_eos: keep generating past end-of-generation tokens (benchmarks).
             tokens_only: send token ids without text.
