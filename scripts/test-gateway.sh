@@ -2,7 +2,8 @@
 # End-to-end tests of the OpenAI-compatible HTTP gateway (docs/openai-gateway.md): starts a real
 # deployment with `tandem up` on free loopback ports (target, draft and an orchestrator with
 # http_port; SmolLM2-135M, one compute thread each), then runs the official `openai` Python client
-# against it (tests/gateway/test_openai_client.py) and a few curl requests, and stops it.
+# against it (tests/gateway/test_openai_client.py: chat, completions, streaming, logprobs, errors,
+# cancellation) and a few curl requests, and stops it.
 # Usage: scripts/test-gateway.sh BUILD_DIR    (scripts/test.sh passes its optimized build folder)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -75,6 +76,10 @@ out="$(curl -sS -H 'Content-Type: application/json' -d "$body" "$URL/v1/chat/com
   || fail "curl chat completion: $out"
 stream="$(curl -sSN -H 'Content-Type: application/json' -d "${body%\}}, \"stream\": true}" "$URL/v1/chat/completions")"
 [[ "$(printf '%s\n' "$stream" | grep -c '^data: ')" -ge 3 && "$stream" == *"data: [DONE]"* ]] || fail "curl stream: $stream"
+# The raw shape of chat logprobs (the client's models would not notice a missing key).
+lp="$(curl -sS -H 'Content-Type: application/json' -d "${body%\}}, \"logprobs\": true, \"top_logprobs\": 2}" "$URL/v1/chat/completions")"
+"$PY" -c 'import json, sys; r = json.loads(sys.argv[1]); lp = r["choices"][0]["logprobs"]; assert set(lp) == {"content", "refusal"} and lp["refusal"] is None and len(lp["content"]) == r["usage"]["completion_tokens"] and all(set(e) == {"token", "logprob", "bytes", "top_logprobs"} and len(e["top_logprobs"]) == 2 for e in lp["content"]), r' "$lp" \
+  || fail "curl chat logprobs: $lp"
 code="$(curl -sS -o "$WORK/err.json" -w '%{http_code}' -H 'Content-Type: application/json' \
   -d '{"model": "nope", "messages": [{"role": "user", "content": "x"}]}' "$URL/v1/chat/completions")"
 [[ "$code" == 404 ]] && grep -q '"code":"model_not_found"' "$WORK/err.json" || fail "curl unknown model: $code $(cat "$WORK/err.json")"

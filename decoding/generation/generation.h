@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "runtime/sampling/logprobs.h"
 #include "runtime/sampling/sampling_params.h"
 #include "decoding/spec/gamma_controller.h"
 #include "decoding/spec/request_stats.h"
@@ -38,6 +39,12 @@ struct GenerationRequest {
   int max_tokens = 256;                 // >= 1
   std::vector<std::string> stop_strings;  // need a Vocabulary with a decoder
   spec::GammaOptions gamma;             // speculative only
+  // Report each emitted token's log-probability under the target model (raw
+  // logits, temperature 1: runtime/sampling/logprobs.h) and, with
+  // top_logprobs > 0, the most likely tokens at its position. Strategies
+  // that cannot (StrategyDefinition::logprobs false) are never sent it.
+  bool logprobs = false;
+  int top_logprobs = 0;                 // [0, runtime::kMaxTopLogprobs]
   // Long-context strategies (rapid): the document and how to render prompts
   // around it. Null for other strategies.
   std::shared_ptr<const LongContextInput> long_context;
@@ -50,6 +57,9 @@ struct GenerationRequest {
 struct StreamChunk {
   std::span<const int32_t> tokens;
   std::string_view text;
+  // With GenerationRequest::logprobs: one entry per token (else empty).
+  std::span<const float> logprobs;
+  std::span<const std::vector<runtime::TokenLogprob>> top_logprobs;  // with top_logprobs > 0
 };
 // A non-OK return aborts the generation with that status.
 using StreamCallback = std::function<absl::Status(const StreamChunk&)>;
@@ -57,6 +67,9 @@ using StreamCallback = std::function<absl::Status(const StreamChunk&)>;
 struct GenerationResult {
   std::vector<int32_t> tokens;  // emitted tokens (end-of-generation token excluded)
   std::string text;
+  // With GenerationRequest::logprobs, aligned with `tokens`.
+  std::vector<float> logprobs;
+  std::vector<std::vector<runtime::TokenLogprob>> top_logprobs;  // with top_logprobs > 0
   FinishReason finish_reason = FinishReason::kNone;
   spec::RequestStats stats;
 };

@@ -72,6 +72,15 @@ void Output::Finish(FinishReason reason) {
   if (!done()) result_->finish_reason = reason;
 }
 
+bool Output::Push(int32_t token, const VerifyResult& verdict, size_t i) {
+  if (request_.logprobs && i < verdict.logprobs.size()) pending_logprob_ = &verdict.logprobs[i];
+  if (request_.top_logprobs > 0 && i < verdict.top_logprobs.size()) pending_top_ = &verdict.top_logprobs[i];
+  const bool more = Push(token);
+  pending_logprob_ = nullptr;
+  pending_top_ = nullptr;
+  return more;
+}
+
 bool Output::Push(int32_t token) {
   if (done()) return false;
   if (result_->tokens.empty() && result_->stats.time_to_first_token_ms == 0) {
@@ -82,6 +91,12 @@ bool Output::Push(int32_t token) {
     return false;
   }
   result_->tokens.push_back(token);
+  // A request for logprobs gets one per token: the strategies that serve it
+  // push every token with its verdict (GenerationRequest::logprobs).
+  if (request_.logprobs) result_->logprobs.push_back(pending_logprob_ != nullptr ? *pending_logprob_ : 0.0f);
+  if (request_.top_logprobs > 0) {
+    result_->top_logprobs.push_back(pending_top_ != nullptr ? *pending_top_ : std::vector<runtime::TokenLogprob>{});
+  }
   result_->stats.generated_tokens = static_cast<int64_t>(result_->tokens.size());
   if (decoder_ != nullptr) {
     result_->text += stops_.Push(decoder_->Push(token));
@@ -109,6 +124,11 @@ absl::Status Output::FlushChunk() {
   std::span<const int32_t> tokens(result_->tokens);
   std::string_view text(result_->text);
   StreamChunk chunk{tokens.subspan(flushed_tokens_), text.substr(flushed_text_)};
+  if (request_.logprobs) chunk.logprobs = std::span<const float>(result_->logprobs).subspan(flushed_tokens_);
+  if (request_.top_logprobs > 0) {
+    chunk.top_logprobs =
+        std::span<const std::vector<runtime::TokenLogprob>>(result_->top_logprobs).subspan(flushed_tokens_);
+  }
   flushed_tokens_ = tokens.size();
   flushed_text_ = text.size();
   if (chunk.tokens.empty() && chunk.text.empty()) return absl::OkStatus();

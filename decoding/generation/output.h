@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "decoding/ports/verifier.h"
 #include "decoding/ports/vocabulary.h"
 #include "decoding/generation/generation.h"
 #include "decoding/generation/stop_matcher.h"
@@ -27,6 +28,9 @@ class Output {
   // Commits one token. Returns false once generation is finished (the token
   // that finished it is handled; later tokens are ignored).
   bool Push(int32_t token);
+  // The same, with the verifier's logprobs of the token (VerifyResult entry
+  // i); kept when the request asked for them.
+  bool Push(int32_t token, const VerifyResult& verdict, size_t i);
   // Streams the tokens and text committed since the last flush; on the final
   // flush also releases held-back text.
   absl::Status FlushChunk();
@@ -55,6 +59,9 @@ class Output {
   GenerationResult* result_;
   std::unique_ptr<TokenDecoder> decoder_;
   StopMatcher stops_;
+  // The token Push is committing came with these (null: none).
+  const float* pending_logprob_ = nullptr;
+  const std::vector<runtime::TokenLogprob>* pending_top_ = nullptr;
   size_t flushed_tokens_ = 0;
   size_t flushed_text_ = 0;
   bool final_flushed_ = false;

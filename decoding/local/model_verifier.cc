@@ -141,9 +141,14 @@ class ModelVerifySession : public VerifySession {
     out->next_token = verdict->next_token;
     out->committed_length = static_cast<int64_t>(committed_.size());
     out->logprobs.clear();
+    out->top_logprobs.resize(options_.return_logprobs && options_.top_logprobs > 0 ? static_cast<size_t>(k) + 1 : 0);
     if (options_.return_logprobs) {
+      // Row i of logits_ is the raw row the i-th emitted token was decided on.
       for (int i = 0; i <= k; ++i) {
-        out->logprobs.push_back(std::log(p_[static_cast<size_t>(i)].Prob(i < k ? draft[i] : out->next_token)));
+        std::span<const float> row(logits_.data() + static_cast<size_t>(i) * vocab_, vocab_);
+        const int32_t token = i < k ? draft[i] : out->next_token;
+        out->logprobs.push_back(scorer_.Score(row, token, options_.top_logprobs,
+                                              out->top_logprobs.empty() ? nullptr : &out->top_logprobs[i]));
       }
     }
     return absl::OkStatus();
@@ -303,6 +308,7 @@ class ModelVerifySession : public VerifySession {
   bool cached_all_ = false;
   std::vector<float> last_logits_;
   std::vector<Distribution> p_, soft_;
+  runtime::LogprobScorer scorer_;  // with options_.return_logprobs
 };
 
 }  // namespace
@@ -320,6 +326,11 @@ absl::StatusOr<std::unique_ptr<VerifySession>> ModelVerifier::Open(
   if (absl::Status s = spec::ValidateKnowledgeTransfer(options.knowledge_transfer, "knowledge_transfer");
       !s.ok()) {
     return s;
+  }
+  if (options.top_logprobs < 0 || options.top_logprobs > runtime::kMaxTopLogprobs ||
+      (options.top_logprobs > 0 && !options.return_logprobs)) {
+    return absl::InvalidArgumentError(absl::StrCat("top_logprobs: must be in [0, ", runtime::kMaxTopLogprobs,
+                                                   "] and needs return_logprobs, got ", options.top_logprobs));
   }
   auto seq = model_.NewSequence();
   if (!seq.ok()) return seq.status();

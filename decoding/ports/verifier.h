@@ -20,6 +20,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "runtime/sampling/distribution.h"
+#include "runtime/sampling/logprobs.h"
 #include "runtime/sampling/sampling_params.h"
 #include "decoding/spec/knowledge_transfer.h"
 
@@ -34,18 +35,23 @@ struct VerifyResult {
   // reads it as the target's load (spec/gamma_controller.h).
   int batch_size = 0;
   // Only when the session was opened with return_logprobs: the natural-log
-  // probability under p of each emitted token, the k accepted ones then
-  // next_token (k + 1 entries). What a server needs for logprobs; p's rows
-  // themselves never leave the verifier (k + 1 vocabulary rows per call,
-  // 600 KB each for Qwen, and across services they would cross the wire).
+  // probability of each emitted token, the k accepted ones then next_token
+  // (k + 1 entries), under the target's own distribution (raw logits at
+  // temperature 1, runtime/sampling/logprobs.h), and with top_logprobs > 0
+  // that many most likely tokens at each of those positions. What a server
+  // needs for logprobs; the logit rows themselves never leave the verifier
+  // (k + 1 vocabulary rows per call, 600 KB each for Qwen, and across
+  // services they would cross the wire).
   std::vector<float> logprobs;
+  std::vector<std::vector<runtime::TokenLogprob>> top_logprobs;
 };
 
 struct VerifyOptions {
   bool return_logprobs = false;
+  int top_logprobs = 0;  // [0, runtime::kMaxTopLogprobs]; needs return_logprobs
   // RAPID's knowledge transfer (spec/knowledge_transfer.h): accept against
   // p^ leaning toward q instead of p. eta = 0 (the default) is lossless
-  // speculative sampling. Returned logprobs stay those of the unadjusted p.
+  // speculative sampling. Returned logprobs stay those of the model.
   spec::KnowledgeTransfer knowledge_transfer;
 };
 

@@ -86,6 +86,9 @@ class StrategyDefinition {
   virtual absl::Status Run(const PreparedStrategy& prepared, const StrategyCall& call) const = 0;
   // The statistics sections (beyond the common core) its requests report.
   virtual spec::StatsSections stats_sections() const = 0;
+  // Whether it reports the target's logprobs of every token it emits
+  // (GenerationRequest::logprobs); requests for them are refused otherwise.
+  virtual bool logprobs() const = 0;
 };
 
 inline std::string_view PreparedStrategy::name() const { return definition_->name(); }
@@ -129,6 +132,10 @@ struct StrategySpecOf {
   std::function<PortNeeds(const Options&)> needs;
   // The sections of RequestStats the run fills (spec::StatsSection bits).
   spec::StatsSections stats = 0;
+  // Every emitted token comes from a target verdict with its logprobs
+  // (target_only, speculative). Not the strategies whose tokens are chosen
+  // elsewhere (a drafter, a reward model, a candidate search).
+  bool logprobs = false;
   std::function<absl::Status(const Options&, const StrategyCall&)> run;
 };
 
@@ -155,6 +162,7 @@ class TypedStrategy final : public StrategyDefinition {
     return spec_.run(prepared.options<Options>(), call);
   }
   spec::StatsSections stats_sections() const override { return spec_.stats; }
+  bool logprobs() const override { return spec_.logprobs; }
 
  private:
   StrategySpecOf<Options> spec_;

@@ -201,6 +201,15 @@ absl::StatusOr<PreparedRequest> PrepareRequest(const DecodeRequest& r, PreparedS
   }
   if (auto s = ValidateUtf8Field(r.context, "context", kMaxContextBytes); !s.ok()) return s;
 
+  if (auto s = ValidateRange(r.top_logprobs, 0, runtime::kMaxTopLogprobs, "top_logprobs"); !s.ok()) return s;
+  if (r.top_logprobs > 0 && !r.logprobs) return InvalidField("top_logprobs", "needs logprobs");
+  if (r.logprobs && !strategy.definition().logprobs()) {
+    return InvalidField("logprobs", absl::StrCat("strategy '", std::string(strategy.name()),
+                                                 "' does not report them (target_only and speculative do)"));
+  }
+  out.generation.logprobs = r.logprobs;
+  out.generation.top_logprobs = static_cast<int>(r.top_logprobs);
+
   runtime::SamplingParams& rs = out.generation.sampling;
   rs = r.sampling;
   rs.seed = r.seed.has_value() ? *r.seed : defaults.fallback_seed;

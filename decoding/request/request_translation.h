@@ -61,6 +61,11 @@ struct DecodeRequest {
   std::optional<uint64_t> seed;
   std::optional<int64_t> max_tokens;  // unset: min(default_max_tokens, room left in the context)
   bool ignore_eos = false;
+  // Each token's log-probability under the target model, and the
+  // top_logprobs most likely tokens at its position (0..20; needs logprobs):
+  // GenerationRequest::logprobs. Strategies that cannot report them refuse.
+  bool logprobs = false;
+  int64_t top_logprobs = 0;
 };
 
 struct TranslationDefaults {

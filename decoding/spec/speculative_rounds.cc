@@ -189,8 +189,8 @@ absl::Status RunSpeculativeRounds(std::string_view strategy, DraftSession* draft
     // Emit x_1..x_k, t. A draft that ended on end-of-generation and was fully
     // accepted finishes the output at that token; t is then ignored.
     bool more = true;
-    for (int i = 0; i < k && more; ++i) more = out.Push(x[i]);
-    if (more) out.Push(verdict.next_token);
+    for (int i = 0; i < k && more; ++i) more = out.Push(x[i], verdict, static_cast<size_t>(i));
+    if (more) out.Push(verdict.next_token, verdict, static_cast<size_t>(k));
     status = out.FlushChunk();
     if (!status.ok()) break;
 

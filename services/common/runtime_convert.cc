@@ -108,4 +108,33 @@ void SamplingToProto(const runtime::SamplingParams& in, tandem::v1::SamplingPara
   out->set_seed(in.seed);
 }
 
+void TopLogprobsToProto(std::span<const runtime::TokenLogprob> in, tandem::v1::TopLogprobs* out) {
+  out->mutable_token_ids()->Reserve(static_cast<int>(in.size()));
+  out->mutable_logprobs()->Reserve(static_cast<int>(in.size()));
+  for (const runtime::TokenLogprob& t : in) {
+    out->add_token_ids(t.token);
+    out->add_logprobs(t.logprob);
+  }
+}
+
+absl::Status TopLogprobsFromProto(const tandem::v1::TopLogprobs& in, int32_t vocab_size,
+                                  std::vector<runtime::TokenLogprob>* out, std::string_view field) {
+  if (in.token_ids_size() != in.logprobs_size() || in.token_ids_size() > runtime::kMaxTopLogprobs) {
+    return absl::InvalidArgumentError(absl::StrCat(AbslView(field), ": ", in.token_ids_size(), " token ids and ",
+                                                   in.logprobs_size(), " logprobs (equal, at most ",
+                                                   runtime::kMaxTopLogprobs, ")"));
+  }
+  out->clear();
+  for (int i = 0; i < in.token_ids_size(); ++i) {
+    const int32_t id = in.token_ids(i);
+    const float lp = in.logprobs(i);
+    if (id < 0 || id >= vocab_size || !(lp <= 0.0f)) {
+      return absl::InvalidArgumentError(absl::StrCat(AbslView(field), ": entry ", i, " (token ", id, ", logprob ", lp,
+                                                     ") is not a token with a log-probability"));
+    }
+    out->push_back({id, lp});
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace tandem::services

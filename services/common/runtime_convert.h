@@ -5,10 +5,13 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "runtime/sampling/distribution.h"
+#include "runtime/sampling/logprobs.h"
 #include "runtime/sampling/sampling_params.h"
 #include "tandem/v1/common.pb.h"
 
@@ -35,5 +38,13 @@ absl::Status SamplingFromProto(const tandem::v1::SamplingParams& in, int32_t voc
 
 // runtime -> wire (the seed is always set).
 void SamplingToProto(const runtime::SamplingParams& in, tandem::v1::SamplingParams* out);
+
+// One position's most likely tokens, runtime -> wire.
+void TopLogprobsToProto(std::span<const runtime::TokenLogprob> in, tandem::v1::TopLogprobs* out);
+// wire -> runtime, validating untrusted input (INVALID_ARGUMENT naming
+// `field`): lists of equal length, at most runtime::kMaxTopLogprobs, ids in
+// [0, vocab_size), log-probabilities <= 0 and not NaN.
+absl::Status TopLogprobsFromProto(const tandem::v1::TopLogprobs& in, int32_t vocab_size,
+                                  std::vector<runtime::TokenLogprob>* out, std::string_view field);
 
 }  // namespace tandem::services

@@ -2,12 +2,15 @@
 
 #include <ctime>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "httplib.h"
 #include "services/gateway/openai_error.h"
+#include "services/gateway/openai_logprobs.h"
 #include "services/gateway/openai_response.h"
 
 namespace tandem::gateway {
@@ -36,6 +39,32 @@ struct StreamState {
   ResponseHeader header;
   bool include_usage = false;
   RequestRunner::Clock::time_point arrival;
+  std::optional<LogprobsWriter> logprobs;  // the request asked for them
+};
+
+// The logprob entries of streamed tokens not sent yet. A token that ends
+// inside a UTF-8 character, or that a stop string may still cut, comes with
+// no text; its entry goes with the next text that is sent (or before the
+// finish chunk), so that every token has one.
+struct HeldLogprobs {
+  std::vector<int32_t> tokens;
+  std::vector<float> logprobs;
+  std::vector<std::vector<runtime::TokenLogprob>> top;
+
+  // Copies: the chunk's spans point into a result that keeps growing.
+  void Append(const decoding::StreamChunk& chunk) {
+    tokens.insert(tokens.end(), chunk.tokens.begin(), chunk.tokens.end());
+    logprobs.insert(logprobs.end(), chunk.logprobs.begin(), chunk.logprobs.end());
+    top.insert(top.end(), chunk.top_logprobs.begin(), chunk.top_logprobs.end());
+  }
+  // The held entries as a choice's `logprobs`; none are held afterwards.
+  absl::StatusOr<json> Take(LogprobsWriter& writer) {
+    auto out = writer.Write(tokens, logprobs, top);
+    tokens.clear();
+    logprobs.clear();
+    top.clear();
+    return out;
+  }
 };
 
 // Runs the request, writing each text delta as an event. Returns false when
@@ -52,27 +81,54 @@ bool StreamCompletion(StreamState& st, httplib::DataSink& sink) {
     st.header.id = ResponseId(st.header.endpoint, request_id);
     return send(SseEvent(FirstChunk(st.header)));
   };
+  HeldLogprobs held;
+  // Set when the logprobs could not be written: the request is then
+  // cancelled like one whose client left, but the client hears why.
+  absl::Status logprobs_failed;
+  // A text chunk with the held entries (with logprobs asked for).
+  auto send_text = [&](std::string_view text) {
+    json logprobs = nullptr;
+    if (st.logprobs.has_value()) {
+      auto taken = held.Take(*st.logprobs);
+      if (!taken.ok()) {
+        logprobs_failed = taken.status();
+        return false;
+      }
+      logprobs = *std::move(taken);
+    }
+    return send(SseEvent(TextChunk(st.header, text, logprobs)));
+  };
   RunCallbacks callbacks;
   callbacks.write = [&](const decoding::StreamChunk& chunk) {
     if (!start()) return false;
+    if (st.logprobs.has_value()) held.Append(chunk);
     // Tokens that end inside a UTF-8 character come with empty text.
-    return chunk.text.empty() || send(SseEvent(TextChunk(st.header, chunk.text)));
+    return chunk.text.empty() || send_text(chunk.text);
   };
   absl::StatusOr<RunOutcome> outcome = st.runner->Run(std::move(st.prepared), &request_id, st.arrival, callbacks);
-  if (outcome.ok() && outcome->client_gone) return false;
+  if (outcome.ok() && outcome->client_gone && logprobs_failed.ok()) return false;
   // Errors after the 200 status line travel as an error event, which the
   // official clients raise as APIError.
-  absl::Status failed = outcome.ok() ? outcome->status : outcome.status();
+  absl::Status failed = !logprobs_failed.ok() ? logprobs_failed : outcome.ok() ? outcome->status : outcome.status();
   json tandem_stats;
   if (failed.ok()) {
     auto stats = TandemStats(outcome->result.stats);
     if (stats.ok()) tandem_stats = *std::move(stats);
     failed = stats.status();
   }
+  // Entries of tokens whose text never went out (the text a stop string
+  // cut, or held back to the end) go in one last text chunk.
+  json tail_logprobs = nullptr;
+  if (failed.ok() && !outcome->aborted && !held.tokens.empty()) {
+    auto taken = held.Take(*st.logprobs);
+    if (taken.ok()) tail_logprobs = *std::move(taken);
+    failed = taken.status();
+  }
   if (!failed.ok()) {
     send(SseEvent(ToHttpError(failed, st.header.endpoint).body));
   } else if (!outcome->aborted) {
     if (!start()) return false;
+    if (!tail_logprobs.is_null() && !send(SseEvent(TextChunk(st.header, "", tail_logprobs)))) return false;
     json finish = FinishChunk(st.header, outcome->result.finish_reason);
     // The last chunk before [DONE] carries the tandem statistics.
     if (!st.include_usage) finish["tandem"] = tandem_stats;
@@ -108,6 +164,17 @@ void HandleCompletion(RequestRunner& runner, Endpoint endpoint, const httplib::R
     runner.RecordRejected(parsed->decode.strategy, prepared.status());
     return SendError(res, ToHttpError(prepared.status(), endpoint));
   }
+  // Logprobs name their tokens by text: refused up front (400) when this
+  // deployment cannot detokenize, not after the generation.
+  std::optional<LogprobsWriter> logprobs;
+  if (parsed->decode.logprobs) {
+    auto token_bytes = DeploymentTokenBytes(runner.ports());
+    if (!token_bytes.ok()) {
+      runner.RecordRejected(parsed->decode.strategy, token_bytes.status());
+      return SendError(res, ToHttpError(token_bytes.status(), endpoint));
+    }
+    logprobs.emplace(endpoint, *std::move(token_bytes), static_cast<int>(parsed->decode.top_logprobs));
+  }
   ResponseHeader header;
   header.endpoint = endpoint;
   header.created = static_cast<int64_t>(std::time(nullptr));
@@ -120,6 +187,7 @@ void HandleCompletion(RequestRunner& runner, Endpoint endpoint, const httplib::R
     st->header = std::move(header);
     st->include_usage = parsed->include_usage;
     st->arrival = arrival;
+    st->logprobs = std::move(logprobs);
     res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider("text/event-stream",
                                      [st](size_t, httplib::DataSink& sink) { return StreamCompletion(*st, sink); });
@@ -139,10 +207,16 @@ void HandleCompletion(RequestRunner& runner, Endpoint endpoint, const httplib::R
   }
   auto stats = TandemStats(outcome->result.stats);
   if (!stats.ok()) return SendError(res, ToHttpError(stats.status(), endpoint));
+  const decoding::GenerationResult& result = outcome->result;
+  json choice_logprobs = nullptr;
+  if (logprobs.has_value()) {
+    auto written = logprobs->Write(result.tokens, result.logprobs, result.top_logprobs);
+    if (!written.ok()) return SendError(res, ToHttpError(written.status(), endpoint));
+    choice_logprobs = *std::move(written);
+  }
   header.id = ResponseId(endpoint, request_id);
   SendJson(res, 200,
-           CompletionBody(header, outcome->result.text, outcome->result.finish_reason, Usage(outcome->result.stats),
-                          *stats));
+           CompletionBody(header, result.text, result.finish_reason, Usage(result.stats), *stats, choice_logprobs));
 }
 
 }  // namespace tandem::gateway

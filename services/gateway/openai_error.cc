@@ -66,6 +66,9 @@ std::string OpenAiParam(std::string_view field, Endpoint endpoint) {
       return absl::StrCat("tandem.", AbslView(field));
     }
   }
+  // Completions' one `logprobs` integer is the translation's top_logprobs
+  // (and logprobs); chat has both fields under their own names.
+  if (field == "top_logprobs" && endpoint == Endpoint::kCompletions) return "logprobs";
   if (field == "sampling") return "";  // the message names the sampling field
   return std::string(field);
 }

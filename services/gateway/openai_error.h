@@ -6,9 +6,9 @@
 // Errors of the shared request translation name tandem's fields ("model: ",
 // "params.gamma: ", "messages.messages[2].role: ", "prompt: ... leave no room
 // in the context"); `param` spells them as the OpenAI body does ("model",
-// "tandem.params.gamma", "messages[2].role"), an unknown model is 404
-// model_not_found and a prompt that fills the context is
-// context_length_exceeded, as OpenAI answers them.
+// "tandem.params.gamma", "messages[2].role", completions' "logprobs" for
+// "top_logprobs"), an unknown model is 404 model_not_found and a prompt that
+// fills the context is context_length_exceeded, as OpenAI answers them.
 #pragma once
 
 #include <string_view>

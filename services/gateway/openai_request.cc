@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "decoding/request/field_validation.h"
+#include "runtime/sampling/logprobs.h"
 #include "runtime/util/absl_compat.h"
 
 namespace tandem::gateway {
@@ -280,6 +281,20 @@ absl::StatusOr<std::string> MessageContent(const json& content, const std::strin
   return text;
 }
 
+// "logprobs": bool and "top_logprobs": 0..20, which needs logprobs (as
+// OpenAI refuses it alone; 0 alone is harmless and accepted).
+absl::Status ParseChatLogprobs(const json& body, decoding::DecodeRequest* d) {
+  if (auto s = ReadBool(body, "logprobs", "logprobs", &d->logprobs); !s.ok()) return s;
+  const json* v = Find(body, "top_logprobs");
+  if (v == nullptr) return absl::OkStatus();
+  auto n = GetInt(*v, "top_logprobs");
+  if (!n.ok()) return n.status();
+  if (auto s = decoding::ValidateRange(*n, 0, int64_t{runtime::kMaxTopLogprobs}, "top_logprobs"); !s.ok()) return s;
+  if (*n > 0 && !d->logprobs) return InvalidField("top_logprobs", "needs \"logprobs\": true");
+  d->top_logprobs = *n;
+  return absl::OkStatus();
+}
+
 absl::Status ParseChat(const json& body, OpenAiRequest* out) {
   const json* messages = Find(body, "messages");
   if (messages == nullptr) return InvalidField("messages", "is required");
@@ -303,11 +318,7 @@ absl::Status ParseChat(const json& body, OpenAiRequest* out) {
     }
     list.push_back(std::move(message));
   }
-  bool logprobs = false;
-  if (auto s = ReadBool(body, "logprobs", "logprobs", &logprobs); !s.ok()) return s;
-  if (logprobs) return Unsupported("logprobs", "");
-  if (Find(body, "top_logprobs") != nullptr) return Unsupported("top_logprobs", "");
-  return absl::OkStatus();
+  return ParseChatLogprobs(body, &out->decode);
 }
 
 absl::Status ParseCompletion(const json& body, OpenAiRequest* out) {
@@ -349,7 +360,15 @@ absl::Status ParseCompletion(const json& body, OpenAiRequest* out) {
                                     "picks the best)");
     }
   }
-  if (Find(body, "logprobs") != nullptr) return Unsupported("logprobs", "");
+  // OpenAI's legacy form: one integer, the alternatives per token (0 = only
+  // the chosen token's); absent or null = none.
+  if (const json* v = Find(body, "logprobs")) {
+    auto n = GetInt(*v, "logprobs");
+    if (!n.ok()) return n.status();
+    if (auto s = decoding::ValidateRange(*n, 0, int64_t{kMaxCompletionLogprobs}, "logprobs"); !s.ok()) return s;
+    d.logprobs = true;
+    d.top_logprobs = *n;
+  }
   return absl::OkStatus();
 }
 

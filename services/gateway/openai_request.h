@@ -2,9 +2,10 @@
 // the decoding layer's DecodeRequest, which the gateway then hands to the
 // shared PrepareRequest like every other front end. Here are only the checks
 // the OpenAI wire format itself needs: JSON types, OpenAI's ranges
-// (temperature in [0, 2]), and clear refusals of what tandem does not do
-// (n > 1, presence/frequency penalties, logprobs, tools, ...), instead of
-// silently ignoring them. tandem's own options travel in the extra body
+// (temperature in [0, 2], top_logprobs in [0, 20], completions' logprobs in
+// [0, 5]), and clear refusals of what tandem does not do (n > 1,
+// presence/frequency penalties, tools, ...), instead of silently ignoring
+// them. tandem's own options travel in the extra body
 // field "tandem" (the official client sends it with extra_body).
 //
 // Errors are INVALID_ARGUMENT whose message starts with the offending field
@@ -20,6 +21,10 @@
 namespace tandem::gateway {
 
 enum class Endpoint { kChatCompletions, kCompletions };
+
+// OpenAI's cap on the completions endpoint's `logprobs` (alternatives per
+// token); chat's top_logprobs goes to runtime::kMaxTopLogprobs (20).
+inline constexpr int kMaxCompletionLogprobs = 5;
 
 struct OpenAiRequest {
   decoding::DecodeRequest decode;

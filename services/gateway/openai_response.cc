@@ -18,14 +18,14 @@ json Envelope(const ResponseHeader& h, bool chunk) {
 }
 
 // One choice of a chunk: a chat delta or a completion's text piece.
-json ChunkChoice(const ResponseHeader& h, json delta_or_text, json finish_reason) {
+json ChunkChoice(const ResponseHeader& h, json delta_or_text, json finish_reason, json logprobs = nullptr) {
   json choice = {{"index", 0}};
   if (IsChat(h)) {
     choice["delta"] = std::move(delta_or_text);
   } else {
     choice["text"] = std::move(delta_or_text);
   }
-  choice["logprobs"] = nullptr;
+  choice["logprobs"] = std::move(logprobs);
   choice["finish_reason"] = std::move(finish_reason);
   return choice;
 }
@@ -69,7 +69,7 @@ absl::StatusOr<json> TandemStats(const decoding::spec::RequestStats& stats) {
 }
 
 json CompletionBody(const ResponseHeader& h, std::string_view text, decoding::FinishReason reason,
-                    const json& usage, const json& tandem_stats) {
+                    const json& usage, const json& tandem_stats, const json& logprobs) {
   json body = Envelope(h, /*chunk=*/false);
   json choice = {{"index", 0}};
   if (IsChat(h)) {
@@ -77,7 +77,7 @@ json CompletionBody(const ResponseHeader& h, std::string_view text, decoding::Fi
   } else {
     choice["text"] = std::string(text);
   }
-  choice["logprobs"] = nullptr;
+  choice["logprobs"] = logprobs;
   choice["finish_reason"] = std::string(OpenAiFinishReason(reason));
   body["choices"] = json::array({std::move(choice)});
   body["usage"] = usage;
@@ -92,10 +92,10 @@ json FirstChunk(const ResponseHeader& h) {
   return chunk;
 }
 
-json TextChunk(const ResponseHeader& h, std::string_view text) {
+json TextChunk(const ResponseHeader& h, std::string_view text, const json& logprobs) {
   json chunk = Envelope(h, /*chunk=*/true);
   json piece = IsChat(h) ? json{{"content", std::string(text)}} : json(std::string(text));
-  chunk["choices"] = json::array({ChunkChoice(h, std::move(piece), nullptr)});
+  chunk["choices"] = json::array({ChunkChoice(h, std::move(piece), nullptr, logprobs)});
   return chunk;
 }
 

@@ -39,16 +39,19 @@ nlohmann::json Usage(const decoding::spec::RequestStats& stats);
 // The stats as tandem.v1.Stats's JSON mapping (proto field names).
 absl::StatusOr<nlohmann::json> TandemStats(const decoding::spec::RequestStats& stats);
 
-// The non-streaming response.
+// The non-streaming response. `logprobs`: the choice's (openai_logprobs.h),
+// null when the request did not ask for them.
 nlohmann::json CompletionBody(const ResponseHeader& header, std::string_view text,
                               decoding::FinishReason reason, const nlohmann::json& usage,
-                              const nlohmann::json& tandem_stats);
+                              const nlohmann::json& tandem_stats, const nlohmann::json& logprobs = nullptr);
 
-// Streamed chunks: the first (chat: the assistant role), one per text delta,
-// the last with the finish reason, and (stream_options.include_usage) one
-// with usage and no choices.
+// Streamed chunks: the first (chat: the assistant role), one per text delta
+// (with the logprobs of the tokens it carries, when asked for), the last
+// with the finish reason, and (stream_options.include_usage) one with usage
+// and no choices.
 nlohmann::json FirstChunk(const ResponseHeader& header);
-nlohmann::json TextChunk(const ResponseHeader& header, std::string_view text);
+nlohmann::json TextChunk(const ResponseHeader& header, std::string_view text,
+                         const nlohmann::json& logprobs = nullptr);
 nlohmann::json FinishChunk(const ResponseHeader& header, decoding::FinishReason reason);
 nlohmann::json UsageChunk(const ResponseHeader& header, const nlohmann::json& usage);
 

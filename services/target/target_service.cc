@@ -55,6 +55,7 @@ struct TargetService::Session {
   std::unique_ptr<decoding::VerifySession> verifier;
   const batching::BatchingSequence* batching = nullptr;  // null for other models
   bool greedy = true;
+  bool logprobs = false;  // opened with return_logprobs: Verify / Step may return them
   std::atomic<bool> busy{false};
   // The drafter's q rows of the Verify being served, kept between calls (the
   // session is leased to one call at a time) so that each dense row is
@@ -92,6 +93,15 @@ void TargetService::UpdateGauges() {
   if (kv_bytes_) metrics_->SetKvCacheBytes(kv_bytes_());
 }
 
+namespace {
+
+absl::Status NoLogprobs() {
+  return absl::FailedPreconditionError(
+      "return_logprobs: the session was opened without return_logprobs (set it in OpenSession)");
+}
+
+}  // namespace
+
 absl::Status TargetService::DoOpen(const tandem::v1::TargetOpenSessionRequest& req,
                                    tandem::v1::TargetOpenSessionResponse* resp) {
   const absl::Time start = absl::Now();
@@ -105,10 +115,13 @@ absl::Status TargetService::DoOpen(const tandem::v1::TargetOpenSessionRequest& r
   session->greedy = sampling.greedy();
   decoding::ModelVerifier verifier(*session->lm, options_.accept);
   decoding::VerifyOptions verify_options;
-  // Log-probabilities of the emitted tokens come back with every verdict so
-  // that logprobs can be served without a second forward pass (k + 1
-  // floats, not k + 1 copied rows of the vocabulary).
-  verify_options.return_logprobs = true;
+  // Log-probabilities of the emitted tokens come back with each verdict (k +
+  // 1 floats, not k + 1 copied rows of the vocabulary), computed only for
+  // the sessions that asked: a pass over the vocabulary per emitted token.
+  // ModelVerifier::Open checks top_logprobs ("top_logprobs: ...").
+  verify_options.return_logprobs = req.return_logprobs();
+  verify_options.top_logprobs = static_cast<int>(std::min<uint32_t>(req.top_logprobs(), 1u << 20));
+  session->logprobs = req.return_logprobs();
   if (req.has_knowledge_transfer()) {  // RAPID; unset = lossless (eta 0)
     // ModelVerifier::Open validates it ("knowledge_transfer.eta: ...").
     verify_options.knowledge_transfer.eta = req.knowledge_transfer().eta();
@@ -142,6 +155,7 @@ absl::Status TargetService::DoVerify(const tandem::v1::VerifyRequest& req, tande
   auto lease = sessions_->AcquireExclusive(req.session_id());
   if (!lease.ok()) return lease.status();
   Session& session = **lease;
+  if (req.return_logprobs() && !session.logprobs) return NoLogprobs();
   if (session.greedy != req.greedy()) {
     return absl::InvalidArgumentError(
         session.greedy ? "greedy: must be true for a session opened with temperature 0"
@@ -191,8 +205,9 @@ absl::Status TargetService::DoVerify(const tandem::v1::VerifyRequest& req, tande
   resp->set_batch_size(static_cast<uint32_t>(session.batch_size()));
   resp->set_active_sessions(static_cast<uint32_t>(sessions_->size()));
   if (batch_size_ != nullptr) batch_size_->Observe(session.batch_size());
-  if (req.return_logprobs() && result.logprobs.size() == static_cast<size_t>(result.accepted) + 1) {
+  if (req.return_logprobs()) {
     resp->mutable_logprobs()->Add(result.logprobs.begin(), result.logprobs.end());
+    for (const auto& top : result.top_logprobs) TopLogprobsToProto(top, resp->add_top_logprobs());
   }
   const double ms = MsSince(start);
   resp->set_verify_time_ms(ms);
@@ -208,6 +223,7 @@ absl::Status TargetService::DoStep(const tandem::v1::StepRequest& req, tandem::v
   auto lease = sessions_->AcquireExclusive(req.session_id());
   if (!lease.ok()) return lease.status();
   Session& session = **lease;
+  if (req.return_logprobs() && !session.logprobs) return NoLogprobs();
   int batch = 1;
   decoding::VerifyResult result;
   for (int64_t i = 0; i < n; ++i) {
@@ -217,7 +233,11 @@ absl::Status TargetService::DoStep(const tandem::v1::StepRequest& req, tandem::v
     }
     batch = std::max(batch, session.batch_size());
     resp->add_token_ids(result.next_token);
-    if (req.return_logprobs() && !result.logprobs.empty()) resp->add_logprobs(result.logprobs[0]);
+    if (req.return_logprobs()) {
+      if (result.logprobs.empty()) return absl::InternalError("target: a logprobs session's step returned none");
+      resp->add_logprobs(result.logprobs[0]);
+      if (!result.top_logprobs.empty()) TopLogprobsToProto(result.top_logprobs[0], resp->add_top_logprobs());
+    }
     resp->set_committed_length(static_cast<uint64_t>(result.committed_length));
     if (!req.ignore_eos() && options_.is_end_of_generation && options_.is_end_of_generation(result.next_token)) {
       break;
@@ -304,6 +324,7 @@ absl::Status TargetService::DoFork(const tandem::v1::ForkRequest& req, tandem::v
   if (!forked.ok()) return forked.status();
   auto session = std::make_shared<Session>();
   session->greedy = parent.greedy;
+  session->logprobs = parent.logprobs;
   session->verifier = std::move(*forked);
   const int64_t committed = session->verifier->committed_length();
   const std::string id = req.new_session_id().empty() ? sessions_->NewId("t-") : req.new_session_id();

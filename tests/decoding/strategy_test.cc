@@ -1,6 +1,9 @@
 // Strategies end to end over synthetic models: the in-process drafter and
 // verifier (local/) on FakeLm, plus scripted ports for exact accounting.
+#include <algorithm>
 #include <atomic>
+#include <cmath>
+#include <numeric>
 #include <cstdio>
 #include <deque>
 #include <functional>
@@ -77,6 +80,14 @@ std::vector<std::vector<int32_t>> Prompts(int count) {
   return prompts;
 }
 
+// log softmax(logits)[token] in double: the model's own distribution.
+double RawLogprob(const std::vector<float>& logits, int32_t token) {
+  const double m = *std::max_element(logits.begin(), logits.end());
+  double z = 0;
+  for (float l : logits) z += std::exp(static_cast<double>(l) - m);
+  return static_cast<double>(logits[token]) - m - std::log(z);
+}
+
 TEST(Speculative, GreedyMatchesTargetOnly) {
   Models m;
   int compared = 0, eos_endings = 0;
@@ -106,6 +117,58 @@ TEST(Speculative, GreedyMatchesTargetOnly) {
   EXPECT_EQ(compared, 25 * 4 * 5 * 2 * 2);
   EXPECT_GT(eos_endings, 0);  // both stop conditions are exercised
   EXPECT_LT(eos_endings, 25);
+}
+
+// Logprobs come with every emitted token, in the result and in the stream,
+// and greedy speculation reports exactly target-only's: the same tokens
+// decided on the same rows.
+TEST(Speculative, LogprobsOfEveryTokenMatchTargetOnly) {
+  Models m;
+  for (const auto& prompt : Prompts(6)) {
+    for (float temperature : {0.0f, 0.8f}) {
+      GenerationRequest req{.prompt = prompt, .max_tokens = 16};
+      req.sampling.temperature = temperature;
+      req.sampling.seed = 5;
+      req.logprobs = true;
+      req.top_logprobs = 2;
+      req.gamma = {.gamma = 3};
+      std::vector<float> streamed;
+      size_t streamed_tops = 0;
+      StreamCallback cb = [&](const StreamChunk& c) {
+        EXPECT_EQ(c.logprobs.size(), c.tokens.size());
+        EXPECT_EQ(c.top_logprobs.size(), c.tokens.size());
+        streamed.insert(streamed.end(), c.logprobs.begin(), c.logprobs.end());
+        streamed_tops += c.top_logprobs.size();
+        return absl::OkStatus();
+      };
+      GenerationResult base, spec;
+      ASSERT_TRUE(RunTargetOnly(req, m.verifier, m.vocab, cb, &base).ok());
+      EXPECT_EQ(streamed, base.logprobs);
+      streamed.clear();
+      streamed_tops = 0;
+      ASSERT_TRUE(RunSpeculative(req, m.draft_drafter, m.verifier, m.vocab, cb, &spec).ok());
+      EXPECT_EQ(streamed, spec.logprobs);
+      EXPECT_EQ(streamed_tops, spec.tokens.size());
+      for (const GenerationResult* r : {&base, &spec}) {
+        ASSERT_EQ(r->logprobs.size(), r->tokens.size());
+        ASSERT_EQ(r->top_logprobs.size(), r->tokens.size());
+        std::vector<int32_t> context = prompt;
+        std::vector<float> logits(kVocab);
+        for (size_t i = 0; i < r->tokens.size(); ++i) {
+          m.target.Logits(context, logits);
+          EXPECT_NEAR(r->logprobs[i], RawLogprob(logits, r->tokens[i]), 1e-5) << i;
+          ASSERT_EQ(r->top_logprobs[i].size(), 2u);
+          EXPECT_GE(r->top_logprobs[i][0].logprob, r->logprobs[i]);
+          context.push_back(r->tokens[i]);
+        }
+      }
+      if (temperature == 0.0f) {
+        EXPECT_EQ(spec.tokens, base.tokens);
+        EXPECT_EQ(spec.logprobs, base.logprobs);
+        EXPECT_EQ(spec.top_logprobs, base.top_logprobs);
+      }
+    }
+  }
 }
 
 // Staged speculation (the draft model sped up by prompt lookup) leaves greedy
@@ -854,34 +917,66 @@ TEST(ModelVerifier, RejectsBadDraftsWithoutCommitting) {
 
 TEST(ModelVerifier, ReturnsLogprobsOfTheEmittedTokensWithoutRows) {
   Models m;
+  // Whatever the processing (temperature, truncation, penalty), the logprobs
+  // are the model's: raw logits at temperature 1. The greedy session's p is
+  // one-hot, its logprobs are not 0.
+  SamplingParams sampled;
+  sampled.temperature = 0.5f;
+  sampled.top_k = 3;
+  sampled.repetition_penalty = 1.3f;
+  for (const SamplingParams& params : {sampled, SamplingParams{.temperature = 0.0f}}) {
+    SCOPED_TRACE(params.temperature);
+    std::vector<int32_t> prompt = {1, 2, 3};
+    auto s = m.verifier.Open(prompt, params, {.return_logprobs = true, .top_logprobs = 3});
+    ASSERT_TRUE(s.ok()) << s.status();
+    std::vector<int32_t> draft = {4, 5};
+    std::vector<Distribution> q(2);
+    q[0].AssignOneHot(kVocab, 4);
+    q[1].AssignOneHot(kVocab, 5);
+    VerifyResult r;
+    ASSERT_TRUE((*s)->Verify(draft, params.greedy() ? std::span<const Distribution>() : q, &r).ok());
+    ASSERT_EQ(r.logprobs.size(), static_cast<size_t>(r.accepted + 1));
+    ASSERT_EQ(r.top_logprobs.size(), static_cast<size_t>(r.accepted + 1));
+    std::vector<int32_t> context = prompt;
+    std::vector<float> logits(kVocab);
+    for (int i = 0; i <= r.accepted; ++i) {
+      const int32_t token = i < r.accepted ? draft[i] : r.next_token;
+      m.target.Logits(context, logits);
+      EXPECT_NEAR(r.logprobs[i], RawLogprob(logits, token), 1e-5) << i;
+      EXPECT_LT(r.logprobs[i], 0.0f);
+      // The three most likely ids, best first, with their logprobs.
+      std::vector<int32_t> order(kVocab);
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+      ASSERT_EQ(r.top_logprobs[i].size(), 3u);
+      for (int j = 0; j < 3; ++j) {
+        EXPECT_EQ(r.top_logprobs[i][j].token, order[j]) << i << " " << j;
+        EXPECT_NEAR(r.top_logprobs[i][j].logprob, RawLogprob(logits, order[j]), 1e-5);
+      }
+      if (params.greedy()) {
+        EXPECT_EQ(r.top_logprobs[i][0].token, token);  // argmax, ties to the lower id
+      }
+      context.push_back(token);
+    }
+  }
+  // Without the option: nothing, not last call's values.
   SamplingParams params;
-  std::vector<int32_t> prompt = {1, 2, 3};
-  auto s = m.verifier.Open(prompt, params, {.return_logprobs = true});
-  ASSERT_TRUE(s.ok());
   std::vector<int32_t> draft = {4, 5};
   std::vector<Distribution> q(2);
   q[0].AssignOneHot(kVocab, 4);
   q[1].AssignOneHot(kVocab, 5);
   VerifyResult r;
-  ASSERT_TRUE((*s)->Verify(draft, q, &r).ok());
-  ASSERT_EQ(r.logprobs.size(), static_cast<size_t>(r.accepted + 1));
-  // Each emitted token's log-probability under p after what precedes it.
-  std::vector<int32_t> context = prompt;
-  runtime::Sampler sampler(params);
-  std::vector<float> logits(kVocab);
-  for (int i = 0; i <= r.accepted; ++i) {
-    const int32_t token = i < r.accepted ? draft[i] : r.next_token;
-    m.target.Logits(context, logits);
-    Distribution p;
-    ASSERT_TRUE(sampler.Process(logits, context, &p).ok());
-    EXPECT_FLOAT_EQ(r.logprobs[i], std::log(p.Prob(token))) << i;
-    context.push_back(token);
-  }
-  // Without the option: nothing, not last call's values.
+  const std::vector<int32_t> prompt = {1, 2, 3};
   auto plain = m.verifier.Open(prompt, params, {});
   ASSERT_TRUE(plain.ok());
   ASSERT_TRUE((*plain)->Verify(draft, q, &r).ok());
   EXPECT_TRUE(r.logprobs.empty());
+  EXPECT_TRUE(r.top_logprobs.empty());
+  // top_logprobs needs return_logprobs and at most 20.
+  EXPECT_EQ(m.verifier.Open(prompt, params, {.top_logprobs = 2}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(m.verifier.Open(prompt, params, {.return_logprobs = true, .top_logprobs = 21}).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(ModelDrafter, AReusedProposalDraftsWhatAFreshOneDrafts) {

@@ -1,9 +1,10 @@
 """The OpenAI-compatible gateway through the official `openai` Python client, as a real client of a
 `tandem up` deployment (scripts/test-gateway.sh starts it and passes its URLs in the environment):
 chat and completions, streaming and not, strategy selection through extra_body, usage and tandem
-statistics, bad input as the client's typed exceptions, and a stream closed mid-way cancelling its
-request on the orchestrator."""
+statistics, token logprobs in both endpoints' shapes, bad input as the client's typed exceptions,
+and a stream closed mid-way cancelling its request on the orchestrator."""
 
+import math
 import os
 import re
 import time
@@ -111,6 +112,93 @@ def test_stop_string_cuts_the_text(client, model):
     assert cut.choices[0].text == text[: text.index(stop)]
 
 
+def check_chat_logprobs(content, top_n, text):
+    """One entry per generated token: log probabilities, the top_n likeliest alternatives best first
+    (greedy: the chosen token is the likeliest), and bytes that rebuild the message text."""
+    for entry in content:
+        assert entry.logprob <= 0, entry
+        assert len(entry.top_logprobs) == top_n, entry
+        tops = [t.logprob for t in entry.top_logprobs]
+        assert tops == sorted(tops, reverse=True), entry
+        assert all(t <= 0 for t in tops), entry
+        assert entry.top_logprobs[0].bytes == entry.bytes, entry
+        assert math.isclose(entry.top_logprobs[0].logprob, entry.logprob, abs_tol=1e-5), entry
+        assert entry.token == bytes(entry.bytes).decode("utf-8", errors="replace"), entry
+    assert b"".join(bytes(e.bytes) for e in content).decode("utf-8", errors="replace") == text
+
+
+def test_chat_logprobs(client, model):
+    kwargs = dict(model=model, messages=QUESTION, temperature=0, max_tokens=16, logprobs=True, top_logprobs=3)
+    base = client.chat.completions.create(**kwargs, extra_body=tandem("target_only"))
+    content = base.choices[0].logprobs.content
+    assert len(content) == base.usage.completion_tokens
+    check_chat_logprobs(content, 3, base.choices[0].message.content)
+    # Greedy speculative: the same tokens scored on the same rows of the target, whose kernels are
+    # batch-invariant (a verify block's row is bitwise the row of a one-token step): the same numbers.
+    spec = client.chat.completions.create(**kwargs, extra_body=tandem("speculative", gamma=4))
+    spec_content = spec.choices[0].logprobs.content
+    assert [e.token for e in spec_content] == [e.token for e in content]
+    assert [e.logprob for e in spec_content] == [e.logprob for e in content]
+    # Streamed: the chunks' entries together are the whole answer's.
+    chunks = list(client.chat.completions.create(**kwargs, stream=True, extra_body=tandem("target_only")))
+    streamed = [e for c in chunks if c.choices and c.choices[0].logprobs for e in c.choices[0].logprobs.content]
+    assert [e.token for e in streamed] == [e.token for e in content]
+    assert [e.bytes for e in streamed] == [e.bytes for e in content]
+    for a, b in zip(streamed, content):
+        assert math.isclose(a.logprob, b.logprob, abs_tol=1e-5), (a, b)
+    # Not asked for: none.
+    plain = client.chat.completions.create(model=model, messages=QUESTION, temperature=0, max_tokens=4)
+    assert plain.choices[0].logprobs is None
+    no_top = client.chat.completions.create(model=model, messages=QUESTION, temperature=0, max_tokens=4,
+                                            logprobs=True, extra_body=tandem("speculative"))
+    assert len(no_top.choices[0].logprobs.content) == no_top.usage.completion_tokens
+    assert all(e.top_logprobs == [] for e in no_top.choices[0].logprobs.content)
+
+
+def test_completions_logprobs(client, model):
+    prompt = "The capital of France is"
+    whole = client.completions.create(model=model, prompt=prompt, temperature=0, max_tokens=12, logprobs=2,
+                                      extra_body=tandem("target_only"))
+    lp = whole.choices[0].logprobs
+    text = whole.choices[0].text
+    n = whole.usage.completion_tokens
+    assert len(lp.tokens) == len(lp.token_logprobs) == len(lp.top_logprobs) == len(lp.text_offset) == n
+    for token, logprob, top, offset in zip(lp.tokens, lp.token_logprobs, lp.top_logprobs, lp.text_offset):
+        assert logprob <= 0
+        # The 2 likeliest, plus the chosen token when it is not among them (greedy: it is the likeliest).
+        assert 1 <= len(top) <= 3 and all(v <= 0 for v in top.values()), top
+        assert math.isclose(max(top.values()), logprob, abs_tol=1e-5), (token, logprob, top)
+        assert math.isclose(top[token], logprob, abs_tol=1e-5), (token, top)
+        if "\ufffd" not in token:  # a whole-character token sits at its offset in the text
+            assert text[offset:offset + len(token)] == token, (text, offset, token)
+    assert lp.text_offset == sorted(lp.text_offset) and lp.text_offset[0] == 0
+    if "\ufffd" not in "".join(lp.tokens):
+        assert "".join(lp.tokens) == text
+    # Streamed pieces add up to the same lists (text_offset counts on across chunks).
+    chunks = list(client.completions.create(model=model, prompt=prompt, temperature=0, max_tokens=12, logprobs=2,
+                                            stream=True, extra_body=tandem("target_only")))
+    pieces = [c.choices[0].logprobs for c in chunks if c.choices and c.choices[0].logprobs]
+    assert [t for p in pieces for t in p.tokens] == lp.tokens
+    assert [o for p in pieces for o in p.text_offset] == lp.text_offset
+    # logprobs=0: the chosen tokens' logprobs only.
+    zero = client.completions.create(model=model, prompt=prompt, temperature=0, max_tokens=4, logprobs=0)
+    assert len(zero.choices[0].logprobs.token_logprobs) == zero.usage.completion_tokens
+    assert zero.choices[0].logprobs.top_logprobs is None
+
+
+@pytest.mark.parametrize("strategy", ["draft_only", "best_of_n"])
+def test_logprobs_need_a_strategy_that_reports_them(client, model, strategy):
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model=model, messages=QUESTION, max_tokens=4, logprobs=True,
+                                       extra_body={"tandem": {"strategy": strategy}})
+    assert info.value.status_code == 400 and info.value.body["param"] == "logprobs", info.value.body
+    assert strategy in info.value.body["message"]
+    with pytest.raises(openai.BadRequestError) as info:
+        client.completions.create(model=model, prompt="Hi", max_tokens=4, logprobs=1,
+                                  extra_body={"tandem": {"strategy": strategy}})
+    assert info.value.status_code == 400 and info.value.body["param"] == "logprobs", info.value.body
+
+
 @pytest.mark.parametrize("kwargs, exception, status, param", [
     (dict(model="gpt-4o"), openai.NotFoundError, 404, "model"),
     (dict(temperature=3.5), openai.BadRequestError, 400, "temperature"),
@@ -118,6 +206,8 @@ def test_stop_string_cuts_the_text(client, model):
     (dict(extra_body=tandem("speculative", gama=4)), openai.BadRequestError, 400, "tandem.params"),
     (dict(n=2), openai.BadRequestError, 400, "n"),
     (dict(presence_penalty=0.5), openai.BadRequestError, 400, "presence_penalty"),
+    (dict(top_logprobs=3), openai.BadRequestError, 400, "top_logprobs"),  # needs logprobs=True
+    (dict(logprobs=True, top_logprobs=21), openai.BadRequestError, 400, "top_logprobs"),
     (dict(messages=[{"role": "user", "content": "hello " * 9000}]), openai.BadRequestError, 400, "messages"),
 ])
 def test_bad_input_raises_typed_errors(client, model, kwargs, exception, status, param):

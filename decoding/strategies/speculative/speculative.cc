@@ -25,7 +25,8 @@ absl::Status RunSpeculative(const GenerationRequest& request, Drafter& drafter, 
 
   const spec::SpeculationCosts::Running running(costs);
   double t0 = out.ElapsedMs();
-  auto target = verifier.Open(request.prompt, request.sampling, {});
+  auto target = verifier.Open(request.prompt, request.sampling,
+                              {.return_logprobs = request.logprobs, .top_logprobs = request.top_logprobs});
   if (!target.ok()) return target.status();
   stats.target_time_ms += out.ElapsedMs() - t0;
   // The drafter's session opens with the first round that drafts (over the

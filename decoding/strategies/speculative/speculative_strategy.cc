@@ -69,6 +69,7 @@ const StrategyDefinition& SpeculativeStrategy() {
       },
       .needs = [](const O& o) { return PortNeeds{.draft_model = o.drafter == "model", .context_prompt = true}; },
       .stats = spec::kStatsSpeculation,
+      .logprobs = true,
       .run = [](const O& o, const StrategyCall& c) -> absl::Status {
         auto drafter = ResolveDrafter(o, c.ports);
         if (!drafter.ok()) return drafter.status();

@@ -13,7 +13,8 @@ absl::Status RunTargetOnly(const GenerationRequest& request, Verifier& verifier,
   Output out(request, vocab, on_chunk, result);
 
   double t0 = out.ElapsedMs();
-  auto target = verifier.Open(request.prompt, request.sampling, {});
+  auto target = verifier.Open(request.prompt, request.sampling,
+                              {.return_logprobs = request.logprobs, .top_logprobs = request.top_logprobs});
   if (!target.ok()) return target.status();
   result->stats.target_time_ms += out.ElapsedMs() - t0;
 
@@ -32,7 +33,7 @@ absl::Status RunTargetOnly(const GenerationRequest& request, Verifier& verifier,
       if (out.EndsAtContextLimit(status)) status = absl::OkStatus();
       break;
     }
-    out.Push(step.next_token);
+    out.Push(step.next_token, step, 0);
     status = out.FlushChunk();
     if (!status.ok()) break;
   }

@@ -16,6 +16,7 @@ const StrategyDefinition& TargetOnlyStrategy() {
       .params = {},
       .finish = nullptr,
       .needs = [](const TargetOnlyOptions&) { return PortNeeds{.context_prompt = true}; },  // the long-context baseline
+      .logprobs = true,
       .run = [](const TargetOnlyOptions&, const StrategyCall& c) {
         return RunTargetOnly(c.request, *c.ports.verifier, c.vocab, c.on_chunk, c.result);
       },

@@ -97,6 +97,20 @@ int main(int argc, char** argv) {
       Must(client.Generate(tandem::Prompt::Chat({{"user", "Name three colors."}}), target_only), "Generate (unary)");
   Expect(baseline.text == result.text, "greedy speculative == target_only");
 
+  // Logprobs: one per token; greedy, the chosen token is the most likely one.
+  tandem::GenerateOptions with_logprobs = target_only;
+  with_logprobs.logprobs = true;
+  with_logprobs.top_logprobs = 2;
+  const tandem::GenerationResult with_lp = Must(
+      client.Generate(tandem::Prompt::Chat({{"user", "Name three colors."}}), with_logprobs), "Generate (logprobs)");
+  bool consistent = with_lp.token_ids == baseline.token_ids && with_lp.logprobs.size() == with_lp.token_ids.size() &&
+                    with_lp.top_logprobs.size() == with_lp.token_ids.size();
+  for (size_t i = 0; consistent && i < with_lp.token_ids.size(); ++i) {
+    consistent = with_lp.logprobs[i] < 0 && with_lp.top_logprobs[i].size() == 2 &&
+                 with_lp.top_logprobs[i][0] == tandem::TokenLogprob{with_lp.token_ids[i], with_lp.logprobs[i]};
+  }
+  Expect(consistent, "logprobs: one per token, the greedy token first in top_logprobs");
+
   // A bad parameter: INVALID_ARGUMENT with the server's message naming it.
   tandem::GenerateOptions bad;
   bad.Use(tandem::strategy::Speculative{.gamma = 99});

@@ -53,7 +53,16 @@ absl::StatusOr<std::optional<Chunk>> GenerationStream::Next() {
       Chunk chunk;
       chunk.token_ids.assign(in->token_ids().begin(), in->token_ids().end());
       chunk.text = std::move(*in->mutable_text());
+      chunk.logprobs.assign(in->logprobs().begin(), in->logprobs().end());
+      for (const v1::TopLogprobs& top : in->top_logprobs()) {
+        std::vector<TokenLogprob>& list = chunk.top_logprobs.emplace_back();
+        for (int i = 0; i < top.token_ids_size() && i < top.logprobs_size(); ++i) {
+          list.push_back({top.token_ids(i), top.logprobs(i)});
+        }
+      }
       result_.token_ids.insert(result_.token_ids.end(), chunk.token_ids.begin(), chunk.token_ids.end());
+      result_.logprobs.insert(result_.logprobs.end(), chunk.logprobs.begin(), chunk.logprobs.end());
+      result_.top_logprobs.insert(result_.top_logprobs.end(), chunk.top_logprobs.begin(), chunk.top_logprobs.end());
       result_.text += chunk.text;
       return std::optional<Chunk>(std::move(chunk));
     }

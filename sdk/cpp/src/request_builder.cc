@@ -51,6 +51,8 @@ v1::GenerateRequest BuildGenerateRequest(const Prompt& prompt, const GenerateOpt
   request.set_collection(o.collection);
   request.set_ignore_eos(o.ignore_eos);
   request.set_tokens_only(o.tokens_only);
+  request.set_logprobs(o.logprobs);
+  request.set_top_logprobs(o.top_logprobs);
   return request;
 }
 

@@ -61,6 +61,33 @@ def test_greedy_speculative_equals_target_only(live):
     assert spec.stats.raw["strategy"] == "speculative"
 
 
+def test_logprobs_of_every_token(live):
+    # Greedy: the chosen token is the most likely one, and speculative reports target-only's numbers
+    # (the same tokens decided on the same rows of the target).
+    reference = live.generate(PROMPT, strategy="target_only", max_tokens=12, temperature=0, logprobs=True,
+                              top_logprobs=3, stream=False)
+    stream = live.generate(PROMPT, strategy="speculative", max_tokens=12, temperature=0, gamma=3, logprobs=True,
+                           top_logprobs=3)
+    chunks = list(stream)
+    spec = stream.result()
+    assert spec.token_ids == reference.token_ids
+    for r in (reference, spec):
+        assert len(r.logprobs) == len(r.token_ids) == len(r.top_logprobs) > 0
+        for token, lp, top in zip(r.token_ids, r.logprobs, r.top_logprobs):
+            assert lp < 0 and len(top) == 3
+            assert top[0].token_id == token and top[0].logprob == lp
+            assert top[0].logprob >= top[1].logprob >= top[2].logprob
+    assert spec.logprobs == reference.logprobs
+    assert [lp for c in chunks for lp in c.logprobs] == list(spec.logprobs)
+    # Without the option, none; a strategy that cannot report them refuses.
+    plain = live.generate(PROMPT, strategy="target_only", max_tokens=4, temperature=0, stream=False)
+    assert plain.logprobs == () and plain.top_logprobs == ()
+    with pytest.raises(tandem.InvalidArgument, match="logprobs"):
+        live.generate(PROMPT, strategy="draft_only", max_tokens=4, logprobs=True, stream=False)
+    with pytest.raises(tandem.InvalidArgument, match="top_logprobs"):
+        live.generate(PROMPT, strategy="target_only", max_tokens=4, top_logprobs=2, stream=False)
+
+
 def test_chat(live):
     result = live.chat([{"role": "user", "content": "Say hello."}], max_tokens=12, temperature=0,
                        strategy="target_only", stream=False)

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/util/absl_compat.h"
 #include "services/common/runtime_convert.h"
 #include "services/orchestrator/remote/remote_call.h"
 #include "services/orchestrator/decoding_names.h"
@@ -18,9 +19,10 @@ class RemoteVerifySession : public VerifySession {
  public:
   RemoteVerifySession(std::shared_ptr<tandem::v1::Target::StubInterface> stub, const RemoteOptions& options,
                       std::string id, int64_t committed, bool greedy, int32_t vocab, bool return_logprobs,
-                      int active_sessions = 0)
+                      int top_logprobs, int active_sessions = 0)
       : stub_(std::move(stub)), options_(options), id_(std::move(id)), committed_(committed), greedy_(greedy),
-        vocab_(vocab), return_logprobs_(return_logprobs), active_sessions_(active_sessions) {}
+        vocab_(vocab), return_logprobs_(return_logprobs), top_logprobs_(top_logprobs),
+        active_sessions_(active_sessions) {}
   ~RemoteVerifySession() override { (void)Close(); }
 
   absl::Status Verify(std::span<const int32_t> draft, std::span<const runtime::Distribution> q,
@@ -61,6 +63,7 @@ class RemoteVerifySession : public VerifySession {
     out->batch_size = static_cast<int>(std::min<uint32_t>(resp.batch_size(), 1u << 20));
     active_sessions_ = static_cast<int>(std::min<uint32_t>(resp.active_sessions(), 1u << 20));
     out->logprobs.clear();
+    out->top_logprobs.clear();
     if (return_logprobs_) {
       // One per emitted token, each a log-probability: anything else is a
       // target that would put garbage into a client's logprobs.
@@ -75,6 +78,7 @@ class RemoteVerifySession : public VerifySession {
         }
       }
       out->logprobs.assign(resp.logprobs().begin(), resp.logprobs().end());
+      if (auto s = ReadTopLogprobs(resp.top_logprobs(), emitted, "Verify", out); !s.ok()) return s;
     }
     committed_ = out->committed_length;
     return absl::OkStatus();
@@ -164,7 +168,7 @@ class RemoteVerifySession : public VerifySession {
     if (!status.ok()) return kTarget.Error("Fork", status);
     auto fork = std::make_unique<RemoteVerifySession>(stub_, options_, resp.session_id(),
                                                       static_cast<int64_t>(resp.committed_length()), greedy_, vocab_,
-                                                      return_logprobs_);
+                                                      return_logprobs_, top_logprobs_);
     if (!call.live()) return kTarget.Cancelled();  // `fork` closes the new session on the way out
     return fork;
   }
@@ -181,6 +185,28 @@ class RemoteVerifySession : public VerifySession {
   }
 
  private:
+  // The session's top_logprobs lists, one per emitted token when it asked
+  // for them, none otherwise; validated like the logprobs.
+  absl::Status ReadTopLogprobs(const google::protobuf::RepeatedPtrField<tandem::v1::TopLogprobs>& top, int emitted,
+                               std::string_view rpc, VerifyResult* out) const {
+    const int want = top_logprobs_ > 0 ? emitted : 0;
+    if (top.size() != want) {
+      return absl::InternalError(absl::StrCat("target service ", AbslView(rpc), ": ", top.size(),
+                                              " top_logprobs lists for ", want));
+    }
+    out->top_logprobs.resize(static_cast<size_t>(want));
+    for (int i = 0; i < want; ++i) {
+      if (auto s = services::TopLogprobsFromProto(top[i], vocab_, &out->top_logprobs[static_cast<size_t>(i)],
+                                                  "top_logprobs");
+          !s.ok() || static_cast<int>(out->top_logprobs[static_cast<size_t>(i)].size()) !=
+                         std::min(top_logprobs_, static_cast<int>(vocab_))) {
+        return absl::InternalError(absl::StrCat("target service ", AbslView(rpc), ": top_logprobs[", i, "]: ",
+                                                s.ok() ? "wrong length" : s.message()));
+      }
+    }
+    return absl::OkStatus();
+  }
+
   std::shared_ptr<tandem::v1::Target::StubInterface> stub_;
   const RemoteOptions options_;
   const std::string id_;
@@ -188,6 +214,7 @@ class RemoteVerifySession : public VerifySession {
   const bool greedy_;
   const int32_t vocab_;
   const bool return_logprobs_;
+  const int top_logprobs_;
   int active_sessions_;  // as the target's last answer reported them
   bool closed_ = false;
   tandem::v1::VerifyRequest req_;  // reused: q rows keep their capacity
@@ -227,6 +254,8 @@ absl::StatusOr<std::unique_ptr<VerifySession>> RemoteVerifier::Open(std::span<co
     req.mutable_knowledge_transfer()->set_eta(options.knowledge_transfer.eta);
     req.mutable_knowledge_transfer()->set_alpha_m(options.knowledge_transfer.alpha_m);
   }
+  req.set_return_logprobs(options.return_logprobs);
+  req.set_top_logprobs(static_cast<uint32_t>(std::max(options.top_logprobs, 0)));
   tandem::v1::TargetOpenSessionResponse resp;
   {
     ScopedCall call(options_.scope.get(), options_.open_timeout);
@@ -234,14 +263,15 @@ absl::StatusOr<std::unique_ptr<VerifySession>> RemoteVerifier::Open(std::span<co
     grpc::Status status = stub_->OpenSession(call.context(), req, &resp);
     if (!status.ok()) return kTarget.Error("OpenSession", status);
     if (!call.live()) {
-      RemoteVerifySession(stub_, options_, resp.session_id(), 0, params.greedy(), info_.vocab_size(),
-                          false);  // closes it
+      RemoteVerifySession(stub_, options_, resp.session_id(), 0, params.greedy(), info_.vocab_size(), false,
+                          0);  // closes it
       return kTarget.Cancelled();
     }
   }
   return std::make_unique<RemoteVerifySession>(
       stub_, options_, resp.session_id(), static_cast<int64_t>(prompt.size()), params.greedy(), info_.vocab_size(),
-      options.return_logprobs, static_cast<int>(std::min<uint32_t>(resp.active_sessions(), 1u << 20)));
+      options.return_logprobs, options.top_logprobs,
+      static_cast<int>(std::min<uint32_t>(resp.active_sessions(), 1u << 20)));
 }
 
 }  // namespace tandem::orchestrator

@@ -2,6 +2,7 @@
 
 #include <random>
 
+#include "services/common/runtime_convert.h"
 #include "services/common/stats_convert.h"
 #include "services/common/status_convert.h"
 #include "services/common/validation.h"
@@ -58,6 +59,8 @@ grpc::Status GenerationService::Generate(grpc::ServerContext* context,
     auto* c = response.mutable_chunk();
     c->mutable_token_ids()->Add(chunk.tokens.begin(), chunk.tokens.end());
     if (!tokens_only) c->set_text(std::string(chunk.text));
+    c->mutable_logprobs()->Add(chunk.logprobs.begin(), chunk.logprobs.end());
+    for (const auto& top : chunk.top_logprobs) services::TopLogprobsToProto(top, c->add_top_logprobs());
     return writer->Write(response);
   };
   auto outcome = runner_.Run(std::move(translated->prepared), &request_id, arrival, callbacks);

@@ -27,6 +27,8 @@ decoding::DecodeRequest ToDecodeRequest(const tandem::v1::GenerateRequest& r) {
   d.params.insert(r.params().begin(), r.params().end());
   if (r.has_gamma()) d.gamma = r.gamma();
   if (r.has_adaptive_gamma()) d.adaptive_gamma = r.adaptive_gamma();
+  d.logprobs = r.logprobs();
+  d.top_logprobs = r.top_logprobs();
   d.collection = r.collection();
   d.context = r.context();
   d.stop.assign(r.stop().begin(), r.stop().end());

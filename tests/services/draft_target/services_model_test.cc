@@ -199,11 +199,21 @@ TEST_F(ModelServicesTest, InvalidRequestsKvReleaseHealthAndMetrics) {
     EXPECT_NE(s.error_message().find("prompt_tokens[1]"), std::string::npos) << s.error_message();
   }
   EXPECT_EQ(target_model_->lm().kv_bytes_in_use(), 0);
+  // A session over one prompt token, without options; "" if it failed.
+  auto OpenOneTokenSession = [&]() -> std::string {
+    grpc::ClientContext ctx;
+    tandem::v1::TargetOpenSessionRequest open;
+    open.add_prompt_tokens(1);
+    tandem::v1::TargetOpenSessionResponse opened;
+    return stub->OpenSession(&ctx, open, &opened).ok() ? opened.session_id() : std::string();
+  };
   std::string id;
   {
     grpc::ClientContext ctx;
     tandem::v1::TargetOpenSessionRequest req;
     for (int32_t t : ref_model_->tokenizer().Encode("Hello there, how are", true, false)) req.add_prompt_tokens(t);
+    req.set_return_logprobs(true);
+    req.set_top_logprobs(2);
     tandem::v1::TargetOpenSessionResponse resp;
     ASSERT_TRUE(stub->OpenSession(&ctx, req, &resp).ok());
     id = resp.session_id();
@@ -219,7 +229,34 @@ TEST_F(ModelServicesTest, InvalidRequestsKvReleaseHealthAndMetrics) {
     ASSERT_TRUE(stub->Step(&ctx, req, &resp).ok());
     EXPECT_EQ(resp.token_ids_size(), 3);
     ASSERT_EQ(resp.logprobs_size(), 3);
-    EXPECT_EQ(resp.logprobs(0), 0.0f) << "greedy p is one-hot";
+    ASSERT_EQ(resp.top_logprobs_size(), 3);
+    for (int i = 0; i < 3; ++i) {
+      // The model's own distribution, not greedy's one-hot p: the greedy
+      // token is the most likely one, with a logprob below 0.
+      EXPECT_LT(resp.logprobs(i), 0.0f);
+      ASSERT_EQ(resp.top_logprobs(i).token_ids_size(), 2);
+      EXPECT_EQ(resp.top_logprobs(i).token_ids(0), resp.token_ids(i));
+      EXPECT_EQ(resp.top_logprobs(i).logprobs(0), resp.logprobs(i));
+      EXPECT_GE(resp.top_logprobs(i).logprobs(0), resp.top_logprobs(i).logprobs(1));
+    }
+  }
+  {
+    // A session opened without return_logprobs computes none.
+    const std::string plain = OpenOneTokenSession();
+    ASSERT_FALSE(plain.empty());
+    grpc::ClientContext ctx;
+    tandem::v1::StepRequest req;
+    req.set_session_id(plain);
+    req.set_return_logprobs(true);
+    tandem::v1::StepResponse resp;
+    grpc::Status s = stub->Step(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_NE(s.error_message().find("return_logprobs"), std::string::npos) << s.error_message();
+    grpc::ClientContext close_ctx;
+    tandem::v1::CloseSessionRequest close;
+    close.set_session_id(plain);
+    tandem::v1::CloseSessionResponse closed;
+    ASSERT_TRUE(stub->CloseSession(&close_ctx, close, &closed).ok());
   }
   {
     grpc::ClientContext ctx;
@@ -245,11 +282,8 @@ TEST_F(ModelServicesTest, InvalidRequestsKvReleaseHealthAndMetrics) {
   }
   {
     // A second open session that is idle is not in the pass, but it is load.
-    grpc::ClientContext open_ctx;
-    tandem::v1::TargetOpenSessionRequest open;
-    open.add_prompt_tokens(1);
-    tandem::v1::TargetOpenSessionResponse opened;
-    ASSERT_TRUE(stub->OpenSession(&open_ctx, open, &opened).ok());
+    const std::string idle = OpenOneTokenSession();
+    ASSERT_FALSE(idle.empty());
     grpc::ClientContext ctx;
     tandem::v1::VerifyRequest req;
     req.set_session_id(id);
@@ -260,7 +294,7 @@ TEST_F(ModelServicesTest, InvalidRequestsKvReleaseHealthAndMetrics) {
     EXPECT_EQ(resp.active_sessions(), 2u);
     grpc::ClientContext close_ctx;
     tandem::v1::CloseSessionRequest close;
-    close.set_session_id(opened.session_id());
+    close.set_session_id(idle);
     tandem::v1::CloseSessionResponse closed;
     ASSERT_TRUE(stub->CloseSession(&close_ctx, close, &closed).ok());
   }

@@ -2,10 +2,12 @@
 // (exact arithmetic, token-id prompts: the fake deployment has no
 // tokenizer): JSON and server-sent-event answers carry the same text, greedy
 // speculative equals target_only, usage and tandem statistics are present,
-// bad input answers with the OpenAI error and HTTP status, and a streaming
-// client that disconnects cancels its request and frees every session.
+// logprobs cover every token (streamed or not), bad input answers with the
+// OpenAI error and HTTP status, and a streaming client that disconnects
+// cancels its request and frees every session.
 #include "services/gateway/gateway_server.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -182,6 +184,82 @@ TEST_F(GatewayServerTest, StreamWithoutUsagePutsStatsOnTheFinishChunk) {
   EXPECT_EQ(last["choices"][0]["finish_reason"], "length");
 }
 
+// Completions with logprobs = N: one entry per generated token, each a log
+// probability, the N likeliest alternatives (greedy: the chosen token is the
+// likeliest), and text offsets into the returned text.
+TEST_F(GatewayServerTest, CompletionLogprobsCoverEveryToken) {
+  json body = {{"prompt", kPrompt}, {"temperature", 0}, {"max_tokens", 12}, {"logprobs", 3},
+               {"tandem", {{"strategy", "target_only"}, {"ignore_eos", true}}}};
+  auto res = Post("/v1/completions", body);
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  ASSERT_EQ(res->status, 200) << res->body;
+  const json r = json::parse(res->body);
+  const json& lp = r["choices"][0]["logprobs"];
+  const std::string text = r["choices"][0]["text"];
+  const size_t n = r["usage"]["completion_tokens"].get<size_t>();
+  ASSERT_EQ(n, 12u);
+  for (const char* key : {"tokens", "token_logprobs", "top_logprobs", "text_offset"}) {
+    ASSERT_EQ(lp[key].size(), n) << key << ": " << lp;
+  }
+  std::string joined;
+  for (size_t i = 0; i < n; ++i) {
+    const std::string token = lp["tokens"][i];
+    EXPECT_EQ(lp["text_offset"][i].get<size_t>(), joined.size());  // one ASCII letter per token
+    joined += token;
+    const double logprob = lp["token_logprobs"][i];
+    EXPECT_LE(logprob, 0.0);
+    const json& top = lp["top_logprobs"][i];
+    EXPECT_EQ(top.size(), 3u) << top;
+    double best = -1e9;
+    for (const auto& [key, value] : top.items()) best = std::max(best, value.get<double>());
+    EXPECT_EQ(best, logprob) << "greedy picks the likeliest token";
+    ASSERT_TRUE(top.contains(token)) << top;
+    EXPECT_EQ(top[token].get<double>(), logprob);
+  }
+  EXPECT_EQ(joined, text);
+  // Greedy speculative verifies the same target rows: same tokens, same numbers.
+  body["tandem"]["strategy"] = "speculative";
+  auto spec = Post("/v1/completions", body);
+  ASSERT_TRUE(spec) << httplib::to_string(spec.error());
+  ASSERT_EQ(spec->status, 200) << spec->body;
+  const json s = json::parse(spec->body)["choices"][0]["logprobs"];
+  EXPECT_EQ(s["tokens"], lp["tokens"]);
+  ASSERT_EQ(s["token_logprobs"].size(), n);
+  for (size_t i = 0; i < n; ++i) {
+    EXPECT_NEAR(s["token_logprobs"][i].get<double>(), lp["token_logprobs"][i].get<double>(), 1e-5) << i;
+  }
+  // Not asked for: null, as before.
+  EXPECT_TRUE(Completion("target_only", 4)["choices"][0]["logprobs"].is_null());
+}
+
+TEST_F(GatewayServerTest, StreamedLogprobsMatchTheJsonAnswer) {
+  json body = {{"prompt", kPrompt}, {"temperature", 0}, {"max_tokens", 20}, {"logprobs", 2},
+               {"tandem", {{"strategy", "speculative"}, {"ignore_eos", true}}}};
+  auto res = Post("/v1/completions", body);
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  ASSERT_EQ(res->status, 200) << res->body;
+  const json whole = json::parse(res->body)["choices"][0]["logprobs"];
+  const std::vector<std::string> events = StreamEvents(body);
+  ASSERT_GE(events.size(), 3u);
+  ASSERT_EQ(events.back(), "[DONE]");
+  json streamed = {{"tokens", json::array()}, {"token_logprobs", json::array()}, {"top_logprobs", json::array()},
+                   {"text_offset", json::array()}};
+  for (size_t i = 0; i + 1 < events.size(); ++i) {
+    const json chunk = json::parse(events[i]);
+    ASSERT_EQ(chunk["choices"].size(), 1u) << events[i];
+    const json& choice = chunk["choices"][0];
+    if (choice["logprobs"].is_null()) {
+      // Only the opening and the finish chunks carry no tokens.
+      EXPECT_TRUE(choice["text"] == "" || !choice["finish_reason"].is_null()) << events[i];
+      continue;
+    }
+    for (auto& [key, list] : streamed.items()) {
+      for (const json& v : choice["logprobs"][key]) list.push_back(v);
+    }
+  }
+  EXPECT_EQ(streamed, whole);
+}
+
 TEST_F(GatewayServerTest, BadInputAnswersWithOpenAiErrors) {
   const json ok = {{"prompt", kPrompt}, {"max_tokens", 4}};
   auto with = [&](const json& patch) {
@@ -198,6 +276,14 @@ TEST_F(GatewayServerTest, BadInputAnswersWithOpenAiErrors) {
   ExpectError("/v1/completions", with({{"prompt", std::vector<int32_t>(4096, 3)}}), 400, "prompt",
               "context_length_exceeded");
   ExpectError("/v1/completions", with({{"max_tokens", 5000}}), 400, "max_tokens");
+  ExpectError("/v1/completions", with({{"logprobs", 6}}), 400, "logprobs");
+  // Only strategies whose every token comes from a target verdict report
+  // logprobs; the others refuse them up front.
+  ExpectError("/v1/completions", with({{"logprobs", 1}, {"tandem", {{"strategy", "draft_only"}}}}), 400, "logprobs");
+  const json hi = json::array({{{"role", "user"}, {"content", "hi"}}});
+  ExpectError("/v1/chat/completions", {{"messages", hi}, {"top_logprobs", 2}}, 400, "top_logprobs");
+  ExpectError("/v1/chat/completions", {{"messages", hi}, {"logprobs", true}, {"tandem", {{"strategy", "draft_only"}}}},
+              400, "logprobs");
   // The fake deployment has no tokenizer: chat input is refused by the
   // shared translation, with the body's field name.
   ExpectError("/v1/chat/completions", {{"messages", json::array({{{"role", "user"}, {"content", "hi"}}})}}, 400,

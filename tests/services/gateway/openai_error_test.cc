@@ -60,6 +60,22 @@ TEST(OpenAiErrorTest, FieldNamesFollowTheBody) {
   EXPECT_TRUE(Err(free_text)["param"].is_null());
 }
 
+// Completions' one `logprobs` integer carries the translation's
+// top_logprobs; chat has a field of that name.
+TEST(OpenAiErrorTest, LogprobsFieldsFollowTheEndpoint) {
+  const absl::Status top = absl::InvalidArgumentError("top_logprobs: must be in [0, 20], got 30");
+  EXPECT_EQ(Err(ToHttpError(top, Endpoint::kChatCompletions))["param"], "top_logprobs");
+  EXPECT_EQ(Err(ToHttpError(top, Endpoint::kCompletions))["param"], "logprobs");
+  const absl::Status strategy = absl::InvalidArgumentError(
+      "logprobs: strategy 'draft_only' does not report them (target_only and speculative do)");
+  for (Endpoint endpoint : {Endpoint::kChatCompletions, Endpoint::kCompletions}) {
+    HttpError e = ToHttpError(strategy, endpoint);
+    EXPECT_EQ(e.status, 400);
+    EXPECT_EQ(Err(e)["type"], "invalid_request_error");
+    EXPECT_EQ(Err(e)["param"], "logprobs");
+  }
+}
+
 TEST(OpenAiErrorTest, StatusCodesMapToHttp) {
   EXPECT_EQ(ToHttpError(absl::ResourceExhaustedError("busy"), Endpoint::kCompletions).status, 429);
   EXPECT_EQ(Err(ToHttpError(absl::ResourceExhaustedError("busy"), Endpoint::kCompletions))["type"], "rate_limit_error");

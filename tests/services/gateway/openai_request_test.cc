@@ -1,6 +1,7 @@
-// OpenAI request bodies -> DecodeRequest: every mapped field, OpenAI's
-// defaults and ranges, the "tandem" extra field, and the refusals of what
-// tandem does not support (each names its field).
+// OpenAI request bodies -> DecodeRequest: every mapped field (logprobs in
+// both endpoints' forms included), OpenAI's defaults and ranges, the "tandem"
+// extra field, and the refusals of what tandem does not support (each names
+// its field).
 #include "services/gateway/openai_request.h"
 
 #include <optional>
@@ -189,18 +190,83 @@ TEST(OpenAiRequestTest, UnsupportedFeaturesAreRefused) {
   ExpectFieldError(Chat({{"presence_penalty", 0.5}}), "presence_penalty");
   ExpectFieldError(Chat({{"frequency_penalty", -1}}), "frequency_penalty");
   EXPECT_TRUE(Chat({{"presence_penalty", 0}, {"frequency_penalty", 0.0}}).ok());
-  ExpectFieldError(Chat({{"logprobs", true}}), "logprobs");
-  EXPECT_TRUE(Chat({{"logprobs", false}}).ok());
   ExpectFieldError(Chat({{"tools", json::array({{{"type", "function"}}})}}), "tools");
   ExpectFieldError(Chat({{"logit_bias", {{"42", 10}}}}), "logit_bias");
   ExpectFieldError(Chat({{"response_format", {{"type", "json_object"}}}}), "response_format");
   EXPECT_TRUE(Chat({{"response_format", {{"type", "text"}}}}).ok());
   ExpectFieldError(Completion({{"echo", true}}), "echo");
   ExpectFieldError(Completion({{"best_of", 3}}), "best_of");
-  ExpectFieldError(Completion({{"logprobs", 2}}), "logprobs");
   ExpectFieldError(Completion({{"suffix", "end"}}), "suffix");
   auto n = Chat({{"n", 4}});
   EXPECT_TRUE(absl::StrContains(n.status().message(), "best_of_n")) << n.status().message();
+}
+
+TEST(OpenAiRequestTest, ChatLogprobsAndTopLogprobs) {
+  auto off = Chat({});
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_FALSE(off->decode.logprobs);
+  EXPECT_EQ(off->decode.top_logprobs, 0);
+  auto on = Chat({{"logprobs", true}});
+  ASSERT_TRUE(on.ok()) << on.status();
+  EXPECT_TRUE(on->decode.logprobs);
+  EXPECT_EQ(on->decode.top_logprobs, 0);
+  auto top = Chat({{"logprobs", true}, {"top_logprobs", 5}});
+  ASSERT_TRUE(top.ok()) << top.status();
+  EXPECT_TRUE(top->decode.logprobs);
+  EXPECT_EQ(top->decode.top_logprobs, 5);
+  auto most = Chat({{"logprobs", true}, {"top_logprobs", 20}});
+  ASSERT_TRUE(most.ok()) << most.status();
+  EXPECT_EQ(most->decode.top_logprobs, 20);
+  // Explicit false and nulls are "off", and top_logprobs 0 alone asks nothing.
+  auto nulls = Chat({{"logprobs", nullptr}, {"top_logprobs", nullptr}});
+  ASSERT_TRUE(nulls.ok()) << nulls.status();
+  EXPECT_FALSE(nulls->decode.logprobs);
+  auto zero = Chat({{"logprobs", false}, {"top_logprobs", 0}});
+  ASSERT_TRUE(zero.ok()) << zero.status();
+  EXPECT_FALSE(zero->decode.logprobs);
+  EXPECT_EQ(zero->decode.top_logprobs, 0);
+}
+
+TEST(OpenAiRequestTest, ChatLogprobsErrorsNameTheirField) {
+  ExpectFieldError(Chat({{"logprobs", "yes"}}), "logprobs");
+  ExpectFieldError(Chat({{"logprobs", 1}}), "logprobs");
+  ExpectFieldError(Chat({{"logprobs", true}, {"top_logprobs", 21}}), "top_logprobs");
+  ExpectFieldError(Chat({{"logprobs", true}, {"top_logprobs", -1}}), "top_logprobs");
+  ExpectFieldError(Chat({{"logprobs", true}, {"top_logprobs", 2.5}}), "top_logprobs");
+  ExpectFieldError(Chat({{"logprobs", true}, {"top_logprobs", "3"}}), "top_logprobs");
+  // As OpenAI: alternatives need logprobs on.
+  auto alone = Chat({{"top_logprobs", 3}});
+  ExpectFieldError(alone, "top_logprobs");
+  EXPECT_TRUE(absl::StrContains(alone.status().message(), "logprobs")) << alone.status().message();
+  ExpectFieldError(Chat({{"logprobs", false}, {"top_logprobs", 3}}), "top_logprobs");
+}
+
+// Completions' legacy form: one integer N in [0, 5], the chosen token's
+// logprob and the N likeliest alternatives.
+TEST(OpenAiRequestTest, CompletionLogprobsIsOneInteger) {
+  auto off = Completion({});
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_FALSE(off->decode.logprobs);
+  auto null = Completion({{"logprobs", nullptr}});
+  ASSERT_TRUE(null.ok()) << null.status();
+  EXPECT_FALSE(null->decode.logprobs);
+  auto zero = Completion({{"logprobs", 0}});
+  ASSERT_TRUE(zero.ok()) << zero.status();
+  EXPECT_TRUE(zero->decode.logprobs);
+  EXPECT_EQ(zero->decode.top_logprobs, 0);
+  auto two = Completion({{"logprobs", 2}});
+  ASSERT_TRUE(two.ok()) << two.status();
+  EXPECT_TRUE(two->decode.logprobs);
+  EXPECT_EQ(two->decode.top_logprobs, 2);
+  auto five = Completion({{"logprobs", kMaxCompletionLogprobs}});
+  ASSERT_TRUE(five.ok()) << five.status();
+  EXPECT_EQ(five->decode.top_logprobs, 5);
+  ExpectFieldError(Completion({{"logprobs", 6}}), "logprobs");
+  ExpectFieldError(Completion({{"logprobs", -1}}), "logprobs");
+  ExpectFieldError(Completion({{"logprobs", true}}), "logprobs");
+  ExpectFieldError(Completion({{"logprobs", "2"}}), "logprobs");
+  // echo stays unsupported, logprobs or not.
+  ExpectFieldError(Completion({{"logprobs", 1}, {"echo", true}}), "echo");
 }
 
 TEST(OpenAiRequestTest, MessageShapeErrors) {

@@ -335,7 +335,7 @@ TEST_F(RemoteDistributionTest, GreedyRapidTransferReadsTheDraftersTemperatureOne
 // Logprobs through the port: the remote verifier asks the target for them on
 // each Verify and hands back what the in-process ModelVerifier over the same
 // model computes (same seed, same drafts, same q), k + 1 of them; a session
-// opened without the option gets none.
+// opened without the option gets none; the top_logprobs lists likewise.
 TEST_F(RemoteDistributionTest, RemoteVerifierReturnsTheTargetsLogprobs) {
   LockedLm local_lm{TargetLogits};
   ModelVerifier local(local_lm);
@@ -346,8 +346,9 @@ TEST_F(RemoteDistributionTest, RemoteVerifierReturnsTheTargetsLogprobs) {
     req.sampling.seed = static_cast<uint64_t>(i);
     auto draft = drafter.Open(req.prompt, req.sampling, DraftOptions{.return_distributions = true});
     ASSERT_TRUE(draft.ok()) << draft.status();
-    auto remote = ports_->verifier->Open(req.prompt, req.sampling, {.return_logprobs = true});
-    auto in_process = local.Open(req.prompt, req.sampling, {.return_logprobs = true});
+    const VerifyOptions with{.return_logprobs = true, .top_logprobs = i % 3 == 0 ? 0 : 4};
+    auto remote = ports_->verifier->Open(req.prompt, req.sampling, with);
+    auto in_process = local.Open(req.prompt, req.sampling, with);
     auto without = ports_->verifier->Open(req.prompt, req.sampling, {});
     ASSERT_TRUE(remote.ok() && in_process.ok() && without.ok());
     DraftProposal proposal;
@@ -361,7 +362,10 @@ TEST_F(RemoteDistributionTest, RemoteVerifierReturnsTheTargetsLogprobs) {
     ASSERT_EQ(got.logprobs.size(), static_cast<size_t>(got.accepted + 1));
     EXPECT_EQ(got.logprobs, want.logprobs) << "seed " << i;
     for (float lp : got.logprobs) EXPECT_LT(lp, 0.0f);
+    EXPECT_EQ(got.top_logprobs, want.top_logprobs) << "seed " << i;
+    EXPECT_EQ(got.top_logprobs.size(), with.top_logprobs > 0 ? got.logprobs.size() : 0u);
     EXPECT_TRUE(none.logprobs.empty());
+    EXPECT_TRUE(none.top_logprobs.empty());
     emitted += got.accepted + 1;
     ASSERT_TRUE((*remote)->Close().ok() && (*without)->Close().ok() && (*draft)->Close().ok());
   }

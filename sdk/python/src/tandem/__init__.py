@@ -18,7 +18,7 @@ from tandem.errors import (Aborted, AlreadyExists, Cancelled, DataLoss, Deadline
                            ResourceExhausted, TandemError, Unauthenticated, Unavailable, Unimplemented, Unknown)
 from tandem.types import (Chunk, CollectionStats, Document, GenerationResult, IngestProgress, Message, ModelInfo,
                           ModelList, RewardBackend, ScoreResult, SearchHit, SearchResult, ServerInfo, Stats,
-                          StrategyInfo, StrategyParam)
+                          StrategyInfo, StrategyParam, TokenLogprob)
 
 __version__ = "0.1.0"
 
@@ -26,7 +26,7 @@ __all__ = [
     "Client", "AsyncClient", "GenerationStream", "AsyncGenerationStream", "TLS", "RetryPolicy",
     "Chunk", "CollectionStats", "Document", "GenerationResult", "IngestProgress", "Message", "ModelInfo",
     "ModelList", "RewardBackend", "ScoreResult", "SearchHit", "SearchResult", "ServerInfo", "Stats",
-    "StrategyInfo", "StrategyParam",
+    "StrategyInfo", "StrategyParam", "TokenLogprob",
     "TandemError", "Aborted", "AlreadyExists", "Cancelled", "DataLoss", "DeadlineExceeded", "FailedPrecondition",
     "Internal", "InvalidArgument", "NotFound", "OutOfRange", "PermissionDenied", "ProtocolError",
     "ResourceExhausted", "Unauthenticated", "Unavailable", "Unimplemented", "Unknown",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from tandem import _convert, types
 from tandem._proto.tandem.v1 import common_pb2, generation_pb2
@@ -67,6 +67,8 @@ def build_request(
     collection: Optional[str] = None,
     ignore_eos: bool = False,
     tokens_only: bool = False,
+    logprobs: bool = False,
+    top_logprobs: Optional[int] = None,
     request_id: Optional[str] = None,
     params: Optional[Mapping[str, Any]] = None,
     extra_params: Optional[Mapping[str, Any]] = None,
@@ -121,6 +123,9 @@ def build_request(
         req.collection = collection.encode("utf-8")
     req.ignore_eos = ignore_eos
     req.tokens_only = tokens_only
+    req.logprobs = logprobs
+    if top_logprobs is not None:
+        req.top_logprobs = top_logprobs
     return req
 
 
@@ -142,6 +147,8 @@ class Assembler:
         self.request_id = ""
         self._text: List[str] = []
         self._token_ids: List[int] = []
+        self._logprobs: List[float] = []
+        self._top: List[Tuple[types.TokenLogprob, ...]] = []
         self.result: Optional[types.GenerationResult] = None
 
     def add(self, resp: generation_pb2.GenerateResponse) -> Optional[types.Chunk]:
@@ -153,8 +160,13 @@ class Assembler:
         if kind == "chunk":
             self._text.append(resp.chunk.text)
             self._token_ids.extend(resp.chunk.token_ids)
+            logprobs = tuple(resp.chunk.logprobs)
+            top = tuple(tuple(types.TokenLogprob(token_id=t, logprob=lp) for t, lp in zip(p.token_ids, p.logprobs))
+                        for p in resp.chunk.top_logprobs)
+            self._logprobs.extend(logprobs)
+            self._top.extend(top)
             return types.Chunk(text=resp.chunk.text, token_ids=tuple(resp.chunk.token_ids),
-                               request_id=self.request_id)
+                               request_id=self.request_id, logprobs=logprobs, top_logprobs=top)
         if kind == "complete":
             done = resp.complete
             self._text.append(done.text_tail)
@@ -162,7 +174,7 @@ class Assembler:
                 text="".join(self._text), token_ids=tuple(self._token_ids),
                 finish_reason=_FINISH_REASONS.get(done.finish_reason, "unspecified"),
                 stats=_convert.stats_from_proto(done.stats), request_id=self.request_id,
-                matched_stop=done.matched_stop)
+                matched_stop=done.matched_stop, logprobs=tuple(self._logprobs), top_logprobs=tuple(self._top))
             return None
         raise ProtocolError(f"a response without chunk or complete (kind {kind!r})")
 

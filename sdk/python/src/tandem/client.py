@@ -166,6 +166,8 @@ class Client:
         collection: Optional[str] = None,
         ignore_eos: bool = False,
         tokens_only: bool = False,
+        logprobs: bool = False,
+        top_logprobs: Optional[int] = None,
         request_id: Optional[str] = None,
         params: Optional[Mapping[str, Any]] = None,
         timeout: Optional[float] = None,
@@ -189,6 +191,10 @@ class Client:
             context / collection: RAPID's long document, or a stored collection to search.
             ignore_eos: keep generating past end-of-generation tokens (benchmarks).
             tokens_only: send token ids without text.
+            logprobs / top_logprobs: each token's log-probability under the target model (raw
+                logits, temperature 1) in ``Chunk.logprobs`` / ``GenerationResult.logprobs``, and
+                the top_logprobs (0..20) most likely tokens at each position; target_only and
+                speculative report them, other strategies refuse (InvalidArgument).
             request_id: client-chosen id (for :meth:`abort`); None = server-assigned.
             params: strategy parameters by their documented names (:meth:`info` lists them),
                 e.g. ``{"gamma": 5, "lambda": 24}`` (``lambda`` is not a valid keyword).
@@ -204,7 +210,7 @@ class Client:
             top_k=top_k, top_p=top_p, min_p=min_p, repetition_penalty=repetition_penalty,
             repetition_window=repetition_window, seed=seed, stop=stop, gamma=gamma, adaptive_gamma=adaptive_gamma,
             context=context, collection=collection, ignore_eos=ignore_eos, tokens_only=tokens_only,
-            request_id=request_id, params=params, extra_params=strategy_params)
+            logprobs=logprobs, top_logprobs=top_logprobs, request_id=request_id, params=params, extra_params=strategy_params)
         return self._start(req, stream, timeout)
 
     def chat(self, messages: Sequence[types.MessageLike], *, stream: bool = True, timeout: Optional[float] = None,

@@ -19,12 +19,22 @@ MessageLike = Union[Message, Mapping[str, str], Tuple[str, str]]
 
 
 @dataclass(frozen=True)
+class TokenLogprob:
+    """A token and its natural-log probability under the target model (raw logits, temperature 1)."""
+    token_id: int
+    logprob: float
+
+
+@dataclass(frozen=True)
 class Chunk:
     """A piece of streamed output: new token ids and their text (may be empty while bytes of a
-    multi-byte character are held back)."""
+    multi-byte character are held back). With ``logprobs=True``: one log-probability per token id,
+    and with ``top_logprobs`` the most likely tokens at each of their positions, best first."""
     text: str
     token_ids: Tuple[int, ...]
     request_id: str
+    logprobs: Tuple[float, ...] = ()
+    top_logprobs: Tuple[Tuple[TokenLogprob, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,9 @@ class GenerationResult:
     stats: Stats
     request_id: str
     matched_stop: str = ""
+    #: With ``logprobs=True`` / ``top_logprobs``: as in :class:`Chunk`, for every token id.
+    logprobs: Tuple[float, ...] = ()
+    top_logprobs: Tuple[Tuple[TokenLogprob, ...], ...] = ()
 
 
 @dataclass(frozen=True)

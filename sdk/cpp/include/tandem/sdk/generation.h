@@ -72,6 +72,12 @@ struct GenerateOptions {
   bool ignore_eos = false;
   // Token ids only, no text.
   bool tokens_only = false;
+  // Each token's natural-log probability under the target model (raw logits,
+  // temperature 1) in Chunk/GenerationResult::logprobs, and top_logprobs
+  // (0..20) most likely tokens per position. target_only and speculative
+  // report them; other strategies refuse (INVALID_ARGUMENT).
+  bool logprobs = false;
+  uint32_t top_logprobs = 0;
   // Client-chosen id (for Client::Abort); empty = the server assigns one.
   std::string request_id = {};
   // Deadline of the whole generation; unset = the client's default.
@@ -88,18 +94,30 @@ struct GenerateOptions {
   }
 };
 
+struct TokenLogprob {
+  int32_t token_id = -1;
+  float logprob = 0;  // natural log
+  bool operator==(const TokenLogprob&) const = default;
+};
+
 // New output since the previous chunk.
 struct Chunk {
   std::vector<int32_t> token_ids = {};
   // Always valid UTF-8 (a character split across tokens is held back until it
   // completes), so it may be empty while token_ids is not.
   std::string text = {};
+  // With GenerateOptions::logprobs: one per token id; with top_logprobs, the
+  // most likely tokens at each of their positions, best first.
+  std::vector<float> logprobs = {};
+  std::vector<std::vector<TokenLogprob>> top_logprobs = {};
 };
 
 struct GenerationResult {
   std::string request_id = {};
   std::string text = {};
   std::vector<int32_t> token_ids = {};
+  std::vector<float> logprobs = {};                       // as in Chunk, for every token id
+  std::vector<std::vector<TokenLogprob>> top_logprobs = {};
   v1::FinishReason finish_reason = v1::FINISH_REASON_UNSPECIFIED;
   // The stop string that ended the output (finish_reason STOP_STRING).
   std::string matched_stop = {};
