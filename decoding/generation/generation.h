@@ -57,7 +57,9 @@ struct GenerationRequest {
 struct StreamChunk {
   std::span<const int32_t> tokens;
   std::string_view text;
-  // With GenerationRequest::logprobs: one entry per token (else empty).
+  // With GenerationRequest::logprobs: one entry per token (else empty). A
+  // token its strategy pushed without logprobs has none, so a front end that
+  // finds fewer entries than tokens reports the bug (Output::Push).
   std::span<const float> logprobs;
   std::span<const std::vector<runtime::TokenLogprob>> top_logprobs;  // with top_logprobs > 0
 };
@@ -67,7 +69,8 @@ using StreamCallback = std::function<absl::Status(const StreamChunk&)>;
 struct GenerationResult {
   std::vector<int32_t> tokens;  // emitted tokens (end-of-generation token excluded)
   std::string text;
-  // With GenerationRequest::logprobs, aligned with `tokens`.
+  // With GenerationRequest::logprobs, aligned with `tokens` (shorter only
+  // through a strategy bug, see StreamChunk).
   std::vector<float> logprobs;
   std::vector<std::vector<runtime::TokenLogprob>> top_logprobs;  // with top_logprobs > 0
   FinishReason finish_reason = FinishReason::kNone;

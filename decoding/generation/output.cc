@@ -92,11 +92,11 @@ bool Output::Push(int32_t token) {
   }
   result_->tokens.push_back(token);
   // A request for logprobs gets one per token: the strategies that serve it
-  // push every token with its verdict (GenerationRequest::logprobs).
-  if (request_.logprobs) result_->logprobs.push_back(pending_logprob_ != nullptr ? *pending_logprob_ : 0.0f);
-  if (request_.top_logprobs > 0) {
-    result_->top_logprobs.push_back(pending_top_ != nullptr ? *pending_top_ : std::vector<runtime::TokenLogprob>{});
-  }
+  // push every token with its verdict (GenerationRequest::logprobs). A token
+  // pushed without one records nothing rather than a made-up value, so the
+  // front ends' count checks report the strategy's bug.
+  if (request_.logprobs && pending_logprob_ != nullptr) result_->logprobs.push_back(*pending_logprob_);
+  if (request_.top_logprobs > 0 && pending_top_ != nullptr) result_->top_logprobs.push_back(*pending_top_);
   result_->stats.generated_tokens = static_cast<int64_t>(result_->tokens.size());
   if (decoder_ != nullptr) {
     result_->text += stops_.Push(decoder_->Push(token));
@@ -124,12 +124,14 @@ absl::Status Output::FlushChunk() {
   std::span<const int32_t> tokens(result_->tokens);
   std::string_view text(result_->text);
   StreamChunk chunk{tokens.subspan(flushed_tokens_), text.substr(flushed_text_)};
-  if (request_.logprobs) chunk.logprobs = std::span<const float>(result_->logprobs).subspan(flushed_tokens_);
+  if (request_.logprobs) chunk.logprobs = std::span<const float>(result_->logprobs).subspan(flushed_logprobs_);
   if (request_.top_logprobs > 0) {
     chunk.top_logprobs =
-        std::span<const std::vector<runtime::TokenLogprob>>(result_->top_logprobs).subspan(flushed_tokens_);
+        std::span<const std::vector<runtime::TokenLogprob>>(result_->top_logprobs).subspan(flushed_top_);
   }
   flushed_tokens_ = tokens.size();
+  flushed_logprobs_ = result_->logprobs.size();
+  flushed_top_ = result_->top_logprobs.size();
   flushed_text_ = text.size();
   if (chunk.tokens.empty() && chunk.text.empty()) return absl::OkStatus();
   timeline_.Record(chunk.tokens.size(), ElapsedMs());

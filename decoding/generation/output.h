@@ -29,7 +29,8 @@ class Output {
   // that finished it is handled; later tokens are ignored).
   bool Push(int32_t token);
   // The same, with the verifier's logprobs of the token (VerifyResult entry
-  // i); kept when the request asked for them.
+  // i); kept when the request asked for them. A verdict without entry i
+  // records nothing for the token (no guessed value).
   bool Push(int32_t token, const VerifyResult& verdict, size_t i);
   // Streams the tokens and text committed since the last flush; on the final
   // flush also releases held-back text.
@@ -63,6 +64,10 @@ class Output {
   const float* pending_logprob_ = nullptr;
   const std::vector<runtime::TokenLogprob>* pending_top_ = nullptr;
   size_t flushed_tokens_ = 0;
+  // Counted apart from the tokens: a token pushed without its logprobs has
+  // none (Push), and the chunk must not index past the recorded ones.
+  size_t flushed_logprobs_ = 0;
+  size_t flushed_top_ = 0;
   size_t flushed_text_ = 0;
   bool final_flushed_ = false;
   TokenTimeline timeline_;

@@ -194,14 +194,17 @@ class RemoteVerifySession : public VerifySession {
       return absl::InternalError(absl::StrCat("target service ", AbslView(rpc), ": ", top.size(),
                                               " top_logprobs lists for ", want));
     }
+    const size_t per_token = static_cast<size_t>(std::min(top_logprobs_, static_cast<int>(vocab_)));
     out->top_logprobs.resize(static_cast<size_t>(want));
     for (int i = 0; i < want; ++i) {
-      if (auto s = services::TopLogprobsFromProto(top[i], vocab_, &out->top_logprobs[static_cast<size_t>(i)],
-                                                  "top_logprobs");
-          !s.ok() || static_cast<int>(out->top_logprobs[static_cast<size_t>(i)].size()) !=
-                         std::min(top_logprobs_, static_cast<int>(vocab_))) {
-        return absl::InternalError(absl::StrCat("target service ", AbslView(rpc), ": top_logprobs[", i, "]: ",
-                                                s.ok() ? "wrong length" : s.message()));
+      std::vector<runtime::TokenLogprob>& list = out->top_logprobs[static_cast<size_t>(i)];
+      if (auto s = services::TopLogprobsFromProto(top[i], vocab_, &list, "top_logprobs"); !s.ok()) {
+        return absl::InternalError(
+            absl::StrCat("target service ", AbslView(rpc), ": top_logprobs[", i, "]: ", s.message()));
+      }
+      if (list.size() != per_token) {
+        return absl::InternalError(absl::StrCat("target service ", AbslView(rpc), ": top_logprobs[", i, "] has ",
+                                                list.size(), " entries, not ", per_token));
       }
     }
     return absl::OkStatus();
