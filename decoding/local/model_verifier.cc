@@ -26,10 +26,7 @@ NextTokenInfo NextTokenFromLogits(std::span<const float> logits, int top_k) {
   const size_t k = std::min(static_cast<size_t>(std::max(top_k, 0)), logits.size());
   if (k == 0) return info;
   // Best first; equal logits by lower id so the order is deterministic.
-  const auto better = [&](int32_t a, int32_t b) { return logits[a] != logits[b] ? logits[a] > logits[b] : a < b; };
-  std::vector<int32_t>& heap = info.top_tokens;
-  runtime::SelectTopK(static_cast<int32_t>(logits.size()), k, better, [](int32_t) { return true; }, heap);
-  std::sort_heap(heap.begin(), heap.end(), better);
+  runtime::TopKValues(logits, k, info.top_tokens);
   info.top_logits.reserve(k);
   for (int32_t id : info.top_tokens) info.top_logits.push_back(logits[id]);
   return info;

@@ -38,6 +38,9 @@ struct OpsTable {
   int64_t (*find_nan_or_pos_inf)(const float* x, int64_t n);
   // the index of the first maximum of x (n >= 1; x holds no NaN);
   int64_t (*argmax)(const float* x, int64_t n);
+  // the index of the first x[i] > threshold, or n (x holds no NaN; the
+  // top-k scan's filter, runtime/sampling/top_k.h);
+  int64_t (*find_greater)(const float* x, int64_t n, float threshold);
   // out[i] = exp((x[i] - shift) * scale), exactly 0 where x[i] is -inf (and,
   // in the vector version, wherever the exponent is below -87.3, where
   // std::exp gives a denormal), and the sum of out accumulated in double.
@@ -66,6 +69,7 @@ inline void AxpyF16(float a, const uint16_t* x, float* y, int64_t n) { Ops().axp
 inline void F32ToF16(const float* src, uint16_t* dst, int64_t n) { Ops().f32_to_f16(src, dst, n); }
 inline int64_t FindNanOrPosInf(const float* x, int64_t n) { return Ops().find_nan_or_pos_inf(x, n); }
 inline int64_t Argmax(const float* x, int64_t n) { return Ops().argmax(x, n); }
+inline int64_t FindGreater(const float* x, int64_t n, float threshold) { return Ops().find_greater(x, n, threshold); }
 inline double ExpSum(const float* x, float shift, float scale, float* out, int64_t n) {
   return Ops().exp_sum(x, shift, scale, out, n);
 }

@@ -81,6 +81,13 @@ int64_t ArgmaxS(const float* x, int64_t n) {
   return best;
 }
 
+int64_t FindGreaterS(const float* x, int64_t n, float threshold) {
+  for (int64_t i = 0; i < n; ++i) {
+    if (x[i] > threshold) return i;
+  }
+  return n;
+}
+
 double ExpSumS(const float* x, float shift, float scale, float* out, int64_t n) {
   double sum = 0.0;
   for (int64_t i = 0; i < n; ++i) {
@@ -94,7 +101,7 @@ double ExpSumS(const float* x, float shift, float scale, float* out, int64_t n) 
 
 const OpsTable& ScalarOps() {
   static const OpsTable t{RmsNormS, SiluMulS, AddS,     ScaleS,   SoftmaxS,         DotF32S, DotF16S,
-                          AxpyF32S, AxpyF16S, F32ToF16S, FindNanOrPosInfS, ArgmaxS, ExpSumS};
+                          AxpyF32S, AxpyF16S, F32ToF16S, FindNanOrPosInfS, ArgmaxS, FindGreaterS, ExpSumS};
   return t;
 }
 

@@ -32,7 +32,7 @@ class LogprobScorer {
 
  private:
   std::vector<float> scratch_;
-  std::vector<int32_t> heap_;
+  std::vector<int32_t> top_ids_;
 };
 
 }  // namespace tandem::runtime

@@ -132,6 +132,19 @@ TEST(Ops, SamplerPassesMatchScalar) {
       const int64_t first = n / 3, second = n - 1;
       ties[first] = ties[second] = 50.0f;
       ASSERT_EQ(t->argmax(ties.data(), n), first) << "n=" << n;
+      // find_greater: strictly greater, first index, n when none, wherever
+      // the hit lies (vector body or tail).
+      for (float threshold : {-INFINITY, -1.0f, 0.5f, 3.9f, 100.0f}) {
+        ASSERT_EQ(t->find_greater(x.data(), n, threshold), s.find_greater(x.data(), n, threshold)) << "n=" << n;
+      }
+      for (int64_t at : {int64_t{0}, n / 2, n - 1}) {
+        std::vector<float> y(n, 1.0f);
+        y[at] = 2.0f;
+        if (at != n - 1) y[n - 1] = 3.0f;  // a later one must not win
+        ASSERT_EQ(t->find_greater(y.data(), n, 1.0f), at) << "n=" << n;
+        ASSERT_EQ(t->find_greater(y.data(), n, 3.0f), n) << "equal is not greater";
+      }
+      ASSERT_EQ(t->find_greater(x.data(), 0, -INFINITY), 0);
       std::vector<float> zeros(n, -INFINITY);
       zeros[n - 1] = 0.0f;
       if (n > 2) zeros[1] = -0.0f;

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -12,6 +13,7 @@
 #include "runtime/sampling/rng.h"
 #include "runtime/sampling/sampler.h"
 #include "runtime/sampling/sampling_params.h"
+#include "runtime/sampling/top_k.h"
 #include "tests/runtime/sampling/chi_square.h"
 
 namespace tandem::runtime {
@@ -33,6 +35,36 @@ Distribution ProcessOk(const SamplingParams& p, std::vector<float> logits, std::
 std::vector<float> Logs(std::vector<float> probs) {
   for (float& p : probs) p = std::log(p);
   return probs;
+}
+
+// TopKValues against a full stable sort: best first, equal values by lower
+// id, on rows with many ties, -inf entries, and k from 0 past the row size.
+TEST(TopKValues, MatchesAStableSortOfTheRow) {
+  std::mt19937 rng(7);
+  std::vector<int32_t> ids;
+  for (int64_t n : {1, 5, 31, 32, 33, 100, 1000, 5000}) {
+    for (bool ties : {false, true}) {
+      std::vector<float> row(static_cast<size_t>(n));
+      std::uniform_int_distribution<int> few(0, 6);
+      std::normal_distribution<float> normal(0.0f, 3.0f);
+      for (float& v : row) v = ties ? static_cast<float>(few(rng)) : normal(rng);
+      if (n > 3) row[2] = -kInf;
+      std::vector<int32_t> order(static_cast<size_t>(n));
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return row[a] > row[b]; });
+      for (size_t k : {size_t{0}, size_t{1}, size_t{5}, size_t{20}, static_cast<size_t>(n) + 3}) {
+        TopKValues(row, k, ids);
+        const size_t want = std::min(k, static_cast<size_t>(n));
+        ASSERT_EQ(ids, std::vector<int32_t>(order.begin(), order.begin() + static_cast<int64_t>(want)))
+            << "n=" << n << " k=" << k << " ties=" << ties;
+      }
+    }
+  }
+  // Increasing rows replace the heap's last at every id: the worst case.
+  std::vector<float> rising(300);
+  std::iota(rising.begin(), rising.end(), -150.0f);
+  TopKValues(rising, 3, ids);
+  EXPECT_THAT(ids, ElementsAre(299, 298, 297));
 }
 
 TEST(SamplingParams, ValidateNamesField) {
