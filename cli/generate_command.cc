@@ -59,6 +59,8 @@ decoding::DecodeRequest ToDecodeRequest(const GenerateOptions& o,
   d.seed = o.seed;
   d.max_tokens = o.max_tokens;
   d.ignore_eos = o.ignore_eos;
+  d.logprobs = o.logprobs;
+  d.top_logprobs = o.top_logprobs;
   return d;
 }
 
@@ -115,11 +117,16 @@ int RunInProcess(const GenerateOptions& o) {
   outcome.model = model;
   outcome.threads = (*ports)->target_threads;
   outcome.stats = result.stats;
+  outcome.logprobs_requested = o.logprobs;
+  outcome.logprobs = std::move(result.logprobs);
+  outcome.top_logprobs = std::move(result.top_logprobs);
+  if (absl::Status s = CheckLogprobCounts(outcome, o.top_logprobs); !s.ok()) return ReportError(s);
   if (o.json) {
     std::printf("%s\n", OutcomeJson(outcome).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     Write("\n");
     Progress(OutcomeSummary(outcome));
+    if (o.logprobs) Progress(LogprobsSummary(outcome));
   }
   return kExitOk;
 }
@@ -211,14 +218,23 @@ CLI::App* AddGenerateCommand(CLI::App& app, GenerateOptions& o) {
   cmd->add_option("--stop", o.stop, "Stop string (repeatable): generation ends before it")
       ->allow_extra_args(false);
   cmd->add_flag("--ignore-eos", o.ignore_eos, "Keep generating past end-of-generation tokens (benchmarks)");
+  CLI::Option* logprobs = cmd->add_flag(
+      "--logprobs", o.logprobs,
+      "Report each generated token's log-probability under the target model (log softmax of its raw logits at "
+      "temperature 1, as OpenAI's logprobs): target_only and speculative; after the text on stderr, or in --json");
+  cmd->add_option("--top-logprobs", o.top_logprobs,
+                  "With --logprobs: also the N most likely tokens at each position, 0..20")
+      ->check(CLI::Range(0, 20))
+      ->needs(logprobs)
+      ->capture_default_str();
   cmd->add_option("--request-id", o.request_id, "Request id (with --server; used by Abort and logs)");
   cmd->add_option("--timeout", o.timeout_s, "With --server: give up after this many seconds; 0 = never")
       ->check(CLI::Range(0.0, 1e6));
   AddClientSecurityFlags(cmd, o.security);
   cmd->add_flag("--json", o.json,
                 "Print one JSON object at the end: text, token_ids, prompt_tokens, completion_tokens, "
-                "finish_reason, speeds, and stats (drafted/accepted tokens, acceptance per position, "
-                "target calls, ...)");
+                "finish_reason, speeds, stats (drafted/accepted tokens, acceptance per position, "
+                "target calls, ...) and, with --logprobs, logprobs (per token: token_id, logprob, top_logprobs)");
   return cmd;
 }
 

@@ -25,7 +25,40 @@ nlohmann::json OutcomeJson(const GenerateOutcome& o) {
   j["threads"] = o.threads;
   j["strategy"] = s.strategy;
   j["stats"] = decoding::spec::StatsJson(s);
+  if (o.logprobs_requested) {
+    nlohmann::json entries = nlohmann::json::array();
+    for (size_t i = 0; i < o.logprobs.size() && i < o.token_ids.size(); ++i) {
+      nlohmann::json top = nlohmann::json::array();
+      if (i < o.top_logprobs.size()) {
+        for (const runtime::TokenLogprob& t : o.top_logprobs[i]) top.push_back({{"token_id", t.token}, {"logprob", t.logprob}});
+      }
+      entries.push_back({{"token_id", o.token_ids[i]}, {"logprob", o.logprobs[i]}, {"top_logprobs", top}});
+    }
+    j["logprobs"] = entries;
+  }
   return j;
+}
+
+absl::Status CheckLogprobCounts(const GenerateOutcome& o, int top_logprobs) {
+  if (!o.logprobs_requested) return absl::OkStatus();
+  const size_t n = o.token_ids.size();
+  if (o.logprobs.size() != n || (top_logprobs > 0 && o.top_logprobs.size() != n)) {
+    return absl::InternalError(absl::StrCat("--logprobs: ", o.logprobs.size(), " logprobs and ", o.top_logprobs.size(),
+                                            " top_logprobs lists for ", n, " tokens"));
+  }
+  return absl::OkStatus();
+}
+
+std::string LogprobsSummary(const GenerateOutcome& o) {
+  std::string out = "logprobs (position: token id, log-probability; alternatives id:logprob)";
+  for (size_t i = 0; i < o.logprobs.size() && i < o.token_ids.size(); ++i) {
+    absl::StrAppend(&out, absl::StrFormat("\n%4d: %6d %9.4f", i, o.token_ids[i], o.logprobs[i]));
+    if (i < o.top_logprobs.size() && !o.top_logprobs[i].empty()) {
+      absl::StrAppend(&out, "  ");
+      for (const runtime::TokenLogprob& t : o.top_logprobs[i]) absl::StrAppend(&out, absl::StrFormat(" %d:%.4f", t.token, t.logprob));
+    }
+  }
+  return out;
 }
 
 std::string OutcomeSummary(const GenerateOutcome& o) {

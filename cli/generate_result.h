@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
 #include "decoding/spec/request_stats.h"
+#include "runtime/sampling/logprobs.h"
 
 namespace tandem::cli {
 
@@ -19,15 +20,29 @@ struct GenerateOutcome {
   std::string model;
   int threads = 0;            // 0 = unknown (remote)
   decoding::spec::RequestStats stats;
+  // --logprobs: one per token id, in order (and with --top-logprobs N the N
+  // most likely tokens at each position).
+  bool logprobs_requested = false;
+  std::vector<float> logprobs;
+  std::vector<std::vector<runtime::TokenLogprob>> top_logprobs;
 };
+
+// INTERNAL unless --logprobs brought one entry (and with top_logprobs > 0 one
+// list) per token: a missing value is a bug to report, never a made-up one.
+absl::Status CheckLogprobCounts(const GenerateOutcome& outcome, int top_logprobs);
 
 // One JSON object: text, token_ids, prompt_tokens, completion_tokens,
 // finish_reason, prefill_tokens_per_s, decode_tokens_per_s (null when the
 // answer came in one chunk), model, threads, strategy, and stats: the
-// tandem.v1.Stats JSON (common core + the strategy's sections).
+// tandem.v1.Stats JSON (common core + the strategy's sections); with
+// --logprobs also logprobs: [{token_id, logprob, top_logprobs: [{token_id,
+// logprob}]}], one per token.
 nlohmann::json OutcomeJson(const GenerateOutcome& outcome);
 // The statistics line(s) printed to stderr after a streamed generation.
 std::string OutcomeSummary(const GenerateOutcome& outcome);
+// --logprobs without --json: one line per token (position, id, logprob and
+// the alternatives), for stderr.
+std::string LogprobsSummary(const GenerateOutcome& outcome);
 
 // "gamma=5" pairs -> map; INVALID_ARGUMENT naming the flag on a bad pair.
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ParseParams(

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include <grpcpp/grpcpp.h>
@@ -11,6 +12,7 @@
 #include "cli/client_credentials.h"
 #include "cli/generate_result.h"
 #include "cli/run_context.h"
+#include "services/common/runtime_convert.h"
 #include "services/common/status_convert.h"
 #include "services/orchestrator/remote/remote_options.h"
 #include "services/common/stats_convert.h"
@@ -67,6 +69,8 @@ int RunRemoteGenerate(const GenerateOptions& o) {
     req.set_context(ss.str());
   }
   req.set_ignore_eos(o.ignore_eos);
+  req.set_logprobs(o.logprobs);
+  req.set_top_logprobs(static_cast<uint32_t>(o.top_logprobs));
 
   auto credentials = ClientChannelCredentials(o.security);
   if (!credentials.ok()) return ReportError(credentials.status());
@@ -78,6 +82,7 @@ int RunRemoteGenerate(const GenerateOptions& o) {
   }
   GenerateOutcome outcome;
   outcome.model = o.model;
+  outcome.logprobs_requested = o.logprobs;
   if (outcome.model.empty()) {  // name the model the server's default resolved to
     grpc::ClientContext info_ctx;
     info_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -87,10 +92,22 @@ int RunRemoteGenerate(const GenerateOptions& o) {
   auto reader = stub->Generate(&ctx, req);
   tandem::v1::GenerateResponse resp;
   bool complete = false;
+  absl::Status bad_answer;  // a malformed chunk: reported after the stream is finished
   while (reader->Read(&resp)) {
     if (resp.has_chunk()) {
       outcome.token_ids.insert(outcome.token_ids.end(), resp.chunk().token_ids().begin(), resp.chunk().token_ids().end());
       outcome.text += resp.chunk().text();
+      outcome.logprobs.insert(outcome.logprobs.end(), resp.chunk().logprobs().begin(), resp.chunk().logprobs().end());
+      for (const tandem::v1::TopLogprobs& top : resp.chunk().top_logprobs()) {
+        // The ids' range is the server's vocabulary, which this client does
+        // not know: checked against int32 only; lengths and signs as usual.
+        if (absl::Status s = services::TopLogprobsFromProto(top, std::numeric_limits<int32_t>::max(),
+                                                            &outcome.top_logprobs.emplace_back(), "top_logprobs");
+            !s.ok() && bad_answer.ok()) {
+          bad_answer = absl::InternalError(absl::StrCat("server answer: ", s.message()));
+          ctx.TryCancel();  // the stream then ends; Finish below still runs
+        }
+      }
       if (!o.json) {
         std::fwrite(resp.chunk().text().data(), 1, resp.chunk().text().size(), stdout);
         std::fflush(stdout);
@@ -104,6 +121,7 @@ int RunRemoteGenerate(const GenerateOptions& o) {
     }
   }
   grpc::Status status = reader->Finish();
+  if (!bad_answer.ok()) return ReportError(bad_answer);
   if (!status.ok()) {
     if (!o.json) std::printf("\n");
     absl::Status s = services::FromPeerStatus(status);
@@ -113,12 +131,14 @@ int RunRemoteGenerate(const GenerateOptions& o) {
     return ReportError(s);
   }
   if (!complete) return ReportError(absl::InternalError("stream ended without a final message"));
+  if (absl::Status s = CheckLogprobCounts(outcome, o.top_logprobs); !s.ok()) return ReportError(s);
   if (o.json) {
     std::printf("%s\n", OutcomeJson(outcome).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     std::printf("\n");
     std::fflush(stdout);
     Progress(OutcomeSummary(outcome));
+    if (o.logprobs) Progress(LogprobsSummary(outcome));
   }
   return kExitOk;
 }

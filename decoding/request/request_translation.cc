@@ -161,6 +161,14 @@ absl::StatusOr<PreparedStrategy> ResolveStrategy(const DecodeRequest& r, std::st
     if (auto s = ValidateUtf8Field(value, absl::StrCat("params.", key), 4096); !s.ok()) return s;
     params[key] = value;
   }
+  // Logprobs here, before any model work (a CLI loads its models after
+  // ResolveStrategy).
+  if (auto s = ValidateRange(r.top_logprobs, 0, runtime::kMaxTopLogprobs, "top_logprobs"); !s.ok()) return s;
+  if (r.top_logprobs > 0 && !r.logprobs) return InvalidField("top_logprobs", "needs logprobs");
+  if (r.logprobs && !definition->logprobs()) {
+    return InvalidField("logprobs", absl::StrCat("strategy '", name,
+                                                 "' does not report them (target_only and speculative do)"));
+  }
   // Typed fields win over params, for the strategies that have them.
   if (r.gamma.has_value()) {
     if (auto s = ValidateRange(*r.gamma, 1, spec::kMaxGamma, "gamma"); !s.ok()) return s;
@@ -201,12 +209,6 @@ absl::StatusOr<PreparedRequest> PrepareRequest(const DecodeRequest& r, PreparedS
   }
   if (auto s = ValidateUtf8Field(r.context, "context", kMaxContextBytes); !s.ok()) return s;
 
-  if (auto s = ValidateRange(r.top_logprobs, 0, runtime::kMaxTopLogprobs, "top_logprobs"); !s.ok()) return s;
-  if (r.top_logprobs > 0 && !r.logprobs) return InvalidField("top_logprobs", "needs logprobs");
-  if (r.logprobs && !strategy.definition().logprobs()) {
-    return InvalidField("logprobs", absl::StrCat("strategy '", std::string(strategy.name()),
-                                                 "' does not report them (target_only and speculative do)"));
-  }
   out.generation.logprobs = r.logprobs;
   out.generation.top_logprobs = static_cast<int>(r.top_logprobs);
 

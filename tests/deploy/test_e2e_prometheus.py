@@ -139,6 +139,28 @@ def test_variables_list_what_ran(deployment):
                 assert len(values) == len(deployment["config"]["services"]), values
 
 
+def test_generate_logprobs_over_the_wire(deployment):
+    """`tandem generate --server --logprobs`: one entry per token through the orchestrator and
+    the target service, greedy speculation reporting exactly target-only's numbers."""
+    server = f"127.0.0.1:{next(s for s in deployment['config']['services'] if s['role'] == 'orchestrator')['grpc_port']}"
+    answers = {}
+    for strategy in ("target_only", "speculative"):
+        out = tandem("generate", "--server", server, "--max-tokens", "8", "--temperature", "0", "--ignore-eos",
+                     "--json", "--logprobs", "--top-logprobs", "2", "--strategy", strategy, "--gamma", "3",
+                     "--prompt", PROMPT)
+        answer = json.loads(out.stdout)
+        entries = answer["logprobs"]
+        assert [e["token_id"] for e in entries] == answer["token_ids"] and len(entries) == 8, answer
+        for e in entries:
+            assert e["logprob"] <= 0 and len(e["top_logprobs"]) == 2, e
+            assert e["top_logprobs"][0] == {"token_id": e["token_id"], "logprob": e["logprob"]}, e  # greedy
+        answers[strategy] = entries
+    assert answers["speculative"] == answers["target_only"]
+    bad = tandem("generate", "--server", server, "--strategy", "cards", "--logprobs", "--prompt", PROMPT,
+                 check=False)
+    assert bad.returncode != 0 and "logprobs" in bad.stderr, bad.stderr
+
+
 def test_recording_rules_have_data(deployment):
     prom = deployment["prom"]
     rate = prom.query('model_strategy_drafter:tandem_spec_decode_acceptance_rate:ratio_rate5m'

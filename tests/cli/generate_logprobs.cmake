@@ -1,0 +1,52 @@
+# `tandem generate --logprobs` in process on the bundled model: one entry per
+# token with its alternatives (greedy: the token is the first of them, with the
+# same value), speculative reporting exactly target-only's numbers, and the
+# usage errors (--top-logprobs without --logprobs; a strategy that cannot
+# report them refused before any model loads).
+function(run_json out_var)
+  execute_process(COMMAND ${TANDEM} generate --json --temperature 0 --max-tokens 8 --ignore-eos --logprobs
+                          --top-logprobs 3 ${ARGN} "The capital of France is"
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "generate ${ARGN}: exit ${rc}, stderr:\n${err}")
+  endif()
+  set(${out_var} "${out}" PARENT_SCOPE)
+endfunction()
+
+run_json(target --strategy target_only)
+string(JSON tokens GET "${target}" completion_tokens)
+string(JSON entries LENGTH "${target}" logprobs)
+if(NOT tokens EQUAL 8 OR NOT entries EQUAL tokens)
+  message(FATAL_ERROR "${entries} logprobs for ${tokens} tokens:\n${target}")
+endif()
+math(EXPR last "${entries} - 1")
+foreach(i RANGE ${last})
+  string(JSON id GET "${target}" logprobs ${i} token_id)
+  string(JSON want_id GET "${target}" token_ids ${i})
+  string(JSON lp GET "${target}" logprobs ${i} logprob)
+  string(JSON alternatives LENGTH "${target}" logprobs ${i} top_logprobs)
+  string(JSON first_id GET "${target}" logprobs ${i} top_logprobs 0 token_id)
+  string(JSON first_lp GET "${target}" logprobs ${i} top_logprobs 0 logprob)
+  if(NOT id EQUAL want_id OR NOT alternatives EQUAL 3 OR NOT first_id EQUAL id OR NOT first_lp STREQUAL lp
+     OR lp GREATER 0)
+    message(FATAL_ERROR "logprobs[${i}] (token ${want_id}) is wrong:\n${target}")
+  endif()
+endforeach()
+
+run_json(spec --strategy speculative --fixed-gamma --gamma 3)
+string(JSON target_lp GET "${target}" logprobs)
+string(JSON spec_lp GET "${spec}" logprobs)
+if(NOT spec_lp STREQUAL target_lp)
+  message(FATAL_ERROR "speculative logprobs differ from target_only's:\n${spec_lp}\n${target_lp}")
+endif()
+
+execute_process(COMMAND ${TANDEM} generate --top-logprobs 2 --max-tokens 2 "hi"
+                RESULT_VARIABLE rc ERROR_VARIABLE err OUTPUT_QUIET)
+if(NOT rc EQUAL 2 OR NOT err MATCHES "--top-logprobs requires --logprobs")
+  message(FATAL_ERROR "--top-logprobs alone: exit ${rc}, stderr:\n${err}")
+endif()
+execute_process(COMMAND ${TANDEM} generate --logprobs --strategy best_of_n --max-tokens 2 "hi"
+                RESULT_VARIABLE rc ERROR_VARIABLE err OUTPUT_QUIET)
+if(rc EQUAL 0 OR NOT err MATCHES "logprobs: strategy 'best_of_n' does not report them" OR err MATCHES "loading")
+  message(FATAL_ERROR "--logprobs with best_of_n: exit ${rc}, stderr:\n${err}")
+endif()
