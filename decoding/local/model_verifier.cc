@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
+#include "kernels/cpu/ops.h"
 #include "runtime/sampling/sampler.h"
 #include "runtime/sampling/top_k.h"
 #include "decoding/spec/knowledge_transfer.h"
@@ -14,13 +15,26 @@ namespace tandem::decoding {
 NextTokenInfo NextTokenFromLogits(std::span<const float> logits, int top_k) {
   NextTokenInfo info;
   if (logits.empty()) return info;
-  // Entropy of softmax(logits) in nats, in double: H = log Z - sum p (l - m).
-  const float m = *std::max_element(logits.begin(), logits.end());
+  // Entropy of softmax(logits) in nats: H = log Z - sum e (l - m) / Z with
+  // e = exp(l - m), through the vector exponential and dot product
+  // (kernels/cpu/ops.h), where a double-precision std::exp loop cost ~1.1 ms
+  // a Qwen row (bench/orchestrator/next_token_info_bench.cc). In blocks on the
+  // stack: no per-call allocation, and each block's float sums are added in
+  // double, which keeps H within 1e-4 nats of the double computation on
+  // 152K-entry rows (tests/decoding/session_ports_test.cc). A masked (-inf)
+  // logit enters as l - m = -100, where e is 0 (or below 4e-44), not as
+  // 0 * -inf = NaN.
+  const auto n = static_cast<int64_t>(logits.size());
+  const float m = logits[static_cast<size_t>(kernels::Argmax(logits.data(), n))];
+  constexpr int64_t kBlock = 1024;
+  float e[kBlock], shifted[kBlock];
   double z = 0, weighted = 0;
-  for (float l : logits) {
-    const double e = std::exp(static_cast<double>(l) - m);
-    z += e;
-    weighted += e * (static_cast<double>(l) - m);
+  for (int64_t from = 0; from < n; from += kBlock) {
+    const int64_t len = std::min(kBlock, n - from);
+    const float* l = logits.data() + from;
+    z += kernels::ExpSum(l, m, 1.0f, e, len);
+    for (int64_t i = 0; i < len; ++i) shifted[i] = std::max(l[i] - m, -100.0f);
+    weighted += kernels::DotF32(e, shifted, len);
   }
   info.entropy = static_cast<float>(std::log(z) - weighted / z);
   const size_t k = std::min(static_cast<size_t>(std::max(top_k, 0)), logits.size());
@@ -229,14 +243,10 @@ class ModelVerifySession : public VerifySession {
       }
       return std::span<const float>(logits_.data() + i * vocab, vocab);
     };
+    // The vector log-softmax of runtime/sampling/logprobs.h: ~150 us a Qwen
+    // row, where a double-precision std::exp loop cost ~1.5 ms.
     log_probs->resize(tokens.size());
-    for (size_t i = 0; i < tokens.size(); ++i) {
-      std::span<const float> r = row(i);
-      const float m = *std::max_element(r.begin(), r.end());
-      double z = 0;
-      for (float l : r) z += std::exp(static_cast<double>(l) - m);
-      (*log_probs)[i] = static_cast<float>(static_cast<double>(r[tokens[i]]) - m - std::log(z));
-    }
+    for (size_t i = 0; i < tokens.size(); ++i) (*log_probs)[i] = scorer_.Score(row(i), tokens[i], 0, nullptr);
     committed_.insert(committed_.end(), tokens.begin(), tokens.end());
     last_logits_.assign(logits_.end() - static_cast<std::ptrdiff_t>(vocab), logits_.end());
     cached_all_ = true;
@@ -305,7 +315,7 @@ class ModelVerifySession : public VerifySession {
   bool cached_all_ = false;
   std::vector<float> last_logits_;
   std::vector<Distribution> p_, soft_;
-  runtime::LogprobScorer scorer_;  // with options_.return_logprobs
+  runtime::LogprobScorer scorer_;  // logprobs (return_logprobs) and AppendScored
 };
 
 }  // namespace
