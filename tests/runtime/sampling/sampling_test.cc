@@ -193,6 +193,49 @@ TEST(Sampler, TopPLargeVocabularyMatchesFullSort) {
   EXPECT_EQ(d.Prob(order[keep]), 0.0f);
 }
 
+// Top-p on vocabularies past the size where the nucleus comes straight from
+// the row: the kept ids are the most probable ones, and the smallest such set
+// whose mass reaches top_p (checked in double up to the vector exponential's
+// 2e-7), for flat and peaked rows with masked (-inf) entries.
+TEST(Sampler, TopPNucleusFromTheRowIsTheSmallestTopSet) {
+  std::mt19937 rng(11);
+  for (int v : {1025, 4096, 50000}) {
+    for (float spread : {0.3f, 3.0f, 10.0f}) {
+      for (float top_p : {0.5f, 0.95f, 0.999999f}) {
+        for (float temperature : {0.7f, 1.3f}) {
+          std::normal_distribution<float> normal(0.0f, spread);
+          std::vector<float> logits(static_cast<size_t>(v));
+          for (float& l : logits) l = normal(rng);
+          for (int i = 0; i < v; i += 97) logits[static_cast<size_t>(i)] = -kInf;
+          SamplingParams p;
+          p.temperature = temperature;
+          p.top_p = top_p;
+          Distribution d = ProcessOk(p, logits);
+          const double mx = *std::max_element(logits.begin(), logits.end());
+          auto weight = [&](int id) { return std::exp((logits[static_cast<size_t>(id)] - mx) / temperature); };
+          double total = 0, kept_mass = 0, lightest = 1e300;
+          float lowest_kept = kInf, highest_dropped = -kInf;
+          for (int id = 0; id < v; ++id) {
+            if (logits[static_cast<size_t>(id)] == -kInf) continue;
+            total += weight(id);
+            if (d.Prob(id) > 0.0f) {
+              kept_mass += weight(id);
+              lightest = std::min(lightest, weight(id));
+              lowest_kept = std::min(lowest_kept, logits[static_cast<size_t>(id)]);
+            } else {
+              highest_dropped = std::max(highest_dropped, logits[static_cast<size_t>(id)]);
+            }
+          }
+          const std::string where = absl::StrCat("v=", v, " spread=", spread, " top_p=", top_p, " T=", temperature);
+          EXPECT_GE(lowest_kept, highest_dropped) << where;
+          EXPECT_GE(kept_mass, top_p * total * (1 - 1e-6)) << where;
+          EXPECT_LT(kept_mass - lightest, top_p * total * (1 + 1e-6)) << where;
+        }
+      }
+    }
+  }
+}
+
 TEST(Sampler, TopKLargeVocabularyMatchesFullSort) {
   // A Qwen-sized vocabulary whose logits repeat ~50 times each: the one-pass
   // heap must keep the k most probable with ties going to the lower id, the
