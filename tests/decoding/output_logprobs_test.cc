@@ -34,8 +34,17 @@ VerifyResult Verdict(std::vector<float> logprobs, int top) {
   return verdict;
 }
 
+// The sizes of every streamed chunk's spans.
 struct Chunks {
   std::vector<size_t> tokens, logprobs, top;
+  StreamCallback Recorder() {
+    return [this](const StreamChunk& c) {
+      tokens.push_back(c.tokens.size());
+      logprobs.push_back(c.logprobs.size());
+      top.push_back(c.top_logprobs.size());
+      return absl::OkStatus();
+    };
+  }
 };
 
 TEST(OutputLogprobsTest, EachTokenPushedWithItsVerdictGetsItsEntries) {
@@ -43,12 +52,7 @@ TEST(OutputLogprobsTest, EachTokenPushedWithItsVerdictGetsItsEntries) {
   const GenerationRequest request = LogprobRequest(2);
   GenerationResult result;
   Chunks chunks;
-  StreamCallback on_chunk = [&](const StreamChunk& c) {
-    chunks.tokens.push_back(c.tokens.size());
-    chunks.logprobs.push_back(c.logprobs.size());
-    chunks.top.push_back(c.top_logprobs.size());
-    return absl::OkStatus();
-  };
+  const StreamCallback on_chunk = chunks.Recorder();
   Output out(request, vocab, on_chunk, &result);
   const VerifyResult verdict = Verdict({-0.5f, -1.25f, -2.0f}, 2);
   for (size_t i = 0; i < 3; ++i) ASSERT_TRUE(out.Push(4 + static_cast<int32_t>(i), verdict, i));
@@ -68,12 +72,7 @@ TEST(OutputLogprobsTest, ATokenWithoutAVerdictEntryRecordsNothing) {
   const GenerationRequest request = LogprobRequest(1);
   GenerationResult result;
   Chunks chunks;
-  StreamCallback on_chunk = [&](const StreamChunk& c) {
-    chunks.tokens.push_back(c.tokens.size());
-    chunks.logprobs.push_back(c.logprobs.size());
-    chunks.top.push_back(c.top_logprobs.size());
-    return absl::OkStatus();
-  };
+  const StreamCallback on_chunk = chunks.Recorder();
   Output out(request, vocab, on_chunk, &result);
   const VerifyResult verdict = Verdict({-0.5f}, 1);
   ASSERT_TRUE(out.Push(4, verdict, 0));
