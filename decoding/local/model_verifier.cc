@@ -243,8 +243,9 @@ class ModelVerifySession : public VerifySession {
       }
       return std::span<const float>(logits_.data() + i * vocab, vocab);
     };
-    // The vector log-softmax of runtime/sampling/logprobs.h: ~150 us a Qwen
-    // row, where a double-precision std::exp loop cost ~1.5 ms.
+    // The vector log-softmax of runtime/sampling/logprobs.h: ~110 us a Qwen
+    // row, where a double-precision std::exp loop cost ~1 ms
+    // (bench/orchestrator/next_token_info_bench.cc).
     log_probs->resize(tokens.size());
     for (size_t i = 0; i < tokens.size(); ++i) (*log_probs)[i] = scorer_.Score(row(i), tokens[i], 0, nullptr);
     committed_.insert(committed_.end(), tokens.begin(), tokens.end());

@@ -134,12 +134,10 @@ absl::Status Sampler::Process(std::span<const float> logits, std::span<const int
   auto more_probable = [e](int32_t a, int32_t b) { return e[a] > e[b] || (e[a] == e[b] && a < b); };
   order_.clear();
   // Top-p over the whole row (no top-k) on a large vocabulary finds its
-  // nucleus from the numerators themselves (step 5), without listing every
-  // candidate first.
+  // nucleus from the numerators themselves (step 5); everything else starts
+  // from a candidate list.
   const bool nucleus_from_row = use_top_p && !use_top_k && vocab > kNucleusFromRowMinVocab;
-  if (nucleus_from_row) {
-    // step 5 lists the candidates it needs
-  } else if (use_top_k) {
+  if (use_top_k) {
     // 4. Top-k: the k first under more_probable, as a full selection gives,
     // through the vector-filtered scan, best first; then without the
     // zero-mass ids it took when fewer than k have mass. Process with
@@ -148,7 +146,7 @@ absl::Status Sampler::Process(std::span<const float> logits, std::span<const int
     // of 50, side by side, Sapphire Rapids VM, 2026-12-06).
     TopKValues(std::span<const float>(e, static_cast<size_t>(vocab)), static_cast<size_t>(params_.top_k), order_);
     while (!order_.empty() && e[order_.back()] == 0.0f) order_.pop_back();
-  } else {
+  } else if (!nucleus_from_row) {
     // Candidates: every id with non-zero mass.
     order_.reserve(vocab);
     for (int32_t i = 0; i < vocab; ++i) {
@@ -187,7 +185,8 @@ absl::Status Sampler::Process(std::span<const float> logits, std::span<const int
     // the top reaches the target, and sort only the ids down to the bucket
     // after it (one more for the rounding of bucket sums). The sorted prefix
     // is the one a full sort gives, summed in the same order, so the cut is
-    // the same; if the rounding still left it short, the chunks below go on.
+    // a full sort's; if the rounding still left it short, the chunks below
+    // go on.
     // Bucket 0: e = 1 (the maximum), b: e in [2^-b, 2^(1-b)), 127: denormals
     // and zeros.
     if (nucleus_from_row) {
