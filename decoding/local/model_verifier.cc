@@ -220,36 +220,50 @@ class ModelVerifySession : public VerifySession {
     log_probs->clear();
     if (tokens.empty()) return absl::OkStatus();
     const size_t cached = CachedLength();
-    // The row that predicts tokens[0] follows S: kept from the last Append
-    // when the whole S is cached, else computed by feeding S's pending last
-    // token in front of the tokens (one forward either way).
     const size_t vocab = static_cast<size_t>(vocab_);
-    const bool have_first_row = cached_all_;
-    if (have_first_row) {
-      feed_.assign(tokens.begin(), tokens.end());
-    } else {
-      feed_.assign(1, committed_.back());
-      feed_.insert(feed_.end(), tokens.begin(), tokens.end());
-    }
-    absl::Status s = seq_->Append(feed_, /*all_logits=*/true, &logits_);
-    if (s.ok() && logits_.size() != feed_.size() * vocab) {
-      s = absl::InternalError("verifier: model returned a wrong logits size");
-    }
-    if (!s.ok()) return RollBack(cached, s);
-    // rows[i] predicts tokens[i]; the last row of logits_ follows the new S.
-    auto row = [&](size_t i) -> std::span<const float> {
-      if (have_first_row) {
-        return i == 0 ? std::span<const float>(last_logits_) : std::span<const float>(logits_.data() + (i - 1) * vocab, vocab);
-      }
-      return std::span<const float>(logits_.data() + i * vocab, vocab);
-    };
-    // The vector log-softmax of runtime/sampling/logprobs.h: ~110 us a Qwen
-    // row, where a double-precision std::exp loop cost ~1 ms
-    // (bench/orchestrator/next_token_info_bench.cc).
+    // One forward per kScoredRowsPerForward tokens, so at most that many
+    // vocabulary rows are held at once (a whole context in one forward would
+    // be n x vocab floats: 5 GB for 8K tokens of Qwen). The row that
+    // predicts a chunk's first token: for the first chunk kept from the last
+    // Append when the whole S is cached, else computed by feeding S's pending
+    // last token in front; for the next chunks the previous chunk's last row.
+    // S, committed_ and last_logits_ change only once every chunk is in, so an
+    // error in any chunk leaves the session as it was.
+    bool have_first_row = cached_all_;
+    if (have_first_row) prev_row_.assign(last_logits_.begin(), last_logits_.end());
     log_probs->resize(tokens.size());
-    for (size_t i = 0; i < tokens.size(); ++i) (*log_probs)[i] = scorer_.Score(row(i), tokens[i], 0, nullptr);
+    for (size_t done = 0; done < tokens.size();) {
+      const std::span<const int32_t> chunk = tokens.subspan(done, std::min(kScoredRowsPerForward, tokens.size() - done));
+      if (have_first_row) {
+        feed_.assign(chunk.begin(), chunk.end());
+      } else {
+        feed_.assign(1, committed_.back());
+        feed_.insert(feed_.end(), chunk.begin(), chunk.end());
+      }
+      absl::Status s = seq_->Append(feed_, /*all_logits=*/true, &logits_);
+      if (s.ok() && logits_.size() != feed_.size() * vocab) {
+        s = absl::InternalError("verifier: model returned a wrong logits size");
+      }
+      if (!s.ok()) {
+        log_probs->clear();
+        return RollBack(cached, s);
+      }
+      // The vector log-softmax of runtime/sampling/logprobs.h: ~110 us a
+      // Qwen row, where a double-precision std::exp loop cost ~1 ms
+      // (bench/orchestrator/next_token_info_bench.cc).
+      for (size_t i = 0; i < chunk.size(); ++i) {
+        const std::span<const float> row =
+            have_first_row ? (i == 0 ? std::span<const float>(prev_row_)
+                                     : std::span<const float>(logits_.data() + (i - 1) * vocab, vocab))
+                           : std::span<const float>(logits_.data() + i * vocab, vocab);
+        (*log_probs)[done + i] = scorer_.Score(row, chunk[i], 0, nullptr);
+      }
+      prev_row_.assign(logits_.end() - static_cast<std::ptrdiff_t>(vocab), logits_.end());
+      have_first_row = true;
+      done += chunk.size();
+    }
     committed_.insert(committed_.end(), tokens.begin(), tokens.end());
-    last_logits_.assign(logits_.end() - static_cast<std::ptrdiff_t>(vocab), logits_.end());
+    last_logits_.swap(prev_row_);
     cached_all_ = true;
     return absl::OkStatus();
   }
@@ -317,6 +331,7 @@ class ModelVerifySession : public VerifySession {
   std::vector<float> last_logits_;
   std::vector<Distribution> p_, soft_;
   runtime::LogprobScorer scorer_;  // logprobs (return_logprobs) and AppendScored
+  std::vector<float> prev_row_;     // AppendScored: the row before the chunk being scored
 };
 
 }  // namespace

@@ -12,6 +12,7 @@
 // crops the cache only; Fork shares it copy-on-write (LmSequence::Fork).
 #pragma once
 
+#include <cstddef>
 #include <memory>
 
 #include "decoding/local/language_model.h"
@@ -36,6 +37,10 @@ class ModelVerifier : public Verifier {
   LanguageModel& model_;
   spec::AcceptFn accept_;
 };
+
+// VerifySession::AppendScored scores its tokens this many per forward: the
+// vocabulary rows it holds at once (64 Qwen rows: 39 MB).
+inline constexpr size_t kScoredRowsPerForward = 64;
 
 // Next-token info from one raw logits row (exposed for the tests and the
 // target service): entropy of softmax(logits) in nats, and the top_k ids by

@@ -57,6 +57,52 @@ SamplingParams Greedy() {
 
 constexpr int32_t kVocab12 = 12;
 
+// Spans longer than one forward's rows are scored chunk by chunk with the
+// same values, one forward per kScoredRowsPerForward tokens; a chunk that
+// fails (the context fills mid-span) leaves the session as it was.
+TEST(AppendScored, LongSpansGoInBoundedChunksAndFailWhole) {
+  const size_t chunk = kScoredRowsPerForward;
+  const std::vector<int32_t> prompt = {3, 5, 7};
+  std::vector<int32_t> span(2 * chunk + 5);
+  for (size_t i = 0; i < span.size(); ++i) span[i] = static_cast<int32_t>((i * 7 + 1) % kVocab12);
+  for (bool cached_first : {false, true}) {
+    FakeLm lm(kVocab12, testing::TargetLogits);
+    ModelVerifier verifier(lm);
+    auto session = verifier.Open(prompt, Greedy(), {});
+    ASSERT_TRUE(session.ok()) << session.status();
+    std::vector<int32_t> ctx = prompt;
+    std::vector<float> lp;
+    if (cached_first) {  // S's last row then comes from this call
+      ASSERT_TRUE((*session)->AppendScored(std::vector<int32_t>{2}, &lp).ok());
+      ctx.push_back(2);
+    }
+    const int64_t forwards_before = lm.appends;
+    ASSERT_TRUE((*session)->AppendScored(span, &lp).ok());
+    EXPECT_EQ(lm.appends - forwards_before, 3) << "2 full chunks and a tail";
+    ASSERT_EQ(lp.size(), span.size());
+    for (size_t i = 0; i < span.size(); ++i) {
+      ASSERT_NEAR(lp[i], LogProb(testing::TargetLogits, kVocab12, ctx, span[i]), 1e-5) << "token " << i;
+      ctx.push_back(span[i]);
+    }
+    EXPECT_EQ((*session)->committed_length(), static_cast<int64_t>(ctx.size()));
+  }
+  // Room for the prompt and one and a half chunks: the second chunk fails.
+  FakeLm small(kVocab12, testing::TargetLogits, static_cast<int64_t>(prompt.size() + chunk + chunk / 2));
+  ModelVerifier verifier(small);
+  auto session = verifier.Open(prompt, Greedy(), {});
+  ASSERT_TRUE(session.ok()) << session.status();
+  std::vector<float> lp;
+  EXPECT_EQ((*session)->AppendScored(span, &lp).code(), absl::StatusCode::kOutOfRange);
+  EXPECT_TRUE(lp.empty());
+  EXPECT_EQ((*session)->committed_length(), static_cast<int64_t>(prompt.size()));
+  // The session goes on from S as if nothing happened.
+  ASSERT_TRUE((*session)->AppendScored(std::vector<int32_t>{4, 9}, &lp).ok());
+  std::vector<int32_t> ctx = prompt;
+  EXPECT_NEAR(lp[0], LogProb(testing::TargetLogits, kVocab12, ctx, 4), 1e-5);
+  ctx.push_back(4);
+  EXPECT_NEAR(lp[1], LogProb(testing::TargetLogits, kVocab12, ctx, 9), 1e-5);
+}
+
 TEST(AppendScored, EqualsLogSoftmaxOfTheTargetRowsWhateverTheCacheState) {
   FakeLm lm(kVocab12, testing::TargetLogits);
   ModelVerifier verifier(lm);
