@@ -208,9 +208,11 @@ class ModelVerifySession : public VerifySession {
     return absl::OkStatus();
   }
 
-  absl::Status AppendScored(std::span<const int32_t> tokens, std::vector<float>* log_probs) override {
+  absl::Status AppendScoredWithAlternatives(std::span<const int32_t> tokens, int top_n, std::vector<float>* log_probs,
+                                            std::vector<std::vector<runtime::TokenLogprob>>* top) override {
     if (seq_ == nullptr) return absl::FailedPreconditionError("verifier: session closed");
     if (log_probs == nullptr) return absl::InvalidArgumentError("verifier: AppendScored needs an output");
+    if (auto s = CheckAlternativesRequest(top_n, top != nullptr); !s.ok()) return s;
     for (int32_t t : tokens) {
       if (t < 0 || t >= vocab_) {
         return absl::InvalidArgumentError(absl::StrCat("verifier: appended token ", t,
@@ -218,6 +220,7 @@ class ModelVerifySession : public VerifySession {
       }
     }
     log_probs->clear();
+    if (top != nullptr) top->clear();
     if (tokens.empty()) return absl::OkStatus();
     const size_t cached = CachedLength();
     const size_t vocab = static_cast<size_t>(vocab_);
@@ -232,6 +235,7 @@ class ModelVerifySession : public VerifySession {
     bool have_first_row = cached_all_;
     if (have_first_row) prev_row_.assign(last_logits_.begin(), last_logits_.end());
     log_probs->resize(tokens.size());
+    if (top_n > 0) top->resize(tokens.size());
     for (size_t done = 0; done < tokens.size();) {
       const std::span<const int32_t> chunk = tokens.subspan(done, std::min(kScoredRowsPerForward, tokens.size() - done));
       if (have_first_row) {
@@ -246,6 +250,7 @@ class ModelVerifySession : public VerifySession {
       }
       if (!s.ok()) {
         log_probs->clear();
+        if (top != nullptr) top->clear();
         return RollBack(cached, s);
       }
       // The vector log-softmax of runtime/sampling/logprobs.h: ~110 us a
@@ -256,7 +261,7 @@ class ModelVerifySession : public VerifySession {
             have_first_row ? (i == 0 ? std::span<const float>(prev_row_)
                                      : std::span<const float>(logits_.data() + (i - 1) * vocab, vocab))
                            : std::span<const float>(logits_.data() + i * vocab, vocab);
-        (*log_probs)[done + i] = scorer_.Score(row, chunk[i], 0, nullptr);
+        (*log_probs)[done + i] = scorer_.Score(row, chunk[i], top_n, top_n > 0 ? &(*top)[done + i] : nullptr);
       }
       prev_row_.assign(logits_.end() - static_cast<std::ptrdiff_t>(vocab), logits_.end());
       have_first_row = true;

@@ -19,6 +19,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "runtime/sampling/distribution.h"
 #include "runtime/sampling/logprobs.h"
 #include "runtime/sampling/sampling_params.h"
@@ -93,11 +94,20 @@ class VerifySession {
   // Teacher forcing that reports how likely the target finds the tokens:
   // S := S + tokens and log_probs[i] = log p(tokens[i] | S_old + tokens[0..i-1])
   // under the target's raw logits at temperature 1 over the full vocabulary
-  // (the session's sampling settings do not apply). One parallel target
-  // forward over the tokens; the KV of S_old is reused. On error S is
-  // unchanged. The target-likelihood process reward is built on it
+  // (the session's sampling settings do not apply). Parallel target forwards
+  // over the tokens; the KV of S_old is reused. On error S is unchanged. The
+  // target-likelihood process reward is built on it
   // (strategies/reward_guided/target_likelihood.h).
-  virtual absl::Status AppendScored(std::span<const int32_t> tokens, std::vector<float>* log_probs) {
+  absl::Status AppendScored(std::span<const int32_t> tokens, std::vector<float>* log_probs) {
+    return AppendScoredWithAlternatives(tokens, 0, log_probs, nullptr);
+  }
+  // The same, and with top_n > 0 (at most runtime::kMaxTopLogprobs; `top`
+  // then non-null) the top_n most likely tokens at each scored position,
+  // best first, equal logits by lower id: (*top)[i] for tokens[i]. What a
+  // prompt's logprobs need (OpenAI completions' echo).
+  virtual absl::Status AppendScoredWithAlternatives(std::span<const int32_t> tokens, int top_n,
+                                                    std::vector<float>* log_probs,
+                                                    std::vector<std::vector<runtime::TokenLogprob>>* top) {
     return absl::UnimplementedError("this verifier does not support AppendScored");
   }
   // Rollback: keeps the first `length` tokens of S (1 <= length <= |S|);
@@ -111,6 +121,20 @@ class VerifySession {
     return absl::UnimplementedError("this verifier does not support Fork");
   }
 };
+
+// The argument check of AppendScoredWithAlternatives, for its
+// implementations: top_n in [0, runtime::kMaxTopLogprobs], an output for
+// the alternatives when top_n > 0.
+inline absl::Status CheckAlternativesRequest(int top_n, bool has_output) {
+  if (top_n < 0 || top_n > runtime::kMaxTopLogprobs) {
+    return absl::InvalidArgumentError(absl::StrCat("verifier: AppendScored top_n ", top_n, " outside [0, ",
+                                                   runtime::kMaxTopLogprobs, "]"));
+  }
+  if (top_n > 0 && !has_output) {
+    return absl::InvalidArgumentError("verifier: AppendScored alternatives need an output");
+  }
+  return absl::OkStatus();
+}
 
 class Verifier {
  public:

@@ -259,6 +259,12 @@ absl::Status TargetService::DoAppend(const tandem::v1::AppendRequest& req, tande
     return s;
   }
   if (auto s = ValidateRange(int64_t{req.top_k()}, 0, vocab, "top_k"); !s.ok()) return s;
+  if (req.top_logprobs() > 0 && !req.return_log_probs()) {
+    return absl::InvalidArgumentError("top_logprobs: needs return_log_probs");
+  }
+  if (auto s = ValidateRange(int64_t{req.top_logprobs()}, 0, runtime::kMaxTopLogprobs, "top_logprobs"); !s.ok()) {
+    return s;
+  }
   auto lease = sessions_->AcquireExclusive(req.session_id());
   if (!lease.ok()) return lease.status();
   Session& session = **lease;
@@ -267,13 +273,16 @@ absl::Status TargetService::DoAppend(const tandem::v1::AppendRequest& req, tande
       return absl::InvalidArgumentError("return_log_probs: not together with top_k > 0");
     }
     std::vector<float> log_probs;
-    if (auto s = session.verifier->AppendScored(std::span<const int32_t>(req.tokens().data(), req.tokens_size()),
-                                                &log_probs);
+    std::vector<std::vector<runtime::TokenLogprob>> top;
+    if (auto s = session.verifier->AppendScoredWithAlternatives(
+            std::span<const int32_t>(req.tokens().data(), req.tokens_size()), static_cast<int>(req.top_logprobs()),
+            &log_probs, &top);
         !s.ok()) {
       return s;
     }
     resp->set_committed_length(static_cast<uint64_t>(session.verifier->committed_length()));
     resp->mutable_token_log_probs()->Add(log_probs.begin(), log_probs.end());
+    for (const auto& list : top) TopLogprobsToProto(list, resp->add_token_top_logprobs());
     resp->set_append_time_ms(MsSince(start));
     if (metrics_ != nullptr && kv_bytes_) metrics_->SetKvCacheBytes(kv_bytes_());
     return absl::OkStatus();

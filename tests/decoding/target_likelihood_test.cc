@@ -103,6 +103,44 @@ TEST(AppendScored, LongSpansGoInBoundedChunksAndFailWhole) {
   EXPECT_NEAR(lp[1], LogProb(testing::TargetLogits, kVocab12, ctx, 9), 1e-5);
 }
 
+// With alternatives: at each position the top_n ids by the target's row,
+// best first, each with its own log-probability; the scored values unchanged
+// by asking; a bad top_n refused with S unchanged.
+TEST(AppendScored, AlternativesAreTheRowsMostLikelyTokens) {
+  FakeLm lm(kVocab12, testing::TargetLogits);
+  ModelVerifier verifier(lm);
+  const std::vector<int32_t> prompt = {3, 5, 7};
+  auto session = verifier.Open(prompt, Greedy(), {});
+  ASSERT_TRUE(session.ok()) << session.status();
+  std::vector<int32_t> span(kScoredRowsPerForward + 9);
+  for (size_t i = 0; i < span.size(); ++i) span[i] = static_cast<int32_t>((i * 5 + 2) % kVocab12);
+  std::vector<float> lp;
+  std::vector<std::vector<runtime::TokenLogprob>> top;
+  ASSERT_TRUE((*session)->AppendScoredWithAlternatives(span, 3, &lp, &top).ok());
+  ASSERT_EQ(lp.size(), span.size());
+  ASSERT_EQ(top.size(), span.size());
+  std::vector<int32_t> ctx = prompt;
+  for (size_t i = 0; i < span.size(); ++i) {
+    ASSERT_EQ(top[i].size(), 3u) << i;
+    std::vector<float> row(kVocab12);
+    testing::TargetLogits(ctx, row);
+    for (size_t a = 0; a < 3; ++a) {
+      const runtime::TokenLogprob& alt = top[i][a];
+      EXPECT_NEAR(alt.logprob, LogProb(testing::TargetLogits, kVocab12, ctx, alt.token), 1e-5) << i;
+      if (a > 0) EXPECT_GE(top[i][a - 1].logprob, alt.logprob) << i;
+    }
+    const float best = *std::max_element(row.begin(), row.end());
+    EXPECT_EQ(row[static_cast<size_t>(top[i][0].token)], best) << i;
+    EXPECT_GE(top[i][0].logprob, lp[i]) << i;
+    ctx.push_back(span[i]);
+  }
+  const int64_t length = (*session)->committed_length();
+  EXPECT_EQ((*session)->AppendScoredWithAlternatives(span, runtime::kMaxTopLogprobs + 1, &lp, &top).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((*session)->AppendScoredWithAlternatives(span, 2, &lp, nullptr).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((*session)->committed_length(), length);
+}
+
 TEST(AppendScored, EqualsLogSoftmaxOfTheTargetRowsWhateverTheCacheState) {
   FakeLm lm(kVocab12, testing::TargetLogits);
   ModelVerifier verifier(lm);

@@ -114,13 +114,16 @@ class RemoteVerifySession : public VerifySession {
     return absl::OkStatus();
   }
 
-  absl::Status AppendScored(std::span<const int32_t> tokens, std::vector<float>* log_probs) override {
+  absl::Status AppendScoredWithAlternatives(std::span<const int32_t> tokens, int top_n, std::vector<float>* log_probs,
+                                            std::vector<std::vector<runtime::TokenLogprob>>* top) override {
     if (closed_) return absl::FailedPreconditionError("verify session is closed");
     if (log_probs == nullptr) return absl::InvalidArgumentError("verifier: AppendScored needs an output");
+    if (auto s = decoding::CheckAlternativesRequest(top_n, top != nullptr); !s.ok()) return s;
     tandem::v1::AppendRequest req;
     req.set_session_id(id_);
     req.mutable_tokens()->Add(tokens.begin(), tokens.end());
     req.set_return_log_probs(true);
+    req.set_top_logprobs(static_cast<uint32_t>(top_n));
     tandem::v1::AppendResponse resp;
     absl::Status rpc = kTarget.Call("Append", options_.scope.get(), options_.call_timeout,
                                     [&](grpc::ClientContext* ctx) { return stub_->Append(ctx, req, &resp); });
@@ -134,6 +137,13 @@ class RemoteVerifySession : public VerifySession {
         return absl::InternalError(absl::StrCat("target service Append: log-probability ", lp));
       }
     }
+    std::vector<std::vector<runtime::TokenLogprob>> alternatives;
+    if (auto s = ReadAlternatives(resp.token_top_logprobs(), top_n > 0 ? static_cast<int>(tokens.size()) : 0, top_n,
+                                  "Append", &alternatives);
+        !s.ok()) {
+      return s;
+    }
+    if (top != nullptr) *top = std::move(alternatives);
     log_probs->assign(resp.token_log_probs().begin(), resp.token_log_probs().end());
     committed_ = static_cast<int64_t>(resp.committed_length());
     return absl::OkStatus();
@@ -186,18 +196,25 @@ class RemoteVerifySession : public VerifySession {
 
  private:
   // The session's top_logprobs lists, one per emitted token when it asked
-  // for them, none otherwise; validated like the logprobs.
+  // for them, none otherwise.
   absl::Status ReadTopLogprobs(const google::protobuf::RepeatedPtrField<tandem::v1::TopLogprobs>& top, int emitted,
                                std::string_view rpc, VerifyResult* out) const {
-    const int want = top_logprobs_ > 0 ? emitted : 0;
+    return ReadAlternatives(top, top_logprobs_ > 0 ? emitted : 0, top_logprobs_, rpc, &out->top_logprobs);
+  }
+
+  // Exactly `want` lists of min(top_n, vocab) alternatives each, validated
+  // like the logprobs (ids in the vocabulary, log-probabilities <= 0).
+  absl::Status ReadAlternatives(const google::protobuf::RepeatedPtrField<tandem::v1::TopLogprobs>& top, int want,
+                                int top_n, std::string_view rpc,
+                                std::vector<std::vector<runtime::TokenLogprob>>* out) const {
     if (top.size() != want) {
       return absl::InternalError(absl::StrCat("target service ", AbslView(rpc), ": ", top.size(),
                                               " top_logprobs lists for ", want));
     }
-    const size_t per_token = static_cast<size_t>(std::min(top_logprobs_, static_cast<int>(vocab_)));
-    out->top_logprobs.resize(static_cast<size_t>(want));
+    const size_t per_token = static_cast<size_t>(std::min(top_n, static_cast<int>(vocab_)));
+    out->resize(static_cast<size_t>(want));
     for (int i = 0; i < want; ++i) {
-      std::vector<runtime::TokenLogprob>& list = out->top_logprobs[static_cast<size_t>(i)];
+      std::vector<runtime::TokenLogprob>& list = (*out)[static_cast<size_t>(i)];
       if (auto s = services::TopLogprobsFromProto(top[i], vocab_, &list, "top_logprobs"); !s.ok()) {
         return absl::InternalError(
             absl::StrCat("target service ", AbslView(rpc), ": top_logprobs[", i, "]: ", s.message()));

@@ -48,9 +48,10 @@ class TimedVerifySession : public VerifySession {
     metrics_.ObserveTargetVerifyLatency(SecondsSince(t0));
     return s;
   }
-  absl::Status AppendScored(std::span<const int32_t> tokens, std::vector<float>* log_probs) override {
+  absl::Status AppendScoredWithAlternatives(std::span<const int32_t> tokens, int top_n, std::vector<float>* log_probs,
+                                            std::vector<std::vector<runtime::TokenLogprob>>* top) override {
     const auto t0 = std::chrono::steady_clock::now();
-    absl::Status s = inner_->AppendScored(tokens, log_probs);
+    absl::Status s = inner_->AppendScoredWithAlternatives(tokens, top_n, log_probs, top);
     metrics_.ObserveTargetVerifyLatency(SecondsSince(t0));
     return s;
   }

@@ -216,11 +216,14 @@ TEST_F(SessionOpsServicesTest, TargetValidatesTheNewCalls) {
     grpc::ClientContext ctx;
     ASSERT_TRUE(stub->OpenSession(&ctx, open, &opened).ok());
   }
-  auto append = [&](const V& tokens, uint32_t top_k, const std::string& id = "s1") {
+  auto append = [&](const V& tokens, uint32_t top_k, const std::string& id = "s1", bool log_probs = false,
+                    uint32_t top_logprobs = 0) {
     tandem::v1::AppendRequest req;
     req.set_session_id(id);
     req.mutable_tokens()->Add(tokens.begin(), tokens.end());
     req.set_top_k(top_k);
+    req.set_return_log_probs(log_probs);
+    req.set_top_logprobs(top_logprobs);
     tandem::v1::AppendResponse resp;
     grpc::ClientContext ctx;
     return stub->Append(&ctx, req, &resp);
@@ -231,6 +234,10 @@ TEST_F(SessionOpsServicesTest, TargetValidatesTheNewCalls) {
   EXPECT_THAT(append({1}, kVocab + 1).error_message(), ::testing::HasSubstr("top_k"));
   EXPECT_EQ(append({1}, 1, "nope").error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(append(V(300, 1), 0).error_code(), grpc::StatusCode::INVALID_ARGUMENT);  // > context_length
+  // Alternatives only with log-probabilities, at most 20.
+  EXPECT_THAT(append({1}, 0, "s1", false, 2).error_message(), ::testing::HasSubstr("needs return_log_probs"));
+  EXPECT_EQ(append({1}, 0, "s1", true, 21).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(append({1}, 0, "s1", true, 21).error_message(), ::testing::HasSubstr("top_logprobs"));
 
   auto truncate = [&](uint64_t length) {
     tandem::v1::TruncateRequest req;
@@ -391,6 +398,15 @@ TEST_F(SessionOpsServicesTest, TargetLikelihoodThroughServicesEqualsInProcess) {
   EXPECT_EQ(rl, ll);
   ASSERT_EQ(rl.size(), 3u);
   EXPECT_EQ(remote->committed_length(), 7);
+  // With alternatives, over the wire as in process.
+  std::vector<std::vector<runtime::TokenLogprob>> rt, lt;
+  ASSERT_TRUE(remote->AppendScoredWithAlternatives(V{1, 4}, 2, &rl, &rt).ok());
+  ASSERT_TRUE(local->AppendScoredWithAlternatives(V{1, 4}, 2, &ll, &lt).ok());
+  EXPECT_EQ(rl, ll);
+  EXPECT_EQ(rt, lt);
+  ASSERT_EQ(rt.size(), 2u);
+  EXPECT_EQ(rt[0].size(), 2u);
+  EXPECT_EQ(remote->committed_length(), 9);
   EXPECT_EQ(Continue(*remote, 4), Continue(*local, 4));
   ASSERT_TRUE(remote->Close().ok());
 
