@@ -45,6 +45,12 @@ struct GenerationRequest {
   // that cannot (StrategyDefinition::logprobs false) are never sent it.
   bool logprobs = false;
   int top_logprobs = 0;                 // [0, runtime::kMaxTopLogprobs]
+  // With logprobs: also score the prompt itself (OpenAI completions' echo,
+  // lm-eval's loglikelihood): the log-probability of each prompt token after
+  // the ones before it, and top_logprobs alternatives at each position
+  // (GenerationResult::prompt_logprobs). The target prefills the prompt
+  // while scoring it, so there is no second pass (generation/open_target.h).
+  bool prompt_logprobs = false;
   // Long-context strategies (rapid): the document and how to render prompts
   // around it. Null for other strategies.
   std::shared_ptr<const LongContextInput> long_context;
@@ -62,6 +68,10 @@ struct StreamChunk {
   // finds fewer entries than tokens reports the bug (Output::Push).
   std::span<const float> logprobs;
   std::span<const std::vector<runtime::TokenLogprob>> top_logprobs;  // with top_logprobs > 0
+  // With GenerationRequest::prompt_logprobs, on the first chunk only (which
+  // is then sent even without tokens): GenerationResult::prompt_logprobs.
+  std::span<const float> prompt_logprobs;
+  std::span<const std::vector<runtime::TokenLogprob>> prompt_top_logprobs;
 };
 // A non-OK return aborts the generation with that status.
 using StreamCallback = std::function<absl::Status(const StreamChunk&)>;
@@ -73,6 +83,11 @@ struct GenerationResult {
   // through a strategy bug, see StreamChunk).
   std::vector<float> logprobs;
   std::vector<std::vector<runtime::TokenLogprob>> top_logprobs;  // with top_logprobs > 0
+  // With GenerationRequest::prompt_logprobs: entry i for prompt token i + 1
+  // (the first token has nothing before it to be scored by), so one fewer
+  // than the prompt's tokens; alternatives with top_logprobs > 0.
+  std::vector<float> prompt_logprobs;
+  std::vector<std::vector<runtime::TokenLogprob>> prompt_top_logprobs;
   FinishReason finish_reason = FinishReason::kNone;
   spec::RequestStats stats;
 };

@@ -1,6 +1,7 @@
 #include "decoding/generation/output.h"
 
 #include <span>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 
@@ -25,6 +26,9 @@ absl::Status Output::ValidateRequest(const GenerationRequest& request, const Voc
       return absl::InvalidArgumentError(absl::StrCat("prompt token ", i, " (", request.prompt[i],
                                                      ") outside vocabulary of ", vocab.vocab_size()));
     }
+  }
+  if (request.prompt_logprobs && !request.logprobs) {
+    return absl::InvalidArgumentError("prompt_logprobs needs logprobs");
   }
   if (request.max_tokens < 1) {
     return absl::InvalidArgumentError(absl::StrCat("max_tokens must be >= 1, got ", request.max_tokens));
@@ -112,6 +116,12 @@ bool Output::Push(int32_t token) {
   return true;
 }
 
+void Output::SetPromptLogprobs(std::vector<float> logprobs,
+                               std::vector<std::vector<runtime::TokenLogprob>> top) {
+  result_->prompt_logprobs = std::move(logprobs);
+  result_->prompt_top_logprobs = std::move(top);
+}
+
 absl::Status Output::FlushChunk() {
   if (final_flushed_) return absl::OkStatus();
   if (done()) {
@@ -123,17 +133,27 @@ absl::Status Output::FlushChunk() {
   }
   std::span<const int32_t> tokens(result_->tokens);
   std::string_view text(result_->text);
-  StreamChunk chunk{tokens.subspan(flushed_tokens_), text.substr(flushed_text_)};
+  StreamChunk chunk;
+  chunk.tokens = tokens.subspan(flushed_tokens_);
+  chunk.text = text.substr(flushed_text_);
   if (request_.logprobs) chunk.logprobs = std::span<const float>(result_->logprobs).subspan(flushed_logprobs_);
   if (request_.top_logprobs > 0) {
     chunk.top_logprobs =
         std::span<const std::vector<runtime::TokenLogprob>>(result_->top_logprobs).subspan(flushed_top_);
   }
+  // The prompt's scores go with the first chunk, which is then sent even if
+  // the generation ended before its first token.
+  const bool with_prompt = request_.prompt_logprobs && !prompt_flushed_;
+  if (with_prompt) {
+    prompt_flushed_ = true;
+    chunk.prompt_logprobs = result_->prompt_logprobs;
+    chunk.prompt_top_logprobs = result_->prompt_top_logprobs;
+  }
   flushed_tokens_ = tokens.size();
   flushed_logprobs_ = result_->logprobs.size();
   flushed_top_ = result_->top_logprobs.size();
   flushed_text_ = text.size();
-  if (chunk.tokens.empty() && chunk.text.empty()) return absl::OkStatus();
+  if (chunk.tokens.empty() && chunk.text.empty() && !with_prompt) return absl::OkStatus();
   timeline_.Record(chunk.tokens.size(), ElapsedMs());
   return on_chunk_ ? on_chunk_(chunk) : absl::OkStatus();
 }

@@ -32,6 +32,9 @@ class Output {
   // i); kept when the request asked for them. A verdict without entry i
   // records nothing for the token (no guessed value).
   bool Push(int32_t token, const VerifyResult& verdict, size_t i);
+  // The prompt's scores (GenerationRequest::prompt_logprobs), kept in the
+  // result and sent with the first chunk.
+  void SetPromptLogprobs(std::vector<float> logprobs, std::vector<std::vector<runtime::TokenLogprob>> top);
   // Streams the tokens and text committed since the last flush; on the final
   // flush also releases held-back text.
   absl::Status FlushChunk();
@@ -70,6 +73,7 @@ class Output {
   size_t flushed_top_ = 0;
   size_t flushed_text_ = 0;
   bool final_flushed_ = false;
+  bool prompt_flushed_ = false;
   TokenTimeline timeline_;
   std::chrono::steady_clock::time_point start_;
 };

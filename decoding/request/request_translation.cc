@@ -165,6 +165,7 @@ absl::StatusOr<PreparedStrategy> ResolveStrategy(const DecodeRequest& r, std::st
   // ResolveStrategy).
   if (auto s = ValidateRange(r.top_logprobs, 0, runtime::kMaxTopLogprobs, "top_logprobs"); !s.ok()) return s;
   if (r.top_logprobs > 0 && !r.logprobs) return InvalidField("top_logprobs", "needs logprobs");
+  if (r.prompt_logprobs && !r.logprobs) return InvalidField("prompt_logprobs", "needs logprobs");
   if (r.logprobs && !definition->logprobs()) {
     return InvalidField("logprobs", absl::StrCat("strategy '", name,
                                                  "' does not report them (target_only and speculative do)"));
@@ -211,6 +212,7 @@ absl::StatusOr<PreparedRequest> PrepareRequest(const DecodeRequest& r, PreparedS
 
   out.generation.logprobs = r.logprobs;
   out.generation.top_logprobs = static_cast<int>(r.top_logprobs);
+  out.generation.prompt_logprobs = r.prompt_logprobs;
 
   runtime::SamplingParams& rs = out.generation.sampling;
   rs = r.sampling;

@@ -66,6 +66,9 @@ struct DecodeRequest {
   // GenerationRequest::logprobs. Strategies that cannot report them refuse.
   bool logprobs = false;
   int64_t top_logprobs = 0;
+  // With logprobs: the prompt's tokens scored the same way
+  // (GenerationRequest::prompt_logprobs; OpenAI completions' echo).
+  bool prompt_logprobs = false;
 };
 
 struct TranslationDefaults {

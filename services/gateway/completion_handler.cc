@@ -4,10 +4,12 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "decoding/request/field_validation.h"
 #include "httplib.h"
 #include "services/gateway/openai_error.h"
 #include "services/gateway/openai_logprobs.h"
@@ -31,6 +33,28 @@ void SendError(httplib::Response& res, const HttpError& e) {
   SendJson(res, e.status, e.body);
 }
 
+// The prompt that completions' echo sends back: as the client wrote it, or
+// the text of the token ids it sent. INVALID_ARGUMENT ("echo: ...") when
+// ids cannot be turned into text here.
+absl::StatusOr<std::string> EchoText(const decoding::DecodeRequest& request, std::span<const int32_t> prompt,
+                                     const decoding::GenerationPorts& ports) {
+  if (request.prompt.has_value()) return *request.prompt;
+  std::unique_ptr<decoding::TokenDecoder> decoder =
+      ports.vocabulary != nullptr ? ports.vocabulary->NewDecoder() : nullptr;
+  if (decoder == nullptr) {
+    return decoding::InvalidField("echo", "a prompt of token ids needs a detokenizer, which this deployment lacks");
+  }
+  std::string text;
+  for (int32_t token : prompt) text += decoder->Push(token);
+  return text + decoder->Flush();
+}
+
+// Completions' echo: the prompt's text, and its tokens for the logprobs.
+struct Echo {
+  std::string text;
+  std::vector<int32_t> prompt;
+};
+
 // What a streamed request needs after the handler returned (the content
 // provider runs later, on the same connection's thread).
 struct StreamState {
@@ -40,6 +64,7 @@ struct StreamState {
   bool include_usage = false;
   RequestRunner::Clock::time_point arrival;
   std::optional<LogprobsWriter> logprobs;  // the request asked for them
+  std::optional<Echo> echo;                // the request asked for it
 };
 
 // The logprob entries of streamed tokens not sent yet. A token that ends
@@ -98,9 +123,28 @@ bool StreamCompletion(StreamState& st, httplib::DataSink& sink) {
     }
     return send(SseEvent(TextChunk(st.header, text, logprobs)));
   };
+  // The echoed prompt is the first text, with its scores (which the first
+  // chunk carries) when logprobs were asked for.
+  bool echo_pending = st.echo.has_value();
+  auto send_echo = [&](const decoding::StreamChunk* first) {
+    echo_pending = false;
+    json logprobs = nullptr;
+    if (st.logprobs.has_value()) {
+      const decoding::StreamChunk none;
+      const decoding::StreamChunk& c = first != nullptr ? *first : none;
+      auto written = st.logprobs->WritePrompt(st.echo->prompt, c.prompt_logprobs, c.prompt_top_logprobs);
+      if (!written.ok()) {
+        logprobs_failed = written.status();
+        return false;
+      }
+      logprobs = *std::move(written);
+    }
+    return send(SseEvent(TextChunk(st.header, st.echo->text, logprobs)));
+  };
   RunCallbacks callbacks;
   callbacks.write = [&](const decoding::StreamChunk& chunk) {
     if (!start()) return false;
+    if (echo_pending && !send_echo(&chunk)) return false;
     if (st.logprobs.has_value()) held.Append(chunk);
     // Tokens that end inside a UTF-8 character come with empty text.
     return chunk.text.empty() || send_text(chunk.text);
@@ -128,6 +172,9 @@ bool StreamCompletion(StreamState& st, httplib::DataSink& sink) {
     send(SseEvent(ToHttpError(failed, st.header.endpoint).body));
   } else if (!outcome->aborted) {
     if (!start()) return false;
+    // No chunk came (echo without logprobs, nothing generated): the prompt
+    // still goes back.
+    if (echo_pending && !st.logprobs.has_value() && !send_echo(nullptr)) return false;
     if (!tail_logprobs.is_null() && !send(SseEvent(TextChunk(st.header, "", tail_logprobs)))) return false;
     json finish = FinishChunk(st.header, outcome->result.finish_reason);
     // The last chunk before [DONE] carries the tandem statistics.
@@ -175,6 +222,15 @@ void HandleCompletion(RequestRunner& runner, Endpoint endpoint, const httplib::R
     }
     logprobs.emplace(endpoint, *std::move(token_bytes), static_cast<int>(parsed->decode.top_logprobs));
   }
+  std::optional<Echo> echo;
+  if (parsed->echo) {
+    auto text = EchoText(parsed->decode, prepared->generation.prompt, runner.ports());
+    if (!text.ok()) {
+      runner.RecordRejected(parsed->decode.strategy, text.status());
+      return SendError(res, ToHttpError(text.status(), endpoint));
+    }
+    echo.emplace(Echo{*std::move(text), prepared->generation.prompt});
+  }
   ResponseHeader header;
   header.endpoint = endpoint;
   header.created = static_cast<int64_t>(std::time(nullptr));
@@ -188,6 +244,7 @@ void HandleCompletion(RequestRunner& runner, Endpoint endpoint, const httplib::R
     st->include_usage = parsed->include_usage;
     st->arrival = arrival;
     st->logprobs = std::move(logprobs);
+    st->echo = std::move(echo);
     res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider("text/event-stream",
                                      [st](size_t, httplib::DataSink& sink) { return StreamCompletion(*st, sink); });
@@ -210,13 +267,25 @@ void HandleCompletion(RequestRunner& runner, Endpoint endpoint, const httplib::R
   const decoding::GenerationResult& result = outcome->result;
   json choice_logprobs = nullptr;
   if (logprobs.has_value()) {
+    // With echo the prompt's entries come first and text_offset counts on
+    // from them.
+    if (echo.has_value()) {
+      auto written = logprobs->WritePrompt(echo->prompt, result.prompt_logprobs, result.prompt_top_logprobs);
+      if (!written.ok()) return SendError(res, ToHttpError(written.status(), endpoint));
+      choice_logprobs = *std::move(written);
+    }
     auto written = logprobs->Write(result.tokens, result.logprobs, result.top_logprobs);
     if (!written.ok()) return SendError(res, ToHttpError(written.status(), endpoint));
-    choice_logprobs = *std::move(written);
+    if (choice_logprobs.is_null()) {
+      choice_logprobs = *std::move(written);
+    } else {
+      AppendCompletionLogprobs(&choice_logprobs, *written);
+    }
   }
   header.id = ResponseId(endpoint, request_id);
+  const std::string text = echo.has_value() ? echo->text + result.text : result.text;
   SendJson(res, 200,
-           CompletionBody(header, result.text, result.finish_reason, Usage(result.stats), *stats, choice_logprobs));
+           CompletionBody(header, text, result.finish_reason, Usage(result.stats), *stats, choice_logprobs));
 }
 
 }  // namespace tandem::gateway

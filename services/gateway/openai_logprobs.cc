@@ -106,6 +106,28 @@ absl::StatusOr<json> LogprobsWriter::Write(std::span<const int32_t> tokens, std:
   return endpoint_ == Endpoint::kChatCompletions ? Chat(tokens, logprobs, top) : Completions(tokens, logprobs, top);
 }
 
+absl::StatusOr<json> LogprobsWriter::WritePrompt(std::span<const int32_t> prompt, std::span<const float> logprobs,
+                                                 std::span<const std::vector<runtime::TokenLogprob>> top) {
+  if (endpoint_ != Endpoint::kCompletions) return absl::InternalError("logprobs: only completions echo the prompt");
+  const size_t scored = prompt.empty() ? 0 : prompt.size() - 1;
+  if (prompt.empty() || logprobs.size() != scored || (top_n_ > 0 && top.size() != scored)) {
+    return absl::InternalError(absl::StrCat("logprobs: the strategy reported ", logprobs.size(),
+                                            " prompt log-probabilities and ", top.size(),
+                                            " alternative lists for a prompt of ", prompt.size(), " tokens"));
+  }
+  json out = Completions(prompt.first(1), {}, {}, /*unscored=*/true);
+  AppendCompletionLogprobs(&out, Completions(prompt.subspan(1), logprobs, top));
+  return out;
+}
+
+void AppendCompletionLogprobs(json* into, const json& more) {
+  for (const char* key : {"tokens", "token_logprobs", "top_logprobs", "text_offset"}) {
+    json& list = (*into)[key];
+    if (list.is_null()) continue;  // top_logprobs without alternatives asked for
+    for (const json& v : more[key]) list.push_back(v);
+  }
+}
+
 std::span<const runtime::TokenLogprob> LogprobsWriter::Alternatives(
     std::span<const std::vector<runtime::TokenLogprob>> top, size_t i) const {
   if (top_n_ == 0 || i >= top.size()) return {};
@@ -132,7 +154,7 @@ json LogprobsWriter::Chat(std::span<const int32_t> tokens, std::span<const float
 }
 
 json LogprobsWriter::Completions(std::span<const int32_t> tokens, std::span<const float> logprobs,
-                                 std::span<const std::vector<runtime::TokenLogprob>> top) {
+                                 std::span<const std::vector<runtime::TokenLogprob>> top, bool unscored) {
   json texts = json::array();
   json token_logprobs = json::array();
   json offsets = json::array();
@@ -140,13 +162,18 @@ json LogprobsWriter::Completions(std::span<const int32_t> tokens, std::span<cons
   for (size_t i = 0; i < tokens.size(); ++i) {
     const std::string bytes = token_bytes_(tokens[i]);
     const std::string text = ValidTokenText(bytes);
-    const float logprob = CleanLogprob(logprobs[i]);
     texts.push_back(text);
-    token_logprobs.push_back(logprob);
     // Where the token's text starts in the completion; a token that finishes
     // a character another one began starts where that character does.
     offsets.push_back(chars_);
     chars_ += CompletedChars(bytes, &unfinished_);
+    if (unscored) {
+      token_logprobs.push_back(nullptr);
+      if (top_n_ > 0) tops.push_back(nullptr);
+      continue;
+    }
+    const float logprob = CleanLogprob(logprobs[i]);
+    token_logprobs.push_back(logprob);
     if (top_n_ == 0) continue;
     // A map from text: two tokens with the same text keep the likelier one
     // (the lists are best first).

@@ -65,12 +65,21 @@ class LogprobsWriter {
   // when they are not (the decoding layer reports one per token).
   absl::StatusOr<nlohmann::json> Write(std::span<const int32_t> tokens, std::span<const float> logprobs,
                                        std::span<const std::vector<runtime::TokenLogprob>> top);
+  // Completions' echo: the prompt's tokens, first in the response, with
+  // the decoding layer's prompt scores (GenerationResult::prompt_logprobs:
+  // one fewer than the tokens). The first token has no context to be scored
+  // in, so its logprob and alternatives are null, as OpenAI writes them.
+  // INTERNAL on a count mismatch or on the chat endpoint (which has no echo).
+  absl::StatusOr<nlohmann::json> WritePrompt(std::span<const int32_t> prompt, std::span<const float> logprobs,
+                                             std::span<const std::vector<runtime::TokenLogprob>> top);
 
  private:
   nlohmann::json Chat(std::span<const int32_t> tokens, std::span<const float> logprobs,
                       std::span<const std::vector<runtime::TokenLogprob>> top) const;
+  // `unscored`: the tokens come without logprobs (the prompt's first),
+  // written as nulls.
   nlohmann::json Completions(std::span<const int32_t> tokens, std::span<const float> logprobs,
-                             std::span<const std::vector<runtime::TokenLogprob>> top);
+                             std::span<const std::vector<runtime::TokenLogprob>> top, bool unscored = false);
   // The first top_n alternatives of token i (none when top_n is 0).
   std::span<const runtime::TokenLogprob> Alternatives(std::span<const std::vector<runtime::TokenLogprob>> top,
                                                       size_t i) const;
@@ -78,10 +87,15 @@ class LogprobsWriter {
   Endpoint endpoint_;
   TokenBytes token_bytes_;
   int top_n_;
-  // Completions' text_offset: characters of the completion so far, and the
+  // Completions' text_offset: characters of the choice's text so far (the
+  // echoed prompt's first), and the
   // bytes of a character that the next token finishes.
   int64_t chars_ = 0;
   std::string unfinished_;
 };
+
+// Completions' `logprobs` of later tokens appended to `*into`'s (the
+// echoed prompt's, then the completion's): each list continued.
+void AppendCompletionLogprobs(nlohmann::json* into, const nlohmann::json& more);
 
 }  // namespace tandem::gateway

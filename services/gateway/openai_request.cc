@@ -346,9 +346,7 @@ absl::Status ParseCompletion(const json& body, OpenAiRequest* out) {
   } else {
     return WrongType("prompt", "a string, an array of token ids, or an array with one of those", *prompt);
   }
-  bool echo = false;
-  if (auto s = ReadBool(body, "echo", "echo", &echo); !s.ok()) return s;
-  if (echo) return Unsupported("echo", "");
+  if (auto s = ReadBool(body, "echo", "echo", &out->echo); !s.ok()) return s;
   if (const json* v = Find(body, "suffix")) {
     if (!v->is_string() || !v->get<std::string>().empty()) return Unsupported("suffix", "");
   }
@@ -369,6 +367,8 @@ absl::Status ParseCompletion(const json& body, OpenAiRequest* out) {
     d.logprobs = true;
     d.top_logprobs = *n;
   }
+  // Echoed tokens get their scores too (what lm-eval's loglikelihood reads).
+  d.prompt_logprobs = out->echo && d.logprobs;
   return absl::OkStatus();
 }
 

@@ -31,6 +31,10 @@ struct OpenAiRequest {
   bool stream = false;
   // stream_options.include_usage: a last chunk with usage (and tandem stats).
   bool include_usage = false;
+  // Completions' echo: the prompt goes back in front of the completion, and
+  // with logprobs its tokens' scores in front of the completion's
+  // (DecodeRequest::prompt_logprobs).
+  bool echo = false;
 };
 
 // The body as JSON; INVALID_ARGUMENT ("body: ...") unless it is a JSON object.

@@ -186,6 +186,50 @@ def test_completions_logprobs(client, model):
     assert zero.choices[0].logprobs.top_logprobs is None
 
 
+def test_completions_echo_scores_the_prompt(client, model):
+    """lm-eval's loglikelihood request: echo, logprobs=1, max_tokens=1; the continuation's tokens are
+    read from the echoed prompt's logprobs, and a continuation the model itself wrote must come back
+    with the logprobs it was written with, and as greedy."""
+    prompt = "The capital of France is"
+    written = client.completions.create(model=model, prompt=prompt, temperature=0, max_tokens=6, logprobs=1,
+                                        extra_body={"tandem": {"strategy": "target_only", "ignore_eos": True}})
+    continuation = written.choices[0].text
+    wlp = written.choices[0].logprobs
+    answers = {}
+    for strategy in ["target_only", "speculative"]:
+        echoed = client.completions.create(model=model, prompt=prompt + continuation, temperature=0, max_tokens=1,
+                                           logprobs=1, echo=True, extra_body=tandem(strategy))
+        choice = echoed.choices[0]
+        lp = choice.logprobs
+        n = echoed.usage.prompt_tokens + echoed.usage.completion_tokens
+        assert choice.text.startswith(prompt + continuation)
+        assert len(lp.tokens) == len(lp.token_logprobs) == len(lp.top_logprobs) == len(lp.text_offset) == n
+        assert lp.token_logprobs[0] is None and lp.top_logprobs[0] is None  # nothing before it to score by
+        assert all(v <= 0 for v in lp.token_logprobs[1:])
+        assert lp.text_offset == sorted(lp.text_offset) and lp.text_offset[0] == 0
+        ctx = echoed.usage.prompt_tokens - len(wlp.tokens)
+        # The prompt re-encodes into the same tokens, so the continuation's scores are the written ones.
+        assert lp.tokens[ctx:echoed.usage.prompt_tokens] == wlp.tokens, (lp.tokens, wlp.tokens)
+        for got, want in zip(lp.token_logprobs[ctx:], wlp.token_logprobs):
+            assert math.isclose(got, want, abs_tol=1e-6), (got, want)
+        # lm-eval's is_greedy: every continuation token is the likeliest at its position.
+        for token, logprob, top in zip(lp.tokens[ctx:-1], lp.token_logprobs[ctx:-1], lp.top_logprobs[ctx:-1]):
+            assert math.isclose(max(top.values()), logprob, abs_tol=1e-6), (token, logprob, top)
+        answers[strategy] = (choice.text, lp.token_logprobs, lp.top_logprobs)
+    assert answers["speculative"] == answers["target_only"]
+    # Streamed: the echoed prompt comes first, and the pieces add up to the same answer.
+    chunks = list(client.completions.create(model=model, prompt=prompt + continuation, temperature=0, max_tokens=1,
+                                            logprobs=1, echo=True, stream=True, extra_body=tandem("target_only")))
+    texts = [c.choices[0].text for c in chunks if c.choices]
+    assert texts[0] == "" or texts[0] == prompt + continuation  # the opening chunk, then the echo
+    assert "".join(texts) == answers["target_only"][0]
+    pieces = [c.choices[0].logprobs for c in chunks if c.choices and c.choices[0].logprobs]
+    assert [v for p in pieces for v in p.token_logprobs] == answers["target_only"][1]
+    # Without logprobs the prompt still comes back in front.
+    plain = client.completions.create(model=model, prompt=prompt, temperature=0, max_tokens=3, echo=True)
+    assert plain.choices[0].text.startswith(prompt) and plain.choices[0].logprobs is None
+
+
 @pytest.mark.parametrize("strategy", ["draft_only", "best_of_n"])
 def test_logprobs_need_a_strategy_that_reports_them(client, model, strategy):
     with pytest.raises(openai.BadRequestError) as info:

@@ -4,6 +4,7 @@
 
 #include "decoding/spec/gamma_controller.h"
 #include "decoding/spec/lazy_draft_session.h"
+#include "decoding/generation/open_target.h"
 #include "decoding/generation/output.h"
 #include "decoding/spec/peer_loss.h"
 #include "decoding/spec/speculative_rounds.h"
@@ -25,8 +26,7 @@ absl::Status RunSpeculative(const GenerationRequest& request, Drafter& drafter, 
 
   const spec::SpeculationCosts::Running running(costs);
   double t0 = out.ElapsedMs();
-  auto target = verifier.Open(request.prompt, request.sampling,
-                              {.return_logprobs = request.logprobs, .top_logprobs = request.top_logprobs});
+  auto target = OpenTarget(verifier, request, out);
   if (!target.ok()) return target.status();
   stats.target_time_ms += out.ElapsedMs() - t0;
   // The drafter's session opens with the first round that drafts (over the

@@ -1,5 +1,6 @@
 #include "decoding/strategies/target_only/target_only.h"
 
+#include "decoding/generation/open_target.h"
 #include "decoding/generation/output.h"
 
 namespace tandem::decoding {
@@ -13,8 +14,7 @@ absl::Status RunTargetOnly(const GenerationRequest& request, Verifier& verifier,
   Output out(request, vocab, on_chunk, result);
 
   double t0 = out.ElapsedMs();
-  auto target = verifier.Open(request.prompt, request.sampling,
-                              {.return_logprobs = request.logprobs, .top_logprobs = request.top_logprobs});
+  auto target = OpenTarget(verifier, request, out);
   if (!target.ok()) return target.status();
   result->stats.target_time_ms += out.ElapsedMs() - t0;
 

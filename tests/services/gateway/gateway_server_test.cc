@@ -258,6 +258,94 @@ TEST_F(GatewayServerTest, StreamedLogprobsMatchTheJsonAnswer) {
   EXPECT_EQ(streamed, whole);
 }
 
+// Completions' echo: the prompt's tokens first in text and logprobs, the
+// first unscored (null), the others scored as the target scores them when
+// it generates them (a completion fed back as a prompt gets its own
+// logprobs back), text_offset counting from the prompt; streamed the same.
+TEST_F(GatewayServerTest, CompletionEchoScoresThePrompt) {
+  json first = {{"prompt", kPrompt}, {"temperature", 0}, {"max_tokens", 6}, {"logprobs", 2},
+                {"tandem", {{"strategy", "target_only"}, {"ignore_eos", true}}}};
+  auto res = Post("/v1/completions", first);
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  ASSERT_EQ(res->status, 200) << res->body;
+  const json generated = json::parse(res->body)["choices"][0];
+  const std::string completion = generated["text"];
+  ASSERT_EQ(completion.size(), 6u);  // one letter per token
+  // The prompt and its completion, sent back with echo and one more token.
+  std::vector<int32_t> extended = kPrompt;
+  for (char c : completion) extended.push_back(c - 'a');
+  for (const char* strategy : {"target_only", "speculative"}) {
+    SCOPED_TRACE(strategy);
+    json body = {{"prompt", extended}, {"temperature", 0}, {"max_tokens", 1}, {"logprobs", 2}, {"echo", true},
+                 {"tandem", {{"strategy", strategy}, {"ignore_eos", true}}}};
+    auto echoed = Post("/v1/completions", body);
+    ASSERT_TRUE(echoed) << httplib::to_string(echoed.error());
+    ASSERT_EQ(echoed->status, 200) << echoed->body;
+    const json r = json::parse(echoed->body);
+    const std::string text = r["choices"][0]["text"];
+    const json& lp = r["choices"][0]["logprobs"];
+    const size_t n = extended.size() + 1;
+    ASSERT_EQ(r["usage"]["prompt_tokens"].get<size_t>(), extended.size());
+    ASSERT_EQ(text.size(), n);
+    EXPECT_EQ(text.substr(kPrompt.size(), completion.size()), completion);
+    for (const char* key : {"tokens", "token_logprobs", "top_logprobs", "text_offset"}) {
+      ASSERT_EQ(lp[key].size(), n) << key << ": " << lp;
+    }
+    EXPECT_TRUE(lp["token_logprobs"][0].is_null()) << lp;
+    EXPECT_TRUE(lp["top_logprobs"][0].is_null()) << lp;
+    for (size_t i = 0; i < n; ++i) {
+      EXPECT_EQ(lp["text_offset"][i].get<size_t>(), i);
+      EXPECT_EQ(lp["tokens"][i].get<std::string>(), text.substr(i, 1));
+      if (i > 0) {
+        EXPECT_LE(lp["token_logprobs"][i].get<double>(), 0.0) << i;
+      }
+    }
+    // The completion's positions, now prompt tokens, score exactly as when
+    // they were generated (the kernels are batch-invariant).
+    for (size_t i = 0; i < completion.size(); ++i) {
+      EXPECT_EQ(lp["token_logprobs"][kPrompt.size() + i], generated["logprobs"]["token_logprobs"][i]) << i;
+      EXPECT_EQ(lp["top_logprobs"][kPrompt.size() + i], generated["logprobs"]["top_logprobs"][i]) << i;
+    }
+    // Streamed: the echo is the first text, and the pieces add up.
+    const std::vector<std::string> events = StreamEvents(body);
+    ASSERT_GE(events.size(), 3u);
+    std::string streamed_text;
+    json streamed = {{"tokens", json::array()}, {"token_logprobs", json::array()}, {"top_logprobs", json::array()},
+                     {"text_offset", json::array()}};
+    bool echo_first = false;
+    for (size_t i = 0; i + 1 < events.size(); ++i) {
+      const json event = json::parse(events[i]);
+      const json& choice = event["choices"][0];
+      streamed_text += choice["text"].get<std::string>();
+      if (choice["logprobs"].is_null()) continue;
+      if (streamed["tokens"].empty()) echo_first = choice["text"] == text.substr(0, extended.size());
+      for (auto& [key, list] : streamed.items()) {
+        for (const json& v : choice["logprobs"][key]) list.push_back(v);
+      }
+    }
+    EXPECT_TRUE(echo_first);
+    EXPECT_EQ(streamed_text, text);
+    EXPECT_EQ(streamed, lp);
+  }
+  // Echo without logprobs: the text alone, streamed or not.
+  json plain = {{"prompt", kPrompt}, {"temperature", 0}, {"max_tokens", 3}, {"echo", true},
+                {"tandem", {{"strategy", "target_only"}, {"ignore_eos", true}}}};
+  auto res2 = Post("/v1/completions", plain);
+  ASSERT_TRUE(res2) << httplib::to_string(res2.error());
+  ASSERT_EQ(res2->status, 200) << res2->body;
+  const json p = json::parse(res2->body)["choices"][0];
+  std::string prompt_text;
+  for (int32_t id : kPrompt) prompt_text += static_cast<char>('a' + id);
+  EXPECT_EQ(p["text"], prompt_text + completion.substr(0, 3));
+  EXPECT_TRUE(p["logprobs"].is_null());
+  std::string streamed_text;
+  const std::vector<std::string> events = StreamEvents(plain);
+  for (size_t i = 0; i + 1 < events.size(); ++i) {
+    streamed_text += json::parse(events[i])["choices"][0]["text"].get<std::string>();
+  }
+  EXPECT_EQ(streamed_text, p["text"]);
+}
+
 TEST_F(GatewayServerTest, BadInputAnswersWithOpenAiErrors) {
   const json ok = {{"prompt", kPrompt}, {"max_tokens", 4}};
   auto with = [&](const json& patch) {

@@ -194,7 +194,7 @@ TEST(OpenAiRequestTest, UnsupportedFeaturesAreRefused) {
   ExpectFieldError(Chat({{"logit_bias", {{"42", 10}}}}), "logit_bias");
   ExpectFieldError(Chat({{"response_format", {{"type", "json_object"}}}}), "response_format");
   EXPECT_TRUE(Chat({{"response_format", {{"type", "text"}}}}).ok());
-  ExpectFieldError(Completion({{"echo", true}}), "echo");
+  ExpectFieldError(Completion({{"echo", "yes"}}), "echo");
   ExpectFieldError(Completion({{"best_of", 3}}), "best_of");
   ExpectFieldError(Completion({{"suffix", "end"}}), "suffix");
   auto n = Chat({{"n", 4}});
@@ -265,8 +265,18 @@ TEST(OpenAiRequestTest, CompletionLogprobsIsOneInteger) {
   ExpectFieldError(Completion({{"logprobs", -1}}), "logprobs");
   ExpectFieldError(Completion({{"logprobs", true}}), "logprobs");
   ExpectFieldError(Completion({{"logprobs", "2"}}), "logprobs");
-  // echo stays unsupported, logprobs or not.
-  ExpectFieldError(Completion({{"logprobs", 1}, {"echo", true}}), "echo");
+  // echo sends the prompt back; with logprobs its tokens are scored too.
+  auto echo = Completion({{"echo", true}});
+  ASSERT_TRUE(echo.ok()) << echo.status();
+  EXPECT_TRUE(echo->echo);
+  EXPECT_FALSE(echo->decode.prompt_logprobs);
+  auto scored = Completion({{"logprobs", 1}, {"echo", true}});
+  ASSERT_TRUE(scored.ok()) << scored.status();
+  EXPECT_TRUE(scored->echo);
+  EXPECT_TRUE(scored->decode.prompt_logprobs);
+  EXPECT_EQ(scored->decode.top_logprobs, 1);
+  EXPECT_FALSE(two->echo);
+  EXPECT_FALSE(two->decode.prompt_logprobs);
 }
 
 TEST(OpenAiRequestTest, MessageShapeErrors) {

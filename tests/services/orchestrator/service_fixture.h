@@ -56,6 +56,11 @@ class CountingVerifier : public Verifier {
       absl::Status Verify(std::span<const int32_t> d, std::span<const runtime::Distribution> q,
                           VerifyResult* out) override { return inner->Verify(d, q, out); }
       int64_t committed_length() const override { return inner->committed_length(); }
+      absl::Status AppendScoredWithAlternatives(std::span<const int32_t> tokens, int top_n,
+                                                std::vector<float>* log_probs,
+                                                std::vector<std::vector<runtime::TokenLogprob>>* top) override {
+        return inner->AppendScoredWithAlternatives(tokens, top_n, log_probs, top);  // echo's prompt scores
+      }
       absl::Status Close() override {
         if (!closed) { closed = true; --open; }
         return inner->Close();
