@@ -61,6 +61,7 @@ decoding::DecodeRequest ToDecodeRequest(const GenerateOptions& o,
   d.ignore_eos = o.ignore_eos;
   d.logprobs = o.logprobs;
   d.top_logprobs = o.top_logprobs;
+  d.prompt_logprobs = o.prompt_logprobs;
   return d;
 }
 
@@ -120,6 +121,10 @@ int RunInProcess(const GenerateOptions& o) {
   outcome.logprobs_requested = o.logprobs;
   outcome.logprobs = std::move(result.logprobs);
   outcome.top_logprobs = std::move(result.top_logprobs);
+  outcome.prompt_logprobs_requested = o.prompt_logprobs;
+  if (o.prompt_logprobs) outcome.prompt_token_ids = prepared->generation.prompt;
+  outcome.prompt_logprobs = std::move(result.prompt_logprobs);
+  outcome.prompt_top_logprobs = std::move(result.prompt_top_logprobs);
   if (absl::Status s = CheckLogprobCounts(outcome, o.top_logprobs); !s.ok()) return ReportError(s);
   if (o.json) {
     std::printf("%s\n", OutcomeJson(outcome).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
@@ -227,6 +232,11 @@ CLI::App* AddGenerateCommand(CLI::App& app, GenerateOptions& o) {
       ->check(CLI::Range(0, 20))
       ->needs(logprobs)
       ->capture_default_str();
+  cmd->add_flag("--prompt-logprobs", o.prompt_logprobs,
+                "With --logprobs: also score the prompt, each token after the first given the ones before it, "
+                "with the --top-logprobs alternatives (an evaluation's loglikelihood); listed before the "
+                "generated tokens' on stderr, or as prompt_logprobs in --json")
+      ->needs(logprobs);
   cmd->add_option("--request-id", o.request_id, "Request id (with --server; used by Abort and logs)");
   cmd->add_option("--timeout", o.timeout_s, "With --server: give up after this many seconds; 0 = never")
       ->check(CLI::Range(0.0, 1e6));
@@ -234,7 +244,8 @@ CLI::App* AddGenerateCommand(CLI::App& app, GenerateOptions& o) {
   cmd->add_flag("--json", o.json,
                 "Print one JSON object at the end: text, token_ids, prompt_tokens, completion_tokens, "
                 "finish_reason, speeds, stats (drafted/accepted tokens, acceptance per position, "
-                "target calls, ...) and, with --logprobs, logprobs (per token: token_id, logprob, top_logprobs)");
+                "target calls, ...) and, with --logprobs, logprobs (per token: token_id, logprob, top_logprobs); "
+                "with --prompt-logprobs, prompt_logprobs (the same per prompt token, the first's values null)");
   return cmd;
 }
 

@@ -39,6 +39,7 @@ struct GenerateOptions {
   bool ignore_eos = false;
   bool logprobs = false;                // each token's log-probability under the target
   int top_logprobs = 0;                 // with logprobs: the most likely tokens per position, 0..20
+  bool prompt_logprobs = false;         // with logprobs: the prompt's tokens scored too
   std::string request_id;
   double timeout_s = 0;                 // remote only; 0 = none
   ClientSecurityOptions security;       // remote only: TLS and bearer token

@@ -7,6 +7,50 @@
 
 namespace tandem::cli {
 
+namespace {
+
+// [{token_id, logprob, top_logprobs: [{token_id, logprob}]}] for `ids`; the
+// first `unscored` entries have null logprob and top_logprobs, and
+// logprobs[i] belongs to ids[unscored + i].
+nlohmann::json LogprobEntries(const std::vector<int32_t>& ids, const std::vector<float>& logprobs,
+                              const std::vector<std::vector<runtime::TokenLogprob>>& top, size_t unscored) {
+  nlohmann::json entries = nlohmann::json::array();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i < unscored) {
+      entries.push_back({{"token_id", ids[i]}, {"logprob", nullptr}, {"top_logprobs", nullptr}});
+      continue;
+    }
+    const size_t k = i - unscored;
+    nlohmann::json alternatives = nlohmann::json::array();
+    if (k < top.size()) {
+      for (const runtime::TokenLogprob& t : top[k]) alternatives.push_back({{"token_id", t.token}, {"logprob", t.logprob}});
+    }
+    entries.push_back({{"token_id", ids[i]}, {"logprob", logprobs[k]}, {"top_logprobs", alternatives}});
+  }
+  return entries;
+}
+
+// Lines "position: id logprob  alternatives" for `ids`, as LogprobEntries
+// aligns them.
+void AppendLogprobLines(const std::vector<int32_t>& ids, const std::vector<float>& logprobs,
+                        const std::vector<std::vector<runtime::TokenLogprob>>& top, size_t unscored,
+                        std::string* out) {
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i < unscored) {
+      absl::StrAppend(out, absl::StrFormat("\n%4d: %6d %9s", i, ids[i], "-"));
+      continue;
+    }
+    const size_t k = i - unscored;
+    absl::StrAppend(out, absl::StrFormat("\n%4d: %6d %9.4f", i, ids[i], logprobs[k]));
+    if (k < top.size() && !top[k].empty()) {
+      absl::StrAppend(out, "  ");
+      for (const runtime::TokenLogprob& t : top[k]) absl::StrAppend(out, absl::StrFormat(" %d:%.4f", t.token, t.logprob));
+    }
+  }
+}
+
+}  // namespace
+
 nlohmann::json OutcomeJson(const GenerateOutcome& o) {
   const auto& s = o.stats;
   // The prefill ends with the first token; the decode rate is the one the
@@ -25,16 +69,9 @@ nlohmann::json OutcomeJson(const GenerateOutcome& o) {
   j["threads"] = o.threads;
   j["strategy"] = s.strategy;
   j["stats"] = decoding::spec::StatsJson(s);
-  if (o.logprobs_requested) {
-    nlohmann::json entries = nlohmann::json::array();
-    for (size_t i = 0; i < o.logprobs.size() && i < o.token_ids.size(); ++i) {
-      nlohmann::json top = nlohmann::json::array();
-      if (i < o.top_logprobs.size()) {
-        for (const runtime::TokenLogprob& t : o.top_logprobs[i]) top.push_back({{"token_id", t.token}, {"logprob", t.logprob}});
-      }
-      entries.push_back({{"token_id", o.token_ids[i]}, {"logprob", o.logprobs[i]}, {"top_logprobs", top}});
-    }
-    j["logprobs"] = entries;
+  if (o.logprobs_requested) j["logprobs"] = LogprobEntries(o.token_ids, o.logprobs, o.top_logprobs, 0);
+  if (o.prompt_logprobs_requested) {
+    j["prompt_logprobs"] = LogprobEntries(o.prompt_token_ids, o.prompt_logprobs, o.prompt_top_logprobs, 1);
   }
   return j;
 }
@@ -46,18 +83,26 @@ absl::Status CheckLogprobCounts(const GenerateOutcome& o, int top_logprobs) {
     return absl::InternalError(absl::StrCat("--logprobs: ", o.logprobs.size(), " logprobs and ", o.top_logprobs.size(),
                                             " top_logprobs lists for ", n, " tokens"));
   }
+  if (!o.prompt_logprobs_requested) return absl::OkStatus();
+  const size_t scored = o.prompt_token_ids.empty() ? 0 : o.prompt_token_ids.size() - 1;
+  if (o.prompt_token_ids.empty() || o.prompt_logprobs.size() != scored ||
+      (top_logprobs > 0 && o.prompt_top_logprobs.size() != scored)) {
+    return absl::InternalError(absl::StrCat("--prompt-logprobs: ", o.prompt_logprobs.size(), " logprobs and ",
+                                            o.prompt_top_logprobs.size(), " top_logprobs lists for a prompt of ",
+                                            o.prompt_token_ids.size(), " tokens"));
+  }
   return absl::OkStatus();
 }
 
 std::string LogprobsSummary(const GenerateOutcome& o) {
-  std::string out = "logprobs (position: token id, log-probability; alternatives id:logprob)";
-  for (size_t i = 0; i < o.logprobs.size() && i < o.token_ids.size(); ++i) {
-    absl::StrAppend(&out, absl::StrFormat("\n%4d: %6d %9.4f", i, o.token_ids[i], o.logprobs[i]));
-    if (i < o.top_logprobs.size() && !o.top_logprobs[i].empty()) {
-      absl::StrAppend(&out, "  ");
-      for (const runtime::TokenLogprob& t : o.top_logprobs[i]) absl::StrAppend(&out, absl::StrFormat(" %d:%.4f", t.token, t.logprob));
-    }
+  std::string out;
+  if (o.prompt_logprobs_requested) {
+    out = "prompt logprobs (position: token id, log-probability; alternatives id:logprob)";
+    AppendLogprobLines(o.prompt_token_ids, o.prompt_logprobs, o.prompt_top_logprobs, 1, &out);
+    out += "\n";
   }
+  out += "logprobs (position: token id, log-probability; alternatives id:logprob)";
+  AppendLogprobLines(o.token_ids, o.logprobs, o.top_logprobs, 0, &out);
   return out;
 }
 

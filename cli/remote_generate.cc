@@ -21,6 +21,22 @@
 namespace tandem::cli {
 namespace {
 
+// The server's alternative lists appended to *out, INTERNAL ("server
+// answer: ...") when one is malformed. The ids' range is the server's
+// vocabulary, which this client does not know: checked against int32 only;
+// lengths and signs as usual.
+absl::Status ReadAlternatives(const google::protobuf::RepeatedPtrField<tandem::v1::TopLogprobs>& lists,
+                              const char* field, std::vector<std::vector<runtime::TokenLogprob>>* out) {
+  for (const tandem::v1::TopLogprobs& top : lists) {
+    if (absl::Status s =
+            services::TopLogprobsFromProto(top, std::numeric_limits<int32_t>::max(), &out->emplace_back(), field);
+        !s.ok()) {
+      return absl::InternalError(absl::StrCat("server answer: ", s.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
 const char* FinishName(tandem::v1::FinishReason r) {
   switch (r) {
     case tandem::v1::FINISH_REASON_STOP: return "stop";
@@ -71,6 +87,7 @@ int RunRemoteGenerate(const GenerateOptions& o) {
   req.set_ignore_eos(o.ignore_eos);
   req.set_logprobs(o.logprobs);
   req.set_top_logprobs(static_cast<uint32_t>(o.top_logprobs));
+  req.set_prompt_logprobs(o.prompt_logprobs);
 
   auto credentials = ClientChannelCredentials(o.security);
   if (!credentials.ok()) return ReportError(credentials.status());
@@ -83,6 +100,7 @@ int RunRemoteGenerate(const GenerateOptions& o) {
   GenerateOutcome outcome;
   outcome.model = o.model;
   outcome.logprobs_requested = o.logprobs;
+  outcome.prompt_logprobs_requested = o.prompt_logprobs;
   if (outcome.model.empty()) {  // name the model the server's default resolved to
     grpc::ClientContext info_ctx;
     info_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -98,15 +116,16 @@ int RunRemoteGenerate(const GenerateOptions& o) {
       outcome.token_ids.insert(outcome.token_ids.end(), resp.chunk().token_ids().begin(), resp.chunk().token_ids().end());
       outcome.text += resp.chunk().text();
       outcome.logprobs.insert(outcome.logprobs.end(), resp.chunk().logprobs().begin(), resp.chunk().logprobs().end());
-      for (const tandem::v1::TopLogprobs& top : resp.chunk().top_logprobs()) {
-        // The ids' range is the server's vocabulary, which this client does
-        // not know: checked against int32 only; lengths and signs as usual.
-        if (absl::Status s = services::TopLogprobsFromProto(top, std::numeric_limits<int32_t>::max(),
-                                                            &outcome.top_logprobs.emplace_back(), "top_logprobs");
-            !s.ok() && bad_answer.ok()) {
-          bad_answer = absl::InternalError(absl::StrCat("server answer: ", s.message()));
-          ctx.TryCancel();  // the stream then ends; Finish below still runs
-        }
+      absl::Status read = ReadAlternatives(resp.chunk().top_logprobs(), "top_logprobs", &outcome.top_logprobs);
+      if (read.ok() && resp.chunk().prompt_token_ids_size() > 0) {
+        const auto& c = resp.chunk();
+        outcome.prompt_token_ids.assign(c.prompt_token_ids().begin(), c.prompt_token_ids().end());
+        outcome.prompt_logprobs.assign(c.prompt_logprobs().begin(), c.prompt_logprobs().end());
+        read = ReadAlternatives(c.prompt_top_logprobs(), "prompt_top_logprobs", &outcome.prompt_top_logprobs);
+      }
+      if (!read.ok() && bad_answer.ok()) {
+        bad_answer = read;
+        ctx.TryCancel();  // the stream then ends; Finish below still runs
       }
       if (!o.json) {
         std::fwrite(resp.chunk().text().data(), 1, resp.chunk().text().size(), stdout);

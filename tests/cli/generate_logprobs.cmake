@@ -1,8 +1,9 @@
 # `tandem generate --logprobs` in process on the bundled model: one entry per
 # token with its alternatives (greedy: the token is the first of them, with the
 # same value), speculative reporting exactly target-only's numbers, and the
-# usage errors (--top-logprobs without --logprobs; a strategy that cannot
-# report them refused before any model loads).
+# usage errors (--top-logprobs or --prompt-logprobs without --logprobs; a
+# strategy that cannot report them refused before any model loads); with
+# --prompt-logprobs the prompt's tokens scored too, the generation unchanged.
 function(run_json out_var)
   execute_process(COMMAND ${TANDEM} generate --json --temperature 0 --max-tokens 8 --ignore-eos --logprobs
                           --top-logprobs 3 ${ARGN} "The capital of France is"
@@ -38,6 +39,33 @@ string(JSON target_lp GET "${target}" logprobs)
 string(JSON spec_lp GET "${spec}" logprobs)
 if(NOT spec_lp STREQUAL target_lp)
   message(FATAL_ERROR "speculative logprobs differ from target_only's:\n${spec_lp}\n${target_lp}")
+endif()
+
+# --prompt-logprobs: the prompt's tokens scored too (the first unscored), the
+# generation itself unchanged.
+run_json(scored --strategy target_only --prompt-logprobs)
+string(JSON prompt_tokens GET "${scored}" prompt_tokens)
+string(JSON entries LENGTH "${scored}" prompt_logprobs)
+string(JSON first_lp TYPE "${scored}" prompt_logprobs 0 logprob)
+if(NOT entries EQUAL prompt_tokens OR entries LESS 2 OR NOT first_lp STREQUAL "NULL")
+  message(FATAL_ERROR "prompt_logprobs: ${entries} entries for ${prompt_tokens} prompt tokens:\n${scored}")
+endif()
+math(EXPR last "${entries} - 1")
+foreach(i RANGE 1 ${last})
+  string(JSON lp GET "${scored}" prompt_logprobs ${i} logprob)
+  string(JSON alternatives LENGTH "${scored}" prompt_logprobs ${i} top_logprobs)
+  if(lp GREATER 0 OR NOT alternatives EQUAL 3)
+    message(FATAL_ERROR "prompt_logprobs[${i}] is wrong:\n${scored}")
+  endif()
+endforeach()
+string(JSON scored_lp GET "${scored}" logprobs)
+if(NOT scored_lp STREQUAL target_lp)
+  message(FATAL_ERROR "--prompt-logprobs changed the generation's logprobs:\n${scored_lp}\n${target_lp}")
+endif()
+execute_process(COMMAND ${TANDEM} generate --prompt-logprobs --max-tokens 2 "hi"
+                RESULT_VARIABLE rc ERROR_VARIABLE err OUTPUT_QUIET)
+if(NOT rc EQUAL 2 OR NOT err MATCHES "--prompt-logprobs requires --logprobs")
+  message(FATAL_ERROR "--prompt-logprobs alone: exit ${rc}, stderr:\n${err}")
 endif()
 
 execute_process(COMMAND ${TANDEM} generate --top-logprobs 2 --max-tokens 2 "hi"

@@ -146,15 +146,19 @@ def test_generate_logprobs_over_the_wire(deployment):
     answers = {}
     for strategy in ("target_only", "speculative"):
         out = tandem("generate", "--server", server, "--max-tokens", "8", "--temperature", "0", "--ignore-eos",
-                     "--json", "--logprobs", "--top-logprobs", "2", "--strategy", strategy, "--gamma", "3",
-                     "--prompt", PROMPT)
+                     "--json", "--logprobs", "--top-logprobs", "2", "--prompt-logprobs", "--strategy", strategy,
+                     "--gamma", "3", "--prompt", PROMPT)
         answer = json.loads(out.stdout)
         entries = answer["logprobs"]
         assert [e["token_id"] for e in entries] == answer["token_ids"] and len(entries) == 8, answer
         for e in entries:
             assert e["logprob"] <= 0 and len(e["top_logprobs"]) == 2, e
             assert e["top_logprobs"][0] == {"token_id": e["token_id"], "logprob": e["logprob"]}, e  # greedy
-        answers[strategy] = entries
+        # The prompt scored on the target service too: the first token unscored, the rest with alternatives.
+        prompt = answer["prompt_logprobs"]
+        assert len(prompt) == answer["prompt_tokens"] and prompt[0]["logprob"] is None, prompt
+        assert all(p["logprob"] <= 0 and len(p["top_logprobs"]) == 2 for p in prompt[1:]), prompt
+        answers[strategy] = (entries, prompt)
     assert answers["speculative"] == answers["target_only"]
     bad = tandem("generate", "--server", server, "--strategy", "cards", "--logprobs", "--prompt", PROMPT,
                  check=False)

@@ -111,6 +111,28 @@ int main(int argc, char** argv) {
   }
   Expect(consistent, "logprobs: one per token, the greedy token first in top_logprobs");
 
+  // Prompt logprobs: the conversation and its answer fed back as token ids
+  // score the answer as it was generated.
+  tandem::GenerateOptions prompt_scored = with_logprobs;
+  prompt_scored.prompt_logprobs = true;
+  const tandem::GenerationResult answered =
+      Must(client.Generate(tandem::Prompt::Chat({{"user", "Name three colors."}}), prompt_scored),
+           "Generate (prompt logprobs)");
+  std::vector<int32_t> fed_back = answered.prompt_token_ids;
+  fed_back.insert(fed_back.end(), answered.token_ids.begin(), answered.token_ids.end());
+  prompt_scored.max_tokens = 1;
+  const tandem::GenerationResult fed_back_result =
+      Must(client.Generate(tandem::Prompt::Tokens(fed_back), prompt_scored), "Generate (prompt logprobs, fed back)");
+  const size_t context = answered.prompt_token_ids.size() - 1;
+  bool scored_back = !answered.prompt_token_ids.empty() && answered.prompt_logprobs.size() == context &&
+                     fed_back_result.prompt_token_ids == fed_back &&
+                     fed_back_result.prompt_logprobs.size() == fed_back.size() - 1;
+  for (size_t i = 0; scored_back && i < answered.token_ids.size(); ++i) {
+    scored_back = fed_back_result.prompt_logprobs[context + i] == answered.logprobs[i] &&
+                  fed_back_result.prompt_top_logprobs[context + i] == answered.top_logprobs[i];
+  }
+  Expect(scored_back, "prompt logprobs: a generated answer fed back scores as it was generated");
+
   // A bad parameter: INVALID_ARGUMENT with the server's message naming it.
   tandem::GenerateOptions bad;
   bad.Use(tandem::strategy::Speculative{.gamma = 99});

@@ -1,11 +1,28 @@
 #include "tandem/sdk/generation_stream.h"
 
 #include <utility>
+#include <vector>
 
 #include "generation_call.h"
 #include "status_mapping.h"
 
 namespace tandem {
+namespace {
+
+// TopLogprobs messages as lists of TokenLogprob, best first.
+std::vector<std::vector<TokenLogprob>> Alternatives(const google::protobuf::RepeatedPtrField<v1::TopLogprobs>& in) {
+  std::vector<std::vector<TokenLogprob>> out;
+  out.reserve(static_cast<size_t>(in.size()));
+  for (const v1::TopLogprobs& top : in) {
+    std::vector<TokenLogprob>& list = out.emplace_back();
+    for (int i = 0; i < top.token_ids_size() && i < top.logprobs_size(); ++i) {
+      list.push_back({top.token_ids(i), top.logprobs(i)});
+    }
+  }
+  return out;
+}
+
+}  // namespace
 
 GenerationStream::GenerationStream(std::unique_ptr<Call> call) : call_(std::move(call)) {}
 
@@ -54,11 +71,14 @@ absl::StatusOr<std::optional<Chunk>> GenerationStream::Next() {
       chunk.token_ids.assign(in->token_ids().begin(), in->token_ids().end());
       chunk.text = std::move(*in->mutable_text());
       chunk.logprobs.assign(in->logprobs().begin(), in->logprobs().end());
-      for (const v1::TopLogprobs& top : in->top_logprobs()) {
-        std::vector<TokenLogprob>& list = chunk.top_logprobs.emplace_back();
-        for (int i = 0; i < top.token_ids_size() && i < top.logprobs_size(); ++i) {
-          list.push_back({top.token_ids(i), top.logprobs(i)});
-        }
+      chunk.top_logprobs = Alternatives(in->top_logprobs());
+      if (in->prompt_token_ids_size() > 0) {
+        chunk.prompt_token_ids.assign(in->prompt_token_ids().begin(), in->prompt_token_ids().end());
+        chunk.prompt_logprobs.assign(in->prompt_logprobs().begin(), in->prompt_logprobs().end());
+        chunk.prompt_top_logprobs = Alternatives(in->prompt_top_logprobs());
+        result_.prompt_token_ids = chunk.prompt_token_ids;
+        result_.prompt_logprobs = chunk.prompt_logprobs;
+        result_.prompt_top_logprobs = chunk.prompt_top_logprobs;
       }
       result_.token_ids.insert(result_.token_ids.end(), chunk.token_ids.begin(), chunk.token_ids.end());
       result_.logprobs.insert(result_.logprobs.end(), chunk.logprobs.begin(), chunk.logprobs.end());

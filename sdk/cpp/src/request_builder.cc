@@ -53,6 +53,7 @@ v1::GenerateRequest BuildGenerateRequest(const Prompt& prompt, const GenerateOpt
   request.set_tokens_only(o.tokens_only);
   request.set_logprobs(o.logprobs);
   request.set_top_logprobs(o.top_logprobs);
+  request.set_prompt_logprobs(o.prompt_logprobs);
   return request;
 }
 

@@ -88,6 +88,31 @@ def test_logprobs_of_every_token(live):
         live.generate(PROMPT, strategy="target_only", max_tokens=4, top_logprobs=2, stream=False)
 
 
+def test_prompt_logprobs(live):
+    # A completion fed back as the prompt scores exactly as it was generated; the first chunk carries
+    # the prompt's scores; speculative reports target-only's numbers.
+    written = live.generate(PROMPT, strategy="target_only", max_tokens=6, temperature=0, logprobs=True,
+                            top_logprobs=2, prompt_logprobs=True, ignore_eos=True, stream=False)
+    ids = written.prompt_token_ids
+    assert len(ids) == written.stats.prompt_tokens and len(written.prompt_logprobs) == len(ids) - 1
+    assert len(written.prompt_top_logprobs) == len(ids) - 1
+    assert all(lp <= 0 for lp in written.prompt_logprobs)
+    fed_back = list(ids) + list(written.token_ids)
+    for strategy in ("target_only", "speculative"):
+        stream = live.generate(fed_back, strategy=strategy, max_tokens=1, temperature=0, logprobs=True,
+                               top_logprobs=2, prompt_logprobs=True)
+        chunks = list(stream)
+        again = stream.result()
+        assert again.prompt_token_ids == tuple(fed_back)
+        assert again.prompt_logprobs[len(ids) - 1:] == written.logprobs
+        assert again.prompt_top_logprobs[len(ids) - 1:] == written.top_logprobs
+        assert again.prompt_logprobs[:len(ids) - 1] == written.prompt_logprobs
+        assert chunks[0].prompt_logprobs == again.prompt_logprobs
+        assert all(c.prompt_token_ids == () for c in chunks[1:])
+    with pytest.raises(tandem.InvalidArgument, match="prompt_logprobs"):
+        live.generate(PROMPT, strategy="target_only", max_tokens=4, prompt_logprobs=True, stream=False)
+
+
 def test_chat(live):
     result = live.chat([{"role": "user", "content": "Say hello."}], max_tokens=12, temperature=0,
                        strategy="target_only", stream=False)

@@ -1,6 +1,7 @@
 #include "services/orchestrator/server/generation_service.h"
 
 #include <random>
+#include <vector>
 
 #include "services/common/runtime_convert.h"
 #include "services/common/stats_convert.h"
@@ -49,6 +50,10 @@ grpc::Status GenerationService::Generate(grpc::ServerContext* context,
   }
   std::string request_id = request->request_id();
   const bool tokens_only = translated->tokens_only;
+  // The first chunk names the prompt's tokens beside their scores.
+  std::vector<int32_t> scored_prompt;
+  if (request->prompt_logprobs()) scored_prompt = translated->prepared.generation.prompt;
+  bool prompt_pending = request->prompt_logprobs();
   tandem::v1::GenerateResponse response;
   RunCallbacks callbacks;
   callbacks.client_gone = [context] { return context->IsCancelled(); };
@@ -61,6 +66,14 @@ grpc::Status GenerationService::Generate(grpc::ServerContext* context,
     if (!tokens_only) c->set_text(std::string(chunk.text));
     c->mutable_logprobs()->Add(chunk.logprobs.begin(), chunk.logprobs.end());
     for (const auto& top : chunk.top_logprobs) services::TopLogprobsToProto(top, c->add_top_logprobs());
+    if (prompt_pending) {
+      prompt_pending = false;
+      c->mutable_prompt_token_ids()->Add(scored_prompt.begin(), scored_prompt.end());
+      c->mutable_prompt_logprobs()->Add(chunk.prompt_logprobs.begin(), chunk.prompt_logprobs.end());
+      for (const auto& top : chunk.prompt_top_logprobs) {
+        services::TopLogprobsToProto(top, c->add_prompt_top_logprobs());
+      }
+    }
     return writer->Write(response);
   };
   auto outcome = runner_.Run(std::move(translated->prepared), &request_id, arrival, callbacks);

@@ -29,6 +29,7 @@ decoding::DecodeRequest ToDecodeRequest(const tandem::v1::GenerateRequest& r) {
   if (r.has_adaptive_gamma()) d.adaptive_gamma = r.adaptive_gamma();
   d.logprobs = r.logprobs();
   d.top_logprobs = r.top_logprobs();
+  d.prompt_logprobs = r.prompt_logprobs();
   d.collection = r.collection();
   d.context = r.context();
   d.stop.assign(r.stop().begin(), r.stop().end());

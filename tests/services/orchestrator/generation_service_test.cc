@@ -379,6 +379,67 @@ TEST_F(GenerationServiceTest, TokensOnlySkipsTheText) {
   EXPECT_EQ(ids_only.tokens, with_text.tokens);
 }
 
+// Prompt logprobs over gRPC: the first chunk carries the prompt's ids and
+// scores (one fewer than the ids), no later chunk does, and a generated
+// continuation fed back as the prompt scores as it was generated; refused
+// without logprobs.
+TEST_F(GenerationServiceTest, PromptLogprobsComeOnTheFirstChunk) {
+  auto chunks = [&](const GenerateRequest& req, grpc::Status* status) {
+    grpc::ClientContext ctx;
+    auto reader = stub_->Generate(&ctx, req);
+    std::vector<tandem::v1::GenerateChunk> out;
+    tandem::v1::GenerateResponse resp;
+    while (reader->Read(&resp)) {
+      if (resp.has_chunk()) out.push_back(resp.chunk());
+    }
+    *status = reader->Finish();
+    return out;
+  };
+  const std::vector<int32_t> prompt = {3, 5, 7, 1, 2};
+  GenerateRequest req = TokenRequest(prompt, "target_only", 5);
+  req.set_ignore_eos(true);
+  req.set_logprobs(true);
+  req.set_top_logprobs(2);
+  req.set_prompt_logprobs(true);
+  grpc::Status status;
+  const std::vector<tandem::v1::GenerateChunk> first = chunks(req, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_FALSE(first.empty());
+  EXPECT_THAT(first[0].prompt_token_ids(), ::testing::ElementsAreArray(prompt));
+  EXPECT_EQ(first[0].prompt_logprobs_size(), static_cast<int>(prompt.size()) - 1);
+  EXPECT_EQ(first[0].prompt_top_logprobs_size(), static_cast<int>(prompt.size()) - 1);
+  std::vector<int32_t> fed_back = prompt;
+  std::vector<float> generated;
+  for (size_t i = 0; i < first.size(); ++i) {
+    if (i > 0) {
+      EXPECT_EQ(first[i].prompt_token_ids_size() + first[i].prompt_logprobs_size(), 0) << i;
+    }
+    fed_back.insert(fed_back.end(), first[i].token_ids().begin(), first[i].token_ids().end());
+    generated.insert(generated.end(), first[i].logprobs().begin(), first[i].logprobs().end());
+  }
+  ASSERT_EQ(generated.size(), 5u);
+  for (const char* strategy : {"target_only", "speculative"}) {
+    GenerateRequest again = req;
+    again.mutable_prompt_tokens()->mutable_ids()->Assign(fed_back.begin(), fed_back.end());
+    again.set_strategy(strategy);
+    again.set_max_tokens(1);
+    const std::vector<tandem::v1::GenerateChunk> scored = chunks(again, &status);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ASSERT_FALSE(scored.empty());
+    ASSERT_EQ(scored[0].prompt_logprobs_size(), static_cast<int>(fed_back.size()) - 1) << strategy;
+    const std::vector<float> tail(scored[0].prompt_logprobs().end() - 5, scored[0].prompt_logprobs().end());
+    EXPECT_EQ(tail, generated) << strategy;
+    EXPECT_EQ(std::vector<float>(scored[0].prompt_logprobs().begin(), scored[0].prompt_logprobs().begin() + 4),
+              std::vector<float>(first[0].prompt_logprobs().begin(), first[0].prompt_logprobs().end()))
+        << strategy;
+  }
+  req.set_logprobs(false);
+  req.set_top_logprobs(0);
+  chunks(req, &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StartsWith(status.error_message(), "prompt_logprobs")) << status.error_message();
+}
+
 TEST_F(GenerationServiceTest, StopStringsCutTheOutput) {
   StreamResult base = Stream(*stub_, TokenRequest({3, 5, 7}, "target_only", 30));
   ASSERT_GE(base.text.size(), 6u);

@@ -69,6 +69,7 @@ def build_request(
     tokens_only: bool = False,
     logprobs: bool = False,
     top_logprobs: Optional[int] = None,
+    prompt_logprobs: bool = False,
     request_id: Optional[str] = None,
     params: Optional[Mapping[str, Any]] = None,
     extra_params: Optional[Mapping[str, Any]] = None,
@@ -126,6 +127,7 @@ def build_request(
     req.logprobs = logprobs
     if top_logprobs is not None:
         req.top_logprobs = top_logprobs
+    req.prompt_logprobs = prompt_logprobs
     return req
 
 
@@ -140,6 +142,12 @@ def split_options(kwargs: Mapping[str, Any]) -> Dict[str, Any]:
     return options
 
 
+def _alternatives(lists: Any) -> Tuple[Tuple[types.TokenLogprob, ...], ...]:
+    """TopLogprobs messages as tuples of TokenLogprob, best first."""
+    return tuple(tuple(types.TokenLogprob(token_id=t, logprob=lp) for t, lp in zip(p.token_ids, p.logprobs))
+                 for p in lists)
+
+
 class Assembler:
     """Consumes the GenerateResponse stream: turns chunks into Chunk and builds the final result."""
 
@@ -149,6 +157,7 @@ class Assembler:
         self._token_ids: List[int] = []
         self._logprobs: List[float] = []
         self._top: List[Tuple[types.TokenLogprob, ...]] = []
+        self._prompt: Dict[str, Any] = {}  # the first chunk's prompt_* fields, for the result
         self.result: Optional[types.GenerationResult] = None
 
     def add(self, resp: generation_pb2.GenerateResponse) -> Optional[types.Chunk]:
@@ -161,12 +170,17 @@ class Assembler:
             self._text.append(resp.chunk.text)
             self._token_ids.extend(resp.chunk.token_ids)
             logprobs = tuple(resp.chunk.logprobs)
-            top = tuple(tuple(types.TokenLogprob(token_id=t, logprob=lp) for t, lp in zip(p.token_ids, p.logprobs))
-                        for p in resp.chunk.top_logprobs)
+            top = _alternatives(resp.chunk.top_logprobs)
             self._logprobs.extend(logprobs)
             self._top.extend(top)
+            prompt: Dict[str, Any] = {}
+            if resp.chunk.prompt_token_ids:
+                prompt = dict(prompt_token_ids=tuple(resp.chunk.prompt_token_ids),
+                              prompt_logprobs=tuple(resp.chunk.prompt_logprobs),
+                              prompt_top_logprobs=_alternatives(resp.chunk.prompt_top_logprobs))
+                self._prompt = prompt
             return types.Chunk(text=resp.chunk.text, token_ids=tuple(resp.chunk.token_ids),
-                               request_id=self.request_id, logprobs=logprobs, top_logprobs=top)
+                               request_id=self.request_id, logprobs=logprobs, top_logprobs=top, **prompt)
         if kind == "complete":
             done = resp.complete
             self._text.append(done.text_tail)
@@ -174,7 +188,8 @@ class Assembler:
                 text="".join(self._text), token_ids=tuple(self._token_ids),
                 finish_reason=_FINISH_REASONS.get(done.finish_reason, "unspecified"),
                 stats=_convert.stats_from_proto(done.stats), request_id=self.request_id,
-                matched_stop=done.matched_stop, logprobs=tuple(self._logprobs), top_logprobs=tuple(self._top))
+                matched_stop=done.matched_stop, logprobs=tuple(self._logprobs), top_logprobs=tuple(self._top),
+                **self._prompt)
             return None
         raise ProtocolError(f"a response without chunk or complete (kind {kind!r})")
 

@@ -160,6 +160,7 @@ class AsyncClient:
         tokens_only: bool = False,
         logprobs: bool = False,
         top_logprobs: Optional[int] = None,
+        prompt_logprobs: bool = False,
         request_id: Optional[str] = None,
         params: Optional[Mapping[str, Any]] = None,
         timeout: Optional[float] = None,
@@ -175,7 +176,8 @@ class AsyncClient:
             top_k=top_k, top_p=top_p, min_p=min_p, repetition_penalty=repetition_penalty,
             repetition_window=repetition_window, seed=seed, stop=stop, gamma=gamma, adaptive_gamma=adaptive_gamma,
             context=context, collection=collection, ignore_eos=ignore_eos, tokens_only=tokens_only,
-            logprobs=logprobs, top_logprobs=top_logprobs, request_id=request_id, params=params, extra_params=strategy_params)
+            logprobs=logprobs, top_logprobs=top_logprobs, prompt_logprobs=prompt_logprobs,
+            request_id=request_id, params=params, extra_params=strategy_params)
         return await self._start(req, stream, timeout)
 
     async def chat(self, messages: Sequence[types.MessageLike], *, stream: bool = True,

@@ -168,6 +168,7 @@ class Client:
         tokens_only: bool = False,
         logprobs: bool = False,
         top_logprobs: Optional[int] = None,
+        prompt_logprobs: bool = False,
         request_id: Optional[str] = None,
         params: Optional[Mapping[str, Any]] = None,
         timeout: Optional[float] = None,
@@ -195,6 +196,11 @@ class Client:
                 logits, temperature 1) in ``Chunk.logprobs`` / ``GenerationResult.logprobs``, and
                 the top_logprobs (0..20) most likely tokens at each position; target_only and
                 speculative report them, other strategies refuse (InvalidArgument).
+            prompt_logprobs: with logprobs, also score the prompt (what an evaluation's
+                loglikelihood needs): ``prompt_token_ids`` as the target read them, and for each
+                token after the first its log-probability given the ones before it
+                (``prompt_logprobs``, one fewer entry) with top_logprobs alternatives
+                (``prompt_top_logprobs``), on the first Chunk and the GenerationResult.
             request_id: client-chosen id (for :meth:`abort`); None = server-assigned.
             params: strategy parameters by their documented names (:meth:`info` lists them),
                 e.g. ``{"gamma": 5, "lambda": 24}`` (``lambda`` is not a valid keyword).
@@ -210,7 +216,8 @@ class Client:
             top_k=top_k, top_p=top_p, min_p=min_p, repetition_penalty=repetition_penalty,
             repetition_window=repetition_window, seed=seed, stop=stop, gamma=gamma, adaptive_gamma=adaptive_gamma,
             context=context, collection=collection, ignore_eos=ignore_eos, tokens_only=tokens_only,
-            logprobs=logprobs, top_logprobs=top_logprobs, request_id=request_id, params=params, extra_params=strategy_params)
+            logprobs=logprobs, top_logprobs=top_logprobs, prompt_logprobs=prompt_logprobs,
+            request_id=request_id, params=params, extra_params=strategy_params)
         return self._start(req, stream, timeout)
 
     def chat(self, messages: Sequence[types.MessageLike], *, stream: bool = True, timeout: Optional[float] = None,

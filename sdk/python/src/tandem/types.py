@@ -35,6 +35,12 @@ class Chunk:
     request_id: str
     logprobs: Tuple[float, ...] = ()
     top_logprobs: Tuple[Tuple[TokenLogprob, ...], ...] = ()
+    #: With ``prompt_logprobs=True``, on the first chunk only: the prompt's token ids as the target
+    #: read them, each one after the first's log-probability given the ones before it (one fewer
+    #: entry), and with ``top_logprobs`` the alternatives at those positions.
+    prompt_token_ids: Tuple[int, ...] = ()
+    prompt_logprobs: Tuple[float, ...] = ()
+    prompt_top_logprobs: Tuple[Tuple[TokenLogprob, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,10 @@ class GenerationResult:
     #: With ``logprobs=True`` / ``top_logprobs``: as in :class:`Chunk`, for every token id.
     logprobs: Tuple[float, ...] = ()
     top_logprobs: Tuple[Tuple[TokenLogprob, ...], ...] = ()
+    #: With ``prompt_logprobs=True``: as in :class:`Chunk`.
+    prompt_token_ids: Tuple[int, ...] = ()
+    prompt_logprobs: Tuple[float, ...] = ()
+    prompt_top_logprobs: Tuple[Tuple[TokenLogprob, ...], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,9 @@ struct GenerateOptions {
   // report them; other strategies refuse (INVALID_ARGUMENT).
   bool logprobs = false;
   uint32_t top_logprobs = 0;
+  // With logprobs: also score the prompt (an evaluation's loglikelihood):
+  // the Chunk/GenerationResult prompt_* fields.
+  bool prompt_logprobs = false;
   // Client-chosen id (for Client::Abort); empty = the server assigns one.
   std::string request_id = {};
   // Deadline of the whole generation; unset = the client's default.
@@ -110,6 +113,13 @@ struct Chunk {
   // most likely tokens at each of their positions, best first.
   std::vector<float> logprobs = {};
   std::vector<std::vector<TokenLogprob>> top_logprobs = {};
+  // With GenerateOptions::prompt_logprobs, on the first chunk only: the
+  // prompt's token ids as the target read them, each one after the first's
+  // log-probability given the ones before it (one fewer entry) and, with
+  // top_logprobs, the alternatives at those positions.
+  std::vector<int32_t> prompt_token_ids = {};
+  std::vector<float> prompt_logprobs = {};
+  std::vector<std::vector<TokenLogprob>> prompt_top_logprobs = {};
 };
 
 struct GenerationResult {
@@ -118,6 +128,9 @@ struct GenerationResult {
   std::vector<int32_t> token_ids = {};
   std::vector<float> logprobs = {};                       // as in Chunk, for every token id
   std::vector<std::vector<TokenLogprob>> top_logprobs = {};
+  std::vector<int32_t> prompt_token_ids = {};  // as in Chunk (GenerateOptions::prompt_logprobs)
+  std::vector<float> prompt_logprobs = {};
+  std::vector<std::vector<TokenLogprob>> prompt_top_logprobs = {};
   v1::FinishReason finish_reason = v1::FINISH_REASON_UNSPECIFIED;
   // The stop string that ended the output (finish_reason STOP_STRING).
   std::string matched_stop = {};
