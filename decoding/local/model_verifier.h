@@ -39,8 +39,12 @@ class ModelVerifier : public Verifier {
 };
 
 // VerifySession::AppendScored scores its tokens this many per forward: the
-// vocabulary rows it holds at once (64 Qwen rows: 39 MB).
-inline constexpr size_t kScoredRowsPerForward = 64;
+// vocabulary rows it holds at once (128 Qwen rows: 78 MB). Fewer forwards
+// stream the weights fewer times: scoring a Qwen 1.5B prompt (echo's prompt
+// logprobs) took 1.23-1.36x a plain prefill's time to first token at 128
+// rows and 1.34-1.57x at 64 (best of 3, bench/orchestrator/
+// prompt_logprobs_cost.py); 256 was not clearly faster than 128.
+inline constexpr size_t kScoredRowsPerForward = 128;
 
 // Next-token info from one raw logits row (exposed for the tests and the
 // target service): entropy of softmax(logits) in nats, and the top_k ids by
