@@ -15,7 +15,8 @@ namespace {
 nlohmann::json LogprobEntries(const std::vector<int32_t>& ids, const std::vector<float>& logprobs,
                               const std::vector<std::vector<runtime::TokenLogprob>>& top, size_t unscored) {
   nlohmann::json entries = nlohmann::json::array();
-  for (size_t i = 0; i < ids.size(); ++i) {
+  // Bounded by the values too: safe on an outcome CheckLogprobCounts did not see.
+  for (size_t i = 0; i < ids.size() && i < unscored + logprobs.size(); ++i) {
     if (i < unscored) {
       entries.push_back({{"token_id", ids[i]}, {"logprob", nullptr}, {"top_logprobs", nullptr}});
       continue;
@@ -35,7 +36,7 @@ nlohmann::json LogprobEntries(const std::vector<int32_t>& ids, const std::vector
 void AppendLogprobLines(const std::vector<int32_t>& ids, const std::vector<float>& logprobs,
                         const std::vector<std::vector<runtime::TokenLogprob>>& top, size_t unscored,
                         std::string* out) {
-  for (size_t i = 0; i < ids.size(); ++i) {
+  for (size_t i = 0; i < ids.size() && i < unscored + logprobs.size(); ++i) {
     if (i < unscored) {
       absl::StrAppend(out, absl::StrFormat("\n%4d: %6d %9s", i, ids[i], "-"));
       continue;
