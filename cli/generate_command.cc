@@ -162,8 +162,8 @@ CLI::App* AddGenerateCommand(CLI::App& app, GenerateOptions& o) {
                   "In process: bundled model name or GGUF path of the target (default smollm2-135m). "
                   "With --server: the model name to request (default: the server's)");
   cmd->add_flag("--chat", o.chat, "Wrap the prompt as a user message in the model's chat template");
-  cmd->add_option("--max-tokens", o.max_tokens, "Most tokens to generate")
-      ->check(CLI::Range(1, 1 << 20))->capture_default_str();
+  cmd->add_option("--max-tokens", o.max_tokens, "Most tokens to generate; 0 only with --prompt-logprobs (score the prompt)")
+      ->check(CLI::Range(0, 1 << 20))->capture_default_str();
   o.sampling.temperature = 0.7f;
   cmd->add_option("--temperature", o.sampling.temperature, "Sampling temperature; 0 = greedy")
       ->capture_default_str();

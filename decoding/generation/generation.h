@@ -36,7 +36,7 @@ struct GenerationRequest {
   // need it decode `prompt`.
   std::string prompt_text;
   runtime::SamplingParams sampling;
-  int max_tokens = 256;                 // >= 1
+  int max_tokens = 256;                 // >= 1; 0 with prompt_logprobs (score the prompt only)
   std::vector<std::string> stop_strings;  // need a Vocabulary with a decoder
   spec::GammaOptions gamma;             // speculative only
   // Report each emitted token's log-probability under the target model (raw

@@ -30,8 +30,9 @@ absl::Status Output::ValidateRequest(const GenerationRequest& request, const Voc
   if (request.prompt_logprobs && !request.logprobs) {
     return absl::InvalidArgumentError("prompt_logprobs needs logprobs");
   }
-  if (request.max_tokens < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("max_tokens must be >= 1, got ", request.max_tokens));
+  if (request.max_tokens < (request.prompt_logprobs ? 0 : 1)) {
+    return absl::InvalidArgumentError(absl::StrCat("max_tokens must be >= 1 (0 with prompt_logprobs), got ",
+                                                   request.max_tokens));
   }
   if (absl::Status s = request.sampling.Validate(); !s.ok()) return s;
   if (request.gamma.gamma < 0 || request.gamma.gamma > 64) {
@@ -58,6 +59,9 @@ Output::Output(const GenerationRequest& request, const Vocabulary& vocab,
       stops_(request.stop_strings),
       start_(std::chrono::steady_clock::now()) {
   result_->stats.prompt_tokens = static_cast<int64_t>(request.prompt.size());
+  // max_tokens 0 (prompt_logprobs alone): finished before the first step;
+  // the strategy still opens the target, which scores the prompt.
+  if (request.max_tokens <= 0) Finish(FinishReason::kLength);
 }
 
 bool Output::cancelled() const {

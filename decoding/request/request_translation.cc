@@ -230,7 +230,8 @@ absl::StatusOr<PreparedRequest> PrepareRequest(const DecodeRequest& r, PreparedS
                                                " prompt tokens leave no room in the context of ", ctx));
   }
   if (r.max_tokens.has_value()) {
-    if (auto s = ValidateRange(*r.max_tokens, 1, room, "max_tokens"); !s.ok()) return s;
+    // 0 only to score the prompt (OpenAI's legacy echo with max_tokens 0).
+    if (auto s = ValidateRange(*r.max_tokens, r.prompt_logprobs ? 0 : 1, room, "max_tokens"); !s.ok()) return s;
     out.generation.max_tokens = static_cast<int>(*r.max_tokens);
   } else {
     out.generation.max_tokens = static_cast<int>(std::min<int64_t>(defaults.default_max_tokens, room));

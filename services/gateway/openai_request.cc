@@ -200,7 +200,9 @@ absl::Status ParseCommon(const json& body, OpenAiRequest* out) {
     if (const json* v = Find(body, key)) {
       auto n = GetInt(*v, key);
       if (!n.ok()) return n.status();
-      if (*n < 1) return InvalidField(key, absl::StrCat("must be at least 1, got ", *n));
+      // 0 is for completions' echo with logprobs (score the prompt only);
+      // the shared translation refuses it otherwise.
+      if (*n < 0) return InvalidField(key, absl::StrCat("must be at least 0, got ", *n));
       d.max_tokens = *n;
     }
   }

@@ -62,6 +62,26 @@ string(JSON scored_lp GET "${scored}" logprobs)
 if(NOT scored_lp STREQUAL target_lp)
   message(FATAL_ERROR "--prompt-logprobs changed the generation's logprobs:\n${scored_lp}\n${target_lp}")
 endif()
+# --max-tokens 0 with --prompt-logprobs: the prompt scored alone, the same
+# entries; without it refused.
+execute_process(COMMAND ${TANDEM} generate --json --temperature 0 --max-tokens 0 --logprobs --top-logprobs 3
+                        --prompt-logprobs --strategy target_only "The capital of France is"
+                RESULT_VARIABLE rc OUTPUT_VARIABLE zero ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "--max-tokens 0 --prompt-logprobs: exit ${rc}, stderr:\n${err}")
+endif()
+string(JSON zero_tokens GET "${zero}" completion_tokens)
+string(JSON zero_prompt GET "${zero}" prompt_logprobs)
+string(JSON scored_prompt GET "${scored}" prompt_logprobs)
+if(NOT zero_tokens EQUAL 0 OR NOT zero_prompt STREQUAL scored_prompt)
+  message(FATAL_ERROR "--max-tokens 0: ${zero_tokens} tokens, prompt entries differ:\n${zero}")
+endif()
+execute_process(COMMAND ${TANDEM} generate --max-tokens 0 "hi"
+                RESULT_VARIABLE rc ERROR_VARIABLE err OUTPUT_QUIET)
+if(rc EQUAL 0 OR NOT err MATCHES "max_tokens")
+  message(FATAL_ERROR "--max-tokens 0 alone: exit ${rc}, stderr:\n${err}")
+endif()
+
 execute_process(COMMAND ${TANDEM} generate --prompt-logprobs --max-tokens 2 "hi"
                 RESULT_VARIABLE rc ERROR_VARIABLE err OUTPUT_QUIET)
 if(NOT rc EQUAL 2 OR NOT err MATCHES "--prompt-logprobs requires --logprobs")

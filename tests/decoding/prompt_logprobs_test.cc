@@ -144,6 +144,36 @@ TEST(PromptLogprobs, TheFirstChunkCarriesThemEvenWithoutATokenAfter) {
   }
 }
 
+// max_tokens 0 with prompt logprobs: the prompt scored, nothing generated
+// (OpenAI's legacy echo with max_tokens 0); without them refused.
+TEST(PromptLogprobs, MaxTokensZeroScoresThePromptAlone) {
+  ModelPair m;
+  const std::vector<int32_t> prompt = {3, 5, 7, 2, 6};
+  GenerationResult generating;
+  ASSERT_TRUE(RunTargetOnly(Request(prompt, true), m.verifier, m.vocab, nullptr, &generating).ok());
+  GenerationRequest request = Request(prompt, true);
+  request.max_tokens = 0;
+  for (bool speculative : {false, true}) {
+    std::vector<size_t> chunk_tokens;
+    const StreamCallback record = [&](const StreamChunk& c) {
+      chunk_tokens.push_back(c.tokens.size());
+      return absl::OkStatus();
+    };
+    GenerationResult r;
+    absl::Status s = speculative ? RunSpeculative(request, m.drafter, m.verifier, m.vocab, record, &r)
+                                 : RunTargetOnly(request, m.verifier, m.vocab, record, &r);
+    ASSERT_TRUE(s.ok()) << s;
+    EXPECT_TRUE(r.tokens.empty()) << speculative;
+    EXPECT_EQ(r.finish_reason, FinishReason::kLength);
+    EXPECT_EQ(r.prompt_logprobs, generating.prompt_logprobs);
+    EXPECT_EQ(r.prompt_top_logprobs, generating.prompt_top_logprobs);
+    EXPECT_EQ(chunk_tokens, std::vector<size_t>{0});  // the scores' chunk alone
+  }
+  request.prompt_logprobs = false;
+  GenerationResult r;
+  EXPECT_EQ(RunTargetOnly(request, m.verifier, m.vocab, nullptr, &r).code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(PromptLogprobs, AOneTokenPromptHasNothingToScore) {
   ModelPair m;
   GenerationResult r;

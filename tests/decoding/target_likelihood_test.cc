@@ -127,7 +127,9 @@ TEST(AppendScored, AlternativesAreTheRowsMostLikelyTokens) {
     for (size_t a = 0; a < 3; ++a) {
       const runtime::TokenLogprob& alt = top[i][a];
       EXPECT_NEAR(alt.logprob, LogProb(testing::TargetLogits, kVocab12, ctx, alt.token), 1e-5) << i;
-      if (a > 0) EXPECT_GE(top[i][a - 1].logprob, alt.logprob) << i;
+      if (a > 0) {
+        EXPECT_GE(top[i][a - 1].logprob, alt.logprob) << i;
+      }
     }
     const float best = *std::max_element(row.begin(), row.end());
     EXPECT_EQ(row[static_cast<size_t>(top[i][0].token)], best) << i;

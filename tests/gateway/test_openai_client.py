@@ -225,6 +225,11 @@ def test_completions_echo_scores_the_prompt(client, model):
     assert "".join(texts) == answers["target_only"][0]
     pieces = [c.choices[0].logprobs for c in chunks if c.choices and c.choices[0].logprobs]
     assert [v for p in pieces for v in p.token_logprobs] == answers["target_only"][1]
+    # max_tokens=0 (OpenAI's legacy scoring request): the prompt alone, with the same entries.
+    zero = client.completions.create(model=model, prompt=prompt + continuation, temperature=0, max_tokens=0,
+                                     logprobs=1, echo=True, extra_body=tandem("target_only"))
+    assert zero.usage.completion_tokens == 0 and zero.choices[0].text == prompt + continuation
+    assert zero.choices[0].logprobs.token_logprobs == answers["target_only"][1][:-1]
     # Without logprobs the prompt still comes back in front.
     plain = client.completions.create(model=model, prompt=prompt, temperature=0, max_tokens=3, echo=True)
     assert plain.choices[0].text.startswith(prompt) and plain.choices[0].logprobs is None

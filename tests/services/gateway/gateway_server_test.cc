@@ -346,6 +346,38 @@ TEST_F(GatewayServerTest, CompletionEchoScoresThePrompt) {
   EXPECT_EQ(streamed_text, p["text"]);
 }
 
+// Echo with logprobs and max_tokens 0 (OpenAI's legacy way to score a
+// text): the prompt alone, every token's entry, nothing generated; streamed
+// the same. max_tokens 0 without echo is refused (the shared translation's
+// check, the same for chat).
+TEST_F(GatewayServerTest, EchoWithZeroMaxTokensScoresThePromptAlone) {
+  json body = {{"prompt", kPrompt}, {"temperature", 0}, {"max_tokens", 0}, {"logprobs", 1}, {"echo", true},
+               {"tandem", {{"strategy", "target_only"}}}};
+  auto res = Post("/v1/completions", body);
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  ASSERT_EQ(res->status, 200) << res->body;
+  const json r = json::parse(res->body);
+  std::string prompt_text;
+  for (int32_t id : kPrompt) prompt_text += static_cast<char>('a' + id);
+  EXPECT_EQ(r["choices"][0]["text"], prompt_text);
+  EXPECT_EQ(r["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(r["usage"]["completion_tokens"], 0);
+  const json& lp = r["choices"][0]["logprobs"];
+  ASSERT_EQ(lp["tokens"].size(), kPrompt.size()) << lp;
+  EXPECT_TRUE(lp["token_logprobs"][0].is_null());
+  for (size_t i = 1; i < kPrompt.size(); ++i) {
+    EXPECT_LE(lp["token_logprobs"][i].get<double>(), 0.0) << i;
+  }
+  std::string streamed;
+  const std::vector<std::string> events = StreamEvents(body);
+  for (size_t i = 0; i + 1 < events.size(); ++i) {
+    const json event = json::parse(events[i]);
+    if (!event["choices"].empty()) streamed += event["choices"][0]["text"].get<std::string>();
+  }
+  EXPECT_EQ(streamed, prompt_text);
+  ExpectError("/v1/completions", {{"prompt", kPrompt}, {"max_tokens", 0}}, 400, "max_tokens");
+}
+
 TEST_F(GatewayServerTest, BadInputAnswersWithOpenAiErrors) {
   const json ok = {{"prompt", kPrompt}, {"max_tokens", 4}};
   auto with = [&](const json& patch) {

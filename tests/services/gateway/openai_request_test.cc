@@ -175,7 +175,10 @@ TEST(OpenAiRequestTest, SamplingRangesAreOpenAis) {
   EXPECT_TRUE(Chat({{"temperature", 0}}).ok());
   ExpectFieldError(Chat({{"top_p", 1.5}}), "top_p");
   ExpectFieldError(Chat({{"top_p", 0}}), "top_p");
-  ExpectFieldError(Chat({{"max_tokens", 0}}), "max_tokens");
+  ExpectFieldError(Chat({{"max_tokens", -1}}), "max_tokens");
+  // 0 parses (completions' echo may score the prompt alone); the shared
+  // translation refuses it without prompt logprobs.
+  EXPECT_TRUE(Chat({{"max_tokens", 0}}).ok());
   ExpectFieldError(Chat({{"max_tokens", 2.5}}), "max_tokens");
   ExpectFieldError(Chat({{"max_completion_tokens", -3}}), "max_completion_tokens");
   ExpectFieldError(Chat({{"seed", -1}}), "seed");
