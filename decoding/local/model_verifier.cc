@@ -232,7 +232,9 @@ class ModelVerifySession : public VerifySession {
     // S, committed_ and last_logits_ change only once every chunk is in, so an
     // error in any chunk leaves the session as it was.
     bool have_first_row = cached_all_;
-    if (have_first_row) prev_row_.assign(last_logits_.begin(), last_logits_.end());
+    // The row before the chunk: read in place (last_logits_, which changes
+    // only at the end), then the previous chunk's last row, kept in prev_row_.
+    std::span<const float> first_row(last_logits_);
     log_probs->resize(tokens.size());
     if (top_n > 0) top->resize(tokens.size());
     for (size_t done = 0; done < tokens.size();) {
@@ -257,12 +259,12 @@ class ModelVerifySession : public VerifySession {
       // (bench/orchestrator/next_token_info_bench.cc).
       for (size_t i = 0; i < chunk.size(); ++i) {
         const std::span<const float> row =
-            have_first_row ? (i == 0 ? std::span<const float>(prev_row_)
-                                     : std::span<const float>(logits_.data() + (i - 1) * vocab, vocab))
+            have_first_row ? (i == 0 ? first_row : std::span<const float>(logits_.data() + (i - 1) * vocab, vocab))
                            : std::span<const float>(logits_.data() + i * vocab, vocab);
         (*log_probs)[done + i] = scorer_.Score(row, chunk[i], top_n, top_n > 0 ? &(*top)[done + i] : nullptr);
       }
       prev_row_.assign(logits_.end() - static_cast<std::ptrdiff_t>(vocab), logits_.end());
+      first_row = prev_row_;
       have_first_row = true;
       done += chunk.size();
     }

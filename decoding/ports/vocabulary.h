@@ -7,6 +7,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 
 namespace tandem::decoding {
@@ -30,6 +32,17 @@ class Vocabulary {
   // then rejected and chunks carry token ids only).
   virtual std::unique_ptr<TokenDecoder> NewDecoder() const = 0;
 };
+
+// The text of `tokens` decoded in one go (the bytes of a character left
+// unfinished at the end flushed as the decoder writes them); nullopt when
+// `vocab` has no decoder.
+inline std::optional<std::string> DecodeTokens(const Vocabulary& vocab, std::span<const int32_t> tokens) {
+  std::unique_ptr<TokenDecoder> decoder = vocab.NewDecoder();
+  if (decoder == nullptr) return std::nullopt;
+  std::string text;
+  for (int32_t token : tokens) text += decoder->Push(token);
+  return text + decoder->Flush();
+}
 
 // A vocabulary with end-of-generation switched off: the strategies then
 // treat end-of-generation tokens as ordinary tokens (ignore_eos requests,

@@ -39,14 +39,12 @@ void SendError(httplib::Response& res, const HttpError& e) {
 absl::StatusOr<std::string> EchoText(const decoding::DecodeRequest& request, std::span<const int32_t> prompt,
                                      const decoding::GenerationPorts& ports) {
   if (request.prompt.has_value()) return *request.prompt;
-  std::unique_ptr<decoding::TokenDecoder> decoder =
-      ports.vocabulary != nullptr ? ports.vocabulary->NewDecoder() : nullptr;
-  if (decoder == nullptr) {
+  std::optional<std::string> text =
+      ports.vocabulary != nullptr ? decoding::DecodeTokens(*ports.vocabulary, prompt) : std::nullopt;
+  if (!text.has_value()) {
     return decoding::InvalidField("echo", "a prompt of token ids needs a detokenizer, which this deployment lacks");
   }
-  std::string text;
-  for (int32_t token : prompt) text += decoder->Push(token);
-  return text + decoder->Flush();
+  return *std::move(text);
 }
 
 // Completions' echo: the prompt's text, and its tokens for the logprobs.

@@ -115,9 +115,7 @@ absl::StatusOr<json> LogprobsWriter::WritePrompt(std::span<const int32_t> prompt
                                             " prompt log-probabilities and ", top.size(),
                                             " alternative lists for a prompt of ", prompt.size(), " tokens"));
   }
-  json out = Completions(prompt.first(1), {}, {}, /*unscored=*/true);
-  AppendCompletionLogprobs(&out, Completions(prompt.subspan(1), logprobs, top));
-  return out;
+  return Completions(prompt, logprobs, top, /*unscored=*/1);
 }
 
 void AppendCompletionLogprobs(json* into, const json& more) {
@@ -154,7 +152,7 @@ json LogprobsWriter::Chat(std::span<const int32_t> tokens, std::span<const float
 }
 
 json LogprobsWriter::Completions(std::span<const int32_t> tokens, std::span<const float> logprobs,
-                                 std::span<const std::vector<runtime::TokenLogprob>> top, bool unscored) {
+                                 std::span<const std::vector<runtime::TokenLogprob>> top, size_t unscored) {
   json texts = json::array();
   json token_logprobs = json::array();
   json offsets = json::array();
@@ -167,18 +165,19 @@ json LogprobsWriter::Completions(std::span<const int32_t> tokens, std::span<cons
     // a character another one began starts where that character does.
     offsets.push_back(chars_);
     chars_ += CompletedChars(bytes, &unfinished_);
-    if (unscored) {
+    if (i < unscored) {
       token_logprobs.push_back(nullptr);
       if (top_n_ > 0) tops.push_back(nullptr);
       continue;
     }
-    const float logprob = CleanLogprob(logprobs[i]);
+    const size_t k = i - unscored;  // logprobs[k] and top[k] belong to tokens[i]
+    const float logprob = CleanLogprob(logprobs[k]);
     token_logprobs.push_back(logprob);
     if (top_n_ == 0) continue;
     // A map from text: two tokens with the same text keep the likelier one
     // (the lists are best first).
     json alternatives = json::object();
-    for (const runtime::TokenLogprob& alt : Alternatives(top, i)) {
+    for (const runtime::TokenLogprob& alt : Alternatives(top, k)) {
       const std::string key = ValidTokenText(token_bytes_(alt.token));
       if (!alternatives.contains(key)) alternatives[key] = CleanLogprob(alt.logprob);
     }

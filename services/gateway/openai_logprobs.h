@@ -76,10 +76,10 @@ class LogprobsWriter {
  private:
   nlohmann::json Chat(std::span<const int32_t> tokens, std::span<const float> logprobs,
                       std::span<const std::vector<runtime::TokenLogprob>> top) const;
-  // `unscored`: the tokens come without logprobs (the prompt's first),
-  // written as nulls.
+  // The first `unscored` tokens come without logprobs (the prompt's first),
+  // written as nulls; logprobs[k] and top[k] belong to tokens[unscored + k].
   nlohmann::json Completions(std::span<const int32_t> tokens, std::span<const float> logprobs,
-                             std::span<const std::vector<runtime::TokenLogprob>> top, bool unscored = false);
+                             std::span<const std::vector<runtime::TokenLogprob>> top, size_t unscored = 0);
   // The first top_n alternatives of token i (none when top_n is 0).
   std::span<const runtime::TokenLogprob> Alternatives(std::span<const std::vector<runtime::TokenLogprob>> top,
                                                       size_t i) const;

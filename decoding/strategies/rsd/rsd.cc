@@ -51,13 +51,6 @@ class StepText {
 
 enum class StepEnd { kDelimiter, kEndOfGeneration, kCap, kContext };
 
-std::string DecodeAll(const Vocabulary& vocab, std::span<const int32_t> tokens) {
-  std::unique_ptr<TokenDecoder> d = vocab.NewDecoder();
-  std::string text;
-  for (int32_t t : tokens) text += d->Push(t);
-  return text + d->Flush();
-}
-
 }  // namespace
 
 absl::Status ParseRsdOmega(const std::string& name, RsdOmega* out) {
@@ -141,7 +134,7 @@ absl::Status RunRsd(const GenerationRequest& request, const RsdOptions& options,
   Output out(request, vocab, on_chunk, result);
 
   const std::string question =
-      request.prompt_text.empty() ? DecodeAll(vocab, request.prompt) : request.prompt_text;
+      request.prompt_text.empty() ? DecodeTokens(vocab, request.prompt).value_or("") : request.prompt_text;
   RewardSpec prm_spec = options.prm;
   prm_spec.options.emplace("delimiter", options.delimiter);  // an explicit PRM option wins
   runtime::Rng rng = runtime::Rng(request.sampling.seed).Split(kRsdRngStream);

@@ -1,6 +1,8 @@
 #include "services/orchestrator/server/request_runner.h"
 
 #include <condition_variable>
+#include <optional>
+#include <string>
 #include <thread>
 #include <utility>
 
@@ -25,11 +27,9 @@ double MsBetween(Clock::time_point a, Clock::time_point b) {
 // past the emitted (cut) text with it.
 std::string MatchedStop(const GenerationResult& result, const GenerationRequest& request,
                         const Vocabulary& vocab) {
-  auto decoder = vocab.NewDecoder();
-  if (decoder == nullptr) return "";
-  std::string full;
-  for (int32_t t : result.tokens) full += decoder->Push(t);
-  full += decoder->Flush();
+  const std::optional<std::string> decoded = decoding::DecodeTokens(vocab, result.tokens);
+  if (!decoded.has_value()) return "";
+  const std::string& full = *decoded;
   if (full.size() < result.text.size()) return "";
   std::string_view rest = std::string_view(full).substr(result.text.size());
   for (const std::string& s : request.stop_strings) {

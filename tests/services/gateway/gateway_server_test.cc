@@ -47,6 +47,15 @@ class GatewayServerTest : public ::testing::Test {
     return client_->Post(path.c_str(), body.dump(), "application/json");
   }
 
+  // POSTs a completions body that must answer 200; *out is the parsed answer.
+  // Call through ASSERT_NO_FATAL_FAILURE so a failure stops the test.
+  void PostOk(const json& body, json* out) {
+    auto res = Post("/v1/completions", body);
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
+    ASSERT_EQ(res->status, 200) << res->body;
+    *out = json::parse(res->body);
+  }
+
   json Completion(const std::string& strategy, int max_tokens) {
     json body = {{"model", "fake-target"}, {"prompt", kPrompt}, {"temperature", 0},
                  {"max_tokens", max_tokens}, {"tandem", {{"strategy", strategy}}}};
@@ -190,10 +199,8 @@ TEST_F(GatewayServerTest, StreamWithoutUsagePutsStatsOnTheFinishChunk) {
 TEST_F(GatewayServerTest, CompletionLogprobsCoverEveryToken) {
   json body = {{"prompt", kPrompt}, {"temperature", 0}, {"max_tokens", 12}, {"logprobs", 3},
                {"tandem", {{"strategy", "target_only"}, {"ignore_eos", true}}}};
-  auto res = Post("/v1/completions", body);
-  ASSERT_TRUE(res) << httplib::to_string(res.error());
-  ASSERT_EQ(res->status, 200) << res->body;
-  const json r = json::parse(res->body);
+  json r;
+  ASSERT_NO_FATAL_FAILURE(PostOk(body, &r));
   const json& lp = r["choices"][0]["logprobs"];
   const std::string text = r["choices"][0]["text"];
   const size_t n = r["usage"]["completion_tokens"].get<size_t>();
@@ -219,10 +226,9 @@ TEST_F(GatewayServerTest, CompletionLogprobsCoverEveryToken) {
   EXPECT_EQ(joined, text);
   // Greedy speculative verifies the same target rows: same tokens, same numbers.
   body["tandem"]["strategy"] = "speculative";
-  auto spec = Post("/v1/completions", body);
-  ASSERT_TRUE(spec) << httplib::to_string(spec.error());
-  ASSERT_EQ(spec->status, 200) << spec->body;
-  const json s = json::parse(spec->body)["choices"][0]["logprobs"];
+  json spec;
+  ASSERT_NO_FATAL_FAILURE(PostOk(body, &spec));
+  const json s = spec["choices"][0]["logprobs"];
   EXPECT_EQ(s["tokens"], lp["tokens"]);
   EXPECT_EQ(s["token_logprobs"], lp["token_logprobs"]);  // exact: the kernels are batch-invariant
   EXPECT_EQ(s["top_logprobs"], lp["top_logprobs"]);
@@ -233,10 +239,9 @@ TEST_F(GatewayServerTest, CompletionLogprobsCoverEveryToken) {
 TEST_F(GatewayServerTest, StreamedLogprobsMatchTheJsonAnswer) {
   json body = {{"prompt", kPrompt}, {"temperature", 0}, {"max_tokens", 20}, {"logprobs", 2},
                {"tandem", {{"strategy", "speculative"}, {"ignore_eos", true}}}};
-  auto res = Post("/v1/completions", body);
-  ASSERT_TRUE(res) << httplib::to_string(res.error());
-  ASSERT_EQ(res->status, 200) << res->body;
-  const json whole = json::parse(res->body)["choices"][0]["logprobs"];
+  json answer;
+  ASSERT_NO_FATAL_FAILURE(PostOk(body, &answer));
+  const json whole = answer["choices"][0]["logprobs"];
   const std::vector<std::string> events = StreamEvents(body);
   ASSERT_GE(events.size(), 3u);
   ASSERT_EQ(events.back(), "[DONE]");
@@ -265,10 +270,9 @@ TEST_F(GatewayServerTest, StreamedLogprobsMatchTheJsonAnswer) {
 TEST_F(GatewayServerTest, CompletionEchoScoresThePrompt) {
   json first = {{"prompt", kPrompt}, {"temperature", 0}, {"max_tokens", 6}, {"logprobs", 2},
                 {"tandem", {{"strategy", "target_only"}, {"ignore_eos", true}}}};
-  auto res = Post("/v1/completions", first);
-  ASSERT_TRUE(res) << httplib::to_string(res.error());
-  ASSERT_EQ(res->status, 200) << res->body;
-  const json generated = json::parse(res->body)["choices"][0];
+  json answer;
+  ASSERT_NO_FATAL_FAILURE(PostOk(first, &answer));
+  const json generated = answer["choices"][0];
   const std::string completion = generated["text"];
   ASSERT_EQ(completion.size(), 6u);  // one letter per token
   // The prompt and its completion, sent back with echo and one more token.
@@ -278,10 +282,8 @@ TEST_F(GatewayServerTest, CompletionEchoScoresThePrompt) {
     SCOPED_TRACE(strategy);
     json body = {{"prompt", extended}, {"temperature", 0}, {"max_tokens", 1}, {"logprobs", 2}, {"echo", true},
                  {"tandem", {{"strategy", strategy}, {"ignore_eos", true}}}};
-    auto echoed = Post("/v1/completions", body);
-    ASSERT_TRUE(echoed) << httplib::to_string(echoed.error());
-    ASSERT_EQ(echoed->status, 200) << echoed->body;
-    const json r = json::parse(echoed->body);
+    json r;
+    ASSERT_NO_FATAL_FAILURE(PostOk(body, &r));
     const std::string text = r["choices"][0]["text"];
     const json& lp = r["choices"][0]["logprobs"];
     const size_t n = extended.size() + 1;
@@ -330,10 +332,9 @@ TEST_F(GatewayServerTest, CompletionEchoScoresThePrompt) {
   // Echo without logprobs: the text alone, streamed or not.
   json plain = {{"prompt", kPrompt}, {"temperature", 0}, {"max_tokens", 3}, {"echo", true},
                 {"tandem", {{"strategy", "target_only"}, {"ignore_eos", true}}}};
-  auto res2 = Post("/v1/completions", plain);
-  ASSERT_TRUE(res2) << httplib::to_string(res2.error());
-  ASSERT_EQ(res2->status, 200) << res2->body;
-  const json p = json::parse(res2->body)["choices"][0];
+  json plain_answer;
+  ASSERT_NO_FATAL_FAILURE(PostOk(plain, &plain_answer));
+  const json p = plain_answer["choices"][0];
   std::string prompt_text;
   for (int32_t id : kPrompt) prompt_text += static_cast<char>('a' + id);
   EXPECT_EQ(p["text"], prompt_text + completion.substr(0, 3));
@@ -353,10 +354,8 @@ TEST_F(GatewayServerTest, CompletionEchoScoresThePrompt) {
 TEST_F(GatewayServerTest, EchoWithZeroMaxTokensScoresThePromptAlone) {
   json body = {{"prompt", kPrompt}, {"temperature", 0}, {"max_tokens", 0}, {"logprobs", 1}, {"echo", true},
                {"tandem", {{"strategy", "target_only"}}}};
-  auto res = Post("/v1/completions", body);
-  ASSERT_TRUE(res) << httplib::to_string(res.error());
-  ASSERT_EQ(res->status, 200) << res->body;
-  const json r = json::parse(res->body);
+  json r;
+  ASSERT_NO_FATAL_FAILURE(PostOk(body, &r));
   std::string prompt_text;
   for (int32_t id : kPrompt) prompt_text += static_cast<char>('a' + id);
   EXPECT_EQ(r["choices"][0]["text"], prompt_text);
