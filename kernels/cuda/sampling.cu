@@ -30,12 +30,18 @@ __global__ void CopyKernel(const float* logits, float* work, int32_t* ids, int32
 }
 
 // CTRL penalty on distinct ids (deduplicated by the host), each once.
-__global__ void PenaltyKernel(float* work, const int32_t* penalized, int32_t n, float pen) {
+// Explicitly rounded operations: the CPU sampler's fp32 steps, no FMA.
+__global__ void EditKernel(float* work, const LogitEdit* edits, int32_t n, float pen, int32_t additive) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n) return;
-  const int32_t t = penalized[i];
-  const float x = work[t];
-  work[t] = x > 0.0f ? __fdiv_rn(x, pen) : __fmul_rn(x, pen);
+  const LogitEdit e = edits[i];
+  float x = work[e.token];
+  if (e.flags & kEditBiased) x = __fadd_rn(x, e.bias);
+  if (e.flags & kEditPenalized) {
+    if (pen != 1.0f) x = x > 0.0f ? __fdiv_rn(x, pen) : __fmul_rn(x, pen);
+    if (additive) x = __fsub_rn(x, e.offset);
+  }
+  work[e.token] = x;
 }
 
 // One block: the first maximum (lowest id on ties), NaN / +inf detection.
@@ -216,9 +222,9 @@ cudaError_t SampleProcess(const float* logits, const SampleArgs& a, const Sample
   const int32_t V = a.vocab;
   const unsigned grid = Blocks(V);
   CopyKernel<<<grid, kThreads, 0, stream>>>(logits, b.work, b.ids_in, V);
-  if (a.repetition_penalty != 1.0f && a.n_penalized > 0) {
-    PenaltyKernel<<<Blocks(a.n_penalized), kThreads, 0, stream>>>(b.work, a.penalized, a.n_penalized,
-                                                                   a.repetition_penalty);
+  if (a.n_edits > 0) {
+    EditKernel<<<Blocks(a.n_edits), kThreads, 0, stream>>>(b.work, a.edits, a.n_edits, a.repetition_penalty,
+                                                           a.additive_penalty);
   }
   ArgmaxKernel<<<1, kArgmaxThreads, 0, stream>>>(b.work, V, b.header);
   if (a.temperature == 0.0f) return cudaGetLastError();  // greedy: the header's best is the answer

@@ -1,5 +1,5 @@
 // The sampling pipeline on the device, runtime/sampling/sampler.h's order:
-// repetition penalty -> temperature (0: argmax, ties to the lowest id) ->
+// logit bias -> penalties (repetition, frequency, presence) -> temperature (0: argmax, ties to the lowest id) ->
 // softmax -> top-k -> top-p -> min-p -> renormalise, leaving the processed
 // distribution in tandem's compact form in device memory: dense (vocab probs)
 // when the support is more than half the vocabulary, else sparse (ids
@@ -22,6 +22,19 @@
 
 namespace tandem::kernels::cuda {
 
+// One token's logit edit, applied in the CPU sampler's order: plus `bias`
+// when kEditBiased; when kEditPenalized, the CTRL repetition penalty and then
+// minus `offset` (frequency_penalty * count + presence_penalty, computed on
+// the host as the CPU sampler computes it). Tokens of one list are distinct.
+struct LogitEdit {
+  int32_t token = 0;
+  int32_t flags = 0;
+  float bias = 0.0f;
+  float offset = 0.0f;
+};
+inline constexpr int32_t kEditBiased = 1;
+inline constexpr int32_t kEditPenalized = 2;
+
 struct SampleArgs {
   int32_t vocab = 0;
   float temperature = 1.0f;
@@ -29,14 +42,15 @@ struct SampleArgs {
   float top_p = 1.0f;
   float min_p = 0.0f;
   float repetition_penalty = 1.0f;
-  const int32_t* penalized = nullptr;  // device: distinct token ids to penalize
-  int32_t n_penalized = 0;
+  int32_t additive_penalty = 0;      // 1: penalized edits subtract their offset
+  const LogitEdit* edits = nullptr;  // device: one per distinct edited token
+  int32_t n_edits = 0;
 };
 
 // Written by the pipeline (device memory); read back by the host.
 struct SampleHeader {
   int32_t status = 0;  // 0 ok, 1 a NaN logit, 2 a +inf logit, 3 all logits -inf
-  int32_t best = -1;   // argmax of the penalized logits (lowest id on ties)
+  int32_t best = -1;   // argmax of the edited logits (lowest id on ties)
   int32_t size = 0;    // entries of the output (vocab when dense)
   int32_t dense = 1;   // 1: probs[id] for every id; 0: ids/probs of the support
   float max_logit = 0.0f;

@@ -54,7 +54,7 @@ int LastBucket(const double (&bucket_mass)[kBuckets], double target) {
 }
 
 // Vocabularies above this size take top-p's nucleus straight from the row
-// (Sampler::Process step 5); below it listing the candidates is cheap.
+// (Sampler::Process step 6); below it listing the candidates is cheap.
 constexpr int32_t kNucleusFromRowMinVocab = 1024;
 
 }  // namespace
@@ -77,8 +77,19 @@ absl::Status Sampler::Process(std::span<const float> logits, std::span<const int
   }
   work_.assign(logits.begin(), logits.end());
 
-  // 1. Repetition penalty, once per distinct token of the window.
-  if (params_.repetition_penalty != 1.0f && !history.empty()) {
+  // 1. Logit bias, added to the model's logits (OpenAI: "prior to sampling").
+  for (const LogitBias& b : params_.logit_bias) {
+    if (b.token >= vocab) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sampler: logit_bias token ", b.token, " outside vocabulary of ", vocab));
+    }
+    work_[b.token] += b.bias;
+  }
+
+  // 2. Penalties, once per distinct token of the window: the CTRL
+  // repetition penalty, then the additive frequency (per occurrence) and
+  // presence ones, in llama.cpp's order.
+  if (params_.penalizes() && !history.empty()) {
     size_t window = history.size();
     if (params_.repetition_window > 0) {
       window = std::min(window, static_cast<size_t>(params_.repetition_window));
@@ -90,17 +101,23 @@ absl::Status Sampler::Process(std::span<const float> logits, std::span<const int
                                                        " outside vocabulary of ", vocab));
       }
     }
-    marks_.resize(vocab, 0);
+    counts_.resize(vocab, 0);
+    for (int32_t t : recent) ++counts_[t];
     const float pen = params_.repetition_penalty;
+    const bool additive = params_.frequency_penalty != 0.0f || params_.presence_penalty != 0.0f;
     for (int32_t t : recent) {
-      if (marks_[t]) continue;
-      marks_[t] = 1;
-      work_[t] = work_[t] > 0.0f ? work_[t] / pen : work_[t] * pen;
+      const uint32_t c = counts_[t];
+      if (c == 0) continue;  // this token's penalty is applied already
+      counts_[t] = 0;        // leaves counts_ all-zero for the next call
+      float x = work_[t];
+      if (pen != 1.0f) x = x > 0.0f ? x / pen : x * pen;
+      if (additive) x -= params_.frequency_penalty * static_cast<float>(c) + params_.presence_penalty;
+      work_[t] = x;
     }
-    for (int32_t t : recent) marks_[t] = 0;  // leave marks_ all-zero for next call
   }
 
-  // 2. Max (first maximum = lowest id) for greedy and for a stable softmax.
+  // 3. Max (first maximum = lowest id) for greedy (temperature 0) and for a
+  // stable softmax.
   const int32_t best = static_cast<int32_t>(kernels::Argmax(work_.data(), vocab));
   const float max_logit = work_[best];
   if (max_logit == kNegInf) return absl::InvalidArgumentError("sampler: all logits are -inf");
@@ -109,7 +126,7 @@ absl::Status Sampler::Process(std::span<const float> logits, std::span<const int
     return absl::OkStatus();
   }
 
-  // 3. Softmax numerators. Subtracting the max first keeps huge logits and
+  // 4. Softmax numerators. Subtracting the max first keeps huge logits and
   // tiny temperatures finite: every exponent is <= 0 and the max maps to 1.
   // -inf (masked) logits get exactly 0. The vector exponential is a
   // polynomial within 2e-7 of std::exp (kernels/cpu/ops.h), 4-5x faster
@@ -134,11 +151,11 @@ absl::Status Sampler::Process(std::span<const float> logits, std::span<const int
   auto more_probable = [e](int32_t a, int32_t b) { return e[a] > e[b] || (e[a] == e[b] && a < b); };
   order_.clear();
   // Top-p over the whole row (no top-k) on a large vocabulary finds its
-  // nucleus from the numerators themselves (step 5); everything else starts
+  // nucleus from the numerators themselves (step 6); everything else starts
   // from a candidate list.
   const bool nucleus_from_row = use_top_p && !use_top_k && vocab > kNucleusFromRowMinVocab;
   if (use_top_k) {
-    // 4. Top-k: the k first under more_probable, as a full selection gives,
+    // 5. Top-k: the k first under more_probable, as a full selection gives,
     // through the vector-filtered scan, best first; then without the
     // zero-mass ids it took when fewer than k have mass. Process with
     // top_k = 20 or 40 at T = 0.7 over 151936 normal(0, 3) logits: 203-208 us,
@@ -155,13 +172,13 @@ absl::Status Sampler::Process(std::span<const float> logits, std::span<const int
   }
   size_t m = order_.size();
 
-  // 5. Top-p. Sorts only as much of the candidate list as the mass requires:
+  // 6. Top-p. Sorts only as much of the candidate list as the mass requires:
   // chunks of doubling size, each selected with nth_element then sorted, so a
   // peaked distribution over a big vocabulary costs O(V), not O(V log V).
   if (use_top_p) {
     double mass = 0.0;
     if (nucleus_from_row) {
-      mass = dense_total - top + 1.0;  // every numerator, from step 3
+      mass = dense_total - top + 1.0;  // every numerator, from step 4
     } else {
       for (size_t i = 0; i < m; ++i) mass += e[order_[i]];
     }
@@ -247,7 +264,7 @@ absl::Status Sampler::Process(std::span<const float> logits, std::span<const int
     m = keep;
   }
 
-  // 6. Min-p, relative to the most probable token (numerator 1 at `best`,
+  // 7. Min-p, relative to the most probable token (numerator 1 at `best`,
   // which top-k and top-p always keep).
   if (use_min_p) {
     const float threshold = params_.min_p * 1.0f;
@@ -258,7 +275,7 @@ absl::Status Sampler::Process(std::span<const float> logits, std::span<const int
     m = w;
   }
 
-  // 7. Renormalise into the output layout.
+  // 8. Renormalise into the output layout.
   double total = 0.0;
   for (size_t i = 0; i < m; ++i) total += e[order_[i]];
   const float inv = static_cast<float>(1.0 / total);

@@ -1,18 +1,21 @@
 // Logits -> processed distribution -> token.
 //
-// Process() applies, in this order (the order of HF transformers' default
-// processor list, which the papers' reference code uses):
-//   1. repetition penalty on the distinct tokens among the last
-//      `repetition_window` history tokens (CTRL: positive logits are divided
-//      by the penalty, negative ones multiplied);
-//   2. temperature; temperature 0 short-circuits to greedy: a one-hot on the
+// Process() applies, in this order (llama.cpp's for the bias and penalties,
+// then HF transformers' default processor list, which the papers' reference
+// code uses):
+//   1. logit bias: each listed token's bias added to its logit;
+//   2. penalties over the distinct tokens among the last `repetition_window`
+//      history tokens: the CTRL repetition penalty (positive logits divided
+//      by it, negative ones multiplied), then minus frequency_penalty times
+//      the token's count in the window and presence_penalty;
+//   3. temperature; temperature 0 short-circuits to greedy: a one-hot on the
 //      argmax, ties to the lowest id (truncation cannot change the argmax);
-//   3. softmax (fp32 values, fp64 sum);
-//   4. top-k: the k most probable tokens (ties at the boundary: lowest ids);
-//   5. top-p: the smallest most-probable prefix whose mass is >= top_p of the
+//   4. softmax (fp32 values, fp64 sum);
+//   5. top-k: the k most probable tokens (ties at the boundary: lowest ids);
+//   6. top-p: the smallest most-probable prefix whose mass is >= top_p of the
 //      remaining mass (always at least one token);
-//   6. min-p: drop tokens with p < min_p * p_max;
-//   7. renormalise.
+//   7. min-p: drop tokens with p < min_p * p_max;
+//   8. renormalise.
 // Tokens with logit -inf get probability 0 and never enter a sparse support.
 // NaN or +inf logits, or all logits -inf, are InvalidArgument.
 //
@@ -42,7 +45,7 @@ class Sampler {
   const SamplingParams& params() const { return params_; }
 
   // `history` is the sequence the next token follows (prompt included); only
-  // the repetition penalty reads it.
+  // the penalties read it.
   absl::Status Process(std::span<const float> logits, std::span<const int32_t> history,
                        Distribution* out);
 
@@ -52,7 +55,7 @@ class Sampler {
  private:
   SamplingParams params_;
   std::vector<float> work_;      // penalised logits, then unnormalised probs
-  std::vector<uint8_t> marks_;   // repetition penalty: token already penalised
+  std::vector<uint32_t> counts_; // penalties: occurrences in the window, all-zero between calls
   std::vector<int32_t> order_;   // candidate ids for truncation
 };
 

@@ -19,39 +19,72 @@ absl::StatusOr<std::unique_ptr<DeviceSampler>> DeviceSampler::Create(int32_t voc
   if (!scratch.ok()) return scratch.status();
   s->scratch_ = std::move(*scratch);
   s->buffers_ = kernels::cuda::SampleScratchLayout(s->scratch_.get(), vocab);
-  absl::StatusOr<cuda::DeviceBuffer> pen =
-      cuda::DeviceBuffer::Allocate(static_cast<size_t>(vocab) * sizeof(int32_t), "sampler penalty ids");
-  if (!pen.ok()) return pen.status();
-  s->penalized_ = std::move(*pen);
-  s->marks_.assign(static_cast<size_t>(vocab), 0);
+  // Edited tokens are distinct, so at most one edit per vocabulary entry.
+  absl::StatusOr<cuda::DeviceBuffer> edits =
+      cuda::DeviceBuffer::Allocate(static_cast<size_t>(vocab) * sizeof(kernels::cuda::LogitEdit), "sampler edits");
+  if (!edits.ok()) return edits.status();
+  s->edits_device_ = std::move(*edits);
+  s->counts_.assign(static_cast<size_t>(vocab), 0);
+  s->slot_.assign(static_cast<size_t>(vocab), -1);
   return s;
+}
+
+absl::Status DeviceSampler::CollectEdits(const SamplingParams& params, std::span<const int32_t> history) {
+  using kernels::cuda::kEditBiased;
+  using kernels::cuda::kEditPenalized;
+  edits_.clear();
+  // Validated ascending, so checking the last token checks them all.
+  if (!params.logit_bias.empty() && params.logit_bias.back().token >= vocab_) {
+    return absl::InvalidArgumentError(absl::StrCat("sampler: logit_bias token ", params.logit_bias.back().token,
+                                                   " outside vocabulary of ", vocab_));
+  }
+  for (const LogitBias& b : params.logit_bias) {
+    slot_[b.token] = static_cast<int32_t>(edits_.size());
+    edits_.push_back({b.token, kEditBiased, b.bias, 0.0f});
+  }
+  absl::Status status = absl::OkStatus();
+  if (params.penalizes() && !history.empty()) {
+    size_t window = history.size();
+    if (params.repetition_window > 0) window = std::min(window, static_cast<size_t>(params.repetition_window));
+    auto recent = history.last(window);
+    for (int32_t t : recent) {
+      if (t < 0 || t >= vocab_) {
+        status = absl::InvalidArgumentError(
+            absl::StrCat("sampler: history token ", t, " outside vocabulary of ", vocab_));
+        break;
+      }
+    }
+    if (status.ok()) {
+      for (int32_t t : recent) ++counts_[t];
+      for (int32_t t : recent) {
+        const uint32_t c = counts_[t];
+        if (c == 0) continue;
+        counts_[t] = 0;
+        // The CPU sampler's expression, in the same baseline (no FMA) code.
+        const float offset = params.frequency_penalty * static_cast<float>(c) + params.presence_penalty;
+        if (slot_[t] >= 0) {
+          edits_[static_cast<size_t>(slot_[t])].flags |= kEditPenalized;
+          edits_[static_cast<size_t>(slot_[t])].offset = offset;
+        } else {
+          edits_.push_back({t, kEditPenalized, 0.0f, offset});
+        }
+      }
+    }
+  }
+  for (const kernels::cuda::LogitEdit& e : edits_) slot_[e.token] = -1;
+  return status;
 }
 
 absl::Status DeviceSampler::Process(const float* logits, const SamplingParams& params,
                                     std::span<const int32_t> history, Distribution* out) {
   if (out == nullptr) return absl::InvalidArgumentError("sampler: null output distribution");
   if (absl::Status s = params.Validate(); !s.ok()) return s;
-  // The distinct ids of the penalty window, in first-seen order (each is
-  // penalized once, as on the CPU).
-  distinct_.clear();
-  if (params.repetition_penalty != 1.0f && !history.empty()) {
-    size_t window = history.size();
-    if (params.repetition_window > 0) window = std::min(window, static_cast<size_t>(params.repetition_window));
-    for (int32_t t : history.last(window)) {
-      if (t < 0 || t >= vocab_) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("sampler: history token ", t, " outside vocabulary of ", vocab_));
-      }
-      if (!marks_[t]) {
-        marks_[t] = 1;
-        distinct_.push_back(t);
-      }
-    }
-    for (int32_t t : distinct_) marks_[t] = 0;
-    if (absl::Status s = CudaStatus(cudaMemcpyAsync(penalized_.get(), distinct_.data(),
-                                                    distinct_.size() * sizeof(int32_t), cudaMemcpyHostToDevice,
-                                                    stream_),
-                                    "uploading penalty ids");
+  if (absl::Status s = CollectEdits(params, history); !s.ok()) return s;
+  if (!edits_.empty()) {
+    if (absl::Status s = CudaStatus(cudaMemcpyAsync(edits_device_.get(), edits_.data(),
+                                                    edits_.size() * sizeof(kernels::cuda::LogitEdit),
+                                                    cudaMemcpyHostToDevice, stream_),
+                                    "uploading logit edits");
         !s.ok()) {
       return s;
     }
@@ -63,8 +96,9 @@ absl::Status DeviceSampler::Process(const float* logits, const SamplingParams& p
   args.top_p = params.top_p;
   args.min_p = params.min_p;
   args.repetition_penalty = params.repetition_penalty;
-  args.penalized = penalized_.as<int32_t>();
-  args.n_penalized = static_cast<int32_t>(distinct_.size());
+  args.additive_penalty = params.frequency_penalty != 0.0f || params.presence_penalty != 0.0f;
+  args.edits = edits_device_.as<kernels::cuda::LogitEdit>();
+  args.n_edits = static_cast<int32_t>(edits_.size());
   if (absl::Status s = CudaStatus(kernels::cuda::SampleProcess(logits, args, buffers_, stream_), "sampling kernels");
       !s.ok()) {
     return s;

@@ -34,12 +34,16 @@ class DeviceSampler {
 
  private:
   DeviceSampler() = default;
+  // edits_ from the logit bias and the penalty window, in the CPU sampler's
+  // order per token; leaves counts_ and slot_ clean on every return.
+  absl::Status CollectEdits(const SamplingParams& params, std::span<const int32_t> history);
   int32_t vocab_ = 0;
   cudaStream_t stream_ = nullptr;
-  cuda::DeviceBuffer scratch_, penalized_;
+  cuda::DeviceBuffer scratch_, edits_device_;
   kernels::cuda::SampleBuffers buffers_;
-  std::vector<int32_t> distinct_;
-  std::vector<uint8_t> marks_;
+  std::vector<kernels::cuda::LogitEdit> edits_;  // distinct tokens: bias first, then the window's
+  std::vector<uint32_t> counts_;                 // window occurrences, all-zero between calls
+  std::vector<int32_t> slot_;                    // token -> its index in edits_, -1 between calls
 };
 
 }  // namespace tandem::runtime

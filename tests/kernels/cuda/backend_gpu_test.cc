@@ -254,7 +254,7 @@ TEST(DeviceSampler, MatchesTheCpuSampler) {
   auto ds = DeviceSampler::Create(V, stream);
   ASSERT_TRUE(ds.ok()) << ds.status();
   const std::vector<int32_t> history = {10, 3, 3, 4000, 77, 10};
-  std::vector<SamplingParams> cases(7);
+  std::vector<SamplingParams> cases(9);
   cases[0].temperature = 0.0f;
   cases[1].temperature = 0.7f;
   cases[2].temperature = 1.0f, cases[2].top_k = 40;
@@ -263,6 +263,12 @@ TEST(DeviceSampler, MatchesTheCpuSampler) {
   cases[5].temperature = 0.8f, cases[5].top_k = 100, cases[5].top_p = 0.8f, cases[5].min_p = 0.01f,
   cases[5].repetition_penalty = 1.3f;
   cases[6].temperature = 5.0f, cases[6].top_p = 0.99f;  // a flat distribution: dense output
+  // Bias on a penalized token (3), on the maximum (4000), on an unseen one,
+  // and every penalty at once.
+  cases[7].temperature = 0.9f, cases[7].top_k = 50, cases[7].repetition_penalty = 1.2f;
+  cases[7].presence_penalty = 0.4f, cases[7].frequency_penalty = 0.3f;
+  cases[7].logit_bias = {{3, 2.5f}, {77, -100.0f}, {4000, -1.0f}, {4999, 1.0f}};
+  cases[8].temperature = 0.0f, cases[8].logit_bias = {{12, 50.0f}};  // greedy forced onto 12
   for (size_t i = 0; i < cases.size(); ++i) {
     Distribution want, got;
     Sampler cpu(cases[i]);

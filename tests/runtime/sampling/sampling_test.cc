@@ -79,6 +79,13 @@ TEST(SamplingParams, ValidateNamesField) {
   p.min_p = -0.1f; cases.push_back({p, "min_p"}); p = {};
   p.repetition_penalty = 0; cases.push_back({p, "repetition_penalty"}); p = {};
   p.repetition_window = -1; cases.push_back({p, "repetition_window"}); p = {};
+  p.presence_penalty = 2.5f; cases.push_back({p, "presence_penalty"}); p = {};
+  p.frequency_penalty = -std::numeric_limits<float>::infinity(); cases.push_back({p, "frequency_penalty"}); p = {};
+  p.logit_bias = {{-1, 1.0f}}; cases.push_back({p, "logit_bias"}); p = {};
+  p.logit_bias = {{4, 1.0f}, {4, 2.0f}}; cases.push_back({p, "logit_bias"}); p = {};
+  p.logit_bias = {{5, 1.0f}, {4, 2.0f}}; cases.push_back({p, "logit_bias"}); p = {};
+  p.logit_bias = {{4, 100.5f}}; cases.push_back({p, "logit_bias"}); p = {};
+  p.logit_bias = {{4, std::nanf("")}}; cases.push_back({p, "logit_bias"}); p = {};
   for (const Case& c : cases) {
     absl::Status s = c.p.Validate();
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.field;
@@ -137,6 +144,86 @@ TEST(Sampler, RepetitionWindow) {
   EXPECT_THAT(ProcessOk(p, {5.0f, 4.0f}, {1, 0}).ids(), ElementsAre(1));
   p.repetition_window = 0;  // whole history: both penalised, 0.05 > 0.04 -> 0 wins
   EXPECT_THAT(ProcessOk(p, {5.0f, 4.0f}, {1, 0}).ids(), ElementsAre(0));
+}
+
+// OpenAI / llama.cpp semantics: minus frequency * count + presence for each
+// token in the window, after the CTRL penalty; exact fp32 values checked
+// through the greedy argmax and the softmax.
+TEST(Sampler, PresenceAndFrequencyPenalties) {
+  SamplingParams p;
+  p.presence_penalty = 0.5f;
+  p.frequency_penalty = 0.25f;
+  // Token 0 twice, 1 once, 2 never: 2 - 0.5 - 0.5 = 1, 1.5 - 0.5 - 0.25 = 0.75, 0.9.
+  Distribution d = ProcessOk(p, {2.0f, 1.5f, 0.9f}, {0, 1, 0});
+  const double z = std::exp(1.0) + std::exp(0.75) + std::exp(0.9);
+  EXPECT_NEAR(d.Prob(0), std::exp(1.0) / z, 1e-6);
+  EXPECT_NEAR(d.Prob(1), std::exp(0.75) / z, 1e-6);
+  EXPECT_NEAR(d.Prob(2), std::exp(0.9) / z, 1e-6);
+  // With CTRL too (counts 2, 1, 2): 2 / 2 - 1 = 0; 1.5 / 2 - 0.75 = 0;
+  // negative logits are multiplied: -1 * 2 - 1 = -3; token 3 unseen.
+  p.repetition_penalty = 2;
+  Distribution c = ProcessOk(p, {2.0f, 1.5f, -1.0f, 0.0f}, {0, 1, 0, 2, 2});
+  const double zc = 3.0 + std::exp(-3.0);
+  EXPECT_NEAR(c.Prob(0), 1.0 / zc, 1e-6);
+  EXPECT_NEAR(c.Prob(1), 1.0 / zc, 1e-6);
+  EXPECT_NEAR(c.Prob(2), std::exp(-3.0) / zc, 1e-6);
+  EXPECT_NEAR(c.Prob(3), 1.0 / zc, 1e-6);
+  // Negative penalties favour seen tokens; greedy follows the edited logits.
+  SamplingParams g;
+  g.temperature = 0;
+  g.presence_penalty = -1.0f;
+  EXPECT_THAT(ProcessOk(g, {1.0f, 1.5f}, {0}).ids(), ElementsAre(0));
+  g.presence_penalty = 0;
+  g.frequency_penalty = 2.0f;
+  g.repetition_window = 2;  // only the last two tokens count: 1 once, 0 once
+  EXPECT_THAT(ProcessOk(g, {3.0f, 2.5f, 0.4f}, {0, 0, 0, 1, 0}).ids(), ElementsAre(0));
+  g.repetition_window = 0;  // all five: 3 - 8 = -5, 2.5 - 2 = 0.5 > 0.4
+  EXPECT_THAT(ProcessOk(g, {3.0f, 2.5f, 0.4f}, {0, 0, 0, 1, 0}).ids(), ElementsAre(1));
+}
+
+TEST(Sampler, LogitBiasIsAddedBeforeThePenalties) {
+  SamplingParams p;
+  p.logit_bias = {{1, 1.0f}, {3, -100.0f}};
+  Distribution d = ProcessOk(p, {0.0f, 0.0f, 0.0f, 5.0f});
+  const double z = std::exp(0.0) * 2 + std::exp(1.0) + std::exp(-95.0);
+  EXPECT_NEAR(d.Prob(1), std::exp(1.0) / z, 1e-6);
+  EXPECT_NEAR(d.Prob(3), std::exp(-95.0) / z, 1e-12);
+  // Bias, then CTRL: (1 + 3) / 2 = 2 < 2.5, where adding the bias after
+  // the division would give 0.5 + 3 = 3.5 > 2.5.
+  SamplingParams g;
+  g.temperature = 0;
+  g.repetition_penalty = 2;
+  g.logit_bias = {{0, 3.0f}};
+  EXPECT_THAT(ProcessOk(g, {1.0f, 2.5f}, {0}).ids(), ElementsAre(1));
+  g.logit_bias = {{0, 5.0f}};  // (1 + 5) / 2 = 3 > 2.5
+  EXPECT_THAT(ProcessOk(g, {1.0f, 2.5f}, {0}).ids(), ElementsAre(0));
+  // Greedy is forced by a large bias; a token outside the vocabulary is an error.
+  SamplingParams f;
+  f.temperature = 0;
+  f.logit_bias = {{2, 100.0f}};
+  EXPECT_THAT(ProcessOk(f, {50.0f, 40.0f, -30.0f}).ids(), ElementsAre(2));
+  f.logit_bias = {{3, 1.0f}};
+  Sampler s(f);
+  Distribution out;
+  absl::Status st = s.Process(std::vector<float>{1.0f, 2.0f, 3.0f}, {}, &out);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("logit_bias token 3"));
+}
+
+// The counts are scratch: a second call on the same Sampler with another
+// history sees only its own tokens.
+TEST(Sampler, PenaltyCountsDoNotLeakBetweenCalls) {
+  SamplingParams p;
+  p.temperature = 0;
+  p.frequency_penalty = 2.0f;
+  Sampler s(p);
+  Distribution d;
+  ASSERT_TRUE(s.Process(std::vector<float>{1.0f, 0.5f}, std::vector<int32_t>{0, 0, 1}, &d).ok());
+  EXPECT_THAT(d.ids(), ElementsAre(1));  // -3 vs -1.5
+  ASSERT_TRUE(s.Process(std::vector<float>{1.0f, 0.5f}, std::vector<int32_t>{1}, &d).ok());
+  EXPECT_THAT(d.ids(), ElementsAre(0));  // 1 vs -1.5
+  ASSERT_TRUE(s.Process(std::vector<float>{1.0f, 0.5f}, {}, &d).ok());
+  EXPECT_THAT(d.ids(), ElementsAre(0));
 }
 
 TEST(Sampler, TopK) {
