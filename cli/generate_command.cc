@@ -5,6 +5,7 @@
 #include <map>
 #include <sstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "kernels/cpu/quantize.h"
@@ -149,6 +150,27 @@ std::string StrategyParamsHelp() {
   return help;
 }
 
+// --logit-bias TOKEN_ID=BIAS entries as the runtime's ascending list.
+absl::StatusOr<std::vector<runtime::LogitBias>> ParseLogitBiasFlags(const std::vector<std::string>& entries) {
+  std::vector<runtime::LogitBias> out;
+  out.reserve(entries.size());
+  for (const std::string& e : entries) {
+    const size_t eq = e.find('=');
+    runtime::LogitBias b;
+    const absl::string_view entry(e);
+    if (eq == std::string::npos || !absl::SimpleAtoi(entry.substr(0, eq), &b.token) ||
+        !absl::SimpleAtof(entry.substr(eq + 1), &b.bias)) {
+      return absl::InvalidArgumentError(absl::StrCat("expected TOKEN_ID=BIAS, got '", e, "'"));
+    }
+    out.push_back(b);
+  }
+  if (absl::Status s = runtime::SortLogitBias(out); !s.ok()) return s;
+  runtime::SamplingParams check;
+  check.logit_bias = out;
+  if (absl::Status s = check.Validate(); !s.ok()) return s;  // negative ids, range
+  return out;
+}
+
 }  // namespace
 
 CLI::App* AddGenerateCommand(CLI::App& app, GenerateOptions& o) {
@@ -172,6 +194,28 @@ CLI::App* AddGenerateCommand(CLI::App& app, GenerateOptions& o) {
   cmd->add_option("--min-p", o.sampling.min_p, "Drop tokens below min_p * p_max; 0 = off")->capture_default_str();
   cmd->add_option("--repetition-penalty", o.sampling.repetition_penalty, "CTRL repetition penalty; 1 = off")
       ->capture_default_str();
+  cmd->add_option("--presence-penalty", o.sampling.presence_penalty,
+                  "Subtracted from the logit of every token in the penalty window, -2..2; 0 = off")
+      ->check(CLI::Range(-2.0, 2.0))
+      ->capture_default_str();
+  cmd->add_option("--frequency-penalty", o.sampling.frequency_penalty,
+                  "Times a token's count in the penalty window, subtracted from its logit, -2..2; 0 = off")
+      ->check(CLI::Range(-2.0, 2.0))
+      ->capture_default_str();
+  cmd->add_option("--repetition-window", o.sampling.repetition_window,
+                  "Most recent tokens (prompt included) the three penalties look at; 0 = the whole sequence")
+      ->check(CLI::Range(0, 1 << 20))
+      ->capture_default_str();
+  cmd->add_option_function<std::vector<std::string>>(
+         "--logit-bias",
+         [&o](const std::vector<std::string>& entries) {
+           absl::StatusOr<std::vector<runtime::LogitBias>> bias = ParseLogitBiasFlags(entries);
+           if (!bias.ok()) throw CLI::ValidationError("--logit-bias", std::string(bias.status().message()));
+           o.sampling.logit_bias = *std::move(bias);
+         },
+         "TOKEN_ID=BIAS (repeatable): add BIAS (-100..100) to the token's logit before the penalties; "
+         "-100 all but bans the token")
+      ->allow_extra_args(false);
   cmd->add_option_function<uint64_t>(
       "--seed", [&o](const uint64_t& seed) { o.seed = seed; },
       "Sampling seed: the same seed and parameters give the same output (speculative: with a fixed gamma, "

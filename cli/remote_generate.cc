@@ -71,12 +71,13 @@ int RunRemoteGenerate(const GenerateOptions& o) {
   req.set_max_tokens(o.max_tokens);
   for (const std::string& s : o.stop) req.add_stop(s);
   auto* sp = req.mutable_sampling();
-  sp->set_temperature(o.sampling.temperature);
-  sp->set_top_k(o.sampling.top_k);
-  sp->set_top_p(o.sampling.top_p);
-  sp->set_min_p(o.sampling.min_p);
-  sp->set_repetition_penalty(o.sampling.repetition_penalty);
-  if (o.seed.has_value()) sp->set_seed(*o.seed);
+  // The seed is the server's choice unless given.
+  services::SamplingToProto(o.sampling, sp);
+  if (o.seed.has_value()) {
+    sp->set_seed(*o.seed);
+  } else {
+    sp->clear_seed();
+  }
   if (!o.context_file.empty()) {
     std::ifstream in(o.context_file, std::ios::binary);
     if (!in) return ReportError(absl::NotFoundError(absl::StrCat("--context-file: cannot read '", o.context_file, "'")));

@@ -89,6 +89,10 @@ class StrategyDefinition {
   // Whether it reports the target's logprobs of every token it emits
   // (GenerationRequest::logprobs); requests for them are refused otherwise.
   virtual bool logprobs() const = 0;
+  // Whether its tokens go through the request's sampler (SamplingParams:
+  // logit bias and penalties included); requests with a logit bias or
+  // penalties are refused otherwise.
+  virtual bool applies_sampling_edits() const = 0;
 };
 
 inline std::string_view PreparedStrategy::name() const { return definition_->name(); }
@@ -136,6 +140,10 @@ struct StrategySpecOf {
   // (target_only, speculative). Not the strategies whose tokens are chosen
   // elsewhere (a drafter, a reward model, a candidate search).
   bool logprobs = false;
+  // Chooses tokens from the target's raw top-k logits by its own rule and
+  // temperature (ARGS, CARDS), not through the request's sampler, so the
+  // request's logit bias and penalties cannot apply.
+  bool own_token_rule = false;
   std::function<absl::Status(const Options&, const StrategyCall&)> run;
 };
 
@@ -163,6 +171,7 @@ class TypedStrategy final : public StrategyDefinition {
   }
   spec::StatsSections stats_sections() const override { return spec_.stats; }
   bool logprobs() const override { return spec_.logprobs; }
+  bool applies_sampling_edits() const override { return !spec_.own_token_rule; }
 
  private:
   StrategySpecOf<Options> spec_;

@@ -170,6 +170,19 @@ absl::StatusOr<PreparedStrategy> ResolveStrategy(const DecodeRequest& r, std::st
     return InvalidField("logprobs", absl::StrCat("strategy '", name,
                                                  "' does not report them (target_only and speculative do)"));
   }
+  if (!definition->applies_sampling_edits()) {
+    const runtime::SamplingParams& sp = r.sampling;
+    const char* field = !sp.logit_bias.empty()           ? "logit_bias"
+                        : sp.presence_penalty != 0.0f    ? "presence_penalty"
+                        : sp.frequency_penalty != 0.0f   ? "frequency_penalty"
+                        : sp.repetition_penalty != 1.0f  ? "repetition_penalty"
+                                                         : nullptr;
+    if (field != nullptr) {
+      return InvalidField(field, absl::StrCat("strategy '", name,
+                                              "' picks tokens from the target's raw logits by its own rule, "
+                                              "where a logit bias or penalty cannot apply"));
+    }
+  }
   // Typed fields win over params, for the strategies that have them.
   if (r.gamma.has_value()) {
     if (auto s = ValidateRange(*r.gamma, 1, spec::kMaxGamma, "gamma"); !s.ok()) return s;
@@ -218,6 +231,12 @@ absl::StatusOr<PreparedRequest> PrepareRequest(const DecodeRequest& r, PreparedS
   rs = r.sampling;
   rs.seed = r.seed.has_value() ? *r.seed : defaults.fallback_seed;
   if (auto s = rs.Validate(); !s.ok()) return InvalidField("sampling", std::string(s.message()));
+  // Ascending ids (Validate), so the last one is the largest.
+  if (const int32_t vocab = ports.target.vocab_size; vocab > 0 && !rs.logit_bias.empty() &&
+                                                     rs.logit_bias.back().token >= vocab) {
+    return InvalidField("logit_bias", absl::StrCat("token ", rs.logit_bias.back().token,
+                                                   " is outside the vocabulary of ", vocab));
+  }
 
   auto prompt = Tokenize(r, ports);
   if (!prompt.ok()) return prompt.status();

@@ -89,6 +89,9 @@ absl::Status SamplingFromProto(const tandem::v1::SamplingParams& in, int32_t voc
   p.min_p = in.min_p();
   p.repetition_penalty = in.repetition_penalty() == 0.0f ? 1.0f : in.repetition_penalty();
   if (in.has_repetition_window()) p.repetition_window = in.repetition_window();
+  p.presence_penalty = in.presence_penalty();
+  p.frequency_penalty = in.frequency_penalty();
+  p.logit_bias = LogitBiasFromProto(in.logit_bias());
   p.seed = in.has_seed() ? in.seed() : fallback_seed;
   if (auto s = p.Validate(); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(AbslView(field), ": ", s.message()));
@@ -105,7 +108,22 @@ void SamplingToProto(const runtime::SamplingParams& in, tandem::v1::SamplingPara
   out->set_min_p(in.min_p);
   out->set_repetition_penalty(in.repetition_penalty);
   out->set_repetition_window(in.repetition_window);
+  out->set_presence_penalty(in.presence_penalty);
+  out->set_frequency_penalty(in.frequency_penalty);
+  auto& bias = *out->mutable_logit_bias();
+  for (const runtime::LogitBias& b : in.logit_bias) bias[b.token] = b.bias;
   out->set_seed(in.seed);
+}
+
+std::vector<runtime::LogitBias> LogitBiasFromProto(const google::protobuf::Map<int32_t, float>& in) {
+  std::vector<runtime::LogitBias> out;
+  out.reserve(in.size());
+  for (const auto& [token, bias] : in) out.push_back({token, bias});
+  // A map's order is unspecified; the runtime wants ascending ids (a map's
+  // keys are distinct already).
+  std::sort(out.begin(), out.end(),
+            [](const runtime::LogitBias& a, const runtime::LogitBias& b) { return a.token < b.token; });
+  return out;
 }
 
 void TopLogprobsToProto(std::span<const runtime::TokenLogprob> in, tandem::v1::TopLogprobs* out) {

@@ -39,6 +39,10 @@ absl::Status SamplingFromProto(const tandem::v1::SamplingParams& in, int32_t voc
 // runtime -> wire (the seed is always set).
 void SamplingToProto(const runtime::SamplingParams& in, tandem::v1::SamplingParams* out);
 
+// The wire's logit_bias map as the runtime's list, ascending by token (not
+// validated: ValidateSamplingParams checks ids and values).
+std::vector<runtime::LogitBias> LogitBiasFromProto(const google::protobuf::Map<int32_t, float>& in);
+
 // One position's most likely tokens, runtime -> wire.
 void TopLogprobsToProto(std::span<const runtime::TokenLogprob> in, tandem::v1::TopLogprobs* out);
 // wire -> runtime, validating untrusted input (INVALID_ARGUMENT naming

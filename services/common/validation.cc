@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/sampling/sampling_params.h"
 #include "runtime/tokenizer/unicode.h"
 #include "runtime/util/absl_compat.h"
 
@@ -41,6 +42,17 @@ absl::Status ValidateSamplingParams(const tandem::v1::SamplingParams& params, in
   if (auto s = ValidateRange(params.repetition_penalty(), 0.0, 10.0, absl::StrCat(AbslView(field), ".repetition_penalty")); !s.ok()) return s;
   if (params.has_repetition_window()) {
     if (auto s = ValidateRange(int64_t{params.repetition_window()}, 0, 1 << 20, absl::StrCat(AbslView(field), ".repetition_window")); !s.ok()) return s;
+  }
+  const double max_penalty = runtime::kMaxPresenceFrequencyPenalty;
+  if (auto s = ValidateRange(params.presence_penalty(), -max_penalty, max_penalty, absl::StrCat(AbslView(field), ".presence_penalty")); !s.ok()) return s;
+  if (auto s = ValidateRange(params.frequency_penalty(), -max_penalty, max_penalty, absl::StrCat(AbslView(field), ".frequency_penalty")); !s.ok()) return s;
+  for (const auto& [token, bias] : params.logit_bias()) {
+    const std::string name = absl::StrCat(AbslView(field), ".logit_bias[", token, "]");
+    if (token < 0 || token >= vocab_size) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ": token ", token, " is outside [0, ", vocab_size, ")"));
+    }
+    if (auto s = ValidateRange(bias, -runtime::kMaxLogitBias, runtime::kMaxLogitBias, name); !s.ok()) return s;
   }
   return absl::OkStatus();
 }

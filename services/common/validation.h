@@ -26,7 +26,7 @@ absl::Status ValidateTokenIds(const google::protobuf::RepeatedField<int32_t>& id
                               size_t max_count);
 
 // Ranges documented on tandem.v1.SamplingParams; `field` is the prefix
-// ("sampling"), vocab_size bounds top_k.
+// ("sampling"), vocab_size bounds top_k and the logit_bias tokens.
 absl::Status ValidateSamplingParams(const tandem::v1::SamplingParams& params, int32_t vocab_size,
                                     std::string_view field);
 

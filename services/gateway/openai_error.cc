@@ -61,7 +61,8 @@ std::string OpenAiParam(std::string_view field, Endpoint endpoint) {
   if (field == "prompt_tokens.ids" || absl::StartsWith(AbslView(field), "prompt_tokens.ids[")) {
     return absl::StrCat("prompt", AbslView(field.substr(17)));
   }
-  for (std::string_view own : {"strategy", "params", "gamma", "adaptive_gamma", "collection", "context"}) {
+  for (std::string_view own :
+       {"strategy", "params", "gamma", "adaptive_gamma", "collection", "context", "repetition_penalty"}) {
     if (field == own || absl::StartsWith(AbslView(field), absl::StrCat(AbslView(own), "."))) {
       return absl::StrCat("tandem.", AbslView(field));
     }

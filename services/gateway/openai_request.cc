@@ -9,9 +9,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "decoding/request/field_validation.h"
 #include "runtime/sampling/logprobs.h"
+#include "runtime/sampling/sampling_params.h"
 #include "runtime/util/absl_compat.h"
 
 namespace tandem::gateway {
@@ -109,6 +111,29 @@ absl::StatusOr<std::string> ParamText(const json& v, std::string_view field) {
     return v.dump();
   }
   return WrongType(field, "a string, number or boolean", v);
+}
+
+// {"<token id>": bias, ...}, OpenAI's form (ids as JSON object keys), as
+// the runtime's ascending list. The vocabulary bound is the shared
+// translation's (it knows the model).
+absl::StatusOr<std::vector<runtime::LogitBias>> ParseLogitBias(const json& v) {
+  if (!v.is_object()) return WrongType("logit_bias", "an object", v);
+  std::vector<runtime::LogitBias> out;
+  out.reserve(v.size());
+  for (const auto& [key, value] : v.items()) {
+    const std::string field = absl::StrCat("logit_bias[", key.substr(0, 32), "]");
+    int32_t token = 0;
+    if (key.empty() || key.size() > 10 || key.find_first_not_of("0123456789") != std::string::npos ||
+        !absl::SimpleAtoi(key, &token)) {
+      return InvalidField(field, "keys must be token ids (non-negative integers)");
+    }
+    auto bias = GetNumberIn(value, field, -runtime::kMaxLogitBias, runtime::kMaxLogitBias);
+    if (!bias.ok()) return bias.status();
+    out.push_back({token, static_cast<float>(*bias)});
+  }
+  // "7" and "07" name one token.
+  if (absl::Status s = runtime::SortLogitBias(out); !s.ok()) return InvalidField("logit_bias", std::string(s.message()));
+  return out;
 }
 
 // "tandem": {"strategy", "params", ...}: tandem's own options. Unknown keys
@@ -234,18 +259,20 @@ absl::Status ParseCommon(const json& body, OpenAiRequest* out) {
     if (*s < 0) return InvalidField("seed", absl::StrCat("must be >= 0, got ", *s));
     d.seed = static_cast<uint64_t>(*s);
   }
-  for (std::string_view key : {"presence_penalty", "frequency_penalty"}) {
-    if (const json* v = Find(body, key)) {
-      auto p = GetNumberIn(*v, key, -2.0, 2.0);
-      if (!p.ok()) return p.status();
-      if (*p != 0.0) {
-        return Unsupported(key, "tandem.repetition_penalty (> 1 discourages recent tokens) is the closest option");
-      }
-    }
+  if (const json* v = Find(body, "presence_penalty")) {
+    auto p = GetNumberIn(*v, "presence_penalty", -2.0, 2.0);
+    if (!p.ok()) return p.status();
+    d.sampling.presence_penalty = static_cast<float>(*p);
+  }
+  if (const json* v = Find(body, "frequency_penalty")) {
+    auto p = GetNumberIn(*v, "frequency_penalty", -2.0, 2.0);
+    if (!p.ok()) return p.status();
+    d.sampling.frequency_penalty = static_cast<float>(*p);
   }
   if (const json* v = Find(body, "logit_bias")) {
-    if (!v->is_object()) return WrongType("logit_bias", "an object", *v);
-    if (!v->empty()) return Unsupported("logit_bias", "");
+    auto bias = ParseLogitBias(*v);
+    if (!bias.ok()) return bias.status();
+    d.sampling.logit_bias = *std::move(bias);
   }
   for (std::string_view key : {"tools", "functions"}) {
     if (const json* v = Find(body, key); v != nullptr && !(v->is_array() && v->empty())) {

@@ -88,6 +88,17 @@ double RawLogprob(const std::vector<float>& logits, int32_t token) {
   return static_cast<double>(logits[token]) - m - std::log(z);
 }
 
+// Every history-dependent processor at once, with a bias that favours one
+// token and disfavours another: the verifier must process each row with the
+// history it follows (drafted tokens included) and the drafter likewise.
+void PenalizeAndBias(SamplingParams& s) {
+  s.repetition_penalty = 1.3f;
+  s.presence_penalty = 0.7f;
+  s.frequency_penalty = 0.4f;
+  s.repetition_window = 5;
+  s.logit_bias = {{2, 1.5f}, {5, -2.0f}};
+}
+
 TEST(Speculative, GreedyMatchesTargetOnly) {
   Models m;
   int compared = 0, eos_endings = 0;
@@ -117,6 +128,36 @@ TEST(Speculative, GreedyMatchesTargetOnly) {
   EXPECT_EQ(compared, 25 * 4 * 5 * 2 * 2);
   EXPECT_GT(eos_endings, 0);  // both stop conditions are exercised
   EXPECT_LT(eos_endings, 25);
+}
+
+// Greedy over logits edited by a bias and the history-dependent penalties:
+// speculation decides every token on the row target-only decides it on.
+TEST(Speculative, GreedyWithPenaltiesAndLogitBiasMatchesTargetOnly) {
+  Models m;
+  int differs_from_plain = 0;
+  for (const auto& prompt : Prompts(10)) {
+    GenerationRequest req{.prompt = prompt, .max_tokens = 24};
+    req.sampling.temperature = 0;
+    const GenerationResult plain = Generate(req, m.verifier, nullptr, m.vocab);
+    PenalizeAndBias(req.sampling);
+    const GenerationResult base = Generate(req, m.verifier, nullptr, m.vocab);
+    differs_from_plain += base.tokens != plain.tokens;
+    for (Drafter* d : std::initializer_list<Drafter*>{&m.draft_drafter, &m.twin_drafter, &m.ngram}) {
+      for (int gamma : {1, 3, 5}) {
+        for (bool overlap : {false, true}) {
+          req.gamma = {.gamma = gamma, .adaptive = false, .max_gamma = 8};
+          GenerationResult spec = Generate(req, m.verifier, d, m.vocab, nullptr, overlap);
+          ASSERT_EQ(spec.tokens, base.tokens) << d->name() << " gamma " << gamma << " overlap " << overlap;
+          ASSERT_EQ(spec.finish_reason, base.finish_reason);
+          if (d == &m.twin_drafter) {
+            // The twin processes its rows exactly as the target does.
+            EXPECT_EQ(spec.stats.speculation.accepted_tokens, spec.stats.speculation.drafted_tokens);
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(differs_from_plain, 0);  // the edits do change the greedy output
 }
 
 // Logprobs come with every emitted token, in the result and in the stream,
@@ -325,6 +366,7 @@ struct DistCase {
   bool overlap = false;
   int staged_ngram = 0;
   float q_tail_mass = 0.0f;
+  bool penalized = false;  // logit bias and all three penalties (PenalizeAndBias)
 };
 
 class SpeculativeDistribution : public ::testing::TestWithParam<DistCase> {};
@@ -336,6 +378,7 @@ TEST_P(SpeculativeDistribution, MatchesTargetOnlySampling) {
   req.sampling.temperature = c.temperature;
   req.sampling.top_k = c.top_k;
   req.sampling.top_p = c.top_p;
+  if (c.penalized) PenalizeAndBias(req.sampling);
   Drafter* drafter = c.ngram ? static_cast<Drafter*>(&m.ngram) : &m.draft_drafter;
   const double p = SequenceChiSquare(m.verifier, drafter, m.target, m.vocab, req, 30000, c.overlap, c.staged_ngram,
                                      c.q_tail_mass);
@@ -359,7 +402,11 @@ INSTANTIATE_TEST_SUITE_P(
                       // Tail dropped from q (sparse rows): at T = 0.3 the draft's rows have entries
                       // below 0.01 / 8, so the proposals come from a q the drafter truncated.
                       DistCase{"tail_dropped_g2", 0.3f, 0, 1.0f, 2, false, false, 0, 0.01f},
-                      DistCase{"tail_dropped_g3_staged", 0.3f, 0, 1.0f, 3, false, false, 2, 0.01f}),
+                      DistCase{"tail_dropped_g3_staged", 0.3f, 0, 1.0f, 3, false, false, 2, 0.01f},
+                      // Penalties and logit bias on both sides.
+                      DistCase{"penalized_g2", 1.0f, 0, 1.0f, 2, false, false, 0, 0.0f, true},
+                      DistCase{"penalized_topk_g3_overlap", 0.8f, 4, 1.0f, 3, false, true, 0, 0.0f, true},
+                      DistCase{"penalized_ngram_g2", 1.0f, 0, 1.0f, 2, true, false, 0, 0.0f, true}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(TargetOnlyDistribution, MatchesExactEnumeration) {

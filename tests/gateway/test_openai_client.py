@@ -235,6 +235,32 @@ def test_completions_echo_scores_the_prompt(client, model):
     assert plain.choices[0].text.startswith(prompt) and plain.choices[0].logprobs is None
 
 
+def test_logit_bias_and_penalties(client, model):
+    """logit_bias forces or bans tokens by id; presence/frequency penalties change greedy output, and
+    greedy speculation still equals target-only under them (draft and target process alike)."""
+    prompt = "one two one two one two one two"
+
+    def greedy(strategy, **sampling):
+        r = client.completions.create(model=model, prompt=prompt, temperature=0, max_tokens=8, logprobs=0,
+                                      extra_body={"tandem": {"strategy": strategy, "ignore_eos": True}}, **sampling)
+        return r.choices[0].logprobs.tokens
+
+    plain = greedy("target_only")
+    forced = greedy("target_only", logit_bias={"1000": 100})
+    assert len(forced) == 8 and len(set(forced)) == 1 and forced != plain, forced
+    assert greedy("speculative", logit_bias={"1000": 100}) == forced
+    penalized = {"presence_penalty": 1.5, "frequency_penalty": 2.0}
+    base = greedy("target_only", **penalized)
+    assert base != plain  # the prompt's own repetition is penalized
+    assert greedy("speculative", **penalized) == base
+    # The same id banned: the token it forced above never appears.
+    banned = greedy("target_only", logit_bias={"1000": -100})
+    assert forced[0] not in banned
+    with pytest.raises(openai.BadRequestError) as e:  # beyond the vocabulary
+        client.completions.create(model=model, prompt=prompt, max_tokens=2, logit_bias={"99999999": 5})
+    assert e.value.body["param"] == "logit_bias"
+
+
 @pytest.mark.parametrize("strategy", ["draft_only", "best_of_n"])
 def test_logprobs_need_a_strategy_that_reports_them(client, model, strategy):
     with pytest.raises(openai.BadRequestError) as info:
@@ -254,7 +280,7 @@ def test_logprobs_need_a_strategy_that_reports_them(client, model, strategy):
     (dict(extra_body={"tandem": {"strategy": "beam_search"}}), openai.BadRequestError, 400, "tandem.strategy"),
     (dict(extra_body=tandem("speculative", gama=4)), openai.BadRequestError, 400, "tandem.params"),
     (dict(n=2), openai.BadRequestError, 400, "n"),
-    (dict(presence_penalty=0.5), openai.BadRequestError, 400, "presence_penalty"),
+    (dict(presence_penalty=2.5), openai.BadRequestError, 400, "presence_penalty"),
     (dict(top_logprobs=3), openai.BadRequestError, 400, "top_logprobs"),  # needs logprobs=True
     (dict(logprobs=True, top_logprobs=21), openai.BadRequestError, 400, "top_logprobs"),
     (dict(messages=[{"role": "user", "content": "hello " * 9000}]), openai.BadRequestError, 400, "messages"),

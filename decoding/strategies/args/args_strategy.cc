@@ -29,6 +29,7 @@ const StrategyDefinition& ArgsStrategy() {
       .finish = nullptr,
       .needs = [](const O&) { return PortNeeds{.reward = true}; },
       .stats = spec::kStatsReward,
+      .own_token_rule = true,
       .run = [](const O& o, const StrategyCall& c) -> absl::Status {
         auto reward = RequireRewardScorer(c.ports, "args");
         if (!reward.ok()) return reward.status();

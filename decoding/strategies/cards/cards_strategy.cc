@@ -93,6 +93,7 @@ const StrategyDefinition& CardsStrategy() {
       // reward=target_likelihood scores on the target: no reward scorer needed.
       .needs = [](const O& o) { return PortNeeds{.reward = !IsTargetLikelihood(o.reward)}; },
       .stats = spec::kStatsReward | spec::kStatsCards,
+      .own_token_rule = true,
       .run = [](const O& options, const StrategyCall& c) -> absl::Status {
         O o = options;
         o.target_parameters = static_cast<double>(c.ports.target.parameters);

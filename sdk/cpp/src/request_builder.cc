@@ -32,6 +32,9 @@ void SetSampling(const Sampling& s, v1::SamplingParams* out) {
   if (s.min_p) out->set_min_p(*s.min_p);
   if (s.repetition_penalty) out->set_repetition_penalty(*s.repetition_penalty);
   if (s.repetition_window) out->set_repetition_window(*s.repetition_window);
+  if (s.presence_penalty) out->set_presence_penalty(*s.presence_penalty);
+  if (s.frequency_penalty) out->set_frequency_penalty(*s.frequency_penalty);
+  out->mutable_logit_bias()->insert(s.logit_bias.begin(), s.logit_bias.end());
   if (s.seed) out->set_seed(*s.seed);
 }
 

@@ -33,7 +33,8 @@ def test_result_without_iterating_drains_the_stream(client):
 
 def test_request_fields_reach_the_server(client, fake):
     client.generate("hi", strategy="speculative", model="smollm2-135m", max_tokens=5, temperature=0.5, top_k=40,
-                    top_p=0.9, min_p=0.05, repetition_penalty=1.1, repetition_window=32, seed=7, stop=["\n\n", "END"],
+                    top_p=0.9, min_p=0.05, repetition_penalty=1.1, repetition_window=32, presence_penalty=0.5,
+                    frequency_penalty=-0.25, logit_bias={7: -100, "12": 2.5}, seed=7, stop=["\n\n", "END"],
                     gamma=6, adaptive_gamma=True, context="a long document", collection="docs", ignore_eos=True,
                     request_id="req-42", params={"lambda": 24, "drafter": "model"}, min_gamma=2, adaptive=False,
                     stream=False)
@@ -43,6 +44,8 @@ def test_request_fields_reach_the_server(client, fake):
     assert req.sampling.temperature == pytest.approx(0.5) and req.sampling.top_k == 40
     assert req.sampling.top_p == pytest.approx(0.9) and req.sampling.min_p == pytest.approx(0.05)
     assert req.sampling.repetition_penalty == pytest.approx(1.1) and req.sampling.repetition_window == 32
+    assert req.sampling.presence_penalty == pytest.approx(0.5) and req.sampling.frequency_penalty == -0.25
+    assert dict(req.sampling.logit_bias) == {7: -100.0, 12: 2.5}
     assert req.sampling.seed == 7
     assert list(req.stop) == [b"\n\n", b"END"]
     assert req.context == b"a long document" and req.collection == b"docs" and req.ignore_eos

@@ -113,6 +113,27 @@ def test_prompt_logprobs(live):
         live.generate(PROMPT, strategy="target_only", max_tokens=4, prompt_logprobs=True, stream=False)
 
 
+def test_logit_bias_and_penalties(live):
+    # A +100 bias forces its token on every position, for both strategies; penalties change the greedy
+    # output and speculation still equals target-only under them; a token beyond the vocabulary is refused.
+    for strategy in ("target_only", "speculative"):
+        forced = live.generate(PROMPT, strategy=strategy, max_tokens=5, temperature=0, logit_bias={1000: 100},
+                               ignore_eos=True, stream=False)
+        assert forced.token_ids == (1000,) * 5
+    plain = live.generate(PROMPT, strategy="target_only", max_tokens=12, temperature=0, ignore_eos=True, stream=False)
+    penalized = {"presence_penalty": 1.5, "frequency_penalty": 2.0, "repetition_window": 0}
+    base = live.generate(PROMPT, strategy="target_only", max_tokens=12, temperature=0, ignore_eos=True,
+                         stream=False, **penalized)
+    spec = live.generate(PROMPT, strategy="speculative", max_tokens=12, temperature=0, ignore_eos=True,
+                         stream=False, **penalized)
+    assert base.token_ids != plain.token_ids and spec.token_ids == base.token_ids
+    banned = live.generate(PROMPT, strategy="target_only", max_tokens=12, temperature=0, ignore_eos=True,
+                           logit_bias={plain.token_ids[0]: -100}, stream=False)
+    assert banned.token_ids[0] != plain.token_ids[0]
+    with pytest.raises(tandem.InvalidArgument, match="logit_bias"):
+        live.generate(PROMPT, max_tokens=2, logit_bias={10 ** 8: 1.0}, stream=False)
+
+
 def test_chat(live):
     result = live.chat([{"role": "user", "content": "Say hello."}], max_tokens=12, temperature=0,
                        strategy="target_only", stream=False)

@@ -1,5 +1,6 @@
 #include "services/orchestrator/server/request_translation.h"
 
+#include "services/common/runtime_convert.h"
 #include "services/common/validation.h"
 
 namespace tandem::orchestrator::server {
@@ -40,6 +41,9 @@ decoding::DecodeRequest ToDecodeRequest(const tandem::v1::GenerateRequest& r) {
   d.sampling.min_p = sp.min_p();
   d.sampling.repetition_penalty = sp.repetition_penalty() == 0.0f ? 1.0f : sp.repetition_penalty();
   if (sp.has_repetition_window()) d.sampling.repetition_window = sp.repetition_window();
+  d.sampling.presence_penalty = sp.presence_penalty();
+  d.sampling.frequency_penalty = sp.frequency_penalty();
+  d.sampling.logit_bias = services::LogitBiasFromProto(sp.logit_bias());
   if (sp.has_seed()) d.seed = sp.seed();
   if (r.has_max_tokens()) d.max_tokens = r.max_tokens();
   d.ignore_eos = r.ignore_eos();

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <functional>
 #include <random>
 #include <vector>
 
@@ -128,6 +130,9 @@ TEST(RuntimeConvertTest, SamplingParams) {
   q.min_p = 0.05f;
   q.repetition_penalty = 1.1f;
   q.repetition_window = 0;
+  q.presence_penalty = -0.5f;
+  q.frequency_penalty = 1.25f;
+  q.logit_bias = {{0, -100.0f}, {7, 2.5f}, {kVocab - 1, 0.0f}};
   q.seed = 1234;
   SamplingToProto(q, &wire);
   runtime::SamplingParams r;
@@ -138,12 +143,30 @@ TEST(RuntimeConvertTest, SamplingParams) {
   EXPECT_EQ(r.min_p, q.min_p);
   EXPECT_EQ(r.repetition_penalty, q.repetition_penalty);
   EXPECT_EQ(r.repetition_window, 0);
+  EXPECT_EQ(r.presence_penalty, q.presence_penalty);
+  EXPECT_EQ(r.frequency_penalty, q.frequency_penalty);
+  EXPECT_EQ(r.logit_bias, q.logit_bias);  // ascending again, whatever the map's order
   EXPECT_EQ(r.seed, 1234u);
 
-  wire.set_top_k(kVocab + 1);
-  auto s = SamplingFromProto(wire, kVocab, 0, &r);
-  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(s.message().find("sampling.top_k"), std::string::npos) << s;
+  struct Bad {
+    std::function<void(tandem::v1::SamplingParams&)> edit;
+    const char* field;
+  };
+  const std::vector<Bad> bad = {
+      {[](auto& w) { w.set_top_k(kVocab + 1); }, "sampling.top_k"},
+      {[](auto& w) { w.set_presence_penalty(2.01f); }, "sampling.presence_penalty"},
+      {[](auto& w) { w.set_frequency_penalty(std::nanf("")); }, "sampling.frequency_penalty"},
+      {[](auto& w) { (*w.mutable_logit_bias())[kVocab] = 1.0f; }, "sampling.logit_bias[" },
+      {[](auto& w) { (*w.mutable_logit_bias())[-1] = 1.0f; }, "sampling.logit_bias[-1]"},
+      {[](auto& w) { (*w.mutable_logit_bias())[3] = -100.5f; }, "sampling.logit_bias[3]"},
+  };
+  for (const Bad& b : bad) {
+    tandem::v1::SamplingParams w = wire;
+    b.edit(w);
+    auto s = SamplingFromProto(w, kVocab, 0, &r);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << b.field;
+    EXPECT_NE(s.message().find(b.field), std::string::npos) << s;
+  }
 }
 
 }  // namespace

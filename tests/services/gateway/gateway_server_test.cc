@@ -377,6 +377,44 @@ TEST_F(GatewayServerTest, EchoWithZeroMaxTokensScoresThePromptAlone) {
   ExpectError("/v1/completions", {{"prompt", kPrompt}, {"max_tokens", 0}}, 400, "max_tokens");
 }
 
+// OpenAI's logit_bias and presence/frequency penalties reach the sampler
+// of both sides: a +100 bias forces its token, greedy speculation still
+// equals target_only under all of them, and a token outside the model's
+// vocabulary is a 400 naming logit_bias.
+TEST_F(GatewayServerTest, LogitBiasAndPenaltiesReachTheSampler) {
+  auto body = [](const std::string& strategy, const json& sampling) {
+    json b = {{"model", "fake-target"}, {"prompt", kPrompt}, {"temperature", 0}, {"max_tokens", 12},
+              {"logprobs", 0}, {"tandem", {{"strategy", strategy}}}};
+    b.merge_patch(sampling);
+    return b;
+  };
+  json forced;
+  ASSERT_NO_FATAL_FAILURE(PostOk(body("target_only", {{"logit_bias", {{"9", 100}}}}), &forced));
+  const json& tokens = forced["choices"][0]["logprobs"]["tokens"];
+  ASSERT_EQ(tokens.size(), 12u) << forced;
+  for (const json& t : tokens) EXPECT_EQ(t, tokens[0]);
+  json unbiased;
+  ASSERT_NO_FATAL_FAILURE(PostOk(body("target_only", json::object()), &unbiased));
+  EXPECT_NE(unbiased["choices"][0]["logprobs"]["tokens"], tokens);
+
+  const json edits = {{"logit_bias", {{"9", 100}, {"2", -100}, {"5", 1.5}}}, {"presence_penalty", 0.8},
+                      {"frequency_penalty", 1.2}};
+  json edits_no_force = edits;
+  edits_no_force["logit_bias"].erase("9");
+  json base, spec;
+  ASSERT_NO_FATAL_FAILURE(PostOk(body("target_only", edits_no_force), &base));
+  ASSERT_NO_FATAL_FAILURE(PostOk(body("speculative", edits_no_force), &spec));
+  EXPECT_EQ(spec["choices"][0]["text"], base["choices"][0]["text"]);
+  EXPECT_EQ(spec["choices"][0]["logprobs"]["tokens"], base["choices"][0]["logprobs"]["tokens"]);
+  // The penalties change the greedy output of this prompt.
+  EXPECT_NE(base["choices"][0]["logprobs"]["tokens"], unbiased["choices"][0]["logprobs"]["tokens"]);
+
+  ExpectError("/v1/completions", body("target_only", {{"logit_bias", {{"24", 1}}}}), 400, "logit_bias");
+  ExpectError("/v1/completions", body("target_only", {{"logit_bias", {{"x", 1}}}}), 400, "logit_bias[x]");
+  ExpectError("/v1/completions", body("speculative", {{"frequency_penalty", 3}}), 400, "frequency_penalty");
+  EXPECT_EQ(dep_.open_sessions(), 0);
+}
+
 TEST_F(GatewayServerTest, BadInputAnswersWithOpenAiErrors) {
   const json ok = {{"prompt", kPrompt}, {"max_tokens", 4}};
   auto with = [&](const json& patch) {

@@ -43,6 +43,13 @@ TEST(OpenAiErrorTest, TandemFieldsGetTheTandemPrefix) {
   HttpError gamma = ToHttpError(absl::InvalidArgumentError("params.gamma: must be in [1, 32], got 99"),
                                 Endpoint::kCompletions);
   EXPECT_EQ(Err(gamma)["param"], "tandem.params.gamma");
+  HttpError penalty = ToHttpError(
+      absl::InvalidArgumentError("repetition_penalty: strategy 'args' picks tokens from the target's raw logits"),
+      Endpoint::kCompletions);
+  EXPECT_EQ(Err(penalty)["param"], "tandem.repetition_penalty");
+  HttpError bias = ToHttpError(absl::InvalidArgumentError("logit_bias: token 99999 is outside the vocabulary"),
+                               Endpoint::kChatCompletions);
+  EXPECT_EQ(Err(bias)["param"], "logit_bias");
 }
 
 TEST(OpenAiErrorTest, FieldNamesFollowTheBody) {

@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
@@ -190,11 +191,7 @@ TEST(OpenAiRequestTest, SamplingRangesAreOpenAis) {
 TEST(OpenAiRequestTest, UnsupportedFeaturesAreRefused) {
   ExpectFieldError(Chat({{"n", 2}}), "n");
   EXPECT_TRUE(Chat({{"n", 1}}).ok());
-  ExpectFieldError(Chat({{"presence_penalty", 0.5}}), "presence_penalty");
-  ExpectFieldError(Chat({{"frequency_penalty", -1}}), "frequency_penalty");
-  EXPECT_TRUE(Chat({{"presence_penalty", 0}, {"frequency_penalty", 0.0}}).ok());
   ExpectFieldError(Chat({{"tools", json::array({{{"type", "function"}}})}}), "tools");
-  ExpectFieldError(Chat({{"logit_bias", {{"42", 10}}}}), "logit_bias");
   ExpectFieldError(Chat({{"response_format", {{"type", "json_object"}}}}), "response_format");
   EXPECT_TRUE(Chat({{"response_format", {{"type", "text"}}}}).ok());
   ExpectFieldError(Completion({{"echo", "yes"}}), "echo");
@@ -299,6 +296,30 @@ TEST(OpenAiRequestTest, BodyMustBeAJsonObject) {
   EXPECT_TRUE(absl::StartsWith(bad.status().message(), "body: ")) << bad.status().message();
   EXPECT_FALSE(ParseJsonBody("[1, 2]").ok());
   EXPECT_FALSE(ParseJsonBody("").ok());
+}
+
+TEST(OpenAiRequestTest, PenaltiesAndLogitBias) {
+  auto r = Completion({{"presence_penalty", 0.5},
+                       {"frequency_penalty", -1},
+                       {"logit_bias", {{"50256", -100}, {"7", 2.5}, {"42", 0}}}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  const runtime::SamplingParams& sp = r->decode.sampling;
+  EXPECT_EQ(sp.presence_penalty, 0.5f);
+  EXPECT_EQ(sp.frequency_penalty, -1.0f);
+  // Ascending ids, whatever the body's order.
+  EXPECT_EQ(sp.logit_bias,
+            (std::vector<runtime::LogitBias>{{7, 2.5f}, {42, 0.0f}, {50256, -100.0f}}));
+  EXPECT_TRUE(Chat({{"presence_penalty", 0}, {"frequency_penalty", 0.0}, {"logit_bias", json::object()}}).ok());
+
+  ExpectFieldError(Chat({{"presence_penalty", 2.5}}), "presence_penalty");
+  ExpectFieldError(Chat({{"frequency_penalty", "high"}}), "frequency_penalty");
+  ExpectFieldError(Chat({{"logit_bias", json::array({1, 2})}}), "logit_bias");
+  ExpectFieldError(Chat({{"logit_bias", {{"the", 1}}}}), "logit_bias[the]");
+  ExpectFieldError(Chat({{"logit_bias", {{"-3", 1}}}}), "logit_bias[-3]");
+  ExpectFieldError(Chat({{"logit_bias", {{"99999999999", 1}}}}), "logit_bias[99999999999]");
+  ExpectFieldError(Chat({{"logit_bias", {{"5", 101}}}}), "logit_bias[5]");
+  ExpectFieldError(Chat({{"logit_bias", {{"5", "ban"}}}}), "logit_bias[5]");
+  ExpectFieldError(Chat({{"logit_bias", {{"7", 1}, {"07", 2}}}}), "logit_bias");
 }
 
 }  // namespace

@@ -59,6 +59,9 @@ def build_request(
     min_p: Optional[float] = None,
     repetition_penalty: Optional[float] = None,
     repetition_window: Optional[int] = None,
+    presence_penalty: Optional[float] = None,
+    frequency_penalty: Optional[float] = None,
+    logit_bias: Optional[Mapping[int, float]] = None,
     seed: Optional[int] = None,
     stop: Union[str, Sequence[str], None] = None,
     gamma: Optional[int] = None,
@@ -114,10 +117,14 @@ def build_request(
     stops: List[str] = [stop] if isinstance(stop, str) else list(stop or [])
     req.stop.extend(s.encode("utf-8") for s in stops)
     sampling = {"temperature": temperature, "top_k": top_k, "top_p": top_p, "min_p": min_p,
-                "repetition_penalty": repetition_penalty, "seed": seed, "repetition_window": repetition_window}
+                "repetition_penalty": repetition_penalty, "seed": seed, "repetition_window": repetition_window,
+                "presence_penalty": presence_penalty, "frequency_penalty": frequency_penalty}
     for name, value in sampling.items():
         if value is not None:
             setattr(req.sampling, name, value)
+    for token, bias in (logit_bias or {}).items():
+        # OpenAI's JSON form has the ids as strings; accept both.
+        req.sampling.logit_bias[int(token)] = float(bias)
     if context is not None:
         req.context = context.encode("utf-8")
     if collection:

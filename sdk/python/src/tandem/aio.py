@@ -150,6 +150,9 @@ class AsyncClient:
         min_p: Optional[float] = None,
         repetition_penalty: Optional[float] = None,
         repetition_window: Optional[int] = None,
+        presence_penalty: Optional[float] = None,
+        frequency_penalty: Optional[float] = None,
+        logit_bias: Optional[Mapping[int, float]] = None,
         seed: Optional[int] = None,
         stop: Union[str, Sequence[str], None] = None,
         gamma: Optional[int] = None,
@@ -174,7 +177,8 @@ class AsyncClient:
         req = _generation.build_request(
             prompt=prompt, strategy=strategy, model=model, max_tokens=max_tokens, temperature=temperature,
             top_k=top_k, top_p=top_p, min_p=min_p, repetition_penalty=repetition_penalty,
-            repetition_window=repetition_window, seed=seed, stop=stop, gamma=gamma, adaptive_gamma=adaptive_gamma,
+            repetition_window=repetition_window, presence_penalty=presence_penalty,
+            frequency_penalty=frequency_penalty, logit_bias=logit_bias, seed=seed, stop=stop, gamma=gamma, adaptive_gamma=adaptive_gamma,
             context=context, collection=collection, ignore_eos=ignore_eos, tokens_only=tokens_only,
             logprobs=logprobs, top_logprobs=top_logprobs, prompt_logprobs=prompt_logprobs,
             request_id=request_id, params=params, extra_params=strategy_params)

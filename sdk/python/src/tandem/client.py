@@ -158,6 +158,9 @@ class Client:
         min_p: Optional[float] = None,
         repetition_penalty: Optional[float] = None,
         repetition_window: Optional[int] = None,
+        presence_penalty: Optional[float] = None,
+        frequency_penalty: Optional[float] = None,
+        logit_bias: Optional[Mapping[int, float]] = None,
         seed: Optional[int] = None,
         stop: Union[str, Sequence[str], None] = None,
         gamma: Optional[int] = None,
@@ -185,6 +188,9 @@ class Client:
             max_tokens: most tokens to generate (server default 256).
             temperature, top_k, top_p, min_p, repetition_penalty, repetition_window, seed:
                 sampling; everything unset is greedy decoding.
+            presence_penalty / frequency_penalty: OpenAI's additive penalties (-2..2) over the
+                last repetition_window tokens, prompt included.
+            logit_bias: {token id: bias (-100..100)} added to those tokens' logits.
             stop: stop string(s); the output is cut before the first match.
             gamma / adaptive_gamma: speculation draft length and its adaptation. adaptive_gamma
                 unset: adaptive, except with gamma or a seed at temperature > 0 (then fixed, so the
@@ -214,7 +220,8 @@ class Client:
         req = _generation.build_request(
             prompt=prompt, strategy=strategy, model=model, max_tokens=max_tokens, temperature=temperature,
             top_k=top_k, top_p=top_p, min_p=min_p, repetition_penalty=repetition_penalty,
-            repetition_window=repetition_window, seed=seed, stop=stop, gamma=gamma, adaptive_gamma=adaptive_gamma,
+            repetition_window=repetition_window, presence_penalty=presence_penalty,
+            frequency_penalty=frequency_penalty, logit_bias=logit_bias, seed=seed, stop=stop, gamma=gamma, adaptive_gamma=adaptive_gamma,
             context=context, collection=collection, ignore_eos=ignore_eos, tokens_only=tokens_only,
             logprobs=logprobs, top_logprobs=top_logprobs, prompt_logprobs=prompt_logprobs,
             request_id=request_id, params=params, extra_params=strategy_params)

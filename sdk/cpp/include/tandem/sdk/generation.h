@@ -50,6 +50,12 @@ struct Sampling {
   std::optional<float> min_p = {};
   std::optional<float> repetition_penalty = {};
   std::optional<int32_t> repetition_window = {};
+  // OpenAI's additive penalties (-2..2) over the same window as
+  // repetition_penalty (the last repetition_window tokens, prompt included).
+  std::optional<float> presence_penalty = {};
+  std::optional<float> frequency_penalty = {};
+  // Token id -> bias (-100..100) added to its logit before the penalties.
+  std::map<int32_t, float> logit_bias = {};
   // Same seed + same parameters + same server build = same output.
   std::optional<uint64_t> seed = {};
 };
