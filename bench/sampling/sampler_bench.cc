@@ -3,14 +3,18 @@
 // request commonly uses, and a drafter's Distribution::DropTail after the
 // processors (q_tail_mass). Prints ms per sampled token, a checksum of the
 // sampled ids (equal checksums: the same tokens were drawn) and the entries
-// the row kept.
+// the row kept. The penalty settings process the row after a 64-token
+// history (ids drawn from the vocabulary, some repeated), as a request at
+// the default repetition_window does every step.
 //
 //   tandem_sampler_bench [--vocab N] [--tokens N]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -22,6 +26,7 @@ struct Setting {
   const char* name;
   tandem::runtime::SamplingParams params;
   float tail = 0.0f;  // DropTail(tail) before sampling; 0 = not
+  bool with_history = false;
 };
 
 }  // namespace
@@ -47,7 +52,11 @@ int main(int argc, char** argv) {
   std::vector<float> logits(vocab);
   for (float& v : logits) v = nd(rng);
 
-  std::vector<Setting> settings(5);
+  std::vector<int32_t> history(64);
+  std::uniform_int_distribution<int32_t> pick(0, std::min(vocab, 2000) - 1);  // small range: repeats
+  for (int32_t& t : history) t = pick(rng);
+
+  std::vector<Setting> settings(8);
   settings[0].name = "greedy";
   settings[0].params.temperature = 0.0f;
   settings[1].name = "T=0.7";
@@ -61,6 +70,20 @@ int main(int argc, char** argv) {
   settings[4].name = "T=0.7 tail=1e-3";
   settings[4].params.temperature = 0.7f;
   settings[4].tail = 1e-3f;
+  settings[5].name = "T=0.7 rep=1.1";
+  settings[5].params.temperature = 0.7f;
+  settings[5].params.repetition_penalty = 1.1f;
+  settings[5].with_history = true;
+  settings[6].name = "T=0.7 rep+pres+freq";
+  settings[6].params = settings[5].params;
+  settings[6].params.presence_penalty = 0.5f;
+  settings[6].params.frequency_penalty = 0.5f;
+  settings[7].name = "T=0.7 bias x300";
+  settings[7].params.temperature = 0.7f;
+  const int32_t step = std::max(1, vocab / 300);  // 300 distinct ids, ascending
+  for (int32_t t = 0; t < 300 && t < vocab; ++t) settings[7].params.logit_bias.push_back({t * step, -5.0f});
+  settings[6].with_history = true;
+  settings[7].with_history = true;
   std::printf("vocab %d, %d tokens per setting\n", vocab, tokens);
   for (const Setting& s : settings) {
     tandem::runtime::Sampler sampler(s.params);
@@ -69,7 +92,8 @@ int main(int argc, char** argv) {
     long long checksum = 0;
     const auto t0 = std::chrono::steady_clock::now();
     for (int t = 0; t < tokens; ++t) {
-      if (absl::Status st = sampler.Process(logits, {}, &dist); !st.ok()) {
+      const std::span<const int32_t> h = s.with_history ? std::span<const int32_t>(history) : std::span<const int32_t>();
+      if (absl::Status st = sampler.Process(logits, h, &dist); !st.ok()) {
         std::fprintf(stderr, "%s: %s\n", s.name, std::string(st.message()).c_str());
         return 1;
       }
@@ -77,7 +101,7 @@ int main(int argc, char** argv) {
       checksum += tandem::runtime::Sampler::Sample(dist, draw);
     }
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("%-18s %.3f ms per token  checksum %lld  entries kept %zu\n", s.name, ms / tokens, checksum,
+    std::printf("%-20s %.3f ms per token  checksum %lld  entries kept %zu\n", s.name, ms / tokens, checksum,
                 dist.size());
   }
   return 0;
