@@ -1,14 +1,22 @@
 #include "services/gateway/completion_handler.h"
 
+#include <atomic>
+#include <condition_variable>
 #include <ctime>
+#include <deque>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <span>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "decoding/request/field_validation.h"
 #include "httplib.h"
 #include "services/gateway/openai_error.h"
@@ -53,16 +61,60 @@ struct Echo {
   std::vector<int32_t> prompt;
 };
 
+// One choice of a request: its own copy of the prepared request (its own
+// seed) and its own logprobs writer (completions' text_offset counts per
+// choice).
+struct ChoiceRun {
+  int index = 0;
+  // Empty: the runner assigns one (a single choice, whose response id it
+  // becomes); several choices share one response id and get "<it>-<index>".
+  std::string request_id;
+  decoding::PreparedRequest prepared;
+  std::optional<LogprobsWriter> logprobs;  // the request asked for them
+};
+
+// The request's choices: choice i runs with seed + i (the translation's
+// seed, given or drawn), so a seeded request is reproducible choice by
+// choice and the choices are independent samples.
+std::vector<ChoiceRun> MakeChoices(decoding::PreparedRequest prepared, int n,
+                                   const std::optional<LogprobsWriter>& logprobs) {
+  std::vector<ChoiceRun> choices(static_cast<size_t>(n));
+  for (int i = n - 1; i >= 0; --i) {
+    ChoiceRun& c = choices[static_cast<size_t>(i)];
+    c.index = i;
+    c.prepared = i == 0 ? std::move(prepared) : prepared;
+    c.prepared.generation.sampling.seed += static_cast<uint64_t>(i);
+    c.logprobs = logprobs;
+  }
+  return choices;
+}
+
+// The usage of all choices: the prompt once, the completions summed.
+json ChoicesUsage(const std::vector<const decoding::spec::RequestStats*>& stats) {
+  json usage = Usage(*stats.front());
+  int64_t completion = 0;
+  for (const auto* s : stats) completion += s->generated_tokens;
+  usage["completion_tokens"] = completion;
+  usage["total_tokens"] = usage["prompt_tokens"].get<int64_t>() + completion;
+  return usage;
+}
+
+// One choice's tandem statistics as they are, several as a list in index
+// order.
+json ChoicesTandemStats(std::vector<json> stats) {
+  if (stats.size() == 1) return std::move(stats.front());
+  return json(std::move(stats));
+}
+
 // What a streamed request needs after the handler returned (the content
 // provider runs later, on the same connection's thread).
 struct StreamState {
   RequestRunner* runner = nullptr;
-  decoding::PreparedRequest prepared;
+  std::vector<ChoiceRun> choices;
   ResponseHeader header;
   bool include_usage = false;
   RequestRunner::Clock::time_point arrival;
-  std::optional<LogprobsWriter> logprobs;  // the request asked for them
-  std::optional<Echo> echo;                // the request asked for it
+  std::optional<Echo> echo;  // the request asked for it
 };
 
 // The logprob entries of streamed tokens not sent yet. A token that ends
@@ -90,19 +142,36 @@ struct HeldLogprobs {
   }
 };
 
-// Runs the request, writing each text delta as an event. Returns false when
-// the client is gone (httplib then closes the connection).
-bool StreamCompletion(StreamState& st, httplib::DataSink& sink) {
-  auto send = [&sink](const std::string& event) { return sink.write(event.data(), event.size()); };
-  std::string request_id;
+using Emit = std::function<bool(const std::string& event)>;
+
+// How a streamed choice ended.
+struct ChoiceEnd {
+  std::string request_id;    // the run's
+  absl::Status failed;       // reported as the stream's error event
+  bool client_gone = false;  // an event could not be written (or it was cancelled)
+  bool aborted = false;
+  decoding::spec::RequestStats stats;
+  json tandem_stats;
+};
+
+// Runs one choice, emitting its events: its first chunk, the echo, one per
+// text delta, the held logprobs at the end, and its finish chunk (with its
+// tandem statistics unless a usage chunk comes last). The error event, the
+// usage chunk and [DONE] are the response's (FinishStream). `header.id`
+// empty: set from the request id once the run has one. `cancelled` (may
+// be null) stops the run, as a client going away would.
+ChoiceEnd StreamChoice(StreamState& st, ChoiceRun& c, ResponseHeader header, const std::function<bool()>& cancelled,
+                       const Emit& send) {
+  ChoiceEnd end;
+  std::string request_id = c.request_id;
   bool started = false;
   // The first chunk (chat: the assistant role) goes out with the first text,
   // once the request id (part of every chunk) is known.
   auto start = [&] {
     if (started) return true;
     started = true;
-    st.header.id = ResponseId(st.header.endpoint, request_id);
-    return send(SseEvent(FirstChunk(st.header)));
+    if (header.id.empty()) header.id = ResponseId(header.endpoint, request_id);
+    return send(SseEvent(FirstChunk(header, c.index)));
   };
   HeldLogprobs held;
   // Set when the logprobs could not be written: the request is then
@@ -111,15 +180,15 @@ bool StreamCompletion(StreamState& st, httplib::DataSink& sink) {
   // A text chunk with the held entries (with logprobs asked for).
   auto send_text = [&](std::string_view text) {
     json logprobs = nullptr;
-    if (st.logprobs.has_value()) {
-      auto taken = held.Take(*st.logprobs);
+    if (c.logprobs.has_value()) {
+      auto taken = held.Take(*c.logprobs);
       if (!taken.ok()) {
         logprobs_failed = taken.status();
         return false;
       }
       logprobs = *std::move(taken);
     }
-    return send(SseEvent(TextChunk(st.header, text, logprobs)));
+    return send(SseEvent(TextChunk(header, text, logprobs, c.index)));
   };
   // The echoed prompt is the first text, with its scores (which the first
   // chunk carries) when logprobs were asked for.
@@ -127,66 +196,174 @@ bool StreamCompletion(StreamState& st, httplib::DataSink& sink) {
   auto send_echo = [&](const decoding::StreamChunk* first) {
     echo_pending = false;
     json logprobs = nullptr;
-    if (st.logprobs.has_value()) {
+    if (c.logprobs.has_value()) {
       const decoding::StreamChunk none;
-      const decoding::StreamChunk& c = first != nullptr ? *first : none;
-      auto written = st.logprobs->WritePrompt(st.echo->prompt, c.prompt_logprobs, c.prompt_top_logprobs);
+      const decoding::StreamChunk& chunk = first != nullptr ? *first : none;
+      auto written = c.logprobs->WritePrompt(st.echo->prompt, chunk.prompt_logprobs, chunk.prompt_top_logprobs);
       if (!written.ok()) {
         logprobs_failed = written.status();
         return false;
       }
       logprobs = *std::move(written);
     }
-    return send(SseEvent(TextChunk(st.header, st.echo->text, logprobs)));
+    return send(SseEvent(TextChunk(header, st.echo->text, logprobs, c.index)));
   };
   RunCallbacks callbacks;
+  if (cancelled) callbacks.client_gone = cancelled;
   callbacks.write = [&](const decoding::StreamChunk& chunk) {
     if (!start()) return false;
     if (echo_pending && !send_echo(&chunk)) return false;
-    if (st.logprobs.has_value()) held.Append(chunk);
+    if (c.logprobs.has_value()) held.Append(chunk);
     // Tokens that end inside a UTF-8 character come with empty text.
     return chunk.text.empty() || send_text(chunk.text);
   };
-  absl::StatusOr<RunOutcome> outcome = st.runner->Run(std::move(st.prepared), &request_id, st.arrival, callbacks);
-  if (outcome.ok() && outcome->client_gone && logprobs_failed.ok()) return false;
+  absl::StatusOr<RunOutcome> outcome = st.runner->Run(std::move(c.prepared), &request_id, st.arrival, callbacks);
+  end.request_id = request_id;
+  if (outcome.ok() && outcome->client_gone && logprobs_failed.ok()) {
+    end.client_gone = true;
+    return end;
+  }
   // Errors after the 200 status line travel as an error event, which the
   // official clients raise as APIError.
   absl::Status failed = !logprobs_failed.ok() ? logprobs_failed : outcome.ok() ? outcome->status : outcome.status();
-  json tandem_stats;
   if (failed.ok()) {
     auto stats = TandemStats(outcome->result.stats);
-    if (stats.ok()) tandem_stats = *std::move(stats);
+    if (stats.ok()) end.tandem_stats = *std::move(stats);
     failed = stats.status();
   }
   // Entries of tokens whose text never went out (the text a stop string
   // cut, or held back to the end) go in one last text chunk.
   json tail_logprobs = nullptr;
   if (failed.ok() && !outcome->aborted && !held.tokens.empty()) {
-    auto taken = held.Take(*st.logprobs);
+    auto taken = held.Take(*c.logprobs);
     if (taken.ok()) tail_logprobs = *std::move(taken);
     failed = taken.status();
   }
   if (!failed.ok()) {
-    send(SseEvent(ToHttpError(failed, st.header.endpoint).body));
-  } else if (!outcome->aborted) {
-    if (!start()) return false;
-    // No chunk came (echo without logprobs, nothing generated): the prompt
-    // still goes back.
-    if (echo_pending && !st.logprobs.has_value() && !send_echo(nullptr)) return false;
-    if (!tail_logprobs.is_null() && !send(SseEvent(TextChunk(st.header, "", tail_logprobs)))) return false;
-    json finish = FinishChunk(st.header, outcome->result.finish_reason);
-    // The last chunk before [DONE] carries the tandem statistics.
-    if (!st.include_usage) finish["tandem"] = tandem_stats;
-    if (!send(SseEvent(finish))) return false;
-    if (st.include_usage) {
-      json usage = UsageChunk(st.header, Usage(outcome->result.stats));
-      usage["tandem"] = tandem_stats;
-      if (!send(SseEvent(usage))) return false;
+    end.failed = failed;
+    return end;
+  }
+  end.aborted = outcome->aborted;
+  end.stats = outcome->result.stats;
+  if (end.aborted) return end;
+  end.client_gone = true;  // until every event below is written
+  if (!start()) return end;
+  // No chunk came (echo without logprobs, nothing generated): the prompt
+  // still goes back.
+  if (echo_pending && !c.logprobs.has_value() && !send_echo(nullptr)) return end;
+  if (!tail_logprobs.is_null() && !send(SseEvent(TextChunk(header, "", tail_logprobs, c.index)))) return end;
+  json finish = FinishChunk(header, outcome->result.finish_reason, c.index);
+  // The last chunk of the choice carries its tandem statistics, unless the
+  // usage chunk comes after it.
+  if (!st.include_usage) finish["tandem"] = end.tandem_stats;
+  if (!send(SseEvent(finish))) return end;
+  end.client_gone = false;
+  return end;
+}
+
+// The response's end once every choice has ended: the first failure as an
+// error event, or the usage chunk (stream_options.include_usage, no choice
+// aborted) with the choices' tandem statistics; then [DONE].
+bool FinishStream(const StreamState& st, const ResponseHeader& header, std::vector<ChoiceEnd>& ends,
+                  const Emit& send, httplib::DataSink& sink) {
+  const ChoiceEnd* failed = nullptr;
+  bool aborted = false;
+  for (const ChoiceEnd& e : ends) {
+    if (failed == nullptr && !e.failed.ok()) failed = &e;
+    aborted = aborted || e.aborted;
+  }
+  if (failed != nullptr) {
+    send(SseEvent(ToHttpError(failed->failed, header.endpoint).body));
+  } else if (st.include_usage && !aborted) {
+    std::vector<const decoding::spec::RequestStats*> stats;
+    std::vector<json> tandem;
+    for (ChoiceEnd& e : ends) {
+      stats.push_back(&e.stats);
+      tandem.push_back(std::move(e.tandem_stats));
     }
+    json usage = UsageChunk(header, ChoicesUsage(stats));
+    usage["tandem"] = ChoicesTandemStats(std::move(tandem));
+    if (!send(SseEvent(usage))) return false;
   }
   if (!send(std::string(kSseDone))) return false;
   sink.done();
   return true;
+}
+
+// Events of several choices running at once, written by the connection's
+// thread in the order they came.
+class EventQueue {
+ public:
+  explicit EventQueue(size_t producers) : producers_(producers) {}
+  void Push(std::string event) {
+    std::lock_guard<std::mutex> l(mu_);
+    events_.push_back(std::move(event));
+    cv_.notify_one();
+  }
+  void ProducerDone() {
+    std::lock_guard<std::mutex> l(mu_);
+    --producers_;
+    cv_.notify_one();
+  }
+  // The next event; false once every producer is done and none is left.
+  bool Pop(std::string* event) {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [this] { return !events_.empty() || producers_ == 0; });
+    if (events_.empty()) return false;
+    *event = std::move(events_.front());
+    events_.pop_front();
+    return true;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> events_;
+  size_t producers_;
+};
+
+// Runs the request's choices, writing each text delta as an event. Returns
+// false when the client is gone (httplib then closes the connection).
+bool StreamCompletion(StreamState& st, httplib::DataSink& sink) {
+  const Emit direct = [&sink](const std::string& event) { return sink.write(event.data(), event.size()); };
+  std::vector<ChoiceEnd> ends(st.choices.size());
+  if (st.choices.size() == 1) {
+    ends[0] = StreamChoice(st, st.choices[0], st.header, nullptr, direct);
+    if (ends[0].client_gone) return false;
+    st.header.id = ResponseId(st.header.endpoint, ends[0].request_id);  // the usage chunk's
+    return FinishStream(st, st.header, ends, direct, sink);
+  }
+  // Several choices: each runs on its own thread (they batch on the target
+  // like concurrent requests); this thread writes their events. A failed
+  // choice or a gone client stops the others.
+  EventQueue queue(st.choices.size());
+  std::atomic<bool> stop{false};
+  const std::function<bool()> cancelled = [&stop] { return stop.load(); };
+  const Emit enqueue = [&](const std::string& event) {
+    if (stop.load()) return false;
+    queue.Push(event);
+    return true;
+  };
+  std::vector<std::thread> workers;
+  workers.reserve(st.choices.size());
+  for (size_t i = 0; i < st.choices.size(); ++i) {
+    workers.emplace_back([&, i] {
+      ends[i] = StreamChoice(st, st.choices[i], st.header, cancelled, enqueue);
+      if (!ends[i].failed.ok()) stop = true;
+      queue.ProducerDone();
+    });
+  }
+  bool gone = false;
+  std::string event;
+  while (queue.Pop(&event)) {
+    if (!gone && !sink.write(event.data(), event.size())) {
+      gone = true;
+      stop = true;
+    }
+  }
+  for (std::thread& w : workers) w.join();
+  if (gone) return false;
+  return FinishStream(st, st.header, ends, direct, sink);
 }
 
 }  // namespace
@@ -233,15 +410,22 @@ void HandleCompletion(RequestRunner& runner, Endpoint endpoint, const httplib::R
   header.endpoint = endpoint;
   header.created = static_cast<int64_t>(std::time(nullptr));
   header.model = runner.ports().target.name;
+  std::vector<ChoiceRun> choices = MakeChoices(*std::move(prepared), parsed->n, logprobs);
+  if (choices.size() > 1) {
+    // One id for the response, one per choice's request (Abort, logs).
+    std::random_device rd;
+    const std::string base = absl::StrFormat("n%016x", (uint64_t{rd()} << 32) | rd());
+    header.id = ResponseId(endpoint, base);
+    for (ChoiceRun& c : choices) c.request_id = absl::StrCat(base, "-", c.index);
+  }
 
   if (parsed->stream) {
     auto st = std::make_shared<StreamState>();
     st->runner = &runner;
-    st->prepared = *std::move(prepared);
+    st->choices = std::move(choices);
     st->header = std::move(header);
     st->include_usage = parsed->include_usage;
     st->arrival = arrival;
-    st->logprobs = std::move(logprobs);
     st->echo = std::move(echo);
     res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider("text/event-stream",
@@ -249,41 +433,66 @@ void HandleCompletion(RequestRunner& runner, Endpoint endpoint, const httplib::R
     return;
   }
 
-  std::string request_id;
-  RunCallbacks callbacks;
-  // The text is in the result; nothing to write until the end.
-  callbacks.write = [](const decoding::StreamChunk&) { return true; };
-  auto outcome = runner.Run(*std::move(prepared), &request_id, arrival, callbacks);
-  if (!outcome.ok()) return SendError(res, ToHttpError(outcome.status(), endpoint));
-  if (!outcome->status.ok()) return SendError(res, ToHttpError(outcome->status, endpoint));
-  if (outcome->aborted) {
-    // Only Abort (gRPC, by request id) cancels a request whose client is here.
-    return SendError(res, MakeHttpError(409, "the request was aborted", "invalid_request_error", "aborted"));
+  // Several choices run at once, each on its own thread; a failed one
+  // cancels the others (its error is the answer).
+  std::vector<absl::StatusOr<RunOutcome>> outcomes(choices.size(), absl::UnknownError("not run"));
+  std::atomic<bool> failed{false};
+  auto run_choice = [&](size_t i) {
+    RunCallbacks callbacks;
+    // The text is in the result; nothing to write until the end.
+    callbacks.write = [](const decoding::StreamChunk&) { return true; };
+    if (choices.size() > 1) callbacks.client_gone = [&failed] { return failed.load(); };
+    outcomes[i] = runner.Run(std::move(choices[i].prepared), &choices[i].request_id, arrival, callbacks);
+    if (!outcomes[i].ok() || !outcomes[i]->status.ok()) failed = true;
+  };
+  std::vector<std::thread> workers;
+  for (size_t i = 1; i < choices.size(); ++i) workers.emplace_back(run_choice, i);
+  run_choice(0);
+  for (std::thread& w : workers) w.join();
+  // The first failure in index order: a choice cancelled because another
+  // failed reports no error of its own.
+  for (const auto& outcome : outcomes) {
+    if (!outcome.ok()) return SendError(res, ToHttpError(outcome.status(), endpoint));
+    if (!outcome->status.ok()) return SendError(res, ToHttpError(outcome->status, endpoint));
   }
-  auto stats = TandemStats(outcome->result.stats);
-  if (!stats.ok()) return SendError(res, ToHttpError(stats.status(), endpoint));
-  const decoding::GenerationResult& result = outcome->result;
-  json choice_logprobs = nullptr;
-  if (logprobs.has_value()) {
-    // With echo the prompt's entries come first and text_offset counts on
-    // from them.
-    if (echo.has_value()) {
-      auto written = logprobs->WritePrompt(echo->prompt, result.prompt_logprobs, result.prompt_top_logprobs);
+  for (const auto& outcome : outcomes) {
+    if (outcome->aborted) {
+      // Only Abort (gRPC, by request id) cancels a request whose client is here.
+      return SendError(res, MakeHttpError(409, "the request was aborted", "invalid_request_error", "aborted"));
+    }
+  }
+  std::vector<FinishedChoice> finished;
+  std::vector<const decoding::spec::RequestStats*> stats;
+  std::vector<json> tandem;
+  for (size_t i = 0; i < choices.size(); ++i) {
+    const decoding::GenerationResult& result = outcomes[i]->result;
+    auto choice_stats = TandemStats(result.stats);
+    if (!choice_stats.ok()) return SendError(res, ToHttpError(choice_stats.status(), endpoint));
+    tandem.push_back(*std::move(choice_stats));
+    stats.push_back(&result.stats);
+    FinishedChoice& f = finished.emplace_back();
+    f.finish_reason = result.finish_reason;
+    f.text = echo.has_value() ? echo->text + result.text : result.text;
+    std::optional<LogprobsWriter>& writer = choices[i].logprobs;
+    if (writer.has_value()) {
+      // With echo the prompt's entries come first and text_offset counts on
+      // from them.
+      if (echo.has_value()) {
+        auto written = writer->WritePrompt(echo->prompt, result.prompt_logprobs, result.prompt_top_logprobs);
+        if (!written.ok()) return SendError(res, ToHttpError(written.status(), endpoint));
+        f.logprobs = *std::move(written);
+      }
+      auto written = writer->Write(result.tokens, result.logprobs, result.top_logprobs);
       if (!written.ok()) return SendError(res, ToHttpError(written.status(), endpoint));
-      choice_logprobs = *std::move(written);
-    }
-    auto written = logprobs->Write(result.tokens, result.logprobs, result.top_logprobs);
-    if (!written.ok()) return SendError(res, ToHttpError(written.status(), endpoint));
-    if (choice_logprobs.is_null()) {
-      choice_logprobs = *std::move(written);
-    } else {
-      AppendCompletionLogprobs(&choice_logprobs, *written);
+      if (f.logprobs.is_null()) {
+        f.logprobs = *std::move(written);
+      } else {
+        AppendCompletionLogprobs(&f.logprobs, *written);
+      }
     }
   }
-  header.id = ResponseId(endpoint, request_id);
-  const std::string text = echo.has_value() ? echo->text + result.text : result.text;
-  SendJson(res, 200,
-           CompletionBody(header, text, result.finish_reason, Usage(result.stats), *stats, choice_logprobs));
+  if (header.id.empty()) header.id = ResponseId(endpoint, choices[0].request_id);
+  SendJson(res, 200, CompletionBody(header, finished, ChoicesUsage(stats), ChoicesTandemStats(std::move(tandem))));
 }
 
 }  // namespace tandem::gateway

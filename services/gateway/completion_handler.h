@@ -1,7 +1,8 @@
 // POST /v1/chat/completions and /v1/completions: body -> DecodeRequest ->
 // the shared PrepareRequest (bad input answers with an OpenAI error and its
 // HTTP status before anything runs) -> the orchestrator's RequestRunner,
-// answered as one JSON object or as server-sent events.
+// answered as one JSON object or as server-sent events. `n` choices run as
+// n concurrent requests (seed + index each) under one response id.
 #pragma once
 
 #include "services/gateway/openai_request.h"

@@ -234,11 +234,8 @@ absl::Status ParseCommon(const json& body, OpenAiRequest* out) {
   if (const json* v = Find(body, "n")) {
     auto n = GetInt(*v, "n");
     if (!n.ok()) return n.status();
-    if (*n != 1) {
-      return InvalidField("n", absl::StrCat("only n = 1 is supported, got ", *n,
-                                            " (tandem.strategy \"best_of_n\" samples several candidates and "
-                                            "returns the best one)"));
-    }
+    if (auto s = decoding::ValidateRange(*n, 1, kMaxChoices, "n"); !s.ok()) return s;
+    out->n = static_cast<int>(*n);
   }
   if (const json* v = Find(body, "stop")) {
     if (v->is_string()) {

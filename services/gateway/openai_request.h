@@ -35,7 +35,13 @@ struct OpenAiRequest {
   // with logprobs its tokens' scores in front of the completion's
   // (DecodeRequest::prompt_logprobs).
   bool echo = false;
+  // Choices to generate for the prompt, each an independent request (the
+  // seed, when given, advanced by the choice's index).
+  int n = 1;
 };
+
+// The most choices one request may ask for (each runs as its own request).
+inline constexpr int kMaxChoices = 16;
 
 // The body as JSON; INVALID_ARGUMENT ("body: ...") unless it is a JSON object.
 absl::StatusOr<nlohmann::json> ParseJsonBody(std::string_view body);

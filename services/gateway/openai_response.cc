@@ -18,8 +18,9 @@ json Envelope(const ResponseHeader& h, bool chunk) {
 }
 
 // One choice of a chunk: a chat delta or a completion's text piece.
-json ChunkChoice(const ResponseHeader& h, json delta_or_text, json finish_reason, json logprobs = nullptr) {
-  json choice = {{"index", 0}};
+json ChunkChoice(const ResponseHeader& h, int index, json delta_or_text, json finish_reason,
+                 json logprobs = nullptr) {
+  json choice = {{"index", index}};
   if (IsChat(h)) {
     choice["delta"] = std::move(delta_or_text);
   } else {
@@ -68,41 +69,47 @@ absl::StatusOr<json> TandemStats(const decoding::spec::RequestStats& stats) {
   return parsed;
 }
 
-json CompletionBody(const ResponseHeader& h, std::string_view text, decoding::FinishReason reason,
-                    const json& usage, const json& tandem_stats, const json& logprobs) {
+json CompletionBody(const ResponseHeader& h, const std::vector<FinishedChoice>& choices, const json& usage,
+                    const json& tandem_stats) {
   json body = Envelope(h, /*chunk=*/false);
-  json choice = {{"index", 0}};
-  if (IsChat(h)) {
-    choice["message"] = {{"role", "assistant"}, {"content", std::string(text)}};
-  } else {
-    choice["text"] = std::string(text);
+  json list = json::array();
+  for (size_t i = 0; i < choices.size(); ++i) {
+    const FinishedChoice& c = choices[i];
+    json choice = {{"index", i}};
+    if (IsChat(h)) {
+      choice["message"] = {{"role", "assistant"}, {"content", c.text}};
+    } else {
+      choice["text"] = c.text;
+    }
+    choice["logprobs"] = c.logprobs;
+    choice["finish_reason"] = std::string(OpenAiFinishReason(c.finish_reason));
+    list.push_back(std::move(choice));
   }
-  choice["logprobs"] = logprobs;
-  choice["finish_reason"] = std::string(OpenAiFinishReason(reason));
-  body["choices"] = json::array({std::move(choice)});
+  body["choices"] = std::move(list);
   body["usage"] = usage;
   body["tandem"] = tandem_stats;
   return body;
 }
 
-json FirstChunk(const ResponseHeader& h) {
+json FirstChunk(const ResponseHeader& h, int index) {
   json chunk = Envelope(h, /*chunk=*/true);
   json first = IsChat(h) ? json{{"role", "assistant"}, {"content", ""}} : json("");
-  chunk["choices"] = json::array({ChunkChoice(h, std::move(first), nullptr)});
+  chunk["choices"] = json::array({ChunkChoice(h, index, std::move(first), nullptr)});
   return chunk;
 }
 
-json TextChunk(const ResponseHeader& h, std::string_view text, const json& logprobs) {
+json TextChunk(const ResponseHeader& h, std::string_view text, const json& logprobs, int index) {
   json chunk = Envelope(h, /*chunk=*/true);
   json piece = IsChat(h) ? json{{"content", std::string(text)}} : json(std::string(text));
-  chunk["choices"] = json::array({ChunkChoice(h, std::move(piece), nullptr, logprobs)});
+  chunk["choices"] = json::array({ChunkChoice(h, index, std::move(piece), nullptr, logprobs)});
   return chunk;
 }
 
-json FinishChunk(const ResponseHeader& h, decoding::FinishReason reason) {
+json FinishChunk(const ResponseHeader& h, decoding::FinishReason reason, int index) {
   json chunk = Envelope(h, /*chunk=*/true);
   json empty = IsChat(h) ? json::object() : json("");
-  chunk["choices"] = json::array({ChunkChoice(h, std::move(empty), std::string(OpenAiFinishReason(reason)))});
+  chunk["choices"] =
+      json::array({ChunkChoice(h, index, std::move(empty), std::string(OpenAiFinishReason(reason)))});
   return chunk;
 }
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "decoding/generation/generation.h"
@@ -39,20 +40,26 @@ nlohmann::json Usage(const decoding::spec::RequestStats& stats);
 // The stats as tandem.v1.Stats's JSON mapping (proto field names).
 absl::StatusOr<nlohmann::json> TandemStats(const decoding::spec::RequestStats& stats);
 
-// The non-streaming response. `logprobs`: the choice's (openai_logprobs.h),
-// null when the request did not ask for them.
-nlohmann::json CompletionBody(const ResponseHeader& header, std::string_view text,
-                              decoding::FinishReason reason, const nlohmann::json& usage,
-                              const nlohmann::json& tandem_stats, const nlohmann::json& logprobs = nullptr);
+// One finished choice of a non-streaming response. `logprobs`: the
+// choice's (openai_logprobs.h), null when the request did not ask for them.
+struct FinishedChoice {
+  std::string text;
+  decoding::FinishReason finish_reason = decoding::FinishReason::kLength;
+  nlohmann::json logprobs = nullptr;
+};
 
-// Streamed chunks: the first (chat: the assistant role), one per text delta
-// (with the logprobs of the tokens it carries, when asked for), the last
-// with the finish reason, and (stream_options.include_usage) one with usage
-// and no choices.
-nlohmann::json FirstChunk(const ResponseHeader& header);
+// The non-streaming response; choices are indexed in order.
+nlohmann::json CompletionBody(const ResponseHeader& header, const std::vector<FinishedChoice>& choices,
+                              const nlohmann::json& usage, const nlohmann::json& tandem_stats);
+
+// Streamed chunks of choice `index`: the first (chat: the assistant role),
+// one per text delta (with the logprobs of the tokens it carries, when asked
+// for), the last with the finish reason; and (stream_options.include_usage)
+// one with usage and no choices.
+nlohmann::json FirstChunk(const ResponseHeader& header, int index = 0);
 nlohmann::json TextChunk(const ResponseHeader& header, std::string_view text,
-                         const nlohmann::json& logprobs = nullptr);
-nlohmann::json FinishChunk(const ResponseHeader& header, decoding::FinishReason reason);
+                         const nlohmann::json& logprobs = nullptr, int index = 0);
+nlohmann::json FinishChunk(const ResponseHeader& header, decoding::FinishReason reason, int index = 0);
 nlohmann::json UsageChunk(const ResponseHeader& header, const nlohmann::json& usage);
 
 // Compact JSON text; invalid UTF-8 is replaced, never thrown.

@@ -235,6 +235,27 @@ def test_completions_echo_scores_the_prompt(client, model):
     assert plain.choices[0].text.startswith(prompt) and plain.choices[0].logprobs is None
 
 
+def test_several_choices(client, model):
+    """n choices: choice i is the sample a single request with seed + i gives, streamed or not; usage
+    sums the completions; greedy choices are equal."""
+    args = dict(model=model, messages=QUESTION, temperature=1.0, max_tokens=12, seed=11,
+                extra_body={"tandem": {"strategy": "speculative", "ignore_eos": True}})
+    several = client.chat.completions.create(n=3, **args)
+    assert [c.index for c in several.choices] == [0, 1, 2]
+    singles = [client.chat.completions.create(**{**args, "seed": 11 + i}) for i in range(3)]
+    assert [c.message.content for c in several.choices] == [s.choices[0].message.content for s in singles]
+    assert several.usage.completion_tokens == sum(s.usage.completion_tokens for s in singles)
+    assert several.usage.prompt_tokens == singles[0].usage.prompt_tokens
+    streamed = ["", "", ""]
+    for chunk in client.chat.completions.create(n=3, stream=True, **args):
+        for c in chunk.choices:
+            streamed[c.index] += c.delta.content or ""
+    assert streamed == [c.message.content for c in several.choices]
+    greedy = client.completions.create(model=model, prompt="The capital of France is", temperature=0, max_tokens=6,
+                                       n=2)
+    assert greedy.choices[0].text == greedy.choices[1].text and greedy.choices[1].index == 1
+
+
 def test_logit_bias_and_penalties(client, model):
     """logit_bias forces or bans tokens by id; presence/frequency penalties change greedy output, and
     greedy speculation still equals target-only under them (draft and target process alike)."""
@@ -279,7 +300,7 @@ def test_logprobs_need_a_strategy_that_reports_them(client, model, strategy):
     (dict(temperature=3.5), openai.BadRequestError, 400, "temperature"),
     (dict(extra_body={"tandem": {"strategy": "beam_search"}}), openai.BadRequestError, 400, "tandem.strategy"),
     (dict(extra_body=tandem("speculative", gama=4)), openai.BadRequestError, 400, "tandem.params"),
-    (dict(n=2), openai.BadRequestError, 400, "n"),
+    (dict(n=17), openai.BadRequestError, 400, "n"),
     (dict(presence_penalty=2.5), openai.BadRequestError, 400, "presence_penalty"),
     (dict(top_logprobs=3), openai.BadRequestError, 400, "top_logprobs"),  # needs logprobs=True
     (dict(logprobs=True, top_logprobs=21), openai.BadRequestError, 400, "top_logprobs"),

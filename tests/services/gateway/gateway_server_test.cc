@@ -415,6 +415,82 @@ TEST_F(GatewayServerTest, LogitBiasAndPenaltiesReachTheSampler) {
   EXPECT_EQ(dep_.open_sessions(), 0);
 }
 
+// n choices: independent samples under one response id, choice i the
+// sample a single request with seed + i gives (logprobs and text offsets
+// per choice), usage summed over the choices, the tandem statistics one
+// object per choice; streamed, each choice's deltas add up to its text.
+TEST_F(GatewayServerTest, SeveralChoicesAreSeededSamples) {
+  const json base = {{"model", "fake-target"}, {"prompt", kPrompt}, {"temperature", 1.0}, {"seed", 40},
+                     {"max_tokens", 10}, {"logprobs", 1},
+                     {"tandem", {{"strategy", "speculative"}, {"ignore_eos", true}}}};
+  json several = base;
+  several["n"] = 3;
+  json r;
+  ASSERT_NO_FATAL_FAILURE(PostOk(several, &r));
+  ASSERT_EQ(r["choices"].size(), 3u) << r;
+  ASSERT_TRUE(r["tandem"].is_array()) << r;
+  ASSERT_EQ(r["tandem"].size(), 3u);
+  int64_t completion_tokens = 0;
+  std::vector<std::string> texts;
+  for (int i = 0; i < 3; ++i) {
+    const json& c = r["choices"][i];
+    EXPECT_EQ(c["index"], i);
+    json one = base;
+    one["seed"] = 40 + i;
+    json single;
+    ASSERT_NO_FATAL_FAILURE(PostOk(one, &single));
+    EXPECT_EQ(c["text"], single["choices"][0]["text"]) << "choice " << i;
+    EXPECT_EQ(c["logprobs"], single["choices"][0]["logprobs"]) << "choice " << i;
+    EXPECT_EQ(c["finish_reason"], single["choices"][0]["finish_reason"]);
+    EXPECT_EQ(r["tandem"][i]["generated_tokens"], single["usage"]["completion_tokens"]);
+    completion_tokens += single["usage"]["completion_tokens"].get<int64_t>();
+    texts.push_back(c["text"]);
+  }
+  EXPECT_EQ(r["usage"]["prompt_tokens"], kPrompt.size());
+  EXPECT_EQ(r["usage"]["completion_tokens"], completion_tokens);
+  EXPECT_EQ(r["usage"]["total_tokens"].get<int64_t>(), static_cast<int64_t>(kPrompt.size()) + completion_tokens);
+  EXPECT_FALSE(texts[0] == texts[1] && texts[1] == texts[2]) << "independent samples";
+
+  // Streamed with usage last: per-index deltas add up to the same texts.
+  several["stream"] = true;
+  several["stream_options"] = {{"include_usage", true}};
+  const std::vector<std::string> events = StreamEvents(several);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back(), "[DONE]");
+  std::vector<std::string> streamed(3);
+  std::vector<int> finishes(3, 0);
+  std::string id;
+  json usage;
+  for (size_t k = 0; k + 1 < events.size(); ++k) {
+    const json e = json::parse(events[k]);
+    if (id.empty()) id = e["id"];
+    EXPECT_EQ(e["id"], id) << "one response id";
+    if (e["choices"].empty()) {
+      usage = e;
+      continue;
+    }
+    const json& c = e["choices"][0];
+    const int i = c["index"];
+    ASSERT_GE(i, 0);
+    ASSERT_LT(i, 3);
+    streamed[i] += c["text"].get<std::string>();
+    if (!c["finish_reason"].is_null()) ++finishes[i];
+  }
+  EXPECT_EQ(streamed, texts);
+  EXPECT_EQ(finishes, std::vector<int>({1, 1, 1}));
+  ASSERT_TRUE(usage.is_object());
+  EXPECT_EQ(usage["usage"]["completion_tokens"], completion_tokens);
+  EXPECT_EQ(usage["tandem"].size(), 3u);
+
+  // Greedy: n equal answers.
+  json greedy;
+  ASSERT_NO_FATAL_FAILURE(PostOk({{"prompt", kPrompt}, {"temperature", 0}, {"max_tokens", 8}, {"n", 2}}, &greedy));
+  ASSERT_EQ(greedy["choices"].size(), 2u);
+  EXPECT_EQ(greedy["choices"][0]["text"], greedy["choices"][1]["text"]);
+  EXPECT_EQ(dep_.open_sessions(), 0);
+  EXPECT_EQ(server_->service().active_requests(), 0u);
+}
+
 TEST_F(GatewayServerTest, BadInputAnswersWithOpenAiErrors) {
   const json ok = {{"prompt", kPrompt}, {"max_tokens", 4}};
   auto with = [&](const json& patch) {
@@ -427,7 +503,7 @@ TEST_F(GatewayServerTest, BadInputAnswersWithOpenAiErrors) {
   ExpectError("/v1/completions", with({{"tandem", {{"strategy", "beam"}}}}), 400, "tandem.strategy");
   ExpectError("/v1/completions", with({{"tandem", {{"strategy", "speculative"}, {"params", {{"gama", 4}}}}}}), 400,
               "tandem.params");
-  ExpectError("/v1/completions", with({{"n", 3}}), 400, "n");
+  ExpectError("/v1/completions", with({{"n", 17}}), 400, "n");
   ExpectError("/v1/completions", with({{"prompt", std::vector<int32_t>(4096, 3)}}), 400, "prompt",
               "context_length_exceeded");
   ExpectError("/v1/completions", with({{"max_tokens", 5000}}), 400, "max_tokens");

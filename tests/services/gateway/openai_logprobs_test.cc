@@ -253,9 +253,9 @@ TEST(OpenAiLogprobsTest, ResponsesCarryThemInTheChoice) {
   h.id = "chatcmpl-req-1";
   const json lp = {{"content", json::array()}, {"refusal", nullptr}};
   const json usage = {{"prompt_tokens", 3}, {"completion_tokens", 0}, {"total_tokens", 3}};
-  const json body = CompletionBody(h, "", decoding::FinishReason::kLength, usage, json::object(), lp);
+  const json body = CompletionBody(h, {{"", decoding::FinishReason::kLength, lp}}, usage, json::object());
   EXPECT_EQ(body["choices"][0]["logprobs"], lp);
-  EXPECT_TRUE(CompletionBody(h, "", decoding::FinishReason::kLength, usage, json::object())["choices"][0]["logprobs"]
+  EXPECT_TRUE(CompletionBody(h, {{"", decoding::FinishReason::kLength}}, usage, json::object())["choices"][0]["logprobs"]
                   .is_null());
   EXPECT_EQ(TextChunk(h, "x", lp)["choices"][0]["logprobs"], lp);
   EXPECT_TRUE(TextChunk(h, "x")["choices"][0]["logprobs"].is_null());
