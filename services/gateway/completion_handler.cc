@@ -71,32 +71,36 @@ struct ChoiceRun {
   std::string request_id;
   decoding::PreparedRequest prepared;
   std::optional<LogprobsWriter> logprobs;  // the request asked for them
+  std::optional<Echo> echo;                // the request asked for it
 };
 
-// The request's choices: choice i runs with seed + i (the translation's
-// seed, given or drawn), so a seeded request is reproducible choice by
-// choice and the choices are independent samples.
-std::vector<ChoiceRun> MakeChoices(decoding::PreparedRequest prepared, int n,
-                                   const std::optional<LogprobsWriter>& logprobs) {
-  std::vector<ChoiceRun> choices(static_cast<size_t>(n));
-  for (int i = n - 1; i >= 0; --i) {
-    ChoiceRun& c = choices[static_cast<size_t>(i)];
-    c.index = i;
-    c.prepared = i == 0 ? std::move(prepared) : prepared;
-    c.prepared.generation.sampling.seed += static_cast<uint64_t>(i);
+// One prompt's n choices, appended to `choices` with indices first_index,
+// first_index + 1, ...: choice j runs with seed + j (the translation's seed,
+// given or drawn), so a seeded request is reproducible choice by choice and
+// the choices are independent samples.
+void AddChoices(decoding::PreparedRequest prepared, int n, int first_index,
+                const std::optional<LogprobsWriter>& logprobs, const std::optional<Echo>& echo,
+                std::vector<ChoiceRun>* choices) {
+  const uint64_t seed = prepared.generation.sampling.seed;
+  for (int j = 0; j < n; ++j) {
+    ChoiceRun& c = choices->emplace_back();
+    c.index = first_index + j;
+    c.prepared = j + 1 == n ? std::move(prepared) : prepared;
+    c.prepared.generation.sampling.seed = seed + static_cast<uint64_t>(j);
     c.logprobs = logprobs;
+    c.echo = echo;
   }
-  return choices;
 }
 
-// The usage of all choices: the prompt once, the completions summed.
-json ChoicesUsage(const std::vector<const decoding::spec::RequestStats*>& stats) {
-  json usage = Usage(*stats.front());
-  int64_t completion = 0;
-  for (const auto* s : stats) completion += s->generated_tokens;
-  usage["completion_tokens"] = completion;
-  usage["total_tokens"] = usage["prompt_tokens"].get<int64_t>() + completion;
-  return usage;
+// The usage of all choices: each prompt's tokens once (the first of its n
+// choices), the completions summed.
+json ChoicesUsage(const std::vector<const decoding::spec::RequestStats*>& stats, int n) {
+  int64_t prompt = 0, completion = 0;
+  for (size_t i = 0; i < stats.size(); ++i) {
+    if (i % static_cast<size_t>(n) == 0) prompt += stats[i]->prompt_tokens;
+    completion += stats[i]->generated_tokens;
+  }
+  return {{"prompt_tokens", prompt}, {"completion_tokens", completion}, {"total_tokens", prompt + completion}};
 }
 
 // One choice's tandem statistics as they are, several as a list in index
@@ -111,10 +115,10 @@ json ChoicesTandemStats(std::vector<json> stats) {
 struct StreamState {
   RequestRunner* runner = nullptr;
   std::vector<ChoiceRun> choices;
+  int n = 1;  // choices per prompt
   ResponseHeader header;
   bool include_usage = false;
   RequestRunner::Clock::time_point arrival;
-  std::optional<Echo> echo;  // the request asked for it
 };
 
 // The logprob entries of streamed tokens not sent yet. A token that ends
@@ -192,21 +196,21 @@ ChoiceEnd StreamChoice(StreamState& st, ChoiceRun& c, ResponseHeader header, con
   };
   // The echoed prompt is the first text, with its scores (which the first
   // chunk carries) when logprobs were asked for.
-  bool echo_pending = st.echo.has_value();
+  bool echo_pending = c.echo.has_value();
   auto send_echo = [&](const decoding::StreamChunk* first) {
     echo_pending = false;
     json logprobs = nullptr;
     if (c.logprobs.has_value()) {
       const decoding::StreamChunk none;
       const decoding::StreamChunk& chunk = first != nullptr ? *first : none;
-      auto written = c.logprobs->WritePrompt(st.echo->prompt, chunk.prompt_logprobs, chunk.prompt_top_logprobs);
+      auto written = c.logprobs->WritePrompt(c.echo->prompt, chunk.prompt_logprobs, chunk.prompt_top_logprobs);
       if (!written.ok()) {
         logprobs_failed = written.status();
         return false;
       }
       logprobs = *std::move(written);
     }
-    return send(SseEvent(TextChunk(header, st.echo->text, logprobs, c.index)));
+    return send(SseEvent(TextChunk(header, c.echo->text, logprobs, c.index)));
   };
   RunCallbacks callbacks;
   if (cancelled) callbacks.client_gone = cancelled;
@@ -281,7 +285,7 @@ bool FinishStream(const StreamState& st, const ResponseHeader& header, std::vect
       stats.push_back(&e.stats);
       tandem.push_back(std::move(e.tandem_stats));
     }
-    json usage = UsageChunk(header, ChoicesUsage(stats));
+    json usage = UsageChunk(header, ChoicesUsage(stats, st.n));
     usage["tandem"] = ChoicesTandemStats(std::move(tandem));
     if (!send(SseEvent(usage))) return false;
   }
@@ -378,13 +382,24 @@ void HandleCompletion(RequestRunner& runner, Endpoint endpoint, const httplib::R
     runner.RecordRejected("", parsed.status());
     return SendError(res, ToHttpError(parsed.status(), endpoint));
   }
-  decoding::TranslationDefaults defaults;
-  defaults.default_strategy = runner.default_strategy();
-  defaults.fallback_seed = std::random_device{}();
-  auto prepared = decoding::PrepareRequest(parsed->decode, runner.ports(), defaults);
-  if (!prepared.ok()) {
-    runner.RecordRejected(parsed->decode.strategy, prepared.status());
-    return SendError(res, ToHttpError(prepared.status(), endpoint));
+  // Every prompt is translated (and so checked) before any runs.
+  std::vector<decoding::DecodeRequest> requests(1 + parsed->more_prompts.size(), parsed->decode);
+  for (size_t k = 1; k < requests.size(); ++k) {
+    requests[k].prompt = std::move(parsed->more_prompts[k - 1].text);
+    requests[k].prompt_tokens = std::move(parsed->more_prompts[k - 1].tokens);
+  }
+  std::random_device rd;
+  std::vector<decoding::PreparedRequest> prepared;
+  for (const decoding::DecodeRequest& request : requests) {
+    decoding::TranslationDefaults defaults;
+    defaults.default_strategy = runner.default_strategy();
+    defaults.fallback_seed = (uint64_t{rd()} << 32) | rd();
+    auto one = decoding::PrepareRequest(request, runner.ports(), defaults);
+    if (!one.ok()) {
+      runner.RecordRejected(request.strategy, one.status());
+      return SendError(res, ToHttpError(one.status(), endpoint));
+    }
+    prepared.push_back(*std::move(one));
   }
   // Logprobs name their tokens by text: refused up front (400) when this
   // deployment cannot detokenize, not after the generation.
@@ -397,23 +412,25 @@ void HandleCompletion(RequestRunner& runner, Endpoint endpoint, const httplib::R
     }
     logprobs.emplace(endpoint, *std::move(token_bytes), static_cast<int>(parsed->decode.top_logprobs));
   }
-  std::optional<Echo> echo;
-  if (parsed->echo) {
-    auto text = EchoText(parsed->decode, prepared->generation.prompt, runner.ports());
-    if (!text.ok()) {
-      runner.RecordRejected(parsed->decode.strategy, text.status());
-      return SendError(res, ToHttpError(text.status(), endpoint));
+  std::vector<ChoiceRun> choices;
+  for (size_t k = 0; k < prepared.size(); ++k) {
+    std::optional<Echo> echo;
+    if (parsed->echo) {
+      auto text = EchoText(requests[k], prepared[k].generation.prompt, runner.ports());
+      if (!text.ok()) {
+        runner.RecordRejected(parsed->decode.strategy, text.status());
+        return SendError(res, ToHttpError(text.status(), endpoint));
+      }
+      echo.emplace(Echo{*std::move(text), prepared[k].generation.prompt});
     }
-    echo.emplace(Echo{*std::move(text), prepared->generation.prompt});
+    AddChoices(std::move(prepared[k]), parsed->n, static_cast<int>(k) * parsed->n, logprobs, echo, &choices);
   }
   ResponseHeader header;
   header.endpoint = endpoint;
   header.created = static_cast<int64_t>(std::time(nullptr));
   header.model = runner.ports().target.name;
-  std::vector<ChoiceRun> choices = MakeChoices(*std::move(prepared), parsed->n, logprobs);
   if (choices.size() > 1) {
     // One id for the response, one per choice's request (Abort, logs).
-    std::random_device rd;
     const std::string base = absl::StrFormat("n%016x", (uint64_t{rd()} << 32) | rd());
     header.id = ResponseId(endpoint, base);
     for (ChoiceRun& c : choices) c.request_id = absl::StrCat(base, "-", c.index);
@@ -423,10 +440,10 @@ void HandleCompletion(RequestRunner& runner, Endpoint endpoint, const httplib::R
     auto st = std::make_shared<StreamState>();
     st->runner = &runner;
     st->choices = std::move(choices);
+    st->n = parsed->n;
     st->header = std::move(header);
     st->include_usage = parsed->include_usage;
     st->arrival = arrival;
-    st->echo = std::move(echo);
     res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider("text/event-stream",
                                      [st](size_t, httplib::DataSink& sink) { return StreamCompletion(*st, sink); });
@@ -472,6 +489,7 @@ void HandleCompletion(RequestRunner& runner, Endpoint endpoint, const httplib::R
     stats.push_back(&result.stats);
     FinishedChoice& f = finished.emplace_back();
     f.finish_reason = result.finish_reason;
+    const std::optional<Echo>& echo = choices[i].echo;
     f.text = echo.has_value() ? echo->text + result.text : result.text;
     std::optional<LogprobsWriter>& writer = choices[i].logprobs;
     if (writer.has_value()) {
@@ -492,7 +510,7 @@ void HandleCompletion(RequestRunner& runner, Endpoint endpoint, const httplib::R
     }
   }
   if (header.id.empty()) header.id = ResponseId(endpoint, choices[0].request_id);
-  SendJson(res, 200, CompletionBody(header, finished, ChoicesUsage(stats), ChoicesTandemStats(std::move(tandem))));
+  SendJson(res, 200, CompletionBody(header, finished, ChoicesUsage(stats, parsed->n), ChoicesTandemStats(std::move(tandem))));
 }
 
 }  // namespace tandem::gateway

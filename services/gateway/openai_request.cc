@@ -351,27 +351,34 @@ absl::Status ParseCompletion(const json& body, OpenAiRequest* out) {
   const json* prompt = Find(body, "prompt");
   if (prompt == nullptr) return InvalidField("prompt", "is required");
   decoding::DecodeRequest& d = out->decode;
-  // One prompt: a string, a one-string array, token ids, or a one-array of
-  // token ids. Several prompts would be several completions (n > 1).
-  const json* p = prompt;
-  if (p->is_array() && p->size() == 1 && ((*p)[0].is_string() || (*p)[0].is_array())) p = &(*p)[0];
-  if (p->is_string()) {
-    d.prompt = p->get<std::string>();
-  } else if (p->is_array() && !p->empty() && (*p)[0].is_number()) {
-    auto& ids = d.prompt_tokens.emplace();
-    for (size_t i = 0; i < p->size(); ++i) {
-      auto id = GetInt((*p)[i], absl::StrCat("prompt[", i, "]"));
-      if (!id.ok()) return id.status();
-      if (*id < 0 || *id > std::numeric_limits<int32_t>::max()) {
-        return InvalidField(absl::StrCat("prompt[", i, "]"), absl::StrCat("token id ", *id, " is out of range"));
+  // A string, token ids, or a list of either (several prompts, answered in
+  // order with n choices each).
+  std::vector<OpenAiRequest::Prompt> prompts;
+  const bool list = prompt->is_array() && !prompt->empty() && !(*prompt)[0].is_number();
+  for (size_t k = 0; k < (list ? prompt->size() : 1); ++k) {
+    const json& p = list ? (*prompt)[k] : *prompt;
+    const std::string field = list ? absl::StrCat("prompt[", k, "]") : "prompt";
+    OpenAiRequest::Prompt& one = prompts.emplace_back();
+    if (p.is_string()) {
+      one.text = p.get<std::string>();
+    } else if (p.is_array() && !p.empty() && p[0].is_number()) {
+      auto& ids = one.tokens.emplace();
+      for (size_t i = 0; i < p.size(); ++i) {
+        auto id = GetInt(p[i], absl::StrCat(field, "[", i, "]"));
+        if (!id.ok()) return id.status();
+        if (*id < 0 || *id > std::numeric_limits<int32_t>::max()) {
+          return InvalidField(absl::StrCat(field, "[", i, "]"), absl::StrCat("token id ", *id, " is out of range"));
+        }
+        ids.push_back(static_cast<int32_t>(*id));
       }
-      ids.push_back(static_cast<int32_t>(*id));
+    } else {
+      return WrongType(field, list ? "a string or an array of token ids" : "a string, an array of token ids, or "
+                                                                           "an array of those", p);
     }
-  } else if (p->is_array() && p->size() > 1) {
-    return InvalidField("prompt", absl::StrCat("one prompt per request is supported, got ", p->size()));
-  } else {
-    return WrongType("prompt", "a string, an array of token ids, or an array with one of those", *prompt);
   }
+  d.prompt = std::move(prompts.front().text);
+  d.prompt_tokens = std::move(prompts.front().tokens);
+  out->more_prompts.assign(std::make_move_iterator(prompts.begin() + 1), std::make_move_iterator(prompts.end()));
   if (auto s = ReadBool(body, "echo", "echo", &out->echo); !s.ok()) return s;
   if (const json* v = Find(body, "suffix")) {
     if (!v->is_string() || !v->get<std::string>().empty()) return Unsupported("suffix", "");
@@ -414,6 +421,11 @@ absl::StatusOr<OpenAiRequest> ParseOpenAiRequest(Endpoint endpoint, const json& 
   absl::Status s =
       endpoint == Endpoint::kChatCompletions ? ParseChat(body, &out) : ParseCompletion(body, &out);
   if (!s.ok()) return s;
+  const size_t choices = (1 + out.more_prompts.size()) * static_cast<size_t>(out.n);
+  if (choices > static_cast<size_t>(kMaxRequestChoices)) {
+    return InvalidField("prompt", absl::StrCat(1 + out.more_prompts.size(), " prompts x n = ", out.n, " are ",
+                                               choices, " choices; at most ", kMaxRequestChoices, " per request"));
+  }
   return out;
 }
 

@@ -12,6 +12,14 @@
 // in the body's own spelling ("temperature: ...", "tandem.params: ...").
 #pragma once
 
+#include <cstdint>
+
+#include <vector>
+
+#include <string>
+
+#include <optional>
+
 #include <string_view>
 
 #include "absl/status/statusor.h"
@@ -38,10 +46,19 @@ struct OpenAiRequest {
   // Choices to generate for the prompt, each an independent request (the
   // seed, when given, advanced by the choice's index).
   int n = 1;
+  // Completions' prompts after the first (which is in `decode`): a prompt
+  // list is answered with n choices per prompt, in the list's order.
+  struct Prompt {
+    std::optional<std::string> text;
+    std::optional<std::vector<int32_t>> tokens;
+  };
+  std::vector<Prompt> more_prompts;
 };
 
-// The most choices one request may ask for (each runs as its own request).
+// The most choices one request may ask for (each runs as its own request),
+// and the most in all (prompts x n).
 inline constexpr int kMaxChoices = 16;
+inline constexpr int kMaxRequestChoices = 64;
 
 // The body as JSON; INVALID_ARGUMENT ("body: ...") unless it is a JSON object.
 absl::StatusOr<nlohmann::json> ParseJsonBody(std::string_view body);

@@ -256,6 +256,23 @@ def test_several_choices(client, model):
     assert greedy.choices[0].text == greedy.choices[1].text and greedy.choices[1].index == 1
 
 
+def test_several_prompts_in_one_request(client, model):
+    """lm-eval's batched loglikelihood request: a list of prompts, echo, logprobs=1, max_tokens=1; each
+    choice is what the prompt alone gets, in the list's order."""
+    prompts = ["The capital of France is Paris", "Two plus two is four", "The sky is blue"]
+    batch = client.completions.create(model=model, prompt=prompts, temperature=0, max_tokens=1, logprobs=1,
+                                      echo=True, extra_body=tandem("target_only"))
+    assert [c.index for c in batch.choices] == [0, 1, 2]
+    prompt_tokens = 0
+    for prompt, choice in zip(prompts, batch.choices):
+        alone = client.completions.create(model=model, prompt=prompt, temperature=0, max_tokens=1, logprobs=1,
+                                          echo=True, extra_body=tandem("target_only"))
+        assert choice.text == alone.choices[0].text and choice.text.startswith(prompt)
+        assert choice.logprobs.token_logprobs == alone.choices[0].logprobs.token_logprobs
+        prompt_tokens += alone.usage.prompt_tokens
+    assert batch.usage.prompt_tokens == prompt_tokens
+
+
 def test_logit_bias_and_penalties(client, model):
     """logit_bias forces or bans tokens by id; presence/frequency penalties change greedy output, and
     greedy speculation still equals target-only under them (draft and target process alike)."""

@@ -491,6 +491,53 @@ TEST_F(GatewayServerTest, SeveralChoicesAreSeededSamples) {
   EXPECT_EQ(server_->service().active_requests(), 0u);
 }
 
+// A list of prompts: n choices per prompt in the list's order, each what a
+// request with that prompt alone returns (echo included), usage counting
+// every prompt once; streamed, the same texts per index.
+TEST_F(GatewayServerTest, SeveralPromptsAnswerInOrder) {
+  const std::vector<int32_t> other = {2, 4, 6, 8};
+  const json base = {{"temperature", 0}, {"max_tokens", 6}, {"echo", true}, {"logprobs", 0},
+                     {"tandem", {{"strategy", "speculative"}}}};
+  json both = base;
+  both["prompt"] = json::array({kPrompt, other});
+  both["n"] = 2;
+  json r;
+  ASSERT_NO_FATAL_FAILURE(PostOk(both, &r));
+  ASSERT_EQ(r["choices"].size(), 4u) << r;
+  int64_t completion_tokens = 0;
+  std::vector<std::string> texts;
+  for (int k = 0; k < 2; ++k) {
+    json alone = base;
+    alone["prompt"] = k == 0 ? kPrompt : other;
+    json single;
+    ASSERT_NO_FATAL_FAILURE(PostOk(alone, &single));
+    for (int j = 0; j < 2; ++j) {
+      const json& c = r["choices"][2 * k + j];
+      EXPECT_EQ(c["index"], 2 * k + j);
+      EXPECT_EQ(c["text"], single["choices"][0]["text"]) << "prompt " << k;
+      EXPECT_EQ(c["logprobs"], single["choices"][0]["logprobs"]) << "prompt " << k;
+      completion_tokens += single["usage"]["completion_tokens"].get<int64_t>();
+      texts.push_back(c["text"]);
+    }
+  }
+  EXPECT_NE(texts[0], texts[2]);
+  EXPECT_EQ(r["usage"]["prompt_tokens"], kPrompt.size() + other.size());
+  EXPECT_EQ(r["usage"]["completion_tokens"], completion_tokens);
+
+  std::vector<std::string> streamed(4);
+  const std::vector<std::string> events = StreamEvents(both);
+  for (size_t k = 0; k + 1 < events.size(); ++k) {
+    const json e = json::parse(events[k]);
+    for (const json& c : e["choices"]) streamed[c["index"].get<size_t>()] += c["text"].get<std::string>();
+  }
+  EXPECT_EQ(streamed, texts);
+  // A bad prompt in the list fails the request before anything runs.
+  json bad = base;
+  bad["prompt"] = json::array({kPrompt, std::vector<int32_t>(4096, 3)});
+  ExpectError("/v1/completions", bad, 400, "prompt", "context_length_exceeded");
+  EXPECT_EQ(dep_.open_sessions(), 0);
+}
+
 TEST_F(GatewayServerTest, BadInputAnswersWithOpenAiErrors) {
   const json ok = {{"prompt", kPrompt}, {"max_tokens", 4}};
   auto with = [&](const json& patch) {

@@ -105,7 +105,19 @@ TEST(OpenAiRequestTest, CompletionPromptForms) {
   auto nested = Completion({{"prompt", json::array({json::array({4, 5})})}});
   ASSERT_TRUE(nested.ok()) << nested.status();
   EXPECT_EQ(nested->decode.prompt_tokens, (std::vector<int32_t>{4, 5}));
-  ExpectFieldError(Completion({{"prompt", json::array({"a", "b"})}}), "prompt");
+  // Several prompts: the first in `decode`, the rest in order.
+  auto several = Completion({{"prompt", json::array({"a", json::array({7, 8}), "c"})}, {"n", 2}});
+  ASSERT_TRUE(several.ok()) << several.status();
+  EXPECT_EQ(several->decode.prompt, "a");
+  ASSERT_EQ(several->more_prompts.size(), 2u);
+  EXPECT_EQ(several->more_prompts[0].tokens, (std::vector<int32_t>{7, 8}));
+  EXPECT_FALSE(several->more_prompts[0].text.has_value());
+  EXPECT_EQ(several->more_prompts[1].text, "c");
+  ExpectFieldError(Completion({{"prompt", json::array({"a", 5})}}), "prompt[1]");
+  ExpectFieldError(Completion({{"prompt", json::array({"a", json::array({1, -2})})}}), "prompt[1][1]");
+  // At most 64 choices in all.
+  ExpectFieldError(Completion({{"prompt", std::vector<std::string>(5, "x")}, {"n", 13}}), "prompt");
+  EXPECT_TRUE(Completion({{"prompt", std::vector<std::string>(4, "x")}, {"n", 16}}).ok());
   ExpectFieldError(Completion({{"prompt", json::array({1, -2})}}), "prompt[1]");
   ExpectFieldError(Completion({{"prompt", 5}}), "prompt");
   ExpectFieldError(ParseOpenAiRequest(Endpoint::kCompletions, json::object()), "prompt");
