@@ -1,0 +1,53 @@
+// The choices of one OpenAI request: n per prompt, each its own run of the
+// orchestrator (its own seed, its own logprobs writer), and how their usage
+// and statistics add up into one response.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "decoding/request/request_translation.h"
+#include "decoding/spec/request_stats.h"
+#include "nlohmann/json.hpp"
+#include "services/gateway/openai_logprobs.h"
+
+namespace tandem::gateway {
+
+// Completions' echo: the prompt's text, and its tokens for the logprobs.
+struct Echo {
+  std::string text;
+  std::vector<int32_t> prompt;
+};
+
+// One choice of a request: its own copy of the prepared request (its own
+// seed) and its own logprobs writer (completions' text_offset counts per
+// choice).
+struct ChoiceRun {
+  int index = 0;
+  // Empty: the runner assigns one (a single choice, whose response id it
+  // becomes); several choices share one response id and get "<it>-<index>".
+  std::string request_id;
+  decoding::PreparedRequest prepared;
+  std::optional<LogprobsWriter> logprobs;  // the request asked for them
+  std::optional<Echo> echo;                // the request asked for it
+};
+
+// One prompt's n choices, appended to `choices` with indices first_index,
+// first_index + 1, ...: choice j runs with seed + j (the translation's seed,
+// given or drawn), so a seeded request is reproducible choice by choice and
+// the choices are independent samples.
+void AddChoices(decoding::PreparedRequest prepared, int n, int first_index,
+                const std::optional<LogprobsWriter>& logprobs, const std::optional<Echo>& echo,
+                std::vector<ChoiceRun>* choices);
+
+// The usage of all choices: each prompt's tokens once (the first of its n
+// choices), the completions summed.
+nlohmann::json ChoicesUsage(const std::vector<const decoding::spec::RequestStats*>& stats, int n);
+
+// One choice's tandem statistics as they are, several as a list in index
+// order.
+nlohmann::json ChoicesTandemStats(std::vector<nlohmann::json> stats);
+
+}  // namespace tandem::gateway
