@@ -42,8 +42,9 @@ void AddChoices(decoding::PreparedRequest prepared, int n, int first_index,
                 const std::optional<LogprobsWriter>& logprobs, const std::optional<Echo>& echo,
                 std::vector<ChoiceRun>* choices);
 
-// The usage of all choices: each prompt's tokens once (the first of its n
-// choices), the completions summed.
+// OpenAI's usage ({"prompt_tokens", "completion_tokens", "total_tokens"})
+// of all choices, from the stats' common core: each prompt's tokens once (the
+// first of its n choices), the completions summed.
 nlohmann::json ChoicesUsage(const std::vector<const decoding::spec::RequestStats*>& stats, int n);
 
 // One choice's tandem statistics as they are, several as a list in index

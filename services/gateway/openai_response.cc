@@ -46,12 +46,6 @@ std::string_view OpenAiFinishReason(decoding::FinishReason reason) {
   }
 }
 
-json Usage(const decoding::spec::RequestStats& stats) {
-  return {{"prompt_tokens", stats.prompt_tokens},
-          {"completion_tokens", stats.generated_tokens},
-          {"total_tokens", stats.prompt_tokens + stats.generated_tokens}};
-}
-
 absl::StatusOr<json> TandemStats(const decoding::spec::RequestStats& stats) {
   // Through the proto, so that the object follows tandem.v1.Stats's layout
   // whatever it becomes; fields at their defaults are left out.

@@ -33,10 +33,6 @@ std::string ResponseId(Endpoint endpoint, std::string_view request_id);
 // context window); OpenAI has no other reason a finished request can give.
 std::string_view OpenAiFinishReason(decoding::FinishReason reason);
 
-// {"prompt_tokens", "completion_tokens", "total_tokens"} from the stats'
-// common core.
-nlohmann::json Usage(const decoding::spec::RequestStats& stats);
-
 // The stats as tandem.v1.Stats's JSON mapping (proto field names).
 absl::StatusOr<nlohmann::json> TandemStats(const decoding::spec::RequestStats& stats);
 
