@@ -9,7 +9,12 @@
 #      committed corpus (tests/fuzz/corpus/NAME)
 #   5. compile-only check of the CUDA backend when nvcc is present
 # Usage: scripts/test.sh [--no-setup] [--no-asan] [--no-tsan] [--no-fuzz]
-# Env: JOBS (build parallelism, default nproc), TANDEM_MODEL_DIR (model cache).
+# Env: JOBS (build parallelism, default nproc), TANDEM_MODEL_DIR (model cache),
+#      KEEP_BUILDS=1 (keep the sanitizer and fuzz build folders after they pass).
+# Disk: the sanitizer builds link ~150 static test executables; with full debug
+# info they took ~5 GB and a CI machine ran out of space in the ASan link. They
+# are built with line tables only (-g1: sanitizer stacks keep file:line) and
+# each stage's folder is removed once it passed (kept when it failed).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -28,7 +33,18 @@ done
 JOBS="${JOBS:-$(nproc)}"
 export TANDEM_PYTHON="$ROOT/.venv/bin/python"
 
-step() { echo; echo "=== [test] $* ($(date -u +%H:%M:%S))"; }
+step() { echo; echo "=== [test] $* ($(date -u +%H:%M:%S), $(df -h --output=avail . | tail -n1 | tr -d ' ') free)"; }
+# -O2 like RelWithDebInfo, with line tables instead of full debug info.
+SANITIZER_FLAGS=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG"
+  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG")
+# Removes a stage's build folder after it passed (set -e leaves it on failure).
+done_with() { [[ "${KEEP_BUILDS:-0}" == 1 ]] || rm -rf "$@"; }
+
+# The whole run needs ~6 GB at its peak (models, venv, optimized and ASan builds).
+free_kb="$(df -k --output=avail . | tail -n1 | tr -d ' ')"
+if (( free_kb < 8 * 1024 * 1024 )); then
+  echo "test.sh: warning: only $((free_kb / 1024)) MiB free here; the builds need ~6 GB at their peak" >&2
+fi
 
 if [[ $SETUP -eq 1 ]]; then
   step "setup"
@@ -53,12 +69,13 @@ if [[ $ASAN -eq 1 ]]; then
   # tests_unit: only the unit-test executables (services included), not the
   # CLI, benchmarks or model tests.
   step "ASan+UBSan build of the unit tests"
-  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTANDEM_SANITIZE=ON \
+  cmake -S . -B build-asan -G Ninja "${SANITIZER_FLAGS[@]}" -DTANDEM_SANITIZE=ON \
     -DTANDEM_BUILD_SERVICES=ON >/dev/null
   ninja -C build-asan -j "$JOBS" tests_unit
   step "unit tests under ASan+UBSan"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan -L unit --output-on-failure -j "$JOBS"
+  done_with build-asan
 fi
 
 if [[ $TSAN -eq 1 ]]; then
@@ -75,7 +92,7 @@ if [[ $TSAN -eq 1 ]]; then
   TSAN_TESTS=(services_session_registry_test services_dt_batching_unit_test kernels_thread_pool_test
     kernels_thread_pool_lifetime_test services_dt_fake_test orchestrator_admission_test parallel_tp_engine_test)
   step "ThreadSanitizer build: ${TSAN_TESTS[*]}"
-  cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTANDEM_SANITIZE=thread >/dev/null
+  cmake -S . -B build-tsan -G Ninja "${SANITIZER_FLAGS[@]}" -DTANDEM_SANITIZE=thread >/dev/null
   ninja -C build-tsan -j "$JOBS" "${TSAN_TESTS[@]}"
   step "concurrency tests under ThreadSanitizer"
   for t in "${TSAN_TESTS[@]}"; do
@@ -83,6 +100,7 @@ if [[ $TSAN -eq 1 ]]; then
     echo "--- $t"
     TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$ROOT/tests/tsan.supp" "$exe" --gtest_brief=1
   done
+  done_with build-tsan
 fi
 
 if [[ $FUZZ -eq 1 ]]; then
@@ -92,7 +110,7 @@ if [[ $FUZZ -eq 1 ]]; then
   # build-fuzz/crashes/.
   FUZZERS=(gguf_fuzzer safetensors_fuzzer wordpiece_fuzzer service_request_fuzzer session_handlers_fuzzer)
   step "libFuzzer build (clang): ${FUZZERS[*]}"
-  CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja "${SANITIZER_FLAGS[@]}" >/dev/null
   ninja -C build-fuzz -j "$JOBS" "${FUZZERS[@]}"
   mkdir -p build-fuzz/crashes
   for f in "${FUZZERS[@]}"; do
@@ -107,6 +125,7 @@ if [[ $FUZZ -eq 1 ]]; then
     rm -rf "$scratch"
     [[ "$rc" -eq 0 ]] || { echo "fuzzer $f failed (exit $rc); reproducer in build-fuzz/crashes/" >&2; exit 1; }
   done
+  done_with build-fuzz
 fi
 
 if command -v nvcc >/dev/null 2>&1 || [[ -x /usr/local/cuda/bin/nvcc ]]; then
