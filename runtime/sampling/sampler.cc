@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/ops.h"
+#include "runtime/sampling/penalty_window.h"
 #include "runtime/sampling/top_k.h"
 
 namespace tandem::runtime {
@@ -90,30 +91,15 @@ absl::Status Sampler::Process(std::span<const float> logits, std::span<const int
   // repetition penalty, then the additive frequency (per occurrence) and
   // presence ones, in llama.cpp's order.
   if (params_.penalizes() && !history.empty()) {
-    size_t window = history.size();
-    if (params_.repetition_window > 0) {
-      window = std::min(window, static_cast<size_t>(params_.repetition_window));
-    }
-    auto recent = history.last(window);
-    for (int32_t t : recent) {
-      if (t < 0 || t >= vocab) {
-        return absl::InvalidArgumentError(absl::StrCat("sampler: history token ", t,
-                                                       " outside vocabulary of ", vocab));
-      }
-    }
-    counts_.resize(vocab, 0);
-    for (int32_t t : recent) ++counts_[t];
     const float pen = params_.repetition_penalty;
     const bool additive = params_.frequency_penalty != 0.0f || params_.presence_penalty != 0.0f;
-    for (int32_t t : recent) {
-      const uint32_t c = counts_[t];
-      if (c == 0) continue;  // this token's penalty is applied already
-      counts_[t] = 0;        // leaves counts_ all-zero for the next call
+    absl::Status s = ForEachPenalizedToken(params_, history, vocab, counts_, [&](int32_t t, uint32_t c) {
       float x = work_[t];
       if (pen != 1.0f) x = x > 0.0f ? x / pen : x * pen;
-      if (additive) x -= params_.frequency_penalty * static_cast<float>(c) + params_.presence_penalty;
+      if (additive) x -= AdditivePenalty(params_, c);
       work_[t] = x;
-    }
+    });
+    if (!s.ok()) return s;
   }
 
   // 3. Max (first maximum = lowest id) for greedy (temperature 0) and for a

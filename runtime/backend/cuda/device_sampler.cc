@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cuda/cuda_status.h"
+#include "runtime/sampling/penalty_window.h"
 
 namespace tandem::runtime {
 
@@ -44,32 +45,15 @@ absl::Status DeviceSampler::CollectEdits(const SamplingParams& params, std::span
   }
   absl::Status status = absl::OkStatus();
   if (params.penalizes() && !history.empty()) {
-    size_t window = history.size();
-    if (params.repetition_window > 0) window = std::min(window, static_cast<size_t>(params.repetition_window));
-    auto recent = history.last(window);
-    for (int32_t t : recent) {
-      if (t < 0 || t >= vocab_) {
-        status = absl::InvalidArgumentError(
-            absl::StrCat("sampler: history token ", t, " outside vocabulary of ", vocab_));
-        break;
+    status = ForEachPenalizedToken(params, history, vocab_, counts_, [&](int32_t t, uint32_t c) {
+      const float offset = AdditivePenalty(params, c);  // the CPU sampler's offset, bit for bit
+      if (slot_[t] >= 0) {
+        edits_[static_cast<size_t>(slot_[t])].flags |= kEditPenalized;
+        edits_[static_cast<size_t>(slot_[t])].offset = offset;
+      } else {
+        edits_.push_back({t, kEditPenalized, 0.0f, offset});
       }
-    }
-    if (status.ok()) {
-      for (int32_t t : recent) ++counts_[t];
-      for (int32_t t : recent) {
-        const uint32_t c = counts_[t];
-        if (c == 0) continue;
-        counts_[t] = 0;
-        // The CPU sampler's expression, in the same baseline (no FMA) code.
-        const float offset = params.frequency_penalty * static_cast<float>(c) + params.presence_penalty;
-        if (slot_[t] >= 0) {
-          edits_[static_cast<size_t>(slot_[t])].flags |= kEditPenalized;
-          edits_[static_cast<size_t>(slot_[t])].offset = offset;
-        } else {
-          edits_.push_back({t, kEditPenalized, 0.0f, offset});
-        }
-      }
-    }
+    });
   }
   for (const kernels::cuda::LogitEdit& e : edits_) slot_[e.token] = -1;
   return status;
