@@ -66,11 +66,23 @@ void HandleCompletion(RequestRunner& runner, Endpoint endpoint, const httplib::R
     return SendError(res, ToHttpError(parsed.status(), endpoint));
   }
   // Every prompt is translated (and so checked) before any runs.
-  std::vector<decoding::DecodeRequest> requests(1 + parsed->more_prompts.size(), parsed->decode);
-  for (size_t k = 1; k < requests.size(); ++k) {
-    requests[k].prompt = std::move(parsed->more_prompts[k - 1].text);
-    requests[k].prompt_tokens = std::move(parsed->more_prompts[k - 1].tokens);
+  // Each prompt's request is the first one's settings with its own prompt:
+  // the prompts move in, only the settings are copied.
+  std::vector<decoding::DecodeRequest> requests;
+  requests.reserve(1 + parsed->more_prompts.size());
+  decoding::DecodeRequest& first = requests.emplace_back(std::move(parsed->decode));
+  if (!parsed->more_prompts.empty()) {
+    std::optional<std::string> text = std::exchange(first.prompt, std::nullopt);
+    std::optional<std::vector<int32_t>> tokens = std::exchange(first.prompt_tokens, std::nullopt);
+    for (OpenAiRequest::Prompt& more : parsed->more_prompts) {
+      decoding::DecodeRequest& r = requests.emplace_back(first);  // reserved: `first` stays valid
+      r.prompt = std::move(more.text);
+      r.prompt_tokens = std::move(more.tokens);
+    }
+    first.prompt = std::move(text);
+    first.prompt_tokens = std::move(tokens);
   }
+  const decoding::DecodeRequest& settings = first;
   std::random_device rd;
   std::vector<decoding::PreparedRequest> prepared;
   for (const decoding::DecodeRequest& request : requests) {
@@ -87,13 +99,13 @@ void HandleCompletion(RequestRunner& runner, Endpoint endpoint, const httplib::R
   // Logprobs name their tokens by text: refused up front (400) when this
   // deployment cannot detokenize, not after the generation.
   std::optional<LogprobsWriter> logprobs;
-  if (parsed->decode.logprobs) {
+  if (settings.logprobs) {
     auto token_bytes = DeploymentTokenBytes(runner.ports());
     if (!token_bytes.ok()) {
-      runner.RecordRejected(parsed->decode.strategy, token_bytes.status());
+      runner.RecordRejected(settings.strategy, token_bytes.status());
       return SendError(res, ToHttpError(token_bytes.status(), endpoint));
     }
-    logprobs.emplace(endpoint, *std::move(token_bytes), static_cast<int>(parsed->decode.top_logprobs));
+    logprobs.emplace(endpoint, *std::move(token_bytes), static_cast<int>(settings.top_logprobs));
   }
   std::vector<ChoiceRun> choices;
   for (size_t k = 0; k < prepared.size(); ++k) {
@@ -101,7 +113,7 @@ void HandleCompletion(RequestRunner& runner, Endpoint endpoint, const httplib::R
     if (parsed->echo) {
       auto text = EchoText(requests[k], prepared[k].generation.prompt, runner.ports());
       if (!text.ok()) {
-        runner.RecordRejected(parsed->decode.strategy, text.status());
+        runner.RecordRejected(settings.strategy, text.status());
         return SendError(res, ToHttpError(text.status(), endpoint));
       }
       echo.emplace(Echo{*std::move(text), prepared[k].generation.prompt});
