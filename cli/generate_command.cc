@@ -50,6 +50,7 @@ decoding::DecodeRequest ToDecodeRequest(const GenerateOptions& o,
   } else {
     d.prompt = o.prompt;
   }
+  d.suffix = o.suffix;
   d.strategy = o.strategy.empty() ? "target_only" : o.strategy;
   d.params.insert(params.begin(), params.end());
   if (o.gamma > 0) d.gamma = o.gamma;
@@ -183,7 +184,12 @@ CLI::App* AddGenerateCommand(CLI::App& app, GenerateOptions& o) {
   cmd->add_option("--model", o.model,
                   "In process: bundled model name or GGUF path of the target (default smollm2-135m). "
                   "With --server: the model name to request (default: the server's)");
-  cmd->add_flag("--chat", o.chat, "Wrap the prompt as a user message in the model's chat template");
+  CLI::Option* chat = cmd->add_flag("--chat", o.chat, "Wrap the prompt as a user message in the model's chat template");
+  cmd->add_option_function<std::string>(
+      "--suffix", [&o](const std::string& suffix) { o.suffix = suffix; },
+      "Fill in the middle (code models with FIM tokens, e.g. qwen2.5-coder-*): the code after the gap; the "
+      "prompt is the code before it (may be empty) and the output what goes between")
+      ->excludes(chat);
   cmd->add_option("--max-tokens", o.max_tokens, "Most tokens to generate; 0 only with --prompt-logprobs (score the prompt)")
       ->check(CLI::Range(0, 1 << 20))->capture_default_str();
   o.sampling.temperature = 0.7f;

@@ -19,6 +19,7 @@ struct GenerateOptions {
   std::string model;  // empty: smollm2-135m in process, the server's default remotely
   std::string prompt;
   bool chat = false;
+  std::optional<std::string> suffix;    // fill in the middle: the code after the gap (prompt: before it)
   int max_tokens = 128;
   runtime::SamplingParams sampling;     // its seed is unused: `seed` below
   std::optional<uint64_t> seed;         // unset: in process 0, remotely the server's choice

@@ -63,6 +63,7 @@ int RunRemoteGenerate(const GenerateOptions& o) {
   } else {
     req.set_prompt(o.prompt);
   }
+  if (o.suffix.has_value()) req.set_suffix(*o.suffix);
   req.set_model(o.model);  // empty = the server's default
   req.set_strategy(o.strategy);
   for (const auto& [k, v] : *params) (*req.mutable_params())[k] = v;

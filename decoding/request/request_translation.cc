@@ -30,12 +30,21 @@ int InputCount(const DecodeRequest& r) {
 absl::StatusOr<std::vector<int32_t>> Tokenize(const DecodeRequest& r, const GenerationPorts& ports) {
   const int64_t ctx = ports.target.context_length > 0 ? ports.target.context_length : (int64_t{1} << 31);
   if (InputCount(r) != 1) return InvalidField("input", "one of prompt, prompt_tokens or messages must be set");
+  if (r.suffix.has_value() && !r.prompt.has_value()) {
+    return InvalidField("suffix", "fills in the middle of a text prompt; send the code before the gap as prompt");
+  }
   if (r.prompt.has_value()) {
-    if (auto s = ValidateUtf8Field(*r.prompt, "prompt", kMaxPromptBytes, 1); !s.ok()) return s;
+    // With a suffix, an empty prompt is a gap at the start of the file.
+    const int min_bytes = r.suffix.has_value() ? 0 : 1;
+    if (auto s = ValidateUtf8Field(*r.prompt, "prompt", kMaxPromptBytes, min_bytes); !s.ok()) return s;
+    if (r.suffix.has_value()) {
+      if (auto s = ValidateUtf8Field(*r.suffix, "suffix", kMaxPromptBytes); !s.ok()) return s;
+    }
     if (ports.tokenizer == nullptr) {
       return InvalidField("prompt", "text prompts need the target's tokenizer, which this deployment lacks; send "
                                     "prompt_tokens");
     }
+    if (r.suffix.has_value()) return EncodeFillInTheMiddle(*ports.tokenizer, *r.prompt, *r.suffix);
     return EncodePrompt(*ports.tokenizer, *r.prompt, "prompt");
   }
   if (r.prompt_tokens.has_value()) {
@@ -254,6 +263,10 @@ absl::StatusOr<PreparedRequest> PrepareRequest(const DecodeRequest& r, PreparedS
     out.generation.max_tokens = static_cast<int>(*r.max_tokens);
   } else {
     out.generation.max_tokens = static_cast<int>(std::min<int64_t>(defaults.default_max_tokens, room));
+  }
+  if (r.suffix.has_value() && (strategy.needs().long_context || !r.context.empty())) {
+    return InvalidField("suffix", absl::StrCat("cannot be combined with a context or a long-context strategy (",
+                                               AbslView(strategy.name()), "), which render their own prompt"));
   }
   if (strategy.needs().long_context) {
     if (auto s = AttachLongContext(r, strategy, ports, &out.generation); !s.ok()) return s;

@@ -40,6 +40,11 @@ struct DecodeRequest {
   std::optional<std::string> prompt;
   std::optional<std::vector<int32_t>> prompt_tokens;
   std::optional<std::vector<tokenizer::ChatMessage>> messages;
+  // Fill in the middle (code models): the code after the gap, with `prompt`
+  // the code before it; the completion is what goes between. Text prompts
+  // only, on a target with FIM tokens (EncodeFillInTheMiddle), and not with a
+  // context (long-context strategies render their own prompt).
+  std::optional<std::string> suffix;
   std::string strategy;  // empty: TranslationDefaults::default_strategy
   std::map<std::string, std::string> params;
   // Typed fields that strategies documenting a parameter of the same name

@@ -18,6 +18,13 @@ constexpr std::string_view kEndOfTurnTexts[] = {
     "<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|eom_id|>", "<|end|>", "<end_of_turn>",
 };
 
+// Fill-in-the-middle token spellings, {prefix, suffix, middle}, tried in order
+// when the GGUF does not name the ids.
+constexpr std::string_view kFimTexts[][3] = {
+    {"<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"},  // Qwen2.5-Coder
+    {"<fim_prefix>", "<fim_suffix>", "<fim_middle>"},        // StarCoder, SantaCoder
+};
+
 // Reads an optional integer key: -1 when absent; an error when malformed.
 absl::StatusOr<int32_t> OptionalId(const gguf::GgufFile& f, std::string_view key) {
   if (f.Find(key) == nullptr) return -1;
@@ -74,7 +81,10 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const gguf::GgufF
                          IdKey{"tokenizer.ggml.unknown_token_id", &cfg.unk_id},
                          IdKey{"tokenizer.ggml.padding_token_id", &cfg.pad_id},
                          IdKey{"tokenizer.ggml.eot_token_id", &cfg.eot_id},
-                         IdKey{"tokenizer.ggml.eom_token_id", &cfg.eom_id}}) {
+                         IdKey{"tokenizer.ggml.eom_token_id", &cfg.eom_id},
+                         IdKey{"tokenizer.ggml.fim_pre_token_id", &cfg.fim_prefix_id},
+                         IdKey{"tokenizer.ggml.fim_suf_token_id", &cfg.fim_suffix_id},
+                         IdKey{"tokenizer.ggml.fim_mid_token_id", &cfg.fim_middle_id}}) {
     absl::StatusOr<int32_t> id = OptionalId(f, k.key);
     if (!id.ok()) return id.status();
     *k.dst = *id;
@@ -119,7 +129,9 @@ absl::Status Tokenizer::Build(TokenizerConfig cfg) {
   };
   for (auto [id, what] : {std::pair{cfg.bos_id, "BOS"}, {cfg.eos_id, "EOS"},
                           {cfg.unk_id, "UNK"}, {cfg.pad_id, "PAD"},
-                          {cfg.eot_id, "EOT"}, {cfg.eom_id, "EOM"}}) {
+                          {cfg.eot_id, "EOT"}, {cfg.eom_id, "EOM"},
+                          {cfg.fim_prefix_id, "FIM prefix"}, {cfg.fim_suffix_id, "FIM suffix"},
+                          {cfg.fim_middle_id, "FIM middle"}}) {
     if (absl::Status s = check_id(id, what); !s.ok()) return s;
   }
   pre_ = cfg.pre;
@@ -203,6 +215,19 @@ absl::Status Tokenizer::Build(TokenizerConfig cfg) {
     auto it = text_to_id_.find(A(text));
     if (it != text_to_id_.end() && types_[it->second] == TokenType::kControl) {
       end_ids_.insert(it->second);
+    }
+  }
+  if (cfg.fim_prefix_id >= 0 && cfg.fim_suffix_id >= 0 && cfg.fim_middle_id >= 0) {
+    fim_ = FimTokens{cfg.fim_prefix_id, cfg.fim_suffix_id, cfg.fim_middle_id};
+  } else {
+    for (const auto& texts : kFimTexts) {
+      auto p = text_to_id_.find(A(texts[0]));
+      auto s = text_to_id_.find(A(texts[1]));
+      auto m = text_to_id_.find(A(texts[2]));
+      if (p != text_to_id_.end() && s != text_to_id_.end() && m != text_to_id_.end()) {
+        fim_ = FimTokens{p->second, s->second, m->second};
+        break;
+      }
     }
   }
   chat_template_ = std::make_unique<ChatTemplate>(

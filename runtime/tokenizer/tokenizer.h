@@ -46,8 +46,19 @@ struct TokenizerConfig {
   PreTokenizerKind pre = PreTokenizerKind::kGpt2;
   bool ignore_merges = false;             // whole-piece vocabulary hit wins (Llama 3)
   int32_t bos_id = -1, eos_id = -1, unk_id = -1, pad_id = -1, eot_id = -1, eom_id = -1;
+  // Fill-in-the-middle tokens (llama.cpp's tokenizer.ggml.fim_*_token_id);
+  // -1: looked up by their usual spellings instead.
+  int32_t fim_prefix_id = -1, fim_suffix_id = -1, fim_middle_id = -1;
   bool add_bos = false, add_eos = false;
   std::string chat_template;              // empty = none
+};
+
+// The control tokens a code model's fill-in-the-middle prompt is built from:
+// prefix-suffix-middle order, prefix <P> code-before <S> code-after <M>, and
+// the model writes what goes between.
+struct FimTokens {
+  int32_t prefix = -1, suffix = -1, middle = -1;
+  bool operator==(const FimTokens&) const = default;
 };
 
 class Tokenizer {
@@ -84,6 +95,10 @@ class Tokenizer {
   // control tokens (<|im_end|>, <|endoftext|>, <|eot_id|>, ...).
   bool IsEndOfGeneration(int32_t id) const { return end_ids_.contains(id); }
 
+  // The fill-in-the-middle tokens, when the model has all three (Qwen2.5-Coder:
+  // <|fim_prefix|> <|fim_suffix|> <|fim_middle|>; StarCoder's <fim_prefix> ...).
+  const std::optional<FimTokens>& fim_tokens() const { return fim_; }
+
   // Renders the conversation with the model's chat template.
   absl::StatusOr<std::string> ApplyChatTemplate(std::span<const ChatMessage> messages,
                                                 bool add_generation_prompt) const;
@@ -117,6 +132,7 @@ class Tokenizer {
   std::vector<SpecialToken> specials_;       // longest first
   std::array<bool, 256> special_first_byte_{};
   absl::flat_hash_set<int32_t> end_ids_;
+  std::optional<FimTokens> fim_;
   PreTokenizerKind pre_ = PreTokenizerKind::kGpt2;
   bool ignore_merges_ = false;
   int32_t bos_id_ = -1, eos_id_ = -1, unk_id_ = -1, pad_id_ = -1;

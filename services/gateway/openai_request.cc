@@ -380,8 +380,14 @@ absl::Status ParseCompletion(const json& body, OpenAiRequest* out) {
   d.prompt_tokens = std::move(prompts.front().tokens);
   out->more_prompts.assign(std::make_move_iterator(prompts.begin() + 1), std::make_move_iterator(prompts.end()));
   if (auto s = ReadBool(body, "echo", "echo", &out->echo); !s.ok()) return s;
+  // Fill in the middle: the code after the gap (every prompt of a list gets
+  // it). "" is no suffix, as OpenAI's default.
   if (const json* v = Find(body, "suffix")) {
-    if (!v->is_string() || !v->get<std::string>().empty()) return Unsupported("suffix", "");
+    if (!v->is_string()) return WrongType("suffix", "a string", *v);
+    if (!v->get_ref<const std::string&>().empty()) {
+      if (out->echo) return InvalidField("suffix", "cannot be combined with echo");
+      d.suffix = v->get<std::string>();
+    }
   }
   if (const json* v = Find(body, "best_of")) {
     auto n = GetInt(*v, "best_of");

@@ -378,3 +378,14 @@ def test_closing_a_stream_cancels_the_request(client, model):
     while time.monotonic() < deadline and metric("tandem:active_sessions") != 0:
         time.sleep(0.2)
     assert metric("tandem:active_sessions") == 0
+
+
+def test_suffix_needs_a_model_with_fill_in_the_middle_tokens(client, model):
+    """`suffix` is fill in the middle: refused (400, param suffix) on SmolLM2, which has no FIM tokens, instead
+    of being ignored; "" is OpenAI's default and a plain completion."""
+    with pytest.raises(openai.BadRequestError) as e:
+        client.completions.create(model=model, prompt="def f(", suffix="):\n    pass\n", max_tokens=4)
+    assert e.value.body["param"] == "suffix", e.value.body
+    assert "fill-in-the-middle" in e.value.body["message"], e.value.body
+    r = client.completions.create(model=model, prompt="def f(", suffix="", max_tokens=2)
+    assert r.choices[0].finish_reason in ("length", "stop")

@@ -57,6 +57,7 @@ v1::GenerateRequest BuildGenerateRequest(const Prompt& prompt, const GenerateOpt
   request.set_logprobs(o.logprobs);
   request.set_top_logprobs(o.top_logprobs);
   request.set_prompt_logprobs(o.prompt_logprobs);
+  if (o.suffix) request.set_suffix(*o.suffix);
   return request;
 }
 

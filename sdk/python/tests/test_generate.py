@@ -37,7 +37,7 @@ def test_request_fields_reach_the_server(client, fake):
                     frequency_penalty=-0.25, logit_bias={7: -100, "12": 2.5}, seed=7, stop=["\n\n", "END"],
                     gamma=6, adaptive_gamma=True, context="a long document", collection="docs", ignore_eos=True,
                     request_id="req-42", params={"lambda": 24, "drafter": "model"}, min_gamma=2, adaptive=False,
-                    stream=False)
+                    suffix="\nprint(x)\n", stream=False)
     req = fake.record.requests[-1]
     assert req.prompt == b"hi" and req.strategy == b"speculative" and req.model == b"smollm2-135m"
     assert req.max_tokens == 5 and req.gamma == 6 and req.adaptive_gamma
@@ -50,6 +50,7 @@ def test_request_fields_reach_the_server(client, fake):
     assert list(req.stop) == [b"\n\n", b"END"]
     assert req.context == b"a long document" and req.collection == b"docs" and req.ignore_eos
     assert req.request_id == b"req-42"
+    assert req.suffix == b"\nprint(x)\n"
     # params= and keyword parameters merge; booleans and numbers are sent as the text the server parses.
     assert dict(req.params) == {"lambda": b"24", "drafter": b"model", "min_gamma": b"2", "adaptive": b"false"}
 
@@ -60,6 +61,7 @@ def test_unset_options_stay_unset(client, fake):
     assert not req.HasField("sampling")  # the server's default: greedy
     assert not req.HasField("max_tokens") and not req.HasField("gamma")
     assert not req.HasField("adaptive_gamma")  # the server's rule: adaptive unless gamma or a seeded sample
+    assert not req.HasField("suffix")  # a plain completion; an empty suffix would be a gap at the end
     assert req.strategy == b"" and req.model == b"" and len(req.params) == 0
 
 

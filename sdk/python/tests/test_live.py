@@ -134,6 +134,12 @@ def test_logit_bias_and_penalties(live):
         live.generate(PROMPT, max_tokens=2, logit_bias={10 ** 8: 1.0}, stream=False)
 
 
+def test_suffix_is_refused_by_a_model_without_fill_in_the_middle_tokens(live):
+    # The live deployment serves SmolLM2, which has no FIM tokens: the suffix is refused, not ignored.
+    with pytest.raises(tandem.InvalidArgument, match="suffix"):
+        live.generate("def f(", suffix="):\n    pass\n", max_tokens=2, stream=False)
+
+
 def test_chat(live):
     result = live.chat([{"role": "user", "content": "Say hello."}], max_tokens=12, temperature=0,
                        strategy="target_only", stream=False)

@@ -24,6 +24,7 @@ decoding::DecodeRequest ToDecodeRequest(const tandem::v1::GenerateRequest& r) {
     case tandem::v1::GenerateRequest::INPUT_NOT_SET:
       break;
   }
+  if (r.has_suffix()) d.suffix = r.suffix();
   d.strategy = r.strategy();
   d.params.insert(r.params().begin(), r.params().end());
   if (r.has_gamma()) d.gamma = r.gamma();

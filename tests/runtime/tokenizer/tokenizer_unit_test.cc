@@ -191,6 +191,59 @@ TEST(TokenizerTest, BosEos) {
   EXPECT_EQ((*tok)->eos_id(), 2);
 }
 
+// Fill-in-the-middle tokens: found by Qwen2.5-Coder's or StarCoder's
+// spellings, named by the GGUF keys when present, absent unless all three are.
+TEST(TokenizerTest, FillInTheMiddleTokens) {
+  EXPECT_EQ((*Tokenizer::FromConfig(SmallConfig()))->fim_tokens(), std::nullopt);
+
+  TokenizerConfig qwen = SmallConfig();
+  for (const char* t : {"<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>"}) {  // 268..270
+    qwen.tokens.push_back(t);
+    qwen.token_types.push_back(3);
+  }
+  auto q = Tokenizer::FromConfig(qwen);
+  ASSERT_TRUE(q.ok()) << q.status();
+  ASSERT_TRUE((*q)->fim_tokens().has_value());
+  EXPECT_EQ((*q)->fim_tokens()->prefix, 268);
+  EXPECT_EQ((*q)->fim_tokens()->suffix, 270);
+  EXPECT_EQ((*q)->fim_tokens()->middle, 269);
+
+  TokenizerConfig star = SmallConfig();
+  for (const char* t : {"<fim_suffix>", "<fim_prefix>", "<fim_middle>"}) {  // 268..270
+    star.tokens.push_back(t);
+    star.token_types.push_back(4);
+  }
+  auto st = Tokenizer::FromConfig(star);
+  ASSERT_TRUE(st.ok()) << st.status();
+  ASSERT_TRUE((*st)->fim_tokens().has_value());
+  EXPECT_EQ((*st)->fim_tokens()->prefix, 269);
+  EXPECT_EQ((*st)->fim_tokens()->suffix, 268);
+  EXPECT_EQ((*st)->fim_tokens()->middle, 270);
+
+  TokenizerConfig partial = SmallConfig();  // no middle token: no FIM
+  for (const char* t : {"<|fim_prefix|>", "<|fim_suffix|>"}) {
+    partial.tokens.push_back(t);
+    partial.token_types.push_back(3);
+  }
+  EXPECT_EQ((*Tokenizer::FromConfig(partial))->fim_tokens(), std::nullopt);
+
+  TokenizerConfig keyed = SmallConfig();  // the GGUF keys win over spellings
+  keyed.fim_prefix_id = 1;
+  keyed.fim_suffix_id = 3;
+  keyed.fim_middle_id = 0;
+  auto k = Tokenizer::FromConfig(keyed);
+  ASSERT_TRUE(k.ok()) << k.status();
+  ASSERT_TRUE((*k)->fim_tokens().has_value());
+  EXPECT_EQ((*k)->fim_tokens()->prefix, 1);
+  EXPECT_EQ((*k)->fim_tokens()->suffix, 3);
+  EXPECT_EQ((*k)->fim_tokens()->middle, 0);
+
+  keyed.fim_middle_id = 5000;  // outside the vocabulary: the config is refused
+  auto bad = Tokenizer::FromConfig(keyed);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("FIM middle id 5000"));
+}
+
 TEST(TokenizerTest, RandomBytesRoundTrip) {
   auto tok = Tokenizer::FromConfig(SmallConfig());
   ASSERT_TRUE(tok.ok());

@@ -159,6 +159,21 @@ TEST(ClientGenerate, TokenPromptsTravelAsIds) {
   EXPECT_EQ(seen.prompt_tokens().ids_size(), 3);
 }
 
+TEST(ClientGenerate, SuffixTravelsOnlyWhenSet) {
+  FakeServer server;
+  v1::GenerateRequest seen;
+  ScriptHello(server, &seen);
+  server.Start();
+  Client client = Connect(server);
+  ASSERT_TRUE(client.Generate("def f(").ok());
+  EXPECT_FALSE(seen.has_suffix());
+  GenerateOptions fim;
+  fim.suffix = "):\n    pass\n";
+  ASSERT_TRUE(client.Generate("def f(", fim).ok());
+  ASSERT_TRUE(seen.has_suffix());
+  EXPECT_EQ(seen.suffix(), "):\n    pass\n");
+}
+
 TEST(ClientGenerate, InvalidArgumentKeepsTheServersMessage) {
   FakeServer server;
   const std::string message = "params.gamma: must be in [1, 32], got 99";

@@ -211,7 +211,18 @@ TEST(OpenAiRequestTest, UnsupportedFeaturesAreRefused) {
   EXPECT_TRUE(Chat({{"response_format", {{"type", "text"}}}}).ok());
   ExpectFieldError(Completion({{"echo", "yes"}}), "echo");
   ExpectFieldError(Completion({{"best_of", 3}}), "best_of");
-  ExpectFieldError(Completion({{"suffix", "end"}}), "suffix");
+}
+
+TEST(OpenAiRequestTest, SuffixFillsInTheMiddle) {
+  auto r = Completion({{"prompt", "def f("}, {"suffix", "):\n  pass"}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->decode.prompt, "def f(");
+  EXPECT_EQ(r->decode.suffix, "):\n  pass");
+  // "" and null are OpenAI's default: no suffix, a plain completion.
+  EXPECT_EQ(Completion({{"suffix", ""}})->decode.suffix, std::nullopt);
+  EXPECT_EQ(Completion({{"suffix", nullptr}})->decode.suffix, std::nullopt);
+  ExpectFieldError(Completion({{"suffix", 3}}), "suffix");
+  ExpectFieldError(Completion({{"suffix", "end"}, {"echo", true}}), "suffix");
 }
 
 TEST(OpenAiRequestTest, ChatLogprobsAndTopLogprobs) {

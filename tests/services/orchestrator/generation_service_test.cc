@@ -267,6 +267,8 @@ TEST(TranslateRequestTest, InvalidUtf8IsRejectedNamingTheField) {
       {[](GenerateRequest* r) { r->set_context(std::string("\xc0\x80", 2)); }, "context: is not valid UTF-8"},
       {[](GenerateRequest* r) { r->add_stop(std::string("\xed\xa0\x80", 3)); }, "stop[0]: is not valid UTF-8"},
       {[](GenerateRequest* r) { (*r->mutable_params())["gamma"] = std::string("\xff"); }, "params.gamma"},
+      // The suffix reaches the shared translation (which wants a text prompt for it).
+      {[](GenerateRequest* r) { r->set_suffix("):"); }, "suffix: fills in the middle of a text prompt"},
   };
   for (const Case& c : cases) {
     GenerateRequest req = TokenRequest({1, 2, 3}, "speculative", 8);

@@ -73,6 +73,7 @@ def build_request(
     logprobs: bool = False,
     top_logprobs: Optional[int] = None,
     prompt_logprobs: bool = False,
+    suffix: Optional[str] = None,
     request_id: Optional[str] = None,
     params: Optional[Mapping[str, Any]] = None,
     extra_params: Optional[Mapping[str, Any]] = None,
@@ -135,6 +136,8 @@ def build_request(
     if top_logprobs is not None:
         req.top_logprobs = top_logprobs
     req.prompt_logprobs = prompt_logprobs
+    if suffix is not None:
+        req.suffix = suffix.encode("utf-8")
     return req
 
 

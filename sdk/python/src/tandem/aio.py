@@ -164,6 +164,7 @@ class AsyncClient:
         logprobs: bool = False,
         top_logprobs: Optional[int] = None,
         prompt_logprobs: bool = False,
+        suffix: Optional[str] = None,
         request_id: Optional[str] = None,
         params: Optional[Mapping[str, Any]] = None,
         timeout: Optional[float] = None,
@@ -180,7 +181,7 @@ class AsyncClient:
             repetition_window=repetition_window, presence_penalty=presence_penalty,
             frequency_penalty=frequency_penalty, logit_bias=logit_bias, seed=seed, stop=stop, gamma=gamma, adaptive_gamma=adaptive_gamma,
             context=context, collection=collection, ignore_eos=ignore_eos, tokens_only=tokens_only,
-            logprobs=logprobs, top_logprobs=top_logprobs, prompt_logprobs=prompt_logprobs,
+            logprobs=logprobs, top_logprobs=top_logprobs, prompt_logprobs=prompt_logprobs, suffix=suffix,
             request_id=request_id, params=params, extra_params=strategy_params)
         return await self._start(req, stream, timeout)
 

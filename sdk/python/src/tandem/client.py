@@ -172,6 +172,7 @@ class Client:
         logprobs: bool = False,
         top_logprobs: Optional[int] = None,
         prompt_logprobs: bool = False,
+        suffix: Optional[str] = None,
         request_id: Optional[str] = None,
         params: Optional[Mapping[str, Any]] = None,
         timeout: Optional[float] = None,
@@ -207,6 +208,9 @@ class Client:
                 token after the first its log-probability given the ones before it
                 (``prompt_logprobs``, one fewer entry) with top_logprobs alternatives
                 (``prompt_top_logprobs``), on the first Chunk and the GenerationResult.
+            suffix: fill in the middle (code models with FIM tokens, e.g. Qwen2.5-Coder): the code
+                after the gap, with ``prompt`` (text) the code before it; the completion is what
+                goes between. A model without FIM tokens refuses it (InvalidArgument).
             request_id: client-chosen id (for :meth:`abort`); None = server-assigned.
             params: strategy parameters by their documented names (:meth:`info` lists them),
                 e.g. ``{"gamma": 5, "lambda": 24}`` (``lambda`` is not a valid keyword).
@@ -223,7 +227,7 @@ class Client:
             repetition_window=repetition_window, presence_penalty=presence_penalty,
             frequency_penalty=frequency_penalty, logit_bias=logit_bias, seed=seed, stop=stop, gamma=gamma, adaptive_gamma=adaptive_gamma,
             context=context, collection=collection, ignore_eos=ignore_eos, tokens_only=tokens_only,
-            logprobs=logprobs, top_logprobs=top_logprobs, prompt_logprobs=prompt_logprobs,
+            logprobs=logprobs, top_logprobs=top_logprobs, prompt_logprobs=prompt_logprobs, suffix=suffix,
             request_id=request_id, params=params, extra_params=strategy_params)
         return self._start(req, stream, timeout)
 

@@ -87,6 +87,11 @@ struct GenerateOptions {
   // With logprobs: also score the prompt (an evaluation's loglikelihood):
   // the Chunk/GenerationResult prompt_* fields.
   bool prompt_logprobs = false;
+  // Fill in the middle (code models with FIM tokens, e.g. Qwen2.5-Coder): the
+  // code after the gap, with the text prompt the code before it; the output
+  // is what goes between. Unset = a plain completion; a model without FIM
+  // tokens answers INVALID_ARGUMENT.
+  std::optional<std::string> suffix = {};
   // Client-chosen id (for Client::Abort); empty = the server assigns one.
   std::string request_id = {};
   // Deadline of the whole generation; unset = the client's default.
