@@ -268,6 +268,13 @@ absl::StatusOr<PreparedRequest> PrepareRequest(const DecodeRequest& r, PreparedS
     return InvalidField("suffix", absl::StrCat("cannot be combined with a context or a long-context strategy (",
                                                AbslView(strategy.name()), "), which render their own prompt"));
   }
+  if (r.suffix.has_value() && strategy.needs().reward) {
+    // A reward model scores a prompt and its continuation; the code after a
+    // gap is neither, and scoring without it would judge a different text.
+    return InvalidField("suffix", absl::StrCat("strategy ", AbslView(strategy.name()),
+                                               " scores prompt + response with a reward model, which has no place "
+                                               "for the code after the gap"));
+  }
   if (strategy.needs().long_context) {
     if (auto s = AttachLongContext(r, strategy, ports, &out.generation); !s.ok()) return s;
   } else if (!r.context.empty()) {

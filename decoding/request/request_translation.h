@@ -42,8 +42,9 @@ struct DecodeRequest {
   std::optional<std::vector<tokenizer::ChatMessage>> messages;
   // Fill in the middle (code models): the code after the gap, with `prompt`
   // the code before it; the completion is what goes between. Text prompts
-  // only, on a target with FIM tokens (EncodeFillInTheMiddle), and not with a
-  // context (long-context strategies render their own prompt).
+  // only, on a target with FIM tokens (EncodeFillInTheMiddle), not with a
+  // context (long-context strategies render their own prompt) nor with a
+  // strategy that asks a reward model (which scores prompt + response).
   std::optional<std::string> suffix;
   std::string strategy;  // empty: TranslationDefaults::default_strategy
   std::map<std::string, std::string> params;

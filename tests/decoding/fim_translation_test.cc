@@ -1,7 +1,8 @@
 // Fill in the middle (DecodeRequest::suffix): the prompt a FIM-capable target
 // reads is <prefix> code-before <suffix> code-after <middle>, with both texts
-// plain; a target without FIM tokens, a non-text input, a context or a
-// long-context strategy is refused naming the field, never ignored.
+// plain; a target without FIM tokens, a non-text input, a context, a
+// long-context strategy or a reward-scored one is refused naming the field,
+// never ignored.
 #include <memory>
 #include <string>
 #include <vector>
@@ -125,6 +126,17 @@ TEST_F(FimTranslation, RefusedWhereItCannotApply) {
   DecodeRequest rapid = Fim("a", "b");
   rapid.strategy = "rapid";
   expect_refused(*fim_, rapid, "rapid");
+
+  for (const char* strategy : {"best_of_n", "args", "rsd"}) {
+    DecodeRequest reward = Fim("a", "b");
+    reward.strategy = strategy;
+    expect_refused(*fim_, reward, "reward model");
+  }
+  for (const char* strategy : {"speculative", "draft_only"}) {
+    DecodeRequest ok = Fim("a", "b");
+    ok.strategy = strategy;
+    EXPECT_TRUE(Prepare(*fim_, ok).ok()) << strategy;
+  }
 
   auto bad_utf8 = Prepare(*fim_, Fim("a", "\xC3"));
   ASSERT_FALSE(bad_utf8.ok());
