@@ -9,7 +9,7 @@ namespace tandem::gateway {
 using nlohmann::json;
 
 void AddChoices(decoding::PreparedRequest prepared, int n, int first_index,
-                const std::optional<LogprobsWriter>& logprobs, const std::optional<Echo>& echo,
+                const std::optional<LogprobsWriter>& logprobs, const std::shared_ptr<const Echo>& echo,
                 std::vector<ChoiceRun>* choices) {
   const uint64_t seed = prepared.generation.sampling.seed;
   for (int j = 0; j < n; ++j) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,7 +32,9 @@ struct ChoiceRun {
   std::string request_id;
   decoding::PreparedRequest prepared;
   std::optional<LogprobsWriter> logprobs;  // the request asked for them
-  std::optional<Echo> echo;                // the request asked for it
+  // The request asked for it; the n choices of one prompt share it (the
+  // prompt's text and tokens are not copied per choice).
+  std::shared_ptr<const Echo> echo;
 };
 
 // One prompt's n choices, appended to `choices` with indices first_index,
@@ -39,7 +42,7 @@ struct ChoiceRun {
 // given or drawn), so a seeded request is reproducible choice by choice and
 // the choices are independent samples.
 void AddChoices(decoding::PreparedRequest prepared, int n, int first_index,
-                const std::optional<LogprobsWriter>& logprobs, const std::optional<Echo>& echo,
+                const std::optional<LogprobsWriter>& logprobs, const std::shared_ptr<const Echo>& echo,
                 std::vector<ChoiceRun>* choices);
 
 // OpenAI's usage ({"prompt_tokens", "completion_tokens", "total_tokens"})

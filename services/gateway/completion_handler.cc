@@ -109,14 +109,14 @@ void HandleCompletion(RequestRunner& runner, Endpoint endpoint, const httplib::R
   }
   std::vector<ChoiceRun> choices;
   for (size_t k = 0; k < prepared.size(); ++k) {
-    std::optional<Echo> echo;
+    std::shared_ptr<const Echo> echo;
     if (parsed->echo) {
       auto text = EchoText(requests[k], prepared[k].generation.prompt, runner.ports());
       if (!text.ok()) {
         runner.RecordRejected(settings.strategy, text.status());
         return SendError(res, ToHttpError(text.status(), endpoint));
       }
-      echo.emplace(Echo{*std::move(text), prepared[k].generation.prompt});
+      echo = std::make_shared<const Echo>(Echo{*std::move(text), prepared[k].generation.prompt});
     }
     AddChoices(std::move(prepared[k]), parsed->n, static_cast<int>(k) * parsed->n, logprobs, echo, &choices);
   }
@@ -184,13 +184,13 @@ void HandleCompletion(RequestRunner& runner, Endpoint endpoint, const httplib::R
     stats.push_back(&result.stats);
     FinishedChoice& f = finished.emplace_back();
     f.finish_reason = result.finish_reason;
-    const std::optional<Echo>& echo = choices[i].echo;
-    f.text = echo.has_value() ? echo->text + result.text : result.text;
+    const Echo* echo = choices[i].echo.get();
+    f.text = echo != nullptr ? echo->text + result.text : result.text;
     std::optional<LogprobsWriter>& writer = choices[i].logprobs;
     if (writer.has_value()) {
       // With echo the prompt's entries come first and text_offset counts on
       // from them.
-      if (echo.has_value()) {
+      if (echo != nullptr) {
         auto written = writer->WritePrompt(echo->prompt, result.prompt_logprobs, result.prompt_top_logprobs);
         if (!written.ok()) return SendError(res, ToHttpError(written.status(), endpoint));
         f.logprobs = *std::move(written);

@@ -94,7 +94,7 @@ ChoiceEnd StreamChoice(StreamState& st, ChoiceRun& c, ResponseHeader header, con
   };
   // The echoed prompt is the first text, with its scores (which the first
   // chunk carries) when logprobs were asked for.
-  bool echo_pending = c.echo.has_value();
+  bool echo_pending = c.echo != nullptr;
   auto send_echo = [&](const decoding::StreamChunk* first) {
     echo_pending = false;
     json logprobs = nullptr;
