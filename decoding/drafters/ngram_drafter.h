@@ -29,7 +29,7 @@ struct NgramDrafterOptions {
   // per proposal on long contexts).
   int max_search = 8192;
   // Optional: stops a proposal after an end-of-generation token.
-  std::function<bool(int32_t)> is_end_of_generation;
+  std::function<bool(int32_t)> is_end_of_generation = nullptr;
 };
 
 class NgramDrafter : public Drafter {

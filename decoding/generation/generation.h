@@ -30,15 +30,17 @@ enum class FinishReason {
 const char* FinishReasonName(FinishReason reason);
 
 struct GenerationRequest {
-  std::vector<int32_t> prompt;          // non-empty
+  // Every member has a default so that designated initializers may name
+  // only what they set (-Wmissing-field-initializers).
+  std::vector<int32_t> prompt = {};     // non-empty
   // The prompt as text for text-based scorers (reward models): the raw
   // prompt or the user message, without chat markup. Empty: strategies that
   // need it decode `prompt`.
-  std::string prompt_text;
-  runtime::SamplingParams sampling;
+  std::string prompt_text = {};
+  runtime::SamplingParams sampling = {};
   int max_tokens = 256;                 // >= 1; 0 with prompt_logprobs (score the prompt only)
-  std::vector<std::string> stop_strings;  // need a Vocabulary with a decoder
-  spec::GammaOptions gamma;             // speculative only
+  std::vector<std::string> stop_strings = {};  // need a Vocabulary with a decoder
+  spec::GammaOptions gamma = {};        // speculative only
   // Report each emitted token's log-probability under the target model (raw
   // logits, temperature 1: runtime/sampling/logprobs.h) and, with
   // top_logprobs > 0, the most likely tokens at its position. Strategies
@@ -53,7 +55,7 @@ struct GenerationRequest {
   bool prompt_logprobs = false;
   // Long-context strategies (rapid): the document and how to render prompts
   // around it. Null for other strategies.
-  std::shared_ptr<const LongContextInput> long_context;
+  std::shared_ptr<const LongContextInput> long_context = nullptr;
   // Polled between rounds; set it to abort (e.g. client disconnect).
   const std::atomic<bool>* cancelled = nullptr;
 };

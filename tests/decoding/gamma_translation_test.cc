@@ -15,10 +15,10 @@ namespace tandem::decoding {
 namespace {
 
 struct Case {
-  std::optional<bool> adaptive_gamma;   // the typed field
-  std::map<std::string, std::string> params;
-  std::optional<int64_t> gamma;         // the typed field
-  std::optional<uint64_t> seed;
+  std::optional<bool> adaptive_gamma = {};  // the typed field
+  std::map<std::string, std::string> params = {};
+  std::optional<int64_t> gamma = {};        // the typed field
+  std::optional<uint64_t> seed = {};
   float temperature = 0.0f;
 };
 

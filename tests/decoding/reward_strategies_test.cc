@@ -566,7 +566,9 @@ TEST(BestOfNTest, SamplesTheForksConcurrentlyWithTheSameResult) {
     EXPECT_EQ(reward_again.calls, reward.calls) << parallel;
     EXPECT_EQ(r.tokens, result.tokens) << parallel;
     EXPECT_EQ(r.stats.target_calls, result.stats.target_calls) << parallel;
-    if (parallel == 1) EXPECT_EQ(again_probe.max_in_flight, 1);
+    if (parallel == 1) {
+      EXPECT_EQ(again_probe.max_in_flight, 1);
+    }
   }
 }
 

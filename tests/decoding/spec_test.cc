@@ -93,7 +93,7 @@ TEST(Acceptance, ASparseQGivesTheResidualItsDenseFormGives) {
       if (gen.Uniform() < 0.1 || id == kV - 1 || (trial % 2 == 0 && id == 0)) q_ids.push_back(id);
     }
     std::vector<float> q_probs;
-    for (int32_t id : q_ids) q_probs.push_back(static_cast<float>(gen.Uniform()) + 0.01f);
+    for (size_t k = 0; k < q_ids.size(); ++k) q_probs.push_back(static_cast<float>(gen.Uniform()) + 0.01f);
     for (float x : q_probs) qs += x;
     for (size_t k = 0; k < q_ids.size(); ++k) qv[q_ids[k]] = q_probs[k] = static_cast<float>(q_probs[k] / qs);
     Distribution q_sparse, q_dense = Dense(qv);

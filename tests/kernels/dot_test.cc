@@ -500,7 +500,9 @@ TEST(Dot, MultiRowFormsEqualRowFormBitwise) {
       }
     }
   }
-  if (!FastTables().empty()) EXPECT_GT(checked, 0);
+  if (!FastTables().empty()) {
+    EXPECT_GT(checked, 0);
+  }
 }
 
 TEST(Dot, FallbackMatchesDequantizedDot) {

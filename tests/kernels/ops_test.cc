@@ -81,7 +81,9 @@ TEST(Ops, FastMatchesScalar) {
       total += r2[i];
     }
     ASSERT_NEAR(total, 1.0, 1e-5);
-    if (n > 1) ASSERT_EQ(r2[n - 1], 0.0f) << "masked logit must get exactly 0";
+    if (n > 1) {
+      ASSERT_EQ(r2[n - 1], 0.0f) << "masked logit must get exactly 0";
+    }
 
     double mag = 0.0;
     for (int64_t i = 0; i < n; ++i) mag += std::fabs(a[i] * b[i]);
@@ -158,7 +160,9 @@ TEST(Ops, SamplerPassesMatchScalar) {
       const double sum2 = t->exp_sum(l.data(), mx, 1.0f / 0.7f, r2.data(), n);
       for (int64_t i = 0; i < n; ++i) ASSERT_NEAR(r2[i], r1[i], 2e-6f * r1[i] + 1e-37f) << "exp n=" << n;
       ASSERT_NEAR(sum2, sum1, 2e-6 * sum1);
-      if (n > 1) ASSERT_EQ(r2[0], 0.0f) << "masked logit must get exactly 0";
+      if (n > 1) {
+        ASSERT_EQ(r2[0], 0.0f) << "masked logit must get exactly 0";
+      }
       std::vector<float> inplace = l;
       t->exp_sum(inplace.data(), mx, 1.0f / 0.7f, inplace.data(), n);  // out == x
       ASSERT_EQ(inplace, r2);

@@ -198,7 +198,9 @@ TEST_P(TpModelTest, WorldSizesTwoAndFourMatchWithinTheStatedBound) {
         }
         worst = std::max(worst, diff / scale);
         // Distributed argmax is the argmax of the assembled sharded row.
-        if (i == rows - 1) EXPECT_EQ(tp.distributed_argmax[call], ArgMax(a, V)) << "world " << world;
+        if (i == rows - 1) {
+          EXPECT_EQ(tp.distributed_argmax[call], ArgMax(a, V)) << "world " << world;
+        }
         // And agrees with the unsharded greedy choice unless that is a near tie.
         std::vector<float> sorted(b, b + V);
         std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<float>());

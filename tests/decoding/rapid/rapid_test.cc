@@ -117,7 +117,9 @@ TEST(KnowledgeTransfer, AdjustedDistributionMatchesTheLogitFormula) {
         const std::vector<double> ref = ReferenceHat(p, q, eta, alpha_m);
         for (int32_t v = 0; v < 10; ++v) {
           EXPECT_NEAR(hat.Prob(v), ref[v], 1e-6) << "eta " << eta << " alpha " << alpha_m << " v " << v;
-          if (p.Prob(v) == 0) EXPECT_EQ(hat.Prob(v), 0.0f);  // truncated stays truncated
+          if (p.Prob(v) == 0) {  // truncated stays truncated
+            EXPECT_EQ(hat.Prob(v), 0.0f);
+          }
         }
       }
     }
@@ -704,7 +706,9 @@ TEST(ConfidenceStop, ProposalEndsAfterTheFirstDoubtfulToken) {
         ASSERT_TRUE(sampler.Process(logits, history, &row).ok());
         const float confidence = greedy ? row.Prob(out.tokens[i]) : out.q[i].Prob(out.tokens[i]);
         const bool last = i + 1 == out.tokens.size();
-        if (!last) EXPECT_GE(confidence, 0.3f) << "kept drafting after a doubtful token";
+        if (!last) {
+          EXPECT_GE(confidence, 0.3f) << "kept drafting after a doubtful token";
+        }
         if (last && out.tokens.size() < 8 && !IsEos(out.tokens[i])) {
           EXPECT_LT(confidence, 0.3f) << "stopped without reason";
           ++stopped_early;

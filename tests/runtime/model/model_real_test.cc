@@ -52,8 +52,8 @@ std::pair<double, double> TopTwo(const T* v, int64_t n) {
 }
 
 struct RefPrompt {
-  std::string text;                               // plain text prompt (BOS as the model asks)...
-  std::vector<tokenizer::ChatMessage> messages;  // ...or a chat, rendered with the model's template
+  std::string text = {};                               // plain text prompt (BOS as the model asks)...
+  std::vector<tokenizer::ChatMessage> messages = {};  // ...or a chat, rendered with the model's template
 };
 
 // Engine logits of every prompt against two float64 references computed in

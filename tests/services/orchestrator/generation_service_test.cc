@@ -64,7 +64,9 @@ TEST_F(GenerationServiceTest, GreedySpeculativeEqualsTargetOnly) {
           EXPECT_EQ(st.generated_tokens(), spec.tokens.size());
           EXPECT_LE(st.speculation().accepted_tokens(), st.speculation().drafted_tokens());
           EXPECT_GE(st.target_calls(), 1u);
-          if (drafter == "model") EXPECT_GT(st.speculation().drafted_tokens(), 0u);
+          if (drafter == "model") {
+            EXPECT_GT(st.speculation().drafted_tokens(), 0u);
+          }
           // Every round's gamma and reason reach the client (and the metrics).
           uint32_t rounds = 0;
           for (const tandem::v1::GammaChoice& c : st.speculation().gamma_choices()) {
@@ -73,7 +75,9 @@ TEST_F(GenerationServiceTest, GreedySpeculativeEqualsTargetOnly) {
             EXPECT_TRUE(c.reason() == "fixed" || c.reason() == "acceptance" || c.reason() == "load" ||
                         c.reason() == "probe" || c.reason() == "prefill")
                 << c.reason();
-            if (!adaptive) EXPECT_EQ(c.gamma(), static_cast<uint32_t>(gamma));
+            if (!adaptive) {
+              EXPECT_EQ(c.gamma(), static_cast<uint32_t>(gamma));
+            }
           }
           EXPECT_GE(rounds, 1u);
         }

@@ -115,7 +115,9 @@ class MisbehavingPeer : public ::testing::Test {
     if (!session.ok()) return session.status();
     DraftProposal proposal;
     absl::Status s = (*session)->Propose(DraftDelta{}, 2, &proposal);
-    if (!s.ok()) EXPECT_TRUE(proposal.q.empty() || proposal.q.size() == proposal.tokens.size());
+    if (!s.ok()) {
+      EXPECT_TRUE(proposal.q.empty() || proposal.q.size() == proposal.tokens.size());
+    }
     return s;
   }
 

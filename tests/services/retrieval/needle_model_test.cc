@@ -220,7 +220,9 @@ TEST(RetrievalModelTest, NeedlesInTheLongTextAreFoundInTheTopK) {
     std::printf("%s: %d / %d found in the top %d (%.1f %%); top 1: %d, top 3: %d\n",
                 std::string(SearchModeName(mode)).c_str(), hits, questions, K, 100 * rate, hits_at_1, hits_at_3);
     ::testing::Test::RecordProperty(std::string(SearchModeName(mode)) + "_hit_rate", std::to_string(rate));
-    if (mode != SearchMode::kBm25) EXPECT_GE(rate, 0.9) << SearchModeName(mode);
+    if (mode != SearchMode::kBm25) {
+      EXPECT_GE(rate, 0.9) << SearchModeName(mode);
+    }
   }
   // The inline-context path (RAPID's) ranks exactly like the collection.
   SearchParams p;
