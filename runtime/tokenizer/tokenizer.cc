@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <queue>
+#include <span>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "runtime/gguf/gguf_file.h"
@@ -24,6 +26,14 @@ constexpr std::string_view kFimTexts[][3] = {
     {"<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"},  // Qwen2.5-Coder
     {"<fim_prefix>", "<fim_suffix>", "<fim_middle>"},        // StarCoder, SantaCoder
 };
+
+// Spellings of the code models' FIM padding, repository-name and
+// file-separator tokens, used when the GGUF does not name their ids (the
+// lists llama.cpp's vocabulary loader matches). Like the end-of-turn texts,
+// they count only as control tokens.
+constexpr std::string_view kFimPadTexts[] = {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"};
+constexpr std::string_view kFimRepoTexts[] = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"};
+constexpr std::string_view kFimSepTexts[] = {"<|file_sep|>"};
 
 // Reads an optional integer key: -1 when absent; an error when malformed.
 absl::StatusOr<int32_t> OptionalId(const gguf::GgufFile& f, std::string_view key) {
@@ -84,7 +94,10 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const gguf::GgufF
                          IdKey{"tokenizer.ggml.eom_token_id", &cfg.eom_id},
                          IdKey{"tokenizer.ggml.fim_pre_token_id", &cfg.fim_prefix_id},
                          IdKey{"tokenizer.ggml.fim_suf_token_id", &cfg.fim_suffix_id},
-                         IdKey{"tokenizer.ggml.fim_mid_token_id", &cfg.fim_middle_id}}) {
+                         IdKey{"tokenizer.ggml.fim_mid_token_id", &cfg.fim_middle_id},
+                         IdKey{"tokenizer.ggml.fim_pad_token_id", &cfg.fim_pad_id},
+                         IdKey{"tokenizer.ggml.fim_rep_token_id", &cfg.fim_repo_id},
+                         IdKey{"tokenizer.ggml.fim_sep_token_id", &cfg.fim_sep_id}}) {
     absl::StatusOr<int32_t> id = OptionalId(f, k.key);
     if (!id.ok()) return id.status();
     *k.dst = *id;
@@ -131,7 +144,8 @@ absl::Status Tokenizer::Build(TokenizerConfig cfg) {
                           {cfg.unk_id, "UNK"}, {cfg.pad_id, "PAD"},
                           {cfg.eot_id, "EOT"}, {cfg.eom_id, "EOM"},
                           {cfg.fim_prefix_id, "FIM prefix"}, {cfg.fim_suffix_id, "FIM suffix"},
-                          {cfg.fim_middle_id, "FIM middle"}}) {
+                          {cfg.fim_middle_id, "FIM middle"}, {cfg.fim_pad_id, "FIM pad"},
+                          {cfg.fim_repo_id, "FIM repository"}, {cfg.fim_sep_id, "FIM file separator"}}) {
     if (absl::Status s = check_id(id, what); !s.ok()) return s;
   }
   pre_ = cfg.pre;
@@ -211,11 +225,22 @@ absl::Status Tokenizer::Build(TokenizerConfig cfg) {
   for (int32_t id : {cfg.eos_id, cfg.eot_id, cfg.eom_id}) {
     if (id >= 0) end_ids_.insert(id);
   }
-  for (std::string_view text : kEndOfTurnTexts) {
-    auto it = text_to_id_.find(A(text));
-    if (it != text_to_id_.end() && types_[it->second] == TokenType::kControl) {
-      end_ids_.insert(it->second);
+  // The first control token of `texts` found in the vocabulary, or -1.
+  auto control_id = [this](std::span<const std::string_view> texts) -> int32_t {
+    for (std::string_view text : texts) {
+      auto it = text_to_id_.find(A(text));
+      if (it != text_to_id_.end() && types_[it->second] == TokenType::kControl) return it->second;
     }
+    return -1;
+  };
+  for (std::string_view text : kEndOfTurnTexts) {
+    if (int32_t id = control_id({&text, 1}); id >= 0) end_ids_.insert(id);
+  }
+  for (auto [id, texts] : {std::pair{cfg.fim_pad_id, std::span<const std::string_view>(kFimPadTexts)},
+                           {cfg.fim_repo_id, std::span<const std::string_view>(kFimRepoTexts)},
+                           {cfg.fim_sep_id, std::span<const std::string_view>(kFimSepTexts)}}) {
+    const int32_t end = id >= 0 ? id : control_id(texts);
+    if (end >= 0) end_ids_.insert(end);
   }
   if (cfg.fim_prefix_id >= 0 && cfg.fim_suffix_id >= 0 && cfg.fim_middle_id >= 0) {
     fim_ = FimTokens{cfg.fim_prefix_id, cfg.fim_suffix_id, cfg.fim_middle_id};

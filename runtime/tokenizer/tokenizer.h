@@ -49,6 +49,10 @@ struct TokenizerConfig {
   // Fill-in-the-middle tokens (llama.cpp's tokenizer.ggml.fim_*_token_id);
   // -1: looked up by their usual spellings instead.
   int32_t fim_prefix_id = -1, fim_suffix_id = -1, fim_middle_id = -1;
+  // The code models' padding, repository-name and file-separator tokens
+  // (tokenizer.ggml.fim_{pad,rep,sep}_token_id); they end a generation, as
+  // in llama.cpp. -1: looked up by their usual spellings instead.
+  int32_t fim_pad_id = -1, fim_repo_id = -1, fim_sep_id = -1;
   bool add_bos = false, add_eos = false;
   std::string chat_template;              // empty = none
 };
@@ -91,8 +95,11 @@ class Tokenizer {
   int32_t vocab_size() const { return static_cast<int32_t>(pieces_.size()); }
   PreTokenizerKind pre_tokenizer() const { return pre_; }
 
-  // True for tokens that end a generation: EOS, EOT/EOM and the end-of-turn
-  // control tokens (<|im_end|>, <|endoftext|>, <|eot_id|>, ...).
+  // True for tokens that end a generation: EOS, EOT/EOM, the end-of-turn
+  // control tokens (<|im_end|>, <|endoftext|>, <|eot_id|>, ...) and a code
+  // model's FIM padding, repository-name and file-separator tokens (after
+  // them a fill-in-the-middle answer or a file is over; llama.cpp stops on
+  // them too).
   bool IsEndOfGeneration(int32_t id) const { return end_ids_.contains(id); }
 
   // The fill-in-the-middle tokens, when the model has all three (Qwen2.5-Coder:

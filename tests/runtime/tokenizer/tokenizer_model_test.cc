@@ -146,6 +146,22 @@ TEST_P(ModelTokenizerTest, SpecialTokensAndMetadata) {
   EXPECT_TRUE(tok.IsEndOfGeneration(*im_end));
   EXPECT_TRUE(tok.IsEndOfGeneration(tok.eos_id()));
   EXPECT_FALSE(tok.IsEndOfGeneration(*im_start));
+  // The code tokens llama.cpp stops on end a generation here too:
+  // Qwen2.5-Coder's <|fim_pad|>, <|repo_name|>, <|file_sep|>; SmolLM2's
+  // <reponame> (its <repo_name> and <file_sep> are not among llama.cpp's
+  // spellings, and neither engine stops on them).
+  int found = 0;
+  for (const char* text : {"<|fim_pad|>", "<|repo_name|>", "<|file_sep|>", "<reponame>"}) {
+    const std::optional<int32_t> id = tok.FindToken(text);
+    if (id.has_value()) {
+      ++found;
+      EXPECT_TRUE(tok.IsEndOfGeneration(*id)) << text;
+    }
+  }
+  EXPECT_GT(found, 0);
+  if (const std::optional<int32_t> file_sep = tok.FindToken("<file_sep>"); file_sep.has_value()) {
+    EXPECT_FALSE(tok.IsEndOfGeneration(*file_sep));
+  }
   EXPECT_THAT(tok.Encode("<|im_start|>", false, true), ::testing::ElementsAre(*im_start));
   EXPECT_GT(tok.Encode("<|im_start|>", false, false).size(), 1u);
   // Neither model asks for BOS.

@@ -244,6 +244,42 @@ TEST(TokenizerTest, FillInTheMiddleTokens) {
   EXPECT_THAT(std::string(bad.status().message()), HasSubstr("FIM middle id 5000"));
 }
 
+// A code model's FIM padding, repository-name and file-separator control
+// tokens end a generation (llama.cpp stops on them too): after them the
+// model has closed the gap or the file. Only as control tokens, unless the
+// GGUF names their ids.
+TEST(TokenizerTest, FillInTheMiddleControlTokensEndAGeneration) {
+  TokenizerConfig qwen = SmallConfig();
+  for (const char* t : {"<|fim_pad|>", "<|repo_name|>", "<|file_sep|>"}) {  // 268..270
+    qwen.tokens.push_back(t);
+    qwen.token_types.push_back(3);
+  }
+  auto q = Tokenizer::FromConfig(qwen);
+  ASSERT_TRUE(q.ok()) << q.status();
+  for (int32_t id : {268, 269, 270}) EXPECT_TRUE((*q)->IsEndOfGeneration(id)) << id;
+  EXPECT_FALSE((*q)->IsEndOfGeneration(1));  // <|im_start|> still does not
+
+  TokenizerConfig plain = qwen;  // the same spellings as ordinary text pieces
+  plain.token_types[268] = plain.token_types[269] = plain.token_types[270] = 1;
+  auto p = Tokenizer::FromConfig(plain);
+  ASSERT_TRUE(p.ok()) << p.status();
+  for (int32_t id : {268, 269, 270}) EXPECT_FALSE((*p)->IsEndOfGeneration(id)) << id;
+
+  TokenizerConfig keyed = SmallConfig();  // the GGUF keys name any token
+  keyed.fim_pad_id = 3;
+  keyed.fim_repo_id = 260;
+  keyed.fim_sep_id = 261;
+  auto k = Tokenizer::FromConfig(keyed);
+  ASSERT_TRUE(k.ok()) << k.status();
+  for (int32_t id : {3, 260, 261}) EXPECT_TRUE((*k)->IsEndOfGeneration(id)) << id;
+  EXPECT_FALSE((*k)->IsEndOfGeneration(262));
+
+  keyed.fim_sep_id = 5000;
+  auto bad = Tokenizer::FromConfig(keyed);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("FIM file separator id 5000"));
+}
+
 TEST(TokenizerTest, RandomBytesRoundTrip) {
   auto tok = Tokenizer::FromConfig(SmallConfig());
   ASSERT_TRUE(tok.ok());
