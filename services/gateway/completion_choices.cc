@@ -1,5 +1,8 @@
 #include "services/gateway/completion_choices.h"
 
+#include <algorithm>
+#include <limits>
+#include <numeric>
 #include <utility>
 
 #include "services/gateway/openai_response.h"
@@ -20,6 +23,19 @@ void AddChoices(decoding::PreparedRequest prepared, int n, int first_index,
     c.logprobs = logprobs;
     c.echo = echo;
   }
+}
+
+std::vector<size_t> RankByTokenLogprob(const std::vector<const decoding::GenerationResult*>& candidates, int n) {
+  std::vector<double> score(candidates.size(), -std::numeric_limits<double>::infinity());
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const std::vector<float>& lp = candidates[i]->logprobs;
+    if (!lp.empty()) score[i] = std::accumulate(lp.begin(), lp.end(), 0.0) / static_cast<double>(lp.size());
+  }
+  std::vector<size_t> order(candidates.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return score[a] > score[b]; });
+  order.resize(std::min(order.size(), static_cast<size_t>(std::max(n, 0))));
+  return order;
 }
 
 json ChoicesUsage(const std::vector<const decoding::spec::RequestStats*>& stats, int n) {

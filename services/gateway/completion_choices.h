@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "decoding/generation/generation.h"
 #include "decoding/request/request_translation.h"
 #include "decoding/spec/request_stats.h"
 #include "nlohmann/json.hpp"
@@ -45,9 +46,19 @@ void AddChoices(decoding::PreparedRequest prepared, int n, int first_index,
                 const std::optional<LogprobsWriter>& logprobs, const std::shared_ptr<const Echo>& echo,
                 std::vector<ChoiceRun>* choices);
 
+// Completions' best_of: the positions in `candidates` of the n with the
+// highest mean log-probability per emitted token (OpenAI's "highest log
+// probability per token"; the mean, not the sum, so a longer candidate is
+// not ranked down for its length), best first, ties to the lower position.
+// A candidate without tokens (it ended at once) ranks after every other: its
+// one choice was the end-of-generation token, whose log-probability is not
+// reported. The candidates must carry logprobs (GenerationRequest::logprobs).
+std::vector<size_t> RankByTokenLogprob(const std::vector<const decoding::GenerationResult*>& candidates, int n);
+
 // OpenAI's usage ({"prompt_tokens", "completion_tokens", "total_tokens"})
 // of all choices, from the stats' common core: each prompt's tokens once (the
-// first of its n choices), the completions summed.
+// first of its n choices), the completions summed (with best_of, n is
+// best_of and `stats` every candidate: all of them were generated).
 nlohmann::json ChoicesUsage(const std::vector<const decoding::spec::RequestStats*>& stats, int n);
 
 // One choice's tandem statistics as they are, several as a list in index

@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "decoding/registry/strategy_registry.h"
 #include "decoding/request/field_validation.h"
 #include "httplib.h"
 #include "services/gateway/completion_choices.h"
@@ -83,6 +84,23 @@ void HandleCompletion(RequestRunner& runner, Endpoint endpoint, const httplib::R
     first.prompt_tokens = std::move(tokens);
   }
   const decoding::DecodeRequest& settings = first;
+  // best_of above n ranks its candidates by their tokens' logprobs: the
+  // generation reports them whether or not the client asked (the answer
+  // carries them only if it did).
+  const bool client_logprobs = settings.logprobs;
+  if (parsed->best_of > parsed->n) {
+    const std::string name = settings.strategy.empty() ? runner.default_strategy() : settings.strategy;
+    const decoding::StrategyDefinition* definition = decoding::FindStrategy(name);
+    if (definition != nullptr && !definition->logprobs()) {
+      const auto status = decoding::InvalidField(
+          "best_of", absl::StrCat("ranks candidates by their tokens' log-probabilities, which strategy '", name,
+                                  "' does not report (target_only and speculative do; for a reward model's "
+                                  "pick use tandem.strategy \"best_of_n\")"));
+      runner.RecordRejected(settings.strategy, status);
+      return SendError(res, ToHttpError(status, endpoint));
+    }
+    for (decoding::DecodeRequest& request : requests) request.logprobs = true;
+  }
   std::random_device rd;
   std::vector<decoding::PreparedRequest> prepared;
   for (const decoding::DecodeRequest& request : requests) {
@@ -99,7 +117,7 @@ void HandleCompletion(RequestRunner& runner, Endpoint endpoint, const httplib::R
   // Logprobs name their tokens by text: refused up front (400) when this
   // deployment cannot detokenize, not after the generation.
   std::optional<LogprobsWriter> logprobs;
-  if (settings.logprobs) {
+  if (client_logprobs) {
     auto token_bytes = DeploymentTokenBytes(runner.ports());
     if (!token_bytes.ok()) {
       runner.RecordRejected(settings.strategy, token_bytes.status());
@@ -118,7 +136,8 @@ void HandleCompletion(RequestRunner& runner, Endpoint endpoint, const httplib::R
       }
       echo = std::make_shared<const Echo>(Echo{*std::move(text), prepared[k].generation.prompt});
     }
-    AddChoices(std::move(prepared[k]), parsed->n, static_cast<int>(k) * parsed->n, logprobs, echo, &choices);
+    AddChoices(std::move(prepared[k]), parsed->best_of, static_cast<int>(k) * parsed->best_of, logprobs, echo,
+               &choices);
   }
   ResponseHeader header;
   header.endpoint = endpoint;
@@ -173,15 +192,30 @@ void HandleCompletion(RequestRunner& runner, Endpoint endpoint, const httplib::R
       return SendError(res, MakeHttpError(409, "the request was aborted", "invalid_request_error", "aborted"));
     }
   }
-  std::vector<FinishedChoice> finished;
+  // Each prompt's n answers: its candidates in order, or with best_of the n
+  // most likely of them, best first. Usage counts every candidate.
+  std::vector<size_t> answers;
   std::vector<const decoding::spec::RequestStats*> stats;
+  const auto best_of = static_cast<size_t>(parsed->best_of);
+  for (size_t k = 0; k < choices.size(); k += best_of) {
+    std::vector<const decoding::GenerationResult*> candidates;
+    for (size_t i = k; i < k + best_of; ++i) {
+      candidates.push_back(&outcomes[i]->result);
+      stats.push_back(&outcomes[i]->result.stats);
+    }
+    if (best_of == static_cast<size_t>(parsed->n)) {
+      for (size_t i = k; i < k + best_of; ++i) answers.push_back(i);
+    } else {
+      for (size_t r : RankByTokenLogprob(candidates, parsed->n)) answers.push_back(k + r);
+    }
+  }
+  std::vector<FinishedChoice> finished;
   std::vector<json> tandem;
-  for (size_t i = 0; i < choices.size(); ++i) {
+  for (size_t i : answers) {
     const decoding::GenerationResult& result = outcomes[i]->result;
     auto choice_stats = TandemStats(result.stats);
     if (!choice_stats.ok()) return SendError(res, ToHttpError(choice_stats.status(), endpoint));
     tandem.push_back(*std::move(choice_stats));
-    stats.push_back(&result.stats);
     FinishedChoice& f = finished.emplace_back();
     f.finish_reason = result.finish_reason;
     const Echo* echo = choices[i].echo.get();
@@ -205,7 +239,7 @@ void HandleCompletion(RequestRunner& runner, Endpoint endpoint, const httplib::R
     }
   }
   if (header.id.empty()) header.id = ResponseId(endpoint, choices[0].request_id);
-  SendJson(res, 200, CompletionBody(header, finished, ChoicesUsage(stats, parsed->n), ChoicesTandemStats(std::move(tandem))));
+  SendJson(res, 200, CompletionBody(header, finished, ChoicesUsage(stats, parsed->best_of), ChoicesTandemStats(std::move(tandem))));
 }
 
 }  // namespace tandem::gateway

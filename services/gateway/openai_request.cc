@@ -1,5 +1,6 @@
 #include "services/gateway/openai_request.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -389,13 +390,19 @@ absl::Status ParseCompletion(const json& body, OpenAiRequest* out) {
       d.suffix = v->get<std::string>();
     }
   }
+  // best_of candidates, the n most likely returned (OpenAI's rules: at least
+  // n, and not streamed above n since the best are known only at the end).
+  out->best_of = out->n;
   if (const json* v = Find(body, "best_of")) {
-    auto n = GetInt(*v, "best_of");
-    if (!n.ok()) return n.status();
-    if (*n != 1) {
-      return Unsupported("best_of", "use tandem.strategy \"best_of_n\" with tandem.params.n (a reward model "
-                                    "picks the best)");
+    auto b = GetInt(*v, "best_of");
+    if (!b.ok()) return b.status();
+    if (auto s = decoding::ValidateRange(*b, 1, kMaxChoices, "best_of"); !s.ok()) return s;
+    if (*b < out->n) return InvalidField("best_of", absl::StrCat("must be at least n (", out->n, "), got ", *b));
+    if (*b > out->n && out->stream) {
+      return InvalidField("best_of", "cannot be streamed above n: the best candidates are known only when all "
+                                     "have finished");
     }
+    out->best_of = static_cast<int>(*b);
   }
   // OpenAI's legacy form: one integer, the alternatives per token (0 = only
   // the chosen token's); absent or null = none.
@@ -427,9 +434,11 @@ absl::StatusOr<OpenAiRequest> ParseOpenAiRequest(Endpoint endpoint, const json& 
   absl::Status s =
       endpoint == Endpoint::kChatCompletions ? ParseChat(body, &out) : ParseCompletion(body, &out);
   if (!s.ok()) return s;
-  const size_t choices = (1 + out.more_prompts.size()) * static_cast<size_t>(out.n);
+  out.best_of = std::max(out.best_of, out.n);  // chat has no best_of
+  const size_t choices = (1 + out.more_prompts.size()) * static_cast<size_t>(out.best_of);
   if (choices > static_cast<size_t>(kMaxRequestChoices)) {
-    return InvalidField("prompt", absl::StrCat(1 + out.more_prompts.size(), " prompts x n = ", out.n, " are ",
+    return InvalidField("prompt", absl::StrCat(1 + out.more_prompts.size(), " prompts x ",
+                                               out.best_of > out.n ? "best_of" : "n", " = ", out.best_of, " are ",
                                                choices, " choices; at most ", kMaxRequestChoices, " per request"));
   }
   return out;

@@ -3,8 +3,8 @@
 // shared PrepareRequest like every other front end. Here are only the checks
 // the OpenAI wire format itself needs: JSON types, OpenAI's ranges
 // (temperature in [0, 2], top_logprobs in [0, 20], completions' logprobs in
-// [0, 5]), and clear refusals of what tandem does not do (n > 1,
-// presence/frequency penalties, tools, ...), instead of silently ignoring
+// [0, 5]), and clear refusals of what tandem does not do (tools,
+// response formats other than text, ...), instead of silently ignoring
 // them. tandem's own options travel in the extra body
 // field "tandem" (the official client sends it with extra_body).
 //
@@ -46,6 +46,10 @@ struct OpenAiRequest {
   // Choices to generate for the prompt, each an independent request (the
   // seed, when given, advanced by the choice's index).
   int n = 1;
+  // Completions' best_of: candidates generated per prompt (>= n; n when
+  // absent), of which the n with the highest log-probability per token are
+  // returned (RankByTokenLogprob). Above n it cannot be streamed.
+  int best_of = 1;
   // Completions' prompts after the first (which is in `decode`): a prompt
   // list is answered with n choices per prompt, in the list's order.
   struct Prompt {
@@ -56,7 +60,7 @@ struct OpenAiRequest {
 };
 
 // The most choices one request may ask for (each runs as its own request),
-// and the most in all (prompts x n).
+// and the most in all (prompts x best_of, which is n unless best_of is set).
 inline constexpr int kMaxChoices = 16;
 inline constexpr int kMaxRequestChoices = 64;
 

@@ -256,6 +256,23 @@ def test_several_choices(client, model):
     assert greedy.choices[0].text == greedy.choices[1].text and greedy.choices[1].index == 1
 
 
+def test_best_of_returns_the_most_likely_candidates(client, model):
+    """best_of=3, n=1 through the official client: the answer is the candidate (seeds 5, 6, 7, each what a
+    single request with that seed gives) with the highest mean token logprob; usage counts all three;
+    streaming above n is a typed 400."""
+    args = dict(model=model, prompt="Once upon a time", temperature=1.0, max_tokens=8, seed=5, logprobs=0,
+                extra_body={"tandem": {"strategy": "speculative", "ignore_eos": True}})
+    singles = [client.completions.create(**{**args, "seed": 5 + i}).choices[0] for i in range(3)]
+    means = [sum(c.logprobs.token_logprobs) / len(c.logprobs.token_logprobs) for c in singles]
+    best = client.completions.create(best_of=3, **args)
+    assert len(best.choices) == 1 and best.choices[0].index == 0
+    assert best.choices[0].text == singles[means.index(max(means))].text
+    assert best.usage.completion_tokens == 3 * 8
+    with pytest.raises(openai.BadRequestError) as info:
+        client.completions.create(best_of=3, stream=True, **args)
+    assert info.value.status_code == 400 and info.value.body["param"] == "best_of", info.value.body
+
+
 def test_several_prompts_in_one_request(client, model):
     """lm-eval's batched loglikelihood request: a list of prompts, echo, logprobs=1, max_tokens=1; each
     choice is what the prompt alone gets, in the list's order."""

@@ -491,6 +491,75 @@ TEST_F(GatewayServerTest, SeveralChoicesAreSeededSamples) {
   EXPECT_EQ(server_->service().active_requests(), 0u);
 }
 
+// best_of = 4, n = 2: the answer is the two of the four seeded candidates
+// (seeds 40..43, each what a request with that seed alone returns) with the
+// highest mean token logprob, best first, indices 0 and 1; usage counts all
+// four; without logprobs asked, the same texts and no logprobs.
+TEST_F(GatewayServerTest, BestOfReturnsTheMostLikelyCandidates) {
+  const json base = {{"model", "fake-target"}, {"prompt", kPrompt}, {"temperature", 1.0}, {"seed", 40},
+                     {"max_tokens", 10}, {"logprobs", 0},
+                     {"tandem", {{"strategy", "speculative"}, {"ignore_eos", true}}}};
+  struct Candidate {
+    double mean_logprob;
+    int seed;
+    json choice;
+  };
+  std::vector<Candidate> candidates;
+  int64_t completion_tokens = 0;
+  for (int j = 0; j < 4; ++j) {
+    json one = base;
+    one["seed"] = 40 + j;
+    json single;
+    ASSERT_NO_FATAL_FAILURE(PostOk(one, &single));
+    const json& lp = single["choices"][0]["logprobs"]["token_logprobs"];
+    ASSERT_FALSE(lp.empty());
+    double sum = 0;
+    for (const json& v : lp) sum += v.get<double>();
+    candidates.push_back({sum / static_cast<double>(lp.size()), 40 + j, single["choices"][0]});
+    completion_tokens += single["usage"]["completion_tokens"].get<int64_t>();
+  }
+  std::stable_sort(candidates.begin(), candidates.end(),
+                   [](const Candidate& a, const Candidate& b) { return a.mean_logprob > b.mean_logprob; });
+  ASSERT_NE(candidates[0].mean_logprob, candidates[3].mean_logprob) << "the seeds must give different samples";
+
+  json best = base;
+  best["n"] = 2;
+  best["best_of"] = 4;
+  json r;
+  ASSERT_NO_FATAL_FAILURE(PostOk(best, &r));
+  ASSERT_EQ(r["choices"].size(), 2u) << r;
+  for (int i = 0; i < 2; ++i) {
+    const json& c = r["choices"][i];
+    EXPECT_EQ(c["index"], i);
+    EXPECT_EQ(c["text"], candidates[i].choice["text"]) << "rank " << i << " is seed " << candidates[i].seed;
+    EXPECT_EQ(c["logprobs"], candidates[i].choice["logprobs"]);
+  }
+  EXPECT_EQ(r["usage"]["prompt_tokens"], kPrompt.size());
+  EXPECT_EQ(r["usage"]["completion_tokens"], completion_tokens) << "every candidate was generated";
+  ASSERT_EQ(r["tandem"].size(), 2u);
+
+  // Logprobs not asked: the candidates are ranked all the same, none shown.
+  best.erase("logprobs");
+  best["n"] = 1;
+  ASSERT_NO_FATAL_FAILURE(PostOk(best, &r));
+  ASSERT_EQ(r["choices"].size(), 1u) << r;
+  EXPECT_EQ(r["choices"][0]["text"], candidates[0].choice["text"]);
+  EXPECT_TRUE(r["choices"][0]["logprobs"].is_null()) << r;
+
+  // What cannot be ranked or streamed is refused before anything runs.
+  json bad = best;
+  bad["tandem"]["strategy"] = "draft_only";
+  ExpectError("/v1/completions", bad, 400, "best_of");
+  bad = best;
+  bad["stream"] = true;
+  ExpectError("/v1/completions", bad, 400, "best_of");
+  bad = best;
+  bad["n"] = 5;
+  ExpectError("/v1/completions", bad, 400, "best_of");
+  EXPECT_EQ(dep_.open_sessions(), 0);
+  EXPECT_EQ(server_->service().active_requests(), 0u);
+}
+
 // A list of prompts: n choices per prompt in the list's order, each what a
 // request with that prompt alone returns (echo included), usage counting
 // every prompt once; streamed, the same texts per index.

@@ -210,7 +210,28 @@ TEST(OpenAiRequestTest, UnsupportedFeaturesAreRefused) {
   ExpectFieldError(Chat({{"response_format", {{"type", "json_object"}}}}), "response_format");
   EXPECT_TRUE(Chat({{"response_format", {{"type", "text"}}}}).ok());
   ExpectFieldError(Completion({{"echo", "yes"}}), "echo");
-  ExpectFieldError(Completion({{"best_of", 3}}), "best_of");
+}
+
+// best_of: n when absent, at least n, at most kMaxChoices, not streamed
+// above n, and counted against the request's choices instead of n.
+TEST(OpenAiRequestTest, BestOfCountsTheCandidates) {
+  EXPECT_EQ(Completion({})->best_of, 1);
+  EXPECT_EQ(Completion({{"n", 3}})->best_of, 3);
+  EXPECT_EQ(Chat({{"n", 2}})->best_of, 2);
+  auto r = Completion({{"n", 2}, {"best_of", 5}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->n, 2);
+  EXPECT_EQ(r->best_of, 5);
+  EXPECT_TRUE(Completion({{"best_of", 3}, {"stream", true}, {"n", 3}}).ok()) << "best_of = n streams";
+  ExpectFieldError(Completion({{"best_of", 3}, {"stream", true}}), "best_of");
+  ExpectFieldError(Completion({{"n", 3}, {"best_of", 2}}), "best_of");
+  ExpectFieldError(Completion({{"best_of", 0}}), "best_of");
+  ExpectFieldError(Completion({{"best_of", 17}}), "best_of");
+  ExpectFieldError(Completion({{"best_of", "4"}}), "best_of");
+  // 5 prompts x best_of 16 = 80 candidates: over kMaxRequestChoices.
+  const json prompts = json::array({"a", "b", "c", "d", "e"});
+  EXPECT_TRUE(Completion({{"prompt", prompts}, {"best_of", 12}}).ok());
+  ExpectFieldError(Completion({{"prompt", prompts}, {"best_of", 16}}), "prompt");
 }
 
 TEST(OpenAiRequestTest, SuffixFillsInTheMiddle) {
