@@ -197,17 +197,15 @@ void HandleCompletion(RequestRunner& runner, Endpoint endpoint, const httplib::R
   std::vector<size_t> answers;
   std::vector<const decoding::spec::RequestStats*> stats;
   const auto best_of = static_cast<size_t>(parsed->best_of);
+  for (const auto& outcome : outcomes) stats.push_back(&outcome->result.stats);
   for (size_t k = 0; k < choices.size(); k += best_of) {
-    std::vector<const decoding::GenerationResult*> candidates;
-    for (size_t i = k; i < k + best_of; ++i) {
-      candidates.push_back(&outcomes[i]->result);
-      stats.push_back(&outcomes[i]->result.stats);
-    }
     if (best_of == static_cast<size_t>(parsed->n)) {
       for (size_t i = k; i < k + best_of; ++i) answers.push_back(i);
-    } else {
-      for (size_t r : RankByTokenLogprob(candidates, parsed->n)) answers.push_back(k + r);
+      continue;
     }
+    std::vector<const decoding::GenerationResult*> candidates;
+    for (size_t i = k; i < k + best_of; ++i) candidates.push_back(&outcomes[i]->result);
+    for (size_t r : RankByTokenLogprob(candidates, parsed->n)) answers.push_back(k + r);
   }
   std::vector<FinishedChoice> finished;
   std::vector<json> tandem;

@@ -1,6 +1,5 @@
 #include "services/gateway/openai_request.h"
 
-#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -238,6 +237,7 @@ absl::Status ParseCommon(const json& body, OpenAiRequest* out) {
     if (auto s = decoding::ValidateRange(*n, 1, kMaxChoices, "n"); !s.ok()) return s;
     out->n = static_cast<int>(*n);
   }
+  out->best_of = out->n;  // completions' best_of may raise it
   if (const json* v = Find(body, "stop")) {
     if (v->is_string()) {
       d.stop.push_back(v->get<std::string>());
@@ -392,7 +392,6 @@ absl::Status ParseCompletion(const json& body, OpenAiRequest* out) {
   }
   // best_of candidates, the n most likely returned (OpenAI's rules: at least
   // n, and not streamed above n since the best are known only at the end).
-  out->best_of = out->n;
   if (const json* v = Find(body, "best_of")) {
     auto b = GetInt(*v, "best_of");
     if (!b.ok()) return b.status();
@@ -434,7 +433,6 @@ absl::StatusOr<OpenAiRequest> ParseOpenAiRequest(Endpoint endpoint, const json& 
   absl::Status s =
       endpoint == Endpoint::kChatCompletions ? ParseChat(body, &out) : ParseCompletion(body, &out);
   if (!s.ok()) return s;
-  out.best_of = std::max(out.best_of, out.n);  // chat has no best_of
   const size_t choices = (1 + out.more_prompts.size()) * static_cast<size_t>(out.best_of);
   if (choices > static_cast<size_t>(kMaxRequestChoices)) {
     return InvalidField("prompt", absl::StrCat(1 + out.more_prompts.size(), " prompts x ",
