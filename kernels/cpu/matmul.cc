@@ -161,13 +161,19 @@ void RunChunk(const MatMulCtx* c, const MatMulPart& p, int64_t r0, int64_t r1, i
   for (int64_t i0 = 0; i0 < c->m; i0 += kActTile) {
     const int64_t i1 = std::min(c->m, i0 + kActTile);
     if (c->dot_tile != nullptr) {
-      for (int64_t r = r0; r < r1; r += kTileRows) {
-        const int nr = static_cast<int>(std::min<int64_t>(kTileRows, r1 - r));
-        // The first activation tile brings the chunk's rows in; the others
-        // find them in cache.
-        if (i0 == 0 && !c->tile_prefetches) PrefetchWeights(p.w + r * p.w_stride, nr * p.w_stride);
-        for (int64_t i = i0; i < i1; i += kMaxTileNx) {
-          const int nx = static_cast<int>(std::min<int64_t>(kMaxTileNx, i1 - i));
+      // Each group of kMaxTileNx activation rows sweeps the chunk's weight
+      // rows, so the group stays in L1 while the chunk's rows (16 Q4_K rows
+      // of 1536 are 14 KB) come from L2: the other way round, every weight
+      // row pair re-read both groups from L2, and the AVX2 Q4_K tile (which
+      // also reads the Q8_K tail) measured ~11 % slower in that order
+      // (docs/benchmarks.md).
+      for (int64_t i = i0; i < i1; i += kMaxTileNx) {
+        const int nx = static_cast<int>(std::min<int64_t>(kMaxTileNx, i1 - i));
+        for (int64_t r = r0; r < r1; r += kTileRows) {
+          const int nr = static_cast<int>(std::min<int64_t>(kTileRows, r1 - r));
+          // The first activation group brings the chunk's rows in; the
+          // others find them in cache.
+          if (i == 0 && !c->tile_prefetches) PrefetchWeights(p.w + r * p.w_stride, nr * p.w_stride);
           c->dot_tile(c->cols, p.w + r * p.w_stride, p.w_stride, nr, c->x + i * c->x_stride, c->x_stride,
                       nx, p.y + i * p.ldy + r, static_cast<size_t>(p.ldy));
         }

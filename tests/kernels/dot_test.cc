@@ -119,8 +119,10 @@ const std::vector<TypeCase>& Cases() {
       {GgmlType::kQ4_0, {32, 96, 512}}, {GgmlType::kQ4_1, {32, 96, 512}},
       {GgmlType::kQ5_0, {32, 96, 512}}, {GgmlType::kQ5_1, {32, 96, 512}},
       // K-quants: 1280 = five superblocks, so the kernels that take
-      // superblocks in fours run that path and their remainder path.
-      {GgmlType::kQ8_0, {32, 96, 512}}, {GgmlType::kQ4_K, {256, 768, 1280}},
+      // superblocks in fours run that path and their remainder path; Q4_K's
+      // 2304 is past the width where the AVX2 tile switches from the
+      // transposed to the natural form (kQ4KTransposedMaxCols).
+      {GgmlType::kQ8_0, {32, 96, 512}}, {GgmlType::kQ4_K, {256, 768, 1280, 2304}},
       {GgmlType::kQ5_K, {256, 768, 1280}}, {GgmlType::kQ6_K, {256, 768, 1280}},
       {GgmlType::kF32, {1, 7, 16, 100, 512}}, {GgmlType::kF16, {1, 7, 16, 100, 512}},
       {GgmlType::kBF16, {1, 7, 16, 100, 512}},
