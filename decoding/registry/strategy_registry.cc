@@ -41,6 +41,17 @@ std::string StrategyNames() {
   return absl::StrJoin(names, ", ");
 }
 
+std::string LogprobStrategyNames() {
+  std::vector<std::string> names;
+  for (const StrategyDefinition* s : Strategies()) {
+    if (s->logprobs()) names.emplace_back(s->name());
+  }
+  if (names.size() <= 1) return absl::StrJoin(names, "");
+  const std::string last = names.back();
+  names.pop_back();
+  return absl::StrCat(absl::StrJoin(names, ", "), " and ", last);
+}
+
 absl::StatusOr<PreparedStrategy> PrepareStrategy(std::string_view name,
                                                  const std::map<std::string, std::string>& params) {
   const StrategyDefinition* definition = FindStrategy(name);

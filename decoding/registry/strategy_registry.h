@@ -24,6 +24,11 @@ const StrategyDefinition* FindStrategy(std::string_view name);
 // "target_only, speculative, ..." for error messages and help text.
 std::string StrategyNames();
 
+// The strategies whose definition reports the target's logprobs
+// (StrategyDefinition::logprobs), in catalog order as prose: "a and b",
+// "a, b and c". For the errors that refuse logprobs-based requests.
+std::string LogprobStrategyNames();
+
 // The named strategy with `params` applied: INVALID_ARGUMENT
 // "strategy: unknown strategy ..." for an unknown name, "params...: ..." for
 // a bad parameter.

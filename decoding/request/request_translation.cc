@@ -176,8 +176,8 @@ absl::StatusOr<PreparedStrategy> ResolveStrategy(const DecodeRequest& r, std::st
   if (r.top_logprobs > 0 && !r.logprobs) return InvalidField("top_logprobs", "needs logprobs");
   if (r.prompt_logprobs && !r.logprobs) return InvalidField("prompt_logprobs", "needs logprobs");
   if (r.logprobs && !definition->logprobs()) {
-    return InvalidField("logprobs", absl::StrCat("strategy '", name,
-                                                 "' does not report them (target_only and speculative do)"));
+    return InvalidField("logprobs", absl::StrCat("strategy '", name, "' does not report them (",
+                                                 LogprobStrategyNames(), " do)"));
   }
   if (!definition->applies_sampling_edits()) {
     const runtime::SamplingParams& sp = r.sampling;

@@ -94,8 +94,8 @@ void HandleCompletion(RequestRunner& runner, Endpoint endpoint, const httplib::R
     if (definition != nullptr && !definition->logprobs()) {
       const auto status = decoding::InvalidField(
           "best_of", absl::StrCat("ranks candidates by their tokens' log-probabilities, which strategy '", name,
-                                  "' does not report (target_only and speculative do; for a reward model's "
-                                  "pick use tandem.strategy \"best_of_n\")"));
+                                  "' does not report (", decoding::LogprobStrategyNames(),
+                                  " do; for a reward model's pick use tandem.strategy \"best_of_n\")"));
       runner.RecordRejected(settings.strategy, status);
       return SendError(res, ToHttpError(status, endpoint));
     }
