@@ -98,6 +98,10 @@ struct CpuKernels {
   // Non-null where dot_tile of that type reads the Q8_K tail (Q8KTailFn);
   // dot and dot_rows never do.
   Q8KTailFn q8k_tail[kNumTypeIds] = {};
+  // Where non-zero, the widest rows (in elements) whose tile reads the tail:
+  // wider rows take a tile form that does not (the AVX2 Q4_K tile above
+  // 2048 columns), so MatMul builds no tail for them. 0: every width.
+  int64_t q8k_tail_max_cols[kNumTypeIds] = {};
   // True where this level's one-activation-row forms (dot with nx = 1,
   // dot_rows) / tile form for the type prefetch the weights they are about
   // to read themselves, between their products; MatMul then leaves it to

@@ -46,6 +46,13 @@ size_t ActRowBytes(ActFormat fmt, int64_t cols, bool tail) {
   return 0;
 }
 
+// The Q8_K tail the type's tile kernel reads at this width, or nullptr.
+Q8KTailFn TileTail(const CpuKernels& k, GgmlType type, int64_t cols) {
+  const int t = static_cast<int>(type);
+  const int64_t max_cols = k.q8k_tail_max_cols[t];
+  return max_cols == 0 || cols <= max_cols ? k.q8k_tail[t] : nullptr;
+}
+
 struct QuantizeCtx {
   QuantizeRowFn fn;
   Q8KTailFn tail = nullptr;  // non-null: also write each row's Q8_K tail
@@ -259,7 +266,7 @@ bool MatMulMulti(std::span<const WeightView> ws_in, const float* x, int64_t m, i
   uint8_t* amx_scratch = nullptr;
   size_t amx_scratch_stride = 0;
   // The tile kernels (m > 1, no AMX) of some types read a Q8_K tail.
-  const Q8KTailFn tail = fmt == ActFormat::kQ8K && m > 1 && !amx ? k.q8k_tail[static_cast<int>(w.type)] : nullptr;
+  const Q8KTailFn tail = fmt == ActFormat::kQ8K && m > 1 && !amx ? TileTail(k, w.type, w.cols) : nullptr;
   if (fmt != ActFormat::kF32) {
     const size_t q8_bytes = MatMulWorkspaceBytes(w, m);
     // AMX: the packed activations, then one weight scratch per pool thread.

@@ -37,6 +37,9 @@ std::vector<Shape> Shapes() {
     s.push_back({t, 256});
     s.push_back({t, 768});
   }
+  // Wider than the AVX2 Q4_K tile's switch to its natural form, where
+  // MatMul builds no Q8_K tail.
+  s.push_back({GgmlType::kQ4_K, 2304});
   for (GgmlType t : {GgmlType::kF32, GgmlType::kF16, GgmlType::kBF16}) {
     s.push_back({t, 100});  // vector tail
     s.push_back({t, 576});
