@@ -6,6 +6,12 @@
 #
 #   bench/compare_llama_cpp.sh [--no-docs] [compare_llama_bench.py flags...]
 #   TANDEM_BUILD=build-cpu bench/compare_llama_cpp.sh --reps 2
+#   bench/compare_llama_cpp.sh --all [bench/cpu_speed_table.py flags...]
+#
+# --all: every row of issue 16's table instead (llama-bench cells, speculative decoding vs
+# llama-speculative-simple, loopback streams target-only vs speculative, served throughput vs
+# llama-server, long context), one run, ~35 minutes on 2 cores; raw results under
+# bench/results/cpu_speed_table/<UTC time>/ and one markdown table printed (bench/cpu_speed_table.py).
 #
 # Builds what is missing: llama.cpp's tools from the pinned sdist
 # (bench/build_llama_cpp.sh) and tandem's tandem_model_bench in
@@ -15,12 +21,18 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 BUILD="${TANDEM_BUILD:-build}"
 DOCS=1
+ALL=0
 if [[ "${1:-}" == "--no-docs" ]]; then DOCS=0; shift; fi
+if [[ "${1:-}" == "--all" ]]; then ALL=1; shift; fi
 PY="${PYTHON:-$ROOT/.venv/bin/python}"
 
 bench/build_llama_cpp.sh
 if [[ ! -f "$BUILD/build.ninja" ]]; then
   cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release
+fi
+if [[ "$ALL" == 1 ]]; then
+  ninja -C "$BUILD" -j "${JOBS:-2}" tandem_model_bench tandem
+  exec "$PY" bench/cpu_speed_table.py --build "$BUILD" "$@"
 fi
 ninja -C "$BUILD" -j "${JOBS:-2}" tandem_model_bench
 out="$("$PY" bench/runtime/compare_llama_bench.py --tandem-bench "$BUILD/bench/model/tandem_model_bench" \

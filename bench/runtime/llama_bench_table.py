@@ -19,7 +19,10 @@ BEGIN = "<!-- llama-bench table begin -->"
 END = "<!-- llama-bench table end -->"
 
 
-def table(folder):
+def collect(folder):
+    """(meta, rows, loads): rows is a list, in run order, of dicts per (model, threads) with tandem's best
+    prefill/decode tokens/s (t_pp, t_tg) over its runs and rounds, llama-bench's samples (l_pp, l_tg),
+    and the ratios best/best (pp_ratio, tg_ratio); loads the 1-minute load averages around the runs."""
     with open(os.path.join(folder, "meta.json")) as f:
         meta = json.load(f)
     rows = {}  # (model, threads) -> dict
@@ -28,7 +31,7 @@ def table(folder):
     for r in meta["runs"]:
         key = (r["model"], r["threads"])
         if key not in rows:
-            rows[key] = dict(t_pp=[], t_tg=[], l_pp=[], l_tg=[])
+            rows[key] = dict(model=r["model"], threads=r["threads"], t_pp=[], t_tg=[], l_pp=[], l_tg=[])
             order.append(key)
         loads += [r["load_before"][0], r["load_after"][0]]
         with open(os.path.join(folder, r["file"])) as f:
@@ -48,6 +51,19 @@ def table(folder):
                 elif test["n_gen"] > 0 and test["n_prompt"] == 0:
                     rows[key]["l_tg"] += samples
                 rows[key]["build"] = test.get("build_commit", "?")
+    out = []
+    for key in order:
+        d = rows[key]
+        if not (d["t_pp"] and d["t_tg"] and d["l_pp"] and d["l_tg"]):
+            continue
+        d["pp_ratio"] = max(d["t_pp"]) / max(d["l_pp"])
+        d["tg_ratio"] = max(d["t_tg"]) / max(d["l_tg"])
+        out.append(d)
+    return meta, out, loads
+
+
+def table(folder):
+    meta, rows, loads = collect(folder)
     lines = []
     lines.append(f"Machine: **{meta['cpu_model']}**, {meta['nproc']} CPUs, flags {' '.join(meta['cpu_flags'])}; "
                  f"{meta['date_utc']}, tandem {meta['git_rev']}; load average (1 min) during the runs "
@@ -57,13 +73,11 @@ def table(folder):
     lines.append("")
     lines.append("| model | threads | prefill tandem | prefill llama.cpp | ratio | decode tandem | decode llama.cpp | ratio |")
     lines.append("|---|---|---|---|---|---|---|---|")
-    for key in order:
-        d = rows[key]
-        if not (d["t_pp"] and d["t_tg"] and d["l_pp"] and d["l_tg"]):
-            continue
+    for d in rows:
         tp, tt, lp, lt = max(d["t_pp"]), max(d["t_tg"]), max(d["l_pp"]), max(d["l_tg"])
-        lines.append(f"| {key[0]} | {key[1]} | {tp:.1f} | {lp:.1f} ({statistics.mean(d['l_pp']):.1f}) | "
-                     f"**{tp / lp:.2f}×** | {tt:.1f} | {lt:.1f} ({statistics.mean(d['l_tg']):.1f}) | **{tt / lt:.2f}×** |")
+        lines.append(f"| {d['model']} | {d['threads']} | {tp:.1f} | {lp:.1f} ({statistics.mean(d['l_pp']):.1f}) | "
+                     f"**{d['pp_ratio']:.2f}×** | {tt:.1f} | {lt:.1f} ({statistics.mean(d['l_tg']):.1f}) | "
+                     f"**{d['tg_ratio']:.2f}×** |")
     return "\n".join(lines) + "\n"
 
 

@@ -3,7 +3,7 @@
 --tg tokens after N tokens of context, on the same GGUF files, side by side in one run.
 
   .venv/bin/python bench/runtime/long_context.py [--models smollm2-135m qwen2.5-coder-0.5b]
-                                                 [--tokens 8192] [--threads 2] [--reps 2]
+                                                 [--tokens 8192] [--threads 2] [--reps 2] [--out DIR]
 
 tandem: `tandem_model_bench MODEL --prompt N --decode 0` (prefill) and `--prompt N-tg --decode tg`
 (decode after N-tg tokens; only the decode steps are timed). llama.cpp: `llama-bench -p N -n 0`
@@ -44,11 +44,12 @@ def main():
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--tandem-bench", default=os.path.join(ROOT, "build", "bench", "model", "tandem_model_bench"))
     ap.add_argument("--llama-bench", default=os.path.join(ROOT, "build-llama", "build", "bin", "llama-bench"))
+    ap.add_argument("--out", default=None, help="results folder (default bench/results/long_context/<UTC time>)")
     args = ap.parse_args()
     for tool in (args.tandem_bench, args.llama_bench):
         if not os.access(tool, os.X_OK):
             raise SystemExit(f"missing {tool} (build it first: see bench/compare_llama_cpp.sh)")
-    out, meta = clb.new_results("long_context", tokens=args.tokens, tg=args.tg, threads=args.threads, reps=args.reps)
+    out, meta = clb.new_results("long_context", out=args.out, tokens=args.tokens, tg=args.tg, threads=args.threads, reps=args.reps)
     n, tg, t, reps = args.tokens, args.tg, str(args.threads), str(args.reps)
     rows = []
     for i, name in enumerate(args.models):
