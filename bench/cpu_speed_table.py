@@ -170,7 +170,7 @@ def render(meta, rows, failed):
     lines = [f"Machine: **{meta['cpu_model']}** ({' '.join(meta['cpu_flags'])}), {meta['nproc']} CPUs; {meta['date_utc']}, "
              f"tandem {meta['git_rev']}; 1-minute load during the runs "
              f"{(f'{min(loads):.1f}–{max(loads):.1f}') if loads else 'not recorded'}; "
-             f"{meta['minutes']:.1f} min. Raw results: `{os.path.relpath(meta['folder'], ROOT)}` "
+             f"{meta.get('minutes', 0):.1f} min. Raw results: `{os.path.relpath(meta['folder'], ROOT)}` "
              f"(one subfolder per stage). Ratios are tandem / llama.cpp (speculation rows: speculative / target-only, "
              f"same deployment); goal as in issue 16.",
              "",
@@ -220,16 +220,22 @@ def main():
             with open(os.path.join(run_dir, f"{stage}.log"), "w") as log:
                 rc = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT).returncode
             meta["results"][stage] = dict(rc=rc, seconds=round(time.time() - s0, 1), folder=os.path.relpath(folder, run_dir))
+            meta["minutes"] = (time.time() - t0) / 60
+            # After every stage, so that an interrupted run can still be tabulated (--from-folder):
+            # the stages not reached show as failed.
+            with open(os.path.join(run_dir, "meta.json"), "w") as f:
+                json.dump(meta, f, indent=1)
             print(f"== {stage}: rc {rc}, {time.time() - s0:.0f} s (log: {os.path.join(run_dir, stage + '.log')})",
                   file=sys.stderr, flush=True)
-        meta["minutes"] = (time.time() - t0) / 60
-        meta["folder"] = run_dir
 
     rows, loads, failed = [], [], []
     for stage in meta["stages"]:
-        res = meta["results"].get(stage, {})
-        if res.get("rc", 1) != 0:
-            failed.append((stage, f"exit status {res.get('rc')}, see {stage}.log"))
+        res = meta["results"].get(stage)
+        if res is None:
+            failed.append((stage, "not run: the run stopped before it"))
+            continue
+        if res["rc"] != 0:
+            failed.append((stage, f"exit status {res['rc']}, see {stage}.log"))
             continue
         try:
             r, l = READERS[stage](os.path.join(run_dir, res["folder"]))

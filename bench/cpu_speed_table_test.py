@@ -24,9 +24,11 @@ STAGE_SOURCES = {
 }
 
 
-def make_run(tmp, failed=()):
+def make_run(tmp, failed=(), not_reached=()):
     results = {}
     for stage, (src, stamped) in STAGE_SOURCES.items():
+        if stage in not_reached:
+            continue
         target = os.path.join(tmp, stage)
         if stamped:
             os.makedirs(target)
@@ -97,6 +99,15 @@ class CpuSpeedTableTest(unittest.TestCase):
             self.assertIn("serving: **failed** (exit status 1", md)
             self.assertNotIn("served target-only aggregate", md)
             row(md, "qwen2.5-coder-0.5b decode tg128, 1 thread(s)")
+
+    def test_an_interrupted_run_shows_the_stages_it_finished(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            make_run(tmp, not_reached=("serving", "long_context"))
+            rc, md, _ = table(tmp)
+            self.assertEqual(rc, 1)
+            self.assertIn("serving: **failed** (not run", md)
+            self.assertIn("long_context: **failed** (not run", md)
+            row(md, "speculative greedy")
 
 
 if __name__ == "__main__":
