@@ -10,7 +10,7 @@
 #
 # --all: every row of issue 16's table instead (llama-bench cells, speculative decoding vs
 # llama-speculative-simple, loopback streams target-only vs speculative, served throughput vs
-# llama-server, long context), one run, ~35 minutes on 2 cores; raw results under
+# llama-server, long context), one run, ~26 minutes on 2 cores; raw results under
 # bench/results/cpu_speed_table/<UTC time>/ and one markdown table printed (bench/cpu_speed_table.py).
 #
 # Builds what is missing: llama.cpp's tools from the pinned sdist
