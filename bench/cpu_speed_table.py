@@ -42,6 +42,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench", "runtime"))
 import compare_llama_bench as clb  # noqa: E402  (CPU model, flags, load average)
 import llama_bench_table  # noqa: E402  (per-model best rates and ratios of a llama-bench run)
+import long_context  # noqa: E402  (its result readers)
 
 STAGES = ["llama_bench", "speculative", "streams", "serving", "long_context"]
 LONG_MODEL = "smollm2-135m"
@@ -152,9 +153,8 @@ def rows_long_context(folder):
     out = []
     for kind, key, label in (("tg", "decode_tokens_per_s", f"decode after {n - tg} tokens of context (tg{tg})"),
                              ("pp", "prefill_tokens_per_s", f"prefill of {n} tokens")):
-        t = read_json(files[("tandem", kind)])[key]
-        tests = read_json(files[("llama", kind)])
-        l = tests[0]["avg_ts"]
+        t = long_context.tandem_rate(files[("tandem", kind)], key)
+        l = long_context.llama_rate(files[("llama", kind)])
         out.append(dict(work=f"{LONG_MODEL} {label}, {meta['threads']} threads, tok/s", tandem=f"{t:.1f}", llama=f"{l:.1f}",
                         ratio=t / l, goal=1.2))
     loads = [x for r in meta["runs"] for x in (r["load_before"][0], r["load_after"][0])]
@@ -165,12 +165,11 @@ READERS = dict(llama_bench=rows_llama_bench, speculative=rows_speculative, strea
                long_context=rows_long_context)
 
 
-def render(meta, rows, failed):
-    loads = meta["loads"]
+def render(meta, run_dir, loads, rows, failed):
     lines = [f"Machine: **{meta['cpu_model']}** ({' '.join(meta['cpu_flags'])}), {meta['nproc']} CPUs; {meta['date_utc']}, "
              f"tandem {meta['git_rev']}; 1-minute load during the runs "
              f"{(f'{min(loads):.1f}–{max(loads):.1f}') if loads else 'not recorded'}; "
-             f"{meta.get('minutes', 0):.1f} min. Raw results: `{os.path.relpath(meta['folder'], ROOT)}` "
+             f"{meta.get('minutes', 0):.1f} min. Raw results: `{os.path.relpath(run_dir, ROOT)}` "
              f"(one subfolder per stage). Ratios are tandem / llama.cpp (speculation rows: speculative / target-only, "
              f"same deployment); goal as in issue 16.",
              "",
@@ -240,16 +239,12 @@ def main():
             continue
         try:
             r, l = READERS[stage](os.path.join(run_dir, res["folder"]))
-        except (OSError, KeyError, ValueError, IndexError) as e:
+        except (OSError, KeyError, ValueError, IndexError, SystemExit) as e:  # long_context's readers exit
             failed.append((stage, f"unreadable results: {e}"))
             continue
         rows += r
         loads += l
-    meta["loads"] = loads
-    meta["folder"] = run_dir
-    md = render(meta, rows, failed)
-    with open(os.path.join(run_dir, "meta.json"), "w") as f:
-        json.dump(meta, f, indent=1)
+    md = render(meta, run_dir, loads, rows, failed)
     with open(os.path.join(run_dir, "table.md"), "w") as f:
         f.write(md)
     sys.stdout.write(md)
