@@ -74,15 +74,22 @@ inline constexpr int kMaxTileNx = 8;
 using TileDotFn = void (*)(int64_t n, const void* w, size_t w_stride, int nr, const uint8_t* x,
                            size_t x_stride, int nx, float* out, size_t ldo);
 
-// A second copy of a Q8_K row's codes in the order a level's tile kernel for
-// one weight type reads (the AVX-512 Q4_K kernel: transposed so that each
-// int32 lane of a vpdpbusd sums a single sub-block, see dot_simd.inc). It is
+// A second copy of a quantized activation row's codes in the order a
+// level's tile kernel for one weight type reads (the AVX-512 Q4_K kernel:
+// transposed so that each int32 lane of a vpdpbusd sums a single sub-block,
+// see dot_simd.inc). For Q8_K rows it is
 // written after the row's blocks, at row + Q8KRowBytes(n), Q8KTailBytes(n)
 // bytes; the activation rows such a tile kernel reads are then
 // Q8KRowBytes(n) + Q8KTailBytes(n) bytes apart. Built once per activation
 // row and MatMul call, and read by every weight row.
-using Q8KTailFn = void (*)(uint8_t* row, int64_t n);
+//
+// Q8A rows likewise (the AVX2 Q4_0/Q5_0 tile: per group of four blocks the
+// codes transposed by dwords, then the four scales and corrections, zero past
+// the last block), at row + Q8ARowBytes(n), Q8ATailBytes(n) bytes.
+using ActTailFn = void (*)(uint8_t* row, int64_t n);
 inline size_t Q8KTailBytes(int64_t n) { return static_cast<size_t>(n); }
+inline constexpr size_t kQ8AGroupTailBytes = 160;
+inline size_t Q8ATailBytes(int64_t n) { return static_cast<size_t>((n / 32 + 3) / 4) * kQ8AGroupTailBytes; }
 
 struct CpuKernels {
   Isa isa = Isa::kScalar;
@@ -95,13 +102,13 @@ struct CpuKernels {
   // Optional (nullptr: MatMul calls dot per weight row); bitwise the same
   // result as dot for every output, whatever nr, nx and the position.
   TileDotFn dot_tile[kNumTypeIds] = {};
-  // Non-null where dot_tile of that type reads the Q8_K tail (Q8KTailFn);
+  // Non-null where dot_tile of that type reads an activation tail (ActTailFn);
   // dot and dot_rows never do.
-  Q8KTailFn q8k_tail[kNumTypeIds] = {};
+  ActTailFn act_tail[kNumTypeIds] = {};
   // Where non-zero, the widest rows (in elements) whose tile reads the tail:
   // wider rows take a tile form that does not (the AVX2 Q4_K tile above
   // 2048 columns), so MatMul builds no tail for them. 0: every width.
-  int64_t q8k_tail_max_cols[kNumTypeIds] = {};
+  int64_t act_tail_max_cols[kNumTypeIds] = {};
   // True where this level's one-activation-row forms (dot with nx = 1,
   // dot_rows) / tile form for the type prefetch the weights they are about
   // to read themselves, between their products; MatMul then leaves it to

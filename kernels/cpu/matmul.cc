@@ -35,27 +35,27 @@ constexpr size_t kAlign = 64;
 // 66.7-67.5 vs 71.6-72.7, 66.5-66.6 vs 77.7-78.2 tokens/s.
 constexpr int64_t kAmxMinRows = 10;
 
-// Bytes per quantized activation row; `tail`: Q8_K rows carry the copy a
-// tile kernel reads (Q8KTailFn).
+// Bytes per quantized activation row; `tail`: the rows carry the copy a
+// tile kernel reads (ActTailFn).
 size_t ActRowBytes(ActFormat fmt, int64_t cols, bool tail) {
   switch (fmt) {
-    case ActFormat::kQ8A: return Q8ARowBytes(cols);
+    case ActFormat::kQ8A: return Q8ARowBytes(cols) + (tail ? Q8ATailBytes(cols) : 0);
     case ActFormat::kQ8K: return Q8KRowBytes(cols) + (tail ? Q8KTailBytes(cols) : 0);
     case ActFormat::kF32: return 0;
   }
   return 0;
 }
 
-// The Q8_K tail the type's tile kernel reads at this width, or nullptr.
-Q8KTailFn TileTail(const CpuKernels& k, GgmlType type, int64_t cols) {
+// The activation tail the type's tile kernel reads at this width, or nullptr.
+ActTailFn TileTail(const CpuKernels& k, GgmlType type, int64_t cols) {
   const int t = static_cast<int>(type);
-  const int64_t max_cols = k.q8k_tail_max_cols[t];
-  return max_cols == 0 || cols <= max_cols ? k.q8k_tail[t] : nullptr;
+  const int64_t max_cols = k.act_tail_max_cols[t];
+  return max_cols == 0 || cols <= max_cols ? k.act_tail[t] : nullptr;
 }
 
 struct QuantizeCtx {
   QuantizeRowFn fn;
-  Q8KTailFn tail = nullptr;  // non-null: also write each row's Q8_K tail
+  ActTailFn tail = nullptr;  // non-null: also write each row's tail
   const float* x;
   int64_t ldx;
   uint8_t* out;
@@ -265,8 +265,8 @@ bool MatMulMulti(std::span<const WeightView> ws_in, const float* x, int64_t m, i
   const uint8_t* amx_acts = nullptr;
   uint8_t* amx_scratch = nullptr;
   size_t amx_scratch_stride = 0;
-  // The tile kernels (m > 1, no AMX) of some types read a Q8_K tail.
-  const Q8KTailFn tail = fmt == ActFormat::kQ8K && m > 1 && !amx ? TileTail(k, w.type, w.cols) : nullptr;
+  // The tile kernels (m > 1, no AMX) of some types read an activation tail.
+  const ActTailFn tail = fmt != ActFormat::kF32 && m > 1 && !amx ? TileTail(k, w.type, w.cols) : nullptr;
   if (fmt != ActFormat::kF32) {
     const size_t q8_bytes = MatMulWorkspaceBytes(w, m);
     // AMX: the packed activations, then one weight scratch per pool thread.

@@ -116,8 +116,10 @@ struct TypeCase {
 
 const std::vector<TypeCase>& Cases() {
   static const std::vector<TypeCase> c = {
-      {GgmlType::kQ4_0, {32, 96, 512}}, {GgmlType::kQ4_1, {32, 96, 512}},
-      {GgmlType::kQ5_0, {32, 96, 512}}, {GgmlType::kQ5_1, {32, 96, 512}},
+      // 32-blocks: 352 = eleven blocks, two full groups of four and a
+      // partial one for the AVX2 Q4_0/Q5_0 group kernels (Dot32G, Dot32GT).
+      {GgmlType::kQ4_0, {32, 96, 352, 512}}, {GgmlType::kQ4_1, {32, 96, 512}},
+      {GgmlType::kQ5_0, {32, 96, 352, 512}}, {GgmlType::kQ5_1, {32, 96, 512}},
       // K-quants: 1280 = five superblocks, so the kernels that take
       // superblocks in fours run that path and their remainder path; Q4_K's
       // 2304 is past the width where the AVX2 tile switches from the
@@ -140,10 +142,10 @@ struct Acts {
 // `tail`: the kernel table's Q8_K tail for the type (its tile kernel reads
 // it), written after each row as MatMul does; nullptr: none.
 Acts MakeActs(GgmlType type, int64_t n, int nx, const std::vector<std::vector<float>>& rows,
-              Q8KTailFn tail) {
+              ActTailFn tail) {
   Acts a;
   const ActFormat fmt = ActFormatFor(type);
-  a.stride = fmt == ActFormat::kQ8A   ? Q8ARowBytes(n)
+  a.stride = fmt == ActFormat::kQ8A   ? Q8ARowBytes(n) + (tail != nullptr ? Q8ATailBytes(n) : 0)
              : fmt == ActFormat::kQ8K ? Q8KRowBytes(n) + (tail != nullptr ? Q8KTailBytes(n) : 0)
                                       : AlignUp64(4 * n);
   a.bytes.assign(a.stride * nx, 0);
@@ -152,6 +154,7 @@ Acts MakeActs(GgmlType type, int64_t n, int nx, const std::vector<std::vector<fl
     std::vector<float> deq(n);
     if (fmt == ActFormat::kQ8A) {
       ScalarKernels().quantize_q8a(rows[j].data(), dst, n, Q8ACorrK(type));
+      if (tail != nullptr) tail(dst, n);
       for (int64_t i = 0; i < n; ++i) {
         float d;
         std::memcpy(&d, dst + n + 8 * (i / 32), 4);
@@ -187,7 +190,7 @@ TEST(Dot, FastMatchesScalarOnRandomBlocks) {
           std::vector<std::vector<float>> rows(kMaxTileNx, std::vector<float>(n));
           for (auto& r : rows) for (auto& v : r) v = nd(rng);
           if (rep == 0) rows[1].assign(n, 0.0f);
-          const Acts a = MakeActs(tc.type, n, kMaxTileNx, rows, fast->q8k_tail[t]);
+          const Acts a = MakeActs(tc.type, n, kMaxTileNx, rows, fast->act_tail[t]);
           for (int nx = 1; nx <= kMaxNx; ++nx) {
             float ref[kMaxNx], got[kMaxNx];
             ScalarKernels().dot[t](n, w.data(), a.bytes.data(), a.stride, nx, ref);
@@ -315,7 +318,7 @@ TEST(Dot, IntegerPartsExact) {
             for (int64_t i = 0; i < n; ++i) r[i] = static_cast<float>(static_cast<int>(rng() % 15) - 7);
             for (int64_t b0 = 0; b0 < n; b0 += qb) r[b0 + rng() % qb] = (rng() & 1) ? 127.0f : -127.0f;
           }
-          const Acts a = MakeActs(tc.type, n, kMaxTileNx, rows, fast->q8k_tail[t]);
+          const Acts a = MakeActs(tc.type, n, kMaxTileNx, rows, fast->act_tail[t]);
           for (int nx = 1; nx <= kMaxNx; ++nx) {
             float ref[kMaxNx], got[kMaxNx];
             ScalarKernels().dot[t](n, w.data(), a.bytes.data(), a.stride, nx, ref);
@@ -418,7 +421,7 @@ TEST(Dot, KQuantTilesAtTheExtremes) {
               rows[j][i] = neg ? -127.0f : 127.0f;
             }
           }
-          const Acts a = MakeActs(type, n, kMaxTileNx, rows, fast->q8k_tail[t]);
+          const Acts a = MakeActs(type, n, kMaxTileNx, rows, fast->act_tail[t]);
           for (int nx = 1; nx <= kMaxTileNx; ++nx) {
             float got[kMaxTileNx * kTileRows];
             fast->dot_tile[t](n, w.data(), rb, kTileRows, a.bytes.data(), a.stride, nx, got, kTileRows);
@@ -436,6 +439,77 @@ TEST(Dot, KQuantTilesAtTheExtremes) {
       }
     }
   }
+}
+
+// The AVX2 Q4_0/Q5_0 tile adds four vpmaddubsw results as 16-bit words
+// (dot_simd.inc, Dot32GT) on the strength of the code range (0..31) and the
+// activation range (+-127): at the extremes (every code 31 or 0, activations
+// all +-127 with the sign of a block, a row or an element) an overflow would
+// change the exact block integer, which the tolerance below (far under one
+// 2^16 wrap) and the bitwise comparison with the row form would both catch.
+TEST(Dot, Q32GroupTilesAtTheExtremes) {
+  constexpr int64_t n = 352;  // two full groups of four blocks and a partial one
+  const uint16_t one = Fp32ToFp16(1.0f);
+  int checked = 0;
+  for (const CpuKernels* fast : FastTables()) {
+    for (GgmlType type : {GgmlType::kQ4_0, GgmlType::kQ5_0}) {
+      const int t = static_cast<int>(type);
+      if (fast->dot_tile[t] == nullptr) continue;
+      const size_t rb = RowBytes(type, n);
+      const size_t bb = FindTypeTraits(t)->block_bytes;
+      for (int codes = 0; codes < 2; ++codes) {  // 0: every code at its maximum, 1: alternating max / 0
+        std::vector<uint8_t> w(rb * kTileRows, 0);
+        for (int r = 0; r < kTileRows; ++r) {
+          for (int64_t b = 0; b < n / 32; ++b) {
+            uint8_t* blk = w.data() + r * rb + b * bb;
+            std::memcpy(blk, &one, 2);  // d is the first field of both
+            const uint8_t byte = codes == 0 ? 0xFF : 0x0F;
+            if (type == GgmlType::kQ5_0) {
+              auto* b5 = reinterpret_cast<BlockQ5_0*>(blk);
+              std::memset(b5->qh, codes == 0 ? 0xFF : 0x55, sizeof(b5->qh));
+              std::memset(b5->qs, byte, sizeof(b5->qs));
+            } else {
+              std::memset(reinterpret_cast<BlockQ4_0*>(blk)->qs, byte, sizeof(BlockQ4_0::qs));
+            }
+          }
+        }
+        std::vector<float> wd(n * kTileRows);
+        ASSERT_TRUE(DequantizeRow(type, w.data(), wd.data(), n * kTileRows));
+        for (int sign = 0; sign < 4; ++sign) {
+          std::vector<std::vector<float>> rows(kMaxTileNx, std::vector<float>(n));
+          for (int j = 0; j < kMaxTileNx; ++j) {
+            for (int64_t i = 0; i < n; ++i) {
+              const bool neg = sign == 1 || (sign == 2 && (i / 32 + j) % 2) || (sign == 3 && (i + j) % 2);
+              rows[j][i] = neg ? -127.0f : 127.0f;
+            }
+          }
+          const Acts a = MakeActs(type, n, kMaxTileNx, rows, fast->act_tail[t]);
+          for (int nx = 1; nx <= kMaxTileNx; ++nx) {
+            float got[kMaxTileNx * kTileRows];
+            fast->dot_tile[t](n, w.data(), rb, kTileRows, a.bytes.data(), a.stride, nx, got, kTileRows);
+            for (int r = 0; r < kTileRows; ++r) {
+              for (int j = 0; j < nx; ++j) {
+                float row_form, ref;
+                fast->dot[t](n, w.data() + r * rb, a.bytes.data() + j * a.stride, a.stride, 1, &row_form);
+                ScalarKernels().dot[t](n, w.data() + r * rb, a.bytes.data() + j * a.stride, a.stride, 1, &ref);
+                double exact = 0.0;
+                for (int64_t i = 0; i < n; ++i) exact += static_cast<double>(wd[r * n + i]) * a.deq[j][i];
+                const std::string where = std::string(IsaName(fast->isa)) + " " + FindTypeTraits(t)->name +
+                                          " codes " + std::to_string(codes) + " sign " + std::to_string(sign) +
+                                          " nx=" + std::to_string(nx) + " r=" + std::to_string(r);
+                ASSERT_EQ(std::memcmp(&got[j * kTileRows + r], &row_form, sizeof(float)), 0)
+                    << where << ": " << got[j * kTileRows + r] << " vs " << row_form;
+                ASSERT_NEAR(got[j * kTileRows + r], exact, 1.0) << where;
+                ASSERT_NEAR(ref, exact, 1.0) << where;
+                ++checked;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  if (checked == 0) GTEST_SKIP() << "no fast level with a Q4_0/Q5_0 tile on this CPU";
 }
 
 TEST(Dot, MultiRowFormsEqualRowFormBitwise) {
@@ -457,7 +531,7 @@ TEST(Dot, MultiRowFormsEqualRowFormBitwise) {
             const float s = mag(rng);
             for (auto& v : r) v = s * nd(rng);
           }
-          const Acts a = MakeActs(tc.type, n, kMaxTileNx, rows, fast->q8k_tail[t]);
+          const Acts a = MakeActs(tc.type, n, kMaxTileNx, rows, fast->act_tail[t]);
           // ref[j][r]: the row form, one weight row and one activation row.
           std::vector<std::vector<float>> ref(kMaxTileNx, std::vector<float>(nw));
           for (int j = 0; j < kMaxTileNx; ++j) {
