@@ -25,6 +25,20 @@ ALL=0
 if [[ "${1:-}" == "--no-docs" ]]; then DOCS=0; shift; fi
 if [[ "${1:-}" == "--all" ]]; then ALL=1; shift; fi
 PY="${PYTHON:-$ROOT/.venv/bin/python}"
+# Help before any build: the flags pass through to the Python scripts, and
+# their --help output must not be taken for a results folder.
+for arg in "$@"; do
+  if [[ "$arg" == "-h" || "$arg" == "--help" ]]; then
+    sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    echo
+    echo "Flags without --all (bench/runtime/compare_llama_bench.py):"
+    "$PY" bench/runtime/compare_llama_bench.py --help
+    echo
+    echo "Flags with --all (bench/cpu_speed_table.py):"
+    "$PY" bench/cpu_speed_table.py --help
+    exit 0
+  fi
+done
 
 bench/build_llama_cpp.sh
 if [[ ! -f "$BUILD/build.ninja" ]]; then
