@@ -369,6 +369,19 @@ TEST(Dot, IntegerPartsExact) {
   }
 }
 
+// kMaxTileNx activation rows of n values, all +-127: sign 0 all positive,
+// 1 all negative, 2 alternating by 32-element block (and row), 3 by element.
+std::vector<std::vector<float>> ExtremeActivationRows(int64_t n, int sign) {
+  std::vector<std::vector<float>> rows(kMaxTileNx, std::vector<float>(n));
+  for (int j = 0; j < kMaxTileNx; ++j) {
+    for (int64_t i = 0; i < n; ++i) {
+      const bool neg = sign == 1 || (sign == 2 && (i / 32 + j) % 2) || (sign == 3 && (i + j) % 2);
+      rows[j][i] = neg ? -127.0f : 127.0f;
+    }
+  }
+  return rows;
+}
+
 // Within one level the matvec and tile forms must give the row form's bits
 // for every output, whatever nr, nx and the output's position (MatMul picks
 // the form by m, so this is what makes decode == verify and a session's rows
@@ -414,13 +427,7 @@ TEST(Dot, KQuantTilesAtTheExtremes) {
           }
         }
         for (int sign = 0; sign < 4; ++sign) {
-          std::vector<std::vector<float>> rows(kMaxTileNx, std::vector<float>(n));
-          for (int j = 0; j < kMaxTileNx; ++j) {
-            for (int64_t i = 0; i < n; ++i) {
-              const bool neg = sign == 1 || (sign == 2 && (i / 32 + j) % 2) || (sign == 3 && (i + j) % 2);
-              rows[j][i] = neg ? -127.0f : 127.0f;
-            }
-          }
+          const std::vector<std::vector<float>> rows = ExtremeActivationRows(n, sign);
           const Acts a = MakeActs(type, n, kMaxTileNx, rows, fast->act_tail[t]);
           for (int nx = 1; nx <= kMaxTileNx; ++nx) {
             float got[kMaxTileNx * kTileRows];
@@ -476,13 +483,7 @@ TEST(Dot, Q32GroupTilesAtTheExtremes) {
         std::vector<float> wd(n * kTileRows);
         ASSERT_TRUE(DequantizeRow(type, w.data(), wd.data(), n * kTileRows));
         for (int sign = 0; sign < 4; ++sign) {
-          std::vector<std::vector<float>> rows(kMaxTileNx, std::vector<float>(n));
-          for (int j = 0; j < kMaxTileNx; ++j) {
-            for (int64_t i = 0; i < n; ++i) {
-              const bool neg = sign == 1 || (sign == 2 && (i / 32 + j) % 2) || (sign == 3 && (i + j) % 2);
-              rows[j][i] = neg ? -127.0f : 127.0f;
-            }
-          }
+          const std::vector<std::vector<float>> rows = ExtremeActivationRows(n, sign);
           const Acts a = MakeActs(type, n, kMaxTileNx, rows, fast->act_tail[t]);
           for (int nx = 1; nx <= kMaxTileNx; ++nx) {
             float got[kMaxTileNx * kTileRows];
