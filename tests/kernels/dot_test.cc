@@ -382,6 +382,33 @@ std::vector<std::vector<float>> ExtremeActivationRows(int64_t n, int sign) {
   return rows;
 }
 
+// The type's tile over kTileRows weight rows `w` of n elements against
+// ExtremeActivationRows of every sign pattern, nx = 1 .. kMaxTileNx:
+// check(acts, output, weight row, activation row, description) for every
+// output; stops at the first fatal failure.
+template <class Check>
+void ForEachExtremeTileOutput(const CpuKernels& fast, GgmlType type, int64_t n, const std::vector<uint8_t>& w,
+                              const std::string& what, Check check) {
+  const int t = static_cast<int>(type);
+  const size_t rb = RowBytes(type, n);
+  for (int sign = 0; sign < 4; ++sign) {
+    const Acts a = MakeActs(type, n, kMaxTileNx, ExtremeActivationRows(n, sign), fast.act_tail[t]);
+    for (int nx = 1; nx <= kMaxTileNx; ++nx) {
+      float got[kMaxTileNx * kTileRows];
+      fast.dot_tile[t](n, w.data(), rb, kTileRows, a.bytes.data(), a.stride, nx, got, kTileRows);
+      for (int r = 0; r < kTileRows; ++r) {
+        for (int j = 0; j < nx; ++j) {
+          const std::string where = std::string(IsaName(fast.isa)) + " " + FindTypeTraits(t)->name + " " + what +
+                                    " sign " + std::to_string(sign) + " nx=" + std::to_string(nx) +
+                                    " r=" + std::to_string(r);
+          check(a, got[j * kTileRows + r], r, j, where);
+          if (::testing::Test::HasFatalFailure()) return;
+        }
+      }
+    }
+  }
+}
+
 // Within one level the matvec and tile forms must give the row form's bits
 // for every output, whatever nr, nx and the output's position (MatMul picks
 // the form by m, so this is what makes decode == verify and a session's rows
@@ -426,23 +453,15 @@ TEST(Dot, KQuantTilesAtTheExtremes) {
             }
           }
         }
-        for (int sign = 0; sign < 4; ++sign) {
-          const std::vector<std::vector<float>> rows = ExtremeActivationRows(n, sign);
-          const Acts a = MakeActs(type, n, kMaxTileNx, rows, fast->act_tail[t]);
-          for (int nx = 1; nx <= kMaxTileNx; ++nx) {
-            float got[kMaxTileNx * kTileRows];
-            fast->dot_tile[t](n, w.data(), rb, kTileRows, a.bytes.data(), a.stride, nx, got, kTileRows);
-            for (int r = 0; r < kTileRows; ++r) {
-              for (int j = 0; j < nx; ++j) {
-                float ref;
-                ScalarKernels().dot[t](n, w.data() + r * rb, a.bytes.data() + j * a.stride, a.stride, 1, &ref);
-                ASSERT_EQ(std::memcmp(&got[j * kTileRows + r], &ref, sizeof(float)), 0)
-                    << IsaName(fast->isa) << " " << FindTypeTraits(t)->name << " codes " << codes << " sign "
-                    << sign << " nx=" << nx << " r=" << r << ": " << got[j * kTileRows + r] << " vs " << ref;
-              }
-            }
-          }
-        }
+        ForEachExtremeTileOutput(*fast, type, n, w, "codes " + std::to_string(codes),
+                                 [&](const Acts& a, float got, int r, int j, const std::string& where) {
+                                   float ref;
+                                   ScalarKernels().dot[t](n, w.data() + r * rb, a.bytes.data() + j * a.stride,
+                                                          a.stride, 1, &ref);
+                                   ASSERT_EQ(std::memcmp(&got, &ref, sizeof(float)), 0)
+                                       << where << ": " << got << " vs " << ref;
+                                 });
+        if (HasFatalFailure()) return;
       }
     }
   }
@@ -482,31 +501,21 @@ TEST(Dot, Q32GroupTilesAtTheExtremes) {
         }
         std::vector<float> wd(n * kTileRows);
         ASSERT_TRUE(DequantizeRow(type, w.data(), wd.data(), n * kTileRows));
-        for (int sign = 0; sign < 4; ++sign) {
-          const std::vector<std::vector<float>> rows = ExtremeActivationRows(n, sign);
-          const Acts a = MakeActs(type, n, kMaxTileNx, rows, fast->act_tail[t]);
-          for (int nx = 1; nx <= kMaxTileNx; ++nx) {
-            float got[kMaxTileNx * kTileRows];
-            fast->dot_tile[t](n, w.data(), rb, kTileRows, a.bytes.data(), a.stride, nx, got, kTileRows);
-            for (int r = 0; r < kTileRows; ++r) {
-              for (int j = 0; j < nx; ++j) {
-                float row_form, ref;
-                fast->dot[t](n, w.data() + r * rb, a.bytes.data() + j * a.stride, a.stride, 1, &row_form);
-                ScalarKernels().dot[t](n, w.data() + r * rb, a.bytes.data() + j * a.stride, a.stride, 1, &ref);
-                double exact = 0.0;
-                for (int64_t i = 0; i < n; ++i) exact += static_cast<double>(wd[r * n + i]) * a.deq[j][i];
-                const std::string where = std::string(IsaName(fast->isa)) + " " + FindTypeTraits(t)->name +
-                                          " codes " + std::to_string(codes) + " sign " + std::to_string(sign) +
-                                          " nx=" + std::to_string(nx) + " r=" + std::to_string(r);
-                ASSERT_EQ(std::memcmp(&got[j * kTileRows + r], &row_form, sizeof(float)), 0)
-                    << where << ": " << got[j * kTileRows + r] << " vs " << row_form;
-                ASSERT_NEAR(got[j * kTileRows + r], exact, 1.0) << where;
-                ASSERT_NEAR(ref, exact, 1.0) << where;
-                ++checked;
-              }
-            }
-          }
-        }
+        ForEachExtremeTileOutput(*fast, type, n, w, "codes " + std::to_string(codes),
+                                 [&](const Acts& a, float got, int r, int j, const std::string& where) {
+                                   float row_form, ref;
+                                   const uint8_t* x = a.bytes.data() + j * a.stride;
+                                   fast->dot[t](n, w.data() + r * rb, x, a.stride, 1, &row_form);
+                                   ScalarKernels().dot[t](n, w.data() + r * rb, x, a.stride, 1, &ref);
+                                   double exact = 0.0;
+                                   for (int64_t i = 0; i < n; ++i) exact += static_cast<double>(wd[r * n + i]) * a.deq[j][i];
+                                   ASSERT_EQ(std::memcmp(&got, &row_form, sizeof(float)), 0)
+                                       << where << ": " << got << " vs " << row_form;
+                                   ASSERT_NEAR(got, exact, 1.0) << where;
+                                   ASSERT_NEAR(ref, exact, 1.0) << where;
+                                   ++checked;
+                                 });
+        if (HasFatalFailure()) return;
       }
     }
   }
