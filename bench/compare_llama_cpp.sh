@@ -29,7 +29,8 @@ PY="${PYTHON:-$ROOT/.venv/bin/python}"
 # their --help output must not be taken for a results folder.
 for arg in "$@"; do
   if [[ "$arg" == "-h" || "$arg" == "--help" ]]; then
-    sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    # The comment block after the shebang, whatever its length.
+    awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"
     echo
     echo "Flags without --all (bench/runtime/compare_llama_bench.py):"
     "$PY" bench/runtime/compare_llama_bench.py --help
