@@ -5,6 +5,7 @@ CTest: bench_cpu_speed_table_test."""
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -99,6 +100,27 @@ class CpuSpeedTableTest(unittest.TestCase):
             self.assertIn("serving: **failed** (exit status 1", md)
             self.assertNotIn("served target-only aggregate", md)
             row(md, "qwen2.5-coder-0.5b decode tg128, 1 thread(s)")
+
+    def test_malformed_long_context_results_fail_that_stage_only(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            make_run(tmp)
+            # A llama-bench file holding two tests instead of one: long_context's reader raises
+            # ValueError, which the table reports as that stage's failure, not a traceback.
+            link = os.path.join(tmp, "long_context")
+            src = os.path.realpath(link)
+            os.unlink(link)
+            shutil.copytree(src, link)
+            bad = os.path.join(link, "llama_pp_smollm2-135m.json")
+            with open(bad) as f:
+                tests = json.load(f)
+            with open(bad, "w") as f:
+                json.dump(tests * 2, f)
+            rc, md, err = table(tmp)
+            self.assertEqual(rc, 1)
+            self.assertNotIn("Traceback", err)
+            self.assertIn("long_context: **failed** (unreadable results:", md)
+            self.assertIn("expected one llama-bench test, got 2", md)
+            row(md, "speculative greedy")
 
     def test_an_interrupted_run_shows_the_stages_it_finished(self):
         with tempfile.TemporaryDirectory() as tmp:

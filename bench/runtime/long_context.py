@@ -26,7 +26,7 @@ def llama_rate(path):
     with open(path) as f:
         tests = json.load(f)
     if len(tests) != 1:
-        raise SystemExit(f"{path}: expected one llama-bench test, got {len(tests)}")
+        raise ValueError(f"{path}: expected one llama-bench test, got {len(tests)}")
     return tests[0]["avg_ts"]
 
 
