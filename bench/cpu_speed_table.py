@@ -16,7 +16,7 @@ table.md) a single table with the CPU model, its flags, the load and tandem's co
   serving       bench/serving/compare_llama_server.py           served target-only aggregate at 1 and
                                                                 16 streams vs llama-server -np 16
   long_context  bench/runtime/long_context.py                   SmolLM2 prefill of 8192 tokens and
-                                                                decode after 8160
+                                                                decode of 128 after 8064
 
 Each stage alternates the engines itself (see its own docstring); the ratios are within one stage,
 never across runs or machines. Everything must already be built: `bench/compare_llama_cpp.sh --all`
