@@ -15,9 +15,7 @@
 // best (the build machine is shared; the best run is the least disturbed)
 // and, for verify, also the median.
 //
-// usage: tandem_model_bench MODEL.gguf [--threads N] [--prompt P] [--decode D] [--reps R]
-//                           [--batch B] [--verify N] [--head-vocab K] [--json]
-// --head-vocab K: logits for token ids below K only (ModelOptions::head_vocab).
+// usage: tandem_model_bench MODEL.gguf [flags]; --help lists the flags.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -27,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/quantize.h"
 #include "runtime/model/model.h"
@@ -60,20 +59,33 @@ double Median(std::vector<double> v) {
   return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+constexpr char kUsage[] =
+    "usage: %s MODEL.gguf [flags]\n"
+    "  --threads N       worker threads (default 0: one per core)\n"
+    "  --prompt P        prompt tokens of the prefill, and the context of decode and verify (default 128)\n"
+    "  --decode D        single-token decode steps after the prompt (default 64; 0: none)\n"
+    "  --reps R          repetitions on fresh sessions; the best is reported (default 3)\n"
+    "  --batch B         sessions stepped together in each Forward (default 1)\n"
+    "  --verify N        also time one N-token forward against one 1-token forward (default 0: off)\n"
+    "  --head-vocab K    logits for token ids below K only (default 0: the whole vocabulary)\n"
+    "  --requantize T    requantize the weights at load, T one of %s\n"
+    "  --json            one JSON object instead of key=value text\n";
+
+int Usage(const char* argv0, FILE* to, int rc) {
+  std::fprintf(to, kUsage, argv0, tandem::kernels::kQuantizeTypeNames);
+  return rc;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fprintf(stderr,
-                 "usage: %s MODEL.gguf [--threads N] [--prompt P] [--decode D] [--reps R] [--batch B] "
-                 "[--verify N] [--head-vocab K] [--requantize q4_0|q8_0] [--json]\n",
-                 argv[0]);
-    return 2;
-  }
+  if (argc >= 2 && (!std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h"))) return Usage(argv[0], stdout, 0);
+  if (argc < 2 || argv[1][0] == '-') return Usage(argv[0], stderr, 2);
   int threads = 0, prompt = 128, decode = 64, reps = 3, batch = 1, verify = 0, head_vocab = 0;
   bool json = false;
   std::optional<tandem::kernels::GgmlType> requantize;
   for (int i = 2; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) return Usage(argv[0], stdout, 0);
     if (!std::strcmp(argv[i], "--json")) {
       json = true;
       continue;
@@ -91,18 +103,29 @@ int main(int argc, char** argv) {
       requantize = type;
       continue;
     }
-    const int v = std::atoi(argv[++i]);
-    if (!std::strcmp(argv[i - 1], "--threads")) threads = v;
-    else if (!std::strcmp(argv[i - 1], "--prompt")) prompt = v;
-    else if (!std::strcmp(argv[i - 1], "--decode")) decode = v;
-    else if (!std::strcmp(argv[i - 1], "--reps")) reps = v;
-    else if (!std::strcmp(argv[i - 1], "--batch")) batch = v;
-    else if (!std::strcmp(argv[i - 1], "--verify")) verify = v;
-    else if (!std::strcmp(argv[i - 1], "--head-vocab")) head_vocab = v;
-    else { std::fprintf(stderr, "unknown flag %s\n", argv[i - 1]); return 2; }
+    const char* flag = argv[i];
+    int* target = !std::strcmp(flag, "--threads")      ? &threads
+                  : !std::strcmp(flag, "--prompt")     ? &prompt
+                  : !std::strcmp(flag, "--decode")     ? &decode
+                  : !std::strcmp(flag, "--reps")       ? &reps
+                  : !std::strcmp(flag, "--batch")      ? &batch
+                  : !std::strcmp(flag, "--verify")     ? &verify
+                  : !std::strcmp(flag, "--head-vocab") ? &head_vocab
+                                                       : nullptr;
+    if (target == nullptr) {
+      std::fprintf(stderr, "unknown flag %s\n", flag);
+      return Usage(argv[0], stderr, 2);
+    }
+    // atoi would read "12x" as 12 and "x" as 0 (for --threads: one per core).
+    if (!absl::SimpleAtoi(argv[++i], target)) {
+      std::fprintf(stderr, "%s: not an integer: '%s'\n", flag, argv[i]);
+      return 2;
+    }
   }
-  if (prompt < 1 || decode < 0 || reps < 1 || batch < 1 || verify < 0) {
-    std::fprintf(stderr, "need --prompt >= 1, --decode >= 0, --reps >= 1, --batch >= 1, --verify >= 0\n");
+  if (threads < 0 || prompt < 1 || decode < 0 || reps < 1 || batch < 1 || verify < 0 || head_vocab < 0) {
+    std::fprintf(stderr,
+                 "need --threads >= 0, --prompt >= 1, --decode >= 0, --reps >= 1, --batch >= 1, --verify >= 0, "
+                 "--head-vocab >= 0\n");
     return 2;
   }
   ModelOptions opt;

@@ -3,7 +3,8 @@
 --tg tokens after N tokens of context, on the same GGUF files, side by side in one run.
 
   .venv/bin/python bench/runtime/long_context.py [--models smollm2-135m qwen2.5-coder-0.5b]
-                                                 [--tokens 8192] [--threads 2] [--reps 2] [--out DIR]
+                                                 [--tokens 8192] [--tg 128] [--threads 2] [--reps 2]
+                                                 [--out DIR]
 
 tandem: `tandem_model_bench MODEL --prompt N --decode 0` (prefill) and `--prompt N-tg --decode tg`
 (decode after N-tg tokens; only the decode steps are timed). llama.cpp: `llama-bench -p N -n 0`
