@@ -102,12 +102,12 @@ absl::Status Sampler::Process(std::span<const float> logits, std::span<const int
     if (!s.ok()) return s;
   }
 
-  // 3. Max (first maximum = lowest id) for greedy (temperature 0) and for a
+  // 3. Max (first maximum = lowest id) for greedy (SamplingParams::greedy) and for a
   // stable softmax.
   const int32_t best = static_cast<int32_t>(kernels::Argmax(work_.data(), vocab));
   const float max_logit = work_[best];
   if (max_logit == kNegInf) return absl::InvalidArgumentError("sampler: all logits are -inf");
-  if (params_.temperature == 0.0f) {
+  if (params_.greedy()) {
     out->AssignOneHot(vocab, best);
     return absl::OkStatus();
   }

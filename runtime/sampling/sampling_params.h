@@ -2,6 +2,7 @@
 // decoding (draft and target process their logits with the same parameters).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -41,7 +42,10 @@ struct SamplingParams {
   std::vector<LogitBias> logit_bias;
   uint64_t seed = 0;
 
-  bool greedy() const { return temperature == 0.0f; }
+  // Temperature 0, or one so small (below ~2.9e-39, a subnormal float) that
+  // 1 / temperature overflows: the softmax's limit there is the argmax, and
+  // computing it would make the maximum's exponent 0 * inf = NaN.
+  bool greedy() const { return temperature == 0.0f || std::isinf(1.0f / temperature); }
   bool penalizes() const {
     return repetition_penalty != 1.0f || presence_penalty != 0.0f || frequency_penalty != 0.0f;
   }

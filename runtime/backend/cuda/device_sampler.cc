@@ -75,7 +75,7 @@ absl::Status DeviceSampler::Process(const float* logits, const SamplingParams& p
   }
   kernels::cuda::SampleArgs args;
   args.vocab = vocab_;
-  args.temperature = params.temperature;
+  args.temperature = params.greedy() ? 0.0f : params.temperature;  // the kernels' greedy test is == 0
   args.top_k = params.top_k;
   args.top_p = params.top_p;
   args.min_p = params.min_p;

@@ -124,6 +124,28 @@ TEST(Sampler, GreedyIsOneHotLowestIdOnTies) {
   EXPECT_THAT(ProcessOk(k1, {1.0f, 3.0f, 0.0f, 3.0f}).ids(), ElementsAre(1));
 }
 
+// A temperature whose inverse overflows float (OpenAI's range lets a client
+// send 1e-40) is greedy, its limit: computing it made the maximum's weight
+// 0 * inf = NaN (every probability NaN on the scalar exp).
+TEST(Sampler, SubnormalTemperatureIsGreedy) {
+  for (float t : {1e-40f, std::numeric_limits<float>::denorm_min(), 2.9e-39f}) {
+    SamplingParams p;
+    p.temperature = t;
+    ASSERT_TRUE(p.Validate().ok());
+    EXPECT_TRUE(p.greedy()) << t;
+    Distribution d = ProcessOk(p, {1.0f, 3.0f, 0.0f, 3.0f});
+    EXPECT_FALSE(d.dense()) << t;
+    EXPECT_THAT(d.ids(), ElementsAre(1)) << t;
+    EXPECT_THAT(d.probs(), ElementsAre(1.0f)) << t;
+  }
+  // The smallest normal float still samples (1 / 1.2e-38 is finite).
+  SamplingParams cold;
+  cold.temperature = std::numeric_limits<float>::min();
+  EXPECT_FALSE(cold.greedy());
+  Distribution c = ProcessOk(cold, {1.0f, 1.5f, 1.4f});
+  EXPECT_NEAR(c.Prob(1), 1.0, 1e-6);
+}
+
 TEST(Sampler, RepetitionPenaltyOncePerDistinctToken) {
   SamplingParams p;
   p.repetition_penalty = 2;
