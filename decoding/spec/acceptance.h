@@ -49,15 +49,20 @@ int32_t SampleResidual(const runtime::Distribution& p, const runtime::Distributi
 
 // Draws an id of p's support with probability proportional to
 // max(0, weight(i, q(id_i))) for stored entry i of p, q read at p's ids
-// (two passes, fp32 sums, one Uniform()); falls back to sampling p when no
+// (two passes, double sums, one Uniform()); falls back to sampling p when no
 // weight is positive. The residual rules (SampleResidual and RAPID's
 // transfer residuals) differ only in weight(). Each pass reads q with its
 // own AscendingProbReader, so a sparse q (a drafter's row without its tail)
 // costs a merge of the two id lists, not a binary search per entry of p.
+//
+// The sums and the target are doubles, as in Sampler::Sample: in float a
+// uniform within 2^-25 of 1 rounded to 1.0 (target = total, so the walk fell
+// through to the last id) and small weights vanished from a sum near 1, which
+// gave the last positive id up to ~3e-8 more probability than its weight.
 template <typename Weight>
 int32_t SamplePositivePart(const runtime::Distribution& p, const runtime::Distribution& q, Weight&& weight,
                            runtime::Rng& rng) {
-  float total = 0.0f;
+  double total = 0.0;
   {
     runtime::AscendingProbReader q_along_p(q);
     for (size_t i = 0; i < p.size(); ++i) {
@@ -65,9 +70,11 @@ int32_t SamplePositivePart(const runtime::Distribution& p, const runtime::Distri
       if (r > 0.0f) total += r;
     }
   }
-  if (!(total > 0.0f)) return runtime::Sampler::Sample(p, rng);
-  const float target = static_cast<float>(rng.Uniform()) * total;
-  float cum = 0.0f;
+  if (!(total > 0.0)) return runtime::Sampler::Sample(p, rng);
+  // Below total: the second pass adds the same terms in the same order, so
+  // its sum reaches total and passes the target.
+  const double target = rng.Uniform() * total;
+  double cum = 0.0;
   int32_t last = -1;
   runtime::AscendingProbReader q_along_p(q);
   for (size_t i = 0; i < p.size(); ++i) {
@@ -77,7 +84,7 @@ int32_t SamplePositivePart(const runtime::Distribution& p, const runtime::Distri
     last = p.id_at(i);
     if (cum > target) return last;
   }
-  return last;  // rounding left the target at the very top
+  return last;  // not reached: cum ends at total > target
 }
 
 // Checks the target rows of one verification: draft.size() + 1 non-empty

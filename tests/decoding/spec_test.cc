@@ -76,6 +76,27 @@ TEST(Acceptance, ResidualDistributionChiSquare) {
   for (int i = 0; i < 1000; ++i) EXPECT_LT(spec::SampleResidual(sp, q, rng), 2);
 }
 
+// The residual draw's uniform and sums in double: a uniform just below 1
+// (seed 40088167's first, 1 - 2.4e-8) picks the big weight, not the 1e-9
+// one after it. In float the uniform rounded to 1.0 and the 1e-9 vanished
+// from the total, so the walk fell through to the last id: ~3e-8 of extra
+// probability for it, 30x its weight.
+TEST(Acceptance, PositivePartDrawHasNoMassAtTheTop) {
+  Rng probe(40088167);
+  const double u = probe.Uniform();
+  ASSERT_GT(u, 1.0 - 0x1.0p-25);  // rounds to 1.0f
+  ASSERT_LT(u, 1.0 - 1e-8);
+  const Distribution p = Dense({0.5f, 0.5f});
+  const std::vector<float> w = {1.0f, 1e-9f};
+  Rng rng(40088167);
+  EXPECT_EQ(spec::SamplePositivePart(p, p, [&](size_t i, float) { return w[i]; }, rng), 0);
+  // The smallest weight still gets its share: a uniform past 1 - 1e-9 of the
+  // total lands on it (the last id, reached through the walk itself).
+  const std::vector<float> w_last = {1.0f, 0.25f};
+  Rng again(40088167);
+  EXPECT_EQ(spec::SamplePositivePart(p, p, [&](size_t i, float) { return w_last[i]; }, again), 1);
+}
+
 TEST(Acceptance, ASparseQGivesTheResidualItsDenseFormGives) {
   // The residual walks a sparse q with a cursor instead of looking each id
   // up: the same weights, so the same token for the same uniform, for dense
