@@ -94,7 +94,9 @@ HttpError ToHttpError(const absl::Status& status, Endpoint endpoint) {
       status.code() == absl::StatusCode::kInvalidArgument ? LeadingField(message) : std::string_view();
   int http_status = HttpStatusOf(status.code());
   std::string code;
-  if (field == "model") {
+  // Only the unknown-model refusal is a 404 (the client's NotFoundError); a
+  // "model" of the wrong type is a bad request like any other field's.
+  if (field == "model" && absl::StrContains(AbslView(message), "unknown model")) {
     http_status = 404;
     code = "model_not_found";
   } else if (field == "prompt" && absl::StrContains(AbslView(message), "no room in the context")) {

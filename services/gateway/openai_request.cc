@@ -278,7 +278,9 @@ absl::Status ParseCommon(const json& body, OpenAiRequest* out) {
     }
   }
   if (const json* v = Find(body, "response_format")) {
-    if (!v->is_object() || v->value("type", "") != "text") {
+    // json::value() throws on a non-string "type" (a 500); Find does not.
+    const json* type = v->is_object() ? Find(*v, "type") : nullptr;
+    if (type == nullptr || !type->is_string() || type->get<std::string>() != "text") {
       return Unsupported("response_format", "only {\"type\": \"text\"}");
     }
   }
@@ -297,8 +299,11 @@ absl::StatusOr<std::string> MessageContent(const json& content, const std::strin
     const json& part = content[i];
     const std::string pf = absl::StrCat(field, "[", i, "]");
     if (!part.is_object()) return WrongType(pf, "an object", part);
-    const std::string type = part.value("type", "");
-    if (type != "text") return Unsupported(pf + ".type", absl::StrCat("'", type.substr(0, 32), "' (only text parts)"));
+    const json* type_field = Find(part, "type");
+    if (type_field == nullptr) return InvalidField(pf + ".type", "is required");
+    auto type = GetString(*type_field, pf + ".type");
+    if (!type.ok()) return type.status();
+    if (*type != "text") return Unsupported(pf + ".type", absl::StrCat("'", type->substr(0, 32), "' (only text parts)"));
     const json* t = Find(part, "text");
     if (t == nullptr) return InvalidField(pf + ".text", "is required");
     auto s = GetString(*t, pf + ".text");

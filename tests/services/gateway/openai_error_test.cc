@@ -21,6 +21,14 @@ TEST(OpenAiErrorTest, UnknownModelIs404ModelNotFound) {
   EXPECT_EQ(Err(e)["message"], "model: unknown model 'gpt-4' (available: smollm2-135m)");
 }
 
+TEST(OpenAiErrorTest, AModelOfTheWrongTypeIs400) {
+  HttpError e = ToHttpError(absl::InvalidArgumentError("model: must be a string, got number"),
+                            Endpoint::kChatCompletions);
+  EXPECT_EQ(e.status, 400);
+  EXPECT_EQ(Err(e)["param"], "model");
+  EXPECT_TRUE(Err(e)["code"].is_null());
+}
+
 TEST(OpenAiErrorTest, PromptTooLongIsContextLengthExceeded) {
   const absl::Status s = absl::InvalidArgumentError("prompt: 9000 prompt tokens leave no room in the context of 8192");
   HttpError chat = ToHttpError(s, Endpoint::kChatCompletions);

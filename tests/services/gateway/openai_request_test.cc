@@ -209,6 +209,11 @@ TEST(OpenAiRequestTest, UnsupportedFeaturesAreRefused) {
   ExpectFieldError(Chat({{"tools", json::array({{{"type", "function"}}})}}), "tools");
   ExpectFieldError(Chat({{"response_format", {{"type", "json_object"}}}}), "response_format");
   EXPECT_TRUE(Chat({{"response_format", {{"type", "text"}}}}).ok());
+  // A "type" that is not a string is refused like any other value (json's
+  // value() threw on it, which answered 500).
+  ExpectFieldError(Chat({{"response_format", {{"type", nullptr}}}}), "response_format");
+  ExpectFieldError(Chat({{"response_format", {{"type", 1}}}}), "response_format");
+  ExpectFieldError(Chat({{"response_format", "text"}}), "response_format");
   ExpectFieldError(Completion({{"echo", "yes"}}), "echo");
 }
 
@@ -331,6 +336,13 @@ TEST(OpenAiRequestTest, MessageShapeErrors) {
   ExpectFieldError(Chat({{"messages", json::array({{{"role", "user"}, {"content", 5}}})}}), "messages[0].content");
   ExpectFieldError(Chat({{"messages", json::array({{{"role", "user"},
                                                      {"content", json::array({{{"type", "image_url"}}})}}})}}),
+                   "messages[0].content[0].type");
+  for (const json& type : {json(1), json(nullptr), json::array()}) {
+    ExpectFieldError(Chat({{"messages", json::array({{{"role", "user"},
+                                                       {"content", json::array({{{"type", type}, {"text", "hi"}}})}}})}}),
+                     "messages[0].content[0].type");
+  }
+  ExpectFieldError(Chat({{"messages", json::array({{{"role", "user"}, {"content", json::array({{{"text", "hi"}}})}}})}}),
                    "messages[0].content[0].type");
 }
 
