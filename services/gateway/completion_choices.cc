@@ -25,6 +25,16 @@ void AddChoices(decoding::PreparedRequest prepared, int n, int first_index,
   }
 }
 
+std::optional<size_t> ReportedFailure(const std::vector<absl::Status>& failures) {
+  std::optional<size_t> first;
+  for (size_t i = 0; i < failures.size(); ++i) {
+    if (failures[i].ok()) continue;
+    if (failures[i].code() != absl::StatusCode::kCancelled) return i;
+    if (!first.has_value()) first = i;
+  }
+  return first;
+}
+
 std::vector<size_t> RankByTokenLogprob(const std::vector<const decoding::GenerationResult*>& candidates, int n) {
   std::vector<double> score(candidates.size(), -std::numeric_limits<double>::infinity());
   for (size_t i = 0; i < candidates.size(); ++i) {

@@ -12,8 +12,10 @@
 #include "decoding/generation/generation.h"
 #include "decoding/request/request_translation.h"
 #include "decoding/spec/request_stats.h"
+#include "absl/status/status.h"
 #include "nlohmann/json.hpp"
 #include "services/gateway/openai_logprobs.h"
+#include "services/orchestrator/server/request_runner.h"
 
 namespace tandem::gateway {
 
@@ -36,7 +38,17 @@ struct ChoiceRun {
   // The request asked for it; the n choices of one prompt share it (the
   // prompt's text and tokens are not copied per choice).
   std::shared_ptr<const Echo> echo;
+  // Set when the choice took its running slot before the response's status
+  // line (a streamed request's first choice); it then runs with it.
+  std::optional<orchestrator::server::RequestRunner::Admission> admission;
 };
+
+// Which failure a response of several choices reports: the first in index
+// order that is not CANCELLED, else the first; nullopt when none failed (OK).
+// A choice still queued when a sibling failed ends CANCELLED: it was
+// stopped, it did not fail, and the sibling's error (a 503 from a service
+// that is down, say) is the answer.
+std::optional<size_t> ReportedFailure(const std::vector<absl::Status>& failures);
 
 // One prompt's n choices, appended to `choices` with indices first_index,
 // first_index + 1, ...: choice j runs with seed + j (the translation's seed,

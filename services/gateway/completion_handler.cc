@@ -66,6 +66,18 @@ void HandleCompletion(RequestRunner& runner, Endpoint endpoint, const httplib::R
     runner.RecordRejected("", parsed.status());
     return SendError(res, ToHttpError(parsed.status(), endpoint));
   }
+  // Each choice is a request to admission control: more than the deployment
+  // runs and queues at once could never all be admitted (every attempt
+  // would answer 429), so that is a bad request.
+  const size_t n_choices = (1 + parsed->more_prompts.size()) * static_cast<size_t>(parsed->best_of);
+  if (const int cap = runner.max_admitted(); cap > 0 && n_choices > static_cast<size_t>(cap)) {
+    const std::string_view field = parsed->best_of > parsed->n ? "best_of" : parsed->n > 1 ? "n" : "prompt";
+    const auto status = decoding::InvalidField(
+        field, absl::StrCat("asks for ", n_choices, " generations, more than this deployment runs and queues at once (",
+                            cap, ": max_running_requests + max_queued_requests)"));
+    runner.RecordRejected(parsed->decode.strategy, status);
+    return SendError(res, ToHttpError(status, endpoint));
+  }
   // Every prompt is translated (and so checked) before any runs.
   // Each prompt's request is the first one's settings with its own prompt:
   // the prompts move in, only the settings are copied.
@@ -151,6 +163,15 @@ void HandleCompletion(RequestRunner& runner, Endpoint endpoint, const httplib::R
   }
 
   if (parsed->stream) {
+    // The first choice takes its running slot before the status line goes
+    // out, so that a full deployment answers 429 with Retry-After (and a
+    // request id already running 409) instead of an error event after a 200.
+    // The wait for a slot cannot notice a client that leaves: httplib gives
+    // no signal before the stream starts (as for a request not streamed).
+    // With several choices the others take theirs as they start.
+    auto admission = runner.Admit(choices[0].prepared.strategy.name(), &choices[0].request_id, RunCallbacks{});
+    if (!admission.ok()) return SendError(res, ToHttpError(admission.status(), endpoint));
+    choices[0].admission.emplace(*std::move(admission));
     auto st = std::make_shared<StreamState>();
     st->runner = &runner;
     st->choices = std::move(choices);
@@ -180,11 +201,12 @@ void HandleCompletion(RequestRunner& runner, Endpoint endpoint, const httplib::R
   for (size_t i = 1; i < choices.size(); ++i) workers.emplace_back(run_choice, i);
   run_choice(0);
   for (std::thread& w : workers) w.join();
-  // The first failure in index order: a choice cancelled because another
-  // failed reports no error of its own.
-  for (const auto& outcome : outcomes) {
-    if (!outcome.ok()) return SendError(res, ToHttpError(outcome.status(), endpoint));
-    if (!outcome->status.ok()) return SendError(res, ToHttpError(outcome->status, endpoint));
+  // A running choice stopped because another failed ends aborted, one
+  // still queued CANCELLED: the other's error is the answer.
+  std::vector<absl::Status> failures;
+  for (const auto& outcome : outcomes) failures.push_back(outcome.ok() ? outcome->status : outcome.status());
+  if (const std::optional<size_t> i = ReportedFailure(failures)) {
+    return SendError(res, ToHttpError(failures[*i], endpoint));
   }
   for (const auto& outcome : outcomes) {
     if (outcome->aborted) {

@@ -119,7 +119,14 @@ ChoiceEnd StreamChoice(StreamState& st, ChoiceRun& c, ResponseHeader header, con
     // Tokens that end inside a UTF-8 character come with empty text.
     return chunk.text.empty() || send_text(chunk.text);
   };
-  absl::StatusOr<RunOutcome> outcome = st.runner->Run(std::move(c.prepared), &request_id, st.arrival, callbacks);
+  absl::StatusOr<RunOutcome> outcome;
+  if (c.admission.has_value()) {  // admitted before the status line (request_id is its id)
+    orchestrator::server::RequestRunner::Admission admission = *std::move(c.admission);
+    c.admission.reset();
+    outcome = st.runner->Run(std::move(c.prepared), std::move(admission), st.arrival, callbacks);
+  } else {
+    outcome = st.runner->Run(std::move(c.prepared), &request_id, st.arrival, callbacks);
+  }
   end.request_id = request_id;
   if (outcome.ok() && outcome->client_gone && logprobs_failed.ok()) {
     end.client_gone = true;
@@ -163,19 +170,19 @@ ChoiceEnd StreamChoice(StreamState& st, ChoiceRun& c, ResponseHeader header, con
   return end;
 }
 
-// The response's end once every choice has ended: the first failure as an
+// The response's end once every choice has ended: the failure ReportedFailure picks as an
 // error event, or the usage chunk (stream_options.include_usage, no choice
 // aborted) with the choices' tandem statistics; then [DONE].
 bool FinishStream(const StreamState& st, const ResponseHeader& header, std::vector<ChoiceEnd>& ends,
                   const Emit& send, httplib::DataSink& sink) {
-  const ChoiceEnd* failed = nullptr;
+  std::vector<absl::Status> failures;
   bool aborted = false;
   for (const ChoiceEnd& e : ends) {
-    if (failed == nullptr && !e.failed.ok()) failed = &e;
+    failures.push_back(e.failed);
     aborted = aborted || e.aborted;
   }
-  if (failed != nullptr) {
-    send(SseEvent(ToHttpError(failed->failed, header.endpoint).body));
+  if (const std::optional<size_t> failed = ReportedFailure(failures)) {
+    send(SseEvent(ToHttpError(failures[*failed], header.endpoint).body));
   } else if (st.include_usage && !aborted) {
     std::vector<const decoding::spec::RequestStats*> stats;
     std::vector<json> tandem;

@@ -54,6 +54,7 @@ class AdmissionControl {
 
   int running() const;
   int waiting() const;
+  const AdmissionOptions& options() const { return options_; }
   // Called with (running, waiting) whenever either changes (metrics); set
   // before the first Admit.
   std::function<void(int running, int waiting)> on_change;

@@ -1,5 +1,6 @@
 #include "services/orchestrator/server/request_runner.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <optional>
 #include <string>
@@ -168,19 +169,50 @@ void RequestRunner::RecordRejected(std::string_view requested_strategy, const ab
   metrics_->RecordFailedRequest(decoding::FindStrategy(label) ? label : "unknown", status.code());
 }
 
-absl::StatusOr<RunOutcome> RequestRunner::Run(decoding::PreparedRequest prepared, std::string* request_id,
-                                              Clock::time_point arrival, const RunCallbacks& callbacks) {
-  const std::string strategy(prepared.strategy.name());
+RequestRunner::Admission::Admission(RequestRunner* runner, std::string request_id, std::shared_ptr<Running> running,
+                                    AdmissionControl::Slot slot)
+    : runner_(runner), request_id_(std::move(request_id)), running_(std::move(running)), slot_(std::move(slot)) {}
+
+RequestRunner::Admission::Admission(Admission&& other) noexcept
+    : runner_(std::exchange(other.runner_, nullptr)),
+      request_id_(std::move(other.request_id_)),
+      running_(std::move(other.running_)),
+      slot_(std::move(other.slot_)) {}
+
+RequestRunner::Admission& RequestRunner::Admission::operator=(Admission&& other) noexcept {
+  if (this != &other) {
+    Unregister();
+    runner_ = std::exchange(other.runner_, nullptr);
+    request_id_ = std::move(other.request_id_);
+    running_ = std::move(other.running_);
+    slot_ = std::move(other.slot_);
+  }
+  return *this;
+}
+
+RequestRunner::Admission::~Admission() { Unregister(); }
+
+void RequestRunner::Admission::Unregister() {
+  if (runner_ != nullptr) std::exchange(runner_, nullptr)->Unregister(request_id_);
+}
+
+int RequestRunner::max_admitted() const {
+  const AdmissionOptions& o = admission_.options();
+  return o.max_running <= 0 ? 0 : o.max_running + std::max(o.max_waiting, 0);
+}
+
+absl::StatusOr<RequestRunner::Admission> RequestRunner::Admit(std::string_view strategy, std::string* request_id,
+                                                              const RunCallbacks& callbacks) {
   auto registered = Register(request_id);
   if (!registered.ok()) {
     RecordRejected(strategy, registered.status());
     return registered.status();
   }
-  Running& run = **registered;
+  std::shared_ptr<Running> run = *std::move(registered);
   // Registered first, so that Abort reaches a request waiting for its slot.
   std::string rejection;
   auto slot = admission_.Admit(
-      callbacks.deadline, [&] { return run.cancelled.load() || (callbacks.client_gone && callbacks.client_gone()); },
+      callbacks.deadline, [&] { return run->cancelled.load() || (callbacks.client_gone && callbacks.client_gone()); },
       &rejection);
   if (!slot.ok()) {
     Unregister(*request_id);
@@ -188,12 +220,26 @@ absl::StatusOr<RunOutcome> RequestRunner::Run(decoding::PreparedRequest prepared
     RecordRejected(strategy, slot.status());
     return slot.status();
   }
+  return Admission(this, *request_id, std::move(run), *std::move(slot));
+}
+
+absl::StatusOr<RunOutcome> RequestRunner::Run(decoding::PreparedRequest prepared, std::string* request_id,
+                                              Clock::time_point arrival, const RunCallbacks& callbacks) {
+  auto admission = Admit(prepared.strategy.name(), request_id, callbacks);
+  if (!admission.ok()) return admission.status();
+  return Run(std::move(prepared), *std::move(admission), arrival, callbacks);
+}
+
+absl::StatusOr<RunOutcome> RequestRunner::Run(decoding::PreparedRequest prepared, Admission admission,
+                                              Clock::time_point arrival, const RunCallbacks& callbacks) {
+  const std::string strategy(prepared.strategy.name());
+  Running& run = *admission.running_;
   GenerationRequest& gen = prepared.generation;
   gen.cancelled = &run.cancelled;
   std::unique_ptr<RequestPorts> request_ports;
   GenerationPorts view;
   if (absl::Status s = MakeRequestView(run, callbacks.deadline, &request_ports, &view); !s.ok()) {
-    Unregister(*request_id);
+    admission.Unregister();
     RecordRejected(strategy, s);
     return s;
   }
@@ -233,7 +279,7 @@ absl::StatusOr<RunOutcome> RequestRunner::Run(decoding::PreparedRequest prepared
     std::lock_guard<std::mutex> lock(run.mu);
     run.request_ports = nullptr;
   }
-  Unregister(*request_id);
+  admission.Unregister();
   request_ports.reset();
 
   spec::RequestStats& stats = out.result.stats;

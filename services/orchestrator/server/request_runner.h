@@ -59,8 +59,34 @@ struct RunOutcome {
 };
 
 class RequestRunner {
+  struct Running;
+
  public:
   using Clock = std::chrono::steady_clock;
+
+  // A request registered under its id and holding a running slot, its
+  // strategy not started: what a streaming front end takes before it writes
+  // its status line, so that a full deployment answers 429 and a duplicate
+  // id 409 rather than an error event after a 200. Destroyed unused, it
+  // unregisters the id and frees the slot.
+  class Admission {
+   public:
+    Admission(Admission&& other) noexcept;
+    Admission& operator=(Admission&& other) noexcept;
+    ~Admission();
+    const std::string& request_id() const { return request_id_; }
+
+   private:
+    friend class RequestRunner;
+    Admission(RequestRunner* runner, std::string request_id, std::shared_ptr<Running> running,
+              AdmissionControl::Slot slot);
+    void Unregister();  // once: the id is free for another request
+
+    RequestRunner* runner_ = nullptr;  // null once unregistered (or moved from)
+    std::string request_id_;
+    std::shared_ptr<Running> running_;
+    AdmissionControl::Slot slot_;  // released when the Admission is destroyed
+  };
 
   // `ports` and `metrics` (optional) must outlive the runner. An empty
   // `default_strategy` means "speculative" when the deployment has a
@@ -79,6 +105,19 @@ class RequestRunner {
   // Errors of the run itself are in RunOutcome::status.
   absl::StatusOr<RunOutcome> Run(decoding::PreparedRequest prepared, std::string* request_id,
                                  Clock::time_point arrival, const RunCallbacks& callbacks);
+
+  // Run's first half: registers `*request_id` (as Run does) and waits for a
+  // running slot (callbacks.client_gone and callbacks.deadline end the
+  // wait). Refusals are counted as failed requests of `strategy`, as Run
+  // counts them.
+  absl::StatusOr<Admission> Admit(std::string_view strategy, std::string* request_id, const RunCallbacks& callbacks);
+  // Run's second half, for an admitted request (its id is the admission's).
+  absl::StatusOr<RunOutcome> Run(decoding::PreparedRequest prepared, Admission admission, Clock::time_point arrival,
+                                 const RunCallbacks& callbacks);
+
+  // The most requests that can be running or queued at once (choices of one
+  // request count one each); 0 = no limit.
+  int max_admitted() const;
 
   // Counts a request that a front end rejected before running it (bad
   // input); `requested_strategy` may be empty or unknown.

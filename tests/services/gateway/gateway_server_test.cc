@@ -8,7 +8,12 @@
 #include "services/gateway/gateway_server.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -16,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
+#include "services/gateway/completion_choices.h"
 #include "services/gateway/gateway_probe.h"
 #include "services/orchestrator/server/orchestrator_server.h"
 #include "tests/services/orchestrator/service_fixture.h"
@@ -615,6 +621,8 @@ TEST_F(GatewayServerTest, BadInputAnswersWithOpenAiErrors) {
     return b;
   };
   ExpectError("/v1/completions", with({{"model", "gpt-4"}}), 404, "model", "model_not_found");
+  ExpectError("/v1/completions", with({{"model", 7}}), 400, "model");
+  ExpectError("/v1/completions", with({{"response_format", {{"type", nullptr}}}}), 400, "response_format");
   ExpectError("/v1/completions", with({{"temperature", 3}}), 400, "temperature");
   ExpectError("/v1/completions", with({{"tandem", {{"strategy", "beam"}}}}), 400, "tandem.strategy");
   ExpectError("/v1/completions", with({{"tandem", {{"strategy", "speculative"}, {"params", {{"gama", 4}}}}}}), 400,
@@ -698,6 +706,101 @@ TEST_F(GatewayServerTest, ClientDisconnectCancelsTheStream) {
   EXPECT_EQ(received, 3);
   EXPECT_TRUE(Eventually([&] { return server_->service().active_requests() == 0 && dep_.open_sessions() == 0; }))
       << "active " << server_->service().active_requests() << ", open sessions " << dep_.open_sessions();
+}
+
+// Admission control reaches HTTP clients as 429 with Retry-After whether they
+// stream or not: a streamed request takes its slot before the status line
+// (it used to get a 200 and then an error event, which the openai client
+// raises as APIError, not RateLimitError, and does not retry). Asking for
+// more generations than the deployment runs and queues at once is a 400.
+TEST(GatewayAdmissionTest, AFullDeploymentAnswers429StreamedOrNot) {
+  FakeDeployment dep;
+  orchestrator::server::OrchestratorServerOptions o;
+  o.admission.max_running = 1;
+  o.admission.max_waiting = 0;
+  auto server = OrchestratorServer::Start(dep.ports, o);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto gateway = HttpGateway::Start((*server)->service().runner(), GatewayOptions{});
+  ASSERT_TRUE(gateway.ok()) << gateway.status();
+  const int port = (*gateway)->port();
+  dep.target_lm.delay_ms = 5;
+
+  // A long streamed request holds the one slot until its reader lets go.
+  std::promise<void> first_event;
+  std::atomic<bool> release{false};
+  std::thread holder([&] {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(60, 0);
+    const json body = {{"prompt", kPrompt}, {"temperature", 0}, {"max_tokens", 3000}, {"stream", true},
+                       {"tandem", {{"strategy", "target_only"}, {"ignore_eos", true}}}};
+    httplib::Request req;
+    req.method = "POST";
+    req.path = "/v1/completions";
+    req.body = body.dump();
+    req.set_header("Content-Type", "application/json");
+    bool signalled = false;
+    req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) {
+      if (!signalled) {
+        signalled = true;
+        first_event.set_value();
+      }
+      while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      return false;  // closes the connection: the request is cancelled
+    };
+    c.send(req);
+  });
+  const bool holding = first_event.get_future().wait_for(std::chrono::seconds(60)) == std::future_status::ready;
+  EXPECT_TRUE(holding);
+
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(60, 0);
+  const json small = {{"prompt", kPrompt}, {"max_tokens", 4}};
+  if (holding) {
+    for (bool stream : {false, true}) {
+      json body = small;
+      body["stream"] = stream;
+      auto res = client.Post("/v1/completions", body.dump(), "application/json");
+      ASSERT_TRUE(res) << httplib::to_string(res.error());
+      EXPECT_EQ(res->status, 429) << "stream " << stream << ": " << res->body;
+      EXPECT_EQ(res->get_header_value("Retry-After"), "1") << "stream " << stream;
+      EXPECT_FALSE(absl::StartsWith(res->get_header_value("Content-Type"), "text/event-stream"));
+      EXPECT_EQ(json::parse(res->body)["error"]["type"], "rate_limit_error") << res->body;
+    }
+  }
+  // Two choices can never both be admitted here (one runs, none queues).
+  json two = small;
+  two["n"] = 2;
+  for (bool stream : {false, true}) {
+    two["stream"] = stream;
+    auto res = client.Post("/v1/completions", two.dump(), "application/json");
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
+    EXPECT_EQ(res->status, 400) << res->body;
+    EXPECT_EQ(json::parse(res->body)["error"]["param"], "n") << res->body;
+  }
+  release = true;
+  holder.join();
+  EXPECT_TRUE(Eventually([&] { return (*server)->service().active_requests() == 0 && dep.open_sessions() == 0; }));
+  // The slot is free again: the same streamed request runs, and its admission
+  // is released when it ends (a second one runs too).
+  for (int i = 0; i < 2; ++i) {
+    json body = small;
+    body["stream"] = true;
+    auto res = client.Post("/v1/completions", body.dump(), "application/json");
+    ASSERT_TRUE(res) << httplib::to_string(res.error());
+    EXPECT_EQ(res->status, 200) << res->body;
+    EXPECT_TRUE(absl::StrContains(res->body, "data: [DONE]")) << res->body;
+  }
+  EXPECT_TRUE(Eventually([&] { return (*server)->service().active_requests() == 0; }));
+}
+
+// Several choices: the error reported is a real one, not the CANCELLED of a
+// choice that was still queued when a sibling failed.
+TEST(CompletionChoicesTest, ReportedFailurePrefersARealErrorOverACancellation) {
+  using gateway::ReportedFailure;
+  EXPECT_EQ(ReportedFailure({absl::OkStatus(), absl::OkStatus()}), std::nullopt);
+  EXPECT_EQ(ReportedFailure({absl::CancelledError("queued"), absl::UnavailableError("target down")}), 1u);
+  EXPECT_EQ(ReportedFailure({absl::OkStatus(), absl::InvalidArgumentError("x"), absl::UnavailableError("y")}), 1u);
+  EXPECT_EQ(ReportedFailure({absl::CancelledError("a"), absl::OkStatus(), absl::CancelledError("b")}), 0u);
 }
 
 }  // namespace
