@@ -21,6 +21,7 @@ class TimedDraftSession : public DraftSession {
     return s;
   }
   int64_t committed_length() const override { return inner_->committed_length(); }
+  bool prefill_pending() const override { return inner_->prefill_pending(); }
   absl::Status Close() override { return inner_->Close(); }
 
  private:
@@ -41,6 +42,10 @@ class TimedVerifySession : public VerifySession {
     return s;
   }
   int64_t committed_length() const override { return inner_->committed_length(); }
+  // The target's load as its answers report it: the gamma controller's
+  // signal (without it every served request saw 0 and fell back to the
+  // pass's batch size, which misses the sessions drafting meanwhile).
+  int active_sessions() const override { return inner_->active_sessions(); }
   absl::Status Close() override { return inner_->Close(); }
   absl::Status Append(std::span<const int32_t> tokens, int top_k, NextTokenInfo* next) override {
     const auto t0 = std::chrono::steady_clock::now();

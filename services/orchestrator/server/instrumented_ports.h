@@ -1,6 +1,9 @@
 // Decorators that time every drafter and verifier call into the service's
 // latency histograms (tandem:draft_rpc_latency_seconds{drafter},
 // tandem:target_verify_latency_seconds) without the strategies knowing.
+// Every virtual of the session ports is forwarded, the ones with defaults
+// included (active_sessions, prefill_pending, Append, Truncate, Fork, ...):
+// a default here would silently replace the wrapped session's answer.
 #pragma once
 
 #include <memory>
