@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <string>
 #include <thread>
 #include <utility>
@@ -26,6 +27,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
@@ -150,12 +152,15 @@ class SessionRegistry {
     return absl::OkStatus();
   }
 
-  // A new id that is not in use: prefix + counter.
+  // A new id that is not in use: prefix + this registry's random boot tag +
+  // counter. The tag keeps a restarted service from handing out the ids of
+  // its previous life: a client still holding one (its request outlived the
+  // restart) gets NOT_FOUND instead of another request's session.
   std::string NewId(std::string_view prefix = "s-") {
     std::lock_guard<std::mutex> lock(mu_);
     std::string id;
     do {
-      id = absl::StrCat(absl::string_view(prefix.data(), prefix.size()), ++next_id_);
+      id = absl::StrCat(absl::string_view(prefix.data(), prefix.size()), boot_tag_, "-", ++next_id_);
     } while (sessions_.contains(id));
     return id;
   }
@@ -244,12 +249,19 @@ class SessionRegistry {
     }
   }
 
+  // 32 random bits as 8 hex digits.
+  static std::string BootTag() {
+    std::random_device rd;
+    return absl::StrFormat("%08x", rd());
+  }
+
   SessionRegistryOptions options_;
   ExpiryCallback on_expire_;
   mutable std::mutex mu_;
   std::condition_variable wake_;
   bool stopping_ = false;
   uint64_t next_id_ = 0;
+  const std::string boot_tag_ = BootTag();
   absl::flat_hash_map<std::string, std::shared_ptr<Entry>> sessions_;
   std::thread reaper_;
 };

@@ -37,6 +37,13 @@ class RemoteDraftSession : public DraftSession {
     resp.Clear();
     absl::Status rpc = kDraft.Call("Propose", options_.scope.get(), options_.call_timeout,
                                    [&](grpc::ClientContext* ctx) { return stub_->Propose(ctx, req, &resp); });
+    // NOT_FOUND for a session this request opened: the draft service lost it
+    // (restarted, or expired it while the request ran target rounds). Like a
+    // service that is gone, that is the peer's loss (UNAVAILABLE), which the
+    // request survives by finishing target-only (spec/peer_loss.h).
+    if (rpc.code() == absl::StatusCode::kNotFound) {
+      return absl::UnavailableError(absl::StrCat("draft service lost session '", id_, "': ", rpc.message()));
+    }
     if (!rpc.ok()) return rpc;
     // A broken draft service must not make the request look like the
     // client's fault (the target would reject the ids as INVALID_ARGUMENT).

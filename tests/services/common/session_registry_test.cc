@@ -71,6 +71,21 @@ TEST(SessionRegistryTest, MaxSessions) {
             absl::StatusCode::kResourceExhausted);
 }
 
+// A restarted service (a new registry) does not reuse its previous life's
+// ids: a client still holding one must get NOT_FOUND, not another request's
+// session.
+TEST(SessionRegistryTest, NewIdsDifferAcrossRegistries) {
+  FakeClock clock;
+  SessionRegistry<FakeSession> before(ManualOptions(&clock, 8));
+  SessionRegistry<FakeSession> after(ManualOptions(&clock, 8));
+  const std::string a = before.NewId("t-"), b = before.NewId("t-");
+  EXPECT_NE(a, b);
+  EXPECT_EQ(a.rfind("t-", 0), 0u);
+  ASSERT_TRUE(before.Insert(a, std::make_shared<FakeSession>(1)).ok());
+  EXPECT_NE(after.NewId("t-"), a);
+  EXPECT_EQ(after.Acquire(a).status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST(SessionRegistryTest, IdleSessionsExpireWithCallback) {
   FakeClock clock;
   std::atomic<int> destroyed{0};

@@ -14,6 +14,7 @@
 #include <memory>
 
 #include "gtest/gtest.h"
+#include "decoding/spec/peer_loss.h"
 #include "services/common/grpc_server.h"
 #include "services/orchestrator/remote/remote_drafter.h"
 #include "services/orchestrator/remote/remote_verifier.h"
@@ -223,6 +224,25 @@ TEST_F(MisbehavingPeer, UnknownSessionKeepsTheServicesCode) {
       &verdict);
   EXPECT_EQ(s.code(), absl::StatusCode::kNotFound) << s;
   EXPECT_EQ(s.message(), "target service Verify: session t1 not found");
+}
+
+// A draft service that no longer knows the session (restarted, or expired
+// it) lost the peer: UNAVAILABLE, which a speculative request survives by
+// finishing target-only; the target's NOT_FOUND above keeps its code.
+TEST_F(MisbehavingPeer, ADraftServiceThatLostTheSessionIsUnavailable) {
+  draft_service_.propose = [](const tandem::v1::ProposeRequest&, tandem::v1::ProposeResponse*) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, "session_id: 'd1' is not open (closed or expired)");
+  };
+  runtime::SamplingParams greedy;
+  greedy.temperature = 0;
+  const std::vector<int32_t> prompt = {1, 2};
+  auto session = drafter_->Open(prompt, greedy, DraftOptions{});
+  ASSERT_TRUE(session.ok()) << session.status();
+  DraftProposal proposal;
+  const absl::Status s = (*session)->Propose(DraftDelta{}, 2, &proposal);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_NE(s.message().find("lost session 'd1'"), std::string::npos) << s;
+  EXPECT_TRUE(spec::IsPeerLoss(s));
 }
 
 // A peer that hangs: the request's deadline (CallScope::SetDeadline, set
