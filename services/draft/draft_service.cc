@@ -1,5 +1,6 @@
 #include "services/draft/draft_service.h"
 
+#include "services/common/abandoned_open.h"
 #include "services/common/open_session.h"
 
 #include <algorithm>
@@ -140,9 +141,11 @@ absl::Status DraftService::DoPropose(const tandem::v1::ProposeRequest& req, tand
   return absl::OkStatus();
 }
 
-grpc::Status DraftService::OpenSession(grpc::ServerContext*, const tandem::v1::DraftOpenSessionRequest* req,
+grpc::Status DraftService::OpenSession(grpc::ServerContext* ctx, const tandem::v1::DraftOpenSessionRequest* req,
                                        tandem::v1::DraftOpenSessionResponse* resp) {
-  return ToGrpcStatus(DoOpen(*req, resp));
+  grpc::Status s = DropIfAbandoned(ctx, *sessions_, resp->session_id(), ToGrpcStatus(DoOpen(*req, resp)));
+  UpdateGauges();
+  return s;
 }
 
 grpc::Status DraftService::Propose(grpc::ServerContext*, const tandem::v1::ProposeRequest* req,

@@ -1,5 +1,6 @@
 #include "services/target/target_service.h"
 
+#include "services/common/abandoned_open.h"
 #include "services/common/open_session.h"
 
 #include <cmath>
@@ -358,14 +359,18 @@ grpc::Status TargetService::Truncate(grpc::ServerContext*, const tandem::v1::Tru
   return ToGrpcStatus(DoTruncate(*req, resp));
 }
 
-grpc::Status TargetService::Fork(grpc::ServerContext*, const tandem::v1::ForkRequest* req,
+grpc::Status TargetService::Fork(grpc::ServerContext* ctx, const tandem::v1::ForkRequest* req,
                                  tandem::v1::ForkResponse* resp) {
-  return ToGrpcStatus(DoFork(*req, resp));
+  grpc::Status s = DropIfAbandoned(ctx, *sessions_, resp->session_id(), ToGrpcStatus(DoFork(*req, resp)));
+  UpdateGauges();
+  return s;
 }
 
-grpc::Status TargetService::OpenSession(grpc::ServerContext*, const tandem::v1::TargetOpenSessionRequest* req,
+grpc::Status TargetService::OpenSession(grpc::ServerContext* ctx, const tandem::v1::TargetOpenSessionRequest* req,
                                         tandem::v1::TargetOpenSessionResponse* resp) {
-  return ToGrpcStatus(DoOpen(*req, resp));
+  grpc::Status s = DropIfAbandoned(ctx, *sessions_, resp->session_id(), ToGrpcStatus(DoOpen(*req, resp)));
+  UpdateGauges();
+  return s;
 }
 
 grpc::Status TargetService::Verify(grpc::ServerContext*, const tandem::v1::VerifyRequest* req,

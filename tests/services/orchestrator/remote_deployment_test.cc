@@ -123,6 +123,41 @@ TEST_F(RemoteDeploymentTest, ClientCancellationClosesSessionsOnEveryService) {
   EXPECT_TRUE(Eventually([&] { return orch_->service().active_requests() == 0; }));
 }
 
+// A client whose deadline passes during the prefill never learns the
+// session's id: the service closes the session itself instead of holding
+// its KV until the idle timeout (the target's Fork answers through the same
+// DropIfAbandoned; a fork has no forward to slow down here).
+TEST_F(RemoteDeploymentTest, AnOpenTheClientGaveUpOnLeavesNoSession) {
+  target_lm_.delay_ms = 300;
+  draft_lm_.delay_ms = 300;
+  auto target = tandem::v1::Target::NewStub(orchestrator::MakeServiceChannel(target_->address()));
+  auto draft = tandem::v1::Draft::NewStub(orchestrator::MakeServiceChannel(draft_->address()));
+  auto soon = [] { return std::chrono::system_clock::now() + std::chrono::milliseconds(50); };
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(soon());
+    tandem::v1::TargetOpenSessionRequest req;
+    req.add_prompt_tokens(1);
+    req.add_prompt_tokens(2);
+    tandem::v1::TargetOpenSessionResponse resp;
+    EXPECT_EQ(target->OpenSession(&ctx, req, &resp).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  }
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(soon());
+    tandem::v1::DraftOpenSessionRequest req;
+    req.add_prompt_tokens(1);
+    req.add_prompt_tokens(2);
+    tandem::v1::DraftOpenSessionResponse resp;
+    EXPECT_EQ(draft->OpenSession(&ctx, req, &resp).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  }
+  // Long enough for both prefills to end (and the sessions to exist).
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  EXPECT_TRUE(Eventually([&] { return OpenSessions() == 0; }))
+      << "target sessions " << target_->service().active_sessions() << ", draft sessions "
+      << draft_->service().active_sessions();
+}
+
 TEST_F(RemoteDeploymentTest, ConcurrentRemoteStreamsMatchSequential) {
   std::vector<tandem::v1::GenerateRequest> reqs;
   for (int i = 0; i < 4; ++i) {
