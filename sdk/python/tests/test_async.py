@@ -27,6 +27,17 @@ def test_streaming_and_result(fake):
     assert result.text == "one two \u2026" and result.stats.drafted_tokens == 8 and result.finish_reason == "stop"
 
 
+def test_result_after_cancel_raises_cancelled(fake):
+    async def body(c):
+        stream = await c.generate("a b c d e f")
+        await stream.__anext__()
+        assert stream.cancel() is True
+        with pytest.raises(tandem.errors.Cancelled):
+            await stream.result()
+
+    run(body, fake)
+
+
 def test_non_streaming_chat(fake):
     async def body(c):
         return await c.chat([("user", "hello there")], max_tokens=1, stream=False, drafter="ngram")

@@ -31,6 +31,20 @@ def test_result_without_iterating_drains_the_stream(client):
     assert list(stream) == []  # already consumed
 
 
+def test_result_after_cancel_raises_cancelled(client):
+    stream = client.generate("a b c d e f")
+    next(stream)
+    assert stream.cancel() is True
+    with pytest.raises(tandem.errors.Cancelled) as info:
+        stream.result()
+    assert info.value.code.name == "CANCELLED"
+    # A stream that ended before the cancel keeps its result.
+    done = client.generate("a b")
+    done.result()
+    assert done.cancel() is False
+    assert done.result().token_ids == (0, 1)
+
+
 def test_request_fields_reach_the_server(client, fake):
     client.generate("hi", strategy="speculative", model="smollm2-135m", max_tokens=5, temperature=0.5, top_k=40,
                     top_p=0.9, min_p=0.05, repetition_penalty=1.1, repetition_window=32, presence_penalty=0.5,

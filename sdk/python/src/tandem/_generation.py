@@ -5,9 +5,11 @@ from __future__ import annotations
 import inspect
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+import grpc
+
 from tandem import _convert, types
 from tandem._proto.tandem.v1 import common_pb2, generation_pb2
-from tandem.errors import ProtocolError
+from tandem.errors import Cancelled, ProtocolError
 
 _FINISH_REASONS = {
     common_pb2.FINISH_REASON_STOP: "stop",
@@ -215,3 +217,14 @@ class Assembler:
         if self.result is None:
             raise ProtocolError("the stream ended without its final 'complete' message")
         return self.result
+
+
+def raise_if_cancelled(cancelled: bool, assembler: Assembler, method: str) -> None:
+    """Cancelled when the stream's own cancel() stopped it before its final message.
+
+    Without it ``result()`` after ``cancel()`` reported a ProtocolError ("the server broke the
+    protocol") for what the caller did.
+    """
+    if cancelled and assembler.result is None:
+        raise Cancelled("the stream was cancelled by this client before its end (cancel() / close())",
+                        code=grpc.StatusCode.CANCELLED, method=method)

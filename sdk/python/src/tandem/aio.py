@@ -29,6 +29,7 @@ class AsyncGenerationStream(AsyncIterator[types.Chunk]):
         self._call = call
         self._assembler = _generation.Assembler()
         self._done = False
+        self._cancelled = False  # cancel() stopped the call before its end
 
     @property
     def request_id(self) -> str:
@@ -60,9 +61,13 @@ class AsyncGenerationStream(AsyncIterator[types.Chunk]):
         raise StopAsyncIteration
 
     async def result(self) -> types.GenerationResult:
-        """Reads the rest of the stream and returns the whole result."""
+        """Reads the rest of the stream and returns the whole result.
+
+        Raises :class:`~tandem.errors.Cancelled` when ``cancel()`` stopped the call before its end.
+        """
         async for _ in self:
             pass
+        _generation.raise_if_cancelled(self._cancelled, self._assembler, _GENERATE)
         return self._assembler.finish()
 
     def cancel(self) -> bool:
@@ -70,6 +75,7 @@ class AsyncGenerationStream(AsyncIterator[types.Chunk]):
         if self._done:
             return False
         self._done = True
+        self._cancelled = True
         return self._call.cancel()
 
     async def aclose(self) -> None:

@@ -29,6 +29,7 @@ class GenerationStream(Iterator[types.Chunk]):
         self._call = call
         self._assembler = _generation.Assembler()
         self._done = False
+        self._cancelled = False  # cancel() stopped the call before its end
 
     @property
     def request_id(self) -> str:
@@ -57,9 +58,13 @@ class GenerationStream(Iterator[types.Chunk]):
         raise StopIteration
 
     def result(self) -> types.GenerationResult:
-        """Reads the rest of the stream and returns the whole result."""
+        """Reads the rest of the stream and returns the whole result.
+
+        Raises :class:`~tandem.errors.Cancelled` when ``cancel()`` stopped the call before its end.
+        """
         for _ in self:
             pass
+        _generation.raise_if_cancelled(self._cancelled, self._assembler, _GENERATE)
         return self._assembler.finish()
 
     def cancel(self) -> bool:
@@ -67,6 +72,7 @@ class GenerationStream(Iterator[types.Chunk]):
         if self._done:
             return False
         self._done = True
+        self._cancelled = True
         return bool(self._call.cancel())
 
     close = cancel
