@@ -110,6 +110,23 @@ def test_retry_on_unavailable(fake):
     assert fake.record.attempts["Generate"] == 3 and fake.record.attempts["ListModels"] == 2
 
 
+def test_ingest_failures_commit_nothing_and_raise_their_own_error(fake):
+    async def body(c):
+        await c.create_collection("docs")
+
+        def refuse(progress):
+            if not progress.committed:
+                raise RuntimeError("not these")
+
+        with pytest.raises(RuntimeError, match="not these"):
+            await c.ingest("docs", ["a", "b"], on_progress=refuse)
+        with pytest.raises(TypeError, match="expected Document"):
+            await c.ingest("docs", ["fine", 42])
+
+    run(body, fake)
+    assert fake.retrieval.collections["docs"] == {}
+
+
 def test_reward_and_collections(fake):
     async def body(c):
         score = await c.score("q", ["ab", "abcd"])

@@ -51,8 +51,9 @@ def test_collection_round_trip(client, fake):
                                    tandem.Document(text="cats purr", id="purr")],
                           on_progress=progress.append, batch_documents=2)
     assert stats.documents == 3
-    assert [p.documents for p in progress] == [2, 3]
-    assert [p.committed for p in progress] == [False, True] and progress[-1].stats == stats
+    # One report per message of documents, then the commit's (a message of its own).
+    assert [p.documents for p in progress] == [2, 3, 3]
+    assert [p.committed for p in progress] == [False, False, True] and progress[-1].stats == stats
     assert set(fake.retrieval.collections["docs"]) == {"doc-0", "dogs", "purr"}
     result = client.search("dogs night", collection="docs", top_k=2, mode="bm25")
     assert result.hits[0].text == "dogs bark at night" and result.hits[0].document_id == "dogs"
@@ -100,6 +101,38 @@ def test_error_in_progress_callback_cancels_the_ingest(client, fake):
             client.ingest("docs", documents(), batch_documents=1, on_progress=explode)
     finally:
         release.set()
+    assert fake.retrieval.collections["docs"] == {}
+
+
+def test_a_refused_first_report_commits_nothing(client, fake):
+    # Both documents fit one message: the commit used to ride along with them, so the server had
+    # committed before on_progress saw its first report. Now the commit waits for that report.
+    client.create_collection("docs")
+
+    def refuse(progress):
+        if not progress.committed:
+            raise RuntimeError("not these")
+
+    with pytest.raises(RuntimeError, match="not these"):
+        client.ingest("docs", ["a", "b"], on_progress=refuse)
+    assert fake.retrieval.collections["docs"] == {}
+    reports = []
+    stats = client.ingest("docs", ["a", "b"], on_progress=reports.append)
+    assert stats.documents == 2 and [r.committed for r in reports] == [False, True]
+
+
+def test_a_bad_document_raises_its_own_error_and_commits_nothing(client, fake):
+    client.create_collection("docs")
+    with pytest.raises(TypeError, match="expected Document"):
+        client.ingest("docs", ["fine", b"bytes are not text"], batch_documents=1)
+    assert fake.retrieval.collections["docs"] == {}
+
+    def failing_reader():
+        yield "first"
+        raise FileNotFoundError("missing.txt")
+
+    with pytest.raises(FileNotFoundError, match="missing.txt"):
+        client.ingest("docs", failing_reader())
     assert fake.retrieval.collections["docs"] == {}
 
 

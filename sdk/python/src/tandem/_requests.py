@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, List, Mapping, Optional, Sequence, Union
+import asyncio
+import threading
+from typing import AsyncIterator, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
 
 from tandem import types
 from tandem._proto.tandem.v1 import retrieval_pb2, reward_pb2
@@ -102,5 +104,88 @@ def ingest_requests(collection: str, documents: Iterable[types.DocumentLike], *,
                 pending, size = [], 0
             pending.append(retrieval_pb2.Document(id=doc_id, text=part, partial=i + 1 < len(parts)))
             size += len(part)
-    # The last message commits; documents still pending ride along with it.
-    yield retrieval_pb2.AddDocumentsRequest(collection=collection, documents=pending, commit=True)
+    if pending:
+        yield retrieval_pb2.AddDocumentsRequest(collection=collection, documents=pending)
+    # The commit is a message of its own, sent (in lock step, IngestLockStep) only after the
+    # caller's on_progress accepted the report of the last documents: an exception there, or in
+    # reading the documents, then commits nothing.
+    yield retrieval_pb2.AddDocumentsRequest(collection=collection, commit=True)
+
+
+class IngestLockStep:
+    """An AddDocuments request stream sent in lock step with the handling of its answers.
+
+    gRPC sends a request stream on its own, ahead of the answers, so the commit could reach the
+    server (which commits as it reads it) while the caller's on_progress was still refusing an
+    earlier report. Here each message after the first waits for ``answered()`` (the previous
+    message's report was handled), ``stop()`` ends the stream without sending more (no commit),
+    and an exception of the documents' iterator ends it too and is kept in ``error`` (gRPC would
+    otherwise log it and end the call with UNKNOWN).
+    """
+
+    def __init__(self, requests: Iterator[retrieval_pb2.AddDocumentsRequest]) -> None:
+        self._requests = requests
+        self._turn = threading.Semaphore(0)
+        self._stopped = False
+        self.error: Optional[BaseException] = None
+
+    def __iter__(self) -> Iterator[retrieval_pb2.AddDocumentsRequest]:
+        first = True
+        while True:
+            if not first:
+                self._turn.acquire()
+                if self._stopped:
+                    return
+            first = False
+            try:
+                message = next(self._requests)
+            except StopIteration:
+                return
+            except BaseException as e:  # noqa: BLE001 -- re-raised by the caller
+                self.error = e
+                return
+            yield message
+
+    def answered(self) -> None:
+        self._turn.release()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._turn.release()
+
+
+class AsyncIngestLockStep:
+    """IngestLockStep for grpc.aio: the documents are read in a worker thread (files, generators)
+    so the event loop never blocks on them."""
+
+    _END = object()
+
+    def __init__(self, requests: Iterator[retrieval_pb2.AddDocumentsRequest]) -> None:
+        self._requests = requests
+        self._turn = asyncio.Semaphore(0)
+        self._stopped = False
+        self.error: Optional[BaseException] = None
+
+    async def __aiter__(self) -> AsyncIterator[retrieval_pb2.AddDocumentsRequest]:
+        first = True
+        while True:
+            if not first:
+                await self._turn.acquire()
+                if self._stopped:
+                    return
+            first = False
+            try:
+                message = await asyncio.to_thread(next, self._requests, self._END)
+            except BaseException as e:  # noqa: BLE001 -- re-raised by the caller
+                self.error = e
+                return
+            if message is self._END:
+                return
+            yield message
+
+    def answered(self) -> None:
+        self._turn.release()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._turn.release()

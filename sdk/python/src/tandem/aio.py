@@ -260,9 +260,10 @@ class AsyncClient:
                      batch_documents: int = 64, batch_bytes: int = _requests.DEFAULT_PART_BYTES,
                      timeout: Optional[float] = None) -> types.CollectionStats:
         """Streams documents into a collection and commits them; see :meth:`tandem.Client.ingest`."""
-        requests = _requests.ingest_requests(collection, documents, batch_bytes=batch_bytes,
-                                             batch_documents=batch_documents)
-        call = self._stubs["Retrieval"].AddDocuments(requests, timeout=_channel.deadline(timeout, self._timeout),
+        lock_step = _requests.AsyncIngestLockStep(_requests.ingest_requests(
+            collection, documents, batch_bytes=batch_bytes, batch_documents=batch_documents))
+        call = self._stubs["Retrieval"].AddDocuments(lock_step.__aiter__(),
+                                                     timeout=_channel.deadline(timeout, self._timeout),
                                                      metadata=self._metadata)
         final: Optional[types.IngestProgress] = None
         try:
@@ -270,10 +271,14 @@ class AsyncClient:
                 final = _convert.ingest_progress(resp)
                 if on_progress is not None:
                     on_progress(final)
+                lock_step.answered()
         except grpc.aio.AioRpcError as e:
+            if lock_step.error is not None:  # the documents' iterator failed: the stream ended uncommitted
+                raise lock_step.error from None
             raise from_rpc_error(e, "/tandem.v1.Retrieval/AddDocuments") from None
         finally:
-            call.cancel()  # no-op after a clean end; stops the request stream on an error in on_progress
+            lock_step.stop()  # no commit after a failure here
+            call.cancel()  # no-op after a clean end
         if final is None or not final.committed or final.stats is None:
             raise TandemError("AddDocuments ended without a committed response; nothing may have been committed")
         return final.stats

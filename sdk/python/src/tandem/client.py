@@ -315,13 +315,14 @@ class Client:
         """Streams documents into a collection and commits them atomically.
 
         ``documents`` (Document, text, or ``(id, text)``) is read lazily; large documents are sent in
-        parts. ``on_progress`` gets the server's running totals after every message and the final,
-        committed one. If anything fails, nothing is committed. Returns the collection's stats after
-        the commit.
+        parts. ``on_progress`` gets the server's running totals after every message, then the final,
+        committed one. If anything fails before that final report (the server, reading
+        ``documents``, an exception in ``on_progress``), nothing is committed and the error is
+        raised as it is. Returns the collection's stats after the commit.
         """
-        requests = _requests.ingest_requests(collection, documents, batch_bytes=batch_bytes,
-                                             batch_documents=batch_documents)
-        call = self._retrieval.AddDocuments(requests, timeout=_channel.deadline(timeout, self._timeout),
+        lock_step = _requests.IngestLockStep(_requests.ingest_requests(
+            collection, documents, batch_bytes=batch_bytes, batch_documents=batch_documents))
+        call = self._retrieval.AddDocuments(iter(lock_step), timeout=_channel.deadline(timeout, self._timeout),
                                             metadata=self._metadata)
         final: Optional[types.IngestProgress] = None
         try:
@@ -329,10 +330,14 @@ class Client:
                 final = _convert.ingest_progress(resp)
                 if on_progress is not None:
                     on_progress(final)
+                lock_step.answered()
         except grpc.RpcError as e:
+            if lock_step.error is not None:  # the documents' iterator failed: the stream ended uncommitted
+                raise lock_step.error from None
             raise from_rpc_error(e, "/tandem.v1.Retrieval/AddDocuments") from None
         finally:
-            call.cancel()  # no-op after a clean end; stops the request stream on an error in on_progress
+            lock_step.stop()  # no commit after a failure here
+            call.cancel()  # no-op after a clean end
         if final is None or not final.committed or final.stats is None:
             raise TandemError("AddDocuments ended without a committed response; nothing may have been committed")
         return final.stats
