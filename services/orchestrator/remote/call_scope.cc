@@ -41,7 +41,10 @@ void CallScope::Unregister(grpc::ClientContext* ctx) {
 ScopedCall::ScopedCall(CallScope* scope, absl::Duration timeout) : scope_(scope) {
   auto deadline = std::chrono::system_clock::now() +
                   std::chrono::duration_cast<std::chrono::system_clock::duration>(absl::ToChronoNanoseconds(timeout));
-  if (scope_ != nullptr) deadline = std::min(deadline, scope_->deadline());
+  if (scope_ != nullptr && scope_->deadline() <= deadline) {
+    deadline = scope_->deadline();
+    own_timeout_bounds_ = false;
+  }
   ctx_.set_deadline(deadline);
   if (scope_ != nullptr) registered_ = scope_->Register(&ctx_);
 }

@@ -59,11 +59,16 @@ class ScopedCall {
   // False when the scope was cancelled before the call could start, or
   // while it ran.
   bool live() const { return registered_ && !(scope_ && scope_->cancelled()); }
+  // True when the call's own timeout, not the scope's (the client's)
+  // deadline, is what bounds it: a DEADLINE_EXCEEDED then means the peer
+  // did not answer in time, not that the request ran out of time.
+  bool bounded_by_own_timeout() const { return own_timeout_bounds_; }
 
  private:
   grpc::ClientContext ctx_;
   CallScope* scope_;
   bool registered_ = true;
+  bool own_timeout_bounds_ = true;
 };
 
 }  // namespace tandem::orchestrator

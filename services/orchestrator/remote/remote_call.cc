@@ -13,6 +13,11 @@ absl::Status RemoteService::Error(std::string_view method, const grpc::Status& s
                                              s.message()));
 }
 
+absl::Status RemoteService::Unanswered(std::string_view method, absl::Duration timeout) const {
+  return absl::UnavailableError(absl::StrCat(AbslView(name_), " ", AbslView(method), ": no answer within the call timeout (",
+                                             absl::FormatDuration(timeout), "); the service is treated as lost"));
+}
+
 absl::Status RemoteService::Cancelled() const {
   return absl::CancelledError(absl::StrCat(AbslView(name_), ": request cancelled"));
 }

@@ -12,7 +12,7 @@
 namespace tandem::orchestrator {
 namespace {
 
-constexpr RemoteService kDraft("draft service");
+constexpr RemoteService kDraft("draft service", /*silence_is_loss=*/true);
 
 class RemoteDraftSession : public DraftSession {
  public:

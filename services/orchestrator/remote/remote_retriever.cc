@@ -8,7 +8,7 @@
 namespace tandem::orchestrator {
 namespace {
 
-constexpr RemoteService kRetrieval("retrieval service");
+constexpr RemoteService kRetrieval("retrieval service", /*silence_is_loss=*/true);
 
 void FillQuery(const RetrievalQuery& query, tandem::v1::SearchRequest* req) {
   req->set_query(query.query);

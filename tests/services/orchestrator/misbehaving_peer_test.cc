@@ -269,6 +269,42 @@ TEST_F(MisbehavingPeer, AHangingPeerEndsAtTheRequestsDeadline) {
   EXPECT_NE(s.message().find("target service Verify"), std::string::npos) << s;
 }
 
+// A draft that does not answer within its call timeout (a hung or
+// blackholed host: no connection reset) is lost, UNAVAILABLE, which the
+// request survives target-only; when the client's own deadline is what ran
+// out, the call keeps DEADLINE_EXCEEDED.
+TEST_F(MisbehavingPeer, ASilentDraftIsLostButTheClientsDeadlineStaysItsOwn) {
+  draft_service_.propose = [](const tandem::v1::ProposeRequest&, tandem::v1::ProposeResponse* out) {
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    out->add_token_ids(3);
+    out->set_committed_length(3);
+    return grpc::Status::OK;
+  };
+  runtime::SamplingParams greedy;
+  greedy.temperature = 0;
+  const std::vector<int32_t> prompt = {1, 2};
+  RemoteOptions options;
+  options.call_timeout = absl::Milliseconds(200);
+  auto silent = RemoteDrafter::Connect(server_->address(), options);
+  ASSERT_TRUE(silent.ok()) << silent.status();
+  auto session = (*silent)->Open(prompt, greedy, DraftOptions{});
+  ASSERT_TRUE(session.ok()) << session.status();
+  DraftProposal proposal;
+  absl::Status s = (*session)->Propose(DraftDelta{}, 1, &proposal);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_NE(s.message().find("draft service Propose: no answer within the call timeout"), std::string::npos) << s;
+  EXPECT_TRUE(spec::IsPeerLoss(s));
+
+  // The client's deadline first (the call timeout is 30 s): its own error.
+  auto scope = std::make_shared<CallScope>();
+  auto scoped = drafter_->WithScope(scope);
+  auto in_time = scoped->Open(prompt, greedy, DraftOptions{});
+  ASSERT_TRUE(in_time.ok()) << in_time.status();
+  scope->SetDeadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+  s = (*in_time)->Propose(DraftDelta{}, 1, &proposal);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
+}
+
 // Oversized messages, both ways. A peer answering more than the 64 MiB the
 // orchestrator's channels accept (MakeServiceChannel) fails the call with
 // RESOURCE_EXHAUSTED naming the service; a client sending more than a
