@@ -36,6 +36,19 @@ using orchestrator::server::OrchestratorServer;
 
 const std::vector<int32_t> kPrompt = {3, 5, 7, 1, 2, 3};
 
+// A streamed completion of 3000 tokens (end-of-generation ignored): with
+// slow forwards it runs far longer than a test waits, until its reader stops.
+httplib::Request LongStreamedRequest() {
+  const json body = {{"prompt", kPrompt}, {"temperature", 0}, {"max_tokens", 3000}, {"stream", true},
+                     {"tandem", {{"strategy", "target_only"}, {"ignore_eos", true}}}};
+  httplib::Request req;
+  req.method = "POST";
+  req.path = "/v1/completions";
+  req.body = body.dump();
+  req.set_header("Content-Type", "application/json");
+  return req;
+}
+
 class GatewayServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -691,13 +704,7 @@ TEST_F(GatewayServerTest, ClientDisconnectCancelsTheStream) {
   // Slow forwards and a long generation: without cancellation it would run
   // for far longer than the wait below.
   dep_.target_lm.delay_ms = 5;
-  const json body = {{"prompt", kPrompt}, {"temperature", 0}, {"max_tokens", 3000}, {"stream", true},
-                     {"tandem", {{"strategy", "target_only"}, {"ignore_eos", true}}}};
-  httplib::Request req;
-  req.method = "POST";
-  req.path = "/v1/completions";
-  req.body = body.dump();
-  req.set_header("Content-Type", "application/json");
+  httplib::Request req = LongStreamedRequest();
   int received = 0;
   // Returning false closes the connection after the first events.
   req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) { return ++received < 3; };
@@ -731,13 +738,7 @@ TEST(GatewayAdmissionTest, AFullDeploymentAnswers429StreamedOrNot) {
   std::thread holder([&] {
     httplib::Client c("127.0.0.1", port);
     c.set_read_timeout(60, 0);
-    const json body = {{"prompt", kPrompt}, {"temperature", 0}, {"max_tokens", 3000}, {"stream", true},
-                       {"tandem", {{"strategy", "target_only"}, {"ignore_eos", true}}}};
-    httplib::Request req;
-    req.method = "POST";
-    req.path = "/v1/completions";
-    req.body = body.dump();
-    req.set_header("Content-Type", "application/json");
+    httplib::Request req = LongStreamedRequest();
     bool signalled = false;
     req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) {
       if (!signalled) {

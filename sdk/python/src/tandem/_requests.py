@@ -112,7 +112,27 @@ def ingest_requests(collection: str, documents: Iterable[types.DocumentLike], *,
     yield retrieval_pb2.AddDocumentsRequest(collection=collection, commit=True)
 
 
-class IngestLockStep:
+class _LockStep:
+    """What the two lock-step streams share: the turn the next message waits for, the stop flag and
+    the documents' error."""
+
+    def __init__(self, requests: Iterator[retrieval_pb2.AddDocumentsRequest], turn) -> None:
+        self._requests = requests
+        self._turn = turn  # a semaphore at 0: threading's or asyncio's
+        self._stopped = False
+        self.error: Optional[BaseException] = None
+
+    def answered(self) -> None:
+        """The previous message's report was handled: the next message may go."""
+        self._turn.release()
+
+    def stop(self) -> None:
+        """No more messages (no commit); wakes a stream waiting for its turn."""
+        self._stopped = True
+        self._turn.release()
+
+
+class IngestLockStep(_LockStep):
     """An AddDocuments request stream sent in lock step with the handling of its answers.
 
     gRPC sends a request stream on its own, ahead of the answers, so the commit could reach the
@@ -124,10 +144,7 @@ class IngestLockStep:
     """
 
     def __init__(self, requests: Iterator[retrieval_pb2.AddDocumentsRequest]) -> None:
-        self._requests = requests
-        self._turn = threading.Semaphore(0)
-        self._stopped = False
-        self.error: Optional[BaseException] = None
+        super().__init__(requests, threading.Semaphore(0))
 
     def __iter__(self) -> Iterator[retrieval_pb2.AddDocumentsRequest]:
         first = True
@@ -146,25 +163,15 @@ class IngestLockStep:
                 return
             yield message
 
-    def answered(self) -> None:
-        self._turn.release()
 
-    def stop(self) -> None:
-        self._stopped = True
-        self._turn.release()
-
-
-class AsyncIngestLockStep:
+class AsyncIngestLockStep(_LockStep):
     """IngestLockStep for grpc.aio: the documents are read in a worker thread (files, generators)
     so the event loop never blocks on them."""
 
     _END = object()
 
     def __init__(self, requests: Iterator[retrieval_pb2.AddDocumentsRequest]) -> None:
-        self._requests = requests
-        self._turn = asyncio.Semaphore(0)
-        self._stopped = False
-        self.error: Optional[BaseException] = None
+        super().__init__(requests, asyncio.Semaphore(0))
 
     async def __aiter__(self) -> AsyncIterator[retrieval_pb2.AddDocumentsRequest]:
         first = True
@@ -182,10 +189,3 @@ class AsyncIngestLockStep:
             if message is self._END:
                 return
             yield message
-
-    def answered(self) -> None:
-        self._turn.release()
-
-    def stop(self) -> None:
-        self._stopped = True
-        self._turn.release()
